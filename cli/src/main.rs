@@ -1,0 +1,289 @@
+//! `wardcrf`: explore the bundled case report forms, check form files, validate case values.
+//!
+//! Exit codes: 0 success (for `validate`, whatever the report says); 1 a checked form file has
+//! problems; 2 the input could not be read or used (the reason is printed on stderr).
+
+mod show;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+use wardcrf_core::{Catalog, Context, FormError, Lang, PartialDate, validate};
+
+/// Largest values file read (a case with every repeating group full is far smaller).
+const MAX_VALUES_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Parser)]
+#[command(
+    name = "wardcrf",
+    version,
+    about = "WardCRF: offline-first case report forms for infectious-disease research networks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Explore and check form definitions.
+    #[command(subcommand)]
+    Forms(FormsCommand),
+    /// Validate case values against a form and print the report.
+    Validate(ValidateArgs),
+}
+
+#[derive(Subcommand)]
+enum FormsCommand {
+    /// List the bundled forms and disease modules.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "en")]
+        lang: Lang,
+    },
+    /// Show a form section by section (with --json: the whole definition).
+    Show {
+        form_id: String,
+        /// Disease modules to compose with the form (repeatable).
+        #[arg(long = "module")]
+        modules: Vec<String>,
+        #[arg(long, default_value = "en")]
+        lang: Lang,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a form file: exit 0 when valid, 1 with every problem on stderr otherwise.
+    Check { file: PathBuf },
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// A core form id, or a disease module id (composed with its core form).
+    #[arg(long)]
+    form: String,
+    /// Further disease modules (repeatable).
+    #[arg(long = "module")]
+    modules: Vec<String>,
+    /// JSON file of values: {"field_id": value, "group_id": [{row}, ...]}.
+    #[arg(long)]
+    values: PathBuf,
+    #[arg(long, default_value = "en")]
+    lang: Lang,
+    #[arg(long)]
+    json: bool,
+    /// Check for completion: empty required fields become errors (otherwise listed as missing).
+    #[arg(long)]
+    complete: bool,
+    /// The date taken as today (YYYY-MM-DD); defaults to the system date (UTC).
+    #[arg(long)]
+    today: Option<String>,
+}
+
+/// Why a command could not run.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is larger than {} MiB", MAX_VALUES_BYTES / (1024 * 1024))]
+    TooLarge { path: PathBuf },
+    #[error("{path} is not valid JSON (line {line}, column {column}): {message}")]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path} must hold a JSON object of field values, like {{\"vs_temp\": 37.2}}")]
+    NotAnObject { path: PathBuf },
+    #[error("--today '{0}' is not a full date (YYYY-MM-DD)")]
+    Today(String),
+    #[error(transparent)]
+    Form(#[from] FormError),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Forms(FormsCommand::List { json, lang }) => forms_list(json, lang),
+        Command::Forms(FormsCommand::Show {
+            form_id,
+            modules,
+            lang,
+            json,
+        }) => forms_show(&form_id, &modules, lang, json),
+        Command::Forms(FormsCommand::Check { file }) => forms_check(&file),
+        Command::Validate(args) => run_validate(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wardcrf: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read_file(path: &Path, limit: u64) -> Result<String, CliError> {
+    let meta = std::fs::metadata(path).map_err(|source| CliError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if meta.len() > limit {
+        return Err(CliError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    std::fs::read_to_string(path).map_err(|source| CliError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn forms_list(json: bool, lang: Lang) -> Result<ExitCode, CliError> {
+    let catalog = Catalog::bundled()?;
+    let mut rows = Vec::new();
+    for def in catalog.definitions() {
+        let form = catalog.form(&def.form_id, &[])?;
+        let own = form
+            .fields()
+            .iter()
+            .filter(|f| f.defined_by == def.form_id)
+            .count();
+        rows.push(serde_json::json!({
+            "form_id": def.form_id,
+            "version": def.version,
+            "kind": if def.extends.is_some() { "module" } else { "core" },
+            "extends": def.extends,
+            "title": def.title.get(lang),
+            "fields": own,
+            "sections": def.sections.len(),
+            "rules": def.rules.len(),
+        }));
+    }
+    if json {
+        print_json(&Value::Array(rows));
+    } else {
+        for r in &rows {
+            println!(
+                "{:<16} {:<7} {:<7} {:>4} fields  {}",
+                r["form_id"].as_str().unwrap_or_default(),
+                r["version"].as_str().unwrap_or_default(),
+                r["kind"].as_str().unwrap_or_default(),
+                r["fields"],
+                r["title"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn forms_show(
+    form_id: &str,
+    modules: &[String],
+    lang: Lang,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let catalog = Catalog::bundled()?;
+    if json {
+        let def = catalog.get(form_id)?;
+        if modules.is_empty() {
+            print_json(&serde_json::to_value(def).unwrap_or_default());
+        } else {
+            let mods: Vec<&str> = modules.iter().map(String::as_str).collect();
+            let form = catalog.form(form_id, &mods)?;
+            print_json(&serde_json::to_value(form.definition()).unwrap_or_default());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mods: Vec<&str> = modules.iter().map(String::as_str).collect();
+    let form = catalog.form(form_id, &mods)?;
+    print!("{}", show::render(&form, lang));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn forms_check(file: &Path) -> Result<ExitCode, CliError> {
+    let text = read_file(file, wardcrf_core::MAX_FORM_BYTES as u64)?;
+    let catalog = Catalog::bundled()?;
+    let checked =
+        wardcrf_core::parse_definition(&text).and_then(|def| catalog.check(&def).map(|f| (def, f)));
+    match checked {
+        Ok((def, form)) => {
+            println!(
+                "{}: {} {} is valid ({} fields, {} repeating groups, {} rules)",
+                file.display(),
+                def.form_id,
+                def.version,
+                form.fields()
+                    .iter()
+                    .filter(|f| f.defined_by == def.form_id)
+                    .count(),
+                form.groups().len(),
+                def.rules.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let problems = e.problems();
+            for p in &problems {
+                eprintln!("{}: {p}", file.display());
+            }
+            eprintln!("{}: {} problem(s)", file.display(), problems.len());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn today(arg: Option<&str>) -> Result<Option<PartialDate>, CliError> {
+    match arg {
+        Some(s) => match PartialDate::parse(s.trim()) {
+            Ok(d) if d.is_full() => Ok(Some(d)),
+            _ => Err(CliError::Today(s.to_string())),
+        },
+        None => {
+            let days = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| (d.as_secs() / 86_400) as i64)
+                .ok();
+            Ok(days.and_then(PartialDate::from_days_since_epoch))
+        }
+    }
+}
+
+fn run_validate(args: &ValidateArgs) -> Result<ExitCode, CliError> {
+    let ctx = Context {
+        today: today(args.today.as_deref())?,
+        completing: args.complete,
+    };
+    let text = read_file(&args.values, MAX_VALUES_BYTES)?;
+    let values: Value = serde_json::from_str(&text).map_err(|e| CliError::Json {
+        path: args.values.clone(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    let Value::Object(values) = values else {
+        return Err(CliError::NotAnObject {
+            path: args.values.clone(),
+        });
+    };
+    let catalog = Catalog::bundled()?;
+    let mods: Vec<&str> = args.modules.iter().map(String::as_str).collect();
+    let form = catalog.form(&args.form, &mods)?;
+    let report = validate(&form, &values, &ctx);
+    if args.json {
+        print_json(&report.to_json(args.lang));
+    } else {
+        print!("{}", show::render_report(&report, &form, args.lang));
+    }
+    Ok(ExitCode::SUCCESS)
+}

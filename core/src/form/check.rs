@@ -1,0 +1,815 @@
+//! Checking a definition and building the compiled [`Form`]; merging a core form with modules.
+//!
+//! Every check records a [`Problem`] and carries on, so an author sees all problems at once.
+
+use super::definition::*;
+use super::{Form, FormError, FormField, FormRule, Problem};
+use crate::expr::{Expr, FieldInfo};
+use crate::lang::Text;
+use crate::units;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+fn is_snake_id(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn is_form_id(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn is_semver(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+struct Ctx {
+    problems: Vec<Problem>,
+}
+
+impl Ctx {
+    fn add(&mut self, loc: &str, msg: impl Into<String>) {
+        self.problems.push(Problem::new(loc, msg));
+    }
+
+    fn text(&mut self, loc: &str, what: &str, t: &Text) {
+        let missing = t.missing();
+        if !missing.is_empty() {
+            let langs: Vec<&str> = missing.iter().map(|l| l.code()).collect();
+            self.add(loc, format!("{what} is missing in {}", langs.join(", ")));
+        }
+    }
+}
+
+/// A core form with its modules merged in.
+pub(super) struct Merged {
+    pub definition: FormDefinition,
+    pub parts: Vec<(String, String)>,
+    /// Field id → the module that defines it (core fields are absent).
+    pub origins: HashMap<String, String>,
+}
+
+/// Merges modules into a copy of the core form.
+pub(super) fn merge(
+    core: &FormDefinition,
+    modules: &[&FormDefinition],
+) -> Result<Merged, FormError> {
+    let mut problems = Vec::new();
+    let mut merged = core.clone();
+    let mut parts = vec![(core.form_id.clone(), core.version.clone())];
+    if core.extends.is_some() {
+        problems.push(Problem::new(
+            format!("form '{}'", core.form_id),
+            "is a module (it has 'extends'), not a core form",
+        ));
+    }
+    let mut origins = HashMap::new();
+    let mut seen_modules = HashSet::new();
+    for m in modules {
+        let loc = format!("module '{}'", m.form_id);
+        if !seen_modules.insert(m.form_id.clone()) {
+            problems.push(Problem::new(&loc, "is listed twice"));
+            continue;
+        }
+        if m.extends.as_deref() != Some(core.form_id.as_str()) {
+            problems.push(Problem::new(
+                &loc,
+                format!(
+                    "extends '{}', not '{}'",
+                    m.extends.as_deref().unwrap_or("nothing"),
+                    core.form_id
+                ),
+            ));
+            continue;
+        }
+        parts.push((m.form_id.clone(), m.version.clone()));
+        merge_module(&mut merged, m, &loc, &mut origins, &mut problems);
+    }
+    if problems.is_empty() {
+        Ok(Merged {
+            definition: merged,
+            parts,
+            origins,
+        })
+    } else {
+        Err(FormError::Invalid(problems))
+    }
+}
+
+/// Every field already in a definition, by id.
+fn field_map(def: &FormDefinition) -> HashMap<String, Field> {
+    let mut out = HashMap::new();
+    for s in &def.sections {
+        for item in &s.items {
+            match item {
+                Item::Field(f) => {
+                    out.insert(f.id.clone(), f.clone());
+                }
+                Item::Group(g) => {
+                    for f in &g.fields {
+                        out.insert(f.id.clone(), f.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn merge_module(
+    merged: &mut FormDefinition,
+    m: &FormDefinition,
+    loc: &str,
+    origins: &mut HashMap<String, String>,
+    problems: &mut Vec<Problem>,
+) {
+    let existing = field_map(merged);
+    for f in field_map(m).into_keys() {
+        if !existing.contains_key(&f) {
+            origins.insert(f, m.form_id.clone());
+        }
+    }
+    // A field several modules share must be defined identically; a shared one is added once.
+    let keep = |f: &Field, problems: &mut Vec<Problem>| -> bool {
+        match existing.get(&f.id) {
+            None => true,
+            Some(other) if other == f => false,
+            Some(_) => {
+                problems.push(Problem::new(
+                    format!("{loc} › field '{}'", f.id),
+                    "is already defined, differently, by the core form or another module",
+                ));
+                false
+            }
+        }
+    };
+    for (name, list) in &m.choice_lists {
+        match merged.choice_lists.get(name) {
+            Some(existing) if existing != list => problems.push(Problem::new(
+                format!("{loc} › choice list '{name}'"),
+                "differs from the list of the same name in the core form or another module",
+            )),
+            Some(_) => {}
+            None => {
+                merged.choice_lists.insert(name.clone(), list.clone());
+            }
+        }
+    }
+    for section in &m.sections {
+        let target = merged.sections.iter().position(|s| s.id == section.id);
+        let mut items = Vec::new();
+        for item in &section.items {
+            match item {
+                Item::Field(f) => {
+                    if keep(f, problems) {
+                        items.push(Item::Field(f.clone()));
+                    }
+                }
+                Item::Group(g) => {
+                    let fields: Vec<Field> = g
+                        .fields
+                        .iter()
+                        .filter(|f| keep(f, problems))
+                        .cloned()
+                        .collect();
+                    let base_group = merged
+                        .sections
+                        .iter_mut()
+                        .flat_map(|s| s.items.iter_mut())
+                        .find_map(|i| match i {
+                            Item::Group(bg) if bg.id == g.id => Some(bg),
+                            _ => None,
+                        });
+                    match base_group {
+                        Some(bg) => bg.fields.extend(fields),
+                        None => items.push(Item::Group(Group {
+                            fields,
+                            ..g.clone()
+                        })),
+                    }
+                }
+            }
+        }
+        match target {
+            Some(i) => merged.sections[i].items.extend(items),
+            None => merged.sections.push(Section {
+                items,
+                ..section.clone()
+            }),
+        }
+    }
+    merged.rules.extend(m.rules.iter().cloned());
+    for r in &m.require {
+        if !merged.require.contains(r) {
+            merged.require.push(r.clone());
+        }
+    }
+    for a in &m.assumptions {
+        merged.assumptions.push(format!("[{}] {a}", m.form_id));
+    }
+}
+
+/// Checks `def` and builds the compiled form.
+pub(super) fn compile(def: FormDefinition, merged: Option<Merged>) -> Result<Form, FormError> {
+    let composed = merged.is_some();
+    let (parts, origins) = match merged {
+        Some(m) => (m.parts, m.origins),
+        None => (
+            vec![(def.form_id.clone(), def.version.clone())],
+            HashMap::new(),
+        ),
+    };
+    let mut cx = Ctx {
+        problems: Vec::new(),
+    };
+    check_header(&def, composed, &mut cx);
+    check_choice_lists(&def, &mut cx);
+
+    // Pass 1: every field, with its resolved choices, so expressions can be checked against all.
+    let mut fields: Vec<FormField> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut section_ids = HashSet::new();
+    let core_id = def.form_id.clone();
+    let defined_by = |id: &str| origins.get(id).unwrap_or(&core_id).clone();
+    for (si, section) in def.sections.iter().enumerate() {
+        let sloc = format!("section '{}'", section.id);
+        if !is_snake_id(&section.id) {
+            cx.add(
+                &format!("section #{}", si + 1),
+                format!("id '{}' must be snake_case", section.id),
+            );
+        }
+        if !section_ids.insert(section.id.clone()) {
+            cx.add(&sloc, "the section id is used twice");
+        }
+        cx.text(&sloc, "label", &section.label);
+        if let Some(h) = &section.help {
+            cx.text(&sloc, "help", h);
+        }
+        if section.items.is_empty() {
+            cx.add(&sloc, "has no items");
+        }
+        for item in &section.items {
+            match item {
+                Item::Field(f) => {
+                    let loc = format!("{sloc} › field '{}'", f.id);
+                    add_field(
+                        &def,
+                        f,
+                        &section.id,
+                        None,
+                        &loc,
+                        &defined_by(&f.id),
+                        &mut fields,
+                        &mut index,
+                        &mut cx,
+                    );
+                }
+                Item::Group(g) => {
+                    let gloc = format!("{sloc} › group '{}'", g.id);
+                    if !is_snake_id(&g.id) {
+                        cx.add(&gloc, "the group id must be snake_case");
+                    }
+                    if groups.iter().any(|x| x.id == g.id) || index.contains_key(&g.id) {
+                        cx.add(
+                            &gloc,
+                            "the group id is already used by another group or field",
+                        );
+                    }
+                    cx.text(&gloc, "label", &g.label);
+                    if let Some(h) = &g.help {
+                        cx.text(&gloc, "help", h);
+                    }
+                    if g.fields.is_empty() {
+                        cx.add(&gloc, "has no fields");
+                    }
+                    if g.max_rows == Some(0) {
+                        cx.add(&gloc, "max_rows must be at least 1");
+                    }
+                    for f in &g.fields {
+                        let loc = format!("{gloc} › field '{}'", f.id);
+                        add_field(
+                            &def,
+                            f,
+                            &section.id,
+                            Some(&g.id),
+                            &loc,
+                            &defined_by(&f.id),
+                            &mut fields,
+                            &mut index,
+                            &mut cx,
+                        );
+                    }
+                    groups.push(g.clone());
+                }
+            }
+        }
+    }
+    if fields.is_empty() {
+        cx.add("form", "has no fields");
+    }
+    if let Some(m) = groups.iter().find(|g| index.contains_key(&g.id)) {
+        cx.add(&format!("group '{}'", m.id), "has the same id as a field");
+    }
+
+    // Pass 2: skip logic, now that every field is known.
+    let lookup_in = |scope: Option<&str>| scope_lookup(&fields, &index, scope.map(str::to_string));
+    let mut conditions: Vec<Vec<Expr>> = vec![Vec::new(); fields.len()];
+    for section in &def.sections {
+        let sloc = format!("section '{}'", section.id);
+        let section_cond = section.show_if.as_ref().and_then(|src| {
+            Expr::compile(src, &lookup_in(None))
+                .map_err(|e| cx.add(&sloc, format!("show_if '{src}': {e}")))
+                .ok()
+        });
+        for item in &section.items {
+            let (group_cond, members): (Option<Expr>, Vec<&Field>) = match item {
+                Item::Field(f) => (None, vec![f]),
+                Item::Group(g) => (
+                    g.show_if.as_ref().and_then(|src| {
+                        Expr::compile(src, &lookup_in(None))
+                            .map_err(|e| {
+                                cx.add(
+                                    &format!("{sloc} › group '{}'", g.id),
+                                    format!("show_if '{src}': {e}"),
+                                )
+                            })
+                            .ok()
+                    }),
+                    g.fields.iter().collect(),
+                ),
+            };
+            for f in members {
+                let Some(&i) = index.get(&f.id) else { continue };
+                if fields[i].section != section.id {
+                    continue; // a duplicate id, already reported
+                }
+                let mut conds: Vec<Expr> = section_cond
+                    .iter()
+                    .chain(group_cond.iter())
+                    .cloned()
+                    .collect();
+                if let Some(src) = &f.show_if {
+                    let scope = fields[i].group.clone();
+                    match Expr::compile(src, &lookup_in(scope.as_deref())) {
+                        Ok(e) if e.fields().iter().any(|x| x == &f.id) => cx.add(
+                            &format!("{sloc} › field '{}'", f.id),
+                            format!("show_if '{src}' depends on the field itself"),
+                        ),
+                        Ok(e) => conds.push(e),
+                        Err(e) => cx.add(
+                            &format!("{sloc} › field '{}'", f.id),
+                            format!("show_if '{src}': {e}"),
+                        ),
+                    }
+                }
+                conditions[i] = conds;
+            }
+        }
+    }
+
+    // Rules.
+    let mut rules = Vec::new();
+    let mut rule_ids = HashSet::new();
+    for rule in &def.rules {
+        let loc = format!("rule '{}'", rule.id);
+        if !is_snake_id(&rule.id) {
+            cx.add(&loc, "the rule id must be snake_case");
+        }
+        if !rule_ids.insert(rule.id.clone()) {
+            cx.add(&loc, "the rule id is used twice");
+        }
+        cx.text(&loc, "message", &rule.message);
+        if let Some(g) = &rule.group {
+            if !groups.iter().any(|x| &x.id == g) {
+                cx.add(&loc, format!("group '{g}' does not exist"));
+            }
+        }
+        if rule.fields.is_empty() {
+            cx.add(
+                &loc,
+                "must name at least one field to report the problem on",
+            );
+        }
+        for f in &rule.fields {
+            if lookup_in(rule.group.as_deref())(f).is_none() {
+                cx.add(
+                    &loc,
+                    format!("'{f}' is not a field this rule can report on"),
+                );
+            }
+        }
+        match Expr::compile(&rule.check, &lookup_in(rule.group.as_deref())) {
+            Ok(check) => rules.push(FormRule {
+                def: rule.clone(),
+                check,
+            }),
+            Err(e) => cx.add(&loc, format!("check '{}': {e}", rule.check)),
+        }
+    }
+
+    for (f, c) in fields.iter_mut().zip(conditions) {
+        f.conditions = c;
+    }
+    let visibility_order = order_by_dependencies(&fields, &index, &mut cx);
+
+    // Module requirements and the age source.
+    for r in &def.require {
+        match index.get(r) {
+            Some(&i) => fields[i].required = true,
+            None => cx.add("require", format!("'{r}' is not a field of the form")),
+        }
+    }
+    if let Some(age) = &def.age {
+        check_age_source(age, &fields, &index, &mut cx);
+    } else if fields.iter().any(|f| !f.def.soft_by_age.is_empty()) {
+        cx.add(
+            "age",
+            "fields have soft_by_age limits, but the form does not say where the age comes from",
+        );
+    }
+
+    if !cx.problems.is_empty() {
+        return Err(FormError::Invalid(cx.problems));
+    }
+    Ok(Form {
+        definition: def,
+        parts,
+        fields,
+        index,
+        groups,
+        rules,
+        visibility_order,
+    })
+}
+
+/// What expressions in `scope` (a group id, or `None` for case level) may read.
+fn scope_lookup<'a>(
+    fields: &'a [FormField],
+    index: &'a HashMap<String, usize>,
+    scope: Option<String>,
+) -> impl Fn(&str) -> Option<FieldInfo> + 'a {
+    move |name: &str| {
+        let f = &fields[*index.get(name)?];
+        if f.group.is_some() && f.group != scope {
+            return None;
+        }
+        Some(FieldInfo {
+            kind: f.def.kind,
+            codes: f.choices.iter().map(|c| c.code.clone()).collect(),
+        })
+    }
+}
+
+fn check_header(def: &FormDefinition, composed: bool, cx: &mut Ctx) {
+    if !is_form_id(&def.form_id) {
+        cx.add(
+            "form",
+            format!(
+                "form_id '{}' must be lowercase letters, digits and '-'",
+                def.form_id
+            ),
+        );
+    }
+    if !is_semver(&def.version) {
+        cx.add(
+            "form",
+            format!("version '{}' must be MAJOR.MINOR.PATCH", def.version),
+        );
+    }
+    cx.text("form", "title", &def.title);
+    if let Some(d) = &def.description {
+        cx.text("form", "description", d);
+    }
+    if !composed && def.extends.is_none() && !def.require.is_empty() {
+        cx.add(
+            "form",
+            "'require' is for modules; a core form marks fields required directly",
+        );
+    }
+}
+
+fn check_choice_lists(def: &FormDefinition, cx: &mut Ctx) {
+    for (name, list) in &def.choice_lists {
+        check_choices(list, &format!("choice list '{name}'"), cx);
+    }
+}
+
+fn check_choices(list: &[Choice], loc: &str, cx: &mut Ctx) {
+    if list.is_empty() {
+        cx.add(loc, "has no choices");
+    }
+    let mut codes = HashSet::new();
+    for c in list {
+        if c.code.trim().is_empty() || c.code.len() > 64 || c.code.trim() != c.code {
+            cx.add(
+                loc,
+                format!(
+                    "choice code '{}' must be 1–64 characters without surrounding spaces",
+                    c.code
+                ),
+            );
+        }
+        if !codes.insert(&c.code) {
+            cx.add(loc, format!("choice code '{}' is used twice", c.code));
+        }
+        let missing = c.label.missing();
+        if !missing.is_empty() {
+            let langs: Vec<&str> = missing.iter().map(|l| l.code()).collect();
+            cx.add(
+                loc,
+                format!(
+                    "the label of choice '{}' is missing in {}",
+                    c.code,
+                    langs.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn add_field(
+    def: &FormDefinition,
+    f: &Field,
+    section: &str,
+    group: Option<&str>,
+    loc: &str,
+    defined_by: &str,
+    fields: &mut Vec<FormField>,
+    index: &mut HashMap<String, usize>,
+    cx: &mut Ctx,
+) {
+    if !is_snake_id(&f.id) {
+        cx.add(
+            loc,
+            "the field id must be snake_case (lowercase letters, digits, '_')",
+        );
+    }
+    if index.contains_key(&f.id) {
+        cx.add(loc, "the field id is used twice");
+        return;
+    }
+    cx.text(loc, "label", &f.label);
+    if let Some(h) = &f.help {
+        cx.text(loc, "help", h);
+    }
+    let kind = f.kind;
+    let is_choice = matches!(kind, FieldType::Choice | FieldType::Multichoice);
+    let choices = match (&f.choices, is_choice) {
+        (None, true) => {
+            cx.add(loc, "a choice field needs 'choices'");
+            Vec::new()
+        }
+        (Some(_), false) => {
+            cx.add(loc, format!("a {} field cannot have choices", kind.name()));
+            Vec::new()
+        }
+        (None, false) => Vec::new(),
+        (Some(Choices::Named(name)), true) => match def.choice_lists.get(name) {
+            Some(list) => list.clone(),
+            None => {
+                cx.add(loc, format!("choice list '{name}' does not exist"));
+                Vec::new()
+            }
+        },
+        (Some(Choices::Inline(list)), true) => {
+            check_choices(list, loc, cx);
+            list.clone()
+        }
+    };
+    let numeric = kind.is_numeric();
+    let mut conversions = Vec::new();
+    match (&f.unit, numeric) {
+        (Some(_), false) => cx.add(loc, format!("a {} field cannot have a unit", kind.name())),
+        (Some(u), true) if !units::is_known(u) => {
+            cx.add(loc, format!("unit '{u}' is not a UCUM unit WardCRF knows"));
+        }
+        _ => {}
+    }
+    if !f.alt_units.is_empty() {
+        match &f.unit {
+            None => cx.add(loc, "alt_units need a canonical 'unit'"),
+            Some(canonical) => {
+                for alt in &f.alt_units {
+                    if &alt.unit == canonical || conversions.iter().any(|(u, _)| u == &alt.unit) {
+                        cx.add(
+                            loc,
+                            format!("alternative unit '{}' is listed twice", alt.unit),
+                        );
+                        continue;
+                    }
+                    let conv = match alt.factor {
+                        Some(factor) if factor.is_finite() && factor > 0.0 => {
+                            Some(units::Conversion {
+                                factor,
+                                offset: alt.offset.unwrap_or(0.0),
+                            })
+                        }
+                        Some(_) => {
+                            cx.add(
+                                loc,
+                                format!("the factor for '{}' must be a positive number", alt.unit),
+                            );
+                            None
+                        }
+                        None if alt.offset.is_some() => {
+                            cx.add(loc, format!("'{}' has an offset but no factor", alt.unit));
+                            None
+                        }
+                        None => {
+                            let c = units::conversion(&alt.unit, canonical);
+                            if c.is_none() {
+                                cx.add(
+                                    loc,
+                                    format!(
+                                        "cannot convert '{}' to '{canonical}': give a 'factor'",
+                                        alt.unit
+                                    ),
+                                );
+                            }
+                            c
+                        }
+                    };
+                    if let Some(c) = conv {
+                        conversions.push((alt.unit.clone(), c));
+                    }
+                }
+            }
+        }
+    }
+    if f.decimals.is_some() && kind != FieldType::Decimal {
+        cx.add(loc, "'decimals' is for decimal fields");
+    }
+    if f.decimals.is_some_and(|d| d > 9) {
+        cx.add(loc, "'decimals' must be at most 9");
+    }
+    for (name, limits) in [("hard", &f.hard), ("soft", &f.soft)] {
+        let Some(l) = limits else { continue };
+        if !numeric {
+            cx.add(loc, format!("{name} limits are for number fields"));
+        }
+        check_limits(l, &format!("{name} limits"), loc, cx);
+    }
+    if let (Some(h), Some(s)) = (&f.hard, &f.soft) {
+        let inside = |v: Option<f64>| v.is_none_or(|v| h.contains(v));
+        if !inside(s.min) || !inside(s.max) {
+            cx.add(loc, "soft limits must lie within the hard limits");
+        }
+    }
+    if !f.soft_by_age.is_empty() {
+        if !numeric {
+            cx.add(loc, "soft_by_age is for number fields");
+        }
+        let mut last = 0;
+        for band in &f.soft_by_age {
+            if band.below_age_months <= last {
+                cx.add(loc, "soft_by_age bands must be in increasing age order");
+            }
+            last = band.below_age_months;
+            check_limits(
+                &band.limits(),
+                &format!("soft_by_age band below {} months", band.below_age_months),
+                loc,
+                cx,
+            );
+        }
+    }
+    if f.partial_date && kind != FieldType::Date {
+        cx.add(loc, "partial_date is for date fields");
+    }
+    if f.max_length.is_some() && kind != FieldType::Text {
+        cx.add(loc, "max_length is for text fields");
+    }
+    index.insert(f.id.clone(), fields.len());
+    fields.push(FormField {
+        def: f.clone(),
+        section: section.to_string(),
+        group: group.map(str::to_string),
+        choices,
+        required: f.required,
+        defined_by: defined_by.to_string(),
+        conversions,
+        conditions: Vec::new(),
+    });
+}
+
+fn check_limits(l: &Limits, what: &str, loc: &str, cx: &mut Ctx) {
+    if l.min.is_none() && l.max.is_none() {
+        cx.add(loc, format!("{what} give neither min nor max"));
+    }
+    if let (Some(a), Some(b)) = (l.min, l.max) {
+        if a > b {
+            cx.add(loc, format!("{what}: min {a} is above max {b}"));
+        }
+    }
+}
+
+fn check_age_source(
+    age: &AgeSource,
+    fields: &[FormField],
+    index: &HashMap<String, usize>,
+    cx: &mut Ctx,
+) {
+    let mut want =
+        |id: &str, kinds: &[FieldType], what: &str| match index.get(id).map(|&i| &fields[i]) {
+            None => cx.add("age", format!("{what} '{id}' is not a field of the form")),
+            Some(f) if f.group.is_some() => cx.add(
+                "age",
+                format!("{what} '{id}' cannot be in a repeating group"),
+            ),
+            Some(f) if !kinds.contains(&f.def.kind) => {
+                cx.add(
+                    "age",
+                    format!("{what} '{id}' has the wrong type ({})", f.def.kind.name()),
+                );
+            }
+            Some(_) => {}
+        };
+    want(
+        &age.years_field,
+        &[FieldType::Integer, FieldType::Decimal],
+        "years_field",
+    );
+    if let Some(b) = &age.birth_date_field {
+        want(b, &[FieldType::Date], "birth_date_field");
+    }
+    if let Some(r) = &age.reference_date_field {
+        want(
+            r,
+            &[FieldType::Date, FieldType::Datetime],
+            "reference_date_field",
+        );
+    }
+}
+
+/// Orders fields so that every field comes after the fields its skip logic reads; reports cycles.
+fn order_by_dependencies(
+    fields: &[FormField],
+    index: &HashMap<String, usize>,
+    cx: &mut Ctx,
+) -> Vec<usize> {
+    let deps: Vec<BTreeSet<usize>> = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            f.conditions
+                .iter()
+                .flat_map(|c| c.fields())
+                .filter_map(|name| index.get(name).copied())
+                .filter(|&d| d != i)
+                .collect()
+        })
+        .collect();
+    // 0 = unvisited, 1 = on the current path, 2 = done
+    let mut state = vec![0u8; fields.len()];
+    let mut order = Vec::with_capacity(fields.len());
+    let mut reported = false;
+    for start in 0..fields.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        let mut stack = vec![(start, deps[start].iter().copied().collect::<Vec<_>>())];
+        state[start] = 1;
+        while let Some((node, pending)) = stack.last_mut() {
+            match pending.pop() {
+                Some(d) if state[d] == 0 => {
+                    state[d] = 1;
+                    let next = deps[d].iter().copied().collect();
+                    stack.push((d, next));
+                }
+                Some(d) if state[d] == 1 => {
+                    if !reported {
+                        let path: Vec<&str> = stack.iter().map(|(n, _)| fields[*n].id()).collect();
+                        cx.add(
+                            "skip logic",
+                            format!(
+                                "show_if conditions depend on each other in a cycle: {} → {}",
+                                path.join(" → "),
+                                fields[d].id()
+                            ),
+                        );
+                        reported = true;
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    state[*node] = 2;
+                    order.push(*node);
+                    stack.pop();
+                }
+            }
+        }
+    }
+    order
+}

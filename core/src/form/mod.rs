@@ -1,0 +1,198 @@
+//! Form definitions: the file format, checking, composing a core form with disease modules,
+//! and the bundled forms.
+
+mod bundled;
+mod check;
+mod definition;
+mod load;
+
+pub use bundled::Catalog;
+pub use definition::{
+    AgeBand, AgeSource, AltUnit, Choice, Choices, Codes, Field, FieldType, FormDefinition, Group,
+    Item, Limits, Rule, Section, Severity,
+};
+pub use load::MAX_FORM_BYTES;
+
+use crate::expr::Expr;
+use crate::units::Conversion;
+use std::collections::HashMap;
+use std::fmt;
+
+/// One problem in a form definition, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `form`, `section 'vitals' › field 'vs_temp'`, `rule 'dbp_below_sbp'`, ...
+    pub location: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(location: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// Why a form could not be loaded or composed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    /// The file is not JSON.
+    #[error("the form file is not valid JSON (line {line}, column {column}): {message}")]
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// The definition has problems; every one found is listed.
+    #[error("the form definition has {} problem(s):\n{}", .0.len(), list(.0))]
+    Invalid(Vec<Problem>),
+    /// No bundled form has this id.
+    #[error("no form '{id}' is bundled; known forms: {known}")]
+    UnknownForm { id: String, known: String },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl FormError {
+    /// The problems of an invalid definition (one for the other kinds).
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            FormError::Invalid(p) => p.clone(),
+            other => vec![Problem::new("form", other.to_string())],
+        }
+    }
+}
+
+/// A field of a compiled form, with everything resolved that validation needs.
+#[derive(Debug, Clone)]
+pub struct FormField {
+    pub def: Field,
+    /// The section it is shown in.
+    pub section: String,
+    /// The repeating group it belongs to, if any.
+    pub group: Option<String>,
+    /// Resolved answer options (for choice fields).
+    pub choices: Vec<Choice>,
+    /// Required for completion (from the definition, or made so by a module).
+    pub required: bool,
+    /// Which form (core or module id) defines the field.
+    pub defined_by: String,
+    /// Accepted alternative units and their conversion to the canonical unit.
+    pub(crate) conversions: Vec<(String, Conversion)>,
+    /// Section, group and field skip logic; the field is shown when all hold.
+    pub(crate) conditions: Vec<Expr>,
+}
+
+impl FormField {
+    /// The field id.
+    pub fn id(&self) -> &str {
+        &self.def.id
+    }
+
+    /// The label of a choice code.
+    pub fn choice_label(&self, code: &str) -> Option<&crate::Text> {
+        self.choices
+            .iter()
+            .find(|c| c.code == code)
+            .map(|c| &c.label)
+    }
+}
+
+/// A compiled cross-field rule.
+#[derive(Debug, Clone)]
+pub(crate) struct FormRule {
+    pub def: Rule,
+    pub check: Expr,
+}
+
+/// A checked, composed form (the core form plus any disease modules), ready to validate cases.
+#[derive(Debug, Clone)]
+pub struct Form {
+    definition: FormDefinition,
+    parts: Vec<(String, String)>,
+    fields: Vec<FormField>,
+    index: HashMap<String, usize>,
+    groups: Vec<Group>,
+    pub(crate) rules: Vec<FormRule>,
+    /// Field indices in an order where every skip-logic dependency comes first.
+    pub(crate) visibility_order: Vec<usize>,
+}
+
+impl Form {
+    /// Parses and checks a single form file (a core form; not a module).
+    pub fn from_json(json: &str) -> Result<Form, FormError> {
+        Form::compile(load::parse_definition(json)?)
+    }
+
+    /// Checks a definition and builds the form; lists every problem found.
+    pub fn compile(definition: FormDefinition) -> Result<Form, FormError> {
+        check::compile(definition, None)
+    }
+
+    /// Composes a core form with disease modules (each must extend the core form).
+    pub fn compose(core: &FormDefinition, modules: &[&FormDefinition]) -> Result<Form, FormError> {
+        let merged = check::merge(core, modules)?;
+        check::compile(merged.definition.clone(), Some(merged))
+    }
+
+    /// The merged definition (for display and export).
+    pub fn definition(&self) -> &FormDefinition {
+        &self.definition
+    }
+
+    /// The id of the core form.
+    pub fn form_id(&self) -> &str {
+        &self.definition.form_id
+    }
+
+    /// `(form_id, version)` of the core form followed by each module, in composition order.
+    pub fn parts(&self) -> &[(String, String)] {
+        &self.parts
+    }
+
+    /// Every field, in display order.
+    pub fn fields(&self) -> &[FormField] {
+        &self.fields
+    }
+
+    /// A field by id.
+    pub fn field(&self, id: &str) -> Option<&FormField> {
+        self.index.get(id).map(|&i| &self.fields[i])
+    }
+
+    /// The repeating groups.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// A repeating group by id.
+    pub fn group(&self, id: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
+    /// The fields of a repeating group (or the case-level fields for `None`), in display order.
+    pub fn fields_in(&self, group: Option<&str>) -> impl Iterator<Item = &FormField> {
+        self.fields
+            .iter()
+            .filter(move |f| f.group.as_deref() == group)
+    }
+}
+
+/// Parses a form file without checking it (for tools that show or convert definitions).
+pub fn parse_definition(json: &str) -> Result<FormDefinition, FormError> {
+    load::parse_definition(json)
+}

@@ -1,0 +1,55 @@
+//! # WardCRF core
+//!
+//! One definition of a case report form and one validation engine, shared by the ward tablet
+//! and the central repository.
+//!
+//! - [`Catalog`] holds form definitions: the bundled iCROWN core form (`icrown-core`) and its
+//!   disease modules (`sari`, `mpox`, `sfts-vhf`, `hepatitis-child`, `amr`).
+//! - [`Form`] is a checked, composed form: sections, fields, repeating groups, skip logic,
+//!   units, limits and cross-field rules, with labels in English, Japanese and German.
+//! - [`validate()`] is a pure function of (form, values, today) giving a [`Report`] of
+//!   per-field errors and warnings, with messages in all three languages, and the values in
+//!   canonical units.
+//!
+//! ```
+//! use wardcrf_core::{Catalog, Context, Lang, validate};
+//!
+//! let catalog = Catalog::bundled()?;
+//! let form = catalog.form("icrown-core", &[])?;
+//! let values = serde_json::json!({
+//!     "vs_temp": {"value": 101.3, "unit": "[degF]"},
+//!     "vs_spo2": 75,
+//! });
+//! let report = validate(&form, values.as_object().unwrap(), &Context::default());
+//! assert_eq!(report.values["vs_temp"]["value"], 38.5);
+//! let spo2 = report.warnings.iter().find(|w| w.field == "vs_spo2").unwrap();
+//! assert!(spo2.message.get(Lang::Ja).contains("想定範囲"));
+//! # Ok::<(), wardcrf_core::FormError>(())
+//! ```
+//!
+//! The form file format is described in `docs/form-format.md`.
+
+mod date;
+mod expr;
+mod form;
+mod lang;
+mod messages;
+mod units;
+mod validate;
+
+pub use date::{DateTime, PartialDate};
+pub use expr::{Env, Expr, ExprError, FieldInfo, Value};
+pub use form::{
+    AgeBand, AgeSource, AltUnit, Catalog, Choice, Choices, Codes, Field, FieldType, Form,
+    FormDefinition, FormError, FormField, Group, Item, Limits, MAX_FORM_BYTES, Problem, Rule,
+    Section, Severity, parse_definition,
+};
+pub use lang::{Lang, Text, UnknownLang};
+pub use validate::{
+    Context, DEFAULT_MAX_ROWS, DEFAULT_MAX_TEXT, Issue, IssueCode, Report, validate,
+};
+
+/// Unit display and conversion helpers (UCUM codes).
+pub mod ucum {
+    pub use crate::units::{Conversion, conversion, display, is_known, round};
+}
