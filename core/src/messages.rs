@@ -113,7 +113,7 @@ pub(crate) fn soft_limit(s: &Shown, range: &Text, age_banded: bool) -> Text {
                 "{subj}is outside the expected range {r}. Confirm it with a reason if it is correct."
             ),
             (Lang::En, true) => format!(
-                "{subj}is outside the expected range for the patient's age {r}. Confirm it with a reason if it is correct."
+                "{subj}is outside the expected range for the patient's age ({r}). Confirm it with a reason if it is correct."
             ),
             (Lang::Ja, false) => format!(
                 "{subj}は想定範囲（{r}）外です。正しい場合は理由を入力して確定してください。"

@@ -1,0 +1,274 @@
+//! The `wardcrf` command as a user runs it: fixed spellings, output shapes and exit codes.
+
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn wardcrf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wardcrf"))
+        .args(args)
+        .output()
+        .expect("wardcrf runs")
+}
+
+fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, content: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("wardcrf-cli-{}-{name}", std::process::id()));
+        std::fs::write(&path, content).expect("temp file written");
+        TempFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn validate(values: &Value, lang: &str) -> Value {
+    let file = TempFile::new(&format!("values-{lang}.json"), &values.to_string());
+    let out = wardcrf(&[
+        "validate",
+        "--form",
+        "icrown-core",
+        "--values",
+        file.path(),
+        "--lang",
+        lang,
+        "--json",
+        "--today",
+        "2024-06-01",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout_json(&out)
+}
+
+fn issue<'a>(report: &'a Value, kind: &str, field: &str) -> &'a Value {
+    report[kind]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["field"] == field))
+        .unwrap_or_else(|| panic!("no {kind} on {field}: {report:#}"))
+}
+
+#[test]
+fn forms_list_json_names_the_core_form_and_modules() {
+    let out = wardcrf(&["forms", "list", "--json"]);
+    assert!(out.status.success());
+    let list = stdout_json(&out);
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["form_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "icrown-core",
+            "sari",
+            "mpox",
+            "sfts-vhf",
+            "hepatitis-child",
+            "amr"
+        ]
+    );
+    assert_eq!(list[0]["kind"], "core");
+    assert_eq!(list[0]["fields"], 100);
+    assert_eq!(list[2]["extends"], "icrown-core");
+}
+
+#[test]
+fn forms_show_prints_labels_in_the_chosen_language_or_the_whole_definition() {
+    let out = wardcrf(&["forms", "show", "icrown-core", "--lang", "ja"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("入院時バイタルサイン") && text.contains("体温"),
+        "{text}"
+    );
+    let out = wardcrf(&["forms", "show", "icrown-core", "--json"]);
+    let def = stdout_json(&out);
+    assert_eq!(def["form_id"], "icrown-core");
+    assert_eq!(def["sections"].as_array().unwrap().len(), 10);
+    let out = wardcrf(&["forms", "show", "mpox", "--lang", "de"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("icrown-core 1.0.0 + mpox"));
+    let out = wardcrf(&["forms", "show", "ebola"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no form 'ebola' is bundled"));
+}
+
+#[test]
+fn forms_check_accepts_bundled_files_and_lists_every_problem_of_a_broken_one() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let ok = wardcrf(&[
+        "forms",
+        "check",
+        &format!("{root}/core/forms/modules/mpox.json"),
+    ]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = wardcrf(&[
+        "forms",
+        "check",
+        &format!("{root}/core/tests/fixtures/broken-form.json"),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8(bad.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 18, "{stderr}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("field 'vs_temp': unit 'Celsius' is not a UCUM unit"))
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("rule 'dbp_below_sbp': message is missing in de"))
+    );
+    assert!(lines[17].ends_with("17 problem(s)"));
+    let syntax = TempFile::new("syntax.json", "{\"form_id\": ");
+    let out = wardcrf(&["forms", "check", syntax.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not valid JSON (line 1"));
+    let missing = wardcrf(&["forms", "check", "/nonexistent/form.json"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn validate_reports_the_acceptance_scenario() {
+    let values = json!({
+        "vs_temp": {"value": 101.3, "unit": "[degF]"},
+        "vs_spo2": 75,
+        "vs_sbp": 100, "vs_dbp": 120
+    });
+    for lang in ["en", "ja", "de"] {
+        let r = validate(&values, lang);
+        assert_eq!(
+            r["values"]["vs_temp"],
+            json!({"value": 38.5, "unit": "Cel", "entered": {"value": 101.3, "unit": "[degF]"}})
+        );
+        assert!(
+            r["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["field"] != "vs_temp")
+        );
+        assert_eq!(issue(&r, "warnings", "vs_spo2")["code"], "soft_limit");
+        assert_eq!(issue(&r, "errors", "vs_dbp")["code"], "rule");
+        assert_eq!(issue(&r, "errors", "vs_dbp")["rule"], "dbp_below_sbp");
+    }
+    let r = validate(&json!({"vs_temp": 47}), "ja");
+    let e = issue(&r, "errors", "vs_temp");
+    assert_eq!(e["code"], "hard_limit");
+    assert_eq!(
+        e["message"],
+        "体温の値 47 °C は入力可能な範囲（25–45 °C）外です。値と単位を確認してください。"
+    );
+    let r = validate(&json!({"vs_temp": 47}), "de");
+    assert_eq!(
+        issue(&r, "errors", "vs_temp")["message"],
+        "Körpertemperatur 47 °C liegt außerhalb des möglichen Bereichs (25–45 °C). Bitte Wert und Einheit prüfen."
+    );
+}
+
+#[test]
+fn validate_exits_2_on_input_it_cannot_read() {
+    let not_json = TempFile::new("bad.json", "{vs_temp: 37}");
+    let out = wardcrf(&[
+        "validate",
+        "--form",
+        "icrown-core",
+        "--values",
+        not_json.path(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not valid JSON (line 1, column 2)"));
+    let array = TempFile::new("array.json", "[1, 2]");
+    let out = wardcrf(&[
+        "validate",
+        "--form",
+        "icrown-core",
+        "--values",
+        array.path(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must hold a JSON object"));
+    let out = wardcrf(&[
+        "validate",
+        "--form",
+        "icrown-core",
+        "--values",
+        "/nonexistent.json",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent.json"));
+    let ok = TempFile::new("ok.json", "{}");
+    let out = wardcrf(&[
+        "validate",
+        "--form",
+        "icrown-core",
+        "--values",
+        ok.path(),
+        "--lang",
+        "fr",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported language 'fr'"));
+}
+
+#[test]
+fn validate_with_complete_turns_missing_required_fields_into_errors() {
+    let file = TempFile::new("complete.json", "{}");
+    let entering = stdout_json(&wardcrf(&[
+        "validate",
+        "--form",
+        "icrown-core",
+        "--values",
+        file.path(),
+        "--json",
+    ]));
+    assert!(entering["errors"].as_array().unwrap().is_empty());
+    let missing = entering["missing"].as_array().unwrap().len();
+    assert!(missing > 40, "{missing}");
+    let completing = stdout_json(&wardcrf(&[
+        "validate",
+        "--form",
+        "icrown-core",
+        "--values",
+        file.path(),
+        "--json",
+        "--complete",
+    ]));
+    assert_eq!(completing["errors"].as_array().unwrap().len(), missing);
+}
