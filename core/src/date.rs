@@ -38,7 +38,7 @@ fn digits(s: &str, n: usize) -> Option<u32> {
 }
 
 fn is_leap(y: u16) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 fn days_in_month(y: u16, m: u8) -> u8 {
@@ -88,10 +88,10 @@ impl PartialDate {
             if !(1..=12).contains(&m) {
                 return Err(DateProblem::NoSuchDay);
             }
-            if let Some(d) = day {
-                if d == 0 || d > days_in_month(year, m) {
-                    return Err(DateProblem::NoSuchDay);
-                }
+            if let Some(d) = day
+                && (d == 0 || d > days_in_month(year, m))
+            {
+                return Err(DateProblem::NoSuchDay);
             }
         }
         Ok(PartialDate { year, month, day })

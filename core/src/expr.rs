@@ -582,13 +582,13 @@ fn code_of(lit: &Lit, info: Option<&FieldInfo>) -> Result<String, ExprError> {
         Lit::Str(s) => s.clone(),
         other => return err(format!("{} is not a choice code", lit_name(other))),
     };
-    if let Some(info) = info {
-        if !info.codes.contains(&code) {
-            return err(format!(
-                "'{code}' is not a code of this choice field (codes: {})",
-                info.codes.join(", ")
-            ));
-        }
+    if let Some(info) = info
+        && !info.codes.contains(&code)
+    {
+        return err(format!(
+            "'{code}' is not a code of this choice field (codes: {})",
+            info.codes.join(", ")
+        ));
     }
     Ok(code)
 }

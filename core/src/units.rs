@@ -203,7 +203,7 @@ pub fn round(v: f64, decimals: Option<u8>) -> f64 {
         Some(d) => i32::from(d),
         None => 9 - v.abs().log10().floor() as i32,
     };
-    if places > 15 || places < -15 {
+    if !(-15..=15).contains(&places) {
         return v;
     }
     let scale = 10f64.powi(places);

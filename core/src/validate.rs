@@ -178,6 +178,9 @@ struct Loc {
     row_id: Option<String>,
 }
 
+/// The parsed rows of one repeating group, each with where it sits.
+type Rows<'a> = Vec<(Loc, HashMap<&'a str, Answer>)>;
+
 /// A parsed answer.
 #[derive(Debug, Clone)]
 struct Answer {
@@ -237,7 +240,7 @@ pub fn validate(form: &Form, values: &Map<String, Json>, ctx: &Context) -> Repor
 
     // Read every answer, case-level and per row.
     let mut case: HashMap<&str, Answer> = HashMap::new();
-    let mut rows: HashMap<&str, Vec<(Loc, HashMap<&str, Answer>)>> = HashMap::new();
+    let mut rows: HashMap<&str, Rows> = HashMap::new();
     for (key, raw) in values {
         if let Some(group) = form.group(key) {
             let max = group.max_rows.unwrap_or(DEFAULT_MAX_ROWS);
@@ -449,10 +452,8 @@ fn visible_fields<'f>(
         };
         let shown = f.conditions.iter().all(|c| c.eval(&env) == Some(true));
         visible.insert(f.id(), shown);
-        if shown {
-            if let Some(a) = answers.get(f.id()) {
-                eff.insert(f.id().to_string(), a.value.clone());
-            }
+        if shown && let Some(a) = answers.get(f.id()) {
+            eff.insert(f.id().to_string(), a.value.clone());
         }
     }
     visible
@@ -468,10 +469,9 @@ fn age_in_months(form: &Form, eff: &HashMap<String, expr::Value>) -> Option<i64>
     if let (Some(b), Some(r)) = (
         date_of(&age.birth_date_field),
         date_of(&age.reference_date_field),
-    ) {
-        if let Some(m) = b.months_until(&r).filter(|m| *m >= 0) {
-            return Some(m);
-        }
+    ) && let Some(m) = b.months_until(&r).filter(|m| *m >= 0)
+    {
+        return Some(m);
     }
     match eff.get(&age.years_field) {
         Some(expr::Value::Num(y)) if *y >= 0.0 => Some((*y * 12.0).floor() as i64),
@@ -557,35 +557,35 @@ fn check_warnings(
             }
         }
         expr::Value::Date(d) => {
-            if let Some(today) = ctx.today {
-                if d.partial_cmp_known(&today) == Some(std::cmp::Ordering::Greater) {
-                    let msg = messages::future_date(&date_shown(f, &d.to_string()));
-                    out.push_full(
-                        f.id(),
-                        loc,
-                        IssueCode::FutureDate,
-                        msg,
-                        true,
-                        None,
-                        a.confirm.clone(),
-                    );
-                }
+            if let Some(today) = ctx.today
+                && d.partial_cmp_known(&today) == Some(std::cmp::Ordering::Greater)
+            {
+                let msg = messages::future_date(&date_shown(f, &d.to_string()));
+                out.push_full(
+                    f.id(),
+                    loc,
+                    IssueCode::FutureDate,
+                    msg,
+                    true,
+                    None,
+                    a.confirm.clone(),
+                );
             }
         }
         expr::Value::DateTime(t) => {
-            if let Some(today) = ctx.today {
-                if t.date.partial_cmp_known(&today) == Some(std::cmp::Ordering::Greater) {
-                    let msg = messages::future_date(&date_shown(f, &t.to_string()));
-                    out.push_full(
-                        f.id(),
-                        loc,
-                        IssueCode::FutureDate,
-                        msg,
-                        true,
-                        None,
-                        a.confirm.clone(),
-                    );
-                }
+            if let Some(today) = ctx.today
+                && t.date.partial_cmp_known(&today) == Some(std::cmp::Ordering::Greater)
+            {
+                let msg = messages::future_date(&date_shown(f, &t.to_string()));
+                out.push_full(
+                    f.id(),
+                    loc,
+                    IssueCode::FutureDate,
+                    msg,
+                    true,
+                    None,
+                    a.confirm.clone(),
+                );
             }
         }
         _ => {}
@@ -775,11 +775,11 @@ fn read_answer(f: &FormField, raw: &Json, loc: &Loc, out: &mut Out) -> Option<An
                     return wrong(out);
                 }
             }
-            if let Some(hard) = f.def.hard {
-                if !hard.contains(v) {
-                    hard_error(f, v, &hard, loc, out);
-                    return None;
-                }
+            if let Some(hard) = f.def.hard
+                && !hard.contains(v)
+            {
+                hard_error(f, v, &hard, loc, out);
+                return None;
             }
             let number = if f.def.kind == FieldType::Integer && v.abs() < 9e15 {
                 Json::Number(Number::from(v as i64))
@@ -973,7 +973,7 @@ fn expected_of(f: &FormField) -> Expected {
 fn canonical_values(
     form: &Form,
     case: &HashMap<&str, Answer>,
-    rows: &HashMap<&str, Vec<(Loc, HashMap<&str, Answer>)>>,
+    rows: &HashMap<&str, Rows>,
 ) -> Map<String, Json> {
     let mut out = Map::new();
     for f in form.fields() {

@@ -390,10 +390,10 @@ pub(super) fn compile(def: FormDefinition, merged: Option<Merged>) -> Result<For
             cx.add(&loc, "the rule id is used twice");
         }
         cx.text(&loc, "message", &rule.message);
-        if let Some(g) = &rule.group {
-            if !groups.iter().any(|x| &x.id == g) {
-                cx.add(&loc, format!("group '{g}' does not exist"));
-            }
+        if let Some(g) = &rule.group
+            && !groups.iter().any(|x| &x.id == g)
+        {
+            cx.add(&loc, format!("group '{g}' does not exist"));
         }
         if rule.fields.is_empty() {
             cx.add(
@@ -708,10 +708,10 @@ fn check_limits(l: &Limits, what: &str, loc: &str, cx: &mut Ctx) {
     if l.min.is_none() && l.max.is_none() {
         cx.add(loc, format!("{what} give neither min nor max"));
     }
-    if let (Some(a), Some(b)) = (l.min, l.max) {
-        if a > b {
-            cx.add(loc, format!("{what}: min {a} is above max {b}"));
-        }
+    if let (Some(a), Some(b)) = (l.min, l.max)
+        && a > b
+    {
+        cx.add(loc, format!("{what}: min {a} is above max {b}"));
     }
 }
 

@@ -77,6 +77,7 @@ pub struct Section {
 /// Serialized as `{"field": {...}}` or `{"group": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[allow(clippy::large_enum_variant)] // a form holds a few hundred items; boxing buys nothing
 pub enum Item {
     Field(Field),
     Group(Group),
