@@ -5,7 +5,8 @@
 
 use crate::lang::{Lang, Text};
 
-/// What kind of answer a field expects, for "is not a ..." messages.
+/// What kind of answer a field expects, for "is not a ..." messages (German: already negated,
+/// "keine Zahl", as German negates the noun).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Expected {
     WholeNumber,
@@ -24,31 +25,31 @@ fn expected(e: Expected, lang: Lang) -> &'static str {
     match (e, lang) {
         (WholeNumber, Lang::En) => "a whole number",
         (WholeNumber, Lang::Ja) => "整数",
-        (WholeNumber, Lang::De) => "eine ganze Zahl",
+        (WholeNumber, Lang::De) => "keine ganze Zahl",
         (Number, Lang::En) => "a number",
         (Number, Lang::Ja) => "数値",
-        (Number, Lang::De) => "eine Zahl",
+        (Number, Lang::De) => "keine Zahl",
         (Date, Lang::En) => "a date (YYYY-MM-DD)",
         (Date, Lang::Ja) => "日付（YYYY-MM-DD）",
-        (Date, Lang::De) => "ein Datum (JJJJ-MM-TT)",
+        (Date, Lang::De) => "kein Datum (JJJJ-MM-TT)",
         (PartialDate, Lang::En) => "a date (YYYY, YYYY-MM or YYYY-MM-DD)",
         (PartialDate, Lang::Ja) => "日付（YYYY、YYYY-MM または YYYY-MM-DD）",
-        (PartialDate, Lang::De) => "ein Datum (JJJJ, JJJJ-MM oder JJJJ-MM-TT)",
+        (PartialDate, Lang::De) => "kein Datum (JJJJ, JJJJ-MM oder JJJJ-MM-TT)",
         (DateTime, Lang::En) => "a date and time (YYYY-MM-DDTHH:MM)",
         (DateTime, Lang::Ja) => "日時（YYYY-MM-DDTHH:MM）",
-        (DateTime, Lang::De) => "ein Zeitpunkt (JJJJ-MM-TTTHH:MM)",
+        (DateTime, Lang::De) => "kein Zeitpunkt (JJJJ-MM-TTTHH:MM)",
         (Text, Lang::En) => "text",
         (Text, Lang::Ja) => "文字列",
-        (Text, Lang::De) => "ein Text",
+        (Text, Lang::De) => "kein Text",
         (YesNo, Lang::En) => "yes or no (true/false)",
         (YesNo, Lang::Ja) => "はい・いいえ（true/false）",
-        (YesNo, Lang::De) => "ja oder nein (true/false)",
+        (YesNo, Lang::De) => "weder ja noch nein (true/false)",
         (Codes, Lang::En) => "a list of answer codes",
         (Codes, Lang::Ja) => "選択肢コードのリスト",
-        (Codes, Lang::De) => "eine Liste von Antwortcodes",
+        (Codes, Lang::De) => "keine Liste von Antwortcodes",
         (Row, Lang::En) => "a list of rows, each an object of field values",
         (Row, Lang::Ja) => "行のリスト（各行は項目と値のオブジェクト）",
-        (Row, Lang::De) => "eine Liste von Zeilen (je ein Objekt mit Feldwerten)",
+        (Row, Lang::De) => "keine Liste von Zeilen (je ein Objekt mit Feldwerten)",
     }
 }
 
@@ -151,8 +152,8 @@ pub(crate) fn wrong_type(label: &Text, input: Option<&str>, e: Expected) -> Text
             (Lang::En, None) => format!("{label}: the answer is not {want}."),
             (Lang::Ja, Some(i)) => format!("{label}：「{i}」は{want}ではありません。"),
             (Lang::Ja, None) => format!("{label}：入力が{want}ではありません。"),
-            (Lang::De, Some(i)) => format!("{label}: „{i}“ ist nicht {want}."),
-            (Lang::De, None) => format!("{label}: Die Angabe ist nicht {want}."),
+            (Lang::De, Some(i)) => format!("{label}: „{i}“ ist {want}."),
+            (Lang::De, None) => format!("{label}: Die Angabe ist {want}."),
         }
     })
 }

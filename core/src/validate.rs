@@ -368,8 +368,9 @@ pub fn validate(form: &Form, values: &Map<String, Json>, ctx: &Context) -> Repor
         outer: None,
         today: ctx.today,
     };
+    let case_confirm = |f: &str| case.get(f).and_then(|a| a.confirm.clone());
     for rule in form.rules.iter().filter(|r| r.def.group.is_none()) {
-        fire_rule(rule, &case_env, &top, &mut out);
+        fire_rule(form, rule, &case_env, &case_confirm, &top, &mut out);
     }
 
     // Rows.
@@ -397,7 +398,13 @@ pub fn validate(form: &Form, values: &Map<String, Json>, ctx: &Context) -> Repor
                 .iter()
                 .filter(|r| r.def.group.as_deref() == Some(group.id.as_str()))
             {
-                fire_rule(rule, &env, loc, &mut out);
+                let confirm = |f: &str| {
+                    answers
+                        .get(f)
+                        .and_then(|a| a.confirm.clone())
+                        .or_else(|| case_confirm(f))
+                };
+                fire_rule(form, rule, &env, &confirm, loc, &mut out);
             }
         }
     }
@@ -592,23 +599,56 @@ fn check_warnings(
     }
 }
 
-fn fire_rule(rule: &crate::form::FormRule, env: &Vals, loc: &Loc, out: &mut Out) {
-    if rule.check.eval(env) == Some(false) {
-        let warning = rule.def.severity == Severity::Warning;
-        for field in &rule.def.fields {
-            // Report on each listed field that has a value, so the clinician sees it where
-            // they look; the first listed field is always reported.
-            if field == &rule.def.fields[0] || env.value(field).is_some() {
-                out.push_full(
-                    field,
-                    loc,
-                    IssueCode::Rule,
-                    rule.def.message.clone(),
-                    warning,
-                    Some(rule.def.id.clone()),
-                    None,
-                );
-            }
+/// Reports a broken rule. A warning is confirmed by a reason given on the value of the rule's
+/// first field (the one to check), as soft-limit warnings are.
+fn fire_rule(
+    form: &Form,
+    rule: &crate::form::FormRule,
+    env: &Vals,
+    confirm_of: &dyn Fn(&str) -> Option<String>,
+    loc: &Loc,
+    out: &mut Out,
+) {
+    if rule.check.eval(env) != Some(false) {
+        return;
+    }
+    let warning = rule.def.severity == Severity::Warning;
+    let confirmed = if warning {
+        confirm_of(&rule.def.fields[0])
+    } else {
+        None
+    };
+    let case_level = Loc::default();
+    for field in &rule.def.fields {
+        // Report on each listed field that has a value, so the clinician sees it where they
+        // look; the first listed field is always reported.
+        if field != &rule.def.fields[0] && env.value(field).is_none() {
+            continue;
+        }
+        // A row rule may name a case-level field (a medication ending after discharge): that
+        // field is reported once, at case level, not as if it were in the row.
+        let at = if form.field(field).is_some_and(|f| f.group.is_none()) {
+            &case_level
+        } else {
+            loc
+        };
+        let list = if warning { &out.warnings } else { &out.errors };
+        let seen = list.iter().any(|i| {
+            &i.field == field
+                && i.rule.as_ref() == Some(&rule.def.id)
+                && i.row == at.row
+                && i.group == at.group
+        });
+        if !seen {
+            out.push_full(
+                field,
+                at,
+                IssueCode::Rule,
+                rule.def.message.clone(),
+                warning,
+                Some(rule.def.id.clone()),
+                confirmed.clone(),
+            );
         }
     }
 }

@@ -257,6 +257,22 @@ fn cross_field_rules_fire_only_when_decidable() {
     // Warning-severity rules land in warnings.
     let r = run(json!({"hr": 145, "temp": 35.5}));
     assert!(has(&r.warnings, "hr", IssueCode::Rule));
+    assert_eq!(
+        r.warnings
+            .iter()
+            .find(|w| w.code == IssueCode::Rule)
+            .unwrap()
+            .confirmed,
+        None
+    );
+    // ... and are confirmed by a reason on the rule's first field.
+    let r = run(json!({"hr": {"value": 145, "confirm": "septic, hypothermic"}, "temp": 35.5}));
+    let w = r
+        .warnings
+        .iter()
+        .find(|w| w.code == IssueCode::Rule)
+        .unwrap();
+    assert_eq!(w.confirmed.as_deref(), Some("septic, hypothermic"));
 }
 
 #[test]
@@ -434,4 +450,26 @@ fn report_json_has_the_documented_shape() {
     );
     assert!(j["warnings"].as_array().unwrap().is_empty());
     assert_eq!(j["values"]["meds"][0]["row_id"], "r1");
+}
+
+#[test]
+fn a_row_rule_reports_case_level_fields_at_case_level_once() {
+    let mut def: Json = serde_json::to_value(test_form().definition()).unwrap();
+    def["rules"].as_array_mut().unwrap().push(json!({
+        "id": "med_before_admit", "group": "meds", "check": "med_start <= admit",
+        "fields": ["med_start", "admit"], "message": t("Medication after admission")
+    }));
+    let form = Form::from_json(&def.to_string()).unwrap();
+    let values = json!({"admit": "2024-01-01", "meds": [{"med_start": "2024-02-01"}, {"med_start": "2024-03-01"}]});
+    let r = validate(&form, values.as_object().unwrap(), &Context::default());
+    let got: Vec<(String, Option<usize>)> =
+        r.errors.iter().map(|e| (e.field.clone(), e.row)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("med_start".into(), Some(0)),
+            ("admit".into(), None),
+            ("med_start".into(), Some(1))
+        ]
+    );
 }
