@@ -4,6 +4,8 @@
 //! case after one keystroke (the engine re-checks the case, so rules and skip logic stay
 //! exact), and the one-off time to load and compose the forms when the app starts.
 
+#![allow(clippy::unwrap_used)] // a benchmark of bundled, tested forms
+
 use serde_json::{Map, Value, json};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
