@@ -199,52 +199,42 @@ fn validate_reports_the_acceptance_scenario() {
     );
 }
 
+/// Runs `wardcrf validate` on a values file and expects it to refuse with exit 2 and `reason`.
+fn refused(values_path: &str, extra: &[&str], reason: &str) {
+    let mut args = vec![
+        "validate",
+        "--form",
+        "icrown-core",
+        "--values",
+        values_path,
+        "--json",
+    ];
+    args.extend(extra);
+    let out = wardcrf(&args);
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(reason), "{args:?}: {stderr}");
+}
+
 #[test]
 fn validate_exits_2_on_input_it_cannot_read() {
     let not_json = TempFile::new("bad.json", "{vs_temp: 37}");
-    let out = wardcrf(&[
-        "validate",
-        "--form",
-        "icrown-core",
-        "--values",
-        not_json.path(),
-        "--json",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not valid JSON (line 1, column 2)"));
+    refused(not_json.path(), &[], "is not valid JSON (line 1, column 2)");
     let array = TempFile::new("array.json", "[1, 2]");
-    let out = wardcrf(&[
-        "validate",
-        "--form",
-        "icrown-core",
-        "--values",
-        array.path(),
-        "--json",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("must hold a JSON object"));
-    let out = wardcrf(&[
-        "validate",
-        "--form",
-        "icrown-core",
-        "--values",
-        "/nonexistent.json",
-        "--json",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent.json"));
+    refused(array.path(), &[], "must hold a JSON object");
+    refused("/nonexistent.json", &[], "cannot read /nonexistent.json");
     let ok = TempFile::new("ok.json", "{}");
-    let out = wardcrf(&[
-        "validate",
-        "--form",
-        "icrown-core",
-        "--values",
+    refused(ok.path(), &["--lang", "fr"], "unsupported language 'fr'");
+    refused(
         ok.path(),
-        "--lang",
-        "fr",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported language 'fr'"));
+        &["--today", "2024-06"],
+        "--today '2024-06' is not a full date",
+    );
+    refused(
+        ok.path(),
+        &["--module", "ebola"],
+        "no form 'ebola' is bundled",
+    );
 }
 
 #[test]

@@ -563,36 +563,18 @@ fn check_warnings(
                 );
             }
         }
-        expr::Value::Date(d) => {
+        expr::Value::Date(_) | expr::Value::DateTime(_) => {
+            let (date, written) = match &a.value {
+                expr::Value::Date(d) => (*d, d.to_string()),
+                expr::Value::DateTime(t) => (t.date, t.to_string()),
+                _ => return,
+            };
             if let Some(today) = ctx.today
-                && d.partial_cmp_known(&today) == Some(std::cmp::Ordering::Greater)
+                && date.partial_cmp_known(&today) == Some(std::cmp::Ordering::Greater)
             {
-                let msg = messages::future_date(&date_shown(f, &d.to_string()));
-                out.push_full(
-                    f.id(),
-                    loc,
-                    IssueCode::FutureDate,
-                    msg,
-                    true,
-                    None,
-                    a.confirm.clone(),
-                );
-            }
-        }
-        expr::Value::DateTime(t) => {
-            if let Some(today) = ctx.today
-                && t.date.partial_cmp_known(&today) == Some(std::cmp::Ordering::Greater)
-            {
-                let msg = messages::future_date(&date_shown(f, &t.to_string()));
-                out.push_full(
-                    f.id(),
-                    loc,
-                    IssueCode::FutureDate,
-                    msg,
-                    true,
-                    None,
-                    a.confirm.clone(),
-                );
+                let msg = messages::future_date(&date_shown(f, &written));
+                let confirm = a.confirm.clone();
+                out.push_full(f.id(), loc, IssueCode::FutureDate, msg, true, None, confirm);
             }
         }
         _ => {}

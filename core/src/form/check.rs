@@ -52,7 +52,6 @@ impl Ctx {
 
 /// A core form with its modules merged in.
 pub(super) struct Merged {
-    pub definition: FormDefinition,
     pub parts: Vec<(String, String)>,
     /// Field id → the module that defines it (core fields are absent).
     pub origins: HashMap<String, String>,
@@ -62,7 +61,7 @@ pub(super) struct Merged {
 pub(super) fn merge(
     core: &FormDefinition,
     modules: &[&FormDefinition],
-) -> Result<Merged, FormError> {
+) -> Result<(FormDefinition, Merged), FormError> {
     let mut problems = Vec::new();
     let mut merged = core.clone();
     let mut parts = vec![(core.form_id.clone(), core.version.clone())];
@@ -95,11 +94,7 @@ pub(super) fn merge(
         merge_module(&mut merged, m, &loc, &mut origins, &mut problems);
     }
     if problems.is_empty() {
-        Ok(Merged {
-            definition: merged,
-            parts,
-            origins,
-        })
+        Ok((merged, Merged { parts, origins }))
     } else {
         Err(FormError::Invalid(problems))
     }

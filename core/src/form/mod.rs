@@ -145,8 +145,8 @@ impl Form {
 
     /// Composes a core form with disease modules (each must extend the core form).
     pub fn compose(core: &FormDefinition, modules: &[&FormDefinition]) -> Result<Form, FormError> {
-        let merged = check::merge(core, modules)?;
-        check::compile(merged.definition.clone(), Some(merged))
+        let (definition, merged) = check::merge(core, modules)?;
+        check::compile(definition, Some(merged))
     }
 
     /// The merged definition (for display and export).
