@@ -36,6 +36,22 @@ fn kind_label(kind: FieldType, lang: Lang) -> &'static str {
     }
 }
 
+fn word(en: &'static str, ja: &'static str, de: &'static str, lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => en,
+        Lang::Ja => ja,
+        Lang::De => de,
+    }
+}
+
+/// The stable code of an issue, as in JSON output (`hard_limit`).
+fn code(issue: &wardcrf_core::Issue) -> String {
+    serde_json::to_value(issue.code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn field_line(out: &mut String, f: &FormField, lang: Lang, indent: &str) {
     let mut meta = vec![kind_label(f.def.kind, lang).to_string()];
     if let Some(u) = &f.def.unit {
@@ -43,10 +59,18 @@ fn field_line(out: &mut String, f: &FormField, lang: Lang, indent: &str) {
         meta.push(if shown.is_empty() { u.clone() } else { shown });
     }
     if let Some(h) = &f.def.hard {
-        meta.push(format!("hard {}", limits(h)));
+        meta.push(format!(
+            "{} {}",
+            word("hard", "入力可能", "möglich", lang),
+            limits(h)
+        ));
     }
     if let Some(s) = &f.def.soft {
-        meta.push(format!("soft {}", limits(s)));
+        meta.push(format!(
+            "{} {}",
+            word("expected", "想定", "erwartet", lang),
+            limits(s)
+        ));
     }
     if !f.def.alt_units.is_empty() {
         let alts: Vec<String> = f
@@ -55,12 +79,16 @@ fn field_line(out: &mut String, f: &FormField, lang: Lang, indent: &str) {
             .iter()
             .map(|a| ucum::display(&a.unit, lang))
             .collect();
-        meta.push(format!("also {}", alts.join(", ")));
+        meta.push(format!(
+            "{} {}",
+            word("also", "他の単位", "auch", lang),
+            alts.join(", ")
+        ));
     }
     let marks = format!(
         "{}{}",
         if f.required { "*" } else { " " },
-        if f.def.identifying { "🔒" } else { "" }
+        if f.def.identifying { "🔒" } else { "  " }
     );
     let _ = writeln!(
         out,
@@ -70,7 +98,11 @@ fn field_line(out: &mut String, f: &FormField, lang: Lang, indent: &str) {
         meta.join("; ")
     );
     if let Some(cond) = &f.def.show_if {
-        let _ = writeln!(out, "{indent}    ↳ shown if {cond}");
+        let _ = writeln!(
+            out,
+            "{indent}    ↳ {} {cond}",
+            word("shown if", "表示条件:", "angezeigt, wenn", lang)
+        );
     }
     if !f.choices.is_empty() {
         let shown: Vec<String> = f
@@ -98,10 +130,12 @@ pub fn render(form: &Form, lang: Lang) -> String {
         .map(|(id, v)| format!("{id} {v}"))
         .collect();
     let _ = writeln!(out, "{} ({})", def.title.get(lang), parts.join(" + "));
-    let _ = writeln!(
-        out,
-        "* required for completion   🔒 identifying (never in research exports)\n"
+    let legend = Text::new(
+        "* required for completion   🔒 identifying (never in research exports)",
+        "* 完了に必須   🔒 個人識別情報（研究用データには出力されない）",
+        "* für den Abschluss erforderlich   🔒 identifizierend (nie in Forschungsexporten)",
     );
+    let _ = writeln!(out, "{}\n", legend.get(lang));
     for section in &def.sections {
         let _ = writeln!(out, "■ {} [{}]", section.label.get(lang), section.id);
         for item in &section.items {
@@ -145,7 +179,7 @@ fn where_(form: &Form, issue: &wardcrf_core::Issue, lang: Lang) -> String {
 /// A validation report for the terminal.
 pub fn render_report(report: &Report, form: &Form, lang: Lang) -> String {
     let mut out = String::new();
-    let heading = |en: &str, ja: &str, de: &str| Text::new(en, ja, de).get(lang).to_string();
+    let heading = |en, ja, de| word(en, ja, de, lang);
     let _ = writeln!(
         out,
         "{}: {}",
@@ -155,9 +189,9 @@ pub fn render_report(report: &Report, form: &Form, lang: Lang) -> String {
     for e in &report.errors {
         let _ = writeln!(
             out,
-            "  ✗ {} [{:?}]\n    {}",
+            "  ✗ {} [{}]\n    {}",
             where_(form, e, lang),
-            e.code,
+            code(e),
             e.message.get(lang)
         );
     }
@@ -175,9 +209,9 @@ pub fn render_report(report: &Report, form: &Form, lang: Lang) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  ! {} [{:?}]{confirmed}\n    {}",
+            "  ! {} [{}]{confirmed}\n    {}",
             where_(form, w, lang),
-            w.code,
+            code(w),
             w.message.get(lang)
         );
     }
