@@ -34,6 +34,7 @@ mod expr;
 mod form;
 mod lang;
 mod messages;
+mod store;
 mod units;
 mod validate;
 
@@ -45,6 +46,11 @@ pub use form::{
     Section, Severity, parse_definition,
 };
 pub use lang::{Lang, Text, UnknownLang};
+pub use store::{
+    Candidate, CaseExport, CaseFilter, CaseStore, CaseSummary, CaseView, ChangeNote, Conflict,
+    FieldPath, HistoryEntry, KeyError, KeyProvider, MIN_PASSPHRASE_ITERATIONS, MergeSummary,
+    Passphrase, RawKeyProvider, SCHEMA_VERSION, SecretKey, Status, StoreError,
+};
 pub use validate::{
     Context, DEFAULT_MAX_ROWS, DEFAULT_MAX_TEXT, Issue, IssueCode, Report, validate,
 };

@@ -712,6 +712,7 @@ fn input_text(raw: &Json, identifying: bool) -> Option<String> {
 fn read_answer(f: &FormField, raw: &Json, loc: &Loc, out: &mut Out) -> Option<Answer> {
     let label = &f.def.label;
     // An object form carries a unit and/or a confirmation reason.
+    let mut entered_before = None;
     let (raw, unit, confirm) = match raw {
         Json::Object(o) if o.contains_key("value") => {
             let mut unit = None;
@@ -725,6 +726,9 @@ fn read_answer(f: &FormField, raw: &Json, loc: &Loc, out: &mut Out) -> Option<An
                         confirm = Some(c.trim().chars().take(MAX_REASON).collect::<String>());
                     }
                     ("confirm", Json::String(_) | Json::Null) => {}
+                    // What was entered before conversion, as canonical values carry it:
+                    // canonical values validate again unchanged.
+                    ("entered", Json::Object(e)) => entered_before = Some(Json::Object(e.clone())),
                     _ => {
                         let msg = messages::wrong_type(label, Some(k), expected_of(f));
                         out.push(f.id(), loc, IssueCode::WrongType, msg, false);
@@ -810,7 +814,13 @@ fn read_answer(f: &FormField, raw: &Json, loc: &Loc, out: &mut Out) -> Option<An
             };
             let canonical = match (canonical_unit, converted_from) {
                 (None, _) => number,
-                (Some(c), None) => serde_json::json!({"value": number, "unit": c}),
+                (Some(c), None) => match (&unit, entered_before) {
+                    // Already canonical, with what was entered before conversion: keep that.
+                    (Some(u), Some(e)) if u == &c => {
+                        serde_json::json!({"value": number, "unit": c, "entered": e})
+                    }
+                    _ => serde_json::json!({"value": number, "unit": c}),
+                },
                 (Some(c), Some(u)) => serde_json::json!({
                     "value": number, "unit": c,
                     "entered": {"value": Number::from_f64(entered).map_or(Json::Null, Json::Number), "unit": u},

@@ -113,6 +113,9 @@ proptest! {
             prop_assert!(values.contains_key(key));
         }
         let _ = report.to_json(wardcrf_core::Lang::Ja);
+        // Canonical values are a fixed point: validating them again changes nothing.
+        let again = validate(all_modules(), &report.values, &ctx);
+        prop_assert_eq!(&again.values, &report.values);
     }
 
     #[test]

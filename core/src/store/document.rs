@@ -1,0 +1,489 @@
+//! One case as an automerge document: values keyed by field id, repeating rows keyed by a
+//! stable row id, status, and every change annotated with who, when, why and old → new.
+//!
+//! ```text
+//! ROOT
+//! ├─ case     {form_id, form_version, modules, created_by}
+//! ├─ status   "draft" | "complete" | "signed"
+//! ├─ deleted  (JSON {reason, user}) when deleted; absent otherwise
+//! ├─ values   {field_id: "<canonical JSON>"}
+//! └─ rows     {group_id: {row_id: {field_id: "<canonical JSON>", _removed?: "<JSON>"}}}
+//! ```
+//! Values are scalar strings holding the field's canonical JSON (automerge Text objects would be
+//! slower and are not needed). A later put supersedes every concurrent value; concurrent puts
+//! of different values are a conflict, listed until a resolution supersedes them.
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use std::collections::{BTreeSet, HashMap};
+
+/// Where a value lives: a case-level field, or a field of one row of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FieldPath {
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_id: Option<String>,
+}
+
+impl FieldPath {
+    /// A case-level field.
+    pub fn field(field: impl Into<String>) -> Self {
+        FieldPath {
+            field: field.into(),
+            group: None,
+            row_id: None,
+        }
+    }
+
+    /// A field of a row.
+    pub fn row(
+        group: impl Into<String>,
+        row_id: impl Into<String>,
+        field: impl Into<String>,
+    ) -> Self {
+        FieldPath {
+            field: field.into(),
+            group: Some(group.into()),
+            row_id: Some(row_id.into()),
+        }
+    }
+}
+
+/// What a change did; stored (as JSON) in the automerge change message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeNote {
+    pub user: String,
+    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<Json>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<Json>,
+}
+
+impl ChangeNote {
+    pub fn new(user: &str, op: &str) -> Self {
+        ChangeNote {
+            user: user.to_string(),
+            op: op.to_string(),
+            reason: None,
+            field: None,
+            group: None,
+            row_id: None,
+            old: None,
+            new: None,
+        }
+    }
+}
+
+/// Why a document could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error("the case document is damaged: {0}")]
+    Damaged(String),
+    #[error(transparent)]
+    Automerge(#[from] automerge::AutomergeError),
+}
+
+/// One concurrent value of a conflicted field, with who wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub value: Json,
+    /// The device (automerge actor, hex).
+    pub device: String,
+    pub user: String,
+    /// Seconds since the Unix epoch.
+    pub time: i64,
+}
+
+/// A case document in memory.
+#[derive(Debug)]
+pub struct CaseDoc {
+    doc: AutoCommit,
+}
+
+fn parse_json(s: &str) -> Json {
+    serde_json::from_str(s).unwrap_or_else(|_| Json::String(s.to_string()))
+}
+
+fn scalar_str(v: &automerge::Value<'_>) -> Option<String> {
+    match v {
+        automerge::Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        },
+        automerge::Value::Object(_) => None,
+    }
+}
+
+impl CaseDoc {
+    /// A new case document with its containers, written by `actor`.
+    pub fn create(
+        actor: &ActorId,
+        meta: &Map<String, Json>,
+        groups: &[String],
+        note: &ChangeNote,
+        time: i64,
+    ) -> Result<Self, DocError> {
+        let mut doc = AutoCommit::new().with_actor(actor.clone());
+        let case = doc.put_object(ROOT, "case", ObjType::Map)?;
+        for (k, v) in meta {
+            doc.put(&case, k.as_str(), v.to_string())?;
+        }
+        doc.put(ROOT, "status", "draft")?;
+        doc.put_object(ROOT, "values", ObjType::Map)?;
+        let rows = doc.put_object(ROOT, "rows", ObjType::Map)?;
+        for g in groups {
+            doc.put_object(&rows, g.as_str(), ObjType::Map)?;
+        }
+        let mut d = CaseDoc { doc };
+        d.commit(note, time);
+        Ok(d)
+    }
+
+    /// Loads a saved document; new changes are written as `actor`.
+    pub fn load(bytes: &[u8], actor: &ActorId) -> Result<Self, DocError> {
+        let doc = AutoCommit::load(bytes).map_err(|e| DocError::Damaged(e.to_string()))?;
+        let doc = doc.with_actor(actor.clone());
+        let d = CaseDoc { doc };
+        for key in ["values", "rows", "case"] {
+            d.map(&ROOT, key)
+                .ok_or_else(|| DocError::Damaged(format!("no '{key}' map")))?;
+        }
+        Ok(d)
+    }
+
+    /// The whole document, compacted.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The current heads.
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Merges another copy of the same case; returns how many changes were new.
+    pub fn merge(&mut self, other: &mut CaseDoc) -> Result<usize, DocError> {
+        Ok(self.doc.merge(&mut other.doc)?.len())
+    }
+
+    fn commit(&mut self, note: &ChangeNote, time: i64) {
+        let message = serde_json::to_string(note).unwrap_or_default();
+        self.doc.commit_with(
+            CommitOptions::default()
+                .with_message(message)
+                .with_time(time),
+        );
+    }
+
+    fn map(&self, parent: &ObjId, key: &str) -> Option<ObjId> {
+        match self.doc.get(parent, key).ok()?? {
+            (automerge::Value::Object(ObjType::Map), id) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn row_obj(&self, group: &str, row_id: &str) -> Option<ObjId> {
+        let rows = self.map(&ROOT, "rows")?;
+        let g = self.map(&rows, group)?;
+        self.map(&g, row_id)
+    }
+
+    /// The object and key a path refers to.
+    fn locate(&self, path: &FieldPath) -> Option<ObjId> {
+        match (&path.group, &path.row_id) {
+            (Some(g), Some(r)) => self.row_obj(g, r),
+            _ => self.map(&ROOT, "values"),
+        }
+    }
+
+    /// A metadata entry of the case (form id, modules, ...).
+    pub fn meta(&self, key: &str) -> Option<Json> {
+        let case = self.map(&ROOT, "case")?;
+        let (v, _) = self.doc.get(&case, key).ok()??;
+        scalar_str(&v).map(|s| parse_json(&s))
+    }
+
+    /// A root-level scalar (`status`, `deleted`).
+    pub fn root_str(&self, key: &str) -> Option<String> {
+        let (v, _) = self.doc.get(ROOT, key).ok()??;
+        scalar_str(&v)
+    }
+
+    /// The current (winning) value at a path.
+    pub fn value(&self, path: &FieldPath) -> Option<Json> {
+        let obj = self.locate(path)?;
+        let (v, _) = self.doc.get(&obj, path.field.as_str()).ok()??;
+        scalar_str(&v).map(|s| parse_json(&s))
+    }
+
+    /// Whether a row exists in a group (removed rows included).
+    pub fn has_row(&self, group: &str, row_id: &str) -> bool {
+        self.row_obj(group, row_id).is_some()
+    }
+
+    /// Writes (or, with `None`, clears) a value and commits one change.
+    pub fn put_value(
+        &mut self,
+        path: &FieldPath,
+        value: Option<&Json>,
+        note: &ChangeNote,
+        time: i64,
+    ) -> Result<(), DocError> {
+        let obj = self
+            .locate(path)
+            .ok_or_else(|| DocError::Damaged("the row or value map is missing".into()))?;
+        match value {
+            Some(v) => {
+                let s = v.to_string();
+                // automerge turns a put of a value equal to a current candidate into a mere
+                // delete of the other candidates, so a resolution choosing a candidate would not
+                // be a write of its own, and two nurses resolving differently could silently
+                // cancel out. Deleting first makes every write a new op that supersedes all
+                // candidates and is itself concurrent with any other write.
+                if self.value(path).is_some() {
+                    self.doc.delete(&obj, path.field.as_str())?;
+                }
+                self.doc.put(&obj, path.field.as_str(), s)?
+            }
+            None => self.doc.delete(&obj, path.field.as_str())?,
+        }
+        self.commit(note, time);
+        Ok(())
+    }
+
+    /// Adds a row with its values in one change.
+    pub fn add_row(
+        &mut self,
+        group: &str,
+        row_id: &str,
+        values: &Map<String, Json>,
+        note: &ChangeNote,
+        time: i64,
+    ) -> Result<(), DocError> {
+        let rows = self
+            .map(&ROOT, "rows")
+            .ok_or_else(|| DocError::Damaged("no rows map".into()))?;
+        let g = match self.map(&rows, group) {
+            Some(g) => g,
+            None => self.doc.put_object(&rows, group, ObjType::Map)?,
+        };
+        let row = self.doc.put_object(&g, row_id, ObjType::Map)?;
+        for (k, v) in values {
+            self.doc.put(&row, k.as_str(), v.to_string())?;
+        }
+        self.commit(note, time);
+        Ok(())
+    }
+
+    /// Sets a root-level scalar (`status`, `deleted`) in one change; `None` deletes it.
+    pub fn put_root(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        note: &ChangeNote,
+        time: i64,
+    ) -> Result<(), DocError> {
+        match value {
+            Some(v) => self.doc.put(ROOT, key, v)?,
+            None => self.doc.delete(ROOT, key)?,
+        }
+        self.commit(note, time);
+        Ok(())
+    }
+
+    /// The current values as a validation input: `{"field": value, "group": [{"row_id", ...}]}`
+    /// (removed rows left out).
+    pub fn values(&self) -> Map<String, Json> {
+        let mut out = Map::new();
+        if let Some(values) = self.map(&ROOT, "values") {
+            for key in self.doc.keys(&values) {
+                if let Some(v) = self.value(&FieldPath::field(key.clone())) {
+                    out.insert(key, v);
+                }
+            }
+        }
+        for (group, row_id, row) in self.rows() {
+            if row.contains_key("_removed") {
+                continue;
+            }
+            let mut r = Map::new();
+            r.insert("row_id".into(), Json::String(row_id));
+            r.extend(row);
+            if let Some(a) = out
+                .entry(group)
+                .or_insert_with(|| Json::Array(Vec::new()))
+                .as_array_mut()
+            {
+                a.push(Json::Object(r))
+            }
+        }
+        out
+    }
+
+    /// Every row: (group, row id, its values including `_removed`).
+    pub fn rows(&self) -> Vec<(String, String, Map<String, Json>)> {
+        let mut out = Vec::new();
+        let Some(rows) = self.map(&ROOT, "rows") else {
+            return out;
+        };
+        for group in self.doc.keys(&rows) {
+            let Some(g) = self.map(&rows, &group) else {
+                continue;
+            };
+            for row_id in self.doc.keys(&g) {
+                let Some(r) = self.map(&g, &row_id) else {
+                    continue;
+                };
+                let mut vals = Map::new();
+                for field in self.doc.keys(&r) {
+                    if let Ok(Some((v, _))) = self.doc.get(&r, field.as_str())
+                        && let Some(s) = scalar_str(&v)
+                    {
+                        vals.insert(field, parse_json(&s));
+                    }
+                }
+                out.push((group.clone(), row_id, vals));
+            }
+        }
+        out
+    }
+
+    /// Every field with more than one distinct concurrent value, with its candidates.
+    pub fn conflicts(&mut self) -> Vec<(FieldPath, Vec<Candidate>)> {
+        let mut paths: Vec<(FieldPath, ObjId)> = Vec::new();
+        if let Some(values) = self.map(&ROOT, "values") {
+            for k in self.doc.keys(&values) {
+                paths.push((FieldPath::field(k), values.clone()));
+            }
+        }
+        if let Some(rows) = self.map(&ROOT, "rows") {
+            for group in self.doc.keys(&rows) {
+                let Some(g) = self.map(&rows, &group) else {
+                    continue;
+                };
+                for row_id in self.doc.keys(&g) {
+                    let Some(r) = self.map(&g, &row_id) else {
+                        continue;
+                    };
+                    for k in self.doc.keys(&r) {
+                        paths.push((FieldPath::row(group.clone(), row_id.clone(), k), r.clone()));
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (path, obj) in paths {
+            let all = self
+                .doc
+                .get_all(&obj, path.field.as_str())
+                .unwrap_or_default();
+            if all.len() < 2 {
+                continue;
+            }
+            // Copy the values out first: looking up who wrote them borrows the document.
+            let values: Vec<(String, automerge::ObjId)> = all
+                .iter()
+                .filter_map(|(v, id)| scalar_str(v).map(|s| (s, id.clone())))
+                .collect();
+            let mut candidates: Vec<Candidate> = Vec::new();
+            for (s, id) in values {
+                let value = parse_json(&s);
+                if candidates.iter().any(|c| c.value == value) {
+                    continue; // two devices wrote the same value: not a conflict
+                }
+                let (device, user, time) = self.author(&id);
+                candidates.push(Candidate {
+                    value,
+                    device,
+                    user,
+                    time,
+                });
+            }
+            if candidates.len() > 1 {
+                out.push((path, candidates));
+            }
+        }
+        out
+    }
+
+    fn author(&mut self, id: &automerge::ObjId) -> (String, String, i64) {
+        let Some(hash) = self.doc.hash_for_opid(id) else {
+            return (String::new(), String::new(), 0);
+        };
+        match self.doc.get_change_meta_by_hash(&hash) {
+            Some(meta) => {
+                let user = meta
+                    .message
+                    .as_deref()
+                    .and_then(|m| serde_json::from_str::<ChangeNote>(m).ok())
+                    .map(|n| n.user)
+                    .unwrap_or_default();
+                (meta.actor.to_hex_string(), user, meta.timestamp)
+            }
+            None => (String::new(), String::new(), 0),
+        }
+    }
+
+    /// Every change in causal order, the same on every device holding the same changes:
+    /// (device, time, note, hash). Concurrent changes are ordered by time, then hash.
+    pub fn changes(&mut self) -> Vec<(String, i64, ChangeNote, String)> {
+        let changes = self.doc.get_changes(&[]);
+        let index: HashMap<ChangeHash, usize> = changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.hash(), i))
+            .collect();
+        let mut waiting: Vec<usize> = changes
+            .iter()
+            .map(|c| c.deps().iter().filter(|d| index.contains_key(*d)).count())
+            .collect();
+        let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); changes.len()];
+        for (i, c) in changes.iter().enumerate() {
+            for d in c.deps() {
+                if let Some(&j) = index.get(d) {
+                    dependants[j].push(i);
+                }
+            }
+        }
+        let key = |i: usize| (changes[i].timestamp(), changes[i].hash());
+        let mut ready: BTreeSet<(i64, ChangeHash, usize)> = (0..changes.len())
+            .filter(|&i| waiting[i] == 0)
+            .map(|i| (key(i).0, key(i).1, i))
+            .collect();
+        let mut out = Vec::with_capacity(changes.len());
+        while let Some(next) = ready.pop_first() {
+            let i = next.2;
+            for &d in &dependants[i] {
+                waiting[d] -= 1;
+                if waiting[d] == 0 {
+                    ready.insert((key(d).0, key(d).1, d));
+                }
+            }
+            let c = &changes[i];
+            let note = c
+                .message()
+                .and_then(|m| serde_json::from_str::<ChangeNote>(m).ok())
+                .unwrap_or_else(|| ChangeNote::new("", "unknown"));
+            out.push((
+                c.actor_id().to_hex_string(),
+                c.timestamp(),
+                note,
+                c.hash().to_string(),
+            ));
+        }
+        out
+    }
+}

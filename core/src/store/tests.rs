@@ -1,0 +1,692 @@
+//! Tests of the case store: keys, values, rows, status, history, merge and conflicts.
+
+use super::*;
+use serde_json::json;
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let n = encryption::random_bytes::<6>().unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "wardcrf-store-{name}-{}",
+            n.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ));
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn pass(p: &str) -> Passphrase {
+    Passphrase::insecure_for_tests(p, 1000)
+}
+
+fn store(dir: &TempDir) -> CaseStore {
+    CaseStore::create(&dir.0, &pass("ward 7 tablet")).unwrap()
+}
+
+fn f(id: &str) -> FieldPath {
+    FieldPath::field(id)
+}
+
+#[test]
+fn opens_only_with_the_right_key_and_rekeys() {
+    let dir = TempDir::new("keys");
+    let mut s = store(&dir);
+    let case = s.create_case("icrown-core", &[], "nurse.a").unwrap();
+    let device = s.device_id();
+    drop(s);
+    let before = std::fs::read(dir.0.join(DB_FILE)).unwrap();
+    assert!(matches!(
+        CaseStore::open(&dir.0, &pass("wrong")),
+        Err(StoreError::WrongKey)
+    ));
+    assert_eq!(
+        std::fs::read(dir.0.join(DB_FILE)).unwrap(),
+        before,
+        "a wrong key changes nothing"
+    );
+    let mut s = CaseStore::open(&dir.0, &pass("ward 7 tablet")).unwrap();
+    assert_eq!(s.device_id(), device, "the device id is stable");
+    s.rekey(&pass("new passphrase")).unwrap();
+    drop(s);
+    assert!(matches!(
+        CaseStore::open(&dir.0, &pass("ward 7 tablet")),
+        Err(StoreError::WrongKey)
+    ));
+    let mut s = CaseStore::open(&dir.0, &pass("new passphrase")).unwrap();
+    assert_eq!(s.case(&case).unwrap().status, Status::Draft);
+    let raw = RawKeyProvider::new(SecretKey::from_bytes(&[9u8; 32]).unwrap());
+    s.rekey(&raw).unwrap();
+    drop(s);
+    CaseStore::open(&dir.0, &raw).unwrap();
+    assert!(matches!(
+        CaseStore::create(&dir.0, &raw),
+        Err(StoreError::AlreadyInitialised(_))
+    ));
+    assert!(matches!(
+        CaseStore::open(&dir.0.join("nope"), &raw),
+        Err(StoreError::NotInitialised(_))
+    ));
+}
+
+#[test]
+fn sets_values_with_validation_units_and_reasons() {
+    let dir = TempDir::new("values");
+    let mut s = store(&dir);
+    let case = s.create_case("icrown-core", &[], "dr.b").unwrap();
+    let v = s
+        .set_value(
+            &case,
+            &f("vs_temp"),
+            json!({"value": 101.3, "unit": "[degF]"}),
+            "dr.b",
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        v,
+        json!({"value": 38.5, "unit": "Cel", "entered": {"value": 101.3, "unit": "[degF]"}})
+    );
+    // An impossible value is refused, and nothing is written.
+    let err = s
+        .set_value(&case, &f("vs_hr"), json!(400), "dr.b", None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Rejected { field, .. } if field == "vs_hr"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("outside the possible range"));
+    assert!(s.case(&case).unwrap().values.get("vs_hr").is_none());
+    // A value outside soft limits needs a confirmation reason.
+    let err = s
+        .set_value(&case, &f("vs_spo2"), json!(75), "dr.b", None)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NeedsConfirmation { .. }), "{err}");
+    let v = s
+        .set_value(
+            &case,
+            &f("vs_spo2"),
+            json!(75),
+            "dr.b",
+            Some("COPD, baseline 78 %"),
+        )
+        .unwrap();
+    assert_eq!(v["confirm"], "COPD, baseline 78 %");
+    // Changing an earlier entry needs a reason.
+    let err = s
+        .set_value(&case, &f("vs_temp"), json!(37.9), "dr.b", None)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ReasonRequired(_)));
+    s.set_value(
+        &case,
+        &f("vs_temp"),
+        json!(37.9),
+        "dr.b",
+        Some("re-measured"),
+    )
+    .unwrap();
+    assert!(matches!(
+        s.set_value(&case, &f("no_such_field"), json!(1), "dr.b", None),
+        Err(StoreError::UnknownField { .. })
+    ));
+    // Clearing a value is a change too.
+    s.set_value(
+        &case,
+        &f("vs_temp"),
+        Json::Null,
+        "dr.b",
+        Some("entered in the wrong case"),
+    )
+    .unwrap();
+    let view = s.case(&case).unwrap();
+    assert!(view.values.get("vs_temp").is_none());
+    let history = s.history(&case, Some("vs_temp")).unwrap();
+    let ops: Vec<(&str, Option<Json>, Option<Json>)> = history
+        .iter()
+        .map(|h| {
+            (
+                h.op.as_str(),
+                h.old.as_ref().map(|v| v["value"].clone()),
+                h.new.as_ref().map(|v| v["value"].clone()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            ("set", None, Some(json!(38.5))),
+            ("set", Some(json!(38.5)), Some(json!(37.9))),
+            ("clear", Some(json!(37.9)), None),
+        ]
+    );
+    assert_eq!(history[1].reason.as_deref(), Some("re-measured"));
+    assert_eq!(history[1].user, "dr.b");
+    assert_eq!(history[1].device, s.device_id());
+    assert!(history[1].time > 1_700_000_000);
+}
+
+#[test]
+fn repeating_rows_have_stable_ids() {
+    let dir = TempDir::new("rows");
+    let mut s = store(&dir);
+    let case = s.create_case("icrown-core", &[], "dr.c").unwrap();
+    let first = s
+        .add_row(
+            &case,
+            "medications",
+            json!({"med_class": 8, "med_start_date": "2024-03-01"})
+                .as_object()
+                .unwrap(),
+            "dr.c",
+            None,
+        )
+        .unwrap();
+    let second = s
+        .add_row(
+            &case,
+            "medications",
+            json!({"med_class": 10}).as_object().unwrap(),
+            "dr.c",
+            None,
+        )
+        .unwrap();
+    assert_ne!(first, second);
+    s.set_value(
+        &case,
+        &FieldPath::row("medications", &second, "med_start_date"),
+        json!("2024-03-02"),
+        "dr.c",
+        None,
+    )
+    .unwrap();
+    let err = s
+        .add_row(
+            &case,
+            "medications",
+            json!({"med_class": 77}).as_object().unwrap(),
+            "dr.c",
+            None,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected { .. }), "{err}");
+    s.remove_row(&case, "medications", &first, "dr.c", "duplicate entry")
+        .unwrap();
+    let view = s.case(&case).unwrap();
+    let rows = view.values["medications"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["row_id"], json!(second));
+    assert_eq!(rows[0]["med_start_date"], "2024-03-02");
+    assert!(matches!(
+        s.set_value(
+            &case,
+            &FieldPath::row("medications", "nope", "med_class"),
+            json!(8),
+            "dr.c",
+            None
+        ),
+        Err(StoreError::UnknownRow { .. })
+    ));
+    assert!(matches!(
+        s.remove_row(&case, "medications", &second, "dr.c", " "),
+        Err(StoreError::ReasonRequired(_))
+    ));
+}
+
+/// Fills every required field of the core form with a plausible value.
+fn fill_required(s: &mut CaseStore, case: &str) {
+    let values: Json = serde_json::from_str(
+        r#"{
+        "case_id": "JP-0001", "age_years": 54, "sex_at_birth": 1, "admission_date": "2024-03-01",
+        "target_infection": 1, "case_classification": 1, "consent_status": 1, "travel_14d": 0,
+        "prior_covid19": 0, "covid19_vaccinated": 1, "comorb_chronic_cardiac": 0, "comorb_hypertension": 1,
+        "comorb_chronic_pulmonary": 0, "comorb_asthma": 0, "comorb_ckd": 0, "comorb_liver": 0, "comorb_hiv": 0,
+        "comorb_immunosuppression": 0, "comorb_transplant": 0, "comorb_chronic_neuro": 0, "comorb_obesity": 0,
+        "comorb_diabetes": 0, "comorb_malignancy": 0, "vs_datetime": "2024-03-01T10:00", "vs_temp": 38.2,
+        "vs_hr": 96, "vs_rr": 22, "vs_sbp": 124, "vs_dbp": 78, "vs_spo2": 93, "vs_spo2_on_o2": 0, "vs_weight": 70,
+        "proc_oxygen": 1, "proc_hfnc": 0, "proc_niv": 0, "proc_imv": 0, "proc_ecmo": 0, "proc_rrt": 0, "proc_icu": 0,
+        "outcome": 1, "outcome_date": "2024-03-09", "final_diagnosis": "covid_19"
+    }"#,
+    )
+    .unwrap();
+    for (k, v) in values.as_object().unwrap() {
+        s.set_value(case, &f(k), v.clone(), "nurse.d", None)
+            .unwrap_or_else(|e| panic!("{k}: {e}"));
+    }
+}
+
+#[test]
+fn status_flows_from_draft_to_complete_to_signed_and_reopens() {
+    let dir = TempDir::new("status");
+    let mut s = store(&dir);
+    let case = s.create_case("icrown-core", &[], "nurse.d").unwrap();
+    let err = s
+        .set_status(&case, Status::Complete, "nurse.d", None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotComplete(r) if r.missing.is_empty() && !r.errors.is_empty()),
+        "{err}"
+    );
+    assert!(matches!(
+        s.set_status(&case, Status::Signed, "nurse.d", None),
+        Err(StoreError::NotSignable)
+    ));
+    fill_required(&mut s, &case);
+    s.set_status(&case, Status::Complete, "nurse.d", None)
+        .unwrap();
+    s.set_status(&case, Status::Signed, "pi.e", None).unwrap();
+    assert_eq!(
+        s.list(&CaseFilter {
+            status: Some(Status::Signed),
+            ..CaseFilter::default()
+        })
+        .unwrap()
+        .len(),
+        1
+    );
+    // A signed case is locked: an edit needs a reason and reopens it.
+    assert!(matches!(
+        s.set_value(&case, &f("vs_gcs"), json!(15), "dr.f", None),
+        Err(StoreError::ReasonRequired(_))
+    ));
+    s.set_value(
+        &case,
+        &f("vs_gcs"),
+        json!(15),
+        "dr.f",
+        Some("GCS was omitted"),
+    )
+    .unwrap();
+    assert_eq!(s.case(&case).unwrap().status, Status::Draft);
+    s.set_status(&case, Status::Complete, "nurse.d", None)
+        .unwrap();
+    assert!(matches!(
+        s.set_status(&case, Status::Draft, "nurse.d", None),
+        Err(StoreError::ReasonRequired(_))
+    ));
+    s.set_status(&case, Status::Draft, "nurse.d", Some("lab results pending"))
+        .unwrap();
+    let ops: Vec<String> = s
+        .history(&case, None)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.op)
+        .collect();
+    assert_eq!(ops.first().map(String::as_str), Some("create"));
+    assert!(
+        ops.iter().filter(|o| *o == "reopen").count() == 2,
+        "{ops:?}"
+    );
+}
+
+#[test]
+fn deletes_recoverably_and_lists_by_filter() {
+    let dir = TempDir::new("delete");
+    let mut s = store(&dir);
+    let a = s.create_case("icrown-core", &[], "u").unwrap();
+    let b = s.create_case("mpox", &[], "u").unwrap();
+    assert_eq!(s.case(&b).unwrap().modules, ["mpox"]);
+    assert!(matches!(
+        s.delete_case(&a, "u", ""),
+        Err(StoreError::ReasonRequired(_))
+    ));
+    s.delete_case(&a, "u", "enrolled twice").unwrap();
+    assert!(matches!(
+        s.set_value(&a, &f("vs_hr"), json!(80), "u", None),
+        Err(StoreError::Deleted(_))
+    ));
+    let ids = |s: &CaseStore, filter: CaseFilter| {
+        s.list(&filter)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.case_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&s, CaseFilter::default()), vec![b.clone()]);
+    assert_eq!(
+        ids(
+            &s,
+            CaseFilter {
+                include_deleted: true,
+                ..CaseFilter::default()
+            }
+        )
+        .len(),
+        2
+    );
+    s.restore_case(&a, "u", "deleted by mistake").unwrap();
+    assert_eq!(ids(&s, CaseFilter::default()).len(), 2);
+    assert_eq!(
+        ids(
+            &s,
+            CaseFilter {
+                updated_since: Some(now() + 100),
+                ..CaseFilter::default()
+            }
+        )
+        .len(),
+        0
+    );
+    assert!(matches!(s.case("0000"), Err(StoreError::UnknownCase(_))));
+}
+
+#[test]
+fn finds_cases_by_identifier_through_the_keyed_index() {
+    let dir = TempDir::new("find");
+    let mut s = store(&dir);
+    let case = s.create_case("icrown-core", &[], "u").unwrap();
+    s.set_value(
+        &case,
+        &f("hospital_record_number"),
+        json!("MRN 0012345"),
+        "u",
+        None,
+    )
+    .unwrap();
+    s.set_value(&case, &f("patient_name"), json!("Yamada  Taro"), "u", None)
+        .unwrap();
+    assert_eq!(
+        s.find("hospital_record_number", "mrn 0012345").unwrap(),
+        vec![case.clone()]
+    );
+    assert_eq!(
+        s.find("hospital_record_number", "ＭＲＮ　００１２３４５")
+            .unwrap(),
+        vec![case.clone()]
+    );
+    assert_eq!(
+        s.find("patient_name", "yamada taro").unwrap(),
+        vec![case.clone()]
+    );
+    assert!(s.find("patient_name", "Suzuki").unwrap().is_empty());
+    s.set_value(
+        &case,
+        &f("patient_name"),
+        json!("Yamada Jiro"),
+        "u",
+        Some("typo"),
+    )
+    .unwrap();
+    assert!(s.find("patient_name", "yamada taro").unwrap().is_empty());
+}
+
+#[test]
+fn no_patient_value_appears_in_any_byte_on_disk() {
+    let dir = TempDir::new("plaintext");
+    let mut s = store(&dir);
+    let secrets = [
+        "Yamada Hanako",
+        "MRN-77331928",
+        "1961-04-23",
+        "Sehr seltener Kommentar",
+        "Zz9-lineage-Q",
+    ];
+    let case = s.create_case("mpox", &[], "dr.x").unwrap();
+    s.set_value(&case, &f("patient_name"), json!(secrets[0]), "dr.x", None)
+        .unwrap();
+    s.set_value(
+        &case,
+        &f("hospital_record_number"),
+        json!(secrets[1]),
+        "dr.x",
+        None,
+    )
+    .unwrap();
+    s.set_value(&case, &f("date_of_birth"), json!(secrets[2]), "dr.x", None)
+        .unwrap();
+    s.set_value(&case, &f("vs_temp"), json!(38.4), "dr.x", None)
+        .unwrap();
+    s.set_value(&case, &f("vs_temp"), json!(38.6), "dr.x", Some(secrets[3]))
+        .unwrap();
+    s.add_row(
+        &case,
+        "pathogen_tests",
+        json!({"test_clade_lineage": secrets[4]})
+            .as_object()
+            .unwrap(),
+        "dr.x",
+        None,
+    )
+    .unwrap();
+    // Read every file while the store is open (WAL not yet checkpointed) and after closing.
+    let scan = |when: &str| {
+        for entry in std::fs::read_dir(&dir.0).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            for secret in secrets.iter().chain(["mpox"].iter()) {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{secret} found in {} ({when})",
+                    path.display()
+                );
+            }
+        }
+    };
+    scan("open");
+    drop(s);
+    scan("closed");
+}
+
+#[test]
+fn a_damaged_database_is_moved_aside_not_deleted() {
+    let dir = TempDir::new("damaged");
+    drop(store(&dir));
+    let path = dir.0.join(DB_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in bytes.iter_mut().take(100) {
+        *b = 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let err = CaseStore::open(&dir.0, &pass("ward 7 tablet")).unwrap_err();
+    let StoreError::Damaged { moved_to } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        std::fs::read(moved_to).unwrap(),
+        bytes,
+        "kept byte for byte"
+    );
+    assert!(!path.exists());
+    assert!(err.to_string().contains("moved aside"));
+}
+
+fn two_devices(name: &str) -> (TempDir, TempDir, CaseStore, CaseStore, String) {
+    let (da, db) = (
+        TempDir::new(&format!("{name}-a")),
+        TempDir::new(&format!("{name}-b")),
+    );
+    let mut a = store(&da);
+    let mut b = CaseStore::create(&db.0, &pass("other tablet")).unwrap();
+    let case = a.create_case("icrown-core", &[], "nurse.a").unwrap();
+    a.set_value(&case, &f("vs_hr"), json!(88), "nurse.a", None)
+        .unwrap();
+    let s = b.merge_from(&a).unwrap();
+    assert_eq!(
+        s,
+        MergeSummary {
+            new_cases: 1,
+            updated_cases: 0,
+            conflicts: 0
+        }
+    );
+    (da, db, a, b, case)
+}
+
+#[test]
+fn concurrent_edits_of_one_field_become_a_conflict_and_a_resolution_converges() {
+    let (_da, _db, mut a, mut b, case) = two_devices("conflict");
+    // Offline, both devices change the heart rate; A also sets the temperature, B the SpO2.
+    a.set_value(&case, &f("vs_hr"), json!(92), "nurse.a", Some("re-counted"))
+        .unwrap();
+    b.set_value(
+        &case,
+        &f("vs_hr"),
+        json!(104),
+        "dr.b",
+        Some("monitor reading"),
+    )
+    .unwrap();
+    a.set_value(&case, &f("vs_temp"), json!(38.1), "nurse.a", None)
+        .unwrap();
+    b.set_value(&case, &f("vs_spo2"), json!(95), "dr.b", None)
+        .unwrap();
+    a.merge_from(&b).unwrap();
+    b.merge_from(&a).unwrap();
+    for s in [&mut a, &mut b] {
+        let conflicts = s.conflicts(None).unwrap();
+        assert_eq!(conflicts.len(), 1, "only the heart rate conflicts");
+        let c = &conflicts[0];
+        assert_eq!(c.path, f("vs_hr"));
+        let mut got: Vec<(Json, String)> = c
+            .candidates
+            .iter()
+            .map(|x| (x.value["value"].clone(), x.user.clone()))
+            .collect();
+        got.sort_by_key(|(v, _)| v.to_string());
+        assert_eq!(
+            got,
+            vec![(json!(104), "dr.b".into()), (json!(92), "nurse.a".into())]
+        );
+        assert!(
+            c.candidates
+                .iter()
+                .all(|x| x.device.len() == 32 && x.time > 0)
+        );
+        let view = s.case(&case).unwrap();
+        assert_eq!(
+            view.values["vs_temp"]["value"],
+            json!(38.1),
+            "different fields merge silently"
+        );
+        assert_eq!(view.values["vs_spo2"]["value"], json!(95));
+        assert_eq!(
+            s.list(&CaseFilter {
+                with_conflicts: true,
+                ..CaseFilter::default()
+            })
+            .unwrap()
+            .len(),
+            1
+        );
+    }
+    // A nurse resolves on B; A receives the resolution.
+    assert!(matches!(
+        b.resolve(&case, &f("vs_hr"), json!(104), "nurse.c", ""),
+        Err(StoreError::ReasonRequired(_))
+    ));
+    b.resolve(
+        &case,
+        &f("vs_hr"),
+        json!(104),
+        "nurse.c",
+        "monitor value confirmed with chart",
+    )
+    .unwrap();
+    assert!(b.conflicts(None).unwrap().is_empty());
+    assert!(matches!(
+        b.resolve(&case, &f("vs_hr"), json!(104), "nurse.c", "again"),
+        Err(StoreError::NoConflict(_))
+    ));
+    a.merge_from(&b).unwrap();
+    let (va, vb) = (a.case(&case).unwrap(), b.case(&case).unwrap());
+    assert_eq!(va.values, vb.values);
+    assert_eq!(va.values["vs_hr"]["value"], json!(104));
+    assert!(va.conflicts.is_empty());
+    let (ha, hb) = (
+        a.history(&case, Some("vs_hr")).unwrap(),
+        b.history(&case, Some("vs_hr")).unwrap(),
+    );
+    assert_eq!(ha, hb, "both devices hold the full history");
+    let ops: Vec<&str> = ha.iter().map(|h| h.op.as_str()).collect();
+    assert_eq!(ops.iter().filter(|o| **o == "set").count(), 3);
+    assert_eq!(ops.last(), Some(&"resolve"));
+    assert_eq!(
+        ha.last().unwrap().reason.as_deref(),
+        Some("monitor value confirmed with chart")
+    );
+}
+
+#[test]
+fn concurrent_resolutions_stay_a_conflict_unless_they_agree() {
+    let (_da, _db, mut a, mut b, case) = two_devices("resolutions");
+    a.set_value(&case, &f("vs_hr"), json!(90), "a", Some("x"))
+        .unwrap();
+    b.set_value(&case, &f("vs_hr"), json!(110), "b", Some("y"))
+        .unwrap();
+    a.merge_from(&b).unwrap();
+    b.merge_from(&a).unwrap();
+    a.resolve(&case, &f("vs_hr"), json!(90), "nurse.a", "chart says 90")
+        .unwrap();
+    b.resolve(
+        &case,
+        &f("vs_hr"),
+        json!(110),
+        "nurse.b",
+        "monitor says 110",
+    )
+    .unwrap();
+    a.merge_from(&b).unwrap();
+    let c = a.conflicts(Some(&case)).unwrap();
+    assert_eq!(c.len(), 1, "two nurses disagreeing is itself a conflict");
+    assert_eq!(c[0].candidates.len(), 2);
+    // Two devices writing the same value concurrently is not a conflict.
+    a.set_value(&case, &f("vs_rr"), json!(18), "a", None)
+        .unwrap();
+    b.set_value(&case, &f("vs_rr"), json!(18), "b", None)
+        .unwrap();
+    a.merge_from(&b).unwrap();
+    assert!(
+        a.conflicts(Some(&case))
+            .unwrap()
+            .iter()
+            .all(|c| c.path.field != "vs_rr")
+    );
+}
+
+#[test]
+fn concurrent_row_additions_both_survive() {
+    let (_da, _db, mut a, mut b, case) = two_devices("rows");
+    let ra = a
+        .add_row(
+            &case,
+            "medications",
+            json!({"med_class": 8}).as_object().unwrap(),
+            "a",
+            None,
+        )
+        .unwrap();
+    let rb = b
+        .add_row(
+            &case,
+            "medications",
+            json!({"med_class": 2}).as_object().unwrap(),
+            "b",
+            None,
+        )
+        .unwrap();
+    a.merge_from(&b).unwrap();
+    b.merge_from(&a).unwrap();
+    for s in [&mut a, &mut b] {
+        let view = s.case(&case).unwrap();
+        let mut ids: Vec<&str> = view.values["medications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["row_id"].as_str().unwrap())
+            .collect();
+        ids.sort();
+        let mut want = vec![ra.as_str(), rb.as_str()];
+        want.sort();
+        assert_eq!(ids, want);
+    }
+    assert_eq!(
+        a.merge_from(&b).unwrap(),
+        MergeSummary::default(),
+        "merging again changes nothing"
+    );
+}
