@@ -1,0 +1,84 @@
+//! Stores written by earlier versions must still open and read the same. The fixture under
+//! `tests/fixtures/store-v1/` was written by schema version 1; every later version must open it
+//! (after its migrations) with the same values and history.
+//!
+//! To write the fixture anew (only when adding a version's fixture, never to "fix" this test):
+//! `WARDCRF_WRITE_FIXTURES=1 cargo test -p wardcrf-core --test store_fixtures`.
+
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use wardcrf_core::{CaseFilter, CaseStore, FieldPath, Passphrase};
+
+const PASSPHRASE: &str = "fixture passphrase v1";
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1")
+}
+
+fn write_fixture(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    let mut s = CaseStore::create(dir, &Passphrase::insecure_for_tests(PASSPHRASE, 1000)).unwrap();
+    let case = s
+        .create_case("icrown-core", &["sari"], "fixture.writer")
+        .unwrap();
+    s.set_value(
+        &case,
+        &FieldPath::field("vs_temp"),
+        json!({"value": 101.3, "unit": "[degF]"}),
+        "fixture.writer",
+        None,
+    )
+    .unwrap();
+    s.set_value(
+        &case,
+        &FieldPath::field("vs_temp"),
+        json!(38.1),
+        "fixture.writer",
+        Some("re-measured"),
+    )
+    .unwrap();
+    let row = json!({"med_class": 8, "med_start_date": "2024-03-01"});
+    s.add_row(
+        &case,
+        "medications",
+        row.as_object().unwrap(),
+        "fixture.writer",
+        None,
+    )
+    .unwrap();
+    drop(s);
+    for side in ["wardcrf.db-wal", "wardcrf.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(side));
+    }
+}
+
+#[test]
+fn a_version_1_store_still_opens_and_reads_the_same() {
+    if std::env::var_os("WARDCRF_WRITE_FIXTURES").is_some() {
+        write_fixture(&fixture_dir());
+    }
+    // Work on a copy: opening writes the WAL and would change the fixture.
+    let copy = std::env::temp_dir().join(format!("wardcrf-fixture-v1-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&copy);
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(fixture_dir().join("wardcrf.db"), copy.join("wardcrf.db")).unwrap();
+    let mut s = CaseStore::open(&copy, &Passphrase::new(PASSPHRASE)).unwrap();
+    let cases = s.list(&CaseFilter::default()).unwrap();
+    assert_eq!(cases.len(), 1);
+    let view = s.case(&cases[0].case_id).unwrap();
+    assert_eq!(view.modules, ["sari"]);
+    assert_eq!(
+        view.values["vs_temp"],
+        json!({"value": 38.1, "unit": "Cel"})
+    );
+    assert_eq!(view.values["medications"][0]["med_class"], "8");
+    let history = s.history(&cases[0].case_id, Some("vs_temp")).unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        history[0].new.as_ref().unwrap()["entered"],
+        json!({"value": 101.3, "unit": "[degF]"})
+    );
+    assert_eq!(history[1].reason.as_deref(), Some("re-measured"));
+    drop(s);
+    std::fs::remove_dir_all(&copy).unwrap();
+}
