@@ -2,6 +2,8 @@
 //! device has merged with every other, all hold the same values, the same open conflicts and
 //! the same history, and no acknowledged value is lost from the history.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::path::PathBuf;

@@ -5,6 +5,8 @@
 //! To write the fixture anew (only when adding a version's fixture, never to "fix" this test):
 //! `WARDCRF_WRITE_FIXTURES=1 cargo test -p wardcrf-core --test store_fixtures`.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use wardcrf_core::{CaseFilter, CaseStore, FieldPath, Passphrase};
