@@ -1,16 +1,20 @@
-//! `wardcrf`: explore the bundled case report forms, check form files, validate case values.
+//! `wardcrf`: explore the bundled case report forms, check form files, validate case values,
+//! and keep cases in this device's encrypted store (`device`, `case`, `conflicts`, `resolve`,
+//! `merge`).
 //!
 //! Exit codes: 0 success (for `validate`, whatever the report says); 1 a checked form file has
-//! problems; 2 the input could not be read or used (the reason is printed on stderr).
+//! problems; 2 the input could not be read or used, or the store refused the operation (the
+//! reason is printed on stderr; stdout stays empty).
 
 mod show;
+mod store_cmd;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
-use wardcrf_core::{Catalog, Context, FormError, Lang, PartialDate, validate};
+use wardcrf_core::{Catalog, Context, FormError, Lang, PartialDate, StoreError, validate};
 
 /// Largest values file read (a case with every repeating group full is far smaller).
 const MAX_VALUES_BYTES: u64 = 64 * 1024 * 1024;
@@ -33,6 +37,18 @@ enum Command {
     Forms(FormsCommand),
     /// Validate case values against a form and print the report.
     Validate(ValidateArgs),
+    /// Set up this device's encrypted case store, or change its passphrase.
+    #[command(subcommand)]
+    Device(store_cmd::DeviceCommand),
+    /// Enter, review, list and sign cases in the store.
+    #[command(subcommand)]
+    Case(store_cmd::CaseCommand),
+    /// List the fields edited concurrently on two devices, with every candidate value.
+    Conflicts(store_cmd::ConflictsArgs),
+    /// Resolve a conflict with the value to keep and a reason.
+    Resolve(store_cmd::ResolveArgs),
+    /// Merge the cases of another device's store into this one.
+    Merge(store_cmd::MergeArgs),
 }
 
 #[derive(Subcommand)]
@@ -105,6 +121,23 @@ enum CliError {
     Today(String),
     #[error(transparent)]
     Form(#[from] FormError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A store error whose details are listed in `lang`, followed by `notes`.
+    #[error("{source}")]
+    Explained {
+        source: StoreError,
+        lang: Lang,
+        notes: Vec<String>,
+    },
+    #[error("the other store ({}): {source}", dir.display())]
+    OtherStore { dir: PathBuf, source: StoreError },
+    #[error(
+        "set the passphrase in the environment variable {var} (it is never taken from the command line)"
+    )]
+    Passphrase { var: &'static str },
+    #[error("{0}")]
+    Input(String),
 }
 
 fn main() -> ExitCode {
@@ -119,11 +152,30 @@ fn main() -> ExitCode {
         }) => forms_show(&form_id, &modules, lang, json),
         Command::Forms(FormsCommand::Check { file }) => forms_check(&file),
         Command::Validate(args) => run_validate(&args),
+        Command::Device(cmd) => store_cmd::device(cmd),
+        Command::Case(cmd) => store_cmd::case(cmd),
+        Command::Conflicts(args) => store_cmd::conflicts(args),
+        Command::Resolve(args) => store_cmd::resolve(args),
+        Command::Merge(args) => store_cmd::merge(args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("wardcrf: {e}");
+            match &e {
+                CliError::Store(s) => store_cmd::explain(s, Lang::En),
+                CliError::Explained {
+                    source,
+                    lang,
+                    notes,
+                } => {
+                    store_cmd::explain(source, *lang);
+                    for n in notes {
+                        eprintln!("{n}");
+                    }
+                }
+                _ => {}
+            }
             ExitCode::from(2)
         }
     }

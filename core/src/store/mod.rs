@@ -60,14 +60,22 @@ pub enum StoreError {
     },
     #[error("{field} is not a field of this case's form")]
     UnknownField { field: String },
-    #[error("the value was not saved: {}", first_message(.issues))]
+    /// The value is impossible or unreadable; `issues` hold the messages in every language.
+    #[error("the value of {field} was not saved: {}", why(.issues))]
     Rejected { field: String, issues: Vec<Issue> },
-    #[error("{}: confirm the value with a reason to save it", first_message(.warnings))]
+    /// The value is outside the expected range; `warnings` hold the messages.
+    #[error(
+        "the value of {field} is outside its expected range and was not saved: save it again with a reason that confirms it"
+    )]
     NeedsConfirmation { field: String, warnings: Vec<Issue> },
     #[error("a reason is required: {0}")]
     ReasonRequired(&'static str),
-    #[error("the case cannot be marked complete: {} problem(s) left", .0.errors.len() + .0.missing.len() + .0.warnings.iter().filter(|w| w.confirmed.is_none()).count())]
-    NotComplete(Box<Report>),
+    /// Completion is blocked; the report lists what is left.
+    #[error("the case cannot be marked complete: {} problem(s) and {conflicts} open conflict(s) left", .report.errors.len() + .report.missing.len() + .report.warnings.iter().filter(|w| w.confirmed.is_none()).count())]
+    NotComplete {
+        report: Box<Report>,
+        conflicts: usize,
+    },
     #[error("a case can only be signed when it is complete")]
     NotSignable,
     #[error("{0} has no conflict to resolve")]
@@ -82,10 +90,29 @@ pub enum StoreError {
     Io(String),
 }
 
-fn first_message(issues: &[Issue]) -> String {
-    issues
-        .first()
-        .map_or_else(String::new, |i| i.message.en.clone())
+/// Why values were refused, without repeating the values (error texts may reach logs).
+fn why(issues: &[Issue]) -> String {
+    let mut reasons: Vec<&str> = issues
+        .iter()
+        .map(|i| match i.code {
+            IssueCode::HardLimit => "it is outside the possible range",
+            IssueCode::WrongType => "it is not of the field's type",
+            IssueCode::NotAChoice => "it is not one of the answer options",
+            IssueCode::InvalidDate => "the date does not exist",
+            IssueCode::PartialDateNotAllowed => "a full date is needed",
+            IssueCode::UnitNotAllowed => "the unit is not accepted",
+            IssueCode::TooLong => "the text is too long",
+            IssueCode::TooManyRows => "there are too many rows",
+            IssueCode::UnknownField => "a field is not part of the form",
+            _ => "it breaks a rule of the form",
+        })
+        .collect();
+    reasons.dedup();
+    if reasons.is_empty() {
+        "it could not be read".into()
+    } else {
+        reasons.join("; ")
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -1014,8 +1041,12 @@ impl CaseStore {
                         completing: true,
                     },
                 );
-                if !report.is_complete() || !doc.conflicts().is_empty() {
-                    return Err(StoreError::NotComplete(Box::new(report)));
+                let conflicts = doc.conflicts().len();
+                if !report.is_complete() || conflicts > 0 {
+                    return Err(StoreError::NotComplete {
+                        report: Box::new(report),
+                        conflicts,
+                    });
                 }
             }
             Status::Signed if status != Status::Complete => return Err(StoreError::NotSignable),

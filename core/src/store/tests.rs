@@ -101,7 +101,10 @@ fn sets_values_with_validation_units_and_reasons() {
         matches!(&err, StoreError::Rejected { field, .. } if field == "vs_hr"),
         "{err}"
     );
-    assert!(err.to_string().contains("outside the possible range"));
+    assert_eq!(
+        err.to_string(),
+        "the value of vs_hr was not saved: it is outside the possible range"
+    );
     assert!(s.case(&case).unwrap().values.get("vs_hr").is_none());
     // A value outside soft limits needs a confirmation reason.
     let err = s
@@ -269,7 +272,7 @@ fn status_flows_from_draft_to_complete_to_signed_and_reopens() {
         .set_status(&case, Status::Complete, "nurse.d", None)
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::NotComplete(r) if r.missing.is_empty() && !r.errors.is_empty()),
+        matches!(&err, StoreError::NotComplete { report, conflicts: 0 } if report.missing.is_empty() && !report.errors.is_empty()),
         "{err}"
     );
     assert!(matches!(
