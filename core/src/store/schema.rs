@@ -3,7 +3,10 @@
 use rusqlite::Connection;
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_init.sql"),
+    include_str!("migrations/002_lookup_by_case.sql"),
+];
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -59,6 +62,40 @@ mod tests {
         assert_eq!(migrate(&mut conn).unwrap(), SCHEMA_VERSION, "idempotent");
         assert_eq!(schema(&conn), first);
         assert!(first.iter().any(|s| s.contains("CREATE TABLE cases")));
+    }
+
+    #[test]
+    fn every_older_version_upgrades_to_the_fresh_schema() {
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        for version in 1..SCHEMA_VERSION as usize {
+            let mut old = Connection::open_in_memory().unwrap();
+            for (i, sql) in MIGRATIONS.iter().take(version).enumerate() {
+                old.execute_batch(sql).unwrap();
+                old.pragma_update(None, "user_version", (i + 1) as u32)
+                    .unwrap();
+            }
+            assert_eq!(migrate(&mut old).unwrap(), SCHEMA_VERSION);
+            assert_eq!(
+                schema(&old),
+                schema(&fresh),
+                "upgrade from version {version}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_lookup_delete_of_a_save_uses_an_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN DELETE FROM lookup WHERE case_id = 'x'",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("USING") && plan.contains("INDEX"), "{plan}");
     }
 
     #[test]
