@@ -44,14 +44,6 @@ fn word(en: &'static str, ja: &'static str, de: &'static str, lang: Lang) -> &'s
     }
 }
 
-/// The stable code of an issue, as in JSON output (`hard_limit`).
-fn code(issue: &wardcrf_core::Issue) -> String {
-    serde_json::to_value(issue.code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 fn field_line(out: &mut String, f: &FormField, lang: Lang, indent: &str) {
     let mut meta = vec![kind_label(f.def.kind, lang).to_string()];
     if let Some(u) = &f.def.unit {
@@ -191,7 +183,7 @@ pub fn render_report(report: &Report, form: &Form, lang: Lang) -> String {
             out,
             "  ✗ {} [{}]\n    {}",
             where_(form, e, lang),
-            code(e),
+            e.code.as_str(),
             e.message.get(lang)
         );
     }
@@ -211,7 +203,7 @@ pub fn render_report(report: &Report, form: &Form, lang: Lang) -> String {
             out,
             "  ! {} [{}]{confirmed}\n    {}",
             where_(form, w, lang),
-            code(w),
+            w.code.as_str(),
             w.message.get(lang)
         );
     }

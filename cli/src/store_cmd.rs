@@ -13,8 +13,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use wardcrf_core::{
-    CaseFilter, CaseStore, Catalog, FieldPath, FieldType, Issue, Lang, MIN_PASSPHRASE_ITERATIONS,
-    Passphrase, Report, Status, StoreError, ucum,
+    CaseFilter, CaseStore, Catalog, FieldPath, Issue, Lang, MIN_PASSPHRASE_ITERATIONS, Passphrase,
+    Report, Status, StoreError, ucum,
 };
 
 /// The store passphrase.
@@ -331,32 +331,14 @@ fn parse_value(raw: &str) -> Json {
     serde_json::from_str(raw.trim()).unwrap_or_else(|_| Json::String(raw.to_string()))
 }
 
-/// The value to send for `field` of `case`: for a text field, `12345` or `true` typed on the
-/// command line is the text itself (a record number), not a number.
-fn value_for(
-    store: &mut CaseStore,
-    case: &str,
-    field: &str,
-    raw: &str,
-    unit: Option<&str>,
-) -> Result<Json, CliError> {
-    let mut value = parse_value(raw);
-    if matches!(value, Json::Number(_) | Json::Bool(_)) {
-        let view = store.case(case)?;
-        let mods: Vec<&str> = view.modules.iter().map(String::as_str).collect();
-        let form = Catalog::bundled()?.form(&view.form_id, &mods)?;
-        if form
-            .field(field)
-            .is_some_and(|f| f.def.kind == FieldType::Text)
-        {
-            value = Json::String(raw.trim().to_string());
-        }
-    }
-    Ok(match (value, unit) {
+/// The value to send: the command-line value, with its unit when given. (A number typed for
+/// a text field, such as a record number, is kept as text by the validation engine.)
+fn value_for(raw: &str, unit: Option<&str>) -> Json {
+    match (parse_value(raw), unit) {
         (Json::Null, _) => Json::Null,
         (v, Some(u)) => json!({"value": v, "unit": u}),
         (v, None) => v,
-    })
+    }
 }
 
 /// A stored value for the terminal: `38.5 °C (entered 101.3 °F)`.
@@ -410,13 +392,6 @@ fn place(path: &FieldPath) -> String {
     }
 }
 
-fn issue_code(issue: &Issue) -> String {
-    serde_json::to_value(issue.code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 fn issue_line(issue: &Issue, lang: Lang) -> String {
     let at = match (&issue.group, &issue.row_id) {
         (Some(g), Some(r)) => format!("{g}[{r}].{}", issue.field),
@@ -425,7 +400,7 @@ fn issue_line(issue: &Issue, lang: Lang) -> String {
     };
     format!(
         "  - {at} [{}]: {}",
-        issue_code(issue),
+        issue.code.as_str(),
         issue.message.get(lang)
     )
 }
@@ -538,7 +513,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
         } => {
             let mut store = open(&opts.store)?;
             let path = row.path(&field);
-            let value = value_for(&mut store, &case, &field, &value, unit.as_deref())?;
+            let value = value_for(&value, unit.as_deref());
             let stored = store.set_value(&case, &path, value, &user(&opts), reason.as_deref())?;
             let text = format!("{} = {}\n", place(&path), fmt_value(&stored));
             emit(opts.json, &changed(&case, &path, stored), || text)
@@ -784,13 +759,7 @@ pub fn conflicts(args: ConflictsArgs) -> Outcome {
 pub fn resolve(args: ResolveArgs) -> Outcome {
     let mut store = open(&args.opts.store)?;
     let path = args.row.path(&args.field);
-    let value = value_for(
-        &mut store,
-        &args.case,
-        &args.field,
-        &args.value,
-        args.unit.as_deref(),
-    )?;
+    let value = value_for(&args.value, args.unit.as_deref());
     let stored = store.resolve(
         &args.case,
         &path,

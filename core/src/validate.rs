@@ -69,6 +69,27 @@ pub enum IssueCode {
 }
 
 impl IssueCode {
+    /// The stable snake_case code, as in JSON reports (`hard_limit`).
+    pub fn as_str(self) -> &'static str {
+        use IssueCode::*;
+        match self {
+            UnknownField => "unknown_field",
+            WrongType => "wrong_type",
+            NotAChoice => "not_a_choice",
+            InvalidDate => "invalid_date",
+            PartialDateNotAllowed => "partial_date_not_allowed",
+            UnitNotAllowed => "unit_not_allowed",
+            TooLong => "too_long",
+            TooManyRows => "too_many_rows",
+            HardLimit => "hard_limit",
+            SoftLimit => "soft_limit",
+            FutureDate => "future_date",
+            Required => "required",
+            HiddenValue => "hidden_value",
+            Rule => "rule",
+        }
+    }
+
     /// Whether a write carrying this problem must be refused (the value is impossible or
     /// unreadable), as opposed to accepted and flagged until the case is completed.
     pub fn rejects_write(self) -> bool {
@@ -145,10 +166,7 @@ impl Report {
             if let Some(r) = &i.row_id {
                 o.insert("row_id".into(), Json::String(r.clone()));
             }
-            o.insert(
-                "code".into(),
-                serde_json::to_value(i.code).unwrap_or(Json::Null),
-            );
+            o.insert("code".into(), Json::String(i.code.as_str().into()));
             if let Some(r) = &i.rule {
                 o.insert("rule".into(), Json::String(r.clone()));
             }
@@ -829,8 +847,11 @@ fn read_answer(f: &FormField, raw: &Json, loc: &Loc, out: &mut Out) -> Option<An
             (expr::Value::Num(v), canonical)
         }
         FieldType::Text => {
-            let Json::String(s) = raw else {
-                return wrong(out);
+            // A record number typed as a number is still text.
+            let s = match raw {
+                Json::String(s) => s.clone(),
+                Json::Number(n) => n.to_string(),
+                _ => return wrong(out),
             };
             let max = f.def.max_length.unwrap_or(DEFAULT_MAX_TEXT);
             if s.chars().count() > max as usize {
@@ -843,7 +864,7 @@ fn read_answer(f: &FormField, raw: &Json, loc: &Loc, out: &mut Out) -> Option<An
                 );
                 return None;
             }
-            (expr::Value::Text(s.clone()), Json::String(s.clone()))
+            (expr::Value::Text(s.clone()), Json::String(s))
         }
         FieldType::Date => {
             let Json::String(s) = raw else {

@@ -411,7 +411,7 @@ fn future_dates_warn_when_today_is_known() {
 
 #[test]
 fn never_echoes_identifying_values() {
-    let r = run(json!({"name": 12345, "dob": "1999-02-30"}));
+    let r = run(json!({"name": [12345], "dob": "1999-02-30"}));
     for e in &r.errors {
         for lang in Lang::ALL {
             let m = e.message.get(lang);
@@ -472,4 +472,34 @@ fn a_row_rule_reports_case_level_fields_at_case_level_once() {
             ("med_start".into(), Some(1))
         ]
     );
+}
+
+#[test]
+fn issue_codes_are_their_serialized_names() {
+    use IssueCode::*;
+    for code in [
+        UnknownField,
+        WrongType,
+        NotAChoice,
+        InvalidDate,
+        PartialDateNotAllowed,
+        UnitNotAllowed,
+        TooLong,
+        TooManyRows,
+        HardLimit,
+        SoftLimit,
+        FutureDate,
+        Required,
+        HiddenValue,
+        Rule,
+    ] {
+        assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()));
+    }
+}
+
+#[test]
+fn a_number_in_a_text_field_is_kept_as_text() {
+    let r = run(json!({"name": 12345}));
+    assert!(r.errors.is_empty());
+    assert_eq!(r.values["name"], json!("12345"));
 }
