@@ -64,6 +64,11 @@ fn a_version_1_store_still_opens_and_reads_the_same() {
     let _ = std::fs::remove_dir_all(&copy);
     std::fs::create_dir_all(&copy).unwrap();
     std::fs::copy(fixture_dir().join("wardcrf.db"), copy.join("wardcrf.db")).unwrap();
+    // A wrong key is refused before anything is written: no migration, not a byte changed.
+    let before = std::fs::read(copy.join("wardcrf.db")).unwrap();
+    let err = CaseStore::open(&copy, &Passphrase::new("not the passphrase")).unwrap_err();
+    assert!(matches!(err, wardcrf_core::StoreError::WrongKey), "{err}");
+    assert_eq!(std::fs::read(copy.join("wardcrf.db")).unwrap(), before);
     let mut s = CaseStore::open(&copy, &Passphrase::new(PASSPHRASE)).unwrap();
     let cases = s.list(&CaseFilter::default()).unwrap();
     assert_eq!(cases.len(), 1);

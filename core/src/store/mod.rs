@@ -425,21 +425,21 @@ impl CaseStore {
         if check != "ok" {
             return Err(StoreError::Database(format!("damaged: {check}")));
         }
-        schema::migrate(&mut conn)?;
-        let meta = |k: &str| -> Result<Vec<u8>, StoreError> {
-            conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
-                .optional()?
-                .ok_or_else(|| StoreError::Database(format!("damaged: meta '{k}' missing")))
+        // The key is checked before anything is written (migrations included).
+        let (key, actor) = {
+            let meta = |k: &str| -> Result<Vec<u8>, StoreError> {
+                conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| StoreError::Database(format!("damaged: meta '{k}' missing")))
+            };
+            let raw = provider.unwrap(&meta("wrapped_key")?, &meta("key_params")?)?;
+            let key = SecretKey::from_bytes(&raw)?;
+            if &key.open(b"wardcrf|canary", &meta("canary")?)?[..] != CANARY {
+                return Err(StoreError::WrongKey);
+            }
+            (key, meta("device_actor")?)
         };
-        let wrapped = meta("wrapped_key")?;
-        let params_bytes = meta("key_params")?;
-        let canary = meta("canary")?;
-        let actor = meta("device_actor")?;
-        let raw = provider.unwrap(&wrapped, &params_bytes)?;
-        let key = SecretKey::from_bytes(&raw)?;
-        if &key.open(b"wardcrf|canary", &canary)?[..] != CANARY {
-            return Err(StoreError::WrongKey);
-        }
+        schema::migrate(&mut conn)?;
         Ok(CaseStore {
             dir: dir.to_path_buf(),
             conn,
