@@ -35,6 +35,7 @@ mod form;
 mod lang;
 mod messages;
 mod store;
+pub mod sync;
 mod units;
 mod validate;
 

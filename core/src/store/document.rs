@@ -174,6 +174,31 @@ impl CaseDoc {
         self.doc.get_heads()
     }
 
+    /// The changes that a peer holding `heads` lacks, in automerge's change encoding.
+    pub fn changes_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    /// Applies changes from a peer (duplicates are ignored); returns how many ops were new.
+    pub fn apply(&mut self, changes: &[u8]) -> Result<usize, DocError> {
+        self.doc
+            .load_incremental(changes)
+            .map_err(|e| DocError::Damaged(e.to_string()))
+    }
+
+    /// A case document received whole from a peer; new changes are written as `actor`.
+    pub fn from_changes(changes: &[u8], actor: &ActorId) -> Result<Self, DocError> {
+        let mut doc = AutoCommit::new().with_actor(actor.clone());
+        doc.load_incremental(changes)
+            .map_err(|e| DocError::Damaged(e.to_string()))?;
+        let d = CaseDoc { doc };
+        for key in ["values", "rows", "case"] {
+            d.map(&ROOT, key)
+                .ok_or_else(|| DocError::Damaged(format!("no '{key}' map")))?;
+        }
+        Ok(d)
+    }
+
     /// Merges another copy of the same case; returns how many changes were new.
     pub fn merge(&mut self, other: &mut CaseDoc) -> Result<usize, DocError> {
         Ok(self.doc.merge(&mut other.doc)?.len())
@@ -486,4 +511,22 @@ impl CaseDoc {
         }
         out
     }
+}
+
+/// Heads as stored and sent: sorted 32-byte hashes, concatenated.
+pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut sorted: Vec<&ChangeHash> = heads.iter().collect();
+    sorted.sort();
+    sorted.iter().flat_map(|h| h.0).collect()
+}
+
+/// The inverse of [`encode_heads`]; `None` when the bytes are not whole hashes.
+pub fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
+    if !bytes.len().is_multiple_of(32) {
+        return None;
+    }
+    bytes
+        .chunks(32)
+        .map(|c| ChangeHash::try_from(c).ok())
+        .collect()
 }

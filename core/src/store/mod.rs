@@ -6,7 +6,7 @@
 //! document history is the audit trail. Two stores merge case documents without a server;
 //! fields edited concurrently become conflicts that a nurse resolves.
 
-mod document;
+pub(crate) mod document;
 mod encryption;
 mod schema;
 
@@ -548,6 +548,18 @@ impl CaseStore {
 
     /// Seals and writes a document with its plaintext listing columns, in one transaction.
     fn write(&mut self, case_id: &str, doc: &mut CaseDoc, insert: bool) -> Result<(), StoreError> {
+        self.write_synced(case_id, doc, insert, None)
+    }
+
+    /// [`Self::write`], also recording the heads the repository holds (after a sync).
+    fn write_synced(
+        &mut self,
+        case_id: &str,
+        doc: &mut CaseDoc,
+        insert: bool,
+        server_heads: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let local_heads = document::encode_heads(&doc.heads());
         let bytes = doc.save();
         let blob = self.key.seal(&Self::aad(case_id), &bytes)?;
         let status = doc.root_str("status").unwrap_or_else(|| "draft".into());
@@ -586,6 +598,16 @@ impl CaseStore {
             tx.execute(
                 "UPDATE cases SET status = ?2, has_conflicts = ?3, deleted = ?4, updated_at = ?5, doc = ?6 WHERE case_id = ?1",
                 params![case_id, status, conflicts, deleted, t, blob],
+            )?;
+        }
+        tx.execute(
+            "UPDATE cases SET local_heads = ?2 WHERE case_id = ?1",
+            params![case_id, local_heads],
+        )?;
+        if let Some(heads) = server_heads {
+            tx.execute(
+                "UPDATE cases SET server_heads = ?2 WHERE case_id = ?1",
+                params![case_id, heads],
             )?;
         }
         tx.execute("DELETE FROM lookup WHERE case_id = ?1", [case_id])?;
@@ -1277,6 +1299,86 @@ impl CaseStore {
     pub fn merge_from(&mut self, other: &CaseStore) -> Result<MergeSummary, StoreError> {
         let cases = other.export_cases()?;
         self.import_cases(&cases)
+    }
+}
+
+/// Device-side sync bookkeeping (the exchange itself is in [`crate::sync`]).
+impl CaseStore {
+    /// Cases the repository does not yet hold as they are here (never synced, or changed).
+    pub fn sync_outbox(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT case_id FROM cases WHERE server_heads = x'' OR local_heads != server_heads ORDER BY updated_at, case_id",
+        )?;
+        let ids = stmt.query_map([], |r| r.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
+    }
+
+    /// The changes of a case that the repository lacks, with this device's heads.
+    pub fn sync_push(&self, case_id: &str) -> Result<crate::sync::CaseChanges, StoreError> {
+        let (mut doc, _) = self.load(case_id)?;
+        let server: Vec<u8> = self.conn.query_row(
+            "SELECT server_heads FROM cases WHERE case_id = ?1",
+            [case_id],
+            |r| r.get(0),
+        )?;
+        let known = document::decode_heads(&server).unwrap_or_default();
+        let form_id = doc
+            .meta("form_id")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        Ok(crate::sync::CaseChanges {
+            case_id: case_id.to_string(),
+            form_id,
+            changes: doc.changes_after(&known),
+            heads: doc.heads().iter().map(ToString::to_string).collect(),
+        })
+    }
+
+    /// Applies a case received from the repository and records the repository's heads.
+    /// Returns whether the case was new to this device.
+    pub fn sync_apply(&mut self, case: &crate::sync::CaseChanges) -> Result<bool, StoreError> {
+        let heads = crate::sync::parse_heads(&case.heads)
+            .ok_or_else(|| StoreError::Mismatch(format!("{}: malformed heads", case.case_id)))?;
+        let exists: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM cases WHERE case_id = ?1)",
+            [&case.case_id],
+            |r| r.get(0),
+        )?;
+        let mut doc = if exists {
+            let (mut doc, _) = self.load(&case.case_id)?;
+            doc.apply(&case.changes)?;
+            doc
+        } else {
+            CaseDoc::from_changes(&case.changes, &self.actor)?
+        };
+        let server_heads = document::encode_heads(&heads);
+        self.write_synced(&case.case_id, &mut doc, !exists, Some(&server_heads))?;
+        Ok(!exists)
+    }
+
+    /// The repository sequence number this device has applied up to.
+    pub fn sync_cursor(&self) -> Result<u64, StoreError> {
+        let v: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'sync_cursor'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(v.and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Records the cursor once a response's cases are applied.
+    pub fn set_sync_cursor(&mut self, cursor: u64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('sync_cursor', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![cursor.to_string().into_bytes()],
+        )?;
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_lookup_by_case.sql"),
+    include_str!("migrations/003_sync_heads.sql"),
 ];
 
 /// The schema version this code writes.

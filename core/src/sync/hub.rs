@@ -1,0 +1,308 @@
+//! The repository side of a sync exchange, independent of HTTP and of the database.
+
+use super::parse_heads;
+use super::wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
+use crate::store::document::{CaseDoc, DocError};
+use automerge::{ActorId, ChangeHash};
+use std::collections::{BTreeMap, HashMap};
+
+/// At most this many cases are returned in one response.
+pub const PULL_BATCH: usize = 200;
+
+/// A case as the repository keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCase {
+    pub site: String,
+    pub form_id: String,
+    /// The saved automerge document.
+    pub doc: Vec<u8>,
+    /// The site-wide sequence number of its last change.
+    pub seq: u64,
+}
+
+/// What the repository stores for sync. One implementation per database; all must pass the
+/// same tests. Each method is one atomic step; [`Hub::exchange`] is built so that a failure
+/// between steps only causes changes to be sent again, never lost.
+pub trait HubStorage {
+    type Error: std::fmt::Display;
+    fn case(&mut self, case_id: &str) -> Result<Option<StoredCase>, Self::Error>;
+    /// Stores a case's new document under the next sequence number of its site; returns it.
+    fn put_case(
+        &mut self,
+        case_id: &str,
+        site: &str,
+        form_id: &str,
+        doc: &[u8],
+    ) -> Result<u64, Self::Error>;
+    /// Cases of `site` with a sequence number above `after`, lowest first, at most `limit`.
+    fn cases_after(
+        &mut self,
+        site: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, Self::Error>;
+    /// The heads a device is known to hold for a case.
+    fn device_heads(&mut self, device: &str, case_id: &str)
+    -> Result<Option<Vec<u8>>, Self::Error>;
+    /// Records heads sent to (or received from) a device, valid once its cursor reaches `seq`.
+    fn record_sent(
+        &mut self,
+        device: &str,
+        case_id: &str,
+        heads: &[u8],
+        seq: u64,
+    ) -> Result<(), Self::Error>;
+    /// The device has applied everything up to `cursor`: its sent heads up to it are known.
+    fn confirm(&mut self, device: &str, cursor: u64) -> Result<(), Self::Error>;
+}
+
+/// Why the repository refused or failed an exchange. Refusals are the client's fault (4xx).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    #[error("unsupported sync protocol {0}; this repository speaks {PROTOCOL}")]
+    Protocol(u32),
+    #[error("case {0} belongs to another site")]
+    OtherSite(String),
+    #[error("case {case_id}: {reason}")]
+    BadCase { case_id: String, reason: String },
+    #[error("the repository storage failed: {0}")]
+    Storage(String),
+}
+
+impl HubError {
+    /// Whether the request itself was at fault (answer 4xx) rather than the repository.
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, HubError::Storage(_))
+    }
+}
+
+fn storage<E: std::fmt::Display>(e: E) -> HubError {
+    HubError::Storage(e.to_string())
+}
+
+fn encode(heads: &[ChangeHash]) -> Vec<u8> {
+    crate::store::document::encode_heads(heads)
+}
+
+/// The repository's sync logic.
+#[derive(Debug)]
+pub struct Hub<S: HubStorage> {
+    pub storage: S,
+    actor: ActorId,
+}
+
+impl<S: HubStorage> Hub<S> {
+    pub fn new(storage: S) -> Self {
+        // The repository writes no changes of its own during sync; a fixed actor suffices.
+        Hub {
+            storage,
+            actor: ActorId::from(&b"wardcrf-repository"[..]),
+        }
+    }
+
+    /// Handles one exchange for `device` of `site`. The whole push is checked before anything
+    /// is stored: a malformed or out-of-site case refuses the request and applies nothing.
+    pub fn exchange(
+        &mut self,
+        site: &str,
+        device: &str,
+        request: &SyncRequest,
+    ) -> Result<SyncResponse, HubError> {
+        if request.protocol != PROTOCOL {
+            return Err(HubError::Protocol(request.protocol));
+        }
+        let bad = |c: &CaseChanges, reason: String| HubError::BadCase {
+            case_id: c.case_id.clone(),
+            reason,
+        };
+        // 1. Check every pushed case and merge it in memory.
+        let mut merged: Vec<(&CaseChanges, CaseDoc, Vec<ChangeHash>)> = Vec::new();
+        for c in &request.push {
+            let device_heads =
+                parse_heads(&c.heads).ok_or_else(|| bad(c, "malformed heads".into()))?;
+            let existing = self.storage.case(&c.case_id).map_err(storage)?;
+            let doc = match existing {
+                Some(stored) if stored.site != site => {
+                    return Err(HubError::OtherSite(c.case_id.clone()));
+                }
+                Some(stored) if stored.form_id != c.form_id => {
+                    return Err(bad(c, "form differs from the stored case".into()));
+                }
+                Some(stored) => {
+                    let mut doc = CaseDoc::load(&stored.doc, &self.actor).map_err(storage)?;
+                    doc.apply(&c.changes)
+                        .map_err(|e: DocError| bad(c, e.to_string()))?;
+                    doc
+                }
+                None => CaseDoc::from_changes(&c.changes, &self.actor)
+                    .map_err(|e| bad(c, e.to_string()))?,
+            };
+            merged.push((c, doc, device_heads));
+        }
+        // 2. Store them; the device holds its own heads plus whatever it receives below.
+        let mut reply: BTreeMap<String, CaseChanges> = BTreeMap::new();
+        for (c, mut doc, device_heads) in merged {
+            let saved = doc.save();
+            let seq = self
+                .storage
+                .put_case(&c.case_id, site, &c.form_id, &saved)
+                .map_err(storage)?;
+            let server_heads = doc.heads();
+            reply.insert(
+                c.case_id.clone(),
+                CaseChanges {
+                    case_id: c.case_id.clone(),
+                    form_id: c.form_id.clone(),
+                    changes: doc.changes_after(&device_heads),
+                    heads: server_heads.iter().map(ToString::to_string).collect(),
+                },
+            );
+            self.storage
+                .record_sent(device, &c.case_id, &encode(&server_heads), seq)
+                .map_err(storage)?;
+        }
+        // 3. What changed at the site since the device's cursor.
+        self.storage
+            .confirm(device, request.cursor)
+            .map_err(storage)?;
+        let changed = self
+            .storage
+            .cases_after(site, request.cursor, PULL_BATCH + 1)
+            .map_err(storage)?;
+        let more = changed.len() > PULL_BATCH;
+        let mut cursor = request.cursor;
+        for (case_id, seq) in changed.into_iter().take(PULL_BATCH) {
+            cursor = cursor.max(seq);
+            if reply.contains_key(&case_id) {
+                continue;
+            }
+            let Some(stored) = self.storage.case(&case_id).map_err(storage)? else {
+                continue;
+            };
+            let mut doc = CaseDoc::load(&stored.doc, &self.actor).map_err(storage)?;
+            let known = self
+                .storage
+                .device_heads(device, &case_id)
+                .map_err(storage)?
+                .and_then(|b| crate::store::document::decode_heads(&b))
+                .unwrap_or_default();
+            let heads = doc.heads();
+            if !known.is_empty() && crate::store::document::encode_heads(&known) == encode(&heads) {
+                continue; // the device already holds exactly this
+            }
+            reply.insert(
+                case_id.clone(),
+                CaseChanges {
+                    case_id: case_id.clone(),
+                    form_id: stored.form_id.clone(),
+                    changes: doc.changes_after(&known),
+                    heads: heads.iter().map(ToString::to_string).collect(),
+                },
+            );
+            self.storage
+                .record_sent(device, &case_id, &encode(&heads), seq)
+                .map_err(storage)?;
+        }
+        Ok(SyncResponse {
+            protocol: PROTOCOL,
+            cursor,
+            more,
+            cases: reply.into_values().collect(),
+        })
+    }
+
+    /// The current document of a case (for exports and the console).
+    pub fn document(&mut self, case_id: &str) -> Result<Option<Vec<u8>>, HubError> {
+        Ok(self.storage.case(case_id).map_err(storage)?.map(|c| c.doc))
+    }
+}
+
+/// A repository storage in memory, for tests and as the reference for real backends.
+#[derive(Debug, Default)]
+pub struct MemoryHubStorage {
+    cases: HashMap<String, StoredCase>,
+    seq: HashMap<String, u64>,
+    known: HashMap<(String, String), Vec<u8>>,
+    sent: Vec<(String, String, Vec<u8>, u64)>,
+}
+
+impl HubStorage for MemoryHubStorage {
+    type Error = std::convert::Infallible;
+
+    fn case(&mut self, case_id: &str) -> Result<Option<StoredCase>, Self::Error> {
+        Ok(self.cases.get(case_id).cloned())
+    }
+
+    fn put_case(
+        &mut self,
+        case_id: &str,
+        site: &str,
+        form_id: &str,
+        doc: &[u8],
+    ) -> Result<u64, Self::Error> {
+        let seq = self.seq.entry(site.to_string()).or_insert(0);
+        *seq += 1;
+        self.cases.insert(
+            case_id.to_string(),
+            StoredCase {
+                site: site.into(),
+                form_id: form_id.into(),
+                doc: doc.to_vec(),
+                seq: *seq,
+            },
+        );
+        Ok(*seq)
+    }
+
+    fn cases_after(
+        &mut self,
+        site: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, Self::Error> {
+        let mut v: Vec<(String, u64)> = self
+            .cases
+            .iter()
+            .filter(|(_, c)| c.site == site && c.seq > after)
+            .map(|(id, c)| (id.clone(), c.seq))
+            .collect();
+        v.sort_by_key(|(_, s)| *s);
+        v.truncate(limit);
+        Ok(v)
+    }
+
+    fn device_heads(
+        &mut self,
+        device: &str,
+        case_id: &str,
+    ) -> Result<Option<Vec<u8>>, Self::Error> {
+        Ok(self
+            .known
+            .get(&(device.to_string(), case_id.to_string()))
+            .cloned())
+    }
+
+    fn record_sent(
+        &mut self,
+        device: &str,
+        case_id: &str,
+        heads: &[u8],
+        seq: u64,
+    ) -> Result<(), Self::Error> {
+        self.sent
+            .push((device.into(), case_id.into(), heads.to_vec(), seq));
+        Ok(())
+    }
+
+    fn confirm(&mut self, device: &str, cursor: u64) -> Result<(), Self::Error> {
+        let (done, pending): (Vec<_>, Vec<_>) = self
+            .sent
+            .drain(..)
+            .partition(|(d, _, _, seq)| d == device && *seq <= cursor);
+        self.sent = pending;
+        for (d, case_id, heads, _) in done {
+            self.known.insert((d, case_id), heads);
+        }
+        Ok(())
+    }
+}

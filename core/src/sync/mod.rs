@@ -1,0 +1,132 @@
+//! Sync between ward devices and the central repository.
+//!
+//! - [`wire`]: the request and response of one exchange (shared by device and server).
+//! - [`sync()`]: the device side: push what the repository lacks, pull what the device lacks,
+//!   in batches, until nothing is left; progress through a callback.
+//! - [`Hub`]: the repository side of an exchange, over a [`HubStorage`] (the server crate
+//!   provides SQLite and PostgreSQL ones; [`MemoryHubStorage`] serves tests).
+//!
+//! The cost of a sync is proportional to what changed: a device sends only cases whose local
+//! heads differ from the heads the repository is known to hold, and the repository sends only
+//! cases changed since the device's cursor, each as the changes the other side lacks.
+
+mod hub;
+mod wire;
+
+pub use hub::{Hub, HubError, HubStorage, MemoryHubStorage, StoredCase};
+pub use wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
+
+use crate::store::{CaseStore, StoreError};
+use automerge::ChangeHash;
+use serde::Serialize;
+
+/// At most this many cases are pushed in one exchange.
+pub const PUSH_BATCH: usize = 100;
+
+/// Parses hex change hashes; `None` if any is malformed.
+pub fn parse_heads(heads: &[String]) -> Option<Vec<ChangeHash>> {
+    heads.iter().map(|h| h.parse::<ChangeHash>().ok()).collect()
+}
+
+/// Why an exchange with the repository failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// No connection, a time-out, a dropped response: try again later; nothing is lost.
+    #[error("the repository could not be reached: {0}")]
+    Unreachable(String),
+    /// The repository refused the request (bad credentials, revoked device, bad input).
+    #[error("the repository refused the sync: {0}")]
+    Refused(String),
+}
+
+/// Carries one exchange to the repository (HTTPS in the apps; in memory in tests).
+pub trait Transport {
+    fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError>;
+}
+
+/// Where a sync is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SyncProgress {
+    pub pushed: usize,
+    pub pulled: usize,
+    /// Cases still waiting to be pushed (an estimate while pulling continues).
+    pub remaining: usize,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SyncSummary {
+    pub pushed: usize,
+    pub pulled: usize,
+    /// Open conflicts on this device after the sync.
+    pub conflicts: usize,
+    /// Exchanges made.
+    pub exchanges: usize,
+}
+
+/// Why a sync stopped. What was applied before the failure is kept; syncing again completes.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the repository speaks sync protocol {0}; this app speaks {PROTOCOL}: update the app")]
+    Protocol(u32),
+}
+
+/// Syncs a device store with the repository until both hold everything.
+pub fn sync(
+    store: &mut CaseStore,
+    transport: &dyn Transport,
+    progress: &mut dyn FnMut(SyncProgress),
+) -> Result<SyncSummary, SyncError> {
+    let mut summary = SyncSummary::default();
+    let mut last_outbox = usize::MAX;
+    loop {
+        let outbox = store.sync_outbox()?;
+        if outbox.len() >= last_outbox && outbox.len() > PUSH_BATCH {
+            // The repository did not take the last batch: stop rather than send it forever.
+            break;
+        }
+        last_outbox = outbox.len();
+        let batch: Vec<&String> = outbox.iter().take(PUSH_BATCH).collect();
+        let push = batch
+            .iter()
+            .map(|id| store.sync_push(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let request = SyncRequest {
+            protocol: PROTOCOL,
+            cursor: store.sync_cursor()?,
+            push,
+        };
+        let response = transport.exchange(&request)?;
+        if response.protocol != PROTOCOL {
+            return Err(SyncError::Protocol(response.protocol));
+        }
+        summary.exchanges += 1;
+        summary.pushed += request.push.len();
+        let pushed: std::collections::HashSet<&str> =
+            request.push.iter().map(|c| c.case_id.as_str()).collect();
+        for case in &response.cases {
+            store.sync_apply(case)?;
+            if !pushed.contains(case.case_id.as_str()) {
+                summary.pulled += 1;
+            }
+        }
+        store.set_sync_cursor(response.cursor)?;
+        progress(SyncProgress {
+            pushed: summary.pushed,
+            pulled: summary.pulled,
+            remaining: outbox.len().saturating_sub(batch.len()),
+        });
+        if !response.more && outbox.len() <= batch.len() {
+            break;
+        }
+    }
+    summary.conflicts = store.conflicts(None)?.len();
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests;

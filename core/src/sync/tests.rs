@@ -1,0 +1,311 @@
+//! Device ↔ repository sync over an in-memory transport: several devices, two sites,
+//! conflicts, interruptions, refusals and the cost of a sync with nothing new.
+
+use super::*;
+use crate::store::document::CaseDoc;
+use crate::store::{FieldPath, Passphrase};
+use automerge::ActorId;
+use serde_json::{Value, json};
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+type SharedHub = Rc<RefCell<Hub<MemoryHubStorage>>>;
+
+/// A device's line to the repository; it can be made to lose the next response.
+struct Line {
+    hub: SharedHub,
+    site: String,
+    device: String,
+    drop_next_response: Cell<bool>,
+    sizes: RefCell<Vec<(usize, usize)>>,
+}
+
+impl Transport for Line {
+    fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
+        // Through JSON, as over the network.
+        let body = serde_json::to_vec(request).unwrap();
+        let request: SyncRequest = serde_json::from_slice(&body).unwrap();
+        let response = self
+            .hub
+            .borrow_mut()
+            .exchange(&self.site, &self.device, &request)
+            .map_err(|e| TransportError::Refused(e.to_string()))?;
+        let answer = serde_json::to_vec(&response).unwrap();
+        self.sizes.borrow_mut().push((body.len(), answer.len()));
+        if self.drop_next_response.replace(false) {
+            return Err(TransportError::Unreachable("connection reset".into()));
+        }
+        Ok(serde_json::from_slice(&answer).unwrap())
+    }
+}
+
+struct Device {
+    store: CaseStore,
+    line: Line,
+    dir: PathBuf,
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn device(hub: &SharedHub, site: &str, name: &str) -> Device {
+    let tag = crate::store::SecretKey::generate()
+        .unwrap()
+        .keyed_hash("t", b"t");
+    let dir = std::env::temp_dir().join(format!(
+        "wardcrf-sync-{name}-{:02x}{:02x}{:02x}",
+        tag[0], tag[1], tag[2]
+    ));
+    let store = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+    let line = Line {
+        hub: hub.clone(),
+        site: site.into(),
+        device: store.device_id(),
+        drop_next_response: Cell::new(false),
+        sizes: RefCell::new(Vec::new()),
+    };
+    Device { store, line, dir }
+}
+
+impl Device {
+    fn sync(&mut self) -> SyncSummary {
+        sync(&mut self.store, &self.line, &mut |_| {}).unwrap()
+    }
+
+    fn set(&mut self, case: &str, field: &str, v: Value, reason: Option<&str>) {
+        self.store
+            .set_value(case, &FieldPath::field(field), v, "user", reason)
+            .unwrap();
+    }
+
+    fn value(&mut self, case: &str, field: &str) -> Value {
+        self.store
+            .case(case)
+            .unwrap()
+            .values
+            .get(field)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+}
+
+fn new_hub() -> SharedHub {
+    Rc::new(RefCell::new(Hub::new(MemoryHubStorage::default())))
+}
+
+fn hub_values(hub: &SharedHub, case: &str) -> serde_json::Map<String, Value> {
+    let bytes = hub.borrow_mut().document(case).unwrap().unwrap();
+    CaseDoc::load(&bytes, &ActorId::random()).unwrap().values()
+}
+
+#[test]
+fn devices_of_a_site_converge_through_the_repository_and_see_the_same_conflicts() {
+    let hub = new_hub();
+    let (mut a1, mut a2, mut b1) = (
+        device(&hub, "A", "a1"),
+        device(&hub, "A", "a2"),
+        device(&hub, "B", "b1"),
+    );
+    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    a1.set(&case, "vs_hr", json!(88), None);
+    assert_eq!(
+        a1.sync(),
+        SyncSummary {
+            pushed: 1,
+            pulled: 0,
+            conflicts: 0,
+            exchanges: 1
+        }
+    );
+    assert_eq!(a2.sync().pulled, 1);
+    assert_eq!(
+        b1.sync().pulled,
+        0,
+        "another site's device never receives the case"
+    );
+    assert!(matches!(
+        b1.store.case(&case),
+        Err(StoreError::UnknownCase(_))
+    ));
+    // Offline: both change the heart rate; a2 also records the temperature.
+    a1.set(&case, "vs_hr", json!(92), Some("recount"));
+    a2.set(&case, "vs_hr", json!(104), Some("monitor"));
+    a2.set(&case, "vs_temp", json!(38.2), None);
+    a1.sync();
+    a2.sync();
+    a1.sync();
+    for d in [&mut a1, &mut a2] {
+        let c = d.store.conflicts(None).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].candidates.len(), 2);
+        assert_eq!(d.value(&case, "vs_temp")["value"], json!(38.2));
+    }
+    let mut hub_doc = CaseDoc::load(
+        &hub.borrow_mut().document(&case).unwrap().unwrap(),
+        &ActorId::random(),
+    )
+    .unwrap();
+    assert_eq!(
+        hub_doc.conflicts().len(),
+        1,
+        "the repository sees the conflict too"
+    );
+    // Resolved on a2; a1 sees the resolution at its next sync.
+    a2.store
+        .resolve(
+            &case,
+            &FieldPath::field("vs_hr"),
+            json!(104),
+            "nurse",
+            "monitor confirmed",
+        )
+        .unwrap();
+    a2.sync();
+    a1.sync();
+    assert!(a1.store.conflicts(None).unwrap().is_empty());
+    assert_eq!(a1.value(&case, "vs_hr"), a2.value(&case, "vs_hr"));
+    assert_eq!(
+        a1.store.case(&case).unwrap().values,
+        a2.store.case(&case).unwrap().values
+    );
+    assert_eq!(
+        hub_values(&hub, &case),
+        a1.store
+            .case(&case)
+            .unwrap()
+            .values
+            .clone()
+            .into_iter()
+            .collect()
+    );
+    assert_eq!(
+        a1.store.history(&case, None).unwrap(),
+        a2.store.history(&case, None).unwrap()
+    );
+}
+
+#[test]
+fn a_sync_with_nothing_new_is_one_small_exchange_whatever_the_store_size() {
+    let hub = new_hub();
+    let (mut a1, mut a2) = (device(&hub, "A", "s1"), device(&hub, "A", "s2"));
+    for i in 0..130 {
+        let case = a1.store.create_case("icrown-core", &[], "n").unwrap();
+        a1.set(&case, "vs_hr", json!(60 + i % 50), None);
+    }
+    let first = a1.sync();
+    assert_eq!(first.pushed, 130);
+    assert_eq!(first.exchanges, 2, "pushed in batches of {PUSH_BATCH}");
+    assert_eq!(a2.sync().pulled, 130);
+    for d in [&mut a1, &mut a2] {
+        d.line.sizes.borrow_mut().clear();
+        let s = d.sync();
+        assert_eq!((s.pushed, s.pulled, s.exchanges), (0, 0, 1));
+        let sizes = d.line.sizes.borrow();
+        assert_eq!(sizes.len(), 1);
+        let (up, down) = sizes[0];
+        assert!(up + down <= 2048, "{up} + {down} bytes");
+    }
+    // One edit costs one case each way, not the store.
+    let case = a1.store.list(&crate::store::CaseFilter::default()).unwrap()[0]
+        .case_id
+        .clone();
+    a1.set(&case, "vs_rr", json!(18), None);
+    assert_eq!(a1.sync().pushed, 1);
+    assert_eq!(a2.sync().pulled, 1);
+    assert_eq!(a2.value(&case, "vs_rr")["value"], json!(18));
+}
+
+#[test]
+fn an_interrupted_sync_completes_on_the_next_one_without_duplicates() {
+    let hub = new_hub();
+    let (mut a1, mut a2) = (device(&hub, "A", "i1"), device(&hub, "A", "i2"));
+    let case = a1.store.create_case("icrown-core", &[], "n").unwrap();
+    a1.set(&case, "vs_hr", json!(70), None);
+    // The repository applies the push but the answer is lost.
+    a1.line.drop_next_response.set(true);
+    assert!(matches!(
+        sync(&mut a1.store, &a1.line, &mut |_| {}),
+        Err(SyncError::Transport(TransportError::Unreachable(_)))
+    ));
+    assert_eq!(
+        a1.store.sync_outbox().unwrap(),
+        vec![case.clone()],
+        "still waiting to be confirmed"
+    );
+    a1.sync();
+    assert!(a1.store.sync_outbox().unwrap().is_empty());
+    // The same on the pulling side.
+    a2.line.drop_next_response.set(true);
+    assert!(sync(&mut a2.store, &a2.line, &mut |_| {}).is_err());
+    a2.sync();
+    a2.sync();
+    assert_eq!(a2.value(&case, "vs_hr")["value"], json!(70));
+    assert_eq!(
+        a1.store.history(&case, None).unwrap(),
+        a2.store.history(&case, None).unwrap()
+    );
+    assert_eq!(
+        a2.store.history(&case, Some("vs_hr")).unwrap().len(),
+        1,
+        "nothing applied twice"
+    );
+}
+
+#[test]
+fn the_repository_refuses_bad_pushes_and_applies_nothing_of_them() {
+    let hub = new_hub();
+    let (mut a1, mut b1) = (device(&hub, "A", "r1"), device(&hub, "B", "r2"));
+    let case = a1.store.create_case("icrown-core", &[], "n").unwrap();
+    a1.sync();
+    // A device of site B pushes a case of site A.
+    let forged = a1.store.sync_push(&case).unwrap();
+    let req = SyncRequest {
+        protocol: PROTOCOL,
+        cursor: 0,
+        push: vec![forged.clone()],
+    };
+    let err = hub
+        .borrow_mut()
+        .exchange("B", &b1.store.device_id(), &req)
+        .unwrap_err();
+    assert_eq!(err, HubError::OtherSite(case.clone()));
+    assert!(err.is_client_error());
+    // A batch with one good new case and one malformed: neither is stored.
+    let good_id = b1.store.create_case("icrown-core", &[], "n").unwrap();
+    let good = b1.store.sync_push(&good_id).unwrap();
+    let broken = CaseChanges {
+        case_id: "deadbeef".into(),
+        form_id: "icrown-core".into(),
+        changes: vec![1, 2, 3],
+        heads: vec![],
+    };
+    let req = SyncRequest {
+        protocol: PROTOCOL,
+        cursor: 0,
+        push: vec![good, broken],
+    };
+    let err = hub
+        .borrow_mut()
+        .exchange("B", &b1.store.device_id(), &req)
+        .unwrap_err();
+    assert!(
+        matches!(err, HubError::BadCase { ref case_id, .. } if case_id == "deadbeef"),
+        "{err}"
+    );
+    assert!(hub.borrow_mut().document(&good_id).unwrap().is_none());
+    let old = SyncRequest {
+        protocol: 0,
+        cursor: 0,
+        push: vec![],
+    };
+    assert_eq!(
+        hub.borrow_mut().exchange("B", "x", &old).unwrap_err(),
+        HubError::Protocol(0)
+    );
+    // The honest device still syncs.
+    assert_eq!(b1.sync().pushed, 1);
+}
