@@ -1356,6 +1356,41 @@ impl CaseStore {
         Ok(!exists)
     }
 
+    /// Keeps the repository address and this device's token, sealed with the data key.
+    pub fn set_sync_credential(&mut self, server_url: &str, token: &str) -> Result<(), StoreError> {
+        let plain = serde_json::to_vec(&json!({"server_url": server_url, "token": token}))
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let sealed = self.key.seal(b"wardcrf|v1|credential", &plain)?;
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('sync_credential', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![sealed],
+        )?;
+        Ok(())
+    }
+
+    /// The repository address and device token, if this device is enrolled.
+    pub fn sync_credential(&self) -> Result<Option<(String, String)>, StoreError> {
+        let sealed: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'sync_credential'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let plain = self.key.open(b"wardcrf|v1|credential", &sealed)?;
+        let v: Json =
+            serde_json::from_slice(&plain).map_err(|e| StoreError::Database(e.to_string()))?;
+        match (v["server_url"].as_str(), v["token"].as_str()) {
+            (Some(u), Some(t)) => Ok(Some((u.to_string(), t.to_string()))),
+            _ => Err(StoreError::Database("damaged: sync credential".into())),
+        }
+    }
+
     /// The repository sequence number this device has applied up to.
     pub fn sync_cursor(&self) -> Result<u64, StoreError> {
         let v: Option<Vec<u8>> = self

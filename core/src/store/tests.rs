@@ -693,3 +693,27 @@ fn concurrent_row_additions_both_survive() {
         "merging again changes nothing"
     );
 }
+
+#[test]
+fn the_sync_credential_is_sealed_and_survives_reopening() {
+    let dir = TempDir::new("credential");
+    let mut s = store(&dir);
+    assert_eq!(s.sync_credential().unwrap(), None);
+    let token = "f00dfeedf00dfeedf00dfeedf00dfeedf00dfeedf00dfeedf00dfeedf00dfeed";
+    s.set_sync_credential("https://repo.example:8443", token)
+        .unwrap();
+    drop(s);
+    let bytes: Vec<u8> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flat_map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+        "the token is never plaintext on disk"
+    );
+    let s = CaseStore::open(&dir.0, &pass("ward 7 tablet")).unwrap();
+    assert_eq!(
+        s.sync_credential().unwrap(),
+        Some(("https://repo.example:8443".into(), token.into()))
+    );
+}
