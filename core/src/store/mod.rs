@@ -291,6 +291,54 @@ fn normalise_identifier(s: &str) -> String {
         .to_lowercase()
 }
 
+/// Refuses a write when the issues it concerns (`mine`) include an impossible value, or a
+/// warning nobody confirmed.
+fn refuse_write(report: &Report, mine: impl Fn(&Issue) -> bool) -> Result<(), StoreError> {
+    let rejecting: Vec<Issue> = report
+        .errors
+        .iter()
+        .filter(|i| mine(i) && i.code.rejects_write())
+        .cloned()
+        .collect();
+    if let Some(first) = rejecting.first() {
+        return Err(StoreError::Rejected {
+            field: first.field.clone(),
+            issues: rejecting,
+        });
+    }
+    let unconfirmed: Vec<Issue> = report
+        .warnings
+        .iter()
+        .filter(|w| mine(w) && w.code == IssueCode::SoftLimit && w.confirmed.is_none())
+        .cloned()
+        .collect();
+    if let Some(first) = unconfirmed.first() {
+        return Err(StoreError::NeedsConfirmation {
+            field: first.field.clone(),
+            warnings: unconfirmed,
+        });
+    }
+    Ok(())
+}
+
+/// After an edit of a complete or signed case: the change that reopens it as a draft.
+fn reopen_after_edit(
+    doc: &mut CaseDoc,
+    status: Status,
+    edit: &ChangeNote,
+    time: i64,
+) -> Result<(), StoreError> {
+    if status == Status::Draft {
+        return Ok(());
+    }
+    let mut note = ChangeNote::new(&edit.user, "reopen");
+    note.reason = edit.reason.clone();
+    note.old = Some(json!(status.as_str()));
+    note.new = Some(json!("draft"));
+    doc.put_root("status", Some("draft"), &note, time)?;
+    Ok(())
+}
+
 /// A canonical value without its confirmation reason (`{"value": 5, "confirm": ..}` → `5`).
 fn without_confirmation(v: Json) -> Json {
     match v {
@@ -719,32 +767,7 @@ impl CaseStore {
                 && i.group == path.group
                 && (path.row_id.is_none() || i.row_id == path.row_id)
         };
-        let rejecting: Vec<Issue> = report
-            .errors
-            .iter()
-            .filter(at_path)
-            .filter(|i| i.code.rejects_write())
-            .cloned()
-            .collect();
-        if !rejecting.is_empty() {
-            return Err(StoreError::Rejected {
-                field: path.field.clone(),
-                issues: rejecting,
-            });
-        }
-        let unconfirmed: Vec<Issue> = report
-            .warnings
-            .iter()
-            .filter(at_path)
-            .filter(|w| w.code == IssueCode::SoftLimit && w.confirmed.is_none())
-            .cloned()
-            .collect();
-        if !unconfirmed.is_empty() {
-            return Err(StoreError::NeedsConfirmation {
-                field: path.field.clone(),
-                warnings: unconfirmed,
-            });
-        }
+        refuse_write(&report, |i| at_path(&i))?;
         let canonical = match (&path.group, &path.row_id) {
             (Some(g), Some(r)) => report
                 .values
@@ -826,18 +849,7 @@ impl CaseStore {
         note.new = canonical.clone();
         let t = now();
         doc.put_value(path, canonical.as_ref(), &note, t)?;
-        if status != Status::Draft {
-            let reopen = ChangeNote {
-                op: "reopen".into(),
-                field: None,
-                group: None,
-                row_id: None,
-                old: Some(json!(status.as_str())),
-                new: Some(json!("draft")),
-                ..note
-            };
-            doc.put_root("status", Some("draft"), &reopen, t)?;
-        }
+        reopen_after_edit(&mut doc, status, &note, t)?;
         self.write(case_id, &mut doc, false)?;
         Ok(canonical.unwrap_or(Json::Null))
     }
@@ -887,30 +899,7 @@ impl CaseStore {
         let mine = |i: &Issue| {
             i.row_id.as_deref() == Some(row_id.as_str()) || (i.group.is_none() && i.field == group)
         };
-        let rejecting: Vec<Issue> = report
-            .errors
-            .iter()
-            .filter(|i| mine(i) && i.code.rejects_write())
-            .cloned()
-            .collect();
-        if let Some(first) = rejecting.first() {
-            return Err(StoreError::Rejected {
-                field: first.field.clone(),
-                issues: rejecting,
-            });
-        }
-        let unconfirmed: Vec<Issue> = report
-            .warnings
-            .iter()
-            .filter(|w| mine(w) && w.code == IssueCode::SoftLimit && w.confirmed.is_none())
-            .cloned()
-            .collect();
-        if let Some(first) = unconfirmed.first() {
-            return Err(StoreError::NeedsConfirmation {
-                field: first.field.clone(),
-                warnings: unconfirmed,
-            });
-        }
+        refuse_write(&report, mine)?;
         let mut canonical: Map<String, Json> = report
             .values
             .get(group)
@@ -930,17 +919,7 @@ impl CaseStore {
         note.new = Some(Json::Object(canonical.clone()));
         let t = now();
         doc.add_row(group, &row_id, &canonical, &note, t)?;
-        if status != Status::Draft {
-            let reopen = ChangeNote {
-                op: "reopen".into(),
-                group: None,
-                row_id: None,
-                old: Some(json!(status.as_str())),
-                new: Some(json!("draft")),
-                ..note
-            };
-            doc.put_root("status", Some("draft"), &reopen, t)?;
-        }
+        reopen_after_edit(&mut doc, status, &note, t)?;
         self.write(case_id, &mut doc, false)?;
         Ok(row_id)
     }
