@@ -243,20 +243,8 @@ fn repeating_rows_have_stable_ids() {
 
 /// Fills every required field of the core form with a plausible value.
 fn fill_required(s: &mut CaseStore, case: &str) {
-    let values: Json = serde_json::from_str(
-        r#"{
-        "case_id": "JP-0001", "age_years": 54, "sex_at_birth": 1, "admission_date": "2024-03-01",
-        "target_infection": 1, "case_classification": 1, "consent_status": 1, "travel_14d": 0,
-        "prior_covid19": 0, "covid19_vaccinated": 1, "comorb_chronic_cardiac": 0, "comorb_hypertension": 1,
-        "comorb_chronic_pulmonary": 0, "comorb_asthma": 0, "comorb_ckd": 0, "comorb_liver": 0, "comorb_hiv": 0,
-        "comorb_immunosuppression": 0, "comorb_transplant": 0, "comorb_chronic_neuro": 0, "comorb_obesity": 0,
-        "comorb_diabetes": 0, "comorb_malignancy": 0, "vs_datetime": "2024-03-01T10:00", "vs_temp": 38.2,
-        "vs_hr": 96, "vs_rr": 22, "vs_sbp": 124, "vs_dbp": 78, "vs_spo2": 93, "vs_spo2_on_o2": 0, "vs_weight": 70,
-        "proc_oxygen": 1, "proc_hfnc": 0, "proc_niv": 0, "proc_imv": 0, "proc_ecmo": 0, "proc_rrt": 0, "proc_icu": 0,
-        "outcome": 1, "outcome_date": "2024-03-09", "final_diagnosis": "covid_19"
-    }"#,
-    )
-    .unwrap();
+    let values: Json =
+        serde_json::from_str(include_str!("../../tests/fixtures/complete-case.json")).unwrap();
     for (k, v) in values.as_object().unwrap() {
         s.set_value(case, &f(k), v.clone(), "nurse.d", None)
             .unwrap_or_else(|e| panic!("{k}: {e}"));
