@@ -1,13 +1,15 @@
 //! `wardcrf`: explore the bundled case report forms, check form files, validate case values,
-//! and keep cases in this device's encrypted store (`device`, `case`, `conflicts`, `resolve`,
-//! `merge`).
+//! keep cases in this device's encrypted store (`device`, `case`, `conflicts`, `resolve`,
+//! `merge`), and sync them with the central repository (`device enroll`, `sync`, `admin`).
 //!
 //! Exit codes: 0 success (for `validate`, whatever the report says); 1 a checked form file has
-//! problems; 2 the input could not be read or used, or the store refused the operation (the
-//! reason is printed on stderr; stdout stays empty).
+//! problems; 2 the input could not be read or used, or the store or the repository refused the
+//! operation; 3 the repository could not be reached (try again later: nothing is lost). The
+//! reason is printed on stderr; stdout stays empty.
 
 mod show;
 mod store_cmd;
+mod sync_cmd;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
@@ -39,7 +41,7 @@ enum Command {
     Validate(ValidateArgs),
     /// Set up this device's encrypted case store, or change its passphrase.
     #[command(subcommand)]
-    Device(store_cmd::DeviceCommand),
+    Device(sync_cmd::DeviceCommand),
     /// Enter, review, list and sign cases in the store.
     #[command(subcommand)]
     Case(store_cmd::CaseCommand),
@@ -49,6 +51,10 @@ enum Command {
     Resolve(store_cmd::ResolveArgs),
     /// Merge the cases of another device's store into this one.
     Merge(store_cmd::MergeArgs),
+    /// Send this device's changes to the repository and receive the other devices'.
+    Sync(sync_cmd::SyncArgs),
+    /// Administer the repository: sites, enrolment codes, devices (admin token from a file).
+    Admin(sync_cmd::AdminArgs),
 }
 
 #[derive(Subcommand)]
@@ -138,6 +144,39 @@ enum CliError {
     Passphrase { var: &'static str },
     #[error("{0}")]
     Input(String),
+    #[error(transparent)]
+    Sync(#[from] wardcrf_core::sync::SyncError),
+    /// An exchange with the repository other than a sync failed.
+    #[error("{}", repository_message(doing, source))]
+    Repository {
+        doing: &'static str,
+        source: wardcrf_core::sync::TransportError,
+    },
+    #[error("this device is not enrolled: run 'wardcrf device enroll'")]
+    NotEnrolled,
+}
+
+fn repository_message(doing: &str, e: &wardcrf_core::sync::TransportError) -> String {
+    use wardcrf_core::sync::TransportError;
+    match e {
+        TransportError::Unreachable(m) => {
+            format!("the repository could not be reached: {m}; try the {doing} again later")
+        }
+        TransportError::Refused(m) => format!("the repository refused the {doing}: {m}"),
+    }
+}
+
+impl CliError {
+    /// The exit code of a command that failed this way.
+    fn exit_code(&self) -> u8 {
+        use wardcrf_core::sync::SyncError;
+        match self {
+            CliError::Repository { source, .. } | CliError::Sync(SyncError::Transport(source)) => {
+                sync_cmd::transport_exit(source)
+            }
+            _ => 2,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -152,18 +191,22 @@ fn main() -> ExitCode {
         }) => forms_show(&form_id, &modules, lang, json),
         Command::Forms(FormsCommand::Check { file }) => forms_check(&file),
         Command::Validate(args) => run_validate(&args),
-        Command::Device(cmd) => store_cmd::device(cmd),
+        Command::Device(cmd) => sync_cmd::device(cmd),
         Command::Case(cmd) => store_cmd::case(cmd),
         Command::Conflicts(args) => store_cmd::conflicts(args),
         Command::Resolve(args) => store_cmd::resolve(args),
         Command::Merge(args) => store_cmd::merge(args),
+        Command::Sync(args) => sync_cmd::sync(&args),
+        Command::Admin(args) => sync_cmd::admin(&args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("wardcrf: {e}");
             match &e {
-                CliError::Store(s) => store_cmd::explain(s, Lang::En),
+                CliError::Store(s) | CliError::Sync(wardcrf_core::sync::SyncError::Store(s)) => {
+                    store_cmd::explain(s, Lang::En)
+                }
                 CliError::Explained {
                     source,
                     lang,
@@ -174,9 +217,14 @@ fn main() -> ExitCode {
                         eprintln!("{n}");
                     }
                 }
+                CliError::Sync(wardcrf_core::sync::SyncError::Transport(
+                    wardcrf_core::sync::TransportError::Unreachable(_),
+                )) => eprintln!(
+                    "wardcrf: nothing is lost: what was exchanged is kept; sync again when the repository can be reached"
+                ),
                 _ => {}
             }
-            ExitCode::from(2)
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -10,9 +10,14 @@
 //! heads differ from the heads the repository is known to hold, and the repository sends only
 //! cases changed since the device's cursor, each as the changes the other side lacks.
 
+mod http;
 mod hub;
 mod wire;
 
+pub use http::{
+    CONNECT_TIMEOUT, Enrolment, HttpOptions, HttpTransport, Method, REQUEST_TIMEOUT, enroll,
+    enroll_with_options,
+};
 pub use hub::{Hub, HubError, HubStorage, MemoryHubStorage, StoredCase};
 pub use wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
 

@@ -1,0 +1,400 @@
+//! The repository commands: `device enroll`, `sync`, and `admin` (site administration over the
+//! HTTP API of docs/http-api.md).
+//!
+//! The device token lives only in the encrypted store (it is sealed with the store's data key);
+//! the administrator's token is read from a file. Neither is ever printed. A repository that
+//! cannot be reached exits with 3 (try again later: nothing is lost); a refusal exits with 2.
+
+use crate::{CliError, print_json, store_cmd};
+use clap::{Args, Subcommand};
+use serde_json::{Value as Json, json};
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use wardcrf_core::CaseStore;
+use wardcrf_core::sync::{
+    HttpOptions, HttpTransport, Method, SyncProgress, SyncSummary, TransportError,
+};
+
+type Outcome = Result<ExitCode, CliError>;
+
+/// Largest admin token or CA certificate file read.
+const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// `wardcrf device …`: the store commands plus enrolment.
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    #[command(flatten)]
+    Store(store_cmd::DeviceCommand),
+    /// Enrol this device with the repository, using a one-time code from the site
+    /// administrator; the device token is kept in the encrypted store.
+    Enroll(EnrollArgs),
+}
+
+/// Options about the connection to the repository.
+#[derive(Debug, Args)]
+pub struct TlsOpts {
+    /// The hospital's own certificate authority (PEM) when the repository's certificate is
+    /// signed by it: only that CA is then trusted.
+    #[arg(long, value_name = "PEM_FILE")]
+    ca_file: Option<PathBuf>,
+}
+
+impl TlsOpts {
+    fn options(&self) -> Result<HttpOptions, CliError> {
+        let ca_pem = match &self.ca_file {
+            Some(path) => Some(read_small(path)?.into_bytes()),
+            None => None,
+        };
+        Ok(HttpOptions {
+            ca_pem,
+            ..HttpOptions::default()
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The store directory.
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// The repository address, like https://crf.example-hospital.org.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The one-time enrolment code from the site administrator.
+    #[arg(long, value_name = "CODE")]
+    code: String,
+    #[command(flatten)]
+    tls: TlsOpts,
+    /// Machine-readable output: JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `wardcrf sync`
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The store directory.
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    #[command(flatten)]
+    tls: TlsOpts,
+    /// Machine-readable output: JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `wardcrf admin`
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The repository address, like https://crf.example-hospital.org.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// A file holding the administrator token (never give it on the command line).
+    #[arg(long, value_name = "FILE")]
+    token_file: PathBuf,
+    #[command(flatten)]
+    tls: TlsOpts,
+    /// Machine-readable output: JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Add or list sites.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Issue a one-time enrolment code for a device of a site (valid 24 h).
+    EnrollCode {
+        #[arg(long, value_name = "SITE_ID")]
+        site: String,
+    },
+    /// List or revoke enrolled devices.
+    #[command(subcommand)]
+    Device(AdminDeviceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Add a site (id: lowercase letters, digits and '-').
+    Add {
+        site_id: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List the sites with their device and case counts.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminDeviceCommand {
+    /// List enrolled devices.
+    List,
+    /// Revoke a device: its token stops working at once.
+    Revoke { device_id: String },
+}
+
+/// A file of at most [`MAX_SECRET_FILE_BYTES`]; its content is never part of an error.
+fn read_small(path: &Path) -> Result<String, CliError> {
+    crate::read_file(path, MAX_SECRET_FILE_BYTES)
+}
+
+fn open_store(dir: &Path) -> Result<CaseStore, CliError> {
+    let var = store_cmd::PASSPHRASE_VAR;
+    let secret = match std::env::var(var) {
+        Ok(s) if !s.is_empty() => s,
+        _ => return Err(CliError::Passphrase { var }),
+    };
+    let mut store = CaseStore::open(dir, &wardcrf_core::Passphrase::new(secret))?;
+    store.set_today(crate::today(None)?);
+    Ok(store)
+}
+
+fn emit(json: bool, value: &Json, text: impl FnOnce() -> String) -> Outcome {
+    if json {
+        print_json(value);
+    } else {
+        print!("{}", text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn device(cmd: DeviceCommand) -> Outcome {
+    match cmd {
+        DeviceCommand::Store(cmd) => store_cmd::device(cmd),
+        DeviceCommand::Enroll(args) => enroll(&args),
+    }
+}
+
+fn enroll(args: &EnrollArgs) -> Outcome {
+    let options = args.tls.options()?;
+    // Open the store first: a one-time code is not spent on a store that cannot keep the token.
+    let mut store = open_store(&args.store)?;
+    let device_id = store.device_id();
+    let enrolment =
+        wardcrf_core::sync::enroll_with_options(&args.server, &args.code, &device_id, &options)
+            .map_err(|e| CliError::Repository {
+                doing: "enrolment",
+                source: e,
+            })?;
+    let server = HttpTransport::with_options(&args.server, "", &options)
+        .map(|t| t.base_url().to_string())
+        .unwrap_or_else(|_| args.server.trim().to_string());
+    store.set_sync_credential(&server, &enrolment.token)?;
+    let out = json!({"device_id": enrolment.device_id, "site": enrolment.site_id});
+    emit(args.json, &out, || {
+        format!(
+            "Enrolled device {} at site {} with {server}; sync with 'wardcrf sync --store {}'.\n",
+            enrolment.device_id,
+            enrolment.site_id,
+            args.store.display()
+        )
+    })
+}
+
+pub fn sync(args: &SyncArgs) -> Outcome {
+    let options = args.tls.options()?;
+    let mut store = open_store(&args.store)?;
+    let Some((server, token)) = store.sync_credential()? else {
+        return Err(CliError::NotEnrolled);
+    };
+    let transport = HttpTransport::with_options(&server, &token, &options).map_err(|e| {
+        CliError::Repository {
+            doing: "sync",
+            source: e,
+        }
+    })?;
+    let mut bar =
+        ProgressBar::new(std::io::stdout().is_terminal() && std::io::stderr().is_terminal());
+    let result = wardcrf_core::sync::sync(&mut store, &transport, &mut |p| bar.show(p));
+    bar.finish();
+    let summary: SyncSummary = result?;
+    let out = json!({
+        "pushed": summary.pushed,
+        "pulled": summary.pulled,
+        "conflicts": summary.conflicts,
+    });
+    emit(args.json, &out, || {
+        let mut text = format!(
+            "Synced with {server}: {} case(s) sent, {} case(s) received, {} open conflict(s).\n",
+            summary.pushed, summary.pulled, summary.conflicts
+        );
+        if summary.conflicts > 0 {
+            let _ = writeln!(
+                text,
+                "Review them with 'wardcrf conflicts --store {}'.",
+                args.store.display()
+            );
+        }
+        text
+    })
+}
+
+/// A one-line text progress bar on stderr.
+struct ProgressBar {
+    on: bool,
+    drawn: bool,
+}
+
+impl ProgressBar {
+    const WIDTH: usize = 24;
+
+    fn new(on: bool) -> Self {
+        ProgressBar { on, drawn: false }
+    }
+
+    fn show(&mut self, p: SyncProgress) {
+        if !self.on {
+            return;
+        }
+        let total = p.pushed + p.remaining;
+        let filled = (p.pushed * Self::WIDTH)
+            .checked_div(total)
+            .unwrap_or(Self::WIDTH);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\rsyncing [{}{}] sent {}/{total}, received {}   ",
+            "#".repeat(filled),
+            "-".repeat(Self::WIDTH - filled),
+            p.pushed,
+            p.pulled
+        );
+        let _ = err.flush();
+        self.drawn = true;
+    }
+
+    fn finish(&mut self) {
+        if self.drawn {
+            eprintln!();
+        }
+    }
+}
+
+pub fn admin(args: &AdminArgs) -> Outcome {
+    let token = read_small(&args.token_file)?.trim().to_string();
+    if token.is_empty() {
+        return Err(CliError::Input(format!(
+            "{} is empty: it must hold the administrator token",
+            args.token_file.display()
+        )));
+    }
+    let repo =
+        HttpTransport::with_options(&args.server, &token, &args.tls.options()?).map_err(|e| {
+            CliError::Repository {
+                doing: "request",
+                source: e,
+            }
+        })?;
+    let call = |method, path: &str, body: Option<Json>| {
+        repo.call(method, path, body.as_ref())
+            .map_err(|e| CliError::Repository {
+                doing: "request",
+                source: e,
+            })
+    };
+    match &args.command {
+        AdminCommand::Site(SiteCommand::Add { site_id, name }) => {
+            let out = call(
+                Method::Post,
+                "/api/admin/sites",
+                Some(json!({"site_id": site_id, "name": name})),
+            )?;
+            emit(args.json, &out, || {
+                format!("Added site {site_id} ({name}).\n")
+            })
+        }
+        AdminCommand::Site(SiteCommand::List) => {
+            let out = call(Method::Get, "/api/admin/sites", None)?;
+            emit(args.json, &out, || {
+                let mut text = String::new();
+                for s in out.as_array().into_iter().flatten() {
+                    let _ = writeln!(
+                        text,
+                        "{:<24} {:>4} device(s) {:>6} case(s)  {}",
+                        s["site_id"].as_str().unwrap_or_default(),
+                        s["devices"],
+                        s["cases"],
+                        s["name"].as_str().unwrap_or_default()
+                    );
+                }
+                text
+            })
+        }
+        AdminCommand::EnrollCode { site } => {
+            let out = call(
+                Method::Post,
+                "/api/admin/enroll-codes",
+                Some(json!({"site_id": site})),
+            )?;
+            emit(args.json, &out, || {
+                format!(
+                    "{}\n(one-time enrolment code for site {site}; valid 24 hours)\n",
+                    out["code"].as_str().unwrap_or_default()
+                )
+            })
+        }
+        AdminCommand::Device(AdminDeviceCommand::List) => {
+            let out = call(Method::Get, "/api/admin/devices", None)?;
+            emit(args.json, &out, || {
+                let mut text = String::new();
+                for d in out.as_array().into_iter().flatten() {
+                    let last = match d["last_sync_at"].as_u64() {
+                        Some(t) => format!("last sync {}", unix_time(t)),
+                        None => "never synced".into(),
+                    };
+                    let _ = writeln!(
+                        text,
+                        "{}  {:<24} {last}{}",
+                        d["device_id"].as_str().unwrap_or_default(),
+                        d["site_id"].as_str().unwrap_or_default(),
+                        if d["revoked"].as_bool() == Some(true) {
+                            "  REVOKED"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                let _ = writeln!(text, "{} device(s)", out.as_array().map_or(0, Vec::len));
+                text
+            })
+        }
+        AdminCommand::Device(AdminDeviceCommand::Revoke { device_id }) => {
+            let path = format!("/api/admin/devices/{device_id}/revoke");
+            if device_id.is_empty() || !device_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(CliError::Input(format!(
+                    "'{device_id}' is not a device id (see 'wardcrf admin … device list')"
+                )));
+            }
+            let out = call(Method::Post, &path, Some(json!({})))?;
+            emit(args.json, &out, || {
+                format!("Revoked device {device_id}: its token no longer works.\n")
+            })
+        }
+    }
+}
+
+/// UTC date and time of a Unix timestamp, for listings.
+fn unix_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let date = wardcrf_core::PartialDate::from_days_since_epoch(days)
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| secs.to_string());
+    format!(
+        "{date} {:02}:{:02} UTC",
+        secs % 86_400 / 3600,
+        secs % 3600 / 60
+    )
+}
+
+/// The message and exit code of a repository error: 3 when it is worth retrying.
+pub fn transport_exit(e: &TransportError) -> u8 {
+    match e {
+        TransportError::Unreachable(_) => 3,
+        TransportError::Refused(_) => 2,
+    }
+}

@@ -1,0 +1,406 @@
+//! The HTTP API of `docs/http-api.md`: admin, enrolment, sync and health.
+
+use crate::secret;
+use crate::storage::{RepoError, Repository};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use wardcrf_core::sync::{Hub, HubError, HubStorage, SyncRequest};
+
+/// The largest request body accepted (413 `too_large` beyond).
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// How long an enrolment code stays valid.
+pub const CODE_VALIDITY_SECS: u64 = 24 * 60 * 60;
+
+/// The current time in unix seconds; injectable so tests can move it.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    })
+}
+
+/// Why a request failed; each maps to one status and `{"error": {"code", "message"}}`.
+/// Messages never carry tokens, codes or case contents.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or unknown credentials")]
+    Unauthorized,
+    #[error("this device has been revoked by the site administrator; ask them to enroll it again")]
+    DeviceRevoked,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the request body exceeds the limit of 32 MiB")]
+    TooLarge,
+    #[error("no such endpoint")]
+    NotFound,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error("the repository failed; try again later")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::DeviceRevoked => (StatusCode::FORBIDDEN, "device_revoked"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Repo(e) => match e {
+                RepoError::SiteExists => (StatusCode::CONFLICT, "site_exists"),
+                RepoError::UnknownSite => (StatusCode::NOT_FOUND, "unknown_site"),
+                RepoError::UnknownDevice => (StatusCode::NOT_FOUND, "unknown_device"),
+                RepoError::InvalidCode => (StatusCode::BAD_REQUEST, "invalid_code"),
+                RepoError::CodeUsed => (StatusCode::GONE, "code_used"),
+                RepoError::CodeExpired => (StatusCode::GONE, "code_expired"),
+                RepoError::DeviceExists => (StatusCode::CONFLICT, "device_exists"),
+                RepoError::TooNew { .. } | RepoError::Storage(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                }
+            },
+            ApiError::Hub(e) => match e {
+                HubError::Protocol(_) => (StatusCode::BAD_REQUEST, "protocol"),
+                HubError::OtherSite(_) => (StatusCode::BAD_REQUEST, "other_site"),
+                HubError::BadCase { .. } => (StatusCode::BAD_REQUEST, "bad_case"),
+                HubError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            },
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::Repo(RepoError::InvalidCode) => {
+                "this enrolment code is not known; check it or ask the site administrator for a new one".into()
+            }
+            ApiError::Repo(RepoError::CodeUsed) => {
+                "this enrolment code has already been used; ask the site administrator for a new one".into()
+            }
+            ApiError::Repo(RepoError::CodeExpired) => {
+                "this enrolment code has expired; ask the site administrator for a new one".into()
+            }
+            ApiError::Repo(RepoError::DeviceExists) => {
+                "this device is already enrolled; a revoked device needs a fresh store to enrol again".into()
+            }
+            ApiError::Repo(RepoError::TooNew { .. } | RepoError::Storage(_))
+            | ApiError::Hub(HubError::Storage(_)) => {
+                "the repository failed; try again later".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            // The detail is a storage error (no tokens, codes or case contents).
+            let detail = match &self {
+                ApiError::Internal(d) | ApiError::Repo(RepoError::Storage(d)) => d.clone(),
+                ApiError::Hub(HubError::Storage(d)) => d.clone(),
+                other => other.to_string(),
+            };
+            eprintln!("error: {code}: {detail}");
+        }
+        let body = json!({"error": {"code": code, "message": self.message()}});
+        (status, Json(body)).into_response()
+    }
+}
+
+/// What the handlers share: the hub (and through it the storage) behind one mutex.
+pub struct AppState<S: HubStorage> {
+    hub: Arc<Mutex<Hub<S>>>,
+    admin_token_sha256: [u8; 32],
+    clock: Clock,
+}
+
+impl<S: HubStorage> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        AppState {
+            hub: self.hub.clone(),
+            admin_token_sha256: self.admin_token_sha256,
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+impl<S: HubStorage> std::fmt::Debug for AppState<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl<S: HubStorage + Repository + Send + 'static> AppState<S> {
+    pub fn new(storage: S, admin_token: &str, clock: Clock) -> Self {
+        AppState {
+            hub: Arc::new(Mutex::new(Hub::new(storage))),
+            admin_token_sha256: secret::sha256(admin_token),
+            clock,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// Runs `f` on the hub off the async threads (SQLite blocks).
+    async fn with_hub<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Hub<S>) -> Result<T, ApiError> + Send + 'static,
+    {
+        let hub = self.hub.clone();
+        tokio::task::spawn_blocking(move || {
+            // Every storage step is its own transaction: a panic mid-way leaves it consistent.
+            let mut hub = hub.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut hub)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
+    }
+
+    fn check_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
+        if secret::same_hash(&secret::sha256(token), &self.admin_token_sha256) {
+            Ok(())
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ")?.trim();
+    (!token.is_empty()).then_some(token)
+}
+
+fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::BadRequest("the request body could not be read".into())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        // serde_json's messages name the offending key or position, never values.
+        ApiError::BadRequest(format!(
+            "the request is not valid JSON for this endpoint: {e}"
+        ))
+    })
+}
+
+/// The router of the whole API.
+pub fn router<S: HubStorage + Repository + Send + 'static>(state: AppState<S>) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route(
+            "/api/admin/sites",
+            post(create_site::<S>).get(list_sites::<S>),
+        )
+        .route("/api/admin/enroll-codes", post(create_code::<S>))
+        .route("/api/admin/devices", get(list_devices::<S>))
+        .route(
+            "/api/admin/devices/{device_id}/revoke",
+            post(revoke_device::<S>),
+        )
+        .route("/api/enroll", post(enroll::<S>))
+        .route("/api/sync", post(sync::<S>))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSite {
+    site_id: String,
+    name: String,
+}
+
+fn valid_site_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+async fn create_site<S: HubStorage + Repository + Send + 'static>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.check_admin(&headers)?;
+    let site: NewSite = parse(body)?;
+    if !valid_site_id(&site.site_id) {
+        return Err(ApiError::BadRequest(
+            "site_id must be 1-64 characters of lowercase letters, digits and '-'".into(),
+        ));
+    }
+    let name = site.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::BadRequest("name must be 1-200 characters".into()));
+    }
+    let now = state.now();
+    let (id, n) = (site.site_id.clone(), name.clone());
+    state
+        .with_hub(move |hub| Ok(hub.storage.create_site(&id, &n, now)?))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"site_id": site.site_id, "name": name})),
+    ))
+}
+
+async fn list_sites<S: HubStorage + Repository + Send + 'static>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.check_admin(&headers)?;
+    let sites = state.with_hub(|hub| Ok(hub.storage.sites()?)).await?;
+    Ok(Json(json!(sites)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCode {
+    site_id: String,
+}
+
+async fn create_code<S: HubStorage + Repository + Send + 'static>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.check_admin(&headers)?;
+    let req: NewCode = parse(body)?;
+    let code = secret::new_code().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let expires_at = state.now() + CODE_VALIDITY_SECS;
+    let hash = secret::sha256(&code);
+    let site = req.site_id.clone();
+    state
+        .with_hub(move |hub| Ok(hub.storage.create_enroll_code(&hash, &site, expires_at)?))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"code": code, "site_id": req.site_id, "expires_at": expires_at})),
+    ))
+}
+
+async fn list_devices<S: HubStorage + Repository + Send + 'static>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.check_admin(&headers)?;
+    let devices = state.with_hub(|hub| Ok(hub.storage.devices()?)).await?;
+    Ok(Json(json!(devices)))
+}
+
+async fn revoke_device<S: HubStorage + Repository + Send + 'static>(
+    State(state): State<AppState<S>>,
+    Path(device_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.check_admin(&headers)?;
+    let id = device_id.clone();
+    state
+        .with_hub(move |hub| Ok(hub.storage.revoke_device(&id)?))
+        .await?;
+    Ok(Json(json!({"device_id": device_id, "revoked": true})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Enrolment {
+    code: String,
+    device_id: String,
+}
+
+fn valid_device_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+async fn enroll<S: HubStorage + Repository + Send + 'static>(
+    State(state): State<AppState<S>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let req: Enrolment = parse(body)?;
+    if !valid_device_id(&req.device_id) {
+        return Err(ApiError::BadRequest(
+            "device_id must be the store's device id: 32 lowercase hex digits".into(),
+        ));
+    }
+    let code_hash = secret::sha256(&secret::normalize_code(&req.code));
+    let token = secret::new_token().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let token_hash = secret::sha256(&token);
+    let now = state.now();
+    let device = req.device_id.clone();
+    let site = state
+        .with_hub(move |hub| Ok(hub.storage.enroll(&code_hash, &device, &token_hash, now)?))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"device_id": req.device_id, "site_id": site, "token": token})),
+    ))
+}
+
+async fn sync<S: HubStorage + Repository + Send + 'static>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let token_hash = secret::sha256(bearer(&headers).ok_or(ApiError::Unauthorized)?);
+    let now = state.now();
+    let hub = state.hub.clone();
+    let response = tokio::task::spawn_blocking(move || {
+        let auth = {
+            let mut hub = hub.lock().unwrap_or_else(|p| p.into_inner());
+            hub.storage
+                .device_by_token(&token_hash)?
+                .ok_or(ApiError::Unauthorized)?
+        };
+        if auth.revoked {
+            return Err(ApiError::DeviceRevoked);
+        }
+        let request: SyncRequest = parse(body)?;
+        let mut hub = hub.lock().unwrap_or_else(|p| p.into_inner());
+        let response = hub.exchange(&auth.site_id, &auth.device_id, &request)?;
+        hub.storage.record_sync(&auth.device_id, now)?;
+        // Serialise here, off the async threads: a response can be large.
+        serde_json::to_vec(&response).map_err(|e| ApiError::Internal(e.to_string()))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))??;
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Bytes::from(response),
+    )
+        .into_response())
+}

@@ -1,0 +1,94 @@
+//! `wardcrf-server --data DIR --listen ADDR`: the WardCRF repository.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use wardcrf_server::{AppState, SqliteStorage, router, serve, system_clock};
+
+/// The WardCRF central repository: enrols ward devices and syncs their cases.
+#[derive(Debug, Parser)]
+#[command(name = "wardcrf-server", version)]
+struct Args {
+    /// Data directory (created if missing): repository.db and admin-token.
+    #[arg(long)]
+    data: PathBuf,
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// TLS certificate chain (PEM); serve HTTPS together with --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy only).
+    #[arg(long)]
+    insecure_http: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let tls = args.tls_cert.as_ref().zip(args.tls_key.as_ref());
+    if tls.is_none() && !args.listen.ip().is_loopback() && !args.insecure_http {
+        return Err(format!(
+            "refusing to serve plain HTTP on the non-loopback address {}: use --tls-cert/--tls-key or --insecure-http",
+            args.listen
+        ));
+    }
+    let tls_config = match tls {
+        Some((cert, key)) => Some(serve::tls_config(cert, key).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    std::fs::create_dir_all(&args.data)
+        .map_err(|e| format!("cannot create {}: {e}", args.data.display()))?;
+    let db = args.data.join("repository.db");
+    let storage = SqliteStorage::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let (token_path, token, created) =
+        serve::ensure_admin_token(&args.data).map_err(|e| format!("admin token: {e}"))?;
+    if created {
+        println!("wrote a new admin token to {}", token_path.display());
+    } else {
+        println!("admin token in {}", token_path.display());
+    }
+    let app = router(AppState::new(storage, &token, system_clock()));
+    drop(token);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        match tls_config {
+            Some(config) => {
+                println!("listening on https://{addr}");
+                serve::serve_tls(listener, app, config, serve::shutdown_signal())
+                    .await
+                    .map_err(|e| format!("server failed: {e}"))
+            }
+            None => {
+                println!("listening on http://{addr}");
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(serve::shutdown_signal())
+                    .await
+                    .map_err(|e| format!("server failed: {e}"))
+            }
+        }
+    })
+}

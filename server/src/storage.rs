@@ -1,0 +1,519 @@
+//! The repository's storage: the [`Repository`] trait (sites, enrolment, devices, auth) and
+//! its embedded-SQLite implementation [`SqliteStorage`], which also implements the core's
+//! [`HubStorage`] for sync. Every method is one transaction.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::Path;
+use wardcrf_core::sync::{HubStorage, StoredCase};
+
+/// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_init.sql")];
+
+/// The schema version this code writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Why a repository operation failed; all but [`RepoError::Storage`] are the caller's fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RepoError {
+    #[error("a site with this id already exists")]
+    SiteExists,
+    #[error("no such site")]
+    UnknownSite,
+    #[error("no such device")]
+    UnknownDevice,
+    #[error("unknown enrolment code")]
+    InvalidCode,
+    #[error("this enrolment code has already been used")]
+    CodeUsed,
+    #[error("this enrolment code has expired")]
+    CodeExpired,
+    #[error("this device is already enrolled")]
+    DeviceExists,
+    #[error(
+        "the repository database was written by a newer wardcrf-server (schema {found}, this version knows {known})"
+    )]
+    TooNew { found: u32, known: u32 },
+    #[error("the repository storage failed: {0}")]
+    Storage(String),
+}
+
+impl From<rusqlite::Error> for RepoError {
+    fn from(e: rusqlite::Error) -> Self {
+        RepoError::Storage(e.to_string())
+    }
+}
+
+/// A site as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SiteSummary {
+    pub site_id: String,
+    pub name: String,
+    pub devices: u64,
+    pub cases: u64,
+}
+
+/// An enrolled device as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceInfo {
+    pub device_id: String,
+    pub site_id: String,
+    pub enrolled_at: u64,
+    pub last_sync_at: Option<u64>,
+    pub revoked: bool,
+}
+
+/// Who a device token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuth {
+    pub device_id: String,
+    pub site_id: String,
+    pub revoked: bool,
+}
+
+/// Sites, enrolment and devices. Secrets arrive already hashed (SHA-256); a backend never
+/// sees a token or code. One implementation per database (SQLite now, PostgreSQL later).
+pub trait Repository {
+    fn create_site(&mut self, site_id: &str, name: &str, now: u64) -> Result<(), RepoError>;
+    fn sites(&mut self) -> Result<Vec<SiteSummary>, RepoError>;
+    fn create_enroll_code(
+        &mut self,
+        code_sha256: &[u8],
+        site_id: &str,
+        expires_at: u64,
+    ) -> Result<(), RepoError>;
+    /// Uses a code once and enrols the device under the given token hash; returns its site.
+    /// Nothing changes when it fails.
+    fn enroll(
+        &mut self,
+        code_sha256: &[u8],
+        device_id: &str,
+        token_sha256: &[u8],
+        now: u64,
+    ) -> Result<String, RepoError>;
+    fn devices(&mut self) -> Result<Vec<DeviceInfo>, RepoError>;
+    fn revoke_device(&mut self, device_id: &str) -> Result<(), RepoError>;
+    fn device_by_token(&mut self, token_sha256: &[u8]) -> Result<Option<DeviceAuth>, RepoError>;
+    fn record_sync(&mut self, device_id: &str, now: u64) -> Result<(), RepoError>;
+}
+
+/// The repository in one SQLite database (WAL).
+#[derive(Debug)]
+pub struct SqliteStorage {
+    conn: Connection,
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStorage, RepoError> {
+        Self::setup(Connection::open(path)?)
+    }
+
+    /// A throwaway database in memory (tests).
+    pub fn open_in_memory() -> Result<SqliteStorage, RepoError> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<SqliteStorage, RepoError> {
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        Ok(SqliteStorage { conn })
+    }
+}
+
+/// Applies every migration the database lacks, each in its own transaction.
+pub fn migrate(conn: &mut Connection) -> Result<u32, RepoError> {
+    let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(RepoError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+        tx.commit()?;
+    }
+    Ok(SCHEMA_VERSION)
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl Repository for SqliteStorage {
+    fn create_site(&mut self, site_id: &str, name: &str, now: u64) -> Result<(), RepoError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM sites WHERE site_id = ?1)",
+            [site_id],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(RepoError::SiteExists);
+        }
+        tx.execute(
+            "INSERT INTO sites (site_id, name, created_at) VALUES (?1, ?2, ?3)",
+            params![site_id, name, to_i64(now)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn sites(&mut self) -> Result<Vec<SiteSummary>, RepoError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT s.site_id, s.name,
+                    (SELECT COUNT(*) FROM devices d WHERE d.site_id = s.site_id),
+                    (SELECT COUNT(*) FROM cases c WHERE c.site_id = s.site_id)
+             FROM sites s ORDER BY s.site_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SiteSummary {
+                site_id: r.get(0)?,
+                name: r.get(1)?,
+                devices: to_u64(r.get(2)?),
+                cases: to_u64(r.get(3)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn create_enroll_code(
+        &mut self,
+        code_sha256: &[u8],
+        site_id: &str,
+        expires_at: u64,
+    ) -> Result<(), RepoError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM sites WHERE site_id = ?1)",
+            [site_id],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Err(RepoError::UnknownSite);
+        }
+        tx.execute(
+            "INSERT INTO enroll_codes (code_sha256, site_id, expires_at) VALUES (?1, ?2, ?3)",
+            params![code_sha256, site_id, to_i64(expires_at)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn enroll(
+        &mut self,
+        code_sha256: &[u8],
+        device_id: &str,
+        token_sha256: &[u8],
+        now: u64,
+    ) -> Result<String, RepoError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let code: Option<(String, i64, bool)> = tx
+            .query_row(
+                "SELECT site_id, expires_at, used FROM enroll_codes WHERE code_sha256 = ?1",
+                [code_sha256],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((site_id, expires_at, used)) = code else {
+            return Err(RepoError::InvalidCode);
+        };
+        if used {
+            return Err(RepoError::CodeUsed);
+        }
+        if to_u64(expires_at) <= now {
+            return Err(RepoError::CodeExpired);
+        }
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM devices WHERE device_id = ?1)",
+            [device_id],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(RepoError::DeviceExists);
+        }
+        tx.execute(
+            "UPDATE enroll_codes SET used = 1 WHERE code_sha256 = ?1",
+            [code_sha256],
+        )?;
+        tx.execute(
+            "INSERT INTO devices (device_id, site_id, token_sha256, enrolled_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![device_id, site_id, token_sha256, to_i64(now)],
+        )?;
+        tx.commit()?;
+        Ok(site_id)
+    }
+
+    fn devices(&mut self) -> Result<Vec<DeviceInfo>, RepoError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT device_id, site_id, enrolled_at, last_sync_at, revoked
+             FROM devices ORDER BY site_id, device_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(DeviceInfo {
+                device_id: r.get(0)?,
+                site_id: r.get(1)?,
+                enrolled_at: to_u64(r.get(2)?),
+                last_sync_at: r.get::<_, Option<i64>>(3)?.map(to_u64),
+                revoked: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn revoke_device(&mut self, device_id: &str) -> Result<(), RepoError> {
+        let n = self.conn.execute(
+            "UPDATE devices SET revoked = 1 WHERE device_id = ?1",
+            [device_id],
+        )?;
+        if n == 0 {
+            return Err(RepoError::UnknownDevice);
+        }
+        Ok(())
+    }
+
+    fn device_by_token(&mut self, token_sha256: &[u8]) -> Result<Option<DeviceAuth>, RepoError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT device_id, site_id, revoked FROM devices WHERE token_sha256 = ?1",
+                [token_sha256],
+                |r| {
+                    Ok(DeviceAuth {
+                        device_id: r.get(0)?,
+                        site_id: r.get(1)?,
+                        revoked: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn record_sync(&mut self, device_id: &str, now: u64) -> Result<(), RepoError> {
+        self.conn.execute(
+            "UPDATE devices SET last_sync_at = ?2 WHERE device_id = ?1",
+            params![device_id, to_i64(now)],
+        )?;
+        Ok(())
+    }
+}
+
+impl HubStorage for SqliteStorage {
+    type Error = rusqlite::Error;
+
+    fn case(&mut self, case_id: &str) -> Result<Option<StoredCase>, Self::Error> {
+        self.conn
+            .query_row(
+                "SELECT site_id, form_id, doc, seq FROM cases WHERE case_id = ?1",
+                [case_id],
+                |r| {
+                    Ok(StoredCase {
+                        site: r.get(0)?,
+                        form_id: r.get(1)?,
+                        doc: r.get(2)?,
+                        seq: to_u64(r.get(3)?),
+                    })
+                },
+            )
+            .optional()
+    }
+
+    fn put_case(
+        &mut self,
+        case_id: &str,
+        site: &str,
+        form_id: &str,
+        doc: &[u8],
+    ) -> Result<u64, Self::Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let seq: i64 = tx.query_row(
+            "INSERT INTO site_seq (site_id, seq) VALUES (?1, 1)
+             ON CONFLICT (site_id) DO UPDATE SET seq = seq + 1
+             RETURNING seq",
+            [site],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO cases (case_id, site_id, form_id, doc, seq) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (case_id) DO UPDATE SET
+                 site_id = excluded.site_id, form_id = excluded.form_id,
+                 doc = excluded.doc, seq = excluded.seq",
+            params![case_id, site, form_id, doc, seq],
+        )?;
+        tx.commit()?;
+        Ok(to_u64(seq))
+    }
+
+    fn cases_after(
+        &mut self,
+        site: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, Self::Error> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT case_id, seq FROM cases WHERE site_id = ?1 AND seq > ?2
+             ORDER BY seq LIMIT ?3",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![site, to_i64(after), limit], |r| {
+            Ok((r.get(0)?, to_u64(r.get(1)?)))
+        })?;
+        rows.collect()
+    }
+
+    fn device_heads(
+        &mut self,
+        device: &str,
+        case_id: &str,
+    ) -> Result<Option<Vec<u8>>, Self::Error> {
+        self.conn
+            .query_row(
+                "SELECT heads FROM device_known WHERE device_id = ?1 AND case_id = ?2",
+                [device, case_id],
+                |r| r.get(0),
+            )
+            .optional()
+    }
+
+    fn record_sent(
+        &mut self,
+        device: &str,
+        case_id: &str,
+        heads: &[u8],
+        seq: u64,
+    ) -> Result<(), Self::Error> {
+        self.conn.execute(
+            "INSERT INTO device_sent (device_id, case_id, heads, seq) VALUES (?1, ?2, ?3, ?4)",
+            params![device, case_id, heads, to_i64(seq)],
+        )?;
+        Ok(())
+    }
+
+    fn confirm(&mut self, device: &str, cursor: u64) -> Result<(), Self::Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // In the order they were sent, so the latest heads per case win (as in memory).
+        tx.execute(
+            "INSERT INTO device_known (device_id, case_id, heads)
+             SELECT device_id, case_id, heads FROM device_sent
+             WHERE device_id = ?1 AND seq <= ?2 ORDER BY id
+             ON CONFLICT (device_id, case_id) DO UPDATE SET heads = excluded.heads",
+            params![device, to_i64(cursor)],
+        )?;
+        tx.execute(
+            "DELETE FROM device_sent WHERE device_id = ?1 AND seq <= ?2",
+            params![device, to_i64(cursor)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_a_newer_schema() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(migrate(&mut conn).unwrap(), SCHEMA_VERSION);
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        assert!(matches!(migrate(&mut conn), Err(RepoError::TooNew { .. })));
+    }
+
+    #[test]
+    fn sequence_is_per_site_and_cases_after_is_ordered() {
+        let mut s = SqliteStorage::open_in_memory().unwrap();
+        assert_eq!(s.put_case("c1", "A", "f", b"1").unwrap(), 1);
+        assert_eq!(s.put_case("c2", "A", "f", b"2").unwrap(), 2);
+        assert_eq!(s.put_case("c3", "B", "f", b"3").unwrap(), 1);
+        assert_eq!(s.put_case("c1", "A", "f", b"1b").unwrap(), 3);
+        assert_eq!(
+            s.cases_after("A", 0, 10).unwrap(),
+            vec![("c2".to_string(), 2), ("c1".to_string(), 3)]
+        );
+        assert_eq!(s.cases_after("A", 2, 10).unwrap().len(), 1);
+        assert_eq!(s.cases_after("A", 0, 1).unwrap().len(), 1);
+        let c = s.case("c1").unwrap().unwrap();
+        assert_eq!(
+            (c.site.as_str(), c.doc.as_slice(), c.seq),
+            ("A", &b"1b"[..], 3)
+        );
+        assert!(s.case("nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn sent_heads_become_known_only_once_confirmed() {
+        let mut s = SqliteStorage::open_in_memory().unwrap();
+        s.record_sent("d", "c", b"h1", 1).unwrap();
+        s.record_sent("d", "c", b"h2", 2).unwrap();
+        s.record_sent("e", "c", b"x", 1).unwrap();
+        assert_eq!(s.device_heads("d", "c").unwrap(), None);
+        s.confirm("d", 1).unwrap();
+        assert_eq!(s.device_heads("d", "c").unwrap(), Some(b"h1".to_vec()));
+        s.confirm("d", 5).unwrap();
+        assert_eq!(s.device_heads("d", "c").unwrap(), Some(b"h2".to_vec()));
+        assert_eq!(s.device_heads("e", "c").unwrap(), None);
+    }
+
+    #[test]
+    fn enrolment_is_one_time_and_checks_expiry_and_duplicates() {
+        let mut s = SqliteStorage::open_in_memory().unwrap();
+        assert_eq!(
+            s.create_enroll_code(b"code", "A", 100),
+            Err(RepoError::UnknownSite)
+        );
+        s.create_site("A", "Site A", 1).unwrap();
+        assert_eq!(s.create_site("A", "again", 1), Err(RepoError::SiteExists));
+        s.create_enroll_code(b"code", "A", 100).unwrap();
+        s.create_enroll_code(b"old", "A", 10).unwrap();
+        s.create_enroll_code(b"dup", "A", 100).unwrap();
+        assert_eq!(
+            s.enroll(b"zzz", "d1", b"t1", 50),
+            Err(RepoError::InvalidCode)
+        );
+        assert_eq!(
+            s.enroll(b"old", "d1", b"t1", 50),
+            Err(RepoError::CodeExpired)
+        );
+        assert_eq!(s.enroll(b"code", "d1", b"t1", 50).unwrap(), "A");
+        assert_eq!(s.enroll(b"code", "d2", b"t2", 50), Err(RepoError::CodeUsed));
+        assert_eq!(
+            s.enroll(b"dup", "d1", b"t3", 50),
+            Err(RepoError::DeviceExists)
+        );
+        // The refused duplicate left its code unused.
+        assert_eq!(s.enroll(b"dup", "d2", b"t2", 50).unwrap(), "A");
+        let auth = s.device_by_token(b"t1").unwrap().unwrap();
+        assert_eq!((auth.device_id.as_str(), auth.revoked), ("d1", false));
+        s.revoke_device("d1").unwrap();
+        assert!(s.device_by_token(b"t1").unwrap().unwrap().revoked);
+        assert_eq!(s.revoke_device("nope"), Err(RepoError::UnknownDevice));
+        s.record_sync("d2", 77).unwrap();
+        let devices = s.devices().unwrap();
+        assert_eq!(devices.len(), 2);
+        assert_eq!(devices[1].last_sync_at, Some(77));
+        assert_eq!(s.sites().unwrap()[0].devices, 2);
+    }
+}
