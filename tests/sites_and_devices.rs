@@ -315,10 +315,161 @@ fn devices_of_two_sites_converge_through_the_server_across_a_restart() {
             );
         }
     }
+    // A nurse resolves on one device; after syncing, the conflict is gone everywhere.
+    devices[1]
+        .store
+        .resolve(
+            &shared,
+            &FieldPath::field("vs_temp"),
+            json!(39.4),
+            "nurse",
+            "chart says 39.4",
+        )
+        .unwrap();
+    for _ in 0..2 {
+        for d in devices.iter_mut() {
+            sync_device(d, &url);
+        }
+    }
+    let tokyo: Vec<Snapshot> = devices
+        .iter_mut()
+        .filter(|d| d.site == "jp-tokyo-01")
+        .map(snapshot)
+        .collect();
+    for m in &tokyo {
+        assert!(
+            m[&shared].1.is_empty(),
+            "conflict cleared on every device (seed {seed})"
+        );
+        assert_eq!(m[&shared].0["vs_temp"]["value"], json!(39.4));
+        assert_eq!(m, &tokyo[0]);
+    }
+    let h0 = devices[0].store.history(&shared, None).unwrap();
+    assert_eq!(
+        h0,
+        devices[3].store.history(&shared, None).unwrap(),
+        "the fresh device holds the full history"
+    );
+    assert_eq!(h0.last().unwrap().op, "resolve");
     // A sync with nothing new changes nothing.
     let before = snapshot(&mut devices[0]);
     sync_device(&mut devices[0], &url);
     assert_eq!(snapshot(&mut devices[0]), before);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_server_killed_mid_sync_and_a_batch_sent_twice_lose_and_duplicate_nothing() {
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let dir = std::env::temp_dir().join(format!("wardcrf-system-kill-{seed:x}"));
+    let data = dir.join("repository");
+    let mut server = start_server(&data);
+    let admin_token = std::fs::read_to_string(data.join("admin-token")).unwrap();
+    let mut admin = HttpTransport::new(&server.url, admin_token.trim()).unwrap();
+    admin
+        .call(
+            Method::Post,
+            "/api/admin/sites",
+            Some(&json!({"site_id": "s1", "name": "S"})),
+        )
+        .unwrap();
+    let mut writer = enroll(&server, &admin, &dir, "writer", "s1");
+    let mut reader = enroll(&server, &admin, &dir, "reader", "s1");
+    let mut ids = Vec::new();
+    for i in 0..250 {
+        let id = writer.store.create_case("icrown-core", &[], "w").unwrap();
+        writer
+            .store
+            .set_value(
+                &id,
+                &FieldPath::field("vs_hr"),
+                json!(50 + i % 80),
+                "w",
+                None,
+            )
+            .unwrap();
+        ids.push(id);
+    }
+    // The server is killed (SIGKILL) in the middle of the writer's sync: right after the first
+    // of its batches has been answered.
+    let pid = server.child.id().to_string();
+    let line = HttpTransport::new(&server.url, &writer.token).unwrap();
+    let mut killed = false;
+    let first = sync::sync(&mut writer.store, &line, &mut |_| {
+        if !killed {
+            killed = Command::new("kill")
+                .args(["-9", &pid])
+                .status()
+                .is_ok_and(|s| s.success());
+        }
+    });
+    assert!(killed, "the server was killed mid-sync");
+    assert!(
+        matches!(
+            first,
+            Err(sync::SyncError::Transport(
+                sync::TransportError::Unreachable(_)
+            ))
+        ),
+        "{first:?}"
+    );
+    assert!(
+        !writer.store.sync_outbox().unwrap().is_empty(),
+        "the rest waits for the next sync"
+    );
+    drop(server);
+    server = start_server(&data);
+    admin = HttpTransport::new(&server.url, admin_token.trim()).unwrap();
+    let _ = &admin;
+    let url = server.url.clone();
+    sync_device(&mut writer, &url);
+    assert!(writer.store.sync_outbox().unwrap().is_empty());
+    // The same batch arrives twice (a retry after a lost answer): nothing is applied twice.
+    let push = writer.store.sync_push(&ids[0]).unwrap();
+    let line = HttpTransport::new(&url, &writer.token).unwrap();
+    let request = sync::SyncRequest {
+        protocol: sync::PROTOCOL,
+        cursor: 0,
+        push: vec![push],
+    };
+    use wardcrf_core::sync::Transport;
+    let a = line.exchange(&request).unwrap();
+    let b = line.exchange(&request).unwrap();
+    assert_eq!(
+        a.cases
+            .iter()
+            .find(|c| c.case_id == ids[0])
+            .map(|c| &c.heads),
+        b.cases
+            .iter()
+            .find(|c| c.case_id == ids[0])
+            .map(|c| &c.heads)
+    );
+    sync_device(&mut reader, &url);
+    let held: BTreeSet<String> = reader
+        .store
+        .list(&Default::default())
+        .unwrap()
+        .into_iter()
+        .map(|c| c.case_id)
+        .collect();
+    assert_eq!(
+        held,
+        ids.iter().cloned().collect(),
+        "every case reached the other device"
+    );
+    for id in ids.iter().step_by(25) {
+        assert_eq!(
+            reader.store.history(id, None).unwrap(),
+            writer.store.history(id, None).unwrap(),
+            "no duplicate, no loss"
+        );
+    }
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
