@@ -1,15 +1,18 @@
 //! The WardCRF repository server: enrolment of ward devices, token authentication and case
-//! sync over HTTP(S) (contract: `docs/http-api.md`), storing in embedded SQLite.
+//! sync over HTTP(S) (contract: `docs/http-api.md`), storing in embedded SQLite or in PostgreSQL.
 //!
 //! - [`storage`]: the [`storage::Repository`] trait and the SQLite backend (also the core's
 //!   `HubStorage`).
+//! - [`crate::postgres`]: the PostgreSQL backend (`--database-url`), same trait, same tables.
 //! - [`api`]: the axum router and its typed errors.
 //! - [`secret`]: random tokens and codes, stored only as SHA-256 hashes.
 
 pub mod api;
+pub mod postgres;
 pub mod secret;
 pub mod serve;
 pub mod storage;
 
+pub use crate::postgres::PostgresStorage;
 pub use api::{AppState, Clock, router, system_clock};
 pub use storage::{Repository, SqliteStorage};

@@ -1,18 +1,24 @@
-//! `wardcrf-server --data DIR --listen ADDR`: the WardCRF repository.
+//! `wardcrf-server --data DIR --listen ADDR [--database-url postgres://...]`: the WardCRF
+//! repository, in DIR/repository.db (SQLite) or in the given PostgreSQL database.
 
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wardcrf_server::{AppState, SqliteStorage, router, serve, system_clock};
+use wardcrf_server::{AppState, PostgresStorage, SqliteStorage, router, serve, system_clock};
 
 /// The WardCRF central repository: enrols ward devices and syncs their cases.
 #[derive(Debug, Parser)]
 #[command(name = "wardcrf-server", version)]
 struct Args {
-    /// Data directory (created if missing): repository.db and admin-token.
+    /// Data directory (created if missing): admin-token, and repository.db unless
+    /// --database-url is given.
     #[arg(long)]
     data: PathBuf,
+    /// Store the repository in this PostgreSQL database instead of DIR/repository.db
+    /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE; no TLS to the database).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -38,6 +44,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The backend the repository is stored in.
+#[derive(Debug)]
+enum Store {
+    Sqlite(SqliteStorage),
+    Postgres(PostgresStorage),
+}
+
 fn run(args: Args) -> Result<(), String> {
     let tls = args.tls_cert.as_ref().zip(args.tls_key.as_ref());
     if tls.is_none() && !args.listen.ip().is_loopback() && !args.insecure_http {
@@ -52,8 +65,19 @@ fn run(args: Args) -> Result<(), String> {
     };
     std::fs::create_dir_all(&args.data)
         .map_err(|e| format!("cannot create {}: {e}", args.data.display()))?;
-    let db = args.data.join("repository.db");
-    let storage = SqliteStorage::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let store = match &args.database_url {
+        Some(url) => {
+            // The URL may carry a password: never echo it.
+            let storage =
+                PostgresStorage::connect(url).map_err(|e| format!("PostgreSQL database: {e}"))?;
+            println!("repository in PostgreSQL");
+            Store::Postgres(storage)
+        }
+        None => {
+            let db = args.data.join("repository.db");
+            Store::Sqlite(SqliteStorage::open(&db).map_err(|e| format!("{}: {e}", db.display()))?)
+        }
+    };
     let (token_path, token, created) =
         serve::ensure_admin_token(&args.data).map_err(|e| format!("admin token: {e}"))?;
     if created {
@@ -61,7 +85,10 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         println!("admin token in {}", token_path.display());
     }
-    let app = router(AppState::new(storage, &token, system_clock()));
+    let app = match store {
+        Store::Sqlite(storage) => router(AppState::new(storage, &token, system_clock())),
+        Store::Postgres(storage) => router(AppState::new(storage, &token, system_clock())),
+    };
     drop(token);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

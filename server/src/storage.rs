@@ -71,7 +71,8 @@ pub struct DeviceAuth {
 }
 
 /// Sites, enrolment and devices. Secrets arrive already hashed (SHA-256); a backend never
-/// sees a token or code. One implementation per database (SQLite now, PostgreSQL later).
+/// sees a token or code. One implementation per database: [`SqliteStorage`] and
+/// [`crate::postgres::PostgresStorage`].
 pub trait Repository {
     fn create_site(&mut self, site_id: &str, name: &str, now: u64) -> Result<(), RepoError>;
     fn sites(&mut self) -> Result<Vec<SiteSummary>, RepoError>;
@@ -141,11 +142,11 @@ pub fn migrate(conn: &mut Connection) -> Result<u32, RepoError> {
     Ok(SCHEMA_VERSION)
 }
 
-fn to_i64(v: u64) -> i64 {
+pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn to_u64(v: i64) -> u64 {
+pub(crate) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
@@ -442,78 +443,5 @@ mod tests {
         assert!(matches!(migrate(&mut conn), Err(RepoError::TooNew { .. })));
     }
 
-    #[test]
-    fn sequence_is_per_site_and_cases_after_is_ordered() {
-        let mut s = SqliteStorage::open_in_memory().unwrap();
-        assert_eq!(s.put_case("c1", "A", "f", b"1").unwrap(), 1);
-        assert_eq!(s.put_case("c2", "A", "f", b"2").unwrap(), 2);
-        assert_eq!(s.put_case("c3", "B", "f", b"3").unwrap(), 1);
-        assert_eq!(s.put_case("c1", "A", "f", b"1b").unwrap(), 3);
-        assert_eq!(
-            s.cases_after("A", 0, 10).unwrap(),
-            vec![("c2".to_string(), 2), ("c1".to_string(), 3)]
-        );
-        assert_eq!(s.cases_after("A", 2, 10).unwrap().len(), 1);
-        assert_eq!(s.cases_after("A", 0, 1).unwrap().len(), 1);
-        let c = s.case("c1").unwrap().unwrap();
-        assert_eq!(
-            (c.site.as_str(), c.doc.as_slice(), c.seq),
-            ("A", &b"1b"[..], 3)
-        );
-        assert!(s.case("nope").unwrap().is_none());
-    }
-
-    #[test]
-    fn sent_heads_become_known_only_once_confirmed() {
-        let mut s = SqliteStorage::open_in_memory().unwrap();
-        s.record_sent("d", "c", b"h1", 1).unwrap();
-        s.record_sent("d", "c", b"h2", 2).unwrap();
-        s.record_sent("e", "c", b"x", 1).unwrap();
-        assert_eq!(s.device_heads("d", "c").unwrap(), None);
-        s.confirm("d", 1).unwrap();
-        assert_eq!(s.device_heads("d", "c").unwrap(), Some(b"h1".to_vec()));
-        s.confirm("d", 5).unwrap();
-        assert_eq!(s.device_heads("d", "c").unwrap(), Some(b"h2".to_vec()));
-        assert_eq!(s.device_heads("e", "c").unwrap(), None);
-    }
-
-    #[test]
-    fn enrolment_is_one_time_and_checks_expiry_and_duplicates() {
-        let mut s = SqliteStorage::open_in_memory().unwrap();
-        assert_eq!(
-            s.create_enroll_code(b"code", "A", 100),
-            Err(RepoError::UnknownSite)
-        );
-        s.create_site("A", "Site A", 1).unwrap();
-        assert_eq!(s.create_site("A", "again", 1), Err(RepoError::SiteExists));
-        s.create_enroll_code(b"code", "A", 100).unwrap();
-        s.create_enroll_code(b"old", "A", 10).unwrap();
-        s.create_enroll_code(b"dup", "A", 100).unwrap();
-        assert_eq!(
-            s.enroll(b"zzz", "d1", b"t1", 50),
-            Err(RepoError::InvalidCode)
-        );
-        assert_eq!(
-            s.enroll(b"old", "d1", b"t1", 50),
-            Err(RepoError::CodeExpired)
-        );
-        assert_eq!(s.enroll(b"code", "d1", b"t1", 50).unwrap(), "A");
-        assert_eq!(s.enroll(b"code", "d2", b"t2", 50), Err(RepoError::CodeUsed));
-        assert_eq!(
-            s.enroll(b"dup", "d1", b"t3", 50),
-            Err(RepoError::DeviceExists)
-        );
-        // The refused duplicate left its code unused.
-        assert_eq!(s.enroll(b"dup", "d2", b"t2", 50).unwrap(), "A");
-        let auth = s.device_by_token(b"t1").unwrap().unwrap();
-        assert_eq!((auth.device_id.as_str(), auth.revoked), ("d1", false));
-        s.revoke_device("d1").unwrap();
-        assert!(s.device_by_token(b"t1").unwrap().unwrap().revoked);
-        assert_eq!(s.revoke_device("nope"), Err(RepoError::UnknownDevice));
-        s.record_sync("d2", 77).unwrap();
-        let devices = s.devices().unwrap();
-        assert_eq!(devices.len(), 2);
-        assert_eq!(devices[1].last_sync_at, Some(77));
-        assert_eq!(s.sites().unwrap()[0].devices, 2);
-    }
+    // The storage contract itself is tests/cases/storage.rs, shared with PostgreSQL.
 }

@@ -1,0 +1,355 @@
+//! The repository in PostgreSQL (`wardcrf-server --database-url postgres://...`):
+//! [`PostgresStorage`] implements the same [`Repository`] and core [`HubStorage`] as
+//! [`crate::SqliteStorage`], with the same tables and the same semantics. Every method is one
+//! transaction. It uses the blocking client: the API already calls storage off the async
+//! threads (`spawn_blocking`).
+
+use crate::storage::{DeviceAuth, DeviceInfo, RepoError, Repository, SiteSummary, to_i64, to_u64};
+use ::postgres::{Client, Config, NoTls, Row};
+use wardcrf_core::sync::{HubStorage, StoredCase};
+
+/// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`. The
+/// applied ones are rows of `schema_version`.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/001_init.sql")];
+
+/// The schema version this code writes (the same numbering as the SQLite schema).
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+const _: () = assert!(SCHEMA_VERSION == crate::storage::SCHEMA_VERSION);
+
+/// The advisory lock that serialises migrations of concurrently starting servers.
+const MIGRATION_LOCK: i64 = 0x5741_5244_4352_4601;
+
+impl From<::postgres::Error> for RepoError {
+    fn from(e: ::postgres::Error) -> Self {
+        RepoError::Storage(e.to_string())
+    }
+}
+
+/// The repository in one PostgreSQL database (one connection; the API serialises access).
+pub struct PostgresStorage {
+    client: Client,
+}
+
+impl std::fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStorage").finish_non_exhaustive()
+    }
+}
+
+impl PostgresStorage {
+    /// Connects to `url` (`postgres://user@host:port/db`, without TLS) and migrates.
+    pub fn connect(url: &str) -> Result<PostgresStorage, RepoError> {
+        let config: Config = url
+            .parse()
+            .map_err(|e: ::postgres::Error| RepoError::Storage(format!("bad database URL: {e}")))?;
+        Self::connect_with(&config)
+    }
+
+    /// Connects with an explicit configuration (tests set a search path) and migrates.
+    pub fn connect_with(config: &Config) -> Result<PostgresStorage, RepoError> {
+        let mut client = config.connect(NoTls)?;
+        migrate(&mut client)?;
+        Ok(PostgresStorage { client })
+    }
+}
+
+/// Applies every migration the database lacks, each in its own transaction under an advisory
+/// lock; refuses a database written by a newer version.
+pub fn migrate(client: &mut Client) -> Result<u32, RepoError> {
+    loop {
+        let mut tx = client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                 version    INTEGER PRIMARY KEY,
+                 applied_at BIGINT NOT NULL
+             )",
+        )?;
+        let found: i32 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?
+            .get(0);
+        let found = u32::try_from(found).unwrap_or(0);
+        if found > SCHEMA_VERSION {
+            return Err(RepoError::TooNew {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        let Some(sql) = MIGRATIONS.get(found as usize) else {
+            tx.commit()?;
+            return Ok(SCHEMA_VERSION);
+        };
+        tx.batch_execute(sql)?;
+        let next = i32::try_from(found + 1).unwrap_or(i32::MAX);
+        tx.execute(
+            "INSERT INTO schema_version (version, applied_at)
+             VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT)",
+            &[&next],
+        )?;
+        tx.commit()?;
+    }
+}
+
+fn device_info(r: &Row) -> DeviceInfo {
+    DeviceInfo {
+        device_id: r.get(0),
+        site_id: r.get(1),
+        enrolled_at: to_u64(r.get(2)),
+        last_sync_at: r.get::<_, Option<i64>>(3).map(to_u64),
+        revoked: r.get(4),
+    }
+}
+
+impl Repository for PostgresStorage {
+    fn create_site(&mut self, site_id: &str, name: &str, now: u64) -> Result<(), RepoError> {
+        let mut tx = self.client.transaction()?;
+        let n = tx.execute(
+            "INSERT INTO sites (site_id, name, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (site_id) DO NOTHING",
+            &[&site_id, &name, &to_i64(now)],
+        )?;
+        if n == 0 {
+            return Err(RepoError::SiteExists);
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn sites(&mut self) -> Result<Vec<SiteSummary>, RepoError> {
+        let rows = self.client.query(
+            "SELECT s.site_id, s.name,
+                    (SELECT COUNT(*) FROM devices d WHERE d.site_id = s.site_id),
+                    (SELECT COUNT(*) FROM cases c WHERE c.site_id = s.site_id)
+             FROM sites s ORDER BY s.site_id",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| SiteSummary {
+                site_id: r.get(0),
+                name: r.get(1),
+                devices: to_u64(r.get(2)),
+                cases: to_u64(r.get(3)),
+            })
+            .collect())
+    }
+
+    fn create_enroll_code(
+        &mut self,
+        code_sha256: &[u8],
+        site_id: &str,
+        expires_at: u64,
+    ) -> Result<(), RepoError> {
+        let mut tx = self.client.transaction()?;
+        // FOR SHARE: the site cannot vanish before the code referring to it is stored.
+        let exists = tx
+            .query_opt(
+                "SELECT 1 FROM sites WHERE site_id = $1 FOR SHARE",
+                &[&site_id],
+            )?
+            .is_some();
+        if !exists {
+            return Err(RepoError::UnknownSite);
+        }
+        tx.execute(
+            "INSERT INTO enroll_codes (code_sha256, site_id, expires_at) VALUES ($1, $2, $3)",
+            &[&code_sha256, &site_id, &to_i64(expires_at)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn enroll(
+        &mut self,
+        code_sha256: &[u8],
+        device_id: &str,
+        token_sha256: &[u8],
+        now: u64,
+    ) -> Result<String, RepoError> {
+        let mut tx = self.client.transaction()?;
+        // FOR UPDATE: two enrolments with one code cannot both see it unused.
+        let code = tx.query_opt(
+            "SELECT site_id, expires_at, used FROM enroll_codes WHERE code_sha256 = $1
+             FOR UPDATE",
+            &[&code_sha256],
+        )?;
+        let Some(code) = code else {
+            return Err(RepoError::InvalidCode);
+        };
+        let (site_id, expires_at, used): (String, i64, bool) =
+            (code.get(0), code.get(1), code.get(2));
+        if used {
+            return Err(RepoError::CodeUsed);
+        }
+        if to_u64(expires_at) <= now {
+            return Err(RepoError::CodeExpired);
+        }
+        let n = tx.execute(
+            "INSERT INTO devices (device_id, site_id, token_sha256, enrolled_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (device_id) DO NOTHING",
+            &[&device_id, &site_id, &token_sha256, &to_i64(now)],
+        )?;
+        if n == 0 {
+            // Dropping the transaction rolls it back: the code stays unused.
+            return Err(RepoError::DeviceExists);
+        }
+        tx.execute(
+            "UPDATE enroll_codes SET used = TRUE WHERE code_sha256 = $1",
+            &[&code_sha256],
+        )?;
+        tx.commit()?;
+        Ok(site_id)
+    }
+
+    fn devices(&mut self) -> Result<Vec<DeviceInfo>, RepoError> {
+        let rows = self.client.query(
+            "SELECT device_id, site_id, enrolled_at, last_sync_at, revoked
+             FROM devices ORDER BY site_id, device_id",
+            &[],
+        )?;
+        Ok(rows.iter().map(device_info).collect())
+    }
+
+    fn revoke_device(&mut self, device_id: &str) -> Result<(), RepoError> {
+        let n = self.client.execute(
+            "UPDATE devices SET revoked = TRUE WHERE device_id = $1",
+            &[&device_id],
+        )?;
+        if n == 0 {
+            return Err(RepoError::UnknownDevice);
+        }
+        Ok(())
+    }
+
+    fn device_by_token(&mut self, token_sha256: &[u8]) -> Result<Option<DeviceAuth>, RepoError> {
+        Ok(self
+            .client
+            .query_opt(
+                "SELECT device_id, site_id, revoked FROM devices WHERE token_sha256 = $1",
+                &[&token_sha256],
+            )?
+            .map(|r| DeviceAuth {
+                device_id: r.get(0),
+                site_id: r.get(1),
+                revoked: r.get(2),
+            }))
+    }
+
+    fn record_sync(&mut self, device_id: &str, now: u64) -> Result<(), RepoError> {
+        self.client.execute(
+            "UPDATE devices SET last_sync_at = $2 WHERE device_id = $1",
+            &[&device_id, &to_i64(now)],
+        )?;
+        Ok(())
+    }
+}
+
+impl HubStorage for PostgresStorage {
+    type Error = ::postgres::Error;
+
+    fn case(&mut self, case_id: &str) -> Result<Option<StoredCase>, Self::Error> {
+        Ok(self
+            .client
+            .query_opt(
+                "SELECT site_id, form_id, doc, seq FROM cases WHERE case_id = $1",
+                &[&case_id],
+            )?
+            .map(|r| StoredCase {
+                site: r.get(0),
+                form_id: r.get(1),
+                doc: r.get(2),
+                seq: to_u64(r.get(3)),
+            }))
+    }
+
+    fn put_case(
+        &mut self,
+        case_id: &str,
+        site: &str,
+        form_id: &str,
+        doc: &[u8],
+    ) -> Result<u64, Self::Error> {
+        let mut tx = self.client.transaction()?;
+        // The upsert locks the site's row: concurrent writers get distinct numbers.
+        let seq: i64 = tx
+            .query_one(
+                "INSERT INTO site_seq (site_id, seq) VALUES ($1, 1)
+                 ON CONFLICT (site_id) DO UPDATE SET seq = site_seq.seq + 1
+                 RETURNING seq",
+                &[&site],
+            )?
+            .get(0);
+        tx.execute(
+            "INSERT INTO cases (case_id, site_id, form_id, doc, seq) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (case_id) DO UPDATE SET
+                 site_id = excluded.site_id, form_id = excluded.form_id,
+                 doc = excluded.doc, seq = excluded.seq",
+            &[&case_id, &site, &form_id, &doc, &seq],
+        )?;
+        tx.commit()?;
+        Ok(to_u64(seq))
+    }
+
+    fn cases_after(
+        &mut self,
+        site: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, Self::Error> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.client.query(
+            "SELECT case_id, seq FROM cases WHERE site_id = $1 AND seq > $2
+             ORDER BY seq LIMIT $3",
+            &[&site, &to_i64(after), &limit],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), to_u64(r.get(1)))).collect())
+    }
+
+    fn device_heads(
+        &mut self,
+        device: &str,
+        case_id: &str,
+    ) -> Result<Option<Vec<u8>>, Self::Error> {
+        Ok(self
+            .client
+            .query_opt(
+                "SELECT heads FROM device_known WHERE device_id = $1 AND case_id = $2",
+                &[&device, &case_id],
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn record_sent(
+        &mut self,
+        device: &str,
+        case_id: &str,
+        heads: &[u8],
+        seq: u64,
+    ) -> Result<(), Self::Error> {
+        self.client.execute(
+            "INSERT INTO device_sent (device_id, case_id, heads, seq) VALUES ($1, $2, $3, $4)",
+            &[&device, &case_id, &heads, &to_i64(seq)],
+        )?;
+        Ok(())
+    }
+
+    fn confirm(&mut self, device: &str, cursor: u64) -> Result<(), Self::Error> {
+        let mut tx = self.client.transaction()?;
+        // The latest heads sent per case win (as in memory and in SQLite); PostgreSQL cannot
+        // upsert one row twice in a statement, so pick them with DISTINCT ON.
+        tx.execute(
+            "INSERT INTO device_known (device_id, case_id, heads)
+             SELECT DISTINCT ON (case_id) device_id, case_id, heads FROM device_sent
+             WHERE device_id = $1 AND seq <= $2 ORDER BY case_id, id DESC
+             ON CONFLICT (device_id, case_id) DO UPDATE SET heads = excluded.heads",
+            &[&device, &to_i64(cursor)],
+        )?;
+        tx.execute(
+            "DELETE FROM device_sent WHERE device_id = $1 AND seq <= $2",
+            &[&device, &to_i64(cursor)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! The storage contract (`Repository` + core `HubStorage`) that every backend honours.
+//! Shared by both backends: run on `crate::backend()` of the including test target.
+#![allow(clippy::unwrap_used)]
+
+use crate::common::*;
+use std::fmt::Debug;
+use wardcrf_core::sync::HubStorage;
+use wardcrf_server::Repository;
+use wardcrf_server::storage::RepoError;
+
+/// `#[test] fn $name` running `$body` on a fresh, empty storage of the target's backend.
+macro_rules! storage_test {
+    ($name:ident, $body:ident) => {
+        #[test]
+        fn $name() {
+            match crate::backend() {
+                Backend::Sqlite => $body(wardcrf_server::SqliteStorage::open_in_memory().unwrap()),
+                Backend::Postgres(url) => {
+                    let schema = PgSchema::new(&url, stringify!($name));
+                    $body(schema.storage());
+                }
+            }
+        }
+    };
+}
+
+storage_test!(sequence_is_per_site_and_cases_after_is_ordered, sequence);
+fn sequence<S: HubStorage>(mut s: S)
+where
+    S::Error: Debug,
+{
+    assert_eq!(s.put_case("c1", "A", "f", b"1").unwrap(), 1);
+    assert_eq!(s.put_case("c2", "A", "f", b"2").unwrap(), 2);
+    assert_eq!(s.put_case("c3", "B", "f", b"3").unwrap(), 1);
+    assert_eq!(s.put_case("c1", "A", "f", b"1b").unwrap(), 3);
+    assert_eq!(
+        s.cases_after("A", 0, 10).unwrap(),
+        vec![("c2".to_string(), 2), ("c1".to_string(), 3)]
+    );
+    assert_eq!(s.cases_after("A", 2, 10).unwrap().len(), 1);
+    assert_eq!(s.cases_after("A", 0, 1).unwrap().len(), 1);
+    assert_eq!(s.cases_after("A", 0, usize::MAX).unwrap().len(), 2);
+    assert!(s.cases_after("Z", 0, 10).unwrap().is_empty());
+    let c = s.case("c1").unwrap().unwrap();
+    assert_eq!(
+        (c.site.as_str(), c.form_id.as_str(), c.doc.as_slice(), c.seq),
+        ("A", "f", &b"1b"[..], 3)
+    );
+    assert!(s.case("nope").unwrap().is_none());
+}
+
+storage_test!(sent_heads_become_known_only_once_confirmed, sent_heads);
+fn sent_heads<S: HubStorage>(mut s: S)
+where
+    S::Error: Debug,
+{
+    s.record_sent("d", "c", b"h1", 1).unwrap();
+    s.record_sent("d", "c", b"h2", 2).unwrap();
+    s.record_sent("e", "c", b"x", 1).unwrap();
+    assert_eq!(s.device_heads("d", "c").unwrap(), None);
+    s.confirm("d", 1).unwrap();
+    assert_eq!(s.device_heads("d", "c").unwrap(), Some(b"h1".to_vec()));
+    s.confirm("d", 5).unwrap();
+    assert_eq!(s.device_heads("d", "c").unwrap(), Some(b"h2".to_vec()));
+    assert_eq!(s.device_heads("e", "c").unwrap(), None);
+    // Several sends of one case confirmed at once: the last one sent wins.
+    s.record_sent("d", "k", b"k1", 6).unwrap();
+    s.record_sent("d", "k", b"k2", 7).unwrap();
+    s.record_sent("d", "k", b"k3", 7).unwrap();
+    s.record_sent("d", "m", b"m1", 9).unwrap();
+    s.confirm("d", 8).unwrap();
+    assert_eq!(s.device_heads("d", "k").unwrap(), Some(b"k3".to_vec()));
+    assert_eq!(s.device_heads("d", "m").unwrap(), None);
+    // Confirmed sends are gone: confirming again changes nothing.
+    s.confirm("d", 8).unwrap();
+    assert_eq!(s.device_heads("d", "k").unwrap(), Some(b"k3".to_vec()));
+    s.confirm("d", 9).unwrap();
+    assert_eq!(s.device_heads("d", "m").unwrap(), Some(b"m1".to_vec()));
+}
+
+storage_test!(
+    enrolment_is_one_time_and_checks_expiry_and_duplicates,
+    enrolment
+);
+fn enrolment<S: Repository + HubStorage>(mut s: S)
+where
+    <S as HubStorage>::Error: Debug,
+{
+    assert_eq!(
+        s.create_enroll_code(b"code", "A", 100),
+        Err(RepoError::UnknownSite)
+    );
+    s.create_site("A", "Site A", 1).unwrap();
+    assert_eq!(s.create_site("A", "again", 1), Err(RepoError::SiteExists));
+    s.create_enroll_code(b"code", "A", 100).unwrap();
+    s.create_enroll_code(b"old", "A", 10).unwrap();
+    s.create_enroll_code(b"dup", "A", 100).unwrap();
+    assert_eq!(
+        s.enroll(b"zzz", "d1", b"t1", 50),
+        Err(RepoError::InvalidCode)
+    );
+    assert_eq!(
+        s.enroll(b"old", "d1", b"t1", 50),
+        Err(RepoError::CodeExpired)
+    );
+    // Expiry is exclusive: a code is dead at its expiry second.
+    assert_eq!(
+        s.enroll(b"code", "d1", b"t1", 100),
+        Err(RepoError::CodeExpired)
+    );
+    assert_eq!(s.enroll(b"code", "d1", b"t1", 50).unwrap(), "A");
+    assert_eq!(s.enroll(b"code", "d2", b"t2", 50), Err(RepoError::CodeUsed));
+    assert_eq!(
+        s.enroll(b"dup", "d1", b"t3", 50),
+        Err(RepoError::DeviceExists)
+    );
+    // The refused duplicate left its code unused.
+    assert_eq!(s.enroll(b"dup", "d2", b"t2", 50).unwrap(), "A");
+    let auth = s.device_by_token(b"t1").unwrap().unwrap();
+    assert_eq!(
+        (auth.device_id.as_str(), auth.site_id.as_str(), auth.revoked),
+        ("d1", "A", false)
+    );
+    assert_eq!(s.device_by_token(b"nope").unwrap(), None);
+    s.revoke_device("d1").unwrap();
+    assert!(s.device_by_token(b"t1").unwrap().unwrap().revoked);
+    assert_eq!(s.revoke_device("nope"), Err(RepoError::UnknownDevice));
+    s.record_sync("d2", 77).unwrap();
+    let devices = s.devices().unwrap();
+    assert_eq!(devices.len(), 2);
+    assert_eq!(
+        (devices[0].enrolled_at, devices[0].last_sync_at),
+        (50, None)
+    );
+    assert_eq!(devices[1].last_sync_at, Some(77));
+    assert_eq!(s.sites().unwrap()[0].devices, 2);
+}
+
+storage_test!(lists_sort_bytewise_and_count_per_site, listing);
+fn listing<S: Repository + HubStorage>(mut s: S)
+where
+    <S as HubStorage>::Error: Debug,
+{
+    // Bytewise order ('-' < digits < letters), whatever the database's locale.
+    for id in ["jpa", "jp-b", "j0", "b"] {
+        s.create_site(id, &format!("Site {id}"), 1).unwrap();
+    }
+    let ids: Vec<String> = s.sites().unwrap().into_iter().map(|x| x.site_id).collect();
+    assert_eq!(ids, ["b", "j0", "jp-b", "jpa"]);
+    s.create_enroll_code(b"c1", "jpa", 100).unwrap();
+    s.create_enroll_code(b"c2", "jp-b", 100).unwrap();
+    s.create_enroll_code(b"c3", "jp-b", 100).unwrap();
+    s.enroll(b"c1", "z-dev", b"t1", 5).unwrap();
+    s.enroll(b"c2", "zdev", b"t2", 5).unwrap();
+    s.enroll(b"c3", "a-dev", b"t3", 5).unwrap();
+    let devices: Vec<(String, String)> = s
+        .devices()
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.site_id, d.device_id))
+        .collect();
+    assert_eq!(
+        devices,
+        [
+            ("jp-b".to_string(), "a-dev".to_string()),
+            ("jp-b".to_string(), "zdev".to_string()),
+            ("jpa".to_string(), "z-dev".to_string()),
+        ]
+    );
+    s.put_case("k1", "jp-b", "f", b"x").unwrap();
+    s.put_case("k2", "jp-b", "f", b"y").unwrap();
+    s.put_case("k1", "jp-b", "f", b"z").unwrap();
+    let sites = s.sites().unwrap();
+    assert_eq!((sites[2].devices, sites[2].cases), (2, 2));
+    assert_eq!((sites[3].devices, sites[3].cases), (1, 0));
+    // Large times survive the round trip.
+    s.record_sync("zdev", 4_000_000_000).unwrap();
+    assert_eq!(s.devices().unwrap()[1].last_sync_at, Some(4_000_000_000));
+}
+
+storage_test!(documents_are_stored_byte_exact, documents);
+fn documents<S: HubStorage>(mut s: S)
+where
+    S::Error: Debug,
+{
+    let doc: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    s.put_case("big", "A", "f", &doc).unwrap();
+    assert_eq!(s.case("big").unwrap().unwrap().doc, doc);
+    s.put_case("empty", "A", "f", b"").unwrap();
+    assert_eq!(s.case("empty").unwrap().unwrap().doc, b"");
+}
