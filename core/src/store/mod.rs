@@ -1084,14 +1084,7 @@ impl CaseStore {
         user: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let reason =
-            clean_reason(Some(reason)).ok_or(StoreError::ReasonRequired("deleting a case"))?;
-        let (mut doc, _) = self.load(case_id)?;
-        let mut note = ChangeNote::new(user, "delete");
-        note.reason = Some(reason.clone());
-        let marker = json!({"user": user, "reason": reason}).to_string();
-        doc.put_root("deleted", Some(&marker), &note, now())?;
-        self.write(case_id, &mut doc, false)
+        self.mark_deleted(case_id, user, reason, true)
     }
 
     /// Restores a deleted case.
@@ -1101,12 +1094,27 @@ impl CaseStore {
         user: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let reason =
-            clean_reason(Some(reason)).ok_or(StoreError::ReasonRequired("restoring a case"))?;
+        self.mark_deleted(case_id, user, reason, false)
+    }
+
+    fn mark_deleted(
+        &mut self,
+        case_id: &str,
+        user: &str,
+        reason: &str,
+        deleted: bool,
+    ) -> Result<(), StoreError> {
+        let what = if deleted {
+            "deleting a case"
+        } else {
+            "restoring a case"
+        };
+        let reason = clean_reason(Some(reason)).ok_or(StoreError::ReasonRequired(what))?;
         let (mut doc, _) = self.load(case_id)?;
-        let mut note = ChangeNote::new(user, "restore");
-        note.reason = Some(reason);
-        doc.put_root("deleted", None, &note, now())?;
+        let mut note = ChangeNote::new(user, if deleted { "delete" } else { "restore" });
+        note.reason = Some(reason.clone());
+        let marker = deleted.then(|| json!({"user": user, "reason": reason}).to_string());
+        doc.put_root("deleted", marker.as_deref(), &note, now())?;
         self.write(case_id, &mut doc, false)
     }
 
