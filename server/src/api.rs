@@ -1,10 +1,10 @@
 //! The HTTP API of `docs/http-api.md`: admin, enrolment, sync and health.
 
 use crate::secret;
-use crate::storage::{RepoError, Repository};
+use crate::storage::{CaseQuery, ProjectionRow, RepoError, Repository};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
-use wardcrf_core::sync::{Hub, HubError, HubStorage, SyncRequest};
+use wardcrf_core::sync::{Hub, HubError, HubStorage, SyncRequest, case_projection};
+use wardcrf_core::{Catalog, Context, Lang, PartialDate};
 
 /// The largest request body accepted (413 `too_large` beyond).
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -48,6 +49,8 @@ pub enum ApiError {
     TooLarge,
     #[error("no such endpoint")]
     NotFound,
+    #[error("no such case")]
+    UnknownCase,
     #[error(transparent)]
     Repo(#[from] RepoError),
     #[error(transparent)]
@@ -64,6 +67,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::UnknownCase => (StatusCode::NOT_FOUND, "unknown_case"),
             ApiError::Repo(e) => match e {
                 RepoError::SiteExists => (StatusCode::CONFLICT, "site_exists"),
                 RepoError::UnknownSite => (StatusCode::NOT_FOUND, "unknown_site"),
@@ -131,6 +135,9 @@ pub struct AppState<S: HubStorage> {
     hub: Arc<Mutex<Hub<S>>>,
     admin_token_sha256: [u8; 32],
     clock: Clock,
+    /// The forms cases are checked against for data-quality flags (`None`: the bundled
+    /// catalog failed to load; every case is then flagged).
+    catalog: Arc<Option<Catalog>>,
 }
 
 impl<S: HubStorage> Clone for AppState<S> {
@@ -139,6 +146,7 @@ impl<S: HubStorage> Clone for AppState<S> {
             hub: self.hub.clone(),
             admin_token_sha256: self.admin_token_sha256,
             clock: self.clock.clone(),
+            catalog: self.catalog.clone(),
         }
     }
 }
@@ -155,6 +163,7 @@ impl<S: HubStorage + Repository + Send + 'static> AppState<S> {
             hub: Arc::new(Mutex::new(Hub::new(storage))),
             admin_token_sha256: secret::sha256(admin_token),
             clock,
+            catalog: Arc::new(Catalog::bundled().ok()),
         }
     }
 
@@ -224,6 +233,8 @@ pub fn router<S: HubStorage + Repository + Send + 'static>(state: AppState<S>) -
             "/api/admin/devices/{device_id}/revoke",
             post(revoke_device::<S>),
         )
+        .route("/api/cases", get(list_cases::<S>))
+        .route("/api/cases/{case_id}", get(get_case::<S>))
         .route("/api/enroll", post(enroll::<S>))
         .route("/api/sync", post(sync::<S>))
         .fallback(|| async { ApiError::NotFound })
@@ -379,28 +390,165 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
     let token_hash = secret::sha256(bearer(&headers).ok_or(ApiError::Unauthorized)?);
     let now = state.now();
     let hub = state.hub.clone();
-    let response = tokio::task::spawn_blocking(move || {
-        let auth = {
+    let catalog = state.catalog.clone();
+    let response =
+        tokio::task::spawn_blocking(move || {
+            let auth = {
+                let mut hub = hub.lock().unwrap_or_else(|p| p.into_inner());
+                hub.storage
+                    .device_by_token(&token_hash)?
+                    .ok_or(ApiError::Unauthorized)?
+            };
+            if auth.revoked {
+                return Err(ApiError::DeviceRevoked);
+            }
+            let request: SyncRequest = parse(body)?;
             let mut hub = hub.lock().unwrap_or_else(|p| p.into_inner());
-            hub.storage
-                .device_by_token(&token_hash)?
-                .ok_or(ApiError::Unauthorized)?
-        };
-        if auth.revoked {
-            return Err(ApiError::DeviceRevoked);
-        }
-        let request: SyncRequest = parse(body)?;
-        let mut hub = hub.lock().unwrap_or_else(|p| p.into_inner());
-        let response = hub.exchange(&auth.site_id, &auth.device_id, &request)?;
-        hub.storage.record_sync(&auth.device_id, now)?;
-        // Serialise here, off the async threads: a response can be large.
-        serde_json::to_vec(&response).map_err(|e| ApiError::Internal(e.to_string()))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))??;
+            let response = hub.exchange(&auth.site_id, &auth.device_id, &request)?;
+            hub.storage.record_sync(&auth.device_id, now)?;
+            // The projections of the cases this exchange stored; flags never refuse a sync.
+            for c in &request.push {
+                if let Some(stored) = hub.storage.case(&c.case_id).map_err(|e| {
+                    ApiError::Internal(format!("reading case for its projection: {e}"))
+                })? {
+                    match project(&c.case_id, &stored, (*catalog).as_ref(), now) {
+                        Ok(row) => hub.storage.put_projection(&row)?,
+                        Err(e) => eprintln!("error: projection of case {}: {e}", c.case_id),
+                    }
+                }
+            }
+            // Serialise here, off the async threads: a response can be large.
+            serde_json::to_vec(&response).map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))??;
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
         Bytes::from(response),
     )
         .into_response())
+}
+
+/// A stored case's projection: its document read, its values validated with the bundled
+/// catalog and its modules (errors and warnings become the data-quality flags).
+fn project(
+    case_id: &str,
+    stored: &wardcrf_core::sync::StoredCase,
+    catalog: Option<&Catalog>,
+    now: u64,
+) -> Result<ProjectionRow, HubError> {
+    let p = case_projection(&stored.doc)?;
+    let form_id = if p.form_id.is_empty() {
+        stored.form_id.clone()
+    } else {
+        p.form_id.clone()
+    };
+    let flags = match catalog {
+        Some(catalog) => {
+            let modules: Vec<&str> = p.modules.iter().map(String::as_str).collect();
+            match catalog.form(&form_id, &modules) {
+                Ok(form) => {
+                    let days = i64::try_from(now / 86_400).unwrap_or(i64::MAX);
+                    let ctx = Context {
+                        today: PartialDate::from_days_since_epoch(days),
+                        completing: false,
+                    };
+                    let report = wardcrf_core::validate(&form, &p.values, &ctx);
+                    let j = report.to_json(Lang::En);
+                    json!({"errors": j["errors"], "warnings": j["warnings"]})
+                }
+                Err(e) => json!({
+                    "errors": [{"field": "", "code": "unknown_form", "message": e.to_string()}],
+                    "warnings": [],
+                }),
+            }
+        }
+        None => json!({
+            "errors": [{"field": "", "code": "unknown_form",
+                        "message": "the bundled form catalog could not be loaded"}],
+            "warnings": [],
+        }),
+    };
+    let count = |k: &str| flags[k].as_array().map_or(0, Vec::len) as u64;
+    let n_flags = count("errors") + count("warnings");
+    let text = |v: &Value| v.to_string();
+    Ok(ProjectionRow {
+        case_id: case_id.to_string(),
+        site_id: stored.site.clone(),
+        form_id,
+        modules: text(&json!(p.modules)),
+        status: p.status,
+        deleted: p.deleted,
+        values: text(&Value::Object(p.values)),
+        conflicts: text(&json!(p.conflicts)),
+        n_conflicts: p.conflicts.len() as u64,
+        flags: text(&flags),
+        n_flags,
+        updated_at: now,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseParams {
+    site: Option<String>,
+    status: Option<String>,
+    flagged: Option<bool>,
+    conflicts: Option<bool>,
+}
+
+async fn list_cases<S: HubStorage + Repository + Send + 'static>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    params: Result<Query<CaseParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    state.check_admin(&headers)?;
+    let Query(params) = params.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "bad query: {}; use site, status (draft, complete, signed), flagged and conflicts (true or false)",
+            e.body_text()
+        ))
+    })?;
+    if let Some(s) = &params.status
+        && !["draft", "complete", "signed"].contains(&s.as_str())
+    {
+        return Err(ApiError::BadRequest(
+            "status must be draft, complete or signed".into(),
+        ));
+    }
+    let query = CaseQuery {
+        site_id: params.site,
+        status: params.status,
+        flagged: params.flagged,
+        conflicts: params.conflicts,
+    };
+    let cases = state
+        .with_hub(move |hub| Ok(hub.storage.projections(&query)?))
+        .await?;
+    Ok(Json(json!(cases)))
+}
+
+async fn get_case<S: HubStorage + Repository + Send + 'static>(
+    State(state): State<AppState<S>>,
+    Path(case_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.check_admin(&headers)?;
+    let row = state
+        .with_hub(move |hub| Ok(hub.storage.projection(&case_id)?))
+        .await?
+        .ok_or(ApiError::UnknownCase)?;
+    let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    Ok(Json(json!({
+        "case_id": row.case_id,
+        "site_id": row.site_id,
+        "form_id": row.form_id,
+        "modules": parse(&row.modules),
+        "status": row.status,
+        "deleted": row.deleted,
+        "values": parse(&row.values),
+        "conflicts": parse(&row.conflicts),
+        "flags": parse(&row.flags),
+        "updated_at": row.updated_at,
+    })))
 }

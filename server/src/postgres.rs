@@ -4,13 +4,19 @@
 //! transaction. It uses the blocking client: the API already calls storage off the async
 //! threads (`spawn_blocking`).
 
-use crate::storage::{DeviceAuth, DeviceInfo, RepoError, Repository, SiteSummary, to_i64, to_u64};
+use crate::storage::{
+    CaseListItem, CaseQuery, DeviceAuth, DeviceInfo, ProjectionRow, RepoError, Repository,
+    SiteSummary, to_i64, to_u64,
+};
 use ::postgres::{Client, Config, NoTls, Row};
 use wardcrf_core::sync::{HubStorage, StoredCase};
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`. The
 /// applied ones are rows of `schema_version`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/001_init.sql"),
+    include_str!("../migrations/postgres/002_case_projection.sql"),
+];
 
 /// The schema version this code writes (the same numbering as the SQLite schema).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -242,6 +248,86 @@ impl Repository for PostgresStorage {
             &[&device_id, &to_i64(now)],
         )?;
         Ok(())
+    }
+
+    fn put_projection(&mut self, p: &ProjectionRow) -> Result<(), RepoError> {
+        self.client.execute(
+            "INSERT INTO case_projection (case_id, site_id, form_id, modules, status, deleted,
+                 \"values\", conflicts, n_conflicts, flags, n_flags, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (case_id) DO UPDATE SET
+                 site_id = excluded.site_id, form_id = excluded.form_id,
+                 modules = excluded.modules, status = excluded.status,
+                 deleted = excluded.deleted, \"values\" = excluded.\"values\",
+                 conflicts = excluded.conflicts, n_conflicts = excluded.n_conflicts,
+                 flags = excluded.flags, n_flags = excluded.n_flags,
+                 updated_at = excluded.updated_at",
+            &[
+                &p.case_id,
+                &p.site_id,
+                &p.form_id,
+                &p.modules,
+                &p.status,
+                &p.deleted,
+                &p.values,
+                &p.conflicts,
+                &to_i64(p.n_conflicts),
+                &p.flags,
+                &to_i64(p.n_flags),
+                &to_i64(p.updated_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn projections(&mut self, q: &CaseQuery) -> Result<Vec<CaseListItem>, RepoError> {
+        let rows = self.client.query(
+            "SELECT case_id, site_id, form_id, status, deleted, n_conflicts, n_flags, updated_at
+             FROM case_projection
+             WHERE ($1::TEXT IS NULL OR site_id = $1) AND ($2::TEXT IS NULL OR status = $2)
+               AND ($3::BOOLEAN IS NULL OR (n_flags > 0) = $3)
+               AND ($4::BOOLEAN IS NULL OR (n_conflicts > 0) = $4)
+             ORDER BY site_id, case_id",
+            &[&q.site_id, &q.status, &q.flagged, &q.conflicts],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| CaseListItem {
+                case_id: r.get(0),
+                site_id: r.get(1),
+                form_id: r.get(2),
+                status: r.get(3),
+                deleted: r.get(4),
+                conflicts: to_u64(r.get(5)),
+                flags: to_u64(r.get(6)),
+                updated_at: to_u64(r.get(7)),
+            })
+            .collect())
+    }
+
+    fn projection(&mut self, case_id: &str) -> Result<Option<ProjectionRow>, RepoError> {
+        Ok(self
+            .client
+            .query_opt(
+                "SELECT case_id, site_id, form_id, modules, status, deleted, \"values\",
+                        conflicts, n_conflicts, flags, n_flags, updated_at
+                 FROM case_projection WHERE case_id = $1",
+                &[&case_id],
+            )?
+            .map(|r| ProjectionRow {
+                case_id: r.get(0),
+                site_id: r.get(1),
+                form_id: r.get(2),
+                modules: r.get(3),
+                status: r.get(4),
+                deleted: r.get(5),
+                values: r.get(6),
+                conflicts: r.get(7),
+                n_conflicts: to_u64(r.get(8)),
+                flags: r.get(9),
+                n_flags: to_u64(r.get(10)),
+                updated_at: to_u64(r.get(11)),
+            }))
     }
 }
 

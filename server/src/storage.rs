@@ -7,7 +7,10 @@ use std::path::Path;
 use wardcrf_core::sync::{HubStorage, StoredCase};
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/001_init.sql"),
+    include_str!("../migrations/002_case_projection.sql"),
+];
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -70,6 +73,51 @@ pub struct DeviceAuth {
     pub revoked: bool,
 }
 
+/// The stored projection of one case (JSON columns as JSON text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionRow {
+    pub case_id: String,
+    pub site_id: String,
+    pub form_id: String,
+    /// JSON array of module ids.
+    pub modules: String,
+    pub status: String,
+    pub deleted: bool,
+    /// JSON object of the current values.
+    pub values: String,
+    /// JSON array of open conflicts.
+    pub conflicts: String,
+    pub n_conflicts: u64,
+    /// JSON `{"errors": [..], "warnings": [..]}`.
+    pub flags: String,
+    pub n_flags: u64,
+    pub updated_at: u64,
+}
+
+/// Which projections `GET /api/cases` lists; `None` matches all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseQuery {
+    pub site_id: Option<String>,
+    pub status: Option<String>,
+    /// Only cases with (true) or without (false) data-quality flags.
+    pub flagged: Option<bool>,
+    /// Only cases with (true) or without (false) open conflicts.
+    pub conflicts: Option<bool>,
+}
+
+/// A case as `GET /api/cases` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CaseListItem {
+    pub case_id: String,
+    pub site_id: String,
+    pub form_id: String,
+    pub status: String,
+    pub deleted: bool,
+    pub conflicts: u64,
+    pub flags: u64,
+    pub updated_at: u64,
+}
+
 /// Sites, enrolment and devices. Secrets arrive already hashed (SHA-256); a backend never
 /// sees a token or code. One implementation per database: [`SqliteStorage`] and
 /// [`crate::postgres::PostgresStorage`].
@@ -95,6 +143,11 @@ pub trait Repository {
     fn revoke_device(&mut self, device_id: &str) -> Result<(), RepoError>;
     fn device_by_token(&mut self, token_sha256: &[u8]) -> Result<Option<DeviceAuth>, RepoError>;
     fn record_sync(&mut self, device_id: &str, now: u64) -> Result<(), RepoError>;
+    /// Stores (replacing) a case's projection.
+    fn put_projection(&mut self, row: &ProjectionRow) -> Result<(), RepoError>;
+    /// Projections matching `query`, by site then case id.
+    fn projections(&mut self, query: &CaseQuery) -> Result<Vec<CaseListItem>, RepoError>;
+    fn projection(&mut self, case_id: &str) -> Result<Option<ProjectionRow>, RepoError>;
 }
 
 /// The repository in one SQLite database (WAL).
@@ -312,6 +365,88 @@ impl Repository for SqliteStorage {
             params![device_id, to_i64(now)],
         )?;
         Ok(())
+    }
+
+    fn put_projection(&mut self, p: &ProjectionRow) -> Result<(), RepoError> {
+        self.conn.execute(
+            "INSERT INTO case_projection (case_id, site_id, form_id, modules, status, deleted,
+                 \"values\", conflicts, n_conflicts, flags, n_flags, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (case_id) DO UPDATE SET
+                 site_id = excluded.site_id, form_id = excluded.form_id,
+                 modules = excluded.modules, status = excluded.status,
+                 deleted = excluded.deleted, \"values\" = excluded.\"values\",
+                 conflicts = excluded.conflicts, n_conflicts = excluded.n_conflicts,
+                 flags = excluded.flags, n_flags = excluded.n_flags,
+                 updated_at = excluded.updated_at",
+            params![
+                p.case_id,
+                p.site_id,
+                p.form_id,
+                p.modules,
+                p.status,
+                p.deleted,
+                p.values,
+                p.conflicts,
+                to_i64(p.n_conflicts),
+                p.flags,
+                to_i64(p.n_flags),
+                to_i64(p.updated_at)
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn projections(&mut self, q: &CaseQuery) -> Result<Vec<CaseListItem>, RepoError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT case_id, site_id, form_id, status, deleted, n_conflicts, n_flags, updated_at
+             FROM case_projection
+             WHERE (?1 IS NULL OR site_id = ?1) AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR (n_flags > 0) = ?3)
+               AND (?4 IS NULL OR (n_conflicts > 0) = ?4)
+             ORDER BY site_id, case_id",
+        )?;
+        let rows = stmt.query_map(params![q.site_id, q.status, q.flagged, q.conflicts], |r| {
+            Ok(CaseListItem {
+                case_id: r.get(0)?,
+                site_id: r.get(1)?,
+                form_id: r.get(2)?,
+                status: r.get(3)?,
+                deleted: r.get(4)?,
+                conflicts: to_u64(r.get(5)?),
+                flags: to_u64(r.get(6)?),
+                updated_at: to_u64(r.get(7)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn projection(&mut self, case_id: &str) -> Result<Option<ProjectionRow>, RepoError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT case_id, site_id, form_id, modules, status, deleted, \"values\",
+                        conflicts, n_conflicts, flags, n_flags, updated_at
+                 FROM case_projection WHERE case_id = ?1",
+                [case_id],
+                |r| {
+                    Ok(ProjectionRow {
+                        case_id: r.get(0)?,
+                        site_id: r.get(1)?,
+                        form_id: r.get(2)?,
+                        modules: r.get(3)?,
+                        status: r.get(4)?,
+                        deleted: r.get(5)?,
+                        values: r.get(6)?,
+                        conflicts: r.get(7)?,
+                        n_conflicts: to_u64(r.get(8)?),
+                        flags: r.get(9)?,
+                        n_flags: to_u64(r.get(10)?),
+                        updated_at: to_u64(r.get(11)?),
+                    })
+                },
+            )
+            .optional()?)
     }
 }
 

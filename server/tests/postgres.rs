@@ -63,6 +63,7 @@ fn migrations_are_recorded_once_and_a_newer_schema_is_refused() {
         "cases",
         "device_known",
         "device_sent",
+        "case_projection",
     ] {
         let n: i64 = client
             .query_one(

@@ -306,3 +306,53 @@ impl HubStorage for MemoryHubStorage {
         Ok(())
     }
 }
+
+/// What the repository shows of one case: read from its stored document.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CaseProjection {
+    pub form_id: String,
+    pub modules: Vec<String>,
+    /// `draft`, `complete` or `signed`.
+    pub status: String,
+    pub deleted: bool,
+    /// The current values as a validation input (`{"field": value, "group": [{row}]}`).
+    pub values: serde_json::Map<String, serde_json::Value>,
+    /// Every field with concurrent different values, with its candidates.
+    pub conflicts: Vec<ProjectedConflict>,
+}
+
+/// One open conflict of a [`CaseProjection`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ProjectedConflict {
+    #[serde(flatten)]
+    pub path: crate::store::FieldPath,
+    pub candidates: Vec<crate::store::Candidate>,
+}
+
+/// Reads a stored case document (as [`StoredCase::doc`] holds it) into a [`CaseProjection`].
+pub fn case_projection(doc: &[u8]) -> Result<CaseProjection, HubError> {
+    let mut doc = CaseDoc::load(doc, &ActorId::random()).map_err(storage)?;
+    let modules = match doc.meta("modules") {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|m| m.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let form_id = match doc.meta("form_id") {
+        Some(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    };
+    Ok(CaseProjection {
+        form_id,
+        modules,
+        status: doc.root_str("status").unwrap_or_else(|| "draft".into()),
+        deleted: doc.root_str("deleted").is_some(),
+        values: doc.values(),
+        conflicts: doc
+            .conflicts()
+            .into_iter()
+            .map(|(path, candidates)| ProjectedConflict { path, candidates })
+            .collect(),
+    })
+}

@@ -18,7 +18,10 @@ pub use http::{
     CONNECT_TIMEOUT, Enrolment, HttpOptions, HttpTransport, Method, REQUEST_TIMEOUT, enroll,
     enroll_with_options,
 };
-pub use hub::{Hub, HubError, HubStorage, MemoryHubStorage, StoredCase};
+pub use hub::{
+    CaseProjection, Hub, HubError, HubStorage, MemoryHubStorage, ProjectedConflict, StoredCase,
+    case_projection,
+};
 pub use wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
 
 use crate::store::{CaseStore, StoreError};

@@ -189,3 +189,73 @@ where
     s.put_case("empty", "A", "f", b"").unwrap();
     assert_eq!(s.case("empty").unwrap().unwrap().doc, b"");
 }
+
+storage_test!(projections_are_replaced_and_filtered, projections);
+fn projections<S: Repository>(mut s: S) {
+    use wardcrf_server::storage::{CaseQuery, ProjectionRow};
+    let row =
+        |case_id: &str, site: &str, status: &str, n_conflicts: u64, n_flags: u64| ProjectionRow {
+            case_id: case_id.into(),
+            site_id: site.into(),
+            form_id: "icrown-core".into(),
+            modules: "[]".into(),
+            status: status.into(),
+            deleted: false,
+            values: r#"{"vs_hr":80}"#.into(),
+            conflicts: "[]".into(),
+            n_conflicts,
+            flags: r#"{"errors":[],"warnings":[]}"#.into(),
+            n_flags,
+            updated_at: 7,
+        };
+    assert_eq!(s.projection("c1").unwrap(), None);
+    s.put_projection(&row("c1", "A", "draft", 0, 0)).unwrap();
+    s.put_projection(&row("c2", "A", "complete", 1, 0)).unwrap();
+    s.put_projection(&row("c3", "B", "draft", 0, 2)).unwrap();
+    let mut again = row("c1", "A", "signed", 0, 3);
+    again.updated_at = 9;
+    again.deleted = true;
+    s.put_projection(&again).unwrap();
+    assert_eq!(s.projection("c1").unwrap(), Some(again));
+    let ids = |s: &mut S, q: CaseQuery| -> Vec<String> {
+        s.projections(&q)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.case_id)
+            .collect()
+    };
+    assert_eq!(ids(&mut s, CaseQuery::default()), ["c1", "c2", "c3"]);
+    let site = |x: &str| Some(x.to_string());
+    let q = CaseQuery {
+        site_id: site("A"),
+        ..CaseQuery::default()
+    };
+    assert_eq!(ids(&mut s, q), ["c1", "c2"]);
+    let q = CaseQuery {
+        flagged: Some(true),
+        ..CaseQuery::default()
+    };
+    assert_eq!(ids(&mut s, q), ["c1", "c3"]);
+    let q = CaseQuery {
+        flagged: Some(false),
+        ..CaseQuery::default()
+    };
+    assert_eq!(ids(&mut s, q), ["c2"]);
+    let q = CaseQuery {
+        conflicts: Some(true),
+        site_id: site("A"),
+        ..CaseQuery::default()
+    };
+    assert_eq!(ids(&mut s, q), ["c2"]);
+    let q = CaseQuery {
+        status: site("draft"),
+        ..CaseQuery::default()
+    };
+    assert_eq!(ids(&mut s, q), ["c3"]);
+    let listed = s.projections(&CaseQuery::default()).unwrap();
+    assert_eq!(
+        (listed[0].flags, listed[0].conflicts, listed[0].updated_at),
+        (3, 0, 9)
+    );
+    assert!(listed[0].deleted);
+}

@@ -164,3 +164,134 @@ fn a_revoked_device_cannot_sync_and_a_refused_push_applies_nothing() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+#[test]
+fn synced_cases_are_projected_flagged_and_kept_never_dropped() {
+    let server = TestServer::start(&crate::backend(), "sync-projection");
+    server.site("site-a");
+    server.site("site-b");
+    let mut a1 = device(&server, "site-a", "pa1");
+    let mut a2 = device(&server, "site-a", "pa2");
+    let mut b1 = device(&server, "site-b", "pb1");
+
+    // A diastolic pressure above the systolic breaks rule dbp_below_sbp; a heart rate beyond
+    // the soft limits is confirmed with a reason. Both are stored and synced all the same.
+    let flagged = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    a1.set(&flagged, "vs_sbp", json!(100), None);
+    a1.set(&flagged, "vs_dbp", json!(120), None);
+    a1.set(&flagged, "vs_hr", json!(170), Some("measured twice"));
+    let clean = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    a1.set(&clean, "vs_hr", json!(80), None);
+    a1.sync().unwrap();
+    let other = b1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    b1.set(&other, "vs_hr", json!(75), None);
+    b1.sync().unwrap();
+
+    let r = server.admin_get(&format!("/api/cases/{flagged}"));
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let c = &r.body;
+    assert_eq!(c["case_id"], json!(flagged));
+    assert_eq!(c["site_id"], "site-a");
+    assert_eq!(c["form_id"], "icrown-core");
+    assert_eq!(c["modules"], json!([]));
+    assert_eq!(c["status"], "draft");
+    assert_eq!(c["deleted"], false);
+    assert_eq!(c["updated_at"], START);
+    assert_eq!(c["conflicts"], json!([]));
+    // The values are kept as pushed.
+    let value = |v: &serde_json::Value| v.get("value").cloned().unwrap_or_else(|| v.clone());
+    assert_eq!(value(&c["values"]["vs_dbp"]), json!(120));
+    assert_eq!(value(&c["values"]["vs_sbp"]), json!(100));
+    assert_eq!(value(&c["values"]["vs_hr"]), json!(170));
+    let errors = c["flags"]["errors"].as_array().unwrap();
+    assert!(
+        errors.iter().any(|e| e["rule"] == "dbp_below_sbp"),
+        "{errors:?}"
+    );
+    let warnings = c["flags"]["warnings"].as_array().unwrap();
+    let hr = warnings
+        .iter()
+        .find(|w| w["field"] == "vs_hr")
+        .unwrap_or_else(|| panic!("{warnings:?}"));
+    assert_eq!(hr["code"], "soft_limit");
+    assert_eq!(hr["confirmed"], "measured twice");
+    // The other device of the site receives the flagged values unchanged.
+    a2.sync().unwrap();
+    assert_eq!(a2.value(&flagged, "vs_dbp")["value"], json!(120));
+
+    // The list, and its filters.
+    let ids = |path: &str| -> Vec<String> {
+        let r = server.admin_get(path);
+        assert_eq!(r.status, 200, "{path}: {:?}", r.body);
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["case_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut all_a = vec![flagged.clone(), clean.clone()];
+    all_a.sort();
+    assert_eq!(ids("/api/cases?site=site-a"), all_a);
+    assert_eq!(ids("/api/cases").len(), 3);
+    assert_eq!(ids("/api/cases?site=site-b"), vec![other.clone()]);
+    assert_eq!(
+        ids("/api/cases?site=site-a&flagged=true"),
+        vec![flagged.clone()]
+    );
+    assert_eq!(ids("/api/cases?status=draft").len(), 3);
+    assert!(ids("/api/cases?status=signed").is_empty());
+    assert!(ids("/api/cases?conflicts=true").is_empty());
+    let list = server.admin_get("/api/cases?site=site-a&flagged=true").body;
+    let item = &list[0];
+    assert_eq!(item["form_id"], "icrown-core");
+    assert_eq!(item["status"], "draft");
+    assert_eq!(item["conflicts"], 0);
+    assert!(item["flags"].as_u64().unwrap() >= 2, "{item:?}");
+    assert_eq!(item["updated_at"], START);
+    let r = server.admin_get("/api/cases?status=lost");
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
+    let r = server.admin_get("/api/cases?flagged=maybe");
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
+
+    // Concurrent edits on two devices: an open conflict in the projection.
+    a1.set(&clean, "vs_hr", json!(92), Some("recount"));
+    a2.set(&clean, "vs_hr", json!(104), Some("monitor"));
+    a1.sync().unwrap();
+    a2.sync().unwrap();
+    assert_eq!(ids("/api/cases?conflicts=true"), vec![clean.clone()]);
+    let c = server.admin_get(&format!("/api/cases/{clean}")).body;
+    let conflicts = c["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0]["field"], "vs_hr");
+    let candidates = conflicts[0]["candidates"].as_array().unwrap();
+    let mut seen: Vec<serde_json::Value> = candidates.iter().map(|c| value(&c["value"])).collect();
+    seen.sort_by_key(|v| v.as_i64());
+    assert_eq!(seen, vec![json!(92), json!(104)]);
+    for c in candidates {
+        assert_eq!(c["user"], "nurse");
+        assert!(c["device"].is_string() && c["time"].is_i64(), "{c:?}");
+    }
+    let list = server.admin_get("/api/cases?conflicts=true").body;
+    assert_eq!(list[0]["conflicts"], 1);
+}
+
+#[test]
+fn the_case_endpoints_need_the_admin_token_and_know_unknown_cases() {
+    let server = TestServer::start(&crate::backend(), "sync-projection-auth");
+    server.site("site-a");
+    let mut a1 = device(&server, "site-a", "qa1");
+    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    a1.set(&case, "vs_hr", json!(80), None);
+    a1.sync().unwrap();
+    for path in ["/api/cases".to_string(), format!("/api/cases/{case}")] {
+        for token in [None, Some("wrong"), Some(a1.http.token.as_str())] {
+            let r = get(server.addr, &path, token);
+            assert_eq!((r.status, r.code()), (401, "unauthorized"), "{path}");
+        }
+        assert_eq!(server.admin_get(&path).status, 200, "{path}");
+    }
+    let r = server.admin_get("/api/cases/no-such-case");
+    assert_eq!((r.status, r.code()), (404, "unknown_case"));
+    assert!(r.body["error"]["message"].is_string());
+}
