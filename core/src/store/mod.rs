@@ -427,15 +427,7 @@ impl CaseStore {
             )?;
         }
         tx.commit()?;
-        Ok(CaseStore {
-            dir: dir.to_path_buf(),
-            conn,
-            key,
-            actor: ActorId::from(&actor[..]),
-            catalog: Catalog::bundled()?,
-            forms: HashMap::new(),
-            today: None,
-        })
+        Self::assemble(dir, conn, key, &actor)
     }
 
     /// Opens an existing store. A wrong key is detected before anything is written; a damaged
@@ -488,11 +480,21 @@ impl CaseStore {
             (key, meta("device_actor")?)
         };
         schema::migrate(&mut conn)?;
+        Self::assemble(dir, conn, key, &actor)
+    }
+
+    /// A store over an open, migrated database whose key has been checked.
+    fn assemble(
+        dir: &Path,
+        conn: Connection,
+        key: SecretKey,
+        actor: &[u8],
+    ) -> Result<CaseStore, StoreError> {
         Ok(CaseStore {
             dir: dir.to_path_buf(),
             conn,
             key,
-            actor: ActorId::from(&actor[..]),
+            actor: ActorId::from(actor),
             catalog: Catalog::bundled()?,
             forms: HashMap::new(),
             today: None,
