@@ -1345,29 +1345,33 @@ impl CaseStore {
         Ok(!exists)
     }
 
+    fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
     /// Keeps the repository address and this device's token, sealed with the data key.
     pub fn set_sync_credential(&mut self, server_url: &str, token: &str) -> Result<(), StoreError> {
         let plain = serde_json::to_vec(&json!({"server_url": server_url, "token": token}))
             .map_err(|e| StoreError::Database(e.to_string()))?;
         let sealed = self.key.seal(b"wardcrf|v1|credential", &plain)?;
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('sync_credential', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![sealed],
-        )?;
-        Ok(())
+        self.put_meta("sync_credential", &sealed)
     }
 
     /// The repository address and device token, if this device is enrolled.
     pub fn sync_credential(&self) -> Result<Option<(String, String)>, StoreError> {
-        let sealed: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'sync_credential'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let sealed = self.meta_value("sync_credential")?;
         let Some(sealed) = sealed else {
             return Ok(None);
         };
@@ -1382,14 +1386,7 @@ impl CaseStore {
 
     /// The repository sequence number this device has applied up to.
     pub fn sync_cursor(&self) -> Result<u64, StoreError> {
-        let v: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'sync_cursor'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let v = self.meta_value("sync_cursor")?;
         Ok(v.and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.parse().ok())
             .unwrap_or(0))
@@ -1397,12 +1394,7 @@ impl CaseStore {
 
     /// Records the cursor once a response's cases are applied.
     pub fn set_sync_cursor(&mut self, cursor: u64) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('sync_cursor', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![cursor.to_string().into_bytes()],
-        )?;
-        Ok(())
+        self.put_meta("sync_cursor", cursor.to_string().as_bytes())
     }
 }
 
