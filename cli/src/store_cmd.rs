@@ -13,8 +13,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use wardcrf_core::{
-    CaseFilter, CaseStore, Catalog, FieldPath, Issue, Lang, MIN_PASSPHRASE_ITERATIONS, Passphrase,
-    Report, Status, StoreError, ucum,
+    CaseFilter, CaseStore, Catalog, FieldPath, HistoryEntry, Issue, Lang,
+    MIN_PASSPHRASE_ITERATIONS, Passphrase, Report, Status, StoreError, ucum,
 };
 
 /// The store passphrase.
@@ -342,7 +342,7 @@ fn value_for(raw: &str, unit: Option<&str>) -> Json {
 }
 
 /// A stored value for the terminal: `38.5 °C (entered 101.3 °F)`.
-fn fmt_value(v: &Json) -> String {
+pub(crate) fn fmt_value(v: &Json) -> String {
     match v {
         Json::Null => "(empty)".into(),
         Json::String(s) => s.clone(),
@@ -379,6 +379,41 @@ fn fmt_time(t: i64) -> String {
         secs / 60 % 60,
         secs % 60
     )
+}
+
+/// An audit trail as lines of text, oldest first.
+pub(crate) fn history_text(history: &[HistoryEntry]) -> String {
+    let mut out = String::new();
+    for h in history {
+        let what = match (&h.group, &h.row_id, &h.field) {
+            (Some(g), Some(r), Some(f)) => format!(" {g}[{r}].{f}"),
+            (Some(g), Some(r), None) => format!(" {g}[{r}]"),
+            (_, _, Some(f)) => format!(" {f}"),
+            _ => String::new(),
+        };
+        let change = match (&h.old, &h.new) {
+            (None, None) => String::new(),
+            (old, new) => format!(
+                ": {} → {}",
+                old.as_ref().map_or("(empty)".into(), fmt_value),
+                new.as_ref().map_or("(empty)".into(), fmt_value)
+            ),
+        };
+        let reason = h
+            .reason
+            .as_ref()
+            .map(|r| format!("  (reason: {r})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{}  {}  {:<12} {}{what}{change}{reason}",
+            fmt_time(h.time),
+            short(&h.device),
+            h.user,
+            h.op
+        );
+    }
+    out
 }
 
 fn short(device: &str) -> &str {
@@ -599,39 +634,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
         CaseCommand::History { opts, case, field } => {
             let store = open(&opts.store)?;
             let history = store.history(&case, field.as_deref())?;
-            emit(opts.json, &history, || {
-                let mut out = String::new();
-                for h in &history {
-                    let what = match (&h.group, &h.row_id, &h.field) {
-                        (Some(g), Some(r), Some(f)) => format!(" {g}[{r}].{f}"),
-                        (Some(g), Some(r), None) => format!(" {g}[{r}]"),
-                        (_, _, Some(f)) => format!(" {f}"),
-                        _ => String::new(),
-                    };
-                    let change = match (&h.old, &h.new) {
-                        (None, None) => String::new(),
-                        (old, new) => format!(
-                            ": {} → {}",
-                            old.as_ref().map_or("(empty)".into(), fmt_value),
-                            new.as_ref().map_or("(empty)".into(), fmt_value)
-                        ),
-                    };
-                    let reason = h
-                        .reason
-                        .as_ref()
-                        .map(|r| format!("  (reason: {r})"))
-                        .unwrap_or_default();
-                    let _ = writeln!(
-                        out,
-                        "{}  {}  {:<12} {}{what}{change}{reason}",
-                        fmt_time(h.time),
-                        short(&h.device),
-                        h.user,
-                        h.op
-                    );
-                }
-                out
-            })
+            emit(opts.json, &history, || history_text(&history))
         }
         CaseCommand::Status {
             opts,

@@ -116,6 +116,36 @@ pub enum AdminCommand {
     /// List or revoke enrolled devices.
     #[command(subcommand)]
     Device(AdminDeviceCommand),
+    /// The cases as the repository holds them: list, show, history.
+    #[command(subcommand)]
+    Case(AdminCaseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCaseCommand {
+    /// List the cases the repository holds, by site then case id.
+    List {
+        /// Only cases of this site.
+        #[arg(long, value_name = "SITE_ID")]
+        site: Option<String>,
+        #[arg(long)]
+        status: Option<store_cmd::StatusArg>,
+        /// Only cases with open conflicts.
+        #[arg(long)]
+        conflicts: bool,
+        /// Only cases with data-quality flags (values that break a form rule or limit).
+        #[arg(long)]
+        flagged: bool,
+    },
+    /// Show a case: site, status, values, open conflicts and data-quality flags.
+    Show { case_id: String },
+    /// The audit trail of a case: every change from every device, oldest first.
+    History {
+        case_id: String,
+        /// Only entries touching this field.
+        #[arg(long)]
+        field: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -363,6 +393,7 @@ pub fn admin(args: &AdminArgs) -> Outcome {
                 text
             })
         }
+        AdminCommand::Case(cmd) => admin_case(cmd, args.json, &call),
         AdminCommand::Device(AdminDeviceCommand::Revoke { device_id }) => {
             let path = format!("/api/admin/devices/{device_id}/revoke");
             if device_id.is_empty() || !device_id.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -376,6 +407,177 @@ pub fn admin(args: &AdminArgs) -> Outcome {
             })
         }
     }
+}
+
+/// A case id as the path of a URL: refused unless it is plain letters, digits, '-' and '_'.
+fn case_path(case_id: &str) -> Result<String, CliError> {
+    if case_id.is_empty()
+        || !case_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(CliError::Input(format!(
+            "'{case_id}' is not a case id (see 'wardcrf admin … case list')"
+        )));
+    }
+    Ok(format!("/api/cases/{case_id}"))
+}
+
+/// `wardcrf admin … case list|show|history`.
+fn admin_case(
+    cmd: &AdminCaseCommand,
+    json: bool,
+    call: &dyn Fn(Method, &str, Option<Json>) -> Result<Json, CliError>,
+) -> Outcome {
+    match cmd {
+        AdminCaseCommand::List {
+            site,
+            status,
+            conflicts,
+            flagged,
+        } => {
+            let mut query = Vec::new();
+            if let Some(site) = site {
+                if !site
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                {
+                    return Err(CliError::Input(format!(
+                        "'{site}' is not a site id (lowercase letters, digits and '-')"
+                    )));
+                }
+                query.push(format!("site={site}"));
+            }
+            if let Some(status) = status {
+                query.push(format!(
+                    "status={}",
+                    wardcrf_core::Status::from(*status).as_str()
+                ));
+            }
+            if *conflicts {
+                query.push("conflicts=true".into());
+            }
+            if *flagged {
+                query.push("flagged=true".into());
+            }
+            let path = if query.is_empty() {
+                "/api/cases".to_string()
+            } else {
+                format!("/api/cases?{}", query.join("&"))
+            };
+            let out = call(Method::Get, &path, None)?;
+            emit(json, &out, || {
+                let mut text = String::new();
+                for c in out.as_array().into_iter().flatten() {
+                    let mut notes = Vec::new();
+                    if c["deleted"].as_bool() == Some(true) {
+                        notes.push("deleted".to_string());
+                    }
+                    if c["conflicts"].as_u64().unwrap_or(0) > 0 {
+                        notes.push(format!("{} conflict(s)", c["conflicts"]));
+                    }
+                    if c["flags"].as_u64().unwrap_or(0) > 0 {
+                        notes.push(format!("{} flag(s)", c["flags"]));
+                    }
+                    let _ = writeln!(
+                        text,
+                        "{}  {:<24} {:<14} {:<9} {}",
+                        c["case_id"].as_str().unwrap_or_default(),
+                        c["site_id"].as_str().unwrap_or_default(),
+                        c["form_id"].as_str().unwrap_or_default(),
+                        c["status"].as_str().unwrap_or_default(),
+                        notes.join(", ")
+                    );
+                }
+                let _ = writeln!(text, "{} case(s)", out.as_array().map_or(0, Vec::len));
+                text
+            })
+        }
+        AdminCaseCommand::Show { case_id } => {
+            let out = call(Method::Get, &case_path(case_id)?, None)?;
+            emit(json, &out, || case_text(&out))
+        }
+        AdminCaseCommand::History { case_id, field } => {
+            let mut path = format!("{}/history", case_path(case_id)?);
+            if let Some(field) = field {
+                if !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(CliError::Input(format!("'{field}' is not a field id")));
+                }
+                let _ = write!(path, "?field={field}");
+            }
+            let out = call(Method::Get, &path, None)?;
+            let history: Vec<wardcrf_core::HistoryEntry> = serde_json::from_value(out.clone())
+                .map_err(|e| {
+                    CliError::Input(format!("the repository sent an unreadable history: {e}"))
+                })?;
+            emit(json, &out, || store_cmd::history_text(&history))
+        }
+    }
+}
+
+/// A repository case (`GET /api/cases/{id}`) as text.
+fn case_text(c: &Json) -> String {
+    let mut text = String::new();
+    let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+    let _ = writeln!(
+        text,
+        "case {}  site {}  form {}  status {}{}",
+        s("case_id"),
+        s("site_id"),
+        s("form_id"),
+        s("status"),
+        if c["deleted"].as_bool() == Some(true) {
+            "  DELETED"
+        } else {
+            ""
+        }
+    );
+    for (field, value) in c["values"].as_object().into_iter().flatten() {
+        match value {
+            Json::Array(rows) => {
+                for row in rows {
+                    let id = row["row_id"].as_str().unwrap_or_default();
+                    for (f, v) in row.as_object().into_iter().flatten() {
+                        if f != "row_id" {
+                            let _ =
+                                writeln!(text, "  {field}[{id}].{f} = {}", store_cmd::fmt_value(v));
+                        }
+                    }
+                }
+            }
+            v => {
+                let _ = writeln!(text, "  {field} = {}", store_cmd::fmt_value(v));
+            }
+        }
+    }
+    for conflict in c["conflicts"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            text,
+            "CONFLICT {}:",
+            conflict["field"].as_str().unwrap_or_default()
+        );
+        for cand in conflict["candidates"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                text,
+                "  {}  by {} on device {}",
+                store_cmd::fmt_value(&cand["value"]),
+                cand["user"].as_str().unwrap_or_default(),
+                cand["device"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    for kind in ["errors", "warnings"] {
+        for flag in c["flags"][kind].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                text,
+                "{} {}: {}",
+                if kind == "errors" { "ERROR" } else { "WARNING" },
+                flag["field"].as_str().unwrap_or_default(),
+                flag["message"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    text
 }
 
 /// UTC date and time of a Unix timestamp, for listings.

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
-use wardcrf_core::sync::{Hub, HubError, HubStorage, SyncRequest, case_projection};
+use wardcrf_core::sync::{Hub, HubError, HubStorage, SyncRequest, case_history, case_projection};
 use wardcrf_core::{Catalog, Context, Lang, PartialDate};
 
 /// The largest request body accepted (413 `too_large` beyond).
@@ -171,6 +171,31 @@ impl<S: HubStorage + Repository + Send + 'static> AppState<S> {
         (self.clock)()
     }
 
+    /// Gives every stored case without a projection (stored by a server version older than
+    /// projections) its projection; returns how many. Run once at start, before serving.
+    pub fn backfill_projections(&self) -> Result<usize, RepoError> {
+        let now = self.now();
+        let mut hub = self.hub.lock().unwrap_or_else(|p| p.into_inner());
+        let missing = hub.storage.cases_without_projection()?;
+        let mut done = 0;
+        for case_id in &missing {
+            let stored = hub
+                .storage
+                .case(case_id)
+                .map_err(|e| RepoError::Storage(e.to_string()))?;
+            if let Some(stored) = stored {
+                match project(case_id, &stored, (*self.catalog).as_ref(), now) {
+                    Ok(row) => {
+                        hub.storage.put_projection(&row)?;
+                        done += 1;
+                    }
+                    Err(e) => eprintln!("error: projection of case {case_id}: {e}"),
+                }
+            }
+        }
+        Ok(done)
+    }
+
     /// Runs `f` on the hub off the async threads (SQLite blocks).
     async fn with_hub<T, F>(&self, f: F) -> Result<T, ApiError>
     where
@@ -235,6 +260,7 @@ pub fn router<S: HubStorage + Repository + Send + 'static>(state: AppState<S>) -
         )
         .route("/api/cases", get(list_cases::<S>))
         .route("/api/cases/{case_id}", get(get_case::<S>))
+        .route("/api/cases/{case_id}/history", get(get_case_history::<S>))
         .route("/api/enroll", post(enroll::<S>))
         .route("/api/sync", post(sync::<S>))
         .fallback(|| async { ApiError::NotFound })
@@ -551,4 +577,42 @@ async fn get_case<S: HubStorage + Repository + Send + 'static>(
         "flags": parse(&row.flags),
         "updated_at": row.updated_at,
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryParams {
+    field: Option<String>,
+}
+
+/// The audit trail of a case as the repository holds it: every change from every device,
+/// oldest first, the same entries a device shows after syncing.
+async fn get_case_history<S: HubStorage + Repository + Send + 'static>(
+    State(state): State<AppState<S>>,
+    Path(case_id): Path<String>,
+    headers: HeaderMap,
+    params: Result<Query<HistoryParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    state.check_admin(&headers)?;
+    let Query(params) = params.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "bad query: {}; the only parameter is field",
+            e.body_text()
+        ))
+    })?;
+    let stored = state
+        .with_hub(move |hub| {
+            hub.storage
+                .case(&case_id)
+                .map_err(|e| ApiError::Internal(format!("reading case: {e}")))
+        })
+        .await?
+        .ok_or(ApiError::UnknownCase)?;
+    let history = tokio::task::spawn_blocking(move || {
+        case_history(&stored.doc, params.field.as_deref())
+            .map_err(|e| ApiError::Internal(format!("reading case history: {e}")))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))??;
+    Ok(Json(json!(history)))
 }

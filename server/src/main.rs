@@ -5,6 +5,8 @@ use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use wardcrf_core::sync::HubStorage;
+use wardcrf_server::storage::Repository;
 use wardcrf_server::{AppState, PostgresStorage, SqliteStorage, router, serve, system_clock};
 
 /// The WardCRF central repository: enrols ward devices and syncs their cases.
@@ -51,6 +53,19 @@ enum Store {
     Postgres(PostgresStorage),
 }
 
+/// The router over `state`, once cases stored by an older version have their projections.
+fn prepared<S: HubStorage + Repository + Send + 'static>(
+    state: AppState<S>,
+) -> Result<axum::Router, String> {
+    let n = state
+        .backfill_projections()
+        .map_err(|e| format!("projecting stored cases: {e}"))?;
+    if n > 0 {
+        println!("projected {n} case(s) stored before projections existed");
+    }
+    Ok(router(state))
+}
+
 fn run(args: Args) -> Result<(), String> {
     let tls = args.tls_cert.as_ref().zip(args.tls_key.as_ref());
     if tls.is_none() && !args.listen.ip().is_loopback() && !args.insecure_http {
@@ -86,8 +101,8 @@ fn run(args: Args) -> Result<(), String> {
         println!("admin token in {}", token_path.display());
     }
     let app = match store {
-        Store::Sqlite(storage) => router(AppState::new(storage, &token, system_clock())),
-        Store::Postgres(storage) => router(AppState::new(storage, &token, system_clock())),
+        Store::Sqlite(storage) => prepared(AppState::new(storage, &token, system_clock()))?,
+        Store::Postgres(storage) => prepared(AppState::new(storage, &token, system_clock()))?,
     };
     drop(token);
 

@@ -329,6 +329,20 @@ impl Repository for PostgresStorage {
                 updated_at: to_u64(r.get(11)),
             }))
     }
+
+    fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError> {
+        Ok(self
+            .client
+            .query(
+                "SELECT c.case_id FROM cases c
+                 LEFT JOIN case_projection p ON p.case_id = c.case_id
+                 WHERE p.case_id IS NULL ORDER BY c.case_id",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
 }
 
 impl HubStorage for PostgresStorage {

@@ -148,6 +148,8 @@ pub trait Repository {
     /// Projections matching `query`, by site then case id.
     fn projections(&mut self, query: &CaseQuery) -> Result<Vec<CaseListItem>, RepoError>;
     fn projection(&mut self, case_id: &str) -> Result<Option<ProjectionRow>, RepoError>;
+    /// Stored cases with no projection yet (stored before projections existed), by case id.
+    fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError>;
 }
 
 /// The repository in one SQLite database (WAL).
@@ -447,6 +449,16 @@ impl Repository for SqliteStorage {
                 },
             )
             .optional()?)
+    }
+
+    fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT c.case_id FROM cases c
+             LEFT JOIN case_projection p ON p.case_id = c.case_id
+             WHERE p.case_id IS NULL ORDER BY c.case_id",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

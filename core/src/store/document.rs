@@ -462,6 +462,38 @@ impl CaseDoc {
         }
     }
 
+    /// The audit trail, oldest first (the order of [`CaseDoc::changes`]); only entries touching
+    /// `field` when given (a row added with a value for it counts).
+    pub fn history(&mut self, field: Option<&str>) -> Vec<super::HistoryEntry> {
+        self.changes()
+            .into_iter()
+            .filter(|(_, _, note, _)| match field {
+                None => true,
+                Some(f) => {
+                    note.field.as_deref() == Some(f)
+                        || note
+                            .new
+                            .as_ref()
+                            .and_then(Json::as_object)
+                            .is_some_and(|o| o.contains_key(f) && note.op == "row_add")
+                }
+            })
+            .map(|(device, time, note, hash)| super::HistoryEntry {
+                time,
+                device,
+                user: note.user,
+                op: note.op,
+                field: note.field,
+                group: note.group,
+                row_id: note.row_id,
+                old: note.old,
+                new: note.new,
+                reason: note.reason,
+                change: hash,
+            })
+            .collect()
+    }
+
     /// Every change in causal order, the same on every device holding the same changes:
     /// (device, time, note, hash). Concurrent changes are ordered by time, then hash.
     pub fn changes(&mut self) -> Vec<(String, i64, ChangeNote, String)> {

@@ -218,7 +218,7 @@ pub struct CaseView {
 }
 
 /// One entry of the audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct HistoryEntry {
     pub time: i64,
     pub device: String,
@@ -1127,34 +1127,7 @@ impl CaseStore {
         field: Option<&str>,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let (mut doc, _) = self.load(case_id)?;
-        Ok(doc
-            .changes()
-            .into_iter()
-            .filter(|(_, _, note, _)| match field {
-                None => true,
-                Some(f) => {
-                    note.field.as_deref() == Some(f)
-                        || note
-                            .new
-                            .as_ref()
-                            .and_then(Json::as_object)
-                            .is_some_and(|o| o.contains_key(f) && note.op == "row_add")
-                }
-            })
-            .map(|(device, time, note, hash)| HistoryEntry {
-                time,
-                device,
-                user: note.user,
-                op: note.op,
-                field: note.field,
-                group: note.group,
-                row_id: note.row_id,
-                old: note.old,
-                new: note.new,
-                reason: note.reason,
-                change: hash,
-            })
-            .collect())
+        Ok(doc.history(field))
     }
 
     /// Open conflicts of one case, or of every case flagged with conflicts.

@@ -356,3 +356,14 @@ pub fn case_projection(doc: &[u8]) -> Result<CaseProjection, HubError> {
             .collect(),
     })
 }
+
+/// The audit trail of a stored case document (as [`StoredCase::doc`] holds it), oldest first,
+/// the same entries every device holding the same changes shows; only entries touching `field`
+/// when given.
+pub fn case_history(
+    doc: &[u8],
+    field: Option<&str>,
+) -> Result<Vec<crate::store::HistoryEntry>, HubError> {
+    let mut doc = CaseDoc::load(doc, &ActorId::random()).map_err(storage)?;
+    Ok(doc.history(field))
+}

@@ -20,7 +20,7 @@ pub use http::{
 };
 pub use hub::{
     CaseProjection, Hub, HubError, HubStorage, MemoryHubStorage, ProjectedConflict, StoredCase,
-    case_projection,
+    case_history, case_projection,
 };
 pub use wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
 

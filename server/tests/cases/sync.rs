@@ -295,3 +295,49 @@ fn the_case_endpoints_need_the_admin_token_and_know_unknown_cases() {
     assert_eq!((r.status, r.code()), (404, "unknown_case"));
     assert!(r.body["error"]["message"].is_string());
 }
+
+#[test]
+fn cases_stored_before_projections_are_projected_at_start_and_their_history_is_served() {
+    // A ward store's cases, stored as an older server (without projections) would have them.
+    let dir = temp_dir("backfill-device").join("store");
+    let mut store = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+    let case = store.create_case("icrown-core", &[], "nurse").unwrap();
+    let hr = FieldPath::field("vs_hr");
+    store
+        .set_value(&case, &hr, json!(88), "nurse", None)
+        .unwrap();
+    store
+        .set_value(&case, &hr, json!(96), "charge nurse", Some("recount"))
+        .unwrap();
+    let doc = store.export_cases().unwrap().remove(0).bytes;
+    let seed = vec![(case.clone(), "site-a".into(), "icrown-core".into(), doc)];
+    let server = TestServer::start_with_cases(&crate::backend(), "backfill", &seed);
+    assert_eq!(server.backfilled, 1);
+
+    let c = server.admin_get(&format!("/api/cases/{case}"));
+    assert_eq!(c.status, 200, "{:?}", c.body);
+    assert_eq!(c.body["site_id"], "site-a");
+    assert_eq!(c.body["values"]["vs_hr"]["value"], json!(96));
+    let list = server.admin_get("/api/cases?site=site-a").body;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    // The server's history of the case is the device's, entry for entry.
+    let device_history = serde_json::to_value(store.history(&case, None).unwrap()).unwrap();
+    let r = server.admin_get(&format!("/api/cases/{case}/history"));
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body, device_history);
+    let r = server.admin_get(&format!("/api/cases/{case}/history?field=vs_hr"));
+    let entries = r.body.as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[1]["new"]["value"], json!(96));
+    assert_eq!(entries[1]["old"]["value"], json!(88));
+    assert_eq!(entries[1]["reason"], "recount");
+    assert_eq!(entries[1]["user"], "charge nurse");
+    let r = server.admin_get(&format!("/api/cases/{case}/history?colour=red"));
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
+    let r = server.admin_get("/api/cases/no-such-case/history");
+    assert_eq!((r.status, r.code()), (404, "unknown_case"));
+    let r = get(server.addr, &format!("/api/cases/{case}/history"), None);
+    assert_eq!((r.status, r.code()), (401, "unauthorized"));
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}

@@ -242,33 +242,64 @@ impl Drop for PgDatabase {
 
 /// An in-process server on a fresh database of `backend` (SQLite in a temporary directory,
 /// or a throwaway PostgreSQL schema).
+/// A case put straight into storage: (case id, site, form id, saved document).
+pub type SeedCase = (String, String, String, Vec<u8>);
+
+/// The router over `storage` after seeding it and projecting what lacks a projection.
+fn app_over<S>(
+    mut storage: S,
+    cases: &[SeedCase],
+    admin: &str,
+    clock: wardcrf_server::Clock,
+) -> (axum::Router, usize)
+where
+    S: wardcrf_core::sync::HubStorage + wardcrf_server::Repository + Send + 'static,
+    S::Error: std::fmt::Debug,
+{
+    for (case_id, site, form, doc) in cases {
+        storage.put_case(case_id, site, form, doc).unwrap();
+    }
+    let state = wardcrf_server::AppState::new(storage, admin, clock);
+    let n = state.backfill_projections().unwrap();
+    (wardcrf_server::router(state), n)
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub admin: String,
     pub now: Arc<AtomicU64>,
     pub dir: std::path::PathBuf,
+    /// Cases projected at start because they had no projection.
+    pub backfilled: usize,
     /// Kept to drop the schema at the end.
     _schema: Option<PgSchema>,
 }
 
 impl TestServer {
     pub fn start(backend: &Backend, name: &str) -> TestServer {
+        Self::start_with_cases(backend, name, &[])
+    }
+
+    /// Starts on a storage that already holds `cases` (as a server version without
+    /// projections stored them: no projection rows); the server projects them before serving,
+    /// as `wardcrf-server` does at start ([`TestServer::backfilled`] says how many).
+    pub fn start_with_cases(backend: &Backend, name: &str, cases: &[SeedCase]) -> TestServer {
         let dir = temp_dir(name);
         let admin = wardcrf_server::secret::new_token().unwrap();
         let now = Arc::new(AtomicU64::new(START));
         let clock_now = now.clone();
         let clock: wardcrf_server::Clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
-        let (app, schema) = match backend {
+        let (app, backfilled, schema) = match backend {
             Backend::Sqlite => {
                 let storage =
                     wardcrf_server::SqliteStorage::open(&dir.join("repository.db")).unwrap();
-                let state = wardcrf_server::AppState::new(storage, &admin, clock);
-                (wardcrf_server::router(state), None)
+                let (app, n) = app_over(storage, cases, &admin, clock);
+                (app, n, None)
             }
             Backend::Postgres(url) => {
                 let schema = PgSchema::new(url, name);
-                let state = wardcrf_server::AppState::new(schema.storage(), &admin, clock);
-                (wardcrf_server::router(state), Some(schema))
+                let (app, n) = app_over(schema.storage(), cases, &admin, clock);
+                (app, n, Some(schema))
             }
         };
         let (tx, rx) = std::sync::mpsc::channel();
@@ -290,6 +321,7 @@ impl TestServer {
             admin,
             now,
             dir,
+            backfilled,
             _schema: schema,
         }
     }
