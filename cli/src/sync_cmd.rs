@@ -19,6 +19,9 @@ use wardcrf_core::sync::{
 
 type Outcome = Result<ExitCode, CliError>;
 
+/// One admin request: method, path, JSON body.
+type Call = dyn Fn(Method, &str, Option<Json>) -> Result<Json, CliError>;
+
 /// Largest admin token or CA certificate file read.
 const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 
@@ -427,7 +430,7 @@ fn case_path(case_id: &str) -> Result<String, CliError> {
 fn admin_case(
     cmd: &AdminCaseCommand,
     json: bool,
-    call: &dyn Fn(Method, &str, Option<Json>) -> Result<Json, CliError>,
+    call: &Call,
 ) -> Outcome {
     match cmd {
         AdminCaseCommand::List {
