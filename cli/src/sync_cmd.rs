@@ -20,7 +20,7 @@ use wardcrf_core::sync::{
 type Outcome = Result<ExitCode, CliError>;
 
 /// One admin request: method, path, JSON body.
-type Call = dyn Fn(Method, &str, Option<Json>) -> Result<Json, CliError>;
+type Call<'a> = dyn Fn(Method, &str, Option<Json>) -> Result<Json, CliError> + 'a;
 
 /// Largest admin token or CA certificate file read.
 const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
@@ -430,7 +430,7 @@ fn case_path(case_id: &str) -> Result<String, CliError> {
 fn admin_case(
     cmd: &AdminCaseCommand,
     json: bool,
-    call: &Call,
+    call: &Call<'_>,
 ) -> Outcome {
     match cmd {
         AdminCaseCommand::List {
