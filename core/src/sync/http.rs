@@ -18,6 +18,10 @@ use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::time::Duration;
 
+/// The refusal of a revoked device (see [`TransportError::is_revoked`]).
+pub(crate) const REVOKED: &str =
+    "this device has been revoked by the site administrator; ask them to enroll it again";
+
 /// How long to wait for a TCP/TLS connection to the repository.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one whole exchange may take (a batch of 100 cases on a slow ward network).
@@ -367,16 +371,8 @@ fn status_error(
 ) -> TransportError {
     let http = status.as_u16();
     let text = match (code, message) {
-        (Some("device_revoked"), m) => {
-            let m = m.unwrap_or_default();
-            if m.to_lowercase().contains("revoked") {
-                m
-            } else {
-                "this device has been revoked by the site administrator; ask them to enroll it \
-                 again"
-                    .into()
-            }
-        }
+        // Always the core's own words, so that `TransportError::is_revoked` can tell.
+        (Some("device_revoked"), _) => return TransportError::Refused(REVOKED.into()),
         (_, Some(m)) if !m.trim().is_empty() => match code {
             Some(c) => format!("{m} ({c}, HTTP {http})"),
             None => format!("{m} (HTTP {http})"),
@@ -585,6 +581,7 @@ mod tests {
                 matches!(&e, TransportError::Refused(m) if m.contains("revoked")),
                 "{e:?}"
             );
+            assert!(e.is_revoked());
             assert_no_token(&e);
         }
     }
@@ -605,6 +602,7 @@ mod tests {
             e,
             TransportError::Refused("unknown device token (unauthorized, HTTP 401)".into())
         );
+        assert!(!e.is_revoked());
         let e = t.exchange(&request()).unwrap_err();
         assert!(matches!(&e, TransportError::Refused(m) if m.contains("[redacted]")));
         assert_no_token(&e);

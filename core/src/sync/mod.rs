@@ -2,7 +2,8 @@
 //!
 //! - [`wire`]: the request and response of one exchange (shared by device and server).
 //! - [`sync()`]: the device side: push what the repository lacks, pull what the device lacks,
-//!   in batches, until nothing is left; progress through a callback.
+//!   in batches, until nothing is left; progress through a callback ([`sync_cancellable`]
+//!   can be stopped between exchanges).
 //! - [`Hub`]: the repository side of an exchange, over a [`HubStorage`] (the server crate
 //!   provides SQLite and PostgreSQL ones; [`MemoryHubStorage`] serves tests).
 //!
@@ -27,6 +28,7 @@ pub use wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
 use crate::store::{CaseStore, StoreError};
 use automerge::ChangeHash;
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// At most this many cases are pushed in one exchange.
 pub const PUSH_BATCH: usize = 100;
@@ -45,6 +47,14 @@ pub enum TransportError {
     /// The repository refused the request (bad credentials, revoked device, bad input).
     #[error("the repository refused the sync: {0}")]
     Refused(String),
+}
+
+impl TransportError {
+    /// Whether the repository refused because the site administrator revoked this device (its
+    /// token will never work again: the device must be enrolled anew).
+    pub fn is_revoked(&self) -> bool {
+        matches!(self, TransportError::Refused(m) if m == http::REVOKED)
+    }
 }
 
 /// Carries one exchange to the repository (HTTPS in the apps; in memory in tests).
@@ -81,6 +91,9 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("the repository speaks sync protocol {0}; this app speaks {PROTOCOL}: update the app")]
     Protocol(u32),
+    /// Stopped on request between two exchanges (see [`sync_cancellable`]).
+    #[error("the sync was cancelled; what was exchanged is kept: sync again to complete it")]
+    Cancelled,
 }
 
 /// Syncs a device store with the repository until both hold everything.
@@ -89,9 +102,24 @@ pub fn sync(
     transport: &dyn Transport,
     progress: &mut dyn FnMut(SyncProgress),
 ) -> Result<SyncSummary, SyncError> {
+    sync_cancellable(store, transport, progress, &AtomicBool::new(false))
+}
+
+/// [`sync()`] that stops with [`SyncError::Cancelled`] before the next exchange once `cancel`
+/// is set (by another thread, or by `progress`). An exchange under way is completed and
+/// applied first, so a cancelled sync loses nothing and the next sync carries on.
+pub fn sync_cancellable(
+    store: &mut CaseStore,
+    transport: &dyn Transport,
+    progress: &mut dyn FnMut(SyncProgress),
+    cancel: &AtomicBool,
+) -> Result<SyncSummary, SyncError> {
     let mut summary = SyncSummary::default();
     let mut last_outbox = usize::MAX;
     loop {
+        if cancel.load(Ordering::Acquire) {
+            return Err(SyncError::Cancelled);
+        }
         let outbox = store.sync_outbox()?;
         if outbox.len() >= last_outbox && outbox.len() > PUSH_BATCH {
             // The repository did not take the last batch: stop rather than send it forever.

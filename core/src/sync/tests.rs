@@ -309,3 +309,36 @@ fn the_repository_refuses_bad_pushes_and_applies_nothing_of_them() {
     // The honest device still syncs.
     assert_eq!(b1.sync().pushed, 1);
 }
+
+#[test]
+fn a_cancelled_sync_stops_between_exchanges_and_the_next_one_completes_it() {
+    let hub = new_hub();
+    let mut a1 = device(&hub, "A", "c1");
+    for _ in 0..PUSH_BATCH + 5 {
+        a1.store.create_case("icrown-core", &[], "n").unwrap();
+    }
+    // Cancelled before it starts: no exchange at all.
+    let cancel = AtomicBool::new(true);
+    let r = sync_cancellable(&mut a1.store, &a1.line, &mut |_| {}, &cancel);
+    assert!(matches!(r, Err(SyncError::Cancelled)), "{r:?}");
+    assert!(a1.line.sizes.borrow().is_empty());
+    // Cancelled from the progress callback after the first batch: that batch is kept.
+    let cancel = AtomicBool::new(false);
+    let mut seen = Vec::new();
+    let r = sync_cancellable(
+        &mut a1.store,
+        &a1.line,
+        &mut |p| {
+            seen.push(p);
+            cancel.store(true, Ordering::Release);
+        },
+        &cancel,
+    );
+    assert!(matches!(r, Err(SyncError::Cancelled)), "{r:?}");
+    assert_eq!(seen.len(), 1);
+    assert_eq!((seen[0].pushed, seen[0].remaining), (PUSH_BATCH, 5));
+    assert_eq!(a1.store.sync_outbox().unwrap().len(), 5);
+    let rest = a1.sync();
+    assert_eq!((rest.pushed, rest.exchanges), (5, 1));
+    assert!(a1.store.sync_outbox().unwrap().is_empty());
+}

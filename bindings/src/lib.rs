@@ -1,0 +1,54 @@
+//! # WardCRF for Kotlin and Swift
+//!
+//! A thin uniffi layer over [`wardcrf_core`]: each exported method locks the store, converts
+//! its arguments, calls one core method and maps the error. There is no logic here that the
+//! core does not have.
+//!
+//! - [`CaseStore`]: the device's encrypted store, opened with an app [`KeyProvider`] (Android
+//!   Keystore, iOS Keychain) or a passphrase; cases, values with units, repeating rows, status,
+//!   history, conflicts and resolution, merge of two stores, enrolment, and sync with a
+//!   [`SyncProgressListener`] and a [`SyncCancellation`].
+//! - [`forms`], [`form_layout`]: the bundled forms, labels in [`Language`] `En`, `Ja` or `De`;
+//!   [`validate_values`]: the validation the store runs on save, for live feedback.
+//! - [`WardcrfError`]: one error whose variants say what to do.
+//!
+//! Case values cross as JSON text (the core's model of a case is JSON): `38.5`, `"2024-03-01"`,
+//! `{"value": 101.3, "unit": "[degF]"}`; reports, summaries, conflicts and history are records.
+//!
+//! ```
+//! use wardcrf_ffi::{CaseStore, FieldPath, Language};
+//!
+//! let dir = std::env::temp_dir().join(format!("wardcrf-ffi-doc-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! let store = CaseStore::create_with_passphrase(
+//!     dir.display().to_string(), "correct horse battery staple".into(), "nurse".into())?;
+//! let case = store.create_case("icrown-core".into(), vec![])?;
+//! let path = FieldPath { field: "vs_temp".into(), group: None, row_id: None };
+//! store.set_quantity(case.clone(), path, 101.3, "[degF]".into(), None)?;
+//! let view = store.view_case(case, Language::Ja)?;
+//! assert!(view.values_json.contains("38.5"));
+//! # drop(store); let _ = std::fs::remove_dir_all(&dir);
+//! # Ok::<(), wardcrf_ffi::WardcrfError>(())
+//! ```
+
+mod error;
+mod forms;
+mod store;
+mod types;
+
+pub use error::WardcrfError;
+pub use forms::{
+    ChoiceOption, FieldKind, FieldLayout, FormInfo, FormItem, FormLayout, GroupLayout, Range,
+    SectionLayout, Unit, form_layout, forms, validate_values,
+};
+pub use store::{CaseStore, KeyProvider, KeyProviderError, SyncCancellation, SyncProgressListener};
+pub use types::{
+    Candidate, CaseFilter, CaseStatus, CaseSummary, CaseView, Conflict, Enrolment, FieldPath,
+    HistoryEntry, IssueCode, Language, MergeSummary, SyncProgress, SyncSummary, ValidationIssue,
+    ValidationReport,
+};
+
+uniffi::setup_scaffolding!();
+
+#[cfg(test)]
+mod tests;

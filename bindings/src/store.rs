@@ -1,0 +1,511 @@
+//! The encrypted case store of a device: open it, edit cases, review conflicts, merge, enroll
+//! and sync. Each method locks the store, converts its arguments, calls one core method and
+//! maps the error.
+
+use crate::error::{WardcrfError, bad_json};
+use crate::types::{
+    CaseFilter, CaseStatus, CaseSummary, CaseView, Conflict, Enrolment, FieldPath, HistoryEntry,
+    Language, MergeSummary, SyncProgress, SyncSummary,
+};
+use serde_json::{Map, Value as Json};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use wardcrf_core as core;
+use wardcrf_core::sync::{HttpOptions, HttpTransport};
+use zeroize::Zeroizing;
+
+/// Why a key provider could not wrap or unwrap the store's data key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum KeyProviderError {
+    /// This provider's key does not open the store.
+    #[error("the key does not fit")]
+    WrongKey,
+    /// The key is not usable now (device locked, user not authenticated, key deleted): a short
+    /// reason without key material.
+    #[error("the key is unavailable: {reason}")]
+    Unavailable { reason: String },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for KeyProviderError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        KeyProviderError::Unavailable { reason: e.reason }
+    }
+}
+
+/// Wraps and unwraps the store's random data key with a key the app keeps in secure hardware
+/// (Android Keystore, iOS Keychain): implemented by the app.
+#[uniffi::export(with_foreign)]
+pub trait KeyProvider: Send + Sync {
+    /// A short name of the kind of key (`android-keystore`, `ios-keychain`), kept beside the
+    /// wrapped key.
+    fn kind(&self) -> String;
+    /// Encrypts the data key.
+    fn wrap(&self, data_key: Vec<u8>) -> Result<Vec<u8>, KeyProviderError>;
+    /// Decrypts the data key; [`KeyProviderError::WrongKey`] when this key does not fit.
+    fn unwrap(&self, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyProviderError>;
+}
+
+/// The app's key provider as the core's.
+struct ForeignKey(Arc<dyn KeyProvider>);
+
+impl std::fmt::Debug for ForeignKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ForeignKey(<redacted>)")
+    }
+}
+
+fn key_error(e: KeyProviderError) -> core::KeyError {
+    match e {
+        KeyProviderError::WrongKey => core::KeyError::WrongKey,
+        KeyProviderError::Unavailable { reason } => core::KeyError::Provider(reason),
+    }
+}
+
+impl core::KeyProvider for ForeignKey {
+    fn kind(&self) -> String {
+        self.0.kind()
+    }
+
+    fn wrap(&self, data_key: &[u8], _params: &[u8]) -> Result<Vec<u8>, core::KeyError> {
+        // The copy handed over is the app's to protect; ours is zeroed on return.
+        self.0.wrap(data_key.to_vec()).map_err(key_error)
+    }
+
+    fn unwrap(&self, wrapped: &[u8], _params: &[u8]) -> Result<Zeroizing<Vec<u8>>, core::KeyError> {
+        self.0
+            .unwrap(wrapped.to_vec())
+            .map(Zeroizing::new)
+            .map_err(key_error)
+    }
+}
+
+/// Receives sync progress (on the thread that called `sync`, after each exchange). It must not
+/// call the store: the store is busy syncing.
+#[uniffi::export(with_foreign)]
+pub trait SyncProgressListener: Send + Sync {
+    fn on_progress(&self, progress: SyncProgress);
+}
+
+/// Stops a sync between two exchanges: give it to `sync`, call `cancel` from any thread. The
+/// sync then fails with `WardcrfError.Cancelled`; nothing exchanged is lost.
+#[derive(Debug, Default, uniffi::Object)]
+pub struct SyncCancellation {
+    cancelled: AtomicBool,
+}
+
+#[uniffi::export]
+impl SyncCancellation {
+    #[uniffi::constructor]
+    pub fn new() -> Arc<Self> {
+        Arc::new(SyncCancellation::default())
+    }
+
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// A device's encrypted case store. Every change is recorded with the store's user (set at
+/// open, changed with `set_user`). Methods may be called from any thread; they run one at a
+/// time. Close it (Kotlin `close()`/`use`, Swift: drop it) to release the database.
+#[derive(uniffi::Object)]
+pub struct CaseStore {
+    inner: Mutex<core::CaseStore>,
+    user: Mutex<String>,
+    device_id: String,
+}
+
+impl std::fmt::Debug for CaseStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaseStore")
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn parse_json(what: &str, text: &str) -> Result<Json, WardcrfError> {
+    serde_json::from_str(text).map_err(|e| bad_json(what, &e))
+}
+
+fn parse_object(what: &str, text: &str) -> Result<Map<String, Json>, WardcrfError> {
+    match parse_json(what, text)? {
+        Json::Object(o) => Ok(o),
+        _ => Err(WardcrfError::InvalidInput {
+            reason: format!("{what} must be a JSON object"),
+        }),
+    }
+}
+
+/// `YYYY-MM-DD` as the core's date.
+pub(crate) fn parse_today(
+    today: Option<String>,
+) -> Result<Option<core::PartialDate>, WardcrfError> {
+    today
+        .map(|s| match core::PartialDate::parse(s.trim()) {
+            Ok(d) if d.is_full() => Ok(d),
+            _ => Err(WardcrfError::InvalidInput {
+                reason: "today must be a date YYYY-MM-DD".into(),
+            }),
+        })
+        .transpose()
+}
+
+fn http_options(ca_pem: Option<Vec<u8>>) -> HttpOptions {
+    HttpOptions {
+        ca_pem,
+        ..HttpOptions::default()
+    }
+}
+
+impl CaseStore {
+    fn wrap(store: core::CaseStore, user: String) -> Arc<Self> {
+        Arc::new(CaseStore {
+            device_id: store.device_id(),
+            inner: Mutex::new(store),
+            user: Mutex::new(user),
+        })
+    }
+
+    /// The core store. A panic in an earlier call does not leave a half-written case behind
+    /// (every write is one SQLite transaction), so a poisoned lock is taken over.
+    fn store(&self) -> MutexGuard<'_, core::CaseStore> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn user(&self) -> String {
+        self.user
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+#[uniffi::export]
+impl CaseStore {
+    /// Creates a new store in `dir` (created if needed), its data key wrapped by `key`.
+    #[uniffi::constructor]
+    pub fn create(
+        dir: String,
+        key: Arc<dyn KeyProvider>,
+        user: String,
+    ) -> Result<Arc<Self>, WardcrfError> {
+        let store = core::CaseStore::create(Path::new(&dir), &ForeignKey(key))?;
+        Ok(Self::wrap(store, user))
+    }
+
+    /// Opens the store in `dir`; `WrongKey` when `key` does not open it (nothing is changed).
+    #[uniffi::constructor]
+    pub fn open(
+        dir: String,
+        key: Arc<dyn KeyProvider>,
+        user: String,
+    ) -> Result<Arc<Self>, WardcrfError> {
+        let store = core::CaseStore::open(Path::new(&dir), &ForeignKey(key))?;
+        Ok(Self::wrap(store, user))
+    }
+
+    /// Creates a new store whose key is derived from a passphrase (PBKDF2, 600,000 rounds).
+    #[uniffi::constructor]
+    pub fn create_with_passphrase(
+        dir: String,
+        passphrase: String,
+        user: String,
+    ) -> Result<Arc<Self>, WardcrfError> {
+        let store = core::CaseStore::create(Path::new(&dir), &core::Passphrase::new(passphrase))?;
+        Ok(Self::wrap(store, user))
+    }
+
+    /// Opens a store with its passphrase; `WrongKey` when it is not the right one.
+    #[uniffi::constructor]
+    pub fn open_with_passphrase(
+        dir: String,
+        passphrase: String,
+        user: String,
+    ) -> Result<Arc<Self>, WardcrfError> {
+        let store = core::CaseStore::open(Path::new(&dir), &core::Passphrase::new(passphrase))?;
+        Ok(Self::wrap(store, user))
+    }
+
+    /// Rewraps the data key with another key provider (nothing else is re-encrypted).
+    pub fn rekey(&self, key: Arc<dyn KeyProvider>) -> Result<(), WardcrfError> {
+        Ok(self.store().rekey(&ForeignKey(key))?)
+    }
+
+    /// Rewraps the data key with a passphrase.
+    pub fn rekey_with_passphrase(&self, passphrase: String) -> Result<(), WardcrfError> {
+        Ok(self.store().rekey(&core::Passphrase::new(passphrase))?)
+    }
+
+    /// This device's id (hex), as shown in conflicts and history.
+    pub fn device_id(&self) -> String {
+        self.device_id.clone()
+    }
+
+    /// The user recorded with every change from now on.
+    pub fn set_user(&self, user: String) {
+        *self.user.lock().unwrap_or_else(PoisonError::into_inner) = user;
+    }
+
+    pub fn user_name(&self) -> String {
+        self.user()
+    }
+
+    /// The date validation takes as today (`YYYY-MM-DD`; none: no future-date checks).
+    pub fn set_today(&self, today: Option<String>) -> Result<(), WardcrfError> {
+        let today = parse_today(today)?;
+        self.store().set_today(today);
+        Ok(())
+    }
+
+    /// Creates a case of a core form (or a disease module, with its core form) plus modules;
+    /// returns its id.
+    pub fn create_case(
+        &self,
+        form_id: String,
+        modules: Vec<String>,
+    ) -> Result<String, WardcrfError> {
+        let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
+        Ok(self.store().create_case(&form_id, &modules, &self.user())?)
+    }
+
+    /// The cases matching `filter`, most recently updated first (no decryption).
+    pub fn list_cases(&self, filter: CaseFilter) -> Result<Vec<CaseSummary>, WardcrfError> {
+        Ok(self
+            .store()
+            .list(&filter.into())?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// A case with its values, validation report (messages in `lang`) and open conflicts.
+    pub fn view_case(&self, case_id: String, lang: Language) -> Result<CaseView, WardcrfError> {
+        let view = self.store().case(&case_id)?;
+        Ok(CaseView::new(view, lang.into()))
+    }
+
+    /// Sets a value (JSON: `38.5`, `"2024-03-01"`, `{"value": 101.3, "unit": "[degF]"}`,
+    /// `null` to clear) and returns it as stored, in canonical units (JSON). An impossible
+    /// value is refused; one outside the expected range, a change of an earlier entry and an
+    /// edit of a complete or signed case need `reason`.
+    #[uniffi::method(default(reason = None))]
+    pub fn set_value(
+        &self,
+        case_id: String,
+        path: FieldPath,
+        value_json: String,
+        reason: Option<String>,
+    ) -> Result<String, WardcrfError> {
+        let value = parse_json("the value", &value_json)?;
+        let stored = self.store().set_value(
+            &case_id,
+            &path.into(),
+            value,
+            &self.user(),
+            reason.as_deref(),
+        )?;
+        Ok(stored.to_string())
+    }
+
+    /// Sets a number entered in `unit` (UCUM, e.g. `[degF]`): stored in the field's unit,
+    /// keeping what was entered. Returns the stored value (JSON).
+    #[uniffi::method(default(reason = None))]
+    pub fn set_quantity(
+        &self,
+        case_id: String,
+        path: FieldPath,
+        value: f64,
+        unit: String,
+        reason: Option<String>,
+    ) -> Result<String, WardcrfError> {
+        let number =
+            serde_json::Number::from_f64(value).ok_or_else(|| WardcrfError::InvalidInput {
+                reason: "the number is not finite".into(),
+            })?;
+        let mut quantity = Map::new();
+        quantity.insert("value".into(), Json::Number(number));
+        quantity.insert("unit".into(), Json::String(unit));
+        let stored = self.store().set_value(
+            &case_id,
+            &path.into(),
+            Json::Object(quantity),
+            &self.user(),
+            reason.as_deref(),
+        )?;
+        Ok(stored.to_string())
+    }
+
+    /// Adds a row to a repeating group with its first values (a JSON object of field ids);
+    /// returns the new row's id.
+    #[uniffi::method(default(values_json = "{}", reason = None))]
+    pub fn add_row(
+        &self,
+        case_id: String,
+        group: String,
+        values_json: String,
+        reason: Option<String>,
+    ) -> Result<String, WardcrfError> {
+        let values = parse_object("the row values", &values_json)?;
+        Ok(self
+            .store()
+            .add_row(&case_id, &group, &values, &self.user(), reason.as_deref())?)
+    }
+
+    /// Removes a row (kept in the history, marked removed with the reason).
+    pub fn remove_row(
+        &self,
+        case_id: String,
+        group: String,
+        row_id: String,
+        reason: String,
+    ) -> Result<(), WardcrfError> {
+        Ok(self
+            .store()
+            .remove_row(&case_id, &group, &row_id, &self.user(), &reason)?)
+    }
+
+    /// Moves a case to `Complete` (when nothing is left: else `NotComplete`), `Signed` (when
+    /// complete), or back to `Draft` (with a reason); returns the status now.
+    #[uniffi::method(default(reason = None))]
+    pub fn set_status(
+        &self,
+        case_id: String,
+        status: CaseStatus,
+        reason: Option<String>,
+    ) -> Result<CaseStatus, WardcrfError> {
+        Ok(self
+            .store()
+            .set_status(&case_id, status.into(), &self.user(), reason.as_deref())?
+            .into())
+    }
+
+    /// Deletes a case recoverably (kept, marked deleted with the reason).
+    pub fn delete_case(&self, case_id: String, reason: String) -> Result<(), WardcrfError> {
+        Ok(self.store().delete_case(&case_id, &self.user(), &reason)?)
+    }
+
+    pub fn restore_case(&self, case_id: String, reason: String) -> Result<(), WardcrfError> {
+        Ok(self.store().restore_case(&case_id, &self.user(), &reason)?)
+    }
+
+    /// The audit trail of a case, oldest first; only entries touching `field` when given.
+    #[uniffi::method(default(field = None))]
+    pub fn history(
+        &self,
+        case_id: String,
+        field: Option<String>,
+    ) -> Result<Vec<HistoryEntry>, WardcrfError> {
+        Ok(self
+            .store()
+            .history(&case_id, field.as_deref())?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Open conflicts of one case, or of every case when `case_id` is none.
+    #[uniffi::method(default(case_id = None))]
+    pub fn conflicts(&self, case_id: Option<String>) -> Result<Vec<Conflict>, WardcrfError> {
+        Ok(self
+            .store()
+            .conflicts(case_id.as_deref())?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Resolves a conflict with a value (a candidate's `value_json` or a new one) and a reason;
+    /// returns the value as stored (JSON). It settles the conflict on every device that merges
+    /// or syncs afterwards.
+    pub fn resolve(
+        &self,
+        case_id: String,
+        path: FieldPath,
+        value_json: String,
+        reason: String,
+    ) -> Result<String, WardcrfError> {
+        let value = parse_json("the value", &value_json)?;
+        let stored = self
+            .store()
+            .resolve(&case_id, &path.into(), value, &self.user(), &reason)?;
+        Ok(stored.to_string())
+    }
+
+    /// Cases whose `field` (`hospital_record_number` or `patient_name`) is `value`, through
+    /// the keyed index (nothing is stored in plain text).
+    pub fn find(&self, field: String, value: String) -> Result<Vec<String>, WardcrfError> {
+        Ok(self.store().find(&field, &value)?)
+    }
+
+    /// Merges every case of another device's store into this one; edits of one field on both
+    /// become conflicts.
+    pub fn merge_from(&self, other: Arc<CaseStore>) -> Result<MergeSummary, WardcrfError> {
+        if std::ptr::eq(self, Arc::as_ptr(&other)) {
+            return Err(WardcrfError::InvalidInput {
+                reason: "a store cannot be merged into itself".into(),
+            });
+        }
+        // Export first and release the other store before locking this one.
+        let cases = other.store().export_cases()?;
+        Ok(self.store().import_cases(&cases)?.into())
+    }
+
+    /// Enrolls this device with the repository at `server_url` using a one-time code from the
+    /// site administrator; the device token is kept sealed in the store. `ca_pem`: the
+    /// hospital's own certificate authority, when it signed the repository's certificate.
+    #[uniffi::method(default(ca_pem = None))]
+    pub fn enroll(
+        &self,
+        server_url: String,
+        code: String,
+        ca_pem: Option<Vec<u8>>,
+    ) -> Result<Enrolment, WardcrfError> {
+        let options = http_options(ca_pem);
+        // The address as the transport normalises it (checked before the code is spent).
+        let server = HttpTransport::with_options(&server_url, "", &options)?
+            .base_url()
+            .to_string();
+        let mut store = self.store();
+        let enrolment =
+            core::sync::enroll_with_options(&server, &code, &store.device_id(), &options)?;
+        store.set_sync_credential(&server, &enrolment.token)?;
+        Ok(Enrolment {
+            device_id: enrolment.device_id,
+            site_id: enrolment.site_id,
+            server_url: server,
+        })
+    }
+
+    /// The repository this device is enrolled with, if any.
+    pub fn server_url(&self) -> Result<Option<String>, WardcrfError> {
+        Ok(self.store().sync_credential()?.map(|(url, _)| url))
+    }
+
+    /// Syncs with the repository until both hold everything: blocking (call it off the main
+    /// thread). `progress` hears after each exchange; `cancel` stops it between exchanges.
+    #[uniffi::method(default(progress = None, cancel = None, ca_pem = None))]
+    pub fn sync(
+        &self,
+        progress: Option<Arc<dyn SyncProgressListener>>,
+        cancel: Option<Arc<SyncCancellation>>,
+        ca_pem: Option<Vec<u8>>,
+    ) -> Result<SyncSummary, WardcrfError> {
+        let mut store = self.store();
+        let (server, token) = store.sync_credential()?.ok_or(WardcrfError::NotEnrolled)?;
+        let transport = HttpTransport::with_options(&server, &token, &http_options(ca_pem))?;
+        let never = AtomicBool::new(false);
+        let cancel = cancel.as_ref().map_or(&never, |c| &c.cancelled);
+        let mut report = |p: core::sync::SyncProgress| {
+            if let Some(listener) = &progress {
+                listener.on_progress(p.into());
+            }
+        };
+        let summary = core::sync::sync_cancellable(&mut store, &transport, &mut report, cancel)?;
+        Ok(summary.into())
+    }
+}
