@@ -1,3 +1,13 @@
-//! Cross-component scenario tests of WardCRF live beside this file (`sites_and_devices.rs`):
-//! real `wardcrf-server` processes and device stores syncing over HTTP. This crate has no code
-//! of its own; `tests/run` is the command that runs every suite of the workspace.
+//! Cross-component scenario tests of WardCRF live beside this file: real `wardcrf-server`
+//! processes (on SQLite, and on PostgreSQL with the `postgres-tests` feature), ward device
+//! stores and the `wardcrf` command line, syncing over HTTP.
+//!
+//! - `sites_and_devices.rs`: three devices at two sites, random edits and sync orders, a server
+//!   restart, conflicts and their resolution everywhere, site isolation; a server killed
+//!   mid-sync and a batch sent twice.
+//! - `http_faults.rs`: answers cut at every stage, truncated and garbled requests, a captive
+//!   portal answering instead of the repository.
+//! - `nurse_resolves_with_the_cli.rs`: the conflict-and-resolution scenario with the CLI only.
+//! - `common/`: the repository on either backend, devices, and the fault-injecting proxy.
+//!
+//! This crate has no code of its own; `tests/run` is the command that runs every suite.

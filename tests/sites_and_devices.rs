@@ -5,142 +5,14 @@
 
 #![allow(clippy::unwrap_used)] // scenario helpers outside #[test] functions
 
-use serde_json::{Value, json};
+mod common;
+
+use common::*;
+use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
-use wardcrf_core::sync::{self, HttpTransport, Method};
-use wardcrf_core::{CaseStore, FieldPath, Passphrase};
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The workspace's built `wardcrf-server` (beside this test's directory in target/).
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join("wardcrf-server");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --workspace` (tests/run does)",
-        bin.display()
-    );
-    bin
-}
-
-fn start_server(data: &Path) -> Server {
-    let mut child = Command::new(server_binary())
-        .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("listening on ") {
-            break rest.trim().to_string();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, url }
-}
-
-struct Device {
-    name: String,
-    site: String,
-    store: CaseStore,
-    token: String,
-}
-
-/// A deterministic generator (xorshift64*), seeded from the clock and printed on failure.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1) as u64) as usize
-    }
-}
-
-fn enroll(server: &Server, admin: &HttpTransport, dir: &Path, name: &str, site: &str) -> Device {
-    let code = admin
-        .call(
-            Method::Post,
-            "/api/admin/enroll-codes",
-            Some(&json!({"site_id": site})),
-        )
-        .unwrap();
-    let mut store =
-        CaseStore::create(&dir.join(name), &Passphrase::insecure_for_tests(name, 10)).unwrap();
-    let e = sync::enroll(
-        &server.url,
-        code["code"].as_str().unwrap(),
-        &store.device_id(),
-    )
-    .unwrap();
-    assert_eq!(e.site_id, site);
-    store.set_sync_credential(&server.url, &e.token).unwrap();
-    Device {
-        name: name.into(),
-        site: site.into(),
-        store,
-        token: e.token,
-    }
-}
-
-fn sync_device(d: &mut Device, url: &str) {
-    let line = HttpTransport::new(url, &d.token).unwrap();
-    sync::sync(&mut d.store, &line, &mut |_| {}).unwrap_or_else(|e| panic!("{} sync: {e}", d.name));
-}
-
-/// Per case: its values and its open conflicts (paths and candidate values).
-type Snapshot = BTreeMap<String, (Value, BTreeSet<String>)>;
-
-/// Every case of a device with its values and its open conflicts.
-fn snapshot(d: &mut Device) -> Snapshot {
-    let ids: Vec<String> = d
-        .store
-        .list(&Default::default())
-        .unwrap()
-        .into_iter()
-        .map(|c| c.case_id)
-        .collect();
-    ids.into_iter()
-        .map(|id| {
-            let view = d.store.case(&id).unwrap();
-            let conflicts = view
-                .conflicts
-                .iter()
-                .map(|c| {
-                    let mut vals: Vec<String> =
-                        c.candidates.iter().map(|x| x.value.to_string()).collect();
-                    vals.sort();
-                    format!("{:?}={}", c.path, vals.join("|"))
-                })
-                .collect();
-            (id, (Value::Object(view.values), conflicts))
-        })
-        .collect()
-}
+use std::process::Command;
+use wardcrf_core::FieldPath;
+use wardcrf_core::sync::{self, HttpTransport};
 
 const FIELDS: [(&str, i64, i64); 4] = [
     ("vs_hr", 50, 140),
@@ -149,41 +21,34 @@ const FIELDS: [(&str, i64, i64); 4] = [
     ("age_years", 18, 95),
 ];
 
-#[test]
-fn devices_of_two_sites_converge_through_the_server_across_a_restart() {
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+on_both_backends!(
+    devices_of_two_sites_converge_through_the_server_across_a_restart,
+    super::converge_across_a_restart
+);
+
+fn converge_across_a_restart(backend: Backend) {
+    let seed = clock_seed();
     println!("seed {seed}");
     let mut rng = Rng(seed);
-    let dir = std::env::temp_dir().join(format!("wardcrf-system-{seed:x}"));
-    let data = dir.join("repository");
-    let mut server = start_server(&data);
-    let admin_token = std::fs::read_to_string(data.join("admin-token")).unwrap();
-    let mut admin = HttpTransport::new(&server.url, admin_token.trim()).unwrap();
-    for (site, name) in [("jp-tokyo-01", "Tokyo"), ("de-berlin-01", "Berlin")] {
-        admin
-            .call(
-                Method::Post,
-                "/api/admin/sites",
-                Some(&json!({"site_id": site, "name": name})),
-            )
-            .unwrap();
+    let repo = Repository::new(&backend, "converge");
+    let dir = repo.dir.clone();
+    let mut server = repo.start();
+    let mut admin = repo.admin(&server);
+    for site in ["jp-tokyo-01", "de-berlin-01"] {
+        add_site(&admin, site);
     }
     let mut devices = vec![
-        enroll(&server, &admin, &dir, "tokyo-1", "jp-tokyo-01"),
-        enroll(&server, &admin, &dir, "tokyo-2", "jp-tokyo-01"),
-        enroll(&server, &admin, &dir, "berlin-1", "de-berlin-01"),
+        enroll(&server.url, &admin, &dir, "tokyo-1", "jp-tokyo-01"),
+        enroll(&server.url, &admin, &dir, "tokyo-2", "jp-tokyo-01"),
+        enroll(&server.url, &admin, &dir, "berlin-1", "de-berlin-01"),
     ];
     let mut cases: BTreeMap<String, Vec<String>> = BTreeMap::new(); // site → case ids
     for step in 0..80 {
         if step == 40 {
             // The repository restarts (same data, new port): devices carry on with the new address.
             drop(server);
-            server = start_server(&data);
-            admin = HttpTransport::new(&server.url, admin_token.trim()).unwrap();
+            server = repo.start();
+            admin = repo.admin(&server);
         }
         let i = rng.below(devices.len());
         let site = devices[i].site.clone();
@@ -224,7 +89,7 @@ fn devices_of_two_sites_converge_through_the_server_across_a_restart() {
             }
             _ => {
                 let url = server.url.clone();
-                sync_device(&mut devices[i], &url);
+                devices[i].sync(&url);
             }
         }
     }
@@ -238,8 +103,8 @@ fn devices_of_two_sites_converge_through_the_server_across_a_restart() {
         .or_default()
         .push(shared.clone());
     let url = server.url.clone();
-    sync_device(&mut devices[0], &url);
-    sync_device(&mut devices[1], &url);
+    devices[0].sync(&url);
+    devices[1].sync(&url);
     devices[0]
         .store
         .set_value(
@@ -263,19 +128,13 @@ fn devices_of_two_sites_converge_through_the_server_across_a_restart() {
     // Everyone syncs until quiet; then a fresh device per site learns only from the server.
     for _ in 0..2 {
         for d in devices.iter_mut() {
-            sync_device(d, &url);
+            d.sync(&url);
         }
     }
-    devices.push(enroll(&server, &admin, &dir, "tokyo-fresh", "jp-tokyo-01"));
-    devices.push(enroll(
-        &server,
-        &admin,
-        &dir,
-        "berlin-fresh",
-        "de-berlin-01",
-    ));
+    devices.push(enroll(&url, &admin, &dir, "tokyo-fresh", "jp-tokyo-01"));
+    devices.push(enroll(&url, &admin, &dir, "berlin-fresh", "de-berlin-01"));
     for d in devices.iter_mut().skip(3) {
-        sync_device(d, &url);
+        d.sync(&url);
     }
     let snaps: Vec<(String, Snapshot)> = devices
         .iter_mut()
@@ -328,7 +187,7 @@ fn devices_of_two_sites_converge_through_the_server_across_a_restart() {
         .unwrap();
     for _ in 0..2 {
         for d in devices.iter_mut() {
-            sync_device(d, &url);
+            d.sync(&url);
         }
     }
     let tokyo: Vec<Snapshot> = devices
@@ -353,33 +212,24 @@ fn devices_of_two_sites_converge_through_the_server_across_a_restart() {
     assert_eq!(h0.last().unwrap().op, "resolve");
     // A sync with nothing new changes nothing.
     let before = snapshot(&mut devices[0]);
-    sync_device(&mut devices[0], &url);
+    devices[0].sync(&url);
     assert_eq!(snapshot(&mut devices[0]), before);
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn a_server_killed_mid_sync_and_a_batch_sent_twice_lose_and_duplicate_nothing() {
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    let dir = std::env::temp_dir().join(format!("wardcrf-system-kill-{seed:x}"));
-    let data = dir.join("repository");
-    let mut server = start_server(&data);
-    let admin_token = std::fs::read_to_string(data.join("admin-token")).unwrap();
-    let mut admin = HttpTransport::new(&server.url, admin_token.trim()).unwrap();
-    admin
-        .call(
-            Method::Post,
-            "/api/admin/sites",
-            Some(&json!({"site_id": "s1", "name": "S"})),
-        )
-        .unwrap();
-    let mut writer = enroll(&server, &admin, &dir, "writer", "s1");
-    let mut reader = enroll(&server, &admin, &dir, "reader", "s1");
+on_both_backends!(
+    a_server_killed_mid_sync_and_a_batch_sent_twice_lose_and_duplicate_nothing,
+    super::killed_mid_sync_and_sent_twice
+);
+
+fn killed_mid_sync_and_sent_twice(backend: Backend) {
+    let repo = Repository::new(&backend, "kill");
+    let dir = repo.dir.clone();
+    let mut server = repo.start();
+    let admin = repo.admin(&server);
+    add_site(&admin, "s1");
+    let mut writer = enroll(&server.url, &admin, &dir, "writer", "s1");
+    let mut reader = enroll(&server.url, &admin, &dir, "reader", "s1");
     let mut ids = Vec::new();
     for i in 0..250 {
         let id = writer.store.create_case("icrown-core", &[], "w").unwrap();
@@ -423,11 +273,9 @@ fn a_server_killed_mid_sync_and_a_batch_sent_twice_lose_and_duplicate_nothing() 
         "the rest waits for the next sync"
     );
     drop(server);
-    server = start_server(&data);
-    admin = HttpTransport::new(&server.url, admin_token.trim()).unwrap();
-    let _ = &admin;
+    server = repo.start();
     let url = server.url.clone();
-    sync_device(&mut writer, &url);
+    writer.sync(&url);
     assert!(writer.store.sync_outbox().unwrap().is_empty());
     // The same batch arrives twice (a retry after a lost answer): nothing is applied twice.
     let push = writer.store.sync_push(&ids[0]).unwrap();
@@ -450,14 +298,8 @@ fn a_server_killed_mid_sync_and_a_batch_sent_twice_lose_and_duplicate_nothing() 
             .find(|c| c.case_id == ids[0])
             .map(|c| &c.heads)
     );
-    sync_device(&mut reader, &url);
-    let held: BTreeSet<String> = reader
-        .store
-        .list(&Default::default())
-        .unwrap()
-        .into_iter()
-        .map(|c| c.case_id)
-        .collect();
+    reader.sync(&url);
+    let held: BTreeSet<String> = reader.case_ids();
     assert_eq!(
         held,
         ids.iter().cloned().collect(),
@@ -471,5 +313,4 @@ fn a_server_killed_mid_sync_and_a_batch_sent_twice_lose_and_duplicate_nothing() 
         );
     }
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }

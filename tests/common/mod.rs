@@ -1,0 +1,510 @@
+//! What the system tests share: the repository on either backend as the real `wardcrf-server`
+//! binary ([`Repository`], [`Server`]), ward devices ([`Device`]), a seeded generator, and a TCP
+//! proxy that breaks connections on purpose ([`FaultyLine`]).
+#![allow(clippy::unwrap_used, dead_code)] // helpers outside #[test] functions; not every target uses all
+
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use wardcrf_core::sync::{self, HttpTransport, Method};
+use wardcrf_core::{CaseStore, Passphrase};
+
+/// Where the repository keeps its data in a test.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// A PostgreSQL server URL; each repository gets a database of its own in it.
+    Postgres(String),
+}
+
+/// The variable naming the PostgreSQL server of the tests (tests/run starts a throwaway one).
+pub const DATABASE_URL_VAR: &str = "WARDCRF_TEST_DATABASE_URL";
+
+impl Backend {
+    /// PostgreSQL at `$WARDCRF_TEST_DATABASE_URL`; fails (never skips) without it.
+    pub fn postgres_from_env() -> Backend {
+        match std::env::var(DATABASE_URL_VAR) {
+            Ok(url) if !url.trim().is_empty() => Backend::Postgres(url),
+            _ => panic!(
+                "{DATABASE_URL_VAR} is not set: the PostgreSQL system tests need a server, e.g. \
+                 {DATABASE_URL_VAR}=postgres://postgres@127.0.0.1:55432/wardcrf_test \
+                 (tests/run starts a throwaway one)"
+            ),
+        }
+    }
+}
+
+/// `#[test]`s running `$body(Backend)` on SQLite and, with the `postgres-tests` feature
+/// (tests/run enables it), on PostgreSQL: `$name::sqlite` and `$name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $body:path) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                $body($crate::common::Backend::Sqlite);
+            }
+            #[cfg(feature = "postgres-tests")]
+            #[test]
+            fn postgres() {
+                $body($crate::common::Backend::postgres_from_env());
+            }
+        }
+    };
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A name unique to this run: lowercase, usable as a directory or a database name.
+pub fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}_{}_{}_{nanos:08x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A seed from the clock; print it so a failure can be replayed.
+pub fn clock_seed() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1
+}
+
+/// A deterministic generator (xorshift64*).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1) as u64) as usize
+    }
+}
+
+/// A binary of the workspace, built next to this test (`cargo test --workspace` builds them).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` (tests/run does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A database of its own on the PostgreSQL server, dropped with everything in it.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    fn new(url: &str, prefix: &str) -> PgDatabase {
+        let name = unique(prefix);
+        let mut client = postgres::Client::connect(url, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to {DATABASE_URL_VAR}: {e}"));
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        // Same server and credentials, the new database: replace the URL's path.
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (url, String::new()),
+        };
+        let root = base.rsplit_once('/').map_or(base, |(r, _)| r);
+        PgDatabase {
+            admin_url: url.to_string(),
+            url: format!("{root}/{name}{query}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.admin_url, postgres::NoTls) {
+            let _ = client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// A repository's data (directory, and database on PostgreSQL), outliving server restarts.
+pub struct Repository {
+    pub dir: PathBuf,
+    db: Option<PgDatabase>,
+}
+
+impl Repository {
+    pub fn new(backend: &Backend, name: &str) -> Repository {
+        let dir = std::env::temp_dir().join(format!("wardcrf-system-{}", unique(name)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres(url) => Some(PgDatabase::new(url, name)),
+        };
+        Repository { dir, db }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.join("repository")
+    }
+
+    /// Starts `wardcrf-server` on this repository's data.
+    pub fn start(&self) -> Server {
+        let mut cmd = Command::new(workspace_binary("wardcrf-server"));
+        cmd.arg("--data")
+            .arg(self.data())
+            .args(["--listen", "127.0.0.1:0"]);
+        if let Some(db) = &self.db {
+            cmd.args(["--database-url", &db.url]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the server printed its address")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("listening on ") {
+                break rest.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, url }
+    }
+
+    pub fn admin_token_file(&self) -> PathBuf {
+        self.data().join("admin-token")
+    }
+
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.admin_token_file())
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// The administrator's line to a running server of this repository.
+    pub fn admin(&self, server: &Server) -> HttpTransport {
+        HttpTransport::new(&server.url, &self.admin_token()).unwrap()
+    }
+}
+
+impl Drop for Repository {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A running `wardcrf-server`, killed (SIGKILL) when dropped.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn add_site(admin: &HttpTransport, site: &str) {
+    admin
+        .call(
+            Method::Post,
+            "/api/admin/sites",
+            Some(&json!({"site_id": site, "name": format!("Site {site}")})),
+        )
+        .unwrap();
+}
+
+/// A ward device: an encrypted store enrolled at a site.
+pub struct Device {
+    pub name: String,
+    pub site: String,
+    pub store: CaseStore,
+    pub token: String,
+}
+
+/// Creates a store under `dir` and enrols it at `site` through `url`.
+pub fn enroll(url: &str, admin: &HttpTransport, dir: &Path, name: &str, site: &str) -> Device {
+    let code = admin
+        .call(
+            Method::Post,
+            "/api/admin/enroll-codes",
+            Some(&json!({"site_id": site})),
+        )
+        .unwrap();
+    let mut store =
+        CaseStore::create(&dir.join(name), &Passphrase::insecure_for_tests(name, 10)).unwrap();
+    let e = sync::enroll(url, code["code"].as_str().unwrap(), &store.device_id()).unwrap();
+    assert_eq!(e.site_id, site);
+    store.set_sync_credential(url, &e.token).unwrap();
+    Device {
+        name: name.into(),
+        site: site.into(),
+        store,
+        token: e.token,
+    }
+}
+
+impl Device {
+    /// One sync with the repository at `url`.
+    pub fn try_sync(&mut self, url: &str) -> Result<sync::SyncSummary, sync::SyncError> {
+        let line = HttpTransport::new(url, &self.token).unwrap();
+        sync::sync(&mut self.store, &line, &mut |_| {})
+    }
+
+    pub fn sync(&mut self, url: &str) -> sync::SyncSummary {
+        self.try_sync(url)
+            .unwrap_or_else(|e| panic!("{} sync: {e}", self.name))
+    }
+
+    pub fn case_ids(&self) -> BTreeSet<String> {
+        self.store
+            .list(&Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.case_id)
+            .collect()
+    }
+}
+
+/// Per case: its values and its open conflicts (paths and candidate values).
+pub type Snapshot = BTreeMap<String, (Value, BTreeSet<String>)>;
+
+/// Every case of a device with its values and its open conflicts.
+pub fn snapshot(d: &mut Device) -> Snapshot {
+    d.case_ids()
+        .into_iter()
+        .map(|id| {
+            let view = d.store.case(&id).unwrap();
+            let conflicts = view
+                .conflicts
+                .iter()
+                .map(|c| {
+                    let mut vals: Vec<String> =
+                        c.candidates.iter().map(|x| x.value.to_string()).collect();
+                    vals.sort();
+                    format!("{:?}={}", c.path, vals.join("|"))
+                })
+                .collect();
+            (id, (Value::Object(view.values), conflicts))
+        })
+        .collect()
+}
+
+/// How a [`FaultyLine`] breaks the next connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Bytes pass both ways untouched.
+    None,
+    /// The request passes; the answer is cut after this many bytes, then the connection drops.
+    CutAnswerAt(Cut),
+    /// The request is cut after this part, then the connection drops (the server sees a
+    /// truncated body).
+    CutRequestAt(Cut),
+    /// One byte in the middle of the request body is replaced by a byte that is never valid in
+    /// JSON text (0xFF).
+    GarbleRequestBody,
+    /// The server answers, but the device receives a captive-portal HTML page instead.
+    ForeignAnswer,
+}
+
+/// Where in an HTTP message a [`Fault`] cuts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Before a single byte passes.
+    Start,
+    /// In the middle of the status or request line.
+    FirstLine,
+    /// After the headers, before the body.
+    BeforeBody,
+    /// Half the body.
+    MidBody,
+    /// All but the last byte.
+    LastByte,
+}
+
+/// A loopback TCP proxy in front of the server, breaking connections as its [`Fault`] says.
+/// Each connection takes the fault set when it was accepted, and the fault then returns to
+/// [`Fault::None`] (one broken connection per fault).
+pub struct FaultyLine {
+    pub url: String,
+    fault: Arc<Mutex<Fault>>,
+    /// Connections broken so far.
+    pub broken: Arc<AtomicU64>,
+}
+
+impl FaultyLine {
+    /// A proxy to `upstream` (`http://127.0.0.1:PORT`).
+    pub fn new(upstream: &str) -> FaultyLine {
+        let target = upstream
+            .strip_prefix("http://")
+            .expect("plain HTTP on loopback")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let fault = Arc::new(Mutex::new(Fault::None));
+        let broken = Arc::new(AtomicU64::new(0));
+        let (f, b) = (fault.clone(), broken.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let this = std::mem::replace(&mut *f.lock().unwrap(), Fault::None);
+                let target = target.clone();
+                let b = b.clone();
+                std::thread::spawn(move || relay(client, &target, this, &b));
+            }
+        });
+        FaultyLine { url, fault, broken }
+    }
+
+    /// Breaks the next connection this way.
+    pub fn set(&self, fault: Fault) {
+        *self.fault.lock().unwrap() = fault;
+    }
+}
+
+/// The end of the headers and the Content-Length of the HTTP message starting `buf`.
+fn head_of(buf: &[u8]) -> Option<(usize, usize)> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Some((end, length))
+}
+
+/// Reads from `from` until one whole HTTP message (headers and body) is in hand.
+fn read_message(from: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some((end, length)) = head_of(&buf)
+            && buf.len() >= end + length
+        {
+            return Some(buf);
+        }
+        let n = from.read(&mut chunk).ok()?;
+        if n == 0 {
+            return (!buf.is_empty()).then_some(buf);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn cut_point(message: &[u8], cut: Cut) -> usize {
+    let (end, length) = head_of(message).unwrap_or((message.len(), 0));
+    match cut {
+        Cut::Start => 0,
+        Cut::FirstLine => 6.min(message.len()),
+        Cut::BeforeBody => end,
+        Cut::MidBody => end + length / 2,
+        Cut::LastByte => (end + length).saturating_sub(1),
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream) {
+    let _ = std::io::copy(&mut from, &mut to);
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+fn relay(mut client: TcpStream, target: &str, fault: Fault, broken: &AtomicU64) {
+    let Ok(mut server) = TcpStream::connect(target) else {
+        return;
+    };
+    let _ = client.set_read_timeout(Some(Duration::from_secs(60)));
+    let _ = server.set_read_timeout(Some(Duration::from_secs(60)));
+    let drop_both = |client: &TcpStream, server: &TcpStream| {
+        let _ = client.shutdown(Shutdown::Both);
+        let _ = server.shutdown(Shutdown::Both);
+        broken.fetch_add(1, Ordering::SeqCst);
+    };
+    if fault == Fault::None {
+        let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+        std::thread::spawn(move || pump(c2, s2));
+        pump(server, client);
+        return;
+    }
+    // The first exchange on the connection is the one broken.
+    let Some(mut request) = read_message(&mut client) else {
+        return;
+    };
+    match fault {
+        Fault::CutRequestAt(cut) => {
+            let at = cut_point(&request, cut);
+            let _ = server.write_all(&request[..at]);
+            std::thread::sleep(Duration::from_millis(50));
+            drop_both(&client, &server);
+            return;
+        }
+        Fault::GarbleRequestBody => {
+            let (end, length) = head_of(&request).unwrap_or((0, 0));
+            if length > 0 {
+                request[end + length / 2] = 0xFF;
+            }
+        }
+        _ => {}
+    }
+    if server.write_all(&request).is_err() {
+        drop_both(&client, &server);
+        return;
+    }
+    let Some(answer) = read_message(&mut server) else {
+        drop_both(&client, &server);
+        return;
+    };
+    match fault {
+        Fault::CutAnswerAt(cut) => {
+            let at = cut_point(&answer, cut);
+            let _ = client.write_all(&answer[..at]);
+            let _ = client.flush();
+            drop_both(&client, &server);
+        }
+        Fault::ForeignAnswer => {
+            let page = b"<html><body>Hospital guest Wi-Fi: please log in</body></html>";
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                page.len()
+            );
+            let _ = client.write_all(head.as_bytes());
+            let _ = client.write_all(page);
+            drop_both(&client, &server);
+        }
+        _ => {
+            // A garbled request: pass the server's answer on, then close.
+            let _ = client.write_all(&answer);
+            drop_both(&client, &server);
+        }
+    }
+}
