@@ -427,11 +427,7 @@ fn case_path(case_id: &str) -> Result<String, CliError> {
 }
 
 /// `wardcrf admin … case list|show|history`.
-fn admin_case(
-    cmd: &AdminCaseCommand,
-    json: bool,
-    call: &Call<'_>,
-) -> Outcome {
+fn admin_case(cmd: &AdminCaseCommand, json: bool, call: &Call<'_>) -> Outcome {
     match cmd {
         AdminCaseCommand::List {
             site,
