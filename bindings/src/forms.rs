@@ -54,14 +54,14 @@ pub struct ChoiceOption {
 
 /// A closed range; either bound may be absent.
 #[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
-pub struct Range {
+pub struct ValueRange {
     pub min: Option<f64>,
     pub max: Option<f64>,
 }
 
-impl From<core::Limits> for Range {
+impl From<core::Limits> for ValueRange {
     fn from(l: core::Limits) -> Self {
-        Range {
+        ValueRange {
             min: l.min,
             max: l.max,
         }
@@ -70,13 +70,13 @@ impl From<core::Limits> for Range {
 
 /// A unit: its UCUM code and how it is shown in the language asked for.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct Unit {
+pub struct MeasureUnit {
     pub code: String,
     pub display: String,
 }
 
-fn unit(code: &str, lang: core::Lang) -> Unit {
-    Unit {
+fn unit(code: &str, lang: core::Lang) -> MeasureUnit {
+    MeasureUnit {
         code: code.to_string(),
         display: core::ucum::display(code, lang),
     }
@@ -90,15 +90,15 @@ pub struct FieldLayout {
     pub label: String,
     pub help: Option<String>,
     /// The unit values are stored in.
-    pub unit: Option<Unit>,
+    pub unit: Option<MeasureUnit>,
     /// Other units a value may be entered in (converted on save).
-    pub alt_units: Vec<Unit>,
+    pub alt_units: Vec<MeasureUnit>,
     pub decimals: Option<u8>,
     pub choices: Vec<ChoiceOption>,
     /// Values outside are refused.
-    pub hard_limits: Option<Range>,
+    pub hard_limits: Option<ValueRange>,
     /// Values outside need a confirming reason.
-    pub soft_limits: Option<Range>,
+    pub soft_limits: Option<ValueRange>,
     /// Required before the case can be completed.
     pub required: bool,
     /// Identifies the patient (name, record number): never leaves the site in research exports.

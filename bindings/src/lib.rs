@@ -38,8 +38,8 @@ mod types;
 
 pub use error::WardcrfError;
 pub use forms::{
-    ChoiceOption, FieldKind, FieldLayout, FormInfo, FormItem, FormLayout, GroupLayout, Range,
-    SectionLayout, Unit, form_layout, forms, validate_values,
+    ChoiceOption, FieldKind, FieldLayout, FormInfo, FormItem, FormLayout, GroupLayout, MeasureUnit,
+    SectionLayout, ValueRange, form_layout, forms, validate_values,
 };
 pub use store::{CaseStore, KeyProvider, KeyProviderError, SyncCancellation, SyncProgressListener};
 pub use types::{

@@ -264,6 +264,7 @@ impl CaseStore {
 
     /// Creates a case of a core form (or a disease module, with its core form) plus modules;
     /// returns its id.
+    #[uniffi::method(default(modules = []))]
     pub fn create_case(
         &self,
         form_id: String,
@@ -274,6 +275,7 @@ impl CaseStore {
     }
 
     /// The cases matching `filter`, most recently updated first (no decryption).
+    #[uniffi::method(default(filter))]
     pub fn list_cases(&self, filter: CaseFilter) -> Result<Vec<CaseSummary>, WardcrfError> {
         Ok(self
             .store()
