@@ -1,5 +1,6 @@
 //! The HTTP API of `docs/http-api.md`: admin, enrolment, sync and health.
 
+use crate::pool::HubPool;
 use crate::secret;
 use crate::storage::{CaseQuery, ProjectionRow, RepoError, Repository};
 use axum::body::Bytes;
@@ -12,7 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use wardcrf_core::sync::{Hub, HubError, HubStorage, SyncRequest, case_history, case_projection};
 use wardcrf_core::{Catalog, Context, Lang, PartialDate};
 
@@ -130,9 +131,10 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// What the handlers share: the hub (and through it the storage) behind one mutex.
-pub struct AppState<S: HubStorage> {
-    hub: Arc<Mutex<Hub<S>>>,
+/// What the handlers share: the storage connections (each with its hub), the admin token's
+/// hash, the clock and the form catalog.
+pub struct AppState<S: HubStorage + Repository> {
+    hub: Arc<HubPool<S>>,
     admin_token_sha256: [u8; 32],
     clock: Clock,
     /// The forms cases are checked against for data-quality flags (`None`: the bundled
@@ -140,7 +142,7 @@ pub struct AppState<S: HubStorage> {
     catalog: Arc<Option<Catalog>>,
 }
 
-impl<S: HubStorage> Clone for AppState<S> {
+impl<S: HubStorage + Repository> Clone for AppState<S> {
     fn clone(&self) -> Self {
         AppState {
             hub: self.hub.clone(),
@@ -151,16 +153,22 @@ impl<S: HubStorage> Clone for AppState<S> {
     }
 }
 
-impl<S: HubStorage> std::fmt::Debug for AppState<S> {
+impl<S: HubStorage + Repository> std::fmt::Debug for AppState<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState").finish_non_exhaustive()
     }
 }
 
 impl<S: HubStorage + Repository + Send + 'static> AppState<S> {
+    /// Over one storage connection (tests; requests then take turns).
     pub fn new(storage: S, admin_token: &str, clock: Clock) -> Self {
+        Self::with_pool(HubPool::single(storage), admin_token, clock)
+    }
+
+    /// Over a pool of storage connections (the server: concurrent requests, reconnection).
+    pub fn with_pool(pool: HubPool<S>, admin_token: &str, clock: Clock) -> Self {
         AppState {
-            hub: Arc::new(Mutex::new(Hub::new(storage))),
+            hub: Arc::new(pool),
             admin_token_sha256: secret::sha256(admin_token),
             clock,
             catalog: Arc::new(Catalog::bundled().ok()),
@@ -175,7 +183,7 @@ impl<S: HubStorage + Repository + Send + 'static> AppState<S> {
     /// projections) its projection; returns how many. Run once at start, before serving.
     pub fn backfill_projections(&self) -> Result<usize, RepoError> {
         let now = self.now();
-        let mut hub = self.hub.lock().unwrap_or_else(|p| p.into_inner());
+        let mut hub = self.hub.lease()?;
         let missing = hub.storage.cases_without_projection()?;
         let mut done = 0;
         for case_id in &missing {
@@ -202,10 +210,9 @@ impl<S: HubStorage + Repository + Send + 'static> AppState<S> {
         T: Send + 'static,
         F: FnOnce(&mut Hub<S>) -> Result<T, ApiError> + Send + 'static,
     {
-        let hub = self.hub.clone();
+        let pool = self.hub.clone();
         tokio::task::spawn_blocking(move || {
-            // Every storage step is its own transaction: a panic mid-way leaves it consistent.
-            let mut hub = hub.lock().unwrap_or_else(|p| p.into_inner());
+            let mut hub = pool.lease()?;
             f(&mut hub)
         })
         .await
@@ -415,21 +422,23 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
 ) -> Result<Response, ApiError> {
     let token_hash = secret::sha256(bearer(&headers).ok_or(ApiError::Unauthorized)?);
     let now = state.now();
-    let hub = state.hub.clone();
+    let pool = state.hub.clone();
     let catalog = state.catalog.clone();
     let response =
         tokio::task::spawn_blocking(move || {
-            let auth = {
-                let mut hub = hub.lock().unwrap_or_else(|p| p.into_inner());
-                hub.storage
-                    .device_by_token(&token_hash)?
-                    .ok_or(ApiError::Unauthorized)?
-            };
+            let auth = pool
+                .lease()?
+                .storage
+                .device_by_token(&token_hash)?
+                .ok_or(ApiError::Unauthorized)?;
             if auth.revoked {
                 return Err(ApiError::DeviceRevoked);
             }
             let request: SyncRequest = parse(body)?;
-            let mut hub = hub.lock().unwrap_or_else(|p| p.into_inner());
+            // One exchange per site at a time (see `pool`); other sites go on meanwhile.
+            let site_lock = pool.site_lock(&auth.site_id);
+            let _site = site_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut hub = pool.lease()?;
             let response = hub.exchange(&auth.site_id, &auth.device_id, &request)?;
             hub.storage.record_sync(&auth.device_id, now)?;
             // The projections of the cases this exchange stored; flags never refuse a sync.

@@ -5,9 +5,11 @@
 //!   `HubStorage`).
 //! - [`crate::postgres`]: the PostgreSQL backend (`--database-url`), same trait, same tables.
 //! - [`api`]: the axum router and its typed errors.
+//! - [`pool`]: storage connections shared by concurrent requests; sync serialised per site.
 //! - [`secret`]: random tokens and codes, stored only as SHA-256 hashes.
 
 pub mod api;
+pub mod pool;
 pub mod postgres;
 pub mod secret;
 pub mod serve;
@@ -15,4 +17,5 @@ pub mod storage;
 
 pub use crate::postgres::PostgresStorage;
 pub use api::{AppState, Clock, router, system_clock};
+pub use pool::HubPool;
 pub use storage::{Repository, SqliteStorage};

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use wardcrf_core::sync::HubStorage;
 use wardcrf_server::storage::Repository;
-use wardcrf_server::{AppState, PostgresStorage, SqliteStorage, router, serve, system_clock};
+use wardcrf_server::{
+    AppState, HubPool, PostgresStorage, SqliteStorage, router, serve, system_clock,
+};
 
 /// The WardCRF central repository: enrols ward devices and syncs their cases.
 #[derive(Debug, Parser)]
@@ -33,6 +35,10 @@ struct Args {
     /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy only).
     #[arg(long)]
     insecure_http: bool,
+    /// Database connections kept for concurrent requests (1 to 64). Syncs of one site always
+    /// take turns; different sites, admin requests and enrolment run side by side.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    connections: u16,
 }
 
 fn main() -> ExitCode {
@@ -46,17 +52,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// The backend the repository is stored in.
-#[derive(Debug)]
+/// The backend the repository is stored in: a pool of connections to it.
 enum Store {
-    Sqlite(SqliteStorage),
-    Postgres(PostgresStorage),
+    Sqlite(HubPool<SqliteStorage>),
+    Postgres(HubPool<PostgresStorage>),
 }
 
-/// The router over `state`, once cases stored by an older version have their projections.
+/// The router over `pool`, once cases stored by an older version have their projections.
 fn prepared<S: HubStorage + Repository + Send + 'static>(
-    state: AppState<S>,
+    pool: HubPool<S>,
+    token: &str,
 ) -> Result<axum::Router, String> {
+    let state = AppState::with_pool(pool, token, system_clock());
     let n = state
         .backfill_projections()
         .map_err(|e| format!("projecting stored cases: {e}"))?;
@@ -80,17 +87,25 @@ fn run(args: Args) -> Result<(), String> {
     };
     std::fs::create_dir_all(&args.data)
         .map_err(|e| format!("cannot create {}: {e}", args.data.display()))?;
+    let connections = usize::from(args.connections);
     let store = match &args.database_url {
         Some(url) => {
             // The URL may carry a password: never echo it.
-            let storage =
-                PostgresStorage::connect(url).map_err(|e| format!("PostgreSQL database: {e}"))?;
+            let url = url.clone();
+            let pool = HubPool::new(
+                Box::new(move || PostgresStorage::connect(&url)),
+                connections,
+            )
+            .map_err(|e| format!("PostgreSQL database: {e}"))?;
             println!("repository in PostgreSQL");
-            Store::Postgres(storage)
+            Store::Postgres(pool)
         }
         None => {
             let db = args.data.join("repository.db");
-            Store::Sqlite(SqliteStorage::open(&db).map_err(|e| format!("{}: {e}", db.display()))?)
+            let shown = db.display().to_string();
+            let pool = HubPool::new(Box::new(move || SqliteStorage::open(&db)), connections)
+                .map_err(|e| format!("{shown}: {e}"))?;
+            Store::Sqlite(pool)
         }
     };
     let (token_path, token, created) =
@@ -101,8 +116,8 @@ fn run(args: Args) -> Result<(), String> {
         println!("admin token in {}", token_path.display());
     }
     let app = match store {
-        Store::Sqlite(storage) => prepared(AppState::new(storage, &token, system_clock()))?,
-        Store::Postgres(storage) => prepared(AppState::new(storage, &token, system_clock()))?,
+        Store::Sqlite(pool) => prepared(pool, &token)?,
+        Store::Postgres(pool) => prepared(pool, &token)?,
     };
     drop(token);
 

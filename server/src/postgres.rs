@@ -28,11 +28,16 @@ const MIGRATION_LOCK: i64 = 0x5741_5244_4352_4601;
 
 impl From<::postgres::Error> for RepoError {
     fn from(e: ::postgres::Error) -> Self {
-        RepoError::Storage(e.to_string())
+        // The server's own words ("terminating connection due to administrator command"),
+        // not its detail line, which can quote row values.
+        RepoError::Storage(match e.as_db_error() {
+            Some(db) => format!("PostgreSQL: {}", db.message()),
+            None => e.to_string(),
+        })
     }
 }
 
-/// The repository in one PostgreSQL database (one connection; the API serialises access).
+/// One connection to the repository's PostgreSQL database (the server keeps a pool of them).
 pub struct PostgresStorage {
     client: Client,
 }
@@ -328,6 +333,10 @@ impl Repository for PostgresStorage {
                 n_flags: to_u64(r.get(10)),
                 updated_at: to_u64(r.get(11)),
             }))
+    }
+
+    fn is_broken(&mut self) -> bool {
+        self.client.is_closed()
     }
 
     fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError> {

@@ -150,6 +150,10 @@ pub trait Repository {
     fn projection(&mut self, case_id: &str) -> Result<Option<ProjectionRow>, RepoError>;
     /// Stored cases with no projection yet (stored before projections existed), by case id.
     fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError>;
+    /// Whether the database has closed this connection (it is then replaced, never reused).
+    fn is_broken(&mut self) -> bool {
+        false
+    }
 }
 
 /// The repository in one SQLite database (WAL).

@@ -154,6 +154,31 @@ fn the_binary_serves_from_the_database_url_and_keeps_data_across_restarts() {
         &serde_json::json!({"site_id": "pg-site", "name": "PG"}),
     );
     assert_eq!(r.status, 201, "{:?}", r.body);
+
+    // The database drops every connection (a restart, a failover): the server replaces them
+    // by itself. A request on a connection just cut may fail (500, "try again later"); the
+    // device's next attempt succeeds.
+    let mut admin = postgres::Client::connect(&url(), postgres::NoTls).unwrap();
+    let dropped = admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&db.name],
+        )
+        .unwrap();
+    assert!(dropped >= 1, "the server had a connection open");
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let r = get(addr, "/api/admin/sites", Some(&token));
+        answers.push(r.status);
+        if r.status == 200 {
+            assert_eq!(r.body[0]["site_id"], "pg-site");
+            break;
+        }
+        assert_eq!((r.status, r.code()), (500, "internal"), "{:?}", r.body);
+    }
+    assert_eq!(answers.last(), Some(&200), "{answers:?}");
     drop(child);
 
     let (child, addr, _) = start();

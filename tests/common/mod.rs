@@ -358,7 +358,7 @@ pub enum Cut {
 pub struct FaultyLine {
     pub url: String,
     fault: Arc<Mutex<Fault>>,
-    /// Connections broken so far.
+    /// Connections given a fault so far.
     pub broken: Arc<AtomicU64>,
 }
 
@@ -379,9 +379,11 @@ impl FaultyLine {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
                 let this = std::mem::replace(&mut *f.lock().unwrap(), Fault::None);
+                if this != Fault::None {
+                    b.fetch_add(1, Ordering::SeqCst);
+                }
                 let target = target.clone();
-                let b = b.clone();
-                std::thread::spawn(move || relay(client, &target, this, &b));
+                std::thread::spawn(move || relay(client, &target, this));
             }
         });
         FaultyLine { url, fault, broken }
@@ -439,7 +441,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream) {
     let _ = to.shutdown(Shutdown::Write);
 }
 
-fn relay(mut client: TcpStream, target: &str, fault: Fault, broken: &AtomicU64) {
+fn relay(mut client: TcpStream, target: &str, fault: Fault) {
     let Ok(mut server) = TcpStream::connect(target) else {
         return;
     };
@@ -448,7 +450,6 @@ fn relay(mut client: TcpStream, target: &str, fault: Fault, broken: &AtomicU64) 
     let drop_both = |client: &TcpStream, server: &TcpStream| {
         let _ = client.shutdown(Shutdown::Both);
         let _ = server.shutdown(Shutdown::Both);
-        broken.fetch_add(1, Ordering::SeqCst);
     };
     if fault == Fault::None {
         let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());

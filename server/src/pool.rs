@@ -1,0 +1,259 @@
+//! Storage connections shared by concurrent requests: [`HubPool`].
+//!
+//! Each connection is a [`Hub`] over its own storage (one SQLite connection to the WAL
+//! database, or one PostgreSQL session). A request leases one for as long as it needs it and
+//! gives it back when the lease drops. A connection the database has closed (a PostgreSQL
+//! restart, a failover) is discarded on return and replaced on demand, so the repository
+//! recovers by itself once the database is back.
+//!
+//! Sync exchanges of one site run one at a time ([`HubPool::site_lock`]): an exchange reads,
+//! merges and writes the site's cases and hands out the site's sequence numbers, and two of
+//! them interleaving could let a device's cursor pass a number not yet committed. Exchanges of
+//! different sites, admin requests and enrolment run side by side.
+
+use crate::storage::{RepoError, Repository};
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use wardcrf_core::sync::{Hub, HubStorage};
+
+/// Opens one more storage connection.
+pub type Connect<S> = Box<dyn Fn() -> Result<S, RepoError> + Send + Sync>;
+
+struct Idle<S: HubStorage> {
+    hubs: Vec<Hub<S>>,
+    /// Connections open now, leased or idle.
+    open: usize,
+}
+
+/// A bounded set of storage connections; see the module documentation.
+pub struct HubPool<S: HubStorage> {
+    connect: Option<Connect<S>>,
+    max: usize,
+    idle: Mutex<Idle<S>>,
+    returned: Condvar,
+    sites: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl<S: HubStorage> std::fmt::Debug for HubPool<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubPool")
+            .field("max", &self.max)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every storage step is its own transaction: a panic elsewhere leaves the data consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<S: HubStorage + Repository> HubPool<S> {
+    /// One connection, never replaced (tests, and storages that cannot reconnect).
+    pub fn single(storage: S) -> Self {
+        HubPool {
+            connect: None,
+            max: 1,
+            idle: Mutex::new(Idle {
+                hubs: vec![Hub::new(storage)],
+                open: 1,
+            }),
+            returned: Condvar::new(),
+            sites: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Up to `max` connections opened by `connect`; the first is opened now, so a database
+    /// that cannot be reached stops the server at start rather than at the first request.
+    pub fn new(connect: Connect<S>, max: usize) -> Result<Self, RepoError> {
+        let first = connect()?;
+        Ok(HubPool {
+            connect: Some(connect),
+            max: max.max(1),
+            idle: Mutex::new(Idle {
+                hubs: vec![Hub::new(first)],
+                open: 1,
+            }),
+            returned: Condvar::new(),
+            sites: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A connection for this request: an idle one, a new one while fewer than the maximum are
+    /// open, else the next one returned.
+    pub fn lease(&self) -> Result<Lease<'_, S>, RepoError> {
+        let mut idle = lock(&self.idle);
+        loop {
+            if let Some(mut hub) = idle.hubs.pop() {
+                if self.connect.is_some() && hub.storage.is_broken() {
+                    // Closed by the database while idle: replace it.
+                    idle.open -= 1;
+                    continue;
+                }
+                return Ok(Lease {
+                    pool: self,
+                    hub: Some(hub),
+                });
+            }
+            if let Some(connect) = self.connect.as_ref().filter(|_| idle.open < self.max) {
+                idle.open += 1;
+                drop(idle);
+                return match connect() {
+                    Ok(storage) => Ok(Lease {
+                        pool: self,
+                        hub: Some(Hub::new(storage)),
+                    }),
+                    Err(e) => {
+                        lock(&self.idle).open -= 1;
+                        self.returned.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            idle = self.returned.wait(idle).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// The lock that serialises sync exchanges of `site`.
+    pub fn site_lock(&self, site: &str) -> Arc<Mutex<()>> {
+        lock(&self.sites)
+            .entry(site.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn give_back(&self, mut hub: Hub<S>) {
+        let mut idle = lock(&self.idle);
+        if self.connect.is_some() && hub.storage.is_broken() {
+            // Closed by the database: drop it; the next lease opens a fresh one.
+            idle.open -= 1;
+        } else {
+            idle.hubs.push(hub);
+        }
+        drop(idle);
+        self.returned.notify_one();
+    }
+}
+
+/// A leased connection; returned to its pool when dropped.
+pub struct Lease<'a, S: HubStorage + Repository> {
+    pool: &'a HubPool<S>,
+    hub: Option<Hub<S>>,
+}
+
+impl<S: HubStorage + Repository> std::fmt::Debug for Lease<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease").finish_non_exhaustive()
+    }
+}
+
+impl<S: HubStorage + Repository> std::ops::Deref for Lease<'_, S> {
+    type Target = Hub<S>;
+    fn deref(&self) -> &Hub<S> {
+        self.hub
+            .as_ref()
+            .expect("a lease holds its hub until dropped")
+    }
+}
+
+impl<S: HubStorage + Repository> std::ops::DerefMut for Lease<'_, S> {
+    fn deref_mut(&mut self) -> &mut Hub<S> {
+        self.hub
+            .as_mut()
+            .expect("a lease holds its hub until dropped")
+    }
+}
+
+impl<S: HubStorage + Repository> Drop for Lease<'_, S> {
+    fn drop(&mut self) {
+        if let Some(hub) = self.hub.take() {
+            self.pool.give_back(hub);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteStorage;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn temp_db(name: &str) -> std::path::PathBuf {
+        let tag = crate::secret::new_token().unwrap();
+        let dir = std::env::temp_dir().join(format!("wardcrf-pool-{name}-{}", &tag[..8]));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("repository.db")
+    }
+
+    #[test]
+    fn leases_reuse_idle_connections_and_open_at_most_max() {
+        let path = temp_db("max");
+        let opened = Arc::new(AtomicUsize::new(0));
+        let (p, o) = (path.clone(), opened.clone());
+        let pool = HubPool::new(
+            Box::new(move || {
+                o.fetch_add(1, Ordering::SeqCst);
+                SqliteStorage::open(&p)
+            }),
+            2,
+        )
+        .unwrap();
+        {
+            let _a = pool.lease().unwrap();
+            let _b = pool.lease().unwrap();
+            assert_eq!(opened.load(Ordering::SeqCst), 2);
+        }
+        // Both idle again: reused, nothing new opened.
+        let _a = pool.lease().unwrap();
+        let _b = pool.lease().unwrap();
+        assert_eq!(opened.load(Ordering::SeqCst), 2);
+        // A third waits until one is returned.
+        drop((_a, _b));
+        let pool = Arc::new(pool);
+        let held = pool.lease().unwrap();
+        let held2 = pool.lease().unwrap();
+        let waiter = {
+            let pool = pool.clone();
+            std::thread::spawn(move || pool.lease().map(|_| ()).is_ok())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!waiter.is_finished(), "the third lease waits");
+        drop(held);
+        assert!(waiter.join().unwrap());
+        drop(held2);
+        assert_eq!(opened.load(Ordering::SeqCst), 2);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap_or(&path));
+    }
+
+    #[test]
+    fn a_failed_connect_is_an_error_and_frees_its_place() {
+        let path = temp_db("fail");
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let (p, a) = (path.clone(), attempts.clone());
+        let pool = HubPool::new(
+            Box::new(move || {
+                if a.fetch_add(1, Ordering::SeqCst) == 1 {
+                    Err(RepoError::Storage("database unreachable".into()))
+                } else {
+                    SqliteStorage::open(&p)
+                }
+            }),
+            2,
+        )
+        .unwrap();
+        let first = pool.lease().unwrap();
+        assert!(matches!(pool.lease(), Err(RepoError::Storage(_))));
+        // The failed attempt did not use up the second place.
+        let second = pool.lease().unwrap();
+        drop((first, second));
+        assert_eq!(attempts.load(Ordering::SeqCst), 3);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap_or(&path));
+    }
+
+    #[test]
+    fn each_site_has_one_lock() {
+        let pool = HubPool::single(SqliteStorage::open_in_memory().unwrap());
+        let a = pool.site_lock("a");
+        assert!(Arc::ptr_eq(&a, &pool.site_lock("a")));
+        assert!(!Arc::ptr_eq(&a, &pool.site_lock("b")));
+    }
+}
