@@ -1,162 +1,26 @@
 //! The store commands of `wardcrf` as a user runs them: the real binary, real stores in
 //! temporary directories, passphrases from the environment.
 
+mod common;
+
+use common::{A_PASS, B_PASS, NEW_PASS, Store, WRONG, json_of, text};
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::process::Output;
 
-/// Every passphrase used here; none may ever appear in any output.
-const PASSPHRASES: [&str; 4] = [
-    "ward-7-tablet-pass",
-    "icu-tablet-pass",
-    "wrong-guess-pass",
-    "renewed-pass",
-];
-const A_PASS: &str = PASSPHRASES[0];
-const B_PASS: &str = PASSPHRASES[1];
-const WRONG: &str = PASSPHRASES[2];
-const NEW_PASS: &str = PASSPHRASES[3];
-
-const VARS: [&str; 4] = [
-    "WARDCRF_PASSPHRASE",
-    "WARDCRF_FROM_PASSPHRASE",
-    "WARDCRF_NEW_PASSPHRASE",
-    "WARDCRF_INSECURE_KDF_ITERATIONS",
-];
-
-/// Runs `wardcrf` with only the given WARDCRF_* variables set.
+/// Runs `wardcrf` with only the given WARDCRF_* variables set (see `common::run_env`).
 fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wardcrf"));
-    for v in VARS {
-        cmd.env_remove(v);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.args(args).output().expect("wardcrf runs");
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    for p in PASSPHRASES {
-        assert!(
-            !stdout.contains(p) && !stderr.contains(p),
-            "a passphrase was printed by {args:?}:\n{stdout}\n{stderr}"
-        );
-    }
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json_of(out: &Output) -> Value {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
+    common::run_env(args, env, &[])
 }
 
 /// A failure: exit 2, nothing on stdout, the message on stderr (returned).
 fn failure(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert!(
-        out.stdout.is_empty(),
-        "stdout on error: {}",
-        text(&out.stdout)
-    );
-    text(&out.stderr)
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A store directory, removed when dropped.
-struct Store {
-    dir: PathBuf,
-    pass: &'static str,
+    common::failure(out, 2)
 }
 
 impl Store {
-    /// A directory name only; the store is not created.
-    fn dir_only(name: &str, pass: &'static str) -> Store {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "wardcrf-cli-store-{name}-{}-{}-{nanos:08x}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        Store { dir, pass }
-    }
-
-    /// A new store (fast test key derivation).
-    fn new(name: &str, pass: &'static str) -> Store {
-        let s = Store::dir_only(name, pass);
-        let out = s.init();
-        let v = json_of(&out);
-        assert_eq!(v["device_id"].as_str().map(str::len), Some(32), "{v}");
-        assert!(text(&out.stderr).contains("FOR TESTS ONLY"));
-        s
-    }
-
-    fn init(&self) -> Output {
-        run_env(
-            &["device", "init", "--store", self.path(), "--json"],
-            &[
-                ("WARDCRF_PASSPHRASE", self.pass),
-                ("WARDCRF_INSECURE_KDF_ITERATIONS", "1000"),
-            ],
-        )
-    }
-
-    fn path(&self) -> &str {
-        self.dir.to_str().expect("utf-8 path")
-    }
-
     fn db(&self) -> PathBuf {
         self.dir.join("wardcrf.db")
-    }
-
-    /// `wardcrf <group> <sub> --store DIR <rest>` with this store's passphrase.
-    fn run(&self, cmd: &[&str], rest: &[&str]) -> Output {
-        self.run_pass(self.pass, cmd, rest)
-    }
-
-    fn run_pass(&self, pass: &str, cmd: &[&str], rest: &[&str]) -> Output {
-        let mut args: Vec<&str> = cmd.to_vec();
-        args.extend(["--store", self.path()]);
-        args.extend(rest);
-        run_env(&args, &[("WARDCRF_PASSPHRASE", pass)])
-    }
-
-    /// The JSON output of a command that must succeed.
-    fn ok(&self, cmd: &[&str], rest: &[&str]) -> Value {
-        let mut rest = rest.to_vec();
-        rest.push("--json");
-        json_of(&self.run(cmd, &rest))
-    }
-
-    fn new_case(&self, form: &str) -> String {
-        let v = self.ok(&["case", "new"], &["--form", form, "--user", "nurse.a"]);
-        v["case_id"].as_str().expect("case id").to_string()
     }
 
     fn set(&self, case: &str, field: &str, value: &str, extra: &[&str]) -> Output {
@@ -189,12 +53,6 @@ impl Store {
             ],
         );
         json_of(&out)
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -2,146 +2,20 @@
 //! binary and real stores, first against a small fake repository on a loopback socket (what the
 //! client sends, how it reports refusals), then end to end against the real `wardcrf-server`.
 
+mod common;
+
+use common::{
+    A_PASS, ADMIN_TOKEN, B_PASS, Store, TOKEN, failure, json_of, run_env, temp_dir, text,
+};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-const A_PASS: &str = "ward-7-sync-pass";
-const B_PASS: &str = "icu-sync-pass";
-/// The device token the fake repository hands out.
-const TOKEN: &str = "d3v1cet0ken0000d3v1cet0ken0000d3v1cet0ken0000d3v1cet0ken00001234";
-/// The administrator token of the fake repository.
-const ADMIN_TOKEN: &str = "adm1nt0ken-adm1nt0ken-adm1nt0ken";
-
-const VARS: [&str; 4] = [
-    "WARDCRF_PASSPHRASE",
-    "WARDCRF_FROM_PASSPHRASE",
-    "WARDCRF_NEW_PASSPHRASE",
-    "WARDCRF_INSECURE_KDF_ITERATIONS",
-];
-
-/// Runs `wardcrf`; no passphrase or token may appear in its output.
-fn run_env(args: &[&str], env: &[(&str, &str)], secrets: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wardcrf"));
-    for v in VARS {
-        cmd.env_remove(v);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.args(args).output().expect("wardcrf runs");
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    for s in [A_PASS, B_PASS, TOKEN, ADMIN_TOKEN].iter().chain(secrets) {
-        assert!(
-            !stdout.contains(s) && !stderr.contains(s),
-            "a secret was printed by {args:?}:\n{stdout}\n{stderr}"
-        );
-    }
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json_of(out: &Output) -> Value {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
-}
-
-/// A failure with this exit code, nothing on stdout; returns stderr.
-fn failure(out: &Output, code: i32) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert!(
-        out.stdout.is_empty(),
-        "stdout on error: {}",
-        text(&out.stdout)
-    );
-    text(&out.stderr)
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn temp_dir(name: &str) -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    std::env::temp_dir().join(format!(
-        "wardcrf-cli-sync-{name}-{}-{}-{nanos:08x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ))
-}
-
-/// A store directory, removed when dropped.
-struct Store {
-    dir: PathBuf,
-    pass: &'static str,
-    /// Further secrets this store's commands must never print (enrolment codes).
-    secrets: Vec<String>,
-}
+use std::time::Duration;
 
 impl Store {
-    fn new(name: &str, pass: &'static str) -> Store {
-        let s = Store {
-            dir: temp_dir(name),
-            pass,
-            secrets: Vec::new(),
-        };
-        let v = json_of(&run_env(
-            &["device", "init", "--store", s.path(), "--json"],
-            &[
-                ("WARDCRF_PASSPHRASE", pass),
-                ("WARDCRF_INSECURE_KDF_ITERATIONS", "1000"),
-            ],
-            &[],
-        ));
-        assert_eq!(v["device_id"].as_str().map(str::len), Some(32), "{v}");
-        s
-    }
-
-    fn path(&self) -> &str {
-        self.dir.to_str().expect("utf-8 path")
-    }
-
-    fn run(&self, cmd: &[&str], rest: &[&str]) -> Output {
-        let mut args: Vec<&str> = cmd.to_vec();
-        args.extend(["--store", self.path()]);
-        args.extend(rest);
-        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        run_env(&args, &[("WARDCRF_PASSPHRASE", self.pass)], &secrets)
-    }
-
-    fn ok(&self, cmd: &[&str], rest: &[&str]) -> Value {
-        let mut rest = rest.to_vec();
-        rest.push("--json");
-        json_of(&self.run(cmd, &rest))
-    }
-
     fn enroll(&mut self, server: &str, code: &str) -> Output {
         self.secrets.push(code.to_string());
         self.run(
@@ -152,14 +26,6 @@ impl Store {
 
     fn sync(&self) -> Output {
         self.run(&["sync"], &["--json"])
-    }
-
-    fn new_case(&self) -> String {
-        let v = self.ok(
-            &["case", "new"],
-            &["--form", "icrown-core", "--user", "nurse.a"],
-        );
-        v["case_id"].as_str().expect("case id").to_string()
     }
 
     fn set(&self, case: &str, field: &str, value: &str, extra: &[&str]) -> Value {
@@ -178,12 +44,6 @@ impl Store {
             }
         }
         all
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -343,7 +203,7 @@ fn enrolment_keeps_the_token_sealed_in_the_store_and_sync_sends_it() {
         "the device token is stored in plaintext"
     );
 
-    let case = s.new_case();
+    let case = s.new_case("icrown-core");
     s.set(&case, "vs_hr", "88", &[]);
     assert_eq!(
         json_of(&s.sync()),
@@ -674,7 +534,7 @@ fn end_to_end_two_devices_sync_conflict_and_revocation() {
     failure(&c.enroll(base, &code_a), 2);
 
     // A enters a case; it reaches B through the repository.
-    let case = a.new_case();
+    let case = a.new_case("icrown-core");
     a.set(&case, "vs_hr", "88", &["--user", "nurse.a"]);
     assert_eq!(
         json_of(&a.sync()),
@@ -730,6 +590,25 @@ fn end_to_end_two_devices_sync_conflict_and_revocation() {
         values.sort();
         assert_eq!(values, ["104", "92"]);
     }
+
+    // The repository shows the same conflict to the administrator, as text too.
+    let listed = text(&adm(&["case", "list", "--conflicts"], &[]).stdout);
+    assert!(
+        listed.contains(&case) && listed.contains("1 conflict(s)"),
+        "{listed}"
+    );
+    let shown = text(&adm(&["case", "show", &case], &[]).stdout);
+    assert!(shown.contains("CONFLICT vs_hr:"), "{shown}");
+    assert!(shown.contains("vs_rr = 20"), "{shown}");
+    let history = text(&adm(&["case", "history", &case, "--field", "vs_hr"], &[]).stdout);
+    assert!(
+        history.contains("(reason: re-counted)") && history.contains("(reason: monitor reading)"),
+        "{history}"
+    );
+    let err = failure(&adm(&["case", "show", "../admin"], &[]), 2);
+    assert!(err.contains("is not a case id"), "{err}");
+    let err = failure(&adm(&["case", "show", "no-such-case"], &[]), 2);
+    assert!(err.contains("no such case"), "{err}");
 
     // The administrator sees both devices and revokes B: B is refused, A goes on.
     let devices = json_of(&adm(&["device", "list", "--json"], &[]));
@@ -830,7 +709,7 @@ fn https_with_the_hospital_ca() {
         &["--server", base, "--code", &code, "--ca-file", ca, "--json"],
     ));
     assert_eq!(v["site"], "jp-osaka-02");
-    let case = s.new_case();
+    let case = s.new_case("icrown-core");
     s.set(&case, "vs_hr", "71", &[]);
     assert_eq!(
         json_of(&s.run(&["sync"], &["--ca-file", ca, "--json"])),
