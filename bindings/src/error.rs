@@ -174,12 +174,10 @@ impl From<FormError> for WardcrfError {
 
 impl From<TransportError> for WardcrfError {
     fn from(e: TransportError) -> Self {
-        if e.is_revoked() {
-            return WardcrfError::Revoked;
-        }
         match e {
             TransportError::Unreachable(reason) => WardcrfError::Network { reason },
             TransportError::Refused(reason) => WardcrfError::Refused { reason },
+            TransportError::Revoked => WardcrfError::Revoked,
         }
     }
 }

@@ -163,6 +163,7 @@ fn repository_message(doing: &str, e: &wardcrf_core::sync::TransportError) -> St
             format!("the repository could not be reached: {m}; try the {doing} again later")
         }
         TransportError::Refused(m) => format!("the repository refused the {doing}: {m}"),
+        TransportError::Revoked => format!("the repository refused the {doing}: {e}"),
     }
 }
 

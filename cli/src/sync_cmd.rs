@@ -596,6 +596,6 @@ fn unix_time(secs: u64) -> String {
 pub fn transport_exit(e: &TransportError) -> u8 {
     match e {
         TransportError::Unreachable(_) => 3,
-        TransportError::Refused(_) => 2,
+        TransportError::Refused(_) | TransportError::Revoked => 2,
     }
 }

@@ -18,10 +18,6 @@ use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::time::Duration;
 
-/// The refusal of a revoked device (see [`TransportError::is_revoked`]).
-pub(crate) const REVOKED: &str =
-    "this device has been revoked by the site administrator; ask them to enroll it again";
-
 /// How long to wait for a TCP/TLS connection to the repository.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one whole exchange may take (a batch of 100 cases on a slow ward network).
@@ -371,8 +367,7 @@ fn status_error(
 ) -> TransportError {
     let http = status.as_u16();
     let text = match (code, message) {
-        // Always the core's own words, so that `TransportError::is_revoked` can tell.
-        (Some("device_revoked"), _) => return TransportError::Refused(REVOKED.into()),
+        (Some("device_revoked"), _) => return TransportError::Revoked,
         (_, Some(m)) if !m.trim().is_empty() => match code {
             Some(c) => format!("{m} ({c}, HTTP {http})"),
             None => format!("{m} (HTTP {http})"),
@@ -577,10 +572,7 @@ mod tests {
         let t = HttpTransport::new(&base, TOKEN).unwrap();
         for _ in 0..2 {
             let e = t.exchange(&request()).unwrap_err();
-            assert!(
-                matches!(&e, TransportError::Refused(m) if m.contains("revoked")),
-                "{e:?}"
-            );
+            assert!(matches!(&e, TransportError::Revoked), "{e:?}");
             assert!(e.is_revoked());
             assert_no_token(&e);
         }

@@ -44,16 +44,19 @@ pub enum TransportError {
     /// No connection, a time-out, a dropped response: try again later; nothing is lost.
     #[error("the repository could not be reached: {0}")]
     Unreachable(String),
-    /// The repository refused the request (bad credentials, revoked device, bad input).
+    /// The repository refused the request (bad credentials, bad input).
     #[error("the repository refused the sync: {0}")]
     Refused(String),
+    /// The site administrator revoked this device: its token will never work again; the
+    /// device must be enrolled anew.
+    #[error("this device has been revoked by the site administrator; ask them to enroll it again")]
+    Revoked,
 }
 
 impl TransportError {
-    /// Whether the repository refused because the site administrator revoked this device (its
-    /// token will never work again: the device must be enrolled anew).
+    /// Whether the repository refused because the site administrator revoked this device.
     pub fn is_revoked(&self) -> bool {
-        matches!(self, TransportError::Refused(m) if m == http::REVOKED)
+        matches!(self, TransportError::Revoked)
     }
 }
 
