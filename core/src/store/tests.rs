@@ -705,3 +705,62 @@ fn the_sync_credential_is_sealed_and_survives_reopening() {
         Some(("https://repo.example:8443".into(), token.into()))
     );
 }
+
+#[test]
+fn a_first_push_is_the_saved_document_and_the_echo_of_a_push_rewrites_nothing() {
+    let dir = TempDir::new("first-push");
+    let mut s = store(&dir);
+    let case = s.create_case("icrown-core", &[], "nurse.a").unwrap();
+    fill_required(&mut s, &case);
+    let (mut doc, _) = s.load(&case).unwrap();
+    let push = s.sync_push(&case).unwrap();
+    // Never synced: the whole saved document (smaller than the changes one by one), with the
+    // document's heads, readable by the other side like changes.
+    assert_eq!(push.changes, doc.save());
+    assert!(push.changes.len() < doc.changes_after(&[]).len());
+    let mut heads: Vec<String> = doc.heads().iter().map(ToString::to_string).collect();
+    let mut pushed = push.heads.clone();
+    heads.sort();
+    pushed.sort();
+    assert_eq!(pushed, heads);
+    let mut other = CaseDoc::from_changes(&push.changes, &ActorId::random()).unwrap();
+    assert_eq!(other.values(), doc.values());
+    assert_eq!(other.heads().len(), doc.heads().len());
+
+    // The repository's answer with exactly the device's heads only records them.
+    let before: Vec<u8> = s
+        .conn
+        .query_row("SELECT doc FROM cases WHERE case_id = ?1", [&case], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let echo = crate::sync::CaseChanges {
+        changes: Vec::new(),
+        ..push.clone()
+    };
+    assert!(!s.sync_apply(&echo).unwrap());
+    let after: Vec<u8> = s
+        .conn
+        .query_row("SELECT doc FROM cases WHERE case_id = ?1", [&case], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(before, after, "the sealed document is not rewritten");
+    assert!(s.sync_outbox().unwrap().is_empty());
+
+    // A later edit goes as the changes after the repository's heads only.
+    s.set_value(
+        &case,
+        &f("vs_hr"),
+        json!(88),
+        "nurse.a",
+        Some("re-measured"),
+    )
+    .unwrap();
+    assert_eq!(s.sync_outbox().unwrap(), vec![case.clone()]);
+    let next = s.sync_push(&case).unwrap();
+    assert!(next.changes.len() < push.changes.len());
+    other.apply(&next.changes).unwrap();
+    let (doc, _) = s.load(&case).unwrap();
+    assert_eq!(other.values(), doc.values());
+}
