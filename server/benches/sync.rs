@@ -35,7 +35,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
-use wardcrf_core::sync::{HttpTransport, Method, SyncSummary, enroll, sync};
+use wardcrf_core::sync::{
+    HttpTransport, Hub, MemoryHubStorage, Method, PROTOCOL, PUSH_BATCH, SyncRequest, SyncResponse,
+    SyncSummary, Transport, TransportError, case_projection, enroll, sync,
+};
 use wardcrf_core::{CaseExport, CaseStore, ChangeNote, FieldPath, RawKeyProvider, SecretKey};
 
 const USER: &str = "nurse.bench";
@@ -783,6 +786,9 @@ struct Run {
     bytes_down: u64,
     exchanges: usize,
     pushed: usize,
+    /// Time inside `Transport::exchange` (request encoding, HTTP, the server, response
+    /// decoding); the rest is the device's own work (reading and applying cases).
+    exchange_seconds: f64,
 }
 
 impl Run {
@@ -795,7 +801,24 @@ impl Run {
             "bytes_total": self.bytes_up + self.bytes_down,
             "bytes_per_changed_case": (self.bytes_up + self.bytes_down) as f64 / self.changed.max(1) as f64,
             "exchanges": self.exchanges, "pushed": self.pushed,
+            "exchange_seconds": self.exchange_seconds,
+            "device_seconds": self.seconds - self.exchange_seconds,
         })
+    }
+}
+
+/// A transport that adds up the time spent in exchanges.
+struct Timed<'a> {
+    inner: &'a HttpTransport,
+    spent: std::cell::Cell<Duration>,
+}
+
+impl Transport for Timed<'_> {
+    fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
+        let t = Instant::now();
+        let result = self.inner.exchange(request);
+        self.spent.set(self.spent.get() + t.elapsed());
+        result
     }
 }
 
@@ -809,8 +832,12 @@ fn timed_sync(
     changed: usize,
 ) -> Run {
     let (u0, d0) = proxy.counts();
+    let timed = Timed {
+        inner: transport,
+        spent: std::cell::Cell::new(Duration::ZERO),
+    };
     let t = Instant::now();
-    let summary: SyncSummary = sync(store, transport, &mut |_| {}).expect("sync");
+    let summary: SyncSummary = sync(store, &timed, &mut |_| {}).expect("sync");
     let seconds = t.elapsed().as_secs_f64();
     let (u1, d1) = proxy.counts();
     assert_eq!(summary.pushed, changed, "{name}: pushed what changed");
@@ -823,6 +850,7 @@ fn timed_sync(
         bytes_down: d1 - d0,
         exchanges: summary.exchanges,
         pushed: summary.pushed,
+        exchange_seconds: timed.spent.get().as_secs_f64(),
     }
 }
 
@@ -896,7 +924,7 @@ fn store_runs(
 
 fn print_run(r: &Run) {
     println!(
-        "  {:<18} {:>6} cases {:>6} changed {:>9.3} s {:>9.0} cases/s {:>12} B up {:>12} B down {:>9.0} B/changed case {:>4} exchanges",
+        "  {:<18} {:>6} cases {:>6} changed {:>9.3} s {:>9.0} cases/s {:>12} B up {:>12} B down {:>9.0} B/changed case {:>4} exchanges ({:.3} s in them)",
         r.name,
         r.cases,
         r.changed,
@@ -905,7 +933,8 @@ fn print_run(r: &Run) {
         r.bytes_up,
         r.bytes_down,
         (r.bytes_up + r.bytes_down) as f64 / r.changed.max(1) as f64,
-        r.exchanges
+        r.exchanges,
+        r.exchange_seconds
     );
 }
 
@@ -1049,6 +1078,94 @@ fn backend(
     json!({"runs": runs.iter().map(Run::to_json).collect::<Vec<_>>(), "concurrent": conc})
 }
 
+/// Where an initial sync's time goes, per case, measured step by step in this process on the
+/// first data set: the device reading what to push, JSON, the repository's merge (in memory,
+/// no database), the projection (read + validate), the device applying the answers.
+fn breakdown(template: &DocTemplate, scratch: &Path, cases: &[CaseData]) -> Json {
+    let mut store = new_store(&scratch.join("breakdown"));
+    fill(&mut store, template, cases);
+    let n = cases.len() as f64;
+    let us = |d: Duration| d.as_secs_f64() * 1e6 / n;
+    let ids = store.sync_outbox().expect("outbox");
+    let t = Instant::now();
+    let pushes: Vec<_> = ids
+        .iter()
+        .map(|id| store.sync_push(id).expect("sync_push"))
+        .collect();
+    let t_push = t.elapsed();
+    let requests: Vec<SyncRequest> = pushes
+        .chunks(PUSH_BATCH)
+        .map(|c| SyncRequest {
+            protocol: PROTOCOL,
+            cursor: 0,
+            push: c.to_vec(),
+        })
+        .collect();
+    let t = Instant::now();
+    let bodies: Vec<Vec<u8>> = requests
+        .iter()
+        .map(|r| serde_json::to_vec(r).expect("encode"))
+        .collect();
+    let t_encode = t.elapsed();
+    let t = Instant::now();
+    for b in &bodies {
+        std::hint::black_box(serde_json::from_slice::<SyncRequest>(b).expect("decode"));
+    }
+    let t_decode = t.elapsed();
+    let mut hub = Hub::new(MemoryHubStorage::default());
+    let t = Instant::now();
+    let responses: Vec<SyncResponse> = requests
+        .iter()
+        .map(|r| hub.exchange("site", "device", r).expect("exchange"))
+        .collect();
+    let t_hub = t.elapsed();
+    let catalog = wardcrf_core::Catalog::bundled().expect("bundled forms");
+    let form = catalog.form(FORM, &[]).expect("the core form");
+    let t = Instant::now();
+    for p in &pushes {
+        let projection = case_projection(&p.changes).expect("projection");
+        let report = wardcrf_core::validate(
+            &form,
+            &projection.values,
+            &wardcrf_core::Context {
+                today: None,
+                completing: false,
+            },
+        );
+        std::hint::black_box(report.to_json(wardcrf_core::Lang::En));
+    }
+    let t_projection = t.elapsed();
+    let t = Instant::now();
+    for r in &responses {
+        for c in &r.cases {
+            store.sync_apply(c).expect("apply");
+        }
+    }
+    let t_apply = t.elapsed();
+    let b = json!({
+        "cases": cases.len(),
+        "device_push_us": us(t_push),
+        "json_encode_us": us(t_encode),
+        "json_decode_us": us(t_decode),
+        "hub_merge_us": us(t_hub),
+        "projection_us": us(t_projection),
+        "device_apply_us": us(t_apply),
+    });
+    println!(
+        "where an initial sync's time goes, per case ({} cases, measured step by step in-process): device reads what to push {:.0} µs; \
+         request JSON encode {:.0} µs + decode {:.0} µs; repository merge in memory (no database) {:.0} µs; projection (read + validate) {:.0} µs; \
+         device applies the answer {:.0} µs. The rest of an exchange is HTTP and the repository's database.",
+        cases.len(),
+        us(t_push),
+        us(t_encode),
+        us(t_decode),
+        us(t_hub),
+        us(t_projection),
+        us(t_apply)
+    );
+    b
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -1120,6 +1237,10 @@ fn main() {
     .expect("write sync-dataset.json");
 
     let mut results = Map::new();
+    results.insert(
+        "breakdown".into(),
+        breakdown(&template, &scratch.0, &sets[0]),
+    );
     results.insert("tool".into(), json!("wardcrf"));
     results.insert("quick".into(), json!(config.quick));
     results.insert("fields_per_case".into(), json!(fields));
