@@ -1,0 +1,263 @@
+package org.wardcrf.ui.store
+
+import java.util.concurrent.CopyOnWriteArrayList
+import java.util.concurrent.atomic.AtomicBoolean
+
+/**
+ * The device's case store as the UI logic sees it: the port that `:core-ui` depends on.
+ *
+ * `:wardcrf` implements it over the Rust library (`org.wardcrf.store.RustCrfStore`, plain
+ * Kotlin over the generated uniffi bindings) and `android/test-jvm` runs this module's tests
+ * against that real implementation on the JVM. The types below mirror the bindings' records
+ * one to one where the UI needs them; they exist so that this module has no Android (or JNA)
+ * dependency and can be compiled and tested anywhere.
+ *
+ * Every method is blocking (SQLite, AES-GCM, HTTP): call it off the main thread. Failures are
+ * [CrfError]s.
+ */
+interface CrfStore : AutoCloseable {
+    /** This device's id (hex), as shown in conflicts and history. */
+    val deviceId: String
+
+    /** The user recorded with every change from now on. */
+    var user: String
+
+    fun forms(lang: Lang): List<FormSummary>
+    fun formLayout(formId: String, modules: List<String>, lang: Lang): FormSpec
+
+    /** Validates values (a JSON object as in [CaseDetail.valuesJson]) as a save would. */
+    fun validate(formId: String, modules: List<String>, valuesJson: String, lang: Lang): Report
+
+    fun listCases(query: CaseQuery = CaseQuery()): List<CaseItem>
+    fun createCase(formId: String, modules: List<String> = emptyList()): String
+    fun viewCase(caseId: String, lang: Lang): CaseDetail
+
+    /** Sets a value (JSON); returns it as stored, in canonical units (JSON). */
+    fun setValue(caseId: String, path: FieldRef, valueJson: String, reason: String? = null): String
+
+    /** Sets a number entered in a unit (UCUM code), converted to the field's unit on save. */
+    fun setQuantity(caseId: String, path: FieldRef, value: Double, unit: String, reason: String? = null): String
+
+    fun addRow(caseId: String, group: String, valuesJson: String = "{}", reason: String? = null): String
+    fun removeRow(caseId: String, group: String, rowId: String, reason: String)
+    fun setStatus(caseId: String, status: Status, reason: String? = null): Status
+    fun history(caseId: String, field: String? = null): List<HistoryItem>
+    fun conflicts(caseId: String? = null): List<ConflictItem>
+    fun resolve(caseId: String, path: FieldRef, valueJson: String, reason: String): String
+
+    /** The repository this device is enrolled with, if any. */
+    fun serverUrl(): String?
+    fun enroll(serverUrl: String, code: String): EnrolmentInfo
+
+    /** Syncs until both sides hold everything; [onProgress] hears after each exchange. */
+    fun sync(onProgress: (SyncCounts) -> Unit, cancel: CancelSignal): SyncResult
+}
+
+/** Cancels a running sync from any thread; the store stops between two exchanges. */
+class CancelSignal {
+    private val cancelled = AtomicBoolean(false)
+    private val listeners = CopyOnWriteArrayList<() -> Unit>()
+
+    val isCancelled: Boolean get() = cancelled.get()
+
+    fun cancel() {
+        if (cancelled.compareAndSet(false, true)) listeners.forEach { it() }
+    }
+
+    /** Runs [action] when cancelled (at once if already cancelled). */
+    fun onCancel(action: () -> Unit) {
+        listeners.add(action)
+        if (cancelled.get()) action()
+    }
+}
+
+enum class Lang { EN, JA, DE }
+
+enum class Status { DRAFT, COMPLETE, SIGNED }
+
+enum class Kind { TEXT, INTEGER, DECIMAL, DATE, DATETIME, CHOICE, MULTICHOICE, BOOLEAN }
+
+/** The kind of a validation problem (the bindings' `IssueCode`). */
+enum class Problem {
+    UNKNOWN_FIELD, WRONG_TYPE, NOT_A_CHOICE, INVALID_DATE, PARTIAL_DATE_NOT_ALLOWED,
+    UNIT_NOT_ALLOWED, TOO_LONG, TOO_MANY_ROWS, HARD_LIMIT, SOFT_LIMIT, FUTURE_DATE, REQUIRED,
+    HIDDEN_VALUE, RULE,
+}
+
+/** Where a value lives: a case-level field, or a field of one row of a repeating group. */
+data class FieldRef(val field: String, val group: String? = null, val rowId: String? = null)
+
+data class CaseItem(
+    val caseId: String,
+    val formId: String,
+    val formVersion: String,
+    val status: Status,
+    val hasConflicts: Boolean,
+    val deleted: Boolean,
+    val createdAt: Long,
+    val updatedAt: Long,
+)
+
+data class CaseQuery(
+    val status: Status? = null,
+    val formId: String? = null,
+    val withConflicts: Boolean = false,
+    val includeDeleted: Boolean = false,
+)
+
+data class FormSummary(val formId: String, val version: String, val extends: String?, val title: String)
+
+data class UnitSpec(val code: String, val display: String)
+data class ChoiceSpec(val code: String, val label: String)
+data class Limits(val min: Double?, val max: Double?)
+
+data class FieldSpec(
+    val id: String,
+    val kind: Kind,
+    val label: String,
+    val help: String?,
+    val unit: UnitSpec?,
+    val altUnits: List<UnitSpec>,
+    val decimals: Int?,
+    val choices: List<ChoiceSpec>,
+    val hardLimits: Limits?,
+    val softLimits: Limits?,
+    val required: Boolean,
+    val identifying: Boolean,
+    val partialDate: Boolean,
+    val maxLength: Int?,
+    val showIf: String?,
+)
+
+data class GroupSpec(
+    val id: String,
+    val label: String,
+    val help: String?,
+    val showIf: String?,
+    val maxRows: Int?,
+    val fields: List<FieldSpec>,
+)
+
+sealed class SectionItem {
+    data class FieldItem(val field: FieldSpec) : SectionItem()
+    data class GroupItem(val group: GroupSpec) : SectionItem()
+}
+
+data class SectionSpec(
+    val id: String,
+    val label: String,
+    val help: String?,
+    val showIf: String?,
+    val items: List<SectionItem>,
+)
+
+data class FormSpec(
+    val formId: String,
+    val version: String,
+    val title: String,
+    val sections: List<SectionSpec>,
+) {
+    /** Every field of the form by id (case-level fields and group fields). */
+    val fieldsById: Map<String, FieldSpec> by lazy {
+        sections.flatMap { it.items }.flatMap {
+            when (it) {
+                is SectionItem.FieldItem -> listOf(it.field)
+                is SectionItem.GroupItem -> it.group.fields
+            }
+        }.associateBy { it.id }
+    }
+
+    /** The section holding a field or group, by its id. */
+    fun sectionOf(fieldOrGroup: String): SectionSpec? = sections.firstOrNull { s ->
+        s.items.any {
+            when (it) {
+                is SectionItem.FieldItem -> it.field.id == fieldOrGroup
+                is SectionItem.GroupItem -> it.group.id == fieldOrGroup || it.group.fields.any { f -> f.id == fieldOrGroup }
+            }
+        }
+    }
+}
+
+data class Issue(
+    val field: String,
+    val group: String?,
+    val rowId: String?,
+    val code: Problem,
+    val rule: String?,
+    /** The reason that confirmed a warning. */
+    val confirmed: String?,
+    /** In the language asked for (may quote the value: show it, never log it). */
+    val message: String,
+) {
+    val ref: FieldRef get() = FieldRef(this.field, group, rowId)
+}
+
+data class Report(
+    val errors: List<Issue>,
+    val warnings: List<Issue>,
+    val missing: List<Issue>,
+    val complete: Boolean,
+    val valuesJson: String,
+)
+
+data class CandidateItem(val valueJson: String, val device: String, val user: String, val time: Long)
+data class ConflictItem(val caseId: String, val path: FieldRef, val candidates: List<CandidateItem>)
+
+data class CaseDetail(
+    val caseId: String,
+    val formId: String,
+    val formVersion: String,
+    val modules: List<String>,
+    val status: Status,
+    val deleted: Boolean,
+    val valuesJson: String,
+    val report: Report,
+    val conflicts: List<ConflictItem>,
+)
+
+data class HistoryItem(
+    val time: Long,
+    val device: String,
+    val user: String,
+    val op: String,
+    val field: String?,
+    val group: String?,
+    val rowId: String?,
+    val oldJson: String?,
+    val newJson: String?,
+    val reason: String?,
+)
+
+data class EnrolmentInfo(val deviceId: String, val siteId: String, val serverUrl: String)
+data class SyncCounts(val pushed: Int, val pulled: Int, val remaining: Int)
+data class SyncResult(val pushed: Int, val pulled: Int, val conflicts: Int, val exchanges: Int)
+
+/**
+ * Why a store call failed: the bindings' `WardcrfException` variants, each something the UI
+ * can act on. Like them, no variant carries an entered value or key material.
+ */
+sealed class CrfError(message: String) : Exception(message) {
+    class WrongKey : CrfError("the key does not open this store")
+    class KeyUnavailable(val reason: String) : CrfError("the key provider failed: $reason")
+    class NoStore : CrfError("no store in this directory")
+    class StoreExists : CrfError("a store already exists in this directory")
+    class StorageDamaged(val movedTo: String) : CrfError("the store database was damaged and moved aside")
+    class Storage(val reason: String) : CrfError("the store failed: $reason")
+    class NotFound(val what: String) : CrfError("not found: $what")
+    class CaseDeleted(val caseId: String) : CrfError("case $caseId is deleted")
+    class Rejected(val field: String, val codes: List<Problem>) : CrfError("the value of $field was not saved: $codes")
+    class NeedsConfirmation(val field: String, val codes: List<Problem>) : CrfError("the value of $field needs a reason: $codes")
+    class ReasonRequired(val what: String) : CrfError("a reason is required: $what")
+    class NotComplete(val errors: Int, val missing: Int, val unconfirmed: Int, val conflicts: Int) :
+        CrfError("not complete: $errors errors, $missing missing, $unconfirmed unconfirmed, $conflicts conflicts")
+    class NotSignable : CrfError("only a complete case can be signed")
+    class NoConflict(val field: String) : CrfError("$field has no conflict")
+    class Mismatch(val caseId: String) : CrfError("two different cases under one id: $caseId")
+    class InvalidInput(val reason: String) : CrfError("invalid input: $reason")
+    class NotEnrolled : CrfError("this device is not enrolled")
+    class Revoked : CrfError("this device has been revoked")
+    class Refused(val reason: String) : CrfError("the repository refused: $reason")
+    class Network(val reason: String) : CrfError("the repository could not be reached: $reason")
+    class UpdateRequired(val serverProtocol: Int) : CrfError("the repository speaks protocol $serverProtocol")
+    class Cancelled : CrfError("the sync was cancelled")
+}

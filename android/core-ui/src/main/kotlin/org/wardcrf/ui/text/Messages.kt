@@ -1,0 +1,153 @@
+package org.wardcrf.ui.text
+
+import org.wardcrf.ui.store.CrfError
+import org.wardcrf.ui.store.Lang
+
+/**
+ * What the UI tells the user after an action: a stable [key] (tests and analytics use it) and
+ * the text in the user's language. Form labels and validation messages come from the Rust
+ * core in the same [Lang]; these are the app's own sentences about what happened and what to
+ * do next, kept here (not in Android resources) so that the JVM tests see them and the iOS app
+ * mirrors the same table (`ios/Sources/WardCRF/Messages.swift`).
+ */
+data class UiMessage(val key: MessageKey, val text: String, val isError: Boolean)
+
+enum class MessageKey {
+    SYNC_DONE, SYNC_CANCELLED, NETWORK, REVOKED, NOT_ENROLLED, REFUSED, UPDATE_REQUIRED,
+    WRONG_KEY, KEY_UNAVAILABLE, STORAGE_DAMAGED, STORAGE, NOT_FOUND, CASE_DELETED,
+    VALUE_REJECTED, NEEDS_CONFIRMATION, REASON_REQUIRED, NOT_COMPLETE, NOT_SIGNABLE,
+    NO_CONFLICT, MISMATCH, INVALID_INPUT, ENROLLED, NOT_A_NUMBER, NOT_A_WHOLE_NUMBER,
+    RESOLVED, SAVED, STATUS_CHANGED, UNEXPECTED,
+}
+
+object Messages {
+    private val en = mapOf(
+        MessageKey.SYNC_DONE to "Synced: %1\$d sent, %2\$d received, %3\$d open conflicts.",
+        MessageKey.SYNC_CANCELLED to "Sync cancelled. What was already exchanged is kept; sync again to finish.",
+        MessageKey.NETWORK to "The repository could not be reached. Nothing is lost: try again when the network is back.",
+        MessageKey.REVOKED to "This tablet has been revoked by the site administrator. Ask them for a new enrolment code.",
+        MessageKey.NOT_ENROLLED to "This tablet is not enrolled yet. Enter the server address and the code from your site administrator.",
+        MessageKey.REFUSED to "The repository refused the request. Check the address and the code with your site administrator.",
+        MessageKey.UPDATE_REQUIRED to "The repository needs a newer version of this app. Please update it.",
+        MessageKey.WRONG_KEY to "This tablet's key does not open the case store. Nothing was changed. Contact support.",
+        MessageKey.KEY_UNAVAILABLE to "The secure key is not available right now. Unlock the tablet and try again.",
+        MessageKey.STORAGE_DAMAGED to "The case store was damaged and has been set aside (not deleted). Contact support before entering new cases.",
+        MessageKey.STORAGE to "The case store could not be written (storage full?). Try again.",
+        MessageKey.NOT_FOUND to "This case or row no longer exists on this tablet.",
+        MessageKey.CASE_DELETED to "This case is deleted. Restore it before editing.",
+        MessageKey.VALUE_REJECTED to "This value is impossible and was not saved. Check the entry.",
+        MessageKey.NEEDS_CONFIRMATION to "This value is outside the expected range. Give a reason to confirm it.",
+        MessageKey.REASON_REQUIRED to "A reason is required for this change.",
+        MessageKey.NOT_COMPLETE to "The case cannot be completed yet: %1\$d errors, %2\$d required fields empty, %3\$d unconfirmed warnings, %4\$d open conflicts.",
+        MessageKey.NOT_SIGNABLE to "Only a complete case can be signed.",
+        MessageKey.NO_CONFLICT to "This conflict has already been resolved.",
+        MessageKey.MISMATCH to "Two tablets hold different cases under one id. Report this to your data manager.",
+        MessageKey.INVALID_INPUT to "This entry could not be used. Check it and try again.",
+        MessageKey.ENROLLED to "Enrolled with site %1\$s.",
+        MessageKey.NOT_A_NUMBER to "Enter a number.",
+        MessageKey.NOT_A_WHOLE_NUMBER to "Enter a whole number.",
+        MessageKey.RESOLVED to "Conflict resolved. Other tablets will see the resolution at their next sync.",
+        MessageKey.SAVED to "Saved.",
+        MessageKey.STATUS_CHANGED to "Case status changed.",
+        MessageKey.UNEXPECTED to "Something went wrong. Try again; if it persists, contact support.",
+    )
+
+    private val ja = mapOf(
+        MessageKey.SYNC_DONE to "同期しました：送信 %1\$d 件、受信 %2\$d 件、未解決の競合 %3\$d 件。",
+        MessageKey.SYNC_CANCELLED to "同期を中止しました。送受信済みのデータは保持されています。もう一度同期して完了してください。",
+        MessageKey.NETWORK to "リポジトリに接続できません。データは失われていません。ネットワーク回復後に再試行してください。",
+        MessageKey.REVOKED to "この端末は施設管理者により無効化されました。新しい登録コードを管理者に依頼してください。",
+        MessageKey.NOT_ENROLLED to "この端末はまだ登録されていません。サーバーのアドレスと施設管理者から受け取ったコードを入力してください。",
+        MessageKey.REFUSED to "リポジトリが要求を拒否しました。アドレスとコードを施設管理者に確認してください。",
+        MessageKey.UPDATE_REQUIRED to "リポジトリはこのアプリの新しいバージョンを必要としています。アプリを更新してください。",
+        MessageKey.WRONG_KEY to "この端末の鍵では症例データを開けません。何も変更されていません。サポートに連絡してください。",
+        MessageKey.KEY_UNAVAILABLE to "安全な鍵を現在利用できません。端末のロックを解除して再試行してください。",
+        MessageKey.STORAGE_DAMAGED to "症例データベースが破損していたため退避しました（削除はしていません）。新しい症例を入力する前にサポートに連絡してください。",
+        MessageKey.STORAGE to "症例データを書き込めませんでした（空き容量不足の可能性）。再試行してください。",
+        MessageKey.NOT_FOUND to "この症例または行はこの端末にもう存在しません。",
+        MessageKey.CASE_DELETED to "この症例は削除されています。編集する前に復元してください。",
+        MessageKey.VALUE_REJECTED to "この値はありえない値のため保存されませんでした。入力を確認してください。",
+        MessageKey.NEEDS_CONFIRMATION to "この値は想定範囲外です。確認のため理由を入力してください。",
+        MessageKey.REASON_REQUIRED to "この変更には理由の入力が必要です。",
+        MessageKey.NOT_COMPLETE to "まだ完了にできません：エラー %1\$d 件、未入力の必須項目 %2\$d 件、未確認の警告 %3\$d 件、未解決の競合 %4\$d 件。",
+        MessageKey.NOT_SIGNABLE to "署名できるのは完了した症例のみです。",
+        MessageKey.NO_CONFLICT to "この競合はすでに解決されています。",
+        MessageKey.MISMATCH to "2台の端末が同じIDで異なる症例を保持しています。データマネージャーに報告してください。",
+        MessageKey.INVALID_INPUT to "この入力は使用できません。確認して再試行してください。",
+        MessageKey.ENROLLED to "施設 %1\$s に登録しました。",
+        MessageKey.NOT_A_NUMBER to "数値を入力してください。",
+        MessageKey.NOT_A_WHOLE_NUMBER to "整数を入力してください。",
+        MessageKey.RESOLVED to "競合を解決しました。他の端末には次回の同期で反映されます。",
+        MessageKey.SAVED to "保存しました。",
+        MessageKey.STATUS_CHANGED to "症例のステータスを変更しました。",
+        MessageKey.UNEXPECTED to "問題が発生しました。再試行し、解決しない場合はサポートに連絡してください。",
+    )
+
+    private val de = mapOf(
+        MessageKey.SYNC_DONE to "Synchronisiert: %1\$d gesendet, %2\$d empfangen, %3\$d offene Konflikte.",
+        MessageKey.SYNC_CANCELLED to "Synchronisation abgebrochen. Bereits Übertragenes bleibt erhalten; erneut synchronisieren, um abzuschließen.",
+        MessageKey.NETWORK to "Das Repositorium ist nicht erreichbar. Es geht nichts verloren: später erneut versuchen.",
+        MessageKey.REVOKED to "Dieses Tablet wurde von der Standortadministration gesperrt. Bitte einen neuen Registrierungscode anfordern.",
+        MessageKey.NOT_ENROLLED to "Dieses Tablet ist noch nicht registriert. Serveradresse und den Code der Standortadministration eingeben.",
+        MessageKey.REFUSED to "Das Repositorium hat die Anfrage abgelehnt. Adresse und Code mit der Standortadministration prüfen.",
+        MessageKey.UPDATE_REQUIRED to "Das Repositorium benötigt eine neuere Version dieser App. Bitte aktualisieren.",
+        MessageKey.WRONG_KEY to "Der Schlüssel dieses Tablets öffnet den Fallspeicher nicht. Es wurde nichts geändert. Bitte den Support kontaktieren.",
+        MessageKey.KEY_UNAVAILABLE to "Der sichere Schlüssel ist gerade nicht verfügbar. Tablet entsperren und erneut versuchen.",
+        MessageKey.STORAGE_DAMAGED to "Der Fallspeicher war beschädigt und wurde beiseitegelegt (nicht gelöscht). Vor neuen Eingaben bitte den Support kontaktieren.",
+        MessageKey.STORAGE to "Der Fallspeicher konnte nicht geschrieben werden (Speicher voll?). Erneut versuchen.",
+        MessageKey.NOT_FOUND to "Dieser Fall oder diese Zeile existiert auf diesem Tablet nicht mehr.",
+        MessageKey.CASE_DELETED to "Dieser Fall ist gelöscht. Vor dem Bearbeiten wiederherstellen.",
+        MessageKey.VALUE_REJECTED to "Dieser Wert ist unmöglich und wurde nicht gespeichert. Eingabe prüfen.",
+        MessageKey.NEEDS_CONFIRMATION to "Dieser Wert liegt außerhalb des erwarteten Bereichs. Zur Bestätigung einen Grund angeben.",
+        MessageKey.REASON_REQUIRED to "Für diese Änderung ist ein Grund erforderlich.",
+        MessageKey.NOT_COMPLETE to "Der Fall kann noch nicht abgeschlossen werden: %1\$d Fehler, %2\$d leere Pflichtfelder, %3\$d unbestätigte Warnungen, %4\$d offene Konflikte.",
+        MessageKey.NOT_SIGNABLE to "Nur ein vollständiger Fall kann signiert werden.",
+        MessageKey.NO_CONFLICT to "Dieser Konflikt wurde bereits gelöst.",
+        MessageKey.MISMATCH to "Zwei Tablets führen unter einer ID verschiedene Fälle. Bitte dem Datenmanagement melden.",
+        MessageKey.INVALID_INPUT to "Diese Eingabe ist nicht verwendbar. Prüfen und erneut versuchen.",
+        MessageKey.ENROLLED to "Beim Standort %1\$s registriert.",
+        MessageKey.NOT_A_NUMBER to "Bitte eine Zahl eingeben.",
+        MessageKey.NOT_A_WHOLE_NUMBER to "Bitte eine ganze Zahl eingeben.",
+        MessageKey.RESOLVED to "Konflikt gelöst. Andere Tablets übernehmen die Lösung bei der nächsten Synchronisation.",
+        MessageKey.SAVED to "Gespeichert.",
+        MessageKey.STATUS_CHANGED to "Fallstatus geändert.",
+        MessageKey.UNEXPECTED to "Etwas ist schiefgegangen. Erneut versuchen; bleibt der Fehler, den Support kontaktieren.",
+    )
+
+    private fun table(lang: Lang) = when (lang) {
+        Lang.EN -> en
+        Lang.JA -> ja
+        Lang.DE -> de
+    }
+
+    fun text(key: MessageKey, lang: Lang, vararg args: Any): String =
+        (table(lang)[key] ?: en.getValue(key)).format(*args)
+
+    fun info(key: MessageKey, lang: Lang, vararg args: Any) = UiMessage(key, text(key, lang, *args), isError = false)
+    fun error(key: MessageKey, lang: Lang, vararg args: Any) = UiMessage(key, text(key, lang, *args), isError = true)
+
+    /** The message for a failure, in [lang]: what happened and what to do. */
+    fun forError(e: Throwable, lang: Lang): UiMessage = when (e) {
+        is CrfError.Cancelled -> info(MessageKey.SYNC_CANCELLED, lang)
+        is CrfError.Network -> error(MessageKey.NETWORK, lang)
+        is CrfError.Revoked -> error(MessageKey.REVOKED, lang)
+        is CrfError.NotEnrolled -> error(MessageKey.NOT_ENROLLED, lang)
+        is CrfError.Refused -> error(MessageKey.REFUSED, lang)
+        is CrfError.UpdateRequired -> error(MessageKey.UPDATE_REQUIRED, lang)
+        is CrfError.WrongKey -> error(MessageKey.WRONG_KEY, lang)
+        is CrfError.KeyUnavailable -> error(MessageKey.KEY_UNAVAILABLE, lang)
+        is CrfError.StorageDamaged -> error(MessageKey.STORAGE_DAMAGED, lang)
+        is CrfError.Storage, is CrfError.NoStore, is CrfError.StoreExists -> error(MessageKey.STORAGE, lang)
+        is CrfError.NotFound -> error(MessageKey.NOT_FOUND, lang)
+        is CrfError.CaseDeleted -> error(MessageKey.CASE_DELETED, lang)
+        is CrfError.Rejected -> error(MessageKey.VALUE_REJECTED, lang)
+        is CrfError.NeedsConfirmation -> error(MessageKey.NEEDS_CONFIRMATION, lang)
+        is CrfError.ReasonRequired -> error(MessageKey.REASON_REQUIRED, lang)
+        is CrfError.NotComplete -> error(MessageKey.NOT_COMPLETE, lang, e.errors, e.missing, e.unconfirmed, e.conflicts)
+        is CrfError.NotSignable -> error(MessageKey.NOT_SIGNABLE, lang)
+        is CrfError.NoConflict -> error(MessageKey.NO_CONFLICT, lang)
+        is CrfError.Mismatch -> error(MessageKey.MISMATCH, lang)
+        is CrfError.InvalidInput -> error(MessageKey.INVALID_INPUT, lang)
+        else -> error(MessageKey.UNEXPECTED, lang)
+    }
+}
