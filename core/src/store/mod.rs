@@ -637,7 +637,8 @@ impl CaseStore {
             })
             .collect();
         let t = now();
-        let tx = self.conn.transaction()?;
+        // A savepoint: its own transaction, or part of a whole sync answer (`sync_apply_all`).
+        let tx = self.conn.savepoint()?;
         if insert {
             tx.execute(
                 "INSERT INTO cases (case_id, form_id, form_version, status, has_conflicts, deleted, created_at, updated_at, doc)
@@ -1352,6 +1353,35 @@ impl CaseStore {
         };
         self.write_synced(&case.case_id, &mut doc, !exists, Some(&server_heads))?;
         Ok(!exists)
+    }
+
+    /// Applies a whole answer of the repository and its cursor in one transaction (one durable
+    /// write instead of one per case); all or nothing. Returns, per case, whether it was new.
+    pub fn sync_apply_all(
+        &mut self,
+        cases: &[crate::sync::CaseChanges],
+        cursor: u64,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let applied = cases
+            .iter()
+            .map(|c| self.sync_apply(c))
+            .collect::<Result<Vec<bool>, StoreError>>()
+            .and_then(|new| {
+                self.set_sync_cursor(cursor)?;
+                Ok(new)
+            });
+        match applied {
+            Ok(new) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(new)
+            }
+            Err(e) => {
+                // The store is as it was before the answer; the next sync asks again.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

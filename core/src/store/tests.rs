@@ -764,3 +764,32 @@ fn a_first_push_is_the_saved_document_and_the_echo_of_a_push_rewrites_nothing() 
     let (doc, _) = s.load(&case).unwrap();
     assert_eq!(other.values(), doc.values());
 }
+
+#[test]
+fn a_sync_answer_is_applied_whole_or_not_at_all() {
+    let dir = TempDir::new("apply-all");
+    let mut s = store(&dir);
+    let other_dir = TempDir::new("apply-all-other");
+    let mut other = store(&other_dir);
+    let a = other.create_case("icrown-core", &[], "nurse.b").unwrap();
+    let b = other.create_case("icrown-core", &[], "nurse.b").unwrap();
+    let good = [other.sync_push(&a).unwrap(), other.sync_push(&b).unwrap()];
+    let broken = crate::sync::CaseChanges {
+        changes: b"not an automerge chunk".to_vec(),
+        case_id: "c-broken".into(),
+        ..good[0].clone()
+    };
+    s.set_sync_cursor(4).unwrap();
+    // A damaged case in the middle: nothing of the answer is kept, nor its cursor.
+    let answer = vec![good[0].clone(), broken, good[1].clone()];
+    assert!(s.sync_apply_all(&answer, 9).is_err());
+    assert!(s.list(&Default::default()).unwrap().is_empty());
+    assert_eq!(s.sync_cursor().unwrap(), 4);
+    // The whole answer: both cases and the cursor.
+    assert_eq!(s.sync_apply_all(&good, 9).unwrap(), vec![true, true]);
+    assert_eq!(s.list(&Default::default()).unwrap().len(), 2);
+    assert_eq!(s.sync_cursor().unwrap(), 9);
+    // Applied again (an answer repeated): nothing new, nothing duplicated.
+    assert_eq!(s.sync_apply_all(&good, 9).unwrap(), vec![false, false]);
+    assert_eq!(s.list(&Default::default()).unwrap().len(), 2);
+}

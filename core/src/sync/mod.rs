@@ -147,13 +147,12 @@ pub fn sync_cancellable(
         summary.pushed += request.push.len();
         let pushed: std::collections::HashSet<&str> =
             request.push.iter().map(|c| c.case_id.as_str()).collect();
-        for case in &response.cases {
-            store.sync_apply(case)?;
-            if !pushed.contains(case.case_id.as_str()) {
-                summary.pulled += 1;
-            }
-        }
-        store.set_sync_cursor(response.cursor)?;
+        store.sync_apply_all(&response.cases, response.cursor)?;
+        summary.pulled += response
+            .cases
+            .iter()
+            .filter(|c| !pushed.contains(c.case_id.as_str()))
+            .count();
         progress(SyncProgress {
             pushed: summary.pushed,
             pulled: summary.pulled,
