@@ -13,9 +13,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use wardcrf_core::sync::{Hub, HubError, HubStorage, SyncRequest, case_history, case_projection};
-use wardcrf_core::{Catalog, Context, Lang, PartialDate};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use wardcrf_core::sync::{
+    CaseProjection, Hub, HubError, HubStorage, SyncRequest, case_history, case_projection,
+};
+use wardcrf_core::{Catalog, Context, Form, Lang, PartialDate};
 
 /// The largest request body accepted (413 `too_large` beyond).
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -137,9 +140,8 @@ pub struct AppState<S: HubStorage + Repository> {
     hub: Arc<HubPool<S>>,
     admin_token_sha256: [u8; 32],
     clock: Clock,
-    /// The forms cases are checked against for data-quality flags (`None`: the bundled
-    /// catalog failed to load; every case is then flagged).
-    catalog: Arc<Option<Catalog>>,
+    /// The forms cases are checked against for data-quality flags.
+    forms: Arc<Forms>,
 }
 
 impl<S: HubStorage + Repository> Clone for AppState<S> {
@@ -148,7 +150,7 @@ impl<S: HubStorage + Repository> Clone for AppState<S> {
             hub: self.hub.clone(),
             admin_token_sha256: self.admin_token_sha256,
             clock: self.clock.clone(),
-            catalog: self.catalog.clone(),
+            forms: self.forms.clone(),
         }
     }
 }
@@ -171,7 +173,7 @@ impl<S: HubStorage + Repository + Send + 'static> AppState<S> {
             hub: Arc::new(pool),
             admin_token_sha256: secret::sha256(admin_token),
             clock,
-            catalog: Arc::new(Catalog::bundled().ok()),
+            forms: Arc::new(Forms::bundled()),
         }
     }
 
@@ -192,7 +194,9 @@ impl<S: HubStorage + Repository + Send + 'static> AppState<S> {
                 .case(case_id)
                 .map_err(|e| RepoError::Storage(e.to_string()))?;
             if let Some(stored) = stored {
-                match project(case_id, &stored, (*self.catalog).as_ref(), now) {
+                let projected = case_projection(&stored.doc)
+                    .map(|p| project(case_id, &stored.site, &stored.form_id, p, &self.forms, now));
+                match projected {
                     Ok(row) => {
                         hub.storage.put_projection(&row)?;
                         done += 1;
@@ -423,40 +427,34 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
     let token_hash = secret::sha256(bearer(&headers).ok_or(ApiError::Unauthorized)?);
     let now = state.now();
     let pool = state.hub.clone();
-    let catalog = state.catalog.clone();
-    let response =
-        tokio::task::spawn_blocking(move || {
-            let auth = pool
-                .lease()?
-                .storage
-                .device_by_token(&token_hash)?
-                .ok_or(ApiError::Unauthorized)?;
-            if auth.revoked {
-                return Err(ApiError::DeviceRevoked);
-            }
-            let request: SyncRequest = parse(body)?;
-            // One exchange per site at a time (see `pool`); other sites go on meanwhile.
-            let site_lock = pool.site_lock(&auth.site_id);
-            let _site = site_lock.lock().unwrap_or_else(|p| p.into_inner());
-            let mut hub = pool.lease()?;
-            let response = hub.exchange(&auth.site_id, &auth.device_id, &request)?;
-            hub.storage.record_sync(&auth.device_id, now)?;
-            // The projections of the cases this exchange stored; flags never refuse a sync.
-            for c in &request.push {
-                if let Some(stored) = hub.storage.case(&c.case_id).map_err(|e| {
-                    ApiError::Internal(format!("reading case for its projection: {e}"))
-                })? {
-                    match project(&c.case_id, &stored, (*catalog).as_ref(), now) {
-                        Ok(row) => hub.storage.put_projection(&row)?,
-                        Err(e) => eprintln!("error: projection of case {}: {e}", c.case_id),
-                    }
-                }
-            }
-            // Serialise here, off the async threads: a response can be large.
-            serde_json::to_vec(&response).map_err(|e| ApiError::Internal(e.to_string()))
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))??;
+    let forms = state.forms.clone();
+    let response = tokio::task::spawn_blocking(move || {
+        let auth = pool
+            .lease()?
+            .storage
+            .device_by_token(&token_hash)?
+            .ok_or(ApiError::Unauthorized)?;
+        if auth.revoked {
+            return Err(ApiError::DeviceRevoked);
+        }
+        let request: SyncRequest = parse(body)?;
+        // One exchange per site at a time (see `pool`); other sites go on meanwhile.
+        let site_lock = pool.site_lock(&auth.site_id);
+        let _site = site_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut hub = pool.lease()?;
+        let exchanged = hub.exchange_projected(&auth.site_id, &auth.device_id, &request)?;
+        hub.storage.record_sync(&auth.device_id, now)?;
+        // The projections of the cases this exchange stored; flags never refuse a sync.
+        for ((case_id, p), c) in exchanged.stored.into_iter().zip(&request.push) {
+            let row = project(&case_id, &auth.site_id, &c.form_id, p, &forms, now);
+            hub.storage.put_projection(&row)?;
+        }
+        let response = exchanged.response;
+        // Serialise here, off the async threads: a response can be large.
+        serde_json::to_vec(&response).map_err(|e| ApiError::Internal(e.to_string()))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))??;
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
         Bytes::from(response),
@@ -464,52 +462,78 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
         .into_response())
 }
 
-/// A stored case's projection: its document read, its values validated with the bundled
-/// catalog and its modules (errors and warnings become the data-quality flags).
+/// The bundled forms, each composition (form and modules) compiled once and kept.
+struct Forms {
+    /// `None`: the bundled catalog failed to load; every case is then flagged.
+    catalog: Option<Catalog>,
+    composed: Mutex<HashMap<(String, Vec<String>), Result<Arc<Form>, String>>>,
+}
+
+impl Forms {
+    fn bundled() -> Forms {
+        Forms {
+            catalog: Catalog::bundled().ok(),
+            composed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The composed form, or why it cannot be had.
+    fn form(&self, form_id: &str, modules: &[String]) -> Result<Arc<Form>, String> {
+        let Some(catalog) = &self.catalog else {
+            return Err("the bundled form catalog could not be loaded".into());
+        };
+        let key = (form_id.to_string(), modules.to_vec());
+        let mut composed = self.composed.lock().unwrap_or_else(|p| p.into_inner());
+        composed
+            .entry(key)
+            .or_insert_with(|| {
+                let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
+                catalog
+                    .form(form_id, &modules)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+}
+
+/// A case's projection row: its values validated with the bundled form and its modules
+/// (errors and warnings become the data-quality flags).
 fn project(
     case_id: &str,
-    stored: &wardcrf_core::sync::StoredCase,
-    catalog: Option<&Catalog>,
+    site_id: &str,
+    stored_form_id: &str,
+    p: CaseProjection,
+    forms: &Forms,
     now: u64,
-) -> Result<ProjectionRow, HubError> {
-    let p = case_projection(&stored.doc)?;
+) -> ProjectionRow {
     let form_id = if p.form_id.is_empty() {
-        stored.form_id.clone()
+        stored_form_id.to_string()
     } else {
         p.form_id.clone()
     };
-    let flags = match catalog {
-        Some(catalog) => {
-            let modules: Vec<&str> = p.modules.iter().map(String::as_str).collect();
-            match catalog.form(&form_id, &modules) {
-                Ok(form) => {
-                    let days = i64::try_from(now / 86_400).unwrap_or(i64::MAX);
-                    let ctx = Context {
-                        today: PartialDate::from_days_since_epoch(days),
-                        completing: false,
-                    };
-                    let report = wardcrf_core::validate(&form, &p.values, &ctx);
-                    let j = report.to_json(Lang::En);
-                    json!({"errors": j["errors"], "warnings": j["warnings"]})
-                }
-                Err(e) => json!({
-                    "errors": [{"field": "", "code": "unknown_form", "message": e.to_string()}],
-                    "warnings": [],
-                }),
-            }
+    let flags = match forms.form(&form_id, &p.modules) {
+        Ok(form) => {
+            let days = i64::try_from(now / 86_400).unwrap_or(i64::MAX);
+            let ctx = Context {
+                today: PartialDate::from_days_since_epoch(days),
+                completing: false,
+            };
+            let report = wardcrf_core::validate(&form, &p.values, &ctx);
+            let j = report.to_json(Lang::En);
+            json!({"errors": j["errors"], "warnings": j["warnings"]})
         }
-        None => json!({
-            "errors": [{"field": "", "code": "unknown_form",
-                        "message": "the bundled form catalog could not be loaded"}],
+        Err(message) => json!({
+            "errors": [{"field": "", "code": "unknown_form", "message": message}],
             "warnings": [],
         }),
     };
     let count = |k: &str| flags[k].as_array().map_or(0, Vec::len) as u64;
     let n_flags = count("errors") + count("warnings");
     let text = |v: &Value| v.to_string();
-    Ok(ProjectionRow {
+    ProjectionRow {
         case_id: case_id.to_string(),
-        site_id: stored.site.clone(),
+        site_id: site_id.to_string(),
         form_id,
         modules: text(&json!(p.modules)),
         status: p.status,
@@ -520,7 +544,7 @@ fn project(
         flags: text(&flags),
         n_flags,
         updated_at: now,
-    })
+    }
 }
 
 #[derive(Deserialize)]

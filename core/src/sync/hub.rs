@@ -108,6 +108,21 @@ impl<S: HubStorage> Hub<S> {
         device: &str,
         request: &SyncRequest,
     ) -> Result<SyncResponse, HubError> {
+        self.exchange_projected(site, device, request)
+            .map(|e| e.response)
+    }
+
+    /// [`Hub::exchange`], also giving the projection of every pushed case as the repository
+    /// now holds it, read from the documents the exchange merged (no second load).
+    ///
+    /// The documents of the pushed cases are loaded, merged, saved and projected on several
+    /// threads (the CPU-bound part of a push); storage is written afterwards, in order.
+    pub fn exchange_projected(
+        &mut self,
+        site: &str,
+        device: &str,
+        request: &SyncRequest,
+    ) -> Result<Exchanged, HubError> {
         if request.protocol != PROTOCOL {
             return Err(HubError::Protocol(request.protocol));
         }
@@ -115,51 +130,56 @@ impl<S: HubStorage> Hub<S> {
             case_id: c.case_id.clone(),
             reason,
         };
-        // 1. Check every pushed case and merge it in memory.
-        let mut merged: Vec<(&CaseChanges, CaseDoc, Vec<ChangeHash>)> = Vec::new();
+        // 1. Check every pushed case against what is stored.
+        let mut inputs: Vec<(&CaseChanges, Vec<ChangeHash>, Option<StoredCase>)> = Vec::new();
         for c in &request.push {
             let device_heads =
                 parse_heads(&c.heads).ok_or_else(|| bad(c, "malformed heads".into()))?;
             let existing = self.storage.case(&c.case_id).map_err(storage)?;
-            let doc = match existing {
+            match &existing {
                 Some(stored) if stored.site != site => {
                     return Err(HubError::OtherSite(c.case_id.clone()));
                 }
                 Some(stored) if stored.form_id != c.form_id => {
                     return Err(bad(c, "form differs from the stored case".into()));
                 }
-                Some(stored) => {
-                    let mut doc = CaseDoc::load(&stored.doc, &self.actor).map_err(storage)?;
-                    doc.apply(&c.changes)
-                        .map_err(|e: DocError| bad(c, e.to_string()))?;
-                    doc
-                }
-                None => CaseDoc::from_changes(&c.changes, &self.actor)
-                    .map_err(|e| bad(c, e.to_string()))?,
-            };
-            merged.push((c, doc, device_heads));
+                _ => {}
+            }
+            inputs.push((c, device_heads, existing));
         }
-        // 2. Store them; the device holds its own heads plus whatever it receives below.
+        // 2. Merge them in memory, in parallel; any malformed case refuses the whole request.
+        let actor = &self.actor;
+        let merged = parallel_map(&inputs, |(c, device_heads, existing)| {
+            merge_pushed(c, device_heads, existing.as_ref(), actor)
+        })
+        .into_iter()
+        .collect::<Result<Vec<Merged>, HubError>>()?;
+        // 3. Store them; the device holds its own heads plus whatever it receives below.
         let mut reply: BTreeMap<String, CaseChanges> = BTreeMap::new();
-        for (c, mut doc, device_heads) in merged {
-            let saved = doc.save();
-            let seq = self
-                .storage
-                .put_case(&c.case_id, site, &c.form_id, &saved)
-                .map_err(storage)?;
-            let server_heads = doc.heads();
+        let mut stored = Vec::with_capacity(merged.len());
+        for ((c, _, existing), m) in inputs.iter().zip(merged) {
+            let seq = match (existing, m.saved) {
+                (_, Some(saved)) => self
+                    .storage
+                    .put_case(&c.case_id, site, &c.form_id, &saved)
+                    .map_err(storage)?,
+                // Nothing new (a batch sent again): stored as it is.
+                (Some(existing), None) => existing.seq,
+                (None, None) => return Err(storage("a new case without a document")),
+            };
             reply.insert(
                 c.case_id.clone(),
                 CaseChanges {
                     case_id: c.case_id.clone(),
                     form_id: c.form_id.clone(),
-                    changes: doc.changes_after(&device_heads),
-                    heads: server_heads.iter().map(ToString::to_string).collect(),
+                    changes: m.reply_changes,
+                    heads: m.heads.iter().map(ToString::to_string).collect(),
                 },
             );
             self.storage
-                .record_sent(device, &c.case_id, &encode(&server_heads), seq)
+                .record_sent(device, &c.case_id, &encode(&m.heads), seq)
                 .map_err(storage)?;
+            stored.push((c.case_id.clone(), m.projection));
         }
         // 3. What changed at the site since the device's cursor.
         self.storage
@@ -203,11 +223,14 @@ impl<S: HubStorage> Hub<S> {
                 .record_sent(device, &case_id, &encode(&heads), seq)
                 .map_err(storage)?;
         }
-        Ok(SyncResponse {
-            protocol: PROTOCOL,
-            cursor,
-            more,
-            cases: reply.into_values().collect(),
+        Ok(Exchanged {
+            response: SyncResponse {
+                protocol: PROTOCOL,
+                cursor,
+                more,
+                cases: reply.into_values().collect(),
+            },
+            stored,
         })
     }
 
@@ -215,6 +238,93 @@ impl<S: HubStorage> Hub<S> {
     pub fn document(&mut self, case_id: &str) -> Result<Option<Vec<u8>>, HubError> {
         Ok(self.storage.case(case_id).map_err(storage)?.map(|c| c.doc))
     }
+}
+
+/// What [`Hub::exchange_projected`] did: the answer for the device, and the projection of
+/// every case it pushed (in push order).
+#[derive(Debug)]
+pub struct Exchanged {
+    pub response: SyncResponse,
+    pub stored: Vec<(String, CaseProjection)>,
+}
+
+/// A pushed case merged in memory.
+struct Merged {
+    /// The document to store; `None` when the push brought nothing new.
+    saved: Option<Vec<u8>>,
+    heads: Vec<ChangeHash>,
+    /// What the device lacks of the merged case.
+    reply_changes: Vec<u8>,
+    projection: CaseProjection,
+}
+
+/// Whether `bytes` start with an automerge document chunk (magic, checksum, type 0).
+fn is_document_chunk(bytes: &[u8]) -> bool {
+    bytes.len() > 8 && bytes[..4] == [0x85, 0x6f, 0x4a, 0x83] && bytes[8] == 0
+}
+
+fn merge_pushed(
+    c: &CaseChanges,
+    device_heads: &[ChangeHash],
+    existing: Option<&StoredCase>,
+    actor: &ActorId,
+) -> Result<Merged, HubError> {
+    let bad = |reason: String| HubError::BadCase {
+        case_id: c.case_id.clone(),
+        reason,
+    };
+    let (mut doc, saved) = match existing {
+        Some(stored) => {
+            let mut doc = CaseDoc::load(&stored.doc, actor).map_err(storage)?;
+            let before = doc.heads();
+            doc.apply(&c.changes)
+                .map_err(|e: DocError| bad(e.to_string()))?;
+            let saved = (doc.heads() != before).then(|| doc.save());
+            (doc, saved)
+        }
+        None => {
+            let mut doc =
+                CaseDoc::from_changes(&c.changes, actor).map_err(|e| bad(e.to_string()))?;
+            // A first push is usually the device's saved document: stored as it came (it
+            // loaded, so it is well-formed), saving a re-encoding of every new case.
+            let saved = if is_document_chunk(&c.changes) {
+                c.changes.clone()
+            } else {
+                doc.save()
+            };
+            (doc, Some(saved))
+        }
+    };
+    let heads = doc.heads();
+    Ok(Merged {
+        saved,
+        reply_changes: doc.changes_after(device_heads),
+        projection: project_doc(&mut doc),
+        heads,
+    })
+}
+
+/// `f` over `items` on up to 4 threads (the available cores), results in order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+        .min(items.len().div_ceil(8).max(1));
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// A repository storage in memory, for tests and as the reference for real backends.
@@ -332,6 +442,10 @@ pub struct ProjectedConflict {
 /// Reads a stored case document (as [`StoredCase::doc`] holds it) into a [`CaseProjection`].
 pub fn case_projection(doc: &[u8]) -> Result<CaseProjection, HubError> {
     let mut doc = CaseDoc::load(doc, &ActorId::random()).map_err(storage)?;
+    Ok(project_doc(&mut doc))
+}
+
+fn project_doc(doc: &mut CaseDoc) -> CaseProjection {
     let modules = match doc.meta("modules") {
         Some(serde_json::Value::Array(a)) => a
             .iter()
@@ -343,7 +457,7 @@ pub fn case_projection(doc: &[u8]) -> Result<CaseProjection, HubError> {
         Some(serde_json::Value::String(s)) => s,
         _ => String::new(),
     };
-    Ok(CaseProjection {
+    CaseProjection {
         form_id,
         modules,
         status: doc.root_str("status").unwrap_or_else(|| "draft".into()),
@@ -354,7 +468,7 @@ pub fn case_projection(doc: &[u8]) -> Result<CaseProjection, HubError> {
             .into_iter()
             .map(|(path, candidates)| ProjectedConflict { path, candidates })
             .collect(),
-    })
+    }
 }
 
 /// The audit trail of a stored case document (as [`StoredCase::doc`] holds it), oldest first,

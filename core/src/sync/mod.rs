@@ -20,8 +20,8 @@ pub use http::{
     enroll_with_options,
 };
 pub use hub::{
-    CaseProjection, Hub, HubError, HubStorage, MemoryHubStorage, ProjectedConflict, StoredCase,
-    case_history, case_projection,
+    CaseProjection, Exchanged, Hub, HubError, HubStorage, MemoryHubStorage, ProjectedConflict,
+    StoredCase, case_history, case_projection,
 };
 pub use wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
 
