@@ -466,8 +466,11 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
 struct Forms {
     /// `None`: the bundled catalog failed to load; every case is then flagged.
     catalog: Option<Catalog>,
-    composed: Mutex<HashMap<(String, Vec<String>), Result<Arc<Form>, String>>>,
+    composed: Mutex<HashMap<Composition, Result<Arc<Form>, String>>>,
 }
+
+/// A form id and the modules composed with it.
+type Composition = (String, Vec<String>);
 
 impl Forms {
     fn bundled() -> Forms {
