@@ -1,0 +1,44 @@
+package org.wardcrf.app
+
+import android.app.Application
+import android.content.Context
+import org.wardcrf.android.KeystoreKeyProvider
+import org.wardcrf.store.RustCrfStore
+import org.wardcrf.ui.store.CrfStore
+import org.wardcrf.ui.store.Lang
+import java.io.File
+
+/**
+ * Holds the one open case store of the app. It lives in `noBackupFilesDir` (never backed up:
+ * its key is in this tablet's Keystore anyway) and is opened, or created on first start, with
+ * the Keystore key provider.
+ */
+class WardApplication : Application() {
+    @Volatile
+    private var opened: CrfStore? = null
+
+    private val prefs by lazy { getSharedPreferences("wardcrf", Context.MODE_PRIVATE) }
+
+    /** The user recorded with every change; asked for on first start and from the case list. */
+    var userName: String?
+        get() = prefs.getString("user", null)
+        set(value) {
+            prefs.edit().putString("user", value).apply()
+            if (value != null) opened?.user = value
+        }
+
+    /** Opens the store (blocking: call it off the main thread). Throws CrfError. */
+    @Synchronized
+    fun store(): CrfStore = opened ?: RustCrfStore.openOrCreate(
+        File(noBackupFilesDir, "case-store").absolutePath,
+        KeystoreKeyProvider(),
+        userName ?: "",
+    ).also { opened = it }
+}
+
+/** The language of labels, validation messages and the app's messages: the app's locale. */
+fun Context.wardLang(): Lang = when (resources.configuration.locales[0].language) {
+    "ja" -> Lang.JA
+    "de" -> Lang.DE
+    else -> Lang.EN
+}

@@ -1,0 +1,259 @@
+package org.wardcrf.app.screens
+
+import androidx.compose.foundation.clickable
+import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.fillMaxSize
+import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.layout.horizontalScroll
+import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.lazy.LazyColumn
+import androidx.compose.foundation.lazy.items
+import androidx.compose.foundation.rememberScrollState
+import androidx.compose.foundation.selection.selectable
+import androidx.compose.foundation.selection.toggleable
+import androidx.compose.material.icons.Icons
+import androidx.compose.material.icons.filled.Add
+import androidx.compose.material.icons.filled.ReportProblem
+import androidx.compose.material.icons.filled.Person
+import androidx.compose.material.icons.filled.Sync
+import androidx.compose.material.icons.filled.Warning
+import androidx.compose.material3.AlertDialog
+import androidx.compose.material3.Badge
+import androidx.compose.material3.Checkbox
+import androidx.compose.material3.ExperimentalMaterial3Api
+import androidx.compose.material3.ExtendedFloatingActionButton
+import androidx.compose.material3.FilterChip
+import androidx.compose.material3.HorizontalDivider
+import androidx.compose.material3.Icon
+import androidx.compose.material3.IconButton
+import androidx.compose.material3.LinearProgressIndicator
+import androidx.compose.material3.ListItem
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.RadioButton
+import androidx.compose.material3.Scaffold
+import androidx.compose.material3.SnackbarHost
+import androidx.compose.material3.SnackbarHostState
+import androidx.compose.material3.Text
+import androidx.compose.material3.TextButton
+import androidx.compose.material3.TopAppBar
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateListOf
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.saveable.rememberSaveable
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Alignment
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.res.stringResource
+import androidx.compose.ui.semantics.Role
+import androidx.compose.ui.semantics.contentDescription
+import androidx.compose.ui.semantics.semantics
+import androidx.compose.ui.unit.dp
+import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import kotlinx.coroutines.Dispatchers
+import org.wardcrf.app.R
+import org.wardcrf.app.ui.rememberModel
+import org.wardcrf.ui.cases.CaseFilter
+import org.wardcrf.ui.cases.CaseListModel
+import org.wardcrf.ui.cases.CaseRow
+import org.wardcrf.ui.store.CrfStore
+import org.wardcrf.ui.store.FormSummary
+
+/** The ward's cases with status and conflict badges; new cases; ways to sync and review. */
+@OptIn(ExperimentalMaterial3Api::class)
+@Composable
+fun CaseListScreen(
+    store: CrfStore,
+    user: String,
+    onOpen: (String) -> Unit,
+    onSync: () -> Unit,
+    onConflicts: () -> Unit,
+    onUser: () -> Unit,
+) {
+    val lang = currentLang()
+    val model = rememberModel("cases") { scope -> CaseListModel(store, lang, scope, Dispatchers.IO) }
+    val state by model.state.collectAsStateWithLifecycle()
+    val snackbar = remember { SnackbarHostState() }
+    var creating by rememberSaveable { mutableStateOf(false) }
+    // Back from form entry, sync or review: counts and badges may have changed.
+    LaunchedEffect(Unit) { model.refresh() }
+    MessageSnackbar(state.message, snackbar, model::clearMessage)
+
+    Scaffold(
+        topBar = {
+            TopAppBar(
+                title = {
+                    Column {
+                        Text(stringResource(R.string.cases_title))
+                        Text(stringResource(R.string.user_current, user), style = MaterialTheme.typography.labelMedium)
+                    }
+                },
+                actions = {
+                    IconButton(onClick = onUser) {
+                        Icon(Icons.Default.Person, contentDescription = stringResource(R.string.action_user))
+                    }
+                    IconButton(onClick = onConflicts) {
+                        Icon(Icons.Default.ReportProblem, contentDescription = stringResource(R.string.action_conflicts))
+                    }
+                    IconButton(onClick = onSync) {
+                        Icon(Icons.Default.Sync, contentDescription = stringResource(R.string.action_sync))
+                    }
+                },
+            )
+        },
+        floatingActionButton = {
+            ExtendedFloatingActionButton(
+                onClick = { creating = true },
+                icon = { Icon(Icons.Default.Add, contentDescription = null) },
+                text = { Text(stringResource(R.string.new_case)) },
+            )
+        },
+        snackbarHost = { SnackbarHost(snackbar) },
+    ) { padding ->
+        Column(Modifier.padding(padding).fillMaxSize()) {
+            Row(
+                Modifier.horizontalScroll(rememberScrollState()).padding(horizontal = 16.dp),
+                horizontalArrangement = Arrangement.spacedBy(8.dp),
+            ) {
+                CaseFilter.entries.forEach { f ->
+                    FilterChip(
+                        selected = state.filter == f,
+                        onClick = { model.setFilter(f) },
+                        label = { Text(filterLabel(f)) },
+                    )
+                }
+            }
+            if (state.loading) LinearProgressIndicator(Modifier.fillMaxWidth())
+            if (!state.loading && state.rows.isEmpty()) {
+                Text(stringResource(R.string.no_cases), Modifier.padding(24.dp), style = MaterialTheme.typography.bodyLarge)
+            }
+            LazyColumn(Modifier.fillMaxSize()) {
+                items(state.rows, key = { it.caseId }) { row ->
+                    CaseListItem(row, onClick = { onOpen(row.caseId) })
+                    HorizontalDivider()
+                }
+            }
+        }
+    }
+
+    if (creating) {
+        NewCaseDialog(
+            forms = state.forms,
+            modules = state.modules,
+            onDismiss = { creating = false },
+            onCreate = { form, modules ->
+                creating = false
+                model.create(form, modules, onCreated = onOpen)
+            },
+        )
+    }
+}
+
+@Composable
+private fun filterLabel(f: CaseFilter) = stringResource(
+    when (f) {
+        CaseFilter.ALL -> R.string.filter_all
+        CaseFilter.DRAFT -> R.string.filter_draft
+        CaseFilter.COMPLETE -> R.string.filter_complete
+        CaseFilter.SIGNED -> R.string.filter_signed
+        CaseFilter.CONFLICTS -> R.string.filter_conflicts
+    },
+)
+
+@Composable
+private fun CaseListItem(row: CaseRow, onClick: () -> Unit) {
+    val conflictText = stringResource(R.string.badge_conflicts)
+    ListItem(
+        modifier = Modifier.clickable(onClick = onClick),
+        headlineContent = { Text(row.label, style = MaterialTheme.typography.titleMedium) },
+        supportingContent = {
+            Column {
+                Text((listOf(row.formTitle) + row.modules).joinToString(" + "))
+                Text(stringResource(R.string.case_updated, row.updated), style = MaterialTheme.typography.bodySmall)
+                if (row.errors > 0 || row.missing > 0) {
+                    Text(
+                        stringResource(R.string.case_open_issues, row.errors, row.missing),
+                        style = MaterialTheme.typography.bodySmall,
+                        color = if (row.errors > 0) MaterialTheme.colorScheme.error else MaterialTheme.colorScheme.onSurfaceVariant,
+                    )
+                }
+            }
+        },
+        trailingContent = {
+            Row(verticalAlignment = Alignment.CenterVertically, horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+                if (row.hasConflicts) {
+                    Badge(
+                        containerColor = MaterialTheme.colorScheme.tertiary,
+                        modifier = Modifier.semantics { contentDescription = conflictText },
+                    ) { Icon(Icons.Default.Warning, contentDescription = null) }
+                }
+                StatusBadge(row.status)
+            }
+        },
+    )
+}
+
+@Composable
+private fun NewCaseDialog(
+    forms: List<FormSummary>,
+    modules: Map<String, List<FormSummary>>,
+    onDismiss: () -> Unit,
+    onCreate: (String, List<String>) -> Unit,
+) {
+    var form by rememberSaveable { mutableStateOf(forms.firstOrNull()?.formId) }
+    val chosen = remember { mutableStateListOf<String>() }
+    AlertDialog(
+        onDismissRequest = onDismiss,
+        title = { Text(stringResource(R.string.new_case)) },
+        text = {
+            LazyColumn {
+                item { Text(stringResource(R.string.new_case_form), style = MaterialTheme.typography.titleSmall) }
+                items(forms, key = { it.formId }) { f ->
+                    Row(
+                        Modifier.fillMaxWidth()
+                            .selectable(selected = form == f.formId, role = Role.RadioButton, onClick = {
+                                form = f.formId
+                                chosen.clear()
+                            })
+                            .padding(vertical = 4.dp),
+                        verticalAlignment = Alignment.CenterVertically,
+                    ) {
+                        RadioButton(selected = form == f.formId, onClick = null)
+                        Text(f.title, Modifier.padding(start = 8.dp))
+                    }
+                }
+                val available = modules[form].orEmpty()
+                if (available.isNotEmpty()) {
+                    item {
+                        Text(stringResource(R.string.new_case_modules), style = MaterialTheme.typography.titleSmall,
+                            modifier = Modifier.padding(top = 12.dp))
+                    }
+                    items(available, key = { "m-" + it.formId }) { m ->
+                        val on = m.formId in chosen
+                        Row(
+                            Modifier.fillMaxWidth()
+                                .toggleable(value = on, role = Role.Checkbox, onValueChange = {
+                                    if (it) chosen.add(m.formId) else chosen.remove(m.formId)
+                                })
+                                .padding(vertical = 4.dp),
+                            verticalAlignment = Alignment.CenterVertically,
+                        ) {
+                            Checkbox(checked = on, onCheckedChange = null)
+                            Text(m.title, Modifier.padding(start = 8.dp))
+                        }
+                    }
+                }
+            }
+        },
+        confirmButton = {
+            TextButton(onClick = { form?.let { onCreate(it, chosen.toList()) } }, enabled = form != null) {
+                Text(stringResource(R.string.create))
+            }
+        },
+        dismissButton = { TextButton(onClick = onDismiss) { Text(stringResource(R.string.cancel)) } },
+    )
+}

@@ -1,0 +1,265 @@
+package org.wardcrf.app.screens
+
+import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.fillMaxSize
+import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.lazy.LazyColumn
+import androidx.compose.foundation.lazy.items
+import androidx.compose.material.icons.Icons
+import androidx.compose.material.icons.automirrored.filled.NavigateBefore
+import androidx.compose.material.icons.automirrored.filled.NavigateNext
+import androidx.compose.material.icons.filled.Add
+import androidx.compose.material.icons.filled.Delete
+import androidx.compose.material.icons.filled.MoreVert
+import androidx.compose.material.icons.filled.ReportProblem
+import androidx.compose.material3.AlertDialog
+import androidx.compose.material3.BadgedBox
+import androidx.compose.material3.Badge
+import androidx.compose.material3.BottomAppBar
+import androidx.compose.material3.Card
+import androidx.compose.material3.DropdownMenu
+import androidx.compose.material3.DropdownMenuItem
+import androidx.compose.material3.ExperimentalMaterial3Api
+import androidx.compose.material3.Icon
+import androidx.compose.material3.IconButton
+import androidx.compose.material3.LinearProgressIndicator
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedButton
+import androidx.compose.material3.OutlinedTextField
+import androidx.compose.material3.Scaffold
+import androidx.compose.material3.ScrollableTabRow
+import androidx.compose.material3.SnackbarHost
+import androidx.compose.material3.SnackbarHostState
+import androidx.compose.material3.Tab
+import androidx.compose.material3.Text
+import androidx.compose.material3.TextButton
+import androidx.compose.material3.TopAppBar
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Alignment
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.res.stringResource
+import androidx.compose.ui.semantics.contentDescription
+import androidx.compose.ui.semantics.heading
+import androidx.compose.ui.semantics.semantics
+import androidx.compose.ui.unit.dp
+import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import kotlinx.coroutines.Dispatchers
+import org.wardcrf.app.R
+import org.wardcrf.app.ui.rememberModel
+import org.wardcrf.ui.form.EntryItem
+import org.wardcrf.ui.form.FieldUi
+import org.wardcrf.ui.form.FormEntryModel
+import org.wardcrf.ui.form.ReasonKind
+import org.wardcrf.ui.form.ReasonPrompt
+import org.wardcrf.ui.form.SectionTab
+import org.wardcrf.ui.store.CrfStore
+import org.wardcrf.ui.store.Status
+
+/**
+ * Form entry of one case, section by section: live validation as the clinician types, a reason
+ * dialog for unusual values and changes, repeating rows, and the case's status.
+ */
+@OptIn(ExperimentalMaterial3Api::class)
+@Composable
+fun FormEntryScreen(store: CrfStore, caseId: String, onBack: () -> Unit, onConflicts: () -> Unit) {
+    val lang = currentLang()
+    val model = rememberModel("case-$caseId") { scope -> FormEntryModel(store, caseId, lang, scope, Dispatchers.IO) }
+    val state by model.state.collectAsStateWithLifecycle()
+    val snackbar = remember { SnackbarHostState() }
+    var menu by remember { mutableStateOf(false) }
+    LaunchedEffect(caseId) { model.load() }
+    MessageSnackbar(state.message, snackbar, model::clearMessage)
+    val editable = state.status == Status.DRAFT
+
+    Scaffold(
+        topBar = {
+            TopAppBar(
+                navigationIcon = { BackButton(onBack) },
+                title = {
+                    Column {
+                        Text(state.title, maxLines = 1)
+                        Text(statusText(state.status), style = MaterialTheme.typography.labelMedium)
+                    }
+                },
+                actions = {
+                    if (state.conflicts > 0) {
+                        val text = stringResource(R.string.review_conflicts, state.conflicts)
+                        IconButton(onClick = onConflicts, modifier = Modifier.semantics { contentDescription = text }) {
+                            BadgedBox(badge = { Badge { Text(state.conflicts.toString()) } }) {
+                                Icon(Icons.Default.ReportProblem, contentDescription = null)
+                            }
+                        }
+                    }
+                    IconButton(onClick = { menu = true }) {
+                        Icon(Icons.Default.MoreVert, contentDescription = stringResource(R.string.status_menu))
+                    }
+                    DropdownMenu(expanded = menu, onDismissRequest = { menu = false }) {
+                        if (state.status == Status.DRAFT) {
+                            DropdownMenuItem(text = { Text(stringResource(R.string.mark_complete)) }, onClick = {
+                                menu = false
+                                model.markComplete()
+                            })
+                        }
+                        if (state.status == Status.COMPLETE) {
+                            DropdownMenuItem(text = { Text(stringResource(R.string.sign)) }, onClick = { menu = false; model.sign() })
+                        }
+                        if (state.status != Status.DRAFT) {
+                            DropdownMenuItem(text = { Text(stringResource(R.string.reopen)) }, onClick = { menu = false; model.reopen() })
+                        }
+                    }
+                },
+            )
+        },
+        bottomBar = {
+            BottomAppBar {
+                TextButton(onClick = model::previousSection, enabled = state.current > 0) {
+                    Icon(Icons.AutoMirrored.Filled.NavigateBefore, contentDescription = null)
+                    Text(stringResource(R.string.section_previous))
+                }
+                Row(Modifier.weight(1f)) {}
+                TextButton(onClick = model::nextSection, enabled = state.current < state.sections.size - 1) {
+                    Text(stringResource(R.string.section_next))
+                    Icon(Icons.AutoMirrored.Filled.NavigateNext, contentDescription = null)
+                }
+            }
+        },
+        snackbarHost = { SnackbarHost(snackbar) },
+    ) { padding ->
+        Column(Modifier.padding(padding).fillMaxSize()) {
+            if (state.sections.isNotEmpty()) {
+                ScrollableTabRow(selectedTabIndex = state.current, edgePadding = 8.dp) {
+                    state.sections.forEachIndexed { i, tab ->
+                        SectionTabItem(tab, selected = i == state.current) { model.selectSection(i) }
+                    }
+                }
+            }
+            if (state.loading || state.busy) LinearProgressIndicator(Modifier.fillMaxWidth())
+            state.sections.getOrNull(state.current)?.let {
+                Text(
+                    it.label,
+                    style = MaterialTheme.typography.titleLarge,
+                    modifier = Modifier.padding(start = 16.dp, top = 12.dp, end = 16.dp).semantics { heading() },
+                )
+            }
+            LazyColumn(Modifier.fillMaxSize().padding(horizontal = 16.dp)) {
+                items(state.items, key = { item ->
+                    when (item) {
+                        is EntryItem.Field -> "f-" + item.field.spec.id
+                        is EntryItem.Group -> "g-" + item.spec.id
+                    }
+                }) { item ->
+                    when (item) {
+                        is EntryItem.Field -> FieldInput(item.field, actionsFor(model, item.field, onConflicts), enabled = !state.busy)
+                        is EntryItem.Group -> GroupCard(item, model, onConflicts, enabled = !state.busy && editable)
+                    }
+                }
+            }
+        }
+    }
+
+    state.reasonPrompt?.let { prompt ->
+        ReasonDialog(prompt, onReason = model::setReason, onSubmit = { model.submitReason() }, onDismiss = model::dismissReason)
+    }
+}
+
+private fun actionsFor(model: FormEntryModel, field: FieldUi, onConflicts: () -> Unit) = FieldActions(
+    edit = { model.edit(field.ref, it) },
+    selectUnit = { model.selectUnit(field.ref, it) },
+    commit = { model.commit(field.ref) },
+    discard = { model.discard(field.ref) },
+    reviewConflict = onConflicts,
+)
+
+@Composable
+private fun SectionTabItem(tab: SectionTab, selected: Boolean, onClick: () -> Unit) {
+    val description = stringResource(R.string.section_issues, tab.label, tab.errors, tab.warnings, tab.missing)
+    Tab(
+        selected = selected,
+        onClick = onClick,
+        modifier = Modifier.semantics { contentDescription = description },
+        text = {
+            Row(verticalAlignment = Alignment.CenterVertically, horizontalArrangement = Arrangement.spacedBy(6.dp)) {
+                Text(tab.label, maxLines = 1)
+                when {
+                    tab.errors > 0 -> Badge(containerColor = MaterialTheme.colorScheme.error) { Text(tab.errors.toString()) }
+                    tab.warnings > 0 -> Badge(containerColor = MaterialTheme.colorScheme.tertiary) { Text(tab.warnings.toString()) }
+                    tab.missing > 0 -> Badge(containerColor = MaterialTheme.colorScheme.secondaryContainer) { Text(tab.missing.toString()) }
+                }
+            }
+        },
+    )
+}
+
+@Composable
+private fun GroupCard(group: EntryItem.Group, model: FormEntryModel, onConflicts: () -> Unit, enabled: Boolean) {
+    Column(Modifier.fillMaxWidth().padding(vertical = 8.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
+        Text(group.spec.label, style = MaterialTheme.typography.titleMedium, modifier = Modifier.semantics { heading() })
+        group.spec.help?.let { Text(it, style = MaterialTheme.typography.bodySmall) }
+        if (group.rows.isEmpty()) Text(stringResource(R.string.no_rows), style = MaterialTheme.typography.bodyMedium)
+        group.rows.forEachIndexed { index, row ->
+            Card(Modifier.fillMaxWidth()) {
+                Column(Modifier.padding(12.dp)) {
+                    Row(verticalAlignment = Alignment.CenterVertically) {
+                        Text(stringResource(R.string.row_title, index + 1), style = MaterialTheme.typography.titleSmall, modifier = Modifier.weight(1f))
+                        IconButton(onClick = { model.removeRow(group.spec.id, row.rowId) }, enabled = enabled) {
+                            Icon(Icons.Default.Delete, contentDescription = stringResource(R.string.remove_row, index + 1))
+                        }
+                    }
+                    row.fields.forEach { f -> FieldInput(f, actionsFor(model, f, onConflicts), enabled = enabled) }
+                }
+            }
+        }
+        if (group.canAddRow) {
+            OutlinedButton(onClick = { model.addRow(group.spec.id) }, enabled = enabled) {
+                Icon(Icons.Default.Add, contentDescription = null)
+                Text(stringResource(R.string.add_row, group.spec.label), Modifier.padding(start = 8.dp))
+            }
+        }
+    }
+}
+
+/** Asks the reason that confirms an unusual value, or explains a change, a removal, a reopening. */
+@Composable
+private fun ReasonDialog(prompt: ReasonPrompt, onReason: (String) -> Unit, onSubmit: () -> Unit, onDismiss: () -> Unit) {
+    val title = stringResource(
+        when (prompt.kind) {
+            ReasonKind.CONFIRM_WARNING -> R.string.reason_title_warning
+            ReasonKind.CHANGE -> R.string.reason_title_change
+            ReasonKind.REMOVE_ROW -> R.string.reason_title_remove
+            ReasonKind.REOPEN -> R.string.reason_title_reopen
+        },
+    )
+    AlertDialog(
+        onDismissRequest = onDismiss,
+        title = { Text(title) },
+        text = {
+            Column(verticalArrangement = Arrangement.spacedBy(8.dp)) {
+                prompt.fieldLabel?.let { Text(it, style = MaterialTheme.typography.titleSmall) }
+                prompt.warnings.forEach { Text(it, color = MaterialTheme.colorScheme.tertiary) }
+                if (prompt.kind == ReasonKind.CHANGE && prompt.fieldLabel != null) {
+                    Text(stringResource(R.string.reason_explain_change, prompt.fieldLabel!!), style = MaterialTheme.typography.bodySmall)
+                }
+                OutlinedTextField(
+                    value = prompt.reason,
+                    onValueChange = onReason,
+                    label = { Text(stringResource(R.string.reason_label)) },
+                    isError = prompt.blankRejected,
+                    supportingText = if (prompt.blankRejected) {
+                        { Text(stringResource(R.string.reason_needed)) }
+                    } else null,
+                    minLines = 2,
+                )
+            }
+        },
+        confirmButton = { TextButton(onClick = onSubmit) { Text(stringResource(R.string.confirm)) } },
+        dismissButton = { TextButton(onClick = onDismiss) { Text(stringResource(R.string.cancel)) } },
+    )
+}
