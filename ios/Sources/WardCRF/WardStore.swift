@@ -1,0 +1,119 @@
+import Foundation
+
+/// The device's case store with an idiomatic Swift surface over the generated `CaseStore`:
+/// every call runs off the caller's thread (`async`), errors are the generated `WardcrfError`,
+/// and sync reports progress as an `AsyncThrowingStream` and stops when its task is cancelled.
+///
+/// ```swift
+/// let store = try await WardStore.openOrCreate(in: dir, key: KeychainKeyProvider(), user: "dr-tanaka")
+/// let id = try await store.call { try $0.createCase(formId: "icrown-core", modules: []) }
+/// for try await event in store.syncEvents() { ... }
+/// ```
+public final class WardStore: @unchecked Sendable {
+    /// The generated object; thread-safe (the Rust side locks), but blocking.
+    public let ffi: CaseStore
+    private let queue = DispatchQueue(label: "org.wardcrf.store", qos: .userInitiated)
+
+    public init(_ ffi: CaseStore) {
+        self.ffi = ffi
+    }
+
+    /// Opens the store in `directory`, creating it on first use, its data key wrapped by `key`.
+    public static func openOrCreate(in directory: URL, key: KeyProvider, user: String) async throws -> WardStore {
+        try await Task.detached(priority: .userInitiated) {
+            do {
+                return WardStore(try CaseStore.open(dir: directory.path, key: key, user: user))
+            } catch WardcrfError.NoStore {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                return WardStore(try CaseStore.create(dir: directory.path, key: key, user: user))
+            }
+        }.value
+    }
+
+    /// Runs a blocking store call on the store's queue.
+    public func call<T>(_ body: @escaping @Sendable (CaseStore) throws -> T) async throws -> T {
+        let ffi = self.ffi
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result { try body(ffi) })
+            }
+        }
+    }
+
+    public var deviceId: String { ffi.deviceId() }
+
+    public var user: String {
+        get { ffi.userName() }
+        set { ffi.setUser(user: newValue) }
+    }
+
+    public func enroll(serverURL: String, code: String) async throws -> Enrolment {
+        try await call { try $0.enroll(serverUrl: serverURL, code: code, caPem: nil) }
+    }
+
+    /// Syncs with the repository. `progress` hears after each exchange (on the store's queue);
+    /// cancelling the calling task stops the sync between exchanges with `WardcrfError.Cancelled`,
+    /// keeping what was exchanged.
+    public func sync(progress: @escaping @Sendable (SyncProgress) -> Void = { _ in }) async throws -> SyncSummary {
+        let cancellation = SyncCancellation()
+        let relay = ProgressRelay(progress)
+        return try await withTaskCancellationHandler {
+            try await call { try $0.sync(progress: relay, cancel: cancellation, caPem: nil) }
+        } onCancel: {
+            cancellation.cancel()
+        }
+    }
+
+    public enum SyncEvent: Sendable, Equatable {
+        case progress(SyncProgress)
+        case finished(SyncSummary)
+    }
+
+    /// Sync as a stream: `.progress` after each exchange, then `.finished`; the stream throws
+    /// the sync's error. Ending the iteration (or cancelling its task) cancels the sync.
+    public func syncEvents() -> AsyncThrowingStream<SyncEvent, Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let summary = try await self.sync { continuation.yield(.progress($0)) }
+                    continuation.yield(.finished(summary))
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}
+
+/// Hands the Rust side's progress reports to a Swift closure.
+final class ProgressRelay: SyncProgressListener, @unchecked Sendable {
+    private let handler: @Sendable (SyncProgress) -> Void
+
+    init(_ handler: @escaping @Sendable (SyncProgress) -> Void) {
+        self.handler = handler
+    }
+
+    func onProgress(progress: SyncProgress) {
+        handler(progress)
+    }
+}
+
+extension WardcrfError {
+    /// Trying again unchanged may work: the network, or a cancelled sync.
+    public var isRetryable: Bool {
+        switch self {
+        case .Network, .Cancelled, .Storage, .KeyUnavailable: return true
+        default: return false
+        }
+    }
+
+    /// The device must be enrolled (again) before it can sync.
+    public var needsEnrolment: Bool {
+        switch self {
+        case .NotEnrolled, .Revoked: return true
+        default: return false
+        }
+    }
+}
