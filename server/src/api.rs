@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wardcrf_core::sync::{
-    CaseProjection, Hub, HubError, HubStorage, SyncRequest, case_history, case_projection,
+    COMPRESS_ABOVE, CaseProjection, GunzipError, Hub, HubError, HubStorage, SyncRequest,
+    case_history, case_projection, gunzip, gzip,
 };
 use wardcrf_core::{Catalog, Context, Form, Lang, PartialDate};
 
@@ -240,6 +241,22 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    parse_encoded(body, None)
+}
+
+/// The request's Content-Encoding, lowercase (`None` when absent).
+fn content_encoding(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+}
+
+/// A JSON body, expanded first when it came gzip-compressed (`Content-Encoding: gzip`; at most
+/// [`MAX_BODY`] bytes once expanded).
+fn parse_encoded<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    encoding: Option<&str>,
+) -> Result<T, ApiError> {
     let bytes = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge
@@ -247,6 +264,20 @@ fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, 
             ApiError::BadRequest("the request body could not be read".into())
         }
     })?;
+    let bytes = match encoding {
+        None | Some("identity") => bytes,
+        Some("gzip") => Bytes::from(gunzip(&bytes, MAX_BODY).map_err(|e| match e {
+            GunzipError::TooLarge(_) => ApiError::TooLarge,
+            GunzipError::Invalid => ApiError::BadRequest(
+                "the request body is not valid gzip (Content-Encoding: gzip)".into(),
+            ),
+        })?),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "unsupported Content-Encoding '{other}'; send gzip or no encoding"
+            )));
+        }
+    };
     serde_json::from_slice(&bytes).map_err(|e| {
         // serde_json's messages name the offending key or position, never values.
         ApiError::BadRequest(format!(
@@ -428,6 +459,14 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
     let now = state.now();
     let pool = state.hub.clone();
     let forms = state.forms.clone();
+    let encoding = content_encoding(&headers);
+    let gzip_accepted = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip"))
+        });
     let response = tokio::task::spawn_blocking(move || {
         let auth = pool
             .lease()?
@@ -437,7 +476,7 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
         if auth.revoked {
             return Err(ApiError::DeviceRevoked);
         }
-        let request: SyncRequest = parse(body)?;
+        let request: SyncRequest = parse_encoded(body, encoding.as_deref())?;
         // One exchange per site at a time (see `pool`); other sites go on meanwhile.
         let site_lock = pool.site_lock(&auth.site_id);
         let _site = site_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -449,17 +488,30 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
             let row = project(&case_id, &auth.site_id, &c.form_id, p, &forms, now);
             hub.storage.put_projection(&row)?;
         }
-        let response = exchanged.response;
-        // Serialise here, off the async threads: a response can be large.
-        serde_json::to_vec(&response).map_err(|e| ApiError::Internal(e.to_string()))
+        // Serialise (and compress) here, off the async threads: a response can be large.
+        let json = serde_json::to_vec(&exchanged.response)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(if gzip_accepted && json.len() > COMPRESS_ABOVE {
+            (gzip(&json), true)
+        } else {
+            (json, false)
+        })
     })
     .await
     .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))??;
-    Ok((
+    let (body, gzipped) = response;
+    let mut response = (
         [(header::CONTENT_TYPE, "application/json")],
-        Bytes::from(response),
+        Bytes::from(body),
     )
-        .into_response())
+        .into_response();
+    if gzipped {
+        response.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
+    }
+    Ok(response)
 }
 
 /// The bundled forms, each composition (form and modules) compiled once and kept.

@@ -142,17 +142,67 @@ impl HttpTransport {
     }
 }
 
+/// The largest sync answer read once expanded (the server's own request limit is 32 MiB; a
+/// pull batch of 200 large cases stays far below this).
+pub const MAX_ANSWER: usize = 256 * 1024 * 1024;
+
 impl Transport for HttpTransport {
     fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
-        let body = serde_json::to_value(request)
+        let body = serde_json::to_vec(request)
             .map_err(|e| TransportError::Refused(format!("cannot encode the sync request: {e}")))?;
-        let value = self.call(Method::Post, "/api/sync", Some(&body))?;
-        serde_json::from_value(value).map_err(|e| {
+        let mut post = self
+            .client
+            .post(format!("{}/api/sync", self.base))
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip");
+        let body = if body.len() > super::COMPRESS_ABOVE {
+            post = post.header(reqwest::header::CONTENT_ENCODING, "gzip");
+            super::gzip(&body)
+        } else {
+            body
+        };
+        let response = post
+            .body(body)
+            .send()
+            .map_err(|e| unreachable(&self.base, &e, Some(&self.token)))?;
+        if !response.status().is_success() {
+            // An error: read_json turns the status and message into the right error.
+            read_json(response, &self.base, Some(&self.token))?;
+            return Err(TransportError::Unreachable(format!(
+                "{} answered the sync without a result; try again later",
+                self.base
+            )));
+        }
+        let gzipped = response
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let bytes = response
+            .bytes()
+            .map_err(|e| unreachable(&self.base, &e, Some(&self.token)))?;
+        let not_json = || {
             TransportError::Unreachable(format!(
-                "{} answered with something that is not a sync response ({e}); is this the \
-                 WardCRF repository?",
+                "{} answered with something that is not JSON; is this the WardCRF repository \
+                 (or is a network login page in the way)?",
                 self.base
             ))
+        };
+        let bytes = if gzipped {
+            super::gunzip(&bytes, MAX_ANSWER).map_err(|_| not_json())?
+        } else {
+            bytes.to_vec()
+        };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                not_json()
+            } else {
+                TransportError::Unreachable(format!(
+                    "{} answered with something that is not a sync response ({e}); is this the \
+                     WardCRF repository?",
+                    self.base
+                ))
+            }
         })
     }
 }
@@ -452,6 +502,7 @@ mod tests {
         method: String,
         path: String,
         authorization: Option<String>,
+        encoding: Option<String>,
         body: Vec<u8>,
     }
 
@@ -474,6 +525,7 @@ mod tests {
                 let path = parts.next().unwrap_or_default().to_string();
                 let mut length = 0;
                 let mut authorization = None;
+                let mut encoding = None;
                 loop {
                     let mut header = String::new();
                     reader.read_line(&mut header).unwrap();
@@ -485,6 +537,7 @@ mod tests {
                     match name.to_ascii_lowercase().as_str() {
                         "content-length" => length = value.trim().parse().unwrap(),
                         "authorization" => authorization = Some(value.trim().to_string()),
+                        "content-encoding" => encoding = Some(value.trim().to_string()),
                         _ => {}
                     }
                 }
@@ -494,6 +547,7 @@ mod tests {
                     method,
                     path,
                     authorization,
+                    encoding,
                     body: body_in,
                 });
                 let mut stream = reader.into_inner();
@@ -559,6 +613,33 @@ mod tests {
         assert_eq!(got.authorization, Some(format!("Bearer {TOKEN}")));
         let sent: SyncRequest = serde_json::from_slice(&got.body).unwrap();
         assert_eq!(sent, request());
+        assert_eq!(got.encoding, None, "a small body goes as it is");
+    }
+
+    #[test]
+    fn a_large_push_goes_gzip_compressed() {
+        let response = SyncResponse {
+            protocol: PROTOCOL,
+            cursor: 1,
+            more: false,
+            cases: Vec::new(),
+        };
+        let (base, rx) = responder(vec![(200, serde_json::to_string(&response).unwrap())]);
+        let t = HttpTransport::new(&base, TOKEN).unwrap();
+        let mut big = request();
+        big.push[0].changes = b"automerge change bytes ".repeat(400);
+        assert_eq!(t.exchange(&big).unwrap(), response);
+        let got = rx.recv().unwrap();
+        assert_eq!(got.encoding.as_deref(), Some("gzip"));
+        let json = crate::sync::gunzip(&got.body, 1 << 20).unwrap();
+        assert!(
+            got.body.len() < json.len() / 4,
+            "{} of {}",
+            got.body.len(),
+            json.len()
+        );
+        let sent: SyncRequest = serde_json::from_slice(&json).unwrap();
+        assert_eq!(sent, big);
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub use hub::{
     CaseProjection, Exchanged, Hub, HubError, HubStorage, MemoryHubStorage, ProjectedConflict,
     StoredCase, case_history, case_projection,
 };
-pub use wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
+pub use wire::{
+    COMPRESS_ABOVE, CaseChanges, GunzipError, PROTOCOL, SyncRequest, SyncResponse, gunzip, gzip,
+};
 
 use crate::store::{CaseStore, StoreError};
 use automerge::ChangeHash;

@@ -341,3 +341,73 @@ fn cases_stored_before_projections_are_projected_at_start_and_their_history_is_s
     assert_eq!((r.status, r.code()), (401, "unauthorized"));
     let _ = std::fs::remove_dir_all(dir.parent().unwrap());
 }
+
+#[test]
+fn sync_bodies_travel_gzip_compressed_and_bad_compressed_bodies_are_refused_whole() {
+    use wardcrf_core::sync::{PROTOCOL, gzip};
+    let server = TestServer::start(&crate::backend(), "sync-gzip");
+    server.site("site-a");
+    let mut a1 = device(&server, "site-a", "ga1");
+    let mut a2 = device(&server, "site-a", "ga2");
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+        a1.set(&case, "vs_hr", json!(70 + i), None);
+        ids.push(case);
+    }
+    let push: Vec<_> = ids
+        .iter()
+        .map(|id| a1.store.sync_push(id).unwrap())
+        .collect();
+    let request = serde_json::to_vec(&SyncRequest {
+        protocol: PROTOCOL,
+        cursor: 0,
+        push,
+    })
+    .unwrap();
+    let packed = gzip(&request);
+    assert!(packed.len() < request.len() / 2);
+    let post = |headers: &[(&str, &str)], body: &[u8]| {
+        request_with(
+            server.addr,
+            "POST",
+            "/api/sync",
+            Some(&a1.http.token),
+            headers,
+            Some(body),
+        )
+    };
+
+    // Garbage announced as gzip, a body that expands beyond the limit, an unknown encoding:
+    // refused with a clear reason, nothing applied.
+    let r = post(&[("Content-Encoding", "gzip")], &request);
+    assert_eq!((r.status, r.code()), (400, "bad_request"), "{:?}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid gzip")
+    );
+    let bomb = gzip(&vec![b' '; 40 * 1024 * 1024]);
+    let r = post(&[("Content-Encoding", "gzip")], &bomb);
+    assert_eq!((r.status, r.code()), (413, "too_large"), "{:?}", r.body);
+    let r = post(&[("Content-Encoding", "br")], &request);
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
+    assert_eq!(a2.sync().unwrap().pulled, 0, "nothing was applied");
+
+    // The same push compressed is taken; the answer comes compressed when asked for.
+    let r = post(
+        &[("Content-Encoding", "gzip"), ("Accept-Encoding", "gzip")],
+        &packed,
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(r.head.contains("content-encoding: gzip"), "{}", r.head);
+    assert!(r.wire_len < r.raw.len());
+    let answer: SyncResponse = serde_json::from_slice(&r.raw).unwrap();
+    assert_eq!(answer.cases.len(), 12);
+    // Without Accept-Encoding the answer is plain JSON.
+    let r = post(&[], &request);
+    assert_eq!(r.status, 200);
+    assert!(!r.head.contains("content-encoding"), "{}", r.head);
+    assert_eq!(a2.sync().unwrap().pulled, 12);
+}

@@ -17,7 +17,12 @@ pub const START: u64 = 1_800_000_000;
 pub struct Resp {
     pub status: u16,
     pub body: Value,
+    /// The body, expanded when it came compressed.
     pub raw: Vec<u8>,
+    /// The status line and headers, lowercase.
+    pub head: String,
+    /// The body's length on the wire.
+    pub wire_len: usize,
 }
 
 impl Resp {
@@ -34,6 +39,19 @@ pub fn request(
     token: Option<&str>,
     body: Option<&[u8]>,
 ) -> Resp {
+    request_with(addr, method, path, token, &[], body)
+}
+
+/// [`request`] with further headers (`Content-Encoding`, `Accept-Encoding`, ...). A gzip
+/// answer is expanded: [`Resp::raw`] is the expanded body, [`Resp::head`] says how it came.
+pub fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Resp {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -41,6 +59,9 @@ pub fn request(
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(t) = token {
         head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     let body = body.unwrap_or(b"");
     head.push_str(&format!(
@@ -60,14 +81,15 @@ fn parse_response(raw: &[u8]) -> Resp {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
     let mut body = raw[split + 4..].to_vec();
     let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    if head.contains("transfer-encoding: chunked") {
         body = dechunk(&body);
+    }
+    let wire_len = body.len();
+    if head.contains("content-encoding: gzip") {
+        body = wardcrf_core::sync::gunzip(&body, 1 << 30).unwrap();
     }
     let json = serde_json::from_slice(&body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
@@ -75,6 +97,8 @@ fn parse_response(raw: &[u8]) -> Resp {
         status,
         body: json,
         raw: body,
+        head,
+        wire_len,
     }
 }
 
