@@ -481,13 +481,29 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
         let site_lock = pool.site_lock(&auth.site_id);
         let _site = site_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut hub = pool.lease()?;
-        let exchanged = hub.exchange_projected(&auth.site_id, &auth.device_id, &request)?;
-        hub.storage.record_sync(&auth.device_id, now)?;
-        // The projections of the cases this exchange stored; flags never refuse a sync.
-        for ((case_id, p), c) in exchanged.stored.into_iter().zip(&request.push) {
-            let row = project(&case_id, &auth.site_id, &c.form_id, p, &forms, now);
-            hub.storage.put_projection(&row)?;
-        }
+        // The exchange, the device's last sync and the projections: one transaction.
+        hub.storage.begin()?;
+        let exchanged = (|| -> Result<_, ApiError> {
+            let mut exchanged = hub.exchange_projected(&auth.site_id, &auth.device_id, &request)?;
+            hub.storage.record_sync(&auth.device_id, now)?;
+            // The projections of the cases this exchange stored; flags never refuse a sync.
+            let stored = std::mem::take(&mut exchanged.stored);
+            for ((case_id, p), c) in stored.into_iter().zip(&request.push) {
+                let row = project(&case_id, &auth.site_id, &c.form_id, p, &forms, now);
+                hub.storage.put_projection(&row)?;
+            }
+            Ok(exchanged)
+        })();
+        let exchanged = match exchanged {
+            Ok(e) => {
+                hub.storage.commit()?;
+                e
+            }
+            Err(e) => {
+                hub.storage.rollback();
+                return Err(e);
+            }
+        };
         // Serialise (and compress) here, off the async threads: a response can be large.
         let json = serde_json::to_vec(&exchanged.response)
             .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -122,6 +122,8 @@ impl<S: HubStorage + Repository> HubPool<S> {
     }
 
     fn give_back(&self, mut hub: Hub<S>) {
+        // A request that stopped half-way (a panic) leaves no transaction open behind it.
+        hub.storage.rollback();
         let mut idle = lock(&self.idle);
         if self.connect.is_some() && hub.storage.is_broken() {
             // Closed by the database: drop it; the next lease opens a fresh one.

@@ -8,7 +8,8 @@ use crate::storage::{
     CaseListItem, CaseQuery, DeviceAuth, DeviceInfo, ProjectionRow, RepoError, Repository,
     SiteSummary, to_i64, to_u64,
 };
-use ::postgres::{Client, Config, NoTls, Row};
+use ::postgres::types::ToSql;
+use ::postgres::{Client, Config, NoTls, Row, Transaction};
 use wardcrf_core::sync::{HubStorage, StoredCase};
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`. The
@@ -37,9 +38,41 @@ impl From<::postgres::Error> for RepoError {
     }
 }
 
+/// Where a step's statements run: its own transaction, or the one already open.
+enum Step<'a> {
+    Own(Transaction<'a>),
+    Open(&'a mut Client),
+}
+
+impl Step<'_> {
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, ::postgres::Error> {
+        match self {
+            Step::Own(tx) => tx.execute(sql, params),
+            Step::Open(client) => client.execute(sql, params),
+        }
+    }
+
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, ::postgres::Error> {
+        match self {
+            Step::Own(tx) => tx.query_one(sql, params),
+            Step::Open(client) => client.query_one(sql, params),
+        }
+    }
+}
+
 /// One connection to the repository's PostgreSQL database (the server keeps a pool of them).
 pub struct PostgresStorage {
     client: Client,
+    /// Inside [`Repository::begin`]: steps run in that transaction.
+    in_batch: bool,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -49,6 +82,24 @@ impl std::fmt::Debug for PostgresStorage {
 }
 
 impl PostgresStorage {
+    /// Runs `f` atomically: in its own transaction, or as part of the open
+    /// [`Repository::begin`] (whose rollback then undoes it with the rest).
+    fn atomic<T>(
+        &mut self,
+        f: impl FnOnce(&mut Step<'_>) -> Result<T, ::postgres::Error>,
+    ) -> Result<T, ::postgres::Error> {
+        if self.in_batch {
+            f(&mut Step::Open(&mut self.client))
+        } else {
+            let mut step = Step::Own(self.client.transaction()?);
+            let out = f(&mut step)?;
+            if let Step::Own(tx) = step {
+                tx.commit()?;
+            }
+            Ok(out)
+        }
+    }
+
     /// Connects to `url` (`postgres://user@host:port/db`, without TLS) and migrates.
     pub fn connect(url: &str) -> Result<PostgresStorage, RepoError> {
         let config: Config = url
@@ -61,7 +112,10 @@ impl PostgresStorage {
     pub fn connect_with(config: &Config) -> Result<PostgresStorage, RepoError> {
         let mut client = config.connect(NoTls)?;
         migrate(&mut client)?;
-        Ok(PostgresStorage { client })
+        Ok(PostgresStorage {
+            client,
+            in_batch: false,
+        })
     }
 }
 
@@ -339,6 +393,24 @@ impl Repository for PostgresStorage {
         self.client.is_closed()
     }
 
+    fn begin(&mut self) -> Result<(), RepoError> {
+        self.client.batch_execute("BEGIN")?;
+        self.in_batch = true;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), RepoError> {
+        self.in_batch = false;
+        self.client.batch_execute("COMMIT")?;
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        if std::mem::take(&mut self.in_batch) {
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+    }
+
     fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError> {
         Ok(self
             .client
@@ -379,25 +451,26 @@ impl HubStorage for PostgresStorage {
         form_id: &str,
         doc: &[u8],
     ) -> Result<u64, Self::Error> {
-        let mut tx = self.client.transaction()?;
-        // The upsert locks the site's row: concurrent writers get distinct numbers.
-        let seq: i64 = tx
-            .query_one(
-                "INSERT INTO site_seq (site_id, seq) VALUES ($1, 1)
-                 ON CONFLICT (site_id) DO UPDATE SET seq = site_seq.seq + 1
-                 RETURNING seq",
-                &[&site],
-            )?
-            .get(0);
-        tx.execute(
-            "INSERT INTO cases (case_id, site_id, form_id, doc, seq) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (case_id) DO UPDATE SET
-                 site_id = excluded.site_id, form_id = excluded.form_id,
-                 doc = excluded.doc, seq = excluded.seq",
-            &[&case_id, &site, &form_id, &doc, &seq],
-        )?;
-        tx.commit()?;
-        Ok(to_u64(seq))
+        self.atomic(|tx| {
+            // The upsert locks the site's row: concurrent writers get distinct numbers.
+            let seq: i64 = tx
+                .query_one(
+                    "INSERT INTO site_seq (site_id, seq) VALUES ($1, 1)
+                     ON CONFLICT (site_id) DO UPDATE SET seq = site_seq.seq + 1
+                     RETURNING seq",
+                    &[&site],
+                )?
+                .get(0);
+            tx.execute(
+                "INSERT INTO cases (case_id, site_id, form_id, doc, seq)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (case_id) DO UPDATE SET
+                     site_id = excluded.site_id, form_id = excluded.form_id,
+                     doc = excluded.doc, seq = excluded.seq",
+                &[&case_id, &site, &form_id, &doc, &seq],
+            )?;
+            Ok(to_u64(seq))
+        })
     }
 
     fn cases_after(
@@ -444,21 +517,21 @@ impl HubStorage for PostgresStorage {
     }
 
     fn confirm(&mut self, device: &str, cursor: u64) -> Result<(), Self::Error> {
-        let mut tx = self.client.transaction()?;
-        // The latest heads sent per case win (as in memory and in SQLite); PostgreSQL cannot
-        // upsert one row twice in a statement, so pick them with DISTINCT ON.
-        tx.execute(
-            "INSERT INTO device_known (device_id, case_id, heads)
-             SELECT DISTINCT ON (case_id) device_id, case_id, heads FROM device_sent
-             WHERE device_id = $1 AND seq <= $2 ORDER BY case_id, id DESC
-             ON CONFLICT (device_id, case_id) DO UPDATE SET heads = excluded.heads",
-            &[&device, &to_i64(cursor)],
-        )?;
-        tx.execute(
-            "DELETE FROM device_sent WHERE device_id = $1 AND seq <= $2",
-            &[&device, &to_i64(cursor)],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.atomic(|tx| {
+            // The latest heads sent per case win (as in memory and in SQLite); PostgreSQL
+            // cannot upsert one row twice in a statement, so pick them with DISTINCT ON.
+            tx.execute(
+                "INSERT INTO device_known (device_id, case_id, heads)
+                 SELECT DISTINCT ON (case_id) device_id, case_id, heads FROM device_sent
+                 WHERE device_id = $1 AND seq <= $2 ORDER BY case_id, id DESC
+                 ON CONFLICT (device_id, case_id) DO UPDATE SET heads = excluded.heads",
+                &[&device, &to_i64(cursor)],
+            )?;
+            tx.execute(
+                "DELETE FROM device_sent WHERE device_id = $1 AND seq <= $2",
+                &[&device, &to_i64(cursor)],
+            )?;
+            Ok(())
+        })
     }
 }

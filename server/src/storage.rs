@@ -154,12 +154,20 @@ pub trait Repository {
     fn is_broken(&mut self) -> bool {
         false
     }
+    /// Starts one transaction for the steps that follow (a whole sync exchange and its
+    /// projections: one commit instead of one per step, and all or nothing).
+    fn begin(&mut self) -> Result<(), RepoError>;
+    fn commit(&mut self) -> Result<(), RepoError>;
+    /// Undoes an open [`Repository::begin`]; does nothing when none is open.
+    fn rollback(&mut self);
 }
 
 /// The repository in one SQLite database (WAL).
 #[derive(Debug)]
 pub struct SqliteStorage {
     conn: Connection,
+    /// Inside [`Repository::begin`]: steps join that transaction (as savepoints).
+    in_batch: bool,
 }
 
 impl SqliteStorage {
@@ -179,7 +187,10 @@ impl SqliteStorage {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
-        Ok(SqliteStorage { conn })
+        Ok(SqliteStorage {
+            conn,
+            in_batch: false,
+        })
     }
 }
 
@@ -464,6 +475,47 @@ impl Repository for SqliteStorage {
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    fn begin(&mut self) -> Result<(), RepoError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.in_batch = true;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), RepoError> {
+        self.in_batch = false;
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        if std::mem::take(&mut self.in_batch) {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl SqliteStorage {
+    /// Runs `f` atomically: in its own IMMEDIATE transaction, or as a savepoint of the open
+    /// [`Repository::begin`].
+    fn atomic<T, E: From<rusqlite::Error>>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        if self.in_batch {
+            let sp = self.conn.savepoint()?;
+            let out = f(&sp)?;
+            sp.commit()?;
+            Ok(out)
+        } else {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        }
+    }
 }
 
 impl HubStorage for SqliteStorage {
@@ -493,25 +545,23 @@ impl HubStorage for SqliteStorage {
         form_id: &str,
         doc: &[u8],
     ) -> Result<u64, Self::Error> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let seq: i64 = tx.query_row(
-            "INSERT INTO site_seq (site_id, seq) VALUES (?1, 1)
-             ON CONFLICT (site_id) DO UPDATE SET seq = seq + 1
-             RETURNING seq",
-            [site],
-            |r| r.get(0),
-        )?;
-        tx.execute(
-            "INSERT INTO cases (case_id, site_id, form_id, doc, seq) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (case_id) DO UPDATE SET
-                 site_id = excluded.site_id, form_id = excluded.form_id,
-                 doc = excluded.doc, seq = excluded.seq",
-            params![case_id, site, form_id, doc, seq],
-        )?;
-        tx.commit()?;
-        Ok(to_u64(seq))
+        self.atomic(|tx| {
+            let seq: i64 = tx.query_row(
+                "INSERT INTO site_seq (site_id, seq) VALUES (?1, 1)
+                 ON CONFLICT (site_id) DO UPDATE SET seq = seq + 1
+                 RETURNING seq",
+                [site],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO cases (case_id, site_id, form_id, doc, seq) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (case_id) DO UPDATE SET
+                     site_id = excluded.site_id, form_id = excluded.form_id,
+                     doc = excluded.doc, seq = excluded.seq",
+                params![case_id, site, form_id, doc, seq],
+            )?;
+            Ok(to_u64(seq))
+        })
     }
 
     fn cases_after(
@@ -560,23 +610,21 @@ impl HubStorage for SqliteStorage {
     }
 
     fn confirm(&mut self, device: &str, cursor: u64) -> Result<(), Self::Error> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // In the order they were sent, so the latest heads per case win (as in memory).
-        tx.execute(
-            "INSERT INTO device_known (device_id, case_id, heads)
-             SELECT device_id, case_id, heads FROM device_sent
-             WHERE device_id = ?1 AND seq <= ?2 ORDER BY id
-             ON CONFLICT (device_id, case_id) DO UPDATE SET heads = excluded.heads",
-            params![device, to_i64(cursor)],
-        )?;
-        tx.execute(
-            "DELETE FROM device_sent WHERE device_id = ?1 AND seq <= ?2",
-            params![device, to_i64(cursor)],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.atomic(|tx| {
+            // In the order they were sent, so the latest heads per case win (as in memory).
+            tx.execute(
+                "INSERT INTO device_known (device_id, case_id, heads)
+                 SELECT device_id, case_id, heads FROM device_sent
+                 WHERE device_id = ?1 AND seq <= ?2 ORDER BY id
+                 ON CONFLICT (device_id, case_id) DO UPDATE SET heads = excluded.heads",
+                params![device, to_i64(cursor)],
+            )?;
+            tx.execute(
+                "DELETE FROM device_sent WHERE device_id = ?1 AND seq <= ?2",
+                params![device, to_i64(cursor)],
+            )?;
+            Ok(())
+        })
     }
 }
 

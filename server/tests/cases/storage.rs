@@ -259,3 +259,26 @@ fn projections<S: Repository>(mut s: S) {
     );
     assert!(listed[0].deleted);
 }
+
+storage_test!(a_batch_commits_whole_or_rolls_back_whole, batches);
+fn batches<S: HubStorage + Repository>(mut s: S)
+where
+    S::Error: Debug,
+{
+    s.begin().unwrap();
+    assert_eq!(s.put_case("c1", "A", "f", b"1").unwrap(), 1);
+    s.confirm("d1", 1).unwrap();
+    s.rollback();
+    assert_eq!(s.case("c1").unwrap(), None, "rolled back");
+    s.rollback(); // nothing open: nothing happens
+    s.begin().unwrap();
+    assert_eq!(s.put_case("c1", "A", "f", b"1").unwrap(), 1);
+    assert_eq!(s.put_case("c2", "A", "f", b"2").unwrap(), 2);
+    s.record_sent("d1", "c1", b"h", 1).unwrap();
+    s.confirm("d1", 2).unwrap();
+    s.commit().unwrap();
+    assert_eq!(s.cases_after("A", 0, 10).unwrap().len(), 2);
+    assert_eq!(s.device_heads("d1", "c1").unwrap(), Some(b"h".to_vec()));
+    // Outside a batch every step is still its own transaction.
+    assert_eq!(s.put_case("c3", "A", "f", b"3").unwrap(), 3);
+}
