@@ -1,0 +1,129 @@
+import SwiftUI
+import WardCRF
+import WardCRFUI
+
+/// The ward's cases with status and conflict badges; new cases; ways to sync and review.
+struct CaseListView: View {
+    let store: WardStore
+    let lang: Language
+    let onUser: () -> Void
+    @StateObject private var model: CaseListViewModel
+    @State private var creating = false
+    @State private var opened: String?
+
+    init(store: WardStore, lang: Language, onUser: @escaping () -> Void) {
+        self.store = store
+        self.lang = lang
+        self.onUser = onUser
+        _model = StateObject(wrappedValue: CaseListViewModel(store: store, lang: lang))
+    }
+
+    var body: some View {
+        List {
+            Picker("filter_label", selection: $model.filter) {
+                Text("filter_all").tag(CaseListFilter.all)
+                Text("filter_draft").tag(CaseListFilter.draft)
+                Text("filter_complete").tag(CaseListFilter.complete)
+                Text("filter_signed").tag(CaseListFilter.signed)
+                Text("filter_conflicts").tag(CaseListFilter.conflicts)
+            }
+            .pickerStyle(.segmented)
+            if let message = model.message { MessageBanner(message: message) }
+            if !model.loading && model.rows.isEmpty { Text("no_cases").foregroundStyle(.secondary) }
+            ForEach(model.rows) { row in
+                NavigationLink(value: row.caseId) {
+                    HStack {
+                        VStack(alignment: .leading, spacing: 2) {
+                            Text(row.label).font(.headline)
+                            Text(([row.formTitle] + row.modules).joined(separator: " + ")).font(.subheadline)
+                            Text("case_updated \(row.updated)").font(.caption).foregroundStyle(.secondary)
+                            if row.errors > 0 || row.missing > 0 {
+                                Text("case_open_issues \(row.errors) \(row.missing)")
+                                    .font(.caption).foregroundStyle(row.errors > 0 ? .red : .secondary)
+                            }
+                        }
+                        Spacer()
+                        if row.hasConflicts {
+                            Image(systemName: "exclamationmark.triangle.fill").foregroundStyle(.orange)
+                                .accessibilityLabel(Text("badge_conflicts"))
+                        }
+                        StatusBadge(status: row.status)
+                    }
+                }
+            }
+        }
+        .navigationTitle("cases_title")
+        .navigationDestination(for: String.self) { caseId in
+            FormEntryView(store: store, caseId: caseId, lang: lang)
+        }
+        .navigationDestination(isPresented: Binding(get: { opened != nil }, set: { if !$0 { opened = nil } })) {
+            if let opened { FormEntryView(store: store, caseId: opened, lang: lang) }
+        }
+        .toolbar {
+            ToolbarItemGroup(placement: .topBarTrailing) {
+                Button(action: onUser) { Image(systemName: "person.crop.circle") }.accessibilityLabel(Text("action_user"))
+                NavigationLink { ConflictReviewView(store: store, caseId: nil, lang: lang) } label: {
+                    Image(systemName: "exclamationmark.triangle")
+                }.accessibilityLabel(Text("action_conflicts"))
+                NavigationLink { SyncView(store: store, lang: lang) } label: {
+                    Image(systemName: "arrow.triangle.2.circlepath")
+                }.accessibilityLabel(Text("action_sync"))
+            }
+            ToolbarItem(placement: .bottomBar) {
+                Button { creating = true } label: { Label("new_case", systemImage: "plus") }
+            }
+        }
+        .sheet(isPresented: $creating) {
+            NewCaseSheet(model: model) { id in
+                creating = false
+                opened = id
+            }
+        }
+        .refreshable { await model.refresh() }
+        .task { await model.refresh() }
+        .onChange(of: model.filter) { _ in Task { await model.refresh() } }
+    }
+}
+
+struct NewCaseSheet: View {
+    @ObservedObject var model: CaseListViewModel
+    let onCreated: (String) -> Void
+    @State private var form: String?
+    @State private var modules: Set<String> = []
+    @Environment(\.dismiss) private var dismiss
+
+    var body: some View {
+        NavigationStack {
+            Form {
+                Section("new_case_form") {
+                    Picker("new_case_form", selection: $form) {
+                        ForEach(model.coreForms, id: \.formId) { Text($0.title).tag(Optional($0.formId)) }
+                    }
+                    .pickerStyle(.inline)
+                    .labelsHidden()
+                }
+                if let form, !model.modules(for: form).isEmpty {
+                    Section("new_case_modules") {
+                        ForEach(model.modules(for: form), id: \.formId) { m in
+                            Toggle(m.title, isOn: Binding(
+                                get: { modules.contains(m.formId) },
+                                set: { on in if on { modules.insert(m.formId) } else { modules.remove(m.formId) } }))
+                        }
+                    }
+                }
+            }
+            .navigationTitle("new_case")
+            .toolbar {
+                ToolbarItem(placement: .cancellationAction) { Button("cancel") { dismiss() } }
+                ToolbarItem(placement: .confirmationAction) {
+                    Button("create") {
+                        guard let form else { return }
+                        Task { if let id = await model.create(formId: form, modules: Array(modules)) { onCreated(id) } }
+                    }
+                    .disabled(form == nil)
+                }
+            }
+            .onAppear { form = form ?? model.coreForms.first?.formId }
+        }
+    }
+}

@@ -1,0 +1,309 @@
+import SwiftUI
+import WardCRF
+import WardCRFUI
+
+/// Form entry of one case, section by section: live validation as the clinician types, a reason
+/// sheet for unusual values and changes, repeating rows, and the case's status.
+struct FormEntryView: View {
+    @StateObject private var model: FormEntryViewModel
+    @State private var showConflicts = false
+    let store: WardStore
+    let lang: Language
+
+    init(store: WardStore, caseId: String, lang: Language) {
+        self.store = store
+        self.lang = lang
+        _model = StateObject(wrappedValue: FormEntryViewModel(store: store, caseId: caseId, lang: lang))
+    }
+
+    var body: some View {
+        VStack(spacing: 0) {
+            ScrollView(.horizontal, showsIndicators: false) {
+                HStack {
+                    ForEach(Array(model.tabs.enumerated()), id: \.element.id) { index, tab in
+                        Button { model.select(section: index) } label: {
+                            HStack(spacing: 4) {
+                                Text(tab.label)
+                                if tab.errors > 0 { CountBadge(count: tab.errors, color: .red) }
+                                else if tab.warnings > 0 { CountBadge(count: tab.warnings, color: .orange) }
+                                else if tab.missing > 0 { CountBadge(count: tab.missing, color: .gray) }
+                            }
+                        }
+                        .buttonStyle(.bordered)
+                        .tint(index == model.current ? .accentColor : .secondary)
+                        .accessibilityLabel(Text("section_issues \(tab.label) \(tab.errors) \(tab.warnings) \(tab.missing)"))
+                        .accessibilityAddTraits(index == model.current ? .isSelected : [])
+                    }
+                }
+                .padding(.horizontal)
+            }
+            .padding(.vertical, 8)
+            if model.busy { ProgressView().progressViewStyle(.linear) }
+            Form {
+                if let message = model.message { MessageBanner(message: message) }
+                if let section = model.sections[safe: model.current] {
+                    Section(header: Text(section.label).font(.headline).accessibilityAddTraits(.isHeader)) {
+                        ForEach(Array(section.items.enumerated()), id: \.offset) { _, item in
+                            switch item {
+                            case let .field(field):
+                                FieldRow(model: model, field: field, path: FieldPath(field: field.id, group: nil, rowId: nil),
+                                         editable: !model.busy, onConflict: { showConflicts = true })
+                            case let .group(group):
+                                GroupRows(model: model, group: group, onConflict: { showConflicts = true })
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        .navigationTitle(model.layout?.title ?? "")
+        .navigationBarTitleDisplayMode(.inline)
+        .toolbar {
+            ToolbarItemGroup(placement: .topBarTrailing) {
+                if model.conflictCount > 0 {
+                    Button { showConflicts = true } label: {
+                        Label("\(model.conflictCount)", systemImage: "exclamationmark.triangle.fill")
+                    }
+                    .accessibilityLabel(Text("review_conflicts \(model.conflictCount)"))
+                }
+                Menu {
+                    if model.status == .draft { Button("mark_complete") { Task { await model.markComplete() } } }
+                    if model.status == .complete { Button("sign") { Task { await model.sign() } } }
+                    if model.status != .draft { Button("reopen") { model.reopen() } }
+                } label: {
+                    StatusBadge(status: model.status)
+                }
+                .accessibilityLabel(Text("status_menu"))
+            }
+            ToolbarItemGroup(placement: .bottomBar) {
+                Button { model.select(section: model.current - 1) } label: { Label("section_previous", systemImage: "chevron.left") }
+                    .disabled(model.current == 0)
+                Spacer()
+                Button { model.select(section: model.current + 1) } label: { Label("section_next", systemImage: "chevron.right") }
+                    .disabled(model.current >= model.sections.count - 1)
+            }
+        }
+        .sheet(isPresented: Binding(get: { model.reasonPrompt != nil }, set: { if !$0 { model.reasonPrompt = nil } })) {
+            ReasonSheet(model: model)
+        }
+        .navigationDestination(isPresented: $showConflicts) {
+            ConflictReviewView(store: store, caseId: model.caseId, lang: lang)
+        }
+        .task { await model.load() }
+    }
+}
+
+struct CountBadge: View {
+    let count: Int
+    let color: Color
+    var body: some View {
+        Text("\(count)").font(.caption2.bold()).foregroundStyle(.white)
+            .padding(.horizontal, 6).padding(.vertical, 2).background(color, in: Capsule())
+    }
+}
+
+/// One field, by kind, with its live problems, what is stored, and a conflict marker.
+struct FieldRow: View {
+    @ObservedObject var model: FormEntryViewModel
+    let field: FieldLayout
+    let path: FieldPath
+    let editable: Bool
+    let onConflict: () -> Void
+    @FocusState private var focused: Bool
+
+    private var label: String { field.required ? "\(field.label) *" : field.label }
+
+    var body: some View {
+        VStack(alignment: .leading, spacing: 4) {
+            input
+            notes
+        }
+        .disabled(!editable)
+    }
+
+    private var text: Binding<String> {
+        Binding(get: { model.draft(path).text }, set: { new in Task { await model.edit(path, text: new) } })
+    }
+
+    @ViewBuilder private var input: some View {
+        switch field.kind {
+        case .choice:
+            Picker(label, selection: Binding(get: { model.draft(path).text }, set: { code in
+                Task { await model.edit(path, text: code); await model.commit(path) }
+            })) {
+                Text("choose").tag("")
+                ForEach(field.choices, id: \.code) { Text($0.label).tag($0.code) }
+            }
+        case .multichoice:
+            Text(label).font(.subheadline.bold())
+            let codes = Set(model.draft(path).text.split(separator: ",").map(String.init))
+            ForEach(field.choices, id: \.code) { choice in
+                Toggle(choice.label, isOn: Binding(get: { codes.contains(choice.code) }, set: { on in
+                    let next = on ? codes.union([choice.code]) : codes.subtracting([choice.code])
+                    let ordered = field.choices.map(\.code).filter { next.contains($0) }.joined(separator: ",")
+                    Task { await model.edit(path, text: ordered); await model.commit(path) }
+                }))
+            }
+        case .boolean:
+            Picker(label, selection: Binding(get: { model.draft(path).text }, set: { value in
+                Task { await model.edit(path, text: value); await model.commit(path) }
+            })) {
+                Text("—").tag("")
+                Text("yes").tag("true")
+                Text("no").tag("false")
+            }
+            .pickerStyle(.segmented)
+            .accessibilityLabel(label)
+        default:
+            HStack {
+                TextField(label, text: text, prompt: prompt)
+                    .keyboardType(field.kind == .integer ? .numberPad : field.kind == .decimal ? .decimalPad : .default)
+                    .focused($focused)
+                    .onSubmit { Task { await model.commit(path) } }
+                    .onChange(of: focused) { isFocused in
+                        if !isFocused && model.isDirty(path) { Task { await model.commit(path) } }
+                    }
+                    .accessibilityLabel(label)
+                if !field.altUnits.isEmpty, let unit = field.unit {
+                    Picker("field_unit \(field.label)", selection: Binding(get: { model.draft(path).unit ?? unit.code }, set: { code in
+                        Task { await model.selectUnit(path, unit: code) }
+                    })) {
+                        ForEach([unit] + field.altUnits, id: \.code) { Text($0.display).tag($0.code) }
+                    }
+                    .pickerStyle(.menu)
+                    .fixedSize()
+                } else if let unit = field.unit {
+                    Text(unit.display).foregroundStyle(.secondary)
+                }
+                if model.isDirty(path) {
+                    Button { model.discard(path) } label: { Image(systemName: "xmark.circle") }
+                        .accessibilityLabel(Text("field_discard \(field.label)"))
+                    Button { Task { await model.commit(path) } } label: { Image(systemName: "checkmark.circle.fill") }
+                        .accessibilityLabel(Text("field_save \(field.label)"))
+                }
+            }
+        }
+    }
+
+    private var prompt: Text? {
+        switch field.kind {
+        case .date: return Text("date_hint")
+        case .datetime: return Text("datetime_hint")
+        default: return nil
+        }
+    }
+
+    @ViewBuilder private var notes: some View {
+        if let error = model.inputErrors[path] { Note(icon: "xmark.octagon.fill", text: error.text, color: .red) }
+        ForEach(Array(model.issues(path).enumerated()), id: \.offset) { _, entry in
+            let (issue, severity) = entry
+            switch severity {
+            case .error: Note(icon: "xmark.octagon.fill", text: issue.message, color: .red)
+            case .warning:
+                if let confirmed = issue.confirmed { Note(icon: "checkmark", text: String(format: NSLocalizedString("field_confirmed %@", comment: ""), confirmed), color: .secondary) }
+                else { Note(icon: "exclamationmark.triangle.fill", text: issue.message, color: .orange) }
+            case .missing:
+                if !model.isDirty(path) { Note(icon: nil, text: NSLocalizedString("field_required", comment: ""), color: .secondary) }
+            case .none: EmptyView()
+            }
+        }
+        if let stored = model.storedDisplay(path), model.isDirty(path) || !field.altUnits.isEmpty {
+            Note(icon: nil, text: String(format: NSLocalizedString("field_saved %@", comment: ""), stored), color: .secondary)
+        }
+        if let help = field.help { Text(help).font(.caption).foregroundStyle(.secondary) }
+        if model.isConflicted(path) {
+            Button(action: onConflict) { Label("field_conflicted", systemImage: "exclamationmark.triangle") }
+                .font(.caption).tint(.orange)
+        }
+    }
+}
+
+struct Note: View {
+    let icon: String?
+    let text: String
+    let color: Color
+    var body: some View {
+        HStack(alignment: .firstTextBaseline, spacing: 4) {
+            if let icon { Image(systemName: icon).accessibilityHidden(true) }
+            Text(text)
+        }
+        .font(.caption)
+        .foregroundStyle(color)
+    }
+}
+
+/// A repeating group: its rows (each with its fields and a remove button) and "add a row".
+struct GroupRows: View {
+    @ObservedObject var model: FormEntryViewModel
+    let group: GroupLayout
+    let onConflict: () -> Void
+
+    var body: some View {
+        Text(group.label).font(.headline).accessibilityAddTraits(.isHeader)
+        if let help = group.help { Text(help).font(.caption).foregroundStyle(.secondary) }
+        let rows = model.rows(group.id)
+        if rows.isEmpty { Text("no_rows").foregroundStyle(.secondary) }
+        ForEach(Array(rows.enumerated()), id: \.element) { index, rowId in
+            VStack(alignment: .leading) {
+                HStack {
+                    Text("row_title \(index + 1)").font(.subheadline.bold())
+                    Spacer()
+                    Button(role: .destructive) { model.removeRow(group.id, rowId: rowId) } label: { Image(systemName: "trash") }
+                        .accessibilityLabel(Text("remove_row \(index + 1)"))
+                        .disabled(model.status != .draft || model.busy)
+                }
+                ForEach(group.fields, id: \.id) { field in
+                    FieldRow(model: model, field: field, path: FieldPath(field: field.id, group: group.id, rowId: rowId),
+                             editable: model.status == .draft && !model.busy, onConflict: onConflict)
+                }
+            }
+            .padding(.vertical, 4)
+        }
+        if model.status == .draft && (group.maxRows.map { rows.count < Int($0) } ?? true) {
+            Button { Task { await model.addRow(group.id) } } label: { Label("add_row \(group.label)", systemImage: "plus") }
+                .disabled(model.busy)
+        }
+    }
+}
+
+/// Asks the reason that confirms an unusual value, or explains a change, a removal, a reopening.
+struct ReasonSheet: View {
+    @ObservedObject var model: FormEntryViewModel
+
+    var body: some View {
+        NavigationStack {
+            Form {
+                if let prompt = model.reasonPrompt {
+                    if let label = prompt.fieldLabel { Text(label).font(.headline) }
+                    ForEach(prompt.warnings, id: \.self) { Text($0).foregroundStyle(.orange) }
+                    Section(footer: prompt.blankRejected ? Text("reason_needed").foregroundStyle(.red) : nil) {
+                        TextField("reason_label", text: Binding(
+                            get: { model.reasonPrompt?.reason ?? "" },
+                            set: { model.reasonPrompt?.reason = $0; model.reasonPrompt?.blankRejected = false }),
+                                  axis: .vertical)
+                            .lineLimit(2...5)
+                    }
+                }
+            }
+            .navigationTitle(title)
+            .toolbar {
+                ToolbarItem(placement: .cancellationAction) { Button("cancel") { model.reasonPrompt = nil } }
+                ToolbarItem(placement: .confirmationAction) { Button("confirm") { Task { await model.submitReason() } } }
+            }
+        }
+        .presentationDetents([.medium])
+    }
+
+    private var title: LocalizedStringKey {
+        switch model.reasonPrompt?.kind {
+        case .confirmWarning?: return "reason_title_warning"
+        case .change?: return "reason_title_change"
+        case .removeRow?: return "reason_title_remove"
+        case .reopen?, nil: return "reason_title_reopen"
+        }
+    }
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}

@@ -1,0 +1,90 @@
+import SwiftUI
+import WardCRF
+import WardCRFUI
+
+/// Sync with the repository: progress after each exchange, cancel, and what to do on failure.
+struct SyncView: View {
+    @StateObject private var model: SyncViewModel
+    @State private var syncTask: Task<Void, Never>?
+    let store: WardStore
+    let lang: Language
+
+    init(store: WardStore, lang: Language) {
+        self.store = store
+        self.lang = lang
+        _model = StateObject(wrappedValue: SyncViewModel(store: store, lang: lang))
+    }
+
+    var body: some View {
+        Form {
+            Section {
+                if let url = model.serverURL { Text("sync_server \(url)") } else { Text("sync_not_enrolled") }
+            }
+            if model.running {
+                Section {
+                    if let fraction = model.fraction {
+                        ProgressView(value: fraction).accessibilityLabel(Text("sync_progress_description"))
+                    } else {
+                        ProgressView().accessibilityLabel(Text("sync_progress_description"))
+                    }
+                    Text(model.phase == .cancelling ? "sync_cancelling" : "sync_running")
+                }
+            }
+            if let p = model.progress {
+                Text("sync_progress \(Int(p.pushed)) \(Int(p.pulled)) \(Int(p.remaining))")
+            }
+            if let message = model.message { MessageBanner(message: message) }
+            Section {
+                if model.running {
+                    Button("sync_cancel", role: .cancel) { model.cancel() }.disabled(model.phase == .cancelling)
+                } else {
+                    if model.serverURL != nil && !model.needsEnrolment {
+                        Button(model.phase == .idle ? "sync_start" : "sync_again") { syncTask = Task { await model.start() } }
+                    }
+                    if model.needsEnrolment {
+                        NavigationLink("enrol_action") { EnrolmentView(store: store, lang: lang) }
+                    }
+                }
+            }
+        }
+        .navigationTitle("sync_title")
+        .task { await model.refresh() }
+        .onAppear { Task { await model.refresh() } }
+    }
+}
+
+/// Enrolment with the repository: its address and the one-time code from the site administrator.
+struct EnrolmentView: View {
+    @StateObject private var model: EnrolmentViewModel
+    @Environment(\.dismiss) private var dismiss
+
+    init(store: WardStore, lang: Language) {
+        _model = StateObject(wrappedValue: EnrolmentViewModel(store: store, lang: lang))
+    }
+
+    var body: some View {
+        Form {
+            Section(footer: Text("enrol_explain")) {
+                TextField("enrol_server", text: $model.serverURL, prompt: Text(verbatim: "https://crf.example-hospital.org"))
+                    .keyboardType(.URL).textInputAutocapitalization(.never).autocorrectionDisabled()
+                TextField("enrol_code", text: $model.code)
+                    .textInputAutocapitalization(.never).autocorrectionDisabled()
+                    .onSubmit { Task { await model.submit() } }
+            }
+            Button { Task { await model.submit() } } label: {
+                HStack { if model.busy { ProgressView() }; Text("enrol_submit") }
+            }
+            .disabled(!model.canSubmit)
+            if let message = model.message { MessageBanner(message: message) }
+        }
+        .navigationTitle("enrol_title")
+        .onChange(of: model.enrolled) { enrolled in
+            if enrolled != nil {
+                Task {
+                    try? await Task.sleep(nanoseconds: 1_500_000_000)
+                    dismiss()
+                }
+            }
+        }
+    }
+}
