@@ -191,6 +191,8 @@ impl<S: HubStorage> Hub<S> {
             .map_err(storage)?;
         let more = changed.len() > PULL_BATCH;
         let mut cursor = request.cursor;
+        // Read what is stored (in order), then prepare each case's changes in parallel.
+        let mut pulls: Vec<(String, u64, StoredCase, Vec<ChangeHash>)> = Vec::new();
         for (case_id, seq) in changed.into_iter().take(PULL_BATCH) {
             cursor = cursor.max(seq);
             if reply.contains_key(&case_id) {
@@ -199,29 +201,38 @@ impl<S: HubStorage> Hub<S> {
             let Some(stored) = self.storage.case(&case_id).map_err(storage)? else {
                 continue;
             };
-            let mut doc = CaseDoc::load(&stored.doc, &self.actor).map_err(storage)?;
             let known = self
                 .storage
                 .device_heads(device, &case_id)
                 .map_err(storage)?
                 .and_then(|b| crate::store::document::decode_heads(&b))
                 .unwrap_or_default();
+            pulls.push((case_id, seq, stored, known));
+        }
+        let prepared = parallel_map(&pulls, |(_, _, stored, known)| {
+            let mut doc = CaseDoc::load(&stored.doc, actor).map_err(storage)?;
             let heads = doc.heads();
-            if !known.is_empty() && crate::store::document::encode_heads(&known) == encode(&heads) {
-                continue; // the device already holds exactly this
+            if !known.is_empty() && encode(known) == encode(&heads) {
+                return Ok(None); // the device already holds exactly this
             }
-            reply.insert(
-                case_id.clone(),
-                CaseChanges {
-                    case_id: case_id.clone(),
-                    form_id: stored.form_id.clone(),
-                    changes: doc.changes_after(&known),
-                    heads: heads.iter().map(ToString::to_string).collect(),
-                },
-            );
+            Ok(Some((doc.changes_after(known), heads)))
+        });
+        for ((case_id, seq, stored, _), pull) in pulls.into_iter().zip(prepared) {
+            let Some((changes, heads)) = pull? else {
+                continue;
+            };
             self.storage
                 .record_sent(device, &case_id, &encode(&heads), seq)
                 .map_err(storage)?;
+            reply.insert(
+                case_id.clone(),
+                CaseChanges {
+                    case_id,
+                    form_id: stored.form_id,
+                    changes,
+                    heads: heads.iter().map(ToString::to_string).collect(),
+                },
+            );
         }
         Ok(Exchanged {
             response: SyncResponse {
