@@ -117,6 +117,14 @@ fn parse_json(s: &str) -> Json {
     serde_json::from_str(s).unwrap_or_else(|_| Json::String(s.to_string()))
 }
 
+/// One entry of a map (see [`CaseDoc::entries`]).
+struct Entry {
+    key: String,
+    text: Option<String>,
+    conflict: bool,
+    map: Option<ObjId>,
+}
+
 fn scalar_str(v: &automerge::Value<'_>) -> Option<String> {
     match v {
         automerge::Value::Scalar(s) => match s.as_ref() {
@@ -334,9 +342,9 @@ impl CaseDoc {
     pub fn values(&self) -> Map<String, Json> {
         let mut out = Map::new();
         if let Some(values) = self.map(&ROOT, "values") {
-            for key in self.doc.keys(&values) {
-                if let Some(v) = self.value(&FieldPath::field(key.clone())) {
-                    out.insert(key, v);
+            for e in self.entries(&values) {
+                if let Some(s) = e.text {
+                    out.insert(e.key, parse_json(&s));
                 }
             }
         }
@@ -358,29 +366,50 @@ impl CaseDoc {
         out
     }
 
+    /// The entries of a map in one pass (automerge's `map_range`: far cheaper than a look-up
+    /// per key): key, its value when a string, whether concurrent values exist, and its id
+    /// when it is a map.
+    fn entries(&self, obj: &ObjId) -> Vec<Entry> {
+        self.doc
+            .map_range(obj, ..)
+            .map(|item| {
+                let (text, map) = match &item.value {
+                    automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => {
+                        (Some(s.to_string()), None)
+                    }
+                    automerge::ValueRef::Object(ObjType::Map) => (None, Some(item.id())),
+                    _ => (None, None),
+                };
+                Entry {
+                    key: item.key.into_owned(),
+                    text,
+                    conflict: item.conflict,
+                    map,
+                }
+            })
+            .collect()
+    }
+
     /// Every row: (group, row id, its values including `_removed`).
     pub fn rows(&self) -> Vec<(String, String, Map<String, Json>)> {
         let mut out = Vec::new();
         let Some(rows) = self.map(&ROOT, "rows") else {
             return out;
         };
-        for group in self.doc.keys(&rows) {
-            let Some(g) = self.map(&rows, &group) else {
+        for group in self.entries(&rows) {
+            let Some(g) = group.map else {
                 continue;
             };
-            for row_id in self.doc.keys(&g) {
-                let Some(r) = self.map(&g, &row_id) else {
+            for row in self.entries(&g) {
+                let Some(r) = row.map else {
                     continue;
                 };
-                let mut vals = Map::new();
-                for field in self.doc.keys(&r) {
-                    if let Ok(Some((v, _))) = self.doc.get(&r, field.as_str())
-                        && let Some(s) = scalar_str(&v)
-                    {
-                        vals.insert(field, parse_json(&s));
-                    }
-                }
-                out.push((group.clone(), row_id, vals));
+                let vals = self
+                    .entries(&r)
+                    .into_iter()
+                    .filter_map(|e| Some((e.key, parse_json(&e.text?))))
+                    .collect();
+                out.push((group.key.clone(), row.key, vals));
             }
         }
         out
@@ -388,23 +417,31 @@ impl CaseDoc {
 
     /// Every field with more than one distinct concurrent value, with its candidates.
     pub fn conflicts(&mut self) -> Vec<(FieldPath, Vec<Candidate>)> {
+        // Only entries automerge marks as having concurrent values are looked at closely.
         let mut paths: Vec<(FieldPath, ObjId)> = Vec::new();
         if let Some(values) = self.map(&ROOT, "values") {
-            for k in self.doc.keys(&values) {
-                paths.push((FieldPath::field(k), values.clone()));
+            for e in self.entries(&values) {
+                if e.conflict {
+                    paths.push((FieldPath::field(e.key), values.clone()));
+                }
             }
         }
         if let Some(rows) = self.map(&ROOT, "rows") {
-            for group in self.doc.keys(&rows) {
-                let Some(g) = self.map(&rows, &group) else {
+            for group in self.entries(&rows) {
+                let Some(g) = group.map else {
                     continue;
                 };
-                for row_id in self.doc.keys(&g) {
-                    let Some(r) = self.map(&g, &row_id) else {
+                for row in self.entries(&g) {
+                    let Some(r) = row.map else {
                         continue;
                     };
-                    for k in self.doc.keys(&r) {
-                        paths.push((FieldPath::row(group.clone(), row_id.clone(), k), r.clone()));
+                    for e in self.entries(&r) {
+                        if e.conflict {
+                            paths.push((
+                                FieldPath::row(group.key.clone(), row.key.clone(), e.key),
+                                r.clone(),
+                            ));
+                        }
                     }
                 }
             }
