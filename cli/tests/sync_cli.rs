@@ -86,7 +86,7 @@ impl FakeRepo {
                 let mut parts = line.split_whitespace();
                 let method = parts.next().unwrap_or_default().to_string();
                 let path = parts.next().unwrap_or_default().to_string();
-                let (mut length, mut authorization) = (0, None);
+                let (mut length, mut authorization, mut gzipped) = (0, None, false);
                 loop {
                     let mut header = String::new();
                     if reader.read_line(&mut header).unwrap_or(0) == 0 {
@@ -100,6 +100,7 @@ impl FakeRepo {
                         match name.to_ascii_lowercase().as_str() {
                             "content-length" => length = value.trim().parse().unwrap_or(0),
                             "authorization" => authorization = Some(value.trim().to_string()),
+                            "content-encoding" => gzipped = value.trim() == "gzip",
                             _ => {}
                         }
                     }
@@ -110,7 +111,7 @@ impl FakeRepo {
                     method,
                     path,
                     authorization,
-                    body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    body: readable(&body, gzipped),
                 };
                 let (status, answer) = handler(&req);
                 log.lock().expect("log").push(req);
@@ -130,6 +131,24 @@ impl FakeRepo {
     fn received(&self) -> Vec<Received> {
         self.received.lock().expect("log").clone()
     }
+}
+
+/// A request body as JSON: sync requests travel in the binary encoding, gzipped when large.
+fn readable(body: &[u8], gzipped: bool) -> Value {
+    use wardcrf_core::sync::{BinaryBody, SyncRequest, gunzip};
+    let body = if gzipped {
+        gunzip(body, 1 << 26).unwrap_or_default()
+    } else {
+        body.to_vec()
+    };
+    serde_json::from_slice(&body)
+        .ok()
+        .or_else(|| {
+            SyncRequest::from_binary(&body)
+                .ok()
+                .and_then(|r| serde_json::to_value(r).ok())
+        })
+        .unwrap_or(Value::Null)
 }
 
 fn error(code: &str, message: &str) -> Value {

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wardcrf_core::sync::{
-    COMPRESS_ABOVE, CaseProjection, GunzipError, Hub, HubError, HubStorage, SyncRequest,
-    case_history, case_projection, gunzip, gzip,
+    BINARY_MEDIA_TYPE, BinaryBody, COMPRESS_ABOVE, CaseProjection, GunzipError, Hub, HubError,
+    HubStorage, SyncRequest, case_history, case_projection, gunzip, gzip,
 };
 use wardcrf_core::{Catalog, Context, Form, Lang, PartialDate};
 
@@ -257,6 +257,20 @@ fn parse_encoded<T: DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
     encoding: Option<&str>,
 ) -> Result<T, ApiError> {
+    let bytes = read_body(body, encoding)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        // serde_json's messages name the offending key or position, never values.
+        ApiError::BadRequest(format!(
+            "the request is not valid JSON for this endpoint: {e}"
+        ))
+    })
+}
+
+/// The request body, expanded when it came gzip-compressed.
+fn read_body(
+    body: Result<Bytes, BytesRejection>,
+    encoding: Option<&str>,
+) -> Result<Bytes, ApiError> {
     let bytes = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge
@@ -278,12 +292,7 @@ fn parse_encoded<T: DeserializeOwned>(
             )));
         }
     };
-    serde_json::from_slice(&bytes).map_err(|e| {
-        // serde_json's messages name the offending key or position, never values.
-        ApiError::BadRequest(format!(
-            "the request is not valid JSON for this endpoint: {e}"
-        ))
-    })
+    Ok(bytes)
 }
 
 /// The router of the whole API.
@@ -460,6 +469,11 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
     let pool = state.hub.clone();
     let forms = state.forms.clone();
     let encoding = content_encoding(&headers);
+    // The binary encoding when the device sends it; the answer then comes in it too.
+    let binary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().starts_with(BINARY_MEDIA_TYPE));
     let gzip_accepted = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -476,7 +490,12 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
         if auth.revoked {
             return Err(ApiError::DeviceRevoked);
         }
-        let request: SyncRequest = parse_encoded(body, encoding.as_deref())?;
+        let request: SyncRequest = if binary {
+            SyncRequest::from_binary(&read_body(body, encoding.as_deref())?)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?
+        } else {
+            parse_encoded(body, encoding.as_deref())?
+        };
         // One exchange per site at a time (see `pool`); other sites go on meanwhile.
         let site_lock = pool.site_lock(&auth.site_id);
         let _site = site_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -505,22 +524,27 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
             }
         };
         // Serialise (and compress) here, off the async threads: a response can be large.
-        let json = serde_json::to_vec(&exchanged.response)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(if gzip_accepted && json.len() > COMPRESS_ABOVE {
-            (gzip(&json), true)
+        let body = if binary {
+            exchanged.response.to_binary()
         } else {
-            (json, false)
+            serde_json::to_vec(&exchanged.response)
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+        };
+        Ok(if gzip_accepted && body.len() > COMPRESS_ABOVE {
+            (gzip(&body), true)
+        } else {
+            (body, false)
         })
     })
     .await
     .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))??;
     let (body, gzipped) = response;
-    let mut response = (
-        [(header::CONTENT_TYPE, "application/json")],
-        Bytes::from(body),
-    )
-        .into_response();
+    let media_type = if binary {
+        BINARY_MEDIA_TYPE
+    } else {
+        "application/json"
+    };
+    let mut response = ([(header::CONTENT_TYPE, media_type)], Bytes::from(body)).into_response();
     if gzipped {
         response.headers_mut().insert(
             header::CONTENT_ENCODING,

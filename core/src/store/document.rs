@@ -172,9 +172,12 @@ impl CaseDoc {
         Ok(d)
     }
 
-    /// The whole document, compacted.
+    /// The whole document, in automerge's document encoding without its column compression:
+    /// about 30 times faster to write than the compressed encoding (5 µs instead of 150 µs for
+    /// an entered case), at about three times the size; sealed at rest, and gzipped with its
+    /// batch on the wire, where cases compress together far better than one by one.
     pub fn save(&mut self) -> Vec<u8> {
-        self.doc.save()
+        self.doc.save_nocompress()
     }
 
     /// The current heads.

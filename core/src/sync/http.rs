@@ -10,7 +10,7 @@
 //! The device token goes in the `Authorization` header and nowhere else: it is not part of any
 //! error text, and [`HttpTransport`] and [`Enrolment`] redact it from `Debug`.
 
-use super::{SyncRequest, SyncResponse, Transport, TransportError};
+use super::{BinaryBody, SyncRequest, SyncResponse, Transport, TransportError};
 use reqwest::blocking::{Client, Response};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
@@ -148,13 +148,14 @@ pub const MAX_ANSWER: usize = 256 * 1024 * 1024;
 
 impl Transport for HttpTransport {
     fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
-        let body = serde_json::to_vec(request)
-            .map_err(|e| TransportError::Refused(format!("cannot encode the sync request: {e}")))?;
+        // The binary encoding (raw bytes compress far better than base64), gzip-compressed.
+        let body = request.to_binary();
         let mut post = self
             .client
             .post(format!("{}/api/sync", self.base))
             .bearer_auth(&self.token)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, super::BINARY_MEDIA_TYPE)
+            .header(reqwest::header::ACCEPT, super::BINARY_MEDIA_TYPE)
             .header(reqwest::header::ACCEPT_ENCODING, "gzip");
         let body = if body.len() > super::COMPRESS_ABOVE {
             post = post.header(reqwest::header::CONTENT_ENCODING, "gzip");
@@ -178,6 +179,13 @@ impl Transport for HttpTransport {
             .headers()
             .get(reqwest::header::CONTENT_ENCODING)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let binary = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .is_some_and(|v| {
+                v.as_bytes()
+                    .starts_with(super::BINARY_MEDIA_TYPE.as_bytes())
+            });
         let bytes = response
             .bytes()
             .map_err(|e| unreachable(&self.base, &e, Some(&self.token)))?;
@@ -193,6 +201,14 @@ impl Transport for HttpTransport {
         } else {
             bytes.to_vec()
         };
+        if binary {
+            return SyncResponse::from_binary(&bytes).map_err(|e| {
+                TransportError::Unreachable(format!(
+                    "{} answered with a damaged sync response ({e}); try again later",
+                    self.base
+                ))
+            });
+        }
         serde_json::from_slice(&bytes).map_err(|e| {
             if e.is_syntax() || e.is_eof() {
                 not_json()
@@ -611,7 +627,7 @@ mod tests {
         assert_eq!(got.method, "POST");
         assert_eq!(got.path, "/api/sync");
         assert_eq!(got.authorization, Some(format!("Bearer {TOKEN}")));
-        let sent: SyncRequest = serde_json::from_slice(&got.body).unwrap();
+        let sent = SyncRequest::from_binary(&got.body).unwrap();
         assert_eq!(sent, request());
         assert_eq!(got.encoding, None, "a small body goes as it is");
     }
@@ -631,15 +647,14 @@ mod tests {
         assert_eq!(t.exchange(&big).unwrap(), response);
         let got = rx.recv().unwrap();
         assert_eq!(got.encoding.as_deref(), Some("gzip"));
-        let json = crate::sync::gunzip(&got.body, 1 << 20).unwrap();
+        let plain = crate::sync::gunzip(&got.body, 1 << 20).unwrap();
         assert!(
-            got.body.len() < json.len() / 4,
+            got.body.len() < plain.len() / 4,
             "{} of {}",
             got.body.len(),
-            json.len()
+            plain.len()
         );
-        let sent: SyncRequest = serde_json::from_slice(&json).unwrap();
-        assert_eq!(sent, big);
+        assert_eq!(SyncRequest::from_binary(&plain).unwrap(), big);
     }
 
     #[test]

@@ -212,7 +212,12 @@ impl<S: HubStorage> Hub<S> {
         let prepared = parallel_map(&pulls, |(_, _, stored, known)| {
             let mut doc = CaseDoc::load(&stored.doc, actor).map_err(storage)?;
             let heads = doc.heads();
-            if !known.is_empty() && encode(known) == encode(&heads) {
+            if known.is_empty() {
+                // A case new to the device: the stored document as it is (its document
+                // encoding is far smaller than every change one by one, and needs no work).
+                return Ok(Some((stored.doc.clone(), heads)));
+            }
+            if encode(known) == encode(&heads) {
                 return Ok(None); // the device already holds exactly this
             }
             Ok(Some((doc.changes_after(known), heads)))

@@ -24,7 +24,8 @@ pub use hub::{
     StoredCase, case_history, case_projection,
 };
 pub use wire::{
-    COMPRESS_ABOVE, CaseChanges, GunzipError, PROTOCOL, SyncRequest, SyncResponse, gunzip, gzip,
+    BINARY_MEDIA_TYPE, BinaryBody, BinaryError, COMPRESS_ABOVE, CaseChanges, GunzipError, PROTOCOL,
+    SyncRequest, SyncResponse, gunzip, gzip,
 };
 
 use crate::store::{CaseStore, StoreError};

@@ -90,6 +90,209 @@ pub struct SyncResponse {
     pub cases: Vec<CaseChanges>,
 }
 
+/// The media type of the binary encoding of sync bodies.
+pub const BINARY_MEDIA_TYPE: &str = "application/vnd.wardcrf.sync+binary";
+
+/// Why a binary sync body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the binary sync body is malformed: {0}")]
+pub struct BinaryError(pub String);
+
+/// The binary encoding of sync bodies: the same content as the JSON, with the changes as
+/// raw bytes instead of base64 and heads as 32 raw bytes instead of hex. Raw bytes let the
+/// gzip of a batch find what its cases share (field names, notes, users), which base64 hides:
+/// a batch of freshly entered cases goes in about a third of the bytes of its gzipped JSON.
+///
+/// Layout (integers little-endian): a 4-byte magic (`WSQ1` request, `WSA1` answer), the
+/// protocol (u32), the cursor (u64), for an answer `more` (u8, 0 or 1), the number of cases
+/// (u32), then per case: case id and form id (u16 length + UTF-8 each), the number of heads
+/// (u16) and the heads (32 bytes each), the changes (u32 length + bytes).
+pub trait BinaryBody: Sized {
+    fn to_binary(&self) -> Vec<u8>;
+    fn from_binary(bytes: &[u8]) -> Result<Self, BinaryError>;
+}
+
+const REQUEST_MAGIC: &[u8; 4] = b"WSQ1";
+const ANSWER_MAGIC: &[u8; 4] = b"WSA1";
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&bytes[..usize::from(len)]);
+}
+
+fn put_cases(out: &mut Vec<u8>, cases: &[CaseChanges]) {
+    out.extend_from_slice(&u32::try_from(cases.len()).unwrap_or(u32::MAX).to_le_bytes());
+    for c in cases {
+        put_str(out, &c.case_id);
+        put_str(out, &c.form_id);
+        let heads: Vec<[u8; 32]> = c.heads.iter().filter_map(|h| hex32(h)).collect();
+        out.extend_from_slice(&u16::try_from(heads.len()).unwrap_or(u16::MAX).to_le_bytes());
+        for h in heads.iter().take(usize::from(u16::MAX)) {
+            out.extend_from_slice(h);
+        }
+        out.extend_from_slice(
+            &u32::try_from(c.changes.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
+        out.extend_from_slice(&c.changes);
+    }
+}
+
+fn hex32(h: &str) -> Option<[u8; 32]> {
+    let bytes = h.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a binary body front to back; every read checks what is left.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], BinaryError> {
+        if self.0.len() < n {
+            return Err(BinaryError(format!("it ends inside {what}")));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u16(&mut self, what: &str) -> Result<u16, BinaryError> {
+        let b = self.take(2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, BinaryError> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64, BinaryError> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8, what)?);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    fn str(&mut self, what: &str) -> Result<String, BinaryError> {
+        let len = usize::from(self.u16(what)?);
+        let bytes = self.take(len, what)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| BinaryError(format!("{what} is not UTF-8")))
+    }
+
+    fn cases(&mut self) -> Result<Vec<CaseChanges>, BinaryError> {
+        let n = self.u32("the number of cases")?;
+        // Each case takes at least 10 bytes: never trust a count beyond what is there.
+        let mut cases = Vec::with_capacity((n as usize).min(self.0.len() / 10));
+        for _ in 0..n {
+            let case_id = self.str("a case id")?;
+            let form_id = self.str("a form id")?;
+            let n_heads = usize::from(self.u16("the number of heads")?);
+            let heads = self
+                .take(n_heads.saturating_mul(32), "the heads")?
+                .chunks(32)
+                .map(to_hex)
+                .collect();
+            let len = self.u32("the length of the changes")? as usize;
+            let changes = self.take(len, "the changes")?.to_vec();
+            cases.push(CaseChanges {
+                case_id,
+                form_id,
+                changes,
+                heads,
+            });
+        }
+        Ok(cases)
+    }
+
+    fn end(&self) -> Result<(), BinaryError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(BinaryError(format!(
+                "{} bytes follow its end",
+                self.0.len()
+            )))
+        }
+    }
+}
+
+impl BinaryBody for SyncRequest {
+    fn to_binary(&self) -> Vec<u8> {
+        let size: usize = self.push.iter().map(|c| c.changes.len() + 128).sum();
+        let mut out = Vec::with_capacity(size + 32);
+        out.extend_from_slice(REQUEST_MAGIC);
+        out.extend_from_slice(&self.protocol.to_le_bytes());
+        out.extend_from_slice(&self.cursor.to_le_bytes());
+        put_cases(&mut out, &self.push);
+        out
+    }
+
+    fn from_binary(bytes: &[u8]) -> Result<Self, BinaryError> {
+        let mut r = Reader(bytes);
+        if r.take(4, "the magic number")? != REQUEST_MAGIC {
+            return Err(BinaryError("it is not a WardCRF sync request".into()));
+        }
+        let protocol = r.u32("the protocol")?;
+        let cursor = r.u64("the cursor")?;
+        let push = r.cases()?;
+        r.end()?;
+        Ok(SyncRequest {
+            protocol,
+            cursor,
+            push,
+        })
+    }
+}
+
+impl BinaryBody for SyncResponse {
+    fn to_binary(&self) -> Vec<u8> {
+        let size: usize = self.cases.iter().map(|c| c.changes.len() + 128).sum();
+        let mut out = Vec::with_capacity(size + 32);
+        out.extend_from_slice(ANSWER_MAGIC);
+        out.extend_from_slice(&self.protocol.to_le_bytes());
+        out.extend_from_slice(&self.cursor.to_le_bytes());
+        out.push(u8::from(self.more));
+        put_cases(&mut out, &self.cases);
+        out
+    }
+
+    fn from_binary(bytes: &[u8]) -> Result<Self, BinaryError> {
+        let mut r = Reader(bytes);
+        if r.take(4, "the magic number")? != ANSWER_MAGIC {
+            return Err(BinaryError("it is not a WardCRF sync answer".into()));
+        }
+        let protocol = r.u32("the protocol")?;
+        let cursor = r.u64("the cursor")?;
+        let more = match r.take(1, "the more flag")?[0] {
+            0 => false,
+            1 => true,
+            other => return Err(BinaryError(format!("the more flag is {other}"))),
+        };
+        let cases = r.cases()?;
+        r.end()?;
+        Ok(SyncResponse {
+            protocol,
+            cursor,
+            more,
+            cases,
+        })
+    }
+}
+
 mod b64 {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
@@ -110,6 +313,62 @@ mod b64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_bodies_round_trip_and_malformed_ones_are_refused() {
+        let req = SyncRequest {
+            protocol: PROTOCOL,
+            cursor: 42,
+            push: vec![
+                CaseChanges {
+                    case_id: "0a1b".into(),
+                    form_id: "icrown-core".into(),
+                    changes: vec![0x85, 0x6f, 0x4a, 0x83],
+                    heads: vec!["ab".repeat(32), "0c".repeat(32)],
+                },
+                CaseChanges {
+                    case_id: "症例".into(),
+                    form_id: "sari".into(),
+                    changes: Vec::new(),
+                    heads: Vec::new(),
+                },
+            ],
+        };
+        let bin = req.to_binary();
+        // The layout is a contract like the JSON: magic, protocol, cursor, count, ...
+        assert_eq!(&bin[..4], b"WSQ1");
+        assert_eq!(&bin[4..8], &1u32.to_le_bytes());
+        assert_eq!(&bin[8..16], &42u64.to_le_bytes());
+        assert_eq!(&bin[16..20], &2u32.to_le_bytes());
+        assert_eq!(&bin[20..22], &4u16.to_le_bytes());
+        assert_eq!(&bin[22..26], b"0a1b");
+        assert_eq!(SyncRequest::from_binary(&bin).unwrap(), req);
+        let resp = SyncResponse {
+            protocol: PROTOCOL,
+            cursor: 7,
+            more: true,
+            cases: req.push.clone(),
+        };
+        assert_eq!(SyncResponse::from_binary(&resp.to_binary()).unwrap(), resp);
+        // Every truncation is refused, never read past its end or half-applied.
+        for cut in 0..bin.len() {
+            assert!(
+                SyncRequest::from_binary(&bin[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut longer = bin.clone();
+        longer.push(0);
+        assert!(SyncRequest::from_binary(&longer).is_err());
+        assert!(
+            SyncResponse::from_binary(&bin).is_err(),
+            "a request is not an answer"
+        );
+        // A count far beyond the body is refused without allocating for it.
+        let mut huge = bin[..16].to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(SyncRequest::from_binary(&huge).is_err());
+    }
 
     #[test]
     fn gzip_round_trips_and_refuses_bombs_and_garbage() {

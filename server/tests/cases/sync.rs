@@ -393,6 +393,18 @@ fn sync_bodies_travel_gzip_compressed_and_bad_compressed_bodies_are_refused_whol
     assert_eq!((r.status, r.code()), (413, "too_large"), "{:?}", r.body);
     let r = post(&[("Content-Encoding", "br")], &request);
     assert_eq!((r.status, r.code()), (400, "bad_request"));
+    // The binary encoding, damaged: refused with its reason.
+    let binary = [("Content-Type", wardcrf_core::sync::BINARY_MEDIA_TYPE)];
+    let r = post(&binary, b"WSQ1 and then nothing sensible");
+    assert_eq!((r.status, r.code()), (400, "bad_request"), "{:?}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("binary sync body is malformed"),
+        "{:?}",
+        r.body
+    );
     assert_eq!(a2.sync().unwrap().pulled, 0, "nothing was applied");
 
     // The same push compressed is taken; the answer comes compressed when asked for.

@@ -63,11 +63,14 @@ pub fn request_with(
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+    {
+        head.push_str("Content-Type: application/json\r\n");
+    }
     let body = body.unwrap_or(b"");
-    head.push_str(&format!(
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    ));
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     stream.write_all(head.as_bytes()).unwrap();
     // The server may answer (413) and stop reading before the body is sent: ignore write errors.
     let _ = stream.write_all(body);
