@@ -507,8 +507,7 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
             hub.storage.record_sync(&auth.device_id, now)?;
             // The projections of the cases this exchange stored; flags never refuse a sync.
             let stored = std::mem::take(&mut exchanged.stored);
-            for ((case_id, p), c) in stored.into_iter().zip(&request.push) {
-                let row = project(&case_id, &auth.site_id, &c.form_id, p, &forms, now);
+            for row in project_all(stored, &request.push, &auth.site_id, &forms, now) {
                 hub.storage.put_projection(&row)?;
             }
             Ok(exchanged)
@@ -590,6 +589,48 @@ impl Forms {
             })
             .clone()
     }
+}
+
+/// The projection rows of the cases an exchange stored, validated on up to 4 threads.
+fn project_all(
+    stored: Vec<(String, CaseProjection)>,
+    pushed: &[wardcrf_core::sync::CaseChanges],
+    site_id: &str,
+    forms: &Forms,
+    now: u64,
+) -> Vec<ProjectionRow> {
+    let work: Vec<((String, CaseProjection), &str)> = stored
+        .into_iter()
+        .zip(pushed.iter().map(|c| c.form_id.as_str()))
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+        .min(work.len().div_ceil(8).max(1));
+    let chunk = work.len().div_ceil(threads).max(1);
+    let rows = |part: Vec<((String, CaseProjection), &str)>| -> Vec<ProjectionRow> {
+        part.into_iter()
+            .map(|((case_id, p), form_id)| project(&case_id, site_id, form_id, p, forms, now))
+            .collect()
+    };
+    let mut parts: Vec<Vec<_>> = Vec::new();
+    let mut work = work.into_iter().peekable();
+    while work.peek().is_some() {
+        parts.push(work.by_ref().take(chunk).collect());
+    }
+    if parts.len() <= 1 {
+        return parts.into_iter().flat_map(rows).collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || rows(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// A case's projection row: its values validated with the bundled form and its modules

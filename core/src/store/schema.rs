@@ -7,6 +7,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_lookup_by_case.sql"),
     include_str!("migrations/003_sync_heads.sql"),
+    include_str!("migrations/004_outbox_index.sql"),
 ];
 
 /// The schema version this code writes.

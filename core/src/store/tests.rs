@@ -793,3 +793,21 @@ fn a_sync_answer_is_applied_whole_or_not_at_all() {
     assert_eq!(s.sync_apply_all(&good, 9).unwrap(), vec![false, false]);
     assert_eq!(s.list(&Default::default()).unwrap().len(), 2);
 }
+
+#[test]
+fn the_outbox_is_found_through_its_index() {
+    let dir = TempDir::new("outbox-index");
+    let s = store(&dir);
+    let plan: Vec<String> = s
+        .conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT case_id FROM cases
+             WHERE server_heads = x'' OR local_heads != server_heads ORDER BY updated_at, case_id",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(plan.iter().any(|p| p.contains("cases_outbox")), "{plan:?}");
+}
