@@ -1135,14 +1135,15 @@ impl CaseStore {
     pub fn conflicts(&mut self, case_id: Option<&str>) -> Result<Vec<Conflict>, StoreError> {
         let ids: Vec<String> = match case_id {
             Some(id) => vec![id.to_string()],
-            None => self
-                .list(&CaseFilter {
-                    with_conflicts: true,
-                    ..CaseFilter::default()
-                })?
-                .into_iter()
-                .map(|c| c.case_id)
-                .collect(),
+            // Through the partial index of migration 004: costs the conflicted cases only.
+            None => {
+                let mut stmt = self.conn.prepare(
+                    "SELECT case_id FROM cases WHERE has_conflicts = 1 AND deleted = 0
+                     ORDER BY updated_at DESC, case_id",
+                )?;
+                let ids = stmt.query_map([], |r| r.get(0))?;
+                ids.collect::<Result<_, _>>()?
+            }
         };
         let mut out = Vec::new();
         for id in ids {

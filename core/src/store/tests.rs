@@ -810,4 +810,19 @@ fn the_outbox_is_found_through_its_index() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert!(plan.iter().any(|p| p.contains("cases_outbox")), "{plan:?}");
+    let plan: Vec<String> = s
+        .conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT case_id FROM cases WHERE has_conflicts = 1 AND deleted = 0
+             ORDER BY updated_at DESC, case_id",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter().any(|p| p.contains("cases_with_conflicts")),
+        "{plan:?}"
+    );
 }
