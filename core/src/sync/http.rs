@@ -23,12 +23,34 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one whole exchange may take (a batch of 100 cases on a slow ward network).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Which certificate authorities a repository's certificate may chain to when no hospital CA
+/// (`ca_pem`) is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Roots {
+    /// The operating system's trust store and verifier.
+    Platform,
+    /// Mozilla's roots, built in: for platforms whose verifier the app would first have to set
+    /// up (Android's needs JNI initialisation), and the default there.
+    Bundled,
+}
+
+impl Roots {
+    /// [`Roots::Bundled`] on Android, [`Roots::Platform`] elsewhere.
+    pub const DEFAULT: Roots = if cfg!(target_os = "android") {
+        Roots::Bundled
+    } else {
+        Roots::Platform
+    };
+}
+
 /// Connection settings; the defaults suit a ward device.
 #[derive(Clone)]
 pub struct HttpOptions {
     /// The certificate authority (PEM, one or more certificates) that signed the repository's
     /// certificate, when it is the hospital's own: only these roots are then trusted.
     pub ca_pem: Option<Vec<u8>>,
+    /// The roots trusted when `ca_pem` is not given.
+    pub roots: Roots,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
 }
@@ -37,6 +59,7 @@ impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
             ca_pem: None,
+            roots: Roots::DEFAULT,
             connect_timeout: CONNECT_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
         }
@@ -47,6 +70,7 @@ impl std::fmt::Debug for HttpOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpOptions")
             .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
+            .field("roots", &self.roots)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .finish()
@@ -283,6 +307,11 @@ fn build_client(options: &HttpOptions) -> Result<Client, TransportError> {
                 "the CA certificate file holds no certificate".into(),
             ));
         }
+        builder = builder.tls_certs_only(certs);
+    } else if options.roots == Roots::Bundled {
+        let certs = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .filter_map(|der| reqwest::Certificate::from_der(der).ok());
         builder = builder.tls_certs_only(certs);
     }
     builder
@@ -630,6 +659,24 @@ mod tests {
         let sent = SyncRequest::from_binary(&got.body).unwrap();
         assert_eq!(sent, request());
         assert_eq!(got.encoding, None, "a small body goes as it is");
+    }
+
+    #[test]
+    fn bundled_roots_are_all_usable_and_the_default_on_android_only() {
+        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
+        assert!(roots.len() > 100, "{}", roots.len());
+        for der in roots {
+            assert!(reqwest::Certificate::from_der(der).is_ok());
+        }
+        let options = HttpOptions {
+            roots: Roots::Bundled,
+            ..HttpOptions::default()
+        };
+        assert!(HttpTransport::with_options("https://crf.example.org", TOKEN, &options).is_ok());
+        assert_eq!(
+            HttpOptions::default().roots == Roots::Bundled,
+            cfg!(target_os = "android")
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod hub;
 mod wire;
 
 pub use http::{
-    CONNECT_TIMEOUT, Enrolment, HttpOptions, HttpTransport, Method, REQUEST_TIMEOUT, enroll,
+    CONNECT_TIMEOUT, Enrolment, HttpOptions, HttpTransport, Method, REQUEST_TIMEOUT, Roots, enroll,
     enroll_with_options,
 };
 pub use hub::{
