@@ -181,7 +181,7 @@ impl<S: HubStorage> Hub<S> {
                 .map_err(storage)?;
             stored.push((c.case_id.clone(), m.projection));
         }
-        // 3. What changed at the site since the device's cursor.
+        // 4. What changed at the site since the device's cursor.
         self.storage
             .confirm(device, request.cursor)
             .map_err(storage)?;
