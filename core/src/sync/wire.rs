@@ -4,8 +4,9 @@
 //! changes the repository lacks (`save_after` the heads the repository is known to hold) and
 //! its cursor (the last repository sequence number it applied); the repository answers with,
 //! per case it changed since that cursor (and per pushed case), the changes the device lacks
-//! and the repository's heads. Changes are automerge's own encoding, base64 in JSON. Applying
-//! changes twice is harmless, so an interrupted exchange is simply repeated.
+//! and the repository's heads. Changes are automerge's own encoding: base64 in the JSON form,
+//! raw bytes in the binary form ([`BinaryBody`]) that the device client uses. Applying changes
+//! twice is harmless, so an interrupted exchange is simply repeated.
 //!
 //! Over HTTP, a body above [`COMPRESS_ABOVE`] bytes travels gzip-compressed
 //! (`Content-Encoding: gzip`; the device asks for compressed answers with `Accept-Encoding`).
