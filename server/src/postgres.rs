@@ -9,7 +9,8 @@ use crate::storage::{
     SiteSummary, to_i64, to_u64,
 };
 use ::postgres::types::ToSql;
-use ::postgres::{Client, Config, NoTls, Row, Transaction};
+use ::postgres::{Client, Config, NoTls, Row, Statement, Transaction};
+use std::collections::HashMap;
 use wardcrf_core::sync::{HubStorage, StoredCase};
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`. The
@@ -41,30 +42,84 @@ impl From<::postgres::Error> for RepoError {
 /// Where a step's statements run: its own transaction, or the one already open.
 enum Step<'a> {
     Own(Transaction<'a>),
-    Open(&'a mut Client),
+    Open(Cached<'a>),
 }
 
 impl Step<'_> {
     fn execute(
         &mut self,
-        sql: &str,
+        sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, ::postgres::Error> {
         match self {
             Step::Own(tx) => tx.execute(sql, params),
-            Step::Open(client) => client.execute(sql, params),
+            Step::Open(db) => db.execute(sql, params),
         }
     }
 
     fn query_one(
         &mut self,
-        sql: &str,
+        sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, ::postgres::Error> {
         match self {
             Step::Own(tx) => tx.query_one(sql, params),
-            Step::Open(client) => client.query_one(sql, params),
+            Step::Open(db) => db.query_one(sql, params),
         }
+    }
+}
+
+/// The connection with its prepared statements: each SQL text is prepared once per connection
+/// (a statement given as text costs a round trip to prepare it every time).
+struct Cached<'a> {
+    client: &'a mut Client,
+    statements: &'a mut HashMap<&'static str, Statement>,
+}
+
+impl Cached<'_> {
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, ::postgres::Error> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.statements.insert(sql, s.clone());
+        Ok(s)
+    }
+
+    fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, ::postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client.execute(&s, params)
+    }
+
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, ::postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client.query(&s, params)
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, ::postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client.query_opt(&s, params)
+    }
+
+    fn query_one(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, ::postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client.query_one(&s, params)
     }
 }
 
@@ -73,6 +128,7 @@ pub struct PostgresStorage {
     client: Client,
     /// Inside [`Repository::begin`]: steps run in that transaction.
     in_batch: bool,
+    statements: HashMap<&'static str, Statement>,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -82,6 +138,14 @@ impl std::fmt::Debug for PostgresStorage {
 }
 
 impl PostgresStorage {
+    /// The connection, with statements prepared once.
+    fn db(&mut self) -> Cached<'_> {
+        Cached {
+            client: &mut self.client,
+            statements: &mut self.statements,
+        }
+    }
+
     /// Runs `f` atomically: in its own transaction, or as part of the open
     /// [`Repository::begin`] (whose rollback then undoes it with the rest).
     fn atomic<T>(
@@ -89,7 +153,7 @@ impl PostgresStorage {
         f: impl FnOnce(&mut Step<'_>) -> Result<T, ::postgres::Error>,
     ) -> Result<T, ::postgres::Error> {
         if self.in_batch {
-            f(&mut Step::Open(&mut self.client))
+            f(&mut Step::Open(self.db()))
         } else {
             let mut step = Step::Own(self.client.transaction()?);
             let out = f(&mut step)?;
@@ -115,6 +179,7 @@ impl PostgresStorage {
         Ok(PostgresStorage {
             client,
             in_batch: false,
+            statements: HashMap::new(),
         })
     }
 }
@@ -182,7 +247,7 @@ impl Repository for PostgresStorage {
     }
 
     fn sites(&mut self) -> Result<Vec<SiteSummary>, RepoError> {
-        let rows = self.client.query(
+        let rows = self.db().query(
             "SELECT s.site_id, s.name,
                     (SELECT COUNT(*) FROM devices d WHERE d.site_id = s.site_id),
                     (SELECT COUNT(*) FROM cases c WHERE c.site_id = s.site_id)
@@ -268,7 +333,7 @@ impl Repository for PostgresStorage {
     }
 
     fn devices(&mut self) -> Result<Vec<DeviceInfo>, RepoError> {
-        let rows = self.client.query(
+        let rows = self.db().query(
             "SELECT device_id, site_id, enrolled_at, last_sync_at, revoked
              FROM devices ORDER BY site_id, device_id",
             &[],
@@ -277,7 +342,7 @@ impl Repository for PostgresStorage {
     }
 
     fn revoke_device(&mut self, device_id: &str) -> Result<(), RepoError> {
-        let n = self.client.execute(
+        let n = self.db().execute(
             "UPDATE devices SET revoked = TRUE WHERE device_id = $1",
             &[&device_id],
         )?;
@@ -289,7 +354,7 @@ impl Repository for PostgresStorage {
 
     fn device_by_token(&mut self, token_sha256: &[u8]) -> Result<Option<DeviceAuth>, RepoError> {
         Ok(self
-            .client
+            .db()
             .query_opt(
                 "SELECT device_id, site_id, revoked FROM devices WHERE token_sha256 = $1",
                 &[&token_sha256],
@@ -302,7 +367,7 @@ impl Repository for PostgresStorage {
     }
 
     fn record_sync(&mut self, device_id: &str, now: u64) -> Result<(), RepoError> {
-        self.client.execute(
+        self.db().execute(
             "UPDATE devices SET last_sync_at = $2 WHERE device_id = $1",
             &[&device_id, &to_i64(now)],
         )?;
@@ -310,7 +375,7 @@ impl Repository for PostgresStorage {
     }
 
     fn put_projection(&mut self, p: &ProjectionRow) -> Result<(), RepoError> {
-        self.client.execute(
+        self.db().execute(
             "INSERT INTO case_projection (case_id, site_id, form_id, modules, status, deleted,
                  \"values\", conflicts, n_conflicts, flags, n_flags, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
@@ -340,7 +405,7 @@ impl Repository for PostgresStorage {
     }
 
     fn projections(&mut self, q: &CaseQuery) -> Result<Vec<CaseListItem>, RepoError> {
-        let rows = self.client.query(
+        let rows = self.db().query(
             "SELECT case_id, site_id, form_id, status, deleted, n_conflicts, n_flags, updated_at
              FROM case_projection
              WHERE ($1::TEXT IS NULL OR site_id = $1) AND ($2::TEXT IS NULL OR status = $2)
@@ -366,7 +431,7 @@ impl Repository for PostgresStorage {
 
     fn projection(&mut self, case_id: &str) -> Result<Option<ProjectionRow>, RepoError> {
         Ok(self
-            .client
+            .db()
             .query_opt(
                 "SELECT case_id, site_id, form_id, modules, status, deleted, \"values\",
                         conflicts, n_conflicts, flags, n_flags, updated_at
@@ -413,7 +478,7 @@ impl Repository for PostgresStorage {
 
     fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError> {
         Ok(self
-            .client
+            .db()
             .query(
                 "SELECT c.case_id FROM cases c
                  LEFT JOIN case_projection p ON p.case_id = c.case_id
@@ -431,7 +496,7 @@ impl HubStorage for PostgresStorage {
 
     fn case(&mut self, case_id: &str) -> Result<Option<StoredCase>, Self::Error> {
         Ok(self
-            .client
+            .db()
             .query_opt(
                 "SELECT site_id, form_id, doc, seq FROM cases WHERE case_id = $1",
                 &[&case_id],
@@ -480,7 +545,7 @@ impl HubStorage for PostgresStorage {
         limit: usize,
     ) -> Result<Vec<(String, u64)>, Self::Error> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self.client.query(
+        let rows = self.db().query(
             "SELECT case_id, seq FROM cases WHERE site_id = $1 AND seq > $2
              ORDER BY seq LIMIT $3",
             &[&site, &to_i64(after), &limit],
@@ -494,7 +559,7 @@ impl HubStorage for PostgresStorage {
         case_id: &str,
     ) -> Result<Option<Vec<u8>>, Self::Error> {
         Ok(self
-            .client
+            .db()
             .query_opt(
                 "SELECT heads FROM device_known WHERE device_id = $1 AND case_id = $2",
                 &[&device, &case_id],
@@ -509,7 +574,7 @@ impl HubStorage for PostgresStorage {
         heads: &[u8],
         seq: u64,
     ) -> Result<(), Self::Error> {
-        self.client.execute(
+        self.db().execute(
             "INSERT INTO device_sent (device_id, case_id, heads, seq) VALUES ($1, $2, $3, $4)",
             &[&device, &case_id, &heads, &to_i64(seq)],
         )?;
