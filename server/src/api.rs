@@ -312,6 +312,7 @@ pub fn router<S: HubStorage + Repository + Send + 'static>(state: AppState<S>) -
         .route("/api/cases", get(list_cases::<S>))
         .route("/api/cases/{case_id}", get(get_case::<S>))
         .route("/api/cases/{case_id}/history", get(get_case_history::<S>))
+        .route("/api/exports/{format}", get(export::get_export::<S>))
         .route("/api/enroll", post(enroll::<S>))
         .route("/api/sync", post(sync::<S>))
         .fallback(|| async { ApiError::NotFound })
@@ -784,4 +785,160 @@ async fn get_case_history<S: HubStorage + Repository + Send + 'static>(
     .await
     .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))??;
     Ok(Json(json!(history)))
+}
+
+/// `GET /api/exports/{csv|odm}`: the export streamed as it is written (see [`crate::export`]).
+mod export {
+    use super::{ApiError, AppState};
+    use crate::export::{ExportOptions, Format};
+    use crate::storage::Repository;
+    use axum::body::{Body, Bytes};
+    use axum::extract::rejection::QueryRejection;
+    use axum::extract::{Path, Query, State};
+    use axum::http::{HeaderMap, HeaderValue, header};
+    use axum::response::{IntoResponse, Response};
+    use serde::Deserialize;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::sync::mpsc;
+    use wardcrf_core::Lang;
+    use wardcrf_core::sync::HubStorage;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct ExportParams {
+        site: Option<String>,
+        lang: Option<String>,
+    }
+
+    /// Chunks of the body in flight between the export thread and the connection.
+    const CHUNKS: usize = 8;
+    /// The size of one chunk.
+    const CHUNK: usize = 64 * 1024;
+
+    pub(super) async fn get_export<S: HubStorage + Repository + Send + 'static>(
+        State(state): State<AppState<S>>,
+        Path(format): Path<String>,
+        headers: HeaderMap,
+        params: Result<Query<ExportParams>, QueryRejection>,
+    ) -> Result<Response, ApiError> {
+        state.check_admin(&headers)?;
+        let format = Format::parse(&format).ok_or(ApiError::NotFound)?;
+        let Query(params) = params.map_err(|e| {
+            ApiError::BadRequest(format!(
+                "bad query: {}; use site and lang (en, ja or de)",
+                e.body_text()
+            ))
+        })?;
+        let lang = match params.lang.as_deref() {
+            None => None,
+            Some(l) => Some(
+                l.parse::<Lang>()
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+            ),
+        };
+        let options = ExportOptions {
+            site: params.site,
+            lang,
+            now: state.now(),
+        };
+        let forms = state.forms.clone();
+        if forms.catalog.is_none() {
+            return Err(ApiError::Internal(
+                "the bundled form catalog could not be loaded".into(),
+            ));
+        }
+        let pool = state.hub.clone();
+        let (tx, rx) = mpsc::channel(CHUNKS);
+        // Written off the async threads; the body carries each chunk as it is ready. A failure
+        // half-way can only cut the body short (the status is sent): the client sees an
+        // incomplete transfer, and the server logs the step (never a value).
+        tokio::task::spawn_blocking(move || {
+            let writer = ChannelWriter {
+                tx: tx.clone(),
+                buf: Vec::with_capacity(CHUNK),
+            };
+            let result = (|| {
+                let catalog = forms
+                    .catalog
+                    .as_ref()
+                    .ok_or_else(|| crate::export::ExportError::Forms("no catalog".into()))?;
+                let mut hub = pool.lease()?;
+                let writer =
+                    crate::export::export(format, &mut hub.storage, catalog, &options, writer)?;
+                writer.finish()?;
+                Ok::<_, crate::export::ExportError>(())
+            })();
+            if let Err(e) = result {
+                eprintln!("error: export failed: {e}");
+                let _ = tx.blocking_send(Err(std::io::Error::other("the export failed")));
+            }
+        });
+        let mut response = Body::new(ChannelBody(rx)).into_response();
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.media_type()),
+        );
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("attachment; filename=\"{}\"", format.file_name()))
+        {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+        Ok(response)
+    }
+
+    /// Sends what is written in chunks to the response body (blocking while the client is
+    /// behind: bounded memory).
+    struct ChannelWriter {
+        tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+        buf: Vec<u8>,
+    }
+
+    impl ChannelWriter {
+        fn send(&mut self) -> std::io::Result<()> {
+            if self.buf.is_empty() {
+                return Ok(());
+            }
+            let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+            self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+            })
+        }
+
+        fn finish(mut self) -> std::io::Result<()> {
+            self.send()
+        }
+    }
+
+    impl std::io::Write for ChannelWriter {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.buf.extend_from_slice(data);
+            if self.buf.len() >= CHUNK {
+                self.send()?;
+            }
+            Ok(data.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The receiving end as an HTTP body.
+    struct ChannelBody(mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+    impl http_body::Body for ChannelBody {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+            self.0
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|r| r.map(http_body::Frame::data)))
+        }
+    }
 }

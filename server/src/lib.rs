@@ -5,10 +5,12 @@
 //!   `HubStorage`).
 //! - [`crate::postgres`]: the PostgreSQL backend (`--database-url`), same trait, same tables.
 //! - [`api`]: the axum router and its typed errors.
+//! - [`export`]: CSV and CDISC ODM exports of the stored cases, written case by case.
 //! - [`pool`]: storage connections shared by concurrent requests; sync serialised per site.
 //! - [`secret`]: random tokens and codes, stored only as SHA-256 hashes.
 
 pub mod api;
+pub mod export;
 pub mod pool;
 pub mod postgres;
 pub mod secret;

@@ -1,4 +1,4 @@
-//! The whole shared suite (storage, HTTP API, sync) on PostgreSQL, plus PostgreSQL's own
+//! The whole shared suite (storage, HTTP API, sync, exports) on PostgreSQL, plus PostgreSQL's own
 //! migration and `--database-url` checks. The server comes from WARDCRF_TEST_DATABASE_URL
 //! (tests/run starts a throwaway one); without it every test here FAILS, never skips.
 //! Built only with the `postgres-tests` feature so that a plain `cargo test` on a machine
@@ -13,6 +13,8 @@ fn backend() -> common::Backend {
 
 #[path = "cases/api.rs"]
 mod api;
+#[path = "cases/export.rs"]
+mod export;
 #[path = "cases/storage.rs"]
 mod storage;
 #[path = "cases/sync.rs"]

@@ -1,0 +1,122 @@
+//! The CSV export: a ZIP holding `cases.csv` (one row per case: `case_id`, `site_id`,
+//! `form_id`, `status`, then one column per case-level field in form order) and one
+//! `<group>.csv` per repeating group (`case_id`, `row_id`, then the group's fields). Cells hold
+//! codes and values in the canonical unit; with a language, a `<field>_label` column follows
+//! each choice field with the choice labels in it. Multiple codes are joined by `;`.
+//!
+//! A ZIP holds one file at a time: `cases.csv` is written straight into the archive while
+//! each group's rows go to a temporary file, appended to the archive at the end. The ZIP is
+//! written as a stream (data descriptors), so `out` need not seek.
+
+use super::{
+    ExportError, ExportOptions, answer_labels, answer_text, case_ids, group_rows, load_case,
+};
+use crate::storage::Repository;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use wardcrf_core::sync::HubStorage;
+use wardcrf_core::{Form, FormField, Lang};
+use zip::write::SimpleFileOptions;
+
+/// Writes the ZIP of CSV files to `out`.
+pub(super) fn write<S, W>(
+    storage: &mut S,
+    form: &Form,
+    options: &ExportOptions,
+    out: W,
+) -> Result<W, ExportError>
+where
+    S: Repository + HubStorage,
+    W: Write,
+{
+    let lang = options.lang;
+    let case_fields: Vec<&FormField> = form.fields_in(None).collect();
+    let groups: Vec<(String, Vec<&FormField>)> = form
+        .groups()
+        .iter()
+        .map(|g| (g.id.clone(), form.fields_in(Some(&g.id)).collect()))
+        .collect();
+
+    let file_options =
+        SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let mut zip = zip::ZipWriter::new_stream(out);
+    zip.start_file("cases.csv", file_options)?;
+    let mut group_files = Vec::with_capacity(groups.len());
+    for (_, fields) in &groups {
+        let mut w = ::csv::Writer::from_writer(BufWriter::new(tempfile::tempfile()?));
+        let mut header = vec!["case_id".to_string(), "row_id".to_string()];
+        header.extend(columns(fields, lang));
+        w.write_record(&header)?;
+        group_files.push(w);
+    }
+    {
+        let mut cases = ::csv::Writer::from_writer(&mut zip);
+        let mut header: Vec<String> = ["case_id", "site_id", "form_id", "status"]
+            .map(String::from)
+            .to_vec();
+        header.extend(columns(&case_fields, lang));
+        cases.write_record(&header)?;
+        for case_id in case_ids(storage, options.site.as_deref())? {
+            let Some(case) = load_case(storage, &case_id)? else {
+                continue;
+            };
+            let mut record = vec![
+                case.row.case_id.clone(),
+                case.row.site_id.clone(),
+                case.row.form_id.clone(),
+                case.row.status.clone(),
+            ];
+            cells(&mut record, &case_fields, |id| case.values.get(id), lang);
+            cases.write_record(&record)?;
+            for ((group, fields), file) in groups.iter().zip(group_files.iter_mut()) {
+                for (row_id, row) in group_rows(&case.values, group) {
+                    let mut record = vec![case.row.case_id.clone(), row_id.to_string()];
+                    cells(&mut record, fields, |id| row.get(id), lang);
+                    file.write_record(&record)?;
+                }
+            }
+        }
+        cases.flush()?;
+    }
+    for ((group, _), file) in groups.iter().zip(group_files) {
+        let mut file = file
+            .into_inner()
+            .map_err(|e| ExportError::Io(e.into_error()))?
+            .into_inner()
+            .map_err(|e| ExportError::Io(e.into_error()))?;
+        file.seek(SeekFrom::Start(0))?;
+        zip.start_file(format!("{group}.csv"), file_options)?;
+        std::io::copy(&mut file, &mut zip)?;
+    }
+    Ok(zip.finish()?.into_inner())
+}
+
+/// The column names of `fields`: each field's id, followed by `<id>_label` for choice fields
+/// when labels are asked for.
+fn columns(fields: &[&FormField], lang: Option<Lang>) -> Vec<String> {
+    let mut out = Vec::with_capacity(fields.len());
+    for f in fields {
+        out.push(f.id().to_string());
+        if lang.is_some() && !f.choices.is_empty() {
+            out.push(format!("{}_label", f.id()));
+        }
+    }
+    out
+}
+
+/// Appends the cells of `fields` (as [`columns`] names them) to `record`.
+fn cells<'a>(
+    record: &mut Vec<String>,
+    fields: &[&FormField],
+    value: impl Fn(&str) -> Option<&'a serde_json::Value>,
+    lang: Option<Lang>,
+) {
+    for f in fields {
+        let answer = value(f.id()).unwrap_or(&serde_json::Value::Null);
+        record.push(answer_text(answer));
+        if let Some(lang) = lang
+            && let Some(labels) = answer_labels(f, answer, lang)
+        {
+            record.push(labels);
+        }
+    }
+}

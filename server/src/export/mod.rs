@@ -1,0 +1,314 @@
+//! Exports of the repository's cases for data managers: CSV (a ZIP of one file for the cases
+//! and one per repeating group) and CDISC ODM 1.3.2 XML (metadata, clinical data and the audit
+//! trail). Issue 6; FHIR and research (de-identified) exports follow.
+//!
+//! Both read what the repository stores: the projection rows (current values, status) and,
+//! for ODM's audit records, each case's merged document through
+//! [`wardcrf_core::sync::case_history`]. Cases are read and written one at a time into an
+//! [`std::io::Write`]: an export holds the list of case ids and one case, never every case.
+//! Parts that a format needs before what they are made from (the group files of the ZIP,
+//! ODM's AdminData listing every user and device) are spooled to anonymous temporary files.
+//!
+//! The forms: every case is exported against the bundled core form composed with every
+//! bundled module (field ids are unique across modules, so this one form has a column or an
+//! item for every field any case can hold). Deleted cases are left out. Identifying fields
+//! are exported as they are (these are not research exports); values are never logged.
+
+mod csv;
+mod odm;
+
+use crate::storage::{CaseQuery, ProjectionRow, RepoError, Repository};
+use serde_json::{Map, Value};
+use std::io::Write;
+use wardcrf_core::sync::HubStorage;
+use wardcrf_core::{Catalog, Form, FormField, Lang};
+
+/// Why an export failed. Messages name cases and steps, never values.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error("the repository storage failed: {0}")]
+    Storage(String),
+    #[error("the bundled forms could not be composed for export: {0}")]
+    Forms(String),
+    #[error("case {case_id} could not be read: {reason}")]
+    Case { case_id: String, reason: String },
+    #[error("writing the export failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("writing the ZIP archive failed: {0}")]
+    Zip(#[from] zip::result::ZipError),
+    #[error("writing a CSV file failed: {0}")]
+    Csv(#[from] ::csv::Error),
+}
+
+/// An export format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A ZIP: `cases.csv` and `<group>.csv` per repeating group.
+    Csv,
+    /// CDISC ODM 1.3.2 XML.
+    Odm,
+}
+
+impl Format {
+    /// The format named in a URL or on the command line (`csv`, `odm`).
+    pub fn parse(name: &str) -> Option<Format> {
+        match name {
+            "csv" => Some(Format::Csv),
+            "odm" => Some(Format::Odm),
+            _ => None,
+        }
+    }
+
+    /// The media type of the export.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Csv => "application/zip",
+            Format::Odm => "application/xml",
+        }
+    }
+
+    /// The file name offered for the export (`wardcrf-export.zip`, `wardcrf-export.odm.xml`).
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Format::Csv => "wardcrf-export.zip",
+            Format::Odm => "wardcrf-export.odm.xml",
+        }
+    }
+}
+
+/// What to export and how.
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// Only this site's cases (all sites when `None`).
+    pub site: Option<String>,
+    /// CSV: add `<field>_label` columns with choice labels in this language.
+    pub lang: Option<Lang>,
+    /// The export's time (unix seconds): ODM's CreationDateTime and FileOID.
+    pub now: u64,
+}
+
+/// Writes the export of `format` to `out`.
+pub fn export<S, W>(
+    format: Format,
+    storage: &mut S,
+    catalog: &Catalog,
+    options: &ExportOptions,
+    out: W,
+) -> Result<W, ExportError>
+where
+    S: Repository + HubStorage,
+    W: Write,
+{
+    let form = export_form(catalog)?;
+    match format {
+        Format::Csv => csv::write(storage, &form, options, out),
+        Format::Odm => odm::write(storage, &form, options, out),
+    }
+}
+
+/// The form every case is exported against: the first core form of the catalog composed with
+/// every module that extends it.
+pub fn export_form(catalog: &Catalog) -> Result<Form, ExportError> {
+    let core = catalog
+        .definitions()
+        .iter()
+        .find(|d| d.extends.is_none())
+        .ok_or_else(|| ExportError::Forms("no core form".into()))?;
+    let modules: Vec<&str> = catalog
+        .definitions()
+        .iter()
+        .filter(|d| d.extends.as_deref() == Some(core.form_id.as_str()))
+        .map(|d| d.form_id.as_str())
+        .collect();
+    catalog
+        .form(&core.form_id, &modules)
+        .map_err(|e| ExportError::Forms(e.to_string()))
+}
+
+/// The ids of the cases to export (not deleted; of the chosen site), by site then case id.
+fn case_ids<S: Repository>(storage: &mut S, site: Option<&str>) -> Result<Vec<String>, RepoError> {
+    let query = CaseQuery {
+        site_id: site.map(str::to_string),
+        ..CaseQuery::default()
+    };
+    Ok(storage
+        .projections(&query)?
+        .into_iter()
+        .filter(|c| !c.deleted)
+        .map(|c| c.case_id)
+        .collect())
+}
+
+/// One case as exported: its projection row and its current values.
+struct ExportCase {
+    row: ProjectionRow,
+    values: Map<String, Value>,
+}
+
+/// Reads one case's projection (`None` when it vanished or was deleted meanwhile).
+fn load_case<S: Repository>(
+    storage: &mut S,
+    case_id: &str,
+) -> Result<Option<ExportCase>, ExportError> {
+    let Some(row) = storage.projection(case_id)? else {
+        return Ok(None);
+    };
+    if row.deleted {
+        return Ok(None);
+    }
+    let values = match serde_json::from_str::<Value>(&row.values) {
+        Ok(Value::Object(values)) => values,
+        Ok(_) | Err(_) => {
+            return Err(ExportError::Case {
+                case_id: case_id.to_string(),
+                reason: "its stored values are not a JSON object".into(),
+            });
+        }
+    };
+    Ok(Some(ExportCase { row, values }))
+}
+
+/// The value of a stored answer: `{"value": v, "unit": .., ..}` gives `v`; others are as is.
+fn plain(answer: &Value) -> &Value {
+    match answer {
+        Value::Object(o) => o.get("value").unwrap_or(&Value::Null),
+        other => other,
+    }
+}
+
+/// The unit a stored answer is in, when it carries one.
+fn unit_of(answer: &Value) -> Option<&str> {
+    answer.get("unit").and_then(Value::as_str)
+}
+
+/// Separates the codes of a multiple-choice answer in one cell or ODM value.
+const CODE_SEPARATOR: &str = ";";
+
+/// An answer as text: strings as they are, numbers in JSON notation, booleans as
+/// `true`/`false`, multiple codes joined by `;`; empty for no answer.
+fn answer_text(answer: &Value) -> String {
+    match plain(answer) {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(CODE_SEPARATOR),
+        other @ Value::Object(_) => other.to_string(),
+    }
+}
+
+/// The labels of the codes of a choice answer in `lang` (joined by `; `), or `None` for a
+/// field without choices.
+fn answer_labels(field: &FormField, answer: &Value, lang: Lang) -> Option<String> {
+    if field.choices.is_empty() {
+        return None;
+    }
+    let label = |code: &str| {
+        field
+            .choice_label(code)
+            .map(|t| t.get(lang).to_string())
+            .unwrap_or_default()
+    };
+    Some(match plain(answer) {
+        Value::Null => String::new(),
+        Value::String(code) => label(code),
+        Value::Array(codes) => codes
+            .iter()
+            .filter_map(Value::as_str)
+            .map(label)
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => label(&other.to_string()),
+    })
+}
+
+/// The rows of a repeating group in a case's values: each row's id and its fields.
+fn group_rows<'a>(
+    values: &'a Map<String, Value>,
+    group: &str,
+) -> Vec<(&'a str, &'a Map<String, Value>)> {
+    values
+        .get(group)
+        .and_then(Value::as_array)
+        .map(|rows| {
+            rows.iter()
+                .filter_map(Value::as_object)
+                .map(|row| (row.get("row_id").and_then(Value::as_str).unwrap_or(""), row))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Unix seconds as an ISO 8601 UTC date and time (`2027-01-15T08:00:00Z`).
+fn iso_datetime(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Unix seconds as an ISO 8601 date (`2027-01-15`).
+fn iso_date(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dates_are_iso_8601_utc() {
+        assert_eq!(iso_datetime(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_datetime(1_800_000_000), "2027-01-15T08:00:00Z");
+        assert_eq!(iso_datetime(951_825_600), "2000-02-29T12:00:00Z");
+        assert_eq!(iso_date(-86_400), "1969-12-31");
+    }
+
+    #[test]
+    fn answers_become_text() {
+        assert_eq!(answer_text(&json!({"value": 38.5, "unit": "Cel"})), "38.5");
+        assert_eq!(answer_text(&json!(["1", "3"])), "1;3");
+        assert_eq!(answer_text(&json!(true)), "true");
+        assert_eq!(answer_text(&json!("Yamada")), "Yamada");
+        assert_eq!(answer_text(&Value::Null), "");
+        assert_eq!(unit_of(&json!({"value": 38.5, "unit": "Cel"})), Some("Cel"));
+    }
+
+    #[test]
+    fn the_export_form_holds_every_bundled_module() {
+        let catalog = Catalog::bundled().unwrap();
+        let form = export_form(&catalog).unwrap();
+        assert_eq!(form.form_id(), "icrown-core");
+        assert_eq!(form.parts().len(), catalog.definitions().len());
+    }
+}

@@ -1,0 +1,553 @@
+//! Exports (`GET /api/exports/{csv|odm}`) of cases synced from real device stores: the ODM
+//! validates against the CDISC ODM 1.3.2 schema (xmllint: the test FAILS without it; Debian
+//! package libxml2-utils) and every OID it references is defined; the CSV ZIP holds the cases
+//! and the group rows, with labels on request.
+//! Shared by both backends: run on `crate::backend()` of the including test target.
+#![allow(clippy::unwrap_used)]
+
+use crate::common::*;
+use quick_xml::events::Event;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::net::SocketAddr;
+use wardcrf_core::sync::{SyncRequest, SyncResponse, Transport, TransportError, sync};
+use wardcrf_core::{CaseStore, FieldPath, Passphrase};
+
+struct Http {
+    addr: SocketAddr,
+    token: String,
+}
+
+impl Transport for Http {
+    fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
+        let body = serde_json::to_vec(request).unwrap();
+        let r = crate::common::request(
+            self.addr,
+            "POST",
+            "/api/sync",
+            Some(&self.token),
+            Some(&body),
+        );
+        if r.status != 200 {
+            return Err(TransportError::Refused(format!(
+                "{} {}",
+                r.status,
+                r.code()
+            )));
+        }
+        Ok(serde_json::from_slice(&r.raw).unwrap())
+    }
+}
+
+struct Device {
+    store: CaseStore,
+    http: Http,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn device(server: &TestServer, site: &str, name: &str) -> Device {
+    let dir = temp_dir(name).join("store");
+    let store = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+    let token = server.enroll(site, &store.device_id());
+    Device {
+        store,
+        http: Http {
+            addr: server.addr,
+            token,
+        },
+        dir: dir.parent().unwrap().to_path_buf(),
+    }
+}
+
+impl Device {
+    fn sync(&mut self) {
+        sync(&mut self.store, &self.http, &mut |_| {}).unwrap();
+    }
+
+    fn set(
+        &mut self,
+        case: &str,
+        field: &str,
+        v: serde_json::Value,
+        user: &str,
+        reason: Option<&str>,
+    ) {
+        self.store
+            .set_value(case, &FieldPath::field(field), v, user, reason)
+            .unwrap();
+    }
+}
+
+/// A name with every character XML and CSV must escape.
+const NAME: &str = "Yamada & <Taro> \"T\" 'x', 山田";
+
+/// Site A: one case with values, a unit, a choice, a partial date, a medication row and an
+/// edit with a reason from a second device; one nearly empty case. Site B: one case.
+/// Returns (server, the full case, the other site-A case, the site-B case, the row id).
+fn seeded(name: &str) -> (TestServer, String, String, String, String) {
+    let server = TestServer::start(&crate::backend(), name);
+    server.site("site-a");
+    server.site("site-b");
+    let mut a1 = device(&server, "site-a", &format!("{name}-a1"));
+    let mut a2 = device(&server, "site-a", &format!("{name}-a2"));
+    let mut b1 = device(&server, "site-b", &format!("{name}-b1"));
+
+    let full = a1.store.create_case("icrown-core", &[], "nurse-a").unwrap();
+    a1.set(&full, "patient_name", json!(NAME), "nurse-a", None);
+    a1.set(&full, "sex_at_birth", json!("2"), "nurse-a", None);
+    a1.set(&full, "vs_temp", json!(38.5), "nurse-a", None);
+    a1.set(&full, "vs_hr", json!(88), "nurse-a", None);
+    a1.set(
+        &full,
+        "prior_covid19_date",
+        json!("2022-03"),
+        "nurse-a",
+        None,
+    );
+    let mut row = serde_json::Map::new();
+    row.insert("med_class".into(), json!("8"));
+    let row_id = a1
+        .store
+        .add_row(&full, "medications", &row, "nurse-a", None)
+        .unwrap();
+    let other = a1.store.create_case("icrown-core", &[], "nurse-a").unwrap();
+    a1.set(&other, "vs_hr", json!(70), "nurse-a", None);
+    a1.sync();
+    a2.sync();
+    a2.set(
+        &full,
+        "vs_hr",
+        json!(96),
+        "charge nurse",
+        Some("recount <after> rest"),
+    );
+    a2.sync();
+    let b_case = b1.store.create_case("icrown-core", &[], "nurse-b").unwrap();
+    b1.set(&b_case, "vs_hr", json!(75), "nurse-b", None);
+    b1.sync();
+    (server, full, other, b_case, row_id)
+}
+
+fn xmllint_schema_check(xml: &[u8]) {
+    let dir = temp_dir("odm-xmllint");
+    let file = dir.join("export.odm.xml");
+    std::fs::write(&file, xml).unwrap();
+    let schema =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/odm-1.3.2/ODM1-3-2.xsd");
+    let out = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("xmllint is needed to validate the ODM export (Debian: apt-get install libxml2-utils): {e}")
+        });
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "the ODM export does not validate against ODM 1.3.2:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every element of the document: (name, attributes unescaped), with the text of elements
+/// that hold only text.
+#[derive(Debug)]
+struct El {
+    name: String,
+    attrs: BTreeMap<String, String>,
+    text: String,
+}
+
+fn parse_xml(xml: &[u8]) -> Vec<El> {
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut out: Vec<El> = Vec::new();
+    let mut stack: Vec<usize> = Vec::new();
+    loop {
+        let event = reader.read_event_into(&mut buf).unwrap();
+        match &event {
+            Event::Start(e) | Event::Empty(e) => {
+                let attrs = e
+                    .attributes()
+                    .map(|a| {
+                        let a = a.unwrap();
+                        (
+                            a.key.as_ref().to_string(),
+                            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                .unwrap()
+                                .into_owned(),
+                        )
+                    })
+                    .collect();
+                out.push(El {
+                    name: e.name().as_ref().to_string(),
+                    attrs,
+                    text: String::new(),
+                });
+                if matches!(event, Event::Start(_)) {
+                    stack.push(out.len() - 1);
+                }
+            }
+            Event::Text(t) => {
+                if let Some(&i) = stack.last() {
+                    out[i].text.push_str(&t.xml10_content());
+                }
+            }
+            Event::GeneralRef(r) => {
+                if let Some(&i) = stack.last() {
+                    if let Some(c) = r.resolve_char_ref().unwrap() {
+                        out[i].text.push(c);
+                        buf.clear();
+                        continue;
+                    }
+                    let c = match r.xml10_content().as_ref() {
+                        "amp" => "&",
+                        "lt" => "<",
+                        "gt" => ">",
+                        "quot" => "\"",
+                        "apos" => "'",
+                        other => panic!("unexpected entity {other}"),
+                    };
+                    out[i].text.push_str(c);
+                }
+            }
+            Event::End(_) => {
+                stack.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    out
+}
+
+/// Every OID referenced (an attribute `...OID` other than `OID` and `FileOID`) is defined
+/// (an `OID` attribute), and no OID is defined twice for one kind of element.
+fn check_references(elements: &[El]) {
+    let mut defined: BTreeSet<&str> = BTreeSet::new();
+    let mut kinds: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for e in elements {
+        if let Some(oid) = e.attrs.get("OID") {
+            assert!(
+                kinds.insert((e.name.as_str(), oid.as_str())),
+                "{} {oid} defined twice",
+                e.name
+            );
+            defined.insert(oid);
+        }
+    }
+    let mut checked = 0;
+    for e in elements {
+        for (k, v) in &e.attrs {
+            if k.ends_with("OID") && k != "OID" && k != "FileOID" && k != "PriorFileOID" {
+                assert!(
+                    defined.contains(v.as_str()),
+                    "<{} {k}=\"{v}\"> references an OID that is not defined",
+                    e.name
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} references");
+}
+
+fn find<'a>(elements: &'a [El], name: &str, attr: &str, value: &str) -> Vec<&'a El> {
+    elements
+        .iter()
+        .filter(|e| e.name == name && e.attrs.get(attr).map(String::as_str) == Some(value))
+        .collect()
+}
+
+/// The elements inside the element at `start` (by nesting order in the flat list: the
+/// following elements up to the next one of the same name).
+fn after<'a>(elements: &'a [El], start: &El, until: &str) -> &'a [El] {
+    let i = elements
+        .iter()
+        .position(|e| std::ptr::eq(e, start))
+        .unwrap();
+    let end = elements[i + 1..]
+        .iter()
+        .position(|e| e.name == until)
+        .map_or(elements.len(), |p| i + 1 + p);
+    &elements[i + 1..end]
+}
+
+#[test]
+fn the_odm_export_validates_against_the_schema_and_defines_every_oid_it_references() {
+    let (server, full, other, b_case, row_id) = seeded("export-odm");
+    let r = server.admin_get("/api/exports/odm");
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(
+        r.head.contains("content-type: application/xml"),
+        "{}",
+        r.head
+    );
+    assert!(
+        r.head
+            .contains("content-disposition: attachment; filename=\"wardcrf-export.odm.xml\""),
+        "{}",
+        r.head
+    );
+    xmllint_schema_check(&r.raw);
+    let elements = parse_xml(&r.raw);
+    check_references(&elements);
+
+    // Metadata: data types, repeating groups, units, limits, translations, codes.
+    let item = |id: &str| find(&elements, "ItemDef", "OID", &format!("I.{id}"))[0];
+    assert_eq!(item("vs_temp").attrs["DataType"], "float");
+    assert_eq!(item("vs_hr").attrs["DataType"], "integer");
+    assert_eq!(item("prior_covid19_date").attrs["DataType"], "partialDate");
+    assert_eq!(item("date_of_birth").attrs["DataType"], "date");
+    assert_eq!(item("patient_name").attrs["DataType"], "text");
+    let meds = find(&elements, "ItemGroupDef", "OID", "IG.GRP.medications");
+    assert_eq!(meds[0].attrs["Repeating"], "Yes");
+    let vitals = find(&elements, "ItemGroupDef", "OID", "IG.SEC.vitals");
+    assert_eq!(vitals[0].attrs["Repeating"], "No");
+    let temp = after(&elements, item("vs_temp"), "ItemDef");
+    let checks: Vec<(&str, &str, &str)> = temp
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.name == "RangeCheck")
+        .map(|(i, e)| {
+            (
+                e.attrs["SoftHard"].as_str(),
+                e.attrs["Comparator"].as_str(),
+                temp[i + 1].text.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        checks,
+        vec![
+            ("Hard", "GE", "25"),
+            ("Hard", "LE", "45"),
+            ("Soft", "GE", "35"),
+            ("Soft", "LE", "41")
+        ]
+    );
+    assert!(temp.iter().any(|e| e.name == "Alias"
+        && e.attrs["Context"] == "LOINC"
+        && e.attrs["Name"] == "8310-5"));
+    assert!(
+        temp.iter()
+            .any(|e| e.name == "Alias" && e.attrs["Context"] == "CDASH")
+    );
+    assert!(
+        temp.iter()
+            .any(|e| e.name == "MeasurementUnitRef" && e.attrs["MeasurementUnitOID"] == "MU.Cel")
+    );
+    let sex = after(&elements, item("sex_at_birth"), "ItemDef");
+    assert!(sex.iter().any(|e| e.name == "CodeListRef"));
+    let langs: Vec<&str> = sex
+        .iter()
+        .take_while(|e| e.name != "CodeListRef")
+        .filter(|e| e.name == "TranslatedText")
+        .map(|e| e.attrs["xml:lang"].as_str())
+        .collect();
+    assert!(langs.starts_with(&["en", "ja", "de"]), "{langs:?}");
+    let cl = find(&elements, "CodeList", "OID", "CL.sex_at_birth")[0];
+    let cl = after(&elements, cl, "CodeList");
+    assert!(
+        cl.iter()
+            .any(|e| e.name == "TranslatedText" && e.text == "女性")
+    );
+
+    // Clinical data: every case of every site, values as stored (escaped and read back).
+    let subjects: Vec<&str> = elements
+        .iter()
+        .filter(|e| e.name == "SubjectData")
+        .map(|e| e.attrs["SubjectKey"].as_str())
+        .collect();
+    let mut expected = vec![full.as_str(), other.as_str()];
+    expected.sort();
+    expected.push(b_case.as_str());
+    assert_eq!(subjects, expected);
+    let subject = find(&elements, "SubjectData", "SubjectKey", &full)[0];
+    let data = after(&elements, subject, "SubjectData");
+    let value = |id: &str| {
+        data.iter()
+            .find(|e| e.name == "ItemData" && e.attrs["ItemOID"] == format!("I.{id}"))
+            .map(|e| e.attrs["Value"].as_str())
+    };
+    assert_eq!(value("patient_name"), Some(NAME));
+    assert_eq!(value("sex_at_birth"), Some("2"));
+    assert_eq!(value("vs_temp"), Some("38.5"));
+    assert_eq!(value("vs_hr"), Some("96"));
+    assert_eq!(value("prior_covid19_date"), Some("2022-03"));
+    assert_eq!(value("med_class"), Some("8"));
+    assert!(data.iter().any(|e| e.name == "ItemGroupData"
+        && e.attrs["ItemGroupOID"] == "IG.GRP.medications"
+        && e.attrs.get("ItemGroupRepeatKey") == Some(&row_id)));
+    assert!(
+        data.iter()
+            .any(|e| e.name == "SiteRef" && e.attrs["LocationOID"] == "LOC.SITE.site-a")
+    );
+    // The heart rate's audit record is the second device's edit, with its reason.
+    let hr = data
+        .iter()
+        .find(|e| e.name == "ItemData" && e.attrs["ItemOID"] == "I.vs_hr")
+        .unwrap();
+    let audit = after(data, hr, "ItemData");
+    assert_eq!(audit[0].name, "AuditRecord");
+    assert_eq!(audit[1].attrs["UserOID"], "USR.charge nurse");
+    assert!(audit[2].attrs["LocationOID"].starts_with("LOC.DEV."));
+    assert_eq!(audit[3].name, "DateTimeStamp");
+    assert!(
+        audit[3].text.ends_with('Z') && audit[3].text.len() == 20,
+        "{}",
+        audit[3].text
+    );
+    assert_eq!(audit[4].name, "ReasonForChange");
+    assert_eq!(audit[4].text, "recount <after> rest");
+    assert_eq!(audit[5].name, "SourceID");
+    // Two devices of site A and one of site B made the exported changes.
+    let devices = elements
+        .iter()
+        .filter(|e| e.name == "Location" && e.attrs["OID"].starts_with("LOC.DEV."))
+        .count();
+    assert_eq!(devices, 3);
+    // The identifying value is exported as it is, and escaped in the bytes.
+    let text = String::from_utf8(r.raw.clone()).unwrap();
+    assert!(
+        text.contains("Yamada &amp; &lt;Taro&gt; &quot;T&quot;"),
+        "escaped"
+    );
+
+    // One site only.
+    let r = server.admin_get("/api/exports/odm?site=site-b");
+    assert_eq!(r.status, 200);
+    xmllint_schema_check(&r.raw);
+    let elements = parse_xml(&r.raw);
+    check_references(&elements);
+    let subjects: Vec<&str> = elements
+        .iter()
+        .filter(|e| e.name == "SubjectData")
+        .map(|e| e.attrs["SubjectKey"].as_str())
+        .collect();
+    assert_eq!(subjects, vec![b_case.as_str()]);
+}
+
+fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<Vec<String>>> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).unwrap();
+        let mut text = String::new();
+        file.read_to_string(&mut text).unwrap();
+        let rows = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.as_bytes())
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        out.insert(file.name().unwrap().to_string(), rows);
+    }
+    out
+}
+
+#[test]
+fn the_csv_export_is_a_zip_of_cases_and_group_rows_with_labels_on_request() {
+    let (server, full, other, _b_case, row_id) = seeded("export-csv");
+    let r = server.admin_get("/api/exports/csv?site=site-a&lang=ja");
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(
+        r.head.contains("content-type: application/zip"),
+        "{}",
+        r.head
+    );
+    assert!(
+        r.head
+            .contains("content-disposition: attachment; filename=\"wardcrf-export.zip\"")
+    );
+    let files = unzip(&r.raw);
+    for group in ["medications", "labs", "travel", "pathogen_tests"] {
+        assert!(
+            files.contains_key(&format!("{group}.csv")),
+            "{:?}",
+            files.keys()
+        );
+    }
+    let cases = &files["cases.csv"];
+    let header = &cases[0];
+    assert_eq!(header[..4], ["case_id", "site_id", "form_id", "status"]);
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    };
+    assert_eq!(col("sex_at_birth_label"), col("sex_at_birth") + 1);
+    assert!(!header.iter().any(|h| h == "vs_temp_label"));
+    assert!(
+        !header.iter().any(|h| h == "med_class"),
+        "group fields are in their own file"
+    );
+    let mut ids: Vec<&str> = cases[1..].iter().map(|r| r[0].as_str()).collect();
+    ids.sort();
+    let mut expected = vec![full.as_str(), other.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    let row = cases[1..].iter().find(|r| r[0] == full).unwrap();
+    assert_eq!(row.len(), header.len());
+    assert_eq!(row[1], "site-a");
+    assert_eq!(row[2], "icrown-core");
+    assert_eq!(row[3], "draft");
+    assert_eq!(row[col("patient_name")], NAME);
+    assert_eq!(row[col("sex_at_birth")], "2");
+    assert_eq!(row[col("sex_at_birth_label")], "女性");
+    assert_eq!(row[col("vs_temp")], "38.5");
+    assert_eq!(row[col("vs_hr")], "96");
+    assert_eq!(row[col("prior_covid19_date")], "2022-03");
+    let meds = &files["medications.csv"];
+    assert_eq!(
+        meds[0][..4],
+        ["case_id", "row_id", "med_class", "med_class_label"]
+    );
+    assert_eq!(meds.len(), 2, "{meds:?}");
+    assert_eq!(meds[1][0], full);
+    assert_eq!(meds[1][1], row_id);
+    assert_eq!(meds[1][2], "8");
+    assert_eq!(meds[1][3], "抗ウイルス薬");
+    assert_eq!(files["labs.csv"].len(), 1);
+
+    // Codes only by default; every site.
+    let r = server.admin_get("/api/exports/csv");
+    assert_eq!(r.status, 200);
+    let files = unzip(&r.raw);
+    assert_eq!(files["cases.csv"].len(), 4);
+    assert!(!files["cases.csv"][0].iter().any(|h| h.ends_with("_label")));
+}
+
+#[test]
+fn exports_need_the_admin_token_a_known_format_and_known_parameters() {
+    let server = TestServer::start(&crate::backend(), "export-auth");
+    server.site("site-a");
+    let token = server.enroll("site-a", &"a".repeat(32));
+    for token in [None, Some("wrong"), Some(token.as_str())] {
+        let r = get(server.addr, "/api/exports/odm", token);
+        assert_eq!((r.status, r.code()), (401, "unauthorized"));
+    }
+    let r = server.admin_get("/api/exports/fhir");
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+    let r = server.admin_get("/api/exports/csv?lang=fr");
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
+    let r = server.admin_get("/api/exports/csv?colour=red");
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
+    // No cases: a valid, empty export.
+    let r = server.admin_get("/api/exports/odm");
+    assert_eq!(r.status, 200);
+    xmllint_schema_check(&r.raw);
+    let r = server.admin_get("/api/exports/csv");
+    assert_eq!(unzip(&r.raw)["cases.csv"].len(), 1);
+}
