@@ -7,6 +7,7 @@
 //! operation; 3 the repository could not be reached (try again later: nothing is lost). The
 //! reason is printed on stderr; stdout stays empty.
 
+mod export_cmd;
 mod show;
 mod store_cmd;
 mod sync_cmd;
@@ -55,6 +56,9 @@ enum Command {
     Sync(sync_cmd::SyncArgs),
     /// Administer the repository: sites, enrolment codes, devices (admin token from a file).
     Admin(sync_cmd::AdminArgs),
+    /// Download a repository export (CSV in a ZIP, or CDISC ODM 1.3.2) with the administrator
+    /// token.
+    Export(export_cmd::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -199,6 +203,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => store_cmd::merge(args),
         Command::Sync(args) => sync_cmd::sync(&args),
         Command::Admin(args) => sync_cmd::admin(&args),
+        Command::Export(args) => export_cmd::export(&args),
     };
     match result {
         Ok(code) => code,

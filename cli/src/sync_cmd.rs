@@ -308,21 +308,27 @@ impl ProgressBar {
     }
 }
 
-pub fn admin(args: &AdminArgs) -> Outcome {
-    let token = read_small(&args.token_file)?.trim().to_string();
+/// The administrator's line to the repository: the token read from its file.
+pub fn admin_transport(
+    server: &str,
+    token_file: &Path,
+    tls: &TlsOpts,
+) -> Result<HttpTransport, CliError> {
+    let token = read_small(token_file)?.trim().to_string();
     if token.is_empty() {
         return Err(CliError::Input(format!(
             "{} is empty: it must hold the administrator token",
-            args.token_file.display()
+            token_file.display()
         )));
     }
-    let repo =
-        HttpTransport::with_options(&args.server, &token, &args.tls.options()?).map_err(|e| {
-            CliError::Repository {
-                doing: "request",
-                source: e,
-            }
-        })?;
+    HttpTransport::with_options(server, &token, &tls.options()?).map_err(|e| CliError::Repository {
+        doing: "request",
+        source: e,
+    })
+}
+
+pub fn admin(args: &AdminArgs) -> Outcome {
+    let repo = admin_transport(&args.server, &args.token_file, &args.tls)?;
     let call = |method, path: &str, body: Option<Json>| {
         repo.call(method, path, body.as_ref())
             .map_err(|e| CliError::Repository {

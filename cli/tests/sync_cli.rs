@@ -629,6 +629,67 @@ fn end_to_end_two_devices_sync_conflict_and_revocation() {
     let err = failure(&adm(&["case", "show", "no-such-case"], &[]), 2);
     assert!(err.contains("no such case"), "{err}");
 
+    // Exports, downloaded with the administrator token.
+    let dir = temp_dir("exports");
+    std::fs::create_dir_all(&dir).expect("export dir");
+    let zip = dir.join("cases.zip");
+    let zip_path = zip.to_str().expect("utf-8");
+    let mut args = vec!["export", "--server", base, "--token-file"];
+    let token_path = token_file.to_str().expect("utf-8");
+    args.push(token_path);
+    let csv_args: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain([
+            "--format", "csv", "--lang", "ja", "--out", zip_path, "--json",
+        ])
+        .collect();
+    let v = json_of(&run_env(&csv_args, &[], &[admin_token.as_str()]));
+    assert_eq!(v["format"], "csv");
+    let bytes = std::fs::read(&zip).expect("the export");
+    assert_eq!(&bytes[..2], b"PK", "a ZIP");
+    assert_eq!(v["bytes"], bytes.len());
+    let odm = dir.join("study.xml");
+    let odm_args: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain([
+            "--format",
+            "odm",
+            "--site",
+            "jp-tokyo-01",
+            "--out",
+            odm.to_str().expect("utf-8"),
+        ])
+        .collect();
+    let out = run_env(&odm_args, &[], &[admin_token.as_str()]);
+    assert!(
+        text(&out.stdout).contains("Wrote the odm export"),
+        "{out:?}"
+    );
+    let xml = std::fs::read_to_string(&odm).expect("the ODM export");
+    assert!(
+        xml.starts_with("<?xml") && xml.contains(&case),
+        "{}",
+        &xml[..200.min(xml.len())]
+    );
+    let bad_args: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain([
+            "--format",
+            "odm",
+            "--lang",
+            "fr",
+            "--out",
+            odm.to_str().expect("utf-8"),
+        ])
+        .collect();
+    let err = failure(&run_env(&bad_args, &[], &[]), 2);
+    assert!(err.contains("en, ja or de"), "{err}");
+    assert!(!dir.join("study.xml.part").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+
     // The administrator sees both devices and revokes B: B is refused, A goes on.
     let devices = json_of(&adm(&["device", "list", "--json"], &[]));
     assert_eq!(devices.as_array().map(Vec::len), Some(2), "{devices}");

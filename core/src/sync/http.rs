@@ -170,6 +170,35 @@ impl HttpTransport {
 /// pull batch of 200 large cases stays far below this).
 pub const MAX_ANSWER: usize = 256 * 1024 * 1024;
 
+impl HttpTransport {
+    /// GETs `path` with this transport's token and copies a 2xx body to `out` (exports);
+    /// returns the bytes copied. Errors as for [`HttpTransport::call`].
+    pub fn download(
+        &self,
+        path: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, TransportError> {
+        let mut response = send(
+            &self.client,
+            &self.base,
+            Method::Get,
+            path,
+            Some(&self.token),
+            None,
+        )?;
+        if !response.status().is_success() {
+            read_json(response, &self.base, Some(&self.token))?;
+            return Err(TransportError::Unreachable(format!(
+                "{} answered without a body; try again later",
+                self.base
+            )));
+        }
+        response
+            .copy_to(out)
+            .map_err(|e| unreachable(&self.base, &e, Some(&self.token)))
+    }
+}
+
 impl Transport for HttpTransport {
     fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
         // The binary encoding (raw bytes compress far better than base64), gzip-compressed.

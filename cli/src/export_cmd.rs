@@ -1,0 +1,126 @@
+//! `wardcrf export`: a repository export (CSV in a ZIP, or CDISC ODM 1.3.2 XML) downloaded
+//! with the administrator token to a file. The file appears only once complete: the download
+//! goes to `FILE.part`, renamed at the end, so an interrupted export never leaves a file that
+//! looks whole.
+
+use crate::CliError;
+use crate::sync_cmd::{TlsOpts, admin_transport};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// An export format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// A ZIP of cases.csv and one CSV per repeating group.
+    Csv,
+    /// CDISC ODM 1.3.2 XML: the form's metadata and the clinical data with audit records.
+    Odm,
+}
+
+impl Format {
+    fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Odm => "odm",
+        }
+    }
+}
+
+/// `wardcrf export`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The repository address, like https://crf.example-hospital.org.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// A file holding the administrator token (never give it on the command line).
+    #[arg(long, value_name = "FILE")]
+    token_file: PathBuf,
+    #[arg(long)]
+    format: Format,
+    /// Only the cases of this site.
+    #[arg(long, value_name = "SITE_ID")]
+    site: Option<String>,
+    /// Also the labels of coded answers in this language (en, ja, de).
+    #[arg(long, value_name = "LANG")]
+    lang: Option<String>,
+    /// Where to write the export.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    #[command(flatten)]
+    tls: TlsOpts,
+    /// Machine-readable output: JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn export(args: &ExportArgs) -> Result<ExitCode, CliError> {
+    let repo = admin_transport(&args.server, &args.token_file, &args.tls)?;
+    let mut query = Vec::new();
+    if let Some(site) = &args.site {
+        if site.is_empty()
+            || !site
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(CliError::Input(format!(
+                "'{site}' is not a site id (lowercase letters, digits and '-')"
+            )));
+        }
+        query.push(format!("site={site}"));
+    }
+    if let Some(lang) = &args.lang {
+        if !["en", "ja", "de"].contains(&lang.as_str()) {
+            return Err(CliError::Input(format!(
+                "'{lang}' is not a language of the forms: use en, ja or de"
+            )));
+        }
+        query.push(format!("lang={lang}"));
+    }
+    let mut path = format!("/api/exports/{}", args.format.as_str());
+    if !query.is_empty() {
+        path = format!("{path}?{}", query.join("&"));
+    }
+    let mut part = args.out.clone().into_os_string();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let write_error =
+        |e: std::io::Error| CliError::Input(format!("cannot write {}: {e}", part.display()));
+    let mut file = std::fs::File::create(&part).map_err(write_error)?;
+    let copied = repo.download(&path, &mut file);
+    let finished = copied
+        .map_err(|e| CliError::Repository {
+            doing: "export",
+            source: e,
+        })
+        .and_then(|n| {
+            file.flush().map_err(write_error)?;
+            file.sync_all().map_err(write_error)?;
+            Ok(n)
+        });
+    let bytes = match finished {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&part, &args.out)
+        .map_err(|e| CliError::Input(format!("cannot write {}: {e}", args.out.display())))?;
+    if args.json {
+        crate::print_json(&json!({
+            "format": args.format.as_str(),
+            "file": args.out.display().to_string(),
+            "bytes": bytes,
+        }));
+    } else {
+        println!(
+            "Wrote the {} export to {} ({bytes} bytes).",
+            args.format.as_str(),
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
