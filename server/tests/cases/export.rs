@@ -10,80 +10,6 @@ use quick_xml::events::Event;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::net::SocketAddr;
-use wardcrf_core::sync::{SyncRequest, SyncResponse, Transport, TransportError, sync};
-use wardcrf_core::{CaseStore, FieldPath, Passphrase};
-
-struct Http {
-    addr: SocketAddr,
-    token: String,
-}
-
-impl Transport for Http {
-    fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
-        let body = serde_json::to_vec(request).unwrap();
-        let r = crate::common::request(
-            self.addr,
-            "POST",
-            "/api/sync",
-            Some(&self.token),
-            Some(&body),
-        );
-        if r.status != 200 {
-            return Err(TransportError::Refused(format!(
-                "{} {}",
-                r.status,
-                r.code()
-            )));
-        }
-        Ok(serde_json::from_slice(&r.raw).unwrap())
-    }
-}
-
-struct Device {
-    store: CaseStore,
-    http: Http,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Device {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn device(server: &TestServer, site: &str, name: &str) -> Device {
-    let dir = temp_dir(name).join("store");
-    let store = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
-    let token = server.enroll(site, &store.device_id());
-    Device {
-        store,
-        http: Http {
-            addr: server.addr,
-            token,
-        },
-        dir: dir.parent().unwrap().to_path_buf(),
-    }
-}
-
-impl Device {
-    fn sync(&mut self) {
-        sync(&mut self.store, &self.http, &mut |_| {}).unwrap();
-    }
-
-    fn set(
-        &mut self,
-        case: &str,
-        field: &str,
-        v: serde_json::Value,
-        user: &str,
-        reason: Option<&str>,
-    ) {
-        self.store
-            .set_value(case, &FieldPath::field(field), v, user, reason)
-            .unwrap();
-    }
-}
 
 /// A name with every character XML and CSV must escape.
 const NAME: &str = "Yamada & <Taro> \"T\" 'x', 山田";
@@ -100,11 +26,11 @@ fn seeded(name: &str) -> (TestServer, String, String, String, String) {
     let mut b1 = device(&server, "site-b", &format!("{name}-b1"));
 
     let full = a1.store.create_case("icrown-core", &[], "nurse-a").unwrap();
-    a1.set(&full, "patient_name", json!(NAME), "nurse-a", None);
-    a1.set(&full, "sex_at_birth", json!("2"), "nurse-a", None);
-    a1.set(&full, "vs_temp", json!(38.5), "nurse-a", None);
-    a1.set(&full, "vs_hr", json!(88), "nurse-a", None);
-    a1.set(
+    a1.set_by(&full, "patient_name", json!(NAME), "nurse-a", None);
+    a1.set_by(&full, "sex_at_birth", json!("2"), "nurse-a", None);
+    a1.set_by(&full, "vs_temp", json!(38.5), "nurse-a", None);
+    a1.set_by(&full, "vs_hr", json!(88), "nurse-a", None);
+    a1.set_by(
         &full,
         "prior_covid19_date",
         json!("2022-03"),
@@ -118,20 +44,20 @@ fn seeded(name: &str) -> (TestServer, String, String, String, String) {
         .add_row(&full, "medications", &row, "nurse-a", None)
         .unwrap();
     let other = a1.store.create_case("icrown-core", &[], "nurse-a").unwrap();
-    a1.set(&other, "vs_hr", json!(70), "nurse-a", None);
-    a1.sync();
-    a2.sync();
-    a2.set(
+    a1.set_by(&other, "vs_hr", json!(70), "nurse-a", None);
+    a1.sync().unwrap();
+    a2.sync().unwrap();
+    a2.set_by(
         &full,
         "vs_hr",
         json!(96),
         "charge nurse",
         Some("recount <after> rest"),
     );
-    a2.sync();
+    a2.sync().unwrap();
     let b_case = b1.store.create_case("icrown-core", &[], "nurse-b").unwrap();
-    b1.set(&b_case, "vs_hr", json!(75), "nurse-b", None);
-    b1.sync();
+    b1.set_by(&b_case, "vs_hr", json!(75), "nurse-b", None);
+    b1.sync().unwrap();
     (server, full, other, b_case, row_id)
 }
 

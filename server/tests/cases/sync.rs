@@ -6,74 +6,11 @@
 use crate::common::*;
 use serde_json::json;
 use std::net::SocketAddr;
-use wardcrf_core::sync::{SyncRequest, SyncResponse, Transport, TransportError, sync};
+use wardcrf_core::sync::{SyncRequest, SyncResponse, TransportError};
 use wardcrf_core::{CaseStore, FieldPath, Passphrase, StoreError};
-
-/// Posts each exchange as JSON to /api/sync.
-struct Http {
-    addr: SocketAddr,
-    token: String,
-}
-
-impl Transport for Http {
-    fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
-        let body = serde_json::to_vec(request).unwrap();
-        let r = request_raw(self.addr, &self.token, &body);
-        if r.status != 200 {
-            return Err(TransportError::Refused(format!(
-                "{} {}",
-                r.status,
-                r.code()
-            )));
-        }
-        Ok(serde_json::from_slice(&r.raw).unwrap())
-    }
-}
 
 fn request_raw(addr: SocketAddr, token: &str, body: &[u8]) -> Resp {
     request(addr, "POST", "/api/sync", Some(token), Some(body))
-}
-
-struct Device {
-    store: CaseStore,
-    http: Http,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Device {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn device(server: &TestServer, site: &str, name: &str) -> Device {
-    let dir = temp_dir(name).join("store");
-    let store = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
-    let token = server.enroll(site, &store.device_id());
-    Device {
-        store,
-        http: Http {
-            addr: server.addr,
-            token,
-        },
-        dir: dir.parent().unwrap().to_path_buf(),
-    }
-}
-
-impl Device {
-    fn sync(&mut self) -> Result<wardcrf_core::sync::SyncSummary, wardcrf_core::sync::SyncError> {
-        sync(&mut self.store, &self.http, &mut |_| {})
-    }
-
-    fn set(&mut self, case: &str, field: &str, v: serde_json::Value, reason: Option<&str>) {
-        self.store
-            .set_value(case, &FieldPath::field(field), v, "nurse", reason)
-            .unwrap();
-    }
-
-    fn value(&mut self, case: &str, field: &str) -> serde_json::Value {
-        self.store.case(case).unwrap().values[field].clone()
-    }
 }
 
 #[test]

@@ -404,3 +404,96 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A device's line to a [`TestServer`]: each exchange posted as JSON to /api/sync.
+pub struct Http {
+    pub addr: SocketAddr,
+    pub token: String,
+}
+
+impl wardcrf_core::sync::Transport for Http {
+    fn exchange(
+        &self,
+        request: &wardcrf_core::sync::SyncRequest,
+    ) -> Result<wardcrf_core::sync::SyncResponse, wardcrf_core::sync::TransportError> {
+        let body = serde_json::to_vec(request).unwrap();
+        let r = request_with(
+            self.addr,
+            "POST",
+            "/api/sync",
+            Some(&self.token),
+            &[],
+            Some(&body),
+        );
+        if r.status != 200 {
+            return Err(wardcrf_core::sync::TransportError::Refused(format!(
+                "{} {}",
+                r.status,
+                r.code()
+            )));
+        }
+        Ok(serde_json::from_slice(&r.raw).unwrap())
+    }
+}
+
+/// A ward device enrolled at a [`TestServer`]; its store is removed when dropped.
+pub struct Device {
+    pub store: wardcrf_core::CaseStore,
+    pub http: Http,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A new device store enrolled at `site`.
+pub fn device(server: &TestServer, site: &str, name: &str) -> Device {
+    let dir = temp_dir(name).join("store");
+    let store = wardcrf_core::CaseStore::create(
+        &dir,
+        &wardcrf_core::Passphrase::insecure_for_tests("p", 10),
+    )
+    .unwrap();
+    let token = server.enroll(site, &store.device_id());
+    Device {
+        store,
+        http: Http {
+            addr: server.addr,
+            token,
+        },
+        dir: dir.parent().unwrap().to_path_buf(),
+    }
+}
+
+impl Device {
+    pub fn sync(
+        &mut self,
+    ) -> Result<wardcrf_core::sync::SyncSummary, wardcrf_core::sync::SyncError> {
+        wardcrf_core::sync::sync(&mut self.store, &self.http, &mut |_| {})
+    }
+
+    /// Sets a case-level field as `user`.
+    pub fn set_by(&mut self, case: &str, field: &str, v: Value, user: &str, reason: Option<&str>) {
+        self.store
+            .set_value(
+                case,
+                &wardcrf_core::FieldPath::field(field),
+                v,
+                user,
+                reason,
+            )
+            .unwrap();
+    }
+
+    /// Sets a case-level field as the user "nurse".
+    pub fn set(&mut self, case: &str, field: &str, v: Value, reason: Option<&str>) {
+        self.set_by(case, field, v, "nurse", reason);
+    }
+
+    pub fn value(&mut self, case: &str, field: &str) -> Value {
+        self.store.case(case).unwrap().values[field].clone()
+    }
+}
