@@ -484,7 +484,12 @@ impl Repository for SqliteStorage {
 
     fn commit(&mut self) -> Result<(), RepoError> {
         self.in_batch = false;
-        self.conn.execute_batch("COMMIT")?;
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            // A COMMIT that fails (busy, disk full) leaves the transaction open: end it, so
+            // that nothing of the batch is kept and the connection can serve the next request.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
         Ok(())
     }
 

@@ -1372,17 +1372,16 @@ impl CaseStore {
                 self.set_sync_cursor(cursor)?;
                 Ok(new)
             });
-        match applied {
-            Ok(new) => {
-                self.conn.execute_batch("COMMIT")?;
-                Ok(new)
-            }
-            Err(e) => {
-                // The store is as it was before the answer; the next sync asks again.
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
+        // On any failure (COMMIT included: it can fail and leave the transaction open), the
+        // store is as it was before the answer; the next sync asks again.
+        let committed = applied.and_then(|new| {
+            self.conn.execute_batch("COMMIT")?;
+            Ok(new)
+        });
+        if committed.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
         }
+        committed
     }
 
     fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
