@@ -13,6 +13,7 @@
 
 mod http;
 mod hub;
+mod repository_edit;
 mod wire;
 
 pub use http::{
@@ -22,6 +23,10 @@ pub use http::{
 pub use hub::{
     CaseProjection, Exchanged, Hub, HubError, HubStorage, MemoryHubStorage, ProjectedConflict,
     StoredCase, case_history, case_projection,
+};
+pub use repository_edit::{
+    REPOSITORY_ACTOR_PREFIX, RepositoryEditError, Resolution, Resolved, is_repository_actor,
+    repository_actor, resolve_in_document,
 };
 pub use wire::{
     BINARY_MEDIA_TYPE, BinaryBody, BinaryError, COMPRESS_ABOVE, CaseChanges, GunzipError, PROTOCOL,

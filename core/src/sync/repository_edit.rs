@@ -1,0 +1,376 @@
+//! Changes the repository itself makes to a stored case document: a conflict resolved by a
+//! staff user in the web console.
+//!
+//! The resolution is one automerge change, written by a repository actor (see
+//! [`repository_actor`]) with the staff user and the reason in its note, exactly as a device
+//! writes a resolution ([`crate::CaseStore::resolve`]): a new op that supersedes every
+//! candidate. The repository stores the new document under the next sequence number of its
+//! site, so every device of the site pulls the change at its next sync.
+
+use super::hub::{CaseProjection, case_projection};
+use crate::store::document::{CaseDoc, ChangeNote, FieldPath};
+use crate::validate::{Context, Issue, IssueCode, validate};
+use crate::{Form, PartialDate};
+use automerge::ActorId;
+use serde_json::{Value as Json, json};
+
+/// The first bytes of every actor the repository writes changes as.
+pub const REPOSITORY_ACTOR_PREFIX: &[u8] = b"wardcrf-repo";
+
+/// Longest reason kept for a resolution (as on a device).
+pub const MAX_REASON: usize = crate::store::MAX_REASON;
+
+/// A fresh repository actor: [`REPOSITORY_ACTOR_PREFIX`] and 4 random bytes (16 bytes, like a
+/// device's). A new actor per change keeps the actor's sequence numbers unique even when two
+/// repositories (a restored backup, a second server) write to copies of one document.
+pub fn repository_actor() -> ActorId {
+    let mut bytes = REPOSITORY_ACTOR_PREFIX.to_vec();
+    bytes.extend_from_slice(&ActorId::random().to_bytes()[..4]);
+    ActorId::from(bytes)
+}
+
+/// Whether an actor (as hex, as history entries and candidates give it) is the repository's.
+pub fn is_repository_actor(hex: &str) -> bool {
+    let prefix: String = REPOSITORY_ACTOR_PREFIX
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    hex.starts_with(&prefix)
+}
+
+/// Why the repository could not resolve a conflict. Messages never repeat values.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryEditError {
+    #[error("the case document is damaged: {0}")]
+    Damaged(String),
+    #[error("the case is deleted; it must be restored on a device first")]
+    Deleted,
+    #[error("{0} has no open conflict (it may have been resolved already)")]
+    NoConflict(String),
+    #[error("no row {row_id} in {group}")]
+    UnknownRow { group: String, row_id: String },
+    #[error("{0} is not a field of this case's form")]
+    UnknownField(String),
+    #[error("a reason is needed to resolve a conflict")]
+    ReasonRequired,
+    /// The value is impossible for the field; `issues` hold the messages in every language.
+    #[error("the value of {field} cannot be stored: it breaks a hard rule of the form")]
+    Rejected { field: String, issues: Vec<Issue> },
+}
+
+/// A resolution to write: which field, the value chosen, who and why.
+#[derive(Debug, Clone)]
+pub struct Resolution<'a> {
+    pub path: &'a FieldPath,
+    /// A candidate's value, or a new value (validated against the form).
+    pub value: Json,
+    /// The staff user, recorded in the change like a device's user.
+    pub user: &'a str,
+    pub reason: &'a str,
+    /// Seconds since the Unix epoch.
+    pub time: i64,
+}
+
+/// What a resolution produced.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The whole new document, to store in place of the old one.
+    pub doc: Vec<u8>,
+    /// The value written (canonical, in the field's unit).
+    pub value: Json,
+    /// The candidates it superseded.
+    pub superseded: Vec<Json>,
+    /// The case as the new document holds it.
+    pub projection: CaseProjection,
+}
+
+/// Resolves the open conflict at `resolution.path` in the stored document `doc`, as a change by
+/// a fresh repository actor. `form` is the case's composed form: a value that is not one of the
+/// candidates is checked as a device checks it (an impossible value is refused; one outside the
+/// soft limits is kept confirmed by the reason).
+pub fn resolve_in_document(
+    doc: &[u8],
+    form: &Form,
+    resolution: &Resolution<'_>,
+    today: Option<PartialDate>,
+) -> Result<Resolved, RepositoryEditError> {
+    let path = resolution.path;
+    let reason: String = resolution.reason.trim().chars().take(MAX_REASON).collect();
+    if reason.is_empty() {
+        return Err(RepositoryEditError::ReasonRequired);
+    }
+    let actor = repository_actor();
+    let mut case = CaseDoc::load(doc, &actor).map_err(|e| damaged(&e))?;
+    if case.root_str("deleted").is_some() {
+        return Err(RepositoryEditError::Deleted);
+    }
+    if let (Some(g), Some(r)) = (&path.group, &path.row_id)
+        && !case.has_row(g, r)
+    {
+        return Err(RepositoryEditError::UnknownRow {
+            group: g.clone(),
+            row_id: r.clone(),
+        });
+    }
+    let candidates = case
+        .conflicts()
+        .into_iter()
+        .find(|(p, _)| p == path)
+        .map(|(_, c)| c)
+        .ok_or_else(|| RepositoryEditError::NoConflict(path.field.clone()))?;
+    let superseded: Vec<Json> = candidates.iter().map(|c| c.value.clone()).collect();
+    let value = if superseded.contains(&resolution.value) {
+        // A candidate is stored as it was written (already checked where it was entered).
+        resolution.value.clone()
+    } else {
+        checked_value(&case, form, path, resolution.value.clone(), &reason, today)?
+    };
+    let mut note = ChangeNote::new(resolution.user, "resolve");
+    note.reason = Some(reason);
+    note.field = Some(path.field.clone());
+    note.group = path.group.clone();
+    note.row_id = path.row_id.clone();
+    note.old = Some(Json::Array(superseded.clone()));
+    note.new = Some(value.clone());
+    case.put_value(path, Some(&value), &note, resolution.time)
+        .map_err(|e| damaged(&e))?;
+    let saved = case.save();
+    let projection =
+        case_projection(&saved).map_err(|e| RepositoryEditError::Damaged(e.to_string()))?;
+    Ok(Resolved {
+        doc: saved,
+        value,
+        superseded,
+        projection,
+    })
+}
+
+fn damaged(e: &dyn std::fmt::Display) -> RepositoryEditError {
+    RepositoryEditError::Damaged(e.to_string())
+}
+
+/// A new value for `path`, validated with the rest of the case: refused when impossible,
+/// canonical (units converted) otherwise, confirmed by `reason` when outside the soft limits.
+fn checked_value(
+    case: &CaseDoc,
+    form: &Form,
+    path: &FieldPath,
+    raw: Json,
+    reason: &str,
+    today: Option<PartialDate>,
+) -> Result<Json, RepositoryEditError> {
+    let field = form
+        .field(&path.field)
+        .filter(|f| f.group == path.group)
+        .ok_or_else(|| RepositoryEditError::UnknownField(path.field.clone()))?;
+    let raw = match raw {
+        Json::Object(mut o) if o.contains_key("value") => {
+            o.entry("confirm").or_insert_with(|| json!(reason));
+            Json::Object(o)
+        }
+        plain => json!({"value": plain, "confirm": reason}),
+    };
+    let mut values = case.values();
+    match (&path.group, &path.row_id) {
+        (Some(g), Some(r)) => {
+            if let Some(rows) = values.get_mut(g).and_then(Json::as_array_mut) {
+                for row in rows.iter_mut() {
+                    if row.get("row_id").and_then(Json::as_str) == Some(r)
+                        && let Some(o) = row.as_object_mut()
+                    {
+                        o.insert(path.field.clone(), raw.clone());
+                    }
+                }
+            }
+        }
+        _ => {
+            values.insert(path.field.clone(), raw);
+        }
+    }
+    let report = validate(
+        form,
+        &values,
+        &Context {
+            today,
+            completing: false,
+        },
+    );
+    let at_path = |i: &Issue| {
+        i.field == field.def.id
+            && i.group == path.group
+            && (path.row_id.is_none() || i.row_id == path.row_id)
+    };
+    let rejecting: Vec<Issue> = report
+        .errors
+        .iter()
+        .filter(|i| at_path(i) && i.code.rejects_write())
+        .cloned()
+        .collect();
+    if !rejecting.is_empty() {
+        return Err(RepositoryEditError::Rejected {
+            field: path.field.clone(),
+            issues: rejecting,
+        });
+    }
+    let canonical = match (&path.group, &path.row_id) {
+        (Some(g), Some(r)) => report
+            .values
+            .get(g)
+            .and_then(Json::as_array)
+            .and_then(|rows| {
+                rows.iter()
+                    .find(|row| row.get("row_id").and_then(Json::as_str) == Some(r))
+                    .and_then(|row| row.get(&path.field).cloned())
+            }),
+        _ => report.values.get(&path.field).cloned(),
+    }
+    .ok_or_else(|| RepositoryEditError::Rejected {
+        field: path.field.clone(),
+        issues: Vec::new(),
+    })?;
+    let warned = report
+        .warnings
+        .iter()
+        .any(|w| at_path(w) && w.code == IssueCode::SoftLimit);
+    Ok(if warned {
+        canonical
+    } else {
+        without_confirmation(canonical)
+    })
+}
+
+/// `{"value": 5, "confirm": ..}` → `5`; `{"value", "unit", "confirm"}` → `{"value", "unit"}`.
+fn without_confirmation(v: Json) -> Json {
+    match v {
+        Json::Object(mut o) if o.contains_key("confirm") => {
+            o.remove("confirm");
+            if o.len() == 1 && o.contains_key("value") {
+                o.remove("value").unwrap_or(Json::Null)
+            } else {
+                Json::Object(o)
+            }
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::{
+        Hub, HubStorage, MemoryHubStorage, SyncRequest, SyncResponse, Transport, TransportError,
+    };
+    use crate::{CaseStore, Catalog, Passphrase};
+    use std::cell::RefCell;
+
+    struct Direct<'a>(&'a RefCell<Hub<MemoryHubStorage>>, &'static str);
+
+    impl Transport for Direct<'_> {
+        fn exchange(&self, r: &SyncRequest) -> Result<SyncResponse, TransportError> {
+            self.0
+                .borrow_mut()
+                .exchange("site-a", self.1, r)
+                .map_err(|e| TransportError::Refused(e.to_string()))
+        }
+    }
+
+    fn store(dir: &std::path::Path) -> CaseStore {
+        CaseStore::create(dir, &Passphrase::insecure_for_tests("p", 10)).unwrap()
+    }
+
+    #[test]
+    fn a_resolution_by_the_repository_reaches_devices_and_records_who_and_why() {
+        let tmp = std::env::temp_dir().join(format!(
+            "wardcrf-repo-edit-{}",
+            ActorId::random().to_hex_string()
+        ));
+        let hub = RefCell::new(Hub::new(MemoryHubStorage::default()));
+        let mut a = store(&tmp.join("a"));
+        let mut b = store(&tmp.join("b"));
+        let case = a.create_case("icrown-core", &[], "ana").unwrap();
+        let path = FieldPath::field("vs_spo2");
+        a.set_value(&case, &path, json!(95), "ana", None).unwrap();
+        let (ta, tb) = (Direct(&hub, "a"), Direct(&hub, "b"));
+        crate::sync::sync(&mut a, &ta, &mut |_| {}).unwrap();
+        crate::sync::sync(&mut b, &tb, &mut |_| {}).unwrap();
+        a.set_value(&case, &path, json!(92), "ana", Some("re-measured"))
+            .unwrap();
+        b.set_value(&case, &path, json!(97), "ben", Some("re-measured"))
+            .unwrap();
+        crate::sync::sync(&mut a, &ta, &mut |_| {}).unwrap();
+        crate::sync::sync(&mut b, &tb, &mut |_| {}).unwrap();
+        let stored = hub.borrow_mut().storage.case(&case).unwrap().unwrap();
+        let form = Catalog::bundled()
+            .unwrap()
+            .form("icrown-core", &[])
+            .unwrap();
+
+        // Without a reason, or on a field without a conflict: refused.
+        let r = Resolution {
+            path: &path,
+            value: json!(92),
+            user: "dm",
+            reason: " ",
+            time: 1_800_000_000,
+        };
+        assert!(matches!(
+            resolve_in_document(&stored.doc, &form, &r, None),
+            Err(RepositoryEditError::ReasonRequired)
+        ));
+        let other = FieldPath::field("vs_sbp");
+        let r2 = Resolution {
+            path: &other,
+            reason: "x",
+            ..r.clone()
+        };
+        assert!(matches!(
+            resolve_in_document(&stored.doc, &form, &r2, None),
+            Err(RepositoryEditError::NoConflict(_))
+        ));
+        // An impossible new value is refused.
+        let r3 = Resolution {
+            value: json!(250),
+            reason: "typo",
+            ..r.clone()
+        };
+        assert!(matches!(
+            resolve_in_document(&stored.doc, &form, &r3, None),
+            Err(RepositoryEditError::Rejected { .. })
+        ));
+
+        let resolved = resolve_in_document(
+            &stored.doc,
+            &form,
+            &Resolution {
+                reason: "checked the monitor log",
+                ..r
+            },
+            None,
+        )
+        .unwrap();
+        assert!(resolved.projection.conflicts.is_empty());
+        assert_eq!(resolved.projection.values["vs_spo2"]["value"], json!(92));
+        assert_eq!(resolved.value["value"], json!(92));
+        assert_eq!(resolved.superseded.len(), 2);
+        let seq = hub
+            .borrow_mut()
+            .storage
+            .put_case(&case, "site-a", &stored.form_id, &resolved.doc)
+            .unwrap();
+        assert!(seq > stored.seq);
+
+        // Both devices pull it at their next sync and see the same entry.
+        crate::sync::sync(&mut a, &ta, &mut |_| {}).unwrap();
+        crate::sync::sync(&mut b, &tb, &mut |_| {}).unwrap();
+        for s in [&mut a, &mut b] {
+            let view = s.case(&case).unwrap();
+            assert!(view.conflicts.is_empty());
+            assert_eq!(view.values["vs_spo2"]["value"], json!(92));
+            let last = s.history(&case, Some("vs_spo2")).unwrap().pop().unwrap();
+            assert_eq!((last.op.as_str(), last.user.as_str()), ("resolve", "dm"));
+            assert_eq!(last.reason.as_deref(), Some("checked the monitor log"));
+            assert!(is_repository_actor(&last.device));
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+}
