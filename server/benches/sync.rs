@@ -3,7 +3,9 @@
 //! Run: `cargo bench -p wardcrf-server --bench sync` (or `server/benches/run-sync-bench`, which
 //! also runs it on PostgreSQL and compares with PouchDB). `WARDCRF_BENCH_QUICK=1` for a smoke
 //! run (200 / 1,000 cases, 10 devices); `WARDCRF_BENCH_DATABASE_URL=postgres://...` to run a
-//! second time on PostgreSQL (an existing, preferably empty, database).
+//! second time on PostgreSQL (an existing, preferably empty, database);
+//! `WARDCRF_BENCH_SIZES=10000 WARDCRF_BENCH_DEVICES=0` to run one store size and no
+//! concurrent devices (for profiling).
 //!
 //! What is measured, per backend:
 //! - initial sync device → server of 1,000 and 10,000 icrown-core cases of 87 fields each
@@ -65,6 +67,28 @@ struct Config {
 impl Config {
     fn from_env() -> Config {
         let quick = std::env::var("WARDCRF_BENCH_QUICK").is_ok_and(|v| v == "1");
+        let mut config = Config::preset(quick);
+        // For profiling one scenario: WARDCRF_BENCH_SIZES=10000 WARDCRF_BENCH_DEVICES=0.
+        if let Ok(sizes) = std::env::var("WARDCRF_BENCH_SIZES") {
+            config.sizes = sizes
+                .split(',')
+                .map(|n| {
+                    n.trim()
+                        .parse()
+                        .expect("WARDCRF_BENCH_SIZES: numbers, comma-separated")
+                })
+                .collect();
+        }
+        if let Ok(devices) = std::env::var("WARDCRF_BENCH_DEVICES") {
+            config.devices = devices
+                .trim()
+                .parse()
+                .expect("WARDCRF_BENCH_DEVICES: a number");
+        }
+        config
+    }
+
+    fn preset(quick: bool) -> Config {
         if quick {
             Config {
                 quick,
@@ -789,6 +813,10 @@ struct Run {
     /// Time inside `Transport::exchange` (request encoding, HTTP, the server, response
     /// decoding); the rest is the device's own work (reading and applying cases).
     exchange_seconds: f64,
+    /// CPU time (user + system) of the server process during the sync.
+    server_cpu_seconds: f64,
+    /// CPU time of this process (the device and the byte-counting proxy) during the sync.
+    device_cpu_seconds: f64,
 }
 
 impl Run {
@@ -803,6 +831,8 @@ impl Run {
             "exchanges": self.exchanges, "pushed": self.pushed,
             "exchange_seconds": self.exchange_seconds,
             "device_seconds": self.seconds - self.exchange_seconds,
+            "server_cpu_seconds": self.server_cpu_seconds,
+            "device_cpu_seconds": self.device_cpu_seconds,
         })
     }
 }
@@ -822,15 +852,36 @@ impl Transport for Timed<'_> {
     }
 }
 
+/// CPU time (user + system, seconds) a process has used so far, from `/proc/PID/stat`
+/// (Linux; its clock ticks are USER_HZ, 100 per second). `None` elsewhere.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 /// One timed sync of `store` through the proxy.
 fn timed_sync(
     name: &str,
     store: &mut CaseStore,
     transport: &HttpTransport,
+    server: &Server,
     proxy: &Proxy,
     cases: usize,
     changed: usize,
 ) -> Run {
+    let server_pid = server.child.id().to_string();
+    let cpu = || {
+        (
+            cpu_seconds(&server_pid).unwrap_or(0.0),
+            cpu_seconds("self").unwrap_or(0.0),
+        )
+    };
+    let (s0, c0) = cpu();
     let (u0, d0) = proxy.counts();
     let timed = Timed {
         inner: transport,
@@ -840,6 +891,7 @@ fn timed_sync(
     let summary: SyncSummary = sync(store, &timed, &mut |_| {}).expect("sync");
     let seconds = t.elapsed().as_secs_f64();
     let (u1, d1) = proxy.counts();
+    let (s1, c1) = cpu();
     assert_eq!(summary.pushed, changed, "{name}: pushed what changed");
     Run {
         name: name.to_string(),
@@ -851,6 +903,8 @@ fn timed_sync(
         exchanges: summary.exchanges,
         pushed: summary.pushed,
         exchange_seconds: timed.spent.get().as_secs_f64(),
+        server_cpu_seconds: s1 - s0,
+        device_cpu_seconds: c1 - c0,
     }
 }
 
@@ -890,7 +944,9 @@ fn store_runs(
     let token = server.enrol(&mut store, site);
     let transport = HttpTransport::new(&proxy.url(), &token).expect("device transport");
     let mut runs = Vec::new();
-    runs.push(timed_sync("initial", &mut store, &transport, proxy, n, n));
+    runs.push(timed_sync(
+        "initial", &mut store, &transport, server, proxy, n, n,
+    ));
     assert_eq!(
         server.site_cases(site),
         n as u64,
@@ -901,6 +957,7 @@ fn store_runs(
         "incremental_1",
         &mut store,
         &transport,
+        server,
         proxy,
         n,
         1,
@@ -911,11 +968,14 @@ fn store_runs(
         "incremental_10pct",
         &mut store,
         &transport,
+        server,
         proxy,
         n,
         tenth.len(),
     ));
-    runs.push(timed_sync("noop", &mut store, &transport, proxy, n, 0));
+    runs.push(timed_sync(
+        "noop", &mut store, &transport, server, proxy, n, 0,
+    ));
     for r in &runs {
         print_run(r);
     }
@@ -924,7 +984,7 @@ fn store_runs(
 
 fn print_run(r: &Run) {
     println!(
-        "  {:<18} {:>6} cases {:>6} changed {:>9.3} s {:>9.0} cases/s {:>12} B up {:>12} B down {:>9.0} B/changed case {:>4} exchanges ({:.3} s in them)",
+        "  {:<18} {:>6} cases {:>6} changed {:>9.3} s {:>9.0} cases/s {:>12} B up {:>12} B down {:>9.0} B/changed case {:>4} exchanges ({:.3} s in them); CPU: server {:.2} s, device {:.2} s",
         r.name,
         r.cases,
         r.changed,
@@ -934,7 +994,9 @@ fn print_run(r: &Run) {
         r.bytes_down,
         (r.bytes_up + r.bytes_down) as f64 / r.changed.max(1) as f64,
         r.exchanges,
-        r.exchange_seconds
+        r.exchange_seconds,
+        r.server_cpu_seconds,
+        r.device_cpu_seconds
     );
 }
 
@@ -957,6 +1019,9 @@ fn concurrent(
     tag: &str,
     config: &Config,
 ) -> Json {
+    if config.devices == 0 {
+        return json!(null);
+    }
     let sites: Vec<String> = (0..config.sites)
         .map(|s| format!("bench-{tag}-c{s}"))
         .collect();

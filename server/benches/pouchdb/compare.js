@@ -60,7 +60,7 @@ console.log('(speed SQLite/Pouch = PouchDB time ÷ WardCRF SQLite time: above 1 
   'directions on the wire, HTTP headers included)');
 console.log();
 for (const [label, b] of [['SQLite', sqlite], ['PostgreSQL', pg]]) {
-  if (!b) continue;
+  if (!b || !b.concurrent) continue;
   const c = b.concurrent;
   console.log(`concurrent, WardCRF ${label}: ${c.devices} devices at ${c.sites} sites × ${c.rounds} rounds ` +
     `(edit 1 case, sync): ${c.syncs_per_s.toFixed(1)} syncs/s, latency p50 ${c.p50_ms.toFixed(1)} ms, ` +
