@@ -146,6 +146,9 @@ impl From<StoreError> for WardcrfError {
             StoreError::NoConflict(field) => WardcrfError::NoConflict { field },
             StoreError::Mismatch(case_id) => WardcrfError::Mismatch { case_id },
             StoreError::Form(f) => f.into(),
+            e @ StoreError::IdentifyingAlreadyShared { .. } => WardcrfError::InvalidInput {
+                reason: e.to_string(),
+            },
             StoreError::Database(reason) | StoreError::Io(reason) => {
                 WardcrfError::Storage { reason }
             }

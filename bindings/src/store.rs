@@ -475,11 +475,12 @@ impl CaseStore {
         let mut store = self.store();
         let enrolment =
             core::sync::enroll_with_options(&server, &code, &store.device_id(), &options)?;
-        store.set_sync_credential(&server, &enrolment.token)?;
+        store.enrolled(&server, &enrolment)?;
         Ok(Enrolment {
             device_id: enrolment.device_id,
             site_id: enrolment.site_id,
             server_url: server,
+            identifying_on_device: enrolment.identifying_on_device,
         })
     }
 

@@ -415,6 +415,9 @@ pub struct Enrolment {
     pub site_id: String,
     /// The repository address as kept (normalised).
     pub server_url: String,
+    /// The site keeps identifying data (name, record number, date of birth) on this device:
+    /// it is never synced. Worth telling the user once.
+    pub identifying_on_device: bool,
 }
 
 /// A count for the foreign side (saturating: no store holds four billion cases).

@@ -217,11 +217,20 @@ fn enroll(args: &EnrollArgs) -> Outcome {
     let server = HttpTransport::with_options(&args.server, "", &options)
         .map(|t| t.base_url().to_string())
         .unwrap_or_else(|_| args.server.trim().to_string());
-    store.set_sync_credential(&server, &enrolment.token)?;
-    let out = json!({"device_id": enrolment.device_id, "site": enrolment.site_id});
+    store.enrolled(&server, &enrolment)?;
+    let mut out = json!({"device_id": enrolment.device_id, "site": enrolment.site_id});
+    if enrolment.identifying_on_device {
+        // Only at such a site, so the answer keeps its documented shape everywhere else.
+        out["identifying_on_device"] = json!(true);
+    }
     emit(args.json, &out, || {
+        let kept = if enrolment.identifying_on_device {
+            " Identifying data (name, record number, date of birth) stays on this device: it is never synced."
+        } else {
+            ""
+        };
         format!(
-            "Enrolled device {} at site {} with {server}; sync with 'wardcrf sync --store {}'.\n",
+            "Enrolled device {} at site {} with {server}; sync with 'wardcrf sync --store {}'.{kept}\n",
             enrolment.device_id,
             enrolment.site_id,
             args.store.display()

@@ -265,7 +265,7 @@ pub fn enroll(url: &str, admin: &HttpTransport, dir: &Path, name: &str, site: &s
         CaseStore::create(&dir.join(name), &Passphrase::insecure_for_tests(name, 10)).unwrap();
     let e = sync::enroll(url, code["code"].as_str().unwrap(), &store.device_id()).unwrap();
     assert_eq!(e.site_id, site);
-    store.set_sync_credential(url, &e.token).unwrap();
+    store.enrolled(url, &e).unwrap();
     Device {
         name: name.into(),
         site: site.into(),

@@ -84,6 +84,13 @@ pub enum StoreError {
     Mismatch(String),
     #[error(transparent)]
     Form(#[from] FormError),
+    /// Enrolment at a site that keeps identifying data on the device only, into a store whose
+    /// shared case records already hold identifying values (entered before enrolment): those
+    /// records would carry them to the repository, so the store refuses the site.
+    #[error(
+        "this device already holds {cases} case(s) with identifying values (name, record number, date of birth) in their shared record, entered before enrolment; this site keeps identifying data on the device only, so those records may never be synced: enrol a new, empty store for this site"
+    )]
+    IdentifyingAlreadyShared { cases: usize },
     #[error("the store database failed: {0}")]
     Database(String),
     #[error("the store files could not be accessed: {0}")]
@@ -366,6 +373,9 @@ pub struct CaseStore {
     catalog: Catalog,
     forms: HashMap<(String, Vec<String>), Form>,
     today: Option<crate::PartialDate>,
+    /// The site keeps identifying data on the device: identifying fields are written to each
+    /// case's device-only part (see [`CaseStore::keeps_identifying_on_device`]).
+    identifying_on_device: bool,
 }
 
 impl std::fmt::Debug for CaseStore {
@@ -490,6 +500,14 @@ impl CaseStore {
         key: SecretKey,
         actor: &[u8],
     ) -> Result<CaseStore, StoreError> {
+        let identifying_on_device = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'identifying_on_device'",
+                [],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .optional()?
+            .is_some_and(|v| v == b"1");
         Ok(CaseStore {
             dir: dir.to_path_buf(),
             conn,
@@ -498,6 +516,7 @@ impl CaseStore {
             catalog: Catalog::bundled()?,
             forms: HashMap::new(),
             today: None,
+            identifying_on_device,
         })
     }
 
@@ -568,6 +587,93 @@ impl CaseStore {
         format!("wardcrf|v1|case|{case_id}").into_bytes()
     }
 
+    /// The associated data of a case's device-only part: distinct from the case document's,
+    /// so neither sealed blob can be passed off as the other.
+    fn local_aad(case_id: &str) -> Vec<u8> {
+        format!("wardcrf|v1|local|{case_id}").into_bytes()
+    }
+
+    /// Whether this device keeps identifying data to itself: its site's setting, learnt at
+    /// enrolment ([`CaseStore::enrolled`]). Identifying fields (name, hospital record number,
+    /// date of birth) are then written to a device-only part of each case that is never synced,
+    /// exported or merged; reads (values, validation, history, look-up) see both parts. Once
+    /// on, it stays on for this store.
+    pub fn keeps_identifying_on_device(&self) -> bool {
+        self.identifying_on_device
+    }
+
+    /// The device-only part of a case, if it has one.
+    fn load_local(&self, case_id: &str) -> Result<Option<CaseDoc>, StoreError> {
+        if !self.identifying_on_device {
+            return Ok(None);
+        }
+        let blob: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT doc FROM local_parts WHERE case_id = ?1",
+                [case_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        blob.map(|b| {
+            let plain = self.key.open(&Self::local_aad(case_id), &b)?;
+            Ok(CaseDoc::load(&plain, &self.actor)?)
+        })
+        .transpose()
+    }
+
+    /// The values of a case: its document's, and those of its device-only part.
+    fn values_of(&self, case_id: &str, doc: &CaseDoc) -> Result<Map<String, Json>, StoreError> {
+        let mut values = doc.values();
+        if let Some(local) = self.load_local(case_id)? {
+            values.extend(local.values());
+        }
+        Ok(values)
+    }
+
+    /// Whether a write to `path` goes to the case's device-only part.
+    fn is_local_field(&mut self, doc: &CaseDoc, path: &FieldPath) -> Result<bool, StoreError> {
+        if !self.identifying_on_device || path.group.is_some() {
+            return Ok(false);
+        }
+        let form = self.form_of(doc)?;
+        Ok(form
+            .field(&path.field)
+            .is_some_and(|f| f.group.is_none() && f.def.identifying))
+    }
+
+    /// Writes a case's device-only part and its document (for the look-up index and a
+    /// reopened status) in one transaction.
+    fn write_with_local(
+        &mut self,
+        case_id: &str,
+        doc: &mut CaseDoc,
+        local: &mut CaseDoc,
+    ) -> Result<(), StoreError> {
+        self.conn.execute_batch("SAVEPOINT local_part")?;
+        let result = (|| -> Result<(), StoreError> {
+            let blob = self.key.seal(&Self::local_aad(case_id), &local.save())?;
+            self.conn.execute(
+                "INSERT INTO local_parts (case_id, doc) VALUES (?1, ?2)
+                 ON CONFLICT (case_id) DO UPDATE SET doc = excluded.doc",
+                params![case_id, blob],
+            )?;
+            self.write(case_id, doc, false)
+        })();
+        match result {
+            Ok(()) => {
+                self.conn.execute_batch("RELEASE local_part")?;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self
+                    .conn
+                    .execute_batch("ROLLBACK TO local_part; RELEASE local_part");
+                Err(e)
+            }
+        }
+    }
+
     fn load(&self, case_id: &str) -> Result<(CaseDoc, bool), StoreError> {
         let row: Option<(Vec<u8>, i64)> = self
             .conn
@@ -624,10 +730,15 @@ impl CaseStore {
             .meta("form_version")
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
+        let local = self.load_local(case_id)?;
         let index: Vec<(&str, Vec<u8>)> = INDEXED
             .iter()
             .filter_map(|f| {
-                let v = doc.value(&FieldPath::field(*f))?;
+                let path = FieldPath::field(*f);
+                let v = local
+                    .as_ref()
+                    .and_then(|l| l.value(&path))
+                    .or_else(|| doc.value(&path))?;
                 let s = v.as_str()?.to_string();
                 Some((
                     *f,
@@ -715,6 +826,7 @@ impl CaseStore {
     /// Validates the case with `path` set to `raw` and returns the canonical value to store.
     fn checked_value(
         &mut self,
+        case_id: &str,
         doc: &CaseDoc,
         path: &FieldPath,
         raw: Json,
@@ -739,7 +851,7 @@ impl CaseStore {
             (plain, Some(r)) => json!({"value": plain, "confirm": r}),
             (plain, None) => plain,
         };
-        let mut values = doc.values();
+        let mut values = self.values_of(case_id, doc)?;
         let locate = |values: &mut Map<String, Json>, raw: Json| match (&path.group, &path.row_id) {
             (Some(g), Some(r)) => {
                 if let Some(rows) = values.get_mut(g).and_then(Json::as_array_mut) {
@@ -824,7 +936,25 @@ impl CaseStore {
                 row_id: r.clone(),
             });
         }
-        let old = doc.value(path);
+        // An identifying field at a site that keeps them on the device: its device-only part.
+        let mut local = if self.is_local_field(&doc, path)? {
+            Some(match self.load_local(case_id)? {
+                Some(l) => l,
+                None => CaseDoc::create(
+                    &self.actor,
+                    &Map::new(),
+                    &[],
+                    &ChangeNote::new(user, "create"),
+                    now(),
+                )?,
+            })
+        } else {
+            None
+        };
+        let old = match &local {
+            Some(l) => l.value(path),
+            None => doc.value(path),
+        };
         if old.is_some() && reason.is_none() {
             return Err(StoreError::ReasonRequired(
                 "changing a value entered before",
@@ -838,7 +968,7 @@ impl CaseStore {
         let canonical = if value.is_null() {
             None
         } else {
-            Some(self.checked_value(&doc, path, value, reason.as_deref())?)
+            Some(self.checked_value(case_id, &doc, path, value, reason.as_deref())?)
         };
         if canonical == old {
             return Ok(canonical.unwrap_or(Json::Null));
@@ -851,9 +981,19 @@ impl CaseStore {
         note.old = old;
         note.new = canonical.clone();
         let t = now();
-        doc.put_value(path, canonical.as_ref(), &note, t)?;
-        reopen_after_edit(&mut doc, status, &note, t)?;
-        self.write(case_id, &mut doc, false)?;
+        if let Some(local) = &mut local {
+            local.put_value(path, canonical.as_ref(), &note, t)?;
+            // The shared record learns only that the case was reopened: not the field's
+            // values, nor the reason (which may quote them); both stay in the local part.
+            let mut shared = ChangeNote::new(user, "edit");
+            shared.reason = Some("an identifying field was edited on the device".into());
+            reopen_after_edit(&mut doc, status, &shared, t)?;
+            self.write_with_local(case_id, &mut doc, local)?;
+        } else {
+            doc.put_value(path, canonical.as_ref(), &note, t)?;
+            reopen_after_edit(&mut doc, status, &note, t)?;
+            self.write(case_id, &mut doc, false)?;
+        }
         Ok(canonical.unwrap_or(Json::Null))
     }
 
@@ -881,7 +1021,7 @@ impl CaseStore {
         }
         let row_id = new_id()?;
         // Validate the new row as part of the case.
-        let mut all = doc.values();
+        let mut all = self.values_of(case_id, &doc)?;
         let mut row = values.clone();
         row.insert("row_id".into(), json!(row_id));
         if let Some(a) = all
@@ -961,7 +1101,7 @@ impl CaseStore {
     pub fn case(&mut self, case_id: &str) -> Result<CaseView, StoreError> {
         let (mut doc, deleted) = self.load(case_id)?;
         let form = self.form_of(&doc)?;
-        let values = doc.values();
+        let values = self.values_of(case_id, &doc)?;
         let report = validate(
             &form,
             &values,
@@ -1037,9 +1177,10 @@ impl CaseStore {
         match target {
             Status::Complete => {
                 let form = self.form_of(&doc)?;
+                let values = self.values_of(case_id, &doc)?;
                 let report = validate(
                     &form,
-                    &doc.values(),
+                    &values,
                     &Context {
                         today: self.today,
                         completing: true,
@@ -1128,7 +1269,26 @@ impl CaseStore {
         field: Option<&str>,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let (mut doc, _) = self.load(case_id)?;
-        Ok(doc.history(field))
+        let shared = doc.history(field);
+        let Some(mut local) = self.load_local(case_id)? else {
+            return Ok(shared);
+        };
+        // The device-only part's entries (its creation aside) merged in by time; each part
+        // keeps its own (causal) order.
+        let mut local = local
+            .history(field)
+            .into_iter()
+            .filter(|e| e.op != "create")
+            .peekable();
+        let mut out = Vec::with_capacity(shared.len());
+        for entry in shared {
+            while let Some(l) = local.next_if(|l| l.time < entry.time) {
+                out.push(l);
+            }
+            out.push(entry);
+        }
+        out.extend(local);
+        Ok(out)
     }
 
     /// Open conflicts of one case, or of every case flagged with conflicts.
@@ -1180,7 +1340,7 @@ impl CaseStore {
             .find(|(p, _)| p == path)
             .map(|(_, c)| c)
             .ok_or_else(|| StoreError::NoConflict(path.field.clone()))?;
-        let canonical = self.checked_value(&doc, path, value, Some(&reason))?;
+        let canonical = self.checked_value(case_id, &doc, path, value, Some(&reason))?;
         let mut note = ChangeNote::new(user, "resolve");
         note.reason = Some(reason);
         note.field = Some(path.field.clone());
@@ -1232,6 +1392,9 @@ impl CaseStore {
         let mut summary = MergeSummary::default();
         for c in cases {
             let mut theirs = CaseDoc::load(&c.bytes, &self.actor)?;
+            if self.identifying_on_device && self.holds_identifying(&mut theirs)? {
+                return Err(StoreError::IdentifyingAlreadyShared { cases: 1 });
+            }
             let exists: bool = self.conn.query_row(
                 "SELECT EXISTS (SELECT 1 FROM cases WHERE case_id = ?1)",
                 [&c.case_id],
@@ -1398,6 +1561,52 @@ impl CaseStore {
             params![key, value],
         )?;
         Ok(())
+    }
+
+    /// Keeps what enrolment gave this device: the repository address and its token (sealed),
+    /// and its site's setting for identifying data ([`CaseStore::keeps_identifying_on_device`]).
+    /// A store whose shared records already hold identifying values cannot join a site that
+    /// keeps them on the device ([`StoreError::IdentifyingAlreadyShared`]); nothing is kept then.
+    pub fn enrolled(
+        &mut self,
+        server_url: &str,
+        enrolment: &crate::sync::Enrolment,
+    ) -> Result<(), StoreError> {
+        if enrolment.identifying_on_device && !self.identifying_on_device {
+            let ids: Vec<String> = {
+                let mut stmt = self.conn.prepare("SELECT case_id FROM cases")?;
+                let ids = stmt.query_map([], |r| r.get(0))?;
+                ids.collect::<Result<_, _>>()?
+            };
+            let mut shared = 0;
+            for id in ids {
+                let (mut doc, _) = self.load(&id)?;
+                if self.holds_identifying(&mut doc)? {
+                    shared += 1;
+                }
+            }
+            if shared > 0 {
+                return Err(StoreError::IdentifyingAlreadyShared { cases: shared });
+            }
+        }
+        self.set_sync_credential(server_url, &enrolment.token)?;
+        if enrolment.identifying_on_device {
+            self.put_meta("identifying_on_device", b"1")?;
+            self.identifying_on_device = true;
+        }
+        Ok(())
+    }
+
+    /// Whether a case document has ever held an identifying value (its history included).
+    fn holds_identifying(&mut self, doc: &mut CaseDoc) -> Result<bool, StoreError> {
+        let form = self.form_of(doc)?;
+        Ok(doc.history(None).iter().any(|e| {
+            e.group.is_none()
+                && e.field
+                    .as_deref()
+                    .and_then(|f| form.field(f))
+                    .is_some_and(|f| f.def.identifying)
+        }))
     }
 
     /// Keeps the repository address and this device's token, sealed with the data key.

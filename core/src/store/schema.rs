@@ -8,6 +8,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_lookup_by_case.sql"),
     include_str!("migrations/003_sync_heads.sql"),
     include_str!("migrations/004_outbox_index.sql"),
+    include_str!("migrations/005_local_parts.sql"),
 ];
 
 /// The schema version this code writes.

@@ -826,3 +826,229 @@ fn the_outbox_is_found_through_its_index() {
         "{plan:?}"
     );
 }
+
+fn enrolment(identifying_on_device: bool) -> crate::sync::Enrolment {
+    crate::sync::Enrolment {
+        device_id: "d".into(),
+        site_id: "site-a".into(),
+        token: "t0ken".into(),
+        identifying_on_device,
+    }
+}
+
+/// Whether `needle` occurs anywhere in `bytes`.
+fn contains(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn identifying_values_stay_in_the_device_only_part_at_such_a_site() {
+    let dir = TempDir::new("local-part");
+    let mut s = store(&dir);
+    s.enrolled("https://repo.example", &enrolment(true))
+        .unwrap();
+    assert!(s.keeps_identifying_on_device());
+    let case = s.create_case("icrown-core", &[], "nurse.a").unwrap();
+    s.set_value(
+        &case,
+        &f("patient_name"),
+        json!("Kobayashi Emi"),
+        "nurse.a",
+        None,
+    )
+    .unwrap();
+    s.set_value(
+        &case,
+        &f("hospital_record_number"),
+        json!("K-5531-0098"),
+        "nurse.a",
+        None,
+    )
+    .unwrap();
+    s.set_value(
+        &case,
+        &f("date_of_birth"),
+        json!("1958-02-17"),
+        "nurse.a",
+        None,
+    )
+    .unwrap();
+    s.set_value(&case, &f("vs_hr"), json!(91), "nurse.a", None)
+        .unwrap();
+    s.set_value(
+        &case,
+        &f("patient_name"),
+        json!("Kobayashi Emiko"),
+        "nurse.a",
+        Some("name as on the wristband"),
+    )
+    .unwrap();
+
+    // The device sees every value, validated together, and finds the case by them.
+    let view = s.case(&case).unwrap();
+    assert_eq!(view.values["patient_name"], json!("Kobayashi Emiko"));
+    assert_eq!(view.values["date_of_birth"], json!("1958-02-17"));
+    assert_eq!(view.values["vs_hr"]["value"], json!(91));
+    assert_eq!(
+        s.find("patient_name", "kobayashi emiko").unwrap(),
+        vec![case.clone()]
+    );
+    assert_eq!(
+        s.find("hospital_record_number", "k-5531-0098").unwrap(),
+        vec![case.clone()]
+    );
+    // Its history has both parts, the identifying edits with their reason.
+    let history = s.history(&case, Some("patient_name")).unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].old, Some(json!("Kobayashi Emi")));
+    assert_eq!(
+        history[1].reason.as_deref(),
+        Some("name as on the wristband")
+    );
+    let all = s.history(&case, None).unwrap();
+    assert!(all.windows(2).all(|w| w[0].time <= w[1].time));
+    assert!(all.iter().any(|e| e.field.as_deref() == Some("vs_hr")));
+
+    // What leaves the device (a push, an export for another device) holds none of them.
+    let push = s.sync_push(&case).unwrap();
+    let exported = s.export_cases().unwrap();
+    for secret in ["Kobayashi", "K-5531-0098", "1958-02-17", "wristband"] {
+        assert!(!contains(&push.changes, secret), "{secret} in the push");
+        assert!(
+            !contains(&exported[0].bytes, secret),
+            "{secret} in the export"
+        );
+    }
+    let mut pushed = CaseDoc::load(&push.changes, &s.actor).unwrap();
+    assert_eq!(pushed.values()["vs_hr"]["value"], json!(91));
+    assert!(pushed.values().get("patient_name").is_none());
+    assert!(pushed.history(Some("patient_name")).is_empty());
+
+    // The setting and the values survive reopening the store.
+    drop(s);
+    let mut s = CaseStore::open(&dir.0, &pass("ward 7 tablet")).unwrap();
+    assert!(s.keeps_identifying_on_device());
+    assert_eq!(
+        s.case(&case).unwrap().values["hospital_record_number"],
+        json!("K-5531-0098")
+    );
+}
+
+#[test]
+fn editing_an_identifying_field_of_a_complete_case_reopens_it_without_telling_the_value() {
+    let dir = TempDir::new("local-reopen");
+    let mut s = store(&dir);
+    s.enrolled("https://repo.example", &enrolment(true))
+        .unwrap();
+    let case = s.create_case("icrown-core", &[], "nurse.a").unwrap();
+    fill_required(&mut s, &case);
+    s.set_status(&case, Status::Complete, "nurse.a", None)
+        .unwrap();
+    assert!(matches!(
+        s.set_value(&case, &f("patient_name"), json!("Ito Ren"), "nurse.a", None),
+        Err(StoreError::ReasonRequired(_))
+    ));
+    s.set_value(
+        &case,
+        &f("patient_name"),
+        json!("Ito Ren"),
+        "nurse.a",
+        Some("spelling of Ito Ren"),
+    )
+    .unwrap();
+    let view = s.case(&case).unwrap();
+    assert_eq!(view.status, Status::Draft, "reopened");
+    assert_eq!(view.values["patient_name"], json!("Ito Ren"));
+    let push = s.sync_push(&case).unwrap();
+    assert!(!contains(&push.changes, "Ito Ren"));
+    let mut shared = CaseDoc::load(&push.changes, &s.actor).unwrap();
+    let reopen = shared
+        .history(None)
+        .into_iter()
+        .find(|e| e.op == "reopen")
+        .expect("a reopen entry");
+    assert_eq!(
+        reopen.reason.as_deref(),
+        Some("an identifying field was edited on the device")
+    );
+}
+
+#[test]
+fn a_store_whose_shared_records_hold_identifiers_cannot_join_such_a_site() {
+    let dir = TempDir::new("local-refused");
+    let mut s = store(&dir);
+    let case = s.create_case("icrown-core", &[], "nurse.a").unwrap();
+    s.set_value(
+        &case,
+        &f("patient_name"),
+        json!("Abe Sora"),
+        "nurse.a",
+        None,
+    )
+    .unwrap();
+    // Cleared again, the name is still in the record's history: still refused.
+    s.set_value(
+        &case,
+        &f("patient_name"),
+        Json::Null,
+        "nurse.a",
+        Some("wrong case"),
+    )
+    .unwrap();
+    let err = s
+        .enrolled("https://repo.example", &enrolment(true))
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::IdentifyingAlreadyShared { cases: 1 }
+    ));
+    assert!(!err.to_string().contains("Abe"));
+    assert!(!s.keeps_identifying_on_device());
+    assert_eq!(s.sync_credential().unwrap(), None, "nothing kept");
+    // A site without the setting takes it; values then go to the shared record as before.
+    s.enrolled("https://repo.example", &enrolment(false))
+        .unwrap();
+    assert!(!s.keeps_identifying_on_device());
+    assert!(s.sync_credential().unwrap().is_some());
+}
+
+#[test]
+fn merging_and_syncing_keep_the_device_only_part() {
+    let (_da, _db, mut a, mut b, case) = two_devices("local-merge");
+    b.enrolled("https://repo.example", &enrolment(true))
+        .unwrap();
+    b.set_value(
+        &case,
+        &f("patient_name"),
+        json!("Mori Aoi"),
+        "nurse.b",
+        None,
+    )
+    .unwrap();
+    // Another device's edit arrives (as a sync answer would bring it).
+    a.set_value(&case, &f("vs_rr"), json!(22), "nurse.a", None)
+        .unwrap();
+    let theirs = a.sync_push(&case).unwrap();
+    b.sync_apply_all(std::slice::from_ref(&theirs), 7).unwrap();
+    let view = b.case(&case).unwrap();
+    assert_eq!(view.values["vs_rr"]["value"], json!(22));
+    assert_eq!(view.values["patient_name"], json!("Mori Aoi"));
+    assert_eq!(
+        b.find("patient_name", "mori aoi").unwrap(),
+        vec![case.clone()]
+    );
+    // A record that carries identifiers is refused by a store that keeps them to itself.
+    let other = a.create_case("icrown-core", &[], "nurse.a").unwrap();
+    a.set_value(
+        &other,
+        &f("patient_name"),
+        json!("Ueda Kai"),
+        "nurse.a",
+        None,
+    )
+    .unwrap();
+    assert!(matches!(
+        b.merge_from(&a),
+        Err(StoreError::IdentifyingAlreadyShared { .. })
+    ));
+}

@@ -108,6 +108,10 @@ pub struct Enrolment {
     pub site_id: String,
     /// The device's bearer token: keep it in the encrypted store, never print it.
     pub token: String,
+    /// The site keeps identifying data on its devices: never synced at all (see
+    /// [`crate::CaseStore::enrolled`]). Absent from older repositories: `false`.
+    #[serde(default)]
+    pub identifying_on_device: bool,
 }
 
 impl std::fmt::Debug for Enrolment {
@@ -116,6 +120,7 @@ impl std::fmt::Debug for Enrolment {
             .field("device_id", &self.device_id)
             .field("site_id", &self.site_id)
             .field("token", &"[redacted]")
+            .field("identifying_on_device", &self.identifying_on_device)
             .finish()
     }
 }
