@@ -1,7 +1,7 @@
-//! `wardcrf export`: a repository export (CSV in a ZIP, or CDISC ODM 1.3.2 XML) downloaded
-//! with the administrator token to a file. The file appears only once complete: the download
-//! goes to `FILE.part`, renamed at the end, so an interrupted export never leaves a file that
-//! looks whole.
+//! `wardcrf export`: a repository export (CSV in a ZIP, CDISC ODM 1.3.2 XML or an HL7 FHIR R4
+//! Bundle in JSON) downloaded with the administrator token to a file. The file appears only
+//! once complete: the download goes to `FILE.part`, renamed at the end, so an interrupted
+//! export never leaves a file that looks whole.
 
 use crate::CliError;
 use crate::sync_cmd::{TlsOpts, admin_transport};
@@ -18,6 +18,9 @@ pub enum Format {
     Csv,
     /// CDISC ODM 1.3.2 XML: the form's metadata and the clinical data with audit records.
     Odm,
+    /// HL7 FHIR R4 JSON: a Bundle of the Questionnaire, a QuestionnaireResponse per case and
+    /// Observations for vital signs and lab values.
+    Fhir,
 }
 
 impl Format {
@@ -25,6 +28,7 @@ impl Format {
         match self {
             Format::Csv => "csv",
             Format::Odm => "odm",
+            Format::Fhir => "fhir",
         }
     }
 }

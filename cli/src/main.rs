@@ -56,8 +56,8 @@ enum Command {
     Sync(sync_cmd::SyncArgs),
     /// Administer the repository: sites, enrolment codes, devices (admin token from a file).
     Admin(sync_cmd::AdminArgs),
-    /// Download a repository export (CSV in a ZIP, or CDISC ODM 1.3.2) with the administrator
-    /// token.
+    /// Download a repository export (CSV in a ZIP, CDISC ODM 1.3.2 or HL7 FHIR R4) with the
+    /// administrator token.
     Export(export_cmd::ExportArgs),
 }
 

@@ -1,6 +1,7 @@
 //! Exports of the repository's cases for data managers: CSV (a ZIP of one file for the cases
-//! and one per repeating group) and CDISC ODM 1.3.2 XML (metadata, clinical data and the audit
-//! trail). Issue 6; FHIR and research (de-identified) exports follow.
+//! and one per repeating group), CDISC ODM 1.3.2 XML (metadata, clinical data and the audit
+//! trail) and HL7 FHIR R4 JSON (a Bundle of a Questionnaire, a QuestionnaireResponse per case
+//! and Observations for vital signs and lab values). Issue 6.
 //!
 //! Both read what the repository stores: the projection rows (current values, status) and,
 //! for ODM's audit records, each case's merged document through
@@ -15,6 +16,7 @@
 //! are exported as they are (these are not research exports); values are never logged.
 
 mod csv;
+mod fhir;
 mod odm;
 
 use crate::storage::{CaseQuery, ProjectionRow, RepoError, Repository};
@@ -49,14 +51,17 @@ pub enum Format {
     Csv,
     /// CDISC ODM 1.3.2 XML.
     Odm,
+    /// HL7 FHIR R4 JSON: a Bundle (collection).
+    Fhir,
 }
 
 impl Format {
-    /// The format named in a URL or on the command line (`csv`, `odm`).
+    /// The format named in a URL or on the command line (`csv`, `odm`, `fhir`).
     pub fn parse(name: &str) -> Option<Format> {
         match name {
             "csv" => Some(Format::Csv),
             "odm" => Some(Format::Odm),
+            "fhir" => Some(Format::Fhir),
             _ => None,
         }
     }
@@ -66,14 +71,17 @@ impl Format {
         match self {
             Format::Csv => "application/zip",
             Format::Odm => "application/xml",
+            Format::Fhir => "application/fhir+json",
         }
     }
 
-    /// The file name offered for the export (`wardcrf-export.zip`, `wardcrf-export.odm.xml`).
+    /// The file name offered for the export (`wardcrf-export.zip`, `wardcrf-export.odm.xml`,
+    /// `wardcrf-export.fhir.json`).
     pub fn file_name(self) -> &'static str {
         match self {
             Format::Csv => "wardcrf-export.zip",
             Format::Odm => "wardcrf-export.odm.xml",
+            Format::Fhir => "wardcrf-export.fhir.json",
         }
     }
 }
@@ -105,6 +113,7 @@ where
     match format {
         Format::Csv => csv::write(storage, &form, options, out),
         Format::Odm => odm::write(storage, &form, options, out),
+        Format::Fhir => fhir::write(storage, &form, options, out),
     }
 }
 

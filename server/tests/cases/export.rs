@@ -1,7 +1,9 @@
-//! Exports (`GET /api/exports/{csv|odm}`) of cases synced from real device stores: the ODM
-//! validates against the CDISC ODM 1.3.2 schema (xmllint: the test FAILS without it; Debian
+//! Exports (`GET /api/exports/{csv|odm|fhir}`) of cases synced from real device stores: the
+//! ODM validates against the CDISC ODM 1.3.2 schema (xmllint: the test FAILS without it; Debian
 //! package libxml2-utils) and every OID it references is defined; the CSV ZIP holds the cases
-//! and the group rows, with labels on request.
+//! and the group rows, with labels on request; the FHIR Bundle validates with the PyPI package
+//! fhir.resources 6.4.0 (FHIR R4 4.0.1) and every answer fits its Questionnaire item
+//! (server/tests/fhir/validate.sh: the test FAILS when it cannot be run).
 //! Shared by both backends: run on `crate::backend()` of the including test target.
 #![allow(clippy::unwrap_used)]
 
@@ -37,11 +39,27 @@ fn seeded(name: &str) -> (TestServer, String, String, String, String) {
         "nurse-a",
         None,
     );
+    a1.set_by(
+        &full,
+        "vs_datetime",
+        json!("2024-03-01T10:00"),
+        "nurse-a",
+        None,
+    );
+    a1.set_by(&full, "contact_with_case", json!("1"), "nurse-a", None);
+    a1.set_by(&full, "contact_setting", json!(["1", "3"]), "nurse-a", None);
     let mut row = serde_json::Map::new();
     row.insert("med_class".into(), json!("8"));
     let row_id = a1
         .store
         .add_row(&full, "medications", &row, "nurse-a", None)
+        .unwrap();
+    let mut lab = serde_json::Map::new();
+    lab.insert("lab_datetime".into(), json!("2024-03-01T09:30+09:00"));
+    lab.insert("lab_crp".into(), json!(12.5));
+    lab.insert("lab_wbc".into(), json!(9.1));
+    a1.store
+        .add_row(&full, "labs", &lab, "nurse-a", None)
         .unwrap();
     let other = a1.store.create_case("icrown-core", &[], "nurse-a").unwrap();
     a1.set_by(&other, "vs_hr", json!(70), "nurse-a", None);
@@ -445,7 +463,7 @@ fn the_csv_export_is_a_zip_of_cases_and_group_rows_with_labels_on_request() {
     assert_eq!(meds[1][1], row_id);
     assert_eq!(meds[1][2], "8");
     assert_eq!(meds[1][3], "抗ウイルス薬");
-    assert_eq!(files["labs.csv"].len(), 1);
+    assert_eq!(files["labs.csv"].len(), 2);
 
     // Codes only by default; every site.
     let r = server.admin_get("/api/exports/csv");
@@ -464,7 +482,7 @@ fn exports_need_the_admin_token_a_known_format_and_known_parameters() {
         let r = get(server.addr, "/api/exports/odm", token);
         assert_eq!((r.status, r.code()), (401, "unauthorized"));
     }
-    let r = server.admin_get("/api/exports/fhir");
+    let r = server.admin_get("/api/exports/pdf");
     assert_eq!((r.status, r.code()), (404, "not_found"));
     let r = server.admin_get("/api/exports/csv?lang=fr");
     assert_eq!((r.status, r.code()), (400, "bad_request"));
@@ -476,4 +494,255 @@ fn exports_need_the_admin_token_a_known_format_and_known_parameters() {
     xmllint_schema_check(&r.raw);
     let r = server.admin_get("/api/exports/csv");
     assert_eq!(unzip(&r.raw)["cases.csv"].len(), 1);
+}
+
+/// Runs server/tests/fhir/validate.sh (fhir.resources 6.4.0, FHIR R4 4.0.1, in a virtual
+/// environment under target/) on `bundle`: `Ok(summary)` when valid, `Err(problems)` when not.
+/// Panics, failing the test, when the validator cannot be run at all.
+fn fhir_validate(bundle: &[u8]) -> Result<serde_json::Value, String> {
+    let dir = temp_dir("fhir-validate");
+    let file = dir.join("export.fhir.json");
+    std::fs::write(&file, bundle).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fhir/validate.sh");
+    let out = std::process::Command::new("sh")
+        .arg(&script)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    match out.status.code() {
+        Some(0) => Ok(serde_json::from_slice(&out.stdout).unwrap()),
+        Some(1) => Err(stderr),
+        _ => panic!(
+            "the FHIR validator could not run: {stderr}\n\
+             It needs python3 with venv (Debian: apt-get install python3-venv) and PyPI; \
+             install it with: sh server/tests/fhir/validate.sh --setup (tests/run does)"
+        ),
+    }
+}
+
+fn fhir_entries(bundle: &serde_json::Value, kind: &str) -> Vec<serde_json::Value> {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == kind)
+        .map(|e| e["resource"].clone())
+        .collect()
+}
+
+/// Every item of a Questionnaire or QuestionnaireResponse item tree, depth first.
+fn fhir_items(items: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+    for item in items.as_array().into_iter().flatten() {
+        out.push(item.clone());
+        fhir_items(&item["item"], out);
+    }
+}
+
+#[test]
+fn the_fhir_export_validates_with_fhir_resources_and_every_answer_fits_its_item() {
+    let (server, full, other, b_case, row_id) = seeded("export-fhir");
+    let r = server.admin_get("/api/exports/fhir");
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(
+        r.head.contains("content-type: application/fhir+json"),
+        "{}",
+        r.head
+    );
+    assert!(
+        r.head
+            .contains("content-disposition: attachment; filename=\"wardcrf-export.fhir.json\""),
+        "{}",
+        r.head
+    );
+    let summary = fhir_validate(&r.raw).unwrap_or_else(|problems| panic!("{problems}"));
+    assert_eq!(summary["fhir_version"], "4.0.1");
+    assert_eq!(summary["responses"], 3, "{summary}");
+    // Temperature, heart rate (vitals) and two lab values of the full case; the other cases' heart rates.
+    assert_eq!(summary["observations"], 6, "{summary}");
+    assert!(summary["answers"].as_u64().unwrap() >= 14, "{summary}");
+    assert!(summary["enable_when"].as_u64().unwrap() > 20, "{summary}");
+
+    let bundle: serde_json::Value = serde_json::from_slice(&r.raw).unwrap();
+    assert_eq!(bundle["type"], "collection");
+    let q = &fhir_entries(&bundle, "Questionnaire")[0];
+    let mut items = Vec::new();
+    fhir_items(&q["item"], &mut items);
+    let item = |id: &str| {
+        items
+            .iter()
+            .find(|i| i["linkId"] == id)
+            .unwrap_or_else(|| panic!("no item {id}"))
+            .clone()
+    };
+    let temp = item("vs_temp");
+    assert_eq!(temp["type"], "decimal");
+    assert_eq!(temp["code"][0]["system"], "http://loinc.org");
+    assert_eq!(temp["code"][0]["code"], "8310-5");
+    let unit = temp["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["url"] == "http://hl7.org/fhir/StructureDefinition/questionnaire-unit")
+        .unwrap();
+    assert_eq!(unit["valueCoding"]["code"], "Cel");
+    assert_eq!(unit["valueCoding"]["system"], "http://unitsofmeasure.org");
+    let translations = temp["_text"]["extension"].as_array().unwrap();
+    assert_eq!(translations.len(), 2);
+    assert_eq!(
+        translations[0]["url"],
+        "http://hl7.org/fhir/StructureDefinition/translation"
+    );
+    assert_eq!(translations[0]["extension"][0]["valueCode"], "ja");
+    assert_eq!(translations[1]["extension"][0]["valueCode"], "de");
+    let sex = item("sex_at_birth");
+    assert_eq!(sex["type"], "choice");
+    let female = sex["answerOption"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["valueCoding"]["code"] == "2")
+        .unwrap();
+    assert_eq!(
+        female["valueCoding"]["_display"]["extension"][0]["extension"][1]["valueString"],
+        "女性"
+    );
+    let pregnancy = item("pregnancy_status");
+    assert_eq!(pregnancy["enableBehavior"], "any");
+    assert_eq!(pregnancy["enableWhen"].as_array().unwrap().len(), 2);
+    assert_eq!(pregnancy["enableWhen"][0]["question"], "sex_at_birth");
+    assert_eq!(item("contact_setting")["repeats"], true);
+    let meds = item("medications");
+    assert_eq!(
+        (meds["type"].as_str(), meds["repeats"].as_bool()),
+        (Some("group"), Some(true))
+    );
+    // A condition FHIR cannot state keeps only the expression.
+    let organism = item("amr_organism");
+    assert!(organism.get("enableWhen").is_none());
+    assert!(
+        organism["extension"][0]["valueString"]
+            .as_str()
+            .unwrap()
+            .contains("bacterial_culture")
+    );
+    assert_eq!(item("patient_name")["type"], "string");
+
+    // The responses: one per case, with the answers in the Questionnaire's structure.
+    let responses = fhir_entries(&bundle, "QuestionnaireResponse");
+    let mut ids: Vec<&str> = responses
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let mut expected = vec![full.as_str(), other.as_str(), b_case.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    let response = responses.iter().find(|r| r["id"] == full.as_str()).unwrap();
+    assert_eq!(response["status"], "in-progress");
+    assert_eq!(response["identifier"]["value"], full.as_str());
+    let mut answered = Vec::new();
+    fhir_items(&response["item"], &mut answered);
+    let answer = |id: &str| {
+        answered
+            .iter()
+            .find(|i| i["linkId"] == id)
+            .unwrap_or_else(|| panic!("no answer {id}"))["answer"]
+            .clone()
+    };
+    assert_eq!(answer("patient_name")[0]["valueString"], NAME);
+    assert_eq!(answer("vs_hr")[0]["valueInteger"], 96);
+    assert_eq!(answer("vs_temp")[0]["valueDecimal"], 38.5);
+    assert_eq!(answer("prior_covid19_date")[0]["valueDate"], "2022-03");
+    assert_eq!(answer("sex_at_birth")[0]["valueCoding"]["code"], "2");
+    assert_eq!(answer("contact_setting").as_array().unwrap().len(), 2);
+    // No UTC offset: the date, with the time as entered.
+    let when = &answer("vs_datetime")[0];
+    assert_eq!(when["valueDateTime"], "2024-03-01");
+    assert_eq!(
+        when["_valueDateTime"]["extension"][0]["valueString"],
+        "2024-03-01T10:00"
+    );
+    let med_row = answered
+        .iter()
+        .find(|i| i["linkId"] == "medications")
+        .unwrap();
+    assert_eq!(med_row["id"], row_id.as_str());
+
+    // Observations: LOINC, UCUM, derived from their response.
+    let observations = fhir_entries(&bundle, "Observation");
+    let crp = observations
+        .iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "1988-5")
+        .unwrap();
+    assert_eq!(crp["category"][0]["coding"][0]["code"], "laboratory");
+    assert_eq!(crp["valueQuantity"]["value"], 12.5);
+    assert_eq!(crp["valueQuantity"]["code"], "mg/L");
+    assert_eq!(crp["effectiveDateTime"], "2024-03-01T09:30:00+09:00");
+    assert_eq!(crp["status"], "preliminary");
+    let temp = observations
+        .iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "8310-5")
+        .unwrap();
+    assert_eq!(temp["category"][0]["coding"][0]["code"], "vital-signs");
+    assert_eq!(temp["valueQuantity"]["system"], "http://unitsofmeasure.org");
+    let full_url = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["id"] == full.as_str())
+        .unwrap()["fullUrl"]
+        .clone();
+    assert_eq!(temp["derivedFrom"][0]["reference"], full_url);
+
+    // One site only.
+    let r = server.admin_get("/api/exports/fhir?site=site-b");
+    let summary = fhir_validate(&r.raw).unwrap_or_else(|problems| panic!("{problems}"));
+    assert_eq!(summary["responses"], 1);
+}
+
+#[test]
+fn the_fhir_validator_rejects_an_answer_that_does_not_fit_its_item() {
+    let (server, full, _, _, _) = seeded("export-fhir-bad");
+    let r = server.admin_get("/api/exports/fhir?site=site-a");
+    assert!(fhir_validate(&r.raw).is_ok());
+    let text = String::from_utf8(r.raw.clone()).unwrap();
+    // A code that is not an answer option of sex_at_birth, in the full case's response.
+    let mut bundle: serde_json::Value = serde_json::from_slice(&r.raw).unwrap();
+    let response = bundle["entry"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e["resource"]["id"] == full.as_str())
+        .unwrap();
+    let admission = response["resource"]["item"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|i| i["linkId"] == "section:admission")
+        .unwrap();
+    let sex = admission["item"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|i| i["linkId"] == "sex_at_birth")
+        .unwrap();
+    sex["answer"][0]["valueCoding"]["code"] = json!("7");
+    let problems = fhir_validate(&serde_json::to_vec(&bundle).unwrap()).unwrap_err();
+    assert!(problems.contains("not an answerOption"), "{problems}");
+    // A malformed date is refused by fhir.resources itself.
+    let bad = text.replacen(
+        "\"valueDate\":\"2022-03\"",
+        "\"valueDate\":\"March 2022\"",
+        1,
+    );
+    assert_ne!(bad, text);
+    let problems = fhir_validate(bad.as_bytes()).unwrap_err();
+    assert!(problems.contains("fhir.resources"), "{problems}");
+    // An integer answer to a decimal item.
+    let bad = text.replacen("\"valueDecimal\":38.5", "\"valueInteger\":38", 1);
+    assert_ne!(bad, text);
+    let problems = fhir_validate(bad.as_bytes()).unwrap_err();
+    assert!(problems.contains("vs_temp"), "{problems}");
 }
