@@ -46,6 +46,9 @@ pub fn system_clock() -> Clock {
 pub enum ApiError {
     #[error("missing or unknown credentials")]
     Unauthorized,
+    /// Signed in, but the role does not allow this (the web console's sessions).
+    #[error("your role does not allow this; ask an administrator")]
+    Forbidden,
     #[error("this device has been revoked by the site administrator; ask them to enroll it again")]
     DeviceRevoked,
     #[error("{0}")]
@@ -68,6 +71,7 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::DeviceRevoked => (StatusCode::FORBIDDEN, "device_revoked"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
@@ -138,11 +142,11 @@ impl IntoResponse for ApiError {
 /// What the handlers share: the storage connections (each with its hub), the admin token's
 /// hash, the clock and the form catalog.
 pub struct AppState<S: HubStorage + Repository> {
-    hub: Arc<HubPool<S>>,
+    pub(crate) hub: Arc<HubPool<S>>,
     admin_token_sha256: [u8; 32],
     clock: Clock,
     /// The forms cases are checked against for data-quality flags.
-    forms: Arc<Forms>,
+    pub(crate) forms: Arc<Forms>,
 }
 
 impl<S: HubStorage + Repository> Clone for AppState<S> {
@@ -178,7 +182,7 @@ impl<S: HubStorage + Repository + Send + 'static> AppState<S> {
         }
     }
 
-    fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         (self.clock)()
     }
 
@@ -210,7 +214,7 @@ impl<S: HubStorage + Repository + Send + 'static> AppState<S> {
     }
 
     /// Runs `f` on the hub off the async threads (SQLite blocks).
-    async fn with_hub<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub(crate) async fn with_hub<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Hub<S>) -> Result<T, ApiError> + Send + 'static,
@@ -224,7 +228,7 @@ impl<S: HubStorage + Repository + Send + 'static> AppState<S> {
         .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
     }
 
-    fn check_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    pub(crate) fn check_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
         if secret::same_hash(&secret::sha256(token), &self.admin_token_sha256) {
             Ok(())
@@ -315,6 +319,7 @@ pub fn router<S: HubStorage + Repository + Send + 'static>(state: AppState<S>) -
         .route("/api/exports/{format}", get(export::get_export::<S>))
         .route("/api/enroll", post(enroll::<S>))
         .route("/api/sync", post(sync::<S>))
+        .merge(crate::console::routes::<S>())
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -555,9 +560,9 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
 }
 
 /// The bundled forms, each composition (form and modules) compiled once and kept.
-struct Forms {
+pub(crate) struct Forms {
     /// `None`: the bundled catalog failed to load; every case is then flagged.
-    catalog: Option<Catalog>,
+    pub(crate) catalog: Option<Catalog>,
     composed: Mutex<HashMap<Composition, Result<Arc<Form>, String>>>,
 }
 
@@ -573,7 +578,7 @@ impl Forms {
     }
 
     /// The composed form, or why it cannot be had.
-    fn form(&self, form_id: &str, modules: &[String]) -> Result<Arc<Form>, String> {
+    pub(crate) fn form(&self, form_id: &str, modules: &[String]) -> Result<Arc<Form>, String> {
         let Some(catalog) = &self.catalog else {
             return Err("the bundled form catalog could not be loaded".into());
         };
@@ -636,7 +641,7 @@ fn project_all(
 
 /// A case's projection row: its values validated with the bundled form and its modules
 /// (errors and warnings become the data-quality flags).
-fn project(
+pub(crate) fn project(
     case_id: &str,
     site_id: &str,
     stored_form_id: &str,
@@ -822,7 +827,8 @@ mod export {
         headers: HeaderMap,
         params: Result<Query<ExportParams>, QueryRejection>,
     ) -> Result<Response, ApiError> {
-        state.check_admin(&headers)?;
+        // The admin token, or a console session of an administrator or data manager.
+        crate::console::check_export_access(&state, &headers).await?;
         let format = Format::parse(&format).ok_or(ApiError::NotFound)?;
         let Query(params) = params.map_err(|e| {
             ApiError::BadRequest(format!(

@@ -5,11 +5,14 @@
 //!   `HubStorage`).
 //! - [`crate::postgres`]: the PostgreSQL backend (`--database-url`), same trait, same tables.
 //! - [`api`]: the axum router and its typed errors.
+//! - [`console`]: the web console at `/` (staff sign-in, overview, cases, conflict review
+//!   and resolution, administration, exports) and `--demo`'s seeding.
 //! - [`export`]: CSV and CDISC ODM exports of the stored cases, written case by case.
 //! - [`pool`]: storage connections shared by concurrent requests; sync serialised per site.
 //! - [`secret`]: random tokens and codes, stored only as SHA-256 hashes.
 
 pub mod api;
+pub mod console;
 pub mod export;
 pub mod pool;
 pub mod postgres;

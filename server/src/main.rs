@@ -1,11 +1,16 @@
-//! `wardcrf-server --data DIR --listen ADDR [--database-url postgres://...]`: the WardCRF
-//! repository, in DIR/repository.db (SQLite) or in the given PostgreSQL database.
+//! `wardcrf-server --data DIR --listen ADDR [--database-url postgres://...] [--demo]`: the
+//! WardCRF repository, in DIR/repository.db (SQLite) or in the given PostgreSQL database, with
+//! its web console at `/`. `wardcrf-server --data DIR [--database-url ...] create-user NAME
+//! --role ROLE [--site S]` adds a staff user of the console and exits.
 
-use clap::Parser;
+use axum::Extension;
+use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use wardcrf_core::sync::HubStorage;
+use wardcrf_server::console::ConsoleSettings;
+use wardcrf_server::console::demo::{DemoLogin, seed_demo};
 use wardcrf_server::storage::Repository;
 use wardcrf_server::{
     AppState, HubPool, PostgresStorage, SqliteStorage, router, serve, system_clock,
@@ -39,6 +44,29 @@ struct Args {
     /// take turns; different sites, admin requests and enrolment run side by side.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     connections: u16,
+    /// Seed (once) two demo sites whose simulated tablets sync synthetic cases with open
+    /// conflicts, and demo staff users; prints the console's address and the demo sign-in.
+    #[arg(long)]
+    demo: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Adds a staff user of the web console and exits. The password is read from the
+    /// environment variable WARDCRF_STAFF_PASSWORD or, when it is unset, from the first line
+    /// of standard input; it is never printed.
+    CreateUser {
+        /// 1-64 lowercase letters, digits, '.', '_' and '-'.
+        username: String,
+        /// admin, data-manager or site-nurse.
+        #[arg(long)]
+        role: String,
+        /// The site of a site nurse (required for that role, refused for the others).
+        #[arg(long)]
+        site: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,11 +86,14 @@ enum Store {
     Postgres(HubPool<PostgresStorage>),
 }
 
-/// The router over `pool`, once cases stored by an older version have their projections.
+/// The router over `pool`, once cases stored by an older version have their projections
+/// (and, with `--demo`, the demo is seeded).
 fn prepared<S: HubStorage + Repository + Send + 'static>(
     pool: HubPool<S>,
     token: &str,
-) -> Result<axum::Router, String> {
+    settings: ConsoleSettings,
+    data: &std::path::Path,
+) -> Result<(axum::Router, Option<DemoLogin>), String> {
     let state = AppState::with_pool(pool, token, system_clock());
     let n = state
         .backfill_projections()
@@ -70,7 +101,46 @@ fn prepared<S: HubStorage + Repository + Send + 'static>(
     if n > 0 {
         println!("projected {n} case(s) stored before projections existed");
     }
-    Ok(router(state))
+    let demo = settings.demo;
+    let app = router(state.clone()).layer(Extension(settings));
+    let login = if demo {
+        let login = seed_demo(&state, &app, data).map_err(|e| e.to_string())?;
+        if login.seeded_cases > 0 {
+            println!(
+                "demo: seeded {} synthetic cases from 3 simulated tablets",
+                login.seeded_cases
+            );
+        }
+        Some(login)
+    } else {
+        None
+    };
+    Ok((app, login))
+}
+
+/// `create-user`: adds a staff user to the repository's storage.
+fn create_user<S: HubStorage + Repository + Send + 'static>(
+    pool: &HubPool<S>,
+    username: &str,
+    role: &str,
+    site: Option<&str>,
+) -> Result<(), String> {
+    let password = match std::env::var("WARDCRF_STAFF_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    let mut hub = pool.lease().map_err(|e| e.to_string())?;
+    let now = system_clock()();
+    wardcrf_server::console::add_staff_user(&mut hub.storage, username, role, site, &password, now)
+        .map_err(|e| format!("cannot add staff user {username}: {e}"))?;
+    println!("added staff user {username}");
+    Ok(())
 }
 
 fn run(args: Args) -> Result<(), String> {
@@ -108,6 +178,17 @@ fn run(args: Args) -> Result<(), String> {
             Store::Sqlite(pool)
         }
     };
+    if let Some(Command::CreateUser {
+        username,
+        role,
+        site,
+    }) = &args.command
+    {
+        return match &store {
+            Store::Sqlite(pool) => create_user(pool, username, role, site.as_deref()),
+            Store::Postgres(pool) => create_user(pool, username, role, site.as_deref()),
+        };
+    }
     let (token_path, token, created) =
         serve::ensure_admin_token(&args.data).map_err(|e| format!("admin token: {e}"))?;
     if created {
@@ -115,9 +196,14 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         println!("admin token in {}", token_path.display());
     }
-    let app = match store {
-        Store::Sqlite(pool) => prepared(pool, &token)?,
-        Store::Postgres(pool) => prepared(pool, &token)?,
+    let settings = ConsoleSettings {
+        // Over HTTPS, or behind a TLS-terminating proxy (--insecure-http): Secure cookies.
+        secure_cookies: tls_config.is_some() || args.insecure_http,
+        demo: args.demo,
+    };
+    let (app, demo) = match store {
+        Store::Sqlite(pool) => prepared(pool, &token, settings, &args.data)?,
+        Store::Postgres(pool) => prepared(pool, &token, settings, &args.data)?,
     };
     drop(token);
 
@@ -135,12 +221,14 @@ fn run(args: Args) -> Result<(), String> {
         match tls_config {
             Some(config) => {
                 println!("listening on https://{addr}");
+                console_banner(&format!("https://{addr}/"), demo.as_ref());
                 serve::serve_tls(listener, app, config, serve::shutdown_signal())
                     .await
                     .map_err(|e| format!("server failed: {e}"))
             }
             None => {
                 println!("listening on http://{addr}");
+                console_banner(&format!("http://{addr}/"), demo.as_ref());
                 axum::serve(listener, app)
                     .with_graceful_shutdown(serve::shutdown_signal())
                     .await
@@ -148,4 +236,23 @@ fn run(args: Args) -> Result<(), String> {
             }
         }
     })
+}
+
+/// Where the web console is, and the demo sign-in with `--demo`.
+fn console_banner(url: &str, demo: Option<&DemoLogin>) {
+    println!("web console: {url}");
+    if let Some(login) = demo {
+        let users: Vec<String> = login
+            .users
+            .iter()
+            .map(|(u, role, site)| match site {
+                Some(s) => format!("{u} ({role}, {s})"),
+                None => format!("{u} ({role})"),
+            })
+            .collect();
+        println!("demo login: user demo-admin, password {}", login.password);
+        println!("demo users (same password): {}", users.join(", "));
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
 }

@@ -6,7 +6,7 @@
 
 use crate::storage::{
     CaseListItem, CaseQuery, DeviceAuth, DeviceInfo, ProjectionRow, RepoError, Repository,
-    SiteSummary, to_i64, to_u64,
+    STAFF_COLUMNS, SiteSummary, StaffRecord, StaffSession, next_lock_state, to_i64, to_u64,
 };
 use ::postgres::types::ToSql;
 use ::postgres::{Client, Config, NoTls, Row, Statement, Transaction};
@@ -18,6 +18,7 @@ use wardcrf_core::sync::{HubStorage, StoredCase};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/001_init.sql"),
     include_str!("../migrations/postgres/002_case_projection.sql"),
+    include_str!("../migrations/postgres/003_console.sql"),
 ];
 
 /// The schema version this code writes (the same numbering as the SQLite schema).
@@ -218,6 +219,19 @@ pub fn migrate(client: &mut Client) -> Result<u32, RepoError> {
             &[&next],
         )?;
         tx.commit()?;
+    }
+}
+
+fn staff_record(r: &Row) -> StaffRecord {
+    StaffRecord {
+        username: r.get(0),
+        role: r.get(1),
+        site_id: r.get(2),
+        password_hash: r.get(3),
+        failed_logins: to_u64(r.get(4)),
+        locked_until: r.get::<_, Option<i64>>(5).map(to_u64),
+        disabled: r.get(6),
+        created_at: to_u64(r.get(7)),
     }
 }
 
@@ -488,6 +502,176 @@ impl Repository for PostgresStorage {
             .iter()
             .map(|r| r.get(0))
             .collect())
+    }
+
+    fn create_staff(&mut self, u: &StaffRecord) -> Result<bool, RepoError> {
+        let n = self.db().execute(
+            "INSERT INTO staff_users (username, role, site_id, password_hash, failed_logins,
+                 locked_until, disabled, created_at)
+             VALUES ($1, $2, $3, $4, 0, NULL, $5, $6) ON CONFLICT (username) DO NOTHING",
+            &[
+                &u.username,
+                &u.role,
+                &u.site_id,
+                &u.password_hash,
+                &u.disabled,
+                &to_i64(u.created_at),
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn staff_users(&mut self) -> Result<Vec<StaffRecord>, RepoError> {
+        let sql = format!("SELECT {STAFF_COLUMNS} FROM staff_users ORDER BY username");
+        Ok(self
+            .client
+            .query(sql.as_str(), &[])?
+            .iter()
+            .map(staff_record)
+            .collect())
+    }
+
+    fn staff_user(&mut self, username: &str) -> Result<Option<StaffRecord>, RepoError> {
+        let sql = format!("SELECT {STAFF_COLUMNS} FROM staff_users WHERE username = $1");
+        Ok(self
+            .client
+            .query_opt(sql.as_str(), &[&username])?
+            .as_ref()
+            .map(staff_record))
+    }
+
+    fn record_login_failure(
+        &mut self,
+        username: &str,
+        now: u64,
+        max_failures: u64,
+        lock_secs: u64,
+    ) -> Result<Option<u64>, RepoError> {
+        let mut tx = self.client.transaction()?;
+        // FOR UPDATE: concurrent failures are all counted.
+        let Some(row) = tx.query_opt(
+            "SELECT failed_logins, locked_until FROM staff_users WHERE username = $1
+             FOR UPDATE",
+            &[&username],
+        )?
+        else {
+            return Ok(None);
+        };
+        let (failed, locked_until) = next_lock_state(
+            to_u64(row.get(0)),
+            row.get::<_, Option<i64>>(1).map(to_u64),
+            now,
+            max_failures,
+            lock_secs,
+        );
+        tx.execute(
+            "UPDATE staff_users SET failed_logins = $2, locked_until = $3 WHERE username = $1",
+            &[&username, &to_i64(failed), &locked_until.map(to_i64)],
+        )?;
+        tx.commit()?;
+        Ok(locked_until.filter(|&t| t > now))
+    }
+
+    fn record_login_success(&mut self, username: &str) -> Result<(), RepoError> {
+        self.db().execute(
+            "UPDATE staff_users SET failed_logins = 0, locked_until = NULL WHERE username = $1",
+            &[&username],
+        )?;
+        Ok(())
+    }
+
+    fn set_staff_disabled(&mut self, username: &str, disabled: bool) -> Result<bool, RepoError> {
+        let mut tx = self.client.transaction()?;
+        let n = tx.execute(
+            "UPDATE staff_users SET disabled = $2 WHERE username = $1",
+            &[&username, &disabled],
+        )?;
+        if disabled {
+            tx.execute(
+                "DELETE FROM staff_sessions WHERE username = $1",
+                &[&username],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn set_staff_password(
+        &mut self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<bool, RepoError> {
+        let mut tx = self.client.transaction()?;
+        let n = tx.execute(
+            "UPDATE staff_users SET password_hash = $2, failed_logins = 0, locked_until = NULL
+             WHERE username = $1",
+            &[&username, &password_hash],
+        )?;
+        tx.execute(
+            "DELETE FROM staff_sessions WHERE username = $1",
+            &[&username],
+        )?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn create_session(
+        &mut self,
+        token_sha256: &[u8],
+        username: &str,
+        csrf_token: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), RepoError> {
+        self.db().execute(
+            "INSERT INTO staff_sessions (token_sha256, username, csrf_token, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &token_sha256,
+                &username,
+                &csrf_token,
+                &to_i64(now),
+                &to_i64(expires_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn session(
+        &mut self,
+        token_sha256: &[u8],
+        now: u64,
+    ) -> Result<Option<StaffSession>, RepoError> {
+        Ok(self
+            .db()
+            .query_opt(
+                "SELECT u.username, u.role, u.site_id, s.csrf_token, s.expires_at
+                 FROM staff_sessions s JOIN staff_users u ON u.username = s.username
+                 WHERE s.token_sha256 = $1 AND s.expires_at > $2 AND NOT u.disabled",
+                &[&token_sha256, &to_i64(now)],
+            )?
+            .map(|r| StaffSession {
+                username: r.get(0),
+                role: r.get(1),
+                site_id: r.get(2),
+                csrf_token: r.get(3),
+                expires_at: to_u64(r.get(4)),
+            }))
+    }
+
+    fn delete_session(&mut self, token_sha256: &[u8]) -> Result<(), RepoError> {
+        self.db().execute(
+            "DELETE FROM staff_sessions WHERE token_sha256 = $1",
+            &[&token_sha256],
+        )?;
+        Ok(())
+    }
+
+    fn delete_expired_sessions(&mut self, now: u64) -> Result<u64, RepoError> {
+        Ok(self.db().execute(
+            "DELETE FROM staff_sessions WHERE expires_at <= $1",
+            &[&to_i64(now)],
+        )?)
     }
 }
 

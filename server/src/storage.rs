@@ -10,6 +10,7 @@ use wardcrf_core::sync::{HubStorage, StoredCase};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_init.sql"),
     include_str!("../migrations/002_case_projection.sql"),
+    include_str!("../migrations/003_console.sql"),
 ];
 
 /// The schema version this code writes.
@@ -118,6 +119,55 @@ pub struct CaseListItem {
     pub updated_at: u64,
 }
 
+/// A staff user of the web console; the password only as its salted hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaffRecord {
+    pub username: String,
+    /// `admin`, `data_manager` or `site_nurse`.
+    pub role: String,
+    /// A site nurse's site.
+    pub site_id: Option<String>,
+    pub password_hash: String,
+    /// Consecutive failed logins.
+    pub failed_logins: u64,
+    /// Locked until then (unix seconds) after too many failed logins.
+    pub locked_until: Option<u64>,
+    pub disabled: bool,
+    pub created_at: u64,
+}
+
+impl std::fmt::Debug for StaffRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffRecord")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("site_id", &self.site_id)
+            .field("password_hash", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A live console session and who holds it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaffSession {
+    pub username: String,
+    pub role: String,
+    pub site_id: Option<String>,
+    /// The session's synchronizer token, required with every POST.
+    pub csrf_token: String,
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for StaffSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffSession")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("site_id", &self.site_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Sites, enrolment and devices. Secrets arrive already hashed (SHA-256); a backend never
 /// sees a token or code. One implementation per database: [`SqliteStorage`] and
 /// [`crate::postgres::PostgresStorage`].
@@ -150,6 +200,50 @@ pub trait Repository {
     fn projection(&mut self, case_id: &str) -> Result<Option<ProjectionRow>, RepoError>;
     /// Stored cases with no projection yet (stored before projections existed), by case id.
     fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError>;
+
+    // The web console (src/console): staff users and their sessions. Session tokens arrive
+    // hashed, passwords as their salted hash.
+
+    /// Adds a staff user; `false` when the user name is taken.
+    fn create_staff(&mut self, user: &StaffRecord) -> Result<bool, RepoError>;
+    /// Every staff user, by user name.
+    fn staff_users(&mut self) -> Result<Vec<StaffRecord>, RepoError>;
+    fn staff_user(&mut self, username: &str) -> Result<Option<StaffRecord>, RepoError>;
+    /// Counts a failed login of an existing user. At `max_failures` consecutive failures the
+    /// account is locked until `now + lock_secs`; a lock that has run out starts a fresh
+    /// count. Returns the end of the lock when the account is locked now.
+    fn record_login_failure(
+        &mut self,
+        username: &str,
+        now: u64,
+        max_failures: u64,
+        lock_secs: u64,
+    ) -> Result<Option<u64>, RepoError>;
+    /// A successful login: the count of failures starts again.
+    fn record_login_success(&mut self, username: &str) -> Result<(), RepoError>;
+    /// Disables (ending every session) or enables a user; `false` for an unknown user.
+    fn set_staff_disabled(&mut self, username: &str, disabled: bool) -> Result<bool, RepoError>;
+    /// Replaces a user's password hash, lifts a lock and ends every session; `false` for an
+    /// unknown user.
+    fn set_staff_password(
+        &mut self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<bool, RepoError>;
+    fn create_session(
+        &mut self,
+        token_sha256: &[u8],
+        username: &str,
+        csrf_token: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), RepoError>;
+    /// The session of a token hash, unless it has expired or its user is disabled.
+    fn session(&mut self, token_sha256: &[u8], now: u64)
+    -> Result<Option<StaffSession>, RepoError>;
+    fn delete_session(&mut self, token_sha256: &[u8]) -> Result<(), RepoError>;
+    /// Removes expired sessions; returns how many.
+    fn delete_expired_sessions(&mut self, now: u64) -> Result<u64, RepoError>;
     /// Whether the database has closed this connection (it is then replaced, never reused).
     fn is_broken(&mut self) -> bool {
         false
@@ -476,6 +570,175 @@ impl Repository for SqliteStorage {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn create_staff(&mut self, u: &StaffRecord) -> Result<bool, RepoError> {
+        let n = self.conn.execute(
+            "INSERT INTO staff_users (username, role, site_id, password_hash, failed_logins,
+                 locked_until, disabled, created_at)
+             VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?6) ON CONFLICT (username) DO NOTHING",
+            params![
+                u.username,
+                u.role,
+                u.site_id,
+                u.password_hash,
+                u.disabled,
+                to_i64(u.created_at)
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn staff_users(&mut self) -> Result<Vec<StaffRecord>, RepoError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {STAFF_COLUMNS} FROM staff_users ORDER BY username"
+        ))?;
+        let rows = stmt.query_map([], staff_record)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn staff_user(&mut self, username: &str) -> Result<Option<StaffRecord>, RepoError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {STAFF_COLUMNS} FROM staff_users WHERE username = ?1"),
+                [username],
+                staff_record,
+            )
+            .optional()?)
+    }
+
+    fn record_login_failure(
+        &mut self,
+        username: &str,
+        now: u64,
+        max_failures: u64,
+        lock_secs: u64,
+    ) -> Result<Option<u64>, RepoError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found: Option<(i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT failed_logins, locked_until FROM staff_users WHERE username = ?1",
+                [username],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((failed, locked_until)) = found else {
+            return Ok(None);
+        };
+        let (failed, locked_until) = next_lock_state(
+            to_u64(failed),
+            locked_until.map(to_u64),
+            now,
+            max_failures,
+            lock_secs,
+        );
+        tx.execute(
+            "UPDATE staff_users SET failed_logins = ?2, locked_until = ?3 WHERE username = ?1",
+            params![username, to_i64(failed), locked_until.map(to_i64)],
+        )?;
+        tx.commit()?;
+        Ok(locked_until.filter(|&t| t > now))
+    }
+
+    fn record_login_success(&mut self, username: &str) -> Result<(), RepoError> {
+        self.conn.execute(
+            "UPDATE staff_users SET failed_logins = 0, locked_until = NULL WHERE username = ?1",
+            [username],
+        )?;
+        Ok(())
+    }
+
+    fn set_staff_disabled(&mut self, username: &str, disabled: bool) -> Result<bool, RepoError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE staff_users SET disabled = ?2 WHERE username = ?1",
+            params![username, disabled],
+        )?;
+        if disabled {
+            tx.execute("DELETE FROM staff_sessions WHERE username = ?1", [username])?;
+        }
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn set_staff_password(
+        &mut self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<bool, RepoError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE staff_users SET password_hash = ?2, failed_logins = 0, locked_until = NULL
+             WHERE username = ?1",
+            params![username, password_hash],
+        )?;
+        tx.execute("DELETE FROM staff_sessions WHERE username = ?1", [username])?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn create_session(
+        &mut self,
+        token_sha256: &[u8],
+        username: &str,
+        csrf_token: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), RepoError> {
+        self.conn.execute(
+            "INSERT INTO staff_sessions (token_sha256, username, csrf_token, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![token_sha256, username, csrf_token, to_i64(now), to_i64(expires_at)],
+        )?;
+        Ok(())
+    }
+
+    fn session(
+        &mut self,
+        token_sha256: &[u8],
+        now: u64,
+    ) -> Result<Option<StaffSession>, RepoError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT u.username, u.role, u.site_id, s.csrf_token, s.expires_at
+                 FROM staff_sessions s JOIN staff_users u ON u.username = s.username
+                 WHERE s.token_sha256 = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
+                params![token_sha256, to_i64(now)],
+                |r| {
+                    Ok(StaffSession {
+                        username: r.get(0)?,
+                        role: r.get(1)?,
+                        site_id: r.get(2)?,
+                        csrf_token: r.get(3)?,
+                        expires_at: to_u64(r.get(4)?),
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn delete_session(&mut self, token_sha256: &[u8]) -> Result<(), RepoError> {
+        self.conn.execute(
+            "DELETE FROM staff_sessions WHERE token_sha256 = ?1",
+            [token_sha256],
+        )?;
+        Ok(())
+    }
+
+    fn delete_expired_sessions(&mut self, now: u64) -> Result<u64, RepoError> {
+        let n = self.conn.execute(
+            "DELETE FROM staff_sessions WHERE expires_at <= ?1",
+            [to_i64(now)],
+        )?;
+        Ok(n as u64)
+    }
+
     fn begin(&mut self) -> Result<(), RepoError> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         self.in_batch = true;
@@ -497,6 +760,44 @@ impl Repository for SqliteStorage {
         if std::mem::take(&mut self.in_batch) {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+    }
+}
+
+/// The columns of a [`StaffRecord`], in the order [`staff_record`] reads them.
+pub(crate) const STAFF_COLUMNS: &str = "username, role, site_id, password_hash, failed_logins, \
+     locked_until, disabled, created_at";
+
+fn staff_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<StaffRecord> {
+    Ok(StaffRecord {
+        username: r.get(0)?,
+        role: r.get(1)?,
+        site_id: r.get(2)?,
+        password_hash: r.get(3)?,
+        failed_logins: to_u64(r.get(4)?),
+        locked_until: r.get::<_, Option<i64>>(5)?.map(to_u64),
+        disabled: r.get(6)?,
+        created_at: to_u64(r.get(7)?),
+    })
+}
+
+/// The failure count and lock after one more failed login (the same rule on every backend):
+/// a lock that has run out starts a fresh count; `max_failures` in a row lock the account
+/// for `lock_secs`.
+pub(crate) fn next_lock_state(
+    failed: u64,
+    locked_until: Option<u64>,
+    now: u64,
+    max_failures: u64,
+    lock_secs: u64,
+) -> (u64, Option<u64>) {
+    let failed = match locked_until {
+        Some(t) if t <= now => 1,
+        _ => failed + 1,
+    };
+    if failed >= max_failures.max(1) {
+        (failed, Some(now + lock_secs))
+    } else {
+        (failed, None)
     }
 }
 

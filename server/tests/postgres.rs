@@ -13,6 +13,8 @@ fn backend() -> common::Backend {
 
 #[path = "cases/api.rs"]
 mod api;
+#[path = "cases/console.rs"]
+mod console;
 #[path = "cases/export.rs"]
 mod export;
 #[path = "cases/storage.rs"]
@@ -66,6 +68,8 @@ fn migrations_are_recorded_once_and_a_newer_schema_is_refused() {
         "device_known",
         "device_sent",
         "case_projection",
+        "staff_users",
+        "staff_sessions",
     ] {
         let n: i64 = client
             .query_one(

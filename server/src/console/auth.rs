@@ -1,0 +1,507 @@
+//! Staff sign-in: passwords (salted PBKDF2-HMAC-SHA256), sessions (random tokens kept only
+//! as SHA-256 hashes, in `HttpOnly; SameSite=Strict` cookies), the CSRF synchronizer token of
+//! each session, and the lock-out after repeated failures.
+//!
+//! Why PBKDF2 through ring rather than argon2: ring is already the repository's (and the
+//! device store's) only cryptography, audited and pure Rust with assembly; PBKDF2-HMAC-SHA256
+//! at OWASP's 600,000 iterations is the same hash the device store derives its key with, and
+//! adds no crate. Argon2 would resist GPU guessing better; the lock-out (5 failures → 15
+//! minutes) bounds online guessing either way, and offline guessing needs the database.
+
+use super::html::{Page, csrf_field, esc, notice};
+use super::i18n::{LANG_COOKIE, M, lang_of};
+use super::{ConsoleError, ConsoleSettings, Staff, respond};
+use crate::api::{ApiError, AppState};
+use crate::secret;
+use crate::storage::Repository;
+use axum::Extension;
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use ring::pbkdf2;
+use serde::Deserialize;
+use std::num::NonZeroU32;
+use std::sync::OnceLock;
+use wardcrf_core::Lang;
+use wardcrf_core::sync::HubStorage;
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "wardcrf_session";
+/// The cookie of the sign-in form's own CSRF token (double submit: no session exists yet).
+pub const LOGIN_COOKIE: &str = "wardcrf_login";
+/// PBKDF2-HMAC-SHA256 iterations for new password hashes (OWASP 2023).
+pub const PBKDF2_ITERATIONS: u32 = 600_000;
+/// Consecutive failed sign-ins that lock an account.
+pub const MAX_FAILURES: u64 = 5;
+/// How long a lock lasts.
+pub const LOCK_SECS: u64 = 15 * 60;
+/// How long a session lasts (a working day).
+pub const SESSION_SECS: u64 = 12 * 60 * 60;
+/// Password length limits (the upper one bounds the work of hashing).
+pub const MIN_PASSWORD: usize = 10;
+pub const MAX_PASSWORD: usize = 1024;
+
+/// Why a password could not be hashed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters")]
+    Length,
+    #[error(transparent)]
+    Random(#[from] secret::RandomError),
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Checks a new password's length (in characters).
+pub fn check_password(password: &str) -> Result<(), PasswordError> {
+    let n = password.chars().count();
+    if (MIN_PASSWORD..=MAX_PASSWORD).contains(&n) {
+        Ok(())
+    } else {
+        Err(PasswordError::Length)
+    }
+}
+
+/// `pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>` of a password (16 random salt bytes).
+pub fn hash_password(password: &str, iterations: u32) -> Result<String, PasswordError> {
+    check_password(password)?;
+    let salt = secret::new_token()?; // 32 random bytes as hex; 16 are enough
+    let salt = unhex(&salt[..32]).ok_or(secret::RandomError)?;
+    let n = NonZeroU32::new(iterations.max(1)).ok_or(secret::RandomError)?;
+    let mut out = [0u8; 32];
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        n,
+        &salt,
+        password.as_bytes(),
+        &mut out,
+    );
+    Ok(format!(
+        "pbkdf2-sha256${iterations}${}${}",
+        hex(&salt),
+        hex(&out)
+    ))
+}
+
+/// Whether `password` matches a stored hash (in constant time); `false` for a malformed one.
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    let mut parts = stored.split('$');
+    let (Some("pbkdf2-sha256"), Some(iter), Some(salt), Some(hash), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    let (Some(n), Some(salt), Some(hash)) = (
+        iter.parse::<u32>().ok().and_then(NonZeroU32::new),
+        unhex(salt),
+        unhex(hash),
+    ) else {
+        return false;
+    };
+    if password.len() > MAX_PASSWORD * 4 {
+        return false;
+    }
+    pbkdf2::verify(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        n,
+        &salt,
+        password.as_bytes(),
+        &hash,
+    )
+    .is_ok()
+}
+
+/// A hash no password matches, verified for unknown users so that a wrong user name costs
+/// the same time as a wrong password.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        hash_password("not a password of anyone", PBKDF2_ITERATIONS).unwrap_or_default()
+    })
+}
+
+/// The value of a cookie of the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// A `Set-Cookie` value: `HttpOnly; SameSite=Strict; Path=/`, `Secure` over HTTPS.
+pub fn set_cookie(
+    name: &str,
+    value: &str,
+    max_age: Option<u64>,
+    settings: &ConsoleSettings,
+) -> HeaderValue {
+    let mut c = format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/");
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    if settings.secure_cookies {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+/// The signed-in staff user of a request, or [`ConsoleError::SignedOut`].
+pub async fn signed_in<S: HubStorage + Repository + Send + 'static>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+) -> Result<Staff, ConsoleError> {
+    let token = cookie(headers, SESSION_COOKIE)
+        .filter(|t| !t.is_empty())
+        .ok_or(ConsoleError::SignedOut)?;
+    let hash = secret::sha256(token);
+    let now = state.now();
+    let session = state
+        .with_hub(move |hub| Ok(hub.storage.session(&hash, now)?))
+        .await?
+        .ok_or(ConsoleError::SignedOut)?;
+    let role = super::Role::parse(&session.role).ok_or(ConsoleError::Forbidden)?;
+    Ok(Staff {
+        username: session.username,
+        role,
+        site: session.site_id,
+        csrf: session.csrf_token,
+        token_sha256: hash,
+    })
+}
+
+/// Compares a submitted CSRF token with the session's (in constant time).
+pub fn check_csrf(staff: &Staff, submitted: &str) -> Result<(), ConsoleError> {
+    if secret::same_hash(&secret::sha256(submitted), &secret::sha256(&staff.csrf)) {
+        Ok(())
+    } else {
+        Err(ConsoleError::Csrf)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginParams {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// A path inside the console to go to after signing in (never another site).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        _ => "/".into(),
+    }
+}
+
+fn login_page(lang: Lang, token: &str, next: &str, error: Option<&str>) -> Page {
+    let mut body = String::new();
+    if let Some(e) = error {
+        body.push_str(&notice("error", e));
+    }
+    body.push_str(&format!(
+        "<form class=\"login\" method=\"post\" action=\"/login\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
+         <label for=\"username\">{u}</label>\
+         <input id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus \
+         autocapitalize=\"none\" spellcheck=\"false\">\
+         <label for=\"password\">{p}</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" \
+         autocomplete=\"current-password\" required>\
+         <button type=\"submit\">{s}</button></form>",
+        token = esc(token),
+        next = esc(next),
+        u = M::Username.get(lang),
+        p = M::Password.get(lang),
+        s = M::SignIn.get(lang),
+    ));
+    Page::new(M::SignIn.get(lang), body)
+}
+
+/// A sign-in page with a fresh form token in its cookie.
+fn login_response(
+    lang: Lang,
+    next: &str,
+    error: Option<&str>,
+    status: StatusCode,
+    settings: &ConsoleSettings,
+) -> Result<Response, ConsoleError> {
+    let token = secret::new_token().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut response = login_page(lang, &token, next, error)
+        .with_status(status)
+        .render(lang, None, "/login");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, &token, Some(3600), settings),
+    );
+    Ok(response)
+}
+
+pub async fn get_login(
+    headers: HeaderMap,
+    settings: Option<Extension<ConsoleSettings>>,
+    Query(params): Query<LoginParams>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let settings = settings.map(|e| e.0).unwrap_or_default();
+    let next = safe_next(params.next.as_deref());
+    respond(
+        lang,
+        None,
+        login_response(lang, &next, None, StatusCode::OK, &settings),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// What a sign-in attempt came to.
+enum Attempt {
+    Ok,
+    Wrong,
+    Locked,
+}
+
+pub async fn post_login<S: HubStorage + Repository + Send + 'static>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    settings: Option<Extension<ConsoleSettings>>,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let settings = settings.map(|e| e.0).unwrap_or_default();
+    let result = login(&state, &headers, &settings, lang, form).await;
+    respond(lang, None, result)
+}
+
+async fn login<S: HubStorage + Repository + Send + 'static>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+    settings: &ConsoleSettings,
+    lang: Lang,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Result<Response, ConsoleError> {
+    let Form(form) = form.map_err(|_| ConsoleError::BadInput(M::BadRequest.get(lang).into()))?;
+    let next = safe_next(form.next.as_deref());
+    // Double submit: the form's token must equal the one its page set in a cookie.
+    let expected = cookie(headers, LOGIN_COOKIE).unwrap_or("");
+    if expected.is_empty()
+        || !secret::same_hash(&secret::sha256(expected), &secret::sha256(&form.csrf))
+    {
+        return login_response(
+            lang,
+            &next,
+            Some(M::StaleForm.get(lang)),
+            StatusCode::FORBIDDEN,
+            settings,
+        );
+    }
+    let username = form.username.trim().to_ascii_lowercase();
+    let password = form.password;
+    let now = state.now();
+    let user = username.clone();
+    let attempt = state
+        .with_hub(move |hub| {
+            let found = hub.storage.staff_user(&user)?;
+            let Some(found) = found.filter(|u| !u.disabled) else {
+                verify_password(&password, dummy_hash());
+                return Ok(Attempt::Wrong);
+            };
+            if found.locked_until.is_some_and(|t| t > now) {
+                return Ok(Attempt::Locked);
+            }
+            if verify_password(&password, &found.password_hash) {
+                hub.storage.record_login_success(&user)?;
+                Ok(Attempt::Ok)
+            } else {
+                let locked =
+                    hub.storage
+                        .record_login_failure(&user, now, MAX_FAILURES, LOCK_SECS)?;
+                Ok(if locked.is_some() {
+                    Attempt::Locked
+                } else {
+                    Attempt::Wrong
+                })
+            }
+        })
+        .await?;
+    match attempt {
+        Attempt::Wrong => login_response(
+            lang,
+            &next,
+            Some(M::WrongLogin.get(lang)),
+            StatusCode::UNAUTHORIZED,
+            settings,
+        ),
+        Attempt::Locked => login_response(
+            lang,
+            &next,
+            Some(M::LockedOut.get(lang)),
+            StatusCode::TOO_MANY_REQUESTS,
+            settings,
+        ),
+        Attempt::Ok => {
+            let token = secret::new_token().map_err(|e| ApiError::Internal(e.to_string()))?;
+            let csrf = secret::new_token().map_err(|e| ApiError::Internal(e.to_string()))?;
+            let hash = secret::sha256(&token);
+            state
+                .with_hub(move |hub| {
+                    hub.storage.delete_expired_sessions(now)?;
+                    hub.storage
+                        .create_session(&hash, &username, &csrf, now, now + SESSION_SECS)?;
+                    Ok(())
+                })
+                .await?;
+            let mut response = Redirect::to(&next).into_response();
+            let h = response.headers_mut();
+            h.append(
+                header::SET_COOKIE,
+                set_cookie(SESSION_COOKIE, &token, Some(SESSION_SECS), settings),
+            );
+            h.append(
+                header::SET_COOKIE,
+                set_cookie(LOGIN_COOKIE, "", Some(0), settings),
+            );
+            Ok(response)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn post_logout<S: HubStorage + Repository + Send + 'static>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    settings: Option<Extension<ConsoleSettings>>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let settings = settings.map(|e| e.0).unwrap_or_default();
+    let result = async {
+        let staff = signed_in(&state, &headers).await?;
+        let Form(form) =
+            form.map_err(|_| ConsoleError::BadInput(M::BadRequest.get(lang).into()))?;
+        check_csrf(&staff, &form.csrf)?;
+        let hash = staff.token_sha256;
+        state
+            .with_hub(move |hub| Ok(hub.storage.delete_session(&hash)?))
+            .await?;
+        let mut response = Redirect::to("/login").into_response();
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(SESSION_COOKIE, "", Some(0), &settings),
+        );
+        Ok(response)
+    }
+    .await;
+    respond(lang, None, result)
+}
+
+#[derive(Deserialize)]
+pub struct LangParams {
+    to: String,
+    #[serde(default)]
+    back: Option<String>,
+}
+
+/// `GET /lang?to=ja&back=/cases`: keeps the chosen language in a cookie and goes back.
+pub async fn set_lang(
+    settings: Option<Extension<ConsoleSettings>>,
+    params: Result<Query<LangParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let settings = settings.map(|e| e.0).unwrap_or_default();
+    let Ok(Query(params)) = params else {
+        return Redirect::to("/").into_response();
+    };
+    let back = safe_next(params.back.as_deref());
+    let mut response = Redirect::to(&back).into_response();
+    if let Ok(lang) = params.to.parse::<Lang>() {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(LANG_COOKIE, lang.code(), Some(365 * 86_400), &settings),
+        );
+    }
+    response
+}
+
+/// The CSRF field of a signed-in form (re-exported for the pages).
+pub fn csrf(staff: &Staff) -> String {
+    csrf_field(&staff.csrf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_salted_and_verify() {
+        let a = hash_password("correct horse battery", 1000).unwrap();
+        let b = hash_password("correct horse battery", 1000).unwrap();
+        assert_ne!(a, b, "salted");
+        assert!(a.starts_with("pbkdf2-sha256$1000$"));
+        assert!(verify_password("correct horse battery", &a));
+        assert!(!verify_password("correct horse batterx", &a));
+        assert!(!verify_password("correct horse battery", "garbage"));
+        assert!(!verify_password("x", "pbkdf2-sha256$0$00$00"));
+        assert_eq!(hash_password("short", 1000), Err(PasswordError::Length));
+    }
+
+    #[test]
+    fn cookies_and_next_paths() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; wardcrf_session=abc; b=2"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(safe_next(Some("/cases")), "/cases");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        let secure = ConsoleSettings {
+            secure_cookies: true,
+            ..Default::default()
+        };
+        let c = set_cookie(SESSION_COOKIE, "t", Some(5), &secure);
+        assert_eq!(
+            c.to_str().unwrap(),
+            "wardcrf_session=t; HttpOnly; SameSite=Strict; Path=/; Max-Age=5; Secure"
+        );
+        let plain = set_cookie(SESSION_COOKIE, "t", None, &ConsoleSettings::default());
+        assert!(!plain.to_str().unwrap().contains("Secure"));
+    }
+}

@@ -1,0 +1,351 @@
+//! `wardcrf-server --demo`: two demo sites, three simulated ward tablets and their synthetic
+//! cases, entered in real device stores (the core's `CaseStore`) and synced to this repository
+//! through the real sync path (the core's HTTP client against this server's own router on a
+//! loopback port), so that open conflicts, data-quality flags and each device's last sync
+//! appear as they would from the ward. Also the demo staff users, who share one random
+//! password kept in `DATA_DIR/demo-login` (mode 0600).
+//!
+//! Idempotent: the cases are seeded once (when the site `demo-tokyo` does not exist yet); the
+//! staff users are added when missing; later starts only print the login again.
+
+use super::{StaffError, add_staff_user, hash_password};
+use crate::api::AppState;
+use crate::secret;
+use crate::storage::{RepoError, Repository};
+use axum::Router;
+use serde_json::{Value as Json, json};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use wardcrf_core::sync::{HttpTransport, HubStorage, SyncError, TransportError};
+use wardcrf_core::{CaseStore, FieldPath, RawKeyProvider, SecretKey, StoreError};
+
+/// The demo's site with open conflicts (two tablets).
+pub const SITE_A: &str = "demo-tokyo";
+/// The demo's second site (one tablet).
+pub const SITE_B: &str = "demo-berlin";
+/// The file that keeps the demo staff users' password.
+pub const LOGIN_FILE: &str = "demo-login";
+
+/// The demo staff users: (user name, role, site).
+pub const USERS: &[(&str, &str, Option<&str>)] = &[
+    ("demo-admin", "admin", None),
+    ("demo-manager", "data_manager", None),
+    ("nurse-tokyo", "site_nurse", Some(SITE_A)),
+    ("nurse-berlin", "site_nurse", Some(SITE_B)),
+];
+
+/// The demo sign-in: the user names and their shared password.
+#[derive(Clone)]
+pub struct DemoLogin {
+    pub users: Vec<(String, String, Option<String>)>,
+    pub password: String,
+    /// Cases entered now (0 when the demo data was already there).
+    pub seeded_cases: usize,
+}
+
+impl std::fmt::Debug for DemoLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoLogin")
+            .field("users", &self.users)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the demo could not be seeded.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("demo: the repository failed: {0}")]
+    Repo(#[from] RepoError),
+    #[error("demo: a simulated device store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("demo: a simulated device could not sync: {0}")]
+    Sync(#[from] SyncError),
+    #[error("demo: a simulated device could not enrol: {0}")]
+    Transport(#[from] TransportError),
+    #[error("demo: staff user: {0}")]
+    Staff(#[from] StaffError),
+    #[error("demo: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("demo: {0}")]
+    Other(String),
+}
+
+/// The demo password: read from `dir/demo-login`, or a new random one written there. Returns
+/// it and whether it is new.
+fn demo_password(dir: &Path) -> Result<(String, bool), DemoError> {
+    let path = dir.join(LOGIN_FILE);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&path) {
+        Ok(mut file) => {
+            let token = secret::new_token().map_err(|e| DemoError::Other(e.to_string()))?;
+            let password = format!("demo-{}", &token[..16]);
+            file.write_all(format!("{password}\n").as_bytes())?;
+            file.sync_all()?;
+            Ok((password, true))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mut text = String::new();
+            std::fs::File::open(&path)?.read_to_string(&mut text)?;
+            let password = text.trim().to_string();
+            if password.chars().count() < super::auth::MIN_PASSWORD {
+                return Err(DemoError::Other(format!(
+                    "{} holds no usable password; delete it to get a new one",
+                    path.display()
+                )));
+            }
+            Ok((password, false))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A simulated ward tablet: a real device store in a throwaway directory.
+struct Tablet {
+    store: CaseStore,
+    transport: HttpTransport,
+}
+
+impl Tablet {
+    fn enrol(root: &Path, name: &str, base: &str, code: &str) -> Result<Tablet, DemoError> {
+        let key = SecretKey::generate().map_err(|e| DemoError::Other(e.to_string()))?;
+        let store = CaseStore::create(&root.join(name), &RawKeyProvider::new(key))?;
+        let enrolment = wardcrf_core::sync::enroll(base, code, &store.device_id())?;
+        let transport = HttpTransport::new(base, &enrolment.token)?;
+        Ok(Tablet { store, transport })
+    }
+
+    fn sync(&mut self) -> Result<(), DemoError> {
+        wardcrf_core::sync::sync(&mut self.store, &self.transport, &mut |_| {})?;
+        Ok(())
+    }
+
+    fn set(
+        &mut self,
+        case: &str,
+        field: &str,
+        v: Json,
+        user: &str,
+        reason: Option<&str>,
+    ) -> Result<(), DemoError> {
+        self.store
+            .set_value(case, &FieldPath::field(field), v, user, reason)?;
+        Ok(())
+    }
+
+    /// A new case with admission values, as a bedside clinician enters it.
+    fn admit(
+        &mut self,
+        user: &str,
+        n: usize,
+        values: &[(&str, Json)],
+    ) -> Result<String, DemoError> {
+        let case = self.store.create_case("icrown-core", &[], user)?;
+        self.set(
+            &case,
+            "hospital_record_number",
+            json!(format!("DEMO-{n:04}")),
+            user,
+            None,
+        )?;
+        self.set(
+            &case,
+            "patient_name",
+            json!(format!("Demo Patient {n}")),
+            user,
+            None,
+        )?;
+        for (field, v) in values {
+            self.set(&case, field, v.clone(), user, None)?;
+        }
+        Ok(case)
+    }
+}
+
+/// A directory that is removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Seeds the demo (see the module documentation) into the repository behind `state`; `app`
+/// is its router, served on a loopback port while the simulated tablets sync.
+pub fn seed_demo<S: HubStorage + Repository + Send + 'static>(
+    state: &AppState<S>,
+    app: &Router,
+    data_dir: &Path,
+) -> Result<DemoLogin, DemoError> {
+    let (password, new_password) = demo_password(data_dir)?;
+    let now = state.now();
+    let fresh = {
+        let mut hub = state.hub.lease()?;
+        let sites = hub.storage.sites()?;
+        let fresh = !sites.iter().any(|s| s.site_id == SITE_A);
+        for (id, name) in [
+            (SITE_A, "Tokyo General Hospital (demo)"),
+            (SITE_B, "Berlin University Hospital (demo)"),
+        ] {
+            match hub.storage.create_site(id, name, now) {
+                Ok(()) | Err(RepoError::SiteExists) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for (user, role, site) in USERS {
+            match add_staff_user(&mut hub.storage, user, role, *site, &password, now) {
+                Ok(()) => {}
+                Err(StaffError::Exists) if new_password => {
+                    // The password file was lost: the demo users get the new one.
+                    let hash = hash_password(&password, super::PBKDF2_ITERATIONS)
+                        .map_err(StaffError::from)?;
+                    hub.storage.set_staff_password(user, &hash)?;
+                }
+                Err(StaffError::Exists) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        fresh
+    };
+    let mut seeded = 0;
+    if fresh {
+        seeded = seed_cases(state, app, data_dir)?;
+    }
+    Ok(DemoLogin {
+        users: USERS
+            .iter()
+            .map(|(u, r, s)| (u.to_string(), r.to_string(), s.map(str::to_string)))
+            .collect(),
+        password,
+        seeded_cases: seeded,
+    })
+}
+
+fn new_code<S: HubStorage + Repository + Send + 'static>(
+    state: &AppState<S>,
+    site: &str,
+) -> Result<String, DemoError> {
+    let code = secret::new_code().map_err(|e| DemoError::Other(e.to_string()))?;
+    let mut hub = state.hub.lease()?;
+    hub.storage.create_enroll_code(
+        &secret::sha256(&code),
+        site,
+        state.now() + crate::api::CODE_VALIDITY_SECS,
+    )?;
+    Ok(code)
+}
+
+fn seed_cases<S: HubStorage + Repository + Send + 'static>(
+    state: &AppState<S>,
+    app: &Router,
+    data_dir: &Path,
+) -> Result<usize, DemoError> {
+    // This server's router on a loopback port for the tablets' real HTTP client.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let served = app.clone();
+    runtime.spawn(async move {
+        let _ = axum::serve(listener, served)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await;
+    });
+    let base = format!("http://{addr}");
+    let tag = secret::new_token().map_err(|e| DemoError::Other(e.to_string()))?;
+    let root = TempDir(data_dir.join(format!(".demo-tablets-{}", &tag[..8])));
+    let result = (|| {
+        let codes = [
+            new_code(state, SITE_A)?,
+            new_code(state, SITE_A)?,
+            new_code(state, SITE_B)?,
+        ];
+        let mut a = Tablet::enrol(&root.0, "tokyo-tablet-1", &base, &codes[0])?;
+        let mut b = Tablet::enrol(&root.0, "tokyo-tablet-2", &base, &codes[1])?;
+        let mut c = Tablet::enrol(&root.0, "berlin-tablet-1", &base, &codes[2])?;
+        let vitals = |t: f64, hr: i64, spo2: i64| {
+            vec![
+                ("admission_date", json!("2026-01-12")),
+                ("age_years", json!(40 + hr % 37)),
+                ("vs_temp", json!(t)),
+                ("vs_hr", json!(hr)),
+                ("vs_rr", json!(18)),
+                ("vs_sbp", json!(124)),
+                ("vs_dbp", json!(78)),
+                ("vs_spo2", json!(spo2)),
+            ]
+        };
+        // Tokyo: tablet 1 admits four patients; tablet 2 gets them at its first sync.
+        let c1 = a.admit("dr-sato", 1, &vitals(38.4, 96, 95))?;
+        let c2 = a.admit("dr-sato", 2, &vitals(39.1, 112, 93))?;
+        let c3 = a.admit("ns-tanaka", 3, &vitals(37.2, 80, 97))?;
+        let _c4 = a.admit("ns-tanaka", 4, &vitals(36.8, 72, 98))?;
+        a.sync()?;
+        b.sync()?;
+        // Offline on both tablets, the same fields are corrected differently: conflicts.
+        a.set(
+            &c1,
+            "vs_spo2",
+            json!(91),
+            "dr-sato",
+            Some("re-measured on room air"),
+        )?;
+        b.set(
+            &c1,
+            "vs_spo2",
+            json!(88),
+            "ns-suzuki",
+            Some("value from the night shift"),
+        )?;
+        a.set(
+            &c2,
+            "vs_temp",
+            json!(38.6),
+            "dr-sato",
+            Some("tympanic re-check"),
+        )?;
+        b.set(
+            &c2,
+            "vs_temp",
+            json!(39.4),
+            "ns-suzuki",
+            Some("axillary, 06:00"),
+        )?;
+        // Data-quality flags: a low SpO2 confirmed with a reason, and diastolic above systolic.
+        b.set(
+            &c3,
+            "vs_spo2",
+            json!(75),
+            "ns-suzuki",
+            Some("chronic lung disease, baseline 78 %"),
+        )?;
+        b.set(
+            &c3,
+            "vs_dbp",
+            json!(130),
+            "ns-suzuki",
+            Some("typed from the monitor"),
+        )?;
+        let c5 = b.admit("ns-suzuki", 5, &vitals(38.0, 101, 94))?;
+        let _ = c5;
+        a.sync()?;
+        b.sync()?;
+        a.sync()?;
+        // Berlin: one tablet, two patients, no conflict.
+        c.admit("dr-weber", 101, &vitals(38.9, 104, 92))?;
+        c.admit("pfl-schmidt", 102, &vitals(37.5, 88, 96))?;
+        c.sync()?;
+        Ok::<usize, DemoError>(7)
+    })();
+    let _ = stop_tx.send(());
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
+}

@@ -1,0 +1,346 @@
+//! The web console of the repository, served at `/`: staff sign in (see [`auth`]) and see
+//! the overview, cases by site and status, each case by section with its validation flags and
+//! history, the open conflicts side by side with a resolve action, and — by role — exports and
+//! the administration of sites, staff users, devices and enrolment codes (QR codes).
+//!
+//! Pages are rendered here in Rust (plain HTML, one stylesheet, no script), in the user's
+//! language (en/ja/de). Every handler checks the session and the role itself: a site nurse
+//! sees her own site only (other sites' cases answer 404, as if absent).
+//!
+//! - [`auth`]: passwords, sessions, CSRF, lock-out, sign-in and sign-out.
+//! - [`pages`]: overview, case list, case view, conflict review and resolution, exports.
+//! - [`admin`]: sites, staff users, devices, enrolment codes; the admin-token staff API.
+//! - [`demo`]: `wardcrf-server --demo`'s synthetic sites, devices and cases.
+
+mod admin;
+mod auth;
+pub mod demo;
+mod html;
+mod i18n;
+mod pages;
+
+use crate::api::{ApiError, AppState};
+use crate::storage::{RepoError, Repository, StaffRecord};
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use html::{Page, esc};
+use i18n::M;
+use wardcrf_core::Lang;
+use wardcrf_core::sync::HubStorage;
+
+pub use auth::{
+    LOCK_SECS, MAX_FAILURES, PBKDF2_ITERATIONS, PasswordError, SESSION_COOKIE, hash_password,
+    verify_password,
+};
+
+/// How the console is served (set by `wardcrf-server` as a request extension).
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleSettings {
+    /// Mark cookies `Secure`: the console is reached over HTTPS (served with TLS, or behind a
+    /// TLS-terminating proxy with `--insecure-http`).
+    pub secure_cookies: bool,
+    /// Serving the demo: pages say the data is synthetic.
+    pub demo: bool,
+}
+
+/// What a staff user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Sites, staff users, devices, enrolment codes; every site's cases; exports.
+    Admin,
+    /// Every site's cases, conflicts and exports.
+    DataManager,
+    /// Her own site's cases and conflicts only.
+    SiteNurse,
+}
+
+impl Role {
+    /// From its stored name (`admin`, `data_manager`, `site_nurse`; `-` for `_` accepted).
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.trim().replace('-', "_").as_str() {
+            "admin" => Some(Role::Admin),
+            "data_manager" => Some(Role::DataManager),
+            "site_nurse" => Some(Role::SiteNurse),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::DataManager => "data_manager",
+            Role::SiteNurse => "site_nurse",
+        }
+    }
+
+    pub fn label(self, lang: Lang) -> &'static str {
+        match self {
+            Role::Admin => M::RoleAdmin.get(lang),
+            Role::DataManager => M::RoleDataManager.get(lang),
+            Role::SiteNurse => M::RoleSiteNurse.get(lang),
+        }
+    }
+
+    /// May download exports.
+    pub fn exports(self) -> bool {
+        matches!(self, Role::Admin | Role::DataManager)
+    }
+
+    /// May administer sites, staff, devices and enrolment codes.
+    pub fn administers(self) -> bool {
+        self == Role::Admin
+    }
+}
+
+/// The signed-in staff user of a request.
+#[derive(Clone)]
+pub struct Staff {
+    pub username: String,
+    pub role: Role,
+    /// A site nurse's site.
+    pub site: Option<String>,
+    /// The session's CSRF token.
+    pub(crate) csrf: String,
+    pub(crate) token_sha256: [u8; 32],
+}
+
+impl std::fmt::Debug for Staff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staff")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("site", &self.site)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Staff {
+    /// Whether this user may see the cases and devices of `site`.
+    pub fn sees_site(&self, site: &str) -> bool {
+        match self.role {
+            Role::SiteNurse => self.site.as_deref() == Some(site),
+            Role::Admin | Role::DataManager => true,
+        }
+    }
+
+    /// The only site this user sees, for a site nurse.
+    pub fn only_site(&self) -> Option<&str> {
+        match self.role {
+            Role::SiteNurse => Some(self.site.as_deref().unwrap_or("")),
+            Role::Admin | Role::DataManager => None,
+        }
+    }
+}
+
+/// Why a console request failed; each renders as a page in the user's language.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// No live session: go to the sign-in page.
+    #[error("not signed in")]
+    SignedOut,
+    #[error("the role does not allow this")]
+    Forbidden,
+    /// Absent, or of a site the user does not see.
+    #[error("not found")]
+    NotFound,
+    /// A POST without the session's CSRF token.
+    #[error("the form's CSRF token is missing or wrong")]
+    Csrf,
+    /// Input the user can correct; the message is already in her language.
+    #[error("bad input")]
+    BadInput(String),
+    /// The state changed meanwhile (a conflict resolved by someone else).
+    #[error("changed meanwhile")]
+    Conflict(String),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<RepoError> for ConsoleError {
+    fn from(e: RepoError) -> Self {
+        ConsoleError::Api(ApiError::Repo(e))
+    }
+}
+
+/// The answer to a console request: the page, or the error as a page.
+pub(crate) fn respond(
+    lang: Lang,
+    staff: Option<&Staff>,
+    result: Result<Response, ConsoleError>,
+) -> Response {
+    let error = match result {
+        Ok(r) => return r,
+        Err(e) => e,
+    };
+    let (status, text) = match &error {
+        ConsoleError::SignedOut => return Redirect::to("/login").into_response(),
+        ConsoleError::Forbidden => (StatusCode::FORBIDDEN, M::Forbidden.get(lang).to_string()),
+        ConsoleError::NotFound => (StatusCode::NOT_FOUND, M::NotFound.get(lang).to_string()),
+        ConsoleError::Csrf => (StatusCode::FORBIDDEN, M::StaleForm.get(lang).to_string()),
+        ConsoleError::BadInput(m) => (StatusCode::BAD_REQUEST, m.clone()),
+        ConsoleError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+        ConsoleError::Api(e) => {
+            // Logged without values: storage errors carry none.
+            eprintln!("error: console: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                M::ServerError.get(lang).to_string(),
+            )
+        }
+    };
+    let body = format!(
+        "{}<p><a href=\"/\">{}</a></p>",
+        html::notice("error", &text),
+        M::Overview.get(lang)
+    );
+    let title = match status {
+        StatusCode::NOT_FOUND => M::NotFound.get(lang),
+        StatusCode::FORBIDDEN => M::Forbidden.get(lang),
+        _ => M::BadRequest.get(lang),
+    };
+    let title = title.split([':', '.', '（', '：']).next().unwrap_or(title);
+    Page::new(esc(title), body)
+        .with_status(status)
+        .render(lang, staff, "/")
+}
+
+/// The console's routes (merged into [`crate::api::router`]).
+pub fn routes<S: HubStorage + Repository + Send + 'static>() -> Router<AppState<S>> {
+    Router::new()
+        .route("/assets/console.css", get(stylesheet))
+        .route("/login", get(auth::get_login).post(auth::post_login::<S>))
+        .route("/logout", post(auth::post_logout::<S>))
+        .route("/lang", get(auth::set_lang))
+        .route("/", get(pages::overview::<S>))
+        .route("/cases", get(pages::case_list::<S>))
+        .route("/cases/{case_id}", get(pages::case_view::<S>))
+        .route("/cases/{case_id}/conflicts", get(pages::conflicts::<S>))
+        .route("/cases/{case_id}/resolve", post(pages::resolve::<S>))
+        .route("/exports", get(pages::exports::<S>))
+        .route("/exports/download", get(pages::download::<S>))
+        .route(
+            "/admin/sites",
+            get(admin::sites::<S>).post(admin::add_site::<S>),
+        )
+        .route(
+            "/admin/staff",
+            get(admin::staff::<S>).post(admin::add_staff::<S>),
+        )
+        .route(
+            "/admin/staff/{username}/enabled",
+            post(admin::set_enabled::<S>),
+        )
+        .route("/admin/devices", get(admin::devices::<S>))
+        .route(
+            "/admin/devices/{device_id}/revoke",
+            post(admin::revoke::<S>),
+        )
+        .route(
+            "/admin/enrolment",
+            get(admin::enrolment::<S>).post(admin::new_code::<S>),
+        )
+        .route("/api/admin/staff", post(admin::api_add_staff::<S>))
+}
+
+async fn stylesheet() -> Response {
+    let mut r = include_str!("../../assets/console.css").into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
+}
+
+/// `GET /api/exports/...` is for the admin token, or a console session of an administrator
+/// or a data manager (a site nurse: 403 `forbidden`).
+pub(crate) async fn check_export_access<S: HubStorage + Repository + Send + 'static>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return state.check_admin(headers);
+    }
+    match auth::signed_in(state, headers).await {
+        Ok(staff) if staff.role.exports() => Ok(()),
+        Ok(_) => Err(ApiError::Forbidden),
+        Err(ConsoleError::Api(e)) => Err(e),
+        Err(_) => Err(ApiError::Unauthorized),
+    }
+}
+
+/// Why a staff user could not be added.
+#[derive(Debug, thiserror::Error)]
+pub enum StaffError {
+    #[error("the user name must be 1-64 characters of lowercase letters, digits, '.', '_' and '-'")]
+    BadUsername,
+    #[error("unknown role; use admin, data-manager or site-nurse")]
+    BadRole,
+    #[error("a site nurse needs --site (her site); the other roles have none")]
+    SiteMismatch,
+    #[error("no such site; add the site first")]
+    UnknownSite,
+    #[error("a staff user with this name already exists")]
+    Exists,
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Whether a user name has the allowed shape.
+pub fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+}
+
+/// Adds a staff user to `storage` (the console's admin page, the admin-token API,
+/// `wardcrf-server create-user` and the demo all come here). Hashing is slow (by design): call
+/// it off the async threads.
+pub fn add_staff_user<S: Repository>(
+    storage: &mut S,
+    username: &str,
+    role: &str,
+    site: Option<&str>,
+    password: &str,
+    now: u64,
+) -> Result<(), StaffError> {
+    let username = username.trim();
+    if !valid_username(username) {
+        return Err(StaffError::BadUsername);
+    }
+    let role = Role::parse(role).ok_or(StaffError::BadRole)?;
+    let site = site.map(str::trim).filter(|s| !s.is_empty());
+    if (role == Role::SiteNurse) != site.is_some() {
+        return Err(StaffError::SiteMismatch);
+    }
+    if let Some(site) = site
+        && !storage.sites()?.iter().any(|s| s.site_id == site)
+    {
+        return Err(StaffError::UnknownSite);
+    }
+    let password_hash = hash_password(password, PBKDF2_ITERATIONS)?;
+    let created = storage.create_staff(&StaffRecord {
+        username: username.to_string(),
+        role: role.as_str().to_string(),
+        site_id: site.map(str::to_string),
+        password_hash,
+        failed_logins: 0,
+        locked_until: None,
+        disabled: false,
+        created_at: now,
+    })?;
+    if created {
+        Ok(())
+    } else {
+        Err(StaffError::Exists)
+    }
+}
