@@ -80,7 +80,7 @@ async fn sites_page<S: HubStorage + Repository + Send + 'static>(
     let mut b = message;
     let _ = write!(
         b,
-        "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+        "<div class=\"scroll\" tabindex=\"0\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
          <th scope=\"col\" class=\"num\">{}</th><th scope=\"col\" class=\"num\">{}</th></tr></thead><tbody>",
         M::SiteId.get(lang),
         M::Name.get(lang),
@@ -204,7 +204,7 @@ async fn staff_page<S: HubStorage + Repository + Send + 'static>(
     let mut b = message;
     let _ = write!(
         b,
-        "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+        "<div class=\"scroll\" tabindex=\"0\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
          <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
         M::Username.get(lang),
         M::Role.get(lang),
@@ -441,7 +441,7 @@ pub async fn devices<S: HubStorage + Repository + Send + 'static>(
         let mut b = String::new();
         let _ = write!(
             b,
-            "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+            "<div class=\"scroll\" tabindex=\"0\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
              <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
             M::Device.get(lang),
             M::Site.get(lang),

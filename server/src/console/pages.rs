@@ -127,7 +127,7 @@ pub async fn overview<S: HubStorage + Repository + Send + 'static>(
         let _ = write!(
             b,
             "<section aria-labelledby=\"h-sites\"><h2 id=\"h-sites\">{}</h2>\
-             <div class=\"scroll\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"num\">{}</th>\
+             <div class=\"scroll\" tabindex=\"0\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"num\">{}</th>\
              <th scope=\"col\" class=\"num\">{}</th><th scope=\"col\" class=\"num\">{}</th><th scope=\"col\" class=\"num\">{}</th>\
              <th scope=\"col\" class=\"num\">{}</th><th scope=\"col\" class=\"num\">{}</th></tr></thead><tbody>",
             M::CasesPerSite.get(lang),
@@ -194,7 +194,7 @@ pub async fn overview<S: HubStorage + Repository + Send + 'static>(
         let _ = write!(
             b,
             "<section aria-labelledby=\"h-devices\"><h2 id=\"h-devices\">{}</h2>\
-             <div class=\"scroll\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+             <div class=\"scroll\" tabindex=\"0\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
              <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
             M::DevicesLastSync.get(lang),
             M::Device.get(lang),
@@ -330,7 +330,7 @@ pub async fn case_list<S: HubStorage + Repository + Send + 'static>(
         } else {
             let _ = write!(
                 b,
-                "<div class=\"scroll\"><table><caption>{n} {cases}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+                "<div class=\"scroll\" tabindex=\"0\"><table><caption>{n} {cases}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
                  <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\" class=\"num\">{}</th><th scope=\"col\" class=\"num\">{}</th>\
                  <th scope=\"col\">{}</th></tr></thead><tbody>",
                 M::Case.get(lang),
