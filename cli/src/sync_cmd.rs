@@ -158,6 +158,10 @@ pub enum SiteCommand {
         site_id: String,
         #[arg(long)]
         name: String,
+        /// Keep identifying data (name, hospital record number, date of birth) on the site's
+        /// devices: never synced to the repository. Only when the site is created.
+        #[arg(long)]
+        identifying_on_device: bool,
     },
     /// List the sites with their device and case counts.
     List,
@@ -346,14 +350,23 @@ pub fn admin(args: &AdminArgs) -> Outcome {
             })
     };
     match &args.command {
-        AdminCommand::Site(SiteCommand::Add { site_id, name }) => {
-            let out = call(
-                Method::Post,
-                "/api/admin/sites",
-                Some(json!({"site_id": site_id, "name": name})),
-            )?;
+        AdminCommand::Site(SiteCommand::Add {
+            site_id,
+            name,
+            identifying_on_device,
+        }) => {
+            let mut body = json!({"site_id": site_id, "name": name});
+            if *identifying_on_device {
+                body["identifying_on_device"] = json!(true);
+            }
+            let out = call(Method::Post, "/api/admin/sites", Some(body))?;
             emit(args.json, &out, || {
-                format!("Added site {site_id} ({name}).\n")
+                let kept = if *identifying_on_device {
+                    " Its devices keep identifying data to themselves: never synced."
+                } else {
+                    ""
+                };
+                format!("Added site {site_id} ({name}).{kept}\n")
             })
         }
         AdminCommand::Site(SiteCommand::List) => {
@@ -363,11 +376,16 @@ pub fn admin(args: &AdminArgs) -> Outcome {
                 for s in out.as_array().into_iter().flatten() {
                     let _ = writeln!(
                         text,
-                        "{:<24} {:>4} device(s) {:>6} case(s)  {}",
+                        "{:<24} {:>4} device(s) {:>6} case(s)  {}{}",
                         s["site_id"].as_str().unwrap_or_default(),
                         s["devices"],
                         s["cases"],
-                        s["name"].as_str().unwrap_or_default()
+                        s["name"].as_str().unwrap_or_default(),
+                        if s["identifying_on_device"] == json!(true) {
+                            "  (identifying data stays on the devices)"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 text

@@ -334,6 +334,9 @@ async fn health() -> Json<Value> {
 struct NewSite {
     site_id: String,
     name: String,
+    /// Identifying data stays on the site's devices (never synced); fixed at creation.
+    #[serde(default)]
+    identifying_on_device: bool,
 }
 
 fn valid_site_id(id: &str) -> bool {
@@ -361,12 +364,33 @@ async fn create_site<S: HubStorage + Repository + Send + 'static>(
     }
     let now = state.now();
     let (id, n) = (site.site_id.clone(), name.clone());
+    let private = site.identifying_on_device;
     state
-        .with_hub(move |hub| Ok(hub.storage.create_site(&id, &n, now)?))
+        .with_hub(move |hub| {
+            // The site and its setting together: a site never exists without its setting.
+            hub.storage.begin()?;
+            let made = hub.storage.create_site(&id, &n, now).and_then(|()| {
+                if private {
+                    hub.storage.keep_identifying_on_device(&id)?;
+                }
+                Ok(())
+            });
+            match made {
+                Ok(()) => Ok(hub.storage.commit()?),
+                Err(e) => {
+                    hub.storage.rollback();
+                    Err(e.into())
+                }
+            }
+        })
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"site_id": site.site_id, "name": name})),
+        Json(json!({
+            "site_id": site.site_id,
+            "name": name,
+            "identifying_on_device": private,
+        })),
     ))
 }
 
@@ -456,12 +480,25 @@ async fn enroll<S: HubStorage + Repository + Send + 'static>(
     let token_hash = secret::sha256(&token);
     let now = state.now();
     let device = req.device_id.clone();
-    let site = state
-        .with_hub(move |hub| Ok(hub.storage.enroll(&code_hash, &device, &token_hash, now)?))
+    let (site, private) = state
+        .with_hub(move |hub| {
+            let site = hub.storage.enroll(&code_hash, &device, &token_hash, now)?;
+            let private = hub
+                .storage
+                .sites()?
+                .into_iter()
+                .any(|s| s.site_id == site && s.identifying_on_device);
+            Ok((site, private))
+        })
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"device_id": req.device_id, "site_id": site, "token": token})),
+        Json(json!({
+            "device_id": req.device_id,
+            "site_id": site,
+            "token": token,
+            "identifying_on_device": private,
+        })),
     ))
 }
 
@@ -514,6 +551,9 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
             // The projections of the cases this exchange stored; flags never refuse a sync.
             let stored = std::mem::take(&mut exchanged.stored);
             for row in project_all(stored, &request.push, &auth.site_id, &forms, now) {
+                if auth.identifying_on_device {
+                    refuse_identifying(&row, &forms, &auth.site_id)?;
+                }
                 hub.storage.put_projection(&row)?;
             }
             Ok(exchanged)
@@ -560,6 +600,34 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
 }
 
 /// The bundled forms, each composition (form and modules) compiled once and kept.
+/// At a site that keeps identifying data on its devices, a pushed case holding any refuses
+/// the whole exchange (rolled back: nothing of it is kept). Names the fields, never values.
+fn refuse_identifying(row: &ProjectionRow, forms: &Forms, site: &str) -> Result<(), ApiError> {
+    let values: serde_json::Map<String, Value> =
+        serde_json::from_str(&row.values).unwrap_or_default();
+    let modules: Vec<String> = serde_json::from_str(&row.modules).unwrap_or_default();
+    let form = forms
+        .form(&row.form_id, &modules)
+        .map_err(ApiError::BadRequest)?;
+    let held: Vec<&str> = values
+        .keys()
+        .filter(|k| {
+            form.field(k)
+                .is_some_and(|f| f.group.is_none() && f.def.identifying)
+        })
+        .map(String::as_str)
+        .collect();
+    if held.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest(format!(
+        "case {} carries identifying data ({}), which site {site} keeps on its devices only: \
+         nothing of this sync was kept; update the app and enrol this device again",
+        row.case_id,
+        held.join(", ")
+    )))
+}
+
 pub(crate) struct Forms {
     /// `None`: the bundled catalog failed to load; every case is then flagged.
     pub(crate) catalog: Option<Catalog>,

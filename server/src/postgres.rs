@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/001_init.sql"),
     include_str!("../migrations/postgres/002_case_projection.sql"),
     include_str!("../migrations/postgres/003_console.sql"),
+    include_str!("../migrations/postgres/004_site_identifying.sql"),
 ];
 
 /// The schema version this code writes (the same numbering as the SQLite schema).
@@ -247,8 +248,8 @@ fn device_info(r: &Row) -> DeviceInfo {
 
 impl Repository for PostgresStorage {
     fn create_site(&mut self, site_id: &str, name: &str, now: u64) -> Result<(), RepoError> {
-        let mut tx = self.client.transaction()?;
-        let n = tx.execute(
+        // One statement: atomic alone, and part of an open `begin` when there is one.
+        let n = self.db().execute(
             "INSERT INTO sites (site_id, name, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (site_id) DO NOTHING",
             &[&site_id, &name, &to_i64(now)],
@@ -256,7 +257,6 @@ impl Repository for PostgresStorage {
         if n == 0 {
             return Err(RepoError::SiteExists);
         }
-        tx.commit()?;
         Ok(())
     }
 
@@ -264,7 +264,8 @@ impl Repository for PostgresStorage {
         let rows = self.db().query(
             "SELECT s.site_id, s.name,
                     (SELECT COUNT(*) FROM devices d WHERE d.site_id = s.site_id),
-                    (SELECT COUNT(*) FROM cases c WHERE c.site_id = s.site_id)
+                    (SELECT COUNT(*) FROM cases c WHERE c.site_id = s.site_id),
+                    s.identifying_on_device
              FROM sites s ORDER BY s.site_id",
             &[],
         )?;
@@ -275,8 +276,20 @@ impl Repository for PostgresStorage {
                 name: r.get(1),
                 devices: to_u64(r.get(2)),
                 cases: to_u64(r.get(3)),
+                identifying_on_device: r.get(4),
             })
             .collect())
+    }
+
+    fn keep_identifying_on_device(&mut self, site_id: &str) -> Result<(), RepoError> {
+        let n = self.db().execute(
+            "UPDATE sites SET identifying_on_device = TRUE WHERE site_id = $1",
+            &[&site_id],
+        )?;
+        if n == 0 {
+            return Err(RepoError::UnknownSite);
+        }
+        Ok(())
     }
 
     fn create_enroll_code(
@@ -370,13 +383,16 @@ impl Repository for PostgresStorage {
         Ok(self
             .db()
             .query_opt(
-                "SELECT device_id, site_id, revoked FROM devices WHERE token_sha256 = $1",
+                "SELECT d.device_id, d.site_id, d.revoked, s.identifying_on_device
+                 FROM devices d JOIN sites s ON s.site_id = d.site_id
+                 WHERE d.token_sha256 = $1",
                 &[&token_sha256],
             )?
             .map(|r| DeviceAuth {
                 device_id: r.get(0),
                 site_id: r.get(1),
                 revoked: r.get(2),
+                identifying_on_device: r.get(3),
             }))
     }
 

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_init.sql"),
     include_str!("../migrations/002_case_projection.sql"),
     include_str!("../migrations/003_console.sql"),
+    include_str!("../migrations/004_site_identifying.sql"),
 ];
 
 /// The schema version this code writes.
@@ -54,6 +55,8 @@ pub struct SiteSummary {
     pub name: String,
     pub devices: u64,
     pub cases: u64,
+    /// The site keeps identifying data on its devices: never synced.
+    pub identifying_on_device: bool,
 }
 
 /// An enrolled device as the console lists it.
@@ -72,6 +75,8 @@ pub struct DeviceAuth {
     pub device_id: String,
     pub site_id: String,
     pub revoked: bool,
+    /// Its site keeps identifying data on the devices: a push carrying any is refused.
+    pub identifying_on_device: bool,
 }
 
 /// The stored projection of one case (JSON columns as JSON text).
@@ -174,6 +179,8 @@ impl std::fmt::Debug for StaffSession {
 pub trait Repository {
     fn create_site(&mut self, site_id: &str, name: &str, now: u64) -> Result<(), RepoError>;
     fn sites(&mut self) -> Result<Vec<SiteSummary>, RepoError>;
+    /// Makes a site keep identifying data on its devices (set when the site is created).
+    fn keep_identifying_on_device(&mut self, site_id: &str) -> Result<(), RepoError>;
     fn create_enroll_code(
         &mut self,
         code_sha256: &[u8],
@@ -316,22 +323,15 @@ pub(crate) fn to_u64(v: i64) -> u64 {
 
 impl Repository for SqliteStorage {
     fn create_site(&mut self, site_id: &str, name: &str, now: u64) -> Result<(), RepoError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM sites WHERE site_id = ?1)",
-            [site_id],
-            |r| r.get(0),
-        )?;
-        if exists {
-            return Err(RepoError::SiteExists);
-        }
-        tx.execute(
-            "INSERT INTO sites (site_id, name, created_at) VALUES (?1, ?2, ?3)",
+        // One statement: atomic alone, and part of an open `begin` when there is one.
+        let n = self.conn.execute(
+            "INSERT INTO sites (site_id, name, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (site_id) DO NOTHING",
             params![site_id, name, to_i64(now)],
         )?;
-        tx.commit()?;
+        if n == 0 {
+            return Err(RepoError::SiteExists);
+        }
         Ok(())
     }
 
@@ -339,7 +339,8 @@ impl Repository for SqliteStorage {
         let mut stmt = self.conn.prepare(
             "SELECT s.site_id, s.name,
                     (SELECT COUNT(*) FROM devices d WHERE d.site_id = s.site_id),
-                    (SELECT COUNT(*) FROM cases c WHERE c.site_id = s.site_id)
+                    (SELECT COUNT(*) FROM cases c WHERE c.site_id = s.site_id),
+                    s.identifying_on_device
              FROM sites s ORDER BY s.site_id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -348,9 +349,21 @@ impl Repository for SqliteStorage {
                 name: r.get(1)?,
                 devices: to_u64(r.get(2)?),
                 cases: to_u64(r.get(3)?),
+                identifying_on_device: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn keep_identifying_on_device(&mut self, site_id: &str) -> Result<(), RepoError> {
+        let n = self.conn.execute(
+            "UPDATE sites SET identifying_on_device = 1 WHERE site_id = ?1",
+            [site_id],
+        )?;
+        if n == 0 {
+            return Err(RepoError::UnknownSite);
+        }
+        Ok(())
     }
 
     fn create_enroll_code(
@@ -457,13 +470,16 @@ impl Repository for SqliteStorage {
         Ok(self
             .conn
             .query_row(
-                "SELECT device_id, site_id, revoked FROM devices WHERE token_sha256 = ?1",
+                "SELECT d.device_id, d.site_id, d.revoked, s.identifying_on_device
+                 FROM devices d JOIN sites s ON s.site_id = d.site_id
+                 WHERE d.token_sha256 = ?1",
                 [token_sha256],
                 |r| {
                     Ok(DeviceAuth {
                         device_id: r.get(0)?,
                         site_id: r.get(1)?,
                         revoked: r.get(2)?,
+                        identifying_on_device: r.get(3)?,
                     })
                 },
             )

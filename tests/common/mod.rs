@@ -244,6 +244,21 @@ pub fn add_site(admin: &HttpTransport, site: &str) {
         .unwrap();
 }
 
+/// Adds a site that keeps identifying data on its devices (never synced).
+pub fn add_private_site(admin: &HttpTransport, site: &str) {
+    admin
+        .call(
+            Method::Post,
+            "/api/admin/sites",
+            Some(&json!({
+                "site_id": site,
+                "name": format!("Site {site}"),
+                "identifying_on_device": true,
+            })),
+        )
+        .unwrap();
+}
+
 /// A ward device: an encrypted store enrolled at a site.
 pub struct Device {
     pub name: String,

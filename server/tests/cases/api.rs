@@ -50,7 +50,7 @@ fn sites_are_created_once_validated_and_listed_with_counts() {
     assert_eq!(r.status, 201);
     assert_eq!(
         r.body,
-        json!({"site_id": "jp-tokyo-01", "name": "Tokyo General"})
+        json!({"site_id": "jp-tokyo-01", "name": "Tokyo General", "identifying_on_device": false})
     );
     let r = s.admin_post(
         "/api/admin/sites",
@@ -70,8 +70,10 @@ fn sites_are_created_once_validated_and_listed_with_counts() {
     assert_eq!(
         r.body,
         json!([
-            {"site_id": "de-berlin-02", "name": "Site de-berlin-02", "devices": 0, "cases": 0},
-            {"site_id": "jp-tokyo-01", "name": "Tokyo General", "devices": 1, "cases": 0},
+            {"site_id": "de-berlin-02", "name": "Site de-berlin-02", "devices": 0, "cases": 0,
+             "identifying_on_device": false},
+            {"site_id": "jp-tokyo-01", "name": "Tokyo General", "devices": 1, "cases": 0,
+             "identifying_on_device": false},
         ])
     );
 }
