@@ -503,12 +503,15 @@ fn a_conflict_resolved_in_the_console_reaches_every_device_at_its_next_sync() {
         3,
         "two candidates and another value"
     );
-    let choice = {
-        let at = page.find("92").unwrap();
-        let start = page[..at].rfind("value=\"").unwrap() + 7;
-        let end = start + page[start..].find('"').unwrap();
-        page[start..end].replace("&quot;", "\"")
-    };
+    // The candidate 92 %: the radio whose value is its JSON.
+    let choice = page
+        .split("name=\"choice\" value=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].replace("&quot;", "\""))
+        .find(|v| {
+            serde_json::from_str::<serde_json::Value>(v).is_ok_and(|j| j["value"] == json!(92))
+        })
+        .expect("the candidate 92");
     let csrf = nina.csrf();
     // A reason is required; a value must be chosen.
     let r = nina.post(
