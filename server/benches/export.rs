@@ -123,6 +123,7 @@ fn main() {
             site: None,
             lang,
             now: 1_800_000_000,
+            research: None,
         };
         let t = Instant::now();
         let out = export(format, &mut storage, &catalog, &options, Counter(0)).expect("the export");

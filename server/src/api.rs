@@ -860,10 +860,11 @@ async fn get_case_history<S: HubStorage + Repository + Send + 'static>(
     Ok(Json(json!(history)))
 }
 
-/// `GET /api/exports/{csv|odm}`: the export streamed as it is written (see [`crate::export`]).
+/// `GET /api/exports/{csv|odm|fhir}?site&lang&research&recipient`: the export streamed as it
+/// is written (see [`crate::export`]).
 mod export {
     use super::{ApiError, AppState};
-    use crate::export::{ExportOptions, Format};
+    use crate::export::{ExportOptions, Format, Research};
     use crate::storage::Repository;
     use axum::body::{Body, Bytes};
     use axum::extract::rejection::QueryRejection;
@@ -882,6 +883,8 @@ mod export {
     pub(super) struct ExportParams {
         site: Option<String>,
         lang: Option<String>,
+        research: Option<bool>,
+        recipient: Option<String>,
     }
 
     /// Chunks of the body in flight between the export thread and the connection.
@@ -900,7 +903,7 @@ mod export {
         let format = Format::parse(&format).ok_or(ApiError::NotFound)?;
         let Query(params) = params.map_err(|e| {
             ApiError::BadRequest(format!(
-                "bad query: {}; use site and lang (en, ja or de)",
+                "bad query: {}; use site, lang (en, ja or de), research=true and recipient",
                 e.body_text()
             ))
         })?;
@@ -911,10 +914,36 @@ mod export {
                     .map_err(|e| ApiError::BadRequest(e.to_string()))?,
             ),
         };
+        let research = match (
+            params.research.unwrap_or(false),
+            params.recipient.as_deref(),
+        ) {
+            (false, None) => None,
+            (true, Some(recipient)) => Some(
+                Research::new(
+                    recipient,
+                    crate::export::pseudonym::process_key()
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                )
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+            ),
+            (true, None) => {
+                return Err(ApiError::BadRequest(
+                    "a research export needs recipient=NAME: its pseudonyms are made for one recipient".into(),
+                ));
+            }
+            (false, Some(_)) => {
+                return Err(ApiError::BadRequest(
+                    "recipient is for research exports only: add research=true".into(),
+                ));
+            }
+        };
+        let file_name = format.file_name(research.is_some());
         let options = ExportOptions {
             site: params.site,
             lang,
             now: state.now(),
+            research,
         };
         let forms = state.forms.clone();
         if forms.catalog.is_none() {
@@ -954,9 +983,7 @@ mod export {
             header::CONTENT_TYPE,
             HeaderValue::from_static(format.media_type()),
         );
-        if let Ok(v) =
-            HeaderValue::from_str(&format!("attachment; filename=\"{}\"", format.file_name()))
-        {
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
             h.insert(header::CONTENT_DISPOSITION, v);
         }
         Ok(response)

@@ -20,7 +20,7 @@ use wardcrf_server::{
 #[derive(Debug, Parser)]
 #[command(name = "wardcrf-server", version)]
 struct Args {
-    /// Data directory (created if missing): admin-token, and repository.db unless
+    /// Data directory (created if missing): admin-token, pseudonym-key, and repository.db unless
     /// --database-url is given.
     #[arg(long)]
     data: PathBuf,
@@ -196,6 +196,17 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         println!("admin token in {}", token_path.display());
     }
+    // The key of research-export pseudonyms (DATA_DIR/pseudonym-key, mode 0600): made once,
+    // kept for good (a new one would change every recipient's pseudonyms).
+    let (key_path, key, created) = wardcrf_server::export::pseudonym::ensure_key_file(&args.data)
+        .map_err(|e| format!("pseudonym key: {e}"))?;
+    if created {
+        println!(
+            "wrote a new pseudonym key to {} (back it up)",
+            key_path.display()
+        );
+    }
+    wardcrf_server::export::pseudonym::install(key);
     let settings = ConsoleSettings {
         // Over HTTPS, or behind a TLS-terminating proxy (--insecure-http): Secure cookies.
         secure_cookies: tls_config.is_some() || args.insecure_http,

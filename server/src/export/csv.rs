@@ -4,6 +4,9 @@
 //! codes and values in the canonical unit; with a language, a `<field>_label` column follows
 //! each choice field with the choice labels in it. Multiple codes are joined by `;`.
 //!
+//! In a research export the identifying fields have no column, and the first columns are
+//! `case_pseudonym` (and `row_pseudonym` in group files) holding the recipient's pseudonyms.
+//!
 //! A ZIP holds one file at a time: `cases.csv` is written straight into the archive while
 //! each group's rows go to a temporary file, appended to the archive at the end. The ZIP is
 //! written as a stream (data descriptors), so `out` need not seek.
@@ -29,12 +32,26 @@ where
     W: Write,
 {
     let lang = options.lang;
-    let case_fields: Vec<&FormField> = form.fields_in(None).collect();
+    let case_fields: Vec<&FormField> = form
+        .fields_in(None)
+        .filter(|f| options.exported(f))
+        .collect();
     let groups: Vec<(String, Vec<&FormField>)> = form
         .groups()
         .iter()
-        .map(|g| (g.id.clone(), form.fields_in(Some(&g.id)).collect()))
+        .map(|g| {
+            let fields = form
+                .fields_in(Some(&g.id))
+                .filter(|f| options.exported(f))
+                .collect();
+            (g.id.clone(), fields)
+        })
         .collect();
+    let (case_column, row_column) = if options.research.is_some() {
+        ("case_pseudonym", "row_pseudonym")
+    } else {
+        ("case_id", "row_id")
+    };
 
     let file_options =
         SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
@@ -43,24 +60,25 @@ where
     let mut group_files = Vec::with_capacity(groups.len());
     for (_, fields) in &groups {
         let mut w = ::csv::Writer::from_writer(BufWriter::new(tempfile::tempfile()?));
-        let mut header = vec!["case_id".to_string(), "row_id".to_string()];
+        let mut header = vec![case_column.to_string(), row_column.to_string()];
         header.extend(columns(fields, lang));
         w.write_record(&header)?;
         group_files.push(w);
     }
     {
         let mut cases = ::csv::Writer::from_writer(&mut zip);
-        let mut header: Vec<String> = ["case_id", "site_id", "form_id", "status"]
+        let mut header: Vec<String> = [case_column, "site_id", "form_id", "status"]
             .map(String::from)
             .to_vec();
         header.extend(columns(&case_fields, lang));
         cases.write_record(&header)?;
         for case_id in case_ids(storage, options.site.as_deref())? {
-            let Some(case) = load_case(storage, &case_id)? else {
+            let Some(case) = load_case(storage, &case_id, form, options)? else {
                 continue;
             };
+            let case_key = options.case_key(&case.row.case_id);
             let mut record = vec![
-                case.row.case_id.clone(),
+                case_key.clone(),
                 case.row.site_id.clone(),
                 case.row.form_id.clone(),
                 case.row.status.clone(),
@@ -69,7 +87,7 @@ where
             cases.write_record(&record)?;
             for ((group, fields), file) in groups.iter().zip(group_files.iter_mut()) {
                 for (row_id, row) in group_rows(&case.values, group) {
-                    let mut record = vec![case.row.case_id.clone(), row_id.to_string()];
+                    let mut record = vec![case_key.clone(), options.row_key(row_id)];
                     cells(&mut record, fields, |id| row.get(id), lang);
                     file.write_record(&record)?;
                 }

@@ -40,8 +40,15 @@
 //!
 //! Entries have `urn:uuid:` fullUrls derived from a SHA-256 of what they are (stable between
 //! exports of the same data).
+//!
+//! A research export has no item for an identifying field (nor an enableWhen naming one), the
+//! recipient's case pseudonym as the response's id and identifier (system
+//! `urn:wardcrf:research-pseudonym`), row pseudonyms as the rows' ids, and fullUrls and
+//! Observation ids derived from the pseudonyms.
 
-use super::{ExportError, ExportOptions, case_ids, group_rows, iso_datetime, load_case, plain};
+use super::{
+    ExportCase, ExportError, ExportOptions, case_ids, group_rows, iso_datetime, load_case, plain,
+};
 use crate::storage::Repository;
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
@@ -91,8 +98,8 @@ where
     S: Repository + HubStorage,
     W: Write,
 {
-    let layout = Layout::new(form);
-    let questionnaire = questionnaire(form, &layout);
+    let layout = Layout::new(form, options);
+    let questionnaire = questionnaire(form, &layout, options);
     let canonical = format!("{}|{}", questionnaire_url(form), form.definition().version);
     let now = i64::try_from(options.now).unwrap_or(i64::MAX);
     writeln!(
@@ -108,15 +115,14 @@ where
         true,
     )?;
     for case_id in case_ids(storage, options.site.as_deref())? {
-        let Some(case) = load_case(storage, &case_id)? else {
+        let Some(case) = load_case(storage, &case_id, form, options)? else {
             continue;
         };
-        let response_url = uuid_urn(&["response", &case.row.case_id]);
-        let response = response(form, &layout, &canonical, &case.row, &case.values);
+        let case_key = options.case_key(&case.row.case_id);
+        let response_url = uuid_urn(&["response", &case_key]);
+        let response = response(&layout, &canonical, &case, &case_key, options);
         entry(&mut out, &response_url, &response, false)?;
-        for (url, observation) in
-            observations(form, &layout, &case.row, &case.values, &response_url)
-        {
+        for (url, observation) in observations(form, &case, &case_key, &response_url, options) {
             entry(&mut out, &url, &observation, false)?;
         }
     }
@@ -222,7 +228,7 @@ enum Entry<'a> {
 }
 
 impl<'a> Layout<'a> {
-    fn new(form: &'a Form) -> Layout<'a> {
+    fn new(form: &'a Form, options: &ExportOptions) -> Layout<'a> {
         let mut seen: HashSet<&str> = HashSet::new();
         let mut sections = Vec::new();
         for s in &form.definition().sections {
@@ -232,6 +238,7 @@ impl<'a> Layout<'a> {
                     Item::Field(f) => {
                         if let Some(ff) = form.field(&f.id)
                             && ff.group.is_none()
+                            && options.exported(ff)
                             && seen.insert(ff.id())
                         {
                             entries.push(Entry::Field(ff));
@@ -245,14 +252,20 @@ impl<'a> Layout<'a> {
                                 id: group.id.clone(),
                                 label: group.label.clone(),
                                 show_if: group.show_if.clone(),
-                                fields: form.fields_in(Some(&group.id)).collect(),
+                                fields: form
+                                    .fields_in(Some(&group.id))
+                                    .filter(|f| options.exported(f))
+                                    .collect(),
                             });
                         }
                     }
                 }
             }
             // Fields a module added to this section without listing them in it.
-            for f in form.fields_in(None).filter(|f| f.section == s.id) {
+            for f in form
+                .fields_in(None)
+                .filter(|f| f.section == s.id && options.exported(f))
+            {
                 if seen.insert(f.id()) {
                     entries.push(Entry::Field(f));
                 }
@@ -330,9 +343,10 @@ fn coding(f: &FormField, code: &str) -> Value {
     Value::Object(c)
 }
 
-fn questionnaire(form: &Form, layout: &Layout) -> Value {
+fn questionnaire(form: &Form, layout: &Layout, options: &ExportOptions) -> Value {
     let def = form.definition();
-    let fields = |id: &str| form.field(id);
+    // The questions a condition may name: identifying ones are not in a research export.
+    let fields = |id: &str| form.field(id).filter(|f| options.exported(f));
     let mut q = Map::new();
     q.insert("resourceType".into(), json!("Questionnaire"));
     if is_fhir_id(&def.form_id) {
@@ -829,13 +843,13 @@ fn answer_item(case_id: &str, f: &FormField, stored: Option<&Value>) -> Option<V
 }
 
 fn response(
-    form: &Form,
     layout: &Layout,
     canonical: &str,
-    row: &crate::storage::ProjectionRow,
-    values: &Map<String, Value>,
+    case: &ExportCase,
+    case_key: &str,
+    options: &ExportOptions,
 ) -> Value {
-    let _ = form;
+    let (row, values) = (&case.row, &case.values);
     let case_id = row.case_id.as_str();
     let mut sections = Vec::new();
     for s in &layout.sections {
@@ -853,8 +867,9 @@ fn response(
                             continue;
                         }
                         let mut g = Map::new();
-                        if !row_id.is_empty() && !row_id.chars().any(char::is_whitespace) {
-                            g.insert("id".into(), json!(row_id));
+                        let row_key = options.row_key(row_id);
+                        if !row_key.is_empty() && !row_key.chars().any(char::is_whitespace) {
+                            g.insert("id".into(), json!(row_key));
                         }
                         g.insert("linkId".into(), json!(id));
                         g.insert("item".into(), Value::Array(answered));
@@ -869,19 +884,24 @@ fn response(
     }
     let mut r = Map::new();
     r.insert("resourceType".into(), json!("QuestionnaireResponse"));
-    let id = if is_fhir_id(case_id) {
-        case_id.to_string()
+    let id = if is_fhir_id(case_key) {
+        case_key.to_string()
     } else {
-        uuid(&["response", case_id])
+        uuid(&["response", case_key])
     };
     r.insert("id".into(), json!(id));
     r.insert(
         "extension".into(),
         json!([{"url": SITE_EXTENSION, "valueString": row.site_id}]),
     );
+    let system = if options.research.is_some() {
+        "urn:wardcrf:research-pseudonym"
+    } else {
+        "urn:wardcrf:case"
+    };
     r.insert(
         "identifier".into(),
-        json!({"system": "urn:wardcrf:case", "value": case_id}),
+        json!({"system": system, "value": case_key}),
     );
     r.insert("questionnaire".into(), json!(canonical));
     r.insert(
@@ -921,12 +941,12 @@ fn observation_category(f: &FormField) -> Option<(&'static str, &'static str)> {
 
 fn observations(
     form: &Form,
-    layout: &Layout,
-    row: &crate::storage::ProjectionRow,
-    values: &Map<String, Value>,
+    case: &ExportCase,
+    case_key: &str,
     response_url: &str,
+    options: &ExportOptions,
 ) -> Vec<(String, Value)> {
-    let _ = layout;
+    let (row, values) = (&case.row, &case.values);
     let status = if row.status == "draft" {
         "preliminary"
     } else {
@@ -934,7 +954,8 @@ fn observations(
     };
     let mut out = Vec::new();
     let mut one = |f: &FormField, stored: Option<&Value>, when: Option<&Value>, row_id: &str| {
-        let Some((category, display)) = observation_category(f) else {
+        let Some((category, display)) = observation_category(f).filter(|_| options.exported(f))
+        else {
             return;
         };
         let Some(Value::Number(n)) = stored.map(plain) else {
@@ -946,7 +967,7 @@ fn observations(
         if stored.and_then(super::unit_of).is_some_and(|u| u != unit) {
             return; // stored values are in the field's unit; anything else is not trusted
         }
-        let id = uuid(&["observation", &row.case_id, row_id, f.id()]);
+        let id = uuid(&["observation", case_key, &options.row_key(row_id), f.id()]);
         let mut o = Map::new();
         o.insert("resourceType".into(), json!("Observation"));
         o.insert("id".into(), json!(id));

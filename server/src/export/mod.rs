@@ -12,18 +12,37 @@
 //!
 //! The forms: every case is exported against the bundled core form composed with every
 //! bundled module (field ids are unique across modules, so this one form has a column or an
-//! item for every field any case can hold). Deleted cases are left out. Identifying fields
-//! are exported as they are (these are not research exports); values are never logged.
+//! item for every field any case can hold). Deleted cases are left out. Values are never
+//! logged.
+//!
+//! Research exports ([`ExportOptions::research`], [`Research`]) are de-identified for one
+//! named recipient, in every format alike:
+//! - every field the form marks `identifying` is left out: its column, item or question, its
+//!   values, its audit records and the conditions that name it;
+//! - the age at admission (the form's `age` source: `age_years`) is computed in whole years
+//!   from the date of birth and the admission date when both are full dates, and replaces the
+//!   age entered; the date of birth itself is identifying and left out;
+//! - case ids, row ids, user names and device ids become keyed pseudonyms for the recipient
+//!   ([`pseudonym`]): stable for that recipient, unlinkable across recipients;
+//! - ODM audit records keep who (pseudonym), where (device pseudonym) and when, but not the
+//!   free-text reasons (they may name the patient) nor the change hashes (the same in every
+//!   export, so they would link the recipients' files); file names say `research`.
+//!
+//! Free-text fields the form does not mark identifying (e.g. a lineage or an organism) are
+//! exported as entered.
 
 mod csv;
 mod fhir;
 mod odm;
+pub mod pseudonym;
 
 use crate::storage::{CaseQuery, ProjectionRow, RepoError, Repository};
+use pseudonym::PseudonymKey;
 use serde_json::{Map, Value};
 use std::io::Write;
+use std::sync::Arc;
 use wardcrf_core::sync::HubStorage;
-use wardcrf_core::{Catalog, Form, FormField, Lang};
+use wardcrf_core::{Catalog, Form, FormField, Lang, PartialDate};
 
 /// Why an export failed. Messages name cases and steps, never values.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +61,12 @@ pub enum ExportError {
     Zip(#[from] zip::result::ZipError),
     #[error("writing a CSV file failed: {0}")]
     Csv(#[from] ::csv::Error),
+    #[error(
+        "the recipient of a research export must be 1 to 100 letters, digits, spaces, '-', '_', '.' or '@'"
+    )]
+    Recipient,
+    #[error("no pseudonym key: {0}")]
+    Key(#[from] crate::secret::RandomError),
 }
 
 /// An export format.
@@ -76,13 +101,47 @@ impl Format {
     }
 
     /// The file name offered for the export (`wardcrf-export.zip`, `wardcrf-export.odm.xml`,
-    /// `wardcrf-export.fhir.json`).
-    pub fn file_name(self) -> &'static str {
-        match self {
-            Format::Csv => "wardcrf-export.zip",
-            Format::Odm => "wardcrf-export.odm.xml",
-            Format::Fhir => "wardcrf-export.fhir.json",
+    /// `wardcrf-export.fhir.json`; `wardcrf-research-export.*` for a research export).
+    pub fn file_name(self, research: bool) -> &'static str {
+        match (self, research) {
+            (Format::Csv, false) => "wardcrf-export.zip",
+            (Format::Odm, false) => "wardcrf-export.odm.xml",
+            (Format::Fhir, false) => "wardcrf-export.fhir.json",
+            (Format::Csv, true) => "wardcrf-research-export.zip",
+            (Format::Odm, true) => "wardcrf-research-export.odm.xml",
+            (Format::Fhir, true) => "wardcrf-research-export.fhir.json",
         }
+    }
+}
+
+/// A research export's recipient and the key of its pseudonyms.
+#[derive(Debug, Clone)]
+pub struct Research {
+    recipient: String,
+    key: Arc<PseudonymKey>,
+}
+
+impl Research {
+    /// For `recipient` (1 to 100 letters, digits, spaces, `-`, `_`, `.`, `@`; not blank),
+    /// with pseudonyms under `key`.
+    pub fn new(recipient: &str, key: Arc<PseudonymKey>) -> Result<Research, ExportError> {
+        let ok = !recipient.trim().is_empty()
+            && recipient.chars().count() <= 100
+            && recipient
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | '@'));
+        if !ok {
+            return Err(ExportError::Recipient);
+        }
+        Ok(Research {
+            recipient: recipient.to_string(),
+            key,
+        })
+    }
+
+    /// The recipient's pseudonym of `id` (of `kind`: case, row, user, device).
+    fn pseudonym(&self, kind: &str, id: &str) -> String {
+        self.key.pseudonym(&self.recipient, kind, id)
     }
 }
 
@@ -95,6 +154,42 @@ pub struct ExportOptions {
     pub lang: Option<Lang>,
     /// The export's time (unix seconds): ODM's CreationDateTime and FileOID.
     pub now: u64,
+    /// A research export: de-identified for this recipient (see the module docs).
+    pub research: Option<Research>,
+}
+
+impl ExportOptions {
+    /// Whether `field` is exported (identifying fields are not, in a research export).
+    fn exported(&self, field: &FormField) -> bool {
+        self.research.is_none() || !field.def.identifying
+    }
+
+    /// How a case is named in the export: its id, or the recipient's pseudonym of it.
+    fn case_key(&self, case_id: &str) -> String {
+        self.key("case", case_id)
+    }
+
+    /// How a row is named: its id, or the recipient's pseudonym of it.
+    fn row_key(&self, row_id: &str) -> String {
+        self.key("row", row_id)
+    }
+
+    /// How a user is named in audit records.
+    fn user_key(&self, user: &str) -> String {
+        self.key("user", user)
+    }
+
+    /// How a device is named in audit records.
+    fn device_key(&self, device: &str) -> String {
+        self.key("device", device)
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        match &self.research {
+            Some(r) if !id.is_empty() => r.pseudonym(kind, id),
+            _ => id.to_string(),
+        }
+    }
 }
 
 /// Writes the export of `format` to `out`.
@@ -150,16 +245,20 @@ fn case_ids<S: Repository>(storage: &mut S, site: Option<&str>) -> Result<Vec<St
         .collect())
 }
 
-/// One case as exported: its projection row and its current values.
+/// One case as exported: its projection row and its current values (de-identified in a
+/// research export).
 struct ExportCase {
     row: ProjectionRow,
     values: Map<String, Value>,
 }
 
-/// Reads one case's projection (`None` when it vanished or was deleted meanwhile).
+/// Reads one case's projection (`None` when it vanished or was deleted meanwhile); in a
+/// research export, its values de-identified.
 fn load_case<S: Repository>(
     storage: &mut S,
     case_id: &str,
+    form: &Form,
+    options: &ExportOptions,
 ) -> Result<Option<ExportCase>, ExportError> {
     let Some(row) = storage.projection(case_id)? else {
         return Ok(None);
@@ -176,7 +275,54 @@ fn load_case<S: Repository>(
             });
         }
     };
-    Ok(Some(ExportCase { row, values }))
+    let mut case = ExportCase { row, values };
+    if options.research.is_some() {
+        deidentify(form, &mut case);
+    }
+    Ok(Some(case))
+}
+
+/// Removes the identifying fields from a case's values (case-level and in every row) after
+/// computing the age at admission from the date of birth.
+fn deidentify(form: &Form, case: &mut ExportCase) {
+    if let Some(age) = &form.definition().age
+        && let (Some(birth), Some(reference)) = (&age.birth_date_field, &age.reference_date_field)
+        && let Some(years) = age_in_years(
+            case.values.get(birth.as_str()),
+            case.values.get(reference.as_str()),
+        )
+    {
+        case.values
+            .insert(age.years_field.clone(), Value::from(years));
+    }
+    for f in form.fields().iter().filter(|f| f.def.identifying) {
+        match &f.group {
+            None => {
+                case.values.remove(f.id());
+            }
+            Some(group) => {
+                if let Some(rows) = case.values.get_mut(group).and_then(Value::as_array_mut) {
+                    for row in rows.iter_mut().filter_map(Value::as_object_mut) {
+                        row.remove(f.id());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whole years from a birth date to a later reference date (both full dates), else `None`.
+fn age_in_years(birth: Option<&Value>, reference: Option<&Value>) -> Option<i64> {
+    let date = |v: Option<&Value>| {
+        v.map(plain)
+            .and_then(Value::as_str)
+            .and_then(|s| PartialDate::parse(s).ok())
+            .filter(PartialDate::is_full)
+    };
+    let (b, r) = (date(birth)?, date(reference)?);
+    let md = |d: &PartialDate| (d.month.unwrap_or(1), d.day.unwrap_or(1));
+    let years = i64::from(r.year) - i64::from(b.year) - i64::from(md(&r) < md(&b));
+    (years >= 0).then_some(years)
 }
 
 /// The value of a stored answer: `{"value": v, "unit": .., ..}` gives `v`; others are as is.
@@ -311,6 +457,31 @@ mod tests {
         assert_eq!(answer_text(&json!("Yamada")), "Yamada");
         assert_eq!(answer_text(&Value::Null), "");
         assert_eq!(unit_of(&json!({"value": 38.5, "unit": "Cel"})), Some("Cel"));
+    }
+
+    #[test]
+    fn age_is_whole_years_at_the_reference_date() {
+        let age = |b: &str, r: &str| age_in_years(Some(&json!(b)), Some(&json!(r)));
+        assert_eq!(age("1980-06-15", "2024-06-14"), Some(43));
+        assert_eq!(age("1980-06-15", "2024-06-15"), Some(44));
+        assert_eq!(age("2000-02-29", "2023-02-28"), Some(22));
+        assert_eq!(age("2000-02-29", "2023-03-01"), Some(23));
+        assert_eq!(age("2024-05-01", "2024-03-01"), None);
+        assert_eq!(age("1980-06", "2024-06-15"), None);
+        assert_eq!(age_in_years(None, Some(&json!("2024-06-15"))), None);
+    }
+
+    #[test]
+    fn recipients_are_names_not_arbitrary_text() {
+        let key = Arc::new(PseudonymKey::from_bytes(&[1; 32]));
+        assert!(Research::new("JIHS-NUM study 2027", key.clone()).is_ok());
+        assert!(Research::new("Charité Berlin", key.clone()).is_ok());
+        for bad in ["", "   ", "a/b", "x\ny", &"r".repeat(101)] {
+            assert!(
+                matches!(Research::new(bad, key.clone()), Err(ExportError::Recipient)),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

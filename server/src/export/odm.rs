@@ -1,13 +1,14 @@
-//! The CDISC ODM 1.3.2 export: one XML document (FileType `Snapshot`) valid against the ODM
-//! 1.3.2 schema (`server/reference/odm-1.3.2/ODM1-3-2.xsd`).
+//! The CDISC ODM 1.3.2 export: one XML document (FileType `Transactional`) valid against the
+//! ODM 1.3.2 schema (`server/reference/odm-1.3.2/ODM1-3-2.xsd`).
 //!
 //! - `Study`: GlobalVariables, BasicDefinitions (a MeasurementUnit per UCUM unit of the form)
 //!   and one MetaDataVersion: Protocol → StudyEventDef `SE.CASE` → FormDef `F.<form>` →
-//!   ItemGroupDef `IG.SEC.<section>` (the section's case-level fields, `Repeating="No"`) and
-//!   `IG.GRP.<group>` (each repeating group, `Repeating="Yes"`) → ItemDef `I.<field>` with
-//!   Description (help), Question (label) in en/ja/de, MeasurementUnitRef, RangeCheck
-//!   (`SoftHard="Hard"` for hard limits, `"Soft"` for soft ones), CodeListRef and Alias
-//!   (`LOINC`, `CDASH`); CodeList `CL.<field>` with Decode en/ja/de per choice.
+//!   ItemGroupDef `IG.CASE` (the case's own state: `I.CASE.status` with CodeList
+//!   `CL.CASE.status`, `I.CASE.deleted`), `IG.SEC.<section>` (the section's case-level fields,
+//!   `Repeating="No"`) and `IG.GRP.<group>` (each repeating group, `Repeating="Yes"`) → ItemDef
+//!   `I.<field>` with Description (help), Question (label) in en/ja/de, MeasurementUnitRef,
+//!   RangeCheck (`SoftHard="Hard"` for hard limits, `"Soft"` for soft ones), CodeListRef and
+//!   Alias (`LOINC`, `CDASH`); CodeList `CL.<field>` with Decode en/ja/de per choice.
 //!   DataTypes: text → text, integer → integer, decimal → float (ODM has no decimal), date →
 //!   date (partialDate for fields that accept partial dates), datetime → datetime, choice →
 //!   text with its CodeList, multichoice → text holding the codes joined by `;` (no
@@ -15,31 +16,43 @@
 //! - `AdminData`: a User `USR.<name>` per user in the exported audit records, a Location
 //!   `LOC.SITE.<site>` per site and `LOC.DEV.<device>` per device (the automerge actor of the
 //!   device store that made a change).
-//! - `ClinicalData`: a SubjectData per case (SubjectKey: the case id; SiteRef its site), one
-//!   StudyEventData and FormData, an ItemGroupData per section with values and one per row of
-//!   each group (ItemGroupRepeatKey: the row id), ItemData with the current value (and its
-//!   MeasurementUnitRef when it carries a unit).
+//! - `ClinicalData`: the case history as transactions. A SubjectData per case (SubjectKey:
+//!   the case id; SiteRef its site; `TransactionType="Insert"` with the AuditRecord of the
+//!   change that created the case), one StudyEventData and FormData (`Upsert`), then:
+//!   - `IG.CASE`: the status `draft` at creation, then every status change, deletion and
+//!     restoration, each an ItemData with its AuditRecord;
+//!   - an ItemGroupData per section (`Upsert`) holding one ItemData per change of one of its
+//!     fields, in history order: `Insert` (first value), `Update` (a new value, a conflict
+//!     resolved), `Remove` (cleared, no Value), each with its own AuditRecord (UserRef,
+//!     LocationRef the device, DateTimeStamp, ReasonForChange when one was given, SourceID the
+//!     automerge change hash) and the MeasurementUnitRef of a value in the field's unit;
+//!   - per row of a repeating group (ItemGroupRepeatKey: the row id): an ItemGroupData
+//!     `Insert` with the AuditRecord of the change that added the row and an ItemData `Insert`
+//!     per value it was added with, then the row's later changes as above; a removed row gets
+//!     a second ItemGroupData `Remove` with the AuditRecord of its removal.
 //!
-//! The audit trail: ODM 1.3.2 allows one AuditRecord per SubjectData, ItemGroupData and
-//! ItemData, and a Snapshot file holds one ItemData per item. So each ItemData carries the
-//! AuditRecord of the change that gave it its current value (UserRef, LocationRef the device,
-//! DateTimeStamp, ReasonForChange when one was given, SourceID the automerge change hash); a
-//! row's ItemGroupData carries the change that added the row and the SubjectData the change
-//! that created the case. Earlier values of a field (and changes to fields now empty) are not
-//! in this file; every change stays in `GET /api/cases/{id}/history`. A Transactional file
-//! with one ItemData per change would carry them all (left for later).
+//! Where the current value of an item is not the one its last change left (concurrent values
+//! still in conflict, a value computed for a research export), an `Upsert` ItemData without
+//! AuditRecord closes the item, so that applying the transactions in order gives the
+//! repository's current values.
+//!
+//! A research export has no ItemDef, ItemRef or CodeList for an identifying field (and so no
+//! ItemData of one), the recipient's pseudonyms as SubjectKey, ItemGroupRepeatKey, user and
+//! device (`USR.<pseudonym>`, `LOC.DEV.<pseudonym>`), and audit records without
+//! ReasonForChange (free text) and SourceID (the change hash, the same in every export). The
+//! age at admission computed from the date of birth is a closing `Upsert` without audit record.
 //!
 //! AdminData must precede ClinicalData, but its users and devices are known only once every
 //! case is read: ClinicalData is written to an anonymous temporary file first and copied
 //! after the AdminData.
 
 use super::{
-    ExportError, ExportOptions, answer_text, case_ids, group_rows, iso_date, iso_datetime,
-    load_case, unit_of,
+    ExportCase, ExportError, ExportOptions, answer_text, case_ids, group_rows, iso_date,
+    iso_datetime, load_case, plain, unit_of,
 };
 use crate::storage::Repository;
-use serde_json::{Map, Value};
-use std::collections::BTreeSet;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use wardcrf_core::sync::{HubStorage, case_history};
 use wardcrf_core::{FieldType, Form, FormField, HistoryEntry, Lang, Limits, Text};
@@ -48,6 +61,13 @@ use wardcrf_core::{FieldType, Form, FormField, HistoryEntry, Lang, Limits, Text}
 const ODM_NS: &str = "http://www.cdisc.org/ns/odm/v1.3";
 /// The one study event every case is exported under.
 const STUDY_EVENT_OID: &str = "SE.CASE";
+/// The item group of a case's own state (status, deletion), not a form section.
+const CASE_GROUP_OID: &str = "IG.CASE";
+/// The case status (draft, complete, signed).
+const STATUS_OID: &str = "I.CASE.status";
+const STATUS_CODES_OID: &str = "CL.CASE.status";
+/// Whether the case was deleted (a deletion undone shows as `true` then `false`).
+const DELETED_OID: &str = "I.CASE.deleted";
 
 /// Writes the ODM document to `out`.
 pub(super) fn write<S, W>(
@@ -61,6 +81,7 @@ where
     W: Write,
 {
     let oids = Oids::new(form);
+    let audit = Audit { options };
 
     // ClinicalData first, into a spool file, noting who and which devices appear.
     let mut seen = Seen::default();
@@ -71,7 +92,7 @@ where
             &[("StudyOID", &oids.study), ("MetaDataVersionOID", &oids.mdv)],
         )?;
         for case_id in case_ids(storage, options.site.as_deref())? {
-            let Some(case) = load_case(storage, &case_id)? else {
+            let Some(case) = load_case(storage, &case_id, form, options)? else {
                 continue;
             };
             let stored = storage
@@ -86,16 +107,7 @@ where
                 reason: e.to_string(),
             })?;
             seen.sites.insert(case.row.site_id.clone());
-            subject(
-                &mut x,
-                form,
-                &oids,
-                &case.row.case_id,
-                &case.row.site_id,
-                &case.values,
-                &history,
-                &mut seen,
-            )?;
+            subject(&mut x, form, &oids, &case, &history, &audit, &mut seen)?;
         }
         x.close()?;
         x.into_inner()
@@ -111,7 +123,7 @@ where
         "ODM",
         &[
             ("xmlns", ODM_NS),
-            ("FileType", "Snapshot"),
+            ("FileType", "Transactional"),
             ("FileOID", &file_oid),
             ("CreationDateTime", &created),
             ("ODMVersion", "1.3.2"),
@@ -120,7 +132,7 @@ where
             ("SourceSystemVersion", env!("CARGO_PKG_VERSION")),
         ],
     )?;
-    study(&mut x, form, &oids)?;
+    study(&mut x, form, &oids, options)?;
     admin_data(
         &mut x,
         &oids,
@@ -185,21 +197,28 @@ struct Seen {
     sites: BTreeSet<String>,
 }
 
-/// The sections holding case-level fields, in form order: (section id, its fields).
-fn sections(form: &Form) -> Vec<(String, Vec<&FormField>)> {
+/// The sections holding exported case-level fields, in form order: (section id, its fields).
+fn sections<'a>(form: &'a Form, options: &ExportOptions) -> Vec<(String, Vec<&'a FormField>)> {
     form.definition()
         .sections
         .iter()
         .map(|s| {
-            let fields: Vec<&FormField> =
-                form.fields_in(None).filter(|f| f.section == s.id).collect();
+            let fields: Vec<&FormField> = form
+                .fields_in(None)
+                .filter(|f| f.section == s.id && options.exported(f))
+                .collect();
             (s.id.clone(), fields)
         })
         .filter(|(_, fields)| !fields.is_empty())
         .collect()
 }
 
-fn study<W: Write>(x: &mut Xml<W>, form: &Form, oids: &Oids) -> Result<(), ExportError> {
+fn study<W: Write>(
+    x: &mut Xml<W>,
+    form: &Form,
+    oids: &Oids,
+    options: &ExportOptions,
+) -> Result<(), ExportError> {
     let def = form.definition();
     x.open("Study", &[("OID", &oids.study)])?;
     x.open("GlobalVariables", &[])?;
@@ -264,7 +283,7 @@ fn study<W: Write>(x: &mut Xml<W>, form: &Form, oids: &Oids) -> Result<(), Expor
     x.empty("FormRef", &[("FormOID", &oids.form), ("Mandatory", "Yes")])?;
     x.close()?;
 
-    let sections = sections(form);
+    let sections = sections(form, options);
     x.open(
         "FormDef",
         &[
@@ -274,6 +293,10 @@ fn study<W: Write>(x: &mut Xml<W>, form: &Form, oids: &Oids) -> Result<(), Expor
         ],
     )?;
     translated(x, "Description", &def.title)?;
+    x.empty(
+        "ItemGroupRef",
+        &[("ItemGroupOID", CASE_GROUP_OID), ("Mandatory", "Yes")],
+    )?;
     for (section, _) in &sections {
         x.empty(
             "ItemGroupRef",
@@ -288,6 +311,7 @@ fn study<W: Write>(x: &mut Xml<W>, form: &Form, oids: &Oids) -> Result<(), Expor
     }
     x.close()?;
 
+    case_group_def(x)?;
     for (section, fields) in &sections {
         let label = def
             .sections
@@ -297,13 +321,17 @@ fn study<W: Write>(x: &mut Xml<W>, form: &Form, oids: &Oids) -> Result<(), Expor
         item_group_def(x, &section_oid(section), section, false, label, fields)?;
     }
     for g in form.groups() {
-        let fields: Vec<&FormField> = form.fields_in(Some(&g.id)).collect();
+        let fields: Vec<&FormField> = form
+            .fields_in(Some(&g.id))
+            .filter(|f| options.exported(f))
+            .collect();
         item_group_def(x, &group_oid(&g.id), &g.id, true, Some(&g.label), &fields)?;
     }
-    for f in form.fields() {
+    case_item_defs(x)?;
+    for f in form.fields().iter().filter(|f| options.exported(f)) {
         item_def(x, f)?;
     }
-    for f in form.fields() {
+    for f in form.fields().iter().filter(|f| options.exported(f)) {
         if !f.choices.is_empty() {
             x.open(
                 "CodeList",
@@ -321,8 +349,75 @@ fn study<W: Write>(x: &mut Xml<W>, form: &Form, oids: &Oids) -> Result<(), Expor
             x.close()?;
         }
     }
+    x.open(
+        "CodeList",
+        &[
+            ("OID", STATUS_CODES_OID),
+            ("Name", "case_status"),
+            ("DataType", "text"),
+        ],
+    )?;
+    for (code, label) in [
+        ("draft", Text::new("Draft", "下書き", "Entwurf")),
+        ("complete", Text::new("Complete", "入力完了", "Vollständig")),
+        ("signed", Text::new("Signed", "署名済み", "Signiert")),
+    ] {
+        x.open("CodeListItem", &[("CodedValue", code)])?;
+        translated(x, "Decode", &label)?;
+        x.close()?;
+    }
+    x.close()?;
     x.close()?; // MetaDataVersion
     x.close() // Study
+}
+
+/// IG.CASE: the case's status and deletion as items (their changes are in the audit trail too).
+fn case_group_def<W: Write>(x: &mut Xml<W>) -> Result<(), ExportError> {
+    x.open(
+        "ItemGroupDef",
+        &[
+            ("OID", CASE_GROUP_OID),
+            ("Name", "case"),
+            ("Repeating", "No"),
+        ],
+    )?;
+    x.empty("ItemRef", &[("ItemOID", STATUS_OID), ("Mandatory", "Yes")])?;
+    x.empty("ItemRef", &[("ItemOID", DELETED_OID), ("Mandatory", "No")])?;
+    x.close()
+}
+
+/// The ItemDefs of IG.CASE.
+fn case_item_defs<W: Write>(x: &mut Xml<W>) -> Result<(), ExportError> {
+    x.open(
+        "ItemDef",
+        &[
+            ("OID", STATUS_OID),
+            ("Name", "case_status"),
+            ("DataType", "text"),
+            ("Length", "8"),
+        ],
+    )?;
+    translated(
+        x,
+        "Question",
+        &Text::new("Case status", "症例の状態", "Status des Falls"),
+    )?;
+    x.empty("CodeListRef", &[("CodeListOID", STATUS_CODES_OID)])?;
+    x.close()?;
+    x.open(
+        "ItemDef",
+        &[
+            ("OID", DELETED_OID),
+            ("Name", "case_deleted"),
+            ("DataType", "boolean"),
+        ],
+    )?;
+    translated(
+        x,
+        "Question",
+        &Text::new("Case deleted", "症例の削除", "Fall gelöscht"),
+    )?;
+    x.close()
 }
 
 fn item_group_def<W: Write>(
@@ -499,74 +594,214 @@ fn admin_data<W: Write>(
     x.close()
 }
 
-/// One case as a SubjectData.
-#[allow(clippy::too_many_arguments)]
+/// How audit records are written: as they are, or (research) pseudonymised and without
+/// free text or change hashes.
+struct Audit<'a> {
+    options: &'a ExportOptions,
+}
+
+/// One case as a SubjectData: its creation, then per item group every change in the order of
+/// the case history, each ItemData with its own AuditRecord.
 fn subject<W: Write>(
     x: &mut Xml<W>,
     form: &Form,
     oids: &Oids,
-    case_id: &str,
-    site_id: &str,
-    values: &Map<String, Value>,
+    case: &ExportCase,
     history: &[HistoryEntry],
+    audit: &Audit,
     seen: &mut Seen,
 ) -> Result<(), ExportError> {
-    x.open("SubjectData", &[("SubjectKey", case_id)])?;
-    if let Some(created) = history.iter().find(|e| e.op == "create") {
-        audit_record(x, created, seen)?;
+    let (site_id, values) = (case.row.site_id.as_str(), &case.values);
+    let subject_key = audit.options.case_key(&case.row.case_id);
+    let created = history.iter().find(|e| e.op == "create");
+    x.open(
+        "SubjectData",
+        &[
+            ("SubjectKey", &subject_key),
+            (
+                "TransactionType",
+                if created.is_some() {
+                    "Insert"
+                } else {
+                    "Upsert"
+                },
+            ),
+        ],
+    )?;
+    if let Some(created) = created {
+        audit_record(x, created, audit, seen)?;
     }
     x.empty("SiteRef", &[("LocationOID", &site_oid(site_id))])?;
-    x.open("StudyEventData", &[("StudyEventOID", STUDY_EVENT_OID)])?;
-    x.open("FormData", &[("FormOID", &oids.form)])?;
-    for (section, fields) in sections(form) {
-        let answered: Vec<(&FormField, &Value)> = fields
+    x.open(
+        "StudyEventData",
+        &[
+            ("StudyEventOID", STUDY_EVENT_OID),
+            ("TransactionType", "Upsert"),
+        ],
+    )?;
+    x.open(
+        "FormData",
+        &[("FormOID", &oids.form), ("TransactionType", "Upsert")],
+    )?;
+
+    // The case's status (and deletions undone), as items of IG.CASE.
+    x.open(
+        "ItemGroupData",
+        &[
+            ("ItemGroupOID", CASE_GROUP_OID),
+            ("TransactionType", "Upsert"),
+        ],
+    )?;
+    let mut status = None;
+    if let Some(created) = created {
+        let value = Value::from("draft");
+        change_item(
+            x,
+            STATUS_OID,
+            "Insert",
+            &value,
+            None,
+            Some(created),
+            audit,
+            seen,
+        )?;
+        status = Some(value);
+    }
+    for e in history {
+        let (oid, value) = match e.op.as_str() {
+            "status" | "reopen" => (STATUS_OID, e.new.clone().unwrap_or(Value::Null)),
+            "delete" => (DELETED_OID, Value::Bool(true)),
+            "restore" => (DELETED_OID, Value::Bool(false)),
+            _ => continue,
+        };
+        change_item(x, oid, "Upsert", &value, None, Some(e), audit, seen)?;
+        if oid == STATUS_OID {
+            status = Some(value);
+        }
+    }
+    let current = Value::from(case.row.status.as_str());
+    if status.as_ref() != Some(&current) {
+        change_item(x, STATUS_OID, "Upsert", &current, None, None, audit, seen)?;
+    }
+    x.close()?;
+
+    for (section, fields) in sections(form, audit.options) {
+        let changes: Vec<&HistoryEntry> = history
             .iter()
-            .filter_map(|f| values.get(f.id()).map(|v| (*f, v)))
-            .filter(|(_, v)| !v.is_null())
+            .filter(|e| e.group.is_none() && is_value_change(e))
+            .filter(|e| fields.iter().any(|f| e.field.as_deref() == Some(f.id())))
             .collect();
-        if answered.is_empty() {
+        let answered = fields
+            .iter()
+            .any(|f| values.get(f.id()).is_some_and(|v| !plain(v).is_null()));
+        if changes.is_empty() && !answered {
             continue;
         }
-        x.open("ItemGroupData", &[("ItemGroupOID", &section_oid(&section))])?;
-        for (f, v) in answered {
-            let last = history
-                .iter()
-                .rev()
-                .find(|e| e.group.is_none() && e.field.as_deref() == Some(f.id()));
-            item_data(x, f, v, last, seen)?;
+        x.open(
+            "ItemGroupData",
+            &[
+                ("ItemGroupOID", &section_oid(&section)),
+                ("TransactionType", "Upsert"),
+            ],
+        )?;
+        let mut last: HashMap<&str, Value> = HashMap::new();
+        for e in changes {
+            let Some(f) = fields.iter().find(|f| e.field.as_deref() == Some(f.id())) else {
+                continue;
+            };
+            field_change(x, f, e, &mut last, audit, seen)?;
         }
+        closing_values(x, &fields, values, &last, audit, seen)?;
         x.close()?;
     }
+
     for g in form.groups() {
-        let fields: Vec<&FormField> = form.fields_in(Some(&g.id)).collect();
-        for (row_id, row) in group_rows(values, &g.id) {
-            let in_row = |e: &&HistoryEntry| {
-                e.group.as_deref() == Some(g.id.as_str()) && e.row_id.as_deref() == Some(row_id)
-            };
+        let fields: Vec<&FormField> = form
+            .fields_in(Some(&g.id))
+            .filter(|f| audit.options.exported(f))
+            .collect();
+        let current = group_rows(values, &g.id);
+        // Every row the history or the values know, in the order it first appears.
+        let mut row_ids: Vec<&str> = Vec::new();
+        for e in history {
+            if e.group.as_deref() == Some(g.id.as_str())
+                && let Some(r) = e.row_id.as_deref()
+                && !row_ids.contains(&r)
+            {
+                row_ids.push(r);
+            }
+        }
+        for (r, _) in &current {
+            if !row_ids.contains(r) {
+                row_ids.push(r);
+            }
+        }
+        for row_id in row_ids {
+            let in_row: Vec<&HistoryEntry> = history
+                .iter()
+                .filter(|e| {
+                    e.group.as_deref() == Some(g.id.as_str()) && e.row_id.as_deref() == Some(row_id)
+                })
+                .collect();
+            let row_values = current.iter().find(|(r, _)| *r == row_id).map(|(_, v)| *v);
+            let added = in_row.iter().find(|e| e.op == "row_add");
+            let removed = in_row.iter().rev().find(|e| e.op == "row_remove");
+            let key = audit.options.row_key(row_id);
             let mut attrs = vec![("ItemGroupOID", group_oid(&g.id))];
-            if !row_id.is_empty() {
-                attrs.push(("ItemGroupRepeatKey", row_id.to_string()));
+            if !key.is_empty() {
+                attrs.push(("ItemGroupRepeatKey", key.clone()));
             }
-            let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            x.open("ItemGroupData", &attrs)?;
-            if let Some(added) = history.iter().filter(in_row).find(|e| e.op == "row_add") {
-                audit_record(x, added, seen)?;
+            let mut open = attrs.clone();
+            open.push((
+                "TransactionType",
+                if added.is_some() { "Insert" } else { "Upsert" }.to_string(),
+            ));
+            let open: Vec<(&str, &str)> = open.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            x.open("ItemGroupData", &open)?;
+            let mut last: HashMap<&str, Value> = HashMap::new();
+            if let Some(added) = added {
+                audit_record(x, added, audit, seen)?;
+                let new = added.new.as_ref().and_then(Value::as_object);
+                for f in &fields {
+                    if let Some(v) = new
+                        .and_then(|n| n.get(f.id()))
+                        .filter(|v| !plain(v).is_null())
+                    {
+                        change_item(
+                            x,
+                            &item_oid(f.id()),
+                            "Insert",
+                            v,
+                            Some(f),
+                            None,
+                            audit,
+                            seen,
+                        )?;
+                        last.insert(f.id(), plain(v).clone());
+                    }
+                }
             }
-            for f in &fields {
-                let Some(v) = row.get(f.id()).filter(|v| !v.is_null()) else {
+            for e in in_row.iter().filter(|e| is_value_change(e)) {
+                let Some(f) = fields.iter().find(|f| e.field.as_deref() == Some(f.id())) else {
                     continue;
                 };
-                let last = history.iter().rev().filter(in_row).find(|e| {
-                    e.field.as_deref() == Some(f.id())
-                        || (e.op == "row_add"
-                            && e.new
-                                .as_ref()
-                                .and_then(Value::as_object)
-                                .is_some_and(|o| o.contains_key(f.id())))
-                });
-                item_data(x, f, v, last, seen)?;
+                field_change(x, f, e, &mut last, audit, seen)?;
+            }
+            if let Some(row) = row_values {
+                closing_values(x, &fields, row, &last, audit, seen)?;
             }
             x.close()?;
+            if let Some(removed) = removed
+                && row_values.is_none()
+            {
+                let mut remove = attrs.clone();
+                remove.push(("TransactionType", "Remove".to_string()));
+                let remove: Vec<(&str, &str)> =
+                    remove.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                x.open("ItemGroupData", &remove)?;
+                audit_record(x, removed, audit, seen)?;
+                x.close()?;
+            }
         }
     }
     x.close()?; // FormData
@@ -574,23 +809,102 @@ fn subject<W: Write>(
     x.close() // SubjectData
 }
 
-fn item_data<W: Write>(
+/// The ops that change one field's value.
+fn is_value_change(e: &HistoryEntry) -> bool {
+    matches!(e.op.as_str(), "set" | "clear" | "resolve") && e.field.is_some()
+}
+
+/// One change of a field as an ItemData (Insert, Update or Remove) with its audit record;
+/// notes the value it leaves in `last`.
+fn field_change<'a, W: Write>(
     x: &mut Xml<W>,
-    f: &FormField,
-    answer: &Value,
-    last: Option<&HistoryEntry>,
+    f: &'a FormField,
+    e: &HistoryEntry,
+    last: &mut HashMap<&'a str, Value>,
+    audit: &Audit,
     seen: &mut Seen,
 ) -> Result<(), ExportError> {
+    let new = e.new.as_ref().filter(|v| !plain(v).is_null());
+    let had = last.get(f.id()).is_some_and(|v| !v.is_null())
+        || e.old.as_ref().is_some_and(|v| !plain(v).is_null());
     let oid = item_oid(f.id());
+    match new {
+        Some(v) if e.op != "clear" => {
+            let kind = if had { "Update" } else { "Insert" };
+            change_item(x, &oid, kind, v, Some(f), Some(e), audit, seen)?;
+            last.insert(f.id(), plain(v).clone());
+        }
+        _ => {
+            x.open(
+                "ItemData",
+                &[("ItemOID", &oid), ("TransactionType", "Remove")],
+            )?;
+            audit_record(x, e, audit, seen)?;
+            x.close()?;
+            last.insert(f.id(), Value::Null);
+        }
+    }
+    Ok(())
+}
+
+/// For every field whose current value is not the one its last change left (concurrent
+/// values still in conflict, a value computed for the export), an `Upsert` with the current
+/// value and no audit record, so that applying the file's transactions in order gives the
+/// repository's current values.
+fn closing_values<W: Write>(
+    x: &mut Xml<W>,
+    fields: &[&FormField],
+    values: &serde_json::Map<String, Value>,
+    last: &HashMap<&str, Value>,
+    audit: &Audit,
+    seen: &mut Seen,
+) -> Result<(), ExportError> {
+    for f in fields {
+        let current = values.get(f.id()).map(plain).unwrap_or(&Value::Null);
+        let left = last.get(f.id()).unwrap_or(&Value::Null);
+        if current == left {
+            continue;
+        }
+        let oid = item_oid(f.id());
+        if current.is_null() {
+            x.empty(
+                "ItemData",
+                &[("ItemOID", &oid), ("TransactionType", "Remove")],
+            )?;
+        } else if let Some(v) = values.get(f.id()) {
+            change_item(x, &oid, "Upsert", v, Some(f), None, audit, seen)?;
+        }
+    }
+    Ok(())
+}
+
+/// An ItemData with a value (and its unit when it is the field's own), a transaction type and
+/// the audit record of `entry` when given.
+#[allow(clippy::too_many_arguments)]
+fn change_item<W: Write>(
+    x: &mut Xml<W>,
+    oid: &str,
+    transaction: &str,
+    answer: &Value,
+    f: Option<&FormField>,
+    entry: Option<&HistoryEntry>,
+    audit: &Audit,
+    seen: &mut Seen,
+) -> Result<(), ExportError> {
     let value = answer_text(answer);
     // Only the field's own unit is declared (stored values are always in it).
-    let unit = unit_of(answer).filter(|u| f.def.unit.as_deref() == Some(*u));
-    if last.is_none() && unit.is_none() {
-        return x.empty("ItemData", &[("ItemOID", &oid), ("Value", &value)]);
+    let unit = unit_of(answer).filter(|u| f.and_then(|f| f.def.unit.as_deref()) == Some(*u));
+    let attrs = [
+        ("ItemOID", oid),
+        ("TransactionType", transaction),
+        ("Value", value.as_str()),
+    ];
+    if entry.is_none() && unit.is_none() {
+        return x.empty("ItemData", &attrs);
     }
-    x.open("ItemData", &[("ItemOID", &oid), ("Value", &value)])?;
-    if let Some(entry) = last {
-        audit_record(x, entry, seen)?;
+    x.open("ItemData", &attrs)?;
+    if let Some(entry) = entry {
+        audit_record(x, entry, audit, seen)?;
     }
     if let Some(unit) = unit {
         x.empty(
@@ -604,21 +918,24 @@ fn item_data<W: Write>(
 fn audit_record<W: Write>(
     x: &mut Xml<W>,
     entry: &HistoryEntry,
+    audit: &Audit,
     seen: &mut Seen,
 ) -> Result<(), ExportError> {
-    seen.users.insert(entry.user.clone());
-    seen.devices.insert(entry.device.clone());
+    let options = audit.options;
+    let user = options.user_key(&entry.user);
+    let device = options.device_key(&entry.device);
     x.open("AuditRecord", &[])?;
-    x.empty("UserRef", &[("UserOID", &user_oid(&entry.user))])?;
-    x.empty(
-        "LocationRef",
-        &[("LocationOID", &device_oid(&entry.device))],
-    )?;
+    x.empty("UserRef", &[("UserOID", &user_oid(&user))])?;
+    x.empty("LocationRef", &[("LocationOID", &device_oid(&device))])?;
+    seen.users.insert(user);
+    seen.devices.insert(device);
     x.text_element("DateTimeStamp", &[], &iso_datetime(entry.time))?;
-    if let Some(reason) = entry.reason.as_deref().filter(|r| !r.is_empty()) {
-        x.text_element("ReasonForChange", &[], reason)?;
+    if options.research.is_none() {
+        if let Some(reason) = entry.reason.as_deref().filter(|r| !r.is_empty()) {
+            x.text_element("ReasonForChange", &[], reason)?;
+        }
+        x.text_element("SourceID", &[], &entry.change)?;
     }
-    x.text_element("SourceID", &[], &entry.change)?;
     x.close()
 }
 

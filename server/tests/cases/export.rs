@@ -61,6 +61,24 @@ fn seeded(name: &str) -> (TestServer, String, String, String, String) {
     a1.store
         .add_row(&full, "labs", &lab, "nurse-a", None)
         .unwrap();
+    // A value entered and cleared, a row added and removed: both stay in the audit trail.
+    a1.set_by(&full, "vs_rr", json!(20), "nurse-a", None);
+    a1.set_by(
+        &full,
+        "vs_rr",
+        serde_json::Value::Null,
+        "nurse-a",
+        Some("wrong patient"),
+    );
+    let mut gone = serde_json::Map::new();
+    gone.insert("med_class".into(), json!("2"));
+    let gone_id = a1
+        .store
+        .add_row(&full, "medications", &gone, "nurse-a", None)
+        .unwrap();
+    a1.store
+        .remove_row(&full, "medications", &gone_id, "nurse-a", "duplicate")
+        .unwrap();
     let other = a1.store.create_case("icrown-core", &[], "nurse-a").unwrap();
     a1.set_by(&other, "vs_hr", json!(70), "nurse-a", None);
     a1.sync().unwrap();
@@ -317,10 +335,20 @@ fn the_odm_export_validates_against_the_schema_and_defines_every_oid_it_referenc
     expected.sort();
     expected.push(b_case.as_str());
     assert_eq!(subjects, expected);
+    let odm = find(&elements, "ODM", "FileType", "Transactional");
+    assert_eq!(odm.len(), 1, "a Transactional file");
     let subject = find(&elements, "SubjectData", "SubjectKey", &full)[0];
+    assert_eq!(subject.attrs["TransactionType"], "Insert");
     let data = after(&elements, subject, "SubjectData");
+    // Every ItemData is a transaction; applied in order they give the current values.
+    assert!(
+        data.iter()
+            .filter(|e| e.name == "ItemData")
+            .all(|e| e.attrs.contains_key("TransactionType"))
+    );
     let value = |id: &str| {
         data.iter()
+            .rev()
             .find(|e| e.name == "ItemData" && e.attrs["ItemOID"] == format!("I.{id}"))
             .map(|e| e.attrs["Value"].as_str())
     };
@@ -329,7 +357,9 @@ fn the_odm_export_validates_against_the_schema_and_defines_every_oid_it_referenc
     assert_eq!(value("vs_temp"), Some("38.5"));
     assert_eq!(value("vs_hr"), Some("96"));
     assert_eq!(value("prior_covid19_date"), Some("2022-03"));
-    assert_eq!(value("med_class"), Some("8"));
+    assert!(data.iter().any(|e| e.name == "ItemData"
+        && e.attrs["ItemOID"] == "I.med_class"
+        && e.attrs["Value"] == "8"));
     assert!(data.iter().any(|e| e.name == "ItemGroupData"
         && e.attrs["ItemGroupOID"] == "IG.GRP.medications"
         && e.attrs.get("ItemGroupRepeatKey") == Some(&row_id)));
@@ -337,12 +367,40 @@ fn the_odm_export_validates_against_the_schema_and_defines_every_oid_it_referenc
         data.iter()
             .any(|e| e.name == "SiteRef" && e.attrs["LocationOID"] == "LOC.SITE.site-a")
     );
-    // The heart rate's audit record is the second device's edit, with its reason.
-    let hr = data
+    assert_eq!(value("CASE.status"), Some("draft"));
+    // One ItemData per change of the heart rate: 88 entered, then 96 by the second device,
+    // each with its own audit record.
+    let hr: Vec<&El> = data
         .iter()
-        .find(|e| e.name == "ItemData" && e.attrs["ItemOID"] == "I.vs_hr")
-        .unwrap();
-    let audit = after(data, hr, "ItemData");
+        .filter(|e| e.name == "ItemData" && e.attrs["ItemOID"] == "I.vs_hr")
+        .collect();
+    let changes: Vec<(&str, &str)> = hr
+        .iter()
+        .map(|e| {
+            (
+                e.attrs["TransactionType"].as_str(),
+                e.attrs["Value"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(changes, [("Insert", "88"), ("Update", "96")]);
+    let rr: Vec<&str> = data
+        .iter()
+        .filter(|e| e.name == "ItemData" && e.attrs["ItemOID"] == "I.vs_rr")
+        .map(|e| e.attrs["TransactionType"].as_str())
+        .collect();
+    assert_eq!(rr, ["Insert", "Remove"]);
+    let removed: Vec<&str> = data
+        .iter()
+        .filter(|e| e.name == "ItemGroupData" && e.attrs["ItemGroupOID"] == "IG.GRP.medications")
+        .map(|e| e.attrs["TransactionType"].as_str())
+        .collect();
+    assert_eq!(removed, ["Insert", "Insert", "Remove"]);
+    let first = after(data, hr[0], "ItemData");
+    assert_eq!(first[0].name, "AuditRecord");
+    assert_eq!(first[1].attrs["UserOID"], "USR.nurse-a");
+    assert!(!first.iter().any(|e| e.name == "ReasonForChange"));
+    let audit = after(data, hr[1], "ItemData");
     assert_eq!(audit[0].name, "AuditRecord");
     assert_eq!(audit[1].attrs["UserOID"], "USR.charge nurse");
     assert!(audit[2].attrs["LocationOID"].starts_with("LOC.DEV."));
@@ -745,4 +803,242 @@ fn the_fhir_validator_rejects_an_answer_that_does_not_fit_its_item() {
     assert_ne!(bad, text);
     let problems = fhir_validate(bad.as_bytes()).unwrap_err();
     assert!(problems.contains("vs_temp"), "{problems}");
+}
+
+/// Distinctive identifying values, an earlier value of one, and free text naming the patient.
+const PATIENT: &str = "Qorlanski-Ishikawa Zyxwvu 山田花子";
+const PATIENT_BEFORE: &str = "Qorlansky Wrongname";
+const RECORD_NUMBER: &str = "HRN-8817-4432-XQ";
+const BIRTH: &str = "1961-07-23";
+const REASON: &str = "confirmed with Mrs Qorlanski by phone";
+const NURSE: &str = "Kawabata-Sigrun";
+
+/// A site with one case holding every identifying field (and a corrected name, a reason naming
+/// the patient, a medication row), and a second case; synced from two devices.
+/// Returns (server, every id that must not appear in a research export).
+fn seeded_identifiers(name: &str) -> (TestServer, Vec<String>) {
+    let server = TestServer::start(&crate::backend(), name);
+    server.site("site-r");
+    let mut d1 = device(&server, "site-r", &format!("{name}-d1"));
+    let mut d2 = device(&server, "site-r", &format!("{name}-d2"));
+    let case = d1.store.create_case("icrown-core", &[], NURSE).unwrap();
+    d1.set_by(&case, "patient_name", json!(PATIENT_BEFORE), NURSE, None);
+    d1.set_by(
+        &case,
+        "hospital_record_number",
+        json!(RECORD_NUMBER),
+        NURSE,
+        None,
+    );
+    d1.set_by(&case, "date_of_birth", json!(BIRTH), NURSE, None);
+    d1.set_by(&case, "admission_date", json!("2024-03-01"), NURSE, None);
+    d1.set_by(&case, "age_years", json!(60), NURSE, None);
+    d1.set_by(&case, "sex_at_birth", json!("2"), NURSE, None);
+    d1.set_by(&case, "vs_hr", json!(88), NURSE, None);
+    let mut row = serde_json::Map::new();
+    row.insert("med_class".into(), json!("8"));
+    let row_id = d1
+        .store
+        .add_row(&case, "medications", &row, NURSE, None)
+        .unwrap();
+    let second = d1.store.create_case("icrown-core", &[], NURSE).unwrap();
+    d1.set_by(&second, "vs_hr", json!(70), NURSE, None);
+    d1.sync().unwrap();
+    d2.sync().unwrap();
+    d2.set_by(&case, "patient_name", json!(PATIENT), NURSE, Some(REASON));
+    d2.set_by(&case, "vs_hr", json!(92), NURSE, Some(REASON));
+    d2.sync().unwrap();
+    let secrets = vec![
+        PATIENT.to_string(),
+        "Qorlanski".to_string(),
+        "山田花子".to_string(),
+        PATIENT_BEFORE.to_string(),
+        RECORD_NUMBER.to_string(),
+        BIRTH.to_string(),
+        "1961".to_string(),
+        REASON.to_string(),
+        NURSE.to_string(),
+        case.clone(),
+        second.clone(),
+        row_id,
+        d1.store.device_id(),
+        d2.store.device_id(),
+    ];
+    (server, secrets)
+}
+
+/// The values found in `bytes` (as UTF-8 text).
+fn leaks<'a>(bytes: &[u8], secrets: &'a [String]) -> Vec<&'a str> {
+    secrets
+        .iter()
+        .filter(|s| bytes.windows(s.len()).any(|w| w == s.as_bytes()))
+        .map(String::as_str)
+        .collect()
+}
+
+/// Every file of a ZIP as (name, bytes).
+fn zip_entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut file = archive.by_index(i).unwrap();
+            let mut data = Vec::new();
+            file.read_to_end(&mut data).unwrap();
+            (file.name().unwrap().to_string(), data)
+        })
+        .collect()
+}
+
+/// The case keys of an export of `format` (CSV's first column, ODM's SubjectKeys, FHIR's
+/// response ids), sorted.
+fn case_keys(format: &str, bytes: &[u8]) -> Vec<String> {
+    let mut keys: Vec<String> = match format {
+        "csv" => unzip(bytes)["cases.csv"][1..]
+            .iter()
+            .map(|r| r[0].clone())
+            .collect(),
+        "odm" => parse_xml(bytes)
+            .iter()
+            .filter(|e| e.name == "SubjectData")
+            .map(|e| e.attrs["SubjectKey"].clone())
+            .collect(),
+        _ => {
+            let bundle: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            fhir_entries(&bundle, "QuestionnaireResponse")
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect()
+        }
+    };
+    keys.sort();
+    keys
+}
+
+#[test]
+fn research_exports_hold_no_identifying_value_in_any_byte_and_pseudonyms_are_per_recipient() {
+    let (server, secrets) = seeded_identifiers("export-research");
+    let mut keys_by_format = Vec::new();
+    for format in ["csv", "odm", "fhir"] {
+        // The ordinary export holds them (so the scan below can fail).
+        let plain = server.admin_get(&format!("/api/exports/{format}?lang=ja"));
+        assert_eq!(plain.status, 200);
+        let scanned: Vec<u8> = if format == "csv" {
+            zip_entries(&plain.raw)
+                .into_iter()
+                .flat_map(|(name, data)| name.into_bytes().into_iter().chain(data))
+                .collect()
+        } else {
+            plain.raw.clone()
+        };
+        let found = leaks(&scanned, &secrets);
+        for expected in [PATIENT, RECORD_NUMBER, BIRTH, &secrets[9]] {
+            assert!(
+                found.contains(&expected),
+                "{format}: {expected} not in the ordinary export"
+            );
+        }
+
+        let path = |recipient: &str| {
+            format!("/api/exports/{format}?research=true&recipient={recipient}&lang=de")
+        };
+        let first = server.admin_get(&path("Uni%20Tokyo"));
+        assert_eq!(first.status, 200, "{:?}", first.body);
+        assert!(
+            first.head.contains("filename=\"wardcrf-research-export."),
+            "{}",
+            first.head
+        );
+        assert!(!leaks(first.head.as_bytes(), &secrets).iter().any(|_| true));
+        // Every byte, and for the ZIP every byte of every file and file name too.
+        let found = leaks(&first.raw, &secrets);
+        assert!(found.is_empty(), "{format} research export holds {found:?}");
+        if format == "csv" {
+            for (name, data) in zip_entries(&first.raw) {
+                let found = leaks(name.as_bytes(), &secrets);
+                assert!(found.is_empty(), "file name {name} holds {found:?}");
+                let found = leaks(&data, &secrets);
+                assert!(found.is_empty(), "{name} holds {found:?}");
+            }
+        }
+        // Still valid.
+        match format {
+            "odm" => {
+                xmllint_schema_check(&first.raw);
+                check_references(&parse_xml(&first.raw));
+            }
+            "fhir" => {
+                let summary =
+                    fhir_validate(&first.raw).unwrap_or_else(|problems| panic!("{problems}"));
+                assert_eq!(summary["responses"], 2);
+            }
+            _ => {}
+        }
+        // Stable for one recipient, different for another.
+        let again = server.admin_get(&path("Uni%20Tokyo"));
+        let other = server.admin_get(&path("Charit%C3%A9%20Berlin"));
+        let (k1, k2, k3) = (
+            case_keys(format, &first.raw),
+            case_keys(format, &again.raw),
+            case_keys(format, &other.raw),
+        );
+        assert_eq!(k1.len(), 2);
+        assert_eq!(
+            k1, k2,
+            "{format}: the same recipient gets the same pseudonyms"
+        );
+        assert!(
+            k1.iter().all(|k| !k3.contains(k)),
+            "{format}: two recipients share a pseudonym"
+        );
+        keys_by_format.push(k1);
+    }
+    // One recipient's pseudonym of a case is the same in every format.
+    assert_eq!(keys_by_format[0], keys_by_format[1]);
+    assert_eq!(keys_by_format[0], keys_by_format[2]);
+
+    // The date of birth became the age at admission (2024-03-01: 62, not the 60 entered).
+    let r = server.admin_get("/api/exports/csv?research=true&recipient=Uni%20Tokyo");
+    let files = unzip(&r.raw);
+    let header = &files["cases.csv"][0];
+    assert_eq!(header[0], "case_pseudonym");
+    for gone in ["patient_name", "hospital_record_number", "date_of_birth"] {
+        assert!(!header.iter().any(|h| h == gone), "{gone} has a column");
+    }
+    let age = header.iter().position(|h| h == "age_years").unwrap();
+    let ages: Vec<&str> = files["cases.csv"][1..]
+        .iter()
+        .map(|r| r[age].as_str())
+        .collect();
+    assert!(ages.contains(&"62"), "{ages:?}");
+    assert_eq!(
+        files["medications.csv"][0][..2],
+        ["case_pseudonym", "row_pseudonym"]
+    );
+    let r = server.admin_get("/api/exports/fhir?research=true&recipient=Uni%20Tokyo");
+    let bundle: serde_json::Value = serde_json::from_slice(&r.raw).unwrap();
+    let mut items = Vec::new();
+    fhir_items(
+        &fhir_entries(&bundle, "Questionnaire")[0]["item"],
+        &mut items,
+    );
+    assert!(!items.iter().any(|i| i["linkId"] == "patient_name"));
+    assert!(items.iter().any(|i| i["linkId"] == "age_years"));
+
+    // A research export needs a recipient; a recipient needs research; names are names.
+    let r = server.admin_get("/api/exports/odm?research=true");
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("recipient"),
+        "{:?}",
+        r.body
+    );
+    let r = server.admin_get("/api/exports/odm?recipient=x");
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
+    let r = server.admin_get("/api/exports/odm?research=true&recipient=%0A");
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
+    let r = server.admin_get("/api/exports/odm?research=yes&recipient=x");
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
 }

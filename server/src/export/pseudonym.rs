@@ -1,0 +1,178 @@
+//! Keyed pseudonyms for research exports: HMAC-SHA256 (ring) under the repository's secret
+//! pseudonym key, over the recipient's name, what is pseudonymised (a case, a row, a user, a
+//! device) and its id. The same recipient gets the same pseudonym for a case in every
+//! export; two recipients get unrelated ones (without the key, nobody can link them, nor go
+//! back to the case id).
+//!
+//! The key is 32 random bytes that `wardcrf-server` creates on its first start in
+//! `DATA_DIR/pseudonym-key` (64 hex digits, mode 0600, like the admin token) and installs for
+//! the process ([`install`]). Deleting the file changes every pseudonym of every recipient:
+//! back it up with the repository. A process that installs no key (tests, embedders) gets a
+//! random one at its first research export, so its pseudonyms hold only while it runs.
+
+use ring::hmac;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// The pseudonym key's file name inside the data directory.
+pub const PSEUDONYM_KEY_FILE: &str = "pseudonym-key";
+
+/// The secret key of research pseudonyms. Its `Debug` shows nothing of it.
+pub struct PseudonymKey(hmac::Key);
+
+impl std::fmt::Debug for PseudonymKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PseudonymKey(..)")
+    }
+}
+
+impl PseudonymKey {
+    /// A key from its 32 bytes.
+    pub fn from_bytes(bytes: &[u8; 32]) -> PseudonymKey {
+        PseudonymKey(hmac::Key::new(hmac::HMAC_SHA256, bytes))
+    }
+
+    /// A fresh random key.
+    pub fn random() -> Result<PseudonymKey, crate::secret::RandomError> {
+        let hex = crate::secret::new_token()?;
+        let bytes = parse_hex(&hex).ok_or(crate::secret::RandomError)?;
+        Ok(PseudonymKey::from_bytes(&bytes))
+    }
+
+    /// The pseudonym of `id` (of `kind`: `case`, `row`, `user`, `device`) for `recipient`:
+    /// 32 lowercase hex digits (128 bits of the HMAC).
+    pub fn pseudonym(&self, recipient: &str, kind: &str, id: &str) -> String {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        ctx.update(b"wardcrf-research-pseudonym-v1");
+        for part in [recipient, kind, id] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part.as_bytes());
+        }
+        ctx.sign().as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+fn parse_hex(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Reads the key from `dir/pseudonym-key`, first writing a random one (mode 0600) if the file
+/// does not exist. Returns the file's path, the key, and whether it was created.
+pub fn ensure_key_file(dir: &Path) -> io::Result<(PathBuf, PseudonymKey, bool)> {
+    let path = dir.join(PSEUDONYM_KEY_FILE);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&path) {
+        Ok(mut file) => {
+            let hex = crate::secret::new_token().map_err(io::Error::other)?;
+            let bytes = parse_hex(&hex).ok_or_else(|| io::Error::other("random key"))?;
+            file.write_all(format!("{hex}\n").as_bytes())?;
+            file.sync_all()?;
+            Ok((path, PseudonymKey::from_bytes(&bytes), true))
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let mut text = String::new();
+            std::fs::File::open(&path)?.read_to_string(&mut text)?;
+            let bytes = parse_hex(&text).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{} holds no pseudonym key (64 hex digits); restore it from a backup \
+                         (a new key would change every research pseudonym)",
+                        path.display()
+                    ),
+                )
+            })?;
+            Ok((path, PseudonymKey::from_bytes(&bytes), false))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+static PROCESS_KEY: OnceLock<Arc<PseudonymKey>> = OnceLock::new();
+
+/// Makes `key` the key of this process's research exports. Returns `false` (and keeps the
+/// first) when a key was already installed or made.
+pub fn install(key: PseudonymKey) -> bool {
+    PROCESS_KEY.set(Arc::new(key)).is_ok()
+}
+
+/// The key of this process's research exports: the installed one, else a random one made now.
+pub fn process_key() -> Result<Arc<PseudonymKey>, crate::secret::RandomError> {
+    if let Some(key) = PROCESS_KEY.get() {
+        return Ok(key.clone());
+    }
+    let key = PseudonymKey::random()?;
+    let _ = PROCESS_KEY.set(Arc::new(key));
+    PROCESS_KEY.get().cloned().ok_or(crate::secret::RandomError)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudonyms_are_stable_per_recipient_and_differ_across_recipients_kinds_and_keys() {
+        let key = PseudonymKey::from_bytes(&[7; 32]);
+        let a = key.pseudonym("Uni Tokyo", "case", "abc");
+        assert_eq!(a, key.pseudonym("Uni Tokyo", "case", "abc"));
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, key.pseudonym("Charité", "case", "abc"));
+        assert_ne!(a, key.pseudonym("Uni Tokyo", "row", "abc"));
+        assert_ne!(a, key.pseudonym("Uni Tokyo", "case", "abd"));
+        assert_ne!(
+            key.pseudonym("ab", "case", "c"),
+            key.pseudonym("a", "case", "bc")
+        );
+        assert_ne!(
+            a,
+            PseudonymKey::from_bytes(&[8; 32]).pseudonym("Uni Tokyo", "case", "abc")
+        );
+        assert_eq!(format!("{key:?}"), "PseudonymKey(..)");
+    }
+
+    #[test]
+    fn the_key_file_is_created_once_private_and_read_back() {
+        let dir = std::env::temp_dir().join(format!(
+            "wardcrf-pseudonym-key-{}",
+            crate::secret::new_token().unwrap()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (path, first, created) = ensure_key_file(&dir).unwrap();
+        assert!(created);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let (_, again, created) = ensure_key_file(&dir).unwrap();
+        assert!(!created);
+        assert_eq!(
+            first.pseudonym("r", "case", "c"),
+            again.pseudonym("r", "case", "c")
+        );
+        std::fs::write(&path, "short\n").unwrap();
+        let err = ensure_key_file(&dir).unwrap_err();
+        assert!(
+            err.to_string().contains("restore it from a backup"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
