@@ -14,7 +14,8 @@ use std::io::Write;
 use std::time::Instant;
 use wardcrf_core::sync::HubStorage;
 use wardcrf_core::{CaseStore, Catalog, FieldPath, Lang, Passphrase};
-use wardcrf_server::export::{ExportOptions, Format, export};
+use wardcrf_server::export::pseudonym::PseudonymKey;
+use wardcrf_server::export::{ExportOptions, Format, Research, export};
 use wardcrf_server::{AppState, SqliteStorage};
 
 const FULL_CASE: &str = include_str!("../../core/tests/fixtures/complete-case.json");
@@ -112,10 +113,16 @@ fn main() {
 
     let catalog = Catalog::bundled().expect("the bundled forms");
     let mut storage = SqliteStorage::open(&db).expect("the repository");
-    for (name, format, lang) in [
-        ("csv", Format::Csv, None),
-        ("csv with ja labels", Format::Csv, Some(Lang::Ja)),
-        ("odm", Format::Odm, None),
+    let key = std::sync::Arc::new(PseudonymKey::random().expect("a key"));
+    let research = Research::new("bench recipient", key).expect("a recipient");
+    for (name, format, lang, research) in [
+        ("csv", Format::Csv, None, None),
+        ("csv with ja labels", Format::Csv, Some(Lang::Ja), None),
+        ("odm", Format::Odm, None, None),
+        ("fhir", Format::Fhir, None, None),
+        ("csv research", Format::Csv, None, Some(research.clone())),
+        ("odm research", Format::Odm, None, Some(research.clone())),
+        ("fhir research", Format::Fhir, None, Some(research.clone())),
     ] {
         reset_peak();
         let before = peak_kib();
@@ -123,7 +130,7 @@ fn main() {
             site: None,
             lang,
             now: 1_800_000_000,
-            research: None,
+            research,
         };
         let t = Instant::now();
         let out = export(format, &mut storage, &catalog, &options, Counter(0)).expect("the export");
