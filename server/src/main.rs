@@ -231,15 +231,15 @@ fn run(args: Args) -> Result<(), String> {
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         match tls_config {
             Some(config) => {
-                println!("listening on https://{addr}");
                 console_banner(&format!("https://{addr}/"), demo.as_ref());
+                println!("listening on https://{addr}");
                 serve::serve_tls(listener, app, config, serve::shutdown_signal())
                     .await
                     .map_err(|e| format!("server failed: {e}"))
             }
             None => {
-                println!("listening on http://{addr}");
                 console_banner(&format!("http://{addr}/"), demo.as_ref());
+                println!("listening on http://{addr}");
                 axum::serve(listener, app)
                     .with_graceful_shutdown(serve::shutdown_signal())
                     .await
@@ -249,9 +249,13 @@ fn run(args: Args) -> Result<(), String> {
     })
 }
 
-/// Where the web console is, and the demo sign-in with `--demo`.
+/// Where the web console is, and the demo sign-in with `--demo`: printed before `listening
+/// on` (which scripts wait for, and may stop reading after), and never fatal to the server when
+/// nobody reads standard output any more.
 fn console_banner(url: &str, demo: Option<&DemoLogin>) {
-    println!("web console: {url}");
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "web console: {url}");
     if let Some(login) = demo {
         let users: Vec<String> = login
             .users
@@ -261,9 +265,12 @@ fn console_banner(url: &str, demo: Option<&DemoLogin>) {
                 None => format!("{u} ({role})"),
             })
             .collect();
-        println!("demo login: user demo-admin, password {}", login.password);
-        println!("demo users (same password): {}", users.join(", "));
+        let _ = writeln!(
+            out,
+            "demo login: user demo-admin, password {}",
+            login.password
+        );
+        let _ = writeln!(out, "demo users (same password): {}", users.join(", "));
     }
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    let _ = out.flush();
 }

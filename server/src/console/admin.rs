@@ -81,22 +81,28 @@ async fn sites_page<S: HubStorage + Repository + Send + 'static>(
     let _ = write!(
         b,
         "<div class=\"scroll\" tabindex=\"0\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-         <th scope=\"col\" class=\"num\">{}</th><th scope=\"col\" class=\"num\">{}</th></tr></thead><tbody>",
+         <th scope=\"col\" class=\"num\">{}</th><th scope=\"col\" class=\"num\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
         M::SiteId.get(lang),
         M::Name.get(lang),
         M::Devices.get(lang),
-        M::Cases.get(lang)
+        M::Cases.get(lang),
+        M::IdentifyingOnDevice.get(lang),
     );
     for s in &sites {
         let _ = write!(
             b,
             "<tr><th scope=\"row\"><code>{}</code></th><td>{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\"><a href=\"/cases?site={}\">{}</a></td></tr>",
+             <td class=\"num\"><a href=\"/cases?site={}\">{}</a></td><td>{}</td></tr>",
             esc(&s.site_id),
             esc(&s.name),
             s.devices,
             url(&s.site_id),
-            s.cases
+            s.cases,
+            if s.identifying_on_device {
+                M::Yes.get(lang)
+            } else {
+                M::No.get(lang)
+            },
         );
     }
     let _ = write!(
@@ -107,12 +113,18 @@ async fn sites_page<S: HubStorage + Repository + Send + 'static>(
          aria-describedby=\"site-help\" autocapitalize=\"none\" spellcheck=\"false\">\
          <p class=\"muted\" id=\"site-help\">{}</p>\
          <label for=\"name\">{}</label><input id=\"name\" name=\"name\" required maxlength=\"200\">\
+         <div class=\"check\"><input type=\"checkbox\" id=\"identifying_on_device\" \
+         name=\"identifying_on_device\" aria-describedby=\"ident-help\">\
+         <label for=\"identifying_on_device\">{}</label></div>\
+         <p class=\"muted\" id=\"ident-help\">{}</p>\
          <button type=\"submit\">{}</button></form>",
         csrf(staff),
         M::AddSite.get(lang),
         M::SiteId.get(lang),
         M::SiteIdHelp.get(lang),
         M::Name.get(lang),
+        M::IdentifyingOnDevice.get(lang),
+        M::IdentifyingOnDeviceHelp.get(lang),
         M::Add.get(lang)
     );
     Ok(Page::new(M::Sites.get(lang), b).with_status(status).render(
@@ -145,6 +157,9 @@ pub struct SiteForm {
     site_id: String,
     #[serde(default)]
     name: String,
+    /// The checkbox: present (`on`) when ticked.
+    #[serde(default)]
+    identifying_on_device: Option<String>,
 }
 
 pub async fn add_site<S: HubStorage + Repository + Send + 'static>(
@@ -166,11 +181,30 @@ pub async fn add_site<S: HubStorage + Repository + Send + 'static>(
                 return sites_page(&state, &staff, lang, m, StatusCode::BAD_REQUEST).await;
             }
             let now = state.now();
+            let private = form.identifying_on_device.is_some();
             let created = state
-                .with_hub(move |hub| match hub.storage.create_site(&id, &name, now) {
-                    Ok(()) => Ok(true),
-                    Err(RepoError::SiteExists) => Ok(false),
-                    Err(e) => Err(e.into()),
+                .with_hub(move |hub| {
+                    // The site and its setting together, as POST /api/admin/sites does.
+                    hub.storage.begin()?;
+                    let made = hub.storage.create_site(&id, &name, now).and_then(|()| {
+                        if private {
+                            hub.storage.keep_identifying_on_device(&id)?;
+                        }
+                        Ok(())
+                    });
+                    match made {
+                        Ok(()) => {
+                            hub.storage.commit()?;
+                            Ok(true)
+                        }
+                        Err(e) => {
+                            hub.storage.rollback();
+                            match e {
+                                RepoError::SiteExists => Ok(false),
+                                e => Err(e.into()),
+                            }
+                        }
+                    }
                 })
                 .await?;
             let (m, status) = if created {

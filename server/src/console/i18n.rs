@@ -105,6 +105,8 @@ messages! {
     SiteIdHelp => "1–64 lowercase letters, digits and '-'.", "英小文字・数字・「-」で1〜64文字。", "1–64 Kleinbuchstaben, Ziffern und „-“.";
     Name => "Name", "名称", "Name";
     Add => "Add", "追加", "Hinzufügen";
+    IdentifyingOnDevice => "Identifying data stays on the devices", "個人識別情報を端末内に限定", "Identifizierende Daten bleiben auf den Geräten";
+    IdentifyingOnDeviceHelp => "Name, hospital record number and date of birth are never synced from this site's devices (fixed when the site is created).", "この施設の端末から氏名・カルテ番号・生年月日を同期しません（施設作成時に決定し、変更できません）。", "Name, Fallnummer und Geburtsdatum werden von den Geräten dieses Standorts nie synchronisiert (beim Anlegen festgelegt).";
     SiteAdded => "Site added.", "施設を追加しました。", "Standort hinzugefügt.";
     SiteExists => "A site with this id already exists.", "このIDの施設は既に存在します。", "Ein Standort mit dieser ID existiert bereits.";
     BadSiteId => "The site id must be 1–64 lowercase letters, digits and '-', and the name 1–200 characters.", "施設IDは英小文字・数字・「-」で1〜64文字、名称は1〜200文字にしてください。", "Die Standort-ID muss aus 1–64 Kleinbuchstaben, Ziffern und „-“ bestehen, der Name aus 1–200 Zeichen.";

@@ -311,6 +311,33 @@ fn every_post_needs_the_sessions_csrf_token() {
     );
     assert_eq!(r.status, 201);
     assert_eq!(s.admin_get("/api/admin/sites").body[0]["site_id"], "site-x");
+    assert_eq!(
+        s.admin_get("/api/admin/sites").body[0]["identifying_on_device"],
+        false
+    );
+    // A site whose identifying data stays on its devices: the setting comes with the site.
+    let r = a.post(
+        "/admin/sites",
+        &[
+            ("csrf", &a.csrf()),
+            ("site_id", "site-y"),
+            ("name", "Y"),
+            ("identifying_on_device", "on"),
+        ],
+    );
+    assert_eq!(r.status, 201);
+    let sites = s.admin_get("/api/admin/sites").body;
+    assert_eq!(sites[1]["site_id"], "site-y");
+    assert_eq!(sites[1]["identifying_on_device"], true);
+    let r = a.post(
+        "/admin/sites",
+        &[
+            ("csrf", &a.csrf()),
+            ("site_id", "site-y"),
+            ("name", "Again"),
+        ],
+    );
+    assert_eq!(r.status, 409);
     // The other POSTs too.
     for path in [
         "/admin/staff",
