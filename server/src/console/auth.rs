@@ -206,10 +206,19 @@ pub struct LoginParams {
     next: Option<String>,
 }
 
-/// A path inside the console to go to after signing in (never another site).
+/// A path inside the console to go to after signing in (never another site, and only visible
+/// ASCII, so that it is always a valid `Location` header).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.len() <= 2048
+                && n.bytes().all(|b| (0x21..=0x7e).contains(&b)) =>
+        {
+            n.into()
+        }
         _ => "/".into(),
     }
 }
@@ -492,6 +501,8 @@ mod tests {
         assert_eq!(safe_next(Some("/cases")), "/cases");
         assert_eq!(safe_next(Some("//evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/x\r\nSet-Cookie: a=b")), "/");
+        assert_eq!(safe_next(Some("/caf\u{e9}")), "/");
         let secure = ConsoleSettings {
             secure_cookies: true,
             ..Default::default()

@@ -226,6 +226,38 @@ fn sign_in_sets_a_hardened_session_cookie_and_sign_out_ends_it() {
         !page.contains(&token),
         "the page never shows the session token"
     );
+    // Where to go after signing in: a console path only (no other site, no header injection).
+    for (next, to) in [
+        ("/cases?status=draft", "/cases?status=draft"),
+        ("//elsewhere.example/", "/"),
+        ("/x\r\nSet-Cookie: evil=1", "/"),
+    ] {
+        let page = get(s.addr, "/login", None);
+        let token = csrf_of(&html(&page));
+        let r = request_with(
+            s.addr,
+            "POST",
+            "/login",
+            None,
+            &[
+                ("Cookie", &format!("wardcrf_login={token}")),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            Some(&form(&[
+                ("csrf", &token),
+                ("username", "ana"),
+                ("password", PASSWORD),
+                ("next", next),
+            ])),
+        );
+        assert_eq!(r.status, 303, "{next:?}");
+        assert!(
+            r.head.contains(&format!("location: {to}\r\n")),
+            "{}",
+            r.head
+        );
+        assert!(!r.head.contains("evil"));
+    }
     // A wrong password: refused, no session.
     let r = try_login(s.addr, "ana", "not the password");
     assert_eq!(r.status, 401);
