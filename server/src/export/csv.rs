@@ -47,10 +47,12 @@ where
             (g.id.clone(), fields)
         })
         .collect();
+    // The repository's case id is `record_id`: the form has a `case_id` field of its own (the
+    // study pseudonym), whose column would otherwise share the name.
     let (case_column, row_column) = if options.research.is_some() {
         ("case_pseudonym", "row_pseudonym")
     } else {
-        ("case_id", "row_id")
+        ("record_id", "row_id")
     };
 
     let file_options =

@@ -18,7 +18,8 @@
 //! Research exports ([`ExportOptions::research`], [`Research`]) are de-identified for one
 //! named recipient, in every format alike:
 //! - every field the form marks `identifying` is left out: its column, item or question, its
-//!   values, its audit records and the conditions that name it;
+//!   values, its audit records and the conditions that name it; so is the study's subject
+//!   pseudonym (`case_id`, CDASH SUBJID), the same in every export, which would link them;
 //! - the age at admission (the form's `age` source: `age_years`) is computed in whole years
 //!   from the date of birth and the admission date when both are full dates, and replaces the
 //!   age entered; the date of birth itself is identifying and left out;
@@ -159,9 +160,10 @@ pub struct ExportOptions {
 }
 
 impl ExportOptions {
-    /// Whether `field` is exported (identifying fields are not, in a research export).
+    /// Whether `field` is exported: in a research export, neither identifying fields nor the
+    /// study's own subject pseudonym ([`is_subject_id`]) are.
     fn exported(&self, field: &FormField) -> bool {
-        self.research.is_none() || !field.def.identifying
+        self.research.is_none() || !(field.def.identifying || is_subject_id(field))
     }
 
     /// How a case is named in the export: its id, or the recipient's pseudonym of it.
@@ -295,7 +297,11 @@ fn deidentify(form: &Form, case: &mut ExportCase) {
         case.values
             .insert(age.years_field.clone(), Value::from(years));
     }
-    for f in form.fields().iter().filter(|f| f.def.identifying) {
+    for f in form
+        .fields()
+        .iter()
+        .filter(|f| f.def.identifying || is_subject_id(f))
+    {
         match &f.group {
             None => {
                 case.values.remove(f.id());
@@ -309,6 +315,13 @@ fn deidentify(form: &Form, case: &mut ExportCase) {
             }
         }
     }
+}
+
+/// The field holding the subject's study pseudonym (CDASH `SUBJID`: iCROWN's REBIND ID, the NUM
+/// trust centre's pseudonym). It is the same in every export, so in research exports it would
+/// link two recipients' files: they get the per-recipient case pseudonym instead.
+fn is_subject_id(field: &FormField) -> bool {
+    field.def.codes.cdash.as_deref() == Some("SUBJID")
 }
 
 /// Whole years from a birth date to a later reference date (both full dates), else `None`.

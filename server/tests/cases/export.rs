@@ -482,7 +482,9 @@ fn the_csv_export_is_a_zip_of_cases_and_group_rows_with_labels_on_request() {
     }
     let cases = &files["cases.csv"];
     let header = &cases[0];
-    assert_eq!(header[..4], ["case_id", "site_id", "form_id", "status"]);
+    assert_eq!(header[..4], ["record_id", "site_id", "form_id", "status"]);
+    let names: std::collections::BTreeSet<&String> = header.iter().collect();
+    assert_eq!(names.len(), header.len(), "column names are unique");
     let col = |name: &str| {
         header
             .iter()
@@ -514,7 +516,7 @@ fn the_csv_export_is_a_zip_of_cases_and_group_rows_with_labels_on_request() {
     let meds = &files["medications.csv"];
     assert_eq!(
         meds[0][..4],
-        ["case_id", "row_id", "med_class", "med_class_label"]
+        ["record_id", "row_id", "med_class", "med_class_label"]
     );
     assert_eq!(meds.len(), 2, "{meds:?}");
     assert_eq!(meds[1][0], full);
@@ -812,6 +814,8 @@ const RECORD_NUMBER: &str = "HRN-8817-4432-XQ";
 const BIRTH: &str = "1961-07-23";
 const REASON: &str = "confirmed with Mrs Qorlanski by phone";
 const NURSE: &str = "Kawabata-Sigrun";
+/// The network's study pseudonym (`case_id`, CDASH SUBJID): the same for every recipient.
+const STUDY_ID: &str = "REBIND-77Q-4410";
 
 /// A site with one case holding every identifying field (and a corrected name, a reason naming
 /// the patient, a medication row), and a second case; synced from two devices.
@@ -831,6 +835,7 @@ fn seeded_identifiers(name: &str) -> (TestServer, Vec<String>) {
         None,
     );
     d1.set_by(&case, "date_of_birth", json!(BIRTH), NURSE, None);
+    d1.set_by(&case, "case_id", json!(STUDY_ID), NURSE, None);
     d1.set_by(&case, "admission_date", json!("2024-03-01"), NURSE, None);
     d1.set_by(&case, "age_years", json!(60), NURSE, None);
     d1.set_by(&case, "sex_at_birth", json!("2"), NURSE, None);
@@ -858,6 +863,7 @@ fn seeded_identifiers(name: &str) -> (TestServer, Vec<String>) {
         "1961".to_string(),
         REASON.to_string(),
         NURSE.to_string(),
+        STUDY_ID.to_string(),
         case.clone(),
         second.clone(),
         row_id,
@@ -931,7 +937,7 @@ fn research_exports_hold_no_identifying_value_in_any_byte_and_pseudonyms_are_per
             plain.raw.clone()
         };
         let found = leaks(&scanned, &secrets);
-        for expected in [PATIENT, RECORD_NUMBER, BIRTH, &secrets[9]] {
+        for expected in [PATIENT, RECORD_NUMBER, BIRTH, STUDY_ID, &secrets[10]] {
             assert!(
                 found.contains(&expected),
                 "{format}: {expected} not in the ordinary export"
