@@ -366,23 +366,7 @@ async fn create_site<S: HubStorage + Repository + Send + 'static>(
     let (id, n) = (site.site_id.clone(), name.clone());
     let private = site.identifying_on_device;
     state
-        .with_hub(move |hub| {
-            // The site and its setting together: a site never exists without its setting.
-            hub.storage.begin()?;
-            let made = hub.storage.create_site(&id, &n, now).and_then(|()| {
-                if private {
-                    hub.storage.keep_identifying_on_device(&id)?;
-                }
-                Ok(())
-            });
-            match made {
-                Ok(()) => Ok(hub.storage.commit()?),
-                Err(e) => {
-                    hub.storage.rollback();
-                    Err(e.into())
-                }
-            }
-        })
+        .with_hub(move |hub| Ok(hub.storage.add_site(&id, &n, private, now)?))
         .await?;
     Ok((
         StatusCode::CREATED,

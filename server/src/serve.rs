@@ -9,38 +9,50 @@ use tokio::net::TcpListener;
 /// The admin token's file name inside the data directory.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
-/// Reads the admin token from `dir/admin-token`, first writing a random one (mode 0600) if
-/// the file does not exist. Returns the file's path, the token, and whether it was created.
-pub fn ensure_admin_token(dir: &Path) -> io::Result<(PathBuf, String, bool)> {
-    let path = dir.join(ADMIN_TOKEN_FILE);
+/// The text kept in the private file `path` (trimmed), first writing `make()` there (mode
+/// 0600, synced) when the file does not exist yet. Returns the text and whether it was just
+/// written. Whether what was read is usable is the caller's to check.
+pub fn private_file(
+    path: &Path,
+    make: impl FnOnce() -> io::Result<String>,
+) -> io::Result<(String, bool)> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
+    match options.open(path) {
         Ok(mut file) => {
-            let token = crate::secret::new_token().map_err(io::Error::other)?;
-            file.write_all(format!("{token}\n").as_bytes())?;
+            let text = make()?;
+            file.write_all(format!("{text}\n").as_bytes())?;
             file.sync_all()?;
-            Ok((path, token, true))
+            Ok((text, true))
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let mut text = String::new();
-            std::fs::File::open(&path)?.read_to_string(&mut text)?;
-            let token = text.trim().to_string();
-            if token.len() < 32 {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "{} holds no usable admin token (32+ characters); delete it to get a new one",
-                        path.display()
-                    ),
-                ));
-            }
-            Ok((path, token, false))
+            std::fs::File::open(path)?.read_to_string(&mut text)?;
+            Ok((text.trim().to_string(), false))
         }
         Err(e) => Err(e),
     }
+}
+
+/// Reads the admin token from `dir/admin-token`, first writing a random one (mode 0600) if
+/// the file does not exist. Returns the file's path, the token, and whether it was created.
+pub fn ensure_admin_token(dir: &Path) -> io::Result<(PathBuf, String, bool)> {
+    let path = dir.join(ADMIN_TOKEN_FILE);
+    let (token, created) = private_file(&path, || {
+        crate::secret::new_token().map_err(io::Error::other)
+    })?;
+    if token.len() < 32 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} holds no usable admin token (32+ characters); delete it to get a new one",
+                path.display()
+            ),
+        ));
+    }
+    Ok((path, token, created))
 }
 
 /// Why the TLS certificate or key could not be used.

@@ -181,6 +181,30 @@ pub trait Repository {
     fn sites(&mut self) -> Result<Vec<SiteSummary>, RepoError>;
     /// Makes a site keep identifying data on its devices (set when the site is created).
     fn keep_identifying_on_device(&mut self, site_id: &str) -> Result<(), RepoError>;
+    /// Creates a site with its setting for identifying data, in one transaction: a site never
+    /// exists without its setting.
+    fn add_site(
+        &mut self,
+        site_id: &str,
+        name: &str,
+        identifying_on_device: bool,
+        now: u64,
+    ) -> Result<(), RepoError> {
+        self.begin()?;
+        let made = self.create_site(site_id, name, now).and_then(|()| {
+            if identifying_on_device {
+                self.keep_identifying_on_device(site_id)?;
+            }
+            Ok(())
+        });
+        match made {
+            Ok(()) => self.commit(),
+            Err(e) => {
+                self.rollback();
+                Err(e)
+            }
+        }
+    }
     fn create_enroll_code(
         &mut self,
         code_sha256: &[u8],

@@ -183,29 +183,13 @@ pub async fn add_site<S: HubStorage + Repository + Send + 'static>(
             let now = state.now();
             let private = form.identifying_on_device.is_some();
             let created = state
-                .with_hub(move |hub| {
-                    // The site and its setting together, as POST /api/admin/sites does.
-                    hub.storage.begin()?;
-                    let made = hub.storage.create_site(&id, &name, now).and_then(|()| {
-                        if private {
-                            hub.storage.keep_identifying_on_device(&id)?;
-                        }
-                        Ok(())
-                    });
-                    match made {
-                        Ok(()) => {
-                            hub.storage.commit()?;
-                            Ok(true)
-                        }
-                        Err(e) => {
-                            hub.storage.rollback();
-                            match e {
-                                RepoError::SiteExists => Ok(false),
-                                e => Err(e.into()),
-                            }
-                        }
-                    }
-                })
+                .with_hub(
+                    move |hub| match hub.storage.add_site(&id, &name, private, now) {
+                        Ok(()) => Ok(true),
+                        Err(RepoError::SiteExists) => Ok(false),
+                        Err(e) => Err(e.into()),
+                    },
+                )
                 .await?;
             let (m, status) = if created {
                 (notice("ok", M::SiteAdded.get(lang)), StatusCode::CREATED)

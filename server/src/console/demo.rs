@@ -14,7 +14,6 @@ use crate::secret;
 use crate::storage::{RepoError, Repository};
 use axum::Router;
 use serde_json::{Value as Json, json};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use wardcrf_core::sync::{HttpTransport, HubStorage, SyncError, TransportError};
 use wardcrf_core::{CaseStore, FieldPath, RawKeyProvider, SecretKey, StoreError};
@@ -74,32 +73,17 @@ pub enum DemoError {
 /// it and whether it is new.
 fn demo_password(dir: &Path) -> Result<(String, bool), DemoError> {
     let path = dir.join(LOGIN_FILE);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
-        Ok(mut file) => {
-            let token = secret::new_token().map_err(|e| DemoError::Other(e.to_string()))?;
-            let password = format!("demo-{}", &token[..16]);
-            file.write_all(format!("{password}\n").as_bytes())?;
-            file.sync_all()?;
-            Ok((password, true))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mut text = String::new();
-            std::fs::File::open(&path)?.read_to_string(&mut text)?;
-            let password = text.trim().to_string();
-            if password.chars().count() < super::auth::MIN_PASSWORD {
-                return Err(DemoError::Other(format!(
-                    "{} holds no usable password; delete it to get a new one",
-                    path.display()
-                )));
-            }
-            Ok((password, false))
-        }
-        Err(e) => Err(e.into()),
+    let (password, created) = crate::serve::private_file(&path, || {
+        let token = secret::new_token().map_err(std::io::Error::other)?;
+        Ok(format!("demo-{}", &token[..16]))
+    })?;
+    if password.chars().count() < super::auth::MIN_PASSWORD {
+        return Err(DemoError::Other(format!(
+            "{} holds no usable password; delete it to get a new one",
+            path.display()
+        )));
     }
+    Ok((password, created))
 }
 
 /// A simulated ward tablet: a real device store in a throwaway directory.

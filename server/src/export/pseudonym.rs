@@ -11,7 +11,7 @@
 //! random one at its first research export, so its pseudonyms hold only while it runs.
 
 use ring::hmac;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -72,35 +72,20 @@ fn parse_hex(text: &str) -> Option<[u8; 32]> {
 /// does not exist. Returns the file's path, the key, and whether it was created.
 pub fn ensure_key_file(dir: &Path) -> io::Result<(PathBuf, PseudonymKey, bool)> {
     let path = dir.join(PSEUDONYM_KEY_FILE);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
-        Ok(mut file) => {
-            let hex = crate::secret::new_token().map_err(io::Error::other)?;
-            let bytes = parse_hex(&hex).ok_or_else(|| io::Error::other("random key"))?;
-            file.write_all(format!("{hex}\n").as_bytes())?;
-            file.sync_all()?;
-            Ok((path, PseudonymKey::from_bytes(&bytes), true))
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let mut text = String::new();
-            std::fs::File::open(&path)?.read_to_string(&mut text)?;
-            let bytes = parse_hex(&text).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "{} holds no pseudonym key (64 hex digits); restore it from a backup \
-                         (a new key would change every research pseudonym)",
-                        path.display()
-                    ),
-                )
-            })?;
-            Ok((path, PseudonymKey::from_bytes(&bytes), false))
-        }
-        Err(e) => Err(e),
-    }
+    let (hex, created) = crate::serve::private_file(&path, || {
+        crate::secret::new_token().map_err(io::Error::other)
+    })?;
+    let bytes = parse_hex(&hex).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} holds no pseudonym key (64 hex digits); restore it from a backup \
+                 (a new key would change every research pseudonym)",
+                path.display()
+            ),
+        )
+    })?;
+    Ok((path, PseudonymKey::from_bytes(&bytes), created))
 }
 
 static PROCESS_KEY: OnceLock<Arc<PseudonymKey>> = OnceLock::new();
