@@ -688,6 +688,41 @@ fn end_to_end_two_devices_sync_conflict_and_revocation() {
     let err = failure(&run_env(&bad_args, &[], &[]), 2);
     assert!(err.contains("en, ja or de"), "{err}");
     assert!(!dir.join("study.xml.part").exists());
+    // A FHIR research export for a named recipient: a Bundle without the case's real id.
+    let fhir = dir.join("research.fhir.json");
+    let fhir_args: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain([
+            "--format",
+            "fhir",
+            "--research",
+            "--recipient",
+            "Uni Heidelberg",
+            "--out",
+            fhir.to_str().expect("utf-8"),
+            "--json",
+        ])
+        .collect();
+    let v = json_of(&run_env(&fhir_args, &[], &[admin_token.as_str()]));
+    assert_eq!(
+        (v["format"].as_str(), v["research"].as_bool()),
+        (Some("fhir"), Some(true))
+    );
+    let bundle: Value =
+        serde_json::from_slice(&std::fs::read(&fhir).expect("the FHIR export")).expect("FHIR JSON");
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert!(
+        !bundle.to_string().contains(&case),
+        "the real case id in a research export"
+    );
+    let no_recipient: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--format", "csv", "--research", "--out", zip_path])
+        .collect();
+    let err = failure(&run_env(&no_recipient, &[], &[]), 2);
+    assert!(err.contains("--recipient"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 
     // The administrator sees both devices and revokes B: B is refused, A goes on.
