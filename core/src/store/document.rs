@@ -51,6 +51,41 @@ impl FieldPath {
             row_id: Some(row_id.into()),
         }
     }
+
+    /// Puts `value` at this path in a case's values map (`{field: v, group: [{row_id, ..}]}`);
+    /// a row that is not there is left alone.
+    pub fn put_in(&self, values: &mut Map<String, Json>, value: Json) {
+        match (&self.group, &self.row_id) {
+            (Some(g), Some(r)) => {
+                let rows = values.get_mut(g).and_then(Json::as_array_mut);
+                for row in rows.into_iter().flatten() {
+                    if row.get("row_id").and_then(Json::as_str) == Some(r)
+                        && let Some(o) = row.as_object_mut()
+                    {
+                        o.insert(self.field.clone(), value.clone());
+                    }
+                }
+            }
+            _ => {
+                values.insert(self.field.clone(), value);
+            }
+        }
+    }
+
+    /// The value at this path in a case's values map.
+    pub fn get_in(&self, values: &Map<String, Json>) -> Option<Json> {
+        match (&self.group, &self.row_id) {
+            (Some(g), Some(r)) => values
+                .get(g)
+                .and_then(Json::as_array)
+                .and_then(|rows| {
+                    rows.iter()
+                        .find(|row| row.get("row_id").and_then(Json::as_str) == Some(r))
+                })
+                .and_then(|row| row.get(&self.field).cloned()),
+            _ => values.get(&self.field).cloned(),
+        }
+    }
 }
 
 /// What a change did; stored (as JSON) in the automerge change message.

@@ -852,23 +852,7 @@ impl CaseStore {
             (plain, None) => plain,
         };
         let mut values = self.values_of(case_id, doc)?;
-        let locate = |values: &mut Map<String, Json>, raw: Json| match (&path.group, &path.row_id) {
-            (Some(g), Some(r)) => {
-                if let Some(rows) = values.get_mut(g).and_then(Json::as_array_mut) {
-                    for row in rows.iter_mut() {
-                        if row.get("row_id").and_then(Json::as_str) == Some(r)
-                            && let Some(o) = row.as_object_mut()
-                        {
-                            o.insert(path.field.clone(), raw.clone());
-                        }
-                    }
-                }
-            }
-            _ => {
-                values.insert(path.field.clone(), raw);
-            }
-        };
-        locate(&mut values, raw);
+        path.put_in(&mut values, raw);
         let report = validate(
             &form,
             &values,
@@ -883,22 +867,12 @@ impl CaseStore {
                 && (path.row_id.is_none() || i.row_id == path.row_id)
         };
         refuse_write(&report, |i| at_path(&i))?;
-        let canonical = match (&path.group, &path.row_id) {
-            (Some(g), Some(r)) => report
-                .values
-                .get(g)
-                .and_then(Json::as_array)
-                .and_then(|rows| {
-                    rows.iter()
-                        .find(|row| row.get("row_id").and_then(Json::as_str) == Some(r))
-                        .and_then(|row| row.get(&path.field).cloned())
-                }),
-            _ => report.values.get(&path.field).cloned(),
-        };
-        let canonical = canonical.ok_or_else(|| StoreError::Rejected {
-            field: path.field.clone(),
-            issues: Vec::new(),
-        })?;
+        let canonical = path
+            .get_in(&report.values)
+            .ok_or_else(|| StoreError::Rejected {
+                field: path.field.clone(),
+                issues: Vec::new(),
+            })?;
         // The reason confirms a warning only when there is one; otherwise it is just the
         // reason for the change, kept in the history, not in the value.
         let warned = report

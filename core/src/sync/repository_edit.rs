@@ -171,22 +171,7 @@ fn checked_value(
         plain => json!({"value": plain, "confirm": reason}),
     };
     let mut values = case.values();
-    match (&path.group, &path.row_id) {
-        (Some(g), Some(r)) => {
-            if let Some(rows) = values.get_mut(g).and_then(Json::as_array_mut) {
-                for row in rows.iter_mut() {
-                    if row.get("row_id").and_then(Json::as_str) == Some(r)
-                        && let Some(o) = row.as_object_mut()
-                    {
-                        o.insert(path.field.clone(), raw.clone());
-                    }
-                }
-            }
-        }
-        _ => {
-            values.insert(path.field.clone(), raw);
-        }
-    }
+    path.put_in(&mut values, raw);
     let report = validate(
         form,
         &values,
@@ -212,22 +197,12 @@ fn checked_value(
             issues: rejecting,
         });
     }
-    let canonical = match (&path.group, &path.row_id) {
-        (Some(g), Some(r)) => report
-            .values
-            .get(g)
-            .and_then(Json::as_array)
-            .and_then(|rows| {
-                rows.iter()
-                    .find(|row| row.get("row_id").and_then(Json::as_str) == Some(r))
-                    .and_then(|row| row.get(&path.field).cloned())
-            }),
-        _ => report.values.get(&path.field).cloned(),
-    }
-    .ok_or_else(|| RepositoryEditError::Rejected {
-        field: path.field.clone(),
-        issues: Vec::new(),
-    })?;
+    let canonical = path
+        .get_in(&report.values)
+        .ok_or_else(|| RepositoryEditError::Rejected {
+            field: path.field.clone(),
+            issues: Vec::new(),
+        })?;
     let warned = report
         .warnings
         .iter()
