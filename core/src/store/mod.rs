@@ -346,8 +346,9 @@ fn reopen_after_edit(
     Ok(())
 }
 
-/// A canonical value without its confirmation reason (`{"value": 5, "confirm": ..}` → `5`).
-fn without_confirmation(v: Json) -> Json {
+/// A canonical value without its confirmation reason (`{"value": 5, "confirm": ..}` → `5`;
+/// `{"value", "unit", "confirm"}` → `{"value", "unit"}`).
+pub(crate) fn without_confirmation(v: Json) -> Json {
     match v {
         Json::Object(mut o) if o.contains_key("confirm") => {
             o.remove("confirm");

@@ -210,23 +210,8 @@ fn checked_value(
     Ok(if warned {
         canonical
     } else {
-        without_confirmation(canonical)
+        crate::store::without_confirmation(canonical)
     })
-}
-
-/// `{"value": 5, "confirm": ..}` → `5`; `{"value", "unit", "confirm"}` → `{"value", "unit"}`.
-fn without_confirmation(v: Json) -> Json {
-    match v {
-        Json::Object(mut o) if o.contains_key("confirm") => {
-            o.remove("confirm");
-            if o.len() == 1 && o.contains_key("value") {
-                o.remove("value").unwrap_or(Json::Null)
-            } else {
-                Json::Object(o)
-            }
-        }
-        other => other,
-    }
 }
 
 #[cfg(test)]
