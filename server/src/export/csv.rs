@@ -7,6 +7,13 @@
 //! In a research export the identifying fields have no column, and the first columns are
 //! `case_pseudonym` (and `row_pseudonym` in group files) holding the recipient's pseudonyms.
 //!
+//! Every cell, header names included, is neutralised against spreadsheet formulas (the OWASP
+//! rule for CSV injection, [`neutralise`]): text that starts with `=`, `+`, `-`, `@`, a tab or a
+//! carriage return (or the full-width `＝`, `＋`, `－`, `＠`, which Japanese spreadsheets also
+//! read as formulas) gets a single quote `'` before it, unless it is a plain number such as
+//! `-3.5`, so numbers stay numbers. Text that starts with a quote gets one more, so the rule
+//! is reversible: a reader removes one leading quote to get the text as entered.
+//!
 //! A ZIP holds one file at a time: `cases.csv` is written straight into the archive while
 //! each group's rows go to a temporary file, appended to the archive at the end. The ZIP is
 //! written as a stream (data descriptors), so `out` need not seek.
@@ -64,7 +71,7 @@ where
         let mut w = ::csv::Writer::from_writer(BufWriter::new(tempfile::tempfile()?));
         let mut header = vec![case_column.to_string(), row_column.to_string()];
         header.extend(columns(fields, lang));
-        w.write_record(&header)?;
+        write_record(&mut w, &header)?;
         group_files.push(w);
     }
     {
@@ -73,7 +80,7 @@ where
             .map(String::from)
             .to_vec();
         header.extend(columns(&case_fields, lang));
-        cases.write_record(&header)?;
+        write_record(&mut cases, &header)?;
         for case_id in case_ids(storage, options.site.as_deref())? {
             let Some(case) = load_case(storage, &case_id, form, options)? else {
                 continue;
@@ -86,12 +93,12 @@ where
                 case.row.status.clone(),
             ];
             cells(&mut record, &case_fields, |id| case.values.get(id), lang);
-            cases.write_record(&record)?;
+            write_record(&mut cases, &record)?;
             for ((group, fields), file) in groups.iter().zip(group_files.iter_mut()) {
                 for (row_id, row) in group_rows(&case.values, group) {
                     let mut record = vec![case_key.clone(), options.row_key(row_id)];
                     cells(&mut record, fields, |id| row.get(id), lang);
-                    file.write_record(&record)?;
+                    write_record(file, &record)?;
                 }
             }
         }
@@ -108,6 +115,45 @@ where
         std::io::copy(&mut file, &mut zip)?;
     }
     Ok(zip.finish()?.into_inner())
+}
+
+/// Writes one record, every cell [`neutralise`]d.
+fn write_record<W: Write>(w: &mut ::csv::Writer<W>, record: &[String]) -> Result<(), ExportError> {
+    w.write_record(record.iter().map(|cell| neutralise(cell).into_owned()))?;
+    Ok(())
+}
+
+/// A cell as a spreadsheet may open it without running it: `'` before text that starts with
+/// `=`, `+`, `-`, `@`, a tab, a carriage return, their full-width forms or a quote, unless the
+/// text is a plain number (`-3.5`, `+1`, `1e-3`). Everything else is returned as is.
+fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    const TRIGGERS: [char; 11] = ['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠', '\''];
+    if cell.starts_with(TRIGGERS) && !plain_number(cell) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// A decimal number in plain notation: an optional sign, digits with at most one point, an
+/// optional exponent (`-3.5`, `+2`, `.5`, `1e-3`); not `inf`, `NaN`, `0x1` or `1+1`.
+fn plain_number(s: &str) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (mantissa, exponent) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (s, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((int, frac)) => {
+            (digits(int) || int.is_empty())
+                && (digits(frac) || frac.is_empty())
+                && !(int.is_empty() && frac.is_empty())
+        }
+        None => digits(mantissa),
+    };
+    let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
+    mantissa_ok && exponent_ok
 }
 
 /// The column names of `fields`: each field's id, followed by `<id>_label` for choice fields
@@ -137,6 +183,43 @@ fn cells<'a>(
             && let Some(labels) = answer_labels(f, answer, lang)
         {
             record.push(labels);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_triggers_get_a_quote_and_numbers_stay_numbers() {
+        for (cell, out) in [
+            (
+                "=HYPERLINK(\"http://x\",\"click\")",
+                "'=HYPERLINK(\"http://x\",\"click\")",
+            ),
+            ("@SUM(1+1)", "'@SUM(1+1)"),
+            ("+1+1", "'+1+1"),
+            ("-1+1", "'-1+1"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("＝1+1", "'＝1+1"),
+            ("'quoted", "''quoted"),
+            ("-inf", "'-inf"),
+            ("-NaN", "'-NaN"),
+            ("-", "'-"),
+            ("-.", "'-."),
+            ("-1e", "'-1e"),
+            ("-3.5", "-3.5"),
+            ("+2", "+2"),
+            ("-.5", "-.5"),
+            ("-1e-3", "-1e-3"),
+            ("38.5", "38.5"),
+            ("Yamada = Taro", "Yamada = Taro"),
+            ("", ""),
+            ("山田", "山田"),
+        ] {
+            assert_eq!(neutralise(cell), out, "{cell:?}");
         }
     }
 }

@@ -533,6 +533,108 @@ fn the_csv_export_is_a_zip_of_cases_and_group_rows_with_labels_on_request() {
     assert!(!files["cases.csv"][0].iter().any(|h| h.ends_with("_label")));
 }
 
+/// Text a spreadsheet would run as a formula when it opens a CSV file (OWASP "CSV injection"),
+/// and text that only looks like it. Entered on a device as ordinary free text.
+const FORMULAS: &[&str] = &[
+    "=HYPERLINK(\"http://x.invalid\",\"click\")",
+    "@SUM(1+1)",
+    "+1+1",
+    "-1+1",
+    "\t=1+1",
+    "\r=1+1",
+    "=cmd|' /C calc'!A0",
+    "＝1+1",
+    "'already quoted",
+];
+
+/// Whether a CSV cell would start a formula in a spreadsheet: it begins with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return (or their full-width forms) and is not a plain number.
+fn formula_trigger(cell: &str) -> bool {
+    let plain_number = cell.parse::<f64>().is_ok_and(f64::is_finite)
+        && cell
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | 'e' | 'E'));
+    cell.starts_with(['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠']) && !plain_number
+}
+
+/// Every cell of every file of a CSV export, read as data (the csv crate), none a formula.
+fn assert_no_formula(files: &BTreeMap<String, Vec<Vec<String>>>) {
+    let mut cells = 0;
+    for (name, rows) in files {
+        for row in rows {
+            for cell in row {
+                cells += 1;
+                assert!(
+                    !formula_trigger(cell),
+                    "{name}: the cell {cell:?} is a formula"
+                );
+            }
+        }
+    }
+    assert!(cells > 100, "only {cells} cells");
+}
+
+/// What a reader gets back from a neutralised cell: the text without the quote put before it.
+fn unquote(cell: &str) -> &str {
+    cell.strip_prefix('\'').unwrap_or(cell)
+}
+
+#[test]
+fn csv_cells_never_start_a_formula_and_their_text_is_recoverable() {
+    let server = TestServer::start(&crate::backend(), "export-csv-formulas");
+    server.site("site-f");
+    let mut d = device(&server, "site-f", "export-csv-formulas-d");
+    let mut cases = Vec::new();
+    for (i, formula) in FORMULAS.iter().enumerate() {
+        let case = d.store.create_case("icrown-core", &[], "nurse").unwrap();
+        d.set(&case, "case_id", json!(formula), None);
+        d.set(&case, "patient_name", json!(format!("{formula} {i}")), None);
+        // Text that is a plain number (like a negative value) stays a number.
+        d.set(&case, "hospital_record_number", json!("-3.5"), None);
+        d.set(&case, "vs_temp", json!(38.5), None);
+        let mut row = serde_json::Map::new();
+        row.insert("test_pathogen".into(), json!("bacterial_culture"));
+        row.insert("amr_organism".into(), json!(formula));
+        let row_id = d
+            .store
+            .add_row(&case, "pathogen_tests", &row, "nurse", None)
+            .unwrap();
+        cases.push((case, formula, row_id));
+    }
+    d.sync().unwrap();
+
+    let r = server.admin_get("/api/exports/csv?lang=en");
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let files = unzip(&r.raw);
+    assert_no_formula(&files);
+    let table = &files["cases.csv"];
+    let col = |name: &str| table[0].iter().position(|h| h == name).unwrap();
+    let tests = &files["pathogen_tests.csv"];
+    let organism = tests[0].iter().position(|h| h == "amr_organism").unwrap();
+    for (i, (case, formula, row_id)) in cases.iter().enumerate() {
+        let row = table[1..].iter().find(|r| &r[0] == case).unwrap();
+        assert_eq!(unquote(&row[col("case_id")]), **formula);
+        assert_eq!(unquote(&row[col("patient_name")]), format!("{formula} {i}"));
+        assert_eq!(row[col("hospital_record_number")], "-3.5");
+        assert_eq!(row[col("vs_temp")], "38.5");
+        let test = tests[1..].iter().find(|r| &r[1] == row_id).unwrap();
+        assert_eq!(unquote(&test[organism]), **formula);
+    }
+
+    // Research exports get the same.
+    let r = server.admin_get("/api/exports/csv?research=true&recipient=Uni%20Tokyo&lang=ja");
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let files = unzip(&r.raw);
+    assert_no_formula(&files);
+    let tests = &files["pathogen_tests.csv"];
+    let organism = tests[0].iter().position(|h| h == "amr_organism").unwrap();
+    let mut found: Vec<&str> = tests[1..].iter().map(|r| unquote(&r[organism])).collect();
+    let mut expected: Vec<&str> = FORMULAS.to_vec();
+    found.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(found, expected);
+}
+
 #[test]
 fn exports_need_the_admin_token_a_known_format_and_known_parameters() {
     let server = TestServer::start(&crate::backend(), "export-auth");
