@@ -1,5 +1,6 @@
 //! The HTTP API of `docs/http-api.md`: admin, enrolment, sync and health.
 
+use crate::forms::Forms;
 use crate::pool::HubPool;
 use crate::secret;
 use crate::storage::{CaseQuery, ProjectionRow, RepoError, Repository};
@@ -13,13 +14,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use wardcrf_core::sync::{
     BINARY_MEDIA_TYPE, BinaryBody, COMPRESS_ABOVE, CaseProjection, GunzipError, Hub, HubError,
     HubStorage, SyncRequest, case_history, case_projection, gunzip, gzip,
 };
-use wardcrf_core::{Catalog, Context, Form, Lang, PartialDate};
+use wardcrf_core::{Context, Lang, PartialDate};
 
 /// The largest request body accepted (413 `too_large` beyond).
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -610,43 +610,6 @@ fn refuse_identifying(row: &ProjectionRow, forms: &Forms, site: &str) -> Result<
         row.case_id,
         held.join(", ")
     )))
-}
-
-pub(crate) struct Forms {
-    /// `None`: the bundled catalog failed to load; every case is then flagged.
-    pub(crate) catalog: Option<Catalog>,
-    composed: Mutex<HashMap<Composition, Result<Arc<Form>, String>>>,
-}
-
-/// A form id and the modules composed with it.
-type Composition = (String, Vec<String>);
-
-impl Forms {
-    fn bundled() -> Forms {
-        Forms {
-            catalog: Catalog::bundled().ok(),
-            composed: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The composed form, or why it cannot be had.
-    pub(crate) fn form(&self, form_id: &str, modules: &[String]) -> Result<Arc<Form>, String> {
-        let Some(catalog) = &self.catalog else {
-            return Err("the bundled form catalog could not be loaded".into());
-        };
-        let key = (form_id.to_string(), modules.to_vec());
-        let mut composed = self.composed.lock().unwrap_or_else(|p| p.into_inner());
-        composed
-            .entry(key)
-            .or_insert_with(|| {
-                let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
-                catalog
-                    .form(form_id, &modules)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
-            .clone()
-    }
 }
 
 /// The projection rows of the cases an exchange stored, validated on up to 4 threads.

@@ -8,12 +8,14 @@
 //! - [`console`]: the web console at `/` (staff sign-in, overview, cases, conflict review
 //!   and resolution, administration, exports) and `--demo`'s seeding.
 //! - [`export`]: CSV and CDISC ODM exports of the stored cases, written case by case.
+//! - `forms`: the bundled forms cases are checked against, compositions in a bounded cache.
 //! - [`pool`]: storage connections shared by concurrent requests; sync serialised per site.
 //! - [`secret`]: random tokens and codes, stored only as SHA-256 hashes.
 
 pub mod api;
 pub mod console;
 pub mod export;
+pub(crate) mod forms;
 pub mod pool;
 pub mod postgres;
 pub mod secret;

@@ -466,7 +466,7 @@ fn show_value(field: Option<&FormField>, v: &Json, lang: Lang) -> String {
     }
 }
 
-fn section_labels(state: &crate::api::Forms) -> HashMap<String, Text> {
+fn section_labels(state: &crate::forms::Forms) -> HashMap<String, Text> {
     let mut out = HashMap::new();
     if let Some(catalog) = &state.catalog {
         for def in catalog.definitions() {
