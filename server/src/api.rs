@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use wardcrf_core::sync::{
     BINARY_MEDIA_TYPE, BinaryBody, COMPRESS_ABOVE, CaseProjection, GunzipError, Hub, HubError,
-    HubStorage, SyncRequest, case_history, case_projection, gunzip, gzip,
+    HubStorage, SyncRequest, case_projection, gunzip, gzip,
 };
 use wardcrf_core::{Context, Lang, PartialDate};
 
@@ -59,6 +59,9 @@ pub enum ApiError {
     NotFound,
     #[error("no such case")]
     UnknownCase,
+    /// The case's stored document cannot be read (see [`crate::export::document_damage`]).
+    #[error("{}", crate::export::QUARANTINED)]
+    Quarantined,
     #[error(transparent)]
     Repo(#[from] RepoError),
     #[error(transparent)]
@@ -77,6 +80,7 @@ impl ApiError {
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::UnknownCase => (StatusCode::NOT_FOUND, "unknown_case"),
+            ApiError::Quarantined => (StatusCode::CONFLICT, "quarantined"),
             ApiError::Repo(e) => match e {
                 RepoError::SiteExists => (StatusCode::CONFLICT, "site_exists"),
                 RepoError::UnknownSite => (StatusCode::NOT_FOUND, "unknown_site"),
@@ -790,17 +794,20 @@ async fn get_case_history<S: HubStorage + Repository + Send + 'static>(
             e.body_text()
         ))
     })?;
+    let id = case_id.clone();
     let stored = state
         .with_hub(move |hub| {
             hub.storage
-                .case(&case_id)
+                .case(&id)
                 .map_err(|e| ApiError::Internal(format!("reading case: {e}")))
         })
         .await?
         .ok_or(ApiError::UnknownCase)?;
     let history = tokio::task::spawn_blocking(move || {
-        case_history(&stored.doc, params.field.as_deref())
-            .map_err(|e| ApiError::Internal(format!("reading case history: {e}")))
+        crate::export::read_history(&stored.doc, params.field.as_deref()).map_err(|e| {
+            eprintln!("warning: the history of case {case_id:?} cannot be read: {e}");
+            ApiError::Quarantined
+        })
     })
     .await
     .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))??;

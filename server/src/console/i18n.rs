@@ -96,6 +96,10 @@ messages! {
     ReasonRequired => "Give a reason for the resolution.", "解決の理由を入力してください。", "Geben Sie einen Grund für die Auflösung an.";
     ChooseValue => "Choose a candidate value or enter another value.", "候補値を選ぶか、別の値を入力してください。", "Wählen Sie einen Kandidatenwert oder geben Sie einen anderen Wert ein.";
     ValueRefused => "The value was not stored", "値は保存されませんでした", "Der Wert wurde nicht gespeichert";
+    Damaged => "Damaged", "破損", "Beschädigt";
+    DamagedCases => "Damaged cases (quarantined)", "破損した症例（隔離中）", "Beschädigte Fälle (in Quarantäne)";
+    DamagedHelp => "These cases' stored documents cannot be read. They are left out of exports; a device of their site will push them again at its next sync.", "これらの症例の保存データを読み込めません。エクスポートから除外されています。施設の端末が次回の同期で再送信します。", "Die gespeicherten Dokumente dieser Fälle sind nicht lesbar. Sie fehlen in Exporten; ein Gerät ihres Standorts überträgt sie bei seiner nächsten Synchronisierung erneut.";
+    CaseDamaged => "This case's stored document is damaged and quarantined; a device of its site will push it again at its next sync. It is left out of exports until then.", "この症例の保存データは破損しているため隔離されています。施設の端末が次回の同期で再送信します。それまでエクスポートから除外されます。", "Das gespeicherte Dokument dieses Falls ist beschädigt und in Quarantäne; ein Gerät seines Standorts überträgt es bei seiner nächsten Synchronisierung erneut. Bis dahin fehlt es in Exporten.";
     CaseDeleted => "The case is deleted; it must be restored on a device first.", "この症例は削除されています。先に端末で復元してください。", "Der Fall ist gelöscht; er muss zuerst auf einem Gerät wiederhergestellt werden.";
     EmptyCase => "No values entered yet.", "まだ値が入力されていません。", "Noch keine Werte eingegeben.";
     CasesPerSite => "Cases per site and status", "施設・状態別の症例数", "Fälle je Standort und Status";

@@ -154,6 +154,9 @@ pub enum ConsoleError {
     /// The state changed meanwhile (a conflict resolved by someone else).
     #[error("changed meanwhile")]
     Conflict(String),
+    /// The case's stored document cannot be read: quarantined until a device pushes it again.
+    #[error("the case's stored document is damaged")]
+    Damaged,
     #[error(transparent)]
     Api(#[from] ApiError),
 }
@@ -181,6 +184,7 @@ pub(crate) fn respond(
         ConsoleError::Csrf => (StatusCode::FORBIDDEN, M::StaleForm.get(lang).to_string()),
         ConsoleError::BadInput(m) => (StatusCode::BAD_REQUEST, m.clone()),
         ConsoleError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+        ConsoleError::Damaged => (StatusCode::CONFLICT, M::CaseDamaged.get(lang).to_string()),
         ConsoleError::Api(e) => {
             // Logged without values: storage errors carry none.
             eprintln!("error: console: {e}");

@@ -6,6 +6,7 @@ use super::html::{Page, esc, notice, time, url};
 use super::i18n::{M, lang_of, status_label};
 use super::{ConsoleError, ConsoleSettings, Staff, respond};
 use crate::api::{ApiError, AppState, project};
+use crate::export::{damaged_cases, read_history};
 use crate::storage::{CaseListItem, CaseQuery, ProjectionRow, Repository};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
@@ -17,8 +18,7 @@ use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use wardcrf_core::sync::{
-    HubStorage, RepositoryEditError, Resolution, case_history, is_repository_actor,
-    resolve_in_document,
+    HubStorage, RepositoryEditError, Resolution, is_repository_actor, resolve_in_document,
 };
 use wardcrf_core::{Context, FieldPath, FieldType, FormField, Lang, PartialDate, Text};
 
@@ -69,6 +69,28 @@ fn short_device(device: &str, lang: Lang) -> String {
     }
 }
 
+/// The marker of a case whose stored document is damaged (administrators see it).
+fn damaged_tag(lang: Lang) -> String {
+    format!(
+        "<span class=\"tag error damaged\" title=\"{}\">{}</span>",
+        esc(M::CaseDamaged.get(lang)),
+        M::Damaged.get(lang)
+    )
+}
+
+/// For an administrator, the cases of `cases` whose stored document is damaged (see
+/// [`damaged_cases`]); nothing is read for other roles.
+fn damaged_for<S: HubStorage>(
+    storage: &mut S,
+    staff_administers: bool,
+    cases: &[CaseListItem],
+) -> Result<BTreeMap<String, String>, ApiError> {
+    if !staff_administers {
+        return Ok(BTreeMap::new());
+    }
+    damaged_cases(storage, cases.iter().map(|c| c.case_id.as_str())).map_err(ApiError::Internal)
+}
+
 // ---------------------------------------------------------------------------------------
 // Overview
 
@@ -79,7 +101,8 @@ pub async fn overview<S: HubStorage + Repository + Send + 'static>(
 ) -> Response {
     page(&state.clone(), &headers, "/", |staff, lang| async move {
         let only = staff.only_site().map(str::to_string);
-        let (sites, cases, devices) = state
+        let admin = staff.role.administers();
+        let (sites, cases, devices, damaged) = state
             .with_hub(move |hub| {
                 let sites = hub.storage.sites()?;
                 let cases = hub.storage.projections(&CaseQuery {
@@ -87,7 +110,8 @@ pub async fn overview<S: HubStorage + Repository + Send + 'static>(
                     ..CaseQuery::default()
                 })?;
                 let devices = hub.storage.devices()?;
-                Ok((sites, cases, devices))
+                let damaged = damaged_for(&mut hub.storage, admin, &cases)?;
+                Ok((sites, cases, devices, damaged))
             })
             .await?;
         let sites: Vec<_> = sites
@@ -190,6 +214,27 @@ pub async fn overview<S: HubStorage + Repository + Send + 'static>(
             b.push_str("</ul>");
         }
         b.push_str("</section>");
+        // Cases whose stored document is damaged (administrators).
+        if !damaged.is_empty() {
+            let _ = write!(
+                b,
+                "<section aria-labelledby=\"h-damaged\"><h2 id=\"h-damaged\">{} ({})</h2><p>{}</p><ul>",
+                M::DamagedCases.get(lang),
+                damaged.len(),
+                M::DamagedHelp.get(lang),
+            );
+            for c in cases.iter().filter(|c| damaged.contains_key(&c.case_id)) {
+                let _ = write!(
+                    b,
+                    "<li>{} <a href=\"/cases/{}\"><code>{}</code></a> — {}</li>",
+                    damaged_tag(lang),
+                    url(&c.case_id),
+                    esc(&c.case_id),
+                    site_name(&c.site_id, &names),
+                );
+            }
+            b.push_str("</ul></section>");
+        }
         // Devices and their last sync.
         let _ = write!(
             b,
@@ -291,8 +336,14 @@ pub async fn case_list<S: HubStorage + Repository + Send + 'static>(
             flagged: tri(flagged.as_deref()),
             conflicts: tri(conflicts.as_deref()),
         };
-        let (sites, cases) = state
-            .with_hub(move |hub| Ok((hub.storage.sites()?, hub.storage.projections(&query)?)))
+        let admin = staff.role.administers();
+        let (sites, cases, damaged) = state
+            .with_hub(move |hub| {
+                let sites = hub.storage.sites()?;
+                let cases = hub.storage.projections(&query)?;
+                let damaged = damaged_for(&mut hub.storage, admin, &cases)?;
+                Ok((sites, cases, damaged))
+            })
             .await?;
         let names: HashMap<String, String> = sites
             .iter()
@@ -360,10 +411,15 @@ pub async fn case_list<S: HubStorage + Repository + Send + 'static>(
                 };
                 let _ = write!(
                     b,
-                    "<tr><th scope=\"row\"><a href=\"/cases/{}\"><code>{}</code></a></th><td>{}</td><td>{}</td>\
+                    "<tr><th scope=\"row\"><a href=\"/cases/{}\"><code>{}</code></a>{}</th><td>{}</td><td>{}</td>\
                      <td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
                     url(&c.case_id),
                     esc(&c.case_id),
+                    if damaged.contains_key(&c.case_id) {
+                        format!(" {}", damaged_tag(lang))
+                    } else {
+                        String::new()
+                    },
                     site_name(&c.site_id, &names),
                     esc(&c.form_id),
                     esc(&status),
@@ -499,10 +555,13 @@ pub async fn case_view<S: HubStorage + Repository + Send + 'static>(
             })
             .await?
             .ok_or(ConsoleError::NotFound)?;
-        let history = tokio::task::spawn_blocking(move || case_history(&stored.doc, None))
+        let history = tokio::task::spawn_blocking(move || read_history(&stored.doc, None))
             .await
             .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
-            .map_err(ApiError::Hub)?;
+            .map_err(|e| {
+                eprintln!("warning: console: case {case_id:?} cannot be shown: {e}");
+                ConsoleError::Damaged
+            })?;
         let modules: Vec<String> = serde_json::from_str(&row.modules).unwrap_or_default();
         let values = match parse_json(&row.values) {
             Json::Object(o) => o,
@@ -976,12 +1035,21 @@ async fn resolve_inner<S: HubStorage + Repository + Send + 'static>(
                 reason: &reason,
                 time: i64::try_from(now).unwrap_or(i64::MAX),
             };
-            let resolved = match resolve_in_document(
-                &stored.doc,
-                &composed,
-                &resolution,
-                PartialDate::from_days_since_epoch(days),
-            ) {
+            // A panic of the document library on damaged bytes is a damaged document too.
+            let resolved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                resolve_in_document(
+                    &stored.doc,
+                    &composed,
+                    &resolution,
+                    PartialDate::from_days_since_epoch(days),
+                )
+            }))
+            .unwrap_or_else(|_| {
+                Err(RepositoryEditError::Damaged(
+                    "the document library failed on it".into(),
+                ))
+            });
+            let resolved = match resolved {
                 Ok(r) => r,
                 Err(e) => return Ok(Err(e)),
             };
@@ -1037,7 +1105,10 @@ async fn resolve_inner<S: HubStorage + Repository + Send + 'static>(
         Err(RepositoryEditError::UnknownRow { .. } | RepositoryEditError::UnknownField(_)) => {
             Err(ConsoleError::BadInput(M::BadRequest.get(lang).into()))
         }
-        Err(RepositoryEditError::Damaged(d)) => Err(ApiError::Internal(d).into()),
+        Err(RepositoryEditError::Damaged(d)) => {
+            eprintln!("warning: console: case {case_id:?} cannot be resolved: {d}");
+            Err(ConsoleError::Damaged)
+        }
     }
 }
 

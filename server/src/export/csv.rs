@@ -82,7 +82,7 @@ where
         header.extend(columns(&case_fields, lang));
         write_record(&mut cases, &header)?;
         for case_id in case_ids(storage, options.site.as_deref())? {
-            let Some(case) = load_case(storage, &case_id, form, options)? else {
+            let Some((case, _)) = load_case(storage, &case_id, form, options, false)? else {
                 continue;
             };
             let case_key = options.case_key(&case.row.case_id);

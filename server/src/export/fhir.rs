@@ -115,7 +115,7 @@ where
         true,
     )?;
     for case_id in case_ids(storage, options.site.as_deref())? {
-        let Some(case) = load_case(storage, &case_id, form, options)? else {
+        let Some((case, _)) = load_case(storage, &case_id, form, options, false)? else {
             continue;
         };
         let case_key = options.case_key(&case.row.case_id);

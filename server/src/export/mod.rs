@@ -31,6 +31,12 @@
 //!
 //! Free-text fields the form does not mark identifying (e.g. a lineage or an organism) are
 //! exported as entered.
+//!
+//! A case whose stored document cannot be read (a disk fault, a document stored by an older
+//! version that the strict load refuses) or whose projection is not readable is left out of
+//! every format: the export goes on with the other cases and stays valid, and the server log
+//! names the case and the reason (never a value). [`document_damage`] and [`damaged_cases`]
+//! say which cases are damaged, for the exports, the console and the API alike.
 
 mod csv;
 mod fhir;
@@ -40,10 +46,11 @@ pub mod pseudonym;
 use crate::storage::{CaseQuery, ProjectionRow, RepoError, Repository};
 use pseudonym::PseudonymKey;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
-use wardcrf_core::sync::HubStorage;
-use wardcrf_core::{Catalog, Form, FormField, Lang, PartialDate};
+use wardcrf_core::sync::{HubStorage, case_history, case_projection};
+use wardcrf_core::{Catalog, Form, FormField, HistoryEntry, Lang, PartialDate};
 
 /// Why an export failed. Messages name cases and steps, never values.
 #[derive(Debug, thiserror::Error)]
@@ -254,34 +261,101 @@ struct ExportCase {
     values: Map<String, Value>,
 }
 
-/// Reads one case's projection (`None` when it vanished or was deleted meanwhile); in a
-/// research export, its values de-identified.
-fn load_case<S: Repository>(
+/// Reads one case for export: its projection (values de-identified in a research export) and,
+/// when `with_history`, the audit trail of its stored document. `None` when it vanished or was
+/// deleted meanwhile, and when it cannot be read: then it is left out, and the log names the
+/// case and why (never a value). Only a failing storage fails the export.
+fn load_case<S: Repository + HubStorage>(
     storage: &mut S,
     case_id: &str,
     form: &Form,
     options: &ExportOptions,
-) -> Result<Option<ExportCase>, ExportError> {
+    with_history: bool,
+) -> Result<Option<(ExportCase, Vec<HistoryEntry>)>, ExportError> {
     let Some(row) = storage.projection(case_id)? else {
         return Ok(None);
     };
     if row.deleted {
         return Ok(None);
     }
-    let values = match serde_json::from_str::<Value>(&row.values) {
-        Ok(Value::Object(values)) => values,
-        Ok(_) | Err(_) => {
-            return Err(ExportError::Case {
-                case_id: case_id.to_string(),
-                reason: "its stored values are not a JSON object".into(),
-            });
+    let skip = |reason: &str| {
+        eprintln!(
+            "warning: export: case {case_id:?} of site {:?} left out: {reason}",
+            row.site_id
+        );
+        Ok(None)
+    };
+    let Ok(Value::Object(values)) = serde_json::from_str::<Value>(&row.values) else {
+        return skip("its stored values are not a JSON object");
+    };
+    let Some(stored) = storage
+        .case(case_id)
+        .map_err(|e| ExportError::Storage(e.to_string()))?
+    else {
+        return skip("it has a projection but no stored document");
+    };
+    let history = if with_history {
+        match read_history(&stored.doc, None) {
+            Ok(h) => h,
+            Err(e) => return skip(&damaged_reason(&e)),
         }
+    } else {
+        if let Some(e) = document_damage(&stored.doc) {
+            return skip(&damaged_reason(&e));
+        }
+        Vec::new()
     };
     let mut case = ExportCase { row, values };
     if options.research.is_some() {
         deidentify(form, &mut case);
     }
-    Ok(Some(case))
+    Ok(Some((case, history)))
+}
+
+fn damaged_reason(detail: &str) -> String {
+    format!(
+        "its stored document is damaged ({detail}); it is quarantined until a device of its site pushes it again"
+    )
+}
+
+/// What staff and integrators are told of a case whose stored document is damaged.
+pub const QUARANTINED: &str = "this case's stored document is damaged and quarantined; a device of its site will push it again";
+
+/// The audit trail of a stored case document (entries touching `field` when given), or why
+/// the document cannot be read. A panic inside the document library on damaged bytes is
+/// caught and becomes that reason.
+pub(crate) fn read_history(doc: &[u8], field: Option<&str>) -> Result<Vec<HistoryEntry>, String> {
+    guarded(|| case_history(doc, field).map_err(|e| e.to_string()))
+}
+
+/// Why a stored case document cannot be read (loaded strictly and projected), or `None` when
+/// it can. Panics of the document library are caught.
+pub(crate) fn document_damage(doc: &[u8]) -> Option<String> {
+    guarded(|| case_projection(doc).map(|_| ()).map_err(|e| e.to_string())).err()
+}
+
+/// Runs a read of a stored document, a panic becoming an error.
+fn guarded<T>(read: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+        .unwrap_or_else(|_| Err("the document library failed on it".into()))
+}
+
+/// Of `case_ids`, those whose stored document cannot be read, with the reason. Reads (and
+/// loads) each document: meant for the pages that show a marker to administrators, over the
+/// cases they list. Err: the storage failed.
+pub(crate) fn damaged_cases<'a, S: HubStorage>(
+    storage: &mut S,
+    case_ids: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut damaged = BTreeMap::new();
+    for id in case_ids {
+        if let Some(stored) = storage.case(id).map_err(|e| e.to_string())?
+            && let Some(reason) = document_damage(&stored.doc)
+        {
+            damaged.insert(id.to_string(), reason);
+        }
+    }
+    Ok(damaged)
 }
 
 /// Removes the identifying fields from a case's values (case-level and in every row) after

@@ -54,7 +54,7 @@ use crate::storage::Repository;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
-use wardcrf_core::sync::{HubStorage, case_history};
+use wardcrf_core::sync::HubStorage;
 use wardcrf_core::{FieldType, Form, FormField, HistoryEntry, Lang, Limits, Text};
 
 /// The ODM namespace (1.3.x share it).
@@ -92,20 +92,9 @@ where
             &[("StudyOID", &oids.study), ("MetaDataVersionOID", &oids.mdv)],
         )?;
         for case_id in case_ids(storage, options.site.as_deref())? {
-            let Some(case) = load_case(storage, &case_id, form, options)? else {
+            let Some((case, history)) = load_case(storage, &case_id, form, options, true)? else {
                 continue;
             };
-            let stored = storage
-                .case(&case_id)
-                .map_err(|e| ExportError::Storage(e.to_string()))?
-                .ok_or_else(|| ExportError::Case {
-                    case_id: case_id.clone(),
-                    reason: "its document is missing".into(),
-                })?;
-            let history = case_history(&stored.doc, None).map_err(|e| ExportError::Case {
-                case_id: case_id.clone(),
-                reason: e.to_string(),
-            })?;
             seen.sites.insert(case.row.site_id.clone());
             subject(&mut x, form, &oids, &case, &history, &audit, &mut seen)?;
         }

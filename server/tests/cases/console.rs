@@ -442,6 +442,64 @@ fn conflicted_case(s: &TestServer, site: &str, tag: &str) -> (Device, Device, St
 }
 
 #[test]
+fn a_case_whose_stored_document_is_damaged_is_marked_for_admins_and_its_pages_say_so() {
+    let s = TestServer::start(&crate::backend(), "console-damaged");
+    s.site("site-a");
+    staff(&s, "nina", "site-nurse", Some("site-a"));
+    staff(&s, "ana", "admin", None);
+    let (_a, _b, case) = conflicted_case(&s, "site-a", "damaged");
+    let mut c = device(&s, "site-a", "damaged-c");
+    let fine = c.store.create_case("icrown-core", &[], "carl").unwrap();
+    c.set(&fine, "vs_spo2", json!(96), None);
+    c.sync().unwrap();
+    s.damage_document(&case);
+
+    for user in ["ana", "nina"] {
+        let browser = login(s.addr, user);
+        // The case's page (values and history) and its conflict's resolution: a page saying
+        // what happened, not a failure of the repository.
+        let r = browser.get(&format!("/cases/{case}"));
+        assert_eq!(r.status, 409, "{user}: {}", html(&r));
+        let page = html(&r);
+        assert!(
+            page.contains("damaged") && page.contains("push it again"),
+            "{user}: {page}"
+        );
+        let r = browser.post(
+            &format!("/cases/{case}/resolve"),
+            &[
+                ("csrf", &browser.csrf()),
+                ("field", "vs_spo2"),
+                ("choice", "__other__"),
+                ("other_value", "93"),
+                ("reason", "checked"),
+            ],
+        );
+        assert_eq!(r.status, 409, "{user}: {}", html(&r));
+        assert!(html(&r).contains("damaged"), "{user}");
+        // The other case and the lists keep working.
+        assert_eq!(browser.get(&format!("/cases/{fine}")).status, 200);
+        let list = browser.get("/cases");
+        assert_eq!(list.status, 200);
+        let list = html(&list);
+        assert!(list.contains(&case) && list.contains(&fine), "{list}");
+        let overview = browser.get("/");
+        assert_eq!(overview.status, 200);
+        let overview = html(&overview);
+        // Administrators see the damage marked in the list and the overview.
+        let marker = "class=\"tag error damaged\"";
+        if user == "ana" {
+            assert_eq!(list.matches(marker).count(), 1, "{list}");
+            assert!(overview.contains(marker), "{overview}");
+            assert!(overview.contains(&case), "{overview}");
+        } else {
+            assert!(!list.contains(marker), "{list}");
+            assert!(!overview.contains(marker), "{overview}");
+        }
+    }
+}
+
+#[test]
 fn roles_limit_what_each_user_sees_and_does() {
     let s = TestServer::start(&crate::backend(), "console-roles");
     s.site("site-a");

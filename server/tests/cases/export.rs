@@ -636,6 +636,69 @@ fn csv_cells_never_start_a_formula_and_their_text_is_recoverable() {
 }
 
 #[test]
+fn a_case_whose_stored_document_is_damaged_is_skipped_by_every_export_and_the_rest_is_valid() {
+    let (server, full, other, b_case, _row_id) = seeded("export-damaged");
+    let damaged = server.damage_document(&other);
+    assert!(wardcrf_core::sync::case_history(&damaged, None).is_err());
+    let has = |bytes: &[u8], id: &str| bytes.windows(id.len()).any(|w| w == id.as_bytes());
+
+    let r = server.admin_get("/api/exports/odm");
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    xmllint_schema_check(&r.raw);
+    let elements = parse_xml(&r.raw);
+    check_references(&elements);
+    assert_eq!(case_keys("odm", &r.raw), sorted(&[&full, &b_case]));
+    assert!(!has(&r.raw, &other));
+
+    let r = server.admin_get("/api/exports/csv?lang=de");
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let files = unzip(&r.raw);
+    assert_eq!(case_keys("csv", &r.raw), sorted(&[&full, &b_case]));
+    assert!(files.values().flatten().all(|row| row[0] != other));
+
+    let r = server.admin_get("/api/exports/fhir");
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    fhir_validate(&r.raw).unwrap();
+    assert!(has(&r.raw, &full) && has(&r.raw, &b_case));
+    assert!(!has(&r.raw, &other));
+
+    // Research exports too: one subject fewer, still valid.
+    for format in ["odm", "csv", "fhir"] {
+        let r = server.admin_get(&format!(
+            "/api/exports/{format}?research=true&recipient=Uni%20Tokyo"
+        ));
+        assert_eq!(r.status, 200, "{format}: {:?}", r.body);
+        assert_eq!(case_keys(format, &r.raw).len(), 2, "{format}");
+        match format {
+            "odm" => xmllint_schema_check(&r.raw),
+            "fhir" => {
+                fhir_validate(&r.raw).unwrap();
+            }
+            _ => {}
+        }
+    }
+
+    // The case's history: a typed refusal naming the state, not a failure of the repository.
+    let r = server.admin_get(&format!("/api/cases/{other}/history"));
+    assert_eq!((r.status, r.code()), (409, "quarantined"), "{:?}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("damaged") && message.contains("push it again"),
+        "{message}"
+    );
+    let r = server.admin_get(&format!("/api/cases/{full}/history"));
+    assert_eq!(r.status, 200);
+    let r = server.admin_get("/api/cases");
+    assert_eq!(r.status, 200);
+}
+
+fn sorted(ids: &[&String]) -> Vec<String> {
+    let mut ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
 fn exports_need_the_admin_token_a_known_format_and_known_parameters() {
     let server = TestServer::start(&crate::backend(), "export-auth");
     server.site("site-a");

@@ -392,6 +392,32 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Damages case `case_id`'s stored document straight in the server's storage, as an older
+    /// bug or a disk fault would leave it: the document followed by 64 zero bytes, which the
+    /// strict load refuses. Bypasses every check of the API; returns the damaged bytes.
+    pub fn damage_document(&self, case_id: &str) -> Vec<u8> {
+        fn damage<S: wardcrf_core::sync::HubStorage>(mut s: S, case_id: &str) -> Vec<u8>
+        where
+            S::Error: std::fmt::Debug,
+        {
+            let stored = s.case(case_id).unwrap().expect("the case is stored");
+            let mut doc = stored.doc;
+            doc.extend_from_slice(&[0; 64]);
+            s.put_case(case_id, &stored.site, &stored.form_id, &doc)
+                .unwrap();
+            doc
+        }
+        match &self._schema {
+            Some(schema) => damage(schema.storage(), case_id),
+            None => damage(
+                wardcrf_server::SqliteStorage::open(&self.dir.join("repository.db")).unwrap(),
+                case_id,
+            ),
+        }
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
