@@ -120,3 +120,154 @@ fn a_known_device_still_gets_its_body_read_and_limits_answered() {
         r.body
     );
 }
+
+/// A server on the real accept loop ([`wardcrf_server::serve::serve`]) with `limits`, over a
+/// fresh SQLite repository; returns its address and admin token.
+fn start_door(name: &str, limits: wardcrf_server::serve::Limits) -> (SocketAddr, String) {
+    let dir = temp_dir(name);
+    let admin = wardcrf_server::secret::new_token().unwrap();
+    let storage = wardcrf_server::SqliteStorage::open(&dir.join("repository.db")).unwrap();
+    let state = wardcrf_server::AppState::new(storage, &admin, wardcrf_server::system_clock());
+    let app = wardcrf_server::router(state);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            wardcrf_server::serve::serve(listener, app, None, limits, std::future::pending())
+                .await
+                .unwrap();
+        });
+    });
+    (rx.recv().unwrap(), admin)
+}
+
+fn limits(header: u64, body: u64, idle: u64, max: usize) -> wardcrf_server::serve::Limits {
+    wardcrf_server::serve::Limits {
+        header_timeout: Duration::from_secs(header),
+        body_timeout: Duration::from_secs(body),
+        idle_timeout: Duration::from_secs(idle),
+        max_connections: max,
+    }
+}
+
+/// How long until the server closes `stream` (reads until end of file), at most `max`.
+fn closed_after(stream: &mut TcpStream, max: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    stream.set_read_timeout(Some(max)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(start.elapsed());
+            }
+            Err(_) => return None,
+        }
+        if start.elapsed() > max {
+            return None;
+        }
+    }
+}
+
+#[test]
+fn half_sent_headers_and_silent_connections_are_closed_after_the_header_timeout() {
+    let (addr, _) = start_door("door-header", limits(1, 30, 30, 64));
+    let mut half = TcpStream::connect(addr).unwrap();
+    half.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let t = closed_after(&mut half, Duration::from_secs(10)).expect("closed");
+    assert!(t < Duration::from_secs(4), "{t:?}");
+    let t = closed_after(&mut silent, Duration::from_secs(10)).expect("closed");
+    assert!(t < Duration::from_secs(4), "{t:?}");
+}
+
+#[test]
+fn a_kept_alive_connection_waits_the_idle_timeout_not_the_header_timeout() {
+    let (addr, _) = start_door("door-idle", limits(1, 30, 3, 64));
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let t = closed_after(&mut stream, Duration::from_secs(10)).expect("closed");
+    assert!(
+        t > Duration::from_millis(2000) && t < Duration::from_secs(6),
+        "{t:?}"
+    );
+}
+
+#[test]
+fn a_body_that_stalls_is_refused_after_the_body_timeout() {
+    let (addr, _) = start_door("door-body", limits(5, 1, 30, 64));
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(
+            b"POST /api/enroll HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"code\": ",
+        )
+        .unwrap();
+    let start = Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("body_timeout"), "{text}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn idle_clients_at_the_connection_limit_only_delay_health_until_they_time_out() {
+    let (addr, _) = start_door("door-limit", limits(2, 30, 30, 4));
+    assert_eq!(get(addr, "/api/health", None).status, 200);
+    let idle: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // A fifth connection waits for a free slot: no answer while the four hold theirs...
+    let mut waiting = TcpStream::connect(addr).unwrap();
+    waiting
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(800)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    assert!(waiting.read(&mut buf).is_err(), "answered beyond the limit");
+    // ...and its answer once they time out (2 s after they connected).
+    let start = Instant::now();
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let n = waiting.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    // Clients that go away free their slots at once.
+    let more: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    drop(more);
+    drop(idle);
+    let start = Instant::now();
+    assert_eq!(get(addr, "/api/health", None).status, 200);
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+}
