@@ -390,8 +390,16 @@ async fn admin_token_first<S: HubStorage + Repository + Send + 'static>(
     next.run(request).await
 }
 
-/// The router of the whole API.
+/// The router of the whole API, with the default allowance of sign-in attempts.
 pub fn router<S: HubStorage + Repository + Send + 'static>(state: AppState<S>) -> Router {
+    router_with(state, Arc::new(crate::console::SignInGuard::default()))
+}
+
+/// The router of the whole API, throttling sign-ins with `sign_in`.
+pub fn router_with<S: HubStorage + Repository + Send + 'static>(
+    state: AppState<S>,
+    sign_in: Arc<crate::console::SignInGuard>,
+) -> Router {
     Router::new()
         .route("/api/health", get(health))
         .route(
@@ -422,6 +430,7 @@ pub fn router<S: HubStorage + Repository + Send + 'static>(state: AppState<S>) -
             state.clone(),
             admin_token_first::<S>,
         ))
+        .layer(axum::Extension(sign_in))
         .with_state(state)
 }
 

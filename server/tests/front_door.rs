@@ -7,7 +7,10 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wardcrf_server::console::{SignInGuard, SignInSettings};
+use wardcrf_server::serve::Limits;
 
 /// Sends only a request's head (announcing `length` body bytes) and reads the answer: the
 /// status, or `None` when none came within `wait`.
@@ -124,11 +127,20 @@ fn a_known_device_still_gets_its_body_read_and_limits_answered() {
 /// A server on the real accept loop ([`wardcrf_server::serve::serve`]) with `limits`, over a
 /// fresh SQLite repository; returns its address and admin token.
 fn start_door(name: &str, limits: wardcrf_server::serve::Limits) -> (SocketAddr, String) {
+    start_door_with(name, limits, Arc::new(SignInGuard::default()))
+}
+
+/// [`start_door`] throttling sign-ins with `guard`.
+fn start_door_with(
+    name: &str,
+    limits: wardcrf_server::serve::Limits,
+    guard: Arc<SignInGuard>,
+) -> (SocketAddr, String) {
     let dir = temp_dir(name);
     let admin = wardcrf_server::secret::new_token().unwrap();
     let storage = wardcrf_server::SqliteStorage::open(&dir.join("repository.db")).unwrap();
     let state = wardcrf_server::AppState::new(storage, &admin, wardcrf_server::system_clock());
-    let app = wardcrf_server::router(state);
+    let app = wardcrf_server::router_with(state, guard);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -270,4 +282,157 @@ fn idle_clients_at_the_connection_limit_only_delay_health_until_they_time_out() 
         "{:?}",
         start.elapsed()
     );
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn add_staff(addr: SocketAddr, admin: &str, username: &str) {
+    let body = serde_json::json!({"username": username, "role": "admin", "password": PASSWORD});
+    let r = post_json(addr, "/api/admin/staff", Some(admin), &body);
+    assert_eq!(r.status, 201, "{:?}", r.body);
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A sign-in through the form (its page first, for the form's token and cookie).
+fn try_login(addr: SocketAddr, user: &str, password: &str) -> Resp {
+    let page = get(addr, "/login", None);
+    assert_eq!(page.status, 200);
+    let text = String::from_utf8_lossy(&page.raw).to_string();
+    let at = text.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    let token = &text[at..at + text[at..].find('"').unwrap()];
+    let body = format!(
+        "csrf={token}&next=%2F&username={}&password={}",
+        url_encode(user),
+        url_encode(password)
+    );
+    request_with(
+        addr,
+        "POST",
+        "/login",
+        None,
+        &[
+            ("Cookie", &format!("wardcrf_login={token}")),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        Some(body.as_bytes()),
+    )
+}
+
+/// A sign-in answer's page without its fresh form token (which differs every time).
+fn page_without_token(r: &Resp) -> String {
+    let text = String::from_utf8_lossy(&r.raw).to_string();
+    let at = text.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    let end = at + text[at..].find('"').unwrap();
+    format!("{}{}", &text[..at], &text[end..])
+}
+
+fn generous() -> SignInSettings {
+    SignInSettings {
+        address_burst: 1000,
+        name_burst: 1000,
+        ..SignInSettings::default()
+    }
+}
+
+#[test]
+fn a_locked_account_answers_as_an_unknown_user_name() {
+    let guard = Arc::new(SignInGuard::new(generous()));
+    let (addr, admin) = start_door_with("door-enum", Limits::default(), guard.clone());
+    add_staff(addr, &admin, "ana");
+    for _ in 0..5 {
+        assert_eq!(try_login(addr, "ana", "wrong password").status, 401);
+    }
+    // Locked now: the right password, a wrong one, and an unknown name answer alike.
+    let locked_right = try_login(addr, "ana", PASSWORD);
+    let locked_wrong = try_login(addr, "ana", "wrong password");
+    let unknown = try_login(addr, "nobody", "wrong password");
+    for r in [&locked_right, &locked_wrong] {
+        assert_eq!(r.status, unknown.status);
+        assert_eq!(page_without_token(r), page_without_token(&unknown));
+        assert!(!r.head.contains("wardcrf_session="));
+    }
+    assert_eq!(unknown.status, 401);
+    // Each attempt cost one hash, known or not, locked or not.
+    assert_eq!(guard.hashes_computed(), 8);
+}
+
+#[test]
+fn sign_ins_beyond_an_addresss_allowance_get_429_before_any_hash() {
+    let guard = Arc::new(SignInGuard::new(SignInSettings {
+        address_burst: 3,
+        address_every: Duration::from_secs(600),
+        ..generous()
+    }));
+    let (addr, admin) = start_door_with("door-address", Limits::default(), guard.clone());
+    add_staff(addr, &admin, "ana");
+    for name in ["u1", "u2", "u3"] {
+        assert_eq!(try_login(addr, name, "wrong password").status, 401);
+    }
+    assert_eq!(guard.hashes_computed(), 3);
+    // The fourth from this address, even for a known user with her password: 429, no hash.
+    let r = try_login(addr, "ana", PASSWORD);
+    assert_eq!(r.status, 429);
+    assert!(r.head.contains("retry-after: "), "{}", r.head);
+    assert!(!r.head.contains("wardcrf_session="));
+    assert!(String::from_utf8_lossy(&r.raw).contains("Too many sign-in attempts"));
+    assert_eq!(guard.hashes_computed(), 3);
+}
+
+#[test]
+fn sign_ins_beyond_a_user_names_allowance_get_429_and_other_names_go_on() {
+    let guard = Arc::new(SignInGuard::new(SignInSettings {
+        name_burst: 2,
+        name_every: Duration::from_secs(600),
+        ..generous()
+    }));
+    let (addr, admin) = start_door_with("door-name", Limits::default(), guard.clone());
+    add_staff(addr, &admin, "ana");
+    add_staff(addr, &admin, "ben");
+    // A known and an unknown name are throttled alike.
+    for name in ["ana", "nobody"] {
+        for _ in 0..2 {
+            assert_eq!(try_login(addr, name, "wrong password").status, 401);
+        }
+        assert_eq!(try_login(addr, name, "wrong password").status, 429);
+    }
+    assert_eq!(guard.hashes_computed(), 4);
+    // Another user signs in; successes do not use up her allowance.
+    for _ in 0..3 {
+        assert_eq!(try_login(addr, "ben", PASSWORD).status, 303);
+    }
+    assert_eq!(guard.hashes_computed(), 7);
+}
+
+#[test]
+fn a_password_check_does_not_hold_the_database_connection() {
+    // One database connection (AppState::new): while a sign-in's hash runs, admin requests
+    // that need the connection still answer.
+    let (addr, admin) = start_door("door-lease", Limits::default());
+    add_staff(addr, &admin, "ana");
+    let start = Instant::now();
+    assert_eq!(try_login(addr, "ana", "wrong password").status, 401);
+    let hash_time = start.elapsed();
+    assert!(hash_time > Duration::from_millis(100), "{hash_time:?}");
+    let login = std::thread::spawn(move || try_login(addr, "ana", "wrong password").status);
+    std::thread::sleep(hash_time / 4);
+    let start = Instant::now();
+    let r = get(addr, "/api/admin/sites", Some(&admin));
+    let waited = start.elapsed();
+    assert_eq!(r.status, 200);
+    assert!(
+        waited < hash_time / 3,
+        "an admin request waited {waited:?} during a sign-in of {hash_time:?}"
+    );
+    assert_eq!(login.join().unwrap(), 401);
 }
