@@ -170,7 +170,8 @@ fn run(args: Args) -> Result<(), String> {
         Some((cert, key)) => Some(serve::tls_config(cert, key).map_err(|e| e.to_string())?),
         None => None,
     };
-    std::fs::create_dir_all(&args.data)
+    // Patient data: the directory and every file in it for this user only.
+    serve::create_private_dir(&args.data)
         .map_err(|e| format!("cannot create {}: {e}", args.data.display()))?;
     let connections = usize::from(args.connections);
     let store = match &args.database_url {
@@ -186,8 +187,9 @@ fn run(args: Args) -> Result<(), String> {
             Store::Postgres(pool)
         }
         None => {
-            let db = args.data.join("repository.db");
+            let db = args.data.join(serve::DATABASE_FILE);
             let shown = db.display().to_string();
+            serve::create_private_file(&db).map_err(|e| format!("{shown}: {e}"))?;
             let pool = HubPool::new(Box::new(move || SqliteStorage::open(&db)), connections)
                 .map_err(|e| format!("{shown}: {e}"))?;
             Store::Sqlite(pool)
@@ -232,6 +234,15 @@ fn run(args: Args) -> Result<(), String> {
         Store::Postgres(pool) => prepared(pool, &token, settings, &args.data)?,
     };
     drop(token);
+    for (path, mode) in serve::loose_modes(&args.data) {
+        eprintln!(
+            "warning: {} has mode {mode:04o}: other local users may read patient data or \
+             secrets; make it private (chmod {} {})",
+            path.display(),
+            if path.is_dir() { "700" } else { "600" },
+            path.display()
+        );
+    }
 
     let limits = serve::Limits {
         header_timeout: Duration::from_secs(args.header_timeout),

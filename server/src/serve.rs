@@ -49,6 +49,72 @@ pub fn private_file(
     }
 }
 
+/// The SQLite database's file name inside the data directory.
+pub const DATABASE_FILE: &str = "repository.db";
+
+/// Creates the data directory `dir` (and missing parents) readable by its owner only (0700).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates `path` empty with mode 0600 when it does not exist (an existing file is left as it
+/// is). SQLite then uses the empty file as a new database and gives its `-wal` and `-shm`
+/// files the same mode.
+pub fn create_private_file(path: &Path) -> io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The data directory and those of its private files (database, WAL, shared memory, admin
+/// token, pseudonym key, demo login) that other local users may read or write: each with its
+/// permission bits. Files that do not exist are skipped.
+pub fn loose_modes(dir: &Path) -> Vec<(PathBuf, u32)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| m.permissions().mode() & 0o777)
+        };
+        let mut loose = Vec::new();
+        if let Some(m) = mode(dir).filter(|m| m & 0o077 != 0) {
+            loose.push((dir.to_path_buf(), m));
+        }
+        let files = [
+            DATABASE_FILE.to_string(),
+            format!("{DATABASE_FILE}-wal"),
+            format!("{DATABASE_FILE}-shm"),
+            ADMIN_TOKEN_FILE.to_string(),
+            crate::export::pseudonym::PSEUDONYM_KEY_FILE.to_string(),
+            crate::console::demo::LOGIN_FILE.to_string(),
+        ];
+        for name in files {
+            let path = dir.join(name);
+            if let Some(m) = mode(&path).filter(|m| m & 0o077 != 0) {
+                loose.push((path, m));
+            }
+        }
+        loose
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Vec::new()
+    }
+}
+
 /// Reads the admin token from `dir/admin-token`, first writing a random one (mode 0600) if
 /// the file does not exist. Returns the file's path, the token, and whether it was created.
 pub fn ensure_admin_token(dir: &Path) -> io::Result<(PathBuf, String, bool)> {

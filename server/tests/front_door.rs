@@ -436,3 +436,120 @@ fn a_password_check_does_not_hold_the_database_connection() {
     );
     assert_eq!(login.join().unwrap(), 401);
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_wardcrf-server");
+
+/// Runs the real binary on `data` until it listens; returns its address, what it printed on
+/// standard error by then (read after it is stopped), and stops it.
+fn run_binary(data: &std::path::Path, extra: &[&str], check: impl FnOnce(SocketAddr)) -> String {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(BIN)
+        .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the server exited");
+        if let Some(a) = line.trim().strip_prefix("listening on http://") {
+            break a.parse().unwrap();
+        }
+    };
+    check(addr);
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_its_files_are_private_to_the_server_user() {
+    let data = temp_dir("door-modes").join("a").join("data");
+    let stderr = run_binary(&data, &["--demo"], |addr| {
+        assert_eq!(get(addr, "/api/health", None).status, 200);
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(data.parent().unwrap()), 0o700);
+        for name in [
+            "repository.db",
+            "repository.db-wal",
+            "repository.db-shm",
+            "admin-token",
+            "pseudonym-key",
+            "demo-login",
+        ] {
+            let path = data.join(name);
+            assert!(path.exists(), "{name}");
+            assert_eq!(mode(&path), 0o600, "{name}");
+        }
+    });
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn looser_modes_are_named_in_a_warning_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = temp_dir("door-loose");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = data.join("repository.db");
+    std::fs::write(&db, b"").unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let stderr = run_binary(&data, &[], |addr| {
+        assert_eq!(get(addr, "/api/health", None).status, 200);
+    });
+    assert!(
+        stderr.contains(&format!("warning: {} has mode 0755", data.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("warning: {} has mode 0644", db.display())),
+        "{stderr}"
+    );
+    // Warned, never changed or refused.
+    assert_eq!(mode(&db), 0o644);
+}
+
+#[test]
+fn the_binary_takes_the_front_door_flags_and_closes_slow_headers() {
+    let help = std::process::Command::new(BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--header-timeout",
+        "--body-timeout",
+        "--idle-timeout",
+        "--max-connections",
+    ] {
+        assert!(help.contains(flag), "{flag} in {help}");
+    }
+    let data = temp_dir("door-flags");
+    run_binary(
+        &data,
+        &["--header-timeout", "1", "--max-connections", "16"],
+        |addr| {
+            let mut half = TcpStream::connect(addr).unwrap();
+            half.write_all(b"GET /api/health HTTP/1.1\r\n").unwrap();
+            let t = closed_after(&mut half, Duration::from_secs(10)).expect("closed");
+            assert!(t < Duration::from_secs(4), "{t:?}");
+            assert_eq!(get(addr, "/api/health", None).status, 200);
+        },
+    );
+}
