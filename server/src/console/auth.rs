@@ -300,11 +300,24 @@ impl SignInGuard {
         }
     }
 
+    /// The key of a client address: an IPv4 address (also when IPv4-mapped), or the /64
+    /// network of an IPv6 one (what one client is usually given).
+    fn address_key(address: IpAddr) -> IpAddr {
+        match address.to_canonical() {
+            IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !u128::from(u64::MAX),
+            )),
+            v4 => v4,
+        }
+    }
+
     /// Takes one attempt of the allowance of `address` (when known) and of `username`.
     pub fn admit(&self, address: Option<IpAddr>, username: &str) -> Result<(), Throttled> {
         let now = Instant::now();
         if let Some(addr) = address {
-            self.addresses.take(&addr, now).map_err(Throttled)?;
+            self.addresses
+                .take(&Self::address_key(addr), now)
+                .map_err(Throttled)?;
         }
         self.names
             .take(&Self::name_key(username), now)
@@ -314,7 +327,7 @@ impl SignInGuard {
     /// Gives back the attempt of a successful sign-in.
     pub fn succeeded(&self, address: Option<IpAddr>, username: &str) {
         if let Some(addr) = address {
-            self.addresses.give_back(&addr);
+            self.addresses.give_back(&Self::address_key(addr));
         }
         self.names.give_back(&Self::name_key(username));
     }
@@ -758,6 +771,25 @@ mod tests {
             assert!(b.take(&k, t0 + Duration::from_secs(11)).is_ok());
         }
         assert!(b.map.lock().unwrap().len() <= 3);
+    }
+
+    #[test]
+    fn one_ipv6_network_shares_an_allowance() {
+        let guard = SignInGuard::new(SignInSettings {
+            address_burst: 1,
+            address_every: Duration::from_secs(600),
+            ..SignInSettings::default()
+        });
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(guard.admit(Some(a), "u1").is_ok());
+        assert!(guard.admit(Some(b), "u2").is_err());
+        assert!(guard.admit(Some(other), "u3").is_ok());
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert!(guard.admit(Some(v4), "u4").is_ok());
+        assert!(guard.admit(Some(mapped), "u5").is_err());
     }
 
     #[test]
