@@ -4,8 +4,8 @@ use crate::forms::Forms;
 use crate::pool::HubPool;
 use crate::secret;
 use crate::storage::{CaseQuery, ProjectionRow, RepoError, Repository};
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +23,12 @@ use wardcrf_core::{Context, Lang, PartialDate};
 
 /// The largest request body accepted (413 `too_large` beyond).
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
+/// The largest body of an admin-token request (sites, enrolment codes, staff users).
+pub const ADMIN_BODY: usize = 64 * 1024;
+/// The largest body of an enrolment (a code and a device id).
+pub const ENROL_BODY: usize = 4 * 1024;
+/// The largest body of a web console form (sign-in, resolving a conflict, administration).
+pub const FORM_BODY: usize = 64 * 1024;
 
 /// How long an enrolment code stays valid.
 pub const CODE_VALIDITY_SECS: u64 = 24 * 60 * 60;
@@ -53,8 +59,12 @@ pub enum ApiError {
     DeviceRevoked,
     #[error("{0}")]
     BadRequest(String),
-    #[error("the request body exceeds the limit of 32 MiB")]
-    TooLarge,
+    /// The body is larger than the endpoint's limit (in bytes).
+    #[error("the request body exceeds this endpoint's limit of {}", size_text(*.0))]
+    TooLarge(usize),
+    /// The body did not arrive within the server's body timeout (seconds).
+    #[error("the request body did not arrive within {0} s; retry on a better connection")]
+    BodyTimeout(u64),
     #[error("no such endpoint")]
     NotFound,
     #[error("no such case")]
@@ -77,7 +87,8 @@ impl ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::DeviceRevoked => (StatusCode::FORBIDDEN, "device_revoked"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::UnknownCase => (StatusCode::NOT_FOUND, "unknown_case"),
             ApiError::Quarantined => (StatusCode::CONFLICT, "quarantined"),
@@ -248,8 +259,70 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+fn parse<T: DeserializeOwned>(body: Bytes) -> Result<T, ApiError> {
     parse_encoded(body, None)
+}
+
+/// A byte count as people read it: `32 MiB`, `4 KiB` or `100 bytes`.
+fn size_text(n: usize) -> String {
+    const KIB: usize = 1024;
+    if n >= KIB * KIB && n.is_multiple_of(KIB * KIB) {
+        format!("{} MiB", n / (KIB * KIB))
+    } else if n >= KIB && n.is_multiple_of(KIB) {
+        format!("{} KiB", n / KIB)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// The request body, at most `limit` bytes. Call it only once the request's credentials are
+/// checked: nothing of the body is read before. A body announced (Content-Length) larger than
+/// `limit` is refused without reading it; one that turns out larger is refused at the limit.
+pub(crate) async fn read_limited(
+    mut body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    let capacity = announced.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+    let mut bytes = Vec::with_capacity(capacity);
+    loop {
+        let frame = std::future::poll_fn(|cx| {
+            http_body::Body::poll_frame(std::pin::Pin::new(&mut body), cx)
+        })
+        .await;
+        match frame {
+            None => break,
+            Some(Err(e)) => return Err(body_error(&e)),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if bytes.len() + data.len() > limit {
+                        return Err(ApiError::TooLarge(limit));
+                    }
+                    bytes.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+    Ok(Bytes::from(bytes))
+}
+
+/// Why a body could not be read: the body timeout of the accept loop, or the client's fault.
+fn body_error(e: &axum::Error) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(t) = c.downcast_ref::<crate::serve::BodyTimeout>() {
+            return ApiError::BodyTimeout(t.0);
+        }
+        cause = c.source();
+    }
+    ApiError::BadRequest("the request body could not be read (the connection broke off)".into())
 }
 
 /// The request's Content-Encoding, lowercase (`None` when absent).
@@ -261,10 +334,7 @@ fn content_encoding(headers: &HeaderMap) -> Option<String> {
 
 /// A JSON body, expanded first when it came gzip-compressed (`Content-Encoding: gzip`; at most
 /// [`MAX_BODY`] bytes once expanded).
-fn parse_encoded<T: DeserializeOwned>(
-    body: Result<Bytes, BytesRejection>,
-    encoding: Option<&str>,
-) -> Result<T, ApiError> {
+fn parse_encoded<T: DeserializeOwned>(body: Bytes, encoding: Option<&str>) -> Result<T, ApiError> {
     let bytes = read_body(body, encoding)?;
     serde_json::from_slice(&bytes).map_err(|e| {
         // serde_json's messages name the offending key or position, never values.
@@ -275,21 +345,11 @@ fn parse_encoded<T: DeserializeOwned>(
 }
 
 /// The request body, expanded when it came gzip-compressed.
-fn read_body(
-    body: Result<Bytes, BytesRejection>,
-    encoding: Option<&str>,
-) -> Result<Bytes, ApiError> {
-    let bytes = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge
-        } else {
-            ApiError::BadRequest("the request body could not be read".into())
-        }
-    })?;
+fn read_body(bytes: Bytes, encoding: Option<&str>) -> Result<Bytes, ApiError> {
     let bytes = match encoding {
         None | Some("identity") => bytes,
         Some("gzip") => Bytes::from(gunzip(&bytes, MAX_BODY).map_err(|e| match e {
-            GunzipError::TooLarge(_) => ApiError::TooLarge,
+            GunzipError::TooLarge(_) => ApiError::TooLarge(MAX_BODY),
             GunzipError::Invalid => ApiError::BadRequest(
                 "the request body is not valid gzip (Content-Encoding: gzip)".into(),
             ),
@@ -303,8 +363,47 @@ fn read_body(
     Ok(bytes)
 }
 
-/// The router of the whole API.
+/// A console request announcing a body larger than [`FORM_BODY`] is refused (413) unread.
+async fn form_size_first(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > FORM_BODY as u64) {
+        return ApiError::TooLarge(FORM_BODY).into_response();
+    }
+    next.run(request).await
+}
+
+/// Every `/api/admin/` request is refused (401) unless it carries the admin token, before its
+/// handler runs and so before any of its body is read.
+async fn admin_token_first<S: HubStorage + Repository + Send + 'static>(
+    State(state): State<AppState<S>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.uri().path().starts_with("/api/admin/")
+        && let Err(e) = state.check_admin(request.headers())
+    {
+        return e.into_response();
+    }
+    next.run(request).await
+}
+
+/// The router of the whole API, with the default allowance of sign-in attempts.
 pub fn router<S: HubStorage + Repository + Send + 'static>(state: AppState<S>) -> Router {
+    router_with(state, Arc::new(crate::console::SignInGuard::default()))
+}
+
+/// The router of the whole API, throttling sign-ins with `sign_in`.
+pub fn router_with<S: HubStorage + Repository + Send + 'static>(
+    state: AppState<S>,
+    sign_in: Arc<crate::console::SignInGuard>,
+) -> Router {
     Router::new()
         .route("/api/health", get(health))
         .route(
@@ -323,9 +422,19 @@ pub fn router<S: HubStorage + Repository + Send + 'static>(state: AppState<S>) -
         .route("/api/exports/{format}", get(export::get_export::<S>))
         .route("/api/enroll", post(enroll::<S>))
         .route("/api/sync", post(sync::<S>))
-        .merge(crate::console::routes::<S>())
+        // Console forms are small: an anonymous sign-in cannot make the server hold 32 MiB.
+        .merge(
+            crate::console::routes::<S>()
+                .layer(DefaultBodyLimit::max(FORM_BODY))
+                .layer(axum::middleware::from_fn(form_size_first)),
+        )
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin_token_first::<S>,
+        ))
+        .layer(axum::Extension(sign_in))
         .with_state(state)
 }
 
@@ -353,10 +462,10 @@ fn valid_site_id(id: &str) -> bool {
 async fn create_site<S: HubStorage + Repository + Send + 'static>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     state.check_admin(&headers)?;
-    let site: NewSite = parse(body)?;
+    let site: NewSite = parse(read_limited(body, &headers, ADMIN_BODY).await?)?;
     if !valid_site_id(&site.site_id) {
         return Err(ApiError::BadRequest(
             "site_id must be 1-64 characters of lowercase letters, digits and '-'".into(),
@@ -400,10 +509,10 @@ struct NewCode {
 async fn create_code<S: HubStorage + Repository + Send + 'static>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     state.check_admin(&headers)?;
-    let req: NewCode = parse(body)?;
+    let req: NewCode = parse(read_limited(body, &headers, ADMIN_BODY).await?)?;
     let code = secret::new_code().map_err(|e| ApiError::Internal(e.to_string()))?;
     let expires_at = state.now() + CODE_VALIDITY_SECS;
     let hash = secret::sha256(&code);
@@ -455,9 +564,10 @@ fn valid_device_id(id: &str) -> bool {
 
 async fn enroll<S: HubStorage + Repository + Send + 'static>(
     State(state): State<AppState<S>>,
-    body: Result<Bytes, BytesRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let req: Enrolment = parse(body)?;
+    let req: Enrolment = parse(read_limited(body, &headers, ENROL_BODY).await?)?;
     if !valid_device_id(&req.device_id) {
         return Err(ApiError::BadRequest(
             "device_id must be the store's device id: 32 lowercase hex digits".into(),
@@ -493,9 +603,21 @@ async fn enroll<S: HubStorage + Repository + Send + 'static>(
 async fn sync<S: HubStorage + Repository + Send + 'static>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
+    // The device and its token first: nothing of the body is read for an unknown one.
     let token_hash = secret::sha256(bearer(&headers).ok_or(ApiError::Unauthorized)?);
+    let auth = state
+        .with_hub(move |hub| {
+            hub.storage
+                .device_by_token(&token_hash)?
+                .ok_or(ApiError::Unauthorized)
+        })
+        .await?;
+    if auth.revoked {
+        return Err(ApiError::DeviceRevoked);
+    }
+    let body = read_limited(body, &headers, MAX_BODY).await?;
     let now = state.now();
     let pool = state.hub.clone();
     let forms = state.forms.clone();
@@ -513,14 +635,6 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
                 .any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip"))
         });
     let response = tokio::task::spawn_blocking(move || {
-        let auth = pool
-            .lease()?
-            .storage
-            .device_by_token(&token_hash)?
-            .ok_or(ApiError::Unauthorized)?;
-        if auth.revoked {
-            return Err(ApiError::DeviceRevoked);
-        }
         let request: SyncRequest = if binary {
             SyncRequest::from_binary(&read_body(body, encoding.as_deref())?)
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?

@@ -23,6 +23,6 @@ pub mod serve;
 pub mod storage;
 
 pub use crate::postgres::PostgresStorage;
-pub use api::{AppState, Clock, router, system_clock};
+pub use api::{AppState, Clock, router, router_with, system_clock};
 pub use pool::HubPool;
 pub use storage::{Repository, SqliteStorage};

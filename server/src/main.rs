@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 use wardcrf_core::sync::HubStorage;
 use wardcrf_server::console::ConsoleSettings;
 use wardcrf_server::console::demo::{DemoLogin, seed_demo};
@@ -44,6 +45,20 @@ struct Args {
     /// take turns; different sites, admin requests and enrolment run side by side.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     connections: u16,
+    /// Seconds a client has to send a request's head (request line and headers; for the first
+    /// request also the TLS handshake) once it connects or starts the request.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_timeout: u64,
+    /// Seconds a client has to send a request's whole body once its head is in (a 32 MiB sync
+    /// at 1 MiB/s fits in the default).
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    body_timeout: u64,
+    /// Seconds a kept-alive connection may stay idle between requests before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout: u64,
+    /// Connections open at once; beyond it new ones wait to be accepted until one closes.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: u32,
     /// Seed (once) two demo sites whose simulated tablets sync synthetic cases with open
     /// conflicts, and demo staff users; prints the console's address and the demo sign-in.
     #[arg(long)]
@@ -155,7 +170,8 @@ fn run(args: Args) -> Result<(), String> {
         Some((cert, key)) => Some(serve::tls_config(cert, key).map_err(|e| e.to_string())?),
         None => None,
     };
-    std::fs::create_dir_all(&args.data)
+    // Patient data: the directory and every file in it for this user only.
+    serve::create_private_dir(&args.data)
         .map_err(|e| format!("cannot create {}: {e}", args.data.display()))?;
     let connections = usize::from(args.connections);
     let store = match &args.database_url {
@@ -171,8 +187,9 @@ fn run(args: Args) -> Result<(), String> {
             Store::Postgres(pool)
         }
         None => {
-            let db = args.data.join("repository.db");
+            let db = args.data.join(serve::DATABASE_FILE);
             let shown = db.display().to_string();
+            serve::create_private_file(&db).map_err(|e| format!("{shown}: {e}"))?;
             let pool = HubPool::new(Box::new(move || SqliteStorage::open(&db)), connections)
                 .map_err(|e| format!("{shown}: {e}"))?;
             Store::Sqlite(pool)
@@ -217,7 +234,22 @@ fn run(args: Args) -> Result<(), String> {
         Store::Postgres(pool) => prepared(pool, &token, settings, &args.data)?,
     };
     drop(token);
+    for (path, mode) in serve::loose_modes(&args.data) {
+        eprintln!(
+            "warning: {} has mode {mode:04o}: other local users may read patient data or \
+             secrets; make it private (chmod {} {})",
+            path.display(),
+            if path.is_dir() { "700" } else { "600" },
+            path.display()
+        );
+    }
 
+    let limits = serve::Limits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        body_timeout: Duration::from_secs(args.body_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -229,23 +261,16 @@ fn run(args: Args) -> Result<(), String> {
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-        match tls_config {
-            Some(config) => {
-                console_banner(&format!("https://{addr}/"), demo.as_ref());
-                println!("listening on https://{addr}");
-                serve::serve_tls(listener, app, config, serve::shutdown_signal())
-                    .await
-                    .map_err(|e| format!("server failed: {e}"))
-            }
-            None => {
-                console_banner(&format!("http://{addr}/"), demo.as_ref());
-                println!("listening on http://{addr}");
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(serve::shutdown_signal())
-                    .await
-                    .map_err(|e| format!("server failed: {e}"))
-            }
-        }
+        let scheme = if tls_config.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        console_banner(&format!("{scheme}://{addr}/"), demo.as_ref());
+        println!("listening on {scheme}://{addr}");
+        serve::serve(listener, app, tls_config, limits, serve::shutdown_signal())
+            .await
+            .map_err(|e| format!("server failed: {e}"))
     })
 }
 

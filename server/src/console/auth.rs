@@ -1,6 +1,15 @@
 //! Staff sign-in: passwords (salted PBKDF2-HMAC-SHA256), sessions (random tokens kept only
 //! as SHA-256 hashes, in `HttpOnly; SameSite=Strict` cookies), the CSRF synchronizer token of
-//! each session, and the lock-out after repeated failures.
+//! each session, the lock-out after repeated failures, and the throttling of sign-in attempts
+//! per client address and per user name ([`SignInGuard`]).
+//!
+//! A sign-in reads the user's record, gives its database connection back, checks the password
+//! on a blocking thread (at most [`SignInSettings::hash_slots`] at once, so that a flood of
+//! sign-ins cannot take every core from device syncs), then records the outcome. Attempts
+//! beyond a client address's or a user name's allowance are answered 429 with `Retry-After`
+//! before any hash is computed. Known and unknown user names get the same answers: a wrong
+//! password, an unknown or disabled user and a locked account all answer 401 with one message,
+//! after the same amount of hashing.
 //!
 //! Why PBKDF2 through ring rather than argon2: ring is already the repository's (and the
 //! device store's) only cryptography, audited and pure Rust with assembly; PBKDF2-HMAC-SHA256
@@ -13,6 +22,7 @@ use super::i18n::{LANG_COOKIE, M, lang_of};
 use super::{ConsoleError, ConsoleSettings, Staff, respond};
 use crate::api::{ApiError, AppState};
 use crate::secret;
+use crate::serve::ClientAddr;
 use crate::storage::Repository;
 use axum::Extension;
 use axum::Form;
@@ -22,8 +32,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use ring::pbkdf2;
 use serde::Deserialize;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 use wardcrf_core::Lang;
 use wardcrf_core::sync::HubStorage;
 
@@ -136,6 +151,208 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| {
         hash_password("not a password of anyone", PBKDF2_ITERATIONS).unwrap_or_default()
     })
+}
+
+/// How many sign-in attempts are let through, and how many password hashes run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInSettings {
+    /// Failed attempts a client address may make at once...
+    pub address_burst: u32,
+    /// ...and then one more per this interval.
+    pub address_every: Duration,
+    /// Failed attempts for one user name (known or not) at once...
+    pub name_burst: u32,
+    /// ...and then one more per this interval.
+    pub name_every: Duration,
+    /// Password hashes computed at once, process-wide.
+    pub hash_slots: usize,
+    /// How long an attempt waits for a hash slot before it is answered 429.
+    pub hash_wait: Duration,
+    /// Addresses and user names remembered (each); beyond, the longest-unused are forgotten.
+    pub max_keys: usize,
+}
+
+impl Default for SignInSettings {
+    /// 20 failed attempts at once per address and per user name, then one every 3 s (20 a
+    /// minute); a hash slot per two cores (at least one), waited for up to 5 s.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        SignInSettings {
+            address_burst: 20,
+            address_every: Duration::from_secs(3),
+            name_burst: 20,
+            name_every: Duration::from_secs(3),
+            hash_slots: (cores / 2).max(1),
+            hash_wait: Duration::from_secs(5),
+            max_keys: 10_000,
+        }
+    }
+}
+
+/// Token buckets, one per key, in a map of bounded size.
+#[derive(Debug)]
+struct Buckets<K> {
+    burst: f64,
+    every: Duration,
+    max_keys: usize,
+    /// Per key: the tokens left, as of when.
+    map: Mutex<HashMap<K, (f64, Instant)>>,
+}
+
+impl<K: Hash + Eq + Clone> Buckets<K> {
+    fn new(burst: u32, every: Duration, max_keys: usize) -> Self {
+        Buckets {
+            burst: f64::from(burst.max(1)),
+            every: every.max(Duration::from_millis(1)),
+            max_keys: max_keys.max(1),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn refilled(&self, (tokens, at): (f64, Instant), now: Instant) -> f64 {
+        let earned = now.saturating_duration_since(at).as_secs_f64() / self.every.as_secs_f64();
+        (tokens + earned).min(self.burst)
+    }
+
+    /// Takes a token for `key`, or says how long until one is there.
+    fn take(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let tokens = match map.get(key) {
+            Some(&entry) => self.refilled(entry, now),
+            None => {
+                if map.len() >= self.max_keys {
+                    // Forget the full buckets first; if none is, the longest unused.
+                    map.retain(|_, entry| self.refilled(*entry, now) < self.burst);
+                    if map.len() >= self.max_keys
+                        && let Some(oldest) = map
+                            .iter()
+                            .min_by_key(|(_, (_, at))| *at)
+                            .map(|(k, _)| k.clone())
+                    {
+                        map.remove(&oldest);
+                    }
+                }
+                self.burst
+            }
+        };
+        if tokens >= 1.0 {
+            map.insert(key.clone(), (tokens - 1.0, now));
+            Ok(())
+        } else {
+            map.insert(key.clone(), (tokens, now));
+            Err(self.every.mul_f64(1.0 - tokens))
+        }
+    }
+
+    /// Gives back a token taken for `key` (the attempt succeeded).
+    fn give_back(&self, key: &K) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = map.get_mut(key) {
+            entry.0 = (entry.0 + 1.0).min(self.burst);
+        }
+    }
+}
+
+/// The allowance of sign-in attempts per client address and per user name, and the slots of
+/// password hashing; one per router (see [`crate::api::router_with`]).
+#[derive(Debug)]
+pub struct SignInGuard {
+    settings: SignInSettings,
+    addresses: Buckets<IpAddr>,
+    names: Buckets<String>,
+    slots: tokio::sync::Semaphore,
+    hashes: AtomicU64,
+}
+
+impl Default for SignInGuard {
+    fn default() -> Self {
+        SignInGuard::new(SignInSettings::default())
+    }
+}
+
+/// Why a sign-in attempt was not let through to a password check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many sign-in attempts; retry in {} s", .0.as_secs().max(1))]
+pub struct Throttled(pub Duration);
+
+impl SignInGuard {
+    pub fn new(settings: SignInSettings) -> Self {
+        SignInGuard {
+            settings,
+            addresses: Buckets::new(
+                settings.address_burst,
+                settings.address_every,
+                settings.max_keys,
+            ),
+            names: Buckets::new(settings.name_burst, settings.name_every, settings.max_keys),
+            slots: tokio::sync::Semaphore::new(settings.hash_slots.max(1)),
+            hashes: AtomicU64::new(0),
+        }
+    }
+
+    /// The key of a user name: as typed (normalised) when it could be one, else one shared
+    /// key for every malformed name (so that they cannot fill the map).
+    fn name_key(username: &str) -> String {
+        if super::valid_username(username) {
+            username.to_string()
+        } else {
+            String::new()
+        }
+    }
+
+    /// The key of a client address: an IPv4 address (also when IPv4-mapped), or the /64
+    /// network of an IPv6 one (what one client is usually given).
+    fn address_key(address: IpAddr) -> IpAddr {
+        match address.to_canonical() {
+            IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !u128::from(u64::MAX),
+            )),
+            v4 => v4,
+        }
+    }
+
+    /// Takes one attempt of the allowance of `address` (when known) and of `username`.
+    pub fn admit(&self, address: Option<IpAddr>, username: &str) -> Result<(), Throttled> {
+        let now = Instant::now();
+        if let Some(addr) = address {
+            self.addresses
+                .take(&Self::address_key(addr), now)
+                .map_err(Throttled)?;
+        }
+        self.names
+            .take(&Self::name_key(username), now)
+            .map_err(Throttled)
+    }
+
+    /// Gives back the attempt of a successful sign-in.
+    pub fn succeeded(&self, address: Option<IpAddr>, username: &str) {
+        if let Some(addr) = address {
+            self.addresses.give_back(&Self::address_key(addr));
+        }
+        self.names.give_back(&Self::name_key(username));
+    }
+
+    /// Whether `password` matches `stored`, checked on a blocking thread in one of the hash
+    /// slots; [`Throttled`] when no slot came free in time.
+    pub async fn verify(&self, password: String, stored: String) -> Result<bool, Throttled> {
+        let wait = self.settings.hash_wait;
+        let slot = tokio::time::timeout(wait, self.slots.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or(Throttled(wait))?;
+        self.hashes.fetch_add(1, Ordering::Relaxed);
+        let matched = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
+            .await
+            .unwrap_or(false);
+        drop(slot);
+        Ok(matched)
+    }
+
+    /// How many password hashes this guard has computed.
+    pub fn hashes_computed(&self) -> u64 {
+        self.hashes.load(Ordering::Relaxed)
+    }
 }
 
 /// The value of a cookie of the request.
@@ -297,26 +514,94 @@ pub struct LoginForm {
 /// What a sign-in attempt came to.
 enum Attempt {
     Ok,
+    /// A wrong password, an unknown or disabled user, or a locked account: one answer.
     Wrong,
-    Locked,
+    Throttled(Duration),
 }
 
 pub async fn post_login<S: HubStorage + Repository + Send + 'static>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
     settings: Option<Extension<ConsoleSettings>>,
+    Extension(guard): Extension<Arc<SignInGuard>>,
+    ClientAddr(address): ClientAddr,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let lang = lang_of(&headers);
     let settings = settings.map(|e| e.0).unwrap_or_default();
-    let result = login(&state, &headers, &settings, lang, form).await;
+    let result = login(&state, &headers, &settings, &guard, address, lang, form).await;
     respond(lang, None, result)
+}
+
+/// Whether a staff user is enabled and not locked out at `now`.
+fn may_sign_in(user: &crate::storage::StaffRecord, now: u64) -> bool {
+    !user.disabled && user.locked_until.is_none_or(|t| t <= now)
+}
+
+/// Checks a sign-in attempt (see the module documentation): the allowance, then the user's
+/// record (connection given back), the password in a hash slot, and the outcome recorded.
+async fn attempt<S: HubStorage + Repository + Send + 'static>(
+    state: &AppState<S>,
+    guard: &SignInGuard,
+    address: Option<IpAddr>,
+    username: &str,
+    password: String,
+) -> Result<Attempt, ConsoleError> {
+    if let Err(Throttled(after)) = guard.admit(address, username) {
+        return Ok(Attempt::Throttled(after));
+    }
+    let now = state.now();
+    let user = username.to_string();
+    let found = state
+        .with_hub(move |hub| Ok(hub.storage.staff_user(&user)?))
+        .await?
+        .filter(|u| may_sign_in(u, now));
+    // The same hashing whether or not the user can sign in.
+    let stored = found
+        .as_ref()
+        .map_or_else(|| dummy_hash().to_string(), |u| u.password_hash.clone());
+    let matched = match guard.verify(password, stored).await {
+        Ok(m) => m,
+        Err(Throttled(after)) => return Ok(Attempt::Throttled(after)),
+    };
+    if found.is_none() {
+        return Ok(Attempt::Wrong);
+    }
+    let user = username.to_string();
+    let ok = state
+        .with_hub(move |hub| {
+            if matched {
+                // Still not locked (a parallel attempt may have locked it meanwhile).
+                let unlocked = hub
+                    .storage
+                    .staff_user(&user)?
+                    .is_some_and(|u| may_sign_in(&u, now));
+                if unlocked {
+                    hub.storage.record_login_success(&user)?;
+                    return Ok(true);
+                }
+                Ok(false)
+            } else {
+                hub.storage
+                    .record_login_failure(&user, now, MAX_FAILURES, LOCK_SECS)?;
+                Ok(false)
+            }
+        })
+        .await?;
+    if ok {
+        guard.succeeded(address, username);
+        Ok(Attempt::Ok)
+    } else {
+        Ok(Attempt::Wrong)
+    }
 }
 
 async fn login<S: HubStorage + Repository + Send + 'static>(
     state: &AppState<S>,
     headers: &HeaderMap,
     settings: &ConsoleSettings,
+    guard: &SignInGuard,
+    address: Option<IpAddr>,
     lang: Lang,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, ConsoleError> {
@@ -336,35 +621,8 @@ async fn login<S: HubStorage + Repository + Send + 'static>(
         );
     }
     let username = form.username.trim().to_ascii_lowercase();
-    let password = form.password;
     let now = state.now();
-    let user = username.clone();
-    let attempt = state
-        .with_hub(move |hub| {
-            let found = hub.storage.staff_user(&user)?;
-            let Some(found) = found.filter(|u| !u.disabled) else {
-                verify_password(&password, dummy_hash());
-                return Ok(Attempt::Wrong);
-            };
-            if found.locked_until.is_some_and(|t| t > now) {
-                return Ok(Attempt::Locked);
-            }
-            if verify_password(&password, &found.password_hash) {
-                hub.storage.record_login_success(&user)?;
-                Ok(Attempt::Ok)
-            } else {
-                let locked =
-                    hub.storage
-                        .record_login_failure(&user, now, MAX_FAILURES, LOCK_SECS)?;
-                Ok(if locked.is_some() {
-                    Attempt::Locked
-                } else {
-                    Attempt::Wrong
-                })
-            }
-        })
-        .await?;
-    match attempt {
+    match attempt(state, guard, address, &username, form.password).await? {
         Attempt::Wrong => login_response(
             lang,
             &next,
@@ -372,13 +630,20 @@ async fn login<S: HubStorage + Repository + Send + 'static>(
             StatusCode::UNAUTHORIZED,
             settings,
         ),
-        Attempt::Locked => login_response(
-            lang,
-            &next,
-            Some(M::LockedOut.get(lang)),
-            StatusCode::TOO_MANY_REQUESTS,
-            settings,
-        ),
+        Attempt::Throttled(after) => {
+            let mut response = login_response(
+                lang,
+                &next,
+                Some(M::TooManySignIns.get(lang)),
+                StatusCode::TOO_MANY_REQUESTS,
+                settings,
+            )?;
+            let secs = after.as_secs_f64().ceil().max(1.0).to_string();
+            if let Ok(v) = HeaderValue::from_str(&secs) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Ok(response)
+        }
         Attempt::Ok => {
             let token = secret::new_token().map_err(|e| ApiError::Internal(e.to_string()))?;
             let csrf = secret::new_token().map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -487,6 +752,44 @@ mod tests {
         assert!(!verify_password("correct horse battery", "garbage"));
         assert!(!verify_password("x", "pbkdf2-sha256$0$00$00"));
         assert_eq!(hash_password("short", 1000), Err(PasswordError::Length));
+    }
+
+    #[test]
+    fn buckets_refill_say_when_and_stay_bounded() {
+        let b: Buckets<u32> = Buckets::new(2, Duration::from_secs(10), 3);
+        let t0 = Instant::now();
+        assert!(b.take(&1, t0).is_ok());
+        assert!(b.take(&1, t0).is_ok());
+        let wait = b.take(&1, t0).unwrap_err();
+        assert!(wait > Duration::from_secs(9) && wait <= Duration::from_secs(10));
+        // One token back after the interval; a success gives one back too.
+        assert!(b.take(&1, t0 + Duration::from_secs(10)).is_ok());
+        b.give_back(&1);
+        assert!(b.take(&1, t0 + Duration::from_secs(10)).is_ok());
+        // Never more than max_keys remembered: many keys forget the oldest.
+        for k in 2..100 {
+            assert!(b.take(&k, t0 + Duration::from_secs(11)).is_ok());
+        }
+        assert!(b.map.lock().unwrap().len() <= 3);
+    }
+
+    #[test]
+    fn one_ipv6_network_shares_an_allowance() {
+        let guard = SignInGuard::new(SignInSettings {
+            address_burst: 1,
+            address_every: Duration::from_secs(600),
+            ..SignInSettings::default()
+        });
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(guard.admit(Some(a), "u1").is_ok());
+        assert!(guard.admit(Some(b), "u2").is_err());
+        assert!(guard.admit(Some(other), "u3").is_ok());
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert!(guard.admit(Some(v4), "u4").is_ok());
+        assert!(guard.admit(Some(mapped), "u5").is_err());
     }
 
     #[test]

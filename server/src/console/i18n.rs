@@ -33,8 +33,8 @@ messages! {
     SignedInAs => "Signed in as", "ログイン中:", "Angemeldet als";
     Username => "User name", "ユーザー名", "Benutzername";
     Password => "Password", "パスワード", "Passwort";
-    WrongLogin => "The user name or password is wrong.", "ユーザー名またはパスワードが正しくありません。", "Benutzername oder Passwort ist falsch.";
-    LockedOut => "Too many failed sign-ins: this account is locked for 15 minutes. Try again later or ask an administrator.", "ログインの失敗が多すぎるため、このアカウントは15分間ロックされています。しばらくしてから再度お試しいただくか、管理者に連絡してください。", "Zu viele fehlgeschlagene Anmeldungen: Dieses Konto ist für 15 Minuten gesperrt. Versuchen Sie es später erneut oder wenden Sie sich an eine Administratorin / einen Administrator.";
+    WrongLogin => "The user name or password is wrong, or the account is locked: after 5 failed sign-ins an account is locked for 15 minutes. Try again later or ask an administrator.", "ユーザー名またはパスワードが正しくないか、アカウントがロックされています（ログインに5回失敗すると15分間ロックされます）。しばらくしてから再度お試しいただくか、管理者に連絡してください。", "Benutzername oder Passwort ist falsch, oder das Konto ist gesperrt: Nach 5 fehlgeschlagenen Anmeldungen wird ein Konto für 15 Minuten gesperrt. Versuchen Sie es später erneut oder wenden Sie sich an eine Administratorin / einen Administrator.";
+    TooManySignIns => "Too many sign-in attempts from this address or for this user name. Wait a minute and try again.", "このアドレスまたはこのユーザー名からのログイン試行が多すぎます。1分ほど待ってから再度お試しください。", "Zu viele Anmeldeversuche von dieser Adresse oder für diesen Benutzernamen. Warten Sie eine Minute und versuchen Sie es erneut.";
     StaleForm => "This form was out of date or did not come from this console. Reload the page and try again.", "このフォームは古いか、このコンソールから送信されたものではありません。ページを再読み込みしてやり直してください。", "Dieses Formular war veraltet oder stammt nicht aus dieser Konsole. Laden Sie die Seite neu und versuchen Sie es erneut.";
     Forbidden => "Your role does not allow this page.", "あなたの役割ではこのページを利用できません。", "Ihre Rolle erlaubt diese Seite nicht.";
     NotFound => "Not found: it does not exist or is not visible to you.", "見つかりません（存在しないか、閲覧権限がありません）。", "Nicht gefunden: existiert nicht oder ist für Sie nicht sichtbar.";

@@ -31,8 +31,8 @@ use wardcrf_core::Lang;
 use wardcrf_core::sync::HubStorage;
 
 pub use auth::{
-    LOCK_SECS, MAX_FAILURES, PBKDF2_ITERATIONS, PasswordError, SESSION_COOKIE, hash_password,
-    verify_password,
+    LOCK_SECS, MAX_FAILURES, PBKDF2_ITERATIONS, PasswordError, SESSION_COOKIE, SignInGuard,
+    SignInSettings, Throttled, hash_password, verify_password,
 };
 
 /// How the console is served (set by `wardcrf-server` as a request extension).
