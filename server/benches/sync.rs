@@ -15,7 +15,11 @@
 //!   (`set_value` of `vs_hr` with a reason, as a nurse correcting a value);
 //! - a no-op sync with every case already on the server;
 //! - 100 devices (threads, each its own store) at 4 sites syncing repeatedly against one server:
-//!   each round a device edits one of its cases and syncs; syncs per second and latency.
+//!   each round a device edits one of its cases and syncs; syncs per second and latency;
+//! - one heavy exchange: a device pushes 2,000 cases (500 quick) in one request while a device
+//!   of another site edits a case and syncs again and again; that device's sync latency while
+//!   the heavy exchange runs (the repository merges before it takes its write lock).
+//!   `WARDCRF_BENCH_HEAVY_ONLY=1` runs only this scenario.
 //!
 //! Bytes are counted by a small TCP proxy between device and server (both directions, HTTP
 //! headers included), the same method the PouchDB comparison uses. Device stores are built
@@ -1111,6 +1115,87 @@ fn concurrent(
     })
 }
 
+/// One site's device pushes every case of a large store in one exchange while a device of
+/// another site edits a case and syncs, again and again until the heavy exchange is answered.
+fn heavy_exchange(
+    server: &Server,
+    template: &DocTemplate,
+    scratch: &Path,
+    tag: &str,
+    config: &Config,
+) -> Json {
+    let n = if config.quick { 500 } else { 2000 };
+    let (heavy_site, light_site) = (format!("bench-{tag}-heavy"), format!("bench-{tag}-light"));
+    server.add_site(&heavy_site);
+    server.add_site(&light_site);
+    let mut heavy = new_store(&scratch.join("heavy"));
+    let cases = generate_set(2000, n);
+    fill(&mut heavy, template, &cases);
+    let heavy_token = server.enrol(&mut heavy, &heavy_site);
+    let push = heavy
+        .sync_outbox()
+        .expect("outbox")
+        .iter()
+        .map(|id| heavy.sync_push(id))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("push");
+    let request = SyncRequest {
+        protocol: PROTOCOL,
+        cursor: 0,
+        push,
+    };
+    let mut light = new_store(&scratch.join("light"));
+    let light_cases = generate_set(2001, 5);
+    fill(&mut light, template, &light_cases);
+    let light_token = server.enrol(&mut light, &light_site);
+    let url = server.url();
+    let transport = HttpTransport::new(&url, &light_token).expect("device transport");
+    sync(&mut light, &transport, &mut |_| {}).expect("first sync");
+    let mut round = 0;
+    let mut sync_once = |light: &mut CaseStore| {
+        edit(light, &[&light_cases[round % light_cases.len()]], 100 + round as i64);
+        round += 1;
+        let t = Instant::now();
+        sync(light, &transport, &mut |_| {}).expect("sync");
+        t.elapsed()
+    };
+    let mut idle: Vec<Duration> = (0..10).map(|_| sync_once(&mut light)).collect();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let heavy_thread = {
+        let (url, done) = (url.clone(), done.clone());
+        std::thread::spawn(move || {
+            let transport = HttpTransport::new(&url, &heavy_token).expect("heavy transport");
+            let t = Instant::now();
+            let answer = transport.exchange(&request);
+            done.store(true, Ordering::Release);
+            (t.elapsed(), answer.map(|a| a.cases.len()))
+        })
+    };
+    let mut during = Vec::new();
+    while !done.load(Ordering::Acquire) {
+        during.push(sync_once(&mut light));
+    }
+    let (heavy_time, answer) = heavy_thread.join().expect("the heavy exchange");
+    let stored = answer.expect("the heavy exchange is answered");
+    idle.sort();
+    during.sort();
+    let max = |v: &[Duration]| v.last().copied().unwrap_or_default();
+    println!(
+        "  one exchange of {n} cases ({stored} answered) took {:.2} s; meanwhile a device of another site synced {} times: p50 {:.1} ms, max {:.1} ms (idle: p50 {:.1} ms, max {:.1} ms)",
+        heavy_time.as_secs_f64(),
+        during.len(),
+        ms(percentile(&during, 0.5)),
+        ms(max(&during)),
+        ms(percentile(&idle, 0.5)),
+        ms(max(&idle)),
+    );
+    json!({
+        "cases": n, "heavy_seconds": heavy_time.as_secs_f64(), "other_site_syncs": during.len(),
+        "other_site_p50_ms": ms(percentile(&during, 0.5)), "other_site_max_ms": ms(max(&during)),
+        "idle_p50_ms": ms(percentile(&idle, 0.5)), "idle_max_ms": ms(max(&idle)),
+    })
+}
+
 fn backend(
     name: &str,
     database_url: Option<&str>,
@@ -1121,8 +1206,13 @@ fn backend(
     println!("\n== {name}");
     let scratch = TempDir::new(name);
     let server = Server::start(database_url);
-    let proxy = Proxy::start(server.addr);
     let tag = run_tag();
+    println!("- one heavy exchange while another site syncs");
+    let heavy = heavy_exchange(&server, template, &scratch.0, &tag, config);
+    if std::env::var("WARDCRF_BENCH_HEAVY_ONLY").is_ok_and(|v| v == "1") {
+        return json!({"heavy_exchange": heavy});
+    }
+    let proxy = Proxy::start(server.addr);
     let mut runs = Vec::new();
     for (i, set) in sets.iter().enumerate() {
         println!("- device store of {} cases", set.len());
@@ -1140,7 +1230,11 @@ fn backend(
         config.devices, config.sites
     );
     let conc = concurrent(&server, template, &scratch.0, &tag, config);
-    json!({"runs": runs.iter().map(Run::to_json).collect::<Vec<_>>(), "concurrent": conc})
+    json!({
+        "runs": runs.iter().map(Run::to_json).collect::<Vec<_>>(),
+        "concurrent": conc,
+        "heavy_exchange": heavy,
+    })
 }
 
 /// Where an initial sync's time goes, per case, measured step by step in this process on the

@@ -3,7 +3,7 @@
 use crate::forms::Forms;
 use crate::pool::HubPool;
 use crate::secret;
-use crate::storage::{CaseQuery, ProjectionRow, RepoError, Repository};
+use crate::storage::{CaseQuery, DeviceAuth, ProjectionRow, RepoError, Repository};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -14,10 +14,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 use wardcrf_core::sync::{
-    BINARY_MEDIA_TYPE, BinaryBody, COMPRESS_ABOVE, CaseProjection, GunzipError, Hub, HubError,
-    HubStorage, SyncRequest, case_projection, gunzip, gzip,
+    BINARY_MEDIA_TYPE, BinaryBody, COMPRESS_ABOVE, CaseProjection, Exchanged, GunzipError, Hub,
+    HubError, HubStorage, SyncRequest, case_projection, gunzip, gzip,
 };
 use wardcrf_core::{Context, Lang, PartialDate};
 
@@ -108,6 +109,7 @@ impl ApiError {
                 HubError::Protocol(_) => (StatusCode::BAD_REQUEST, "protocol"),
                 HubError::OtherSite(_) => (StatusCode::BAD_REQUEST, "other_site"),
                 HubError::BadCase { .. } => (StatusCode::BAD_REQUEST, "bad_case"),
+                HubError::Changed(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
                 HubError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -645,31 +647,37 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
         let site_lock = pool.site_lock(&auth.site_id);
         let _site = site_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut hub = pool.lease()?;
-        // The exchange, the device's last sync and the projections: one transaction.
-        hub.storage.begin()?;
-        let exchanged = (|| -> Result<_, ApiError> {
-            let mut exchanged = hub.exchange_projected(&auth.site_id, &auth.device_id, &request)?;
-            hub.storage.record_sync(&auth.device_id, now)?;
-            // The projections of the cases this exchange stored; flags never refuse a sync.
-            let stored = std::mem::take(&mut exchanged.stored);
-            for row in project_all(stored, &request.push, &auth.site_id, &forms, now) {
-                if auth.identifying_on_device {
-                    refuse_identifying(&row, &forms, &auth.site_id)?;
+        // Another writer (the console) can change a case between the two phases: the
+        // exchange is then made again from the start.
+        let mut attempts = 0;
+        let exchanged = loop {
+            attempts += 1;
+            match sync_exchange(&mut hub, &auth, &request, &forms, now) {
+                Err(ApiError::Hub(HubError::Changed(_))) if attempts < 3 => continue,
+                Err(e) => {
+                    if e.status_and_code().0.is_server_error() {
+                        eprintln!(
+                            "error: the sync of device {} (site {}) failed: {e:?}",
+                            auth.device_id, auth.site_id
+                        );
+                    }
+                    return Err(e);
                 }
-                hub.storage.put_projection(&row)?;
-            }
-            Ok(exchanged)
-        })();
-        let exchanged = match exchanged {
-            Ok(e) => {
-                hub.storage.commit()?;
-                e
-            }
-            Err(e) => {
-                hub.storage.rollback();
-                return Err(e);
+                Ok(exchanged) => break exchanged,
             }
         };
+        for q in &exchanged.quarantined {
+            eprintln!(
+                "warning: case {} of site {} is quarantined: its stored document cannot be \
+                 loaded ({}); last pushed by device {}; found by the sync of device {}; the \
+                 site's devices are asked to push it again",
+                q.case_id,
+                q.site,
+                q.reason,
+                q.device.as_deref().unwrap_or("unknown"),
+                auth.device_id
+            );
+        }
         // Serialise (and compress) here, off the async threads: a response can be large.
         let body = if binary {
             exchanged.response.to_binary()
@@ -699,6 +707,51 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
         );
     }
     Ok(response)
+}
+
+/// One exchange in two phases: reading and merging (and checking the projections) with no
+/// transaction open, under the site's lock; then the writes in one short transaction (the
+/// exchange, the device's last sync and the projections: all or nothing).
+fn sync_exchange<S: HubStorage + Repository>(
+    hub: &mut Hub<S>,
+    auth: &DeviceAuth,
+    request: &SyncRequest,
+    forms: &Forms,
+    now: u64,
+) -> Result<Exchanged, ApiError> {
+    let mut prepared = hub.prepare(&auth.site_id, &auth.device_id, request)?;
+    // The projections of the cases this exchange stores; flags never refuse a sync.
+    let rows = project_all(
+        prepared.take_projections(),
+        &request.push,
+        &auth.site_id,
+        forms,
+        now,
+    );
+    if auth.identifying_on_device {
+        for row in &rows {
+            refuse_identifying(row, forms, &auth.site_id)?;
+        }
+    }
+    hub.storage.begin()?;
+    let written = (|| -> Result<_, ApiError> {
+        let exchanged = hub.write(prepared)?;
+        hub.storage.record_sync(&auth.device_id, now)?;
+        for row in &rows {
+            hub.storage.put_projection(row)?;
+        }
+        Ok(exchanged)
+    })();
+    match written {
+        Ok(e) => {
+            hub.storage.commit()?;
+            Ok(e)
+        }
+        Err(e) => {
+            hub.storage.rollback();
+            Err(e)
+        }
+    }
 }
 
 /// The bundled forms, each composition (form and modules) compiled once and kept.
@@ -738,9 +791,16 @@ fn project_all(
     forms: &Forms,
     now: u64,
 ) -> Vec<ProjectionRow> {
+    let form_ids: HashMap<&str, &str> = pushed
+        .iter()
+        .map(|c| (c.case_id.as_str(), c.form_id.as_str()))
+        .collect();
     let work: Vec<((String, CaseProjection), &str)> = stored
         .into_iter()
-        .zip(pushed.iter().map(|c| c.form_id.as_str()))
+        .map(|(case_id, p)| {
+            let form_id = form_ids.get(case_id.as_str()).copied().unwrap_or_default();
+            ((case_id, p), form_id)
+        })
         .collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())

@@ -11,7 +11,7 @@ use crate::storage::{
 use ::postgres::types::ToSql;
 use ::postgres::{Client, Config, NoTls, Row, Statement, Transaction};
 use std::collections::HashMap;
-use wardcrf_core::sync::{HubStorage, StoredCase};
+use wardcrf_core::sync::{HubStorage, Put, QuarantinedCase, StoredCase};
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`. The
 /// applied ones are rows of `schema_version`.
@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/002_case_projection.sql"),
     include_str!("../migrations/postgres/003_console.sql"),
     include_str!("../migrations/postgres/004_site_identifying.sql"),
+    include_str!("../migrations/postgres/005_quarantine.sql"),
 ];
 
 /// The schema version this code writes (the same numbering as the SQLite schema).
@@ -67,6 +68,17 @@ impl Step<'_> {
         match self {
             Step::Own(tx) => tx.query_one(sql, params),
             Step::Open(db) => db.query_one(sql, params),
+        }
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, ::postgres::Error> {
+        match self {
+            Step::Own(tx) => tx.query_opt(sql, params),
+            Step::Open(db) => db.query_opt(sql, params),
         }
     }
 }
@@ -717,24 +729,65 @@ impl HubStorage for PostgresStorage {
         doc: &[u8],
     ) -> Result<u64, Self::Error> {
         self.atomic(|tx| {
-            // The upsert locks the site's row: concurrent writers get distinct numbers.
-            let seq: i64 = tx
-                .query_one(
-                    "INSERT INTO site_seq (site_id, seq) VALUES ($1, 1)
-                     ON CONFLICT (site_id) DO UPDATE SET seq = site_seq.seq + 1
-                     RETURNING seq",
-                    &[&site],
-                )?
-                .get(0);
-            tx.execute(
+            let seq = next_seq(tx, site)?;
+            // Never moves a case to another site: no row comes back, an error (rolled back).
+            tx.query_one(
                 "INSERT INTO cases (case_id, site_id, form_id, doc, seq)
                  VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (case_id) DO UPDATE SET
-                     site_id = excluded.site_id, form_id = excluded.form_id,
-                     doc = excluded.doc, seq = excluded.seq",
+                     form_id = excluded.form_id, doc = excluded.doc, seq = excluded.seq
+                 WHERE cases.site_id = excluded.site_id
+                 RETURNING seq",
                 &[&case_id, &site, &form_id, &doc, &seq],
             )?;
             Ok(to_u64(seq))
+        })
+    }
+
+    fn put_pushed(
+        &mut self,
+        case_id: &str,
+        site: &str,
+        form_id: &str,
+        doc: &[u8],
+        device: &str,
+        read_seq: Option<u64>,
+    ) -> Result<Put, Self::Error> {
+        self.atomic(|tx| {
+            let seq = next_seq(tx, site)?;
+            // Under READ COMMITTED a concurrent insert of the same id waits for the other
+            // transaction and then does nothing; a concurrent update makes the seq test fail.
+            let n = match read_seq {
+                None => tx.execute(
+                    "INSERT INTO cases (case_id, site_id, form_id, doc, seq, pushed_by)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id) DO NOTHING",
+                    &[&case_id, &site, &form_id, &doc, &seq, &device],
+                )?,
+                Some(read) => tx.execute(
+                    "UPDATE cases SET form_id = $3, doc = $4, seq = $5, pushed_by = $6
+                     WHERE case_id = $1 AND site_id = $2 AND seq = $7",
+                    &[
+                        &case_id,
+                        &site,
+                        &form_id,
+                        &doc,
+                        &seq,
+                        &device,
+                        &to_i64(read),
+                    ],
+                )?,
+            };
+            if n == 1 {
+                return Ok(Put::Stored(to_u64(seq)));
+            }
+            // Nothing written; the sequence number taken is left unused (harmless: numbers
+            // only need to grow).
+            let holder =
+                tx.query_opt("SELECT site_id FROM cases WHERE case_id = $1", &[&case_id])?;
+            Ok(match holder.map(|r| r.get::<_, String>(0)) {
+                Some(other) if other != site => Put::OtherSite,
+                _ => Put::Changed,
+            })
         })
     }
 
@@ -774,8 +827,11 @@ impl HubStorage for PostgresStorage {
         heads: &[u8],
         seq: u64,
     ) -> Result<(), Self::Error> {
+        // One record per device and case: the newest (see the trait).
         self.db().execute(
-            "INSERT INTO device_sent (device_id, case_id, heads, seq) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO device_sent (device_id, case_id, heads, seq) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (device_id, case_id) DO UPDATE SET
+                 heads = excluded.heads, seq = excluded.seq",
             &[&device, &case_id, &heads, &to_i64(seq)],
         )?;
         Ok(())
@@ -799,4 +855,73 @@ impl HubStorage for PostgresStorage {
             Ok(())
         })
     }
+
+    fn quarantine(
+        &mut self,
+        case_id: &str,
+        reason: &str,
+    ) -> Result<Option<QuarantinedCase>, Self::Error> {
+        self.atomic(|tx| {
+            tx.execute(
+                "INSERT INTO case_quarantine (case_id, site_id, reason, device_id, doc, first_seen)
+                 SELECT case_id, site_id, $2, pushed_by, doc, EXTRACT(EPOCH FROM now())::BIGINT
+                 FROM cases WHERE case_id = $1
+                 ON CONFLICT DO NOTHING",
+                &[&case_id, &reason],
+            )?;
+            Ok(tx
+                .query_opt(
+                    "SELECT case_id, site_id, reason, device_id, first_seen FROM case_quarantine
+                     WHERE case_id = $1 AND lifted_at IS NULL",
+                    &[&case_id],
+                )?
+                .map(|r| quarantined_case(&r)))
+        })
+    }
+
+    fn release(&mut self, case_id: &str) -> Result<(), Self::Error> {
+        self.db().execute(
+            "UPDATE case_quarantine SET lifted_at = EXTRACT(EPOCH FROM now())::BIGINT
+             WHERE case_id = $1 AND lifted_at IS NULL",
+            &[&case_id],
+        )?;
+        Ok(())
+    }
+
+    fn quarantined(&mut self, site: Option<&str>) -> Result<Vec<QuarantinedCase>, Self::Error> {
+        Ok(self
+            .db()
+            .query(
+                "SELECT case_id, site_id, reason, device_id, first_seen FROM case_quarantine
+                 WHERE lifted_at IS NULL AND ($1::TEXT IS NULL OR site_id = $1)
+                 ORDER BY site_id, case_id",
+                &[&site],
+            )?
+            .iter()
+            .map(quarantined_case)
+            .collect())
+    }
+}
+
+fn quarantined_case(r: &Row) -> QuarantinedCase {
+    QuarantinedCase {
+        case_id: r.get(0),
+        site: r.get(1),
+        reason: r.get(2),
+        device: r.get(3),
+        first_seen: to_u64(r.get(4)),
+    }
+}
+
+/// Takes the next sequence number of `site`; the upsert locks the site's row, so concurrent
+/// writers get distinct numbers.
+fn next_seq(tx: &mut Step<'_>, site: &str) -> Result<i64, ::postgres::Error> {
+    Ok(tx
+        .query_one(
+            "INSERT INTO site_seq (site_id, seq) VALUES ($1, 1)
+             ON CONFLICT (site_id) DO UPDATE SET seq = site_seq.seq + 1
+             RETURNING seq",
+            &[&site],
+        )?
+        .get(0))
 }

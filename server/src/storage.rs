@@ -4,7 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
-use wardcrf_core::sync::{HubStorage, StoredCase};
+use wardcrf_core::sync::{HubStorage, Put, QuarantinedCase, StoredCase};
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/002_case_projection.sql"),
     include_str!("../migrations/003_console.sql"),
     include_str!("../migrations/004_site_identifying.sql"),
+    include_str!("../migrations/005_quarantine.sql"),
 ];
 
 /// The schema version this code writes.
@@ -892,21 +893,61 @@ impl HubStorage for SqliteStorage {
         doc: &[u8],
     ) -> Result<u64, Self::Error> {
         self.atomic(|tx| {
-            let seq: i64 = tx.query_row(
-                "INSERT INTO site_seq (site_id, seq) VALUES (?1, 1)
-                 ON CONFLICT (site_id) DO UPDATE SET seq = seq + 1
-                 RETURNING seq",
-                [site],
-                |r| r.get(0),
-            )?;
-            tx.execute(
+            let seq = next_seq(tx, site)?;
+            // Never moves a case to another site: no row changes, an error, rolled back.
+            let n = tx.execute(
                 "INSERT INTO cases (case_id, site_id, form_id, doc, seq) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (case_id) DO UPDATE SET
-                     site_id = excluded.site_id, form_id = excluded.form_id,
-                     doc = excluded.doc, seq = excluded.seq",
+                     form_id = excluded.form_id, doc = excluded.doc, seq = excluded.seq
+                 WHERE cases.site_id = excluded.site_id",
                 params![case_id, site, form_id, doc, seq],
             )?;
+            if n != 1 {
+                return Err(rusqlite::Error::StatementChangedRows(n));
+            }
             Ok(to_u64(seq))
+        })
+    }
+
+    fn put_pushed(
+        &mut self,
+        case_id: &str,
+        site: &str,
+        form_id: &str,
+        doc: &[u8],
+        device: &str,
+        read_seq: Option<u64>,
+    ) -> Result<Put, Self::Error> {
+        self.atomic(|tx| {
+            let seq = next_seq(tx, site)?;
+            let n = match read_seq {
+                None => tx.execute(
+                    "INSERT INTO cases (case_id, site_id, form_id, doc, seq, pushed_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (case_id) DO NOTHING",
+                    params![case_id, site, form_id, doc, seq, device],
+                )?,
+                Some(read) => tx.execute(
+                    "UPDATE cases SET form_id = ?3, doc = ?4, seq = ?5, pushed_by = ?6
+                     WHERE case_id = ?1 AND site_id = ?2 AND seq = ?7",
+                    params![case_id, site, form_id, doc, seq, device, to_i64(read)],
+                )?,
+            };
+            if n == 1 {
+                return Ok(Put::Stored(to_u64(seq)));
+            }
+            // Nothing written; the sequence number taken is left unused (harmless: numbers
+            // only need to grow).
+            let holder: Option<String> = tx
+                .query_row(
+                    "SELECT site_id FROM cases WHERE case_id = ?1",
+                    [case_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(match holder {
+                Some(other) if other != site => Put::OtherSite,
+                _ => Put::Changed,
+            })
         })
     }
 
@@ -948,8 +989,11 @@ impl HubStorage for SqliteStorage {
         heads: &[u8],
         seq: u64,
     ) -> Result<(), Self::Error> {
+        // One record per device and case: the newest (see the trait).
         self.conn.execute(
-            "INSERT INTO device_sent (device_id, case_id, heads, seq) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO device_sent (device_id, case_id, heads, seq) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (device_id, case_id) DO UPDATE SET
+                 heads = excluded.heads, seq = excluded.seq",
             params![device, case_id, heads, to_i64(seq)],
         )?;
         Ok(())
@@ -972,6 +1016,71 @@ impl HubStorage for SqliteStorage {
             Ok(())
         })
     }
+
+    fn quarantine(
+        &mut self,
+        case_id: &str,
+        reason: &str,
+    ) -> Result<Option<QuarantinedCase>, Self::Error> {
+        self.atomic(|tx| {
+            tx.execute(
+                "INSERT INTO case_quarantine (case_id, site_id, reason, device_id, doc, first_seen)
+                 SELECT case_id, site_id, ?2, pushed_by, doc, CAST(strftime('%s', 'now') AS INTEGER)
+                 FROM cases WHERE case_id = ?1
+                 ON CONFLICT DO NOTHING",
+                params![case_id, reason],
+            )?;
+            tx.query_row(
+                &format!("SELECT {QUARANTINE_COLUMNS} FROM case_quarantine WHERE case_id = ?1 AND lifted_at IS NULL"),
+                [case_id],
+                quarantined_case,
+            )
+            .optional()
+        })
+    }
+
+    fn release(&mut self, case_id: &str) -> Result<(), Self::Error> {
+        self.conn.execute(
+            "UPDATE case_quarantine SET lifted_at = CAST(strftime('%s', 'now') AS INTEGER)
+             WHERE case_id = ?1 AND lifted_at IS NULL",
+            [case_id],
+        )?;
+        Ok(())
+    }
+
+    fn quarantined(&mut self, site: Option<&str>) -> Result<Vec<QuarantinedCase>, Self::Error> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {QUARANTINE_COLUMNS} FROM case_quarantine
+             WHERE lifted_at IS NULL AND (?1 IS NULL OR site_id = ?1)
+             ORDER BY site_id, case_id"
+        ))?;
+        let rows = stmt.query_map([site], quarantined_case)?;
+        rows.collect()
+    }
+}
+
+/// The columns of a [`QuarantinedCase`], in the order [`quarantined_case`] reads them.
+pub(crate) const QUARANTINE_COLUMNS: &str = "case_id, site_id, reason, device_id, first_seen";
+
+fn quarantined_case(r: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantinedCase> {
+    Ok(QuarantinedCase {
+        case_id: r.get(0)?,
+        site: r.get(1)?,
+        reason: r.get(2)?,
+        device: r.get(3)?,
+        first_seen: to_u64(r.get(4)?),
+    })
+}
+
+/// Takes the next sequence number of `site`.
+fn next_seq(tx: &Connection, site: &str) -> rusqlite::Result<i64> {
+    tx.query_row(
+        "INSERT INTO site_seq (site_id, seq) VALUES (?1, 1)
+         ON CONFLICT (site_id) DO UPDATE SET seq = seq + 1
+         RETURNING seq",
+        [site],
+        |r| r.get(0),
+    )
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ mod api;
 mod console;
 #[path = "cases/export.rs"]
 mod export;
+#[path = "cases/isolation.rs"]
+mod isolation;
 #[path = "cases/storage.rs"]
 mod storage;
 #[path = "cases/sync.rs"]

@@ -7,5 +7,7 @@ fn backend() -> common::Backend {
     common::Backend::Sqlite
 }
 
+#[path = "cases/isolation.rs"]
+mod isolation;
 #[path = "cases/sync.rs"]
 mod sync;

@@ -1522,6 +1522,27 @@ impl CaseStore {
         committed
     }
 
+    /// Forgets what the repository holds of each of `case_ids` that this store holds (the
+    /// repository asked for them again: see [`crate::sync::SyncResponse::repush`]); the next
+    /// push sends each of them whole. Ids this store does not hold are ignored. Returns the
+    /// ids forgotten.
+    pub fn sync_forget_server_heads(
+        &mut self,
+        case_ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut forgotten = Vec::new();
+        for id in case_ids {
+            let n = self.conn.execute(
+                "UPDATE cases SET server_heads = x'' WHERE case_id = ?1",
+                [id],
+            )?;
+            if n > 0 {
+                forgotten.push(id.clone());
+            }
+        }
+        Ok(forgotten)
+    }
+
     fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .conn

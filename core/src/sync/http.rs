@@ -680,6 +680,7 @@ mod tests {
                 changes: vec![4, 5],
                 heads: vec!["cd".repeat(32)],
             }],
+            repush: vec!["c3".into()],
         };
         let (base, rx) = responder(vec![(200, serde_json::to_string(&response).unwrap())]);
         let t = HttpTransport::new(&format!("{base}/"), TOKEN).unwrap();
@@ -720,6 +721,7 @@ mod tests {
             cursor: 1,
             more: false,
             cases: Vec::new(),
+            repush: Vec::new(),
         };
         let (base, rx) = responder(vec![(200, serde_json::to_string(&response).unwrap())]);
         let t = HttpTransport::new(&base, TOKEN).unwrap();

@@ -1,13 +1,35 @@
 //! The repository side of a sync exchange, independent of HTTP and of the database.
+//!
+//! An exchange has two phases. [`Hub::prepare`] reads and merges: it checks and merges the
+//! pushed cases and prepares what the device lacks, loading documents on several threads,
+//! without writing anything (the caller holds its site's lock, which keeps the site's cases
+//! stable meanwhile). [`Hub::write`] then stores what was decided, in a few short statements,
+//! so a caller's write transaction lasts only for the writes.
+//!
+//! A stored case whose document cannot be loaded (an older bug, a disk fault) never fails an
+//! exchange: it is quarantined ([`HubStorage::quarantine`]: recorded with its damaged bytes,
+//! never deleted), skipped by pulls, and the devices of its site are asked to push it again
+//! ([`SyncResponse::repush`]). A device that holds the case then pushes it whole, which
+//! replaces the damaged document and lifts the quarantine.
 
 use super::parse_heads;
 use super::wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
 use crate::store::document::{CaseDoc, DocError};
 use automerge::{ActorId, ChangeHash};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// At most this many cases are returned in one response.
 pub const PULL_BATCH: usize = 200;
+
+/// At most this many bytes of changes are returned in one response, unless a single case is
+/// larger: it then goes alone. Far below the device's answer limit ([`super::http::MAX_ANSWER`])
+/// even as base64 in JSON.
+pub const PULL_BYTES: usize = 16 * 1024 * 1024;
+
+const _: () = assert!(PULL_BYTES / 3 * 4 + 1024 * 1024 < super::http::MAX_ANSWER);
+
+/// At most this many case ids are named in one response's [`SyncResponse::repush`].
+pub const REPUSH_LIMIT: usize = PULL_BATCH;
 
 /// A case as the repository keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +42,31 @@ pub struct StoredCase {
     pub seq: u64,
 }
 
+/// What [`HubStorage::put_pushed`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// Stored under this sequence number.
+    Stored(u64),
+    /// The case id belongs to another site: nothing was written.
+    OtherSite,
+    /// The case was created or changed by another writer since it was read: nothing was
+    /// written; the exchange is to be made again.
+    Changed,
+}
+
+/// A stored case set aside because its document cannot be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QuarantinedCase {
+    pub case_id: String,
+    pub site: String,
+    /// Why the document cannot be loaded (the loader's words, no case contents).
+    pub reason: String,
+    /// The device that last pushed the case, when known.
+    pub device: Option<String>,
+    /// When it was found (unix seconds, the database's clock).
+    pub first_seen: u64,
+}
+
 /// What the repository stores for sync. One implementation per database; all must pass the
 /// same tests. Each method is one atomic step; [`Hub::exchange`] is built so that a failure
 /// between steps only causes changes to be sent again, never lost.
@@ -27,6 +74,8 @@ pub trait HubStorage {
     type Error: std::fmt::Display;
     fn case(&mut self, case_id: &str) -> Result<Option<StoredCase>, Self::Error>;
     /// Stores a case's new document under the next sequence number of its site; returns it.
+    /// The repository's own writes (a case already stored at `site`, or a new one); it never
+    /// moves a case to another site: a case id of another site is an error.
     fn put_case(
         &mut self,
         case_id: &str,
@@ -34,6 +83,19 @@ pub trait HubStorage {
         form_id: &str,
         doc: &[u8],
     ) -> Result<u64, Self::Error>;
+    /// Stores a document pushed by `device` under the next sequence number of `site`: a new
+    /// case when `read_seq` is `None` (only if no case has this id), else the case as it was
+    /// read at sequence number `read_seq` (only if it is still so). Remembers the device as
+    /// the one that last pushed the case. Writes nothing unless it answers [`Put::Stored`].
+    fn put_pushed(
+        &mut self,
+        case_id: &str,
+        site: &str,
+        form_id: &str,
+        doc: &[u8],
+        device: &str,
+        read_seq: Option<u64>,
+    ) -> Result<Put, Self::Error>;
     /// Cases of `site` with a sequence number above `after`, lowest first, at most `limit`.
     fn cases_after(
         &mut self,
@@ -45,6 +107,12 @@ pub trait HubStorage {
     fn device_heads(&mut self, device: &str, case_id: &str)
     -> Result<Option<Vec<u8>>, Self::Error>;
     /// Records heads sent to (or received from) a device, valid once its cursor reaches `seq`.
+    ///
+    /// At most one such record is kept per device and case: the newest, which replaces an
+    /// older one still waiting. Records of one case come with ever higher sequence numbers,
+    /// so the older record would have become known no later than the newer; dropping it only
+    /// delays what the repository knows the device holds, which makes it send a little more
+    /// (changes the device already has, harmless to apply again), never less.
     fn record_sent(
         &mut self,
         device: &str,
@@ -54,6 +122,19 @@ pub trait HubStorage {
     ) -> Result<(), Self::Error>;
     /// The device has applied everything up to `cursor`: its sent heads up to it are known.
     fn confirm(&mut self, device: &str, cursor: u64) -> Result<(), Self::Error>;
+    /// Quarantines the stored case `case_id` for `reason`, keeping a copy of its document as
+    /// it is now (unless it is quarantined already). Returns its open quarantine record;
+    /// `None` when no such case is stored.
+    fn quarantine(
+        &mut self,
+        case_id: &str,
+        reason: &str,
+    ) -> Result<Option<QuarantinedCase>, Self::Error>;
+    /// Lifts the quarantine of a case (its document was replaced); the record and the damaged
+    /// bytes are kept.
+    fn release(&mut self, case_id: &str) -> Result<(), Self::Error>;
+    /// The cases in quarantine now, of `site` or of every site, by site then case id.
+    fn quarantined(&mut self, site: Option<&str>) -> Result<Vec<QuarantinedCase>, Self::Error>;
 }
 
 /// Why the repository refused or failed an exchange. Refusals are the client's fault (4xx).
@@ -65,6 +146,9 @@ pub enum HubError {
     OtherSite(String),
     #[error("case {case_id}: {reason}")]
     BadCase { case_id: String, reason: String },
+    /// Another writer changed a case during the exchange: nothing was kept; sync again.
+    #[error("case {0} changed during this sync; nothing was kept: sync again")]
+    Changed(String),
     #[error("the repository storage failed: {0}")]
     Storage(String),
 }
@@ -72,7 +156,7 @@ pub enum HubError {
 impl HubError {
     /// Whether the request itself was at fault (answer 4xx) rather than the repository.
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, HubError::Storage(_))
+        !matches!(self, HubError::Storage(_) | HubError::Changed(_))
     }
 }
 
@@ -84,11 +168,70 @@ fn encode(heads: &[ChangeHash]) -> Vec<u8> {
     crate::store::document::encode_heads(heads)
 }
 
+/// Loads a stored document; a library panic on damaged bytes counts as damage.
+fn load_stored(doc: &[u8], actor: &ActorId) -> Result<CaseDoc, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| CaseDoc::load(doc, actor))) {
+        Ok(Ok(doc)) => Ok(doc),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the automerge library failed while loading it".into()),
+    }
+}
+
 /// The repository's sync logic.
 #[derive(Debug)]
 pub struct Hub<S: HubStorage> {
     pub storage: S,
     actor: ActorId,
+}
+
+/// What [`Hub::prepare`] decided for one exchange, for [`Hub::write`] to store.
+#[derive(Debug)]
+pub struct Prepared {
+    site: String,
+    device: String,
+    /// The device's cursor as it sent it.
+    confirmed: u64,
+    pushed: Vec<PushedCase>,
+    /// The projection of each pushed case to be stored, as merged.
+    projections: Vec<(String, CaseProjection)>,
+    pulled: Vec<PulledCase>,
+    /// Stored cases found unloadable by this exchange, with why.
+    damaged: Vec<(String, String)>,
+    repush: Vec<String>,
+    cursor: u64,
+    more: bool,
+}
+
+/// A pushed case merged in memory, to be stored.
+#[derive(Debug)]
+struct PushedCase {
+    case_id: String,
+    form_id: String,
+    /// The document to store; `None` when the push brought nothing new.
+    saved: Option<Vec<u8>>,
+    /// The sequence number of the stored case as read; `None` for a new case.
+    read_seq: Option<u64>,
+    /// It replaces a quarantined document.
+    replaces: bool,
+    heads: Vec<ChangeHash>,
+    reply_changes: Vec<u8>,
+}
+
+/// A stored case prepared for the device.
+#[derive(Debug)]
+struct PulledCase {
+    case_id: String,
+    form_id: String,
+    seq: u64,
+    changes: Vec<u8>,
+    heads: Vec<ChangeHash>,
+}
+
+/// Whether two sets of heads are the same.
+fn same_heads(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
+    let a: BTreeSet<&ChangeHash> = a.iter().collect();
+    let b: BTreeSet<&ChangeHash> = b.iter().collect();
+    a == b
 }
 
 impl<S: HubStorage> Hub<S> {
@@ -113,16 +256,28 @@ impl<S: HubStorage> Hub<S> {
     }
 
     /// [`Hub::exchange`], also giving the projection of every pushed case as the repository
-    /// now holds it, read from the documents the exchange merged (no second load).
-    ///
-    /// The documents of the pushed cases are loaded, merged, saved and projected on several
-    /// threads (the CPU-bound part of a push); storage is written afterwards, in order.
+    /// now holds it, read from the documents the exchange merged (no second load):
+    /// [`Hub::prepare`] then [`Hub::write`].
     pub fn exchange_projected(
         &mut self,
         site: &str,
         device: &str,
         request: &SyncRequest,
     ) -> Result<Exchanged, HubError> {
+        let prepared = self.prepare(site, device, request)?;
+        self.write(prepared)
+    }
+
+    /// The read and merge phase of an exchange: writes nothing.
+    ///
+    /// The documents of the pushed cases are loaded, merged, saved and projected on several
+    /// threads (the CPU-bound part of a push), and so are those the device lacks.
+    pub fn prepare(
+        &mut self,
+        site: &str,
+        device: &str,
+        request: &SyncRequest,
+    ) -> Result<Prepared, HubError> {
         if request.protocol != PROTOCOL {
             return Err(HubError::Protocol(request.protocol));
         }
@@ -130,6 +285,13 @@ impl<S: HubStorage> Hub<S> {
             case_id: c.case_id.clone(),
             reason,
         };
+        // One entry per case: a second would overwrite the first.
+        let mut seen = HashSet::with_capacity(request.push.len());
+        for c in &request.push {
+            if !seen.insert(c.case_id.as_str()) {
+                return Err(bad(c, "sent twice in one sync; send each case once".into()));
+            }
+        }
         // 1. Check every pushed case against what is stored.
         let mut inputs: Vec<(&CaseChanges, Vec<ChangeHash>, Option<StoredCase>)> = Vec::new();
         for c in &request.push {
@@ -147,70 +309,110 @@ impl<S: HubStorage> Hub<S> {
             }
             inputs.push((c, device_heads, existing));
         }
-        // 2. Merge them in memory, in parallel; any malformed case refuses the whole request.
-        let actor = &self.actor;
-        let merged = parallel_map(&inputs, |(c, device_heads, existing)| {
-            merge_pushed(c, device_heads, existing.as_ref(), actor)
-        })
-        .into_iter()
-        .collect::<Result<Vec<Merged>, HubError>>()?;
-        // 3. Store them; the device holds its own heads plus whatever it receives below.
-        let mut reply: BTreeMap<String, CaseChanges> = BTreeMap::new();
-        let mut stored = Vec::with_capacity(merged.len());
-        for ((c, _, existing), m) in inputs.iter().zip(merged) {
-            let seq = match (existing, m.saved) {
-                (_, Some(saved)) => self
-                    .storage
-                    .put_case(&c.case_id, site, &c.form_id, &saved)
-                    .map_err(storage)?,
-                // Nothing new (a batch sent again): stored as it is.
-                (Some(existing), None) => existing.seq,
-                (None, None) => return Err(storage("a new case without a document")),
-            };
-            reply.insert(
-                c.case_id.clone(),
-                CaseChanges {
-                    case_id: c.case_id.clone(),
-                    form_id: c.form_id.clone(),
-                    changes: m.reply_changes,
-                    heads: m.heads.iter().map(ToString::to_string).collect(),
-                },
-            );
-            self.storage
-                .record_sent(device, &c.case_id, &encode(&m.heads), seq)
-                .map_err(storage)?;
-            stored.push((c.case_id.clone(), m.projection));
+        // A pushed case whose stored document is quarantined is merged as a new case: only
+        // a whole one replaces the damaged document (checked below).
+        let mut quarantined: BTreeSet<String> = self
+            .storage
+            .quarantined(Some(site))
+            .map_err(storage)?
+            .into_iter()
+            .map(|q| q.case_id)
+            .collect();
+        let read_seqs: Vec<Option<u64>> = inputs
+            .iter()
+            .map(|(_, _, existing)| existing.as_ref().map(|s| s.seq))
+            .collect();
+        let mut replacing: Vec<bool> = inputs
+            .iter()
+            .map(|(c, _, existing)| existing.is_some() && quarantined.contains(&c.case_id))
+            .collect();
+        for ((_, _, existing), replaces) in inputs.iter_mut().zip(&replacing) {
+            if *replaces {
+                *existing = None;
+            }
         }
-        // 4. What changed at the site since the device's cursor.
-        self.storage
-            .confirm(device, request.cursor)
-            .map_err(storage)?;
+        // 2. Merge them in memory, in parallel.
+        let actor = &self.actor;
+        let mut merged = parallel_map(&inputs, |(c, device_heads, existing)| {
+            merge_pushed(c, device_heads, existing.as_ref(), actor)
+        });
+        // A stored document that does not load, found by this merge, is quarantined; the
+        // pushed case is then merged as a new one.
+        let mut damaged: Vec<(String, String)> = Vec::new();
+        for (i, (c, device_heads, existing)) in inputs.iter_mut().enumerate() {
+            let Some(stored) = existing.as_ref().filter(|_| merged[i].is_err()) else {
+                continue;
+            };
+            if let Err(reason) = load_stored(&stored.doc, actor) {
+                damaged.push((c.case_id.clone(), reason));
+                quarantined.insert(c.case_id.clone());
+                replacing[i] = true;
+                *existing = None;
+                merged[i] = merge_pushed(c, device_heads, None, actor);
+            }
+        }
+        let mut pushed = Vec::with_capacity(inputs.len());
+        let mut projections = Vec::with_capacity(inputs.len());
+        let mut replaced = HashSet::new();
+        for (i, ((c, device_heads, _), m)) in inputs.iter().zip(merged).enumerate() {
+            if replacing[i] {
+                // Anything but the whole case (its changes and the device's heads) is left
+                // aside: nothing stored, and the device is asked for the whole case again.
+                match m {
+                    Ok(m) if m.saved.is_some() && same_heads(&m.heads, device_heads) => {
+                        replaced.insert(c.case_id.clone());
+                        let (case, projection) = PushedCase::new(c, m, read_seqs[i], true);
+                        projections.push((c.case_id.clone(), projection));
+                        pushed.push(case);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            // Any other malformed case refuses the whole request.
+            let (case, projection) = PushedCase::new(c, m?, read_seqs[i], false);
+            projections.push((c.case_id.clone(), projection));
+            pushed.push(case);
+        }
+        // 4. What changed at the site since the device's cursor, bounded by count and bytes.
         let changed = self
             .storage
             .cases_after(site, request.cursor, PULL_BATCH + 1)
             .map_err(storage)?;
-        let more = changed.len() > PULL_BATCH;
-        let mut cursor = request.cursor;
-        // Read what is stored (in order), then prepare each case's changes in parallel.
-        let mut pulls: Vec<(String, u64, StoredCase, Vec<ChangeHash>)> = Vec::new();
+        let mut more = changed.len() > PULL_BATCH;
+        let reply_bytes: usize = pushed.iter().map(|p| p.reply_changes.len()).sum();
+        // Read what is stored (in order, at most about PULL_BYTES of documents), then prepare
+        // each case's changes in parallel. Each step says what it did with the case:
+        // `None` handled (nothing to send), `Some(i)` to send as prepared in `pulls[i]`.
+        let mut steps: Vec<(String, u64, Option<usize>)> = Vec::new();
+        let mut pulls: Vec<(StoredCase, Vec<ChangeHash>)> = Vec::new();
+        let mut read = 0usize;
         for (case_id, seq) in changed.into_iter().take(PULL_BATCH) {
-            cursor = cursor.max(seq);
-            if reply.contains_key(&case_id) {
+            if seen.contains(case_id.as_str()) || quarantined.contains(&case_id) {
+                // Answered as pushed, or left aside until repaired (the repair is a new seq).
+                steps.push((case_id, seq, None));
                 continue;
             }
             let Some(stored) = self.storage.case(&case_id).map_err(storage)? else {
+                steps.push((case_id, seq, None));
                 continue;
             };
+            if read > 0 && read + stored.doc.len() > PULL_BYTES {
+                more = true;
+                break;
+            }
+            read += stored.doc.len();
             let known = self
                 .storage
                 .device_heads(device, &case_id)
                 .map_err(storage)?
                 .and_then(|b| crate::store::document::decode_heads(&b))
                 .unwrap_or_default();
-            pulls.push((case_id, seq, stored, known));
+            steps.push((case_id, seq, Some(pulls.len())));
+            pulls.push((stored, known));
         }
-        let prepared = parallel_map(&pulls, |(_, _, stored, known)| {
-            let mut doc = CaseDoc::load(&stored.doc, actor).map_err(storage)?;
+        let mut prepared = parallel_map(&pulls, |(stored, known)| {
+            let mut doc = load_stored(&stored.doc, actor)?;
             let heads = doc.heads();
             if known.is_empty() {
                 // A case new to the device: the stored document as it is (its document
@@ -221,32 +423,152 @@ impl<S: HubStorage> Hub<S> {
                 return Ok(None); // the device already holds exactly this
             }
             Ok(Some((doc.changes_after(known), heads)))
-        });
-        for ((case_id, seq, stored, _), pull) in pulls.into_iter().zip(prepared) {
-            let Some((changes, heads)) = pull? else {
-                continue;
+        })
+        .into_iter()
+        .map(Some)
+        .collect::<Vec<_>>();
+        let mut cursor = request.cursor;
+        let mut pulled = Vec::new();
+        let mut sent = reply_bytes;
+        for (case_id, seq, pull) in steps {
+            if let Some(i) = pull {
+                match prepared[i].take() {
+                    Some(Ok(Some((changes, heads)))) => {
+                        // A case larger than the bound goes alone.
+                        if sent > 0 && sent + changes.len() > PULL_BYTES {
+                            more = true;
+                            break;
+                        }
+                        sent += changes.len();
+                        pulled.push(PulledCase {
+                            case_id,
+                            form_id: pulls[i].0.form_id.clone(),
+                            seq,
+                            changes,
+                            heads,
+                        });
+                    }
+                    Some(Err(reason)) => {
+                        quarantined.insert(case_id.clone());
+                        damaged.push((case_id, reason));
+                    }
+                    Some(Ok(None)) | None => {}
+                }
+            }
+            cursor = cursor.max(seq);
+        }
+        let repush = quarantined
+            .into_iter()
+            .filter(|id| !replaced.contains(id))
+            .take(REPUSH_LIMIT)
+            .collect();
+        Ok(Prepared {
+            site: site.to_string(),
+            device: device.to_string(),
+            confirmed: request.cursor,
+            pushed,
+            projections,
+            pulled,
+            damaged,
+            repush,
+            cursor,
+            more,
+        })
+    }
+
+    /// The write phase of an exchange: stores what [`Hub::prepare`] decided, in order.
+    pub fn write(&mut self, p: Prepared) -> Result<Exchanged, HubError> {
+        let (site, device) = (p.site.as_str(), p.device.as_str());
+        // Damaged documents are kept (copied) before anything can replace them.
+        let mut quarantined = Vec::with_capacity(p.damaged.len());
+        for (case_id, reason) in &p.damaged {
+            if let Some(q) = self.storage.quarantine(case_id, reason).map_err(storage)? {
+                quarantined.push(q);
+            }
+        }
+        // 3. Store the pushed cases; the device holds its own heads plus what it receives.
+        let mut reply: BTreeMap<String, CaseChanges> = BTreeMap::new();
+        let mut written: HashMap<String, u64> = HashMap::new();
+        for c in p.pushed {
+            let seq = match (&c.saved, c.read_seq) {
+                (Some(saved), read_seq) => {
+                    let put = self
+                        .storage
+                        .put_pushed(&c.case_id, site, &c.form_id, saved, device, read_seq)
+                        .map_err(storage)?;
+                    match put {
+                        Put::Stored(seq) => seq,
+                        Put::OtherSite => return Err(HubError::OtherSite(c.case_id)),
+                        Put::Changed => return Err(HubError::Changed(c.case_id)),
+                    }
+                }
+                // Nothing new (a batch sent again): stored as it is.
+                (None, Some(seq)) => seq,
+                (None, None) => return Err(storage("a new case without a document")),
             };
+            if c.saved.is_some() && written.insert(c.case_id.clone(), seq).is_some() {
+                return Err(HubError::BadCase {
+                    case_id: c.case_id,
+                    reason: "sent twice in one sync; send each case once".into(),
+                });
+            }
+            if c.replaces {
+                self.storage.release(&c.case_id).map_err(storage)?;
+            }
             self.storage
-                .record_sent(device, &case_id, &encode(&heads), seq)
+                .record_sent(device, &c.case_id, &encode(&c.heads), seq)
                 .map_err(storage)?;
             reply.insert(
-                case_id.clone(),
+                c.case_id.clone(),
                 CaseChanges {
-                    case_id,
-                    form_id: stored.form_id,
-                    changes,
-                    heads: heads.iter().map(ToString::to_string).collect(),
+                    case_id: c.case_id.clone(),
+                    form_id: c.form_id,
+                    changes: c.reply_changes,
+                    heads: c.heads.iter().map(ToString::to_string).collect(),
                 },
             );
+        }
+        // 4. What the device lacks.
+        self.storage.confirm(device, p.confirmed).map_err(storage)?;
+        for c in p.pulled {
+            self.storage
+                .record_sent(device, &c.case_id, &encode(&c.heads), c.seq)
+                .map_err(storage)?;
+            reply.insert(
+                c.case_id.clone(),
+                CaseChanges {
+                    case_id: c.case_id,
+                    form_id: c.form_id,
+                    changes: c.changes,
+                    heads: c.heads.iter().map(ToString::to_string).collect(),
+                },
+            );
+        }
+        // The device's cursor passes the cases this exchange stored (it gets them in this
+        // answer), up to the first case stored by anyone else since the pull was read.
+        let mut cursor = p.cursor;
+        if !p.more && !written.is_empty() {
+            let after = self
+                .storage
+                .cases_after(site, cursor, written.len() + 1)
+                .map_err(storage)?;
+            for (case_id, seq) in after {
+                if written.get(&case_id) != Some(&seq) {
+                    break;
+                }
+                cursor = seq;
+            }
         }
         Ok(Exchanged {
             response: SyncResponse {
                 protocol: PROTOCOL,
                 cursor,
-                more,
+                more: p.more,
                 cases: reply.into_values().collect(),
+                repush: p.repush,
             },
-            stored,
+            stored: p.projections,
+            quarantined,
         })
     }
 
@@ -256,12 +578,42 @@ impl<S: HubStorage> Hub<S> {
     }
 }
 
-/// What [`Hub::exchange_projected`] did: the answer for the device, and the projection of
-/// every case it pushed (in push order).
+impl Prepared {
+    /// The projection of every pushed case the exchange will store, as merged (taken out:
+    /// [`Exchanged::stored`] is then empty).
+    pub fn take_projections(&mut self) -> Vec<(String, CaseProjection)> {
+        std::mem::take(&mut self.projections)
+    }
+}
+
+impl PushedCase {
+    fn new(
+        c: &CaseChanges,
+        m: Merged,
+        read_seq: Option<u64>,
+        replaces: bool,
+    ) -> (PushedCase, CaseProjection) {
+        let case = PushedCase {
+            case_id: c.case_id.clone(),
+            form_id: c.form_id.clone(),
+            saved: m.saved,
+            read_seq,
+            replaces,
+            heads: m.heads,
+            reply_changes: m.reply_changes,
+        };
+        (case, m.projection)
+    }
+}
+
+/// What [`Hub::exchange_projected`] did: the answer for the device, the projection of every
+/// case it pushed and the repository stored, and the cases it found damaged and quarantined
+/// (for the log).
 #[derive(Debug)]
 pub struct Exchanged {
     pub response: SyncResponse,
     pub stored: Vec<(String, CaseProjection)>,
+    pub quarantined: Vec<QuarantinedCase>,
 }
 
 /// A pushed case merged in memory.
@@ -349,7 +701,33 @@ pub struct MemoryHubStorage {
     cases: HashMap<String, StoredCase>,
     seq: HashMap<String, u64>,
     known: HashMap<(String, String), Vec<u8>>,
-    sent: Vec<(String, String, Vec<u8>, u64)>,
+    /// Per device and case: heads and sequence number.
+    sent: HashMap<(String, String), (Vec<u8>, u64)>,
+    pushed_by: HashMap<String, String>,
+    /// Every quarantine record, with the damaged bytes and whether it is lifted.
+    quarantine: Vec<(QuarantinedCase, Vec<u8>, bool)>,
+}
+
+impl MemoryHubStorage {
+    fn next_seq(&mut self, site: &str) -> u64 {
+        let seq = self.seq.entry(site.to_string()).or_insert(0);
+        *seq += 1;
+        *seq
+    }
+
+    fn store(&mut self, case_id: &str, site: &str, form_id: &str, doc: &[u8]) -> u64 {
+        let seq = self.next_seq(site);
+        self.cases.insert(
+            case_id.to_string(),
+            StoredCase {
+                site: site.into(),
+                form_id: form_id.into(),
+                doc: doc.to_vec(),
+                seq,
+            },
+        );
+        seq
+    }
 }
 
 impl HubStorage for MemoryHubStorage {
@@ -366,18 +744,31 @@ impl HubStorage for MemoryHubStorage {
         form_id: &str,
         doc: &[u8],
     ) -> Result<u64, Self::Error> {
-        let seq = self.seq.entry(site.to_string()).or_insert(0);
-        *seq += 1;
-        self.cases.insert(
-            case_id.to_string(),
-            StoredCase {
-                site: site.into(),
-                form_id: form_id.into(),
-                doc: doc.to_vec(),
-                seq: *seq,
-            },
-        );
-        Ok(*seq)
+        // In memory nothing can fail: a case id of another site keeps its site.
+        let site = match self.cases.get(case_id) {
+            Some(c) => c.site.clone(),
+            None => site.to_string(),
+        };
+        Ok(self.store(case_id, &site, form_id, doc))
+    }
+
+    fn put_pushed(
+        &mut self,
+        case_id: &str,
+        site: &str,
+        form_id: &str,
+        doc: &[u8],
+        device: &str,
+        read_seq: Option<u64>,
+    ) -> Result<Put, Self::Error> {
+        match (self.cases.get(case_id), read_seq) {
+            (Some(c), _) if c.site != site => return Ok(Put::OtherSite),
+            (Some(c), Some(seq)) if c.seq == seq => {}
+            (None, None) => {}
+            _ => return Ok(Put::Changed),
+        }
+        self.pushed_by.insert(case_id.into(), device.into());
+        Ok(Put::Stored(self.store(case_id, site, form_id, doc)))
     }
 
     fn cases_after(
@@ -416,20 +807,72 @@ impl HubStorage for MemoryHubStorage {
         seq: u64,
     ) -> Result<(), Self::Error> {
         self.sent
-            .push((device.into(), case_id.into(), heads.to_vec(), seq));
+            .insert((device.into(), case_id.into()), (heads.to_vec(), seq));
         Ok(())
     }
 
     fn confirm(&mut self, device: &str, cursor: u64) -> Result<(), Self::Error> {
-        let (done, pending): (Vec<_>, Vec<_>) = self
+        let done: Vec<(String, String)> = self
             .sent
-            .drain(..)
-            .partition(|(d, _, _, seq)| d == device && *seq <= cursor);
-        self.sent = pending;
-        for (d, case_id, heads, _) in done {
-            self.known.insert((d, case_id), heads);
+            .iter()
+            .filter(|((d, _), (_, seq))| d == device && *seq <= cursor)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in done {
+            if let Some((heads, _)) = self.sent.remove(&key) {
+                self.known.insert(key, heads);
+            }
         }
         Ok(())
+    }
+
+    fn quarantine(
+        &mut self,
+        case_id: &str,
+        reason: &str,
+    ) -> Result<Option<QuarantinedCase>, Self::Error> {
+        if let Some((q, _, _)) = self
+            .quarantine
+            .iter()
+            .find(|(q, _, lifted)| q.case_id == case_id && !lifted)
+        {
+            return Ok(Some(q.clone()));
+        }
+        let Some(stored) = self.cases.get(case_id) else {
+            return Ok(None);
+        };
+        let first_seen = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let q = QuarantinedCase {
+            case_id: case_id.into(),
+            site: stored.site.clone(),
+            reason: reason.into(),
+            device: self.pushed_by.get(case_id).cloned(),
+            first_seen,
+        };
+        self.quarantine.push((q.clone(), stored.doc.clone(), false));
+        Ok(Some(q))
+    }
+
+    fn release(&mut self, case_id: &str) -> Result<(), Self::Error> {
+        for (q, _, lifted) in &mut self.quarantine {
+            if q.case_id == case_id {
+                *lifted = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn quarantined(&mut self, site: Option<&str>) -> Result<Vec<QuarantinedCase>, Self::Error> {
+        let mut v: Vec<QuarantinedCase> = self
+            .quarantine
+            .iter()
+            .filter(|(q, _, lifted)| !lifted && site.is_none_or(|s| q.site == s))
+            .map(|(q, _, _)| q.clone())
+            .collect();
+        v.sort_by(|a, b| (&a.site, &a.case_id).cmp(&(&b.site, &b.case_id)));
+        Ok(v)
     }
 }
 

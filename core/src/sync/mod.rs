@@ -21,8 +21,9 @@ pub use http::{
     enroll_with_options,
 };
 pub use hub::{
-    CaseProjection, Exchanged, Hub, HubError, HubStorage, MemoryHubStorage, ProjectedConflict,
-    StoredCase, case_history, case_projection,
+    CaseProjection, Exchanged, Hub, HubError, HubStorage, MemoryHubStorage, PULL_BATCH, PULL_BYTES,
+    Prepared, ProjectedConflict, Put, QuarantinedCase, REPUSH_LIMIT, StoredCase, case_history,
+    case_projection,
 };
 pub use repository_edit::{
     REPOSITORY_ACTOR_PREFIX, RepositoryEditError, Resolution, Resolved, is_repository_actor,
@@ -127,6 +128,8 @@ pub fn sync_cancellable(
 ) -> Result<SyncSummary, SyncError> {
     let mut summary = SyncSummary::default();
     let mut last_outbox = usize::MAX;
+    // Cases the repository asked for again (each is pushed whole once per sync).
+    let mut asked_again: std::collections::HashSet<String> = std::collections::HashSet::new();
     loop {
         if cancel.load(Ordering::Acquire) {
             return Err(SyncError::Cancelled);
@@ -156,6 +159,14 @@ pub fn sync_cancellable(
         let pushed: std::collections::HashSet<&str> =
             request.push.iter().map(|c| c.case_id.as_str()).collect();
         store.sync_apply_all(&response.cases, response.cursor)?;
+        let repush: Vec<String> = response
+            .repush
+            .iter()
+            .filter(|id| !asked_again.contains(*id))
+            .cloned()
+            .collect();
+        let forgotten = store.sync_forget_server_heads(&repush)?;
+        asked_again.extend(repush);
         summary.pulled += response
             .cases
             .iter()
@@ -166,7 +177,7 @@ pub fn sync_cancellable(
             pulled: summary.pulled,
             remaining: outbox.len().saturating_sub(batch.len()),
         });
-        if !response.more && outbox.len() <= batch.len() {
+        if !response.more && outbox.len() <= batch.len() && forgotten.is_empty() {
             break;
         }
     }

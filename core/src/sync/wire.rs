@@ -89,6 +89,13 @@ pub struct SyncResponse {
     /// More cases wait beyond this batch: exchange again.
     pub more: bool,
     pub cases: Vec<CaseChanges>,
+    /// Cases the repository asks to be pushed again whole: their stored document could not
+    /// be read, and they are left out of every answer until a device that holds one pushes
+    /// it. A device forgets what the repository holds of each of them that it holds (its
+    /// next push then sends the whole case) and ignores the others. Sent only when not
+    /// empty, so devices that predate it read every other answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repush: Vec<String>,
 }
 
 /// The media type of the binary encoding of sync bodies.
@@ -107,7 +114,9 @@ pub struct BinaryError(pub String);
 /// Layout (integers little-endian): a 4-byte magic (`WSQ1` request, `WSA1` answer), the
 /// protocol (u32), the cursor (u64), for an answer `more` (u8, 0 or 1), the number of cases
 /// (u32), then per case: case id and form id (u16 length + UTF-8 each), the number of heads
-/// (u16) and the heads (32 bytes each), the changes (u32 length + bytes).
+/// (u16) and the heads (32 bytes each), the changes (u32 length + bytes). An answer whose
+/// `repush` is not empty ends with it: the number of case ids (u32, never 0) and each id
+/// (u16 length + UTF-8); without it the answer ends after its cases.
 pub trait BinaryBody: Sized {
     fn to_binary(&self) -> Vec<u8>;
     fn from_binary(bytes: &[u8]) -> Result<Self, BinaryError>;
@@ -268,6 +277,13 @@ impl BinaryBody for SyncResponse {
         out.extend_from_slice(&self.cursor.to_le_bytes());
         out.push(u8::from(self.more));
         put_cases(&mut out, &self.cases);
+        if !self.repush.is_empty() {
+            let n = u32::try_from(self.repush.len()).unwrap_or(u32::MAX);
+            out.extend_from_slice(&n.to_le_bytes());
+            for id in self.repush.iter().take(n as usize) {
+                put_str(&mut out, id);
+            }
+        }
         out
     }
 
@@ -284,12 +300,25 @@ impl BinaryBody for SyncResponse {
             other => return Err(BinaryError(format!("the more flag is {other}"))),
         };
         let cases = r.cases()?;
+        let mut repush = Vec::new();
+        if !r.0.is_empty() {
+            let n = r.u32("the number of cases to push again")?;
+            if n == 0 {
+                return Err(BinaryError("an empty list of cases to push again".into()));
+            }
+            // Each id takes at least 2 bytes: never trust a count beyond what is there.
+            repush.reserve((n as usize).min(r.0.len() / 2));
+            for _ in 0..n {
+                repush.push(r.str("a case id to push again")?);
+            }
+        }
         r.end()?;
         Ok(SyncResponse {
             protocol,
             cursor,
             more,
             cases,
+            repush,
         })
     }
 }
@@ -349,8 +378,26 @@ mod tests {
             cursor: 7,
             more: true,
             cases: req.push.clone(),
+            repush: Vec::new(),
         };
         assert_eq!(SyncResponse::from_binary(&resp.to_binary()).unwrap(), resp);
+        // Cases to push again: a trailing section, only when there are some.
+        let asking = SyncResponse {
+            repush: vec!["0a1b".into(), "症例".into()],
+            ..resp.clone()
+        };
+        let asked = asking.to_binary();
+        assert_eq!(asked.len(), resp.to_binary().len() + 4 + 2 + 4 + 2 + 6);
+        assert_eq!(SyncResponse::from_binary(&asked).unwrap(), asking);
+        for cut in resp.to_binary().len() + 1..asked.len() {
+            assert!(
+                SyncResponse::from_binary(&asked[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut empty = resp.to_binary();
+        empty.extend_from_slice(&0u32.to_le_bytes());
+        assert!(SyncResponse::from_binary(&empty).is_err());
         // Every truncation is refused, never read past its end or half-applied.
         for cut in 0..bin.len() {
             assert!(
@@ -420,11 +467,22 @@ mod tests {
             cursor: 7,
             more: false,
             cases: vec![],
+            repush: vec![],
         };
         assert_eq!(
             serde_json::to_string(&resp).unwrap(),
             r#"{"protocol":1,"cursor":7,"more":false,"cases":[]}"#
         );
+        let asking = SyncResponse {
+            repush: vec!["0a1b".into()],
+            ..resp
+        };
+        let json = serde_json::to_string(&asking).unwrap();
+        assert_eq!(
+            json,
+            r#"{"protocol":1,"cursor":7,"more":false,"cases":[],"repush":["0a1b"]}"#
+        );
+        assert_eq!(serde_json::from_str::<SyncResponse>(&json).unwrap(), asking);
     }
 
     #[test]

@@ -302,6 +302,49 @@ pub struct TestServer {
     _schema: Option<PgSchema>,
 }
 
+/// A second connection to a [`TestServer`]'s own storage (for writing what no API writes,
+/// as a disk fault or an older bug would, and for reading bookkeeping tables).
+pub enum Storage {
+    Sqlite(wardcrf_server::SqliteStorage, std::path::PathBuf),
+    Postgres(Box<wardcrf_server::PostgresStorage>, Box<postgres::Config>),
+}
+
+impl Storage {
+    /// Stores `doc` as the case's document, bytes as given (the next sequence number of `site`).
+    pub fn put_raw(&mut self, case_id: &str, site: &str, form_id: &str, doc: &[u8]) -> u64 {
+        use wardcrf_core::sync::HubStorage;
+        match self {
+            Storage::Sqlite(s, _) => s.put_case(case_id, site, form_id, doc).unwrap(),
+            Storage::Postgres(s, _) => s.put_case(case_id, site, form_id, doc).unwrap(),
+        }
+    }
+
+    /// The cases in quarantine now (of `site`, or of all sites).
+    pub fn quarantined(&mut self, site: Option<&str>) -> Vec<wardcrf_core::sync::QuarantinedCase> {
+        use wardcrf_core::sync::HubStorage;
+        match self {
+            Storage::Sqlite(s, _) => s.quarantined(site).unwrap(),
+            Storage::Postgres(s, _) => s.quarantined(site).unwrap(),
+        }
+    }
+
+    /// The single integer `sql` selects (the same text on both backends).
+    pub fn count(&mut self, sql: &str) -> i64 {
+        match self {
+            Storage::Sqlite(_, path) => rusqlite::Connection::open(path)
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+            Storage::Postgres(_, config) => config
+                .connect(postgres::NoTls)
+                .unwrap()
+                .query_one(sql, &[])
+                .unwrap()
+                .get(0),
+        }
+    }
+}
+
 impl TestServer {
     pub fn start(backend: &Backend, name: &str) -> TestServer {
         Self::start_with_cases(backend, name, &[])
@@ -350,6 +393,19 @@ impl TestServer {
             dir,
             backfilled,
             _schema: schema,
+        }
+    }
+
+    /// A second connection to this server's storage.
+    pub fn storage(&self) -> Storage {
+        match &self._schema {
+            None => {
+                let path = self.dir.join("repository.db");
+                Storage::Sqlite(wardcrf_server::SqliteStorage::open(&path).unwrap(), path)
+            }
+            Some(schema) => {
+                Storage::Postgres(Box::new(schema.storage()), Box::new(schema.config()))
+            }
         }
     }
 
