@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wardcrf_core::sync::{
     BINARY_MEDIA_TYPE, BinaryBody, COMPRESS_ABOVE, CaseProjection, GunzipError, Hub, HubError,
-    HubStorage, SyncRequest, case_history, case_projection, gunzip, gzip,
+    HubStorage, IdentifyingFields, SyncRequest, case_history, case_projection, gunzip, gzip,
 };
 use wardcrf_core::{Catalog, Context, Form, Lang, PartialDate};
 
@@ -91,8 +91,18 @@ impl ApiError {
             },
             ApiError::Hub(e) => match e {
                 HubError::Protocol(_) => (StatusCode::BAD_REQUEST, "protocol"),
-                HubError::OtherSite(_) => (StatusCode::BAD_REQUEST, "other_site"),
+                // Answered as any other refused case: never confirms a case of another site.
+                HubError::OtherSite(_) => (StatusCode::BAD_REQUEST, "bad_case"),
                 HubError::BadCase { .. } => (StatusCode::BAD_REQUEST, "bad_case"),
+                HubError::BadCaseId { .. } => (StatusCode::BAD_REQUEST, "bad_case_id"),
+                HubError::DuplicateCase(_) => (StatusCode::BAD_REQUEST, "duplicate_case"),
+                HubError::TooManyCases { .. } | HubError::TooLarge(_) => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+                }
+                HubError::RepositoryActor(_) | HubError::ForeignActor { .. } => {
+                    (StatusCode::BAD_REQUEST, "foreign_actor")
+                }
+                HubError::Identifying { .. } => (StatusCode::BAD_REQUEST, "identifying"),
                 HubError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -530,14 +540,13 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
         // The exchange, the device's last sync and the projections: one transaction.
         hub.storage.begin()?;
         let exchanged = (|| -> Result<_, ApiError> {
-            let mut exchanged = hub.exchange_projected(&auth.site_id, &auth.device_id, &request)?;
+            let identifying = forms.identifying(auth.identifying_on_device);
+            let mut exchanged =
+                hub.exchange_projected(&auth.site_id, &auth.device_id, &request, &identifying)?;
             hub.storage.record_sync(&auth.device_id, now)?;
             // The projections of the cases this exchange stored; flags never refuse a sync.
             let stored = std::mem::take(&mut exchanged.stored);
             for row in project_all(stored, &request.push, &auth.site_id, &forms, now) {
-                if auth.identifying_on_device {
-                    refuse_identifying(&row, &forms, &auth.site_id)?;
-                }
                 hub.storage.put_projection(&row)?;
             }
             Ok(exchanged)
@@ -554,7 +563,10 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
         };
         // Serialise (and compress) here, off the async threads: a response can be large.
         let body = if binary {
-            exchanged.response.to_binary()
+            exchanged
+                .response
+                .to_binary()
+                .map_err(|e| ApiError::Internal(e.to_string()))?
         } else {
             serde_json::to_vec(&exchanged.response)
                 .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -584,38 +596,12 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
 }
 
 /// The bundled forms, each composition (form and modules) compiled once and kept.
-/// At a site that keeps identifying data on its devices, a pushed case holding any refuses
-/// the whole exchange (rolled back: nothing of it is kept). Names the fields, never values.
-fn refuse_identifying(row: &ProjectionRow, forms: &Forms, site: &str) -> Result<(), ApiError> {
-    let values: serde_json::Map<String, Value> =
-        serde_json::from_str(&row.values).unwrap_or_default();
-    let modules: Vec<String> = serde_json::from_str(&row.modules).unwrap_or_default();
-    let form = forms
-        .form(&row.form_id, &modules)
-        .map_err(ApiError::BadRequest)?;
-    let held: Vec<&str> = values
-        .keys()
-        .filter(|k| {
-            form.field(k)
-                .is_some_and(|f| f.group.is_none() && f.def.identifying)
-        })
-        .map(String::as_str)
-        .collect();
-    if held.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::BadRequest(format!(
-        "case {} carries identifying data ({}), which site {site} keeps on its devices only: \
-         nothing of this sync was kept; update the app and enrol this device again",
-        row.case_id,
-        held.join(", ")
-    )))
-}
-
 pub(crate) struct Forms {
     /// `None`: the bundled catalog failed to load; every case is then flagged.
     pub(crate) catalog: Option<Catalog>,
     composed: Mutex<HashMap<Composition, Result<Arc<Form>, String>>>,
+    /// The identifying fields of every form of the catalog.
+    identifying: IdentifyingFields,
 }
 
 /// A form id and the modules composed with it.
@@ -623,9 +609,24 @@ type Composition = (String, Vec<String>);
 
 impl Forms {
     fn bundled() -> Forms {
+        let catalog = Catalog::bundled().ok();
         Forms {
-            catalog: Catalog::bundled().ok(),
+            identifying: catalog
+                .as_ref()
+                .map(IdentifyingFields::of_catalog)
+                .unwrap_or_default(),
+            catalog,
             composed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The fields no push may write: every identifying field of the catalog at a site that
+    /// keeps identifying data on its devices (`keeps_them`), none elsewhere.
+    pub(crate) fn identifying(&self, keeps_them: bool) -> IdentifyingFields {
+        if keeps_them {
+            self.identifying.clone()
+        } else {
+            IdentifyingFields::default()
         }
     }
 

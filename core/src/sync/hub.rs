@@ -1,8 +1,9 @@
 //! The repository side of a sync exchange, independent of HTTP and of the database.
 
+use super::accept::{self, IdentifyingFields, NOT_THIS_CASE};
 use super::parse_heads;
 use super::wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
-use crate::store::document::{CaseDoc, DocError};
+use crate::store::document::CaseDoc;
 use automerge::{ActorId, ChangeHash};
 use std::collections::{BTreeMap, HashMap};
 
@@ -54,6 +55,9 @@ pub trait HubStorage {
     ) -> Result<(), Self::Error>;
     /// The device has applied everything up to `cursor`: its sent heads up to it are known.
     fn confirm(&mut self, device: &str, cursor: u64) -> Result<(), Self::Error>;
+    /// The site a device (its id: its automerge actor, hex) is or was enrolled at, revoked
+    /// or not; `None` for a device never enrolled.
+    fn device_site(&mut self, device: &str) -> Result<Option<String>, Self::Error>;
 }
 
 /// Why the repository refused or failed an exchange. Refusals are the client's fault (4xx).
@@ -61,10 +65,40 @@ pub trait HubStorage {
 pub enum HubError {
     #[error("unsupported sync protocol {0}; this repository speaks {PROTOCOL}")]
     Protocol(u32),
-    #[error("case {0} belongs to another site")]
+    /// A case of another site: answered exactly as a case whose form differs from the stored
+    /// one, so that the answer never confirms that a case id exists elsewhere.
+    #[error("case {0}: {NOT_THIS_CASE}")]
     OtherSite(String),
     #[error("case {case_id}: {reason}")]
     BadCase { case_id: String, reason: String },
+    #[error(
+        "entry {index} of the push: a case id must be 32 lowercase hex digits, as devices make them"
+    )]
+    BadCaseId { index: usize },
+    #[error("case {0} appears more than once in the push: send each case once per exchange")]
+    DuplicateCase(String),
+    #[error("the push holds {sent} cases; at most {limit} are taken in one exchange")]
+    TooManyCases { sent: usize, limit: usize },
+    #[error("{0}")]
+    TooLarge(String),
+    #[error(
+        "case {0}: it holds changes under the repository's own identity, which only the repository writes"
+    )]
+    RepositoryActor(String),
+    #[error(
+        "case {case_id}: it holds changes by device {actor}, which is not enrolled at this device's site"
+    )]
+    ForeignActor { case_id: String, actor: String },
+    /// A new change writes a field the site keeps on its devices. Names fields, never values.
+    #[error(
+        "case {case_id} carries identifying data ({}), which this site keeps on its devices only: \
+         nothing of this sync was kept; update the app and enrol this device again",
+        fields.join(", ")
+    )]
+    Identifying {
+        case_id: String,
+        fields: Vec<String>,
+    },
     #[error("the repository storage failed: {0}")]
     Storage(String),
 }
@@ -108,7 +142,7 @@ impl<S: HubStorage> Hub<S> {
         device: &str,
         request: &SyncRequest,
     ) -> Result<SyncResponse, HubError> {
-        self.exchange_projected(site, device, request)
+        self.exchange_projected(site, device, request, &IdentifyingFields::default())
             .map(|e| e.response)
     }
 
@@ -117,15 +151,19 @@ impl<S: HubStorage> Hub<S> {
     ///
     /// The documents of the pushed cases are loaded, merged, saved and projected on several
     /// threads (the CPU-bound part of a push); storage is written afterwards, in order.
+    /// Every pushed case is checked first (see [`accept`](super::accept)); no change may
+    /// write one of the `identifying` fields.
     pub fn exchange_projected(
         &mut self,
         site: &str,
         device: &str,
         request: &SyncRequest,
+        identifying: &IdentifyingFields,
     ) -> Result<Exchanged, HubError> {
         if request.protocol != PROTOCOL {
             return Err(HubError::Protocol(request.protocol));
         }
+        accept::check_request(request)?;
         let bad = |c: &CaseChanges, reason: String| HubError::BadCase {
             case_id: c.case_id.clone(),
             reason,
@@ -141,7 +179,7 @@ impl<S: HubStorage> Hub<S> {
                     return Err(HubError::OtherSite(c.case_id.clone()));
                 }
                 Some(stored) if stored.form_id != c.form_id => {
-                    return Err(bad(c, "form differs from the stored case".into()));
+                    return Err(bad(c, NOT_THIS_CASE.into()));
                 }
                 _ => {}
             }
@@ -150,10 +188,16 @@ impl<S: HubStorage> Hub<S> {
         // 2. Merge them in memory, in parallel; any malformed case refuses the whole request.
         let actor = &self.actor;
         let merged = parallel_map(&inputs, |(c, device_heads, existing)| {
-            merge_pushed(c, device_heads, existing.as_ref(), actor)
+            merge_pushed(c, device_heads, existing.as_ref(), actor, identifying)
         })
         .into_iter()
         .collect::<Result<Vec<Merged>, HubError>>()?;
+        let new_actors: Vec<(&str, &std::collections::BTreeSet<String>)> = inputs
+            .iter()
+            .zip(&merged)
+            .map(|((c, _, _), m)| (c.case_id.as_str(), &m.new_actors))
+            .collect();
+        accept::check_actors(&mut self.storage, site, device, &new_actors)?;
         // 3. Store them; the device holds its own heads plus whatever it receives below.
         let mut reply: BTreeMap<String, CaseChanges> = BTreeMap::new();
         let mut stored = Vec::with_capacity(merged.len());
@@ -272,51 +316,30 @@ struct Merged {
     /// What the device lacks of the merged case.
     reply_changes: Vec<u8>,
     projection: CaseProjection,
+    /// The actors of the changes new to the repository.
+    new_actors: std::collections::BTreeSet<String>,
 }
 
-/// Whether `bytes` start with an automerge document chunk (magic, checksum, type 0).
-fn is_document_chunk(bytes: &[u8]) -> bool {
-    bytes.len() > 8 && bytes[..4] == [0x85, 0x6f, 0x4a, 0x83] && bytes[8] == 0
-}
-
+/// A pushed case checked and merged with what is stored (see [`accept::accept_case`]), with
+/// what the device lacks and the projection; a panic inside refuses the case.
 fn merge_pushed(
     c: &CaseChanges,
     device_heads: &[ChangeHash],
     existing: Option<&StoredCase>,
     actor: &ActorId,
+    identifying: &IdentifyingFields,
 ) -> Result<Merged, HubError> {
-    let bad = |reason: String| HubError::BadCase {
-        case_id: c.case_id.clone(),
-        reason,
-    };
-    let (mut doc, saved) = match existing {
-        Some(stored) => {
-            let mut doc = CaseDoc::load(&stored.doc, actor).map_err(storage)?;
-            let before = doc.heads();
-            doc.apply(&c.changes)
-                .map_err(|e: DocError| bad(e.to_string()))?;
-            let saved = (doc.heads() != before).then(|| doc.save());
-            (doc, saved)
-        }
-        None => {
-            let mut doc =
-                CaseDoc::from_changes(&c.changes, actor).map_err(|e| bad(e.to_string()))?;
-            // A first push is usually the device's saved document: stored as it came (it
-            // loaded, so it is well-formed), saving a re-encoding of every new case.
-            let saved = if is_document_chunk(&c.changes) {
-                c.changes.clone()
-            } else {
-                doc.save()
-            };
-            (doc, Some(saved))
-        }
-    };
-    let heads = doc.heads();
-    Ok(Merged {
-        saved,
-        reply_changes: doc.changes_after(device_heads),
-        projection: project_doc(&mut doc),
-        heads,
+    accept::guarded(&c.case_id, || {
+        let accepted = accept::accept_case(c, device_heads, existing, actor, identifying)?;
+        let mut doc = accepted.doc;
+        let heads = doc.heads();
+        Ok(Merged {
+            saved: accepted.saved,
+            reply_changes: doc.changes_after(device_heads),
+            projection: project_doc(&mut doc),
+            heads,
+            new_actors: accepted.new_actors,
+        })
     })
 }
 
@@ -350,6 +373,15 @@ pub struct MemoryHubStorage {
     seq: HashMap<String, u64>,
     known: HashMap<(String, String), Vec<u8>>,
     sent: Vec<(String, String, Vec<u8>, u64)>,
+    /// Enrolled devices (their actor ids, hex) and their sites.
+    devices: HashMap<String, String>,
+}
+
+impl MemoryHubStorage {
+    /// Enrols a device (its automerge actor as hex) at a site.
+    pub fn enroll(&mut self, device: &str, site: &str) {
+        self.devices.insert(device.to_string(), site.to_string());
+    }
 }
 
 impl HubStorage for MemoryHubStorage {
@@ -430,6 +462,10 @@ impl HubStorage for MemoryHubStorage {
             self.known.insert((d, case_id), heads);
         }
         Ok(())
+    }
+
+    fn device_site(&mut self, device: &str) -> Result<Option<String>, Self::Error> {
+        Ok(self.devices.get(device).cloned())
     }
 }
 

@@ -108,38 +108,57 @@ pub struct BinaryError(pub String);
 /// protocol (u32), the cursor (u64), for an answer `more` (u8, 0 or 1), the number of cases
 /// (u32), then per case: case id and form id (u16 length + UTF-8 each), the number of heads
 /// (u16) and the heads (32 bytes each), the changes (u32 length + bytes).
+///
+/// A body whose content does not fit the layout (a string longer than 65,535 bytes, a head that
+/// is not 64 hex digits, more heads or cases than the counts hold) is refused when encoding,
+/// never truncated: the other side could not read it.
 pub trait BinaryBody: Sized {
-    fn to_binary(&self) -> Vec<u8>;
+    fn to_binary(&self) -> Result<Vec<u8>, BinaryError>;
     fn from_binary(bytes: &[u8]) -> Result<Self, BinaryError>;
 }
 
 const REQUEST_MAGIC: &[u8; 4] = b"WSQ1";
 const ANSWER_MAGIC: &[u8; 4] = b"WSA1";
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+fn put_str(out: &mut Vec<u8>, s: &str, what: &str) -> Result<(), BinaryError> {
     let bytes = s.as_bytes();
-    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    let len = u16::try_from(bytes.len()).map_err(|_| {
+        BinaryError(format!(
+            "{what} is {} bytes long; at most 65535 fit",
+            bytes.len()
+        ))
+    })?;
     out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&bytes[..usize::from(len)]);
+    out.extend_from_slice(bytes);
+    Ok(())
 }
 
-fn put_cases(out: &mut Vec<u8>, cases: &[CaseChanges]) {
-    out.extend_from_slice(&u32::try_from(cases.len()).unwrap_or(u32::MAX).to_le_bytes());
+fn put_cases(out: &mut Vec<u8>, cases: &[CaseChanges]) -> Result<(), BinaryError> {
+    let n = u32::try_from(cases.len()).map_err(|_| BinaryError("too many cases".into()))?;
+    out.extend_from_slice(&n.to_le_bytes());
     for c in cases {
-        put_str(out, &c.case_id);
-        put_str(out, &c.form_id);
-        let heads: Vec<[u8; 32]> = c.heads.iter().filter_map(|h| hex32(h)).collect();
-        out.extend_from_slice(&u16::try_from(heads.len()).unwrap_or(u16::MAX).to_le_bytes());
-        for h in heads.iter().take(usize::from(u16::MAX)) {
+        put_str(out, &c.case_id, "a case id")?;
+        put_str(out, &c.form_id, "a form id")?;
+        let heads = c
+            .heads
+            .iter()
+            .map(|h| hex32(h))
+            .collect::<Option<Vec<[u8; 32]>>>()
+            .ok_or_else(|| {
+                BinaryError(format!("case {}: a head is not 64 hex digits", c.case_id))
+            })?;
+        let n = u16::try_from(heads.len())
+            .map_err(|_| BinaryError(format!("case {}: too many heads", c.case_id)))?;
+        out.extend_from_slice(&n.to_le_bytes());
+        for h in &heads {
             out.extend_from_slice(h);
         }
-        out.extend_from_slice(
-            &u32::try_from(c.changes.len())
-                .unwrap_or(u32::MAX)
-                .to_le_bytes(),
-        );
+        let len = u32::try_from(c.changes.len())
+            .map_err(|_| BinaryError(format!("case {}: its changes are too long", c.case_id)))?;
+        out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&c.changes);
     }
+    Ok(())
 }
 
 fn hex32(h: &str) -> Option<[u8; 32]> {
@@ -232,14 +251,14 @@ impl<'a> Reader<'a> {
 }
 
 impl BinaryBody for SyncRequest {
-    fn to_binary(&self) -> Vec<u8> {
+    fn to_binary(&self) -> Result<Vec<u8>, BinaryError> {
         let size: usize = self.push.iter().map(|c| c.changes.len() + 128).sum();
         let mut out = Vec::with_capacity(size + 32);
         out.extend_from_slice(REQUEST_MAGIC);
         out.extend_from_slice(&self.protocol.to_le_bytes());
         out.extend_from_slice(&self.cursor.to_le_bytes());
-        put_cases(&mut out, &self.push);
-        out
+        put_cases(&mut out, &self.push)?;
+        Ok(out)
     }
 
     fn from_binary(bytes: &[u8]) -> Result<Self, BinaryError> {
@@ -260,15 +279,15 @@ impl BinaryBody for SyncRequest {
 }
 
 impl BinaryBody for SyncResponse {
-    fn to_binary(&self) -> Vec<u8> {
+    fn to_binary(&self) -> Result<Vec<u8>, BinaryError> {
         let size: usize = self.cases.iter().map(|c| c.changes.len() + 128).sum();
         let mut out = Vec::with_capacity(size + 32);
         out.extend_from_slice(ANSWER_MAGIC);
         out.extend_from_slice(&self.protocol.to_le_bytes());
         out.extend_from_slice(&self.cursor.to_le_bytes());
         out.push(u8::from(self.more));
-        put_cases(&mut out, &self.cases);
-        out
+        put_cases(&mut out, &self.cases)?;
+        Ok(out)
     }
 
     fn from_binary(bytes: &[u8]) -> Result<Self, BinaryError> {
@@ -335,7 +354,7 @@ mod tests {
                 },
             ],
         };
-        let bin = req.to_binary();
+        let bin = req.to_binary().unwrap();
         // The layout is a contract like the JSON: magic, protocol, cursor, count, ...
         assert_eq!(&bin[..4], b"WSQ1");
         assert_eq!(&bin[4..8], &1u32.to_le_bytes());
@@ -350,7 +369,10 @@ mod tests {
             more: true,
             cases: req.push.clone(),
         };
-        assert_eq!(SyncResponse::from_binary(&resp.to_binary()).unwrap(), resp);
+        assert_eq!(
+            SyncResponse::from_binary(&resp.to_binary().unwrap()).unwrap(),
+            resp
+        );
         // Every truncation is refused, never read past its end or half-applied.
         for cut in 0..bin.len() {
             assert!(
@@ -369,6 +391,45 @@ mod tests {
         let mut huge = bin[..16].to_vec();
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(SyncRequest::from_binary(&huge).is_err());
+    }
+
+    #[test]
+    fn what_does_not_fit_the_binary_layout_is_refused_not_truncated() {
+        let case = |case_id: String, heads: Vec<String>| CaseChanges {
+            case_id,
+            form_id: "sari".into(),
+            changes: Vec::new(),
+            heads,
+        };
+        // 65,535 bytes fit; one more does not (a cut would split a character or an id).
+        let fits = SyncResponse {
+            protocol: PROTOCOL,
+            cursor: 1,
+            more: false,
+            cases: vec![case("a".repeat(65_535), Vec::new())],
+        };
+        let bin = fits.to_binary().unwrap();
+        assert_eq!(SyncResponse::from_binary(&bin).unwrap(), fits);
+        for bad in [
+            case("a".repeat(65_536), Vec::new()),
+            case("é".repeat(40_000), Vec::new()),
+            case("0a".into(), vec!["not a head".into()]),
+            case("0a".into(), vec!["ab".repeat(32); 70_000]),
+        ] {
+            let resp = SyncResponse {
+                protocol: PROTOCOL,
+                cursor: 1,
+                more: false,
+                cases: vec![bad.clone()],
+            };
+            assert!(resp.to_binary().is_err(), "{}", bad.case_id.len());
+            let req = SyncRequest {
+                protocol: PROTOCOL,
+                cursor: 1,
+                push: vec![bad],
+            };
+            assert!(req.to_binary().is_err());
+        }
     }
 
     #[test]
