@@ -17,6 +17,8 @@ mod api;
 mod console;
 #[path = "cases/export.rs"]
 mod export;
+#[path = "cases/hostile_push.rs"]
+mod hostile_push;
 #[path = "cases/storage.rs"]
 mod storage;
 #[path = "cases/sync.rs"]

@@ -7,5 +7,7 @@ fn backend() -> common::Backend {
     common::Backend::Sqlite
 }
 
+#[path = "cases/hostile_push.rs"]
+mod hostile_push;
 #[path = "cases/sync.rs"]
 mod sync;
