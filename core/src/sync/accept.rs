@@ -301,6 +301,23 @@ mod tests {
     }
 
     #[test]
+    fn the_ids_a_store_makes_are_valid_case_ids() {
+        let dir = std::env::temp_dir().join(format!(
+            "wardcrf-accept-ids-{}",
+            ActorId::random().to_hex_string()
+        ));
+        let mut store =
+            crate::CaseStore::create(&dir, &crate::Passphrase::insecure_for_tests("p", 10))
+                .unwrap();
+        for _ in 0..20 {
+            let id = store.create_case("icrown-core", &[], "nurse").unwrap();
+            assert!(valid_case_id(&id), "{id}");
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn form_ids_are_bounded_lowercase_words() {
         for good in ["icrown-core", "sari", "hepatitis-child", "sfts-vhf"] {
             assert!(valid_form_id(good), "{good}");
