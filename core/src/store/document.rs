@@ -691,9 +691,25 @@ pub struct NewChange {
 
 impl NewChange {
     /// Every map key the change writes (puts, deletes, or makes an object under) anywhere in
-    /// the document, and every key of a JSON object held in a string it puts, at any depth.
+    /// the document, every key of a JSON object held in a string it puts, at any depth, and
+    /// the field its note names with the keys of the note's old and new values (a note
+    /// carries values too).
     pub fn written_keys(&self) -> BTreeSet<String> {
         let mut keys = BTreeSet::new();
+        if let Some(Json::Object(note)) = self
+            .change
+            .message()
+            .and_then(|m| serde_json::from_str(m).ok())
+        {
+            if let Some(Json::String(field)) = note.get("field") {
+                keys.insert(field.clone());
+            }
+            for side in ["old", "new"] {
+                if let Some(v) = note.get(side) {
+                    json_keys(v, &mut keys);
+                }
+            }
+        }
         for op in self.change.decode().operations {
             if let automerge::legacy::Key::Map(k) = &op.key {
                 keys.insert(k.to_string());

@@ -328,6 +328,59 @@ mod tests {
     }
 
     #[test]
+    fn identifying_fields_written_anywhere_by_new_changes_are_listed() {
+        use crate::store::document::{ChangeNote, FieldPath};
+        use serde_json::json;
+        let ids = IdentifyingFields(["patient_name".to_string()].into());
+        let actor = ActorId::random();
+        let mut doc = CaseDoc::create(
+            &actor,
+            &serde_json::Map::new(),
+            &["labs".to_string()],
+            &ChangeNote::new("n", "create"),
+            1,
+        )
+        .unwrap();
+        let start = doc.heads();
+        let set =
+            |doc: &mut CaseDoc, field: &str, v: Option<serde_json::Value>, note_field: &str| {
+                let mut note = ChangeNote::new("n", "set");
+                note.field = Some(note_field.into());
+                doc.put_value(&FieldPath::field(field), v.as_ref(), &note, 2)
+                    .unwrap();
+            };
+        set(&mut doc, "vs_hr", Some(json!(80)), "vs_hr");
+        let clean = doc.heads();
+        assert!(identifying_written(&doc.changes_since(&start), &ids).is_empty());
+        // Set, then cleared: the current values hold no name, the changes do.
+        set(&mut doc, "patient_name", Some(json!("A B")), "patient_name");
+        set(&mut doc, "patient_name", None, "patient_name");
+        assert!(doc.values().get("patient_name").is_none());
+        let written = identifying_written(&doc.changes_since(&clean), &ids);
+        assert_eq!(written.into_iter().collect::<Vec<_>>(), ["patient_name"]);
+        // In a row, and only in a change's note.
+        let after = doc.heads();
+        let mut row = serde_json::Map::new();
+        row.insert("patient_name".into(), json!("A B"));
+        doc.add_row("labs", "r1", &row, &ChangeNote::new("n", "row_add"), 3)
+            .unwrap();
+        assert_eq!(
+            identifying_written(&doc.changes_since(&after), &ids).len(),
+            1
+        );
+        let after = doc.heads();
+        set(&mut doc, "vs_hr", Some(json!(81)), "patient_name");
+        assert_eq!(
+            identifying_written(&doc.changes_since(&after), &ids).len(),
+            1
+        );
+        // A site that shares identifying data checks nothing.
+        assert!(
+            identifying_written(&doc.changes_since(&[]), &IdentifyingFields::default()).is_empty()
+        );
+    }
+
+    #[test]
     fn the_catalogs_identifying_fields_are_found() {
         let catalog = crate::Catalog::bundled().unwrap();
         let ids = IdentifyingFields::of_catalog(&catalog);
