@@ -213,8 +213,14 @@ impl<'a> Reader<'a> {
         String::from_utf8(bytes.to_vec()).map_err(|_| BinaryError(format!("{what} is not UTF-8")))
     }
 
-    fn cases(&mut self) -> Result<Vec<CaseChanges>, BinaryError> {
+    /// The cases; more than `max` are refused before any is read.
+    fn cases(&mut self, max: usize) -> Result<Vec<CaseChanges>, BinaryError> {
         let n = self.u32("the number of cases")?;
+        if n as usize > max {
+            return Err(BinaryError(format!(
+                "it holds {n} cases; at most {max} are taken in one exchange"
+            )));
+        }
         // Each case takes at least 10 bytes: never trust a count beyond what is there.
         let mut cases = Vec::with_capacity((n as usize).min(self.0.len() / 10));
         for _ in 0..n {
@@ -268,7 +274,7 @@ impl BinaryBody for SyncRequest {
         }
         let protocol = r.u32("the protocol")?;
         let cursor = r.u64("the cursor")?;
-        let push = r.cases()?;
+        let push = r.cases(super::MAX_PUSH_CASES)?;
         r.end()?;
         Ok(SyncRequest {
             protocol,
@@ -302,7 +308,7 @@ impl BinaryBody for SyncResponse {
             1 => true,
             other => return Err(BinaryError(format!("the more flag is {other}"))),
         };
-        let cases = r.cases()?;
+        let cases = r.cases(u32::MAX as usize)?;
         r.end()?;
         Ok(SyncResponse {
             protocol,
@@ -387,6 +393,12 @@ mod tests {
             SyncResponse::from_binary(&bin).is_err(),
             "a request is not an answer"
         );
+        // More cases than a push may hold: refused before reading any.
+        let mut many = bin[..16].to_vec();
+        many.extend_from_slice(&(super::super::MAX_PUSH_CASES as u32 + 1).to_le_bytes());
+        many.extend(std::iter::repeat_n(0u8, 10 * 1000));
+        let err = SyncRequest::from_binary(&many).unwrap_err();
+        assert!(err.to_string().contains("at most"), "{err}");
         // A count far beyond the body is refused without allocating for it.
         let mut huge = bin[..16].to_vec();
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
