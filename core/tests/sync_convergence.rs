@@ -131,6 +131,10 @@ fn tag() -> u64 {
 fn device(hub: &SharedHub, site: usize, i: usize, tag: u64) -> Device {
     let dir = std::env::temp_dir().join(format!("wardcrf-syncconv-{tag:x}-{i}"));
     let store = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+    // Enrolled at its site: the repository takes changes only by devices of the pushing site.
+    hub.borrow_mut()
+        .storage
+        .enroll(&store.device_id(), &format!("site-{site}"));
     let line = Line {
         hub: hub.clone(),
         site: format!("site-{site}"),

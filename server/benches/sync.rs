@@ -1275,7 +1275,10 @@ fn breakdown(template: &DocTemplate, scratch: &Path, cases: &[CaseData]) -> Json
     let t = Instant::now();
     let responses: Vec<SyncResponse> = requests
         .iter()
-        .map(|r| hub.exchange("site", "device", r).expect("exchange"))
+        .map(|r| {
+            hub.exchange("site", &store.device_id(), r)
+                .expect("exchange")
+        })
         .collect();
     let t_hub = t.elapsed();
     let catalog = wardcrf_core::Catalog::bundled().expect("bundled forms");

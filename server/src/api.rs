@@ -107,9 +107,19 @@ impl ApiError {
             },
             ApiError::Hub(e) => match e {
                 HubError::Protocol(_) => (StatusCode::BAD_REQUEST, "protocol"),
-                HubError::OtherSite(_) => (StatusCode::BAD_REQUEST, "other_site"),
+                // Answered as any other refused case: never confirms a case of another site.
+                HubError::OtherSite(_) => (StatusCode::BAD_REQUEST, "bad_case"),
                 HubError::BadCase { .. } => (StatusCode::BAD_REQUEST, "bad_case"),
                 HubError::Changed(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+                HubError::BadCaseId { .. } => (StatusCode::BAD_REQUEST, "bad_case_id"),
+                HubError::DuplicateCase(_) => (StatusCode::BAD_REQUEST, "duplicate_case"),
+                HubError::TooManyCases { .. } | HubError::TooLarge(_) => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+                }
+                HubError::RepositoryActor(_) | HubError::ForeignActor { .. } => {
+                    (StatusCode::BAD_REQUEST, "foreign_actor")
+                }
+                HubError::Identifying { .. } => (StatusCode::BAD_REQUEST, "identifying"),
                 HubError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -680,7 +690,10 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
         }
         // Serialise (and compress) here, off the async threads: a response can be large.
         let body = if binary {
-            exchanged.response.to_binary()
+            exchanged
+                .response
+                .to_binary()
+                .map_err(|e| ApiError::Internal(e.to_string()))?
         } else {
             serde_json::to_vec(&exchanged.response)
                 .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -719,7 +732,10 @@ fn sync_exchange<S: HubStorage + Repository>(
     forms: &Forms,
     now: u64,
 ) -> Result<Exchanged, ApiError> {
-    let mut prepared = hub.prepare(&auth.site_id, &auth.device_id, request)?;
+    let identifying = forms.identifying(auth.identifying_on_device).ok_or_else(|| {
+        ApiError::Internal("the bundled form catalog could not be loaded".into())
+    })?;
+    let mut prepared = hub.prepare(&auth.site_id, &auth.device_id, request, &identifying)?;
     // The projections of the cases this exchange stores; flags never refuse a sync.
     let rows = project_all(
         prepared.take_projections(),
@@ -728,11 +744,6 @@ fn sync_exchange<S: HubStorage + Repository>(
         forms,
         now,
     );
-    if auth.identifying_on_device {
-        for row in &rows {
-            refuse_identifying(row, forms, &auth.site_id)?;
-        }
-    }
     hub.storage.begin()?;
     let written = (|| -> Result<_, ApiError> {
         let exchanged = hub.write(prepared)?;
@@ -752,35 +763,6 @@ fn sync_exchange<S: HubStorage + Repository>(
             Err(e)
         }
     }
-}
-
-/// The bundled forms, each composition (form and modules) compiled once and kept.
-/// At a site that keeps identifying data on its devices, a pushed case holding any refuses
-/// the whole exchange (rolled back: nothing of it is kept). Names the fields, never values.
-fn refuse_identifying(row: &ProjectionRow, forms: &Forms, site: &str) -> Result<(), ApiError> {
-    let values: serde_json::Map<String, Value> =
-        serde_json::from_str(&row.values).unwrap_or_default();
-    let modules: Vec<String> = serde_json::from_str(&row.modules).unwrap_or_default();
-    let form = forms
-        .form(&row.form_id, &modules)
-        .map_err(ApiError::BadRequest)?;
-    let held: Vec<&str> = values
-        .keys()
-        .filter(|k| {
-            form.field(k)
-                .is_some_and(|f| f.group.is_none() && f.def.identifying)
-        })
-        .map(String::as_str)
-        .collect();
-    if held.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::BadRequest(format!(
-        "case {} carries identifying data ({}), which site {site} keeps on its devices only: \
-         nothing of this sync was kept; update the app and enrol this device again",
-        row.case_id,
-        held.join(", ")
-    )))
 }
 
 /// The projection rows of the cases an exchange stored, validated on up to 4 threads.

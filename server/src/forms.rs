@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use wardcrf_core::sync::IdentifyingFields;
 use wardcrf_core::{Catalog, Form};
 
 /// At most this many compositions are kept (the bundled catalog has far fewer distinct ones
@@ -22,6 +23,8 @@ pub(crate) struct Forms {
     composed: Mutex<Cache>,
     /// At most this many compositions are kept ([`MAX_COMPOSED`]).
     bound: usize,
+    /// The identifying fields of every form of the catalog.
+    identifying: IdentifyingFields,
 }
 
 /// A form id and the modules composed with it (sorted, without duplicates).
@@ -42,9 +45,25 @@ impl Forms {
 
     fn new(catalog: Option<Catalog>, bound: usize) -> Forms {
         Forms {
+            identifying: catalog
+                .as_ref()
+                .map(IdentifyingFields::of_catalog)
+                .unwrap_or_default(),
             catalog,
             composed: Mutex::new(Cache::default()),
             bound: bound.max(1),
+        }
+    }
+
+    /// The fields no push may write: every identifying field of the catalog at a site that
+    /// keeps identifying data on its devices (`keeps_them`), none elsewhere. `None` when the
+    /// site keeps them but the catalog could not be loaded: nothing can then be checked, so
+    /// nothing may be taken.
+    pub(crate) fn identifying(&self, keeps_them: bool) -> Option<IdentifyingFields> {
+        match (keeps_them, &self.catalog) {
+            (false, _) => Some(IdentifyingFields::default()),
+            (true, Some(_)) => Some(self.identifying.clone()),
+            (true, None) => None,
         }
     }
 

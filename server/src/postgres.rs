@@ -856,6 +856,16 @@ impl HubStorage for PostgresStorage {
         })
     }
 
+    fn device_site(&mut self, device: &str) -> Result<Option<String>, Self::Error> {
+        Ok(self
+            .db()
+            .query_opt(
+                "SELECT site_id FROM devices WHERE device_id = $1",
+                &[&device],
+            )?
+            .map(|r| r.get(0)))
+    }
+
     fn quarantine(
         &mut self,
         case_id: &str,

@@ -1017,6 +1017,16 @@ impl HubStorage for SqliteStorage {
         })
     }
 
+    fn device_site(&mut self, device: &str) -> Result<Option<String>, Self::Error> {
+        self.conn
+            .query_row(
+                "SELECT site_id FROM devices WHERE device_id = ?1",
+                [device],
+                |r| r.get(0),
+            )
+            .optional()
+    }
+
     fn quarantine(
         &mut self,
         case_id: &str,

@@ -19,6 +19,8 @@ mod console;
 mod export;
 #[path = "cases/isolation.rs"]
 mod isolation;
+#[path = "cases/hostile_push.rs"]
+mod hostile_push;
 #[path = "cases/storage.rs"]
 mod storage;
 #[path = "cases/sync.rs"]

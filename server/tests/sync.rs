@@ -9,5 +9,7 @@ fn backend() -> common::Backend {
 
 #[path = "cases/isolation.rs"]
 mod isolation;
+#[path = "cases/hostile_push.rs"]
+mod hostile_push;
 #[path = "cases/sync.rs"]
 mod sync;

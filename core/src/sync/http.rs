@@ -207,7 +207,9 @@ impl HttpTransport {
 impl Transport for HttpTransport {
     fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
         // The binary encoding (raw bytes compress far better than base64), gzip-compressed.
-        let body = request.to_binary();
+        let body = request
+            .to_binary()
+            .map_err(|e| TransportError::Refused(format!("this device's request: {e}")))?;
         let mut post = self
             .client
             .post(format!("{}/api/sync", self.base))

@@ -12,9 +12,10 @@
 //! ([`SyncResponse::repush`]). A device that holds the case then pushes it whole, which
 //! replaces the damaged document and lifts the quarantine.
 
+use super::accept::{self, IdentifyingFields, NOT_THIS_CASE};
 use super::parse_heads;
 use super::wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
-use crate::store::document::{CaseDoc, DocError};
+use crate::store::document::CaseDoc;
 use automerge::{ActorId, ChangeHash};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -135,6 +136,9 @@ pub trait HubStorage {
     fn release(&mut self, case_id: &str) -> Result<(), Self::Error>;
     /// The cases in quarantine now, of `site` or of every site, by site then case id.
     fn quarantined(&mut self, site: Option<&str>) -> Result<Vec<QuarantinedCase>, Self::Error>;
+    /// The site a device (its id: its automerge actor, hex) is or was enrolled at, revoked
+    /// or not; `None` for a device never enrolled.
+    fn device_site(&mut self, device: &str) -> Result<Option<String>, Self::Error>;
 }
 
 /// Why the repository refused or failed an exchange. Refusals are the client's fault (4xx).
@@ -142,13 +146,43 @@ pub trait HubStorage {
 pub enum HubError {
     #[error("unsupported sync protocol {0}; this repository speaks {PROTOCOL}")]
     Protocol(u32),
-    #[error("case {0} belongs to another site")]
+    /// A case of another site: answered exactly as a case whose form differs from the stored
+    /// one, so that the answer never confirms that a case id exists elsewhere.
+    #[error("case {0}: {NOT_THIS_CASE}")]
     OtherSite(String),
     #[error("case {case_id}: {reason}")]
     BadCase { case_id: String, reason: String },
     /// Another writer changed a case during the exchange: nothing was kept; sync again.
     #[error("case {0} changed during this sync; nothing was kept: sync again")]
     Changed(String),
+    #[error(
+        "entry {index} of the push: a case id must be 32 lowercase hex digits, as devices make them"
+    )]
+    BadCaseId { index: usize },
+    #[error("case {0} appears more than once in the push: send each case once per exchange")]
+    DuplicateCase(String),
+    #[error("the push holds {sent} cases; at most {limit} are taken in one exchange")]
+    TooManyCases { sent: usize, limit: usize },
+    #[error("{0}")]
+    TooLarge(String),
+    #[error(
+        "case {0}: it holds changes under the repository's own identity, which only the repository writes"
+    )]
+    RepositoryActor(String),
+    #[error(
+        "case {case_id}: it holds changes by device {actor}, which is not enrolled at this device's site"
+    )]
+    ForeignActor { case_id: String, actor: String },
+    /// A new change writes a field the site keeps on its devices. Names fields, never values.
+    #[error(
+        "case {case_id} carries identifying data ({}), which this site keeps on its devices only: \
+         nothing of this sync was kept; update the app and enrol this device again",
+        fields.join(", ")
+    )]
+    Identifying {
+        case_id: String,
+        fields: Vec<String>,
+    },
     #[error("the repository storage failed: {0}")]
     Storage(String),
 }
@@ -251,20 +285,22 @@ impl<S: HubStorage> Hub<S> {
         device: &str,
         request: &SyncRequest,
     ) -> Result<SyncResponse, HubError> {
-        self.exchange_projected(site, device, request)
+        self.exchange_projected(site, device, request, &IdentifyingFields::default())
             .map(|e| e.response)
     }
 
     /// [`Hub::exchange`], also giving the projection of every pushed case as the repository
     /// now holds it, read from the documents the exchange merged (no second load):
-    /// [`Hub::prepare`] then [`Hub::write`].
+    /// [`Hub::prepare`] then [`Hub::write`]. Every pushed case is checked first (see
+    /// [`accept`](super::accept)); no new change may write one of the `identifying` fields.
     pub fn exchange_projected(
         &mut self,
         site: &str,
         device: &str,
         request: &SyncRequest,
+        identifying: &IdentifyingFields,
     ) -> Result<Exchanged, HubError> {
-        let prepared = self.prepare(site, device, request)?;
+        let prepared = self.prepare(site, device, request, identifying)?;
         self.write(prepared)
     }
 
@@ -277,21 +313,18 @@ impl<S: HubStorage> Hub<S> {
         site: &str,
         device: &str,
         request: &SyncRequest,
+        identifying: &IdentifyingFields,
     ) -> Result<Prepared, HubError> {
         if request.protocol != PROTOCOL {
             return Err(HubError::Protocol(request.protocol));
         }
+        accept::check_request(request)?;
         let bad = |c: &CaseChanges, reason: String| HubError::BadCase {
             case_id: c.case_id.clone(),
             reason,
         };
-        // One entry per case: a second would overwrite the first.
-        let mut seen = HashSet::with_capacity(request.push.len());
-        for c in &request.push {
-            if !seen.insert(c.case_id.as_str()) {
-                return Err(bad(c, "sent twice in one sync; send each case once".into()));
-            }
-        }
+        // The pushed cases (each once: `check_request` refuses a case sent twice).
+        let seen: HashSet<&str> = request.push.iter().map(|c| c.case_id.as_str()).collect();
         // 1. Check every pushed case against what is stored.
         let mut inputs: Vec<(&CaseChanges, Vec<ChangeHash>, Option<StoredCase>)> = Vec::new();
         for c in &request.push {
@@ -303,7 +336,7 @@ impl<S: HubStorage> Hub<S> {
                     return Err(HubError::OtherSite(c.case_id.clone()));
                 }
                 Some(stored) if stored.form_id != c.form_id => {
-                    return Err(bad(c, "form differs from the stored case".into()));
+                    return Err(bad(c, NOT_THIS_CASE.into()));
                 }
                 _ => {}
             }
@@ -334,7 +367,7 @@ impl<S: HubStorage> Hub<S> {
         // 2. Merge them in memory, in parallel.
         let actor = &self.actor;
         let mut merged = parallel_map(&inputs, |(c, device_heads, existing)| {
-            merge_pushed(c, device_heads, existing.as_ref(), actor)
+            merge_pushed(c, device_heads, existing.as_ref(), actor, identifying)
         });
         // A stored document that does not load, found by this merge, is quarantined; the
         // pushed case is then merged as a new one.
@@ -348,18 +381,25 @@ impl<S: HubStorage> Hub<S> {
                 quarantined.insert(c.case_id.clone());
                 replacing[i] = true;
                 *existing = None;
-                merged[i] = merge_pushed(c, device_heads, None, actor);
+                merged[i] = merge_pushed(c, device_heads, None, actor, identifying);
             }
         }
         let mut pushed = Vec::with_capacity(inputs.len());
         let mut projections = Vec::with_capacity(inputs.len());
         let mut replaced = HashSet::new();
+        // Who wrote the changes new to the repository, per case (checked below).
+        let mut writers: Vec<(&str, BTreeSet<String>)> = Vec::with_capacity(inputs.len());
         for (i, ((c, device_heads, _), m)) in inputs.iter().zip(merged).enumerate() {
             if replacing[i] {
                 // Anything but the whole case (its changes and the device's heads) is left
                 // aside: nothing stored, and the device is asked for the whole case again.
                 match m {
-                    Ok(m) if m.saved.is_some() && same_heads(&m.heads, device_heads) => {
+                    Ok(mut m) if m.saved.is_some() && same_heads(&m.heads, device_heads) => {
+                        // The whole case replaces a damaged copy: the repository's own
+                        // resolutions in it cannot be told from the damaged bytes, so only
+                        // the devices that wrote it are checked.
+                        m.new_actors.retain(|a| !super::is_repository_actor(a));
+                        writers.push((c.case_id.as_str(), std::mem::take(&mut m.new_actors)));
                         replaced.insert(c.case_id.clone());
                         let (case, projection) = PushedCase::new(c, m, read_seqs[i], true);
                         projections.push((c.case_id.clone(), projection));
@@ -370,10 +410,15 @@ impl<S: HubStorage> Hub<S> {
                 continue;
             }
             // Any other malformed case refuses the whole request.
-            let (case, projection) = PushedCase::new(c, m?, read_seqs[i], false);
+            let mut m = m?;
+            writers.push((c.case_id.as_str(), std::mem::take(&mut m.new_actors)));
+            let (case, projection) = PushedCase::new(c, m, read_seqs[i], false);
             projections.push((c.case_id.clone(), projection));
             pushed.push(case);
         }
+        let writers: Vec<(&str, &BTreeSet<String>)> =
+            writers.iter().map(|(id, actors)| (*id, actors)).collect();
+        accept::check_actors(&mut self.storage, site, device, &writers)?;
         // 4. What changed at the site since the device's cursor, bounded by count and bytes.
         let changed = self
             .storage
@@ -624,51 +669,30 @@ struct Merged {
     /// What the device lacks of the merged case.
     reply_changes: Vec<u8>,
     projection: CaseProjection,
+    /// The actors of the changes new to the repository.
+    new_actors: std::collections::BTreeSet<String>,
 }
 
-/// Whether `bytes` start with an automerge document chunk (magic, checksum, type 0).
-fn is_document_chunk(bytes: &[u8]) -> bool {
-    bytes.len() > 8 && bytes[..4] == [0x85, 0x6f, 0x4a, 0x83] && bytes[8] == 0
-}
-
+/// A pushed case checked and merged with what is stored (see [`accept::accept_case`]), with
+/// what the device lacks and the projection; a panic inside refuses the case.
 fn merge_pushed(
     c: &CaseChanges,
     device_heads: &[ChangeHash],
     existing: Option<&StoredCase>,
     actor: &ActorId,
+    identifying: &IdentifyingFields,
 ) -> Result<Merged, HubError> {
-    let bad = |reason: String| HubError::BadCase {
-        case_id: c.case_id.clone(),
-        reason,
-    };
-    let (mut doc, saved) = match existing {
-        Some(stored) => {
-            let mut doc = CaseDoc::load(&stored.doc, actor).map_err(storage)?;
-            let before = doc.heads();
-            doc.apply(&c.changes)
-                .map_err(|e: DocError| bad(e.to_string()))?;
-            let saved = (doc.heads() != before).then(|| doc.save());
-            (doc, saved)
-        }
-        None => {
-            let mut doc =
-                CaseDoc::from_changes(&c.changes, actor).map_err(|e| bad(e.to_string()))?;
-            // A first push is usually the device's saved document: stored as it came (it
-            // loaded, so it is well-formed), saving a re-encoding of every new case.
-            let saved = if is_document_chunk(&c.changes) {
-                c.changes.clone()
-            } else {
-                doc.save()
-            };
-            (doc, Some(saved))
-        }
-    };
-    let heads = doc.heads();
-    Ok(Merged {
-        saved,
-        reply_changes: doc.changes_after(device_heads),
-        projection: project_doc(&mut doc),
-        heads,
+    accept::guarded(&c.case_id, || {
+        let accepted = accept::accept_case(c, device_heads, existing, actor, identifying)?;
+        let mut doc = accepted.doc;
+        let heads = doc.heads();
+        Ok(Merged {
+            saved: accepted.saved,
+            reply_changes: doc.changes_after(device_heads),
+            projection: project_doc(&mut doc),
+            heads,
+            new_actors: accepted.new_actors,
+        })
     })
 }
 
@@ -706,9 +730,16 @@ pub struct MemoryHubStorage {
     pushed_by: HashMap<String, String>,
     /// Every quarantine record, with the damaged bytes and whether it is lifted.
     quarantine: Vec<(QuarantinedCase, Vec<u8>, bool)>,
+    /// Enrolled devices (their actor ids, hex) and their sites.
+    devices: HashMap<String, String>,
 }
 
 impl MemoryHubStorage {
+    /// Enrols a device (its automerge actor as hex) at a site.
+    pub fn enroll(&mut self, device: &str, site: &str) {
+        self.devices.insert(device.to_string(), site.to_string());
+    }
+
     fn next_seq(&mut self, site: &str) -> u64 {
         let seq = self.seq.entry(site.to_string()).or_insert(0);
         *seq += 1;
@@ -873,6 +904,10 @@ impl HubStorage for MemoryHubStorage {
             .collect();
         v.sort_by(|a, b| (&a.site, &a.case_id).cmp(&(&b.site, &b.case_id)));
         Ok(v)
+    }
+
+    fn device_site(&mut self, device: &str) -> Result<Option<String>, Self::Error> {
+        Ok(self.devices.get(device).cloned())
     }
 }
 

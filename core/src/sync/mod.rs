@@ -11,11 +11,16 @@
 //! heads differ from the heads the repository is known to hold, and the repository sends only
 //! cases changed since the device's cursor, each as the changes the other side lacks.
 
+mod accept;
 mod http;
 mod hub;
 mod repository_edit;
 mod wire;
 
+pub use accept::{
+    IdentifyingFields, MAX_CASE_BYTES, MAX_CASE_CHANGES, MAX_FORM_ID, MAX_HEADS, MAX_PUSH_BYTES,
+    MAX_PUSH_CASES, valid_case_id, valid_form_id,
+};
 pub use http::{
     CONNECT_TIMEOUT, Enrolment, HttpOptions, HttpTransport, Method, REQUEST_TIMEOUT, Roots, enroll,
     enroll_with_options,

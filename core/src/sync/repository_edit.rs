@@ -247,6 +247,9 @@ mod tests {
         let hub = RefCell::new(Hub::new(MemoryHubStorage::default()));
         let mut a = store(&tmp.join("a"));
         let mut b = store(&tmp.join("b"));
+        for device in [a.device_id(), b.device_id()] {
+            hub.borrow_mut().storage.enroll(&device, "site-a");
+        }
         let case = a.create_case("icrown-core", &[], "ana").unwrap();
         let path = FieldPath::field("vs_spo2");
         a.set_value(&case, &path, json!(95), "ana", None).unwrap();

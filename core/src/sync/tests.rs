@@ -278,7 +278,7 @@ fn the_repository_refuses_bad_pushes_and_applies_nothing_of_them() {
     let good_id = b1.store.create_case("icrown-core", &[], "n").unwrap();
     let good = b1.store.sync_push(&good_id).unwrap();
     let broken = CaseChanges {
-        case_id: "deadbeef".into(),
+        case_id: "deadbeef".repeat(4),
         form_id: "icrown-core".into(),
         changes: vec![1, 2, 3],
         heads: vec![],
@@ -293,7 +293,7 @@ fn the_repository_refuses_bad_pushes_and_applies_nothing_of_them() {
         .exchange("B", &b1.store.device_id(), &req)
         .unwrap_err();
     assert!(
-        matches!(err, HubError::BadCase { ref case_id, .. } if case_id == "deadbeef"),
+        matches!(err, HubError::BadCase { ref case_id, .. } if *case_id == "deadbeef".repeat(4)),
         "{err}"
     );
     assert!(hub.borrow_mut().document(&good_id).unwrap().is_none());

@@ -117,38 +117,57 @@ pub struct BinaryError(pub String);
 /// (u16) and the heads (32 bytes each), the changes (u32 length + bytes). An answer whose
 /// `repush` is not empty ends with it: the number of case ids (u32, never 0) and each id
 /// (u16 length + UTF-8); without it the answer ends after its cases.
+///
+/// A body whose content does not fit the layout (a string longer than 65,535 bytes, a head that
+/// is not 64 hex digits, more heads or cases than the counts hold) is refused when encoding,
+/// never truncated: the other side could not read it.
 pub trait BinaryBody: Sized {
-    fn to_binary(&self) -> Vec<u8>;
+    fn to_binary(&self) -> Result<Vec<u8>, BinaryError>;
     fn from_binary(bytes: &[u8]) -> Result<Self, BinaryError>;
 }
 
 const REQUEST_MAGIC: &[u8; 4] = b"WSQ1";
 const ANSWER_MAGIC: &[u8; 4] = b"WSA1";
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+fn put_str(out: &mut Vec<u8>, s: &str, what: &str) -> Result<(), BinaryError> {
     let bytes = s.as_bytes();
-    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    let len = u16::try_from(bytes.len()).map_err(|_| {
+        BinaryError(format!(
+            "{what} is {} bytes long; at most 65535 fit",
+            bytes.len()
+        ))
+    })?;
     out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&bytes[..usize::from(len)]);
+    out.extend_from_slice(bytes);
+    Ok(())
 }
 
-fn put_cases(out: &mut Vec<u8>, cases: &[CaseChanges]) {
-    out.extend_from_slice(&u32::try_from(cases.len()).unwrap_or(u32::MAX).to_le_bytes());
+fn put_cases(out: &mut Vec<u8>, cases: &[CaseChanges]) -> Result<(), BinaryError> {
+    let n = u32::try_from(cases.len()).map_err(|_| BinaryError("too many cases".into()))?;
+    out.extend_from_slice(&n.to_le_bytes());
     for c in cases {
-        put_str(out, &c.case_id);
-        put_str(out, &c.form_id);
-        let heads: Vec<[u8; 32]> = c.heads.iter().filter_map(|h| hex32(h)).collect();
-        out.extend_from_slice(&u16::try_from(heads.len()).unwrap_or(u16::MAX).to_le_bytes());
-        for h in heads.iter().take(usize::from(u16::MAX)) {
+        put_str(out, &c.case_id, "a case id")?;
+        put_str(out, &c.form_id, "a form id")?;
+        let heads = c
+            .heads
+            .iter()
+            .map(|h| hex32(h))
+            .collect::<Option<Vec<[u8; 32]>>>()
+            .ok_or_else(|| {
+                BinaryError(format!("case {}: a head is not 64 hex digits", c.case_id))
+            })?;
+        let n = u16::try_from(heads.len())
+            .map_err(|_| BinaryError(format!("case {}: too many heads", c.case_id)))?;
+        out.extend_from_slice(&n.to_le_bytes());
+        for h in &heads {
             out.extend_from_slice(h);
         }
-        out.extend_from_slice(
-            &u32::try_from(c.changes.len())
-                .unwrap_or(u32::MAX)
-                .to_le_bytes(),
-        );
+        let len = u32::try_from(c.changes.len())
+            .map_err(|_| BinaryError(format!("case {}: its changes are too long", c.case_id)))?;
+        out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&c.changes);
     }
+    Ok(())
 }
 
 fn hex32(h: &str) -> Option<[u8; 32]> {
@@ -203,8 +222,14 @@ impl<'a> Reader<'a> {
         String::from_utf8(bytes.to_vec()).map_err(|_| BinaryError(format!("{what} is not UTF-8")))
     }
 
-    fn cases(&mut self) -> Result<Vec<CaseChanges>, BinaryError> {
+    /// The cases; more than `max` are refused before any is read.
+    fn cases(&mut self, max: usize) -> Result<Vec<CaseChanges>, BinaryError> {
         let n = self.u32("the number of cases")?;
+        if n as usize > max {
+            return Err(BinaryError(format!(
+                "it holds {n} cases; at most {max} are taken in one exchange"
+            )));
+        }
         // Each case takes at least 10 bytes: never trust a count beyond what is there.
         let mut cases = Vec::with_capacity((n as usize).min(self.0.len() / 10));
         for _ in 0..n {
@@ -241,14 +266,14 @@ impl<'a> Reader<'a> {
 }
 
 impl BinaryBody for SyncRequest {
-    fn to_binary(&self) -> Vec<u8> {
+    fn to_binary(&self) -> Result<Vec<u8>, BinaryError> {
         let size: usize = self.push.iter().map(|c| c.changes.len() + 128).sum();
         let mut out = Vec::with_capacity(size + 32);
         out.extend_from_slice(REQUEST_MAGIC);
         out.extend_from_slice(&self.protocol.to_le_bytes());
         out.extend_from_slice(&self.cursor.to_le_bytes());
-        put_cases(&mut out, &self.push);
-        out
+        put_cases(&mut out, &self.push)?;
+        Ok(out)
     }
 
     fn from_binary(bytes: &[u8]) -> Result<Self, BinaryError> {
@@ -258,7 +283,7 @@ impl BinaryBody for SyncRequest {
         }
         let protocol = r.u32("the protocol")?;
         let cursor = r.u64("the cursor")?;
-        let push = r.cases()?;
+        let push = r.cases(super::MAX_PUSH_CASES)?;
         r.end()?;
         Ok(SyncRequest {
             protocol,
@@ -269,22 +294,23 @@ impl BinaryBody for SyncRequest {
 }
 
 impl BinaryBody for SyncResponse {
-    fn to_binary(&self) -> Vec<u8> {
+    fn to_binary(&self) -> Result<Vec<u8>, BinaryError> {
         let size: usize = self.cases.iter().map(|c| c.changes.len() + 128).sum();
         let mut out = Vec::with_capacity(size + 32);
         out.extend_from_slice(ANSWER_MAGIC);
         out.extend_from_slice(&self.protocol.to_le_bytes());
         out.extend_from_slice(&self.cursor.to_le_bytes());
         out.push(u8::from(self.more));
-        put_cases(&mut out, &self.cases);
+        put_cases(&mut out, &self.cases)?;
         if !self.repush.is_empty() {
-            let n = u32::try_from(self.repush.len()).unwrap_or(u32::MAX);
+            let n = u32::try_from(self.repush.len())
+                .map_err(|_| BinaryError("too many cases to push again".into()))?;
             out.extend_from_slice(&n.to_le_bytes());
-            for id in self.repush.iter().take(n as usize) {
-                put_str(&mut out, id);
+            for id in &self.repush {
+                put_str(&mut out, id, "a case id to push again")?;
             }
         }
-        out
+        Ok(out)
     }
 
     fn from_binary(bytes: &[u8]) -> Result<Self, BinaryError> {
@@ -299,7 +325,7 @@ impl BinaryBody for SyncResponse {
             1 => true,
             other => return Err(BinaryError(format!("the more flag is {other}"))),
         };
-        let cases = r.cases()?;
+        let cases = r.cases(u32::MAX as usize)?;
         let mut repush = Vec::new();
         if !r.0.is_empty() {
             let n = r.u32("the number of cases to push again")?;
@@ -364,7 +390,7 @@ mod tests {
                 },
             ],
         };
-        let bin = req.to_binary();
+        let bin = req.to_binary().unwrap();
         // The layout is a contract like the JSON: magic, protocol, cursor, count, ...
         assert_eq!(&bin[..4], b"WSQ1");
         assert_eq!(&bin[4..8], &1u32.to_le_bytes());
@@ -380,22 +406,26 @@ mod tests {
             cases: req.push.clone(),
             repush: Vec::new(),
         };
-        assert_eq!(SyncResponse::from_binary(&resp.to_binary()).unwrap(), resp);
+        assert_eq!(
+            SyncResponse::from_binary(&resp.to_binary().unwrap()).unwrap(),
+            resp
+        );
         // Cases to push again: a trailing section, only when there are some.
         let asking = SyncResponse {
             repush: vec!["0a1b".into(), "症例".into()],
             ..resp.clone()
         };
-        let asked = asking.to_binary();
-        assert_eq!(asked.len(), resp.to_binary().len() + 4 + 2 + 4 + 2 + 6);
+        let plain = resp.to_binary().unwrap();
+        let asked = asking.to_binary().unwrap();
+        assert_eq!(asked.len(), plain.len() + 4 + 2 + 4 + 2 + 6);
         assert_eq!(SyncResponse::from_binary(&asked).unwrap(), asking);
-        for cut in resp.to_binary().len() + 1..asked.len() {
+        for cut in plain.len() + 1..asked.len() {
             assert!(
                 SyncResponse::from_binary(&asked[..cut]).is_err(),
                 "cut at {cut}"
             );
         }
-        let mut empty = resp.to_binary();
+        let mut empty = plain;
         empty.extend_from_slice(&0u32.to_le_bytes());
         assert!(SyncResponse::from_binary(&empty).is_err());
         // Every truncation is refused, never read past its end or half-applied.
@@ -412,10 +442,57 @@ mod tests {
             SyncResponse::from_binary(&bin).is_err(),
             "a request is not an answer"
         );
+        // More cases than a push may hold: refused before reading any.
+        let mut many = bin[..16].to_vec();
+        many.extend_from_slice(&(super::super::MAX_PUSH_CASES as u32 + 1).to_le_bytes());
+        many.extend(std::iter::repeat_n(0u8, 10 * 1000));
+        let err = SyncRequest::from_binary(&many).unwrap_err();
+        assert!(err.to_string().contains("at most"), "{err}");
         // A count far beyond the body is refused without allocating for it.
         let mut huge = bin[..16].to_vec();
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(SyncRequest::from_binary(&huge).is_err());
+    }
+
+    #[test]
+    fn what_does_not_fit_the_binary_layout_is_refused_not_truncated() {
+        let case = |case_id: String, heads: Vec<String>| CaseChanges {
+            case_id,
+            form_id: "sari".into(),
+            changes: Vec::new(),
+            heads,
+        };
+        // 65,535 bytes fit; one more does not (a cut would split a character or an id).
+        let fits = SyncResponse {
+            protocol: PROTOCOL,
+            cursor: 1,
+            more: false,
+            cases: vec![case("a".repeat(65_535), Vec::new())],
+            repush: Vec::new(),
+        };
+        let bin = fits.to_binary().unwrap();
+        assert_eq!(SyncResponse::from_binary(&bin).unwrap(), fits);
+        for bad in [
+            case("a".repeat(65_536), Vec::new()),
+            case("é".repeat(40_000), Vec::new()),
+            case("0a".into(), vec!["not a head".into()]),
+            case("0a".into(), vec!["ab".repeat(32); 70_000]),
+        ] {
+            let resp = SyncResponse {
+                protocol: PROTOCOL,
+                cursor: 1,
+                more: false,
+                cases: vec![bad.clone()],
+                repush: Vec::new(),
+            };
+            assert!(resp.to_binary().is_err(), "{}", bad.case_id.len());
+            let req = SyncRequest {
+                protocol: PROTOCOL,
+                cursor: 1,
+                push: vec![bad],
+            };
+            assert!(req.to_binary().is_err());
+        }
     }
 
     #[test]

@@ -216,10 +216,20 @@ fn sync_refuses_bad_tokens_bad_json_and_oversized_bodies() {
         "/api/sync",
         Some(&token),
         &json!({"protocol": 1, "cursor": 0, "push": [
-            {"case_id": "c1", "form_id": "icrown-core", "changes": "AAAA", "heads": []}
+            {"case_id": "c1".repeat(16), "form_id": "icrown-core", "changes": "AAAA", "heads": []}
         ]}),
     );
     assert_eq!((r.status, r.code()), (400, "bad_case"));
+    // A case id devices never make.
+    let r = post_json(
+        s.addr,
+        "/api/sync",
+        Some(&token),
+        &json!({"protocol": 1, "cursor": 0, "push": [
+            {"case_id": "c1", "form_id": "icrown-core", "changes": "AAAA", "heads": []}
+        ]}),
+    );
+    assert_eq!((r.status, r.code()), (400, "bad_case_id"));
     // Nothing was applied.
     assert_eq!(s.admin_get("/api/admin/sites").body[0]["cases"], 0);
 

@@ -75,7 +75,8 @@ fn a_revoked_device_cannot_sync_and_a_refused_push_applies_nothing() {
     a1.set(&case, "vs_hr", json!(70), None);
     a1.sync().unwrap();
 
-    // A site-B device pushing a case that belongs to site A is refused (other_site).
+    // A site-B device pushing a case that belongs to site A is refused, answered as any
+    // refused case (never confirming that the case exists at another site).
     let mut push = a1.store.sync_push(&case).unwrap();
     push.heads.clear();
     let body = serde_json::to_vec(&SyncRequest {
@@ -85,7 +86,7 @@ fn a_revoked_device_cannot_sync_and_a_refused_push_applies_nothing() {
     })
     .unwrap();
     let r = request_raw(server.addr, &b1.http.token, &body);
-    assert_eq!((r.status, r.code()), (400, "other_site"));
+    assert_eq!((r.status, r.code()), (400, "bad_case"));
     assert_eq!(b1.sync().unwrap().pulled, 0);
 
     let r = server.admin_post(
