@@ -960,14 +960,27 @@ async fn get_case_history<S: HubStorage + Repository + Send + 'static>(
         .await?
         .ok_or(ApiError::UnknownCase)?;
     let history = tokio::task::spawn_blocking(move || {
-        crate::export::read_history(&stored.doc, params.field.as_deref()).map_err(|e| {
-            eprintln!("warning: the history of case {case_id:?} cannot be read: {e}");
-            ApiError::Quarantined
-        })
+        crate::export::read_history(&stored.doc, params.field.as_deref())
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))??;
-    Ok(Json(json!(history)))
+    .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?;
+    match history {
+        Ok(history) => Ok(Json(json!(history))),
+        Err(reason) => {
+            state
+                .with_hub(move |hub| {
+                    crate::export::quarantine_found(
+                        &mut hub.storage,
+                        &case_id,
+                        &reason,
+                        "a history request",
+                    );
+                    Ok(())
+                })
+                .await?;
+            Err(ApiError::Quarantined)
+        }
+    }
 }
 
 /// `GET /api/exports/{csv|odm|fhir}?site&lang&research&recipient`: the export streamed as it

@@ -6,7 +6,7 @@ use super::html::{Page, esc, notice, time, url};
 use super::i18n::{M, lang_of, status_label};
 use super::{ConsoleError, ConsoleSettings, Staff, respond};
 use crate::api::{ApiError, AppState, project};
-use crate::export::{damaged_cases, read_history};
+use crate::export::{damaged_cases, quarantine_found, read_history};
 use crate::storage::{CaseListItem, CaseQuery, ProjectionRow, Repository};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
@@ -557,11 +557,20 @@ pub async fn case_view<S: HubStorage + Repository + Send + 'static>(
             .ok_or(ConsoleError::NotFound)?;
         let history = tokio::task::spawn_blocking(move || read_history(&stored.doc, None))
             .await
-            .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
-            .map_err(|e| {
-                eprintln!("warning: console: case {case_id:?} cannot be shown: {e}");
-                ConsoleError::Damaged
-            })?;
+            .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?;
+        let history = match history {
+            Ok(history) => history,
+            Err(reason) => {
+                let id = case_id.clone();
+                state
+                    .with_hub(move |hub| {
+                        quarantine_found(&mut hub.storage, &id, &reason, "the console's case page");
+                        Ok(())
+                    })
+                    .await?;
+                return Err(ConsoleError::Damaged);
+            }
+        };
         let modules: Vec<String> = serde_json::from_str(&row.modules).unwrap_or_default();
         let values = match parse_json(&row.values) {
             Json::Object(o) => o,

@@ -294,16 +294,17 @@ fn load_case<S: Repository + HubStorage>(
     else {
         return skip("it has a projection but no stored document");
     };
-    let history = if with_history {
-        match read_history(&stored.doc, None) {
-            Ok(h) => h,
-            Err(e) => return skip(&damaged_reason(&e)),
-        }
+    let read = if with_history {
+        read_history(&stored.doc, None)
     } else {
-        if let Some(e) = document_damage(&stored.doc) {
+        document_damage(&stored.doc).map_or(Ok(Vec::new()), Err)
+    };
+    let history = match read {
+        Ok(h) => h,
+        Err(e) => {
+            quarantine_found(storage, case_id, &e, "an export");
             return skip(&damaged_reason(&e));
         }
-        Vec::new()
     };
     let mut case = ExportCase { row, values };
     if options.research.is_some() {
@@ -340,22 +341,47 @@ fn guarded<T>(read: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
         .unwrap_or_else(|_| Err("the document library failed on it".into()))
 }
 
-/// Of `case_ids`, those whose stored document cannot be read, with the reason. Reads (and
-/// loads) each document: meant for the pages that show a marker to administrators, over the
-/// cases they list. Err: the storage failed.
+/// Of `case_ids`, those in quarantine (their stored document cannot be read), with the
+/// reason: read from the quarantine records, not by loading documents, so a page listing
+/// thousands of cases stays cheap. Err: the storage failed.
 pub(crate) fn damaged_cases<'a, S: HubStorage>(
     storage: &mut S,
     case_ids: impl IntoIterator<Item = &'a str>,
 ) -> Result<BTreeMap<String, String>, String> {
-    let mut damaged = BTreeMap::new();
-    for id in case_ids {
-        if let Some(stored) = storage.case(id).map_err(|e| e.to_string())?
-            && let Some(reason) = document_damage(&stored.doc)
-        {
-            damaged.insert(id.to_string(), reason);
-        }
+    let mut quarantined: BTreeMap<String, String> = storage
+        .quarantined(None)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|q| (q.case_id, q.reason))
+        .collect();
+    let listed: std::collections::BTreeSet<&str> = case_ids.into_iter().collect();
+    quarantined.retain(|id, _| listed.contains(id.as_str()));
+    Ok(quarantined)
+}
+
+/// Records that the stored document of `case_id` was found damaged by `found_by` (an export,
+/// a console page, the API): the case is quarantined as a sync would quarantine it (its bytes
+/// kept, its site's devices asked to push it again at their next sync) and the log names it.
+/// A storage failure here is only logged: the caller goes on without the case either way.
+pub(crate) fn quarantine_found<S: HubStorage>(
+    storage: &mut S,
+    case_id: &str,
+    reason: &str,
+    found_by: &str,
+) {
+    match storage.quarantine(case_id, reason) {
+        Ok(Some(q)) => eprintln!(
+            "warning: case {} of site {} is quarantined: its stored document cannot be loaded \
+             ({}); last pushed by device {}; found by {found_by}; the site's devices are asked \
+             to push it again",
+            q.case_id,
+            q.site,
+            q.reason,
+            q.device.as_deref().unwrap_or("unknown")
+        ),
+        Ok(None) => {}
+        Err(e) => eprintln!("error: case {case_id:?} could not be quarantined: {e}"),
     }
-    Ok(damaged)
 }
 
 /// Removes the identifying fields from a case's values (case-level and in every row) after
