@@ -16,9 +16,10 @@
 //! - a no-op sync with every case already on the server;
 //! - 100 devices (threads, each its own store) at 4 sites syncing repeatedly against one server:
 //!   each round a device edits one of its cases and syncs; syncs per second and latency;
-//! - one heavy exchange: a device pushes 2,000 cases (500 quick) in one request while a device
-//!   of another site edits a case and syncs again and again; that device's sync latency while
-//!   the heavy exchange runs (the repository merges before it takes its write lock).
+//! - heavy exchanges: a device pushes 2,000 cases (800 quick) in the largest requests the
+//!   repository takes (`MAX_PUSH_CASES` each, back to back) while a device of another site
+//!   edits a case and syncs again and again; that device's sync latency meanwhile (the
+//!   repository merges before it takes its write lock).
 //!   `WARDCRF_BENCH_HEAVY_ONLY=1` runs only this scenario.
 //!
 //! Bytes are counted by a small TCP proxy between device and server (both directions, HTTP
@@ -42,8 +43,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use wardcrf_core::sync::{
-    HttpTransport, Hub, MemoryHubStorage, Method, PROTOCOL, PUSH_BATCH, SyncRequest, SyncResponse,
-    SyncSummary, Transport, TransportError, case_projection, enroll, sync,
+    HttpTransport, Hub, MAX_PUSH_CASES, MemoryHubStorage, Method, PROTOCOL, PUSH_BATCH,
+    SyncRequest, SyncResponse, SyncSummary, Transport, TransportError, case_projection, enroll,
+    sync,
 };
 use wardcrf_core::{CaseExport, CaseStore, ChangeNote, FieldPath, RawKeyProvider, SecretKey};
 
@@ -1115,8 +1117,9 @@ fn concurrent(
     })
 }
 
-/// One site's device pushes every case of a large store in one exchange while a device of
-/// another site edits a case and syncs, again and again until the heavy exchange is answered.
+/// One site's device pushes a large store in the largest requests the repository takes
+/// ([`MAX_PUSH_CASES`] new cases each, back to back) while a device of another site edits a
+/// case and syncs, again and again until the heavy exchanges are answered.
 fn heavy_exchange(
     server: &Server,
     template: &DocTemplate,
@@ -1124,7 +1127,7 @@ fn heavy_exchange(
     tag: &str,
     config: &Config,
 ) -> Json {
-    let n = if config.quick { 500 } else { 2000 };
+    let n = MAX_PUSH_CASES * if config.quick { 2 } else { 5 };
     let (heavy_site, light_site) = (format!("bench-{tag}-heavy"), format!("bench-{tag}-light"));
     server.add_site(&heavy_site);
     server.add_site(&light_site);
@@ -1139,11 +1142,14 @@ fn heavy_exchange(
         .map(|id| heavy.sync_push(id))
         .collect::<Result<Vec<_>, _>>()
         .expect("push");
-    let request = SyncRequest {
-        protocol: PROTOCOL,
-        cursor: 0,
-        push,
-    };
+    let requests: Vec<SyncRequest> = push
+        .chunks(MAX_PUSH_CASES)
+        .map(|part| SyncRequest {
+            protocol: PROTOCOL,
+            cursor: 0,
+            push: part.to_vec(),
+        })
+        .collect();
     let mut light = new_store(&scratch.join("light"));
     let light_cases = generate_set(2001, 5);
     fill(&mut light, template, &light_cases);
@@ -1153,7 +1159,11 @@ fn heavy_exchange(
     sync(&mut light, &transport, &mut |_| {}).expect("first sync");
     let mut round = 0;
     let mut sync_once = |light: &mut CaseStore| {
-        edit(light, &[&light_cases[round % light_cases.len()]], 100 + round as i64);
+        edit(
+            light,
+            &[&light_cases[round % light_cases.len()]],
+            100 + round as i64,
+        );
         round += 1;
         let t = Instant::now();
         sync(light, &transport, &mut |_| {}).expect("sync");
@@ -1166,9 +1176,18 @@ fn heavy_exchange(
         std::thread::spawn(move || {
             let transport = HttpTransport::new(&url, &heavy_token).expect("heavy transport");
             let t = Instant::now();
-            let answer = transport.exchange(&request);
+            let mut answered = Ok(0);
+            for request in &requests {
+                match transport.exchange(request) {
+                    Ok(a) => answered = answered.map(|n| n + a.cases.len()),
+                    Err(e) => {
+                        answered = Err(e);
+                        break;
+                    }
+                }
+            }
             done.store(true, Ordering::Release);
-            (t.elapsed(), answer.map(|a| a.cases.len()))
+            (t.elapsed(), answered)
         })
     };
     let mut during = Vec::new();
@@ -1181,7 +1200,8 @@ fn heavy_exchange(
     during.sort();
     let max = |v: &[Duration]| v.last().copied().unwrap_or_default();
     println!(
-        "  one exchange of {n} cases ({stored} answered) took {:.2} s; meanwhile a device of another site synced {} times: p50 {:.1} ms, max {:.1} ms (idle: p50 {:.1} ms, max {:.1} ms)",
+        "  {} exchanges of {MAX_PUSH_CASES} cases ({stored} answered) took {:.2} s; meanwhile a device of another site synced {} times: p50 {:.1} ms, max {:.1} ms (idle: p50 {:.1} ms, max {:.1} ms)",
+        n / MAX_PUSH_CASES,
         heavy_time.as_secs_f64(),
         during.len(),
         ms(percentile(&during, 0.5)),

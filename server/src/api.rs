@@ -732,9 +732,9 @@ fn sync_exchange<S: HubStorage + Repository>(
     forms: &Forms,
     now: u64,
 ) -> Result<Exchanged, ApiError> {
-    let identifying = forms.identifying(auth.identifying_on_device).ok_or_else(|| {
-        ApiError::Internal("the bundled form catalog could not be loaded".into())
-    })?;
+    let identifying = forms
+        .identifying(auth.identifying_on_device)
+        .ok_or_else(|| ApiError::Internal("the bundled form catalog could not be loaded".into()))?;
     let mut prepared = hub.prepare(&auth.site_id, &auth.device_id, request, &identifying)?;
     // The projections of the cases this exchange stores; flags never refuse a sync.
     let rows = project_all(

@@ -17,10 +17,10 @@ mod api;
 mod console;
 #[path = "cases/export.rs"]
 mod export;
-#[path = "cases/isolation.rs"]
-mod isolation;
 #[path = "cases/hostile_push.rs"]
 mod hostile_push;
+#[path = "cases/isolation.rs"]
+mod isolation;
 #[path = "cases/storage.rs"]
 mod storage;
 #[path = "cases/sync.rs"]

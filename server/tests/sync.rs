@@ -7,9 +7,9 @@ fn backend() -> common::Backend {
     common::Backend::Sqlite
 }
 
-#[path = "cases/isolation.rs"]
-mod isolation;
 #[path = "cases/hostile_push.rs"]
 mod hostile_push;
+#[path = "cases/isolation.rs"]
+mod isolation;
 #[path = "cases/sync.rs"]
 mod sync;
