@@ -14,123 +14,22 @@
 //! Figures are printed and written to `target/bench/signin.json`, never asserted: a slow
 //! machine prints its numbers.
 
+mod common;
+
+use common::{Server, TempDir};
 use serde_json::json;
 use socket2::{Domain, Socket, Type};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use wardcrf_core::sync::{HttpTransport, Method, enroll, sync};
+use wardcrf_core::sync::{HttpTransport, sync};
 use wardcrf_core::{CaseStore, FieldPath, RawKeyProvider, SecretKey};
 
 const FORM: &str = "icrown-core";
 const USER: &str = "nurse.bench";
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "wardcrf-bench-signin-{what}-{}-{}",
-            std::process::id(),
-            Instant::now().elapsed().as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).expect("create a temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    admin: HttpTransport,
-    _data: TempDir,
-}
-
-impl Server {
-    fn start(database_url: Option<&str>) -> Server {
-        let data = TempDir::new("server");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wardcrf-server"));
-        cmd.arg("--data")
-            .arg(&data.0)
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(url) = database_url {
-            cmd.arg("--database-url").arg(url);
-        }
-        let mut child = cmd.spawn().expect("start wardcrf-server");
-        let stdout = child.stdout.take().expect("server stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("wardcrf-server exited before listening")
-                .expect("read server output");
-            if let Some(rest) = line.strip_prefix("listening on http://") {
-                break rest.trim().parse().expect("a socket address");
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let token = std::fs::read_to_string(data.0.join("admin-token")).expect("admin token");
-        let admin =
-            HttpTransport::new(&format!("http://{addr}"), token.trim()).expect("admin transport");
-        Server {
-            child,
-            addr,
-            admin,
-            _data: data,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn add_site(&self, site: &str) {
-        self.admin
-            .call(
-                Method::Post,
-                "/api/admin/sites",
-                Some(&json!({"site_id": site, "name": format!("Bench {site}")})),
-            )
-            .expect("add a site");
-    }
-
-    fn enrol(&self, store: &mut CaseStore, site: &str) -> String {
-        let code = self
-            .admin
-            .call(
-                Method::Post,
-                "/api/admin/enroll-codes",
-                Some(&json!({"site_id": site})),
-            )
-            .expect("an enrolment code");
-        let code = code["code"].as_str().expect("a code").to_string();
-        let enrolment = enroll(&self.url(), &code, &store.device_id()).expect("enrol");
-        store
-            .set_sync_credential(&self.url(), &enrolment.token)
-            .expect("keep the credential");
-        enrolment.token
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn new_store(dir: &TempDir) -> CaseStore {
     let provider = RawKeyProvider::new(SecretKey::generate().expect("a random key"));

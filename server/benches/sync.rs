@@ -32,20 +32,21 @@
 //! generated case values and edits, read by the PouchDB benchmark). Nothing is asserted about
 //! the figures: a slow machine prints its numbers.
 
+mod common;
+
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc};
+use common::{Server, TempDir, run_tag};
 use serde_json::{Map, Value as Json, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use wardcrf_core::sync::{
-    HttpTransport, Hub, MAX_PUSH_CASES, MemoryHubStorage, Method, PROTOCOL, PUSH_BATCH,
-    SyncRequest, SyncResponse, SyncSummary, Transport, TransportError, case_projection, enroll,
-    sync,
+    HttpTransport, Hub, MAX_PUSH_CASES, MemoryHubStorage, PROTOCOL, PUSH_BATCH, SyncRequest,
+    SyncResponse, SyncSummary, Transport, TransportError, case_projection, sync,
 };
 use wardcrf_core::{CaseExport, CaseStore, ChangeNote, FieldPath, RawKeyProvider, SecretKey};
 
@@ -121,31 +122,6 @@ fn out_dir() -> PathBuf {
     std::env::var_os("WARDCRF_BENCH_OUT")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench"))
-}
-
-/// A run-unique tag, so site ids never collide with an earlier run on the same database.
-fn run_tag() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{:x}", (nanos as u64) ^ u64::from(std::process::id()))
-}
-
-/// A directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("wardcrf-bench-sync-{what}-{}", run_tag()));
-        std::fs::create_dir_all(&dir).expect("create a temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -643,103 +619,6 @@ fn check_generator(scratch: &Path, template: &DocTemplate) {
 
 // ---------------------------------------------------------------------------------------------
 // The server and the byte-counting proxy
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    admin: HttpTransport,
-    _data: TempDir,
-}
-
-impl Server {
-    fn start(database_url: Option<&str>) -> Server {
-        let data = TempDir::new("server");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wardcrf-server"));
-        cmd.arg("--data")
-            .arg(&data.0)
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        if let Some(url) = database_url {
-            cmd.arg("--database-url").arg(url);
-        }
-        let mut child = cmd.spawn().expect("start wardcrf-server");
-        let stdout = child.stdout.take().expect("server stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("wardcrf-server exited before listening")
-                .expect("read server output");
-            if let Some(rest) = line.strip_prefix("listening on http://") {
-                break rest.trim().parse().expect("a socket address");
-            }
-        };
-        // Keep draining its output so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let token = std::fs::read_to_string(data.0.join("admin-token")).expect("admin token");
-        let admin =
-            HttpTransport::new(&format!("http://{addr}"), token.trim()).expect("admin transport");
-        Server {
-            child,
-            addr,
-            admin,
-            _data: data,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn add_site(&self, site: &str) {
-        self.admin
-            .call(
-                Method::Post,
-                "/api/admin/sites",
-                Some(&json!({"site_id": site, "name": format!("Bench {site}")})),
-            )
-            .expect("add a site");
-    }
-
-    /// Enrols a device store at `site`; returns its token.
-    fn enrol(&self, store: &mut CaseStore, site: &str) -> String {
-        let code = self
-            .admin
-            .call(
-                Method::Post,
-                "/api/admin/enroll-codes",
-                Some(&json!({"site_id": site})),
-            )
-            .expect("an enrolment code");
-        let code = code["code"].as_str().expect("a code").to_string();
-        let enrolment = enroll(&self.url(), &code, &store.device_id()).expect("enrol");
-        store
-            .set_sync_credential(&self.url(), &enrolment.token)
-            .expect("keep the credential");
-        enrolment.token
-    }
-
-    fn site_cases(&self, site: &str) -> u64 {
-        let sites = self
-            .admin
-            .call(Method::Get, "/api/admin/sites", None)
-            .expect("list sites");
-        sites
-            .as_array()
-            .and_then(|a| a.iter().find(|s| s["site_id"] == site))
-            .and_then(|s| s["cases"].as_u64())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A TCP proxy on loopback counting bytes in both directions.
 struct Proxy {
