@@ -93,7 +93,7 @@ pub enum JsonRequestError {
     )]
     TooManyCases(usize),
     /// Not JSON, or not a sync request (serde's message: keys and positions, never values).
-    #[error("the request is not valid JSON for a sync: {0}")]
+    #[error("the request is not valid JSON for this endpoint: {0}")]
     Invalid(String),
 }
 
