@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use wardcrf_core::sync::{
     BINARY_MEDIA_TYPE, BinaryBody, COMPRESS_ABOVE, CaseProjection, Exchanged, GunzipError, Hub,
-    HubError, HubStorage, SyncRequest, case_projection, gunzip, gzip,
+    HubError, HubStorage, JsonRequestError, SyncRequest, case_projection, gunzip, gzip,
 };
 use wardcrf_core::{Context, Lang, PartialDate};
 
@@ -651,7 +651,13 @@ async fn sync<S: HubStorage + Repository + Send + 'static>(
             SyncRequest::from_binary(&read_body(body, encoding.as_deref())?)
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?
         } else {
-            parse_encoded(body, encoding.as_deref())?
+            // Read only up to the push limits: more entries is refused as too large.
+            SyncRequest::from_json(&read_body(body, encoding.as_deref())?).map_err(|e| match e {
+                JsonRequestError::TooManyCases(_) => {
+                    ApiError::Hub(HubError::TooLarge(e.to_string()))
+                }
+                JsonRequestError::Invalid(_) => ApiError::BadRequest(e.to_string()),
+            })?
         };
         // One exchange per site at a time (see `pool`); other sites go on meanwhile.
         let site_lock = pool.site_lock(&auth.site_id);

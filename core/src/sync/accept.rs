@@ -13,6 +13,7 @@
 //! - At a site that keeps identifying data on its devices: no new change writes an identifying
 //!   field anywhere in the case (a value set then cleared, a row, a nested value).
 
+use super::chunks::ChunkError;
 use super::hub::{HubError, HubStorage, StoredCase};
 use super::wire::{CaseChanges, SyncRequest};
 use crate::store::document::{CaseDoc, NewChange};
@@ -28,6 +29,13 @@ pub const MAX_PUSH_CASES: usize = 4 * super::PUSH_BATCH;
 pub const MAX_PUSH_BYTES: usize = 32 * 1024 * 1024;
 /// At most this many bytes of changes for one case in one push.
 pub const MAX_CASE_BYTES: usize = 8 * 1024 * 1024;
+/// At most this many bytes for one case's changes once the document library has decompressed
+/// them (see [`super::chunks`]): devices send uncompressed chunks (at most
+/// [`MAX_CASE_BYTES`]); this leaves room for compressed ones from other automerge writers.
+pub const MAX_CASE_EXPANDED: usize = 64 * 1024 * 1024;
+/// At most this many bytes for all the changes of one push once decompressed: bounds the
+/// work of inflating a push before it is refused.
+pub const MAX_PUSH_EXPANDED: usize = 128 * 1024 * 1024;
 /// At most this many changes new to the repository for one case in one push.
 pub const MAX_CASE_CHANGES: usize = 50_000;
 /// At most this many heads for one case (concurrent edits not yet merged on the device).
@@ -125,6 +133,40 @@ pub(super) fn check_request(request: &SyncRequest) -> Result<(), HubError> {
                 "it names {} heads; at most {MAX_HEADS}",
                 c.heads.len()
             )));
+        }
+    }
+    check_expansion(request)
+}
+
+/// Refuses a push whose automerge bytes would decompress beyond [`MAX_CASE_EXPANDED`] for a
+/// case or [`MAX_PUSH_EXPANDED`] for the push, or whose chunk structure cannot be walked,
+/// before the document library inflates any of it (what is inflated here is counted, not
+/// kept).
+fn check_expansion(request: &SyncRequest) -> Result<(), HubError> {
+    let mut left = MAX_PUSH_EXPANDED;
+    for c in &request.push {
+        let limit = MAX_CASE_EXPANDED.min(left);
+        match super::chunks::expanded_size(&c.changes, limit) {
+            Ok(n) => left -= n,
+            Err(ChunkError::TooLarge(_)) if limit < MAX_CASE_EXPANDED => {
+                return Err(HubError::TooLarge(format!(
+                    "the changes of this push would expand to more than {MAX_PUSH_EXPANDED} \
+                     bytes once decompressed: send fewer cases at a time, uncompressed"
+                )));
+            }
+            Err(ChunkError::TooLarge(_)) => {
+                return Err(HubError::TooLarge(format!(
+                    "case {}: its changes would expand to more than {MAX_CASE_EXPANDED} bytes \
+                     once decompressed; at most that is taken for one case",
+                    c.case_id
+                )));
+            }
+            Err(ChunkError::Malformed(reason)) => {
+                return Err(HubError::BadCase {
+                    case_id: c.case_id.clone(),
+                    reason: format!("its changes are not readable automerge chunks: {reason}"),
+                });
+            }
         }
     }
     Ok(())

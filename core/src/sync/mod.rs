@@ -12,15 +12,17 @@
 //! cases changed since the device's cursor, each as the changes the other side lacks.
 
 mod accept;
+mod chunks;
 mod http;
 mod hub;
 mod repository_edit;
 mod wire;
 
 pub use accept::{
-    IdentifyingFields, MAX_CASE_BYTES, MAX_CASE_CHANGES, MAX_FORM_ID, MAX_HEADS, MAX_PUSH_BYTES,
-    MAX_PUSH_CASES, valid_case_id, valid_form_id,
+    IdentifyingFields, MAX_CASE_BYTES, MAX_CASE_CHANGES, MAX_CASE_EXPANDED, MAX_FORM_ID, MAX_HEADS,
+    MAX_PUSH_BYTES, MAX_PUSH_CASES, MAX_PUSH_EXPANDED, valid_case_id, valid_form_id,
 };
+pub use chunks::{ChunkError, expanded_size};
 pub use http::{
     CONNECT_TIMEOUT, Enrolment, HttpOptions, HttpTransport, Method, REQUEST_TIMEOUT, Roots, enroll,
     enroll_with_options,
@@ -35,8 +37,8 @@ pub use repository_edit::{
     repository_actor, resolve_in_document,
 };
 pub use wire::{
-    BINARY_MEDIA_TYPE, BinaryBody, BinaryError, COMPRESS_ABOVE, CaseChanges, GunzipError, PROTOCOL,
-    SyncRequest, SyncResponse, gunzip, gzip,
+    BINARY_MEDIA_TYPE, BinaryBody, BinaryError, COMPRESS_ABOVE, CaseChanges, GunzipError,
+    JsonRequestError, PROTOCOL, SyncRequest, SyncResponse, gunzip, gzip,
 };
 
 use crate::store::{CaseStore, StoreError};

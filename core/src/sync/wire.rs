@@ -76,7 +76,42 @@ pub struct SyncRequest {
     pub protocol: u32,
     /// The highest repository sequence number whose cases this device has applied.
     pub cursor: u64,
+    /// Read from JSON only up to [`super::MAX_PUSH_CASES`] entries, each with up to
+    /// [`super::MAX_HEADS`] heads: one more is refused there, before the rest of the body is
+    /// parsed.
+    #[serde(deserialize_with = "bounded::push")]
     pub push: Vec<CaseChanges>,
+}
+
+/// Why a JSON sync request could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonRequestError {
+    /// The push holds more entries than are taken in one exchange (read up to one more).
+    #[error(
+        "the push holds more than {0} cases; at most {0} are taken in one exchange: send fewer \
+         cases at a time"
+    )]
+    TooManyCases(usize),
+    /// Not JSON, or not a sync request (serde's message: keys and positions, never values).
+    #[error("the request is not valid JSON for this endpoint: {0}")]
+    Invalid(String),
+}
+
+impl SyncRequest {
+    /// Reads a JSON request. Lists are read only up to their limit (more than
+    /// [`super::MAX_PUSH_CASES`] entries is [`JsonRequestError::TooManyCases`], more than
+    /// [`super::MAX_HEADS`] heads for a case [`JsonRequestError::Invalid`]), so a body of
+    /// many small entries costs no more than one at the limit.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, JsonRequestError> {
+        bounded::TOO_MANY_CASES.set(false);
+        serde_json::from_slice(bytes).map_err(|e| {
+            if bounded::TOO_MANY_CASES.replace(false) {
+                JsonRequestError::TooManyCases(super::MAX_PUSH_CASES)
+            } else {
+                JsonRequestError::Invalid(e.to_string())
+            }
+        })
+    }
 }
 
 /// Repository → device.
@@ -349,6 +384,102 @@ impl BinaryBody for SyncResponse {
     }
 }
 
+/// JSON lists read only up to a limit: a visitor counts the entries and fails at the first
+/// beyond it, so a body of many small entries is not parsed whole first.
+mod bounded {
+    use super::CaseChanges;
+    use serde::Deserialize;
+    use serde::de::{DeserializeSeed, Deserializer, Error, SeqAccess, Visitor};
+    use std::cell::Cell;
+    use std::marker::PhantomData;
+
+    thread_local! {
+        /// Set when a push list went beyond its limit: tells [`super::SyncRequest::from_json`]
+        /// that serde's error is this refusal.
+        pub(super) static TOO_MANY_CASES: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// A list of at most `limit` items; `on_overflow` runs before the refusal.
+    struct Bounded<T> {
+        limit: usize,
+        what: &'static str,
+        on_overflow: fn(),
+        item: PhantomData<T>,
+    }
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Bounded<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "a list of at most {} {}", self.limit, self.what)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.limit));
+            while let Some(item) = seq.next_element()? {
+                if out.len() == self.limit {
+                    (self.on_overflow)();
+                    return Err(A::Error::custom(format_args!(
+                        "more than {} {}; at most {} are taken",
+                        self.limit, self.what, self.limit
+                    )));
+                }
+                out.push(item);
+            }
+            Ok(out)
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Bounded<T> {
+        type Value = Vec<T>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    /// A pushed entry as read from JSON: [`CaseChanges`] with its heads bounded (answers'
+    /// entries are read as [`CaseChanges`], unbounded).
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct PushedEntry {
+        case_id: String,
+        form_id: String,
+        #[serde(with = "super::b64")]
+        changes: Vec<u8>,
+        #[serde(deserialize_with = "heads")]
+        heads: Vec<String>,
+    }
+
+    pub fn push<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CaseChanges>, D::Error> {
+        let entries: Vec<PushedEntry> = d.deserialize_seq(Bounded {
+            limit: crate::sync::MAX_PUSH_CASES,
+            what: "cases in the push",
+            on_overflow: || TOO_MANY_CASES.set(true),
+            item: PhantomData,
+        })?;
+        Ok(entries
+            .into_iter()
+            .map(|e| CaseChanges {
+                case_id: e.case_id,
+                form_id: e.form_id,
+                changes: e.changes,
+                heads: e.heads,
+            })
+            .collect())
+    }
+
+    fn heads<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Bounded {
+            limit: crate::sync::MAX_HEADS,
+            what: "heads for a case",
+            on_overflow: || {},
+            item: PhantomData,
+        }
+        .deserialize(d)
+    }
+}
+
 mod b64 {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
@@ -560,6 +691,79 @@ mod tests {
             r#"{"protocol":1,"cursor":7,"more":false,"cases":[],"repush":["0a1b"]}"#
         );
         assert_eq!(serde_json::from_str::<SyncResponse>(&json).unwrap(), asking);
+    }
+
+    fn json_push(entries: usize, heads: usize) -> Vec<u8> {
+        let head = format!("\"{}\"", "ab".repeat(32));
+        let entry = format!(
+            r#"{{"case_id":"","form_id":"","changes":"","heads":[{}]}}"#,
+            vec![head.as_str(); heads].join(",")
+        );
+        format!(
+            r#"{{"protocol":1,"cursor":0,"push":[{}]}}"#,
+            vec![entry.as_str(); entries].join(",")
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_json_push_is_read_only_up_to_its_limits() {
+        let max = super::super::MAX_PUSH_CASES;
+        let at_limit = SyncRequest::from_json(&json_push(max, 2)).unwrap();
+        assert_eq!(at_limit.push.len(), max);
+        assert_eq!(at_limit.push[0].heads.len(), 2);
+        // 100,000 small entries: refused at entry 401, not parsed whole first.
+        let many = json_push(100_000, 0);
+        let refused = SyncRequest::from_json(&many).map(|r| r.push.len());
+        assert_eq!(refused, Err(JsonRequestError::TooManyCases(max)));
+        let Err(err) = serde_json::from_slice::<SyncRequest>(&many) else {
+            panic!("100,000 entries were read");
+        };
+        assert!(err.to_string().contains("more than 400 cases"), "{err}");
+        assert!(
+            err.column() < 100 * (max + 2),
+            "refused where the limit is passed, at column {}",
+            err.column()
+        );
+        // Heads: up to MAX_HEADS per entry.
+        let heads = super::super::MAX_HEADS;
+        assert_eq!(
+            SyncRequest::from_json(&json_push(1, heads)).unwrap().push[0]
+                .heads
+                .len(),
+            heads
+        );
+        let err = SyncRequest::from_json(&json_push(1, heads + 1)).unwrap_err();
+        assert!(
+            matches!(&err, JsonRequestError::Invalid(m) if m.contains("more than 256 heads")),
+            "{err}"
+        );
+        // The flag of one refusal does not leak into the next answer.
+        assert!(matches!(
+            SyncRequest::from_json(b"{}"),
+            Err(JsonRequestError::Invalid(_))
+        ));
+        // Answers are not bounded by the push limits.
+        let answer = SyncResponse {
+            protocol: PROTOCOL,
+            cursor: 1,
+            more: false,
+            cases: vec![
+                CaseChanges {
+                    case_id: "0a".into(),
+                    form_id: "sari".into(),
+                    changes: Vec::new(),
+                    heads: vec!["ab".repeat(32); heads + 1],
+                };
+                max + 1
+            ],
+            repush: Vec::new(),
+        };
+        let json = serde_json::to_vec(&answer).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<SyncResponse>(&json).unwrap(),
+            answer
+        );
     }
 
     #[test]

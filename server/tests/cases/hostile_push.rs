@@ -242,3 +242,111 @@ fn a_name_inside_a_row_is_refused_at_a_site_keeping_names_on_devices() {
     assert_eq!((r.status, r.code()), (400, "identifying"), "{:?}", r.body);
     assert_eq!(cases_of(&server), 0);
 }
+
+/// A document chunk (checksum right) whose one deflated operation column inflates to `mib`
+/// MiB of zeros: under 1 MiB on the wire.
+fn deflate_bomb(mib: usize) -> Vec<u8> {
+    use std::io::Write;
+    fn leb(out: &mut Vec<u8>, mut v: u64) {
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    let piece = vec![0u8; 1024 * 1024];
+    for _ in 0..mib {
+        e.write_all(&piece).unwrap();
+    }
+    let column = e.finish().unwrap();
+    // No actors, no heads, no change columns; one operation column, deflated.
+    let mut body = vec![0, 0, 0, 1];
+    leb(&mut body, (1 << 4) | 8);
+    leb(&mut body, column.len() as u64);
+    body.extend_from_slice(&column);
+    let mut hashed = vec![0u8];
+    leb(&mut hashed, body.len() as u64);
+    hashed.extend_from_slice(&body);
+    let digest = ring::digest::digest(&ring::digest::SHA256, &hashed);
+    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83];
+    chunk.extend_from_slice(&digest.as_ref()[..4]);
+    chunk.extend_from_slice(&hashed);
+    chunk
+}
+
+#[test]
+fn a_deflate_bomb_is_refused_as_too_large_and_the_site_keeps_syncing() {
+    let server = TestServer::start(&crate::backend(), "hostile-bomb");
+    server.site("site-a");
+    let mut a1 = device(&server, "site-a", "ba1");
+    let mut a2 = device(&server, "site-a", "ba2");
+    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    a1.set(&case, "vs_hr", json!(88), None);
+    let honest = a1.store.sync_push(&case).unwrap();
+    let bomb = deflate_bomb(200);
+    assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
+    // As a new case's document, and after the case's honest changes.
+    let as_document = CaseChanges {
+        changes: bomb.clone(),
+        heads: Vec::new(),
+        ..honest.clone()
+    };
+    let mut appended = honest.clone();
+    appended.changes.extend_from_slice(&bomb);
+    for bombed in [as_document, appended] {
+        let r = push(&server, &a1.http.token, vec![bombed]);
+        assert_eq!((r.status, r.code()), (413, "too_large"), "{:?}", r.body);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&case) && message.contains("decompressed"),
+            "{message}"
+        );
+        assert_eq!(cases_of(&server), 0);
+    }
+    // The case stored, then the bomb as new changes of it: refused, the case unchanged.
+    a1.sync().unwrap();
+    assert_eq!(cases_of(&server), 1);
+    let stored = server.admin_get(&format!("/api/cases/{case}/history")).body;
+    let mut onto_stored = honest;
+    onto_stored.changes = bomb;
+    let r = push(&server, &a1.http.token, vec![onto_stored]);
+    assert_eq!((r.status, r.code()), (413, "too_large"), "{:?}", r.body);
+    assert_eq!(
+        server.admin_get(&format!("/api/cases/{case}/history")).body,
+        stored
+    );
+    assert_eq!(a2.sync().unwrap().pulled, 1);
+    assert_eq!(a2.value(&case, "vs_hr")["value"], json!(88));
+}
+
+#[test]
+fn a_json_push_of_100000_entries_is_refused_as_too_large_at_entry_401() {
+    let server = TestServer::start(&crate::backend(), "hostile-json-entries");
+    server.site("site-a");
+    let mut a1 = device(&server, "site-a", "ja1");
+    let entry = r#"{"case_id":"","form_id":"","changes":"","heads":[]}"#;
+    let body = format!(
+        r#"{{"protocol":1,"cursor":0,"push":[{}]}}"#,
+        vec![entry; 100_000].join(",")
+    );
+    let r = request(
+        server.addr,
+        "POST",
+        "/api/sync",
+        Some(&a1.http.token),
+        Some(body.as_bytes()),
+    );
+    assert_eq!((r.status, r.code()), (413, "too_large"), "{:?}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("more than 400 cases"),
+        "refused at the limit, not after reading all: {message}"
+    );
+    assert_eq!(cases_of(&server), 0);
+    a1.sync().unwrap();
+}
