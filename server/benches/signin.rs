@@ -5,7 +5,7 @@
 //! Run: `cargo bench -p wardcrf-server --bench signin`.
 //!
 //! Anonymous clients post `/login` at 48 attempts per second (`WARDCRF_BENCH_SIGNINS` to
-//! change), from 8 client threads, each first fetching the sign-in page for its form token as
+//! change), from one client thread per attempt a second, each first fetching the sign-in page for its form token as
 //! a browser does, with user names both known and unknown. Meanwhile a device edits one case
 //! and syncs, over and over. Its sync latency is printed against a quiet baseline, with how
 //! the attempts were answered (401 wrong credentials, 429 throttled).
@@ -170,7 +170,9 @@ fn signin_flood(
         AtomicU64::new(0), // 429
         AtomicU64::new(0), // other
     ]);
-    let threads = 8;
+    // One client thread per attempt a second: a thread waiting for its answer never lowers
+    // the rate offered (a slow answer is what a flood is meant to cause).
+    let threads = per_second.max(1);
     let interval = Duration::from_secs_f64(threads as f64 / per_second as f64);
     let addr = server.addr;
     let flooders: Vec<_> = (0..threads)
@@ -265,7 +267,7 @@ fn main() {
     } else {
         "sqlite"
     };
-    println!("trust bench on {backend}");
+    println!("sign-in flood bench on {backend}");
     let per_second = std::env::var("WARDCRF_BENCH_SIGNINS")
         .ok()
         .and_then(|n| n.parse().ok())

@@ -26,6 +26,13 @@ impl TempDir {
     pub fn new(what: &str) -> TempDir {
         let dir = std::env::temp_dir().join(format!("wardcrf-bench-{what}-{}", run_tag()));
         std::fs::create_dir_all(&dir).expect("create a temp dir");
+        // Private, as the server wants its data directory (it warns otherwise).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .expect("make the temp dir private");
+        }
         TempDir(dir)
     }
 }
