@@ -15,6 +15,7 @@ mod accept;
 mod chunks;
 mod http;
 mod hub;
+mod memory;
 mod repository_edit;
 mod wire;
 
@@ -28,10 +29,11 @@ pub use http::{
     enroll_with_options,
 };
 pub use hub::{
-    CaseProjection, Exchanged, Hub, HubError, HubStorage, MemoryHubStorage, PULL_BATCH, PULL_BYTES,
-    Prepared, ProjectedConflict, Put, QuarantinedCase, REPUSH_LIMIT, StoredCase, case_history,
+    CaseProjection, Exchanged, Hub, HubError, HubStorage, PULL_BATCH, PULL_BYTES, Prepared,
+    ProjectedConflict, Put, QuarantinedCase, REPUSH_LIMIT, StoredCase, case_history,
     case_projection,
 };
+pub use memory::MemoryHubStorage;
 pub use repository_edit::{
     REPOSITORY_ACTOR_PREFIX, RepositoryEditError, Resolution, Resolved, is_repository_actor,
     repository_actor, resolve_in_document,
