@@ -141,22 +141,7 @@ fn start_door_with(
     let storage = wardcrf_server::SqliteStorage::open(&dir.join("repository.db")).unwrap();
     let state = wardcrf_server::AppState::new(storage, &admin, wardcrf_server::system_clock());
     let app = wardcrf_server::router_with(state, guard);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            wardcrf_server::serve::serve(listener, app, None, limits, std::future::pending())
-                .await
-                .unwrap();
-        });
-    });
-    (rx.recv().unwrap(), admin)
+    (serve_in_background(app, limits), admin)
 }
 
 fn limits(header: u64, body: u64, idle: u64, max: usize) -> wardcrf_server::serve::Limits {

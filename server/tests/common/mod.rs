@@ -372,20 +372,7 @@ impl TestServer {
                 (app, n, Some(schema))
             }
         };
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        let addr = rx.recv().unwrap();
+        let addr = serve_in_background(app, wardcrf_server::serve::Limits::default());
         TestServer {
             addr,
             admin,
@@ -578,4 +565,25 @@ impl Device {
     pub fn value(&mut self, case: &str, field: &str) -> Value {
         self.store.case(case).unwrap().values[field].clone()
     }
+}
+
+/// Serves `app` on a loopback port through the server's own accept loop (timeouts and
+/// connection limit as `limits` say), on a runtime of its own thread; returns the address.
+pub fn serve_in_background(app: axum::Router, limits: wardcrf_server::serve::Limits) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            wardcrf_server::serve::serve(listener, app, None, limits, std::future::pending())
+                .await
+                .unwrap();
+        });
+    });
+    rx.recv().unwrap()
 }
