@@ -1,4 +1,4 @@
-//! A site that keeps identifying data on its devices (issue 6): name, hospital record number
+//! A site that keeps identifying data on its devices (docs/adr/0004): name, hospital record number
 //! and date of birth entered on a tablet never reach the repository, nor another tablet of the
 //! site, while the clinical values sync as everywhere else; the repository refuses a push that
 //! carries them anyway (a device that does not know the setting), applying nothing of it.

@@ -1,4 +1,4 @@
-//! The scenario of issue 4's "Done when", with nothing but the `wardcrf` command line against
+//! A conflict settled by a nurse, with nothing but the `wardcrf` command line against
 //! the real `wardcrf-server`: two devices of one site edit the same field offline, both sync, a
 //! nurse resolves the conflict on one device, both sync again — and both devices and the
 //! repository end with the one resolved value and the same full history.

@@ -34,6 +34,8 @@ mod expr;
 mod form;
 mod lang;
 mod messages;
+#[cfg(feature = "repository")]
+pub mod repository;
 mod store;
 pub mod sync;
 mod units;

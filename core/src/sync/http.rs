@@ -10,10 +10,11 @@
 //! The device token goes in the `Authorization` header and nowhere else: it is not part of any
 //! error text, and [`HttpTransport`] and [`Enrolment`] redact it from `Debug`.
 
-use super::{BinaryBody, SyncRequest, SyncResponse, Transport, TransportError};
+use super::{
+    BinaryBody, Enrolment, MAX_ANSWER, SyncRequest, SyncResponse, Transport, TransportError,
+};
 use reqwest::blocking::{Client, Response};
 use reqwest::{StatusCode, Url};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -101,30 +102,6 @@ impl std::fmt::Debug for HttpTransport {
     }
 }
 
-/// What the repository gives a device at enrolment.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-pub struct Enrolment {
-    pub device_id: String,
-    pub site_id: String,
-    /// The device's bearer token: keep it in the encrypted store, never print it.
-    pub token: String,
-    /// The site keeps identifying data on its devices: never synced at all (see
-    /// [`crate::CaseStore::enrolled`]). Absent from older repositories: `false`.
-    #[serde(default)]
-    pub identifying_on_device: bool,
-}
-
-impl std::fmt::Debug for Enrolment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Enrolment")
-            .field("device_id", &self.device_id)
-            .field("site_id", &self.site_id)
-            .field("token", &"[redacted]")
-            .field("identifying_on_device", &self.identifying_on_device)
-            .finish()
-    }
-}
-
 impl HttpTransport {
     /// A transport to the repository at `base_url` (e.g. `https://crf.example-hospital.org`),
     /// trusting the platform's certificate roots.
@@ -170,10 +147,6 @@ impl HttpTransport {
         read_json(response, &self.base, Some(&self.token))
     }
 }
-
-/// The largest sync answer read once expanded (the server's own request limit is 32 MiB; a
-/// pull batch of 200 large cases stays far below this).
-pub const MAX_ANSWER: usize = 256 * 1024 * 1024;
 
 impl HttpTransport {
     /// GETs `path` with this transport's token and copies a 2xx body to `out` (exports);

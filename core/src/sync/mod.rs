@@ -4,43 +4,29 @@
 //! - [`sync()`]: the device side: push what the repository lacks, pull what the device lacks,
 //!   in batches, until nothing is left; progress through a callback ([`sync_cancellable`]
 //!   can be stopped between exchanges).
-//! - [`Hub`]: the repository side of an exchange, over a [`HubStorage`] (the server crate
-//!   provides SQLite and PostgreSQL ones; [`MemoryHubStorage`] serves tests).
+//! - [`HttpTransport`] (feature `device-http`): the device's HTTPS client, and enrolment.
+//!
+//! The repository's side of an exchange is [`crate::repository`].
 //!
 //! The cost of a sync is proportional to what changed: a device sends only cases whose local
 //! heads differ from the heads the repository is known to hold, and the repository sends only
 //! cases changed since the device's cursor, each as the changes the other side lacks.
 
-mod accept;
-mod chunks;
+#[cfg(feature = "device-http")]
 mod http;
-mod hub;
-mod memory;
-mod repository_edit;
-mod wire;
+pub(crate) mod wire;
 
-pub use accept::{
-    IdentifyingFields, MAX_CASE_BYTES, MAX_CASE_CHANGES, MAX_CASE_EXPANDED, MAX_FORM_ID, MAX_HEADS,
-    MAX_PUSH_BYTES, MAX_PUSH_CASES, MAX_PUSH_EXPANDED, valid_case_id, valid_form_id,
-};
-pub use chunks::{ChunkError, expanded_size};
+#[cfg(feature = "device-http")]
 pub use http::{
-    CONNECT_TIMEOUT, Enrolment, HttpOptions, HttpTransport, Method, REQUEST_TIMEOUT, Roots, enroll,
+    CONNECT_TIMEOUT, HttpOptions, HttpTransport, Method, REQUEST_TIMEOUT, Roots, enroll,
     enroll_with_options,
 };
-pub use hub::{
-    CaseProjection, Exchanged, Hub, HubError, HubStorage, PULL_BATCH, PULL_BYTES, Prepared,
-    ProjectedConflict, Put, QuarantinedCase, REPUSH_LIMIT, StoredCase, case_history,
-    case_projection,
-};
-pub use memory::MemoryHubStorage;
-pub use repository_edit::{
-    REPOSITORY_ACTOR_PREFIX, RepositoryEditError, Resolution, Resolved, is_repository_actor,
-    repository_actor, resolve_in_document,
-};
+// Old paths of the repository side, kept while its users move to `crate::repository`.
+#[cfg(feature = "repository")]
+pub use crate::repository::*;
 pub use wire::{
-    BINARY_MEDIA_TYPE, BinaryBody, BinaryError, COMPRESS_ABOVE, CaseChanges, GunzipError,
-    JsonRequestError, PROTOCOL, SyncRequest, SyncResponse, gunzip, gzip,
+    BINARY_MEDIA_TYPE, BinaryBody, BinaryError, COMPRESS_ABOVE, CaseChanges, Enrolment,
+    GunzipError, JsonRequestError, MAX_ANSWER, PROTOCOL, SyncRequest, SyncResponse, gunzip, gzip,
 };
 
 use crate::store::{CaseStore, StoreError};

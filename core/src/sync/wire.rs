@@ -19,6 +19,16 @@ use std::io::{Read, Write};
 /// Sync bodies larger than this are sent gzip-compressed.
 pub const COMPRESS_ABOVE: usize = 1024;
 
+/// The largest sync answer a device reads once expanded. The repository's own request limit is
+/// 32 MiB, and its pull answers stay far below this (`PULL_BYTES`).
+pub const MAX_ANSWER: usize = 256 * 1024 * 1024;
+
+/// At most this many cases in one push: four times what the device client sends
+/// ([`crate::sync::PUSH_BATCH`]). The repository refuses more; the wire decoder reads no more.
+pub const MAX_PUSH_CASES: usize = 4 * super::PUSH_BATCH;
+/// At most this many heads for one case (concurrent edits not yet merged on the device).
+pub const MAX_HEADS: usize = 256;
+
 /// `bytes` gzip-compressed (fast level: the CPU matters as much as the bytes on a tablet).
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(
@@ -76,7 +86,7 @@ pub struct SyncRequest {
     pub protocol: u32,
     /// The highest repository sequence number whose cases this device has applied.
     pub cursor: u64,
-    /// Read from JSON only up to [`super::MAX_PUSH_CASES`] entries, each with up to
+    /// Read from JSON only up to [`MAX_PUSH_CASES`] entries, each with up to
     /// [`super::MAX_HEADS`] heads: one more is refused there, before the rest of the body is
     /// parsed.
     #[serde(deserialize_with = "bounded::push")]
@@ -99,14 +109,14 @@ pub enum JsonRequestError {
 
 impl SyncRequest {
     /// Reads a JSON request. Lists are read only up to their limit (more than
-    /// [`super::MAX_PUSH_CASES`] entries is [`JsonRequestError::TooManyCases`], more than
+    /// [`MAX_PUSH_CASES`] entries is [`JsonRequestError::TooManyCases`], more than
     /// [`super::MAX_HEADS`] heads for a case [`JsonRequestError::Invalid`]), so a body of
     /// many small entries costs no more than one at the limit.
     pub fn from_json(bytes: &[u8]) -> Result<Self, JsonRequestError> {
         bounded::TOO_MANY_CASES.set(false);
         serde_json::from_slice(bytes).map_err(|e| {
             if bounded::TOO_MANY_CASES.replace(false) {
-                JsonRequestError::TooManyCases(super::MAX_PUSH_CASES)
+                JsonRequestError::TooManyCases(MAX_PUSH_CASES)
             } else {
                 JsonRequestError::Invalid(e.to_string())
             }
@@ -318,7 +328,7 @@ impl BinaryBody for SyncRequest {
         }
         let protocol = r.u32("the protocol")?;
         let cursor = r.u64("the cursor")?;
-        let push = r.cases(super::MAX_PUSH_CASES)?;
+        let push = r.cases(MAX_PUSH_CASES)?;
         r.end()?;
         Ok(SyncRequest {
             protocol,
@@ -453,7 +463,7 @@ mod bounded {
 
     pub fn push<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CaseChanges>, D::Error> {
         let entries: Vec<PushedEntry> = d.deserialize_seq(Bounded {
-            limit: crate::sync::MAX_PUSH_CASES,
+            limit: super::MAX_PUSH_CASES,
             what: "cases in the push",
             on_overflow: || TOO_MANY_CASES.set(true),
             item: PhantomData,
@@ -471,7 +481,7 @@ mod bounded {
 
     fn heads<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         Bounded {
-            limit: crate::sync::MAX_HEADS,
+            limit: super::MAX_HEADS,
             what: "heads for a case",
             on_overflow: || {},
             item: PhantomData,
@@ -494,6 +504,30 @@ mod b64 {
         STANDARD
             .decode(text.as_bytes())
             .map_err(|e| serde::de::Error::custom(format!("changes are not base64: {e}")))
+    }
+}
+
+/// What the repository gives a device at enrolment.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Enrolment {
+    pub device_id: String,
+    pub site_id: String,
+    /// The device's bearer token: keep it in the encrypted store, never print it.
+    pub token: String,
+    /// The site keeps identifying data on its devices: never synced at all (see
+    /// [`crate::CaseStore::enrolled`]). Absent from older repositories: `false`.
+    #[serde(default)]
+    pub identifying_on_device: bool,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrolment")
+            .field("device_id", &self.device_id)
+            .field("site_id", &self.site_id)
+            .field("token", &"[redacted]")
+            .field("identifying_on_device", &self.identifying_on_device)
+            .finish()
     }
 }
 
@@ -575,7 +609,7 @@ mod tests {
         );
         // More cases than a push may hold: refused before reading any.
         let mut many = bin[..16].to_vec();
-        many.extend_from_slice(&(super::super::MAX_PUSH_CASES as u32 + 1).to_le_bytes());
+        many.extend_from_slice(&(super::MAX_PUSH_CASES as u32 + 1).to_le_bytes());
         many.extend(std::iter::repeat_n(0u8, 10 * 1000));
         let err = SyncRequest::from_binary(&many).unwrap_err();
         assert!(err.to_string().contains("at most"), "{err}");
@@ -708,7 +742,7 @@ mod tests {
 
     #[test]
     fn a_json_push_is_read_only_up_to_its_limits() {
-        let max = super::super::MAX_PUSH_CASES;
+        let max = super::MAX_PUSH_CASES;
         let at_limit = SyncRequest::from_json(&json_push(max, 2)).unwrap();
         assert_eq!(at_limit.push.len(), max);
         assert_eq!(at_limit.push[0].heads.len(), 2);

@@ -13,9 +13,9 @@
 //! replaces the damaged document and lifts the quarantine.
 
 use super::accept::{self, IdentifyingFields, NOT_THIS_CASE};
-use super::parse_heads;
-use super::wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
 use crate::store::document::CaseDoc;
+use crate::sync::parse_heads;
+use crate::sync::wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
 use automerge::{ActorId, ChangeHash};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -23,11 +23,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 pub const PULL_BATCH: usize = 200;
 
 /// At most this many bytes of changes are returned in one response, unless a single case is
-/// larger: it then goes alone. Far below the device's answer limit ([`super::http::MAX_ANSWER`])
+/// larger: it then goes alone. Far below the device's answer limit ([`crate::sync::MAX_ANSWER`])
 /// even as base64 in JSON.
 pub const PULL_BYTES: usize = 16 * 1024 * 1024;
 
-const _: () = assert!(PULL_BYTES / 3 * 4 + 1024 * 1024 < super::http::MAX_ANSWER);
+const _: () = assert!(PULL_BYTES / 3 * 4 + 1024 * 1024 < crate::sync::MAX_ANSWER);
 
 /// At most this many case ids are named in one response's [`SyncResponse::repush`].
 pub const REPUSH_LIMIT: usize = PULL_BATCH;
@@ -398,7 +398,8 @@ impl<S: HubStorage> Hub<S> {
                         // The whole case replaces a damaged copy: the repository's own
                         // resolutions in it cannot be told from the damaged bytes, so only
                         // the devices that wrote it are checked.
-                        m.new_actors.retain(|a| !super::is_repository_actor(a));
+                        m.new_actors
+                            .retain(|a| !super::edit::is_repository_actor(a));
                         writers.push((c.case_id.as_str(), std::mem::take(&mut m.new_actors)));
                         replaced.insert(c.case_id.clone());
                         let (case, projection) = PushedCase::new(c, m, read_seqs[i], true);

@@ -9,21 +9,19 @@
 //!   Every automerge call on them runs under `catch_unwind`: a library panic refuses the
 //!   exchange instead of failing the repository.
 //! - Who wrote the new changes: only devices enrolled at the pushing device's site; never a
-//!   repository actor ([`crate::sync::is_repository_actor`]), which only the repository writes.
+//!   repository actor ([`crate::repository::is_repository_actor`]), which only the repository writes.
 //! - At a site that keeps identifying data on its devices: no new change writes an identifying
 //!   field anywhere in the case (a value set then cleared, a row, a nested value).
 
 use super::chunks::ChunkError;
 use super::hub::{HubError, HubStorage, StoredCase};
-use super::wire::{CaseChanges, SyncRequest};
 use crate::store::document::{CaseDoc, NewChange};
+use crate::sync::wire::{CaseChanges, SyncRequest};
+pub use crate::sync::wire::{MAX_HEADS, MAX_PUSH_CASES};
 use automerge::{ActorId, ChangeHash};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// At most this many cases in one push: four times what the device client sends
-/// ([`super::PUSH_BATCH`]).
-pub const MAX_PUSH_CASES: usize = 4 * super::PUSH_BATCH;
 /// At most this many bytes of changes in one push, all cases together (the server's body
 /// limit).
 pub const MAX_PUSH_BYTES: usize = 32 * 1024 * 1024;
@@ -41,8 +39,6 @@ pub const MAX_PUSH_EXPANDED: usize = 128 * 1024 * 1024;
 /// identifying data on its devices). A new case sent as one document is bounded by its
 /// bytes ([`MAX_CASE_BYTES`], [`MAX_CASE_EXPANDED`]) instead.
 pub const MAX_CASE_CHANGES: usize = 50_000;
-/// At most this many heads for one case (concurrent edits not yet merged on the device).
-pub const MAX_HEADS: usize = 256;
 /// The longest form id.
 pub const MAX_FORM_ID: usize = 64;
 
@@ -315,7 +311,7 @@ pub(super) fn check_actors<S: HubStorage>(
     known.insert(device.to_string(), true);
     for (case_id, actors) in new_actors {
         for actor in actors.iter() {
-            if super::is_repository_actor(actor) {
+            if super::edit::is_repository_actor(actor) {
                 return Err(HubError::RepositoryActor((*case_id).to_string()));
             }
             let ok = match known.get(actor) {
