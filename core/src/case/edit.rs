@@ -271,11 +271,11 @@ mod tests {
         ));
         assert_eq!(
             check_value(&case, &spo2, json!(75), Some("COPD")).unwrap(),
-            json!({"value": 75, "confirm": "COPD"})
+            json!({"value": 75, "unit": "%", "confirm": "COPD"})
         );
         assert_eq!(
             check_value(&case, &spo2, json!(97), Some("re-measured")).unwrap(),
-            json!(97)
+            json!({"value": 97, "unit": "%"})
         );
         assert!(matches!(
             check_value(&case, &spo2, json!(250), Some("typo")),
