@@ -149,9 +149,12 @@ impl From<StoreError> for WardcrfError {
             e @ StoreError::IdentifyingAlreadyShared { .. } => WardcrfError::InvalidInput {
                 reason: e.to_string(),
             },
-            StoreError::Database(reason) | StoreError::Io(reason) => {
-                WardcrfError::Storage { reason }
-            }
+            StoreError::Database(cause) => WardcrfError::Storage {
+                reason: cause.to_string(),
+            },
+            StoreError::Io(cause) => WardcrfError::Storage {
+                reason: cause.to_string(),
+            },
         }
     }
 }

@@ -4,7 +4,24 @@ use crate::error::{WardcrfError, bad_json};
 use crate::store::parse_today;
 use crate::types::{Language, ValidationReport};
 use serde_json::Value as Json;
+use std::sync::{Arc, OnceLock};
 use wardcrf_core as core;
+
+/// The bundled catalog, parsed once per process, with its cache of composed forms.
+fn catalog() -> Result<&'static core::Catalog, WardcrfError> {
+    static CATALOG: OnceLock<core::Catalog> = OnceLock::new();
+    if let Some(c) = CATALOG.get() {
+        return Ok(c);
+    }
+    // A bundled file that fails to parse is reported on each call (nothing is kept).
+    let parsed = core::Catalog::bundled()?;
+    Ok(CATALOG.get_or_init(|| parsed))
+}
+
+/// A composed bundled form, compiled once and shared.
+fn composed(form_id: &str, modules: &[String]) -> Result<Arc<core::Form>, WardcrfError> {
+    Ok(catalog()?.composed(form_id, modules)?)
+}
 
 /// A bundled form: a core form, or a disease module that extends one.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -184,7 +201,7 @@ fn field_layout(form: &core::Form, def: &core::Field, lang: core::Lang) -> Field
 #[uniffi::export]
 pub fn forms(lang: Language) -> Result<Vec<FormInfo>, WardcrfError> {
     let lang = lang.into();
-    Ok(core::Catalog::bundled()?
+    Ok(catalog()?
         .definitions()
         .iter()
         .map(|d| FormInfo {
@@ -205,8 +222,7 @@ pub fn form_layout(
     lang: Language,
 ) -> Result<FormLayout, WardcrfError> {
     let lang = lang.into();
-    let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
-    let form = core::Catalog::bundled()?.form(&form_id, &modules)?;
+    let form = composed(&form_id, &modules)?;
     let def = form.definition();
     let sections = def
         .sections
@@ -274,8 +290,7 @@ pub fn validate_values(
             });
         }
     };
-    let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
-    let form = core::Catalog::bundled()?.form(&form_id, &modules)?;
+    let form = composed(&form_id, &modules)?;
     let ctx = core::Context {
         today: parse_today(today)?,
         completing,

@@ -7,6 +7,8 @@
 //!   disease modules (`sari`, `mpox`, `sfts-vhf`, `hepatitis-child`, `amr`).
 //! - [`Form`] is a checked, composed form: sections, fields, repeating groups, skip logic,
 //!   units, limits and cross-field rules, with labels in English, Japanese and German.
+//! - [`case`] is the case domain shared by the tablet's store and the repository: a case
+//!   document, its typed values, the rules of an edit, its status and form, its projection.
 //! - [`validate()`] is a pure function of (form, values, today) giving a [`Report`] of
 //!   per-field errors and warnings, with messages in all three languages, and the values in
 //!   canonical units.
@@ -29,6 +31,7 @@
 //!
 //! The form file format is described in `docs/form-format.md`.
 
+pub mod case;
 mod date;
 mod expr;
 mod form;
@@ -45,14 +48,14 @@ pub use date::{DateTime, PartialDate};
 pub use expr::{Env, Expr, ExprError, FieldInfo, Value};
 pub use form::{
     AgeBand, AgeSource, AltUnit, Catalog, Choice, Choices, Codes, Field, FieldType, Form,
-    FormDefinition, FormError, FormField, Group, Item, Limits, MAX_FORM_BYTES, Problem, Rule,
-    Section, Severity, parse_definition,
+    FormDefinition, FormError, FormField, Group, Item, Limits, MAX_COMPOSED, MAX_FORM_BYTES,
+    Problem, Rule, Section, Severity, parse_definition,
 };
 pub use lang::{Lang, Text, UnknownLang};
 pub use store::{
     Candidate, CaseExport, CaseFilter, CaseStore, CaseSummary, CaseView, ChangeNote, Conflict,
-    FieldPath, HistoryEntry, KeyError, KeyProvider, MIN_PASSPHRASE_ITERATIONS, MergeSummary,
-    Passphrase, RawKeyProvider, SCHEMA_VERSION, SecretKey, Status, StoreError,
+    DatabaseError, FieldPath, HistoryEntry, KeyError, KeyProvider, MIN_PASSPHRASE_ITERATIONS,
+    MergeSummary, Passphrase, RawKeyProvider, SCHEMA_VERSION, SecretKey, Status, StoreError,
 };
 pub use validate::{
     Context, DEFAULT_MAX_ROWS, DEFAULT_MAX_TEXT, Issue, IssueCode, Report, validate,

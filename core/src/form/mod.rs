@@ -3,10 +3,12 @@
 
 mod bundled;
 mod check;
+mod composed;
 mod definition;
 mod load;
 
 pub use bundled::Catalog;
+pub use composed::MAX_COMPOSED;
 pub use definition::{
     AgeBand, AgeSource, AltUnit, Choice, Choices, Codes, Field, FieldType, FormDefinition, Group,
     Item, Limits, Rule, Section, Severity,

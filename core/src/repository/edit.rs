@@ -3,22 +3,22 @@
 //!
 //! The resolution is one automerge change, written by a repository actor (see
 //! [`repository_actor`]) with the staff user and the reason in its note, exactly as a device
-//! writes a resolution ([`crate::CaseStore::resolve`]): a new op that supersedes every
-//! candidate. The repository stores the new document under the next sequence number of its
-//! site, so every device of the site pulls the change at its next sync.
+//! writes a resolution ([`crate::CaseStore::resolve`]), by the same rule
+//! ([`crate::case::edit`]): a new op that supersedes every candidate, with the chosen value
+//! checked against the form. The repository stores the new document under the next sequence
+//! number of its site, so every device of the site pulls the change at its next sync.
 
-use super::hub::{CaseProjection, case_projection};
-use crate::store::document::{CaseDoc, ChangeNote, FieldPath};
-use crate::validate::{Context, Issue, IssueCode, validate};
+use crate::case::document::{CaseDoc, FieldPath};
+use crate::case::edit::{CaseContext, EditError, clean_reason, open_conflict};
+use crate::case::meta;
+use crate::case::projection::{CaseProjection, case_projection};
+use crate::validate::Issue;
 use crate::{Form, PartialDate};
 use automerge::ActorId;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 /// The first bytes of every actor the repository writes changes as.
 pub const REPOSITORY_ACTOR_PREFIX: &[u8] = b"wardcrf-repo";
-
-/// Longest reason kept for a resolution (as on a device).
-pub const MAX_REASON: usize = crate::store::MAX_REASON;
 
 /// A fresh repository actor: [`REPOSITORY_ACTOR_PREFIX`] and 4 random bytes (16 bytes, like a
 /// device's). A new actor per change keeps the actor's sequence numbers unique even when two
@@ -53,7 +53,9 @@ pub enum RepositoryEditError {
     UnknownField(String),
     #[error("a reason is needed to resolve a conflict")]
     ReasonRequired,
-    /// The value is impossible for the field; `issues` hold the messages in every language.
+    /// The value cannot be stored: impossible for the field, or outside its expected range
+    /// with a confirmation of its own that confirms nothing (a blank one); `issues` hold the
+    /// messages in every language.
     #[error("the value of {field} cannot be stored: it breaks a hard rule of the form")]
     Rejected { field: String, issues: Vec<Issue> },
 }
@@ -62,7 +64,7 @@ pub enum RepositoryEditError {
 #[derive(Debug, Clone)]
 pub struct Resolution<'a> {
     pub path: &'a FieldPath,
-    /// A candidate's value, or a new value (validated against the form).
+    /// A candidate's value, or a new value (either checked against the form).
     pub value: Json,
     /// The staff user, recorded in the change like a device's user.
     pub user: &'a str,
@@ -85,9 +87,9 @@ pub struct Resolved {
 }
 
 /// Resolves the open conflict at `resolution.path` in the stored document `doc`, as a change by
-/// a fresh repository actor. `form` is the case's composed form: a value that is not one of the
-/// candidates is checked as a device checks it (an impossible value is refused; one outside the
-/// soft limits is kept confirmed by the reason).
+/// a fresh repository actor. `form` is the case's composed form: the value (a candidate's or a
+/// new one) is checked as a device checks it ([`crate::case::check_value`]): an impossible
+/// value is refused; one outside the soft limits is kept confirmed by the reason.
 pub fn resolve_in_document(
     doc: &[u8],
     form: &Form,
@@ -95,13 +97,11 @@ pub fn resolve_in_document(
     today: Option<PartialDate>,
 ) -> Result<Resolved, RepositoryEditError> {
     let path = resolution.path;
-    let reason: String = resolution.reason.trim().chars().take(MAX_REASON).collect();
-    if reason.is_empty() {
-        return Err(RepositoryEditError::ReasonRequired);
-    }
+    let reason =
+        clean_reason(Some(resolution.reason)).ok_or(RepositoryEditError::ReasonRequired)?;
     let actor = repository_actor();
     let mut case = CaseDoc::load(doc, &actor).map_err(|e| damaged(&e))?;
-    if case.root_str("deleted").is_some() {
+    if meta::is_deleted(&case) {
         return Err(RepositoryEditError::Deleted);
     }
     if let (Some(g), Some(r)) = (&path.group, &path.row_id)
@@ -112,35 +112,27 @@ pub fn resolve_in_document(
             row_id: r.clone(),
         });
     }
-    let candidates = case
-        .conflicts()
-        .into_iter()
-        .find(|(p, _)| p == path)
-        .map(|(_, c)| c)
-        .ok_or_else(|| RepositoryEditError::NoConflict(path.field.clone()))?;
-    let superseded: Vec<Json> = candidates.iter().map(|c| c.value.clone()).collect();
-    let value = if superseded.contains(&resolution.value) {
-        // A candidate is stored as it was written (already checked where it was entered).
-        resolution.value.clone()
-    } else {
-        checked_value(&case, form, path, resolution.value.clone(), &reason, today)?
+    let conflict = open_conflict(&mut case, path)?;
+    let context = CaseContext {
+        form,
+        values: case.values(),
+        today,
     };
-    let mut note = ChangeNote::new(resolution.user, "resolve");
-    note.reason = Some(reason);
-    note.field = Some(path.field.clone());
-    note.group = path.group.clone();
-    note.row_id = path.row_id.clone();
-    note.old = Some(Json::Array(superseded.clone()));
-    note.new = Some(value.clone());
-    case.put_value(path, Some(&value), &note, resolution.time)
-        .map_err(|e| damaged(&e))?;
+    let resolved = conflict.resolve(
+        &mut case,
+        &context,
+        resolution.value.clone(),
+        resolution.user,
+        reason,
+        resolution.time,
+    )?;
     let saved = case.save();
     let projection =
         case_projection(&saved).map_err(|e| RepositoryEditError::Damaged(e.to_string()))?;
     Ok(Resolved {
         doc: saved,
-        value,
-        superseded,
+        value: resolved.value,
+        superseded: resolved.superseded,
         projection,
     })
 }
@@ -149,69 +141,24 @@ fn damaged(e: &dyn std::fmt::Display) -> RepositoryEditError {
     RepositoryEditError::Damaged(e.to_string())
 }
 
-/// A new value for `path`, validated with the rest of the case: refused when impossible,
-/// canonical (units converted) otherwise, confirmed by `reason` when outside the soft limits.
-fn checked_value(
-    case: &CaseDoc,
-    form: &Form,
-    path: &FieldPath,
-    raw: Json,
-    reason: &str,
-    today: Option<PartialDate>,
-) -> Result<Json, RepositoryEditError> {
-    let field = form
-        .field(&path.field)
-        .filter(|f| f.group == path.group)
-        .ok_or_else(|| RepositoryEditError::UnknownField(path.field.clone()))?;
-    let raw = match raw {
-        Json::Object(mut o) if o.contains_key("value") => {
-            o.entry("confirm").or_insert_with(|| json!(reason));
-            Json::Object(o)
+impl From<EditError> for RepositoryEditError {
+    fn from(e: EditError) -> Self {
+        match e {
+            EditError::UnknownField { field } => RepositoryEditError::UnknownField(field),
+            EditError::Rejected { field, issues } => {
+                RepositoryEditError::Rejected { field, issues }
+            }
+            // The console gives a reason with every resolution, which confirms a value outside
+            // the expected range; only a value with a blank confirmation of its own stays
+            // unconfirmed, and is refused as a device refuses it.
+            EditError::NeedsConfirmation { field, warnings } => RepositoryEditError::Rejected {
+                field,
+                issues: warnings,
+            },
+            EditError::NoConflict(field) => RepositoryEditError::NoConflict(field),
+            EditError::Document(e) => damaged(&e),
         }
-        plain => json!({"value": plain, "confirm": reason}),
-    };
-    let mut values = case.values();
-    path.put_in(&mut values, raw);
-    let report = validate(
-        form,
-        &values,
-        &Context {
-            today,
-            completing: false,
-        },
-    );
-    let at_path = |i: &Issue| {
-        i.field == field.def.id
-            && i.group == path.group
-            && (path.row_id.is_none() || i.row_id == path.row_id)
-    };
-    let rejecting: Vec<Issue> = report
-        .errors
-        .iter()
-        .filter(|i| at_path(i) && i.code.rejects_write())
-        .cloned()
-        .collect();
-    if !rejecting.is_empty() {
-        return Err(RepositoryEditError::Rejected {
-            field: path.field.clone(),
-            issues: rejecting,
-        });
     }
-    let canonical = path
-        .get_in(&report.values)
-        .ok_or_else(|| RepositoryEditError::Rejected {
-            field: path.field.clone(),
-            issues: Vec::new(),
-        })?;
-    let warned = report
-        .warnings
-        .iter()
-        .any(|w| at_path(w) && w.code == IssueCode::SoftLimit);
-    Ok(if warned {
-        canonical
-    } else {
-        crate::store::without_confirmation(canonical)
-    })
 }
 
 #[cfg(test)]
@@ -221,6 +168,7 @@ mod tests {
         Hub, HubStorage, MemoryHubStorage, SyncRequest, SyncResponse, Transport, TransportError,
     };
     use crate::{CaseStore, Catalog, Passphrase};
+    use serde_json::json;
     use std::cell::RefCell;
 
     struct Direct<'a>(&'a RefCell<Hub<MemoryHubStorage>>, &'static str);
@@ -300,6 +248,35 @@ mod tests {
             resolve_in_document(&stored.doc, &form, &r3, None),
             Err(RepositoryEditError::Rejected { .. })
         ));
+
+        // A value whose own confirmation is blank confirms nothing: refused, as a device
+        // refuses it (the repository used to store it unconfirmed).
+        let r4 = Resolution {
+            value: json!({"value": 75, "confirm": " "}),
+            reason: "typo",
+            ..r.clone()
+        };
+        assert!(matches!(
+            resolve_in_document(&stored.doc, &form, &r4, None),
+            Err(RepositoryEditError::Rejected { .. })
+        ));
+        // A candidate's value is checked too, and stored as it was (canonical already).
+        let candidate = crate::case::case_projection(&stored.doc).unwrap().conflicts[0].candidates
+            [0]
+        .value
+        .clone();
+        let kept = resolve_in_document(
+            &stored.doc,
+            &form,
+            &Resolution {
+                value: candidate.clone(),
+                reason: "the first reading",
+                ..r.clone()
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(kept.value, candidate);
 
         let resolved = resolve_in_document(
             &stored.doc,

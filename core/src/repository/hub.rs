@@ -13,7 +13,11 @@
 //! replaces the damaged document and lifts the quarantine.
 
 use super::accept::{self, IdentifyingFields, NOT_THIS_CASE};
-use crate::store::document::CaseDoc;
+use crate::case::document::CaseDoc;
+use crate::case::projection::project_doc;
+pub use crate::case::projection::{
+    CaseProjection, ProjectedConflict, case_history, case_projection,
+};
 use crate::sync::parse_heads;
 use crate::sync::wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
 use automerge::{ActorId, ChangeHash};
@@ -199,7 +203,7 @@ fn storage<E: std::fmt::Display>(e: E) -> HubError {
 }
 
 fn encode(heads: &[ChangeHash]) -> Vec<u8> {
-    crate::store::document::encode_heads(heads)
+    crate::case::document::encode_heads(heads)
 }
 
 /// Loads a stored document; a library panic on damaged bytes counts as damage.
@@ -452,7 +456,7 @@ impl<S: HubStorage> Hub<S> {
                 .storage
                 .device_heads(device, &case_id)
                 .map_err(storage)?
-                .and_then(|b| crate::store::document::decode_heads(&b))
+                .and_then(|b| crate::case::document::decode_heads(&b))
                 .unwrap_or_default();
             steps.push((case_id, seq, Some(pulls.len())));
             pulls.push((stored, known));
@@ -718,69 +722,4 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
             .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
-}
-
-/// What the repository shows of one case: read from its stored document.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct CaseProjection {
-    pub form_id: String,
-    pub modules: Vec<String>,
-    /// `draft`, `complete` or `signed`.
-    pub status: String,
-    pub deleted: bool,
-    /// The current values as a validation input (`{"field": value, "group": [{row}]}`).
-    pub values: serde_json::Map<String, serde_json::Value>,
-    /// Every field with concurrent different values, with its candidates.
-    pub conflicts: Vec<ProjectedConflict>,
-}
-
-/// One open conflict of a [`CaseProjection`].
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ProjectedConflict {
-    #[serde(flatten)]
-    pub path: crate::store::FieldPath,
-    pub candidates: Vec<crate::store::Candidate>,
-}
-
-/// Reads a stored case document (as [`StoredCase::doc`] holds it) into a [`CaseProjection`].
-pub fn case_projection(doc: &[u8]) -> Result<CaseProjection, HubError> {
-    let mut doc = CaseDoc::load(doc, &ActorId::random()).map_err(storage)?;
-    Ok(project_doc(&mut doc))
-}
-
-fn project_doc(doc: &mut CaseDoc) -> CaseProjection {
-    let modules = match doc.meta("modules") {
-        Some(serde_json::Value::Array(a)) => a
-            .iter()
-            .filter_map(|m| m.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let form_id = match doc.meta("form_id") {
-        Some(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    };
-    CaseProjection {
-        form_id,
-        modules,
-        status: doc.root_str("status").unwrap_or_else(|| "draft".into()),
-        deleted: doc.root_str("deleted").is_some(),
-        values: doc.values(),
-        conflicts: doc
-            .conflicts()
-            .into_iter()
-            .map(|(path, candidates)| ProjectedConflict { path, candidates })
-            .collect(),
-    }
-}
-
-/// The audit trail of a stored case document (as [`StoredCase::doc`] holds it), oldest first,
-/// the same entries every device holding the same changes shows; only entries touching `field`
-/// when given.
-pub fn case_history(
-    doc: &[u8],
-    field: Option<&str>,
-) -> Result<Vec<crate::store::HistoryEntry>, HubError> {
-    let mut doc = CaseDoc::load(doc, &ActorId::random()).map_err(storage)?;
-    Ok(doc.history(field))
 }

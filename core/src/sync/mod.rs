@@ -30,17 +30,13 @@ pub use wire::{
 };
 
 use crate::store::{CaseStore, StoreError};
-use automerge::ChangeHash;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// At most this many cases are pushed in one exchange.
 pub const PUSH_BATCH: usize = 100;
 
-/// Parses hex change hashes; `None` if any is malformed.
-pub fn parse_heads(heads: &[String]) -> Option<Vec<ChangeHash>> {
-    heads.iter().map(|h| h.parse::<ChangeHash>().ok()).collect()
-}
+pub use crate::case::document::parse_heads;
 
 /// Why an exchange with the repository failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeSet, HashMap};
 
+pub use super::heads::{decode_heads, encode_heads, parse_heads};
+
 /// Where a value lives: a case-level field, or a field of one row of a group.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FieldPath {
@@ -120,6 +122,25 @@ impl ChangeNote {
             new: None,
         }
     }
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub time: i64,
+    pub device: String,
+    pub user: String,
+    pub op: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row_id: Option<String>,
+    pub old: Option<Json>,
+    pub new: Option<Json>,
+    pub reason: Option<String>,
+    pub change: String,
 }
 
 /// Why a document could not be read or changed.
@@ -601,7 +622,7 @@ impl CaseDoc {
 
     /// The audit trail, oldest first (the order of [`CaseDoc::changes`]); only entries touching
     /// `field` when given (a row added with a value for it counts).
-    pub fn history(&mut self, field: Option<&str>) -> Vec<super::HistoryEntry> {
+    pub fn history(&mut self, field: Option<&str>) -> Vec<HistoryEntry> {
         self.changes()
             .into_iter()
             .filter(|(_, _, note, _)| match field {
@@ -615,7 +636,7 @@ impl CaseDoc {
                             .is_some_and(|o| o.contains_key(f) && note.op == "row_add")
                 }
             })
-            .map(|(device, time, note, hash)| super::HistoryEntry {
+            .map(|(device, time, note, hash)| HistoryEntry {
                 time,
                 device,
                 user: note.user,
@@ -775,22 +796,4 @@ pub fn split_chunks(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
         rest = &rest[end..];
     }
     Ok(chunks)
-}
-
-/// Heads as stored and sent: sorted 32-byte hashes, concatenated.
-pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
-    let mut sorted: Vec<&ChangeHash> = heads.iter().collect();
-    sorted.sort();
-    sorted.iter().flat_map(|h| h.0).collect()
-}
-
-/// The inverse of [`encode_heads`]; `None` when the bytes are not whole hashes.
-pub fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
-    if !bytes.len().is_multiple_of(32) {
-        return None;
-    }
-    bytes
-        .chunks(32)
-        .map(|c| ChangeHash::try_from(c).ok())
-        .collect()
 }

@@ -1,0 +1,340 @@
+//! Every SQL statement of the device store, each behind a function with typed rows.
+//!
+//! The tables (see `migrations/`): `meta` (key → bytes: the wrapped key, the canary, the
+//! device actor, sync state), `cases` (the sealed document of each case with its plaintext
+//! listing columns and the heads this device and the repository hold), `lookup` (keyed hashes
+//! of identifying values, for search) and `local_parts` (the sealed device-only part of a
+//! case). Nothing here decrypts or interprets a document.
+
+use super::{CaseFilter, CaseSummary, Status};
+use rusqlite::{Connection, OptionalExtension, Result, params};
+use std::path::Path;
+
+/// Opens the database file with the store's settings (WAL, durable writes, foreign keys).
+pub(super) fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// Whether an error means the file is not a (sound) SQLite database.
+pub(super) fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// SQLite's quick integrity check: `"ok"`, or what is wrong.
+pub(super) fn quick_check(conn: &Connection) -> Result<String> {
+    conn.query_row("PRAGMA quick_check", [], |r| r.get(0))
+}
+
+/// The schema version the database is at.
+pub(super) fn schema_version(conn: &Connection) -> Result<u32> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+}
+
+/// A `meta` entry.
+pub(super) fn meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+}
+
+/// Writes a `meta` entry, replacing any earlier value.
+pub(super) fn put_meta(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+/// Writes the first `meta` entries of a new store, in one transaction.
+pub(super) fn init_meta(conn: &mut Connection, entries: &[(&str, Vec<u8>)]) -> Result<()> {
+    let tx = conn.transaction()?;
+    for (k, v) in entries {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![k, v],
+        )?;
+    }
+    tx.commit()
+}
+
+/// Replaces the wrapped data key, its provider's parameters and kind, in one transaction.
+pub(super) fn rewrap_key(
+    conn: &mut Connection,
+    wrapped: &[u8],
+    key_params: &[u8],
+    kind: &[u8],
+) -> Result<()> {
+    let tx = conn.transaction()?;
+    for (key, value) in [
+        ("wrapped_key", wrapped),
+        ("key_params", key_params),
+        ("key_kind", kind),
+    ] {
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = ?2",
+            params![value, key],
+        )?;
+    }
+    tx.commit()
+}
+
+/// A case's sealed document and its deletion flag.
+pub(super) struct SealedCase {
+    pub doc: Vec<u8>,
+    pub deleted: bool,
+}
+
+pub(super) fn sealed_case(conn: &Connection, case_id: &str) -> Result<Option<SealedCase>> {
+    conn.query_row(
+        "SELECT doc, deleted FROM cases WHERE case_id = ?1",
+        [case_id],
+        |r| {
+            Ok(SealedCase {
+                doc: r.get(0)?,
+                deleted: r.get::<_, i64>(1)? != 0,
+            })
+        },
+    )
+    .optional()
+}
+
+/// A case as written: its sealed document, listing columns, heads and look-up tokens.
+pub(super) struct CaseRow<'a> {
+    pub case_id: &'a str,
+    pub form_id: &'a str,
+    pub form_version: &'a str,
+    pub status: Status,
+    pub has_conflicts: bool,
+    pub deleted: bool,
+    pub doc: &'a [u8],
+    pub local_heads: &'a [u8],
+    /// The heads the repository holds, when known anew (after a sync).
+    pub server_heads: Option<&'a [u8]>,
+    /// `(kind, token)` of each indexed identifying value.
+    pub lookup: &'a [(&'a str, Vec<u8>)],
+}
+
+/// Inserts (`insert`) or updates a case row with its look-up tokens, at `time`, in a savepoint
+/// (its own transaction, or part of an enclosing one).
+pub(super) fn write_case(
+    conn: &mut Connection,
+    row: &CaseRow<'_>,
+    insert: bool,
+    time: i64,
+) -> Result<()> {
+    let status = row.status.as_str();
+    let conflicts = i64::from(row.has_conflicts);
+    let deleted = i64::from(row.deleted);
+    let tx = conn.savepoint()?;
+    if insert {
+        tx.execute(
+            "INSERT INTO cases (case_id, form_id, form_version, status, has_conflicts, deleted, created_at, updated_at, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+            params![row.case_id, row.form_id, row.form_version, status, conflicts, deleted, time, row.doc],
+        )?;
+    } else {
+        tx.execute(
+            "UPDATE cases SET status = ?2, has_conflicts = ?3, deleted = ?4, updated_at = ?5, doc = ?6 WHERE case_id = ?1",
+            params![row.case_id, status, conflicts, deleted, time, row.doc],
+        )?;
+    }
+    tx.execute(
+        "UPDATE cases SET local_heads = ?2 WHERE case_id = ?1",
+        params![row.case_id, row.local_heads],
+    )?;
+    if let Some(heads) = row.server_heads {
+        tx.execute(
+            "UPDATE cases SET server_heads = ?2 WHERE case_id = ?1",
+            params![row.case_id, heads],
+        )?;
+    }
+    tx.execute("DELETE FROM lookup WHERE case_id = ?1", [row.case_id])?;
+    for (kind, token) in row.lookup {
+        tx.execute(
+            "INSERT INTO lookup (kind, token, case_id) VALUES (?1, ?2, ?3)",
+            params![kind, token, row.case_id],
+        )?;
+    }
+    tx.commit()
+}
+
+/// Cases from the plaintext columns, newest first.
+pub(super) fn list(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseSummary>> {
+    let mut stmt = conn.prepare(
+        "SELECT case_id, form_id, form_version, status, has_conflicts, deleted, created_at, updated_at FROM cases
+         WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR form_id = ?2) AND (?3 IS NULL OR updated_at >= ?3)
+           AND (?4 = 0 OR has_conflicts = 1) AND (?5 = 1 OR deleted = 0)
+         ORDER BY updated_at DESC, case_id",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            filter.status.map(Status::as_str),
+            filter.form_id,
+            filter.updated_since,
+            i64::from(filter.with_conflicts),
+            i64::from(filter.include_deleted)
+        ],
+        |r| {
+            Ok(CaseSummary {
+                case_id: r.get(0)?,
+                form_id: r.get(1)?,
+                form_version: r.get(2)?,
+                status: Status::parse(&r.get::<_, String>(3)?),
+                has_conflicts: r.get::<_, i64>(4)? != 0,
+                deleted: r.get::<_, i64>(5)? != 0,
+                created_at: r.get(6)?,
+                updated_at: r.get(7)?,
+            })
+        },
+    )?;
+    rows.collect()
+}
+
+fn ids(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(sql)?;
+    let ids = stmt.query_map(args, |r| r.get(0))?;
+    ids.collect()
+}
+
+/// Cases whose look-up token of `kind` is `token`.
+pub(super) fn find(conn: &Connection, kind: &str, token: &[u8]) -> Result<Vec<String>> {
+    ids(
+        conn,
+        "SELECT case_id FROM lookup WHERE kind = ?1 AND token = ?2 ORDER BY case_id",
+        params![kind, token],
+    )
+}
+
+/// Every case id, in order.
+pub(super) fn case_ids(conn: &Connection) -> Result<Vec<String>> {
+    ids(conn, "SELECT case_id FROM cases ORDER BY case_id", [])
+}
+
+/// Cases flagged with conflicts and not deleted, newest first (through the partial index of
+/// migration 004: costs the conflicted cases only).
+pub(super) fn conflicted_case_ids(conn: &Connection) -> Result<Vec<String>> {
+    ids(
+        conn,
+        "SELECT case_id FROM cases WHERE has_conflicts = 1 AND deleted = 0
+         ORDER BY updated_at DESC, case_id",
+        [],
+    )
+}
+
+pub(super) fn case_exists(conn: &Connection, case_id: &str) -> Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM cases WHERE case_id = ?1)",
+        [case_id],
+        |r| r.get(0),
+    )
+}
+
+/// The sealed device-only part of a case.
+pub(super) fn local_part(conn: &Connection, case_id: &str) -> Result<Option<Vec<u8>>> {
+    conn.query_row(
+        "SELECT doc FROM local_parts WHERE case_id = ?1",
+        [case_id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+pub(super) fn put_local_part(conn: &Connection, case_id: &str, sealed: &[u8]) -> Result<()> {
+    conn.execute(
+        "INSERT INTO local_parts (case_id, doc) VALUES (?1, ?2)
+         ON CONFLICT (case_id) DO UPDATE SET doc = excluded.doc",
+        params![case_id, sealed],
+    )?;
+    Ok(())
+}
+
+/// Cases the repository does not hold as they are here, oldest change first.
+pub(super) fn outbox(conn: &Connection) -> Result<Vec<String>> {
+    ids(
+        conn,
+        "SELECT case_id FROM cases WHERE server_heads = x'' OR local_heads != server_heads ORDER BY updated_at, case_id",
+        [],
+    )
+}
+
+/// What a push of one case needs from its row.
+pub(super) struct PushRow {
+    /// Heads the repository holds (empty: never synced).
+    pub server_heads: Vec<u8>,
+    pub local_heads: Vec<u8>,
+    pub form_id: String,
+    /// The sealed document.
+    pub doc: Vec<u8>,
+}
+
+pub(super) fn push_row(conn: &Connection, case_id: &str) -> Result<Option<PushRow>> {
+    conn.query_row(
+        "SELECT server_heads, local_heads, form_id, doc FROM cases WHERE case_id = ?1",
+        [case_id],
+        |r| {
+            Ok(PushRow {
+                server_heads: r.get(0)?,
+                local_heads: r.get(1)?,
+                form_id: r.get(2)?,
+                doc: r.get(3)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// The heads this device holds of a case (`None`: no such case).
+pub(super) fn local_heads(conn: &Connection, case_id: &str) -> Result<Option<Vec<u8>>> {
+    conn.query_row(
+        "SELECT local_heads FROM cases WHERE case_id = ?1",
+        [case_id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Records the heads the repository holds of a case; returns the rows changed (0 or 1).
+pub(super) fn set_server_heads(conn: &Connection, case_id: &str, heads: &[u8]) -> Result<usize> {
+    conn.execute(
+        "UPDATE cases SET server_heads = ?2 WHERE case_id = ?1",
+        params![case_id, heads],
+    )
+}
+
+/// Starts a write transaction (a whole sync answer).
+pub(super) fn begin(conn: &Connection) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+}
+
+pub(super) fn commit(conn: &Connection) -> Result<()> {
+    conn.execute_batch("COMMIT")
+}
+
+/// Ends the open transaction without its changes (best effort: there may be none open).
+pub(super) fn rollback(conn: &Connection) {
+    let _ = conn.execute_batch("ROLLBACK");
+}
+
+/// Opens the named savepoint.
+pub(super) fn savepoint(conn: &Connection, name: &str) -> Result<()> {
+    conn.execute_batch(&format!("SAVEPOINT {name}"))
+}
+
+/// Keeps what was written since the named savepoint.
+pub(super) fn release(conn: &Connection, name: &str) -> Result<()> {
+    conn.execute_batch(&format!("RELEASE {name}"))
+}
+
+/// Undoes what was written since the named savepoint (best effort).
+pub(super) fn rollback_to(conn: &Connection, name: &str) {
+    let _ = conn.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
+}

@@ -1,0 +1,201 @@
+//! The device's side of sync bookkeeping (the exchange itself is in [`crate::sync`]): which
+//! cases the repository lacks (the outbox, from the heads each side holds), the changes to
+//! push, applying the repository's answer with its cursor, and what enrolment gave the device
+//! (the repository address and token, sealed; the site's setting for identifying data).
+
+use super::{CaseStore, DatabaseError, StoreError, db, document};
+use crate::case::document::CaseDoc;
+use serde_json::{Value as Json, json};
+
+/// The associated data of the sealed sync credential.
+const CREDENTIAL_AAD: &[u8] = b"wardcrf|v1|credential";
+
+impl CaseStore {
+    /// Cases the repository does not yet hold as they are here (never synced, or changed).
+    pub fn sync_outbox(&self) -> Result<Vec<String>, StoreError> {
+        Ok(db::outbox(&self.conn)?)
+    }
+
+    /// The changes of a case that the repository lacks, with this device's heads.
+    pub fn sync_push(&self, case_id: &str) -> Result<crate::sync::CaseChanges, StoreError> {
+        let db::PushRow {
+            server_heads: server,
+            local_heads: local,
+            form_id,
+            doc: blob,
+        } = db::push_row(&self.conn, case_id)?
+            .ok_or_else(|| StoreError::UnknownCase(case_id.to_string()))?;
+        // A case the repository has never held goes as the whole saved document, which is what
+        // the store keeps (sealed): the same changes in automerge's compressed document
+        // encoding, about a seventh of the bytes of the change-by-change encoding for a case
+        // entered field by field, and sent without loading the document (measured by
+        // server/benches/sync.rs). Both encodings are read by `load_incremental`.
+        if server.is_empty()
+            && let Some(heads) = document::decode_heads(&local).filter(|h| !h.is_empty())
+        {
+            let plain = self.key.open(&Self::aad(case_id), &blob)?;
+            return Ok(crate::sync::CaseChanges {
+                case_id: case_id.to_string(),
+                form_id,
+                changes: plain.to_vec(),
+                heads: heads.iter().map(ToString::to_string).collect(),
+            });
+        }
+        let (mut doc, _) = self.load(case_id)?;
+        let known = document::decode_heads(&server).unwrap_or_default();
+        let form_id = crate::case::meta::form_id_of(&doc);
+        Ok(crate::sync::CaseChanges {
+            case_id: case_id.to_string(),
+            form_id,
+            changes: doc.changes_after(&known),
+            heads: doc.heads().iter().map(ToString::to_string).collect(),
+        })
+    }
+
+    /// Applies a case received from the repository and records the repository's heads.
+    /// Returns whether the case was new to this device.
+    pub fn sync_apply(&mut self, case: &crate::sync::CaseChanges) -> Result<bool, StoreError> {
+        let heads = document::parse_heads(&case.heads)
+            .ok_or_else(|| StoreError::Mismatch(format!("{}: malformed heads", case.case_id)))?;
+        let server_heads = document::encode_heads(&heads);
+        let local_heads = db::local_heads(&self.conn, &case.case_id)?;
+        if local_heads.as_deref() == Some(server_heads.as_slice()) {
+            // The repository holds exactly what this device holds (the answer to its own push):
+            // nothing to decrypt, merge or rewrite, only the bookkeeping.
+            db::set_server_heads(&self.conn, &case.case_id, &server_heads)?;
+            return Ok(false);
+        }
+        let exists = local_heads.is_some();
+        let mut doc = if exists {
+            let (mut doc, _) = self.load(&case.case_id)?;
+            doc.apply(&case.changes)?;
+            doc
+        } else {
+            CaseDoc::from_changes(&case.changes, &self.actor)?
+        };
+        self.write_synced(&case.case_id, &mut doc, !exists, Some(&server_heads))?;
+        Ok(!exists)
+    }
+
+    /// Applies a whole answer of the repository and its cursor in one transaction (one durable
+    /// write instead of one per case); all or nothing. Returns, per case, whether it was new.
+    pub fn sync_apply_all(
+        &mut self,
+        cases: &[crate::sync::CaseChanges],
+        cursor: u64,
+    ) -> Result<Vec<bool>, StoreError> {
+        db::begin(&self.conn)?;
+        let applied = cases
+            .iter()
+            .map(|c| self.sync_apply(c))
+            .collect::<Result<Vec<bool>, StoreError>>()
+            .and_then(|new| {
+                self.set_sync_cursor(cursor)?;
+                Ok(new)
+            });
+        // On any failure (COMMIT included: it can fail and leave the transaction open), the
+        // store is as it was before the answer; the next sync asks again.
+        let committed = applied.and_then(|new| {
+            db::commit(&self.conn)?;
+            Ok(new)
+        });
+        match &committed {
+            Ok(new) => tracing::info!(
+                cases = cases.len(),
+                new_cases = new.iter().filter(|n| **n).count(),
+                cursor,
+                "sync answer applied"
+            ),
+            Err(_) => db::rollback(&self.conn),
+        }
+        committed
+    }
+
+    /// Forgets what the repository holds of each of `case_ids` that this store holds (the
+    /// repository asked for them again: see [`crate::sync::SyncResponse::repush`]); the next
+    /// push sends each of them whole. Ids this store does not hold are ignored. Returns the
+    /// ids forgotten.
+    pub fn sync_forget_server_heads(
+        &mut self,
+        case_ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut forgotten = Vec::new();
+        for id in case_ids {
+            let n = db::set_server_heads(&self.conn, id, &[])?;
+            if n > 0 {
+                forgotten.push(id.clone());
+            }
+        }
+        Ok(forgotten)
+    }
+
+    /// Keeps what enrolment gave this device: the repository address and its token (sealed),
+    /// and its site's setting for identifying data ([`CaseStore::keeps_identifying_on_device`]).
+    /// A store whose shared records already hold identifying values cannot join a site that
+    /// keeps them on the device ([`StoreError::IdentifyingAlreadyShared`]); nothing is kept then.
+    pub fn enrolled(
+        &mut self,
+        server_url: &str,
+        enrolment: &crate::sync::Enrolment,
+    ) -> Result<(), StoreError> {
+        if enrolment.identifying_on_device && !self.identifying_on_device {
+            let ids = db::case_ids(&self.conn)?;
+            let mut shared = 0;
+            for id in ids {
+                let (mut doc, _) = self.load(&id)?;
+                if self.holds_identifying(&mut doc)? {
+                    shared += 1;
+                }
+            }
+            if shared > 0 {
+                return Err(StoreError::IdentifyingAlreadyShared { cases: shared });
+            }
+        }
+        self.set_sync_credential(server_url, &enrolment.token)?;
+        if enrolment.identifying_on_device {
+            db::put_meta(&self.conn, "identifying_on_device", b"1")?;
+            self.identifying_on_device = true;
+        }
+        Ok(())
+    }
+
+    /// Keeps the repository address and this device's token, sealed with the data key.
+    pub fn set_sync_credential(&mut self, server_url: &str, token: &str) -> Result<(), StoreError> {
+        let plain = serde_json::to_vec(&json!({"server_url": server_url, "token": token}))
+            .map_err(|e| StoreError::Database(DatabaseError::CredentialJson(e)))?;
+        let sealed = self.key.seal(CREDENTIAL_AAD, &plain)?;
+        Ok(db::put_meta(&self.conn, "sync_credential", &sealed)?)
+    }
+
+    /// The repository address and device token, if this device is enrolled.
+    pub fn sync_credential(&self) -> Result<Option<(String, String)>, StoreError> {
+        let sealed = db::meta(&self.conn, "sync_credential")?;
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let plain = self.key.open(CREDENTIAL_AAD, &sealed)?;
+        let v: Json = serde_json::from_slice(&plain)
+            .map_err(|e| StoreError::Database(DatabaseError::CredentialJson(e)))?;
+        match (v["server_url"].as_str(), v["token"].as_str()) {
+            (Some(u), Some(t)) => Ok(Some((u.to_string(), t.to_string()))),
+            _ => Err(StoreError::Database(DatabaseError::Credential)),
+        }
+    }
+
+    /// The repository sequence number this device has applied up to.
+    pub fn sync_cursor(&self) -> Result<u64, StoreError> {
+        let v = db::meta(&self.conn, "sync_cursor")?;
+        Ok(v.and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Records the cursor once a response's cases are applied.
+    pub fn set_sync_cursor(&mut self, cursor: u64) -> Result<(), StoreError> {
+        Ok(db::put_meta(
+            &self.conn,
+            "sync_cursor",
+            cursor.to_string().as_bytes(),
+        )?)
+    }
+}
