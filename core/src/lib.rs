@@ -34,6 +34,7 @@ mod expr;
 mod form;
 mod lang;
 mod messages;
+pub mod migrate;
 mod store;
 pub mod sync;
 mod units;
