@@ -37,6 +37,7 @@ mod expr;
 mod form;
 mod lang;
 mod messages;
+pub mod migrate;
 #[cfg(feature = "repository")]
 pub mod repository;
 mod store;

@@ -29,8 +29,8 @@ mod sync;
 use common::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use wardcrf_server::postgres::{SCHEMA_VERSION, migrate};
-use wardcrf_server::storage::RepoError;
+use wardcrf_server::repository::RepoError;
+use wardcrf_server::repository::postgres::{SCHEMA_VERSION, migrate};
 
 /// A running binary, killed and reaped when dropped (also when an assertion fails).
 struct Running(std::process::Child);

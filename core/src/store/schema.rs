@@ -1,5 +1,7 @@
-//! The store's SQLite schema and its migrations, keyed on `PRAGMA user_version`.
+//! The store's SQLite schema: its numbered migrations (`migrations/`), applied on
+//! `PRAGMA user_version` by the runner in [`crate::migrate`].
 
+use crate::migrate::MigrateError;
 use rusqlite::Connection;
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`.
@@ -27,20 +29,10 @@ pub enum SchemaError {
 
 /// Applies every migration the database lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<u32, SchemaError> {
-    let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(SchemaError::TooNew {
-            found,
-            known: SCHEMA_VERSION,
-        });
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
-        tx.commit()?;
-    }
-    Ok(SCHEMA_VERSION)
+    crate::migrate::migrate_sqlite(conn, MIGRATIONS).map_err(|e| match e {
+        MigrateError::TooNew { found, known } => SchemaError::TooNew { found, known },
+        MigrateError::Sqlite(e) => SchemaError::Sqlite(e),
+    })
 }
 
 #[cfg(test)]

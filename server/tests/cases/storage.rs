@@ -6,7 +6,7 @@ use crate::common::*;
 use std::fmt::Debug;
 use wardcrf_core::sync::HubStorage;
 use wardcrf_server::Repository;
-use wardcrf_server::storage::RepoError;
+use wardcrf_server::repository::{AtomicHub, RepoError};
 
 /// `#[test] fn $name` running `$body` on a fresh, empty storage of the target's backend.
 macro_rules! storage_test {
@@ -193,7 +193,7 @@ where
 
 storage_test!(projections_are_replaced_and_filtered, projections);
 fn projections<S: Repository>(mut s: S) {
-    use wardcrf_server::storage::{CaseQuery, ProjectionRow};
+    use wardcrf_server::repository::{CaseQuery, ProjectionRow};
     let row =
         |case_id: &str, site: &str, status: &str, n_conflicts: u64, n_flags: u64| ProjectionRow {
             case_id: case_id.into(),
@@ -282,4 +282,82 @@ where
     assert_eq!(s.device_heads("d1", "c1").unwrap(), Some(b"h".to_vec()));
     // Outside a batch every step is still its own transaction.
     assert_eq!(s.put_case("c3", "A", "f", b"3").unwrap(), 3);
+}
+
+/// A step of the core's `HubStorage` inside a repository transaction, its error as a
+/// `RepoError` (as a caller of `atomically` maps it).
+fn hub_step<T, E: Debug>(r: Result<T, E>) -> Result<T, RepoError> {
+    r.map_err(|e| RepoError::Storage(format!("{e:?}")))
+}
+
+storage_test!(
+    atomically_commits_on_ok_and_rolls_back_on_err_and_nested_calls_join,
+    atomically
+);
+fn atomically<S: HubStorage + Repository>(mut s: S)
+where
+    <S as HubStorage>::Error: Debug,
+{
+    // Err: nothing of it stays, and the closure's error comes back as it was.
+    let failed: Result<(), RepoError> = s.atomically(|s| {
+        s.create_site("A", "Site A", 1)?;
+        hub_step(s.put_case("c1", "A", "f", b"1"))?;
+        Err(RepoError::UnknownDevice)
+    });
+    assert_eq!(failed, Err(RepoError::UnknownDevice));
+    assert!(!s.in_transaction());
+    assert!(s.sites().unwrap().is_empty(), "rolled back");
+    assert_eq!(s.case("c1").unwrap(), None, "rolled back");
+    // Ok: all of it is committed and its value returned.
+    let seq = s
+        .atomically(|s| {
+            s.create_site("A", "Site A", 1)?;
+            hub_step(s.put_case("c1", "A", "f", b"1"))?;
+            hub_step(s.put_case("c2", "A", "f", b"2"))
+        })
+        .unwrap();
+    assert_eq!(seq, 2);
+    assert!(!s.in_transaction());
+    assert_eq!(s.sites().unwrap().len(), 1);
+    assert_eq!(s.cases_after("A", 0, 10).unwrap().len(), 2);
+    // A nested call joins the open transaction: its work goes with the outermost call's.
+    let failed: Result<(), RepoError> = s.atomically(|s| {
+        s.atomically(|s| s.create_site("B", "Site B", 1))?;
+        assert!(s.in_transaction(), "still the outer transaction");
+        Err(RepoError::UnknownDevice)
+    });
+    assert_eq!(failed, Err(RepoError::UnknownDevice));
+    assert_eq!(
+        s.sites().unwrap().len(),
+        1,
+        "the inner call's site went too"
+    );
+    let failed: Result<(), RepoError> = s.atomically(|s| {
+        s.create_site("B", "Site B", 1)?;
+        s.atomically(|s| s.create_site("A", "again", 1))
+    });
+    assert_eq!(failed, Err(RepoError::SiteExists));
+    assert_eq!(
+        s.sites().unwrap().len(),
+        1,
+        "the inner error undid the outer work"
+    );
+    s.atomically(|s| {
+        s.create_site("B", "Site B", 1)?;
+        s.atomically(|s| s.create_site("C", "Site C", 1))
+    })
+    .unwrap();
+    assert_eq!(s.sites().unwrap().len(), 3);
+    // On a sync hub: the closure gets the hub, its storage's steps are one transaction.
+    let mut hub = wardcrf_core::sync::Hub::new(s);
+    let failed: Result<(), RepoError> = hub.atomically(|hub| {
+        hub_step(hub.storage.put_case("c3", "A", "f", b"3"))?;
+        hub.storage.record_sync("d1", 5)?;
+        Err(RepoError::UnknownDevice)
+    });
+    assert_eq!(failed, Err(RepoError::UnknownDevice));
+    assert_eq!(hub.storage.case("c3").unwrap(), None, "rolled back");
+    hub.atomically(|hub| hub_step(hub.storage.put_case("c3", "A", "f", b"3")))
+        .unwrap();
+    assert!(hub.storage.case("c3").unwrap().is_some());
 }

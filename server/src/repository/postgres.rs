@@ -1,12 +1,16 @@
 //! The repository in PostgreSQL (`wardcrf-server --database-url postgres://...`):
 //! [`PostgresStorage`] implements the same [`Repository`] and core [`HubStorage`] as
-//! [`crate::SqliteStorage`], with the same tables and the same semantics. Every method is one
-//! transaction. It uses the blocking client: the API already calls storage off the async
-//! threads (`spawn_blocking`).
+//! [`super::SqliteStorage`], with the same tables and the same semantics. Every method is one
+//! transaction, or a step of the one open ([`Repository::atomically`]). It uses the blocking
+//! client: the API already calls storage off the async threads (`spawn_blocking`). The schema
+//! is `server/migrations/postgres/`, numbered as the SQLite one and recorded in
+//! `schema_version`.
 
-use crate::storage::{
-    CaseListItem, CaseQuery, DeviceAuth, DeviceInfo, ProjectionRow, RepoError, Repository,
-    STAFF_COLUMNS, SiteSummary, StaffRecord, StaffSession, next_lock_state, to_i64, to_u64,
+use super::{
+    CaseListItem, CaseQuery, Columns, DeviceAuth, DeviceInfo, ProjectionRow, RepoError, Repository,
+    STAFF_COLUMNS, SiteSummary, StaffRecord, StaffSession, case_list_item, device_auth,
+    device_info, next_lock_state, projection_row, quarantined_case, refused_push, site_summary,
+    staff_record, staff_session, stored_case, to_i64, to_u64, usable_code,
 };
 use ::postgres::types::ToSql;
 use ::postgres::{Client, Config, NoTls, Row, Statement, Transaction};
@@ -16,17 +20,17 @@ use wardcrf_core::sync::{HubStorage, Put, QuarantinedCase, StoredCase};
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`. The
 /// applied ones are rows of `schema_version`.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/postgres/001_init.sql"),
-    include_str!("../migrations/postgres/002_case_projection.sql"),
-    include_str!("../migrations/postgres/003_console.sql"),
-    include_str!("../migrations/postgres/004_site_identifying.sql"),
-    include_str!("../migrations/postgres/005_quarantine.sql"),
+    include_str!("../../migrations/postgres/001_init.sql"),
+    include_str!("../../migrations/postgres/002_case_projection.sql"),
+    include_str!("../../migrations/postgres/003_console.sql"),
+    include_str!("../../migrations/postgres/004_site_identifying.sql"),
+    include_str!("../../migrations/postgres/005_quarantine.sql"),
 ];
 
 /// The schema version this code writes (the same numbering as the SQLite schema).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
-const _: () = assert!(SCHEMA_VERSION == crate::storage::SCHEMA_VERSION);
+const _: () = assert!(SCHEMA_VERSION == super::sqlite::SCHEMA_VERSION);
 
 /// The advisory lock that serialises migrations of concurrently starting servers.
 const MIGRATION_LOCK: i64 = 0x5741_5244_4352_4601;
@@ -39,6 +43,28 @@ impl From<::postgres::Error> for RepoError {
             Some(db) => format!("PostgreSQL: {}", db.message()),
             None => e.to_string(),
         })
+    }
+}
+
+impl Columns for Row {
+    type Error = ::postgres::Error;
+    fn text(&self, i: usize) -> Result<String, Self::Error> {
+        self.try_get(i)
+    }
+    fn text_opt(&self, i: usize) -> Result<Option<String>, Self::Error> {
+        self.try_get(i)
+    }
+    fn int(&self, i: usize) -> Result<i64, Self::Error> {
+        self.try_get(i)
+    }
+    fn int_opt(&self, i: usize) -> Result<Option<i64>, Self::Error> {
+        self.try_get(i)
+    }
+    fn flag(&self, i: usize) -> Result<bool, Self::Error> {
+        self.try_get(i)
+    }
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, Self::Error> {
+        self.try_get(i)
     }
 }
 
@@ -135,6 +161,26 @@ impl Cached<'_> {
         let s = self.statement(sql)?;
         self.client.query_one(&s, params)
     }
+
+    /// Every row of `sql`, read by `read`.
+    fn all<T>(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+        read: impl FnMut(&Row) -> Result<T, ::postgres::Error>,
+    ) -> Result<Vec<T>, ::postgres::Error> {
+        self.query(sql, params)?.iter().map(read).collect()
+    }
+
+    /// The row of `sql`, if any, read by `read`.
+    fn one<T>(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+        read: impl FnOnce(&Row) -> Result<T, ::postgres::Error>,
+    ) -> Result<Option<T>, ::postgres::Error> {
+        self.query_opt(sql, params)?.as_ref().map(read).transpose()
+    }
 }
 
 /// One connection to the repository's PostgreSQL database (the server keeps a pool of them).
@@ -214,47 +260,19 @@ pub fn migrate(client: &mut Client) -> Result<u32, RepoError> {
             .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?
             .get(0);
         let found = u32::try_from(found).unwrap_or(0);
-        if found > SCHEMA_VERSION {
-            return Err(RepoError::TooNew {
-                found,
-                known: SCHEMA_VERSION,
-            });
-        }
-        let Some(sql) = MIGRATIONS.get(found as usize) else {
+        // One at a time, each with its own commit, the version read again under the lock.
+        let Some((next, sql)) = wardcrf_core::migrate::due(found, MIGRATIONS)?.next() else {
             tx.commit()?;
             return Ok(SCHEMA_VERSION);
         };
         tx.batch_execute(sql)?;
-        let next = i32::try_from(found + 1).unwrap_or(i32::MAX);
+        let next = i32::try_from(next).unwrap_or(i32::MAX);
         tx.execute(
             "INSERT INTO schema_version (version, applied_at)
              VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT)",
             &[&next],
         )?;
         tx.commit()?;
-    }
-}
-
-fn staff_record(r: &Row) -> StaffRecord {
-    StaffRecord {
-        username: r.get(0),
-        role: r.get(1),
-        site_id: r.get(2),
-        password_hash: r.get(3),
-        failed_logins: to_u64(r.get(4)),
-        locked_until: r.get::<_, Option<i64>>(5).map(to_u64),
-        disabled: r.get(6),
-        created_at: to_u64(r.get(7)),
-    }
-}
-
-fn device_info(r: &Row) -> DeviceInfo {
-    DeviceInfo {
-        device_id: r.get(0),
-        site_id: r.get(1),
-        enrolled_at: to_u64(r.get(2)),
-        last_sync_at: r.get::<_, Option<i64>>(3).map(to_u64),
-        revoked: r.get(4),
     }
 }
 
@@ -273,24 +291,15 @@ impl Repository for PostgresStorage {
     }
 
     fn sites(&mut self) -> Result<Vec<SiteSummary>, RepoError> {
-        let rows = self.db().query(
+        Ok(self.db().all(
             "SELECT s.site_id, s.name,
                     (SELECT COUNT(*) FROM devices d WHERE d.site_id = s.site_id),
                     (SELECT COUNT(*) FROM cases c WHERE c.site_id = s.site_id),
                     s.identifying_on_device
              FROM sites s ORDER BY s.site_id",
             &[],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| SiteSummary {
-                site_id: r.get(0),
-                name: r.get(1),
-                devices: to_u64(r.get(2)),
-                cases: to_u64(r.get(3)),
-                identifying_on_device: r.get(4),
-            })
-            .collect())
+            site_summary,
+        )?)
     }
 
     fn keep_identifying_on_device(&mut self, site_id: &str) -> Result<(), RepoError> {
@@ -346,14 +355,8 @@ impl Repository for PostgresStorage {
         let Some(code) = code else {
             return Err(RepoError::InvalidCode);
         };
-        let (site_id, expires_at, used): (String, i64, bool) =
-            (code.get(0), code.get(1), code.get(2));
-        if used {
-            return Err(RepoError::CodeUsed);
-        }
-        if to_u64(expires_at) <= now {
-            return Err(RepoError::CodeExpired);
-        }
+        let site_id: String = code.try_get(0)?;
+        usable_code(code.try_get(2)?, code.try_get(1)?, now)?;
         let n = tx.execute(
             "INSERT INTO devices (device_id, site_id, token_sha256, enrolled_at)
              VALUES ($1, $2, $3, $4) ON CONFLICT (device_id) DO NOTHING",
@@ -372,12 +375,12 @@ impl Repository for PostgresStorage {
     }
 
     fn devices(&mut self) -> Result<Vec<DeviceInfo>, RepoError> {
-        let rows = self.db().query(
+        Ok(self.db().all(
             "SELECT device_id, site_id, enrolled_at, last_sync_at, revoked
              FROM devices ORDER BY site_id, device_id",
             &[],
-        )?;
-        Ok(rows.iter().map(device_info).collect())
+            device_info,
+        )?)
     }
 
     fn revoke_device(&mut self, device_id: &str) -> Result<(), RepoError> {
@@ -392,20 +395,13 @@ impl Repository for PostgresStorage {
     }
 
     fn device_by_token(&mut self, token_sha256: &[u8]) -> Result<Option<DeviceAuth>, RepoError> {
-        Ok(self
-            .db()
-            .query_opt(
-                "SELECT d.device_id, d.site_id, d.revoked, s.identifying_on_device
-                 FROM devices d JOIN sites s ON s.site_id = d.site_id
-                 WHERE d.token_sha256 = $1",
-                &[&token_sha256],
-            )?
-            .map(|r| DeviceAuth {
-                device_id: r.get(0),
-                site_id: r.get(1),
-                revoked: r.get(2),
-                identifying_on_device: r.get(3),
-            }))
+        Ok(self.db().one(
+            "SELECT d.device_id, d.site_id, d.revoked, s.identifying_on_device
+             FROM devices d JOIN sites s ON s.site_id = d.site_id
+             WHERE d.token_sha256 = $1",
+            &[&token_sha256],
+            device_auth,
+        )?)
     }
 
     fn record_sync(&mut self, device_id: &str, now: u64) -> Result<(), RepoError> {
@@ -447,7 +443,7 @@ impl Repository for PostgresStorage {
     }
 
     fn projections(&mut self, q: &CaseQuery) -> Result<Vec<CaseListItem>, RepoError> {
-        let rows = self.db().query(
+        Ok(self.db().all(
             "SELECT case_id, site_id, form_id, status, deleted, n_conflicts, n_flags, updated_at
              FROM case_projection
              WHERE ($1::TEXT IS NULL OR site_id = $1) AND ($2::TEXT IS NULL OR status = $2)
@@ -455,49 +451,26 @@ impl Repository for PostgresStorage {
                AND ($4::BOOLEAN IS NULL OR (n_conflicts > 0) = $4)
              ORDER BY site_id, case_id",
             &[&q.site_id, &q.status, &q.flagged, &q.conflicts],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| CaseListItem {
-                case_id: r.get(0),
-                site_id: r.get(1),
-                form_id: r.get(2),
-                status: r.get(3),
-                deleted: r.get(4),
-                conflicts: to_u64(r.get(5)),
-                flags: to_u64(r.get(6)),
-                updated_at: to_u64(r.get(7)),
-            })
-            .collect())
+            case_list_item,
+        )?)
     }
 
     fn projection(&mut self, case_id: &str) -> Result<Option<ProjectionRow>, RepoError> {
-        Ok(self
-            .db()
-            .query_opt(
-                "SELECT case_id, site_id, form_id, modules, status, deleted, \"values\",
-                        conflicts, n_conflicts, flags, n_flags, updated_at
-                 FROM case_projection WHERE case_id = $1",
-                &[&case_id],
-            )?
-            .map(|r| ProjectionRow {
-                case_id: r.get(0),
-                site_id: r.get(1),
-                form_id: r.get(2),
-                modules: r.get(3),
-                status: r.get(4),
-                deleted: r.get(5),
-                values: r.get(6),
-                conflicts: r.get(7),
-                n_conflicts: to_u64(r.get(8)),
-                flags: r.get(9),
-                n_flags: to_u64(r.get(10)),
-                updated_at: to_u64(r.get(11)),
-            }))
+        Ok(self.db().one(
+            "SELECT case_id, site_id, form_id, modules, status, deleted, \"values\",
+                    conflicts, n_conflicts, flags, n_flags, updated_at
+             FROM case_projection WHERE case_id = $1",
+            &[&case_id],
+            projection_row,
+        )?)
     }
 
     fn is_broken(&mut self) -> bool {
         self.client.is_closed()
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.in_batch
     }
 
     fn begin(&mut self) -> Result<(), RepoError> {
@@ -519,17 +492,13 @@ impl Repository for PostgresStorage {
     }
 
     fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError> {
-        Ok(self
-            .db()
-            .query(
-                "SELECT c.case_id FROM cases c
-                 LEFT JOIN case_projection p ON p.case_id = c.case_id
-                 WHERE p.case_id IS NULL ORDER BY c.case_id",
-                &[],
-            )?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
+        Ok(self.db().all(
+            "SELECT c.case_id FROM cases c
+             LEFT JOIN case_projection p ON p.case_id = c.case_id
+             WHERE p.case_id IS NULL ORDER BY c.case_id",
+            &[],
+            |r| r.try_get(0),
+        )?)
     }
 
     fn create_staff(&mut self, u: &StaffRecord) -> Result<bool, RepoError> {
@@ -551,21 +520,14 @@ impl Repository for PostgresStorage {
 
     fn staff_users(&mut self) -> Result<Vec<StaffRecord>, RepoError> {
         let sql = format!("SELECT {STAFF_COLUMNS} FROM staff_users ORDER BY username");
-        Ok(self
-            .client
-            .query(sql.as_str(), &[])?
-            .iter()
-            .map(staff_record)
-            .collect())
+        let rows = self.client.query(sql.as_str(), &[])?;
+        Ok(rows.iter().map(staff_record).collect::<Result<_, _>>()?)
     }
 
     fn staff_user(&mut self, username: &str) -> Result<Option<StaffRecord>, RepoError> {
         let sql = format!("SELECT {STAFF_COLUMNS} FROM staff_users WHERE username = $1");
-        Ok(self
-            .client
-            .query_opt(sql.as_str(), &[&username])?
-            .as_ref()
-            .map(staff_record))
+        let row = self.client.query_opt(sql.as_str(), &[&username])?;
+        Ok(row.as_ref().map(staff_record).transpose()?)
     }
 
     fn record_login_failure(
@@ -586,8 +548,8 @@ impl Repository for PostgresStorage {
             return Ok(None);
         };
         let (failed, locked_until) = next_lock_state(
-            to_u64(row.get(0)),
-            row.get::<_, Option<i64>>(1).map(to_u64),
+            row.count(0)?,
+            row.count_opt(1)?,
             now,
             max_failures,
             lock_secs,
@@ -670,21 +632,13 @@ impl Repository for PostgresStorage {
         token_sha256: &[u8],
         now: u64,
     ) -> Result<Option<StaffSession>, RepoError> {
-        Ok(self
-            .db()
-            .query_opt(
-                "SELECT u.username, u.role, u.site_id, s.csrf_token, s.expires_at
-                 FROM staff_sessions s JOIN staff_users u ON u.username = s.username
-                 WHERE s.token_sha256 = $1 AND s.expires_at > $2 AND NOT u.disabled",
-                &[&token_sha256, &to_i64(now)],
-            )?
-            .map(|r| StaffSession {
-                username: r.get(0),
-                role: r.get(1),
-                site_id: r.get(2),
-                csrf_token: r.get(3),
-                expires_at: to_u64(r.get(4)),
-            }))
+        Ok(self.db().one(
+            "SELECT u.username, u.role, u.site_id, s.csrf_token, s.expires_at
+             FROM staff_sessions s JOIN staff_users u ON u.username = s.username
+             WHERE s.token_sha256 = $1 AND s.expires_at > $2 AND NOT u.disabled",
+            &[&token_sha256, &to_i64(now)],
+            staff_session,
+        )?)
     }
 
     fn delete_session(&mut self, token_sha256: &[u8]) -> Result<(), RepoError> {
@@ -707,18 +661,11 @@ impl HubStorage for PostgresStorage {
     type Error = ::postgres::Error;
 
     fn case(&mut self, case_id: &str) -> Result<Option<StoredCase>, Self::Error> {
-        Ok(self
-            .db()
-            .query_opt(
-                "SELECT site_id, form_id, doc, seq FROM cases WHERE case_id = $1",
-                &[&case_id],
-            )?
-            .map(|r| StoredCase {
-                site: r.get(0),
-                form_id: r.get(1),
-                doc: r.get(2),
-                seq: to_u64(r.get(3)),
-            }))
+        self.db().one(
+            "SELECT site_id, form_id, doc, seq FROM cases WHERE case_id = $1",
+            &[&case_id],
+            stored_case,
+        )
     }
 
     fn put_case(
@@ -780,14 +727,11 @@ impl HubStorage for PostgresStorage {
             if n == 1 {
                 return Ok(Put::Stored(to_u64(seq)));
             }
-            // Nothing written; the sequence number taken is left unused (harmless: numbers
-            // only need to grow).
-            let holder =
-                tx.query_opt("SELECT site_id FROM cases WHERE case_id = $1", &[&case_id])?;
-            Ok(match holder.map(|r| r.get::<_, String>(0)) {
-                Some(other) if other != site => Put::OtherSite,
-                _ => Put::Changed,
-            })
+            let holder = tx
+                .query_opt("SELECT site_id FROM cases WHERE case_id = $1", &[&case_id])?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+            Ok(refused_push(holder, site))
         })
     }
 
@@ -798,12 +742,12 @@ impl HubStorage for PostgresStorage {
         limit: usize,
     ) -> Result<Vec<(String, u64)>, Self::Error> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self.db().query(
+        self.db().all(
             "SELECT case_id, seq FROM cases WHERE site_id = $1 AND seq > $2
              ORDER BY seq LIMIT $3",
             &[&site, &to_i64(after), &limit],
-        )?;
-        Ok(rows.iter().map(|r| (r.get(0), to_u64(r.get(1)))).collect())
+            |r| Ok((r.text(0)?, r.count(1)?)),
+        )
     }
 
     fn device_heads(
@@ -811,13 +755,11 @@ impl HubStorage for PostgresStorage {
         device: &str,
         case_id: &str,
     ) -> Result<Option<Vec<u8>>, Self::Error> {
-        Ok(self
-            .db()
-            .query_opt(
-                "SELECT heads FROM device_known WHERE device_id = $1 AND case_id = $2",
-                &[&device, &case_id],
-            )?
-            .map(|r| r.get(0)))
+        self.db().one(
+            "SELECT heads FROM device_known WHERE device_id = $1 AND case_id = $2",
+            &[&device, &case_id],
+            |r| r.bytes(0),
+        )
     }
 
     fn record_sent(
@@ -857,13 +799,11 @@ impl HubStorage for PostgresStorage {
     }
 
     fn device_site(&mut self, device: &str) -> Result<Option<String>, Self::Error> {
-        Ok(self
-            .db()
-            .query_opt(
-                "SELECT site_id FROM devices WHERE device_id = $1",
-                &[&device],
-            )?
-            .map(|r| r.get(0)))
+        self.db().one(
+            "SELECT site_id FROM devices WHERE device_id = $1",
+            &[&device],
+            |r| r.text(0),
+        )
     }
 
     fn quarantine(
@@ -879,13 +819,14 @@ impl HubStorage for PostgresStorage {
                  ON CONFLICT DO NOTHING",
                 &[&case_id, &reason],
             )?;
-            Ok(tx
-                .query_opt(
-                    "SELECT case_id, site_id, reason, device_id, first_seen FROM case_quarantine
-                     WHERE case_id = $1 AND lifted_at IS NULL",
-                    &[&case_id],
-                )?
-                .map(|r| quarantined_case(&r)))
+            tx.query_opt(
+                "SELECT case_id, site_id, reason, device_id, first_seen FROM case_quarantine
+                 WHERE case_id = $1 AND lifted_at IS NULL",
+                &[&case_id],
+            )?
+            .as_ref()
+            .map(quarantined_case)
+            .transpose()
         })
     }
 
@@ -899,27 +840,13 @@ impl HubStorage for PostgresStorage {
     }
 
     fn quarantined(&mut self, site: Option<&str>) -> Result<Vec<QuarantinedCase>, Self::Error> {
-        Ok(self
-            .db()
-            .query(
-                "SELECT case_id, site_id, reason, device_id, first_seen FROM case_quarantine
-                 WHERE lifted_at IS NULL AND ($1::TEXT IS NULL OR site_id = $1)
-                 ORDER BY site_id, case_id",
-                &[&site],
-            )?
-            .iter()
-            .map(quarantined_case)
-            .collect())
-    }
-}
-
-fn quarantined_case(r: &Row) -> QuarantinedCase {
-    QuarantinedCase {
-        case_id: r.get(0),
-        site: r.get(1),
-        reason: r.get(2),
-        device: r.get(3),
-        first_seen: to_u64(r.get(4)),
+        self.db().all(
+            "SELECT case_id, site_id, reason, device_id, first_seen FROM case_quarantine
+             WHERE lifted_at IS NULL AND ($1::TEXT IS NULL OR site_id = $1)
+             ORDER BY site_id, case_id",
+            &[&site],
+            quarantined_case,
+        )
     }
 }
 
@@ -933,5 +860,5 @@ fn next_seq(tx: &mut Step<'_>, site: &str) -> Result<i64, ::postgres::Error> {
              RETURNING seq",
             &[&site],
         )?
-        .get(0))
+        .try_get(0)?)
 }

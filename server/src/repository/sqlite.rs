@@ -1,47 +1,30 @@
-//! The repository's storage: the [`Repository`] trait (sites, enrolment, devices, auth) and
-//! its embedded-SQLite implementation [`SqliteStorage`], which also implements the core's
-//! [`HubStorage`] for sync. Every method is one transaction.
+//! The repository in one embedded SQLite database (WAL): [`SqliteStorage`] implements the
+//! [`Repository`] and the core's [`HubStorage`]. Every method is one transaction, or a step of
+//! the one open ([`Repository::atomically`]). The schema is `server/migrations/sqlite/`,
+//! applied by the core's migration runner on `PRAGMA user_version`.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use super::{CaseListItem, CaseQuery, DeviceAuth, DeviceInfo, ProjectionRow, SiteSummary};
+use super::{
+    Columns, QUARANTINE_COLUMNS, RepoError, Repository, STAFF_COLUMNS, case_list_item, device_auth,
+    device_info, next_lock_state, projection_row, quarantined_case, refused_push, site_summary,
+    staff_record, staff_session, stored_case, to_i64, to_u64, usable_code,
+};
+use super::{StaffRecord, StaffSession};
+use rusqlite::{Connection, OptionalExtension, Params, Row, TransactionBehavior, params};
 use std::path::Path;
 use wardcrf_core::sync::{HubStorage, Put, QuarantinedCase, StoredCase};
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/001_init.sql"),
-    include_str!("../migrations/002_case_projection.sql"),
-    include_str!("../migrations/003_console.sql"),
-    include_str!("../migrations/004_site_identifying.sql"),
-    include_str!("../migrations/005_quarantine.sql"),
+    include_str!("../../migrations/sqlite/001_init.sql"),
+    include_str!("../../migrations/sqlite/002_case_projection.sql"),
+    include_str!("../../migrations/sqlite/003_console.sql"),
+    include_str!("../../migrations/sqlite/004_site_identifying.sql"),
+    include_str!("../../migrations/sqlite/005_quarantine.sql"),
 ];
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
-
-/// Why a repository operation failed; all but [`RepoError::Storage`] are the caller's fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RepoError {
-    #[error("a site with this id already exists")]
-    SiteExists,
-    #[error("no such site")]
-    UnknownSite,
-    #[error("no such device")]
-    UnknownDevice,
-    #[error("unknown enrolment code")]
-    InvalidCode,
-    #[error("this enrolment code has already been used")]
-    CodeUsed,
-    #[error("this enrolment code has expired")]
-    CodeExpired,
-    #[error("this device is already enrolled")]
-    DeviceExists,
-    #[error(
-        "the repository database was written by a newer wardcrf-server (schema {found}, this version knows {known})"
-    )]
-    TooNew { found: u32, known: u32 },
-    #[error("the repository storage failed: {0}")]
-    Storage(String),
-}
 
 impl From<rusqlite::Error> for RepoError {
     fn from(e: rusqlite::Error) -> Self {
@@ -49,243 +32,26 @@ impl From<rusqlite::Error> for RepoError {
     }
 }
 
-/// A site as the console lists it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct SiteSummary {
-    pub site_id: String,
-    pub name: String,
-    pub devices: u64,
-    pub cases: u64,
-    /// The site keeps identifying data on its devices: never synced.
-    pub identifying_on_device: bool,
-}
-
-/// An enrolled device as the console lists it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DeviceInfo {
-    pub device_id: String,
-    pub site_id: String,
-    pub enrolled_at: u64,
-    pub last_sync_at: Option<u64>,
-    pub revoked: bool,
-}
-
-/// Who a device token belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceAuth {
-    pub device_id: String,
-    pub site_id: String,
-    pub revoked: bool,
-    /// Its site keeps identifying data on the devices: a push carrying any is refused.
-    pub identifying_on_device: bool,
-}
-
-/// The stored projection of one case (JSON columns as JSON text).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectionRow {
-    pub case_id: String,
-    pub site_id: String,
-    pub form_id: String,
-    /// JSON array of module ids.
-    pub modules: String,
-    pub status: String,
-    pub deleted: bool,
-    /// JSON object of the current values.
-    pub values: String,
-    /// JSON array of open conflicts.
-    pub conflicts: String,
-    pub n_conflicts: u64,
-    /// JSON `{"errors": [..], "warnings": [..]}`.
-    pub flags: String,
-    pub n_flags: u64,
-    pub updated_at: u64,
-}
-
-/// Which projections `GET /api/cases` lists; `None` matches all.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CaseQuery {
-    pub site_id: Option<String>,
-    pub status: Option<String>,
-    /// Only cases with (true) or without (false) data-quality flags.
-    pub flagged: Option<bool>,
-    /// Only cases with (true) or without (false) open conflicts.
-    pub conflicts: Option<bool>,
-}
-
-/// A case as `GET /api/cases` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CaseListItem {
-    pub case_id: String,
-    pub site_id: String,
-    pub form_id: String,
-    pub status: String,
-    pub deleted: bool,
-    pub conflicts: u64,
-    pub flags: u64,
-    pub updated_at: u64,
-}
-
-/// A staff user of the web console; the password only as its salted hash.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StaffRecord {
-    pub username: String,
-    /// `admin`, `data_manager` or `site_nurse`.
-    pub role: String,
-    /// A site nurse's site.
-    pub site_id: Option<String>,
-    pub password_hash: String,
-    /// Consecutive failed logins.
-    pub failed_logins: u64,
-    /// Locked until then (unix seconds) after too many failed logins.
-    pub locked_until: Option<u64>,
-    pub disabled: bool,
-    pub created_at: u64,
-}
-
-impl std::fmt::Debug for StaffRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StaffRecord")
-            .field("username", &self.username)
-            .field("role", &self.role)
-            .field("site_id", &self.site_id)
-            .field("password_hash", &"<redacted>")
-            .finish_non_exhaustive()
+impl Columns for Row<'_> {
+    type Error = rusqlite::Error;
+    fn text(&self, i: usize) -> rusqlite::Result<String> {
+        self.get(i)
     }
-}
-
-/// A live console session and who holds it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StaffSession {
-    pub username: String,
-    pub role: String,
-    pub site_id: Option<String>,
-    /// The session's synchronizer token, required with every POST.
-    pub csrf_token: String,
-    pub expires_at: u64,
-}
-
-impl std::fmt::Debug for StaffSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StaffSession")
-            .field("username", &self.username)
-            .field("role", &self.role)
-            .field("site_id", &self.site_id)
-            .finish_non_exhaustive()
+    fn text_opt(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.get(i)
     }
-}
-
-/// Sites, enrolment and devices. Secrets arrive already hashed (SHA-256); a backend never
-/// sees a token or code. One implementation per database: [`SqliteStorage`] and
-/// [`crate::postgres::PostgresStorage`].
-pub trait Repository {
-    fn create_site(&mut self, site_id: &str, name: &str, now: u64) -> Result<(), RepoError>;
-    fn sites(&mut self) -> Result<Vec<SiteSummary>, RepoError>;
-    /// Makes a site keep identifying data on its devices (set when the site is created).
-    fn keep_identifying_on_device(&mut self, site_id: &str) -> Result<(), RepoError>;
-    /// Creates a site with its setting for identifying data, in one transaction: a site never
-    /// exists without its setting.
-    fn add_site(
-        &mut self,
-        site_id: &str,
-        name: &str,
-        identifying_on_device: bool,
-        now: u64,
-    ) -> Result<(), RepoError> {
-        self.begin()?;
-        let made = self.create_site(site_id, name, now).and_then(|()| {
-            if identifying_on_device {
-                self.keep_identifying_on_device(site_id)?;
-            }
-            Ok(())
-        });
-        match made {
-            Ok(()) => self.commit(),
-            Err(e) => {
-                self.rollback();
-                Err(e)
-            }
-        }
+    fn int(&self, i: usize) -> rusqlite::Result<i64> {
+        self.get(i)
     }
-    fn create_enroll_code(
-        &mut self,
-        code_sha256: &[u8],
-        site_id: &str,
-        expires_at: u64,
-    ) -> Result<(), RepoError>;
-    /// Uses a code once and enrols the device under the given token hash; returns its site.
-    /// Nothing changes when it fails.
-    fn enroll(
-        &mut self,
-        code_sha256: &[u8],
-        device_id: &str,
-        token_sha256: &[u8],
-        now: u64,
-    ) -> Result<String, RepoError>;
-    fn devices(&mut self) -> Result<Vec<DeviceInfo>, RepoError>;
-    fn revoke_device(&mut self, device_id: &str) -> Result<(), RepoError>;
-    fn device_by_token(&mut self, token_sha256: &[u8]) -> Result<Option<DeviceAuth>, RepoError>;
-    fn record_sync(&mut self, device_id: &str, now: u64) -> Result<(), RepoError>;
-    /// Stores (replacing) a case's projection.
-    fn put_projection(&mut self, row: &ProjectionRow) -> Result<(), RepoError>;
-    /// Projections matching `query`, by site then case id.
-    fn projections(&mut self, query: &CaseQuery) -> Result<Vec<CaseListItem>, RepoError>;
-    fn projection(&mut self, case_id: &str) -> Result<Option<ProjectionRow>, RepoError>;
-    /// Stored cases with no projection yet (stored before projections existed), by case id.
-    fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError>;
-
-    // The web console (src/console): staff users and their sessions. Session tokens arrive
-    // hashed, passwords as their salted hash.
-
-    /// Adds a staff user; `false` when the user name is taken.
-    fn create_staff(&mut self, user: &StaffRecord) -> Result<bool, RepoError>;
-    /// Every staff user, by user name.
-    fn staff_users(&mut self) -> Result<Vec<StaffRecord>, RepoError>;
-    fn staff_user(&mut self, username: &str) -> Result<Option<StaffRecord>, RepoError>;
-    /// Counts a failed login of an existing user. At `max_failures` consecutive failures the
-    /// account is locked until `now + lock_secs`; a lock that has run out starts a fresh
-    /// count. Returns the end of the lock when the account is locked now.
-    fn record_login_failure(
-        &mut self,
-        username: &str,
-        now: u64,
-        max_failures: u64,
-        lock_secs: u64,
-    ) -> Result<Option<u64>, RepoError>;
-    /// A successful login: the count of failures starts again.
-    fn record_login_success(&mut self, username: &str) -> Result<(), RepoError>;
-    /// Disables (ending every session) or enables a user; `false` for an unknown user.
-    fn set_staff_disabled(&mut self, username: &str, disabled: bool) -> Result<bool, RepoError>;
-    /// Replaces a user's password hash, lifts a lock and ends every session; `false` for an
-    /// unknown user.
-    fn set_staff_password(
-        &mut self,
-        username: &str,
-        password_hash: &str,
-    ) -> Result<bool, RepoError>;
-    fn create_session(
-        &mut self,
-        token_sha256: &[u8],
-        username: &str,
-        csrf_token: &str,
-        now: u64,
-        expires_at: u64,
-    ) -> Result<(), RepoError>;
-    /// The session of a token hash, unless it has expired or its user is disabled.
-    fn session(&mut self, token_sha256: &[u8], now: u64)
-    -> Result<Option<StaffSession>, RepoError>;
-    fn delete_session(&mut self, token_sha256: &[u8]) -> Result<(), RepoError>;
-    /// Removes expired sessions; returns how many.
-    fn delete_expired_sessions(&mut self, now: u64) -> Result<u64, RepoError>;
-    /// Whether the database has closed this connection (it is then replaced, never reused).
-    fn is_broken(&mut self) -> bool {
-        false
+    fn int_opt(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(i)
     }
-    /// Starts one transaction for the steps that follow (a whole sync exchange and its
-    /// projections: one commit instead of one per step, and all or nothing).
-    fn begin(&mut self) -> Result<(), RepoError>;
-    fn commit(&mut self) -> Result<(), RepoError>;
-    /// Undoes an open [`Repository::begin`]; does nothing when none is open.
-    fn rollback(&mut self);
+    fn flag(&self, i: usize) -> rusqlite::Result<bool> {
+        self.get(i)
+    }
+    fn bytes(&self, i: usize) -> rusqlite::Result<Vec<u8>> {
+        self.get(i)
+    }
 }
 
 /// The repository in one SQLite database (WAL).
@@ -322,28 +88,31 @@ impl SqliteStorage {
 
 /// Applies every migration the database lacks, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<u32, RepoError> {
-    let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(RepoError::TooNew {
-            found,
-            known: SCHEMA_VERSION,
-        });
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
-        tx.commit()?;
-    }
-    Ok(SCHEMA_VERSION)
+    Ok(wardcrf_core::migrate::migrate_sqlite(conn, MIGRATIONS)?)
 }
 
-pub(crate) fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
+impl SqliteStorage {
+    /// Every row of `sql`, read by `read`.
+    fn all<T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, read)?;
+        rows.collect()
+    }
 
-pub(crate) fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
+    /// The row of `sql`, if any, read by `read`.
+    fn one<T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Option<T>> {
+        self.conn.query_row(sql, params, read).optional()
+    }
 }
 
 impl Repository for SqliteStorage {
@@ -361,23 +130,15 @@ impl Repository for SqliteStorage {
     }
 
     fn sites(&mut self) -> Result<Vec<SiteSummary>, RepoError> {
-        let mut stmt = self.conn.prepare(
+        Ok(self.all(
             "SELECT s.site_id, s.name,
                     (SELECT COUNT(*) FROM devices d WHERE d.site_id = s.site_id),
                     (SELECT COUNT(*) FROM cases c WHERE c.site_id = s.site_id),
                     s.identifying_on_device
              FROM sites s ORDER BY s.site_id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(SiteSummary {
-                site_id: r.get(0)?,
-                name: r.get(1)?,
-                devices: to_u64(r.get(2)?),
-                cases: to_u64(r.get(3)?),
-                identifying_on_device: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [],
+            |r| site_summary(r),
+        )?)
     }
 
     fn keep_identifying_on_device(&mut self, site_id: &str) -> Result<(), RepoError> {
@@ -436,12 +197,7 @@ impl Repository for SqliteStorage {
         let Some((site_id, expires_at, used)) = code else {
             return Err(RepoError::InvalidCode);
         };
-        if used {
-            return Err(RepoError::CodeUsed);
-        }
-        if to_u64(expires_at) <= now {
-            return Err(RepoError::CodeExpired);
-        }
+        usable_code(used, expires_at, now)?;
         let exists: bool = tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM devices WHERE device_id = ?1)",
             [device_id],
@@ -464,20 +220,12 @@ impl Repository for SqliteStorage {
     }
 
     fn devices(&mut self) -> Result<Vec<DeviceInfo>, RepoError> {
-        let mut stmt = self.conn.prepare(
+        Ok(self.all(
             "SELECT device_id, site_id, enrolled_at, last_sync_at, revoked
              FROM devices ORDER BY site_id, device_id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(DeviceInfo {
-                device_id: r.get(0)?,
-                site_id: r.get(1)?,
-                enrolled_at: to_u64(r.get(2)?),
-                last_sync_at: r.get::<_, Option<i64>>(3)?.map(to_u64),
-                revoked: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [],
+            |r| device_info(r),
+        )?)
     }
 
     fn revoke_device(&mut self, device_id: &str) -> Result<(), RepoError> {
@@ -492,23 +240,13 @@ impl Repository for SqliteStorage {
     }
 
     fn device_by_token(&mut self, token_sha256: &[u8]) -> Result<Option<DeviceAuth>, RepoError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT d.device_id, d.site_id, d.revoked, s.identifying_on_device
-                 FROM devices d JOIN sites s ON s.site_id = d.site_id
-                 WHERE d.token_sha256 = ?1",
-                [token_sha256],
-                |r| {
-                    Ok(DeviceAuth {
-                        device_id: r.get(0)?,
-                        site_id: r.get(1)?,
-                        revoked: r.get(2)?,
-                        identifying_on_device: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
+        Ok(self.one(
+            "SELECT d.device_id, d.site_id, d.revoked, s.identifying_on_device
+             FROM devices d JOIN sites s ON s.site_id = d.site_id
+             WHERE d.token_sha256 = ?1",
+            [token_sha256],
+            |r| device_auth(r),
+        )?)
     }
 
     fn record_sync(&mut self, device_id: &str, now: u64) -> Result<(), RepoError> {
@@ -550,65 +288,36 @@ impl Repository for SqliteStorage {
     }
 
     fn projections(&mut self, q: &CaseQuery) -> Result<Vec<CaseListItem>, RepoError> {
-        let mut stmt = self.conn.prepare(
+        Ok(self.all(
             "SELECT case_id, site_id, form_id, status, deleted, n_conflicts, n_flags, updated_at
              FROM case_projection
              WHERE (?1 IS NULL OR site_id = ?1) AND (?2 IS NULL OR status = ?2)
                AND (?3 IS NULL OR (n_flags > 0) = ?3)
                AND (?4 IS NULL OR (n_conflicts > 0) = ?4)
              ORDER BY site_id, case_id",
-        )?;
-        let rows = stmt.query_map(params![q.site_id, q.status, q.flagged, q.conflicts], |r| {
-            Ok(CaseListItem {
-                case_id: r.get(0)?,
-                site_id: r.get(1)?,
-                form_id: r.get(2)?,
-                status: r.get(3)?,
-                deleted: r.get(4)?,
-                conflicts: to_u64(r.get(5)?),
-                flags: to_u64(r.get(6)?),
-                updated_at: to_u64(r.get(7)?),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            params![q.site_id, q.status, q.flagged, q.conflicts],
+            |r| case_list_item(r),
+        )?)
     }
 
     fn projection(&mut self, case_id: &str) -> Result<Option<ProjectionRow>, RepoError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT case_id, site_id, form_id, modules, status, deleted, \"values\",
-                        conflicts, n_conflicts, flags, n_flags, updated_at
-                 FROM case_projection WHERE case_id = ?1",
-                [case_id],
-                |r| {
-                    Ok(ProjectionRow {
-                        case_id: r.get(0)?,
-                        site_id: r.get(1)?,
-                        form_id: r.get(2)?,
-                        modules: r.get(3)?,
-                        status: r.get(4)?,
-                        deleted: r.get(5)?,
-                        values: r.get(6)?,
-                        conflicts: r.get(7)?,
-                        n_conflicts: to_u64(r.get(8)?),
-                        flags: r.get(9)?,
-                        n_flags: to_u64(r.get(10)?),
-                        updated_at: to_u64(r.get(11)?),
-                    })
-                },
-            )
-            .optional()?)
+        Ok(self.one(
+            "SELECT case_id, site_id, form_id, modules, status, deleted, \"values\",
+                    conflicts, n_conflicts, flags, n_flags, updated_at
+             FROM case_projection WHERE case_id = ?1",
+            [case_id],
+            |r| projection_row(r),
+        )?)
     }
 
     fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError> {
-        let mut stmt = self.conn.prepare(
+        Ok(self.all(
             "SELECT c.case_id FROM cases c
              LEFT JOIN case_projection p ON p.case_id = c.case_id
              WHERE p.case_id IS NULL ORDER BY c.case_id",
-        )?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     fn create_staff(&mut self, u: &StaffRecord) -> Result<bool, RepoError> {
@@ -629,22 +338,19 @@ impl Repository for SqliteStorage {
     }
 
     fn staff_users(&mut self) -> Result<Vec<StaffRecord>, RepoError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {STAFF_COLUMNS} FROM staff_users ORDER BY username"
-        ))?;
-        let rows = stmt.query_map([], staff_record)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.all(
+            &format!("SELECT {STAFF_COLUMNS} FROM staff_users ORDER BY username"),
+            [],
+            |r| staff_record(r),
+        )?)
     }
 
     fn staff_user(&mut self, username: &str) -> Result<Option<StaffRecord>, RepoError> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!("SELECT {STAFF_COLUMNS} FROM staff_users WHERE username = ?1"),
-                [username],
-                staff_record,
-            )
-            .optional()?)
+        Ok(self.one(
+            &format!("SELECT {STAFF_COLUMNS} FROM staff_users WHERE username = ?1"),
+            [username],
+            |r| staff_record(r),
+        )?)
     }
 
     fn record_login_failure(
@@ -744,24 +450,13 @@ impl Repository for SqliteStorage {
         token_sha256: &[u8],
         now: u64,
     ) -> Result<Option<StaffSession>, RepoError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT u.username, u.role, u.site_id, s.csrf_token, s.expires_at
-                 FROM staff_sessions s JOIN staff_users u ON u.username = s.username
-                 WHERE s.token_sha256 = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
-                params![token_sha256, to_i64(now)],
-                |r| {
-                    Ok(StaffSession {
-                        username: r.get(0)?,
-                        role: r.get(1)?,
-                        site_id: r.get(2)?,
-                        csrf_token: r.get(3)?,
-                        expires_at: to_u64(r.get(4)?),
-                    })
-                },
-            )
-            .optional()?)
+        Ok(self.one(
+            "SELECT u.username, u.role, u.site_id, s.csrf_token, s.expires_at
+             FROM staff_sessions s JOIN staff_users u ON u.username = s.username
+             WHERE s.token_sha256 = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
+            params![token_sha256, to_i64(now)],
+            |r| staff_session(r),
+        )?)
     }
 
     fn delete_session(&mut self, token_sha256: &[u8]) -> Result<(), RepoError> {
@@ -778,6 +473,10 @@ impl Repository for SqliteStorage {
             [to_i64(now)],
         )?;
         Ok(n as u64)
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.in_batch
     }
 
     fn begin(&mut self) -> Result<(), RepoError> {
@@ -804,47 +503,9 @@ impl Repository for SqliteStorage {
     }
 }
 
-/// The columns of a [`StaffRecord`], in the order [`staff_record`] reads them.
-pub(crate) const STAFF_COLUMNS: &str = "username, role, site_id, password_hash, failed_logins, \
-     locked_until, disabled, created_at";
-
-fn staff_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<StaffRecord> {
-    Ok(StaffRecord {
-        username: r.get(0)?,
-        role: r.get(1)?,
-        site_id: r.get(2)?,
-        password_hash: r.get(3)?,
-        failed_logins: to_u64(r.get(4)?),
-        locked_until: r.get::<_, Option<i64>>(5)?.map(to_u64),
-        disabled: r.get(6)?,
-        created_at: to_u64(r.get(7)?),
-    })
-}
-
-/// The failure count and lock after one more failed login (the same rule on every backend):
-/// a lock that has run out starts a fresh count; `max_failures` in a row lock the account
-/// for `lock_secs`.
-pub(crate) fn next_lock_state(
-    failed: u64,
-    locked_until: Option<u64>,
-    now: u64,
-    max_failures: u64,
-    lock_secs: u64,
-) -> (u64, Option<u64>) {
-    let failed = match locked_until {
-        Some(t) if t <= now => 1,
-        _ => failed + 1,
-    };
-    if failed >= max_failures.max(1) {
-        (failed, Some(now + lock_secs))
-    } else {
-        (failed, None)
-    }
-}
-
 impl SqliteStorage {
-    /// Runs `f` atomically: in its own IMMEDIATE transaction, or as a savepoint of the open
-    /// [`Repository::begin`].
+    /// Runs one step atomically: in its own IMMEDIATE transaction, or as a savepoint of the
+    /// open [`Repository::begin`].
     fn atomic<T, E: From<rusqlite::Error>>(
         &mut self,
         f: impl FnOnce(&Connection) -> Result<T, E>,
@@ -869,20 +530,11 @@ impl HubStorage for SqliteStorage {
     type Error = rusqlite::Error;
 
     fn case(&mut self, case_id: &str) -> Result<Option<StoredCase>, Self::Error> {
-        self.conn
-            .query_row(
-                "SELECT site_id, form_id, doc, seq FROM cases WHERE case_id = ?1",
-                [case_id],
-                |r| {
-                    Ok(StoredCase {
-                        site: r.get(0)?,
-                        form_id: r.get(1)?,
-                        doc: r.get(2)?,
-                        seq: to_u64(r.get(3)?),
-                    })
-                },
-            )
-            .optional()
+        self.one(
+            "SELECT site_id, form_id, doc, seq FROM cases WHERE case_id = ?1",
+            [case_id],
+            |r| stored_case(r),
+        )
     }
 
     fn put_case(
@@ -935,19 +587,14 @@ impl HubStorage for SqliteStorage {
             if n == 1 {
                 return Ok(Put::Stored(to_u64(seq)));
             }
-            // Nothing written; the sequence number taken is left unused (harmless: numbers
-            // only need to grow).
-            let holder: Option<String> = tx
+            let holder = tx
                 .query_row(
                     "SELECT site_id FROM cases WHERE case_id = ?1",
                     [case_id],
                     |r| r.get(0),
                 )
                 .optional()?;
-            Ok(match holder {
-                Some(other) if other != site => Put::OtherSite,
-                _ => Put::Changed,
-            })
+            Ok(refused_push(holder, site))
         })
     }
 
@@ -957,15 +604,13 @@ impl HubStorage for SqliteStorage {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(String, u64)>, Self::Error> {
-        let mut stmt = self.conn.prepare_cached(
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.all(
             "SELECT case_id, seq FROM cases WHERE site_id = ?1 AND seq > ?2
              ORDER BY seq LIMIT ?3",
-        )?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![site, to_i64(after), limit], |r| {
-            Ok((r.get(0)?, to_u64(r.get(1)?)))
-        })?;
-        rows.collect()
+            params![site, to_i64(after), limit],
+            |r| Ok((r.get(0)?, to_u64(r.get(1)?))),
+        )
     }
 
     fn device_heads(
@@ -973,13 +618,11 @@ impl HubStorage for SqliteStorage {
         device: &str,
         case_id: &str,
     ) -> Result<Option<Vec<u8>>, Self::Error> {
-        self.conn
-            .query_row(
-                "SELECT heads FROM device_known WHERE device_id = ?1 AND case_id = ?2",
-                [device, case_id],
-                |r| r.get(0),
-            )
-            .optional()
+        self.one(
+            "SELECT heads FROM device_known WHERE device_id = ?1 AND case_id = ?2",
+            [device, case_id],
+            |r| r.get(0),
+        )
     }
 
     fn record_sent(
@@ -1018,13 +661,11 @@ impl HubStorage for SqliteStorage {
     }
 
     fn device_site(&mut self, device: &str) -> Result<Option<String>, Self::Error> {
-        self.conn
-            .query_row(
-                "SELECT site_id FROM devices WHERE device_id = ?1",
-                [device],
-                |r| r.get(0),
-            )
-            .optional()
+        self.one(
+            "SELECT site_id FROM devices WHERE device_id = ?1",
+            [device],
+            |r| r.get(0),
+        )
     }
 
     fn quarantine(
@@ -1043,7 +684,7 @@ impl HubStorage for SqliteStorage {
             tx.query_row(
                 &format!("SELECT {QUARANTINE_COLUMNS} FROM case_quarantine WHERE case_id = ?1 AND lifted_at IS NULL"),
                 [case_id],
-                quarantined_case,
+                |r| quarantined_case(r),
             )
             .optional()
         })
@@ -1059,27 +700,16 @@ impl HubStorage for SqliteStorage {
     }
 
     fn quarantined(&mut self, site: Option<&str>) -> Result<Vec<QuarantinedCase>, Self::Error> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {QUARANTINE_COLUMNS} FROM case_quarantine
-             WHERE lifted_at IS NULL AND (?1 IS NULL OR site_id = ?1)
-             ORDER BY site_id, case_id"
-        ))?;
-        let rows = stmt.query_map([site], quarantined_case)?;
-        rows.collect()
+        self.all(
+            &format!(
+                "SELECT {QUARANTINE_COLUMNS} FROM case_quarantine
+                 WHERE lifted_at IS NULL AND (?1 IS NULL OR site_id = ?1)
+                 ORDER BY site_id, case_id"
+            ),
+            [site],
+            |r| quarantined_case(r),
+        )
     }
-}
-
-/// The columns of a [`QuarantinedCase`], in the order [`quarantined_case`] reads them.
-pub(crate) const QUARANTINE_COLUMNS: &str = "case_id, site_id, reason, device_id, first_seen";
-
-fn quarantined_case(r: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantinedCase> {
-    Ok(QuarantinedCase {
-        case_id: r.get(0)?,
-        site: r.get(1)?,
-        reason: r.get(2)?,
-        device: r.get(3)?,
-        first_seen: to_u64(r.get(4)?),
-    })
 }
 
 /// Takes the next sequence number of `site`.

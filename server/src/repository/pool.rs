@@ -11,7 +11,7 @@
 //! them interleaving could let a device's cursor pass a number not yet committed. Exchanges of
 //! different sites, admin requests and enrolment run side by side.
 
-use crate::storage::{RepoError, Repository};
+use super::{RepoError, Repository};
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use wardcrf_core::sync::{Hub, HubStorage};
