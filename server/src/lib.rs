@@ -4,7 +4,12 @@
 //! - [`storage`]: the [`storage::Repository`] trait and the SQLite backend (also the core's
 //!   `HubStorage`).
 //! - [`crate::postgres`]: the PostgreSQL backend (`--database-url`), same trait, same tables.
-//! - [`api`]: the axum router and its typed errors.
+//! - [`routes`]: the axum router, and what every request goes through (the admin token and
+//!   body limits before any body is read, gzip, content negotiation).
+//! - `api`: the handlers, one file per job (admin, enrol, sync, cases, export); [`error`]:
+//!   their typed errors and HTTP answers; [`state`]: what they share ([`AppState`]).
+//! - `projection`: the repository's side of a sync exchange (one transaction, retried when a
+//!   case changed meanwhile) and the projection of each stored case.
 //! - [`console`]: the web console at `/` (staff sign-in, overview, cases, conflict review
 //!   and resolution, administration, exports) and `--demo`'s seeding.
 //! - [`export`]: CSV and CDISC ODM exports of the stored cases, written case by case.
@@ -12,17 +17,22 @@
 //! - [`pool`]: storage connections shared by concurrent requests; sync serialised per site.
 //! - [`secret`]: random tokens and codes, stored only as SHA-256 hashes.
 
-pub mod api;
+pub(crate) mod api;
 pub mod console;
+pub mod error;
 pub mod export;
 pub(crate) mod forms;
 pub mod pool;
 pub mod postgres;
+pub(crate) mod projection;
+pub mod routes;
 pub mod secret;
 pub mod serve;
+pub mod state;
 pub mod storage;
 
 pub use crate::postgres::PostgresStorage;
-pub use api::{AppState, Clock, router, router_with, system_clock};
 pub use pool::HubPool;
+pub use routes::{router, router_with};
+pub use state::{AppState, Clock, Store, system_clock};
 pub use storage::{Repository, SqliteStorage};
