@@ -267,9 +267,9 @@ fn run(args: Args) -> Result<(), String> {
     for (path, mode) in serve::loose_modes(&args.data) {
         tracing::warn!(
             target: "wardcrf::server",
-            path = %path.display(),
-            mode = %format!("{mode:04o}"),
-            "other local users may read patient data or secrets here; make it private (chmod {} {})",
+            "{} has mode {mode:04o}: other local users may read patient data or secrets; make \
+             it private (chmod {} {})",
+            path.display(),
             if path.is_dir() { "700" } else { "600" },
             path.display()
         );

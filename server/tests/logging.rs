@@ -16,14 +16,14 @@ use std::thread::JoinHandle;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wardcrf-server");
 
-/// Values no log line may hold: identifying fields, free text, numbers with decimals (no
+/// Values no log line may hold: identifying fields, the study case id (free text), numbers with decimals (no
 /// timestamp, count or duration can hold three digits before a '.'), a date and the reasons.
 const SEEDED: &[&str] = &[
     "Quillon Vexmarrow",
     "Vexmarrow",
     "HRN-55213-QZ",
     "1931-07-19",
-    "clade-ZZ-7781",
+    "SUBJ-ZZ-7781",
     "143.27",
     "187.43",
     "191.66",
@@ -189,7 +189,7 @@ fn json_log_has_one_line_per_exchange_and_no_patient_value_or_token() {
         None,
     );
     a.set(&first, "date_of_birth", json!("1931-07-19"), None);
-    a.set(&first, "test_clade_lineage", json!("clade-ZZ-7781"), None);
+    a.set(&first, "case_id", json!("SUBJ-ZZ-7781"), None);
     a.set(&first, "vs_weight", json!(143.27), None);
     let second = a.store.create_case("icrown-core", &[], "nurse").unwrap();
     a.set(&second, "vs_height", json!(187.43), None);
