@@ -41,11 +41,22 @@ struct Running {
 }
 
 impl Running {
+    /// Started with `RUST_LOG` unset (the default filter, `info`).
     fn start(data: &std::path::Path) -> Running {
-        let mut child = Command::new(BIN)
+        Running::start_with(data, None)
+    }
+
+    /// Started with `RUST_LOG=filter` when given.
+    fn start_with(data: &std::path::Path, filter: Option<&str>) -> Running {
+        let mut command = Command::new(BIN);
+        command
             .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-            .args(["--log-format", "json"])
-            .env_remove("RUST_LOG")
+            .args(["--log-format", "json"]);
+        match filter {
+            Some(filter) => command.env("RUST_LOG", filter),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -301,5 +312,20 @@ fn json_log_has_one_line_per_exchange_and_no_patient_value_or_token() {
             assert!(!line.contains(value), "{value:?} logged: {line}");
         }
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn rust_log_chooses_the_lines() {
+    let dir = temp_dir("logging-filter");
+    let server = Running::start_with(&dir.join("data"), Some("warn,wardcrf::http=info"));
+    assert_eq!(get(server.addr, "/api/health", None).status, 200);
+    let (_, stderr) = server.stop();
+    // Only the request's line: nothing else of level INFO gets through.
+    assert_eq!(stderr.len(), 1, "{stderr:?}");
+    let line: Value = serde_json::from_str(&stderr[0]).unwrap();
+    assert_eq!(line["target"], "wardcrf::http", "{line}");
+    assert_eq!(line["span"]["route"], "/api/health", "{line}");
+    assert_eq!(line["status"], 200, "{line}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
