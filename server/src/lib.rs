@@ -4,23 +4,33 @@
 //! - [`repository`]: the [`Repository`] trait, its rows and errors, the SQLite backend
 //!   (also the core's `HubStorage`), the PostgreSQL backend (`--database-url`, same trait,
 //!   same tables) and the pool of connections ([`HubPool`]; sync serialised per site).
-//! - [`api`]: the axum router and its typed errors.
+//! - [`routes`]: the axum router, and what every request goes through (the admin token and
+//!   body limits before any body is read, gzip, content negotiation).
+//! - `api`: the handlers, one file per job (admin, enrol, sync, cases, export); [`error`]:
+//!   their typed errors and HTTP answers; [`state`]: what they share ([`AppState`]).
+//! - `projection`: the repository's side of a sync exchange (one transaction, retried when a
+//!   case changed meanwhile) and the projection of each stored case.
 //! - [`console`]: the web console at `/` (staff sign-in, overview, cases, conflict review
 //!   and resolution, administration, exports) and `--demo`'s seeding.
 //! - [`export`]: CSV and CDISC ODM exports of the stored cases, written case by case.
 //! - `forms`: the bundled forms cases are checked against, compositions in a bounded cache.
 //! - [`secret`]: random tokens and codes, stored only as SHA-256 hashes.
 
-pub mod api;
+pub(crate) mod api;
 pub mod console;
+pub mod error;
 pub mod export;
 pub(crate) mod forms;
+pub(crate) mod projection;
 pub mod repository;
+pub mod routes;
 pub mod secret;
 pub mod serve;
+pub mod state;
 
-pub use api::{AppState, Clock, router, router_with, system_clock};
 pub use repository::{HubPool, PostgresStorage, Repository, SqliteStorage};
+pub use routes::{router, router_with};
+pub use state::{AppState, Clock, Store, system_clock};
 
 // old paths, removed once every user names crate::repository
 pub use repository::{pool, postgres};

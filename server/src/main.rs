@@ -2,6 +2,10 @@
 //! WardCRF repository, in DIR/repository.db (SQLite) or in the given PostgreSQL database, with
 //! its web console at `/`. `wardcrf-server --data DIR [--database-url ...] create-user NAME
 //! --role ROLE [--site S]` adds a staff user of the console and exits.
+//!
+//! Log lines go to standard error, as text or JSON lines (`--log-format`), filtered by
+//! `RUST_LOG` (default `info`); standard output carries the start-up banner scripts read
+//! (`listening on ...`).
 
 use axum::Extension;
 use clap::{Parser, Subcommand};
@@ -9,12 +13,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use wardcrf_core::sync::HubStorage;
 use wardcrf_server::console::ConsoleSettings;
 use wardcrf_server::console::demo::{DemoLogin, seed_demo};
-use wardcrf_server::storage::Repository;
 use wardcrf_server::{
-    AppState, HubPool, PostgresStorage, SqliteStorage, router, serve, system_clock,
+    AppState, HubPool, PostgresStorage, SqliteStorage, Store, router, serve, system_clock,
 };
 
 /// The WardCRF central repository: enrols ward devices and syncs their cases.
@@ -59,12 +61,39 @@ struct Args {
     /// Connections open at once; beyond it new ones wait to be accepted until one closes.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_connections: u32,
+    /// How log lines are written to standard error: text for people, or one JSON object per
+    /// line for a log collector. RUST_LOG filters them (default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Seed (once) two demo sites whose simulated tablets sync synthetic cases with open
     /// conflicts, and demo staff users; prints the console's address and the demo sign-in.
     #[arg(long)]
     demo: bool,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// The format of the log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Writes log lines to standard error in `format`, filtered by `RUST_LOG` (default `info`;
+/// invalid directives are ignored).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .with_default_directive(tracing_subscriber::filter::LevelFilter::INFO.into())
+        .from_env_lossy();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,24 +115,25 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    init_logging(args.log_format);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("error: {message}");
+            tracing::error!(target: "wardcrf::server", "{message}");
             ExitCode::from(2)
         }
     }
 }
 
 /// The backend the repository is stored in: a pool of connections to it.
-enum Store {
+enum Backend {
     Sqlite(HubPool<SqliteStorage>),
     Postgres(HubPool<PostgresStorage>),
 }
 
 /// The router over `pool`, once cases stored by an older version have their projections
 /// (and, with `--demo`, the demo is seeded).
-fn prepared<S: HubStorage + Repository + Send + 'static>(
+fn prepared<S: Store>(
     pool: HubPool<S>,
     token: &str,
     settings: ConsoleSettings,
@@ -134,7 +164,7 @@ fn prepared<S: HubStorage + Repository + Send + 'static>(
 }
 
 /// `create-user`: adds a staff user to the repository's storage.
-fn create_user<S: HubStorage + Repository + Send + 'static>(
+fn create_user<S: Store>(
     pool: &HubPool<S>,
     username: &str,
     role: &str,
@@ -184,7 +214,7 @@ fn run(args: Args) -> Result<(), String> {
             )
             .map_err(|e| format!("PostgreSQL database: {e}"))?;
             println!("repository in PostgreSQL");
-            Store::Postgres(pool)
+            Backend::Postgres(pool)
         }
         None => {
             let db = args.data.join(serve::DATABASE_FILE);
@@ -192,7 +222,7 @@ fn run(args: Args) -> Result<(), String> {
             serve::create_private_file(&db).map_err(|e| format!("{shown}: {e}"))?;
             let pool = HubPool::new(Box::new(move || SqliteStorage::open(&db)), connections)
                 .map_err(|e| format!("{shown}: {e}"))?;
-            Store::Sqlite(pool)
+            Backend::Sqlite(pool)
         }
     };
     if let Some(Command::CreateUser {
@@ -202,8 +232,8 @@ fn run(args: Args) -> Result<(), String> {
     }) = &args.command
     {
         return match &store {
-            Store::Sqlite(pool) => create_user(pool, username, role, site.as_deref()),
-            Store::Postgres(pool) => create_user(pool, username, role, site.as_deref()),
+            Backend::Sqlite(pool) => create_user(pool, username, role, site.as_deref()),
+            Backend::Postgres(pool) => create_user(pool, username, role, site.as_deref()),
         };
     }
     let (token_path, token, created) =
@@ -230,14 +260,15 @@ fn run(args: Args) -> Result<(), String> {
         demo: args.demo,
     };
     let (app, demo) = match store {
-        Store::Sqlite(pool) => prepared(pool, &token, settings, &args.data)?,
-        Store::Postgres(pool) => prepared(pool, &token, settings, &args.data)?,
+        Backend::Sqlite(pool) => prepared(pool, &token, settings, &args.data)?,
+        Backend::Postgres(pool) => prepared(pool, &token, settings, &args.data)?,
     };
     drop(token);
     for (path, mode) in serve::loose_modes(&args.data) {
-        eprintln!(
-            "warning: {} has mode {mode:04o}: other local users may read patient data or \
-             secrets; make it private (chmod {} {})",
+        tracing::warn!(
+            target: "wardcrf::server",
+            "{} has mode {mode:04o}: other local users may read patient data or secrets; make \
+             it private (chmod {} {})",
             path.display(),
             if path.is_dir() { "700" } else { "600" },
             path.display()

@@ -1,6 +1,7 @@
 //! Starting the server: the private files of the data directory, and the front door: plain
 //! HTTP and HTTPS (rustls, ring) served by one accept loop with header, body and idle timeouts
-//! and a connection limit ([`serve`], [`Limits`]).
+//! and a connection limit ([`serve`], [`Limits`]); one log span and line per request (method,
+//! matched route, status, duration).
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// The admin token's file name inside the data directory.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -271,7 +273,7 @@ pub async fn serve(
                 Ok(conn) => conn,
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before it was accepted.
-                    eprintln!("accept failed: {e}");
+                    tracing::warn!(target: "wardcrf::http", error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -333,10 +335,13 @@ async fn connection<I>(
                 })
             });
             request.extensions_mut().insert(ConnectInfo(peer));
-            let answer = hyper::service::Service::call(&app, request);
+            let span = request_span(&request);
+            let started = std::time::Instant::now();
+            let answer = hyper::service::Service::call(&app, request).instrument(span.clone());
             let phase = phase.clone();
             async move {
                 let response = answer.await?;
+                log_answer(&span, response.status(), started.elapsed());
                 // The connection is idle again once the answer is sent (the body dropped).
                 let done = Done(phase);
                 Ok::<_, std::convert::Infallible>(response.map(|body| {
@@ -379,6 +384,30 @@ async fn connection<I>(
             }
         }
     }
+}
+
+/// The span of one request: its method, and the route the router matched (recorded by
+/// [`crate::routes`]: the template, `/api/cases/{case_id}`, never the path's ids nor the
+/// query). Headers, bodies and tokens are never in it.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    tracing::info_span!(
+        target: "wardcrf::http",
+        "request",
+        method = %request.method(),
+        route = tracing::field::Empty,
+    )
+}
+
+/// One line per request once its answer's head is ready: its status and how long it took.
+fn log_answer(span: &tracing::Span, status: axum::http::StatusCode, took: Duration) {
+    let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(
+        target: "wardcrf::http",
+        parent: span,
+        status = status.as_u16(),
+        duration_ms,
+        "request"
+    );
 }
 
 /// Where a connection is between requests, and so when it is given up.

@@ -20,9 +20,10 @@
 use super::html::{Page, csrf_field, esc, notice};
 use super::i18n::{LANG_COOKIE, M, lang_of};
 use super::{ConsoleError, ConsoleSettings, Staff, respond};
-use crate::api::{ApiError, AppState};
+use crate::error::ApiError;
 use crate::secret;
 use crate::serve::ClientAddr;
+use crate::state::AppState;
 use crate::storage::Repository;
 use axum::Extension;
 use axum::Form;
@@ -254,7 +255,7 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
 }
 
 /// The allowance of sign-in attempts per client address and per user name, and the slots of
-/// password hashing; one per router (see [`crate::api::router_with`]).
+/// password hashing; one per router (see [`crate::routes::router_with`]).
 #[derive(Debug)]
 pub struct SignInGuard {
     settings: SignInSettings,

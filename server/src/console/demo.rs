@@ -9,8 +9,8 @@
 //! staff users are added when missing; later starts only print the login again.
 
 use super::{StaffError, add_staff_user, hash_password};
-use crate::api::AppState;
 use crate::secret;
+use crate::state::AppState;
 use crate::storage::{RepoError, Repository};
 use axum::Router;
 use serde_json::{Value as Json, json};
@@ -217,7 +217,7 @@ fn new_code<S: HubStorage + Repository + Send + 'static>(
     hub.storage.create_enroll_code(
         &secret::sha256(&code),
         site,
-        state.now() + crate::api::CODE_VALIDITY_SECS,
+        state.now() + crate::state::CODE_VALIDITY_SECS,
     )?;
     Ok(code)
 }

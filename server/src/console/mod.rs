@@ -19,7 +19,8 @@ mod html;
 mod i18n;
 mod pages;
 
-use crate::api::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::state::AppState;
 use crate::storage::{RepoError, Repository, StaffRecord};
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -210,7 +211,7 @@ pub(crate) fn respond(
         .render(lang, staff, "/")
 }
 
-/// The console's routes (merged into [`crate::api::router`]).
+/// The console's routes (merged into [`crate::routes::router`]).
 pub fn routes<S: HubStorage + Repository + Send + 'static>() -> Router<AppState<S>> {
     Router::new()
         .route("/assets/console.css", get(stylesheet))

@@ -1,0 +1,119 @@
+//! The admin-token endpoints: `POST/GET /api/admin/sites`, `POST /api/admin/enroll-codes`,
+//! `GET /api/admin/devices` and `POST /api/admin/devices/{device_id}/revoke`.
+
+use crate::error::ApiError;
+use crate::routes::{ADMIN_BODY, parse, read_limited};
+use crate::secret;
+use crate::state::{AppState, CODE_VALIDITY_SECS, Store};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSite {
+    site_id: String,
+    name: String,
+    /// Identifying data stays on the site's devices (never synced); fixed at creation.
+    #[serde(default)]
+    identifying_on_device: bool,
+}
+
+fn valid_site_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+pub(crate) async fn create_site<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.check_admin(&headers)?;
+    let site: NewSite = parse(read_limited(body, &headers, ADMIN_BODY).await?)?;
+    if !valid_site_id(&site.site_id) {
+        return Err(ApiError::BadRequest(
+            "site_id must be 1-64 characters of lowercase letters, digits and '-'".into(),
+        ));
+    }
+    let name = site.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::BadRequest("name must be 1-200 characters".into()));
+    }
+    let now = state.now();
+    let (id, n) = (site.site_id.clone(), name.clone());
+    let private = site.identifying_on_device;
+    state
+        .with_hub(move |hub| Ok(hub.storage.add_site(&id, &n, private, now)?))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "site_id": site.site_id,
+            "name": name,
+            "identifying_on_device": private,
+        })),
+    ))
+}
+
+pub(crate) async fn list_sites<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.check_admin(&headers)?;
+    let sites = state.with_hub(|hub| Ok(hub.storage.sites()?)).await?;
+    Ok(Json(json!(sites)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCode {
+    site_id: String,
+}
+
+pub(crate) async fn create_code<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.check_admin(&headers)?;
+    let req: NewCode = parse(read_limited(body, &headers, ADMIN_BODY).await?)?;
+    let code = secret::new_code().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let expires_at = state.now() + CODE_VALIDITY_SECS;
+    let hash = secret::sha256(&code);
+    let site = req.site_id.clone();
+    state
+        .with_hub(move |hub| Ok(hub.storage.create_enroll_code(&hash, &site, expires_at)?))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"code": code, "site_id": req.site_id, "expires_at": expires_at})),
+    ))
+}
+
+pub(crate) async fn list_devices<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.check_admin(&headers)?;
+    let devices = state.with_hub(|hub| Ok(hub.storage.devices()?)).await?;
+    Ok(Json(json!(devices)))
+}
+
+pub(crate) async fn revoke_device<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(device_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.check_admin(&headers)?;
+    let id = device_id.clone();
+    state
+        .with_hub(move |hub| Ok(hub.storage.revoke_device(&id)?))
+        .await?;
+    Ok(Json(json!({"device_id": device_id, "revoked": true})))
+}

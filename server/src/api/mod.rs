@@ -1,0 +1,11 @@
+//! The handlers of the HTTP API of `docs/http-api.md`, one file per job: [`admin`] (sites,
+//! enrolment codes, devices), [`enroll`] (a device's enrolment), [`sync`] (a device's
+//! exchange), [`cases`] (the projections and audit trails of stored cases) and [`export`]
+//! (the streamed exports). The router that mounts them is in [`crate::routes`]; the errors
+//! they answer with in [`crate::error`].
+
+pub(crate) mod admin;
+pub(crate) mod cases;
+pub(crate) mod enroll;
+pub(crate) mod export;
+pub(crate) mod sync;

@@ -1,0 +1,152 @@
+//! `POST /api/sync`: one exchange of a device. The handler checks the device's token before
+//! reading any of the body, decodes the request (JSON or binary, gzip or not), has
+//! [`crate::projection::exchange`] run it, and writes the answer in the request's encoding,
+//! compressed when the device accepts gzip. Each exchange of an enrolled device is logged as
+//! one line of target `wardcrf::sync`: its counts, bytes and duration, never a value.
+
+use crate::error::ApiError;
+use crate::projection::{self, Counts};
+use crate::routes::{MAX_BODY, Negotiated, read_body, read_limited};
+use crate::secret;
+use crate::state::{AppState, Store, bearer, blocking};
+use crate::storage::DeviceAuth;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use std::time::Instant;
+use tracing::Instrument;
+use wardcrf_core::sync::{BinaryBody, HubError, JsonRequestError, SyncRequest};
+
+/// What an exchange sent, for its log line.
+struct Sent {
+    counts: Counts,
+    bytes_in: usize,
+    bytes_out: usize,
+}
+
+pub(crate) async fn sync<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    // The device and its token first: nothing of the body is read for an unknown one.
+    let token_hash = secret::sha256(bearer(&headers).ok_or(ApiError::Unauthorized)?);
+    let auth = state
+        .with_hub(move |hub| {
+            hub.storage
+                .device_by_token(&token_hash)?
+                .ok_or(ApiError::Unauthorized)
+        })
+        .await?;
+    let (device, site) = (auth.device_id.clone(), auth.site_id.clone());
+    let span = tracing::info_span!(target: "wardcrf::sync", "sync", device = %device, site = %site);
+    let answered = answer(&state, auth, &headers, body)
+        .instrument(span.clone())
+        .await;
+    let _span = span.enter();
+    let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match answered {
+        Ok((response, sent)) => {
+            let c = sent.counts;
+            tracing::info!(
+                target: "wardcrf::sync",
+                device = %device,
+                site = %site,
+                pushed = c.pushed,
+                stored = c.stored,
+                conflicts = c.conflicts,
+                sent = c.sent,
+                repush = c.repush,
+                attempts = c.attempts,
+                bytes_in = sent.bytes_in,
+                bytes_out = sent.bytes_out,
+                duration_ms = ms,
+                "sync exchange"
+            );
+            Ok(response)
+        }
+        Err(e) => {
+            let (status, code) = e.status_and_code();
+            if status.is_server_error() {
+                tracing::error!(
+                    target: "wardcrf::sync",
+                    device = %device,
+                    site = %site,
+                    code,
+                    error = ?e,
+                    duration_ms = ms,
+                    "sync exchange failed"
+                );
+            } else {
+                tracing::info!(
+                    target: "wardcrf::sync",
+                    device = %device,
+                    site = %site,
+                    code,
+                    duration_ms = ms,
+                    "sync exchange refused"
+                );
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The exchange of an authenticated device, from its body to the answer.
+async fn answer<S: Store>(
+    state: &AppState<S>,
+    auth: DeviceAuth,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Response, Sent), ApiError> {
+    if auth.revoked {
+        return Err(ApiError::DeviceRevoked);
+    }
+    let body = read_limited(body, headers, MAX_BODY).await?;
+    let bytes_in = body.len();
+    let now = state.now();
+    let pool = state.hub.clone();
+    let forms = state.forms.clone();
+    let negotiated = Negotiated::of(headers);
+    let how = negotiated.clone();
+    let span = tracing::Span::current();
+    let (wire, gzipped, counts) = blocking(move || {
+        let _span = span.enter();
+        let request = decode(body, &how)?;
+        let done = projection::exchange(&pool, &auth, &request, &forms, now)?;
+        // Serialise (and compress) here, off the async threads: a response can be large.
+        let response = &done.exchanged.response;
+        let body = if how.binary {
+            response
+                .to_binary()
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+        } else {
+            serde_json::to_vec(response).map_err(|e| ApiError::Internal(e.to_string()))?
+        };
+        let (wire, gzipped) = how.compress(body);
+        Ok::<_, ApiError>((wire, gzipped, done.counts))
+    })
+    .await??;
+    let sent = Sent {
+        counts,
+        bytes_in,
+        bytes_out: wire.len(),
+    };
+    Ok((negotiated.response(wire, gzipped), sent))
+}
+
+/// The sync request in the body, in the encoding it came in.
+fn decode(body: Bytes, how: &Negotiated) -> Result<SyncRequest, ApiError> {
+    let bytes = read_body(body, how.encoding.as_deref())?;
+    if how.binary {
+        SyncRequest::from_binary(&bytes).map_err(|e| ApiError::BadRequest(e.to_string()))
+    } else {
+        // Read only up to the push limits: more entries is refused as too large.
+        SyncRequest::from_json(&bytes).map_err(|e| match e {
+            JsonRequestError::TooManyCases(_) => ApiError::Hub(HubError::TooLarge(e.to_string())),
+            JsonRequestError::Invalid(_) => ApiError::BadRequest(e.to_string()),
+        })
+    }
+}

@@ -1,0 +1,145 @@
+//! What every request handler shares: [`AppState`] (the pool of storage connections, the admin
+//! token's hash, the clock and the form catalog), the [`Store`] every storage backend is, the
+//! [`Clock`], and the helpers that lease a storage connection off the async threads, alone or
+//! under a site's sync lock.
+
+use crate::error::ApiError;
+use crate::forms::Forms;
+use crate::pool::HubPool;
+use crate::secret;
+use crate::storage::{RepoError, Repository};
+use axum::http::{HeaderMap, header};
+use std::sync::Arc;
+use wardcrf_core::sync::{Hub, HubStorage};
+
+/// A storage backend the server runs on: the core's sync storage and the repository's own
+/// tables, movable to the blocking threads. Every `HubStorage + Repository + Send + 'static`
+/// type is one.
+pub trait Store: HubStorage + Repository + Send + 'static {}
+
+impl<T: HubStorage + Repository + Send + 'static> Store for T {}
+
+/// How long an enrolment code stays valid.
+pub const CODE_VALIDITY_SECS: u64 = 24 * 60 * 60;
+
+/// The current time in unix seconds; injectable so tests can move it.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    })
+}
+
+/// What the handlers share: the storage connections (each with its hub), the admin token's
+/// hash, the clock and the form catalog.
+pub struct AppState<S: HubStorage + Repository> {
+    pub(crate) hub: Arc<HubPool<S>>,
+    admin_token_sha256: [u8; 32],
+    clock: Clock,
+    /// The forms cases are checked against for data-quality flags.
+    pub(crate) forms: Arc<Forms>,
+}
+
+impl<S: HubStorage + Repository> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        AppState {
+            hub: self.hub.clone(),
+            admin_token_sha256: self.admin_token_sha256,
+            clock: self.clock.clone(),
+            forms: self.forms.clone(),
+        }
+    }
+}
+
+impl<S: HubStorage + Repository> std::fmt::Debug for AppState<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> AppState<S> {
+    /// Over one storage connection (tests; requests then take turns).
+    pub fn new(storage: S, admin_token: &str, clock: Clock) -> Self {
+        Self::with_pool(HubPool::single(storage), admin_token, clock)
+    }
+
+    /// Over a pool of storage connections (the server: concurrent requests, reconnection).
+    pub fn with_pool(pool: HubPool<S>, admin_token: &str, clock: Clock) -> Self {
+        AppState {
+            hub: Arc::new(pool),
+            admin_token_sha256: secret::sha256(admin_token),
+            clock,
+            forms: Arc::new(Forms::bundled()),
+        }
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// Gives every stored case without a projection (stored by a server version older than
+    /// projections) its projection; returns how many. Run once at start, before serving.
+    pub fn backfill_projections(&self) -> Result<usize, RepoError> {
+        crate::projection::backfill(&self.hub, &self.forms, self.now())
+    }
+
+    /// Runs `f` on the hub off the async threads (SQLite blocks).
+    pub(crate) async fn with_hub<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Hub<S>) -> Result<T, ApiError> + Send + 'static,
+    {
+        let pool = self.hub.clone();
+        blocking(move || {
+            let mut hub = pool.lease()?;
+            f(&mut hub)
+        })
+        .await?
+    }
+
+    pub(crate) fn check_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
+        if secret::same_hash(&secret::sha256(token), &self.admin_token_sha256) {
+            Ok(())
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// Runs `f` on the blocking threads (storage, merging, serialising large bodies).
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))
+}
+
+/// Runs `f` on a leased hub while holding `site`'s sync lock: one exchange (or repository
+/// edit) per site at a time, other sites go on meanwhile (see [`crate::pool`]). Blocks: call
+/// it on the blocking threads.
+pub(crate) fn under_site_lock<S: Store, T>(
+    pool: &HubPool<S>,
+    site: &str,
+    f: impl FnOnce(&mut Hub<S>) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let site_lock = pool.site_lock(site);
+    let _site = site_lock.lock().unwrap_or_else(|p| p.into_inner());
+    let mut hub = pool.lease()?;
+    f(&mut hub)
+}
+
+/// The bearer token of a request's `Authorization` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ")?.trim();
+    (!token.is_empty()).then_some(token)
+}
