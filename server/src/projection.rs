@@ -11,9 +11,8 @@
 
 use crate::error::ApiError;
 use crate::forms::Forms;
-use crate::pool::HubPool;
+use crate::repository::{AtomicHub, DeviceAuth, HubPool, ProjectionRow, RepoError};
 use crate::state::{Store, under_site_lock};
-use crate::storage::{DeviceAuth, ProjectionRow, RepoError};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use wardcrf_core::sync::{
@@ -120,25 +119,16 @@ fn sync_exchange<S: Store>(
         conflicts: rows.iter().map(|r| r.n_conflicts).sum(),
         ..Counts::default()
     };
-    hub.storage.begin()?;
-    let written = (|| -> Result<_, ApiError> {
+    // The exchange, the device's last sync and the projections: all or nothing.
+    let exchanged = hub.atomically(|hub| -> Result<_, ApiError> {
         let exchanged = hub.write(prepared)?;
         hub.storage.record_sync(&auth.device_id, now)?;
         for row in &rows {
             hub.storage.put_projection(row)?;
         }
         Ok(exchanged)
-    })();
-    match written {
-        Ok(exchanged) => {
-            hub.storage.commit()?;
-            Ok(Done { exchanged, counts })
-        }
-        Err(e) => {
-            hub.storage.rollback();
-            Err(e)
-        }
-    }
+    })?;
+    Ok(Done { exchanged, counts })
 }
 
 /// The projection rows of the cases an exchange stored, validated on up to 4 threads.
