@@ -1,5 +1,5 @@
 //! The bundled forms the repository checks cases against, each composition (a form and its
-//! modules) compiled once and kept in a bounded cache.
+//! modules) compiled once and kept in the catalog's bounded cache ([`Catalog::composed`]).
 //!
 //! The form id and module list come from what devices push, so they are checked against the
 //! catalog before anything is composed or cached: an unknown id is refused without touching
@@ -7,34 +7,18 @@
 //! duplicates removed) so that one composition has one key, and the cache holds at most
 //! [`MAX_COMPOSED`] compositions, dropping the least recently used beyond that.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use wardcrf_core::sync::IdentifyingFields;
 use wardcrf_core::{Catalog, Form};
 
-/// At most this many compositions are kept (the bundled catalog has far fewer distinct ones
-/// in use; beyond the bound the least recently used is composed again when next needed).
-pub const MAX_COMPOSED: usize = 64;
+pub use wardcrf_core::MAX_COMPOSED;
 
 /// The bundled form catalog and the compositions made from it.
 pub(crate) struct Forms {
     /// `None`: the bundled catalog failed to load; every case is then flagged.
     pub(crate) catalog: Option<Catalog>,
-    composed: Mutex<Cache>,
-    /// At most this many compositions are kept ([`MAX_COMPOSED`]).
-    bound: usize,
     /// The identifying fields of every form of the catalog.
     identifying: IdentifyingFields,
-}
-
-/// A form id and the modules composed with it (sorted, without duplicates).
-type Composition = (String, Vec<String>);
-
-/// The kept compositions, each with the tick of its last use.
-#[derive(Default)]
-struct Cache {
-    entries: HashMap<Composition, (Result<Arc<Form>, String>, u64)>,
-    tick: u64,
 }
 
 impl Forms {
@@ -43,15 +27,15 @@ impl Forms {
         Forms::new(Catalog::bundled().ok(), MAX_COMPOSED)
     }
 
+    /// Forms of `catalog`, keeping at most `bound` compositions.
     fn new(catalog: Option<Catalog>, bound: usize) -> Forms {
+        let catalog = catalog.map(|c| c.with_cache_bound(bound));
         Forms {
             identifying: catalog
                 .as_ref()
                 .map(IdentifyingFields::of_catalog)
                 .unwrap_or_default(),
             catalog,
-            composed: Mutex::new(Cache::default()),
-            bound: bound.max(1),
         }
     }
 
@@ -83,41 +67,15 @@ impl Forms {
         let mut modules = modules.to_vec();
         modules.sort_unstable();
         modules.dedup();
-        let key = (form_id.to_string(), modules);
-        let mut cache = self.composed.lock().unwrap_or_else(|p| p.into_inner());
-        cache.tick += 1;
-        let tick = cache.tick;
-        if let Some((form, used)) = cache.entries.get_mut(&key) {
-            *used = tick;
-            return form.clone();
-        }
-        let names: Vec<&str> = key.1.iter().map(String::as_str).collect();
-        let form = catalog
-            .form(form_id, &names)
-            .map(Arc::new)
-            .map_err(|e| e.to_string());
-        if cache.entries.len() >= self.bound {
-            let oldest = cache
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                cache.entries.remove(&oldest);
-            }
-        }
-        cache.entries.insert(key, (form.clone(), tick));
-        form
+        catalog
+            .composed(form_id, &modules)
+            .map_err(|e| e.to_string())
     }
 
     /// How many compositions are kept.
     #[cfg(test)]
     fn cached(&self) -> usize {
-        self.composed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entries
-            .len()
+        self.catalog.as_ref().map_or(0, |c| c.composed_kept().0)
     }
 }
 
