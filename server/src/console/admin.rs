@@ -2,7 +2,7 @@
 //! enrolment codes shown as QR codes; and `POST /api/admin/staff` for the admin token.
 
 use super::auth::{check_csrf, csrf, signed_in};
-use super::html::{Page, esc, notice, time, url};
+use super::html::{Col, Page, TABLE_END, esc, notice, table_start, url};
 use super::i18n::{M, lang_of};
 use super::{ConsoleError, ConsoleSettings, Role, Staff, StaffError, add_staff_user, respond};
 use crate::api::{ApiError, AppState, CODE_VALIDITY_SECS};
@@ -17,8 +17,8 @@ use axum::{Extension, Form, Json};
 use serde::Deserialize;
 use serde_json::json;
 use std::fmt::Write;
-use wardcrf_core::Lang;
 use wardcrf_core::sync::HubStorage;
+use wardcrf_core::{Lang, Timestamp};
 
 /// The signed-in administrator, or why not.
 async fn admin<S: HubStorage + Repository + Send + 'static>(
@@ -55,8 +55,81 @@ where
     respond(lang, Some(&staff), result)
 }
 
-fn bad_form(lang: Lang) -> ConsoleError {
-    ConsoleError::BadInput(M::BadRequest.get(lang).into())
+/// A posted form that carries the session's CSRF token.
+trait Posted {
+    fn csrf(&self) -> &str;
+}
+
+/// The posted form, once it parsed and its CSRF token is the session's.
+fn posted<T: Posted>(
+    form: Result<Form<T>, FormRejection>,
+    staff: &Staff,
+    lang: Lang,
+) -> Result<T, ConsoleError> {
+    let Form(form) = form.map_err(|_| ConsoleError::BadInput(M::BadRequest.get(lang).into()))?;
+    check_csrf(staff, form.csrf())?;
+    Ok(form)
+}
+
+/// The administration pages that list something beside a form, shown again with the outcome
+/// of a post above them.
+#[derive(Debug, Clone, Copy)]
+enum AdminPage {
+    Sites,
+    Staff,
+    Enrolment,
+}
+
+impl AdminPage {
+    fn path(self) -> &'static str {
+        match self {
+            AdminPage::Sites => "/admin/sites",
+            AdminPage::Staff => "/admin/staff",
+            AdminPage::Enrolment => "/admin/enrolment",
+        }
+    }
+
+    /// The page with `message` (a notice, a new code) at its top, answered with `status`.
+    async fn render<S: HubStorage + Repository + Send + 'static>(
+        self,
+        state: &AppState<S>,
+        staff: &Staff,
+        lang: Lang,
+        message: String,
+        status: StatusCode,
+    ) -> Result<Response, ConsoleError> {
+        let (title, body) = match self {
+            AdminPage::Sites => (M::Sites, sites_body(state, staff, lang, message).await?),
+            AdminPage::Staff => (M::Staff, staff_body(state, staff, lang, message).await?),
+            AdminPage::Enrolment => (
+                M::EnrolmentCodes,
+                enrolment_body(state, staff, lang, message).await?,
+            ),
+        };
+        Ok(Page::new(title.get(lang), body).with_status(status).render(
+            lang,
+            Some(staff),
+            self.path(),
+        ))
+    }
+}
+
+/// `GET` of an [`AdminPage`].
+async fn show<S: HubStorage + Repository + Send + 'static>(
+    state: AppState<S>,
+    headers: HeaderMap,
+    page: AdminPage,
+) -> Response {
+    run(
+        &state.clone(),
+        &headers,
+        page.path(),
+        |staff, lang| async move {
+            page.render(&state, &staff, lang, String::new(), StatusCode::OK)
+                .await
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -69,25 +142,25 @@ fn valid_site_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-async fn sites_page<S: HubStorage + Repository + Send + 'static>(
+/// The sites and the form that adds one, below `message`.
+async fn sites_body<S: HubStorage + Repository + Send + 'static>(
     state: &AppState<S>,
     staff: &Staff,
     lang: Lang,
     message: String,
-    status: StatusCode,
-) -> Result<Response, ConsoleError> {
+) -> Result<String, ConsoleError> {
     let sites = state.with_hub(|hub| Ok(hub.storage.sites()?)).await?;
     let mut b = message;
-    let _ = write!(
-        b,
-        "<div class=\"scroll\" tabindex=\"0\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-         <th scope=\"col\" class=\"num\">{}</th><th scope=\"col\" class=\"num\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        M::SiteId.get(lang),
-        M::Name.get(lang),
-        M::Devices.get(lang),
-        M::Cases.get(lang),
-        M::IdentifyingOnDevice.get(lang),
-    );
+    b.push_str(&table_start(
+        None,
+        &[
+            Col::Text(M::SiteId.get(lang)),
+            Col::Text(M::Name.get(lang)),
+            Col::Num(M::Devices.get(lang)),
+            Col::Num(M::Cases.get(lang)),
+            Col::Text(M::IdentifyingOnDevice.get(lang)),
+        ],
+    ));
     for s in &sites {
         let _ = write!(
             b,
@@ -127,26 +200,14 @@ async fn sites_page<S: HubStorage + Repository + Send + 'static>(
         M::IdentifyingOnDeviceHelp.get(lang),
         M::Add.get(lang)
     );
-    Ok(Page::new(M::Sites.get(lang), b).with_status(status).render(
-        lang,
-        Some(staff),
-        "/admin/sites",
-    ))
+    Ok(b)
 }
 
 pub async fn sites<S: HubStorage + Repository + Send + 'static>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
 ) -> Response {
-    run(
-        &state.clone(),
-        &headers,
-        "/admin/sites",
-        |staff, lang| async move {
-            sites_page(&state, &staff, lang, String::new(), StatusCode::OK).await
-        },
-    )
-    .await
+    show(state, headers, AdminPage::Sites).await
 }
 
 #[derive(Deserialize)]
@@ -162,6 +223,12 @@ pub struct SiteForm {
     identifying_on_device: Option<String>,
 }
 
+impl Posted for SiteForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 pub async fn add_site<S: HubStorage + Repository + Send + 'static>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -172,13 +239,14 @@ pub async fn add_site<S: HubStorage + Repository + Send + 'static>(
         &headers,
         "/admin/sites",
         |staff, lang| async move {
-            let Form(form) = form.map_err(|_| bad_form(lang))?;
-            check_csrf(&staff, &form.csrf)?;
+            let form = posted(form, &staff, lang)?;
             let id = form.site_id.trim().to_string();
             let name = form.name.trim().to_string();
             if !valid_site_id(&id) || name.is_empty() || name.chars().count() > 200 {
                 let m = notice("error", M::BadSiteId.get(lang));
-                return sites_page(&state, &staff, lang, m, StatusCode::BAD_REQUEST).await;
+                return AdminPage::Sites
+                    .render(&state, &staff, lang, m, StatusCode::BAD_REQUEST)
+                    .await;
             }
             let now = state.now();
             let private = form.identifying_on_device.is_some();
@@ -199,7 +267,9 @@ pub async fn add_site<S: HubStorage + Repository + Send + 'static>(
                     StatusCode::CONFLICT,
                 )
             };
-            sites_page(&state, &staff, lang, m, status).await
+            AdminPage::Sites
+                .render(&state, &staff, lang, m, status)
+                .await
         },
     )
     .await
@@ -208,28 +278,28 @@ pub async fn add_site<S: HubStorage + Repository + Send + 'static>(
 // ---------------------------------------------------------------------------------------
 // Staff users
 
-async fn staff_page<S: HubStorage + Repository + Send + 'static>(
+/// The staff users, their actions and the form that adds one, below `message`.
+async fn staff_body<S: HubStorage + Repository + Send + 'static>(
     state: &AppState<S>,
     staff: &Staff,
     lang: Lang,
     message: String,
-    status: StatusCode,
-) -> Result<Response, ConsoleError> {
+) -> Result<String, ConsoleError> {
     let (users, sites) = state
         .with_hub(|hub| Ok((hub.storage.staff_users()?, hub.storage.sites()?)))
         .await?;
     let now = state.now();
     let mut b = message;
-    let _ = write!(
-        b,
-        "<div class=\"scroll\" tabindex=\"0\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        M::Username.get(lang),
-        M::Role.get(lang),
-        M::Site.get(lang),
-        M::Status.get(lang),
-        M::Actions.get(lang),
-    );
+    b.push_str(&table_start(
+        None,
+        &[
+            Col::Text(M::Username.get(lang)),
+            Col::Text(M::Role.get(lang)),
+            Col::Text(M::Site.get(lang)),
+            Col::Text(M::Status.get(lang)),
+            Col::Text(M::Actions.get(lang)),
+        ],
+    ));
     for u in &users {
         let role = Role::parse(&u.role).map_or(u.role.as_str(), |r| r.label(lang));
         let mut state_text = if u.disabled {
@@ -315,26 +385,14 @@ async fn staff_page<S: HubStorage + Repository + Send + 'static>(
         M::PasswordHelp.get(lang),
         M::Add.get(lang)
     );
-    Ok(Page::new(M::Staff.get(lang), b).with_status(status).render(
-        lang,
-        Some(staff),
-        "/admin/staff",
-    ))
+    Ok(b)
 }
 
 pub async fn staff<S: HubStorage + Repository + Send + 'static>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
 ) -> Response {
-    run(
-        &state.clone(),
-        &headers,
-        "/admin/staff",
-        |staff, lang| async move {
-            staff_page(&state, &staff, lang, String::new(), StatusCode::OK).await
-        },
-    )
-    .await
+    show(state, headers, AdminPage::Staff).await
 }
 
 #[derive(Deserialize)]
@@ -349,6 +407,12 @@ pub struct StaffForm {
     site: String,
     #[serde(default)]
     password: String,
+}
+
+impl Posted for StaffForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 fn staff_error_text(e: &StaffError, lang: Lang) -> Option<&'static str> {
@@ -373,8 +437,7 @@ pub async fn add_staff<S: HubStorage + Repository + Send + 'static>(
         &headers,
         "/admin/staff",
         |staff, lang| async move {
-            let Form(form) = form.map_err(|_| bad_form(lang))?;
-            check_csrf(&staff, &form.csrf)?;
+            let form = posted(form, &staff, lang)?;
             let now = state.now();
             let result = state
                 .with_hub(move |hub| {
@@ -403,7 +466,9 @@ pub async fn add_staff<S: HubStorage + Repository + Send + 'static>(
                     None => return Err(ApiError::Internal(e.to_string()).into()),
                 },
             };
-            staff_page(&state, &staff, lang, m, status).await
+            AdminPage::Staff
+                .render(&state, &staff, lang, m, status)
+                .await
         },
     )
     .await
@@ -414,6 +479,12 @@ pub struct EnabledForm {
     #[serde(default)]
     csrf: String,
     enabled: bool,
+}
+
+impl Posted for EnabledForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 pub async fn set_enabled<S: HubStorage + Repository + Send + 'static>(
@@ -427,11 +498,12 @@ pub async fn set_enabled<S: HubStorage + Repository + Send + 'static>(
         &headers,
         "/admin/staff",
         |staff, lang| async move {
-            let Form(form) = form.map_err(|_| bad_form(lang))?;
-            check_csrf(&staff, &form.csrf)?;
+            let form = posted(form, &staff, lang)?;
             if username == staff.username {
                 let m = notice("error", M::CannotDisableSelf.get(lang));
-                return staff_page(&state, &staff, lang, m, StatusCode::BAD_REQUEST).await;
+                return AdminPage::Staff
+                    .render(&state, &staff, lang, m, StatusCode::BAD_REQUEST)
+                    .await;
             }
             let found = state
                 .with_hub(move |hub| {
@@ -457,16 +529,16 @@ pub async fn devices<S: HubStorage + Repository + Send + 'static>(
     run(&state.clone(), &headers, "/admin/devices", |staff, lang| async move {
         let devices = state.with_hub(|hub| Ok(hub.storage.devices()?)).await?;
         let mut b = String::new();
-        let _ = write!(
-            b,
-            "<div class=\"scroll\" tabindex=\"0\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-             <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-            M::Device.get(lang),
-            M::Site.get(lang),
-            M::Enrolled.get(lang),
-            M::LastSync.get(lang),
-            M::Status.get(lang),
-        );
+        b.push_str(&table_start(
+            None,
+            &[
+                Col::Text(M::Device.get(lang)),
+                Col::Text(M::Site.get(lang)),
+                Col::Text(M::Enrolled.get(lang)),
+                Col::Text(M::LastSync.get(lang)),
+                Col::Text(M::Status.get(lang)),
+            ],
+        ));
         for d in &devices {
             let status = if d.revoked {
                 M::Revoked.get(lang).to_string()
@@ -487,14 +559,14 @@ pub async fn devices<S: HubStorage + Repository + Send + 'static>(
                 "<tr><th scope=\"row\"><code>{}</code></th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&d.device_id),
                 esc(&d.site_id),
-                time(d.enrolled_at as i64),
+                Timestamp::from_unsigned(d.enrolled_at).minutes_utc(),
                 d.last_sync_at
-                    .map(|t| time(t as i64))
+                    .map(|t| Timestamp::from_unsigned(t).minutes_utc())
                     .unwrap_or_else(|| M::Never.get(lang).into()),
                 status
             );
         }
-        b.push_str("</tbody></table></div>");
+        b.push_str(TABLE_END);
         Ok(Page::new(M::Devices.get(lang), b).render(lang, Some(&staff), "/admin/devices"))
     })
     .await
@@ -504,6 +576,12 @@ pub async fn devices<S: HubStorage + Repository + Send + 'static>(
 pub struct CsrfForm {
     #[serde(default)]
     csrf: String,
+}
+
+impl Posted for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 pub async fn revoke<S: HubStorage + Repository + Send + 'static>(
@@ -517,8 +595,7 @@ pub async fn revoke<S: HubStorage + Repository + Send + 'static>(
         &headers,
         "/admin/devices",
         |staff, lang| async move {
-            let Form(form) = form.map_err(|_| bad_form(lang))?;
-            check_csrf(&staff, &form.csrf)?;
+            posted(form, &staff, lang)?;
             let found = state
                 .with_hub(move |hub| match hub.storage.revoke_device(&device_id) {
                     Ok(()) => Ok(true),
@@ -538,13 +615,13 @@ pub async fn revoke<S: HubStorage + Repository + Send + 'static>(
 // ---------------------------------------------------------------------------------------
 // Enrolment codes
 
-async fn enrolment_page<S: HubStorage + Repository + Send + 'static>(
+/// The form that creates an enrolment code, below `shown` (a new code, or a notice).
+async fn enrolment_body<S: HubStorage + Repository + Send + 'static>(
     state: &AppState<S>,
     staff: &Staff,
     lang: Lang,
     shown: String,
-    status: StatusCode,
-) -> Result<Response, ConsoleError> {
+) -> Result<String, ConsoleError> {
     let sites = state.with_hub(|hub| Ok(hub.storage.sites()?)).await?;
     let mut b = shown;
     let _ = write!(
@@ -569,24 +646,14 @@ async fn enrolment_page<S: HubStorage + Repository + Send + 'static>(
         "</select><button type=\"submit\">{}</button></form>",
         M::Create.get(lang)
     );
-    Ok(Page::new(M::EnrolmentCodes.get(lang), b)
-        .with_status(status)
-        .render(lang, Some(staff), "/admin/enrolment"))
+    Ok(b)
 }
 
 pub async fn enrolment<S: HubStorage + Repository + Send + 'static>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
 ) -> Response {
-    run(
-        &state.clone(),
-        &headers,
-        "/admin/enrolment",
-        |staff, lang| async move {
-            enrolment_page(&state, &staff, lang, String::new(), StatusCode::OK).await
-        },
-    )
-    .await
+    show(state, headers, AdminPage::Enrolment).await
 }
 
 #[derive(Deserialize)]
@@ -595,6 +662,12 @@ pub struct CodeForm {
     csrf: String,
     #[serde(default)]
     site: String,
+}
+
+impl Posted for CodeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 /// The address devices reach this repository at, as the browser reached it.
@@ -637,8 +710,7 @@ pub async fn new_code<S: HubStorage + Repository + Send + 'static>(
     let settings = settings.map(|e| e.0).unwrap_or_default();
     let server = server_url(&headers, &settings);
     run(&state.clone(), &headers, "/admin/enrolment", |staff, lang| async move {
-        let Form(form) = form.map_err(|_| bad_form(lang))?;
-        check_csrf(&staff, &form.csrf)?;
+        let form = posted(form, &staff, lang)?;
         let code = secret::new_code().map_err(|e| ApiError::Internal(e.to_string()))?;
         let hash = secret::sha256(&code);
         let expires_at = state.now() + CODE_VALIDITY_SECS;
@@ -654,7 +726,7 @@ pub async fn new_code<S: HubStorage + Repository + Send + 'static>(
             .await?;
         if !known {
             let m = notice("error", M::UnknownSite.get(lang));
-            return enrolment_page(&state, &staff, lang, m, StatusCode::BAD_REQUEST).await;
+            return AdminPage::Enrolment.render(&state, &staff, lang, m, StatusCode::BAD_REQUEST).await;
         }
         let content = format!("wardcrf://enroll?server={}&code={code}", url(&server));
         let qr = qr_svg(&content)
@@ -673,11 +745,11 @@ pub async fn new_code<S: HubStorage + Repository + Send + 'static>(
             M::CodeFor.get(lang),
             esc(&form.site),
             M::CodeExpires.get(lang),
-            time(expires_at as i64),
+            Timestamp::from_unsigned(expires_at).minutes_utc(),
             M::CodeHelp.get(lang),
             esc(&server),
         );
-        enrolment_page(&state, &staff, lang, shown, StatusCode::CREATED).await
+        AdminPage::Enrolment.render(&state, &staff, lang, shown, StatusCode::CREATED).await
     })
     .await
 }

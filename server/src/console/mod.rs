@@ -187,7 +187,7 @@ pub(crate) fn respond(
         ConsoleError::Damaged => (StatusCode::CONFLICT, M::CaseDamaged.get(lang).to_string()),
         ConsoleError::Api(e) => {
             // Logged without values: storage errors carry none.
-            eprintln!("error: console: {e}");
+            tracing::error!(error = %e, "console: request failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 M::ServerError.get(lang).to_string(),
