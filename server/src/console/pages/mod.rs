@@ -1,11 +1,11 @@
 //! The pages every staff user has: the overview, the case list, a case by section, the
 //! conflict review with its resolve action, and (administrators, data managers) exports.
 //!
-//! - [`overview`]: `/`
-//! - [`case_list`]: `/cases`
-//! - [`case_view`]: `/cases/{case_id}`
-//! - [`conflicts`]: conflict review and resolution
-//! - [`exports`]: `/exports` and its download form
+//! - `overview`: the overview at `/`;
+//! - `case_list`: the case list at `/cases`;
+//! - `case_view`: one case at `/cases/{case_id}`;
+//! - `conflicts`: the conflict review and its resolve action;
+//! - `exports`: `/exports` and its download form.
 //!
 //! Here: the helpers they share (the page runner, site and device labels, a case visible to
 //! the user, values as a person reads them).
