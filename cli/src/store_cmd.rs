@@ -370,15 +370,7 @@ fn unit_text(u: &str) -> String {
 
 /// Seconds since the epoch as `YYYY-MM-DD HH:MM:SSZ`.
 fn fmt_time(t: i64) -> String {
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    let date = wardcrf_core::PartialDate::from_days_since_epoch(days)
-        .map_or_else(|| t.to_string(), |d| d.to_string());
-    format!(
-        "{date} {:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    wardcrf_core::Timestamp::from_unix_seconds(t).seconds_utc()
 }
 
 /// An audit trail as lines of text, oldest first.

@@ -614,15 +614,7 @@ fn case_text(c: &Json) -> String {
 
 /// UTC date and time of a Unix timestamp, for listings.
 fn unix_time(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let date = wardcrf_core::PartialDate::from_days_since_epoch(days)
-        .map(|d| d.to_string())
-        .unwrap_or_else(|| secs.to_string());
-    format!(
-        "{date} {:02}:{:02} UTC",
-        secs % 86_400 / 3600,
-        secs % 3600 / 60
-    )
+    wardcrf_core::Timestamp::from_unsigned(secs).minutes_utc()
 }
 
 /// The message and exit code of a repository error: 3 when it is worth retrying.

@@ -2,6 +2,10 @@
 //!
 //! A partial date (`2024`, `2024-03`) is common for a previous infection or a vaccine dose.
 //! Comparisons are three-valued: `2024-03` is neither before nor after `2024-03-15`.
+//!
+//! Also the one calendar conversion of the workspace ([`civil_from_days`]) and the UTC
+//! renderings of a Unix time ([`Timestamp`]) that the console, the exports and the command
+//! line show.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -133,17 +137,9 @@ impl PartialDate {
         Some(era * 146_097 + doe - 719_468)
     }
 
-    /// The full date of a day count since 1970-01-01.
-    pub fn from_days_since_epoch(z: i64) -> Option<Self> {
-        let z = z + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-        let y = yoe + era * 400 + i64::from(m <= 2);
+    /// The full date of a day count since 1970-01-01; `None` for a year outside `0..=65535`.
+    pub fn from_days_since_epoch(days: i64) -> Option<Self> {
+        let (y, m, d) = civil_from_days(days);
         PartialDate::ymd(u16::try_from(y).ok()?, m, d)
     }
 
@@ -156,6 +152,78 @@ impl PartialDate {
             months -= 1;
         }
         Some(months)
+    }
+}
+
+/// The proleptic Gregorian `(year, month, day)` of a day count since 1970-01-01, for any day
+/// count (Howard Hinnant's `civil_from_days`; day `-1` is 1969-12-31).
+pub fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// An instant in whole seconds since 1970-01-01T00:00:00Z (Unix time), with its UTC
+/// renderings: ISO 8601 for the exports, a shorter one for people reading the console and the
+/// command line. Years are written with at least four digits (a sign before a negative one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The instant `secs` seconds after (before, when negative) the Unix epoch.
+    pub const fn from_unix_seconds(secs: i64) -> Self {
+        Timestamp(secs)
+    }
+
+    /// An unsigned Unix time; beyond `i64::MAX` it stays at `i64::MAX`.
+    pub fn from_unsigned(secs: u64) -> Self {
+        Timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+    }
+
+    /// Seconds since the Unix epoch.
+    pub const fn unix_seconds(self) -> i64 {
+        self.0
+    }
+
+    /// The UTC day of the instant, as `(year, month, day)`.
+    pub fn civil_date(self) -> (i64, u8, u8) {
+        civil_from_days(self.0.div_euclid(86_400))
+    }
+
+    /// The UTC time of day, as `(hour, minute, second)`.
+    pub fn time_of_day(self) -> (u8, u8, u8) {
+        let s = self.0.rem_euclid(86_400);
+        ((s / 3600) as u8, (s % 3600 / 60) as u8, (s % 60) as u8)
+    }
+
+    /// `2027-01-15T08:00:00Z`.
+    pub fn iso_datetime(self) -> String {
+        let (h, min, s) = self.time_of_day();
+        format!("{}T{h:02}:{min:02}:{s:02}Z", self.iso_date())
+    }
+
+    /// `2027-01-15` (the UTC day).
+    pub fn iso_date(self) -> String {
+        let (y, m, d) = self.civil_date();
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+
+    /// `2027-01-15 08:00 UTC`: to the minute, for pages and listings.
+    pub fn minutes_utc(self) -> String {
+        let (h, min, _) = self.time_of_day();
+        format!("{} {h:02}:{min:02} UTC", self.iso_date())
+    }
+
+    /// `2027-01-15 08:00:00Z`: to the second, for audit trails.
+    pub fn seconds_utc(self) -> String {
+        let (h, min, s) = self.time_of_day();
+        format!("{} {h:02}:{min:02}:{s:02}Z", self.iso_date())
     }
 }
 
@@ -332,6 +400,47 @@ mod tests {
         }
         assert_eq!(d("2023-05-20").months_until(&d("2024-05-19")), Some(11));
         assert_eq!(d("2023-05-20").months_until(&d("2024-05-20")), Some(12));
+    }
+
+    #[test]
+    fn civil_dates_of_day_counts() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(-719_468), (0, 3, 1));
+        assert_eq!(civil_from_days(-719_469), (0, 2, 29));
+        assert_eq!(civil_from_days(-719_529), (-1, 12, 31));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(47_540), (2100, 2, 28));
+        assert_eq!(civil_from_days(47_541), (2100, 3, 1));
+        // Every day of four centuries round-trips through the inverse.
+        for n in -80_000..80_000 {
+            let (y, m, d) = civil_from_days(n);
+            let date = PartialDate::ymd(y as u16, m, d).unwrap();
+            assert_eq!(date.days_since_epoch(), Some(n), "{n}");
+        }
+        assert_eq!(PartialDate::from_days_since_epoch(-719_529), None);
+    }
+
+    #[test]
+    fn timestamps_render_in_utc() {
+        let t = Timestamp::from_unix_seconds;
+        assert_eq!(t(0).iso_datetime(), "1970-01-01T00:00:00Z");
+        assert_eq!(t(1_800_000_000).iso_datetime(), "2027-01-15T08:00:00Z");
+        assert_eq!(t(951_825_600).iso_datetime(), "2000-02-29T12:00:00Z");
+        assert_eq!(t(4_107_542_399).iso_datetime(), "2100-02-28T23:59:59Z");
+        assert_eq!(t(4_107_542_400).iso_date(), "2100-03-01");
+        assert_eq!(t(-86_400).iso_date(), "1969-12-31");
+        assert_eq!(t(-1).iso_datetime(), "1969-12-31T23:59:59Z");
+        assert_eq!(t(-62_167_219_201).iso_datetime(), "-001-12-31T23:59:59Z");
+        assert_eq!(t(1_800_000_059).minutes_utc(), "2027-01-15 08:00 UTC");
+        assert_eq!(t(-60).minutes_utc(), "1969-12-31 23:59 UTC");
+        assert_eq!(t(951_825_601).seconds_utc(), "2000-02-29 12:00:01Z");
+        assert_eq!(Timestamp::from_unsigned(u64::MAX).unix_seconds(), i64::MAX);
+        assert!(
+            Timestamp::from_unsigned(u64::MAX)
+                .iso_date()
+                .starts_with("292277026596-")
+        );
     }
 
     #[test]

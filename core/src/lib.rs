@@ -45,7 +45,7 @@ pub mod sync;
 mod units;
 mod validate;
 
-pub use date::{DateTime, PartialDate};
+pub use date::{DateTime, PartialDate, Timestamp, civil_from_days};
 pub use expr::{Env, Expr, ExprError, FieldInfo, Value};
 pub use form::{
     AgeBand, AgeSource, AltUnit, Catalog, Choice, Choices, Codes, Field, FieldType, Form,

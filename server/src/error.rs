@@ -3,7 +3,7 @@
 //! failures are logged (never a token, code or case content); their answer says only that the
 //! repository failed.
 
-use crate::storage::RepoError;
+use crate::repository::RepoError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

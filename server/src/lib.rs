@@ -31,13 +31,3 @@ pub mod state;
 pub use repository::{HubPool, PostgresStorage, Repository, SqliteStorage};
 pub use routes::{router, router_with};
 pub use state::{AppState, Clock, Store, system_clock};
-
-// old paths, removed once every user names crate::repository
-pub use repository::{pool, postgres};
-// old paths, removed once every user names crate::repository
-#[doc(hidden)]
-pub mod storage {
-    //! The old path of [`crate::repository`] and its SQLite backend.
-    pub use crate::repository::sqlite::*;
-    pub use crate::repository::*;
-}

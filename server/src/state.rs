@@ -5,9 +5,9 @@
 
 use crate::error::ApiError;
 use crate::forms::Forms;
-use crate::pool::HubPool;
+use crate::repository::HubPool;
+use crate::repository::{RepoError, Repository};
 use crate::secret;
-use crate::storage::{RepoError, Repository};
 use axum::http::{HeaderMap, header};
 use std::sync::Arc;
 use wardcrf_core::sync::{Hub, HubStorage};
@@ -124,7 +124,7 @@ where
 }
 
 /// Runs `f` on a leased hub while holding `site`'s sync lock: one exchange (or repository
-/// edit) per site at a time, other sites go on meanwhile (see [`crate::pool`]). Blocks: call
+/// edit) per site at a time, other sites go on meanwhile (see [`crate::repository::pool`]). Blocks: call
 /// it on the blocking threads.
 pub(crate) fn under_site_lock<S: Store, T>(
     pool: &HubPool<S>,

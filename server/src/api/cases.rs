@@ -4,8 +4,8 @@
 //! and answered `quarantined`).
 
 use crate::error::ApiError;
+use crate::repository::CaseQuery;
 use crate::state::{AppState, Store, blocking};
-use crate::storage::CaseQuery;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};

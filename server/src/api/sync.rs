@@ -6,10 +6,10 @@
 
 use crate::error::ApiError;
 use crate::projection::{self, Counts};
+use crate::repository::DeviceAuth;
 use crate::routes::{MAX_BODY, Negotiated, read_body, read_limited};
 use crate::secret;
 use crate::state::{AppState, Store, bearer, blocking};
-use crate::storage::DeviceAuth;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::HeaderMap;

@@ -9,13 +9,14 @@
 //! staff users are added when missing; later starts only print the login again.
 
 use super::{StaffError, add_staff_user, hash_password};
+use crate::repository::RepoError;
 use crate::secret;
 use crate::state::AppState;
-use crate::storage::{RepoError, Repository};
+use crate::state::Store;
 use axum::Router;
 use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
-use wardcrf_core::sync::{HttpTransport, HubStorage, SyncError, TransportError};
+use wardcrf_core::sync::{HttpTransport, SyncError, TransportError};
 use wardcrf_core::{CaseStore, FieldPath, RawKeyProvider, SecretKey, StoreError};
 
 /// The demo's site with open conflicts (two tablets).
@@ -159,7 +160,7 @@ impl Drop for TempDir {
 
 /// Seeds the demo (see the module documentation) into the repository behind `state`; `app`
 /// is its router, served on a loopback port while the simulated tablets sync.
-pub fn seed_demo<S: HubStorage + Repository + Send + 'static>(
+pub fn seed_demo<S: Store>(
     state: &AppState<S>,
     app: &Router,
     data_dir: &Path,
@@ -208,10 +209,7 @@ pub fn seed_demo<S: HubStorage + Repository + Send + 'static>(
     })
 }
 
-fn new_code<S: HubStorage + Repository + Send + 'static>(
-    state: &AppState<S>,
-    site: &str,
-) -> Result<String, DemoError> {
+fn new_code<S: Store>(state: &AppState<S>, site: &str) -> Result<String, DemoError> {
     let code = secret::new_code().map_err(|e| DemoError::Other(e.to_string()))?;
     let mut hub = state.hub.lease()?;
     hub.storage.create_enroll_code(
@@ -222,7 +220,7 @@ fn new_code<S: HubStorage + Repository + Send + 'static>(
     Ok(code)
 }
 
-fn seed_cases<S: HubStorage + Repository + Send + 'static>(
+fn seed_cases<S: Store>(
     state: &AppState<S>,
     app: &Router,
     data_dir: &Path,

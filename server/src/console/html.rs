@@ -38,26 +38,33 @@ pub fn url(s: &str) -> String {
     out
 }
 
-/// Unix seconds as `YYYY-MM-DD HH:MM UTC`.
-pub fn time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
+/// A column of a table's head: its heading, as text or as numbers (right-aligned).
+#[derive(Debug, Clone, Copy)]
+pub enum Col<'a> {
+    Text(&'a str),
+    Num(&'a str),
 }
+
+/// The start of a table that scrolls sideways on a narrow screen: its caption when given,
+/// the head row of `columns`, and the opening `<tbody>` (closed by [`TABLE_END`]).
+pub fn table_start(caption: Option<&str>, columns: &[Col]) -> String {
+    let mut s = String::from("<div class=\"scroll\" tabindex=\"0\"><table>");
+    if let Some(caption) = caption {
+        let _ = write!(s, "<caption>{caption}</caption>");
+    }
+    s.push_str("<thead><tr>");
+    for col in columns {
+        let _ = match col {
+            Col::Text(h) => write!(s, "<th scope=\"col\">{h}</th>"),
+            Col::Num(h) => write!(s, "<th scope=\"col\" class=\"num\">{h}</th>"),
+        };
+    }
+    s.push_str("</tr></thead><tbody>");
+    s
+}
+
+/// The end of a table begun by [`table_start`].
+pub const TABLE_END: &str = "</tbody></table></div>";
 
 /// A page: its title, main content and the status to answer with.
 #[derive(Debug)]

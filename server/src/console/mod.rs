@@ -20,8 +20,9 @@ mod i18n;
 mod pages;
 
 use crate::error::ApiError;
+use crate::repository::{RepoError, Repository, StaffRecord};
 use crate::state::AppState;
-use crate::storage::{RepoError, Repository, StaffRecord};
+use crate::state::Store;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -29,7 +30,6 @@ use axum::routing::{get, post};
 use html::{Page, esc};
 use i18n::M;
 use wardcrf_core::Lang;
-use wardcrf_core::sync::HubStorage;
 
 pub use auth::{
     LOCK_SECS, MAX_FAILURES, PBKDF2_ITERATIONS, PasswordError, SESSION_COOKIE, SignInGuard,
@@ -188,7 +188,7 @@ pub(crate) fn respond(
         ConsoleError::Damaged => (StatusCode::CONFLICT, M::CaseDamaged.get(lang).to_string()),
         ConsoleError::Api(e) => {
             // Logged without values: storage errors carry none.
-            eprintln!("error: console: {e}");
+            tracing::error!(error = %e, "console: request failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 M::ServerError.get(lang).to_string(),
@@ -212,7 +212,7 @@ pub(crate) fn respond(
 }
 
 /// The console's routes (merged into [`crate::routes::router`]).
-pub fn routes<S: HubStorage + Repository + Send + 'static>() -> Router<AppState<S>> {
+pub fn routes<S: Store>() -> Router<AppState<S>> {
     Router::new()
         .route("/assets/console.css", get(stylesheet))
         .route("/login", get(auth::get_login).post(auth::post_login::<S>))
@@ -265,7 +265,7 @@ async fn stylesheet() -> Response {
 
 /// `GET /api/exports/...` is for the admin token, or a console session of an administrator
 /// or a data manager (a site nurse: 403 `forbidden`).
-pub(crate) async fn check_export_access<S: HubStorage + Repository + Send + 'static>(
+pub(crate) async fn check_export_access<S: Store>(
     state: &AppState<S>,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {

@@ -21,7 +21,7 @@
 use super::{
     ExportError, ExportOptions, answer_labels, answer_text, case_ids, group_rows, load_case,
 };
-use crate::storage::Repository;
+use crate::repository::Repository;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use wardcrf_core::sync::HubStorage;
 use wardcrf_core::{Form, FormField, Lang};

@@ -1,9 +1,9 @@
 //! Exports of the repository's cases for data managers: CSV (a ZIP of one file for the cases
 //! and one per repeating group), CDISC ODM 1.3.2 XML (metadata, clinical data and the audit
 //! trail) and HL7 FHIR R4 JSON (a Bundle of a Questionnaire, a QuestionnaireResponse per case
-//! and Observations for vital signs and lab values). Issue 6.
+//! and Observations for vital signs and lab values).
 //!
-//! Both read what the repository stores: the projection rows (current values, status) and,
+//! Every format reads what the repository stores: the projection rows (current values, status) and,
 //! for ODM's audit records, each case's merged document through
 //! [`wardcrf_core::sync::case_history`]. Cases are read and written one at a time into an
 //! [`std::io::Write`]: an export holds the list of case ids and one case, never every case.
@@ -43,7 +43,7 @@ mod fhir;
 mod odm;
 pub mod pseudonym;
 
-use crate::storage::{CaseQuery, ProjectionRow, RepoError, Repository};
+use crate::repository::{CaseQuery, ProjectionRow, RepoError, Repository};
 use pseudonym::PseudonymKey;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -279,10 +279,7 @@ fn load_case<S: Repository + HubStorage>(
         return Ok(None);
     }
     let skip = |reason: &str| {
-        eprintln!(
-            "warning: export: case {case_id:?} of site {:?} left out: {reason}",
-            row.site_id
-        );
+        tracing::warn!(case = case_id, site = %row.site_id, reason, "export: case left out");
         Ok(None)
     };
     let Ok(Value::Object(values)) = serde_json::from_str::<Value>(&row.values) else {
@@ -370,17 +367,17 @@ pub(crate) fn quarantine_found<S: HubStorage>(
     found_by: &str,
 ) {
     match storage.quarantine(case_id, reason) {
-        Ok(Some(q)) => eprintln!(
-            "warning: case {} of site {} is quarantined: its stored document cannot be loaded \
-             ({}); last pushed by device {}; found by {found_by}; the site's devices are asked \
-             to push it again",
-            q.case_id,
-            q.site,
-            q.reason,
-            q.device.as_deref().unwrap_or("unknown")
+        Ok(Some(q)) => tracing::warn!(
+            case = %q.case_id,
+            site = %q.site,
+            reason = %q.reason,
+            device = q.device.as_deref().unwrap_or("unknown"),
+            found_by,
+            "case quarantined: its stored document cannot be loaded; the site's devices are asked \
+             to push it again"
         ),
         Ok(None) => {}
-        Err(e) => eprintln!("error: case {case_id:?} could not be quarantined: {e}"),
+        Err(e) => tracing::error!(case = case_id, error = %e, "case could not be quarantined"),
     }
 }
 
@@ -516,51 +513,10 @@ fn group_rows<'a>(
         .unwrap_or_default()
 }
 
-/// Unix seconds as an ISO 8601 UTC date and time (`2027-01-15T08:00:00Z`).
-fn iso_datetime(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Unix seconds as an ISO 8601 date (`2027-01-15`).
-fn iso_date(secs: i64) -> String {
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn dates_are_iso_8601_utc() {
-        assert_eq!(iso_datetime(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso_datetime(1_800_000_000), "2027-01-15T08:00:00Z");
-        assert_eq!(iso_datetime(951_825_600), "2000-02-29T12:00:00Z");
-        assert_eq!(iso_date(-86_400), "1969-12-31");
-    }
 
     #[test]
     fn answers_become_text() {

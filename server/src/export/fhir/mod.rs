@@ -1,0 +1,211 @@
+//! The HL7 FHIR R4 (4.0.1) export: one Bundle of type `collection`, in JSON, written case by
+//! case (the list of case ids and one case are in memory at a time, never every case).
+//!
+//! - The first entry is a **Questionnaire** for the export form (url
+//!   `urn:wardcrf:questionnaire:<form>`, the core form's version): one `group` item per section
+//!   (linkId `section:<id>`), in it one item per field (linkId = the field id) and one repeating
+//!   `group` item per repeating group (linkId = the group id) holding the group's fields.
+//!   Types: text → string (with maxLength), integer → integer, decimal → decimal, date → date
+//!   (partial dates are FHIR dates too), datetime → dateTime, boolean → boolean, choice →
+//!   choice with an answerOption per code (a Coding of system `urn:wardcrf:codes:<field>`),
+//!   multichoice → choice with `repeats`. Required fields are `required`; LOINC codes are the
+//!   item's `code`; a UCUM unit is the `questionnaire-unit` extension. Texts are in English
+//!   with the ja and de translations in the `translation` extension on `_text` (and on each
+//!   answer option's `_display`).
+//! - Skip logic: every item with a `show_if` keeps its expression in the extension
+//!   [`SHOW_IF_EXTENSION`], and gets `enableWhen` where FHIR can say the same thing: a single
+//!   test of a field against a literal (`=`, `!=`, `<`, `<=`, `>`, `>=`; `in (..)`; `not in
+//!   (..)`; `contains`; `is empty`, `is not empty` as `exists`), or several such tests all
+//!   joined by `and` (enableBehavior `all`) or all by `or` (`any`). Not expressible, so the item
+//!   stays enabled and only the extension carries the condition: a mix of `and` and `or`,
+//!   parentheses, `not (..)`, a comparison with another field or with `today`, an `in` list
+//!   under `and` or a `not in` list under `or` (that would need nested logic), a literal that
+//!   does not fit the question's type. Conditions of a section or a group are on its group item.
+//! - A **QuestionnaireResponse** per case (id and identifier: the case id; `status`
+//!   in-progress for a draft, completed once complete or signed; `authored` the repository's
+//!   last update; the site in the extension [`SITE_EXTENSION`]) with the answered items in the
+//!   Questionnaire's structure; each row of a repeating group is one repetition of the group
+//!   item, whose element `id` is the row id. A stored value that does not fit its item (a code
+//!   not in the list, text where a number belongs: data the devices synced despite the form)
+//!   is left out of the response and the server logs the case and field (never the value).
+//!   A date-time without a UTC offset cannot be a FHIR dateTime with a time: it is given as its
+//!   date, with the value as entered in the `originalText` extension.
+//! - An **Observation** per vital sign (a numeric field with a LOINC code and a UCUM unit in the
+//!   section `vitals`; category `vital-signs`) and per lab value (the same, in the repeating
+//!   group `labs`; category `laboratory`): `code` LOINC, `valueQuantity` in UCUM (system
+//!   `http://unitsofmeasure.org`), `effectiveDateTime` the section's or row's date-time field,
+//!   `status` preliminary for a draft case and final otherwise, `derivedFrom` its
+//!   QuestionnaireResponse. Blood pressure is two Observations (systolic, diastolic), not the
+//!   85354-9 panel. Observations have no `subject`: the export holds no Patient.
+//!
+//! Entries have `urn:uuid:` fullUrls derived from a SHA-256 of what they are (stable between
+//! exports of the same data).
+//!
+//! A research export has no item for an identifying field (nor an enableWhen naming one), the
+//! recipient's case pseudonym as the response's id and identifier (system
+//! `urn:wardcrf:research-pseudonym`), row pseudonyms as the rows' ids, and fullUrls and
+//! Observation ids derived from the pseudonyms.
+
+mod questionnaire;
+mod response;
+mod skip_logic;
+#[cfg(test)]
+mod tests;
+
+use questionnaire::{Entry, Layout, coding, loinc_code, questionnaire};
+use response::{fhir_date, observations, response};
+use skip_logic::skip_logic;
+
+use super::{ExportError, ExportOptions, case_ids, load_case};
+use crate::repository::Repository;
+use serde_json::Value;
+use std::io::Write;
+use wardcrf_core::sync::HubStorage;
+use wardcrf_core::{Form, Timestamp};
+
+/// The LOINC code system.
+const LOINC: &str = "http://loinc.org";
+/// UCUM, the code system of units.
+const UCUM: &str = "http://unitsofmeasure.org";
+/// Translations of a string element (FHIR core extension).
+const TRANSLATION: &str = "http://hl7.org/fhir/StructureDefinition/translation";
+/// The unit of a numeric question (FHIR core extension).
+const UNIT_EXTENSION: &str = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit";
+/// A value as it was entered (FHIR core extension).
+const ORIGINAL_TEXT: &str = "http://hl7.org/fhir/StructureDefinition/originalText";
+/// An item's skip-logic expression in WardCRF's expression language, as the form states it.
+pub const SHOW_IF_EXTENSION: &str = "urn:wardcrf:fhir:StructureDefinition:show-if";
+/// The site a QuestionnaireResponse comes from.
+pub const SITE_EXTENSION: &str = "urn:wardcrf:fhir:StructureDefinition:site";
+/// Observation categories.
+const CATEGORY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
+/// The section whose numeric LOINC fields become vital-sign Observations.
+const VITALS_SECTION: &str = "vitals";
+/// The repeating group whose numeric LOINC fields become laboratory Observations.
+const LABS_GROUP: &str = "labs";
+
+/// The code system of a choice field's codes.
+pub fn code_system(field: &str) -> String {
+    format!("urn:wardcrf:codes:{field}")
+}
+
+/// The linkId of a section's group item.
+pub fn section_link_id(section: &str) -> String {
+    format!("section:{section}")
+}
+
+/// Writes the Bundle to `out`.
+pub(super) fn write<S, W>(
+    storage: &mut S,
+    form: &Form,
+    options: &ExportOptions,
+    mut out: W,
+) -> Result<W, ExportError>
+where
+    S: Repository + HubStorage,
+    W: Write,
+{
+    let layout = Layout::new(form, options);
+    let questionnaire = questionnaire(form, &layout, options);
+    let canonical = format!("{}|{}", questionnaire_url(form), form.definition().version);
+    writeln!(
+        out,
+        "{{\"resourceType\":\"Bundle\",\"id\":\"wardcrf-export-{}\",\"type\":\"collection\",\"timestamp\":\"{}\",\"entry\":[",
+        options.now,
+        Timestamp::from_unsigned(options.now).iso_datetime()
+    )?;
+    entry(
+        &mut out,
+        &uuid_urn(&["questionnaire", form.form_id()]),
+        &questionnaire,
+        true,
+    )?;
+    for case_id in case_ids(storage, options.site.as_deref())? {
+        let Some((case, _)) = load_case(storage, &case_id, form, options, false)? else {
+            continue;
+        };
+        let case_key = options.case_key(&case.row.case_id);
+        let response_url = uuid_urn(&["response", &case_key]);
+        let response = response(&layout, &canonical, &case, &case_key, options);
+        entry(&mut out, &response_url, &response, false)?;
+        for (url, observation) in observations(form, &case, &case_key, &response_url, options) {
+            entry(&mut out, &url, &observation, false)?;
+        }
+    }
+    out.write_all(b"]}\n")?;
+    out.flush()?;
+    Ok(out)
+}
+
+fn entry<W: Write>(
+    out: &mut W,
+    url: &str,
+    resource: &Value,
+    first: bool,
+) -> Result<(), ExportError> {
+    if !first {
+        out.write_all(b",\n")?;
+    }
+    write!(out, "{{\"fullUrl\":\"{url}\",\"resource\":")?;
+    serde_json::to_writer(&mut *out, resource).map_err(std::io::Error::from)?;
+    out.write_all(b"}")?;
+    Ok(())
+}
+
+/// `urn:uuid:` with a UUID (version 8: custom) from the SHA-256 of `parts`.
+fn uuid_urn(parts: &[&str]) -> String {
+    format!("urn:uuid:{}", uuid(parts))
+}
+
+fn uuid(parts: &[&str]) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(b"wardcrf-fhir-export-v1");
+    for p in parts {
+        ctx.update(&(p.len() as u64).to_be_bytes());
+        ctx.update(p.as_bytes());
+    }
+    let digest = ctx.finish();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest.as_ref()[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// A FHIR `id`: 1–64 of letters, digits, `-` and `.`.
+fn is_fhir_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+fn questionnaire_url(form: &Form) -> String {
+    format!("urn:wardcrf:questionnaire:{}", form.form_id())
+}
+
+/// A computable name (`[A-Z][A-Za-z0-9_]*`) from a form id: `icrown-core` → `IcrownCore`.
+fn computable_name(form_id: &str) -> String {
+    let mut name: String = form_id
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut cs = p.chars();
+            cs.next()
+                .map(|c| c.to_ascii_uppercase().to_string() + cs.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        name.insert_str(0, "Form");
+    }
+    name
+}
