@@ -103,7 +103,8 @@ pub struct Issue {
 pub struct Report {
     pub errors: Vec<Issue>,
     pub warnings: Vec<Issue>,
-    /// Required fields still empty, while the case is being entered (see [`Context::completing`]).
+    /// Required fields still empty, while the case is being entered (see
+    /// [`super::Context::completing`]).
     pub missing: Vec<Issue>,
     /// The values in canonical form and units, `{"field": value, "group": [{row}]}`.
     pub values: Map<String, Json>,
