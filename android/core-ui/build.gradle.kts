@@ -27,6 +27,8 @@ sourceSets {
     test {
         kotlin.srcDir(File(repoRoot, "target/bindings/kotlin"))
         kotlin.srcDir(file("../wardcrf/src/main/kotlin/org/wardcrf/store"))
+        // The test support shared with the bindings' own JVM tests (key provider, server).
+        kotlin.srcDir(File(repoRoot, "bindings/kotlin/src/testing/kotlin"))
     }
 }
 

@@ -11,6 +11,8 @@
 //! - [`forms`], [`form_layout`]: the bundled forms, labels in [`Language`] `En`, `Ja` or `De`;
 //!   [`validate_values`]: the validation the store runs on save, for live feedback.
 //! - [`WardcrfError`]: one error whose variants say what to do.
+//! - [`set_log_sink`]: the core's log records (sync counts, durations, HTTP statuses; never a
+//!   value or a token) forwarded to an app [`LogSink`] (Logcat, `os_log`).
 //!
 //! Case values cross as JSON text (the core's model of a case is JSON): `38.5`, `"2024-03-01"`,
 //! `{"value": 101.3, "unit": "[degF]"}`; reports, summaries, conflicts and history are records.
@@ -33,6 +35,7 @@
 
 mod error;
 mod forms;
+mod log;
 mod store;
 mod types;
 
@@ -41,6 +44,7 @@ pub use forms::{
     ChoiceOption, FieldKind, FieldLayout, FormInfo, FormItem, FormLayout, GroupLayout, MeasureUnit,
     SectionLayout, ValueRange, form_layout, forms, validate_values,
 };
+pub use log::{LogLevel, LogSetupError, LogSink, set_log_sink};
 pub use store::{CaseStore, KeyProvider, KeyProviderError, SyncCancellation, SyncProgressListener};
 pub use types::{
     Candidate, CaseFilter, CaseStatus, CaseSummary, CaseView, Conflict, Enrolment, FieldPath,

@@ -3,10 +3,15 @@ import WardCRF
 import WardCRFUI
 
 /// Opens the store (Keychain-wrapped key, in Application Support excluded from backups), asks
-/// who is entering data, then shows the case list.
+/// who is entering data, then shows the case list. The core's log records (sync counts and
+/// durations) go to the unified log.
 @main
 struct WardCRFApp: App {
     @StateObject private var session = AppSession()
+
+    init() {
+        OSLogSink.install()
+    }
 
     var body: some Scene {
         WindowGroup {

@@ -187,7 +187,8 @@ pub(crate) fn open_conflict(
 pub(crate) struct ResolvedValue {
     /// The canonical value written.
     pub value: Json,
-    /// The candidates' values it superseded.
+    /// The candidates' values it superseded (the repository reports them).
+    #[cfg_attr(not(feature = "repository"), allow(dead_code))]
     pub superseded: Vec<Json>,
 }
 

@@ -117,63 +117,132 @@ pub fn sync_cancellable(
     progress: &mut dyn FnMut(SyncProgress),
     cancel: &AtomicBool,
 ) -> Result<SyncSummary, SyncError> {
+    // Log events carry counts, durations and error kinds only: never a case id, a value, the
+    // repository's address or a token.
+    fn millis(d: std::time::Duration) -> u64 {
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    }
+    let started = std::time::Instant::now();
+    tracing::info!("sync started");
     let mut summary = SyncSummary::default();
-    let mut last_outbox = usize::MAX;
-    // Cases the repository asked for again (each is pushed whole once per sync).
-    let mut asked_again: std::collections::HashSet<String> = std::collections::HashSet::new();
-    loop {
-        if cancel.load(Ordering::Acquire) {
-            return Err(SyncError::Cancelled);
+    let mut run = || -> Result<(), SyncError> {
+        let mut last_outbox = usize::MAX;
+        // Cases the repository asked for again (each is pushed whole once per sync).
+        let mut asked_again: std::collections::HashSet<String> = std::collections::HashSet::new();
+        loop {
+            if cancel.load(Ordering::Acquire) {
+                return Err(SyncError::Cancelled);
+            }
+            let outbox = store.sync_outbox()?;
+            if outbox.len() >= last_outbox && outbox.len() > PUSH_BATCH {
+                // The repository did not take the last batch: stop rather than send it forever.
+                tracing::warn!(
+                    outbox = outbox.len(),
+                    "the repository did not take the last batch; stopping"
+                );
+                break;
+            }
+            last_outbox = outbox.len();
+            let batch: Vec<&String> = outbox.iter().take(PUSH_BATCH).collect();
+            let push = batch
+                .iter()
+                .map(|id| store.sync_push(id))
+                .collect::<Result<Vec<_>, _>>()?;
+            let request = SyncRequest {
+                protocol: PROTOCOL,
+                cursor: store.sync_cursor()?,
+                push,
+            };
+            let round = std::time::Instant::now();
+            let response = transport.exchange(&request)?;
+            if response.protocol != PROTOCOL {
+                return Err(SyncError::Protocol(response.protocol));
+            }
+            summary.exchanges += 1;
+            summary.pushed += request.push.len();
+            let pushed: std::collections::HashSet<&str> =
+                request.push.iter().map(|c| c.case_id.as_str()).collect();
+            store.sync_apply_all(&response.cases, response.cursor)?;
+            let repush: Vec<String> = response
+                .repush
+                .iter()
+                .filter(|id| !asked_again.contains(*id))
+                .cloned()
+                .collect();
+            let forgotten = store.sync_forget_server_heads(&repush)?;
+            asked_again.extend(repush);
+            let pulled = response
+                .cases
+                .iter()
+                .filter(|c| !pushed.contains(c.case_id.as_str()))
+                .count();
+            summary.pulled += pulled;
+            tracing::debug!(
+                round = summary.exchanges,
+                pushed = request.push.len(),
+                pulled,
+                asked_again = forgotten.len(),
+                more = response.more,
+                duration_ms = millis(round.elapsed()),
+                "sync exchange applied"
+            );
+            progress(SyncProgress {
+                pushed: summary.pushed,
+                pulled: summary.pulled,
+                remaining: outbox.len().saturating_sub(batch.len()),
+            });
+            if !response.more && outbox.len() <= batch.len() && forgotten.is_empty() {
+                break;
+            }
         }
-        let outbox = store.sync_outbox()?;
-        if outbox.len() >= last_outbox && outbox.len() > PUSH_BATCH {
-            // The repository did not take the last batch: stop rather than send it forever.
-            break;
+        summary.conflicts = store.conflicts(None)?.len();
+        Ok(())
+    };
+    let outcome = run();
+    let duration_ms = millis(started.elapsed());
+    match outcome {
+        Ok(()) => {
+            tracing::info!(
+                pushed = summary.pushed,
+                pulled = summary.pulled,
+                conflicts = summary.conflicts,
+                rounds = summary.exchanges,
+                duration_ms,
+                "sync finished"
+            );
+            Ok(summary)
         }
-        last_outbox = outbox.len();
-        let batch: Vec<&String> = outbox.iter().take(PUSH_BATCH).collect();
-        let push = batch
-            .iter()
-            .map(|id| store.sync_push(id))
-            .collect::<Result<Vec<_>, _>>()?;
-        let request = SyncRequest {
-            protocol: PROTOCOL,
-            cursor: store.sync_cursor()?,
-            push,
-        };
-        let response = transport.exchange(&request)?;
-        if response.protocol != PROTOCOL {
-            return Err(SyncError::Protocol(response.protocol));
-        }
-        summary.exchanges += 1;
-        summary.pushed += request.push.len();
-        let pushed: std::collections::HashSet<&str> =
-            request.push.iter().map(|c| c.case_id.as_str()).collect();
-        store.sync_apply_all(&response.cases, response.cursor)?;
-        let repush: Vec<String> = response
-            .repush
-            .iter()
-            .filter(|id| !asked_again.contains(*id))
-            .cloned()
-            .collect();
-        let forgotten = store.sync_forget_server_heads(&repush)?;
-        asked_again.extend(repush);
-        summary.pulled += response
-            .cases
-            .iter()
-            .filter(|c| !pushed.contains(c.case_id.as_str()))
-            .count();
-        progress(SyncProgress {
-            pushed: summary.pushed,
-            pulled: summary.pulled,
-            remaining: outbox.len().saturating_sub(batch.len()),
-        });
-        if !response.more && outbox.len() <= batch.len() && forgotten.is_empty() {
-            break;
+        Err(e) => {
+            let kind = match &e {
+                SyncError::Transport(TransportError::Unreachable(_)) => "unreachable",
+                SyncError::Transport(TransportError::Refused(_)) => "refused",
+                SyncError::Transport(TransportError::Revoked) => "revoked",
+                SyncError::Store(_) => "store",
+                SyncError::Protocol(_) => "protocol",
+                SyncError::Cancelled => "cancelled",
+            };
+            if matches!(e, SyncError::Cancelled) {
+                tracing::warn!(
+                    kind,
+                    pushed = summary.pushed,
+                    pulled = summary.pulled,
+                    rounds = summary.exchanges,
+                    duration_ms,
+                    "sync stopped"
+                );
+            } else {
+                tracing::error!(
+                    kind,
+                    pushed = summary.pushed,
+                    pulled = summary.pulled,
+                    rounds = summary.exchanges,
+                    duration_ms,
+                    "sync failed"
+                );
+            }
+            Err(e)
         }
     }
-    summary.conflicts = store.conflicts(None)?.len();
-    Ok(summary)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::form::Form;
+use crate::lang::Lang;
 use serde_json::json;
 
 fn t(s: &str) -> Json {

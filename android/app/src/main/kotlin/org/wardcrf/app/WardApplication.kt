@@ -3,6 +3,7 @@ package org.wardcrf.app
 import android.app.Application
 import android.content.Context
 import org.wardcrf.android.KeystoreKeyProvider
+import org.wardcrf.android.LogcatLogSink
 import org.wardcrf.store.RustCrfStore
 import org.wardcrf.ui.store.CrfStore
 import org.wardcrf.ui.store.Lang
@@ -11,9 +12,14 @@ import java.io.File
 /**
  * Holds the one open case store of the app. It lives in `noBackupFilesDir` (never backed up:
  * its key is in this tablet's Keystore anyway) and is opened, or created on first start, with
- * the Keystore key provider.
+ * the Keystore key provider. The core's log records (sync counts and durations) go to Logcat.
  */
 class WardApplication : Application() {
+    override fun onCreate() {
+        super.onCreate()
+        LogcatLogSink.install()
+    }
+
     @Volatile
     private var opened: CrfStore? = null
 

@@ -1,0 +1,134 @@
+// Test support shared by the JVM test suites of the generated bindings (bindings/kotlin, run by
+// bindings/test-kotlin) and of the Android shell's :core-ui (android/test-jvm and its Gradle
+// build): a software key provider, temporary directories and a real wardcrf-server.
+package org.wardcrf.testing
+
+import org.wardcrf.KeyProvider
+import org.wardcrf.KeyProviderException
+import java.io.File
+import java.net.URI
+import java.net.http.HttpClient
+import java.net.http.HttpRequest
+import java.net.http.HttpResponse
+import java.nio.file.Files
+import java.security.SecureRandom
+import java.time.Duration
+import java.util.concurrent.TimeUnit
+import javax.crypto.AEADBadTagException
+import javax.crypto.Cipher
+import javax.crypto.spec.GCMParameterSpec
+import javax.crypto.spec.SecretKeySpec
+
+/**
+ * A key provider in plain Kotlin: AES-256-GCM with a key held in memory, as an app without a
+ * hardware keystore would do (the Android shell wraps with the Android Keystore, the iOS shell
+ * with the Keychain instead).
+ * Wrapped form: 12-byte nonce, then ciphertext and tag.
+ */
+class SoftwareKeyProvider(private val key: ByteArray = randomBytes(32)) : KeyProvider {
+    override fun kind(): String = "software-aes-gcm"
+
+    override fun wrap(dataKey: ByteArray): ByteArray {
+        val nonce = randomBytes(12)
+        val cipher = Cipher.getInstance("AES/GCM/NoPadding")
+        cipher.init(Cipher.ENCRYPT_MODE, SecretKeySpec(key, "AES"), GCMParameterSpec(128, nonce))
+        return nonce + cipher.doFinal(dataKey)
+    }
+
+    override fun unwrap(wrapped: ByteArray): ByteArray {
+        if (wrapped.size < 12 + 16) throw KeyProviderException.WrongKey()
+        val cipher = Cipher.getInstance("AES/GCM/NoPadding")
+        cipher.init(
+            Cipher.DECRYPT_MODE,
+            SecretKeySpec(key, "AES"),
+            GCMParameterSpec(128, wrapped.copyOfRange(0, 12)),
+        )
+        return try {
+            cipher.doFinal(wrapped.copyOfRange(12, wrapped.size))
+        } catch (e: AEADBadTagException) {
+            throw KeyProviderException.WrongKey()
+        }
+    }
+
+    companion object {
+        private val random = SecureRandom()
+        fun randomBytes(n: Int) = ByteArray(n).also { random.nextBytes(it) }
+    }
+}
+
+/** A temporary directory for a store, removed by [use]. */
+class TempDir(prefix: String) : AutoCloseable {
+    val file: File = Files.createTempDirectory("wardcrf-kt-$prefix-").toFile()
+    val path: String get() = file.absolutePath
+    fun sub(name: String) = File(file, name).absolutePath
+    override fun close() {
+        file.deleteRecursively()
+    }
+}
+
+/**
+ * A real `wardcrf-server` (the binary given by the system property `wardcrf.server`) on a free
+ * loopback port with its own data directory; administered over HTTP with its admin token.
+ */
+class RepositoryServer : AutoCloseable {
+    private val data = TempDir("server")
+    private val process: Process
+    val url: String
+    private val adminToken: String
+    private val http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()
+
+    init {
+        val binary = System.getProperty("wardcrf.server")
+            ?: error("set -Dwardcrf.server=PATH to the wardcrf-server binary")
+        process = ProcessBuilder(binary, "--data", data.path, "--listen", "127.0.0.1:0")
+            .redirectErrorStream(true)
+            .start()
+        val lines = process.inputStream.bufferedReader()
+        var found: String? = null
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
+        while (found == null && System.nanoTime() < deadline) {
+            val line = lines.readLine() ?: break
+            if (line.startsWith("listening on ")) found = line.removePrefix("listening on ").trim()
+        }
+        if (found == null) {
+            process.destroy()
+            error("wardcrf-server did not start")
+        }
+        url = found
+        // Keep reading its output so that it never blocks on a full pipe.
+        Thread { lines.forEachLine { } }.apply { isDaemon = true }.start()
+        adminToken = File(data.file, "admin-token").readText().trim()
+    }
+
+    private fun admin(method: String, path: String, body: String?): String {
+        val request = HttpRequest.newBuilder(URI.create(url + path))
+            .header("Authorization", "Bearer $adminToken")
+            .header("Content-Type", "application/json")
+            .timeout(Duration.ofSeconds(30))
+            .method(method, body?.let { HttpRequest.BodyPublishers.ofString(it) } ?: HttpRequest.BodyPublishers.noBody())
+            .build()
+        val response = http.send(request, HttpResponse.BodyHandlers.ofString())
+        check(response.statusCode() in 200..299) { "$method $path: HTTP ${response.statusCode()}" }
+        return response.body()
+    }
+
+    fun addSite(siteId: String) {
+        admin("POST", "/api/admin/sites", """{"site_id": "$siteId", "name": "Site $siteId"}""")
+    }
+
+    fun enrolmentCode(siteId: String): String {
+        val answer = admin("POST", "/api/admin/enroll-codes", """{"site_id": "$siteId"}""")
+        return Regex(""""code"\s*:\s*"([^"]+)"""").find(answer)?.groupValues?.get(1)
+            ?: error("no code in the enrolment-code answer")
+    }
+
+    fun revoke(deviceId: String) {
+        admin("POST", "/api/admin/devices/$deviceId/revoke", null)
+    }
+
+    override fun close() {
+        process.destroy()
+        if (!process.waitFor(10, TimeUnit.SECONDS)) process.destroyForcibly()
+        data.close()
+    }
+}

@@ -1,0 +1,161 @@
+//! What validation reports: the stable problem codes, one problem on one field, and the
+//! report of a whole case with its canonical values (and its JSON form for apps and the CLI).
+
+use crate::lang::{Lang, Text};
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+
+/// The kind of a problem; stable codes that apps and the repository act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueCode {
+    /// The key names no field of the form (or of the row's group).
+    UnknownField,
+    /// The answer is not of the field's type.
+    WrongType,
+    /// The code is not one of the field's choices.
+    NotAChoice,
+    /// The date does not exist (`2024-02-30`).
+    InvalidDate,
+    /// A year or year-month where a full date is needed.
+    PartialDateNotAllowed,
+    /// The unit is not one the field accepts.
+    UnitNotAllowed,
+    /// The text is longer than allowed.
+    TooLong,
+    /// A group has more rows than allowed.
+    TooManyRows,
+    /// Outside the hard limits: impossible, rejected.
+    HardLimit,
+    /// Outside the soft limits: unusual, accepted with a confirmation reason.
+    SoftLimit,
+    /// A date in the future.
+    FutureDate,
+    /// Required for completion and empty.
+    Required,
+    /// A value in a field that skip logic hides.
+    HiddenValue,
+    /// A cross-field rule of the form does not hold.
+    Rule,
+}
+
+impl IssueCode {
+    /// The stable snake_case code, as in JSON reports (`hard_limit`).
+    pub fn as_str(self) -> &'static str {
+        use IssueCode::*;
+        match self {
+            UnknownField => "unknown_field",
+            WrongType => "wrong_type",
+            NotAChoice => "not_a_choice",
+            InvalidDate => "invalid_date",
+            PartialDateNotAllowed => "partial_date_not_allowed",
+            UnitNotAllowed => "unit_not_allowed",
+            TooLong => "too_long",
+            TooManyRows => "too_many_rows",
+            HardLimit => "hard_limit",
+            SoftLimit => "soft_limit",
+            FutureDate => "future_date",
+            Required => "required",
+            HiddenValue => "hidden_value",
+            Rule => "rule",
+        }
+    }
+
+    /// Whether a write carrying this problem must be refused (the value is impossible or
+    /// unreadable), as opposed to accepted and flagged until the case is completed.
+    pub fn rejects_write(self) -> bool {
+        use IssueCode::*;
+        matches!(
+            self,
+            UnknownField
+                | WrongType
+                | NotAChoice
+                | InvalidDate
+                | PartialDateNotAllowed
+                | UnitNotAllowed
+                | TooLong
+                | TooManyRows
+                | HardLimit
+        )
+    }
+}
+
+/// One problem, on one field (of one row, for a repeating group).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    pub field: String,
+    /// The repeating group, when the field is in one.
+    pub group: Option<String>,
+    /// Row position within the group (0-based).
+    pub row: Option<usize>,
+    /// The row's stable id, when the row has one.
+    pub row_id: Option<String>,
+    pub code: IssueCode,
+    /// The rule id, for [`IssueCode::Rule`].
+    pub rule: Option<String>,
+    /// The reason the clinician gave to confirm a warning, if any.
+    pub confirmed: Option<String>,
+    pub message: Text,
+}
+
+/// The result of validating a case.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    pub errors: Vec<Issue>,
+    pub warnings: Vec<Issue>,
+    /// Required fields still empty, while the case is being entered (see
+    /// [`super::Context::completing`]).
+    pub missing: Vec<Issue>,
+    /// The values in canonical form and units, `{"field": value, "group": [{row}]}`.
+    pub values: Map<String, Json>,
+}
+
+impl Report {
+    /// Whether nothing blocks completion: no errors, nothing missing, every warning confirmed.
+    pub fn is_complete(&self) -> bool {
+        self.errors.is_empty()
+            && self.missing.is_empty()
+            && self.warnings.iter().all(|w| w.confirmed.is_some())
+    }
+
+    /// Whether the values may be stored (no problem that rejects a write).
+    pub fn accepts_write(&self) -> bool {
+        !self.errors.iter().any(|e| e.code.rejects_write())
+    }
+
+    /// The report as JSON with messages in `lang`:
+    /// `{"errors": [{"field", "code", "message", ...}], "warnings": [...], "values": {...}}`.
+    pub fn to_json(&self, lang: Lang) -> Json {
+        let issue = |i: &Issue| {
+            let mut o = Map::new();
+            o.insert("field".into(), Json::String(i.field.clone()));
+            if let Some(g) = &i.group {
+                o.insert("group".into(), Json::String(g.clone()));
+            }
+            if let Some(r) = i.row {
+                o.insert("row".into(), Json::from(r));
+            }
+            if let Some(r) = &i.row_id {
+                o.insert("row_id".into(), Json::String(r.clone()));
+            }
+            o.insert("code".into(), Json::String(i.code.as_str().into()));
+            if let Some(r) = &i.rule {
+                o.insert("rule".into(), Json::String(r.clone()));
+            }
+            o.insert(
+                "message".into(),
+                Json::String(i.message.get(lang).to_string()),
+            );
+            if let Some(c) = &i.confirmed {
+                o.insert("confirmed".into(), Json::String(c.clone()));
+            }
+            Json::Object(o)
+        };
+        serde_json::json!({
+            "errors": self.errors.iter().map(issue).collect::<Vec<_>>(),
+            "warnings": self.warnings.iter().map(issue).collect::<Vec<_>>(),
+            "missing": self.missing.iter().map(issue).collect::<Vec<_>>(),
+            "values": self.values,
+        })
+    }
+}
