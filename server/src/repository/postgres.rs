@@ -853,12 +853,11 @@ impl HubStorage for PostgresStorage {
 /// Takes the next sequence number of `site`; the upsert locks the site's row, so concurrent
 /// writers get distinct numbers.
 fn next_seq(tx: &mut Step<'_>, site: &str) -> Result<i64, ::postgres::Error> {
-    Ok(tx
-        .query_one(
-            "INSERT INTO site_seq (site_id, seq) VALUES ($1, 1)
+    tx.query_one(
+        "INSERT INTO site_seq (site_id, seq) VALUES ($1, 1)
              ON CONFLICT (site_id) DO UPDATE SET seq = site_seq.seq + 1
              RETURNING seq",
-            &[&site],
-        )?
-        .try_get(0)?)
+        &[&site],
+    )?
+    .try_get(0)
 }
