@@ -10,18 +10,9 @@ fn backend() -> common::Backend {
 #[path = "cases/console.rs"]
 mod console;
 
+use common::Running;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-
-/// A running binary, killed and reaped when dropped (also when an assertion fails).
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn server_bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wardcrf-server"))

@@ -32,16 +32,6 @@ use std::process::{Command, Stdio};
 use wardcrf_server::repository::RepoError;
 use wardcrf_server::repository::postgres::{SCHEMA_VERSION, migrate};
 
-/// A running binary, killed and reaped when dropped (also when an assertion fails).
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn url() -> String {
     match backend() {
         Backend::Postgres(url) => url,

@@ -9,36 +9,16 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wardcrf_core::sync::{self, HttpTransport, Method};
 use wardcrf_core::{CaseStore, Passphrase};
 
-/// Where the repository keeps its data in a test.
-#[derive(Debug, Clone)]
-pub enum Backend {
-    Sqlite,
-    /// A PostgreSQL server URL; each repository gets a database of its own in it.
-    Postgres(String),
-}
-
-/// The variable naming the PostgreSQL server of the tests (tests/run starts a throwaway one).
-pub const DATABASE_URL_VAR: &str = "WARDCRF_TEST_DATABASE_URL";
-
-impl Backend {
-    /// PostgreSQL at `$WARDCRF_TEST_DATABASE_URL`; fails (never skips) without it.
-    pub fn postgres_from_env() -> Backend {
-        match std::env::var(DATABASE_URL_VAR) {
-            Ok(url) if !url.trim().is_empty() => Backend::Postgres(url),
-            _ => panic!(
-                "{DATABASE_URL_VAR} is not set: the PostgreSQL system tests need a server, e.g. \
-                 {DATABASE_URL_VAR}=postgres://postgres@127.0.0.1:55432/wardcrf_test \
-                 (tests/run starts a throwaway one)"
-            ),
-        }
-    }
-}
+#[path = "../../server/tests/common/backend.rs"]
+mod backend;
+/// The backend, unique names and throwaway databases: one definition with the server's tests.
+pub use backend::*;
 
 /// `#[test]`s running `$body(Backend)` on SQLite and, with the `postgres-tests` feature
 /// (tests/run enables it), on PostgreSQL: `$name::sqlite` and `$name::postgres`.
@@ -57,20 +37,6 @@ macro_rules! on_both_backends {
             }
         }
     };
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A name unique to this run: lowercase, usable as a directory or a database name.
-pub fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}_{}_{}_{nanos:08x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// A seed from the clock; print it so a failure can be replayed.
@@ -105,46 +71,6 @@ pub fn workspace_binary(name: &str) -> PathBuf {
         bin.display()
     );
     bin
-}
-
-/// A database of its own on the PostgreSQL server, dropped with everything in it.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    fn new(url: &str, prefix: &str) -> PgDatabase {
-        let name = unique(prefix);
-        let mut client = postgres::Client::connect(url, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("cannot connect to {DATABASE_URL_VAR}: {e}"));
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        // Same server and credentials, the new database: replace the URL's path.
-        let (base, query) = match url.split_once('?') {
-            Some((b, q)) => (b, format!("?{q}")),
-            None => (url, String::new()),
-        };
-        let root = base.rsplit_once('/').map_or(base, |(r, _)| r);
-        PgDatabase {
-            admin_url: url.to_string(),
-            url: format!("{root}/{name}{query}"),
-            name,
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.admin_url, postgres::NoTls) {
-            let _ = client.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
 }
 
 /// A repository's data (directory, and database on PostgreSQL), outliving server restarts.

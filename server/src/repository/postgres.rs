@@ -12,8 +12,7 @@ use super::{
     device_info, next_lock_state, projection_row, quarantined_case, refused_push, site_summary,
     staff_record, staff_session, stored_case, to_i64, to_u64, usable_code,
 };
-use ::postgres::types::ToSql;
-use ::postgres::{Client, Config, NoTls, Row, Statement, Transaction};
+use ::postgres::{Client, Config, NoTls, Statement};
 use std::collections::HashMap;
 use wardcrf_core::sync::{HubStorage, Put, QuarantinedCase, StoredCase};
 
@@ -46,142 +45,8 @@ impl From<::postgres::Error> for RepoError {
     }
 }
 
-impl Columns for Row {
-    type Error = ::postgres::Error;
-    fn text(&self, i: usize) -> Result<String, Self::Error> {
-        self.try_get(i)
-    }
-    fn text_opt(&self, i: usize) -> Result<Option<String>, Self::Error> {
-        self.try_get(i)
-    }
-    fn int(&self, i: usize) -> Result<i64, Self::Error> {
-        self.try_get(i)
-    }
-    fn int_opt(&self, i: usize) -> Result<Option<i64>, Self::Error> {
-        self.try_get(i)
-    }
-    fn flag(&self, i: usize) -> Result<bool, Self::Error> {
-        self.try_get(i)
-    }
-    fn bytes(&self, i: usize) -> Result<Vec<u8>, Self::Error> {
-        self.try_get(i)
-    }
-}
-
-/// Where a step's statements run: its own transaction, or the one already open.
-enum Step<'a> {
-    Own(Transaction<'a>),
-    Open(Cached<'a>),
-}
-
-impl Step<'_> {
-    fn execute(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, ::postgres::Error> {
-        match self {
-            Step::Own(tx) => tx.execute(sql, params),
-            Step::Open(db) => db.execute(sql, params),
-        }
-    }
-
-    fn query_one(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Row, ::postgres::Error> {
-        match self {
-            Step::Own(tx) => tx.query_one(sql, params),
-            Step::Open(db) => db.query_one(sql, params),
-        }
-    }
-
-    fn query_opt(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Row>, ::postgres::Error> {
-        match self {
-            Step::Own(tx) => tx.query_opt(sql, params),
-            Step::Open(db) => db.query_opt(sql, params),
-        }
-    }
-}
-
-/// The connection with its prepared statements: each SQL text is prepared once per connection
-/// (a statement given as text costs a round trip to prepare it every time).
-struct Cached<'a> {
-    client: &'a mut Client,
-    statements: &'a mut HashMap<&'static str, Statement>,
-}
-
-impl Cached<'_> {
-    fn statement(&mut self, sql: &'static str) -> Result<Statement, ::postgres::Error> {
-        if let Some(s) = self.statements.get(sql) {
-            return Ok(s.clone());
-        }
-        let s = self.client.prepare(sql)?;
-        self.statements.insert(sql, s.clone());
-        Ok(s)
-    }
-
-    fn execute(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, ::postgres::Error> {
-        let s = self.statement(sql)?;
-        self.client.execute(&s, params)
-    }
-
-    fn query(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, ::postgres::Error> {
-        let s = self.statement(sql)?;
-        self.client.query(&s, params)
-    }
-
-    fn query_opt(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Row>, ::postgres::Error> {
-        let s = self.statement(sql)?;
-        self.client.query_opt(&s, params)
-    }
-
-    fn query_one(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Row, ::postgres::Error> {
-        let s = self.statement(sql)?;
-        self.client.query_one(&s, params)
-    }
-
-    /// Every row of `sql`, read by `read`.
-    fn all<T>(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-        read: impl FnMut(&Row) -> Result<T, ::postgres::Error>,
-    ) -> Result<Vec<T>, ::postgres::Error> {
-        self.query(sql, params)?.iter().map(read).collect()
-    }
-
-    /// The row of `sql`, if any, read by `read`.
-    fn one<T>(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-        read: impl FnOnce(&Row) -> Result<T, ::postgres::Error>,
-    ) -> Result<Option<T>, ::postgres::Error> {
-        self.query_opt(sql, params)?.as_ref().map(read).transpose()
-    }
-}
+mod statements;
+use statements::{Cached, Step};
 
 /// One connection to the repository's PostgreSQL database (the server keeps a pool of them).
 pub struct PostgresStorage {
@@ -853,12 +718,11 @@ impl HubStorage for PostgresStorage {
 /// Takes the next sequence number of `site`; the upsert locks the site's row, so concurrent
 /// writers get distinct numbers.
 fn next_seq(tx: &mut Step<'_>, site: &str) -> Result<i64, ::postgres::Error> {
-    Ok(tx
-        .query_one(
-            "INSERT INTO site_seq (site_id, seq) VALUES ($1, 1)
+    tx.query_one(
+        "INSERT INTO site_seq (site_id, seq) VALUES ($1, 1)
              ON CONFLICT (site_id) DO UPDATE SET seq = site_seq.seq + 1
              RETURNING seq",
-            &[&site],
-        )?
-        .try_get(0)?)
+        &[&site],
+    )?
+    .try_get(0)
 }

@@ -1,6 +1,7 @@
 //! Shared by the integration tests: a plain blocking HTTP/1.1 client on `TcpStream` and an
 //! in-process server on 127.0.0.1:0 with a clock the test can move, on either backend
 //! ([`Backend`]); throwaway PostgreSQL schemas and databases ([`PgSchema`], [`PgDatabase`]).
+//! `backend.rs` is shared with the system tests (`tests/common`).
 #![allow(clippy::unwrap_used, dead_code)]
 
 use serde_json::Value;
@@ -9,6 +10,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+mod backend;
+/// The backend of a test target (each target defines `fn backend()`), and the rest shared
+/// with the system tests.
+pub use backend::*;
 
 pub const START: u64 = 1_800_000_000;
 
@@ -142,48 +148,6 @@ pub fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Resp {
     request(addr, "GET", path, token, None)
 }
 
-/// The storage a test target runs its cases on (each target defines `fn backend()`).
-#[derive(Debug, Clone)]
-pub enum Backend {
-    Sqlite,
-    /// The server URL; each test gets its own schema or database in it.
-    Postgres(String),
-}
-
-/// The variable that names the PostgreSQL server of the tests.
-pub const DATABASE_URL_VAR: &str = "WARDCRF_TEST_DATABASE_URL";
-
-impl Backend {
-    /// PostgreSQL at `$WARDCRF_TEST_DATABASE_URL`; fails the test (never skips) without it.
-    pub fn postgres_from_env() -> Backend {
-        match std::env::var(DATABASE_URL_VAR) {
-            Ok(url) if !url.trim().is_empty() => Backend::Postgres(url),
-            _ => panic!(
-                "{DATABASE_URL_VAR} is not set: the PostgreSQL tests need a server, e.g. \
-                 {DATABASE_URL_VAR}=postgres://postgres@127.0.0.1:55432/wardcrf_test \
-                 (bash tests/run starts a throwaway one)"
-            ),
-        }
-    }
-}
-
-/// A lowercase name unique to this test run: `prefix` plus random hex.
-fn unique(prefix: &str) -> String {
-    let tag = wardcrf_server::secret::new_token().unwrap();
-    let clean: String = prefix
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .take(30)
-        .collect();
-    format!("t_{clean}_{}", &tag[..12])
-}
-
 /// A fresh, empty schema in the test server's database; dropped with everything in it.
 #[derive(Debug)]
 pub struct PgSchema {
@@ -222,47 +186,6 @@ impl Drop for PgSchema {
     fn drop(&mut self) {
         if let Ok(mut client) = postgres::Client::connect(&self.url, postgres::NoTls) {
             let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
-        }
-    }
-}
-
-/// A fresh database on the test server (for the binary, which takes a plain URL).
-#[derive(Debug)]
-pub struct PgDatabase {
-    admin_url: String,
-    pub name: String,
-    pub url: String,
-}
-
-impl PgDatabase {
-    pub fn new(url: &str, prefix: &str) -> PgDatabase {
-        let name = unique(prefix);
-        let mut client = postgres::Client::connect(url, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("cannot connect to {DATABASE_URL_VAR}: {e}"));
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        // Same server, same credentials, the new database: replace the URL's last path part.
-        let (base, query) = match url.split_once('?') {
-            Some((b, q)) => (b, format!("?{q}")),
-            None => (url, String::new()),
-        };
-        let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
-        PgDatabase {
-            admin_url: url.to_string(),
-            url: format!("{base}/{name}{query}"),
-            name,
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.admin_url, postgres::NoTls) {
-            let _ = client.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
         }
     }
 }
