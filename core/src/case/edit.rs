@@ -5,10 +5,10 @@
 //! - [`check_value`]: a new value is validated with the rest of the case: an impossible value is
 //!   refused, one outside the expected range needs a reason (which then confirms it), and what
 //!   is stored is the canonical value (units converted);
-//! - [`open_conflict`] and [`OpenConflict::resolve`]: a conflict is resolved by one change that
+//! - `open_conflict` and `OpenConflict::resolve`: a conflict is resolved by one change that
 //!   supersedes every candidate, with a value checked like any other (a candidate's or a new
 //!   one);
-//! - [`reopen_after_edit`]: an edit of a complete or signed case reopens it as a draft.
+//! - `reopen_after_edit`: an edit of a complete or signed case reopens it as a draft.
 
 use super::document::{Candidate, CaseDoc, ChangeNote, DocError, FieldPath};
 use super::meta::Status;

@@ -1,7 +1,7 @@
 //! The case domain, one definition of each rule, used by the device store and the repository
 //! alike.
 //!
-//! - [`document`]: a case as an automerge document (values, rows, conflicts, history, heads);
+//! - `document`: a case as an automerge document (values, rows, conflicts, history, heads);
 //! - [`value`]: a stored field value, typed ([`Value`]: plain, or with unit, entered value and
 //!   confirmation), reading and writing exactly the JSON the documents hold;
 //! - [`edit`]: the rules of an edit: one value check, one conflict resolution, reopening;

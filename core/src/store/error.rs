@@ -89,8 +89,8 @@ pub enum DatabaseError {
     #[error("damaged: sync credential")]
     Credential,
     /// The sync credential could not be written or read as JSON.
-    #[error("{0}")]
-    CredentialJson(#[source] serde_json::Error),
+    #[error(transparent)]
+    CredentialJson(serde_json::Error),
 }
 
 /// Why values were refused, without repeating the values (error texts may reach logs).

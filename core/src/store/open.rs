@@ -15,7 +15,7 @@ fn db_path(dir: &Path) -> PathBuf {
     dir.join(DB_FILE)
 }
 
-/// What SQLite found wrong with a damaged database (kept for the log, never shown to a user).
+/// What SQLite found wrong with a damaged database.
 #[derive(Debug, thiserror::Error)]
 enum Damage {
     #[error("{0}")]
@@ -24,6 +24,17 @@ enum Damage {
     Integrity(String),
     #[error("meta '{0}' missing")]
     MissingMeta(&'static str),
+}
+
+impl Damage {
+    /// Which check found the damage (what the log says: never the database's own text).
+    fn kind(&self) -> &'static str {
+        match self {
+            Damage::Sqlite(_) => "not a database, or corrupt",
+            Damage::Integrity(_) => "integrity check failed",
+            Damage::MissingMeta(_) => "store metadata missing",
+        }
+    }
 }
 
 /// Why opening failed: a damaged database (to move aside) or any other failure.
@@ -106,7 +117,7 @@ impl CaseStore {
                 let moved_to = Self::move_aside(&path)?;
                 tracing::error!(
                     moved_to = %moved_to.display(),
-                    damage = %damage,
+                    damage = damage.kind(),
                     "store database damaged: moved aside"
                 );
                 Err(StoreError::Damaged { moved_to })
