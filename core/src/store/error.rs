@@ -70,7 +70,7 @@ pub enum StoreError {
     )]
     IdentifyingAlreadyShared { cases: usize },
     #[error("the store database failed: {0}")]
-    Database(#[source] DatabaseError),
+    Database(#[source] Box<DatabaseError>),
     #[error("the store files could not be accessed: {0}")]
     Io(#[source] std::io::Error),
 }
@@ -120,19 +120,19 @@ fn why(issues: &[Issue]) -> String {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(e.into())
+        StoreError::Database(Box::new(e.into()))
     }
 }
 
 impl From<DocError> for StoreError {
     fn from(e: DocError) -> Self {
-        StoreError::Database(e.into())
+        StoreError::Database(Box::new(e.into()))
     }
 }
 
 impl From<SchemaError> for StoreError {
     fn from(e: SchemaError) -> Self {
-        StoreError::Database(e.into())
+        StoreError::Database(Box::new(e.into()))
     }
 }
 

@@ -162,7 +162,7 @@ impl CaseStore {
     /// Keeps the repository address and this device's token, sealed with the data key.
     pub fn set_sync_credential(&mut self, server_url: &str, token: &str) -> Result<(), StoreError> {
         let plain = serde_json::to_vec(&json!({"server_url": server_url, "token": token}))
-            .map_err(|e| StoreError::Database(DatabaseError::CredentialJson(e)))?;
+            .map_err(|e| StoreError::Database(Box::new(DatabaseError::CredentialJson(e))))?;
         let sealed = self.key.seal(CREDENTIAL_AAD, &plain)?;
         Ok(db::put_meta(&self.conn, "sync_credential", &sealed)?)
     }
@@ -175,10 +175,10 @@ impl CaseStore {
         };
         let plain = self.key.open(CREDENTIAL_AAD, &sealed)?;
         let v: Json = serde_json::from_slice(&plain)
-            .map_err(|e| StoreError::Database(DatabaseError::CredentialJson(e)))?;
+            .map_err(|e| StoreError::Database(Box::new(DatabaseError::CredentialJson(e))))?;
         match (v["server_url"].as_str(), v["token"].as_str()) {
             (Some(u), Some(t)) => Ok(Some((u.to_string(), t.to_string()))),
-            _ => Err(StoreError::Database(DatabaseError::Credential)),
+            _ => Err(StoreError::Database(Box::new(DatabaseError::Credential))),
         }
     }
 

@@ -1,8 +1,9 @@
 //! `wardcrf-server --demo`: two demo sites, three simulated ward tablets and their synthetic
 //! cases, entered in real device stores (the core's `CaseStore`) and synced to this repository
-//! through the real sync path (the core's HTTP client against this server's own router on a
-//! loopback port), so that open conflicts, data-quality flags and each device's last sync
-//! appear as they would from the ward. Also the demo staff users, who share one random
+//! through the real sync path: the core's sync loop sends the requests a device sends (binary
+//! encoding, bearer token) to this server's own router, in process ([`Loopback`]: no socket,
+//! and the server needs no HTTP client), so that open conflicts, data-quality flags and each
+//! device's last sync appear as they would from the ward. Also the demo staff users, who share one random
 //! password kept in `DATA_DIR/demo-login` (mode 0600).
 //!
 //! Idempotent: the cases are seeded once (when the site `demo-tokyo` does not exist yet); the
@@ -14,9 +15,15 @@ use crate::secret;
 use crate::state::AppState;
 use crate::state::Store;
 use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
 use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
-use wardcrf_core::sync::{HttpTransport, SyncError, TransportError};
+use tower::ServiceExt;
+use wardcrf_core::sync::{
+    BINARY_MEDIA_TYPE, BinaryBody, Enrolment, MAX_ANSWER, SyncError, SyncRequest, SyncResponse,
+    Transport, TransportError,
+};
 use wardcrf_core::{CaseStore, FieldPath, RawKeyProvider, SecretKey, StoreError};
 
 /// The demo's site with open conflicts (two tablets).
@@ -87,23 +94,97 @@ fn demo_password(dir: &Path) -> Result<(String, bool), DemoError> {
     Ok((password, created))
 }
 
+/// A simulated tablet's line to this repository: each request a device sends over HTTPS (an
+/// enrolment, a sync exchange in the binary encoding with its bearer token) handed to the
+/// server's own router in process, and its answer read as a device reads it.
+struct Loopback {
+    app: Router,
+    runtime: std::sync::Arc<tokio::runtime::Runtime>,
+    token: String,
+}
+
+impl Loopback {
+    /// Sends one request to the router; the answer's status and body.
+    fn send(&self, request: Request<Body>) -> Result<(StatusCode, Vec<u8>), TransportError> {
+        let unreachable = |e: &dyn std::fmt::Display| TransportError::Unreachable(e.to_string());
+        self.runtime.block_on(async {
+            let response = self
+                .app
+                .clone()
+                .oneshot(request)
+                .await
+                .map_err(|e| unreachable(&e))?;
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), MAX_ANSWER)
+                .await
+                .map_err(|e| unreachable(&e))?;
+            Ok((status, body.to_vec()))
+        })
+    }
+
+    /// The repository's refusal as a device sees it.
+    fn refused(status: StatusCode, body: &[u8]) -> TransportError {
+        let answer: Json = serde_json::from_slice(body).unwrap_or(Json::Null);
+        if answer["error"] == "device_revoked" {
+            return TransportError::Revoked;
+        }
+        let message = answer["message"].as_str().unwrap_or("no message");
+        TransportError::Refused(format!("{status}: {message}"))
+    }
+
+    /// Enrols a device with a one-time code, as `POST /api/enroll` from a tablet.
+    fn enroll(&mut self, code: &str, device_id: &str) -> Result<Enrolment, TransportError> {
+        let body = json!({"code": code, "device_id": device_id}).to_string();
+        let request = Request::post("/api/enroll")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .map_err(|e| TransportError::Refused(e.to_string()))?;
+        let (status, body) = self.send(request)?;
+        if !status.is_success() {
+            return Err(Self::refused(status, &body));
+        }
+        let enrolment: Enrolment = serde_json::from_slice(&body)
+            .map_err(|e| TransportError::Refused(format!("an enrolment answer: {e}")))?;
+        self.token = enrolment.token.clone();
+        Ok(enrolment)
+    }
+}
+
+impl Transport for Loopback {
+    fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
+        let body = request
+            .to_binary()
+            .map_err(|e| TransportError::Refused(e.to_string()))?;
+        let request = Request::post("/api/sync")
+            .header(header::CONTENT_TYPE, BINARY_MEDIA_TYPE)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .body(Body::from(body))
+            .map_err(|e| TransportError::Refused(e.to_string()))?;
+        let (status, body) = self.send(request)?;
+        if !status.is_success() {
+            return Err(Self::refused(status, &body));
+        }
+        SyncResponse::from_binary(&body)
+            .map_err(|e| TransportError::Refused(format!("a sync answer: {e}")))
+    }
+}
+
 /// A simulated ward tablet: a real device store in a throwaway directory.
 struct Tablet {
     store: CaseStore,
-    transport: HttpTransport,
+    line: Loopback,
 }
 
 impl Tablet {
-    fn enrol(root: &Path, name: &str, base: &str, code: &str) -> Result<Tablet, DemoError> {
+    fn enrol(root: &Path, name: &str, mut line: Loopback, code: &str) -> Result<Tablet, DemoError> {
         let key = SecretKey::generate().map_err(|e| DemoError::Other(e.to_string()))?;
         let store = CaseStore::create(&root.join(name), &RawKeyProvider::new(key))?;
-        let enrolment = wardcrf_core::sync::enroll(base, code, &store.device_id())?;
-        let transport = HttpTransport::new(base, &enrolment.token)?;
-        Ok(Tablet { store, transport })
+        line.enroll(code, &store.device_id())?;
+        Ok(Tablet { store, line })
     }
 
     fn sync(&mut self) -> Result<(), DemoError> {
-        wardcrf_core::sync::sync(&mut self.store, &self.transport, &mut |_| {})?;
+        wardcrf_core::sync::sync(&mut self.store, &self.line, &mut |_| {})?;
         Ok(())
     }
 
@@ -225,34 +306,28 @@ fn seed_cases<S: Store>(
     app: &Router,
     data_dir: &Path,
 ) -> Result<usize, DemoError> {
-    // This server's router on a loopback port for the tablets' real HTTP client.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let addr = listener.local_addr()?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let served = app.clone();
-    runtime.spawn(async move {
-        let _ = axum::serve(listener, served)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await;
-    });
-    let base = format!("http://{addr}");
+    // The tablets' requests go to this server's own router, in process.
+    let runtime = std::sync::Arc::new(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+    );
+    let line = || Loopback {
+        app: app.clone(),
+        runtime: runtime.clone(),
+        token: String::new(),
+    };
     let tag = secret::new_token().map_err(|e| DemoError::Other(e.to_string()))?;
     let root = TempDir(data_dir.join(format!(".demo-tablets-{}", &tag[..8])));
-    let result = (|| {
+    (|| {
         let codes = [
             new_code(state, SITE_A)?,
             new_code(state, SITE_A)?,
             new_code(state, SITE_B)?,
         ];
-        let mut a = Tablet::enrol(&root.0, "tokyo-tablet-1", &base, &codes[0])?;
-        let mut b = Tablet::enrol(&root.0, "tokyo-tablet-2", &base, &codes[1])?;
-        let mut c = Tablet::enrol(&root.0, "berlin-tablet-1", &base, &codes[2])?;
+        let mut a = Tablet::enrol(&root.0, "tokyo-tablet-1", line(), &codes[0])?;
+        let mut b = Tablet::enrol(&root.0, "tokyo-tablet-2", line(), &codes[1])?;
+        let mut c = Tablet::enrol(&root.0, "berlin-tablet-1", line(), &codes[2])?;
         let vitals = |t: f64, hr: i64, spo2: i64| {
             vec![
                 ("admission_date", json!("2026-01-12")),
@@ -326,8 +401,5 @@ fn seed_cases<S: Store>(
         c.admit("pfl-schmidt", 102, &vitals(37.5, 88, 96))?;
         c.sync()?;
         Ok::<usize, DemoError>(7)
-    })();
-    let _ = stop_tx.send(());
-    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-    result
+    })()
 }
