@@ -10,8 +10,8 @@ use crate::console::{ConsoleError, Staff, respond};
 use crate::error::ApiError;
 use crate::projection::project;
 use crate::repository::ProjectionRow;
-use crate::state::AppState;
 use crate::state::Store;
+use crate::state::{AppState, under_site_lock};
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
@@ -227,71 +227,62 @@ async fn resolve_inner<S: Store>(
         move || -> Result<Result<(), RepositoryEditError>, ApiError> {
             // Like a device's push: under the site's sync lock, one transaction, the next
             // sequence number of the site (devices pull it at their next sync).
-            let site_lock = pool.site_lock(&site);
-            let _site = site_lock.lock().unwrap_or_else(|p| p.into_inner());
-            let mut hub = pool.lease()?;
-            let stored = hub
-                .storage
-                .case(&id)
-                .map_err(|e| ApiError::Internal(format!("reading case: {e}")))?
-                .ok_or(ApiError::UnknownCase)?;
-            if stored.site != site {
-                return Err(ApiError::UnknownCase);
-            }
-            let modules: Vec<String> = serde_json::from_str(&row.modules).unwrap_or_default();
-            let composed = forms
-                .form(&row.form_id, &modules)
-                .map_err(ApiError::Internal)?;
-            let days = i64::try_from(now / 86_400).unwrap_or(i64::MAX);
-            let resolution = Resolution {
-                path: &path,
-                value,
-                user: &user,
-                reason: &reason,
-                time: i64::try_from(now).unwrap_or(i64::MAX),
-            };
-            // A panic of the document library on damaged bytes is a damaged document too.
-            let resolved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                resolve_in_document(
-                    &stored.doc,
-                    &composed,
-                    &resolution,
-                    PartialDate::from_days_since_epoch(days),
-                )
-            }))
-            .unwrap_or_else(|_| {
-                Err(RepositoryEditError::Damaged(
-                    "the document library failed on it".into(),
-                ))
-            });
-            let resolved = match resolved {
-                Ok(r) => r,
-                Err(e) => return Ok(Err(e)),
-            };
-            hub.storage.begin()?;
-            let stored_result = (|| -> Result<(), ApiError> {
-                hub.storage
-                    .put_case(&id, &site, &stored.form_id, &resolved.doc)
-                    .map_err(|e| ApiError::Internal(format!("storing case: {e}")))?;
-                let projected = project(
-                    &id,
-                    &site,
-                    &stored.form_id,
-                    resolved.projection,
-                    &forms,
-                    now,
-                );
-                hub.storage.put_projection(&projected)?;
-                Ok(())
-            })();
-            match stored_result {
-                Ok(()) => hub.storage.commit()?,
-                Err(e) => {
-                    hub.storage.rollback();
-                    return Err(e);
+            under_site_lock(&pool, &site, |hub| {
+                let stored = hub
+                    .storage
+                    .case(&id)
+                    .map_err(|e| ApiError::Internal(format!("reading case: {e}")))?
+                    .ok_or(ApiError::UnknownCase)?;
+                if stored.site != site {
+                    return Err(ApiError::UnknownCase);
                 }
-            }
-            Ok(Ok(()))
+                let modules: Vec<String> = serde_json::from_str(&row.modules).unwrap_or_default();
+                let composed = forms
+                    .form(&row.form_id, &modules)
+                    .map_err(ApiError::Internal)?;
+                let days = i64::try_from(now / 86_400).unwrap_or(i64::MAX);
+                let resolution = Resolution {
+                    path: &path,
+                    value,
+                    user: &user,
+                    reason: &reason,
+                    time: i64::try_from(now).unwrap_or(i64::MAX),
+                };
+                // A panic of the document library on damaged bytes is a damaged document too.
+                let resolved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    resolve_in_document(
+                        &stored.doc,
+                        &composed,
+                        &resolution,
+                        PartialDate::from_days_since_epoch(days),
+                    )
+                }))
+                .unwrap_or_else(|_| {
+                    Err(RepositoryEditError::Damaged(
+                        "the document library failed on it".into(),
+                    ))
+                });
+                let resolved = match resolved {
+                    Ok(r) => r,
+                    Err(e) => return Ok(Err(e)),
+                };
+                hub.storage.atomically(|storage| -> Result<(), ApiError> {
+                    storage
+                        .put_case(&id, &site, &stored.form_id, &resolved.doc)
+                        .map_err(|e| ApiError::Internal(format!("storing case: {e}")))?;
+                    let projected = project(
+                        &id,
+                        &site,
+                        &stored.form_id,
+                        resolved.projection,
+                        &forms,
+                        now,
+                    );
+                    storage.put_projection(&projected)?;
+                    Ok(())
+                })?;
+                Ok(Ok(()))
+            })
         },
     )
     .await
