@@ -17,6 +17,7 @@
 //! - [`secret`]: random tokens and codes, stored only as SHA-256 hashes.
 
 pub(crate) mod api;
+pub mod body;
 pub mod console;
 pub mod error;
 pub mod export;

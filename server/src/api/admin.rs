@@ -1,8 +1,8 @@
 //! The admin-token endpoints: `POST/GET /api/admin/sites`, `POST /api/admin/enroll-codes`,
 //! `GET /api/admin/devices` and `POST /api/admin/devices/{device_id}/revoke`.
 
+use crate::body::{ADMIN_BODY, parse, read_limited};
 use crate::error::ApiError;
-use crate::routes::{ADMIN_BODY, parse, read_limited};
 use crate::secret;
 use crate::state::{AppState, CODE_VALIDITY_SECS, Store};
 use axum::Json;

@@ -1,8 +1,8 @@
 //! `POST /api/enroll`: a device enrols with a one-time code and gets its token (shown once,
 //! stored only as its hash) and whether its site keeps identifying data on the devices.
 
+use crate::body::{ENROL_BODY, parse, read_limited};
 use crate::error::ApiError;
-use crate::routes::{ENROL_BODY, parse, read_limited};
 use crate::secret;
 use crate::state::{AppState, Store};
 use axum::Json;

@@ -4,10 +4,10 @@
 //! compressed when the device accepts gzip. Each exchange of an enrolled device is logged as
 //! one line of target `wardcrf::sync`: its counts, bytes and duration, never a value.
 
+use crate::body::{MAX_BODY, Negotiated, read_body, read_limited};
 use crate::error::ApiError;
 use crate::projection::{self, Counts};
 use crate::repository::DeviceAuth;
-use crate::routes::{MAX_BODY, Negotiated, read_body, read_limited};
 use crate::secret;
 use crate::state::{AppState, Store, bearer, blocking};
 use axum::body::{Body, Bytes};
