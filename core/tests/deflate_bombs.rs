@@ -6,10 +6,8 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use wardcrf_core::sync::{
-    CaseChanges, Hub, HubError, HubStorage, MAX_CASE_EXPANDED, MemoryHubStorage, PROTOCOL,
-    SyncRequest,
-};
+use wardcrf_core::repository::{Hub, HubError, HubStorage, MAX_CASE_EXPANDED, MemoryHubStorage};
+use wardcrf_core::sync::{CaseChanges, PROTOCOL, SyncRequest};
 use wardcrf_core::{CaseStore, FieldPath, Passphrase};
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];

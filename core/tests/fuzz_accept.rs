@@ -16,10 +16,8 @@ use automerge::AutoCommit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use wardcrf_core::sync::{
-    BinaryBody, CaseChanges, Hub, HubStorage, MemoryHubStorage, PROTOCOL, SyncRequest,
-    case_projection,
-};
+use wardcrf_core::repository::{Hub, HubStorage, MemoryHubStorage, case_projection};
+use wardcrf_core::sync::{BinaryBody, CaseChanges, PROTOCOL, SyncRequest};
 use wardcrf_core::{CaseStore, FieldPath, Passphrase};
 
 /// How many mutated inputs of each kind one run makes.

@@ -8,10 +8,8 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT, ReadDoc};
 use std::path::PathBuf;
-use wardcrf_core::sync::{
-    CaseChanges, Hub, HubError, HubStorage, MemoryHubStorage, PROTOCOL, SyncRequest,
-    repository_actor,
-};
+use wardcrf_core::repository::{Hub, HubError, HubStorage, MemoryHubStorage, repository_actor};
+use wardcrf_core::sync::{CaseChanges, PROTOCOL, SyncRequest};
 use wardcrf_core::{CaseStore, FieldPath, Passphrase};
 
 struct Tablet {

@@ -16,10 +16,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
-use wardcrf_core::sync::{
-    Hub, MemoryHubStorage, SyncRequest, SyncResponse, Transport, TransportError, case_projection,
-    sync,
-};
+use wardcrf_core::repository::{Hub, MemoryHubStorage, case_projection};
+use wardcrf_core::sync::{SyncRequest, SyncResponse, Transport, TransportError, sync};
 use wardcrf_core::{CaseStore, FieldPath, Passphrase};
 
 type SharedHub = Rc<RefCell<Hub<MemoryHubStorage>>>;

@@ -12,7 +12,7 @@
 
 use std::io::Write;
 use std::time::Instant;
-use wardcrf_core::sync::HubStorage;
+use wardcrf_core::repository::HubStorage;
 use wardcrf_core::{CaseStore, Catalog, FieldPath, Lang, Passphrase};
 use wardcrf_server::export::pseudonym::PseudonymKey;
 use wardcrf_server::export::{ExportOptions, Format, Research, export};

@@ -44,9 +44,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
+use wardcrf_core::repository::{Hub, MemoryHubStorage, case_projection};
 use wardcrf_core::sync::{
-    HttpTransport, Hub, MAX_PUSH_CASES, MemoryHubStorage, PROTOCOL, PUSH_BATCH, SyncRequest,
-    SyncResponse, SyncSummary, Transport, TransportError, case_projection, sync,
+    HttpTransport, MAX_PUSH_CASES, PROTOCOL, PUSH_BATCH, SyncRequest, SyncResponse, SyncSummary,
+    Transport, TransportError, sync,
 };
 use wardcrf_core::{CaseExport, CaseStore, ChangeNote, FieldPath, RawKeyProvider, SecretKey};
 

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use wardcrf_core::sync::HubError;
+use wardcrf_core::repository::HubError;
 
 /// Why a request failed; each maps to one status and `{"error": {"code", "message"}}`.
 /// Messages never carry tokens, codes or case contents.

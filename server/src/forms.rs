@@ -8,7 +8,7 @@
 //! [`MAX_COMPOSED`] compositions, dropping the least recently used beyond that.
 
 use std::sync::Arc;
-use wardcrf_core::sync::IdentifyingFields;
+use wardcrf_core::repository::IdentifyingFields;
 use wardcrf_core::{Catalog, Form};
 
 pub use wardcrf_core::MAX_COMPOSED;

@@ -15,10 +15,10 @@ use crate::repository::{AtomicHub, DeviceAuth, HubPool, ProjectionRow, RepoError
 use crate::state::{Store, under_site_lock};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use wardcrf_core::sync::{
-    CaseChanges, CaseProjection, Exchanged, Hub, HubError, SyncRequest, case_projection,
-    parallel_map,
+use wardcrf_core::repository::{
+    CaseProjection, Exchanged, Hub, HubError, case_projection, parallel_map,
 };
+use wardcrf_core::sync::{CaseChanges, SyncRequest};
 use wardcrf_core::{Context, Lang, PartialDate};
 
 /// How often an exchange is made when another writer keeps changing its cases.

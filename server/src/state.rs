@@ -10,7 +10,7 @@ use crate::repository::{RepoError, Repository};
 use crate::secret;
 use axum::http::{HeaderMap, header};
 use std::sync::Arc;
-use wardcrf_core::sync::{Hub, HubStorage};
+use wardcrf_core::repository::{Hub, HubStorage};
 
 /// A storage backend the server runs on: the core's sync storage and the repository's own
 /// tables, movable to the blocking threads. Every `HubStorage + Repository + Send + 'static`

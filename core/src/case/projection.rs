@@ -4,7 +4,7 @@
 
 use super::document::{Candidate, CaseDoc, DocError, FieldPath, HistoryEntry};
 use super::meta::{self, Status};
-use crate::sync::HubError;
+use crate::repository::HubError;
 use automerge::ActorId;
 
 /// What the repository shows of one case: read from its stored document.
@@ -29,7 +29,7 @@ pub struct ProjectedConflict {
     pub candidates: Vec<Candidate>,
 }
 
-/// Reads a stored case document (as [`crate::sync::StoredCase::doc`] holds it) into a
+/// Reads a stored case document (as [`crate::repository::StoredCase::doc`] holds it) into a
 /// [`CaseProjection`].
 pub fn case_projection(doc: &[u8]) -> Result<CaseProjection, HubError> {
     let mut doc = CaseDoc::load(doc, &ActorId::random()).map_err(unreadable)?;
@@ -57,7 +57,7 @@ pub(crate) fn project_doc(doc: &mut CaseDoc) -> CaseProjection {
     }
 }
 
-/// The audit trail of a stored case document (as [`crate::sync::StoredCase::doc`] holds it),
+/// The audit trail of a stored case document (as [`crate::repository::StoredCase::doc`] holds it),
 /// oldest first, the same entries every device holding the same changes shows; only entries
 /// touching `field` when given.
 pub fn case_history(doc: &[u8], field: Option<&str>) -> Result<Vec<HistoryEntry>, HubError> {

@@ -164,9 +164,8 @@ impl From<EditError> for RepositoryEditError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::{
-        Hub, HubStorage, MemoryHubStorage, SyncRequest, SyncResponse, Transport, TransportError,
-    };
+    use crate::repository::{Hub, HubStorage, MemoryHubStorage};
+    use crate::sync::{SyncRequest, SyncResponse, Transport, TransportError};
     use crate::{CaseStore, Catalog, Passphrase};
     use serde_json::json;
     use std::cell::RefCell;

@@ -21,12 +21,10 @@ pub use http::{
     CONNECT_TIMEOUT, HttpOptions, HttpTransport, Method, REQUEST_TIMEOUT, Roots, enroll,
     enroll_with_options,
 };
-// Old paths of the repository side, kept while its users move to `crate::repository`.
-#[cfg(feature = "repository")]
-pub use crate::repository::*;
 pub use wire::{
     BINARY_MEDIA_TYPE, BinaryBody, BinaryError, COMPRESS_ABOVE, CaseChanges, Enrolment,
-    GunzipError, JsonRequestError, MAX_ANSWER, PROTOCOL, SyncRequest, SyncResponse, gunzip, gzip,
+    GunzipError, JsonRequestError, MAX_ANSWER, MAX_HEADS, MAX_PUSH_CASES, PROTOCOL, SyncRequest,
+    SyncResponse, gunzip, gzip,
 };
 
 use crate::store::{CaseStore, StoreError};

@@ -2,6 +2,7 @@
 //! conflicts, interruptions, refusals and the cost of a sync with nothing new.
 
 use super::*;
+use crate::repository::{Hub, HubError, MemoryHubStorage};
 use crate::store::document::CaseDoc;
 use crate::store::{FieldPath, Passphrase};
 use automerge::ActorId;

@@ -760,7 +760,7 @@ mod tests {
             err.column()
         );
         // Heads: up to MAX_HEADS per entry.
-        let heads = super::super::MAX_HEADS;
+        let heads = super::MAX_HEADS;
         assert_eq!(
             SyncRequest::from_json(&json_push(1, heads)).unwrap().push[0]
                 .heads

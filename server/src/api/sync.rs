@@ -16,7 +16,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use std::time::Instant;
 use tracing::Instrument;
-use wardcrf_core::sync::{BinaryBody, HubError, JsonRequestError, SyncRequest};
+use wardcrf_core::repository::HubError;
+use wardcrf_core::sync::{BinaryBody, JsonRequestError, SyncRequest};
 
 /// What an exchange sent, for its log line.
 struct Sent {

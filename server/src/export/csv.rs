@@ -23,7 +23,7 @@ use super::{
 };
 use crate::repository::Repository;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
-use wardcrf_core::sync::HubStorage;
+use wardcrf_core::repository::HubStorage;
 use wardcrf_core::{Form, FormField, Lang};
 use zip::write::SimpleFileOptions;
 

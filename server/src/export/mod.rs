@@ -5,7 +5,7 @@
 //!
 //! Every format reads what the repository stores: the projection rows (current values, status) and,
 //! for ODM's audit records, each case's merged document through
-//! [`wardcrf_core::sync::case_history`]. Cases are read and written one at a time into an
+//! [`wardcrf_core::repository::case_history`]. Cases are read and written one at a time into an
 //! [`std::io::Write`]: an export holds the list of case ids and one case, never every case.
 //! Parts that a format needs before what they are made from (the group files of the ZIP,
 //! ODM's AdminData listing every user and device) are spooled to anonymous temporary files.
@@ -49,7 +49,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
-use wardcrf_core::sync::{HubStorage, case_history, case_projection};
+use wardcrf_core::repository::{HubStorage, case_history, case_projection};
 use wardcrf_core::{Catalog, Form, FormField, HistoryEntry, Lang, PartialDate};
 
 /// Why an export failed. Messages name cases and steps, never values.

@@ -32,7 +32,7 @@ pub(crate) use rows::{
 pub use sqlite::SqliteStorage;
 
 use wardcrf_core::migrate::MigrateError;
-use wardcrf_core::sync::{Hub, HubStorage, Put};
+use wardcrf_core::repository::{Hub, HubStorage, Put};
 
 /// Why a repository operation failed; all but [`RepoError::Storage`] are the caller's fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

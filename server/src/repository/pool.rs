@@ -14,7 +14,7 @@
 use super::{RepoError, Repository};
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use wardcrf_core::sync::{Hub, HubStorage};
+use wardcrf_core::repository::{Hub, HubStorage};
 
 /// Opens one more storage connection.
 pub type Connect<S> = Box<dyn Fn() -> Result<S, RepoError> + Send + Sync>;

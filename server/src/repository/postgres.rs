@@ -14,7 +14,7 @@ use super::{
 };
 use ::postgres::{Client, Config, NoTls, Statement};
 use std::collections::HashMap;
-use wardcrf_core::sync::{HubStorage, Put, QuarantinedCase, StoredCase};
+use wardcrf_core::repository::{HubStorage, Put, QuarantinedCase, StoredCase};
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`. The
 /// applied ones are rows of `schema_version`.

@@ -4,7 +4,7 @@
 //! backends, through [`Columns`] (the columns by position, as the `SELECT` lists them).
 
 use super::to_u64;
-use wardcrf_core::sync::{QuarantinedCase, StoredCase};
+use wardcrf_core::repository::{QuarantinedCase, StoredCase};
 
 /// A site as the console lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

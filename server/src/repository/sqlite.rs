@@ -12,7 +12,7 @@ use super::{
 use super::{StaffRecord, StaffSession};
 use rusqlite::{Connection, OptionalExtension, Params, Row, TransactionBehavior, params};
 use std::path::Path;
-use wardcrf_core::sync::{HubStorage, Put, QuarantinedCase, StoredCase};
+use wardcrf_core::repository::{HubStorage, Put, QuarantinedCase, StoredCase};
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[

@@ -697,7 +697,7 @@ fn a_conflict_resolved_in_the_console_reaches_every_device_at_its_next_sync() {
         assert_eq!(last.op, "resolve");
         assert_eq!(last.user, "nina");
         assert_eq!(last.reason.as_deref(), Some("checked the monitor log"));
-        assert!(wardcrf_core::sync::is_repository_actor(&last.device));
+        assert!(wardcrf_core::repository::is_repository_actor(&last.device));
     }
     let history = s.admin_get(&format!("/api/cases/{case}/history?field=vs_spo2"));
     let last = history.body.as_array().unwrap().last().unwrap().clone();

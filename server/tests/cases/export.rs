@@ -639,7 +639,7 @@ fn csv_cells_never_start_a_formula_and_their_text_is_recoverable() {
 fn a_case_whose_stored_document_is_damaged_is_skipped_by_every_export_and_the_rest_is_valid() {
     let (server, full, other, b_case, _row_id) = seeded("export-damaged");
     let damaged = server.damage_document(&other);
-    assert!(wardcrf_core::sync::case_history(&damaged, None).is_err());
+    assert!(wardcrf_core::repository::case_history(&damaged, None).is_err());
     let has = |bytes: &[u8], id: &str| bytes.windows(id.len()).any(|w| w == id.as_bytes());
 
     let r = server.admin_get("/api/exports/odm");

@@ -142,7 +142,7 @@ fn a_change_forged_under_the_repositorys_actor_is_refused() {
     a1.sync().unwrap();
     let mut doc = AutoCommit::load(&mine.changes)
         .unwrap()
-        .with_actor(wardcrf_core::sync::repository_actor());
+        .with_actor(wardcrf_core::repository::repository_actor());
     let before = doc.get_heads();
     let values = match doc.get(ROOT, "values").unwrap() {
         Some((automerge::Value::Object(_), id)) => id,

@@ -348,11 +348,11 @@ macro_rules! storage_test {
 }
 
 storage_test!(a_case_never_moves_between_sites, never_moves);
-fn never_moves<S: wardcrf_core::sync::HubStorage>(mut s: S)
+fn never_moves<S: wardcrf_core::repository::HubStorage>(mut s: S)
 where
     S::Error: std::fmt::Debug,
 {
-    use wardcrf_core::sync::Put;
+    use wardcrf_core::repository::Put;
     assert_eq!(s.put_case("c1", "A", "f", b"1").unwrap(), 1);
     assert!(s.put_case("c1", "B", "f", b"from B").is_err());
     let c = s.case("c1").unwrap().unwrap();
@@ -403,7 +403,7 @@ where
 }
 
 storage_test!(quarantine_keeps_the_damaged_bytes_and_lifts, quarantine);
-fn quarantine<S: wardcrf_core::sync::HubStorage>(mut s: S)
+fn quarantine<S: wardcrf_core::repository::HubStorage>(mut s: S)
 where
     S::Error: std::fmt::Debug,
 {

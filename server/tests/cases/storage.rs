@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use std::fmt::Debug;
-use wardcrf_core::sync::HubStorage;
+use wardcrf_core::repository::HubStorage;
 use wardcrf_server::Repository;
 use wardcrf_server::repository::{AtomicHub, RepoError};
 
@@ -349,7 +349,7 @@ where
     .unwrap();
     assert_eq!(s.sites().unwrap().len(), 3);
     // On a sync hub: the closure gets the hub, its storage's steps are one transaction.
-    let mut hub = wardcrf_core::sync::Hub::new(s);
+    let mut hub = wardcrf_core::repository::Hub::new(s);
     let failed: Result<(), RepoError> = hub.atomically(|hub| {
         hub_step(hub.storage.put_case("c3", "A", "f", b"3"))?;
         hub.storage.record_sync("d1", 5)?;

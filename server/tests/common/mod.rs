@@ -203,7 +203,7 @@ fn app_over<S>(
     clock: wardcrf_server::Clock,
 ) -> (axum::Router, usize)
 where
-    S: wardcrf_core::sync::HubStorage + wardcrf_server::Repository + Send + 'static,
+    S: wardcrf_core::repository::HubStorage + wardcrf_server::Repository + Send + 'static,
     S::Error: std::fmt::Debug,
 {
     for (case_id, site, form, doc) in cases {
@@ -235,7 +235,7 @@ pub enum Storage {
 impl Storage {
     /// Stores `doc` as the case's document, bytes as given (the next sequence number of `site`).
     pub fn put_raw(&mut self, case_id: &str, site: &str, form_id: &str, doc: &[u8]) -> u64 {
-        use wardcrf_core::sync::HubStorage;
+        use wardcrf_core::repository::HubStorage;
         match self {
             Storage::Sqlite(s, _) => s.put_case(case_id, site, form_id, doc).unwrap(),
             Storage::Postgres(s, _) => s.put_case(case_id, site, form_id, doc).unwrap(),
@@ -243,8 +243,11 @@ impl Storage {
     }
 
     /// The cases in quarantine now (of `site`, or of all sites).
-    pub fn quarantined(&mut self, site: Option<&str>) -> Vec<wardcrf_core::sync::QuarantinedCase> {
-        use wardcrf_core::sync::HubStorage;
+    pub fn quarantined(
+        &mut self,
+        site: Option<&str>,
+    ) -> Vec<wardcrf_core::repository::QuarantinedCase> {
+        use wardcrf_core::repository::HubStorage;
         match self {
             Storage::Sqlite(s, _) => s.quarantined(site).unwrap(),
             Storage::Postgres(s, _) => s.quarantined(site).unwrap(),
@@ -363,7 +366,7 @@ impl TestServer {
     /// bug or a disk fault would leave it: the document followed by 64 zero bytes, which the
     /// strict load refuses. Bypasses every check of the API; returns the damaged bytes.
     pub fn damage_document(&self, case_id: &str) -> Vec<u8> {
-        fn damage<S: wardcrf_core::sync::HubStorage>(mut s: S, case_id: &str) -> Vec<u8>
+        fn damage<S: wardcrf_core::repository::HubStorage>(mut s: S, case_id: &str) -> Vec<u8>
         where
             S::Error: std::fmt::Debug,
         {

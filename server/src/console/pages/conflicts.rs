@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use std::fmt::Write;
-use wardcrf_core::sync::{RepositoryEditError, Resolution, resolve_in_document};
+use wardcrf_core::repository::{RepositoryEditError, Resolution, resolve_in_document};
 use wardcrf_core::{FieldPath, Lang, PartialDate, Timestamp};
 
 #[derive(Deserialize, Default)]

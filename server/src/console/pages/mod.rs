@@ -31,7 +31,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
-use wardcrf_core::sync::{HubStorage, is_repository_actor};
+use wardcrf_core::repository::{HubStorage, is_repository_actor};
 use wardcrf_core::{FieldType, FormField, Lang};
 
 pub use case_list::case_list;

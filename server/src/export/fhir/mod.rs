@@ -60,7 +60,7 @@ use super::{ExportError, ExportOptions, case_ids, load_case};
 use crate::repository::Repository;
 use serde_json::Value;
 use std::io::Write;
-use wardcrf_core::sync::HubStorage;
+use wardcrf_core::repository::HubStorage;
 use wardcrf_core::{Form, Timestamp};
 
 /// The LOINC code system.

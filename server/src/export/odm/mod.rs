@@ -60,7 +60,7 @@ use super::{ExportError, ExportOptions, case_ids, load_case};
 use crate::repository::Repository;
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
-use wardcrf_core::sync::HubStorage;
+use wardcrf_core::repository::HubStorage;
 use wardcrf_core::{Form, FormField, Timestamp};
 
 /// The ODM namespace (1.3.x share it).
