@@ -3,26 +3,27 @@
 
 use serde_json::Value as Json;
 use std::fmt::Write as _;
+use wardcrf_core::case::Parts;
 use wardcrf_core::{Conflict, FieldPath, HistoryEntry, Issue, Lang, Report, ucum};
 
 /// A stored value for the terminal: `38.5 °C (entered 101.3 °F)`.
 pub(crate) fn fmt_value(v: &Json) -> String {
+    if let Some(parts) = Parts::annotated(v) {
+        let mut out = fmt_value(parts.answer);
+        if let Some(u) = parts.unit {
+            let _ = write!(out, " {}", unit_text(u));
+        }
+        if let Some(e) = parts.entered {
+            let _ = write!(out, " (entered {})", fmt_value(e));
+        }
+        if let Some(c) = parts.confirm {
+            let _ = write!(out, " ✓ {c}");
+        }
+        return out;
+    }
     match v {
         Json::Null => "(empty)".into(),
         Json::String(s) => s.clone(),
-        Json::Object(o) if o.contains_key("value") => {
-            let mut out = fmt_value(&o["value"]);
-            if let Some(u) = o.get("unit").and_then(Json::as_str) {
-                let _ = write!(out, " {}", unit_text(u));
-            }
-            if let Some(e) = o.get("entered") {
-                let _ = write!(out, " (entered {})", fmt_value(e));
-            }
-            if let Some(c) = o.get("confirm").and_then(Json::as_str) {
-                let _ = write!(out, " ✓ {c}");
-            }
-            out
-        }
         other => other.to_string(),
     }
 }

@@ -21,4 +21,4 @@ pub use edit::{CaseContext, EditError, MAX_REASON, check_value, clean_reason};
 pub use meta::{CaseForm, Status};
 #[cfg(feature = "repository")]
 pub use projection::{CaseProjection, ProjectedConflict, case_history, case_projection};
-pub use value::{Annotated, Entered, Value};
+pub use value::{Annotated, Entered, Parts, Value};

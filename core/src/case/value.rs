@@ -194,6 +194,46 @@ impl Annotated {
     }
 }
 
+/// A stored value read in place, without copying it: its parts, by the same rule as
+/// [`Value::from_json`] (an object that is not a well-formed annotated value is an answer of
+/// its own). For readers that only show or export a value: the console, the exports, the CLI.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Parts<'a> {
+    /// The answer in the field's unit.
+    pub answer: &'a Json,
+    /// The field's unit, for a measured value.
+    pub unit: Option<&'a str>,
+    /// What was entered before conversion into `unit` (an object: `{"value", "unit"}`).
+    pub entered: Option<&'a Json>,
+    /// The reason that confirms a value outside the expected range.
+    pub confirm: Option<&'a str>,
+}
+
+impl<'a> Parts<'a> {
+    /// The parts of the stored value `json`.
+    pub fn of(json: &'a Json) -> Parts<'a> {
+        Parts::annotated(json).unwrap_or(Parts {
+            answer: json,
+            unit: None,
+            entered: None,
+            confirm: None,
+        })
+    }
+
+    /// The parts of `json` when it is an annotated value; `None` for a plain answer.
+    pub fn annotated(json: &'a Json) -> Option<Parts<'a>> {
+        match json {
+            Json::Object(o) if Value::is_annotated(o) => Some(Parts {
+                answer: o.get("value").unwrap_or(&Json::Null),
+                unit: o.get("unit").and_then(Json::as_str),
+                entered: o.get("entered"),
+                confirm: o.get("confirm").and_then(Json::as_str),
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl From<Json> for Value {
     fn from(json: Json) -> Value {
         Value::from_json(json)
@@ -309,6 +349,34 @@ mod tests {
             let v = round_trip(text);
             assert!(matches!(v, Value::Plain(_)), "{text}");
             assert_eq!(v.clone().without_confirmation(), v);
+        }
+    }
+
+    #[test]
+    fn parts_read_in_place_what_the_typed_value_reads() {
+        for text in [
+            r#"75"#,
+            r#""M""#,
+            r#"{"value": 38.5, "unit": "Cel", "entered": {"value": 101.3, "unit": "[degF]"}, "confirm": "twice"}"#,
+            r#"{"value": 75, "confirm": "COPD"}"#,
+            r#"{"value": 5, "colour": "red"}"#,
+            r#"{"unit": "Cel"}"#,
+        ] {
+            let json: Json = serde_json::from_str(text).unwrap();
+            let typed = Value::from_json(json.clone());
+            let parts = Parts::of(&json);
+            assert_eq!(parts.answer, typed.answer(), "{text}");
+            assert_eq!(parts.unit, typed.unit(), "{text}");
+            assert_eq!(
+                parts.entered.and_then(Json::as_object),
+                typed.entered().map(Entered::as_map),
+                "{text}"
+            );
+            assert_eq!(
+                Parts::annotated(&json).is_some(),
+                matches!(typed, Value::Annotated(_))
+            );
+            assert_eq!(parts.confirm, typed.confirm(), "{text}");
         }
     }
 }

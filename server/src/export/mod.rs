@@ -49,6 +49,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
+use wardcrf_core::case::Parts;
 use wardcrf_core::repository::{HubStorage, case_history, case_projection};
 use wardcrf_core::{Catalog, Form, FormField, HistoryEntry, Lang, PartialDate};
 
@@ -437,15 +438,12 @@ fn age_in_years(birth: Option<&Value>, reference: Option<&Value>) -> Option<i64>
 
 /// The value of a stored answer: `{"value": v, "unit": .., ..}` gives `v`; others are as is.
 fn plain(answer: &Value) -> &Value {
-    match answer {
-        Value::Object(o) => o.get("value").unwrap_or(&Value::Null),
-        other => other,
-    }
+    Parts::of(answer).answer
 }
 
 /// The unit a stored answer is in, when it carries one.
 fn unit_of(answer: &Value) -> Option<&str> {
-    answer.get("unit").and_then(Value::as_str)
+    Parts::of(answer).unit
 }
 
 /// Separates the codes of a multiple-choice answer in one cell or ODM value.

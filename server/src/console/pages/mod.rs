@@ -31,6 +31,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
+use wardcrf_core::case::Parts;
 use wardcrf_core::repository::{HubStorage, is_repository_actor};
 use wardcrf_core::{FieldType, FormField, Lang};
 
@@ -168,6 +169,18 @@ fn show_value(field: Option<&FormField>, v: &Json, lang: Lang) -> String {
             None => esc(&code_text),
         }
     };
+    if let Some(parts) = Parts::annotated(v) {
+        let mut s = show_value(field, parts.answer, lang);
+        if let Some(u) = parts.unit
+            && !s.ends_with(&esc(&wardcrf_core::ucum::display(u, lang)))
+        {
+            let _ = write!(s, " {}", esc(&wardcrf_core::ucum::display(u, lang)));
+        }
+        if let Some(c) = parts.confirm {
+            let _ = write!(s, " <span class=\"muted\">({})</span>", esc(c));
+        }
+        return s;
+    }
     match v {
         Json::Null => "—".into(),
         Json::Bool(b) => if *b {
@@ -198,18 +211,6 @@ fn show_value(field: Option<&FormField>, v: &Json, lang: Lang) -> String {
             })
             .collect::<Vec<_>>()
             .join(", "),
-        Json::Object(o) if o.contains_key("value") => {
-            let mut s = show_value(field, &o["value"], lang);
-            if let Some(Json::String(u)) = o.get("unit")
-                && !s.ends_with(&esc(&wardcrf_core::ucum::display(u, lang)))
-            {
-                let _ = write!(s, " {}", esc(&wardcrf_core::ucum::display(u, lang)));
-            }
-            if let Some(Json::String(c)) = o.get("confirm") {
-                let _ = write!(s, " <span class=\"muted\">({})</span>", esc(c));
-            }
-            s
-        }
         other => esc(&other.to_string()),
     }
 }
