@@ -9,7 +9,7 @@
 //! a browser does, with user names both known and unknown. Meanwhile a device edits one case
 //! and syncs, over and over. Its sync latency is printed against a quiet baseline, with how
 //! the attempts were answered (401 wrong credentials, 429 throttled).
-//! (One site's heavy exchange against another site's sync is a scenario of `sync.rs`.)
+//! (One site's heavy exchange against another site's sync is a scenario of `sync/main.rs`.)
 //!
 //! Figures are printed and written to `target/bench/signin.json`, never asserted: a slow
 //! machine prints its numbers.
