@@ -247,7 +247,7 @@ fn killed_mid_sync_and_sent_twice(backend: Backend) {
     }
     // The server is killed (SIGKILL) in the middle of the writer's sync: right after the first
     // of its batches has been answered.
-    let pid = server.child.id().to_string();
+    let pid = server.child.0.id().to_string();
     let line = HttpTransport::new(&server.url, &writer.token).unwrap();
     let mut killed = false;
     let first = sync::sync(&mut writer.store, &line, &mut |_| {

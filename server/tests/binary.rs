@@ -4,56 +4,33 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wardcrf-server");
 
-struct Running {
-    child: Child,
+/// The server binary once it listens: what it printed, and where it listens (stopped when
+/// dropped).
+struct Started {
+    _server: Running,
     addr: std::net::SocketAddr,
     lines: Vec<String>,
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &std::path::Path) -> Running {
+fn start(data: &std::path::Path) -> Started {
     start_with(data, &[], "listening on http://")
 }
 
-fn start_with(data: &std::path::Path, extra: &[&str], ready: &str) -> Running {
-    let child = Command::new(BIN)
+fn start_with(data: &std::path::Path, extra: &[&str], ready: &str) -> Started {
+    let mut command = Command::new(BIN);
+    command
         .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut running = Running {
-        child,
-        addr: "127.0.0.1:0".parse().unwrap(),
-        lines: Vec::new(),
-    };
-    let mut reader = BufReader::new(running.child.stdout.take().unwrap());
-    loop {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "exited: {:?}",
-            running.lines
-        );
-        let line = line.trim_end().to_string();
-        if let Some(addr) = line.strip_prefix(ready) {
-            running.addr = addr.parse().unwrap();
-            running.lines.push(line);
-            return running;
-        }
-        running.lines.push(line);
+        .stderr(Stdio::inherit());
+    let started = start_until(&mut command, ready);
+    Started {
+        addr: started.address.parse().unwrap(),
+        lines: started.lines,
+        _server: started.child,
     }
 }
 

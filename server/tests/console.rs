@@ -10,8 +10,8 @@ fn backend() -> common::Backend {
 #[path = "cases/console.rs"]
 mod console;
 
-use common::Running;
-use std::io::{BufRead, BufReader, Write};
+use common::{Running, start_until};
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 fn server_bin() -> Command {
@@ -96,35 +96,18 @@ fn create_user_adds_a_staff_user_from_the_command_line_without_printing_the_pass
 /// Starts `wardcrf-server --demo` on `data`; returns it and the lines printed up to
 /// `listening on`.
 fn start_demo(data: &std::path::Path) -> (Running, Vec<String>) {
-    let mut child = Running(
-        server_bin()
-            .args([
-                "--data",
-                data.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--demo",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
-    let mut reader = BufReader::new(child.0.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "exited: {lines:?}"
-        );
-        let line = line.trim_end().to_string();
-        let done = line.starts_with("listening on http://");
-        lines.push(line);
-        if done {
-            return (child, lines);
-        }
-    }
+    let mut command = server_bin();
+    command
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--demo",
+        ])
+        .stderr(Stdio::inherit());
+    let started = start_until(&mut command, "listening on http://");
+    (started.child, started.lines)
 }
 
 fn printed<'a>(lines: &'a [String], prefix: &str) -> &'a str {

@@ -427,23 +427,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_wardcrf-server");
 /// Runs the real binary on `data` until it listens; returns its address, what it printed on
 /// standard error by then (read after it is stopped), and stops it.
 fn run_binary(data: &std::path::Path, extra: &[&str], check: impl FnOnce(SocketAddr)) -> String {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(BIN)
+    let mut command = std::process::Command::new(BIN);
+    command
         .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let addr = loop {
-        let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the server exited");
-        if let Some(a) = line.trim().strip_prefix("listening on http://") {
-            break a.parse().unwrap();
-        }
-    };
-    check(addr);
+        .stderr(std::process::Stdio::piped());
+    let mut started = start_until(&mut command, "listening on http://");
+    check(started.address.parse().unwrap());
+    let child = &mut started.child.0;
     let _ = child.kill();
     let _ = child.wait();
     let mut err = String::new();

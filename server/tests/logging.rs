@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -33,7 +33,7 @@ const SEEDED: &[&str] = &[
 
 /// The binary with JSON logs, its standard output and error read line by line until it ends.
 struct Running {
-    child: Child,
+    child: common::Running,
     addr: std::net::SocketAddr,
     stdout: Arc<Mutex<Vec<String>>>,
     readers: Vec<JoinHandle<()>>,
@@ -56,30 +56,23 @@ impl Running {
             Some(filter) => command.env("RUST_LOG", filter),
             None => command.env_remove("RUST_LOG"),
         };
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        command.stderr(Stdio::piped());
+        let Listening {
+            mut child,
+            address,
+            lines,
+            stdout: out,
+        } = start_until(&mut command, "listening on http://");
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let err_lines = stderr.clone();
-        let err = BufReader::new(child.stderr.take().unwrap());
+        let err = BufReader::new(child.0.stderr.take().unwrap());
         let err_reader = std::thread::spawn(move || {
             for line in err.lines() {
                 err_lines.lock().unwrap().push(line.unwrap());
             }
         });
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let addr = loop {
-            let mut line = String::new();
-            assert!(out.read_line(&mut line).unwrap() > 0, "exited: {stderr:?}");
-            let line = line.trim_end().to_string();
-            stdout.lock().unwrap().push(line.clone());
-            if let Some(addr) = line.strip_prefix("listening on http://") {
-                break addr.parse().unwrap();
-            }
-        };
+        let addr = address.parse().unwrap();
+        let stdout = Arc::new(Mutex::new(lines));
         let out_lines = stdout.clone();
         let out_reader = std::thread::spawn(move || {
             for line in out.lines() {
@@ -97,21 +90,14 @@ impl Running {
 
     /// Stops the server and gives everything it wrote: (standard output, standard error).
     fn stop(mut self) -> (Vec<String>, Vec<String>) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
         for reader in self.readers.drain(..) {
             reader.join().unwrap();
         }
         let out = self.stdout.lock().unwrap().clone();
         let err = self.stderr.lock().unwrap().clone();
         (out, err)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

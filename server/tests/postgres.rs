@@ -27,7 +27,6 @@ mod storage;
 mod sync;
 
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use wardcrf_server::repository::RepoError;
 use wardcrf_server::repository::postgres::{SCHEMA_VERSION, migrate};
@@ -111,29 +110,16 @@ fn the_binary_serves_from_the_database_url_and_keeps_data_across_restarts() {
     let dir = temp_dir("bin-pg");
     let data = dir.join("data");
     let start = || {
-        let mut child = Running(
-            Command::new(env!("CARGO_BIN_EXE_wardcrf-server"))
-                .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-                .args(["--database-url", &db.url])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .unwrap(),
-        );
-        let mut reader = BufReader::new(child.0.stdout.take().unwrap());
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            assert!(
-                reader.read_line(&mut line).unwrap() > 0,
-                "exited: {lines:?}"
-            );
-            if let Some(addr) = line.trim_end().strip_prefix("listening on http://") {
-                let addr: std::net::SocketAddr = addr.parse().unwrap();
-                return (child, addr, lines);
-            }
-            lines.push(line.trim_end().to_string());
-        }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wardcrf-server"));
+        command
+            .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(["--database-url", &db.url])
+            .stderr(Stdio::inherit());
+        let started = start_until(&mut command, "listening on http://");
+        let addr: std::net::SocketAddr = started.address.parse().unwrap();
+        let mut lines = started.lines;
+        lines.pop(); // the "listening on" line itself
+        (started.child, addr, lines)
     };
     let (child, addr, lines) = start();
     assert!(

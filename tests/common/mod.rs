@@ -5,10 +5,10 @@
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -103,24 +103,11 @@ impl Repository {
         if let Some(db) = &self.db {
             cmd.args(["--database-url", &db.url]);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("the server printed its address")
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("listening on ") {
-                break rest.trim().to_string();
-            }
-        };
+        cmd.stderr(Stdio::null());
+        let started = start_until(&mut cmd, "listening on ");
+        let (child, url, stdout) = (started.child, started.address, started.stdout);
         // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        std::thread::spawn(move || for _ in stdout.lines() {});
         Server { child, url }
     }
 
@@ -149,15 +136,8 @@ impl Drop for Repository {
 
 /// A running `wardcrf-server`, killed (SIGKILL) when dropped.
 pub struct Server {
-    pub child: Child,
+    pub child: Running,
     pub url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 pub fn add_site(admin: &HttpTransport, site: &str) {

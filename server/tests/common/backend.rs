@@ -112,3 +112,51 @@ impl Drop for Running {
         let _ = self.0.wait();
     }
 }
+
+/// A server binary that has said it is ready (see [`start_until`]).
+#[derive(Debug)]
+pub struct Listening {
+    /// The process, killed and reaped when dropped.
+    pub child: Running,
+    /// What follows the ready prefix on its line (the address it listens on).
+    pub address: String,
+    /// Every line it printed on standard output, up to and including that one.
+    pub lines: Vec<String>,
+    /// The rest of its standard output.
+    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+/// Starts `command` with its standard output piped and reads that output until a line starts
+/// with `ready` (e.g. `listening on http://`); fails with what it printed if it exits first.
+/// Standard error is left as the caller set it.
+pub fn start_until(command: &mut std::process::Command, ready: &str) -> Listening {
+    use std::io::BufRead;
+    let mut child = Running(
+        command
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the server binary"),
+    );
+    let stdout = child.0.stdout.take().expect("its standard output is piped");
+    let mut stdout = std::io::BufReader::new(stdout);
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let read = stdout
+            .read_line(&mut line)
+            .expect("read its standard output");
+        assert!(read > 0, "the server exited before it was ready: {lines:?}");
+        let line = line.trim_end().to_string();
+        if let Some(rest) = line.strip_prefix(ready) {
+            let address = rest.trim().to_string();
+            lines.push(line);
+            return Listening {
+                child,
+                address,
+                lines,
+                stdout,
+            };
+        }
+        lines.push(line);
+    }
+}
