@@ -64,6 +64,11 @@ impl Server {
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
         }
+        // Warnings and errors only, unless the runner asks for more: a line per request and per
+        // exchange would bury the figures (the lines of one exchange cost microseconds).
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "warn");
+        }
         let mut child = cmd.spawn().expect("start wardcrf-server");
         let stdout = child.stdout.take().expect("server stdout");
         let mut lines = BufReader::new(stdout).lines();
