@@ -26,7 +26,7 @@ use crate::state::Store;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use html::{Page, esc};
 use i18n::M;
 use wardcrf_core::Lang;
@@ -247,6 +247,14 @@ pub fn routes<S: Store>() -> Router<AppState<S>> {
             get(admin::enrolment::<S>).post(admin::new_code::<S>),
         )
         .route("/api/admin/staff", post(admin::api_add_staff::<S>))
+        .route(
+            "/api/admin/staff/{username}/password",
+            put(admin::api_reset_password::<S>),
+        )
+        .route(
+            "/api/admin/staff/{username}/unlock",
+            post(admin::api_unlock::<S>),
+        )
 }
 
 async fn stylesheet() -> Response {

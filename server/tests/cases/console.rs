@@ -427,6 +427,66 @@ fn five_failures_lock_an_account_for_fifteen_minutes() {
     assert!(page.contains("Locked"), "{page}");
 }
 
+#[test]
+fn an_admin_resets_a_forgotten_password_and_lifts_a_lock_out_with_the_admin_token() {
+    let s = TestServer::start(&crate::backend(), "console-reset");
+    staff(&s, "ana", "admin", None);
+    staff(&s, "ben", "admin", None);
+    let new_password = "a new and longer passphrase";
+    let put = |path: &str, token: Option<&str>, body: &serde_json::Value| {
+        request(
+            s.addr,
+            "PUT",
+            path,
+            token,
+            Some(&serde_json::to_vec(body).unwrap()),
+        )
+    };
+    let body = json!({"password": new_password});
+    // Only with the admin token; a short password and an unknown user are refused.
+    let r = put("/api/admin/staff/ana/password", None, &body);
+    assert_eq!((r.status, r.code()), (401, "unauthorized"));
+    let r = put(
+        "/api/admin/staff/ana/password",
+        Some(&s.admin),
+        &json!({"password": "short"}),
+    );
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
+    let r = put("/api/admin/staff/nobody/password", Some(&s.admin), &body);
+    assert_eq!((r.status, r.code()), (404, "unknown_staff"));
+    let r = put(
+        "/api/admin/staff/ana/password",
+        Some(&s.admin),
+        &json!({"pass": "x"}),
+    );
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
+    // ana's open session ends with the reset; the old password no longer works, the new one does.
+    let before = login(s.addr, "ana");
+    let r = put("/api/admin/staff/ana/password", Some(&s.admin), &body);
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body, json!({"username": "ana"}));
+    assert!(!r.body.to_string().contains(new_password));
+    assert_ne!(
+        before.get("/").status,
+        200,
+        "the session of before the reset ended"
+    );
+    assert_eq!(try_login(s.addr, "ana", PASSWORD).status, 401);
+    assert_eq!(try_login(s.addr, "ana", new_password).status, 303);
+    // A lock-out lifted before it runs out: ben is locked by five failures, then unlocked.
+    for _ in 0..5 {
+        try_login(s.addr, "ben", "wrong password");
+    }
+    assert_eq!(try_login(s.addr, "ben", PASSWORD).status, 401, "locked");
+    let r = post_json(s.addr, "/api/admin/staff/ben/unlock", None, &json!({}));
+    assert_eq!((r.status, r.code()), (401, "unauthorized"));
+    let r = s.admin_post("/api/admin/staff/nobody/unlock", &json!({}));
+    assert_eq!((r.status, r.code()), (404, "unknown_staff"));
+    let r = s.admin_post("/api/admin/staff/ben/unlock", &json!({}));
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    login(s.addr, "ben");
+}
+
 /// Two devices of `site` edit vs_spo2 of one case differently: a conflict at the repository.
 fn conflicted_case(s: &TestServer, site: &str, tag: &str) -> (Device, Device, String) {
     let mut a = device(s, site, &format!("{tag}-a"));

@@ -40,7 +40,7 @@ use devices::enrolment_body;
 use staff::staff_body;
 
 pub use devices::{devices, enrolment, new_code, revoke};
-pub use staff::{add_staff, api_add_staff, set_enabled, staff};
+pub use staff::{add_staff, api_add_staff, api_reset_password, api_unlock, set_enabled, staff};
 
 /// The signed-in administrator, or why not.
 async fn admin<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<Staff, ConsoleError> {

@@ -339,4 +339,115 @@ pub async fn api_add_staff<S: Store>(
     }
 }
 
+/// The JSON body of an admin-token request, or the answer that refuses it (the admin token is
+/// checked first).
+fn admin_json<S: Store, T: serde::de::DeserializeOwned>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, Response> {
+    state
+        .check_admin(headers)
+        .map_err(IntoResponse::into_response)?;
+    let bytes = body.map_err(|_| {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the request body could not be read",
+        )
+    })?;
+    // serde_json names the key or position, never a value.
+    serde_json::from_slice(&bytes).map_err(|e| {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &format!("the request is not valid JSON for this endpoint: {e}"),
+        )
+    })
+}
+
+/// The answer for a staff user name the repository does not know.
+fn unknown_staff() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "unknown_staff",
+        "no staff user with this name",
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    password: String,
+}
+
+/// `PUT /api/admin/staff/{username}/password` (admin token): gives a staff user a new password
+/// (a forgotten one). The user's failed sign-ins and any lock-out are cleared and their console
+/// sessions end; the password is hashed before a database connection is taken.
+pub async fn api_reset_password<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let req: NewPassword = match admin_json(&state, &headers, body) {
+        Ok(req) => req,
+        Err(refused) => return refused,
+    };
+    let hashed = tokio::task::spawn_blocking(move || {
+        crate::console::hash_password(&req.password, crate::console::PBKDF2_ITERATIONS)
+    })
+    .await;
+    let hash = match hashed {
+        Ok(Ok(hash)) => hash,
+        Ok(Err(e @ crate::console::PasswordError::Length)) => {
+            return json_error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string());
+        }
+        Ok(Err(e)) => return ApiError::Internal(e.to_string()).into_response(),
+        Err(e) => return ApiError::Internal(format!("worker failed: {e}")).into_response(),
+    };
+    let name = username.clone();
+    match state
+        .with_hub(move |hub| Ok(hub.storage.set_staff_password(&name, &hash)?))
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(target: "wardcrf::staff", user = %username, "staff password reset");
+            Json(json!({"username": username})).into_response()
+        }
+        Ok(false) => unknown_staff(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /api/admin/staff/{username}/unlock` (admin token): lifts a staff user's lock-out and
+/// clears their failed sign-ins, before the lock would run out.
+pub async fn api_unlock<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+) -> Response {
+    if let Err(e) = state.check_admin(&headers) {
+        return e.into_response();
+    }
+    let name = username.clone();
+    let unlocked = state
+        .with_hub(move |hub| {
+            if hub.storage.staff_user(&name)?.is_none() {
+                return Ok(false);
+            }
+            hub.storage.record_login_success(&name)?;
+            Ok(true)
+        })
+        .await;
+    match unlocked {
+        Ok(true) => {
+            tracing::info!(target: "wardcrf::staff", user = %username, "staff lock-out lifted");
+            Json(json!({"username": username})).into_response()
+        }
+        Ok(false) => unknown_staff(),
+        Err(e) => e.into_response(),
+    }
+}
+
 posted_forms!(StaffForm, EnabledForm);
