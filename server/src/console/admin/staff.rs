@@ -392,7 +392,7 @@ pub async fn api_reset_password<S: Store>(
 ) -> Response {
     let req: NewPassword = match admin_json(&state, &headers, body) {
         Ok(req) => req,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let hashed = tokio::task::spawn_blocking(move || {
         crate::console::hash_password(&req.password, crate::console::PBKDF2_ITERATIONS)
