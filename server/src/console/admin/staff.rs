@@ -345,24 +345,25 @@ fn admin_json<S: Store, T: serde::de::DeserializeOwned>(
     state: &AppState<S>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<T, Response> {
+) -> Result<T, Box<Response>> {
+    let refuse = |r: Response| Box::new(r);
     state
         .check_admin(headers)
-        .map_err(IntoResponse::into_response)?;
+        .map_err(|e| refuse(e.into_response()))?;
     let bytes = body.map_err(|_| {
-        json_error(
+        refuse(json_error(
             StatusCode::BAD_REQUEST,
             "bad_request",
             "the request body could not be read",
-        )
+        ))
     })?;
     // serde_json names the key or position, never a value.
     serde_json::from_slice(&bytes).map_err(|e| {
-        json_error(
+        refuse(json_error(
             StatusCode::BAD_REQUEST,
             "bad_request",
             &format!("the request is not valid JSON for this endpoint: {e}"),
-        )
+        ))
     })
 }
 
