@@ -1,10 +1,10 @@
 //! `wardcrf-server --demo`: two demo sites, three simulated ward tablets and their synthetic
 //! cases, entered in real device stores (the core's `CaseStore`) and synced to this repository
 //! through the real sync path: the core's sync loop sends the requests a device sends (binary
-//! encoding, bearer token) to this server's own router, in process ([`Loopback`]: no socket,
+//! encoding, bearer token) to this server's own router, in process (`Loopback`: no socket,
 //! and the server needs no HTTP client), so that open conflicts, data-quality flags and each
-//! device's last sync appear as they would from the ward. Also the demo staff users, who share one random
-//! password kept in `DATA_DIR/demo-login` (mode 0600).
+//! device's last sync appear as they would from the ward. Also the demo staff users, who share
+//! one random password kept in `DATA_DIR/demo-login` (mode 0600).
 //!
 //! Idempotent: the cases are seeded once (when the site `demo-tokyo` does not exist yet); the
 //! staff users are added when missing; later starts only print the login again.
@@ -122,13 +122,14 @@ impl Loopback {
         })
     }
 
-    /// The repository's refusal as a device sees it.
+    /// The repository's refusal (`{"error": {"code", "message"}}`) as a device sees it.
     fn refused(status: StatusCode, body: &[u8]) -> TransportError {
         let answer: Json = serde_json::from_slice(body).unwrap_or(Json::Null);
-        if answer["error"] == "device_revoked" {
+        let error = &answer["error"];
+        if error["code"] == "device_revoked" {
             return TransportError::Revoked;
         }
-        let message = answer["message"].as_str().unwrap_or("no message");
+        let message = error["message"].as_str().unwrap_or("no message");
         TransportError::Refused(format!("{status}: {message}"))
     }
 
@@ -240,7 +241,7 @@ impl Drop for TempDir {
 }
 
 /// Seeds the demo (see the module documentation) into the repository behind `state`; `app`
-/// is its router, served on a loopback port while the simulated tablets sync.
+/// is its router, to which the simulated tablets hand their requests.
 pub fn seed_demo<S: Store>(
     state: &AppState<S>,
     app: &Router,
@@ -402,4 +403,27 @@ fn seed_cases<S: Store>(
         c.sync()?;
         Ok::<usize, DemoError>(7)
     })()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_reads_as_a_device_reads_it() {
+        let revoked = br#"{"error": {"code": "device_revoked", "message": "ask them"}}"#;
+        assert_eq!(
+            Loopback::refused(StatusCode::FORBIDDEN, revoked),
+            TransportError::Revoked
+        );
+        let bad = br#"{"error": {"code": "bad_case", "message": "not this site's"}}"#;
+        assert_eq!(
+            Loopback::refused(StatusCode::BAD_REQUEST, bad),
+            TransportError::Refused("400 Bad Request: not this site's".into())
+        );
+        assert_eq!(
+            Loopback::refused(StatusCode::BAD_GATEWAY, b"<html>"),
+            TransportError::Refused("502 Bad Gateway: no message".into())
+        );
+    }
 }
