@@ -276,26 +276,9 @@ pub async fn api_add_staff<S: Store>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(e) = state.check_admin(&headers) {
-        return e.into_response();
-    }
-    let Ok(bytes) = body else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "the request body could not be read",
-        );
-    };
-    let req: NewStaff = match serde_json::from_slice(&bytes) {
-        Ok(r) => r,
-        Err(e) => {
-            // serde_json names the key or position, never a value.
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                &format!("the request is not valid JSON for this endpoint: {e}"),
-            );
-        }
+    let req: NewStaff = match admin_json(&state, &headers, body) {
+        Ok(req) => req,
+        Err(refused) => return *refused,
     };
     let now = state.now();
     let (username, role, site) = (req.username.clone(), req.role.clone(), req.site_id.clone());
