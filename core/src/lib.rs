@@ -40,6 +40,7 @@ mod messages;
 pub mod migrate;
 #[cfg(feature = "repository")]
 pub mod repository;
+pub mod staff;
 mod store;
 pub mod sync;
 mod units;

@@ -13,6 +13,7 @@
 //! slower and are not needed). A later put supersedes every concurrent value; concurrent puts
 //! of different values are a conflict, listed until a resolution supersedes them.
 
+use crate::staff::Attribution;
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 use serde::{Deserialize, Serialize};
@@ -98,8 +99,13 @@ impl FieldPath {
 /// What a change did; stored (as JSON) in the automerge change message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeNote {
+    /// The author's staff id; free text in changes made before staff signed in on devices
+    /// (those have no `by`, and show as unverified).
     pub user: String,
     pub op: String,
+    /// The signed-in staff member who made the change (id and printed name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Attribution>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,16 +121,36 @@ pub struct ChangeNote {
 }
 
 impl ChangeNote {
+    /// A note of a change without a verified author: the repository's own changes made for
+    /// nobody in particular, and changes read from before staff sign-in.
     pub fn new(user: &str, op: &str) -> Self {
         ChangeNote {
             user: user.to_string(),
             op: op.to_string(),
+            by: None,
             reason: None,
             field: None,
             group: None,
             row_id: None,
             old: None,
             new: None,
+        }
+    }
+
+    /// A note of a change made by a signed-in staff member.
+    pub fn by(author: &Attribution, op: &str) -> Self {
+        ChangeNote {
+            by: Some(author.clone()),
+            ..ChangeNote::new(&author.id, op)
+        }
+    }
+
+    /// Who made the change, as history and exports show it: the printed name and id of a
+    /// staff member, or `unverified: <name>` for a change made before staff signed in.
+    pub fn author(&self) -> String {
+        match &self.by {
+            Some(a) => format!("{} ({})", a.name, a.id),
+            None => format!("unverified: {}", self.user),
         }
     }
 }
@@ -134,7 +160,13 @@ impl ChangeNote {
 pub struct HistoryEntry {
     pub time: i64,
     pub device: String,
+    /// The author's staff id (free text before staff signed in: see `verified`).
     pub user: String,
+    /// The author's printed name; `None` for a change made before staff signed in.
+    pub user_name: Option<String>,
+    /// Whether the author is a signed-in staff member; history shows an unverified author
+    /// as `unverified: <user>`.
+    pub verified: bool,
     pub op: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -172,6 +204,13 @@ pub struct Candidate {
 #[derive(Debug)]
 pub struct CaseDoc {
     doc: AutoCommit,
+}
+
+/// The note a change message holds (`unknown` when there is none or it does not read).
+fn note_of(message: Option<&str>) -> ChangeNote {
+    message
+        .and_then(|m| serde_json::from_str::<ChangeNote>(m).ok())
+        .unwrap_or_else(|| ChangeNote::new("", "unknown"))
 }
 
 fn parse_json(s: &str) -> Json {
@@ -401,6 +440,21 @@ impl CaseDoc {
         Ok(())
     }
 
+    /// The notes of the changes that are not ancestors of `heads` (made after, or concurrently
+    /// with, the state those heads name); heads the document lacks count as none.
+    pub fn notes_after(&mut self, heads: &[ChangeHash]) -> Vec<ChangeNote> {
+        let known: Vec<ChangeHash> = heads
+            .iter()
+            .filter(|h| self.doc.get_change_by_hash(h).is_some())
+            .copied()
+            .collect();
+        self.doc
+            .get_changes(&known)
+            .iter()
+            .map(|c| note_of(c.message()))
+            .collect()
+    }
+
     /// The current values as a validation input: `{"field": value, "group": [{"row_id", ...}]}`
     /// (removed rows left out).
     pub fn values(&self) -> Map<String, Json> {
@@ -582,6 +636,8 @@ impl CaseDoc {
             .map(|(device, time, note, hash)| HistoryEntry {
                 time,
                 device,
+                user_name: note.by.as_ref().map(|a| a.name.clone()),
+                verified: note.by.is_some(),
                 user: note.user,
                 op: note.op,
                 field: note.field,
@@ -631,10 +687,7 @@ impl CaseDoc {
                 }
             }
             let c = &changes[i];
-            let note = c
-                .message()
-                .and_then(|m| serde_json::from_str::<ChangeNote>(m).ok())
-                .unwrap_or_else(|| ChangeNote::new("", "unknown"));
+            let note = note_of(c.message());
             out.push((
                 c.actor_id().to_hex_string(),
                 c.timestamp(),

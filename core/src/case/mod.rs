@@ -6,6 +6,8 @@
 //!   confirmation), reading and writing exactly the JSON the documents hold;
 //! - [`edit`]: the rules of an edit: one value check, one conflict resolution, reopening;
 //! - [`meta`]: what a document says of the case itself: status, form, modules;
+//! - [`signature`]: electronic signatures: signing, and which signatures a later edit
+//!   superseded;
 //! - `projection`: what the repository shows of a stored case (feature `repository`).
 
 pub(crate) mod document;
@@ -14,6 +16,7 @@ pub(crate) mod heads;
 pub mod meta;
 #[cfg(feature = "repository")]
 pub mod projection;
+pub mod signature;
 pub mod value;
 
 pub use document::{Candidate, ChangeNote, FieldPath, HistoryEntry};
@@ -21,4 +24,5 @@ pub use edit::{CaseContext, EditError, MAX_REASON, check_value, clean_reason};
 pub use meta::{CaseForm, Status};
 #[cfg(feature = "repository")]
 pub use projection::{CaseProjection, ProjectedConflict, case_history, case_projection};
+pub use signature::{SIGN_OP, SignError, Signature, sign, signatures};
 pub use value::{Annotated, Entered, Parts, Value};

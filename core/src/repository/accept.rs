@@ -178,6 +178,49 @@ pub(super) struct Accepted {
     pub saved: Option<Vec<u8>>,
     /// The actors (hex) of the changes the push brought that the repository did not hold.
     pub new_actors: BTreeSet<String>,
+    /// Who those changes name as their authors.
+    pub authors: Authors,
+}
+
+/// Who the new changes of a push name as their authors (changes under the repository's own
+/// identity are the repository's, and not counted).
+#[derive(Debug, Default)]
+pub(super) struct Authors {
+    /// The staff ids named (`by`).
+    pub staff: BTreeSet<String>,
+    /// The latest change that names no signed-in staff member: its time and its free-text user.
+    pub unattributed: Option<(i64, String)>,
+}
+
+impl Authors {
+    fn add(&mut self, change: &NewChange) {
+        if super::edit::is_repository_actor(&change.actor) {
+            return;
+        }
+        let note = change.note();
+        match note.by {
+            // The id a note names twice must be the same; a note saying otherwise names a
+            // user who is not the signed-in author, and is refused as such.
+            Some(by) if by.id == note.user => {
+                self.staff.insert(by.id);
+            }
+            _ => {
+                let t = change.time();
+                if self.unattributed.as_ref().is_none_or(|(u, _)| t > *u) {
+                    self.unattributed = Some((t, note.user));
+                }
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: Authors) {
+        self.staff.extend(other.staff);
+        if let Some((t, user)) = other.unattributed
+            && self.unattributed.as_ref().is_none_or(|(u, _)| t > *u)
+        {
+            self.unattributed = Some((t, user));
+        }
+    }
 }
 
 /// Runs `f` on device-supplied data; a panic inside (automerge on hostile bytes) becomes a
@@ -242,42 +285,37 @@ pub(super) fn accept_case(
             doc,
             saved: None,
             new_actors: BTreeSet::new(),
+            authors: Authors::default(),
         });
     }
-    // A new case sent as one document (how devices send it) names its writers in its actor
-    // table. Rebuilding every change of the document to list them would cost more than
-    // loading it; that is done only where the changes themselves must be read.
-    let table = match (existing, identifying.0.is_empty()) {
-        (None, true) => super::chunks::document_actors(&c.changes),
-        _ => None,
-    };
-    let new_actors = match table {
-        Some(actors) => actors.into_iter().collect(),
-        None => {
-            let new = doc.changes_since(&before);
-            if new.len() > MAX_CASE_CHANGES {
-                return Err(bad(format!(
-                    "it brings {} new changes; at most {MAX_CASE_CHANGES} are taken for one case \
-                     in one exchange",
-                    new.len()
-                )));
-            }
-            let fields = identifying_written(&new, identifying);
-            if !fields.is_empty() {
-                return Err(HubError::Identifying {
-                    case_id: c.case_id.clone(),
-                    fields: fields.into_iter().collect(),
-                });
-            }
-            new.iter().map(|n| n.actor.clone()).collect()
-        }
-    };
+    // Every new change is read: its actor, what it writes and whom its note names.
+    let new = doc.changes_since(&before);
+    if new.len() > MAX_CASE_CHANGES {
+        return Err(bad(format!(
+            "it brings {} new changes; at most {MAX_CASE_CHANGES} are taken for one case \
+             in one exchange",
+            new.len()
+        )));
+    }
+    let fields = identifying_written(&new, identifying);
+    if !fields.is_empty() {
+        return Err(HubError::Identifying {
+            case_id: c.case_id.clone(),
+            fields: fields.into_iter().collect(),
+        });
+    }
+    let new_actors = new.iter().map(|n| n.actor.clone()).collect();
+    let mut authors = Authors::default();
+    for n in &new {
+        authors.add(n);
+    }
     // The repository's own encoding of what loaded strictly, never the bytes sent.
     let saved = doc.save();
     Ok(Accepted {
         doc,
         saved: Some(saved),
         new_actors,
+        authors,
     })
 }
 
@@ -332,6 +370,35 @@ pub(super) fn check_actors<S: HubStorage>(
                 });
             }
         }
+    }
+    Ok(())
+}
+
+/// Refuses the push if any new change names an author who is not staff of `site` with a
+/// ward role (an account deactivated since still counts: its earlier changes are its own), or
+/// names no signed-in author and was made after the repository began to require one.
+pub(super) fn check_authors<S: HubStorage>(
+    storage: &mut S,
+    site: &str,
+    authors: &Authors,
+) -> Result<(), HubError> {
+    if authors.staff.is_empty() && authors.unattributed.is_none() {
+        return Ok(());
+    }
+    let known = storage
+        .site_authors(site)
+        .map_err(|e| HubError::Storage(e.to_string()))?;
+    if let Some(user) = authors.staff.iter().find(|u| !known.staff.contains(*u)) {
+        return Err(HubError::NotSiteStaff { user: user.clone() });
+    }
+    if let Some((time, user)) = &authors.unattributed
+        && known
+            .unattributed_before
+            .is_none_or(|before| *time >= before)
+    {
+        return Err(HubError::NotSiteStaff {
+            user: user.chars().take(64).collect(),
+        });
     }
     Ok(())
 }

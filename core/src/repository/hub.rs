@@ -143,6 +143,19 @@ pub trait HubStorage {
     /// The site a device (its id: its automerge actor, hex) is or was enrolled at, revoked
     /// or not; `None` for a device never enrolled.
     fn device_site(&mut self, device: &str) -> Result<Option<String>, Self::Error>;
+    /// Who may be named as the author of a change at `site` (see [`SiteAuthors`]).
+    fn site_authors(&mut self, site: &str) -> Result<SiteAuthors, Self::Error>;
+}
+
+/// Who may be named as the author of a site's changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteAuthors {
+    /// The staff ids of the site with a ward role (`clinician`, `site_nurse`), deactivated
+    /// accounts included: an account's earlier changes stay its own.
+    pub staff: BTreeSet<String>,
+    /// Changes naming no signed-in author (made before staff signed in on devices) are taken
+    /// when made before this time (seconds since the epoch); `None`: never.
+    pub unattributed_before: Option<i64>,
 }
 
 /// Why the repository refused or failed an exchange. Refusals are the client's fault (4xx).
@@ -187,6 +200,12 @@ pub enum HubError {
         case_id: String,
         fields: Vec<String>,
     },
+    /// A new change names an author who is not staff of the device's site.
+    #[error(
+        "a change in this push names user '{user}', who is not a staff member of this device's \
+         site: nothing of this sync was kept; sign in on the device as staff of this site"
+    )]
+    NotSiteStaff { user: String },
     #[error("the repository storage failed: {0}")]
     Storage(String),
 }
@@ -393,6 +412,7 @@ impl<S: HubStorage> Hub<S> {
         let mut replaced = HashSet::new();
         // Who wrote the changes new to the repository, per case (checked below).
         let mut writers: Vec<(&str, BTreeSet<String>)> = Vec::with_capacity(inputs.len());
+        let mut authors = accept::Authors::default();
         for (i, ((c, device_heads, _), m)) in inputs.iter().zip(merged).enumerate() {
             if replacing[i] {
                 // Anything but the whole case (its changes and the device's heads) is left
@@ -405,6 +425,7 @@ impl<S: HubStorage> Hub<S> {
                         m.new_actors
                             .retain(|a| !super::edit::is_repository_actor(a));
                         writers.push((c.case_id.as_str(), std::mem::take(&mut m.new_actors)));
+                        authors.merge(std::mem::take(&mut m.authors));
                         replaced.insert(c.case_id.clone());
                         let (case, projection) = PushedCase::new(c, m, read_seqs[i], true);
                         projections.push((c.case_id.clone(), projection));
@@ -417,6 +438,7 @@ impl<S: HubStorage> Hub<S> {
             // Any other malformed case refuses the whole request.
             let mut m = m?;
             writers.push((c.case_id.as_str(), std::mem::take(&mut m.new_actors)));
+            authors.merge(std::mem::take(&mut m.authors));
             let (case, projection) = PushedCase::new(c, m, read_seqs[i], false);
             projections.push((c.case_id.clone(), projection));
             pushed.push(case);
@@ -424,6 +446,7 @@ impl<S: HubStorage> Hub<S> {
         let writers: Vec<(&str, &BTreeSet<String>)> =
             writers.iter().map(|(id, actors)| (*id, actors)).collect();
         accept::check_actors(&mut self.storage, site, device, &writers)?;
+        accept::check_authors(&mut self.storage, site, &authors)?;
         // 4. What changed at the site since the device's cursor, bounded by count and bytes.
         let changed = self
             .storage
@@ -676,6 +699,8 @@ struct Merged {
     projection: CaseProjection,
     /// The actors of the changes new to the repository.
     new_actors: std::collections::BTreeSet<String>,
+    /// Whom those changes name as their authors.
+    authors: accept::Authors,
 }
 
 /// A pushed case checked and merged with what is stored (see [`accept::accept_case`]), with
@@ -697,6 +722,7 @@ fn merge_pushed(
             projection: project_doc(&mut doc),
             heads,
             new_actors: accepted.new_actors,
+            authors: accepted.authors,
         })
     })
 }

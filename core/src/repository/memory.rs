@@ -1,7 +1,7 @@
 //! The repository's storage in memory ([`MemoryHubStorage`]): for tests, and the reference the
 //! database backends (`wardcrf-server`'s SQLite and PostgreSQL storages) are held against.
 
-use super::hub::{HubStorage, Put, QuarantinedCase, StoredCase};
+use super::hub::{HubStorage, Put, QuarantinedCase, SiteAuthors, StoredCase};
 use std::collections::HashMap;
 
 /// A repository storage in memory, for tests and as the reference for real backends.
@@ -17,12 +17,31 @@ pub struct MemoryHubStorage {
     quarantine: Vec<(QuarantinedCase, Vec<u8>, bool)>,
     /// Enrolled devices (their actor ids, hex) and their sites.
     devices: HashMap<String, String>,
+    /// Per site: who may be named as an author.
+    authors: HashMap<String, SiteAuthors>,
 }
 
 impl MemoryHubStorage {
     /// Enrols a device (its automerge actor as hex) at a site.
     pub fn enroll(&mut self, device: &str, site: &str) {
         self.devices.insert(device.to_string(), site.to_string());
+    }
+
+    /// Makes `staff` a staff member of `site` who may be named as an author.
+    pub fn add_staff(&mut self, site: &str, staff: &str) {
+        self.authors
+            .entry(site.to_string())
+            .or_default()
+            .staff
+            .insert(staff.to_string());
+    }
+
+    /// Takes changes naming no signed-in author when made before `time` at `site`.
+    pub fn take_unattributed_before(&mut self, site: &str, time: i64) {
+        self.authors
+            .entry(site.to_string())
+            .or_default()
+            .unattributed_before = Some(time);
     }
 
     fn next_seq(&mut self, site: &str) -> u64 {
@@ -193,5 +212,9 @@ impl HubStorage for MemoryHubStorage {
 
     fn device_site(&mut self, device: &str) -> Result<Option<String>, Self::Error> {
         Ok(self.devices.get(device).cloned())
+    }
+
+    fn site_authors(&mut self, site: &str) -> Result<SiteAuthors, Self::Error> {
+        Ok(self.authors.get(site).cloned().unwrap_or_default())
     }
 }

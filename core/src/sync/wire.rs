@@ -518,6 +518,12 @@ pub struct Enrolment {
     /// [`crate::CaseStore::enrolled`]). Absent from older repositories: `false`.
     #[serde(default)]
     pub identifying_on_device: bool,
+    /// The device's unlock key (64 hex digits), held by the repository: the device wraps its
+    /// data key with it once and forgets it, so that the repository can hand it back to a
+    /// staff member signing in online, or to an administrator recovering the store. Absent
+    /// from older repositories (the first online sign-in brings it).
+    #[serde(default)]
+    pub device_key: Option<zeroize::Zeroizing<String>>,
 }
 
 impl std::fmt::Debug for Enrolment {
@@ -527,6 +533,10 @@ impl std::fmt::Debug for Enrolment {
             .field("site_id", &self.site_id)
             .field("token", &"[redacted]")
             .field("identifying_on_device", &self.identifying_on_device)
+            .field(
+                "device_key",
+                &self.device_key.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }

@@ -72,6 +72,7 @@ impl CaseDoc {
 }
 
 /// One change of a document (see [`CaseDoc::changes_since`]).
+#[derive(Debug)]
 pub struct NewChange {
     /// Its actor, hex (a device id, or a repository actor).
     pub actor: String,
@@ -79,6 +80,16 @@ pub struct NewChange {
 }
 
 impl NewChange {
+    /// The change's note (`unknown` when it holds none that reads).
+    pub fn note(&self) -> super::ChangeNote {
+        super::note_of(self.change.message())
+    }
+
+    /// The change's time (seconds since the epoch, as its writer's clock said).
+    pub fn time(&self) -> i64 {
+        self.change.timestamp()
+    }
+
     /// Every map key the change writes (puts, deletes, or makes an object under) anywhere in
     /// the document, every key of a JSON object held in a string it puts, at any depth, and
     /// the field its note names with the keys of the note's old and new values (a note
