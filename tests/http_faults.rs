@@ -41,21 +41,12 @@ fn broken_connections(backend: Backend) {
     let mut written = 0usize;
     let mut write = |w: &mut Device, case: &str, field: &str, v: i64| {
         w.store
-            .set_value(
-                case,
-                &FieldPath::field(field),
-                json!(v),
-                "nurse",
-                Some("ward round"),
-            )
+            .set_value(case, &FieldPath::field(field), json!(v), Some("ward round"))
             .unwrap();
         written += 1;
     };
     for i in 0..30 {
-        let id = writer
-            .store
-            .create_case("icrown-core", &[], "nurse")
-            .unwrap();
+        let id = writer.store.create_case("icrown-core", &[]).unwrap();
         write(&mut writer, &id, "vs_hr", 60 + i);
         cases.push(id);
     }
@@ -89,10 +80,7 @@ fn broken_connections(backend: Backend) {
     // 2. The request is cut on the way: the repository sees a truncated body and applies
     //    nothing of it.
     for cut in [Cut::FirstLine, Cut::BeforeBody, Cut::MidBody, Cut::LastByte] {
-        let fresh = writer
-            .store
-            .create_case("icrown-core", &[], "nurse")
-            .unwrap();
+        let fresh = writer.store.create_case("icrown-core", &[]).unwrap();
         write(&mut writer, &fresh, "vs_temp", 38);
         line.set(Fault::CutRequestAt(cut));
         let result = writer.try_sync(&line.url);
@@ -112,10 +100,7 @@ fn broken_connections(backend: Backend) {
     }
 
     // 3. A body garbled in transit is refused whole with a clear reason.
-    let fresh = writer
-        .store
-        .create_case("icrown-core", &[], "nurse")
-        .unwrap();
+    let fresh = writer.store.create_case("icrown-core", &[]).unwrap();
     write(&mut writer, &fresh, "vs_spo2", 96);
     line.set(Fault::GarbleRequestBody);
     match writer.try_sync(&line.url) {
@@ -137,10 +122,7 @@ fn broken_connections(backend: Backend) {
 
     // 4. A captive portal answers in the repository's place: the device says so and keeps
     //    everything for the next sync (the repository did receive this push).
-    let fresh = writer
-        .store
-        .create_case("icrown-core", &[], "nurse")
-        .unwrap();
+    let fresh = writer.store.create_case("icrown-core", &[]).unwrap();
     write(&mut writer, &fresh, "vs_sbp", 128);
     line.set(Fault::ForeignAnswer);
     match writer.try_sync(&line.url) {

@@ -21,7 +21,7 @@ on_both_backends!(
 
 fn set(d: &mut Device, case: &str, field: &str, value: serde_json::Value) {
     d.store
-        .set_value(case, &FieldPath::field(field), value, "nurse.k", None)
+        .set_value(case, &FieldPath::field(field), value, None)
         .unwrap();
 }
 
@@ -48,10 +48,7 @@ fn never_leave_the_device(backend: Backend) {
     let mut one = enroll(&server.url, &admin, &dir, "osaka-1", "jp-osaka-02");
     let mut two = enroll(&server.url, &admin, &dir, "osaka-2", "jp-osaka-02");
     assert!(one.store.keeps_identifying_on_device());
-    let case = one
-        .store
-        .create_case("icrown-core", &[], "nurse.k")
-        .unwrap();
+    let case = one.store.create_case("icrown-core", &[]).unwrap();
     set(&mut one, &case, "patient_name", json!(SECRETS[0]));
     set(&mut one, &case, "hospital_record_number", json!(SECRETS[1]));
     set(&mut one, &case, "date_of_birth", json!(SECRETS[2]));
@@ -118,12 +115,11 @@ fn never_leave_the_device(backend: Backend) {
     )
     .unwrap();
     old.set_sync_credential(&server.url, &e.token).unwrap();
-    let leaked = old.create_case("icrown-core", &[], "nurse.o").unwrap();
+    let leaked = old.create_case("icrown-core", &[]).unwrap();
     old.set_value(
         &leaked,
         &FieldPath::field("patient_name"),
         json!("Okada Rin"),
-        "nurse.o",
         None,
     )
     .unwrap();
@@ -147,12 +143,11 @@ fn never_leave_the_device(backend: Backend) {
         &Passphrase::insecure_for_tests("used", 10),
     )
     .unwrap();
-    let before = used.create_case("icrown-core", &[], "nurse.u").unwrap();
+    let before = used.create_case("icrown-core", &[]).unwrap();
     used.set_value(
         &before,
         &FieldPath::field("patient_name"),
         json!("Sato Mei"),
-        "nurse.u",
         None,
     )
     .unwrap();

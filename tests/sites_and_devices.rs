@@ -55,10 +55,7 @@ fn converge_across_a_restart(backend: Backend) {
         match rng.below(5) {
             0 => {
                 let user = devices[i].name.clone();
-                let id = devices[i]
-                    .store
-                    .create_case("icrown-core", &[], &user)
-                    .unwrap();
+                let id = devices[i].store.create_case("icrown-core", &[]).unwrap();
                 cases.entry(site).or_default().push(id);
             }
             1 | 2 => {
@@ -78,13 +75,7 @@ fn converge_across_a_restart(backend: Backend) {
                 let user = devices[i].name.clone();
                 devices[i]
                     .store
-                    .set_value(
-                        case,
-                        &FieldPath::field(field),
-                        json!(v),
-                        &user,
-                        Some("ward round"),
-                    )
+                    .set_value(case, &FieldPath::field(field), json!(v), Some("ward round"))
                     .unwrap();
             }
             _ => {
@@ -94,10 +85,7 @@ fn converge_across_a_restart(backend: Backend) {
         }
     }
     // A deliberate conflict at the first site: both devices change one field offline.
-    let shared = devices[0]
-        .store
-        .create_case("icrown-core", &[], "tokyo-1")
-        .unwrap();
+    let shared = devices[0].store.create_case("icrown-core", &[]).unwrap();
     cases
         .entry("jp-tokyo-01".into())
         .or_default()
@@ -107,23 +95,11 @@ fn converge_across_a_restart(backend: Backend) {
     devices[1].sync(&url);
     devices[0]
         .store
-        .set_value(
-            &shared,
-            &FieldPath::field("vs_temp"),
-            json!(38.1),
-            "tokyo-1",
-            None,
-        )
+        .set_value(&shared, &FieldPath::field("vs_temp"), json!(38.1), None)
         .unwrap();
     devices[1]
         .store
-        .set_value(
-            &shared,
-            &FieldPath::field("vs_temp"),
-            json!(39.4),
-            "tokyo-2",
-            None,
-        )
+        .set_value(&shared, &FieldPath::field("vs_temp"), json!(39.4), None)
         .unwrap();
     // Everyone syncs until quiet; then a fresh device per site learns only from the server.
     for _ in 0..2 {
@@ -181,7 +157,6 @@ fn converge_across_a_restart(backend: Backend) {
             &shared,
             &FieldPath::field("vs_temp"),
             json!(39.4),
-            "nurse",
             "chart says 39.4",
         )
         .unwrap();
@@ -232,16 +207,10 @@ fn killed_mid_sync_and_sent_twice(backend: Backend) {
     let mut reader = enroll(&server.url, &admin, &dir, "reader", "s1");
     let mut ids = Vec::new();
     for i in 0..250 {
-        let id = writer.store.create_case("icrown-core", &[], "w").unwrap();
+        let id = writer.store.create_case("icrown-core", &[]).unwrap();
         writer
             .store
-            .set_value(
-                &id,
-                &FieldPath::field("vs_hr"),
-                json!(50 + i % 80),
-                "w",
-                None,
-            )
+            .set_value(&id, &FieldPath::field("vs_hr"), json!(50 + i % 80), None)
             .unwrap();
         ids.push(id);
     }

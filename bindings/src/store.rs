@@ -271,7 +271,7 @@ impl CaseStore {
         modules: Vec<String>,
     ) -> Result<String, WardcrfError> {
         let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
-        Ok(self.store().create_case(&form_id, &modules, &self.user())?)
+        Ok(self.store().create_case(&form_id, &modules)?)
     }
 
     /// The cases matching `filter`, most recently updated first (no decryption).
@@ -304,13 +304,9 @@ impl CaseStore {
         reason: Option<String>,
     ) -> Result<String, WardcrfError> {
         let value = parse_json("the value", &value_json)?;
-        let stored = self.store().set_value(
-            &case_id,
-            &path.into(),
-            value,
-            &self.user(),
-            reason.as_deref(),
-        )?;
+        let stored = self
+            .store()
+            .set_value(&case_id, &path.into(), value, reason.as_deref())?;
         Ok(stored.to_string())
     }
 
@@ -336,7 +332,6 @@ impl CaseStore {
             &case_id,
             &path.into(),
             Json::Object(quantity),
-            &self.user(),
             reason.as_deref(),
         )?;
         Ok(stored.to_string())
@@ -355,7 +350,7 @@ impl CaseStore {
         let values = parse_object("the row values", &values_json)?;
         Ok(self
             .store()
-            .add_row(&case_id, &group, &values, &self.user(), reason.as_deref())?)
+            .add_row(&case_id, &group, &values, reason.as_deref())?)
     }
 
     /// Removes a row (kept in the history, marked removed with the reason).
@@ -368,7 +363,7 @@ impl CaseStore {
     ) -> Result<(), WardcrfError> {
         Ok(self
             .store()
-            .remove_row(&case_id, &group, &row_id, &self.user(), &reason)?)
+            .remove_row(&case_id, &group, &row_id, &reason)?)
     }
 
     /// Moves a case to `Complete` (when nothing is left: else `NotComplete`), `Signed` (when
@@ -382,17 +377,17 @@ impl CaseStore {
     ) -> Result<CaseStatus, WardcrfError> {
         Ok(self
             .store()
-            .set_status(&case_id, status.into(), &self.user(), reason.as_deref())?
+            .set_status(&case_id, status.into(), reason.as_deref())?
             .into())
     }
 
     /// Deletes a case recoverably (kept, marked deleted with the reason).
     pub fn delete_case(&self, case_id: String, reason: String) -> Result<(), WardcrfError> {
-        Ok(self.store().delete_case(&case_id, &self.user(), &reason)?)
+        Ok(self.store().delete_case(&case_id, &reason)?)
     }
 
     pub fn restore_case(&self, case_id: String, reason: String) -> Result<(), WardcrfError> {
-        Ok(self.store().restore_case(&case_id, &self.user(), &reason)?)
+        Ok(self.store().restore_case(&case_id, &reason)?)
     }
 
     /// The audit trail of a case, oldest first; only entries touching `field` when given.
@@ -434,7 +429,7 @@ impl CaseStore {
         let value = parse_json("the value", &value_json)?;
         let stored = self
             .store()
-            .resolve(&case_id, &path.into(), value, &self.user(), &reason)?;
+            .resolve(&case_id, &path.into(), value, &reason)?;
         Ok(stored.to_string())
     }
 

@@ -180,7 +180,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
         } => {
             let mut store = open(&opts.store)?;
             let mods: Vec<&str> = modules.iter().map(String::as_str).collect();
-            let id = store.create_case(&form, &mods, &user(&opts))?;
+            let id = store.create_case(&form, &mods)?;
             emit(opts.json, &json!({"case_id": id}), || format!("{id}\n"))
         }
         CaseCommand::Set {
@@ -195,7 +195,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
             let mut store = open(&opts.store)?;
             let path = row.path(&field);
             let value = value_for(&value, unit.as_deref());
-            let stored = store.set_value(&case, &path, value, &user(&opts), reason.as_deref())?;
+            let stored = store.set_value(&case, &path, value, reason.as_deref())?;
             let text = format!("{} = {}\n", place(&path), fmt_value(&stored));
             emit(opts.json, &changed(&case, &path, stored), || text)
         }
@@ -213,7 +213,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
                 ));
             };
             let mut store = open(&opts.store)?;
-            let id = store.add_row(&case, &group, &values, &user(&opts), reason.as_deref())?;
+            let id = store.add_row(&case, &group, &values, reason.as_deref())?;
             emit(opts.json, &json!({"row_id": id}), || format!("{id}\n"))
         }
         CaseCommand::RowRemove {
@@ -228,7 +228,6 @@ pub fn case(cmd: CaseCommand) -> Outcome {
                 &case,
                 &group,
                 &row_id,
-                &user(&opts),
                 reason.as_deref().unwrap_or_default(),
             )?;
             let out = json!({"case_id": case, "group": group, "row_id": row_id, "removed": true});
@@ -295,7 +294,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
                 Target::Signed => Status::Signed,
                 Target::Reopen => Status::Draft,
             };
-            let status = match store.set_status(&case, target, &user(&opts), reason.as_deref()) {
+            let status = match store.set_status(&case, target, reason.as_deref()) {
                 Ok(status) => status,
                 Err(e) => {
                     let mut notes = Vec::new();
@@ -320,7 +319,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
         }
         CaseCommand::Delete { opts, case, reason } => {
             let mut store = open(&opts.store)?;
-            store.delete_case(&case, &user(&opts), reason.as_deref().unwrap_or_default())?;
+            store.delete_case(&case, reason.as_deref().unwrap_or_default())?;
             let out = json!({"case_id": case, "deleted": true});
             emit(opts.json, &out, || {
                 format!("Deleted {case} (it can be restored with 'wardcrf case restore').\n")
@@ -328,7 +327,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
         }
         CaseCommand::Restore { opts, case, reason } => {
             let mut store = open(&opts.store)?;
-            store.restore_case(&case, &user(&opts), reason.as_deref().unwrap_or_default())?;
+            store.restore_case(&case, reason.as_deref().unwrap_or_default())?;
             let out = json!({"case_id": case, "deleted": false});
             emit(opts.json, &out, || format!("Restored {case}.\n"))
         }
@@ -395,7 +394,6 @@ pub fn resolve(args: ResolveArgs) -> Outcome {
         &args.case,
         &path,
         value,
-        &user(&args.opts),
         args.reason.as_deref().unwrap_or_default(),
     )?;
     let text = format!("{} = {} (resolved)\n", place(&path), fmt_value(&stored));

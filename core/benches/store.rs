@@ -31,7 +31,6 @@ const SAVES: usize = 400;
 const WARM_UP: usize = 20;
 /// How often the whole store is opened and listed.
 const OPENS: usize = 5;
-const USER: &str = "nurse.bench";
 
 /// The values of a complete icrown-core case (shared with the store and CLI tests).
 const FULL_CASE: &str = include_str!("../tests/fixtures/complete-case.json");
@@ -137,13 +136,17 @@ const NAMES: [&str; 8] = [
 /// Builds the data set; returns the number of fields each case holds.
 fn build(dir: &Path, cases: usize, rng: &mut Rng) -> usize {
     let t = Instant::now();
-    let mut store = CaseStore::create(dir, &pass()).unwrap();
-    let first = store.create_case("icrown-core", &[], USER).unwrap();
+    let mut store = {
+        let mut s = CaseStore::create(dir, &pass()).unwrap();
+        s.sign_in_for_tests("nurse.bench").unwrap();
+        s
+    };
+    let first = store.create_case("icrown-core", &[]).unwrap();
     let values: Value = serde_json::from_str(FULL_CASE).unwrap();
     let fields = values.as_object().unwrap();
     for (k, v) in fields {
         store
-            .set_value(&first, &f(k), v.clone(), USER, None)
+            .set_value(&first, &f(k), v.clone(), None)
             .unwrap_or_else(|e| panic!("{k}: {e}"));
     }
     let template = store.export_cases().unwrap().remove(0).bytes;
@@ -151,7 +154,7 @@ fn build(dir: &Path, cases: usize, rng: &mut Rng) -> usize {
         let mrn = json!(format!("MRN-{n:07}"));
         let name = json!(format!("{} {n}", NAMES[n % NAMES.len()]));
         for (field, value) in [("hospital_record_number", mrn), ("patient_name", name)] {
-            store.set_value(id, &f(field), value, USER, None).unwrap();
+            store.set_value(id, &f(field), value, None).unwrap();
         }
     };
     identify(&mut store, &first, 0);
@@ -266,7 +269,11 @@ fn open_and_list(dir: &Path, scratch: &Path, cases: usize) {
     // Production passphrase: a small separate store created with Passphrase::new.
     let prod = scratch.join("production-kdf");
     let secret = "a production passphrase";
-    drop(CaseStore::create(&prod, &Passphrase::new(secret)).unwrap());
+    drop({
+        let mut s = CaseStore::create(&prod, &Passphrase::new(secret)).unwrap();
+        s.sign_in_for_tests("nurse.bench").unwrap();
+        s
+    });
     let conn = rusqlite::Connection::open(prod.join(DB_FILE)).unwrap();
     let meta = |k: &str| -> Vec<u8> {
         conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
@@ -346,9 +353,7 @@ fn saves(store: &mut CaseStore, dir: &Path, rng: &mut Rng) -> Saves {
     for (i, id) in ids.iter().enumerate() {
         let (field, value) = &edits[i % edits.len()];
         let t = Instant::now();
-        store
-            .set_value(id, &f(field), value.clone(), USER, None)
-            .unwrap();
+        store.set_value(id, &f(field), value.clone(), None).unwrap();
         samples.push(t.elapsed());
         let now = wal_checkpoint_seq(dir);
         if i > 0 && now != seq {

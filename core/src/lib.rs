@@ -56,8 +56,9 @@ pub use form::{
 pub use lang::{Lang, Text, UnknownLang};
 pub use store::{
     Candidate, CaseExport, CaseFilter, CaseStore, CaseSummary, CaseView, ChangeNote, Conflict,
-    DatabaseError, FieldPath, HistoryEntry, KeyError, KeyProvider, MIN_PASSPHRASE_ITERATIONS,
-    MergeSummary, Passphrase, RawKeyProvider, SCHEMA_VERSION, SecretKey, Status, StoreError,
+    Credential, DatabaseError, FieldPath, HistoryEntry, KeyError, KeyProvider,
+    MAX_PASSWORD_FAILURES, MAX_PIN_FAILURES, MIN_PASSPHRASE_ITERATIONS, MergeSummary, Passphrase,
+    RawKeyProvider, SCHEMA_VERSION, SecretKey, Session, Status, StoreError,
 };
 pub use validate::{
     Context, DEFAULT_MAX_ROWS, DEFAULT_MAX_TEXT, Issue, IssueCode, Report, validate,

@@ -29,14 +29,17 @@ fn tablet_with_case(name: &str) -> (Tablet, CaseChanges) {
         "wardcrf-bombs-{name}-{}",
         automerge::ActorId::random().to_hex_string()
     ));
-    let mut store = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
-    let case = store.create_case("icrown-core", &[], "nurse").unwrap();
+    let mut store = {
+        let mut s = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+        s.sign_in_for_tests("nurse").unwrap();
+        s
+    };
+    let case = store.create_case("icrown-core", &[]).unwrap();
     store
         .set_value(
             &case,
             &FieldPath::field("vs_hr"),
             serde_json::json!(88),
-            "nurse",
             None,
         )
         .unwrap();
@@ -124,6 +127,7 @@ fn deflate_bombs_are_refused_before_they_are_inflated() {
     let (tablet, honest) = tablet_with_case("bombs");
     let device = tablet.store.device_id();
     let mut hub = Hub::new(MemoryHubStorage::default());
+    hub.storage.add_staff("site-a", "nurse");
     let before = peak_memory();
 
     // A new case whose document is the bomb.
@@ -173,6 +177,7 @@ fn a_case_just_within_the_expansion_limit_is_read_and_one_beyond_it_is_not() {
     let (tablet, honest) = tablet_with_case("limit");
     let device = tablet.store.device_id();
     let mut hub = Hub::new(MemoryHubStorage::default());
+    hub.storage.add_staff("site-a", "nurse");
     // The limit counts every byte once expanded: the honest changes plus the bomb's.
     let mut beyond = honest.clone();
     beyond

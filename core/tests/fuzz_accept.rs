@@ -191,17 +191,20 @@ fn make_seeds() -> Seeds {
         "wardcrf-fuzz-accept-{}",
         automerge::ActorId::random().to_hex_string()
     ));
-    let mut store = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+    let mut store = {
+        let mut s = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+        s.sign_in_for_tests("nurse").unwrap();
+        s
+    };
     let mut documents = Vec::new();
     for (i, modules) in [&[][..], &["sari"][..]].iter().enumerate() {
-        let case = store.create_case("icrown-core", modules, "nurse").unwrap();
+        let case = store.create_case("icrown-core", modules).unwrap();
         for (field, v) in [("vs_hr", 88), ("vs_temp", 37), ("vs_spo2", 95)] {
             store
                 .set_value(
                     &case,
                     &FieldPath::field(field),
                     serde_json::json!(v + i as i64),
-                    "nurse",
                     None,
                 )
                 .unwrap();
@@ -211,13 +214,12 @@ fn make_seeds() -> Seeds {
                 &case,
                 &FieldPath::field("vs_hr"),
                 serde_json::json!(90),
-                "nurse",
                 Some("re-measured"),
             )
             .unwrap();
         documents.push(store.sync_push(&case).unwrap());
     }
-    let base_id = store.create_case("icrown-core", &[], "nurse").unwrap();
+    let base_id = store.create_case("icrown-core", &[]).unwrap();
     let base = store.sync_push(&base_id).unwrap();
     let heads = base.heads.clone();
     store
@@ -225,7 +227,6 @@ fn make_seeds() -> Seeds {
             &base_id,
             &FieldPath::field("vs_hr"),
             serde_json::json!(77),
-            "nurse",
             None,
         )
         .unwrap();
@@ -234,7 +235,6 @@ fn make_seeds() -> Seeds {
             &base_id,
             &FieldPath::field("vs_hr"),
             serde_json::json!(78),
-            "nurse",
             Some("recount"),
         )
         .unwrap();
@@ -279,6 +279,9 @@ fn hostile_requests_and_documents_never_escape_as_panics_nor_store_what_does_not
     let mut rng = Rng(0x5eed_0012_acce_9700);
     let mut hub = Hub::new(MemoryHubStorage::default());
     hub.storage.enroll(&seeds.device, "site-a");
+    hub.storage.add_staff("site-a", "nurse");
+    // The kept seeds were written before changes named a signed-in author.
+    hub.storage.take_unattributed_before("site-a", i64::MAX);
     let device = seeds.device.clone();
     let request = |push: Vec<CaseChanges>| SyncRequest {
         protocol: PROTOCOL,

@@ -7,6 +7,7 @@
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT, ReadDoc};
+use serde_json::json;
 use std::path::PathBuf;
 use wardcrf_core::repository::{Hub, HubError, HubStorage, MemoryHubStorage, repository_actor};
 use wardcrf_core::sync::{CaseChanges, PROTOCOL, SyncRequest};
@@ -28,20 +29,23 @@ fn tablet(name: &str) -> Tablet {
         "wardcrf-hostile-{name}-{}",
         automerge::ActorId::random().to_hex_string()
     ));
-    let store = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+    let store = {
+        let mut s = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+        s.sign_in_for_tests("nurse").unwrap();
+        s
+    };
     Tablet { store, dir }
 }
 
 /// A tablet with one case holding a value; the case's first push as the tablet makes it.
 fn tablet_with_case(name: &str) -> (Tablet, CaseChanges) {
     let mut t = tablet(name);
-    let case = t.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = t.store.create_case("icrown-core", &[]).unwrap();
     t.store
         .set_value(
             &case,
             &FieldPath::field("vs_hr"),
             serde_json::json!(88),
-            "nurse",
             None,
         )
         .unwrap();
@@ -58,7 +62,11 @@ fn request(push: Vec<CaseChanges>) -> SyncRequest {
 }
 
 fn hub() -> Hub<MemoryHubStorage> {
-    Hub::new(MemoryHubStorage::default())
+    let mut hub = Hub::new(MemoryHubStorage::default());
+    for site in ["site-a", "site-b"] {
+        hub.storage.add_staff(site, "nurse");
+    }
+    hub
 }
 
 fn stored(hub: &mut Hub<MemoryHubStorage>, case_id: &str) -> Option<Vec<u8>> {
@@ -100,7 +108,7 @@ fn a_document_followed_by_other_bytes_is_refused_and_nothing_is_stored() {
 #[test]
 fn a_first_push_is_stored_as_the_repositorys_own_encoding_not_the_bytes_sent() {
     let (mut t, _) = tablet_with_case("reencode");
-    let case = t.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = t.store.create_case("icrown-core", &[]).unwrap();
     // Enough changes for the device's compressed encoding to differ from the repository's.
     for hr in 60..100 {
         t.store
@@ -108,7 +116,6 @@ fn a_first_push_is_stored_as_the_repositorys_own_encoding_not_the_bytes_sent() {
                 &case,
                 &FieldPath::field("vs_hr"),
                 serde_json::json!(hr),
-                "nurse",
                 Some("re-measured on the ward round"),
             )
             .unwrap();
@@ -176,7 +183,6 @@ fn the_same_case_twice_in_one_push_is_refused() {
             &first.case_id,
             &FieldPath::field("vs_hr"),
             serde_json::json!(90),
-            "nurse",
             Some("re-measured"),
         )
         .unwrap();
@@ -220,7 +226,9 @@ fn forged(push: &CaseChanges, actor: automerge::ActorId, user: &str, op: &str) -
         other => panic!("no values map: {other:?}"),
     };
     doc.put(&values, "vs_hr", "120").unwrap();
-    let note = serde_json::json!({"user": user, "op": op, "field": "vs_hr", "reason": "checked"});
+    let note = serde_json::json!({
+        "user": user, "by": {"id": user, "name": user}, "op": op, "field": "vs_hr", "reason": "checked"
+    });
     doc.commit_with(
         automerge::transaction::CommitOptions::default()
             .with_message(note.to_string())
@@ -232,6 +240,88 @@ fn forged(push: &CaseChanges, actor: automerge::ActorId, user: &str, op: &str) -
         changes: doc.save_after(&before),
         heads: doc.get_heads().iter().map(ToString::to_string).collect(),
     }
+}
+
+/// A change by the pushing device whose note says `note` (JSON).
+fn noted(push: &CaseChanges, device: &str, note: serde_json::Value, time: i64) -> CaseChanges {
+    let actor = automerge::ActorId::from(hex(device));
+    let mut doc = AutoCommit::load(&push.changes).unwrap().with_actor(actor);
+    let before = doc.get_heads();
+    let values = match doc.get(ROOT, "values").unwrap() {
+        Some((automerge::Value::Object(_), id)) => id,
+        other => panic!("no values map: {other:?}"),
+    };
+    doc.put(&values, "vs_hr", "120").unwrap();
+    doc.commit_with(
+        automerge::transaction::CommitOptions::default()
+            .with_message(note.to_string())
+            .with_time(time),
+    );
+    CaseChanges {
+        case_id: push.case_id.clone(),
+        form_id: push.form_id.clone(),
+        changes: doc.save_after(&before),
+        heads: doc.get_heads().iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn a_change_naming_a_user_who_is_not_staff_of_the_site_is_refused_whole() {
+    let (t, push) = tablet_with_case("impostor");
+    let device = t.store.device_id();
+    let mut hub = hub();
+    hub.storage.add_staff("site-b", "mallory");
+    hub.exchange("site-a", &device, &request(vec![push.clone()]))
+        .unwrap();
+    let before = stored(&mut hub, &push.case_id).unwrap();
+    // A second, honest case in the same push: refused with it (nothing of the exchange kept).
+    let (t2, other_case) = tablet_with_case("honest");
+    let other_device = t2.store.device_id();
+    enroll(&mut hub, &other_device, "site-a");
+    let refused = [
+        // Staff of another site, a user the repository does not know, a note whose two names
+        // differ, and a note naming nobody signed in (after the repository required one).
+        json!({"user": "mallory", "by": {"id": "mallory", "name": "M"}, "op": "set"}),
+        json!({"user": "ghost", "by": {"id": "ghost", "name": "G"}, "op": "set"}),
+        json!({"user": "mallory", "by": {"id": "nurse", "name": "Test nurse"}, "op": "set"}),
+        json!({"user": "free text", "op": "set"}),
+    ];
+    for note in refused {
+        let change = noted(&push, &device, note.clone(), 1_800_000_000);
+        let err = hub
+            .exchange(
+                "site-a",
+                &device,
+                &request(vec![change, other_case.clone()]),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, HubError::NotSiteStaff { user } if err.to_string().contains(user.as_str())),
+            "{note}: {err}"
+        );
+        assert_eq!(stored(&mut hub, &push.case_id).unwrap(), before, "{note}");
+        assert_eq!(stored(&mut hub, &other_case.case_id), None, "{note}");
+    }
+    // A change from before the repository required a signed-in author is taken, as is one
+    // by staff of the site.
+    hub.storage
+        .take_unattributed_before("site-a", 1_700_000_000);
+    let legacy = noted(
+        &push,
+        &device,
+        json!({"user": "free text", "op": "set"}),
+        1_600_000_000,
+    );
+    hub.exchange("site-a", &device, &request(vec![legacy]))
+        .unwrap();
+    let by_staff = noted(
+        &push,
+        &other_device,
+        json!({"user": "nurse", "by": {"id": "nurse", "name": "Test nurse"}, "op": "set"}),
+        1_800_000_000,
+    );
+    hub.exchange("site-a", &device, &request(vec![by_staff]))
+        .unwrap();
 }
 
 #[test]
@@ -327,4 +417,5 @@ fn hex(s: &str) -> Vec<u8> {
 
 fn enroll(hub: &mut Hub<MemoryHubStorage>, device: &str, site: &str) {
     hub.storage.enroll(device, site);
+    hub.storage.add_staff(site, "nurse");
 }

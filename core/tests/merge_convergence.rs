@@ -84,9 +84,9 @@ proptest! {
         let tag: u64 = rand_tag();
         let dirs = Dirs((0..DEVICES).map(|i| std::env::temp_dir().join(format!("wardcrf-conv-{tag:x}-{i}"))).collect());
         let mut stores: Vec<CaseStore> = dirs.0.iter()
-            .map(|d| CaseStore::create(d, &Passphrase::insecure_for_tests("p", 10)).unwrap())
+            .map(|d| { let mut s = CaseStore::create(d, &Passphrase::insecure_for_tests("p", 10)).unwrap(); s.sign_in_for_tests("nurse").unwrap(); s })
             .collect();
-        let case = stores[0].create_case("icrown-core", &[], "creator").unwrap();
+        let case = stores[0].create_case("icrown-core", &[]).unwrap();
         for i in 1..DEVICES {
             merge(&mut stores, i, 0);
         }
@@ -97,17 +97,18 @@ proptest! {
                     let (id, base) = FIELDS[field];
                     let v = base + value * 7;
                     let user = format!("user{device}");
-                    let stored = stores[device].set_value(&case, &FieldPath::field(id), json!(v), &user, Some("edit")).unwrap();
+                    stores[device].sign_in_for_tests(&user).unwrap();
+                    let stored = stores[device].set_value(&case, &FieldPath::field(id), json!(v), Some("edit")).unwrap();
                     acknowledged.push(stored);
                 }
                 Op::AddRow { device, class } => {
                     let row = json!({"med_class": CLASSES[class]});
-                    stores[device].add_row(&case, "medications", row.as_object().unwrap(), "u", None).unwrap();
+                    stores[device].add_row(&case, "medications", row.as_object().unwrap(), None).unwrap();
                 }
                 Op::Resolve { device } => {
                     if let Some(c) = stores[device].conflicts(Some(&case)).unwrap().into_iter().next() {
                         let chosen = c.candidates[0].value.clone();
-                        stores[device].resolve(&case, &c.path, chosen, "nurse", "checked chart").unwrap();
+                        stores[device].resolve(&case, &c.path, chosen, "checked chart").unwrap();
                     }
                 }
                 Op::Merge { into, from } => merge(&mut stores, into, from),

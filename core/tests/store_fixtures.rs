@@ -19,15 +19,17 @@ fn fixture_dir() -> PathBuf {
 
 fn write_fixture(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
-    let mut s = CaseStore::create(dir, &Passphrase::insecure_for_tests(PASSPHRASE, 1000)).unwrap();
-    let case = s
-        .create_case("icrown-core", &["sari"], "fixture.writer")
-        .unwrap();
+    let mut s = {
+        let mut s =
+            CaseStore::create(dir, &Passphrase::insecure_for_tests(PASSPHRASE, 1000)).unwrap();
+        s.sign_in_for_tests("nurse").unwrap();
+        s
+    };
+    let case = s.create_case("icrown-core", &["sari"]).unwrap();
     s.set_value(
         &case,
         &FieldPath::field("vs_temp"),
         json!({"value": 101.3, "unit": "[degF]"}),
-        "fixture.writer",
         None,
     )
     .unwrap();
@@ -35,19 +37,12 @@ fn write_fixture(dir: &Path) {
         &case,
         &FieldPath::field("vs_temp"),
         json!(38.1),
-        "fixture.writer",
         Some("re-measured"),
     )
     .unwrap();
     let row = json!({"med_class": 8, "med_start_date": "2024-03-01"});
-    s.add_row(
-        &case,
-        "medications",
-        row.as_object().unwrap(),
-        "fixture.writer",
-        None,
-    )
-    .unwrap();
+    s.add_row(&case, "medications", row.as_object().unwrap(), None)
+        .unwrap();
     drop(s);
     for side in ["wardcrf.db-wal", "wardcrf.db-shm"] {
         let _ = std::fs::remove_file(dir.join(side));

@@ -128,11 +128,22 @@ fn tag() -> u64 {
 
 fn device(hub: &SharedHub, site: usize, i: usize, tag: u64) -> Device {
     let dir = std::env::temp_dir().join(format!("wardcrf-syncconv-{tag:x}-{i}"));
-    let store = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+    let store = {
+        let mut s = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+        s.sign_in_for_tests("nurse").unwrap();
+        s
+    };
     // Enrolled at its site: the repository takes changes only by devices of the pushing site.
     hub.borrow_mut()
         .storage
         .enroll(&store.device_id(), &format!("site-{site}"));
+    for user in [
+        "nurse", "user0", "user1", "user2", "user3", "user4", "user5",
+    ] {
+        hub.borrow_mut()
+            .storage
+            .add_staff(&format!("site-{site}"), user);
+    }
     let line = Line {
         hub: hub.clone(),
         site: format!("site-{site}"),
@@ -207,10 +218,10 @@ proptest! {
             match *op {
                 Op::Create { device, value } => {
                     let d = &mut devices[device % n];
-                    let id = d.store.create_case("icrown-core", &[], "creator").unwrap();
+                    let id = d.store.create_case("icrown-core", &[]).unwrap();
                     let stored = d
                         .store
-                        .set_value(&id, &FieldPath::field("vs_temp"), json!(36 + value), "creator", None)
+                        .set_value(&id, &FieldPath::field("vs_temp"), json!(36 + value), None)
                         .unwrap();
                     acknowledged.push(stored);
                     created.insert(id, sites[device % n]);
@@ -223,9 +234,10 @@ proptest! {
                     }
                     let (id, base) = FIELDS[field];
                     let user = format!("user{}", device % n);
+                    d.store.sign_in_for_tests(&user).unwrap();
                     let stored = d
                         .store
-                        .set_value(&ids[pick % ids.len()], &FieldPath::field(id), json!(base + value * 7), &user, Some("ward round"))
+                        .set_value(&ids[pick % ids.len()], &FieldPath::field(id), json!(base + value * 7), Some("ward round"))
                         .unwrap();
                     acknowledged.push(stored);
                 }
@@ -234,7 +246,7 @@ proptest! {
                     if let Some(c) = d.store.conflicts(None).unwrap().into_iter().next() {
                         let chosen = c.candidates[choice % c.candidates.len()].value.clone();
                         let case = c.case_id.clone();
-                        d.store.resolve(&case, &c.path, chosen, "nurse", "checked the chart").unwrap();
+                        d.store.resolve(&case, &c.path, chosen, "checked the chart").unwrap();
                     }
                 }
                 Op::Sync { device, loss } => {

@@ -54,26 +54,16 @@ fn one_document(dir: &std::path::Path) -> Vec<u8> {
     )
     .expect("a device store");
     let values: serde_json::Value = serde_json::from_str(FULL_CASE).expect("the fixture");
-    let case = store
-        .create_case("icrown-core", &[], "nurse")
-        .expect("a case");
+    let case = store.create_case("icrown-core", &[]).expect("a case");
     for (field, value) in values.as_object().expect("an object") {
         if let Some(rows) = value.as_array() {
             for row in rows {
                 let mut row = row.as_object().cloned().unwrap_or_default();
                 row.remove("row_id");
-                store
-                    .add_row(&case, field, &row, "nurse", None)
-                    .expect("a row");
+                store.add_row(&case, field, &row, None).expect("a row");
             }
         } else {
-            let _ = store.set_value(
-                &case,
-                &FieldPath::field(field),
-                value.clone(),
-                "nurse",
-                None,
-            );
+            let _ = store.set_value(&case, &FieldPath::field(field), value.clone(), None);
         }
     }
     store.export_cases().expect("the case").remove(0).bytes

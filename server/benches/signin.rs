@@ -38,7 +38,7 @@ fn new_store(dir: &TempDir) -> CaseStore {
 
 /// A case with a dozen entered values, as a clinician would leave it after admission.
 fn enter_case(store: &mut CaseStore, n: usize) -> String {
-    let id = store.create_case(FORM, &[], USER).expect("create a case");
+    let id = store.create_case(FORM, &[]).expect("create a case");
     let values = [
         ("vs_temp", json!(36.5 + (n % 30) as f64 / 10.0)),
         ("vs_hr", json!(60 + (n % 50))),
@@ -49,7 +49,7 @@ fn enter_case(store: &mut CaseStore, n: usize) -> String {
     ];
     for (field, value) in values {
         store
-            .set_value(&id, &FieldPath::field(field), value, USER, None)
+            .set_value(&id, &FieldPath::field(field), value, None)
             .expect("enter a value");
     }
     id
@@ -106,7 +106,6 @@ fn sync_loop(store: &mut CaseStore, case_id: &str, duration: Duration) -> Vec<Du
                 case_id,
                 &FieldPath::field("vs_hr"),
                 json!(70 + k % 40),
-                USER,
                 Some("re-measured"),
             )
             .expect("edit");

@@ -146,13 +146,7 @@ impl Enrolled {
 
     fn set(&mut self, case: &str, field: &str, v: Value, reason: Option<&str>) {
         self.store
-            .set_value(
-                case,
-                &wardcrf_core::FieldPath::field(field),
-                v,
-                "nurse",
-                reason,
-            )
+            .set_value(case, &wardcrf_core::FieldPath::field(field), v, reason)
             .unwrap();
     }
 }
@@ -177,7 +171,7 @@ fn json_log_has_one_line_per_exchange_and_no_patient_value_or_token() {
     let mut exchanges = 0;
 
     // A enters two cases with identifying data, free text and decimals, and pushes them.
-    let first = a.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let first = a.store.create_case("icrown-core", &[]).unwrap();
     a.set(&first, "patient_name", json!("Quillon Vexmarrow"), None);
     a.set(
         &first,
@@ -188,7 +182,7 @@ fn json_log_has_one_line_per_exchange_and_no_patient_value_or_token() {
     a.set(&first, "date_of_birth", json!("1931-07-19"), None);
     a.set(&first, "case_id", json!("SUBJ-ZZ-7781"), None);
     a.set(&first, "vs_weight", json!(143.27), None);
-    let second = a.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let second = a.store.create_case("icrown-core", &[]).unwrap();
     a.set(&second, "vs_height", json!(187.43), None);
     exchanges += a.sync();
     // B pulls them; then both change the same field apart: a conflict once both synced.

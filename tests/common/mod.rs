@@ -182,8 +182,12 @@ pub fn enroll(url: &str, admin: &HttpTransport, dir: &Path, name: &str, site: &s
             Some(&json!({"site_id": site})),
         )
         .unwrap();
-    let mut store =
-        CaseStore::create(&dir.join(name), &Passphrase::insecure_for_tests(name, 10)).unwrap();
+    let mut store = {
+        let mut s =
+            CaseStore::create(&dir.join(name), &Passphrase::insecure_for_tests(name, 10)).unwrap();
+        s.sign_in_for_tests("nurse").unwrap();
+        s
+    };
     let e = sync::enroll(url, code["code"].as_str().unwrap(), &store.device_id()).unwrap();
     assert_eq!(e.site_id, site);
     store.enrolled(url, &e).unwrap();

@@ -15,6 +15,7 @@ use super::meta::Status;
 use super::value::{Annotated, Value};
 use crate::date::PartialDate;
 use crate::form::Form;
+use crate::staff::Attribution;
 use crate::validate::{Context, Issue, IssueCode, Report, validate};
 use serde_json::{Map, Value as Json, json};
 
@@ -200,19 +201,19 @@ impl OpenConflict {
 
     /// Resolves the conflict with `value` (a candidate's or a new one, checked by
     /// [`check_value`] with `reason`, which is required and already clean): one change by
-    /// `user` that supersedes every candidate.
+    /// `author` that supersedes every candidate.
     pub(crate) fn resolve(
         self,
         doc: &mut CaseDoc,
         case: &CaseContext<'_>,
         value: Json,
-        user: &str,
+        author: &Attribution,
         reason: String,
         time: i64,
     ) -> Result<ResolvedValue, EditError> {
         let canonical = check_value(case, &self.path, value, Some(&reason))?;
         let superseded = self.values();
-        let mut note = ChangeNote::new(user, "resolve");
+        let mut note = ChangeNote::by(author, "resolve");
         note.reason = Some(reason);
         note.field = Some(self.path.field.clone());
         note.group = self.path.group.clone();
@@ -237,7 +238,10 @@ pub(crate) fn reopen_after_edit(
     if status == Status::Draft {
         return Ok(());
     }
-    let mut note = ChangeNote::new(&edit.user, "reopen");
+    let mut note = ChangeNote {
+        by: edit.by.clone(),
+        ..ChangeNote::new(&edit.user, "reopen")
+    };
     note.reason = edit.reason.clone();
     note.old = Some(json!(status.as_str()));
     note.new = Some(json!("draft"));

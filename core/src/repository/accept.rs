@@ -432,8 +432,9 @@ mod tests {
         let mut store =
             crate::CaseStore::create(&dir, &crate::Passphrase::insecure_for_tests("p", 10))
                 .unwrap();
+        store.sign_in_for_tests("nurse").unwrap();
         for _ in 0..20 {
-            let id = store.create_case("icrown-core", &[], "nurse").unwrap();
+            let id = store.create_case("icrown-core", &[]).unwrap();
             assert!(valid_case_id(&id), "{id}");
         }
         drop(store);

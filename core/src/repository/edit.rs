@@ -12,6 +12,7 @@ use crate::case::document::{CaseDoc, FieldPath};
 use crate::case::edit::{CaseContext, EditError, clean_reason, open_conflict};
 use crate::case::meta;
 use crate::case::projection::{CaseProjection, case_projection};
+use crate::staff::Attribution;
 use crate::validate::Issue;
 use crate::{Form, PartialDate};
 use automerge::ActorId;
@@ -66,8 +67,8 @@ pub struct Resolution<'a> {
     pub path: &'a FieldPath,
     /// A candidate's value, or a new value (either checked against the form).
     pub value: Json,
-    /// The staff user, recorded in the change like a device's user.
-    pub user: &'a str,
+    /// The staff user, recorded in the change like a device's signed-in user.
+    pub author: &'a Attribution,
     pub reason: &'a str,
     /// Seconds since the Unix epoch.
     pub time: i64,
@@ -122,7 +123,7 @@ pub fn resolve_in_document(
         &mut case,
         &context,
         resolution.value.clone(),
-        resolution.user,
+        resolution.author,
         reason,
         resolution.time,
     )?;
@@ -182,7 +183,11 @@ mod tests {
     }
 
     fn store(dir: &std::path::Path) -> CaseStore {
-        CaseStore::create(dir, &Passphrase::insecure_for_tests("p", 10)).unwrap()
+        {
+            let mut s = CaseStore::create(dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+            s.sign_in_for_tests("nurse").unwrap();
+            s
+        }
     }
 
     #[test]
@@ -196,16 +201,17 @@ mod tests {
         let mut b = store(&tmp.join("b"));
         for device in [a.device_id(), b.device_id()] {
             hub.borrow_mut().storage.enroll(&device, "site-a");
+            hub.borrow_mut().storage.add_staff("site-a", "nurse");
         }
-        let case = a.create_case("icrown-core", &[], "ana").unwrap();
+        let case = a.create_case("icrown-core", &[]).unwrap();
         let path = FieldPath::field("vs_spo2");
-        a.set_value(&case, &path, json!(95), "ana", None).unwrap();
+        a.set_value(&case, &path, json!(95), None).unwrap();
         let (ta, tb) = (Direct(&hub, "a"), Direct(&hub, "b"));
         crate::sync::sync(&mut a, &ta, &mut |_| {}).unwrap();
         crate::sync::sync(&mut b, &tb, &mut |_| {}).unwrap();
-        a.set_value(&case, &path, json!(92), "ana", Some("re-measured"))
+        a.set_value(&case, &path, json!(92), Some("re-measured"))
             .unwrap();
-        b.set_value(&case, &path, json!(97), "ben", Some("re-measured"))
+        b.set_value(&case, &path, json!(97), Some("re-measured"))
             .unwrap();
         crate::sync::sync(&mut a, &ta, &mut |_| {}).unwrap();
         crate::sync::sync(&mut b, &tb, &mut |_| {}).unwrap();
@@ -219,7 +225,10 @@ mod tests {
         let r = Resolution {
             path: &path,
             value: json!(92),
-            user: "dm",
+            author: &crate::staff::Attribution {
+                id: "dm".into(),
+                name: "Data Manager".into(),
+            },
             reason: " ",
             time: 1_800_000_000,
         };

@@ -16,12 +16,8 @@ use serde_json::{Map, Value as Json, json};
 
 impl CaseStore {
     /// Creates a case of a core form (or module, with its core form) plus modules.
-    pub fn create_case(
-        &mut self,
-        form_id: &str,
-        modules: &[&str],
-        user: &str,
-    ) -> Result<String, StoreError> {
+    pub fn create_case(&mut self, form_id: &str, modules: &[&str]) -> Result<String, StoreError> {
+        let author = self.author()?;
         let def = self.catalog.get(form_id)?.clone();
         let (core, mut mods) = match &def.extends {
             Some(base) => (base.clone(), vec![def.form_id.clone()]),
@@ -38,15 +34,15 @@ impl CaseStore {
         meta.insert("form_id".into(), json!(core));
         meta.insert("form_version".into(), json!(form.definition().version));
         meta.insert("modules".into(), json!(mods));
-        meta.insert("created_by".into(), json!(user));
+        meta.insert("created_by".into(), json!(author.id));
         let groups: Vec<String> = form.groups().iter().map(|g| g.id.clone()).collect();
-        let note = ChangeNote::new(user, "create");
+        let note = ChangeNote::by(&author, "create");
         let mut doc = CaseDoc::create(&self.actor, &meta, &groups, &note, now())?;
         self.write(&case_id, &mut doc, true)?;
         Ok(case_id)
     }
 
-    fn editable(&self, case_id: &str) -> Result<(CaseDoc, Status), StoreError> {
+    pub(super) fn editable(&self, case_id: &str) -> Result<(CaseDoc, Status), StoreError> {
         let (doc, deleted) = self.load(case_id)?;
         if deleted {
             return Err(StoreError::Deleted(case_id.to_string()));
@@ -64,10 +60,10 @@ impl CaseStore {
         case_id: &str,
         path: &FieldPath,
         value: Json,
-        user: &str,
         reason: Option<&str>,
     ) -> Result<Json, StoreError> {
         let reason = clean_reason(reason);
+        let author = self.author()?;
         let (mut doc, status) = self.editable(case_id)?;
         if let (Some(g), Some(r)) = (&path.group, &path.row_id)
             && !doc.has_row(g, r)
@@ -80,7 +76,7 @@ impl CaseStore {
         }
         // An identifying field at a site that keeps them on the device: its device-only part.
         let mut local = if self.is_local_field(&doc, path)? {
-            Some(self.local_or_new(case_id, user)?)
+            Some(self.local_or_new(case_id, &author)?)
         } else {
             None
         };
@@ -112,7 +108,7 @@ impl CaseStore {
         if canonical == old {
             return Ok(canonical.unwrap_or(Json::Null));
         }
-        let mut note = ChangeNote::new(user, if canonical.is_some() { "set" } else { "clear" });
+        let mut note = ChangeNote::by(&author, if canonical.is_some() { "set" } else { "clear" });
         note.reason = reason;
         note.field = Some(path.field.clone());
         note.group = path.group.clone();
@@ -124,7 +120,7 @@ impl CaseStore {
             local.put_value(path, canonical.as_ref(), &note, t)?;
             // The shared record learns only that the case was reopened: not the field's
             // values, nor the reason (which may quote them); both stay in the local part.
-            let mut shared = ChangeNote::new(user, "edit");
+            let mut shared = ChangeNote::by(&author, "edit");
             shared.reason = Some("an identifying field was edited on the device".into());
             reopen_after_edit(&mut doc, status, &shared, t)?;
             self.write_with_local(case_id, &mut doc, local)?;
@@ -142,10 +138,10 @@ impl CaseStore {
         case_id: &str,
         group: &str,
         values: &Map<String, Json>,
-        user: &str,
         reason: Option<&str>,
     ) -> Result<String, StoreError> {
         let reason = clean_reason(reason);
+        let author = self.author()?;
         let (mut doc, status) = self.editable(case_id)?;
         if status != Status::Draft && reason.is_none() {
             return Err(StoreError::ReasonRequired(
@@ -194,7 +190,7 @@ impl CaseStore {
             .cloned()
             .unwrap_or_default();
         canonical.remove("row_id");
-        let mut note = ChangeNote::new(user, "row_add");
+        let mut note = ChangeNote::by(&author, "row_add");
         note.reason = reason;
         note.group = Some(group.to_string());
         note.row_id = Some(row_id.clone());
@@ -212,11 +208,11 @@ impl CaseStore {
         case_id: &str,
         group: &str,
         row_id: &str,
-        user: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
         let reason =
             clean_reason(Some(reason)).ok_or(StoreError::ReasonRequired("removing a row"))?;
+        let author = self.author()?;
         let (mut doc, _) = self.editable(case_id)?;
         if !doc.has_row(group, row_id) {
             return Err(StoreError::UnknownRow {
@@ -226,11 +222,11 @@ impl CaseStore {
             });
         }
         let path = FieldPath::row(group, row_id, "_removed");
-        let mut note = ChangeNote::new(user, "row_remove");
+        let mut note = ChangeNote::by(&author, "row_remove");
         note.reason = Some(reason.clone());
         note.group = Some(group.into());
         note.row_id = Some(row_id.into());
-        let marker = json!({"user": user, "reason": reason});
+        let marker = json!({"user": author.id, "reason": reason});
         doc.put_value(&path, Some(&marker), &note, now())?;
         self.write(case_id, &mut doc, false)?;
         Ok(())
@@ -281,10 +277,10 @@ impl CaseStore {
         &mut self,
         case_id: &str,
         target: Status,
-        user: &str,
         reason: Option<&str>,
     ) -> Result<Status, StoreError> {
         let reason = clean_reason(reason);
+        let author = self.author()?;
         let (mut doc, status) = self.editable(case_id)?;
         match target {
             Status::Complete => {
@@ -306,7 +302,10 @@ impl CaseStore {
                     });
                 }
             }
-            Status::Signed if status != Status::Complete => return Err(StoreError::NotSignable),
+            // A signature needs the signer's password and a meaning: `CaseStore::sign`.
+            Status::Signed if status != Status::Signed => {
+                return Err(StoreError::SignatureRequired);
+            }
             Status::Draft if status != Status::Draft && reason.is_none() => {
                 return Err(StoreError::ReasonRequired(
                     "reopening a complete or signed case",
@@ -317,8 +316,8 @@ impl CaseStore {
         if status == target {
             return Ok(status);
         }
-        let mut note = ChangeNote::new(
-            user,
+        let mut note = ChangeNote::by(
+            &author,
             if target == Status::Draft {
                 "reopen"
             } else {
@@ -334,29 +333,18 @@ impl CaseStore {
     }
 
     /// Deletes a case (recoverably: it stays in the store, marked deleted with the reason).
-    pub fn delete_case(
-        &mut self,
-        case_id: &str,
-        user: &str,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        self.mark_deleted(case_id, user, reason, true)
+    pub fn delete_case(&mut self, case_id: &str, reason: &str) -> Result<(), StoreError> {
+        self.mark_deleted(case_id, reason, true)
     }
 
     /// Restores a deleted case.
-    pub fn restore_case(
-        &mut self,
-        case_id: &str,
-        user: &str,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        self.mark_deleted(case_id, user, reason, false)
+    pub fn restore_case(&mut self, case_id: &str, reason: &str) -> Result<(), StoreError> {
+        self.mark_deleted(case_id, reason, false)
     }
 
     fn mark_deleted(
         &mut self,
         case_id: &str,
-        user: &str,
         reason: &str,
         deleted: bool,
     ) -> Result<(), StoreError> {
@@ -366,10 +354,11 @@ impl CaseStore {
             "restoring a case"
         };
         let reason = clean_reason(Some(reason)).ok_or(StoreError::ReasonRequired(what))?;
+        let author = self.author()?;
         let (mut doc, _) = self.load(case_id)?;
-        let mut note = ChangeNote::new(user, if deleted { "delete" } else { "restore" });
+        let mut note = ChangeNote::by(&author, if deleted { "delete" } else { "restore" });
         note.reason = Some(reason.clone());
-        let marker = deleted.then(|| json!({"user": user, "reason": reason}).to_string());
+        let marker = deleted.then(|| json!({"user": author.id, "reason": reason}).to_string());
         doc.put_root("deleted", marker.as_deref(), &note, now())?;
         self.write(case_id, &mut doc, false)
     }
@@ -414,11 +403,11 @@ impl CaseStore {
         case_id: &str,
         path: &FieldPath,
         value: Json,
-        user: &str,
         reason: &str,
     ) -> Result<Json, StoreError> {
         let reason =
             clean_reason(Some(reason)).ok_or(StoreError::ReasonRequired("resolving a conflict"))?;
+        let author = self.author()?;
         let (mut doc, _) = self.editable(case_id)?;
         let conflict = open_conflict(&mut doc, path)?;
         let form = self.form_of(&doc)?;
@@ -427,7 +416,7 @@ impl CaseStore {
             values: self.values_of(case_id, &doc)?,
             today: self.today,
         };
-        let resolved = conflict.resolve(&mut doc, &case, value, user, reason, now())?;
+        let resolved = conflict.resolve(&mut doc, &case, value, &author, reason, now())?;
         self.write(case_id, &mut doc, false)?;
         Ok(resolved.value)
     }
@@ -435,7 +424,7 @@ impl CaseStore {
     /// Finds cases by hospital record number or patient name through the keyed index.
     pub fn find(&self, field: &str, value: &str) -> Result<Vec<String>, StoreError> {
         let token = self
-            .key
+            .key()?
             .keyed_hash("lookup", normalise_identifier(value).as_bytes());
         Ok(db::find(&self.conn, field, &token)?)
     }

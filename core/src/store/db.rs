@@ -66,23 +66,169 @@ pub(super) fn init_meta(conn: &mut Connection, entries: &[(&str, Vec<u8>)]) -> R
     tx.commit()
 }
 
-/// Replaces the wrapped data key, its provider's parameters and kind, in one transaction.
-pub(super) fn rewrap_key(
+/// Writes and deletes `meta` entries in one transaction (`None` deletes).
+pub(super) fn put_metas(conn: &mut Connection, entries: &[(&str, Option<&[u8]>)]) -> Result<()> {
+    let tx = conn.transaction()?;
+    for (key, value) in entries {
+        match value {
+            Some(v) => tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, v],
+            )?,
+            None => tx.execute("DELETE FROM meta WHERE key = ?1", [key])?,
+        };
+    }
+    tx.commit()
+}
+
+/// A staff member's wrapped data key on this device.
+#[derive(Debug, Clone)]
+pub(super) struct StaffKeyRow {
+    pub staff_id: String,
+    pub display_name: String,
+    pub role: String,
+    pub credential_epoch: i64,
+    pub password_params: Vec<u8>,
+    pub password_wrap: Vec<u8>,
+    pub needs_online: bool,
+    pub pin_params: Option<Vec<u8>>,
+    pub pin_wrap: Option<Vec<u8>>,
+}
+
+pub(super) fn staff_key(conn: &Connection, staff_id: &str) -> Result<Option<StaffKeyRow>> {
+    conn.query_row(
+        "SELECT staff_id, display_name, role, credential_epoch, password_params, password_wrap,
+                needs_online, pin_params, pin_wrap
+         FROM staff_keys WHERE staff_id = ?1",
+        [staff_id],
+        |r| {
+            Ok(StaffKeyRow {
+                staff_id: r.get(0)?,
+                display_name: r.get(1)?,
+                role: r.get(2)?,
+                credential_epoch: r.get(3)?,
+                password_params: r.get(4)?,
+                password_wrap: r.get(5)?,
+                needs_online: r.get::<_, i64>(6)? != 0,
+                pin_params: r.get(7)?,
+                pin_wrap: r.get(8)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// The ids of the staff members who signed in on this device.
+pub(super) fn staff_ids(conn: &Connection) -> Result<Vec<String>> {
+    ids(
+        conn,
+        "SELECT staff_id FROM staff_keys ORDER BY staff_id",
+        [],
+    )
+}
+
+/// Keeps a staff member's new password wrap (after an online sign-in), dropping any PIN, and
+/// closes the open door (the data key wrapped by the device secret alone), in one transaction.
+pub(super) fn put_staff_key(
     conn: &mut Connection,
-    wrapped: &[u8],
-    key_params: &[u8],
-    kind: &[u8],
+    row: &StaffKeyRow,
+    now: i64,
+    device_wrap: Option<&[u8]>,
 ) -> Result<()> {
     let tx = conn.transaction()?;
-    for (key, value) in [
-        ("wrapped_key", wrapped),
-        ("key_params", key_params),
-        ("key_kind", kind),
-    ] {
+    tx.execute(
+        "INSERT INTO staff_keys (staff_id, display_name, role, credential_epoch, password_params,
+                                 password_wrap, signed_in_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (staff_id) DO UPDATE SET
+            display_name = excluded.display_name, role = excluded.role,
+            credential_epoch = excluded.credential_epoch,
+            password_params = excluded.password_params, password_wrap = excluded.password_wrap,
+            password_failures = 0, needs_online = 0, pin_params = NULL, pin_wrap = NULL,
+            pin_failures = 0, signed_in_at = excluded.signed_in_at",
+        params![
+            row.staff_id,
+            row.display_name,
+            row.role,
+            row.credential_epoch,
+            row.password_params,
+            row.password_wrap,
+            now
+        ],
+    )?;
+    if let Some(w) = device_wrap {
         tx.execute(
-            "UPDATE meta SET value = ?1 WHERE key = ?2",
-            params![value, key],
+            "INSERT INTO meta (key, value) VALUES ('device_wrap', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [w],
         )?;
+    }
+    tx.execute("DELETE FROM meta WHERE key = 'open_door'", [])?;
+    tx.commit()
+}
+
+/// Records a wrong password: one more failure, and at `limit` only an online sign-in works.
+pub(super) fn password_failed(conn: &Connection, staff_id: &str, limit: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE staff_keys SET password_failures = password_failures + 1,
+                needs_online = CASE WHEN password_failures + 1 >= ?2 THEN 1 ELSE needs_online END
+         WHERE staff_id = ?1",
+        params![staff_id, limit],
+    )?;
+    Ok(())
+}
+
+/// Records a good password: failures forgotten.
+pub(super) fn password_ok(conn: &Connection, staff_id: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE staff_keys SET password_failures = 0 WHERE staff_id = ?1 AND password_failures > 0",
+        [staff_id],
+    )?;
+    Ok(())
+}
+
+/// Keeps (or, with `None`, removes) a staff member's PIN wrap.
+pub(super) fn set_pin(
+    conn: &Connection,
+    staff_id: &str,
+    pin: Option<(&[u8], &[u8])>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE staff_keys SET pin_params = ?2, pin_wrap = ?3, pin_failures = 0 WHERE staff_id = ?1",
+        params![staff_id, pin.map(|p| p.0), pin.map(|p| p.1)],
+    )?;
+    Ok(())
+}
+
+/// Records a wrong PIN; at `limit` the PIN is removed. Returns whether it was.
+pub(super) fn pin_failed(conn: &Connection, staff_id: &str, limit: i64) -> Result<bool> {
+    conn.execute(
+        "UPDATE staff_keys SET pin_failures = pin_failures + 1 WHERE staff_id = ?1",
+        [staff_id],
+    )?;
+    let removed = conn.execute(
+        "UPDATE staff_keys SET pin_params = NULL, pin_wrap = NULL, pin_failures = 0
+         WHERE staff_id = ?1 AND pin_failures >= ?2",
+        params![staff_id, limit],
+    )?;
+    Ok(removed > 0)
+}
+
+/// Records a good PIN.
+pub(super) fn pin_ok(conn: &Connection, staff_id: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE staff_keys SET pin_failures = 0 WHERE staff_id = ?1 AND pin_failures > 0",
+        [staff_id],
+    )?;
+    Ok(())
+}
+
+/// Forgets the wraps of staff members who may no longer sign in here.
+pub(super) fn remove_staff_keys(conn: &mut Connection, staff_ids: &[String]) -> Result<()> {
+    let tx = conn.transaction()?;
+    for id in staff_ids {
+        tx.execute("DELETE FROM staff_keys WHERE staff_id = ?1", [id])?;
     }
     tx.commit()
 }

@@ -56,6 +56,43 @@ pub enum StoreError {
     },
     #[error("a case can only be signed when it is complete")]
     NotSignable,
+    /// Moving a case to `signed` is a signature: the signer's password and a meaning.
+    #[error(
+        "signing a case needs the signer's password again and the meaning of the signature: use sign"
+    )]
+    SignatureRequired,
+    #[error("no signature meaning '{meaning}' at this site; choose one of: {}", known.join(", "))]
+    UnknownMeaning { meaning: String, known: Vec<String> },
+    /// The data key is not in memory: a staff member must sign in.
+    #[error("the store is locked: sign in with your password or PIN")]
+    Locked,
+    /// Entering or changing data needs a signed-in staff member.
+    #[error("no staff member is signed in: sign in to enter or change data")]
+    NotSignedIn,
+    /// The person has not signed in on this device yet, their password was reset, or too
+    /// many wrong passwords were typed: only an online sign-in works.
+    #[error(
+        "{0} must sign in online (connected to the repository): a first sign-in on this device, a password reset, or too many wrong passwords"
+    )]
+    OnlineSignInRequired(String),
+    #[error("the user name, password or PIN is wrong; nothing was changed")]
+    WrongCredential,
+    #[error("{0} has no PIN on this device: sign in with the password")]
+    NoPin(String),
+    #[error("too many wrong PINs: the PIN of {0} no longer works; sign in with the password")]
+    PinLocked(String),
+    #[error("a PIN is 4 to 12 digits")]
+    BadPin,
+    #[error("the account of {0} is deactivated: it cannot sign in")]
+    AccountDeactivated(String),
+    #[error("an unlock key is 64 hexadecimal digits, as the repository's administrator gives it")]
+    BadUnlockKey,
+    #[error(
+        "this store has no wrap under the repository's unlock key (it was never enrolled, or enrolled before this version and no staff member has signed in online since)"
+    )]
+    NoUnlockKey,
+    #[error("the repository's roster was refused: {0}")]
+    Roster(#[source] crate::staff::RosterError),
     #[error("{0} has no conflict to resolve")]
     NoConflict(String),
     #[error("the case documents of the two devices do not describe the same case: {0}")]

@@ -7,6 +7,7 @@
 
 use super::{CaseStore, StoreError, db, now};
 use crate::case::document::{CaseDoc, ChangeNote, FieldPath, HistoryEntry};
+use crate::staff::Attribution;
 use serde_json::{Map, Value as Json};
 
 /// Fields indexed for look-up by keyed hash.
@@ -56,21 +57,25 @@ impl CaseStore {
         }
         db::local_part(&self.conn, case_id)?
             .map(|b| {
-                let plain = self.key.open(&Self::local_aad(case_id), &b)?;
+                let plain = self.key()?.open(&Self::local_aad(case_id), &b)?;
                 Ok(CaseDoc::load(&plain, &self.actor)?)
             })
             .transpose()
     }
 
     /// The device-only part of a case to write to: its own, or a new one.
-    pub(super) fn local_or_new(&self, case_id: &str, user: &str) -> Result<CaseDoc, StoreError> {
+    pub(super) fn local_or_new(
+        &self,
+        case_id: &str,
+        author: &Attribution,
+    ) -> Result<CaseDoc, StoreError> {
         Ok(match self.load_local(case_id)? {
             Some(l) => l,
             None => CaseDoc::create(
                 &self.actor,
                 &Map::new(),
                 &[],
-                &ChangeNote::new(user, "create"),
+                &ChangeNote::by(author, "create"),
                 now(),
             )?,
         })
@@ -114,7 +119,7 @@ impl CaseStore {
     ) -> Result<(), StoreError> {
         db::savepoint(&self.conn, SAVEPOINT)?;
         let result = (|| -> Result<(), StoreError> {
-            let blob = self.key.seal(&Self::local_aad(case_id), &local.save())?;
+            let blob = self.key()?.seal(&Self::local_aad(case_id), &local.save())?;
             db::put_local_part(&self.conn, case_id, &blob)?;
             self.write(case_id, doc, false)
         })();
@@ -149,6 +154,7 @@ impl CaseStore {
         doc: &CaseDoc,
     ) -> Result<Vec<(&'static str, Vec<u8>)>, StoreError> {
         let local = self.load_local(case_id)?;
+        let key = self.key()?;
         Ok(INDEXED
             .iter()
             .filter_map(|f| {
@@ -160,8 +166,7 @@ impl CaseStore {
                 let s = v.as_str()?.to_string();
                 Some((
                     *f,
-                    self.key
-                        .keyed_hash("lookup", normalise_identifier(&s).as_bytes()),
+                    key.keyed_hash("lookup", normalise_identifier(&s).as_bytes()),
                 ))
             })
             .collect())

@@ -2,14 +2,16 @@
 //!
 //! One SQLite database per device (`DIR/wardcrf.db`, WAL, `synchronous=FULL`: a write returns
 //! only once it is durable). Each case is one automerge document, sealed with AES-256-GCM
-//! under the store's data key. Every change carries device, user, time and reason; the
-//! document history is the audit trail. Two stores merge case documents without a server;
+//! under the store's data key. Every change carries device, signed-in staff member (id and
+//! printed name), time and reason; the document history is the audit trail. Two stores merge case documents without a server;
 //! fields edited concurrently become conflicts that a nurse resolves.
 //!
 //! This file holds the store's public types; [`CaseStore`]'s methods are in the rooms of
 //! their jobs:
 //!
 //! - `open.rs`: create, open (key check, migrations, the move-aside damage policy), rekey;
+//! - `staff_keys.rs`: staff sign-in on the device (online, then offline by password or PIN),
+//!   locking, recovery with the repository's unlock key, the roster, signing a case;
 //! - `cases.rs`: entering and reading cases (values, rows, status, history, conflicts,
 //!   look-up) and merging with another device;
 //! - `local_part.rs`: the device-only part of a case (identifying fields kept on the device);
@@ -27,6 +29,7 @@ mod error;
 mod local_part;
 mod open;
 mod schema;
+mod staff_keys;
 mod sync_state;
 
 /// The case document module, where it was before the case domain had its own room.
@@ -38,6 +41,7 @@ pub use encryption::{
 };
 pub use error::{DatabaseError, StoreError};
 pub use schema::SCHEMA_VERSION;
+pub use staff_keys::{Credential, MAX_PASSWORD_FAILURES, MAX_PIN_FAILURES, Session};
 
 use crate::case::document::CaseDoc;
 use crate::form::{Catalog, Form};
@@ -132,10 +136,23 @@ fn new_id() -> Result<String, StoreError> {
 }
 
 /// The encrypted case store of one device.
+///
+/// A store is open (its database and the device secret, under the platform key) or also
+/// unlocked (its data key in memory). Once a staff member has signed in on it, only a staff
+/// sign-in (password, PIN), the repository (online sign-in) or the recovery key unlock it;
+/// entering data needs a signed-in staff member, whose id and name every change carries.
 pub struct CaseStore {
     dir: PathBuf,
     conn: Connection,
-    key: SecretKey,
+    /// The data key: `None` while locked.
+    key: Option<SecretKey>,
+    /// The device secret (wrapped by the platform key): seals the device's credential and
+    /// roster, and is mixed into every staff key, so the database alone opens nothing.
+    device_secret: SecretKey,
+    /// Who is signed in.
+    session: Option<Session>,
+    /// PBKDF2 iterations for new staff wraps.
+    credential_iterations: u32,
     actor: ActorId,
     /// The forms cases are entered on; composed forms are cached inside it.
     catalog: Catalog,
@@ -181,6 +198,20 @@ impl CaseStore {
         self.form(&form.form_id, &form.modules)
     }
 
+    /// The data key, or [`StoreError::Locked`].
+    fn key(&self) -> Result<&SecretKey, StoreError> {
+        self.key.as_ref().ok_or(StoreError::Locked)
+    }
+
+    /// The signed-in staff member who makes a change, or [`StoreError::NotSignedIn`].
+    fn author(&self) -> Result<crate::staff::Attribution, StoreError> {
+        self.key()?;
+        self.session
+            .as_ref()
+            .map(|s| s.staff.clone())
+            .ok_or(StoreError::NotSignedIn)
+    }
+
     /// The associated data of a case's sealed document.
     fn aad(case_id: &str) -> Vec<u8> {
         format!("wardcrf|v1|case|{case_id}").into_bytes()
@@ -190,7 +221,7 @@ impl CaseStore {
     fn load(&self, case_id: &str) -> Result<(CaseDoc, bool), StoreError> {
         let row = db::sealed_case(&self.conn, case_id)?
             .ok_or_else(|| StoreError::UnknownCase(case_id.to_string()))?;
-        let plain = self.key.open(&Self::aad(case_id), &row.doc)?;
+        let plain = self.key()?.open(&Self::aad(case_id), &row.doc)?;
         Ok((CaseDoc::load(&plain, &self.actor)?, row.deleted))
     }
 
@@ -209,7 +240,7 @@ impl CaseStore {
     ) -> Result<(), StoreError> {
         let local_heads = document::encode_heads(&doc.heads());
         let bytes = doc.save();
-        let blob = self.key.seal(&Self::aad(case_id), &bytes)?;
+        let blob = self.key()?.seal(&Self::aad(case_id), &bytes)?;
         let form = crate::case::CaseForm::of(doc);
         let lookup = self.lookup_tokens(case_id, doc)?;
         let row = db::CaseRow {

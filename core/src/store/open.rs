@@ -1,6 +1,8 @@
 //! Creating and opening a store: the data key and its check (the canary), migrations, and the
 //! damage policy: a database SQLite finds damaged is moved aside, never deleted, and reported
-//! ([`StoreError::Damaged`]). Also rekeying (a new passphrase or hardware key).
+//! ([`StoreError::Damaged`]). Also rekeying (a new passphrase or hardware key), and the
+//! upgrade of a store made before staff signed in on devices (see `staff_keys.rs` for the
+//! keys).
 
 use super::encryption::{self, KeyProvider, SecretKey};
 use super::{CaseStore, DB_FILE, StoreError, db, now, schema};
@@ -10,6 +12,8 @@ use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 
 const CANARY: &[u8] = b"wardcrf canary v1";
+/// Associated data of the open door: the data key under the device secret alone.
+const OPEN_DOOR_AAD: &[u8] = b"wardcrf|open-door";
 
 fn db_path(dir: &Path) -> PathBuf {
     dir.join(DB_FILE)
@@ -71,7 +75,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 impl CaseStore {
-    /// Creates a new store in `dir` (created if needed), its data key wrapped by `provider`.
+    /// Creates a new store in `dir` (created if needed), its device secret wrapped by
+    /// `provider`. Until a staff member signs in online, the data key is wrapped by the
+    /// device secret alone (the open door): the store is unlocked, with nobody signed in.
     pub fn create(dir: &Path, provider: &dyn KeyProvider) -> Result<CaseStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(StoreError::Io)?;
         let path = db_path(dir);
@@ -81,28 +87,35 @@ impl CaseStore {
         let mut conn = db::connect(&path)?;
         migrate(&mut conn)?;
         let key = SecretKey::generate()?;
+        let secret = SecretKey::generate()?;
         let params_bytes = provider.new_params()?;
-        let wrapped = provider.wrap(key.bytes(), &params_bytes)?;
         let canary = key.seal(b"wardcrf|canary", CANARY)?;
         let actor = encryption::random_bytes::<16>()?;
         db::init_meta(
             &mut conn,
             &[
                 ("key_kind", provider.kind().into_bytes()),
+                (
+                    "device_secret",
+                    provider.wrap(secret.bytes(), &params_bytes)?,
+                ),
                 ("key_params", params_bytes),
-                ("wrapped_key", wrapped),
+                ("open_door", secret.seal(OPEN_DOOR_AAD, key.bytes())?),
                 ("canary", canary),
                 ("device_actor", actor.to_vec()),
                 ("created_at", now().to_string().into_bytes()),
             ],
         )?;
-        let store = Self::assemble(dir, conn, key, &actor)?;
+        let store = Self::assemble(dir, conn, Some(key), secret, &actor)?;
         tracing::info!(schema = schema::SCHEMA_VERSION, "store created");
         Ok(store)
     }
 
-    /// Opens an existing store. A wrong key is detected before anything is written; a damaged
-    /// database is moved aside (never deleted) and reported.
+    /// Opens an existing store with the platform key. A store on which staff have signed in
+    /// opens locked: a staff sign-in ([`CaseStore::sign_in`], [`CaseStore::sign_in_online`])
+    /// or the recovery key ([`CaseStore::recover`]) unlocks it. One on which nobody has yet
+    /// opens unlocked, with nobody signed in. A wrong key is detected before anything is
+    /// written; a damaged database is moved aside (never deleted) and reported.
     pub fn open(dir: &Path, provider: &dyn KeyProvider) -> Result<CaseStore, StoreError> {
         let path = db_path(dir);
         if !path.exists() {
@@ -110,7 +123,11 @@ impl CaseStore {
         }
         match Self::open_checked(dir, &path, provider) {
             Ok(store) => {
-                tracing::info!(schema = schema::SCHEMA_VERSION, "store opened");
+                tracing::info!(
+                    schema = schema::SCHEMA_VERSION,
+                    locked = !store.is_unlocked(),
+                    "store opened"
+                );
                 Ok(store)
             }
             Err(OpenFailure::Damaged(damage)) => {
@@ -137,26 +154,79 @@ impl CaseStore {
             return Err(OpenFailure::Damaged(Damage::Integrity(check)));
         }
         // The key is checked before anything is written (migrations included).
-        let (key, actor) = {
-            let meta = |k: &'static str| -> Result<Vec<u8>, OpenFailure> {
-                db::meta(&conn, k)?.ok_or(OpenFailure::Damaged(Damage::MissingMeta(k)))
-            };
-            let raw = provider.unwrap(&meta("wrapped_key")?, &meta("key_params")?)?;
-            let key = SecretKey::from_bytes(&raw)?;
-            if &key.open(b"wardcrf|canary", &meta("canary")?)?[..] != CANARY {
-                return Err(StoreError::WrongKey.into());
+        let meta = |conn: &Connection, k: &'static str| -> Result<Vec<u8>, OpenFailure> {
+            db::meta(conn, k)?.ok_or(OpenFailure::Damaged(Damage::MissingMeta(k)))
+        };
+        let params = meta(&conn, "key_params")?;
+        let canary = meta(&conn, "canary")?;
+        let actor = meta(&conn, "device_actor")?;
+        let (key, secret, legacy) = match db::meta(&conn, "device_secret")? {
+            Some(wrapped) => {
+                let secret = SecretKey::from_bytes(&provider.unwrap(&wrapped, &params)?)?;
+                let key = match db::meta(&conn, "open_door")? {
+                    Some(door) => Some(checked(&secret.open(OPEN_DOOR_AAD, &door)?, &canary)?),
+                    None => None,
+                };
+                (key, secret, false)
             }
-            (key, meta("device_actor")?)
+            // A store made before staff signed in on devices: its data key under the platform
+            // key directly. It gets a device secret and an open door below.
+            None => {
+                let raw = provider.unwrap(&meta(&conn, "wrapped_key")?, &params)?;
+                (Some(checked(&raw, &canary)?), SecretKey::generate()?, true)
+            }
         };
         migrate(&mut conn)?;
-        Ok(Self::assemble(dir, conn, key, &actor)?)
+        if legacy && let Some(key) = &key {
+            Self::upgrade_key_layout(&mut conn, provider, &params, key, &secret)?;
+        }
+        Ok(Self::assemble(dir, conn, key, secret, &actor)?)
+    }
+
+    /// Gives a store made before staff sign-in its device secret: the data key moves from the
+    /// platform key to the open door, and the device's credential from the data key to the
+    /// device secret (a locked store must still reach the repository), in one transaction.
+    fn upgrade_key_layout(
+        conn: &mut Connection,
+        provider: &dyn KeyProvider,
+        params: &[u8],
+        key: &SecretKey,
+        secret: &SecretKey,
+    ) -> Result<(), StoreError> {
+        let credential = match db::meta(conn, "sync_credential")? {
+            Some(sealed) => Some(secret.seal(
+                super::sync_state::CREDENTIAL_AAD,
+                &key.open(super::sync_state::CREDENTIAL_AAD, &sealed)?,
+            )?),
+            None => None,
+        };
+        let wrapped = provider.wrap(secret.bytes(), params)?;
+        let door = secret.seal(OPEN_DOOR_AAD, key.bytes())?;
+        db::put_metas(
+            conn,
+            &[
+                ("device_secret", Some(&wrapped)),
+                ("open_door", Some(&door)),
+                ("sync_credential", credential.as_deref()),
+                ("wrapped_key", None),
+            ],
+        )?;
+        tracing::info!("store key layout upgraded for staff sign-in");
+        Ok(())
+    }
+
+    /// The data key from raw bytes, checked against the store's canary.
+    pub(super) fn checked_key(&self, raw: &[u8]) -> Result<SecretKey, StoreError> {
+        let canary = db::meta(&self.conn, "canary")?.ok_or(StoreError::WrongKey)?;
+        checked(raw, &canary)
     }
 
     /// A store over an open, migrated database whose key has been checked.
     fn assemble(
         dir: &Path,
         conn: Connection,
-        key: SecretKey,
+        key: Option<SecretKey>,
+        device_secret: SecretKey,
         actor: &[u8],
     ) -> Result<CaseStore, StoreError> {
         let identifying_on_device =
@@ -165,6 +235,9 @@ impl CaseStore {
             dir: dir.to_path_buf(),
             conn,
             key,
+            device_secret,
+            session: None,
+            credential_iterations: super::staff_keys::CREDENTIAL_ITERATIONS,
             actor: ActorId::from(actor),
             catalog: Catalog::bundled()?,
             today: None,
@@ -186,17 +259,29 @@ impl CaseStore {
         Ok(target)
     }
 
-    /// Rewraps the data key with a new provider (new passphrase or hardware key). Nothing else
-    /// is re-encrypted.
+    /// Rewraps the device secret with a new platform provider (new passphrase or hardware
+    /// key). Nothing else is re-encrypted.
     pub fn rekey(&mut self, provider: &dyn KeyProvider) -> Result<(), StoreError> {
         let params_bytes = provider.new_params()?;
-        let wrapped = provider.wrap(self.key.bytes(), &params_bytes)?;
-        db::rewrap_key(
+        let wrapped = provider.wrap(self.device_secret.bytes(), &params_bytes)?;
+        let kind = provider.kind().into_bytes();
+        db::put_metas(
             &mut self.conn,
-            &wrapped,
-            &params_bytes,
-            &provider.kind().into_bytes(),
+            &[
+                ("device_secret", Some(&wrapped)),
+                ("key_params", Some(&params_bytes)),
+                ("key_kind", Some(&kind)),
+            ],
         )?;
         Ok(())
     }
+}
+
+/// The data key from raw bytes, checked against the store's canary.
+fn checked(raw: &[u8], canary: &[u8]) -> Result<SecretKey, StoreError> {
+    let key = SecretKey::from_bytes(raw)?;
+    if &key.open(b"wardcrf|canary", canary)?[..] != CANARY {
+        return Err(StoreError::WrongKey);
+    }
+    Ok(key)
 }

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_sync_heads.sql"),
     include_str!("migrations/004_outbox_index.sql"),
     include_str!("migrations/005_local_parts.sql"),
+    include_str!("migrations/006_staff_keys.sql"),
 ];
 
 /// The schema version this code writes.

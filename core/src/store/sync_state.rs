@@ -8,7 +8,7 @@ use crate::case::document::CaseDoc;
 use serde_json::{Value as Json, json};
 
 /// The associated data of the sealed sync credential.
-const CREDENTIAL_AAD: &[u8] = b"wardcrf|v1|credential";
+pub(super) const CREDENTIAL_AAD: &[u8] = b"wardcrf|v1|credential";
 
 impl CaseStore {
     /// Cases the repository does not yet hold as they are here (never synced, or changed).
@@ -33,7 +33,7 @@ impl CaseStore {
         if server.is_empty()
             && let Some(heads) = document::decode_heads(&local).filter(|h| !h.is_empty())
         {
-            let plain = self.key.open(&Self::aad(case_id), &blob)?;
+            let plain = self.key()?.open(&Self::aad(case_id), &blob)?;
             return Ok(crate::sync::CaseChanges {
                 case_id: case_id.to_string(),
                 form_id,
@@ -151,6 +151,9 @@ impl CaseStore {
                 return Err(StoreError::IdentifyingAlreadyShared { cases: shared });
             }
         }
+        if let Some(unlock) = &enrolment.device_key {
+            self.keep_unlock_key(unlock)?;
+        }
         self.set_sync_credential(server_url, &enrolment.token)?;
         if enrolment.identifying_on_device {
             db::put_meta(&self.conn, "identifying_on_device", b"1")?;
@@ -163,7 +166,7 @@ impl CaseStore {
     pub fn set_sync_credential(&mut self, server_url: &str, token: &str) -> Result<(), StoreError> {
         let plain = serde_json::to_vec(&json!({"server_url": server_url, "token": token}))
             .map_err(|e| StoreError::Database(Box::new(DatabaseError::CredentialJson(e))))?;
-        let sealed = self.key.seal(CREDENTIAL_AAD, &plain)?;
+        let sealed = self.device_secret.seal(CREDENTIAL_AAD, &plain)?;
         Ok(db::put_meta(&self.conn, "sync_credential", &sealed)?)
     }
 
@@ -173,7 +176,7 @@ impl CaseStore {
         let Some(sealed) = sealed else {
             return Ok(None);
         };
-        let plain = self.key.open(CREDENTIAL_AAD, &sealed)?;
+        let plain = self.device_secret.open(CREDENTIAL_AAD, &sealed)?;
         let v: Json = serde_json::from_slice(&plain)
             .map_err(|e| StoreError::Database(Box::new(DatabaseError::CredentialJson(e))))?;
         match (v["server_url"].as_str(), v["token"].as_str()) {

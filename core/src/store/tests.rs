@@ -27,7 +27,11 @@ fn pass(p: &str) -> Passphrase {
 }
 
 fn store(dir: &TempDir) -> CaseStore {
-    CaseStore::create(&dir.0, &pass("ward 7 tablet")).unwrap()
+    {
+        let mut s = CaseStore::create(&dir.0, &pass("ward 7 tablet")).unwrap();
+        s.sign_in_for_tests("nurse").unwrap();
+        s
+    }
 }
 
 fn f(id: &str) -> FieldPath {
@@ -38,7 +42,7 @@ fn f(id: &str) -> FieldPath {
 fn opens_only_with_the_right_key_and_rekeys() {
     let dir = TempDir::new("keys");
     let mut s = store(&dir);
-    let case = s.create_case("icrown-core", &[], "nurse.a").unwrap();
+    let case = s.create_case("icrown-core", &[]).unwrap();
     let device = s.device_id();
     drop(s);
     let before = std::fs::read(dir.0.join(DB_FILE)).unwrap();
@@ -60,11 +64,19 @@ fn opens_only_with_the_right_key_and_rekeys() {
         Err(StoreError::WrongKey)
     ));
     let mut s = CaseStore::open(&dir.0, &pass("new passphrase")).unwrap();
+    assert!(
+        matches!(s.case(&case), Err(StoreError::Locked)),
+        "claimed: locked"
+    );
+    s.sign_in_for_tests("nurse").unwrap();
     assert_eq!(s.case(&case).unwrap().status, Status::Draft);
     let raw = RawKeyProvider::new(SecretKey::from_bytes(&[9u8; 32]).unwrap());
     s.rekey(&raw).unwrap();
     drop(s);
-    CaseStore::open(&dir.0, &raw).unwrap();
+    CaseStore::open(&dir.0, &raw)
+        .unwrap()
+        .sign_in_for_tests("nurse")
+        .unwrap();
     assert!(matches!(
         CaseStore::create(&dir.0, &raw),
         Err(StoreError::AlreadyInitialised(_))
@@ -79,13 +91,13 @@ fn opens_only_with_the_right_key_and_rekeys() {
 fn sets_values_with_validation_units_and_reasons() {
     let dir = TempDir::new("values");
     let mut s = store(&dir);
-    let case = s.create_case("icrown-core", &[], "dr.b").unwrap();
+    s.sign_in_for_tests("dr.b").unwrap();
+    let case = s.create_case("icrown-core", &[]).unwrap();
     let v = s
         .set_value(
             &case,
             &f("vs_temp"),
             json!({"value": 101.3, "unit": "[degF]"}),
-            "dr.b",
             None,
         )
         .unwrap();
@@ -95,7 +107,7 @@ fn sets_values_with_validation_units_and_reasons() {
     );
     // An impossible value is refused, and nothing is written.
     let err = s
-        .set_value(&case, &f("vs_hr"), json!(400), "dr.b", None)
+        .set_value(&case, &f("vs_hr"), json!(400), None)
         .unwrap_err();
     assert!(
         matches!(&err, StoreError::Rejected { field, .. } if field == "vs_hr"),
@@ -108,34 +120,22 @@ fn sets_values_with_validation_units_and_reasons() {
     assert!(s.case(&case).unwrap().values.get("vs_hr").is_none());
     // A value outside soft limits needs a confirmation reason.
     let err = s
-        .set_value(&case, &f("vs_spo2"), json!(75), "dr.b", None)
+        .set_value(&case, &f("vs_spo2"), json!(75), None)
         .unwrap_err();
     assert!(matches!(err, StoreError::NeedsConfirmation { .. }), "{err}");
     let v = s
-        .set_value(
-            &case,
-            &f("vs_spo2"),
-            json!(75),
-            "dr.b",
-            Some("COPD, baseline 78 %"),
-        )
+        .set_value(&case, &f("vs_spo2"), json!(75), Some("COPD, baseline 78 %"))
         .unwrap();
     assert_eq!(v["confirm"], "COPD, baseline 78 %");
     // Changing an earlier entry needs a reason.
     let err = s
-        .set_value(&case, &f("vs_temp"), json!(37.9), "dr.b", None)
+        .set_value(&case, &f("vs_temp"), json!(37.9), None)
         .unwrap_err();
     assert!(matches!(err, StoreError::ReasonRequired(_)));
-    s.set_value(
-        &case,
-        &f("vs_temp"),
-        json!(37.9),
-        "dr.b",
-        Some("re-measured"),
-    )
-    .unwrap();
+    s.set_value(&case, &f("vs_temp"), json!(37.9), Some("re-measured"))
+        .unwrap();
     assert!(matches!(
-        s.set_value(&case, &f("no_such_field"), json!(1), "dr.b", None),
+        s.set_value(&case, &f("no_such_field"), json!(1), None),
         Err(StoreError::UnknownField { .. })
     ));
     // Clearing a value is a change too.
@@ -143,7 +143,6 @@ fn sets_values_with_validation_units_and_reasons() {
         &case,
         &f("vs_temp"),
         Json::Null,
-        "dr.b",
         Some("entered in the wrong case"),
     )
     .unwrap();
@@ -178,7 +177,7 @@ fn sets_values_with_validation_units_and_reasons() {
 fn repeating_rows_have_stable_ids() {
     let dir = TempDir::new("rows");
     let mut s = store(&dir);
-    let case = s.create_case("icrown-core", &[], "dr.c").unwrap();
+    let case = s.create_case("icrown-core", &[]).unwrap();
     let first = s
         .add_row(
             &case,
@@ -186,7 +185,6 @@ fn repeating_rows_have_stable_ids() {
             json!({"med_class": 8, "med_start_date": "2024-03-01"})
                 .as_object()
                 .unwrap(),
-            "dr.c",
             None,
         )
         .unwrap();
@@ -195,7 +193,6 @@ fn repeating_rows_have_stable_ids() {
             &case,
             "medications",
             json!({"med_class": 10}).as_object().unwrap(),
-            "dr.c",
             None,
         )
         .unwrap();
@@ -204,7 +201,6 @@ fn repeating_rows_have_stable_ids() {
         &case,
         &FieldPath::row("medications", &second, "med_start_date"),
         json!("2024-03-02"),
-        "dr.c",
         None,
     )
     .unwrap();
@@ -213,12 +209,11 @@ fn repeating_rows_have_stable_ids() {
             &case,
             "medications",
             json!({"med_class": 77}).as_object().unwrap(),
-            "dr.c",
             None,
         )
         .unwrap_err();
     assert!(matches!(err, StoreError::Rejected { .. }), "{err}");
-    s.remove_row(&case, "medications", &first, "dr.c", "duplicate entry")
+    s.remove_row(&case, "medications", &first, "duplicate entry")
         .unwrap();
     let view = s.case(&case).unwrap();
     let rows = view.values["medications"].as_array().unwrap();
@@ -230,13 +225,12 @@ fn repeating_rows_have_stable_ids() {
             &case,
             &FieldPath::row("medications", "nope", "med_class"),
             json!(8),
-            "dr.c",
             None
         ),
         Err(StoreError::UnknownRow { .. })
     ));
     assert!(matches!(
-        s.remove_row(&case, "medications", &second, "dr.c", " "),
+        s.remove_row(&case, "medications", &second, " "),
         Err(StoreError::ReasonRequired(_))
     ));
 }
@@ -246,7 +240,7 @@ fn fill_required(s: &mut CaseStore, case: &str) {
     let values: Json =
         serde_json::from_str(include_str!("../../tests/fixtures/complete-case.json")).unwrap();
     for (k, v) in values.as_object().unwrap() {
-        s.set_value(case, &f(k), v.clone(), "nurse.d", None)
+        s.set_value(case, &f(k), v.clone(), None)
             .unwrap_or_else(|e| panic!("{k}: {e}"));
     }
 }
@@ -255,22 +249,23 @@ fn fill_required(s: &mut CaseStore, case: &str) {
 fn status_flows_from_draft_to_complete_to_signed_and_reopens() {
     let dir = TempDir::new("status");
     let mut s = store(&dir);
-    let case = s.create_case("icrown-core", &[], "nurse.d").unwrap();
-    let err = s
-        .set_status(&case, Status::Complete, "nurse.d", None)
-        .unwrap_err();
+    let case = s.create_case("icrown-core", &[]).unwrap();
+    let err = s.set_status(&case, Status::Complete, None).unwrap_err();
     assert!(
         matches!(&err, StoreError::NotComplete { report, conflicts: 0 } if report.missing.is_empty() && !report.errors.is_empty()),
         "{err}"
     );
     assert!(matches!(
-        s.set_status(&case, Status::Signed, "nurse.d", None),
+        s.sign(&case, "test password nurse", "author"),
         Err(StoreError::NotSignable)
     ));
     fill_required(&mut s, &case);
-    s.set_status(&case, Status::Complete, "nurse.d", None)
-        .unwrap();
-    s.set_status(&case, Status::Signed, "pi.e", None).unwrap();
+    s.set_status(&case, Status::Complete, None).unwrap();
+    assert!(matches!(
+        s.set_status(&case, Status::Signed, None),
+        Err(StoreError::SignatureRequired)
+    ));
+    s.sign(&case, "test password nurse", "author").unwrap();
     assert_eq!(
         s.list(&CaseFilter {
             status: Some(Status::Signed),
@@ -282,25 +277,18 @@ fn status_flows_from_draft_to_complete_to_signed_and_reopens() {
     );
     // A signed case is locked: an edit needs a reason and reopens it.
     assert!(matches!(
-        s.set_value(&case, &f("vs_gcs"), json!(15), "dr.f", None),
+        s.set_value(&case, &f("vs_gcs"), json!(15), None),
         Err(StoreError::ReasonRequired(_))
     ));
-    s.set_value(
-        &case,
-        &f("vs_gcs"),
-        json!(15),
-        "dr.f",
-        Some("GCS was omitted"),
-    )
-    .unwrap();
-    assert_eq!(s.case(&case).unwrap().status, Status::Draft);
-    s.set_status(&case, Status::Complete, "nurse.d", None)
+    s.set_value(&case, &f("vs_gcs"), json!(15), Some("GCS was omitted"))
         .unwrap();
+    assert_eq!(s.case(&case).unwrap().status, Status::Draft);
+    s.set_status(&case, Status::Complete, None).unwrap();
     assert!(matches!(
-        s.set_status(&case, Status::Draft, "nurse.d", None),
+        s.set_status(&case, Status::Draft, None),
         Err(StoreError::ReasonRequired(_))
     ));
-    s.set_status(&case, Status::Draft, "nurse.d", Some("lab results pending"))
+    s.set_status(&case, Status::Draft, Some("lab results pending"))
         .unwrap();
     let ops: Vec<String> = s
         .history(&case, None)
@@ -319,16 +307,16 @@ fn status_flows_from_draft_to_complete_to_signed_and_reopens() {
 fn deletes_recoverably_and_lists_by_filter() {
     let dir = TempDir::new("delete");
     let mut s = store(&dir);
-    let a = s.create_case("icrown-core", &[], "u").unwrap();
-    let b = s.create_case("mpox", &[], "u").unwrap();
+    let a = s.create_case("icrown-core", &[]).unwrap();
+    let b = s.create_case("mpox", &[]).unwrap();
     assert_eq!(s.case(&b).unwrap().modules, ["mpox"]);
     assert!(matches!(
-        s.delete_case(&a, "u", ""),
+        s.delete_case(&a, ""),
         Err(StoreError::ReasonRequired(_))
     ));
-    s.delete_case(&a, "u", "enrolled twice").unwrap();
+    s.delete_case(&a, "enrolled twice").unwrap();
     assert!(matches!(
-        s.set_value(&a, &f("vs_hr"), json!(80), "u", None),
+        s.set_value(&a, &f("vs_hr"), json!(80), None),
         Err(StoreError::Deleted(_))
     ));
     let ids = |s: &CaseStore, filter: CaseFilter| {
@@ -350,7 +338,7 @@ fn deletes_recoverably_and_lists_by_filter() {
         .len(),
         2
     );
-    s.restore_case(&a, "u", "deleted by mistake").unwrap();
+    s.restore_case(&a, "deleted by mistake").unwrap();
     assert_eq!(ids(&s, CaseFilter::default()).len(), 2);
     assert_eq!(
         ids(
@@ -370,16 +358,15 @@ fn deletes_recoverably_and_lists_by_filter() {
 fn finds_cases_by_identifier_through_the_keyed_index() {
     let dir = TempDir::new("find");
     let mut s = store(&dir);
-    let case = s.create_case("icrown-core", &[], "u").unwrap();
+    let case = s.create_case("icrown-core", &[]).unwrap();
     s.set_value(
         &case,
         &f("hospital_record_number"),
         json!("MRN 0012345"),
-        "u",
         None,
     )
     .unwrap();
-    s.set_value(&case, &f("patient_name"), json!("Yamada  Taro"), "u", None)
+    s.set_value(&case, &f("patient_name"), json!("Yamada  Taro"), None)
         .unwrap();
     assert_eq!(
         s.find("hospital_record_number", "mrn 0012345").unwrap(),
@@ -399,7 +386,6 @@ fn finds_cases_by_identifier_through_the_keyed_index() {
         &case,
         &f("patient_name"),
         json!("Yamada Jiro"),
-        "u",
         Some("typo"),
     )
     .unwrap();
@@ -417,22 +403,16 @@ fn no_patient_value_appears_in_any_byte_on_disk() {
         "Sehr seltener Kommentar",
         "Zz9-lineage-Q",
     ];
-    let case = s.create_case("mpox", &[], "dr.x").unwrap();
-    s.set_value(&case, &f("patient_name"), json!(secrets[0]), "dr.x", None)
+    let case = s.create_case("mpox", &[]).unwrap();
+    s.set_value(&case, &f("patient_name"), json!(secrets[0]), None)
         .unwrap();
-    s.set_value(
-        &case,
-        &f("hospital_record_number"),
-        json!(secrets[1]),
-        "dr.x",
-        None,
-    )
-    .unwrap();
-    s.set_value(&case, &f("date_of_birth"), json!(secrets[2]), "dr.x", None)
+    s.set_value(&case, &f("hospital_record_number"), json!(secrets[1]), None)
         .unwrap();
-    s.set_value(&case, &f("vs_temp"), json!(38.4), "dr.x", None)
+    s.set_value(&case, &f("date_of_birth"), json!(secrets[2]), None)
         .unwrap();
-    s.set_value(&case, &f("vs_temp"), json!(38.6), "dr.x", Some(secrets[3]))
+    s.set_value(&case, &f("vs_temp"), json!(38.4), None)
+        .unwrap();
+    s.set_value(&case, &f("vs_temp"), json!(38.6), Some(secrets[3]))
         .unwrap();
     s.add_row(
         &case,
@@ -440,7 +420,6 @@ fn no_patient_value_appears_in_any_byte_on_disk() {
         json!({"test_clade_lineage": secrets[4]})
             .as_object()
             .unwrap(),
-        "dr.x",
         None,
     )
     .unwrap();
@@ -492,10 +471,13 @@ fn two_devices(name: &str) -> (TempDir, TempDir, CaseStore, CaseStore, String) {
         TempDir::new(&format!("{name}-b")),
     );
     let mut a = store(&da);
-    let mut b = CaseStore::create(&db.0, &pass("other tablet")).unwrap();
-    let case = a.create_case("icrown-core", &[], "nurse.a").unwrap();
-    a.set_value(&case, &f("vs_hr"), json!(88), "nurse.a", None)
-        .unwrap();
+    let mut b = {
+        let mut s = CaseStore::create(&db.0, &pass("other tablet")).unwrap();
+        s.sign_in_for_tests("nurse").unwrap();
+        s
+    };
+    let case = a.create_case("icrown-core", &[]).unwrap();
+    a.set_value(&case, &f("vs_hr"), json!(88), None).unwrap();
     let s = b.merge_from(&a).unwrap();
     assert_eq!(
         s,
@@ -511,21 +493,16 @@ fn two_devices(name: &str) -> (TempDir, TempDir, CaseStore, CaseStore, String) {
 #[test]
 fn concurrent_edits_of_one_field_become_a_conflict_and_a_resolution_converges() {
     let (_da, _db, mut a, mut b, case) = two_devices("conflict");
+    a.sign_in_for_tests("nurse.a").unwrap();
+    b.sign_in_for_tests("dr.b").unwrap();
     // Offline, both devices change the heart rate; A also sets the temperature, B the SpO2.
-    a.set_value(&case, &f("vs_hr"), json!(92), "nurse.a", Some("re-counted"))
+    a.set_value(&case, &f("vs_hr"), json!(92), Some("re-counted"))
         .unwrap();
-    b.set_value(
-        &case,
-        &f("vs_hr"),
-        json!(104),
-        "dr.b",
-        Some("monitor reading"),
-    )
-    .unwrap();
-    a.set_value(&case, &f("vs_temp"), json!(38.1), "nurse.a", None)
+    b.set_value(&case, &f("vs_hr"), json!(104), Some("monitor reading"))
         .unwrap();
-    b.set_value(&case, &f("vs_spo2"), json!(95), "dr.b", None)
+    a.set_value(&case, &f("vs_temp"), json!(38.1), None)
         .unwrap();
+    b.set_value(&case, &f("vs_spo2"), json!(95), None).unwrap();
     a.merge_from(&b).unwrap();
     b.merge_from(&a).unwrap();
     for s in [&mut a, &mut b] {
@@ -566,21 +543,21 @@ fn concurrent_edits_of_one_field_become_a_conflict_and_a_resolution_converges() 
         );
     }
     // A nurse resolves on B; A receives the resolution.
+    b.sign_in_for_tests("nurse.c").unwrap();
     assert!(matches!(
-        b.resolve(&case, &f("vs_hr"), json!(104), "nurse.c", ""),
+        b.resolve(&case, &f("vs_hr"), json!(104), ""),
         Err(StoreError::ReasonRequired(_))
     ));
     b.resolve(
         &case,
         &f("vs_hr"),
         json!(104),
-        "nurse.c",
         "monitor value confirmed with chart",
     )
     .unwrap();
     assert!(b.conflicts(None).unwrap().is_empty());
     assert!(matches!(
-        b.resolve(&case, &f("vs_hr"), json!(104), "nurse.c", "again"),
+        b.resolve(&case, &f("vs_hr"), json!(104), "again"),
         Err(StoreError::NoConflict(_))
     ));
     a.merge_from(&b).unwrap();
@@ -605,31 +582,23 @@ fn concurrent_edits_of_one_field_become_a_conflict_and_a_resolution_converges() 
 #[test]
 fn concurrent_resolutions_stay_a_conflict_unless_they_agree() {
     let (_da, _db, mut a, mut b, case) = two_devices("resolutions");
-    a.set_value(&case, &f("vs_hr"), json!(90), "a", Some("x"))
+    a.set_value(&case, &f("vs_hr"), json!(90), Some("x"))
         .unwrap();
-    b.set_value(&case, &f("vs_hr"), json!(110), "b", Some("y"))
+    b.set_value(&case, &f("vs_hr"), json!(110), Some("y"))
         .unwrap();
     a.merge_from(&b).unwrap();
     b.merge_from(&a).unwrap();
-    a.resolve(&case, &f("vs_hr"), json!(90), "nurse.a", "chart says 90")
+    a.resolve(&case, &f("vs_hr"), json!(90), "chart says 90")
         .unwrap();
-    b.resolve(
-        &case,
-        &f("vs_hr"),
-        json!(110),
-        "nurse.b",
-        "monitor says 110",
-    )
-    .unwrap();
+    b.resolve(&case, &f("vs_hr"), json!(110), "monitor says 110")
+        .unwrap();
     a.merge_from(&b).unwrap();
     let c = a.conflicts(Some(&case)).unwrap();
     assert_eq!(c.len(), 1, "two nurses disagreeing is itself a conflict");
     assert_eq!(c[0].candidates.len(), 2);
     // Two devices writing the same value concurrently is not a conflict.
-    a.set_value(&case, &f("vs_rr"), json!(18), "a", None)
-        .unwrap();
-    b.set_value(&case, &f("vs_rr"), json!(18), "b", None)
-        .unwrap();
+    a.set_value(&case, &f("vs_rr"), json!(18), None).unwrap();
+    b.set_value(&case, &f("vs_rr"), json!(18), None).unwrap();
     a.merge_from(&b).unwrap();
     assert!(
         a.conflicts(Some(&case))
@@ -647,7 +616,6 @@ fn concurrent_row_additions_both_survive() {
             &case,
             "medications",
             json!({"med_class": 8}).as_object().unwrap(),
-            "a",
             None,
         )
         .unwrap();
@@ -656,7 +624,6 @@ fn concurrent_row_additions_both_survive() {
             &case,
             "medications",
             json!({"med_class": 2}).as_object().unwrap(),
-            "b",
             None,
         )
         .unwrap();
@@ -710,7 +677,7 @@ fn the_sync_credential_is_sealed_and_survives_reopening() {
 fn a_first_push_is_the_saved_document_and_the_echo_of_a_push_rewrites_nothing() {
     let dir = TempDir::new("first-push");
     let mut s = store(&dir);
-    let case = s.create_case("icrown-core", &[], "nurse.a").unwrap();
+    let case = s.create_case("icrown-core", &[]).unwrap();
     fill_required(&mut s, &case);
     let (mut doc, _) = s.load(&case).unwrap();
     let push = s.sync_push(&case).unwrap();
@@ -749,14 +716,8 @@ fn a_first_push_is_the_saved_document_and_the_echo_of_a_push_rewrites_nothing() 
     assert!(s.sync_outbox().unwrap().is_empty());
 
     // A later edit goes as the changes after the repository's heads only.
-    s.set_value(
-        &case,
-        &f("vs_hr"),
-        json!(88),
-        "nurse.a",
-        Some("re-measured"),
-    )
-    .unwrap();
+    s.set_value(&case, &f("vs_hr"), json!(88), Some("re-measured"))
+        .unwrap();
     assert_eq!(s.sync_outbox().unwrap(), vec![case.clone()]);
     let next = s.sync_push(&case).unwrap();
     assert!(next.changes.len() < push.changes.len());
@@ -771,8 +732,8 @@ fn a_sync_answer_is_applied_whole_or_not_at_all() {
     let mut s = store(&dir);
     let other_dir = TempDir::new("apply-all-other");
     let mut other = store(&other_dir);
-    let a = other.create_case("icrown-core", &[], "nurse.b").unwrap();
-    let b = other.create_case("icrown-core", &[], "nurse.b").unwrap();
+    let a = other.create_case("icrown-core", &[]).unwrap();
+    let b = other.create_case("icrown-core", &[]).unwrap();
     let good = [other.sync_push(&a).unwrap(), other.sync_push(&b).unwrap()];
     let broken = crate::sync::CaseChanges {
         changes: b"not an automerge chunk".to_vec(),
@@ -833,6 +794,7 @@ fn enrolment(identifying_on_device: bool) -> crate::sync::Enrolment {
         site_id: "site-a".into(),
         token: "t0ken".into(),
         identifying_on_device,
+        device_key: None,
     }
 }
 
@@ -848,38 +810,23 @@ fn identifying_values_stay_in_the_device_only_part_at_such_a_site() {
     s.enrolled("https://repo.example", &enrolment(true))
         .unwrap();
     assert!(s.keeps_identifying_on_device());
-    let case = s.create_case("icrown-core", &[], "nurse.a").unwrap();
-    s.set_value(
-        &case,
-        &f("patient_name"),
-        json!("Kobayashi Emi"),
-        "nurse.a",
-        None,
-    )
-    .unwrap();
+    let case = s.create_case("icrown-core", &[]).unwrap();
+    s.set_value(&case, &f("patient_name"), json!("Kobayashi Emi"), None)
+        .unwrap();
     s.set_value(
         &case,
         &f("hospital_record_number"),
         json!("K-5531-0098"),
-        "nurse.a",
         None,
     )
     .unwrap();
-    s.set_value(
-        &case,
-        &f("date_of_birth"),
-        json!("1958-02-17"),
-        "nurse.a",
-        None,
-    )
-    .unwrap();
-    s.set_value(&case, &f("vs_hr"), json!(91), "nurse.a", None)
+    s.set_value(&case, &f("date_of_birth"), json!("1958-02-17"), None)
         .unwrap();
+    s.set_value(&case, &f("vs_hr"), json!(91), None).unwrap();
     s.set_value(
         &case,
         &f("patient_name"),
         json!("Kobayashi Emiko"),
-        "nurse.a",
         Some("name as on the wristband"),
     )
     .unwrap();
@@ -927,6 +874,7 @@ fn identifying_values_stay_in_the_device_only_part_at_such_a_site() {
     // The setting and the values survive reopening the store.
     drop(s);
     let mut s = CaseStore::open(&dir.0, &pass("ward 7 tablet")).unwrap();
+    s.sign_in_for_tests("nurse").unwrap();
     assert!(s.keeps_identifying_on_device());
     assert_eq!(
         s.case(&case).unwrap().values["hospital_record_number"],
@@ -940,19 +888,17 @@ fn editing_an_identifying_field_of_a_complete_case_reopens_it_without_telling_th
     let mut s = store(&dir);
     s.enrolled("https://repo.example", &enrolment(true))
         .unwrap();
-    let case = s.create_case("icrown-core", &[], "nurse.a").unwrap();
+    let case = s.create_case("icrown-core", &[]).unwrap();
     fill_required(&mut s, &case);
-    s.set_status(&case, Status::Complete, "nurse.a", None)
-        .unwrap();
+    s.set_status(&case, Status::Complete, None).unwrap();
     assert!(matches!(
-        s.set_value(&case, &f("patient_name"), json!("Ito Ren"), "nurse.a", None),
+        s.set_value(&case, &f("patient_name"), json!("Ito Ren"), None),
         Err(StoreError::ReasonRequired(_))
     ));
     s.set_value(
         &case,
         &f("patient_name"),
         json!("Ito Ren"),
-        "nurse.a",
         Some("spelling of Ito Ren"),
     )
     .unwrap();
@@ -977,24 +923,12 @@ fn editing_an_identifying_field_of_a_complete_case_reopens_it_without_telling_th
 fn a_store_whose_shared_records_hold_identifiers_cannot_join_such_a_site() {
     let dir = TempDir::new("local-refused");
     let mut s = store(&dir);
-    let case = s.create_case("icrown-core", &[], "nurse.a").unwrap();
-    s.set_value(
-        &case,
-        &f("patient_name"),
-        json!("Abe Sora"),
-        "nurse.a",
-        None,
-    )
-    .unwrap();
+    let case = s.create_case("icrown-core", &[]).unwrap();
+    s.set_value(&case, &f("patient_name"), json!("Abe Sora"), None)
+        .unwrap();
     // Cleared again, the name is still in the record's history: still refused.
-    s.set_value(
-        &case,
-        &f("patient_name"),
-        Json::Null,
-        "nurse.a",
-        Some("wrong case"),
-    )
-    .unwrap();
+    s.set_value(&case, &f("patient_name"), Json::Null, Some("wrong case"))
+        .unwrap();
     let err = s
         .enrolled("https://repo.example", &enrolment(true))
         .unwrap_err();
@@ -1017,17 +951,10 @@ fn merging_and_syncing_keep_the_device_only_part() {
     let (_da, _db, mut a, mut b, case) = two_devices("local-merge");
     b.enrolled("https://repo.example", &enrolment(true))
         .unwrap();
-    b.set_value(
-        &case,
-        &f("patient_name"),
-        json!("Mori Aoi"),
-        "nurse.b",
-        None,
-    )
-    .unwrap();
-    // Another device's edit arrives (as a sync answer would bring it).
-    a.set_value(&case, &f("vs_rr"), json!(22), "nurse.a", None)
+    b.set_value(&case, &f("patient_name"), json!("Mori Aoi"), None)
         .unwrap();
+    // Another device's edit arrives (as a sync answer would bring it).
+    a.set_value(&case, &f("vs_rr"), json!(22), None).unwrap();
     let theirs = a.sync_push(&case).unwrap();
     b.sync_apply_all(std::slice::from_ref(&theirs), 7).unwrap();
     let view = b.case(&case).unwrap();
@@ -1038,15 +965,9 @@ fn merging_and_syncing_keep_the_device_only_part() {
         vec![case.clone()]
     );
     // A record that carries identifiers is refused by a store that keeps them to itself.
-    let other = a.create_case("icrown-core", &[], "nurse.a").unwrap();
-    a.set_value(
-        &other,
-        &f("patient_name"),
-        json!("Ueda Kai"),
-        "nurse.a",
-        None,
-    )
-    .unwrap();
+    let other = a.create_case("icrown-core", &[]).unwrap();
+    a.set_value(&other, &f("patient_name"), json!("Ueda Kai"), None)
+        .unwrap();
     assert!(matches!(
         b.merge_from(&a),
         Err(StoreError::IdentifyingAlreadyShared { .. })

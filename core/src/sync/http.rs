@@ -26,6 +26,7 @@ pub use client::{CONNECT_TIMEOUT, HttpOptions, REQUEST_TIMEOUT, Roots};
 pub use enroll::{enroll, enroll_with_options};
 
 use super::{BinaryBody, MAX_ANSWER, SyncRequest, SyncResponse, Transport, TransportError};
+use crate::staff::{ROSTER_PATH, Roster, SIGN_IN_PATH, StaffGrant, StaffSignIn};
 use client::{build_client, check_base_url};
 use request::{read_json, send, unreachable};
 use reqwest::blocking::Client;
@@ -131,6 +132,24 @@ impl HttpTransport {
 }
 
 impl Transport for HttpTransport {
+    fn roster(&self) -> Result<Option<Roster>, TransportError> {
+        let v = self.call(Method::Get, ROSTER_PATH, None)?;
+        let roster: Roster = serde_json::from_value(v).map_err(|e| {
+            TransportError::Refused(format!("the repository's roster could not be read: {e}"))
+        })?;
+        Ok(Some(roster))
+    }
+
+    fn sign_in(&self, request: &StaffSignIn) -> Result<StaffGrant, TransportError> {
+        let body = serde_json::json!({"user": request.user, "password": &*request.password});
+        let v = self.call(Method::Post, SIGN_IN_PATH, Some(&body))?;
+        serde_json::from_value(v).map_err(|e| {
+            TransportError::Refused(format!(
+                "the repository's sign-in answer could not be read: {e}"
+            ))
+        })
+    }
+
     fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
         // The binary encoding (raw bytes compress far better than base64), gzip-compressed.
         let body = request

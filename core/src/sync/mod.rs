@@ -27,6 +27,7 @@ pub use wire::{
     SyncResponse, gunzip, gzip,
 };
 
+use crate::staff::{Roster, StaffGrant, StaffSignIn};
 use crate::store::{CaseStore, StoreError};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,6 +62,53 @@ impl TransportError {
 /// Carries one exchange to the repository (HTTPS in the apps; in memory in tests).
 pub trait Transport {
     fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError>;
+
+    /// The site's roster and settings, read after each sync; `None` from a transport (or an
+    /// older repository) that has none.
+    fn roster(&self) -> Result<Option<Roster>, TransportError> {
+        Ok(None)
+    }
+
+    /// Checks a staff member's credential at the repository (an online sign-in).
+    fn sign_in(&self, request: &StaffSignIn) -> Result<StaffGrant, TransportError> {
+        let _ = request;
+        Err(TransportError::Refused(
+            "this connection to the repository cannot sign staff in".into(),
+        ))
+    }
+}
+
+/// Signs a staff member in on the device: offline with the wrap of their password when they
+/// have one here, else online through `transport` (a first sign-in on this device, after a
+/// password reset, or after too many wrong passwords), which also refreshes the roster. A
+/// wrong credential is refused with nothing written but the count of failures.
+pub fn sign_in(
+    store: &mut CaseStore,
+    transport: Option<&dyn Transport>,
+    staff_id: &str,
+    password: &str,
+) -> Result<(), SyncError> {
+    match store.sign_in(staff_id, &crate::store::Credential::password(password)) {
+        Err(StoreError::OnlineSignInRequired(_)) if transport.is_some() => {}
+        other => return Ok(other?),
+    }
+    let Some(transport) = transport else {
+        return Ok(());
+    };
+    let grant = transport.sign_in(&StaffSignIn {
+        user: staff_id.to_string(),
+        password: zeroize::Zeroizing::new(password.to_string()),
+    })?;
+    if grant.staff.id != staff_id {
+        return Err(SyncError::Transport(TransportError::Refused(
+            "the repository answered for another user".into(),
+        )));
+    }
+    store.sign_in_online(&grant, password)?;
+    if let Some(roster) = transport.roster()? {
+        store.set_roster(&roster)?;
+    }
+    Ok(())
 }
 
 /// Where a sync is.
@@ -194,6 +242,10 @@ pub fn sync_cancellable(
             }
         }
         summary.conflicts = store.conflicts(None)?.len();
+        // Who may sign in here, and the site's settings: a deactivated account is forgotten.
+        if let Some(roster) = transport.roster()? {
+            store.set_roster(&roster)?;
+        }
         Ok(())
     };
     let outcome = run();

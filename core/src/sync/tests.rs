@@ -61,7 +61,12 @@ fn device(hub: &SharedHub, site: &str, name: &str) -> Device {
         "wardcrf-sync-{name}-{:02x}{:02x}{:02x}",
         tag[0], tag[1], tag[2]
     ));
-    let store = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+    let store = {
+        let mut s = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+        s.sign_in_for_tests("nurse").unwrap();
+        s
+    };
+    hub.borrow_mut().storage.add_staff(site, "nurse");
     let line = Line {
         hub: hub.clone(),
         site: site.into(),
@@ -79,7 +84,7 @@ impl Device {
 
     fn set(&mut self, case: &str, field: &str, v: Value, reason: Option<&str>) {
         self.store
-            .set_value(case, &FieldPath::field(field), v, "user", reason)
+            .set_value(case, &FieldPath::field(field), v, reason)
             .unwrap();
     }
 
@@ -111,7 +116,7 @@ fn devices_of_a_site_converge_through_the_repository_and_see_the_same_conflicts(
         device(&hub, "A", "a2"),
         device(&hub, "B", "b1"),
     );
-    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&case, "vs_hr", json!(88), None);
     assert_eq!(
         a1.sync(),
@@ -161,7 +166,6 @@ fn devices_of_a_site_converge_through_the_repository_and_see_the_same_conflicts(
             &case,
             &FieldPath::field("vs_hr"),
             json!(104),
-            "nurse",
             "monitor confirmed",
         )
         .unwrap();
@@ -194,7 +198,7 @@ fn a_sync_with_nothing_new_is_one_small_exchange_whatever_the_store_size() {
     let hub = new_hub();
     let (mut a1, mut a2) = (device(&hub, "A", "s1"), device(&hub, "A", "s2"));
     for i in 0..130 {
-        let case = a1.store.create_case("icrown-core", &[], "n").unwrap();
+        let case = a1.store.create_case("icrown-core", &[]).unwrap();
         a1.set(&case, "vs_hr", json!(60 + i % 50), None);
     }
     let first = a1.sync();
@@ -224,7 +228,7 @@ fn a_sync_with_nothing_new_is_one_small_exchange_whatever_the_store_size() {
 fn an_interrupted_sync_completes_on_the_next_one_without_duplicates() {
     let hub = new_hub();
     let (mut a1, mut a2) = (device(&hub, "A", "i1"), device(&hub, "A", "i2"));
-    let case = a1.store.create_case("icrown-core", &[], "n").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&case, "vs_hr", json!(70), None);
     // The repository applies the push but the answer is lost.
     a1.line.drop_next_response.set(true);
@@ -260,7 +264,7 @@ fn an_interrupted_sync_completes_on_the_next_one_without_duplicates() {
 fn the_repository_refuses_bad_pushes_and_applies_nothing_of_them() {
     let hub = new_hub();
     let (mut a1, mut b1) = (device(&hub, "A", "r1"), device(&hub, "B", "r2"));
-    let case = a1.store.create_case("icrown-core", &[], "n").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.sync();
     // A device of site B pushes a case of site A.
     let forged = a1.store.sync_push(&case).unwrap();
@@ -276,7 +280,7 @@ fn the_repository_refuses_bad_pushes_and_applies_nothing_of_them() {
     assert_eq!(err, HubError::OtherSite(case.clone()));
     assert!(err.is_client_error());
     // A batch with one good new case and one malformed: neither is stored.
-    let good_id = b1.store.create_case("icrown-core", &[], "n").unwrap();
+    let good_id = b1.store.create_case("icrown-core", &[]).unwrap();
     let good = b1.store.sync_push(&good_id).unwrap();
     let broken = CaseChanges {
         case_id: "deadbeef".repeat(4),
@@ -316,7 +320,7 @@ fn a_cancelled_sync_stops_between_exchanges_and_the_next_one_completes_it() {
     let hub = new_hub();
     let mut a1 = device(&hub, "A", "c1");
     for _ in 0..PUSH_BATCH + 5 {
-        a1.store.create_case("icrown-core", &[], "n").unwrap();
+        a1.store.create_case("icrown-core", &[]).unwrap();
     }
     // Cancelled before it starts: no exchange at all.
     let cancel = AtomicBool::new(true);

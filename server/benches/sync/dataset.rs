@@ -312,7 +312,7 @@ pub(crate) struct DocTemplate {
 impl DocTemplate {
     pub(crate) fn from_store(store: &mut CaseStore) -> DocTemplate {
         let id = store
-            .create_case(FORM, &[], USER)
+            .create_case(FORM, &[])
             .expect("create a template case");
         let export = store
             .export_cases()
@@ -451,17 +451,15 @@ pub(crate) fn check_generator(scratch: &Path, template: &DocTemplate) {
     let mut store = new_store(&scratch.join("check"));
     let actor = actor_of(&store);
     for (i, case) in generate_set(99, 3).iter().enumerate() {
-        let real = store
-            .create_case(FORM, &[], USER)
-            .expect("create a check case");
+        let real = store.create_case(FORM, &[]).expect("create a check case");
         for (field, value) in &case.values {
             store
-                .set_value(&real, &FieldPath::field(field), value.clone(), USER, None)
+                .set_value(&real, &FieldPath::field(field), value.clone(), None)
                 .unwrap_or_else(|e| panic!("generated {field} = {value} is refused: {e}"));
         }
         for (group, _, row) in &case.rows {
             store
-                .add_row(&real, group, row, USER, None)
+                .add_row(&real, group, row, None)
                 .unwrap_or_else(|e| panic!("generated {group} row is refused: {e}"));
         }
         let bytes = template.build(&actor, case, i as i64);

@@ -249,7 +249,6 @@ fn edit(store: &mut CaseStore, cases: &[&CaseData], round: i64) {
                 &c.case_id,
                 &FieldPath::field(EDIT_FIELD),
                 edited_value(c, round),
-                USER,
                 Some("re-measured"),
             )
             .expect("edit a case");

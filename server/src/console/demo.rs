@@ -198,7 +198,7 @@ impl Tablet {
         reason: Option<&str>,
     ) -> Result<(), DemoError> {
         self.store
-            .set_value(case, &FieldPath::field(field), v, user, reason)?;
+            .set_value(case, &FieldPath::field(field), v, reason)?;
         Ok(())
     }
 
@@ -209,7 +209,7 @@ impl Tablet {
         n: usize,
         values: &[(&str, Json)],
     ) -> Result<String, DemoError> {
-        let case = self.store.create_case("icrown-core", &[], user)?;
+        let case = self.store.create_case("icrown-core", &[])?;
         self.set(
             &case,
             "hospital_record_number",

@@ -491,7 +491,7 @@ fn an_admin_resets_a_forgotten_password_and_lifts_a_lock_out_with_the_admin_toke
 fn conflicted_case(s: &TestServer, site: &str, tag: &str) -> (Device, Device, String) {
     let mut a = device(s, site, &format!("{tag}-a"));
     let mut b = device(s, site, &format!("{tag}-b"));
-    let case = a.store.create_case("icrown-core", &[], "ana").unwrap();
+    let case = a.store.create_case("icrown-core", &[]).unwrap();
     a.set(&case, "vs_spo2", json!(95), None);
     a.sync().unwrap();
     b.sync().unwrap();
@@ -510,7 +510,7 @@ fn a_case_whose_stored_document_is_damaged_is_marked_for_admins_and_its_pages_sa
     staff(&s, "ana", "admin", None);
     let (_a, _b, case) = conflicted_case(&s, "site-a", "damaged");
     let mut c = device(&s, "site-a", "damaged-c");
-    let fine = c.store.create_case("icrown-core", &[], "carl").unwrap();
+    let fine = c.store.create_case("icrown-core", &[]).unwrap();
     c.set(&fine, "vs_spo2", json!(96), None);
     c.sync().unwrap();
     s.damage_document(&case);
@@ -570,7 +570,7 @@ fn roles_limit_what_each_user_sees_and_does() {
     staff(&s, "ana", "admin", None);
     let (_a, _b, case_a) = conflicted_case(&s, "site-a", "roles-a");
     let mut c = device(&s, "site-b", "roles-c");
-    let case_b = c.store.create_case("icrown-core", &[], "carl").unwrap();
+    let case_b = c.store.create_case("icrown-core", &[]).unwrap();
     c.set(&case_b, "vs_spo2", json!(96), None);
     c.sync().unwrap();
 

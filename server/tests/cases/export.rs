@@ -27,7 +27,7 @@ fn seeded(name: &str) -> (TestServer, String, String, String, String) {
     let mut a2 = device(&server, "site-a", &format!("{name}-a2"));
     let mut b1 = device(&server, "site-b", &format!("{name}-b1"));
 
-    let full = a1.store.create_case("icrown-core", &[], "nurse-a").unwrap();
+    let full = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set_by(&full, "patient_name", json!(NAME), "nurse-a", None);
     a1.set_by(&full, "sex_at_birth", json!("2"), "nurse-a", None);
     a1.set_by(&full, "vs_temp", json!(38.5), "nurse-a", None);
@@ -50,17 +50,12 @@ fn seeded(name: &str) -> (TestServer, String, String, String, String) {
     a1.set_by(&full, "contact_setting", json!(["1", "3"]), "nurse-a", None);
     let mut row = serde_json::Map::new();
     row.insert("med_class".into(), json!("8"));
-    let row_id = a1
-        .store
-        .add_row(&full, "medications", &row, "nurse-a", None)
-        .unwrap();
+    let row_id = a1.store.add_row(&full, "medications", &row, None).unwrap();
     let mut lab = serde_json::Map::new();
     lab.insert("lab_datetime".into(), json!("2024-03-01T09:30+09:00"));
     lab.insert("lab_crp".into(), json!(12.5));
     lab.insert("lab_wbc".into(), json!(9.1));
-    a1.store
-        .add_row(&full, "labs", &lab, "nurse-a", None)
-        .unwrap();
+    a1.store.add_row(&full, "labs", &lab, None).unwrap();
     // A value entered and cleared, a row added and removed: both stay in the audit trail.
     a1.set_by(&full, "vs_rr", json!(20), "nurse-a", None);
     a1.set_by(
@@ -72,14 +67,11 @@ fn seeded(name: &str) -> (TestServer, String, String, String, String) {
     );
     let mut gone = serde_json::Map::new();
     gone.insert("med_class".into(), json!("2"));
-    let gone_id = a1
-        .store
-        .add_row(&full, "medications", &gone, "nurse-a", None)
-        .unwrap();
+    let gone_id = a1.store.add_row(&full, "medications", &gone, None).unwrap();
     a1.store
-        .remove_row(&full, "medications", &gone_id, "nurse-a", "duplicate")
+        .remove_row(&full, "medications", &gone_id, "duplicate")
         .unwrap();
-    let other = a1.store.create_case("icrown-core", &[], "nurse-a").unwrap();
+    let other = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set_by(&other, "vs_hr", json!(70), "nurse-a", None);
     a1.sync().unwrap();
     a2.sync().unwrap();
@@ -91,7 +83,7 @@ fn seeded(name: &str) -> (TestServer, String, String, String, String) {
         Some("recount <after> rest"),
     );
     a2.sync().unwrap();
-    let b_case = b1.store.create_case("icrown-core", &[], "nurse-b").unwrap();
+    let b_case = b1.store.create_case("icrown-core", &[]).unwrap();
     b1.set_by(&b_case, "vs_hr", json!(75), "nurse-b", None);
     b1.sync().unwrap();
     (server, full, other, b_case, row_id)
@@ -586,7 +578,7 @@ fn csv_cells_never_start_a_formula_and_their_text_is_recoverable() {
     let mut d = device(&server, "site-f", "export-csv-formulas-d");
     let mut cases = Vec::new();
     for (i, formula) in FORMULAS.iter().enumerate() {
-        let case = d.store.create_case("icrown-core", &[], "nurse").unwrap();
+        let case = d.store.create_case("icrown-core", &[]).unwrap();
         d.set(&case, "case_id", json!(formula), None);
         d.set(&case, "patient_name", json!(format!("{formula} {i}")), None);
         // Text that is a plain number (like a negative value) stays a number.
@@ -597,7 +589,7 @@ fn csv_cells_never_start_a_formula_and_their_text_is_recoverable() {
         row.insert("amr_organism".into(), json!(formula));
         let row_id = d
             .store
-            .add_row(&case, "pathogen_tests", &row, "nurse", None)
+            .add_row(&case, "pathogen_tests", &row, None)
             .unwrap();
         cases.push((case, formula, row_id));
     }
@@ -990,7 +982,7 @@ fn seeded_identifiers(name: &str) -> (TestServer, Vec<String>) {
     server.site("site-r");
     let mut d1 = device(&server, "site-r", &format!("{name}-d1"));
     let mut d2 = device(&server, "site-r", &format!("{name}-d2"));
-    let case = d1.store.create_case("icrown-core", &[], NURSE).unwrap();
+    let case = d1.store.create_case("icrown-core", &[]).unwrap();
     d1.set_by(&case, "patient_name", json!(PATIENT_BEFORE), NURSE, None);
     d1.set_by(
         &case,
@@ -1007,11 +999,8 @@ fn seeded_identifiers(name: &str) -> (TestServer, Vec<String>) {
     d1.set_by(&case, "vs_hr", json!(88), NURSE, None);
     let mut row = serde_json::Map::new();
     row.insert("med_class".into(), json!("8"));
-    let row_id = d1
-        .store
-        .add_row(&case, "medications", &row, NURSE, None)
-        .unwrap();
-    let second = d1.store.create_case("icrown-core", &[], NURSE).unwrap();
+    let row_id = d1.store.add_row(&case, "medications", &row, None).unwrap();
+    let second = d1.store.create_case("icrown-core", &[]).unwrap();
     d1.set_by(&second, "vs_hr", json!(70), NURSE, None);
     d1.sync().unwrap();
     d2.sync().unwrap();

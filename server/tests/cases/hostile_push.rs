@@ -62,7 +62,7 @@ fn a_document_with_bytes_after_it_is_refused_and_the_site_keeps_syncing() {
     server.site("site-a");
     let mut a1 = device(&server, "site-a", "ta1");
     let mut a2 = device(&server, "site-a", "ta2");
-    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&case, "vs_hr", json!(88), None);
     let mut poisoned = a1.store.sync_push(&case).unwrap();
     poisoned.changes.extend_from_slice(&[0u8; 64]);
@@ -86,7 +86,7 @@ fn a_long_case_id_is_refused_and_never_reaches_other_devices() {
     let mut a1 = device(&server, "site-a", "la1");
     let mut a2 = device(&server, "site-a", "la2");
     let mut a3 = device(&server, "site-a", "la3");
-    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     for bad in ["é".repeat(40_000), String::new(), "\0".repeat(32)] {
         let mut c = a1.store.sync_push(&case).unwrap();
         c.case_id = bad;
@@ -96,7 +96,7 @@ fn a_long_case_id_is_refused_and_never_reaches_other_devices() {
     assert_eq!(cases_of(&server), 0);
     binary_pull(&server, &a2.http.token).unwrap();
     a2.sync().unwrap();
-    let c = a3.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let c = a3.store.create_case("icrown-core", &[]).unwrap();
     a3.sync().unwrap();
     assert_eq!(
         binary_pull(&server, &a2.http.token).unwrap().cases[0].case_id,
@@ -109,7 +109,7 @@ fn one_case_twice_or_too_many_entries_in_one_push_are_refused() {
     let server = TestServer::start(&crate::backend(), "hostile-entries");
     server.site("site-a");
     let mut a1 = device(&server, "site-a", "ea1");
-    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     let c = a1.store.sync_push(&case).unwrap();
     let r = push(&server, &a1.http.token, vec![c.clone(), c]);
     assert_eq!(
@@ -136,7 +136,7 @@ fn a_change_forged_under_the_repositorys_actor_is_refused() {
     let server = TestServer::start(&crate::backend(), "hostile-forged");
     server.site("site-a");
     let mut a1 = device(&server, "site-a", "fa1");
-    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&case, "vs_hr", json!(88), None);
     let mine = a1.store.sync_push(&case).unwrap(); // the whole document, before its first sync
     a1.sync().unwrap();
@@ -187,7 +187,7 @@ fn private_site(name: &str) -> (TestServer, Device) {
 #[test]
 fn a_name_set_then_cleared_before_the_sync_is_refused_at_a_site_keeping_names_on_devices() {
     let (server, mut d) = private_site("hostile-cleared");
-    let case = d.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = d.store.create_case("icrown-core", &[]).unwrap();
     d.set(&case, "patient_name", json!("Okada Rin"), None);
     d.set(
         &case,
@@ -211,7 +211,7 @@ fn a_name_set_then_cleared_before_the_sync_is_refused_at_a_site_keeping_names_on
 #[test]
 fn a_name_inside_a_row_is_refused_at_a_site_keeping_names_on_devices() {
     let (server, mut d) = private_site("hostile-row");
-    let case = d.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = d.store.create_case("icrown-core", &[]).unwrap();
     let mine = d.store.sync_push(&case).unwrap();
     // The device's own actor writes a row of labs holding a name.
     let mut doc = AutoCommit::load(&mine.changes)
@@ -285,7 +285,7 @@ fn a_deflate_bomb_is_refused_as_too_large_and_the_site_keeps_syncing() {
     server.site("site-a");
     let mut a1 = device(&server, "site-a", "ba1");
     let mut a2 = device(&server, "site-a", "ba2");
-    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&case, "vs_hr", json!(88), None);
     let honest = a1.store.sync_push(&case).unwrap();
     let bomb = deflate_bomb(200);

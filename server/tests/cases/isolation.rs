@@ -51,12 +51,12 @@ fn a_case_that_cannot_be_loaded_is_quarantined_and_the_site_keeps_syncing() {
     let mut b1 = device(&server, "site-b", "iso-b1");
     let mut cases = Vec::new();
     for hr in [70, 80, 90] {
-        let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+        let case = a1.store.create_case("icrown-core", &[]).unwrap();
         a1.set(&case, "vs_hr", json!(hr), None);
         cases.push(case);
     }
     a1.sync().unwrap();
-    let b_case = b1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let b_case = b1.store.create_case("icrown-core", &[]).unwrap();
     b1.sync().unwrap();
 
     // A disk fault (or an older bug) leaves one stored document unloadable.
@@ -123,9 +123,9 @@ fn an_edit_pushed_to_a_damaged_case_is_taken_whole_and_repairs_it() {
     let server = TestServer::start(&crate::backend(), "iso-edit");
     server.site("site-a");
     let mut a1 = device(&server, "site-a", "iso-e1");
-    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&case, "vs_hr", json!(70), None);
-    let other = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let other = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&other, "vs_hr", json!(60), None);
     a1.sync().unwrap();
     let mut storage = server.storage();
@@ -151,7 +151,7 @@ fn a_replacement_for_a_damaged_case_must_be_whole_and_from_its_site() {
     server.site("site-b");
     let mut a1 = device(&server, "site-a", "iso-w1");
     let b1 = device(&server, "site-b", "iso-w2");
-    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&case, "vs_hr", json!(70), None);
     a1.sync().unwrap();
     a1.set(&case, "vs_hr", json!(71), Some("recount"));
@@ -225,7 +225,7 @@ fn pull_answers_are_bounded_by_bytes_and_a_larger_case_goes_alone() {
         .into_iter()
         .enumerate()
     {
-        let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+        let case = a1.store.create_case("icrown-core", &[]).unwrap();
         a1.set(&case, "vs_hr", json!(70), None);
         let bytes = a1
             .store
@@ -278,7 +278,7 @@ fn a_device_that_always_sends_cursor_zero_keeps_one_pending_row_per_case() {
     server.site("site-a");
     let mut a1 = device(&server, "site-a", "iso-s1");
     for hr in [70, 80, 90] {
-        let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+        let case = a1.store.create_case("icrown-core", &[]).unwrap();
         a1.set(&case, "vs_hr", json!(hr), None);
     }
     a1.sync().unwrap();
@@ -301,11 +301,11 @@ fn one_push_cannot_write_a_case_twice() {
     server.site("site-a");
     let mut a1 = device(&server, "site-a", "iso-t1");
     let mut a2 = device(&server, "site-a", "iso-t2");
-    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&case, "vs_hr", json!(70), None);
     let first = a1.store.sync_push(&case).unwrap();
     // A second entry under the same id carrying another case's document.
-    let other = a2.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let other = a2.store.create_case("icrown-core", &[]).unwrap();
     a2.set(&other, "vs_hr", json!(150), None);
     let second = CaseChanges {
         case_id: case.clone(),

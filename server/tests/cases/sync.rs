@@ -22,7 +22,7 @@ fn devices_of_a_site_converge_and_other_sites_never_see_the_cases() {
     let mut a2 = device(&server, "site-a", "a2");
     let mut b1 = device(&server, "site-b", "b1");
 
-    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&case, "vs_hr", json!(88), None);
     let s = a1.sync().unwrap();
     assert_eq!((s.pushed, s.pulled), (1, 0));
@@ -71,7 +71,7 @@ fn a_revoked_device_cannot_sync_and_a_refused_push_applies_nothing() {
     server.site("site-b");
     let mut a1 = device(&server, "site-a", "ra1");
     let mut b1 = device(&server, "site-b", "rb1");
-    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&case, "vs_hr", json!(70), None);
     a1.sync().unwrap();
 
@@ -114,14 +114,14 @@ fn synced_cases_are_projected_flagged_and_kept_never_dropped() {
 
     // A diastolic pressure above the systolic breaks rule dbp_below_sbp; a heart rate beyond
     // the soft limits is confirmed with a reason. Both are stored and synced all the same.
-    let flagged = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let flagged = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&flagged, "vs_sbp", json!(100), None);
     a1.set(&flagged, "vs_dbp", json!(120), None);
     a1.set(&flagged, "vs_hr", json!(170), Some("measured twice"));
-    let clean = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let clean = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&clean, "vs_hr", json!(80), None);
     a1.sync().unwrap();
-    let other = b1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let other = b1.store.create_case("icrown-core", &[]).unwrap();
     b1.set(&other, "vs_hr", json!(75), None);
     b1.sync().unwrap();
 
@@ -219,7 +219,7 @@ fn the_case_endpoints_need_the_admin_token_and_know_unknown_cases() {
     let server = TestServer::start(&crate::backend(), "sync-projection-auth");
     server.site("site-a");
     let mut a1 = device(&server, "site-a", "qa1");
-    let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
     a1.set(&case, "vs_hr", json!(80), None);
     a1.sync().unwrap();
     for path in ["/api/cases".to_string(), format!("/api/cases/{case}")] {
@@ -238,14 +238,16 @@ fn the_case_endpoints_need_the_admin_token_and_know_unknown_cases() {
 fn cases_stored_before_projections_are_projected_at_start_and_their_history_is_served() {
     // A ward store's cases, stored as an older server (without projections) would have them.
     let dir = temp_dir("backfill-device").join("store");
-    let mut store = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
-    let case = store.create_case("icrown-core", &[], "nurse").unwrap();
+    let mut store = {
+        let mut s = CaseStore::create(&dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+        s.sign_in_for_tests("nurse").unwrap();
+        s
+    };
+    let case = store.create_case("icrown-core", &[]).unwrap();
     let hr = FieldPath::field("vs_hr");
+    store.set_value(&case, &hr, json!(88), None).unwrap();
     store
-        .set_value(&case, &hr, json!(88), "nurse", None)
-        .unwrap();
-    store
-        .set_value(&case, &hr, json!(96), "charge nurse", Some("recount"))
+        .set_value(&case, &hr, json!(96), Some("recount"))
         .unwrap();
     let doc = store.export_cases().unwrap().remove(0).bytes;
     let seed = vec![(case.clone(), "site-a".into(), "icrown-core".into(), doc)];
@@ -289,7 +291,7 @@ fn sync_bodies_travel_gzip_compressed_and_bad_compressed_bodies_are_refused_whol
     let mut a2 = device(&server, "site-a", "ga2");
     let mut ids = Vec::new();
     for i in 0..12 {
-        let case = a1.store.create_case("icrown-core", &[], "nurse").unwrap();
+        let case = a1.store.create_case("icrown-core", &[]).unwrap();
         a1.set(&case, "vs_hr", json!(70 + i), None);
         ids.push(case);
     }

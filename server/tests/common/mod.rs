@@ -477,13 +477,7 @@ impl Device {
     /// Sets a case-level field as `user`.
     pub fn set_by(&mut self, case: &str, field: &str, v: Value, user: &str, reason: Option<&str>) {
         self.store
-            .set_value(
-                case,
-                &wardcrf_core::FieldPath::field(field),
-                v,
-                user,
-                reason,
-            )
+            .set_value(case, &wardcrf_core::FieldPath::field(field), v, reason)
             .unwrap();
     }
 
