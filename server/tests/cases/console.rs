@@ -495,8 +495,20 @@ fn conflicted_case(s: &TestServer, site: &str, tag: &str) -> (Device, Device, St
     a.set(&case, "vs_spo2", json!(95), None);
     a.sync().unwrap();
     b.sync().unwrap();
-    a.set_by(&case, "vs_spo2", json!(92), "ana", Some("re-measured"));
-    b.set_by(&case, "vs_spo2", json!(97), "ben", Some("re-measured"));
+    a.set_by(
+        &case,
+        "vs_spo2",
+        json!(92),
+        "nurse-ana",
+        Some("re-measured"),
+    );
+    b.set_by(
+        &case,
+        "vs_spo2",
+        json!(97),
+        "nurse-ben",
+        Some("re-measured"),
+    );
     a.sync().unwrap();
     b.sync().unwrap();
     (a, b, case)
