@@ -249,8 +249,10 @@ fn the_roster_lists_the_sites_ward_staff_with_their_state_and_the_sites_settings
     assert_eq!(sato.display_name, "Dr. Sato Hanako");
 
     // The site's settings, set by the administrator and checked as devices check them.
-    let mut settings = wardcrf_core::staff::SiteSettings::default();
-    settings.lock_after_minutes = 10;
+    let mut settings = wardcrf_core::staff::SiteSettings {
+        lock_after_minutes: 10,
+        ..Default::default()
+    };
     settings.signature_meanings.truncate(1);
     settings.signature_meanings[0].en = "I entered this case report".into();
     let r = admin_put(

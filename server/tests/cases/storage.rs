@@ -441,8 +441,10 @@ where
         s.site_settings("A").unwrap(),
         Some(wardcrf_core::staff::SiteSettings::default())
     );
-    let mut settings = wardcrf_core::staff::SiteSettings::default();
-    settings.lock_after_minutes = 9;
+    let mut settings = wardcrf_core::staff::SiteSettings {
+        lock_after_minutes: 9,
+        ..Default::default()
+    };
     settings.signature_meanings.pop();
     s.set_site_settings("A", &settings).unwrap();
     assert_eq!(s.site_settings("A").unwrap(), Some(settings.clone()));
