@@ -135,6 +135,7 @@ messages! {
     Enable => "Enable", "有効にする", "Aktivieren";
     Disabled => "Disabled", "無効", "Deaktiviert";
     Locked => "Locked", "ロック中", "Gesperrt";
+    Unverified => "unverified:", "未確認:", "nicht verifiziert:";
     Unlock => "Unlock", "ロック解除", "Entsperren";
     Unlocked => "The account is unlocked.", "アカウントのロックを解除しました。", "Das Konto ist entsperrt.";
     ResetPassword => "Reset password", "パスワード再設定", "Passwort zurücksetzen";

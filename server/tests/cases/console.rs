@@ -938,3 +938,48 @@ fn clinicians_work_on_tablets_only_and_admins_reset_and_unlock_staff_in_the_cons
         .count("SELECT credential_epoch FROM staff_users WHERE username = 'sato'");
     assert_eq!(epoch, 1);
 }
+
+#[test]
+fn the_case_page_names_each_author_and_marks_changes_from_before_staff_signed_in() {
+    use automerge::ReadDoc;
+    use automerge::transaction::{CommitOptions, Transactable};
+    let dir = temp_dir("console-authors").join("store");
+    let mut store = wardcrf_core::CaseStore::create(
+        &dir,
+        &wardcrf_core::Passphrase::insecure_for_tests("p", 10),
+    )
+    .unwrap();
+    store.sign_in_for_tests("nurse-site-a").unwrap();
+    let case = store.create_case("icrown-core", &[]).unwrap();
+    let hr = wardcrf_core::FieldPath::field("vs_hr");
+    store.set_value(&case, &hr, json!(88), None).unwrap();
+    let doc = store.export_cases().unwrap().remove(0).bytes;
+    // A change made before staff signed in on devices: its note names no signed-in author.
+    let mut legacy = automerge::AutoCommit::load(&doc).unwrap();
+    let (_, values) = legacy.get(automerge::ROOT, "values").unwrap().unwrap();
+    let (current, _) = legacy.get(&values, "vs_hr").unwrap().unwrap();
+    let earlier = current.to_str().unwrap().replace("88", "86");
+    legacy.put(&values, "vs_hr", earlier).unwrap();
+    let note = json!({"user": "old-nurse", "op": "set", "field": "vs_hr", "reason": "legacy",
+                      "new": {"value": 86, "unit": "/min"}});
+    legacy.commit_with(
+        CommitOptions::default()
+            .with_message(note.to_string())
+            .with_time(1_500_000_000),
+    );
+    let seed = vec![(
+        case.clone(),
+        "site-a".to_string(),
+        "icrown-core".to_string(),
+        legacy.save(),
+    )];
+    let s = TestServer::start_with_cases(&crate::backend(), "console-authors", &seed);
+    staff(&s, "ana", "admin", None);
+    let page = html(&login(s.addr, "ana").get(&format!("/cases/{case}")));
+    assert!(
+        page.contains("Test nurse-site-a <code>nurse-site-a</code>"),
+        "{page}"
+    );
+    assert!(page.contains("unverified:</span> old-nurse"), "{page}");
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}

@@ -205,7 +205,7 @@ pub async fn case_view<S: Store>(
                     s,
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} <span class=\"old\">{}</span> → <strong>{}</strong></td><td>{}</td></tr>",
                     Timestamp::from_unix_seconds(e.time).minutes_utc(),
-                    esc(&e.user),
+                    author_html(e, lang),
                     short_device(&e.device, lang),
                     esc(&e.op),
                     show(&e.old),

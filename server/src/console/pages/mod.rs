@@ -88,6 +88,20 @@ fn short_device(device: &str, lang: Lang) -> String {
     }
 }
 
+/// Who made a change, as the console shows it (HTML): the printed name and staff id of a
+/// signed-in author, or "unverified: <name>" for a change made before staff signed in on
+/// devices (the core's `ChangeNote::author`, in the page's language).
+fn author_html(e: &wardcrf_core::HistoryEntry, lang: Lang) -> String {
+    match (&e.user_name, e.verified) {
+        (Some(name), true) => format!("{} <code>{}</code>", esc(name), esc(&e.user)),
+        _ => format!(
+            "<span class=\"tag warn\">{}</span> {}",
+            M::Unverified.get(lang),
+            esc(&e.user)
+        ),
+    }
+}
+
 /// The marker of a case whose stored document is damaged (administrators see it).
 fn damaged_tag(lang: Lang) -> String {
     format!(
