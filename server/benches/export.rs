@@ -53,6 +53,9 @@ fn one_document(dir: &std::path::Path) -> Vec<u8> {
         &Passphrase::insecure_for_tests("bench", 10),
     )
     .expect("a device store");
+    store
+        .sign_in_for_tests("nurse.bench")
+        .expect("sign the bench nurse in");
     let values: serde_json::Value = serde_json::from_str(FULL_CASE).expect("the fixture");
     let case = store.create_case("icrown-core", &[]).expect("a case");
     for (field, value) in values.as_object().expect("an object") {

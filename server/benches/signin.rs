@@ -29,7 +29,6 @@ use wardcrf_core::sync::{HttpTransport, sync};
 use wardcrf_core::{CaseStore, FieldPath, RawKeyProvider, SecretKey};
 
 const FORM: &str = "icrown-core";
-const USER: &str = "nurse.bench";
 
 fn new_store(dir: &TempDir) -> CaseStore {
     let provider = RawKeyProvider::new(SecretKey::generate().expect("a random key"));

@@ -108,7 +108,8 @@ impl Server {
             .expect("add a site");
     }
 
-    /// Enrols a device store at `site`; returns its token.
+    /// Enrols a device store at `site` and signs the site's bench nurse in on it (a site
+    /// nurse the repository knows: see [`Server::ward_staff`]); returns its token.
     pub fn enrol(&self, store: &mut CaseStore, site: &str) -> String {
         let code = self
             .admin
@@ -123,7 +124,27 @@ impl Server {
         store
             .set_sync_credential(&self.url(), &enrolment.token)
             .expect("keep the credential");
+        let nurse = self.ward_staff(site);
+        store.sign_in_for_tests(&nurse).expect("sign the nurse in");
         enrolment.token
+    }
+
+    /// The site nurse of `site` whom its bench devices sign in as (`n.<site>`), added to the
+    /// repository when missing (a staff id names one person of one site). The password is
+    /// the one `CaseStore::sign_in_for_tests` wraps the device's key with.
+    pub fn ward_staff(&self, site: &str) -> String {
+        let id: String = format!("n.{site}").chars().take(64).collect();
+        // Refused (409) when another device of the site added them already; any other
+        // failure shows as the site's pushes being refused.
+        let _ = self.admin.call(
+            Method::Post,
+            "/api/admin/staff",
+            Some(
+                &json!({"username": id, "role": "site_nurse", "site_id": site,
+                         "password": format!("test password {id}")}),
+            ),
+        );
+        id
     }
 
     pub fn site_cases(&self, site: &str) -> u64 {

@@ -411,9 +411,15 @@ pub(crate) fn actor_of(store: &CaseStore) -> ActorId {
     ActorId::from(bytes)
 }
 
+/// A new device store with the bench nurse signed in (devices that enrol sign in as their
+/// site's nurse instead: `Server::enrol`).
 pub(crate) fn new_store(dir: &Path) -> CaseStore {
     let provider = RawKeyProvider::new(SecretKey::generate().expect("a random key"));
-    CaseStore::create(dir, &provider).expect("create a device store")
+    let mut store = CaseStore::create(dir, &provider).expect("create a device store");
+    store
+        .sign_in_for_tests(USER)
+        .expect("sign the bench nurse in");
+    store
 }
 
 /// Fills `store` with `cases` (generated documents, imported 500 at a time).

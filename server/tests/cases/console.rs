@@ -958,7 +958,7 @@ fn the_case_page_names_each_author_and_marks_changes_from_before_staff_signed_in
     let mut legacy = automerge::AutoCommit::load(&doc).unwrap();
     let (_, values) = legacy.get(automerge::ROOT, "values").unwrap().unwrap();
     let (current, _) = legacy.get(&values, "vs_hr").unwrap().unwrap();
-    let earlier = current.to_str().unwrap().replace("88", "86");
+    let earlier = current.as_str().unwrap().replace("88", "86");
     legacy.put(&values, "vs_hr", earlier).unwrap();
     let note = json!({"user": "old-nurse", "op": "set", "field": "vs_hr", "reason": "legacy",
                       "new": {"value": 86, "unit": "/min"}});
