@@ -395,6 +395,21 @@ fn the_odm_export_validates_against_the_schema_and_defines_every_oid_it_referenc
     let audit = after(data, hr[1], "ItemData");
     assert_eq!(audit[0].name, "AuditRecord");
     assert_eq!(audit[1].attrs["UserOID"], "USR.charge-nurse");
+    // Each user of the audit records by staff id and printed name.
+    let user = find(&elements, "User", "OID", "USR.charge-nurse")[0];
+    let user = after(&elements, user, "User");
+    let texts: Vec<(&str, &str)> = user
+        .iter()
+        .take_while(|e| ["LoginName", "DisplayName", "FullName"].contains(&e.name.as_str()))
+        .map(|e| (e.name.as_str(), e.text.as_str()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            ("LoginName", "charge-nurse"),
+            ("FullName", "Test charge-nurse")
+        ]
+    );
     assert!(audit[2].attrs["LocationOID"].starts_with("LOC.DEV."));
     assert_eq!(audit[3].name, "DateTimeStamp");
     assert!(

@@ -344,7 +344,15 @@ fn audit_record<W: Write>(
     x.open("AuditRecord", &[])?;
     x.empty("UserRef", &[("UserOID", &user_oid(&user))])?;
     x.empty("LocationRef", &[("LocationOID", &device_oid(&device))])?;
-    seen.users.insert(user);
+    // The printed name of a signed-in author (never in a research export).
+    let name = entry
+        .user_name
+        .clone()
+        .filter(|_| entry.verified && options.research.is_none());
+    let known = seen.users.entry(user).or_default();
+    if known.is_none() {
+        *known = name;
+    }
     seen.devices.insert(device);
     x.text_element(
         "DateTimeStamp",

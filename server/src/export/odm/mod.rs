@@ -13,7 +13,9 @@
 //!   date (partialDate for fields that accept partial dates), datetime → datetime, choice →
 //!   text with its CodeList, multichoice → text holding the codes joined by `;` (no
 //!   CodeListRef: the value is not a single code of the list), boolean → boolean.
-//! - `AdminData`: a User `USR.<name>` per user in the exported audit records, a Location
+//! - `AdminData`: a User `USR.<name>` per user in the exported audit records (LoginName: the
+//!   staff id; FullName: the printed name of a signed-in staff member, absent for a change
+//!   made before staff signed in on devices and in research exports), a Location
 //!   `LOC.SITE.<site>` per site and `LOC.DEV.<device>` per device (the automerge actor of the
 //!   device store that made a change).
 //! - `ClinicalData`: the case history as transactions. A SubjectData per case (SubjectKey:
@@ -58,7 +60,7 @@ use xml::Xml;
 
 use super::{ExportError, ExportOptions, case_ids, load_case};
 use crate::repository::Repository;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use wardcrf_core::repository::HubStorage;
 use wardcrf_core::{Form, FormField, Timestamp};
@@ -187,7 +189,10 @@ fn site_oid(site: &str) -> String {
 /// Who and where appear in the exported audit records, and which sites.
 #[derive(Default)]
 struct Seen {
-    users: BTreeSet<String>,
+    /// Each user (id, or pseudonym) with the printed name of a signed-in staff member, or
+    /// `None`: a change made before staff signed in ("unverified"), or a research export
+    /// (which names nobody).
+    users: BTreeMap<String, Option<String>>,
     devices: BTreeSet<String>,
     sites: BTreeSet<String>,
 }
@@ -218,9 +223,12 @@ fn admin_data<W: Write>(
         return Ok(());
     }
     x.open("AdminData", &[("StudyOID", &oids.study)])?;
-    for user in &seen.users {
+    for (user, name) in &seen.users {
         x.open("User", &[("OID", &user_oid(user))])?;
         x.text_element("LoginName", &[], user)?;
+        if let Some(name) = name {
+            x.text_element("FullName", &[], name)?;
+        }
         x.close()?;
     }
     let locations = seen
