@@ -15,7 +15,7 @@
 
 use super::chunks::ChunkError;
 use super::hub::{HubError, HubStorage, StoredCase};
-use crate::store::document::{CaseDoc, NewChange};
+use crate::store::document::{CaseDoc, ChangeNote, NewChange};
 use crate::sync::wire::{CaseChanges, SyncRequest};
 pub use crate::sync::wire::{MAX_HEADS, MAX_PUSH_CASES};
 use automerge::{ActorId, ChangeHash};
@@ -193,11 +193,10 @@ pub(super) struct Authors {
 }
 
 impl Authors {
-    fn add(&mut self, change: &NewChange) {
-        if super::edit::is_repository_actor(&change.actor) {
+    fn add(&mut self, actor: &str, time: i64, note: ChangeNote) {
+        if super::edit::is_repository_actor(actor) {
             return;
         }
-        let note = change.note();
         match note.by {
             // The id a note names twice must be the same; a note saying otherwise names a
             // user who is not the signed-in author, and is refused as such.
@@ -205,9 +204,8 @@ impl Authors {
                 self.staff.insert(by.id);
             }
             _ => {
-                let t = change.time();
-                if self.unattributed.as_ref().is_none_or(|(u, _)| t > *u) {
-                    self.unattributed = Some((t, note.user));
+                if self.unattributed.as_ref().is_none_or(|(u, _)| time > *u) {
+                    self.unattributed = Some((time, note.user));
                 }
             }
         }
@@ -250,6 +248,16 @@ pub(super) fn accept_case(
         case_id: c.case_id.clone(),
         reason,
     };
+    let check_count = |n: usize| {
+        if n > MAX_CASE_CHANGES {
+            Err(bad(format!(
+                "it brings {n} new changes; at most {MAX_CASE_CHANGES} are taken for one case \
+                 in one exchange"
+            )))
+        } else {
+            Ok(())
+        }
+    };
     let (mut doc, before) = match existing {
         Some(stored) => {
             let mut doc = CaseDoc::load(&stored.doc, actor).map_err(|e| {
@@ -288,26 +296,30 @@ pub(super) fn accept_case(
             authors: Authors::default(),
         });
     }
-    // Every new change is read: its actor, what it writes and whom its note names.
-    let new = doc.changes_since(&before);
-    if new.len() > MAX_CASE_CHANGES {
-        return Err(bad(format!(
-            "it brings {} new changes; at most {MAX_CASE_CHANGES} are taken for one case \
-             in one exchange",
-            new.len()
-        )));
-    }
-    let fields = identifying_written(&new, identifying);
-    if !fields.is_empty() {
-        return Err(HubError::Identifying {
-            case_id: c.case_id.clone(),
-            fields: fields.into_iter().collect(),
-        });
-    }
-    let new_actors = new.iter().map(|n| n.actor.clone()).collect();
+    // Every new change's actor and note (its author) is read; its operations only at a site
+    // that keeps identifying fields on its devices (what it writes must be known there).
+    let writers: Vec<(String, i64, ChangeNote)> = if identifying.0.is_empty() {
+        doc.writers_since(&before)
+    } else {
+        let new = doc.changes_since(&before);
+        check_count(new.len())?;
+        let fields = identifying_written(&new, identifying);
+        if !fields.is_empty() {
+            return Err(HubError::Identifying {
+                case_id: c.case_id.clone(),
+                fields: fields.into_iter().collect(),
+            });
+        }
+        new.iter()
+            .map(|n| (n.actor.clone(), n.time(), n.note()))
+            .collect()
+    };
+    check_count(writers.len())?;
     let mut authors = Authors::default();
-    for n in &new {
-        authors.add(n);
+    let mut new_actors = BTreeSet::new();
+    for (actor, time, note) in writers {
+        authors.add(&actor, time, note);
+        new_actors.insert(actor);
     }
     // The repository's own encoding of what loaded strictly, never the bytes sent.
     let saved = doc.save();

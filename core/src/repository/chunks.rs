@@ -48,33 +48,6 @@ pub fn expanded_size(bytes: &[u8], limit: usize) -> Result<usize, ChunkError> {
     })
 }
 
-/// The actor table of `bytes` when they are exactly one document chunk (hex ids, in table
-/// order), else `None`. A document's actor table names every actor whose changes it holds:
-/// reading it is far cheaper than rebuilding the document's changes to find their actors.
-pub fn document_actors(bytes: &[u8]) -> Option<Vec<String>> {
-    let mut r = Cursor(bytes);
-    if r.take(4, "").ok()? != MAGIC {
-        return None;
-    }
-    r.take(4, "").ok()?;
-    if r.take(1, "").ok()?[0] != DOCUMENT {
-        return None;
-    }
-    let len = r.len("").ok()?;
-    let mut body = Cursor(r.take(len, "").ok()?);
-    if !r.0.is_empty() {
-        return None;
-    }
-    let n = body.len("").ok()?;
-    (0..n)
-        .map(|_| {
-            let n = body.len("").ok()?;
-            let id = body.take(n, "").ok()?;
-            Some(id.iter().map(|b| format!("{b:02x}")).collect())
-        })
-        .collect()
-}
-
 fn walk(bytes: &[u8], limit: usize) -> Result<usize, ChunkError> {
     let mut total: usize = 0;
     let mut rest = bytes;
@@ -234,28 +207,6 @@ mod tests {
             .unwrap();
         }
         doc
-    }
-
-    #[test]
-    fn a_documents_actors_are_read_from_its_table() {
-        let mut doc = case_doc();
-        let saved = doc.save();
-        let mut actors = document_actors(&saved).unwrap();
-        actors.sort();
-        let mut expected: Vec<String> = doc
-            .changes_since(&[])
-            .into_iter()
-            .map(|c| c.actor)
-            .collect();
-        expected.sort();
-        expected.dedup();
-        assert_eq!(actors, expected);
-        // Anything but exactly one document chunk: not read.
-        let mut longer = saved.clone();
-        longer.push(0);
-        assert_eq!(document_actors(&longer), None);
-        assert_eq!(document_actors(&doc.changes_after(&[])), None);
-        assert_eq!(document_actors(&saved[..saved.len() - 1]), None);
     }
 
     #[test]

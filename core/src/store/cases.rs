@@ -268,7 +268,9 @@ impl CaseStore {
     }
 
     /// Lists cases from the plaintext columns only (no decryption).
+    /// Needs the store unlocked, like every read: a locked tablet tells nothing of its cases.
     pub fn list(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
+        self.key()?;
         Ok(db::list(&self.conn, filter)?)
     }
 

@@ -501,3 +501,7 @@ impl CaseStore {
 
 /// The default PBKDF2 iterations of staff wraps.
 pub(super) const CREDENTIAL_ITERATIONS: u32 = MIN_PASSPHRASE_ITERATIONS;
+
+#[cfg(test)]
+#[path = "staff_keys_tests.rs"]
+mod tests;

@@ -58,6 +58,23 @@ impl CaseDoc {
         self.doc.get_change_by_hash(hash).is_some()
     }
 
+    /// Who wrote the changes not covered by `heads` (all of them for no heads): each one's
+    /// actor (hex), time and note, read from the change metadata without rebuilding the
+    /// changes' operations (about a third of the cost of [`CaseDoc::changes_since`]).
+    pub fn writers_since(&mut self, heads: &[ChangeHash]) -> Vec<(String, i64, super::ChangeNote)> {
+        self.doc
+            .get_changes_meta(heads)
+            .into_iter()
+            .map(|m| {
+                (
+                    m.actor.to_hex_string(),
+                    m.timestamp,
+                    super::note_of(m.message.as_deref()),
+                )
+            })
+            .collect()
+    }
+
     /// The changes not covered by `heads` (all of them for no heads), as [`NewChange`]s.
     pub fn changes_since(&mut self, heads: &[ChangeHash]) -> Vec<NewChange> {
         self.doc
