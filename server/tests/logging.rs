@@ -1,9 +1,10 @@
 //! The server's log: `wardcrf-server --log-format json` on embedded SQLite, through a whole
 //! sync scenario over HTTP (two devices of one site push, pull and conflict; the admin reads
-//! cases, a history and an export; a wrong token and an unknown path). Every log line must be
-//! one JSON object, each exchange must give exactly one `wardcrf::sync` line with its counts,
-//! bytes and duration, and no line may hold a seeded patient value, a reason, a token or the
-//! password of the staff member who signed in on the devices.
+//! cases, a history and an export; a wrong token, an unknown path and a tablet sign-in naming a
+//! patient). Every log line must be one JSON object, each exchange must give exactly one
+//! `wardcrf::sync` line with its counts, bytes and duration, and no line may hold a seeded
+//! patient value, a reason, a token or the password of the staff member who signed in on the
+//! devices.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -224,6 +225,14 @@ fn json_log_has_one_line_per_exchange_and_no_patient_value_or_token() {
     );
     assert_eq!(refused.status, 401);
     assert_eq!(get(server.addr, "/api/Vexmarrow", None).status, 404);
+    // A sign-in on a tablet with a patient's name typed as the user: refused, not logged.
+    let typo = post_json(
+        server.addr,
+        wardcrf_core::staff::SIGN_IN_PATH,
+        Some(&a.http.token),
+        &json!({"user": "Vexmarrow", "password": NURSE_PASSWORD}),
+    );
+    assert_eq!(typo.status, 401);
 
     let secrets: [&str; 4] = [&admin, &a.http.token, &b.http.token, NURSE_PASSWORD];
     let (stdout, stderr) = server.stop();

@@ -48,7 +48,8 @@ async fn active_device<S: Store>(
 /// `POST /api/device/staff/sign-in`: checks a staff member's password for the device's site
 /// (see [`check_device_sign_in`]) and answers [`StaffGrant`]: the person and the device's
 /// unlock key (given to the device now if it was enrolled before devices had one). Logged
-/// as one line naming the device, its site, the user and the outcome, never the password.
+/// as one line naming the device, its site, the outcome and the user when the account
+/// exists; never the password.
 pub(crate) async fn sign_in<S: Store>(
     State(state): State<AppState<S>>,
     Extension(guard): Extension<Arc<SignInGuard>>,
@@ -72,11 +73,15 @@ pub(crate) async fn sign_in<S: Store>(
         Ok(record) => record,
         Err(e) => {
             let (_, code) = e.status_and_code();
+            // The user is named only when the account exists (what was typed for an unknown
+            // one may be anything, even a patient's name).
+            let known = !matches!(e, ApiError::WrongCredentials | ApiError::Throttled(_));
+            let user = if known { user.as_str() } else { "-" };
             tracing::info!(
                 target: "wardcrf::staff",
                 device = %device.device_id,
                 site = %device.site_id,
-                user = %user.chars().take(64).collect::<String>(),
+                user,
                 code,
                 "staff sign-in on a device refused"
             );
