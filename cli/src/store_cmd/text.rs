@@ -3,7 +3,7 @@
 
 use serde_json::Value as Json;
 use std::fmt::Write as _;
-use wardcrf_core::case::Parts;
+use wardcrf_core::case::{Parts, Signature};
 use wardcrf_core::{Conflict, FieldPath, HistoryEntry, Issue, Lang, Report, ucum};
 
 /// A stored value for the terminal: `38.5 °C (entered 101.3 °F)`.
@@ -66,8 +66,41 @@ pub(crate) fn history_text(history: &[HistoryEntry]) -> String {
             "{}  {}  {:<12} {}{what}{change}{reason}",
             fmt_time(h.time),
             short(&h.device),
-            h.user,
+            author(h),
             h.op
+        );
+    }
+    out
+}
+
+/// Who made a change: `Printed Name (id)` of a signed-in staff member, or `unverified: <name>`
+/// for a change made before staff signed in on devices.
+pub(crate) fn author(h: &HistoryEntry) -> String {
+    match (&h.user_name, h.verified) {
+        (Some(name), true) => format!("{name} ({})", h.user),
+        _ => format!("unverified: {}", h.user),
+    }
+}
+
+/// Signatures as lines: time, signer's printed name and id, meaning, superseded or not.
+pub(super) fn signatures_text(signatures: &[Signature]) -> String {
+    if signatures.is_empty() {
+        return "No signature.\n".into();
+    }
+    let mut out = String::new();
+    for s in signatures {
+        let _ = writeln!(
+            out,
+            "{}  signed by {} ({}): {}{}",
+            fmt_time(s.time),
+            s.signer.name,
+            s.signer.id,
+            s.meaning_en,
+            if s.superseded {
+                "  SUPERSEDED by a later edit"
+            } else {
+                ""
+            }
         );
     }
     out
