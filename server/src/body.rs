@@ -16,6 +16,8 @@ pub const MAX_BODY: usize = 32 * 1024 * 1024;
 pub const ADMIN_BODY: usize = 64 * 1024;
 /// The largest body of an enrolment (a code and a device id).
 pub const ENROL_BODY: usize = 4 * 1024;
+/// The largest body of a staff member's sign-in on a device (a user name and a password).
+pub const SIGN_IN_BODY: usize = 8 * 1024;
 /// The largest body of a web console form (sign-in, resolving a conflict, administration).
 pub const FORM_BODY: usize = 64 * 1024;
 

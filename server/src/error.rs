@@ -21,6 +21,28 @@ pub enum ApiError {
     Forbidden,
     #[error("this device has been revoked by the site administrator; ask them to enroll it again")]
     DeviceRevoked,
+    /// A staff sign-in on a device: an unknown user or a wrong password (one answer).
+    #[error("the user name or password is wrong")]
+    WrongCredentials,
+    /// A staff sign-in on a device: the account is locked after repeated failures (tablet and
+    /// console failures count together) for this many more seconds.
+    #[error(
+        "this account is locked after too many failed sign-ins; try again in {} min or ask an administrator to unlock it",
+        .0.div_ceil(60).max(1)
+    )]
+    LockedOut(u64),
+    /// Too many sign-in attempts from this address or for this user name (seconds to wait).
+    #[error("too many sign-in attempts; retry in {} s", (*.0).max(1))]
+    Throttled(u64),
+    /// A staff sign-in on a device with the right password of a deactivated account.
+    #[error("this account has been deactivated; ask an administrator")]
+    AccountDeactivated,
+    /// A staff sign-in on a device with the right password of someone who is not a clinician
+    /// or site nurse of the device's site.
+    #[error(
+        "this account may not sign in on this device: it is not a clinician or site nurse of the device's site"
+    )]
+    NotSiteStaff,
     #[error("{0}")]
     BadRequest(String),
     /// The body is larger than the endpoint's limit (in bytes).
@@ -33,6 +55,12 @@ pub enum ApiError {
     NotFound,
     #[error("no such case")]
     UnknownCase,
+    /// The device has no unlock key: enrolled before devices had one, and no staff member
+    /// has signed in on it since (its store is opened with its own passphrase or key).
+    #[error(
+        "this device has no recovery key: it was enrolled before devices had one and no staff member has signed in on it since"
+    )]
+    NoDeviceKey,
     /// The case's stored document cannot be read (see [`crate::export::document_damage`]).
     #[error("{}", crate::export::QUARANTINED)]
     Quarantined,
@@ -51,11 +79,17 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::DeviceRevoked => (StatusCode::FORBIDDEN, "device_revoked"),
+            ApiError::WrongCredentials => (StatusCode::UNAUTHORIZED, "wrong_credentials"),
+            ApiError::LockedOut(_) => (StatusCode::TOO_MANY_REQUESTS, "locked_out"),
+            ApiError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+            ApiError::AccountDeactivated => (StatusCode::FORBIDDEN, "account_deactivated"),
+            ApiError::NotSiteStaff => (StatusCode::FORBIDDEN, "not_site_staff"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::UnknownCase => (StatusCode::NOT_FOUND, "unknown_case"),
+            ApiError::NoDeviceKey => (StatusCode::NOT_FOUND, "no_device_key"),
             ApiError::Quarantined => (StatusCode::CONFLICT, "quarantined"),
             ApiError::Repo(e) => match e {
                 RepoError::SiteExists => (StatusCode::CONFLICT, "site_exists"),
@@ -84,6 +118,7 @@ impl ApiError {
                     (StatusCode::BAD_REQUEST, "foreign_actor")
                 }
                 HubError::Identifying { .. } => (StatusCode::BAD_REQUEST, "identifying"),
+                HubError::NotSiteStaff { .. } => (StatusCode::FORBIDDEN, "not_site_staff"),
                 HubError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -130,7 +165,15 @@ impl IntoResponse for ApiError {
             tracing::error!(target: "wardcrf::http", code, detail = %self.detail(), "request failed");
         }
         let body = json!({"error": {"code": code, "message": self.message()}});
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::LockedOut(secs) | ApiError::Throttled(secs) = self
+            && let Ok(v) = axum::http::HeaderValue::from_str(&secs.max(1).to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
+        response
     }
 }
 

@@ -1,7 +1,8 @@
 //! `wardcrf-server --data DIR --listen ADDR [--database-url postgres://...] [--demo]`: the
 //! WardCRF repository, in DIR/repository.db (SQLite) or in the given PostgreSQL database, with
 //! its web console at `/`. `wardcrf-server --data DIR [--database-url ...] create-user NAME
-//! --role ROLE [--site S]` adds a staff user of the console and exits.
+//! --role ROLE [--site S] [--name "Printed Name"]` adds a staff user (of the console, or a
+//! clinician of a site's tablets) and exits.
 //!
 //! Log lines go to standard error, as text or JSON lines (`--log-format`), filtered by
 //! `RUST_LOG` (default `info`); standard output carries the start-up banner scripts read
@@ -98,18 +99,24 @@ fn init_logging(format: LogFormat) {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Adds a staff user of the web console and exits. The password is read from the
-    /// environment variable WARDCRF_STAFF_PASSWORD or, when it is unset, from the first line
-    /// of standard input; it is never printed.
+    /// Adds a staff user (of the web console, or of a site's tablets) and exits. The password
+    /// is read from the environment variable WARDCRF_STAFF_PASSWORD or, when it is unset, from
+    /// the first line of standard input; it is never printed.
     CreateUser {
         /// 1-64 lowercase letters, digits, '.', '_' and '-'.
         username: String,
-        /// admin, data-manager or site-nurse.
+        /// admin, data-manager, site-nurse or clinician (site nurses and clinicians sign in on
+        /// their site's tablets; clinicians never on the console).
         #[arg(long)]
         role: String,
-        /// The site of a site nurse (required for that role, refused for the others).
+        /// The site of a site nurse or a clinician (required for those roles, refused for
+        /// the others).
         #[arg(long)]
         site: Option<String>,
+        /// The printed name shown with the person's entries and signatures (default: the
+        /// user name).
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -169,6 +176,7 @@ fn create_user<S: Store>(
     username: &str,
     role: &str,
     site: Option<&str>,
+    name: Option<&str>,
 ) -> Result<(), String> {
     let password = match std::env::var("WARDCRF_STAFF_PASSWORD") {
         Ok(p) => p,
@@ -182,7 +190,14 @@ fn create_user<S: Store>(
     };
     let mut hub = pool.lease().map_err(|e| e.to_string())?;
     let now = system_clock()();
-    wardcrf_server::console::add_staff_user(&mut hub.storage, username, role, site, &password, now)
+    let user = wardcrf_server::console::NewStaffUser {
+        username,
+        role,
+        site,
+        display_name: name,
+        password: &password,
+    };
+    wardcrf_server::console::add_staff_user(&mut hub.storage, user, now)
         .map_err(|e| format!("cannot add staff user {username}: {e}"))?;
     println!("added staff user {username}");
     Ok(())
@@ -229,11 +244,13 @@ fn run(args: Args) -> Result<(), String> {
         username,
         role,
         site,
+        name,
     }) = &args.command
     {
+        let (site, name) = (site.as_deref(), name.as_deref());
         return match &store {
-            Backend::Sqlite(pool) => create_user(pool, username, role, site.as_deref()),
-            Backend::Postgres(pool) => create_user(pool, username, role, site.as_deref()),
+            Backend::Sqlite(pool) => create_user(pool, username, role, site, name),
+            Backend::Postgres(pool) => create_user(pool, username, role, site, name),
         };
     }
     let (token_path, token, created) =

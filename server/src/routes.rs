@@ -9,10 +9,11 @@ use crate::error::ApiError;
 use crate::state::{AppState, Store};
 use axum::extract::{DefaultBodyLimit, MatchedPath, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use wardcrf_core::staff::{ROSTER_PATH, SIGN_IN_PATH};
 
 /// The router of the whole API, with the default allowance of sign-in attempts.
 pub fn router<S: Store>(state: AppState<S>) -> Router {
@@ -39,6 +40,14 @@ pub fn router_with<S: Store>(
             "/api/admin/devices/{device_id}/revoke",
             post(api::admin::revoke_device::<S>),
         )
+        .route(
+            "/api/admin/devices/{device_id}/recovery-key",
+            get(api::admin::recovery_key::<S>),
+        )
+        .route(
+            "/api/admin/sites/{site_id}/settings",
+            put(api::admin::set_site_settings::<S>),
+        )
         .route("/api/cases", get(api::cases::list_cases::<S>))
         .route("/api/cases/{case_id}", get(api::cases::get_case::<S>))
         .route(
@@ -48,6 +57,8 @@ pub fn router_with<S: Store>(
         .route("/api/exports/{format}", get(api::export::get_export::<S>))
         .route("/api/enroll", post(api::enroll::enroll::<S>))
         .route("/api/sync", post(api::sync::sync::<S>))
+        .route(SIGN_IN_PATH, post(api::staff::sign_in::<S>))
+        .route(ROSTER_PATH, get(api::staff::roster::<S>))
         // Console forms are small: an anonymous sign-in cannot make the server hold 32 MiB.
         .merge(
             crate::console::routes::<S>()

@@ -23,6 +23,12 @@ pub fn new_token() -> Result<String, RandomError> {
         .collect())
 }
 
+/// A device's unlock key: 32 random bytes as 64 lowercase hex digits (kept by the
+/// repository in the clear, since it hands it back: see `repository::WardStaff`).
+pub fn new_device_key() -> Result<zeroize::Zeroizing<String>, RandomError> {
+    new_token().map(zeroize::Zeroizing::new)
+}
+
 /// The length of an enrolment code.
 pub const CODE_LEN: usize = 20;
 const CODE_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";

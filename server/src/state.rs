@@ -6,18 +6,18 @@
 use crate::error::ApiError;
 use crate::forms::Forms;
 use crate::repository::HubPool;
-use crate::repository::{RepoError, Repository};
+use crate::repository::{RepoError, Repository, WardStaff};
 use crate::secret;
 use axum::http::{HeaderMap, header};
 use std::sync::Arc;
 use wardcrf_core::repository::{Hub, HubStorage};
 
 /// A storage backend the server runs on: the core's sync storage and the repository's own
-/// tables, movable to the blocking threads. Every `HubStorage + Repository + Send + 'static`
-/// type is one.
-pub trait Store: HubStorage + Repository + Send + 'static {}
+/// tables (with its staff on devices), movable to the blocking threads. Every
+/// `HubStorage + Repository + WardStaff + Send + 'static` type is one.
+pub trait Store: HubStorage + Repository + WardStaff + Send + 'static {}
 
-impl<T: HubStorage + Repository + Send + 'static> Store for T {}
+impl<T: HubStorage + Repository + WardStaff + Send + 'static> Store for T {}
 
 /// How long an enrolment code stays valid.
 pub const CODE_VALIDITY_SECS: u64 = 24 * 60 * 60;

@@ -1,5 +1,7 @@
-//! The admin-token endpoints: `POST/GET /api/admin/sites`, `POST /api/admin/enroll-codes`,
-//! `GET /api/admin/devices` and `POST /api/admin/devices/{device_id}/revoke`.
+//! The admin-token endpoints: `POST/GET /api/admin/sites`, `PUT
+//! /api/admin/sites/{site_id}/settings`, `POST /api/admin/enroll-codes`, `GET
+//! /api/admin/devices`, `POST /api/admin/devices/{device_id}/revoke` and `GET
+//! /api/admin/devices/{device_id}/recovery-key`.
 
 use crate::body::{ADMIN_BODY, parse, read_limited};
 use crate::error::ApiError;
@@ -11,6 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use wardcrf_core::staff::SiteSettings;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,4 +119,48 @@ pub(crate) async fn revoke_device<S: Store>(
         .with_hub(move |hub| Ok(hub.storage.revoke_device(&id)?))
         .await?;
     Ok(Json(json!({"device_id": device_id, "revoked": true})))
+}
+
+/// `GET /api/admin/devices/{device_id}/recovery-key`: the device's unlock key, with which an
+/// administrator opens the store of a device whose staff all forgot their credentials (the
+/// store keeps its data key wrapped for it). Logged as one line naming the device, never the
+/// key.
+pub(crate) async fn recovery_key<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(device_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.check_admin(&headers)?;
+    let id = device_id.clone();
+    let key = state
+        .with_hub(move |hub| Ok(hub.storage.device_key(&id)?))
+        .await?
+        .ok_or(ApiError::NoDeviceKey)?;
+    tracing::warn!(
+        target: "wardcrf::staff",
+        device = %device_id,
+        "device recovery key handed to an administrator"
+    );
+    Ok(Json(json!({"device_id": device_id, "device_key": key})))
+}
+
+/// `PUT /api/admin/sites/{site_id}/settings`: replaces a site's settings (inactivity lock,
+/// signature meanings), checked as its devices check them; the devices read them at their
+/// next sync.
+pub(crate) async fn set_site_settings<S: Store>(
+    State(state): State<AppState<S>>,
+    Path(site_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<SiteSettings>, ApiError> {
+    state.check_admin(&headers)?;
+    let settings: SiteSettings = parse(read_limited(body, &headers, ADMIN_BODY).await?)?;
+    settings
+        .check()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let stored = settings.clone();
+    state
+        .with_hub(move |hub| Ok(hub.storage.set_site_settings(&site_id, &stored)?))
+        .await?;
+    Ok(Json(settings))
 }

@@ -1,5 +1,7 @@
 //! `POST /api/enroll`: a device enrols with a one-time code and gets its token (shown once,
-//! stored only as its hash) and whether its site keeps identifying data on the devices.
+//! stored only as its hash), whether its site keeps identifying data on the devices, and its
+//! unlock key (kept by the repository, to be handed back at a staff member's online sign-in
+//! or to an administrator recovering the device's store).
 
 use crate::body::{ENROL_BODY, parse, read_limited};
 use crate::error::ApiError;
@@ -40,11 +42,15 @@ pub(crate) async fn enroll<S: Store>(
     let code_hash = secret::sha256(&secret::normalize_code(&req.code));
     let token = secret::new_token().map_err(|e| ApiError::Internal(e.to_string()))?;
     let token_hash = secret::sha256(&token);
+    let device_key = secret::new_device_key().map_err(|e| ApiError::Internal(e.to_string()))?;
     let now = state.now();
     let device = req.device_id.clone();
+    let key = device_key.clone();
     let (site, private) = state
         .with_hub(move |hub| {
-            let site = hub.storage.enroll(&code_hash, &device, &token_hash, now)?;
+            let site = hub
+                .storage
+                .enroll(&code_hash, &device, &token_hash, &key, now)?;
             let private = hub
                 .storage
                 .sites()?
@@ -60,6 +66,7 @@ pub(crate) async fn enroll<S: Store>(
             "site_id": site,
             "token": token,
             "identifying_on_device": private,
+            "device_key": device_key.as_str(),
         })),
     ))
 }

@@ -8,8 +8,7 @@ use crate::body::{MAX_BODY, Negotiated, read_body, read_limited};
 use crate::error::ApiError;
 use crate::projection::{self, Counts};
 use crate::repository::DeviceAuth;
-use crate::secret;
-use crate::state::{AppState, Store, bearer, blocking};
+use crate::state::{AppState, Store, blocking};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -33,14 +32,7 @@ pub(crate) async fn sync<S: Store>(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     // The device and its token first: nothing of the body is read for an unknown one.
-    let token_hash = secret::sha256(bearer(&headers).ok_or(ApiError::Unauthorized)?);
-    let auth = state
-        .with_hub(move |hub| {
-            hub.storage
-                .device_by_token(&token_hash)?
-                .ok_or(ApiError::Unauthorized)
-        })
-        .await?;
+    let auth = super::staff::device_of(&state, &headers).await?;
     let (device, site) = (auth.device_id.clone(), auth.site_id.clone());
     let span = tracing::info_span!(target: "wardcrf::sync", "sync", device = %device, site = %site);
     let answered = answer(&state, auth, &headers, body)

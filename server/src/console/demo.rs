@@ -9,7 +9,7 @@
 //! Idempotent: the cases are seeded once (when the site `demo-tokyo` does not exist yet); the
 //! staff users are added when missing; later starts only print the login again.
 
-use super::{StaffError, add_staff_user, hash_password};
+use super::{NewStaffUser, StaffError, add_staff_user, hash_password};
 use crate::repository::RepoError;
 use crate::secret;
 use crate::state::AppState;
@@ -263,7 +263,14 @@ pub fn seed_demo<S: Store>(
             }
         }
         for (user, role, site) in USERS {
-            match add_staff_user(&mut hub.storage, user, role, *site, &password, now) {
+            let new = NewStaffUser {
+                username: user,
+                role,
+                site: *site,
+                display_name: None,
+                password: &password,
+            };
+            match add_staff_user(&mut hub.storage, new, now) {
                 Ok(()) => {}
                 Err(StaffError::Exists) if new_password => {
                     // The password file was lost: the demo users get the new one.

@@ -31,6 +31,7 @@ use html::{Page, esc};
 use i18n::M;
 use wardcrf_core::Lang;
 
+pub(crate) use auth::check_device_sign_in;
 pub use auth::{
     LOCK_SECS, MAX_FAILURES, PBKDF2_ITERATIONS, PasswordError, SESSION_COOKIE, SignInGuard,
     SignInSettings, Throttled, hash_password, verify_password,
@@ -53,17 +54,21 @@ pub enum Role {
     Admin,
     /// Every site's cases, conflicts and exports.
     DataManager,
-    /// Her own site's cases and conflicts only.
+    /// Her own site's cases and conflicts only; signs in on her site's tablets.
     SiteNurse,
+    /// Enters data on her own site's tablets only: never signs in to the console.
+    Clinician,
 }
 
 impl Role {
-    /// From its stored name (`admin`, `data_manager`, `site_nurse`; `-` for `_` accepted).
+    /// From its stored name (`admin`, `data_manager`, `site_nurse`, `clinician`; `-` for `_`
+    /// accepted).
     pub fn parse(s: &str) -> Option<Role> {
         match s.trim().replace('-', "_").as_str() {
             "admin" => Some(Role::Admin),
             "data_manager" => Some(Role::DataManager),
             "site_nurse" => Some(Role::SiteNurse),
+            "clinician" => Some(Role::Clinician),
             _ => None,
         }
     }
@@ -73,6 +78,7 @@ impl Role {
             Role::Admin => "admin",
             Role::DataManager => "data_manager",
             Role::SiteNurse => "site_nurse",
+            Role::Clinician => "clinician",
         }
     }
 
@@ -81,7 +87,18 @@ impl Role {
             Role::Admin => M::RoleAdmin.get(lang),
             Role::DataManager => M::RoleDataManager.get(lang),
             Role::SiteNurse => M::RoleSiteNurse.get(lang),
+            Role::Clinician => M::RoleClinician.get(lang),
         }
+    }
+
+    /// Belongs to one site (site nurse, clinician); the other roles have none.
+    pub fn site_scoped(self) -> bool {
+        matches!(self, Role::SiteNurse | Role::Clinician)
+    }
+
+    /// May sign in to the console (a clinician works on the ward's tablets only).
+    pub fn uses_console(self) -> bool {
+        self != Role::Clinician
     }
 
     /// May download exports.
@@ -121,7 +138,7 @@ impl Staff {
     /// Whether this user may see the cases and devices of `site`.
     pub fn sees_site(&self, site: &str) -> bool {
         match self.role {
-            Role::SiteNurse => self.site.as_deref() == Some(site),
+            Role::SiteNurse | Role::Clinician => self.site.as_deref() == Some(site),
             Role::Admin | Role::DataManager => true,
         }
     }
@@ -129,7 +146,7 @@ impl Staff {
     /// The only site this user sees, for a site nurse.
     pub fn only_site(&self) -> Option<&str> {
         match self.role {
-            Role::SiteNurse => Some(self.site.as_deref().unwrap_or("")),
+            Role::SiteNurse | Role::Clinician => Some(self.site.as_deref().unwrap_or("")),
             Role::Admin | Role::DataManager => None,
         }
     }
@@ -237,6 +254,11 @@ pub fn routes<S: Store>() -> Router<AppState<S>> {
             "/admin/staff/{username}/enabled",
             post(admin::set_enabled::<S>),
         )
+        .route("/admin/staff/{username}/unlock", post(admin::unlock::<S>))
+        .route(
+            "/admin/staff/{username}/password",
+            post(admin::reset_password::<S>),
+        )
         .route("/admin/devices", get(admin::devices::<S>))
         .route(
             "/admin/devices/{device_id}/revoke",
@@ -254,6 +276,10 @@ pub fn routes<S: Store>() -> Router<AppState<S>> {
         .route(
             "/api/admin/staff/{username}/unlock",
             post(admin::api_unlock::<S>),
+        )
+        .route(
+            "/api/admin/staff/{username}/active",
+            put(admin::api_set_active::<S>),
         )
 }
 
@@ -293,58 +319,87 @@ pub(crate) async fn check_export_access<S: Store>(
 pub enum StaffError {
     #[error("the user name must be 1-64 characters of lowercase letters, digits, '.', '_' and '-'")]
     BadUsername,
-    #[error("unknown role; use admin, data-manager or site-nurse")]
+    #[error("unknown role; use admin, data-manager, site-nurse or clinician")]
     BadRole,
-    #[error("a site nurse needs --site (her site); the other roles have none")]
+    #[error("a site nurse or a clinician needs --site (their site); the other roles have none")]
     SiteMismatch,
     #[error("no such site; add the site first")]
     UnknownSite,
     #[error("a staff user with this name already exists")]
     Exists,
+    #[error("the display name must be 1-200 characters without line breaks")]
+    BadDisplayName,
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
 
-/// Whether a user name has the allowed shape.
-pub fn valid_username(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-        })
+/// A staff user to add (see [`add_staff_user`]).
+#[derive(Clone, Copy)]
+pub struct NewStaffUser<'a> {
+    pub username: &'a str,
+    /// `admin`, `data-manager`, `site-nurse` or `clinician`.
+    pub role: &'a str,
+    /// The site of a site nurse or a clinician.
+    pub site: Option<&'a str>,
+    /// The printed name shown with the person's entries and signatures; `None` or empty: the
+    /// user name.
+    pub display_name: Option<&'a str>,
+    pub password: &'a str,
+}
+
+impl std::fmt::Debug for NewStaffUser<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewStaffUser")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("site", &self.site)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The display name as stored: trimmed, `""` for none; refused when longer than 200
+/// characters or holding control characters.
+fn display_name_of(name: Option<&str>) -> Result<String, StaffError> {
+    let name = name.map_or("", str::trim);
+    if name.chars().count() > wardcrf_core::staff::MAX_LABEL || name.chars().any(char::is_control) {
+        return Err(StaffError::BadDisplayName);
+    }
+    Ok(name.to_string())
 }
 
 /// Adds a staff user to `storage` (the console's admin page, the admin-token API,
-/// `wardcrf-server create-user` and the demo all come here). Hashing is slow (by design): call
-/// it off the async threads.
+/// `wardcrf-server create-user` and the demo all come here). User names follow the core's
+/// rule for staff ids ([`wardcrf_core::staff::valid_staff_id`]): the id a tablet names in
+/// each change. Hashing is slow (by design): call it off the async threads.
 pub fn add_staff_user<S: Repository>(
     storage: &mut S,
-    username: &str,
-    role: &str,
-    site: Option<&str>,
-    password: &str,
+    user: NewStaffUser<'_>,
     now: u64,
 ) -> Result<(), StaffError> {
-    let username = username.trim();
-    if !valid_username(username) {
+    let username = user.username.trim();
+    if !wardcrf_core::staff::valid_staff_id(username) {
         return Err(StaffError::BadUsername);
     }
-    let role = Role::parse(role).ok_or(StaffError::BadRole)?;
-    let site = site.map(str::trim).filter(|s| !s.is_empty());
-    if (role == Role::SiteNurse) != site.is_some() {
+    let role = Role::parse(user.role).ok_or(StaffError::BadRole)?;
+    let site = user.site.map(str::trim).filter(|s| !s.is_empty());
+    if role.site_scoped() != site.is_some() {
         return Err(StaffError::SiteMismatch);
     }
+    let display_name = display_name_of(user.display_name)?;
     if let Some(site) = site
         && !storage.sites()?.iter().any(|s| s.site_id == site)
     {
         return Err(StaffError::UnknownSite);
     }
-    let password_hash = hash_password(password, PBKDF2_ITERATIONS)?;
+    let password_hash = hash_password(user.password, PBKDF2_ITERATIONS)?;
     let created = storage.create_staff(&StaffRecord {
         username: username.to_string(),
         role: role.as_str().to_string(),
         site_id: site.map(str::to_string),
+        display_name,
+        credential_epoch: 0,
         password_hash,
         failed_logins: 0,
         locked_until: None,

@@ -8,6 +8,9 @@
 //! - [`sqlite`]: [`SqliteStorage`], one embedded SQLite database (WAL), the default;
 //! - [`postgres`]: [`PostgresStorage`], a PostgreSQL database (`--database-url`).
 //!
+//! Each backend also implements [`WardStaff`] (`ward.rs`): staff who sign in on tablets, site
+//! settings and device unlock keys.
+//!
 //! [`pool`] shares connections of either between concurrent requests. The schema of each
 //! backend is a numbered list of migrations in `server/migrations/{sqlite,postgres}/`.
 //!
@@ -18,6 +21,7 @@ pub mod pool;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+mod ward;
 
 pub use pool::{Connect, HubPool, Lease};
 pub use postgres::PostgresStorage;
@@ -30,6 +34,7 @@ pub(crate) use rows::{
     projection_row, quarantined_case, site_summary, staff_record, staff_session, stored_case,
 };
 pub use sqlite::SqliteStorage;
+pub use ward::WardStaff;
 
 use wardcrf_core::migrate::MigrateError;
 use wardcrf_core::repository::{Hub, HubStorage, Put};
@@ -102,13 +107,15 @@ pub trait Repository {
         site_id: &str,
         expires_at: u64,
     ) -> Result<(), RepoError>;
-    /// Uses a code once and enrols the device under the given token hash; returns its site.
+    /// Uses a code once and enrols the device under the given token hash, with its unlock key
+    /// (64 hex digits, kept to be handed back: see [`WardStaff`]); returns its site.
     /// Nothing changes when it fails.
     fn enroll(
         &mut self,
         code_sha256: &[u8],
         device_id: &str,
         token_sha256: &[u8],
+        device_key: &str,
         now: u64,
     ) -> Result<String, RepoError>;
     fn devices(&mut self) -> Result<Vec<DeviceInfo>, RepoError>;
@@ -145,7 +152,8 @@ pub trait Repository {
     fn record_login_success(&mut self, username: &str) -> Result<(), RepoError>;
     /// Disables (ending every session) or enables a user; `false` for an unknown user.
     fn set_staff_disabled(&mut self, username: &str, disabled: bool) -> Result<bool, RepoError>;
-    /// Replaces a user's password hash, lifts a lock and ends every session; `false` for an
+    /// Replaces a user's password hash, lifts a lock, ends every session and raises the
+    /// user's credential epoch (devices then ask for an online sign-in); `false` for an
     /// unknown user.
     fn set_staff_password(
         &mut self,

@@ -14,7 +14,7 @@ use super::{
 };
 use ::postgres::{Client, Config, NoTls, Statement};
 use std::collections::HashMap;
-use wardcrf_core::repository::{HubStorage, Put, QuarantinedCase, StoredCase};
+use wardcrf_core::repository::{HubStorage, Put, QuarantinedCase, SiteAuthors, StoredCase};
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`. The
 /// applied ones are rows of `schema_version`.
@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/003_console.sql"),
     include_str!("../../migrations/postgres/004_site_identifying.sql"),
     include_str!("../../migrations/postgres/005_quarantine.sql"),
+    include_str!("../../migrations/postgres/006_staff_on_devices.sql"),
 ];
 
 /// The schema version this code writes (the same numbering as the SQLite schema).
@@ -46,6 +47,7 @@ impl From<::postgres::Error> for RepoError {
 }
 
 mod statements;
+mod ward;
 use statements::{Cached, Step};
 
 /// One connection to the repository's PostgreSQL database (the server keeps a pool of them).
@@ -208,6 +210,7 @@ impl Repository for PostgresStorage {
         code_sha256: &[u8],
         device_id: &str,
         token_sha256: &[u8],
+        device_key: &str,
         now: u64,
     ) -> Result<String, RepoError> {
         let mut tx = self.client.transaction()?;
@@ -223,9 +226,15 @@ impl Repository for PostgresStorage {
         let site_id: String = code.try_get(0)?;
         usable_code(code.try_get(2)?, code.try_get(1)?, now)?;
         let n = tx.execute(
-            "INSERT INTO devices (device_id, site_id, token_sha256, enrolled_at)
-             VALUES ($1, $2, $3, $4) ON CONFLICT (device_id) DO NOTHING",
-            &[&device_id, &site_id, &token_sha256, &to_i64(now)],
+            "INSERT INTO devices (device_id, site_id, token_sha256, enrolled_at, device_key)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device_id) DO NOTHING",
+            &[
+                &device_id,
+                &site_id,
+                &token_sha256,
+                &to_i64(now),
+                &device_key,
+            ],
         )?;
         if n == 0 {
             // Dropping the transaction rolls it back: the code stays unused.
@@ -369,8 +378,8 @@ impl Repository for PostgresStorage {
     fn create_staff(&mut self, u: &StaffRecord) -> Result<bool, RepoError> {
         let n = self.db().execute(
             "INSERT INTO staff_users (username, role, site_id, password_hash, failed_logins,
-                 locked_until, disabled, created_at)
-             VALUES ($1, $2, $3, $4, 0, NULL, $5, $6) ON CONFLICT (username) DO NOTHING",
+                 locked_until, disabled, created_at, display_name)
+             VALUES ($1, $2, $3, $4, 0, NULL, $5, $6, $7) ON CONFLICT (username) DO NOTHING",
             &[
                 &u.username,
                 &u.role,
@@ -378,6 +387,7 @@ impl Repository for PostgresStorage {
                 &u.password_hash,
                 &u.disabled,
                 &to_i64(u.created_at),
+                &u.display_name,
             ],
         )?;
         Ok(n == 1)
@@ -458,7 +468,8 @@ impl Repository for PostgresStorage {
     ) -> Result<bool, RepoError> {
         let mut tx = self.client.transaction()?;
         let n = tx.execute(
-            "UPDATE staff_users SET password_hash = $2, failed_logins = 0, locked_until = NULL
+            "UPDATE staff_users SET password_hash = $2, failed_logins = 0, locked_until = NULL,
+                 credential_epoch = credential_epoch + 1
              WHERE username = $1",
             &[&username, &password_hash],
         )?;
@@ -669,6 +680,10 @@ impl HubStorage for PostgresStorage {
             &[&device],
             |r| r.text(0),
         )
+    }
+
+    fn site_authors(&mut self, site: &str) -> Result<SiteAuthors, Self::Error> {
+        self.authors_of(site)
     }
 
     fn quarantine(

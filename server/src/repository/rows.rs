@@ -5,6 +5,7 @@
 
 use super::to_u64;
 use wardcrf_core::repository::{QuarantinedCase, StoredCase};
+use wardcrf_core::staff::{Attribution, StaffMember, StaffRole};
 
 /// A site as the console lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -86,10 +87,15 @@ pub struct CaseListItem {
 #[derive(Clone, PartialEq, Eq)]
 pub struct StaffRecord {
     pub username: String,
-    /// `admin`, `data_manager` or `site_nurse`.
+    /// `admin`, `data_manager`, `site_nurse` or `clinician`.
     pub role: String,
-    /// A site nurse's site.
+    /// The site of a site nurse or a clinician.
     pub site_id: Option<String>,
+    /// The printed name shown with the person's entries and signatures; empty: the user name
+    /// (see [`StaffRecord::printed_name`]).
+    pub display_name: String,
+    /// Raised by every password reset (devices then ask for an online sign-in).
+    pub credential_epoch: u64,
     pub password_hash: String,
     /// Consecutive failed logins.
     pub failed_logins: u64,
@@ -97,6 +103,37 @@ pub struct StaffRecord {
     pub locked_until: Option<u64>,
     pub disabled: bool,
     pub created_at: u64,
+}
+
+impl StaffRecord {
+    /// The printed name: the display name, or the user name when it has none.
+    pub fn printed_name(&self) -> &str {
+        if self.display_name.trim().is_empty() {
+            &self.username
+        } else {
+            &self.display_name
+        }
+    }
+
+    /// The person as a device's roster lists them; `None` for a role that does not sign in
+    /// on tablets (admin, data manager).
+    pub fn member(&self) -> Option<StaffMember> {
+        Some(StaffMember {
+            id: self.username.clone(),
+            display_name: self.printed_name().to_string(),
+            role: StaffRole::parse(&self.role)?,
+            active: !self.disabled,
+            credential_epoch: self.credential_epoch,
+        })
+    }
+
+    /// The attribution of the changes this person makes (id and printed name).
+    pub fn attribution(&self) -> Attribution {
+        Attribution {
+            id: self.username.clone(),
+            name: self.printed_name().to_string(),
+        }
+    }
 }
 
 impl std::fmt::Debug for StaffRecord {
@@ -219,7 +256,7 @@ pub(crate) fn case_list_item<R: Columns>(r: &R) -> Result<CaseListItem, R::Error
 
 /// The columns of a [`StaffRecord`], in the order [`staff_record`] reads them.
 pub(crate) const STAFF_COLUMNS: &str = "username, role, site_id, password_hash, failed_logins, \
-     locked_until, disabled, created_at";
+     locked_until, disabled, created_at, display_name, credential_epoch";
 
 /// [`STAFF_COLUMNS`]
 pub(crate) fn staff_record<R: Columns>(r: &R) -> Result<StaffRecord, R::Error> {
@@ -232,6 +269,8 @@ pub(crate) fn staff_record<R: Columns>(r: &R) -> Result<StaffRecord, R::Error> {
         locked_until: r.count_opt(5)?,
         disabled: r.flag(6)?,
         created_at: r.count(7)?,
+        display_name: r.text(8)?,
+        credential_epoch: r.count(9)?,
     })
 }
 

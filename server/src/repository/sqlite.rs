@@ -12,7 +12,9 @@ use super::{
 use super::{StaffRecord, StaffSession};
 use rusqlite::{Connection, OptionalExtension, Params, Row, TransactionBehavior, params};
 use std::path::Path;
-use wardcrf_core::repository::{HubStorage, Put, QuarantinedCase, StoredCase};
+use wardcrf_core::repository::{HubStorage, Put, QuarantinedCase, SiteAuthors, StoredCase};
+
+mod ward;
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -21,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/003_console.sql"),
     include_str!("../../migrations/sqlite/004_site_identifying.sql"),
     include_str!("../../migrations/sqlite/005_quarantine.sql"),
+    include_str!("../../migrations/sqlite/006_staff_on_devices.sql"),
 ];
 
 /// The schema version this code writes.
@@ -182,6 +185,7 @@ impl Repository for SqliteStorage {
         code_sha256: &[u8],
         device_id: &str,
         token_sha256: &[u8],
+        device_key: &str,
         now: u64,
     ) -> Result<String, RepoError> {
         let tx = self
@@ -211,9 +215,9 @@ impl Repository for SqliteStorage {
             [code_sha256],
         )?;
         tx.execute(
-            "INSERT INTO devices (device_id, site_id, token_sha256, enrolled_at)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![device_id, site_id, token_sha256, to_i64(now)],
+            "INSERT INTO devices (device_id, site_id, token_sha256, enrolled_at, device_key)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![device_id, site_id, token_sha256, to_i64(now), device_key],
         )?;
         tx.commit()?;
         Ok(site_id)
@@ -323,15 +327,16 @@ impl Repository for SqliteStorage {
     fn create_staff(&mut self, u: &StaffRecord) -> Result<bool, RepoError> {
         let n = self.conn.execute(
             "INSERT INTO staff_users (username, role, site_id, password_hash, failed_logins,
-                 locked_until, disabled, created_at)
-             VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?6) ON CONFLICT (username) DO NOTHING",
+                 locked_until, disabled, created_at, display_name)
+             VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?6, ?7) ON CONFLICT (username) DO NOTHING",
             params![
                 u.username,
                 u.role,
                 u.site_id,
                 u.password_hash,
                 u.disabled,
-                to_i64(u.created_at)
+                to_i64(u.created_at),
+                u.display_name
             ],
         )?;
         Ok(n == 1)
@@ -420,7 +425,8 @@ impl Repository for SqliteStorage {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute(
-            "UPDATE staff_users SET password_hash = ?2, failed_logins = 0, locked_until = NULL
+            "UPDATE staff_users SET password_hash = ?2, failed_logins = 0, locked_until = NULL,
+                 credential_epoch = credential_epoch + 1
              WHERE username = ?1",
             params![username, password_hash],
         )?;
@@ -666,6 +672,10 @@ impl HubStorage for SqliteStorage {
             [device],
             |r| r.get(0),
         )
+    }
+
+    fn site_authors(&mut self, site: &str) -> Result<SiteAuthors, Self::Error> {
+        self.authors_of(site)
     }
 
     fn quarantine(

@@ -8,6 +8,9 @@ use wardcrf_core::repository::HubStorage;
 use wardcrf_server::Repository;
 use wardcrf_server::repository::{AtomicHub, RepoError};
 
+/// A device unlock key (64 hex digits).
+const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 /// `#[test] fn $name` running `$body` on a fresh, empty storage of the target's backend.
 macro_rules! storage_test {
     ($name:ident, $body:ident) => {
@@ -97,26 +100,29 @@ where
     s.create_enroll_code(b"old", "A", 10).unwrap();
     s.create_enroll_code(b"dup", "A", 100).unwrap();
     assert_eq!(
-        s.enroll(b"zzz", "d1", b"t1", 50),
+        s.enroll(b"zzz", "d1", b"t1", KEY, 50),
         Err(RepoError::InvalidCode)
     );
     assert_eq!(
-        s.enroll(b"old", "d1", b"t1", 50),
+        s.enroll(b"old", "d1", b"t1", KEY, 50),
         Err(RepoError::CodeExpired)
     );
     // Expiry is exclusive: a code is dead at its expiry second.
     assert_eq!(
-        s.enroll(b"code", "d1", b"t1", 100),
+        s.enroll(b"code", "d1", b"t1", KEY, 100),
         Err(RepoError::CodeExpired)
     );
-    assert_eq!(s.enroll(b"code", "d1", b"t1", 50).unwrap(), "A");
-    assert_eq!(s.enroll(b"code", "d2", b"t2", 50), Err(RepoError::CodeUsed));
+    assert_eq!(s.enroll(b"code", "d1", b"t1", KEY, 50).unwrap(), "A");
     assert_eq!(
-        s.enroll(b"dup", "d1", b"t3", 50),
+        s.enroll(b"code", "d2", b"t2", KEY, 50),
+        Err(RepoError::CodeUsed)
+    );
+    assert_eq!(
+        s.enroll(b"dup", "d1", b"t3", KEY, 50),
         Err(RepoError::DeviceExists)
     );
     // The refused duplicate left its code unused.
-    assert_eq!(s.enroll(b"dup", "d2", b"t2", 50).unwrap(), "A");
+    assert_eq!(s.enroll(b"dup", "d2", b"t2", KEY, 50).unwrap(), "A");
     let auth = s.device_by_token(b"t1").unwrap().unwrap();
     assert_eq!(
         (auth.device_id.as_str(), auth.site_id.as_str(), auth.revoked),
@@ -151,9 +157,9 @@ where
     s.create_enroll_code(b"c1", "jpa", 100).unwrap();
     s.create_enroll_code(b"c2", "jp-b", 100).unwrap();
     s.create_enroll_code(b"c3", "jp-b", 100).unwrap();
-    s.enroll(b"c1", "z-dev", b"t1", 5).unwrap();
-    s.enroll(b"c2", "zdev", b"t2", 5).unwrap();
-    s.enroll(b"c3", "a-dev", b"t3", 5).unwrap();
+    s.enroll(b"c1", "z-dev", b"t1", KEY, 5).unwrap();
+    s.enroll(b"c2", "zdev", b"t2", KEY, 5).unwrap();
+    s.enroll(b"c3", "a-dev", b"t3", KEY, 5).unwrap();
     let devices: Vec<(String, String)> = s
         .devices()
         .unwrap()

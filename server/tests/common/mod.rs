@@ -203,7 +203,11 @@ fn app_over<S>(
     clock: wardcrf_server::Clock,
 ) -> (axum::Router, usize)
 where
-    S: wardcrf_core::repository::HubStorage + wardcrf_server::Repository + Send + 'static,
+    S: wardcrf_core::repository::HubStorage
+        + wardcrf_server::Repository
+        + wardcrf_server::repository::WardStaff
+        + Send
+        + 'static,
     S::Error: std::fmt::Debug,
 {
     for (case_id, site, form, doc) in cases {

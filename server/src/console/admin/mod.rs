@@ -1,7 +1,8 @@
 //! Administration (administrators only): sites, staff users, devices (revocation) and
 //! enrolment codes shown as QR codes; and `POST /api/admin/staff` for the admin token.
 //!
-//! - `staff`: staff users, and the admin-token API that adds one.
+//! - `staff`: the staff users page and its forms.
+//! - `staff_api`: the admin-token staff API (add, reset, unlock, deactivate).
 //! - `devices`: devices and enrolment codes.
 //! - Here: the administrator check, the page runner, the form check, the pages re-shown after
 //!   a post ([`AdminPage`]), and the sites.
@@ -35,12 +36,14 @@ macro_rules! posted_forms {
 
 mod devices;
 mod staff;
+mod staff_api;
 
 use devices::enrolment_body;
 use staff::staff_body;
 
 pub use devices::{devices, enrolment, new_code, revoke};
-pub use staff::{add_staff, api_add_staff, api_reset_password, api_unlock, set_enabled, staff};
+pub use staff::{add_staff, reset_password, set_enabled, staff, unlock};
+pub use staff_api::{api_add_staff, api_reset_password, api_set_active, api_unlock};
 
 /// The signed-in administrator, or why not.
 async fn admin<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<Staff, ConsoleError> {

@@ -1,22 +1,23 @@
-//! Staff users (`/admin/staff`): the list with lock and enable/disable actions, the form that
-//! adds one; and `POST /api/admin/staff`, which adds one for the admin token.
+//! Staff users (`/admin/staff`): the list (user name, display name, role, site, status) with
+//! its actions (deactivate or reactivate, unlock, reset the password: a reset raises the
+//! user's credential epoch, so each tablet asks for an online sign-in), and the form that adds
+//! one. The admin-token API is `staff_api.rs`.
 
 use super::{AdminPage, posted, run, show};
 use crate::console::auth::csrf;
 use crate::console::html::{Col, esc, notice, table_start, url};
 use crate::console::i18n::M;
-use crate::console::{ConsoleError, Role, Staff, StaffError, add_staff_user};
+use crate::console::{ConsoleError, NewStaffUser, Role, Staff, StaffError, add_staff_user};
 use crate::error::ApiError;
+use crate::repository::StaffRecord;
 use crate::state::AppState;
 use crate::state::Store;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, FormRejection};
+use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, Json};
 use serde::Deserialize;
-use serde_json::json;
 use std::fmt::Write;
 use wardcrf_core::Lang;
 
@@ -39,6 +40,7 @@ pub(super) async fn staff_body<S: Store>(
         None,
         &[
             Col::Text(M::Username.get(lang)),
+            Col::Text(M::DisplayName.get(lang)),
             Col::Text(M::Role.get(lang)),
             Col::Text(M::Site.get(lang)),
             Col::Text(M::Status.get(lang)),
@@ -55,46 +57,38 @@ pub(super) async fn staff_body<S: Store>(
         if u.locked_until.is_some_and(|t| t > now) {
             let _ = write!(state_text, " · {}", M::Locked.get(lang));
         }
-        let action = if u.username == staff.username {
-            String::new()
-        } else {
-            let (to, label) = if u.disabled {
-                ("true", M::Enable)
-            } else {
-                ("false", M::Disable)
-            };
-            format!(
-                "<form class=\"inline\" method=\"post\" action=\"/admin/staff/{}/enabled\">{}\
-                 <input type=\"hidden\" name=\"enabled\" value=\"{to}\">\
-                 <button type=\"submit\" aria-label=\"{} {}\">{}</button></form>",
-                url(&u.username),
-                csrf(staff),
-                label.get(lang),
-                esc(&u.username),
-                label.get(lang)
-            )
-        };
+        let action = user_actions(staff, u, now, lang);
         let _ = write!(
             b,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td></tr>",
             esc(&u.username),
+            esc(u.printed_name()),
             esc(role),
             esc(u.site_id.as_deref().unwrap_or("—")),
             esc(&state_text),
             action
         );
     }
-    let roles = [Role::SiteNurse, Role::DataManager, Role::Admin];
+    let roles = [
+        Role::Clinician,
+        Role::SiteNurse,
+        Role::DataManager,
+        Role::Admin,
+    ];
     let _ = write!(
         b,
         "</tbody></table></div><form class=\"panel\" method=\"post\" action=\"/admin/staff\">{}\
          <h2>{}</h2><label for=\"username\">{}</label>\
          <input id=\"username\" name=\"username\" required maxlength=\"64\" autocomplete=\"off\" \
          autocapitalize=\"none\" spellcheck=\"false\">\
+         <label for=\"display_name\">{}</label>\
+         <input id=\"display_name\" name=\"display_name\" maxlength=\"200\" autocomplete=\"off\">\
          <label for=\"role\">{}</label><select id=\"role\" name=\"role\">",
         csrf(staff),
         M::AddStaff.get(lang),
         M::Username.get(lang),
+        M::DisplayName.get(lang),
         M::Role.get(lang),
     );
     for r in roles {
@@ -133,6 +127,44 @@ pub(super) async fn staff_body<S: Store>(
     Ok(b)
 }
 
+/// The actions on one staff user: deactivate or reactivate (never oneself), unlock (when
+/// locked out) and reset the password.
+fn user_actions(staff: &Staff, u: &StaffRecord, now: u64, lang: Lang) -> String {
+    let mut out = String::new();
+    let mut form = |path: &str, fields: &str, label: M| {
+        let _ = write!(
+            out,
+            "<form class=\"inline\" method=\"post\" action=\"/admin/staff/{}/{path}\">{}{fields}\
+             <button type=\"submit\" aria-label=\"{} {}\">{}</button></form>",
+            url(&u.username),
+            csrf(staff),
+            label.get(lang),
+            esc(&u.username),
+            label.get(lang)
+        );
+    };
+    if u.username != staff.username {
+        let (to, label) = if u.disabled {
+            ("true", M::Enable)
+        } else {
+            ("false", M::Disable)
+        };
+        let field = format!("<input type=\"hidden\" name=\"enabled\" value=\"{to}\">");
+        form("enabled", &field, label);
+    }
+    if u.locked_until.is_some_and(|t| t > now) {
+        form("unlock", "", M::Unlock);
+    }
+    let field = format!(
+        "<input name=\"password\" type=\"password\" required minlength=\"10\" \
+         maxlength=\"1024\" autocomplete=\"new-password\" aria-label=\"{} {}\">",
+        M::NewPassword.get(lang),
+        esc(&u.username)
+    );
+    form("password", &field, M::ResetPassword);
+    out
+}
+
 pub async fn staff<S: Store>(State(state): State<AppState<S>>, headers: HeaderMap) -> Response {
     show(state, headers, AdminPage::Staff).await
 }
@@ -148,6 +180,8 @@ pub struct StaffForm {
     #[serde(default)]
     site: String,
     #[serde(default)]
+    display_name: String,
+    #[serde(default)]
     password: String,
 }
 
@@ -158,6 +192,7 @@ fn staff_error_text(e: &StaffError, lang: Lang) -> Option<&'static str> {
         StaffError::SiteMismatch => M::NurseNeedsSite.get(lang),
         StaffError::UnknownSite => M::UnknownSite.get(lang),
         StaffError::Exists => M::StaffExists.get(lang),
+        StaffError::BadDisplayName => M::BadDisplayName.get(lang),
         StaffError::Password(crate::console::PasswordError::Length) => M::BadPassword.get(lang),
         StaffError::Password(_) | StaffError::Repo(_) => return None,
     })
@@ -178,14 +213,14 @@ pub async fn add_staff<S: Store>(
             let result = state
                 .with_hub(move |hub| {
                     let site = Some(form.site.as_str()).filter(|s| !s.is_empty());
-                    Ok(add_staff_user(
-                        &mut hub.storage,
-                        &form.username,
-                        &form.role,
+                    let new = NewStaffUser {
+                        username: &form.username,
+                        role: &form.role,
                         site,
-                        &form.password,
-                        now,
-                    ))
+                        display_name: Some(&form.display_name),
+                        password: &form.password,
+                    };
+                    Ok(add_staff_user(&mut hub.storage, new, now))
                 })
                 .await?;
             let (m, status) = match result {
@@ -249,189 +284,100 @@ pub async fn set_enabled<S: Store>(
     .await
 }
 
-// ---------------------------------------------------------------------------------------
-// The admin-token API
-
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewStaff {
-    username: String,
-    role: String,
+pub struct UnlockForm {
     #[serde(default)]
-    site_id: Option<String>,
-    password: String,
+    csrf: String,
 }
 
-fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
-}
-
-/// `POST /api/admin/staff` (admin token): adds a staff user.
-pub async fn api_add_staff<S: Store>(
+/// `POST /admin/staff/{username}/unlock`: lifts a lock-out and clears the failed sign-ins.
+pub async fn unlock<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Path(username): Path<String>,
+    form: Result<Form<UnlockForm>, FormRejection>,
 ) -> Response {
-    let req: NewStaff = match admin_json(&state, &headers, body) {
-        Ok(req) => req,
-        Err(refused) => return *refused,
-    };
-    let now = state.now();
-    let (username, role, site) = (req.username.clone(), req.role.clone(), req.site_id.clone());
-    let result = state
-        .with_hub(move |hub| {
-            Ok(add_staff_user(
-                &mut hub.storage,
-                &req.username,
-                &req.role,
-                req.site_id.as_deref(),
-                &req.password,
-                now,
-            ))
-        })
-        .await;
-    match result {
-        Ok(Ok(())) => {
-            let role = Role::parse(&role).map_or("", Role::as_str);
-            (
-                StatusCode::CREATED,
-                Json(json!({"username": username.trim(), "role": role, "site_id": site})),
-            )
-                .into_response()
-        }
-        Ok(Err(StaffError::Exists)) => json_error(
-            StatusCode::CONFLICT,
-            "staff_exists",
-            &StaffError::Exists.to_string(),
-        ),
-        Ok(Err(StaffError::UnknownSite)) => json_error(
-            StatusCode::NOT_FOUND,
-            "unknown_site",
-            &StaffError::UnknownSite.to_string(),
-        ),
-        Ok(Err(
-            e @ (StaffError::Password(crate::console::PasswordError::Random(_))
-            | StaffError::Repo(_)),
-        )) => ApiError::Internal(e.to_string()).into_response(),
-        Ok(Err(e)) => json_error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// The JSON body of an admin-token request, or the answer that refuses it (the admin token is
-/// checked first).
-fn admin_json<S: Store, T: serde::de::DeserializeOwned>(
-    state: &AppState<S>,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, Box<Response>> {
-    let refuse = |r: Response| Box::new(r);
-    state
-        .check_admin(headers)
-        .map_err(|e| refuse(e.into_response()))?;
-    let bytes = body.map_err(|_| {
-        refuse(json_error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "the request body could not be read",
-        ))
-    })?;
-    // serde_json names the key or position, never a value.
-    serde_json::from_slice(&bytes).map_err(|e| {
-        refuse(json_error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            &format!("the request is not valid JSON for this endpoint: {e}"),
-        ))
-    })
-}
-
-/// The answer for a staff user name the repository does not know.
-fn unknown_staff() -> Response {
-    json_error(
-        StatusCode::NOT_FOUND,
-        "unknown_staff",
-        "no staff user with this name",
+    run(
+        &state.clone(),
+        &headers,
+        "/admin/staff",
+        |staff, lang| async move {
+            posted(form, &staff, lang)?;
+            let name = username.clone();
+            let found = state
+                .with_hub(move |hub| {
+                    if hub.storage.staff_user(&name)?.is_none() {
+                        return Ok(false);
+                    }
+                    hub.storage.record_login_success(&name)?;
+                    Ok(true)
+                })
+                .await?;
+            if !found {
+                return Err(ConsoleError::NotFound);
+            }
+            tracing::info!(target: "wardcrf::staff", user = %username, by = %staff.username, "staff lock-out lifted");
+            let m = notice("ok", M::Unlocked.get(lang));
+            AdminPage::Staff
+                .render(&state, &staff, lang, m, StatusCode::OK)
+                .await
+        },
     )
+    .await
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewPassword {
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
     password: String,
 }
 
-/// `PUT /api/admin/staff/{username}/password` (admin token): gives a staff user a new password
-/// (a forgotten one). The user's failed sign-ins and any lock-out are cleared and their console
-/// sessions end; the password is hashed before a database connection is taken.
-pub async fn api_reset_password<S: Store>(
+/// `POST /admin/staff/{username}/password`: gives a staff user a new password (hashed off
+/// the async threads before a connection is taken); clears a lock-out, ends their console
+/// sessions and raises their credential epoch.
+pub async fn reset_password<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
     Path(username): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Response {
-    let req: NewPassword = match admin_json(&state, &headers, body) {
-        Ok(req) => req,
-        Err(refused) => return *refused,
-    };
-    let hashed = tokio::task::spawn_blocking(move || {
-        crate::console::hash_password(&req.password, crate::console::PBKDF2_ITERATIONS)
-    })
-    .await;
-    let hash = match hashed {
-        Ok(Ok(hash)) => hash,
-        Ok(Err(e @ crate::console::PasswordError::Length)) => {
-            return json_error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string());
-        }
-        Ok(Err(e)) => return ApiError::Internal(e.to_string()).into_response(),
-        Err(e) => return ApiError::Internal(format!("worker failed: {e}")).into_response(),
-    };
-    let name = username.clone();
-    match state
-        .with_hub(move |hub| Ok(hub.storage.set_staff_password(&name, &hash)?))
-        .await
-    {
-        Ok(true) => {
-            tracing::info!(target: "wardcrf::staff", user = %username, "staff password reset");
-            Json(json!({"username": username})).into_response()
-        }
-        Ok(false) => unknown_staff(),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// `POST /api/admin/staff/{username}/unlock` (admin token): lifts a staff user's lock-out and
-/// clears their failed sign-ins, before the lock would run out.
-pub async fn api_unlock<S: Store>(
-    State(state): State<AppState<S>>,
-    headers: HeaderMap,
-    Path(username): Path<String>,
-) -> Response {
-    if let Err(e) = state.check_admin(&headers) {
-        return e.into_response();
-    }
-    let name = username.clone();
-    let unlocked = state
-        .with_hub(move |hub| {
-            if hub.storage.staff_user(&name)?.is_none() {
-                return Ok(false);
+    run(
+        &state.clone(),
+        &headers,
+        "/admin/staff",
+        |staff, lang| async move {
+            let form = posted(form, &staff, lang)?;
+            let hashed = crate::state::blocking(move || {
+                crate::console::hash_password(&form.password, crate::console::PBKDF2_ITERATIONS)
+            })
+            .await?;
+            let hash = match hashed {
+                Ok(hash) => hash,
+                Err(crate::console::PasswordError::Length) => {
+                    let m = notice("error", M::BadPassword.get(lang));
+                    return AdminPage::Staff
+                        .render(&state, &staff, lang, m, StatusCode::BAD_REQUEST)
+                        .await;
+                }
+                Err(e) => return Err(ApiError::Internal(e.to_string()).into()),
+            };
+            let name = username.clone();
+            let found = state
+                .with_hub(move |hub| Ok(hub.storage.set_staff_password(&name, &hash)?))
+                .await?;
+            if !found {
+                return Err(ConsoleError::NotFound);
             }
-            hub.storage.record_login_success(&name)?;
-            Ok(true)
-        })
-        .await;
-    match unlocked {
-        Ok(true) => {
-            tracing::info!(target: "wardcrf::staff", user = %username, "staff lock-out lifted");
-            Json(json!({"username": username})).into_response()
-        }
-        Ok(false) => unknown_staff(),
-        Err(e) => e.into_response(),
-    }
+            tracing::info!(target: "wardcrf::staff", user = %username, by = %staff.username, "staff password reset");
+            let m = notice("ok", M::PasswordWasReset.get(lang));
+            AdminPage::Staff
+                .render(&state, &staff, lang, m, StatusCode::OK)
+                .await
+        },
+    )
+    .await
 }
 
-posted_forms!(StaffForm, EnabledForm);
+posted_forms!(StaffForm, EnabledForm, UnlockForm, PasswordForm);

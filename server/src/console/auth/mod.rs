@@ -14,10 +14,14 @@
 //!
 //! - [`password`]: hashing and checking passwords.
 //! - [`throttle`]: the allowance of attempts and the hash slots ([`SignInGuard`]).
+//! - [`device`]: a staff member's online sign-in on a tablet, counted with the console's.
 //! - Here: cookies, sessions, CSRF, the sign-in and sign-out pages, the language switch.
 
+mod device;
 mod password;
 mod throttle;
+
+pub(crate) use device::check_device_sign_in;
 
 use super::html::{Page, csrf_field, esc, notice};
 use super::i18n::{LANG_COOKIE, M, lang_of};
@@ -99,7 +103,9 @@ pub async fn signed_in<S: Store>(
         .with_hub(move |hub| Ok(hub.storage.session(&hash, now)?))
         .await?
         .ok_or(ConsoleError::SignedOut)?;
-    let role = super::Role::parse(&session.role).ok_or(ConsoleError::Forbidden)?;
+    let role = super::Role::parse(&session.role)
+        .filter(|r| r.uses_console())
+        .ok_or(ConsoleError::Forbidden)?;
     Ok(Staff {
         username: session.username,
         role,
@@ -217,6 +223,8 @@ enum Attempt {
     Ok,
     /// A wrong password, an unknown or disabled user, or a locked account: one answer.
     Wrong,
+    /// The right password of a role that works on the ward's tablets only (a clinician).
+    NotForConsole,
     Throttled(Duration),
 }
 
@@ -269,32 +277,33 @@ async fn attempt<S: Store>(
         return Ok(Attempt::Wrong);
     }
     let user = username.to_string();
-    let ok = state
+    let outcome = state
         .with_hub(move |hub| {
             if matched {
                 // Still not locked (a parallel attempt may have locked it meanwhile).
                 let unlocked = hub
                     .storage
                     .staff_user(&user)?
-                    .is_some_and(|u| may_sign_in(&u, now));
-                if unlocked {
-                    hub.storage.record_login_success(&user)?;
-                    return Ok(true);
+                    .filter(|u| may_sign_in(u, now));
+                let Some(record) = unlocked else {
+                    return Ok(Attempt::Wrong);
+                };
+                hub.storage.record_login_success(&user)?;
+                if super::Role::parse(&record.role).is_some_and(|r| !r.uses_console()) {
+                    return Ok(Attempt::NotForConsole);
                 }
-                Ok(false)
+                Ok(Attempt::Ok)
             } else {
                 hub.storage
                     .record_login_failure(&user, now, MAX_FAILURES, LOCK_SECS)?;
-                Ok(false)
+                Ok(Attempt::Wrong)
             }
         })
         .await?;
-    if ok {
+    if !matches!(outcome, Attempt::Wrong) {
         guard.succeeded(address, username);
-        Ok(Attempt::Ok)
-    } else {
-        Ok(Attempt::Wrong)
     }
+    Ok(outcome)
 }
 
 async fn login<S: Store>(
@@ -329,6 +338,13 @@ async fn login<S: Store>(
             &next,
             Some(M::WrongLogin.get(lang)),
             StatusCode::UNAUTHORIZED,
+            settings,
+        ),
+        Attempt::NotForConsole => login_response(
+            lang,
+            &next,
+            Some(M::ClinicianNoConsole.get(lang)),
+            StatusCode::FORBIDDEN,
             settings,
         ),
         Attempt::Throttled(after) => {

@@ -150,7 +150,7 @@ impl SignInGuard {
     /// The key of a user name: as typed (normalised) when it could be one, else one shared
     /// key for every malformed name (so that they cannot fill the map).
     fn name_key(username: &str) -> String {
-        if crate::console::valid_username(username) {
+        if wardcrf_core::staff::valid_staff_id(username) {
             username.to_string()
         } else {
             String::new()
