@@ -104,6 +104,9 @@ pub fn unlock_other(store: &mut CaseStore, who: &SignInOpts) -> Result<(), CliEr
 fn sign_in(store: &mut CaseStore, id: &str, options: &HttpOptions) -> Result<(), CliError> {
     if let Some(password) = env_var(USER_PASSWORD_VAR) {
         let password = Secret::new(password);
+        if let Some(n) = crate::store_cmd::insecure_iterations()? {
+            store.set_credential_iterations_for_tests(n);
+        }
         let transport = transport(store, options)?;
         let transport = transport
             .as_ref()

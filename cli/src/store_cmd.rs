@@ -40,19 +40,28 @@ fn new_passphrase(secret: String, var: &'static str) -> Result<Passphrase, CliEr
     if secret.trim().is_empty() {
         return Err(CliError::Passphrase { var });
     }
+    match insecure_iterations()? {
+        None => Ok(Passphrase::new(secret)),
+        Some(n) => Ok(Passphrase::insecure_for_tests(secret, n)),
+    }
+}
+
+/// The test-only PBKDF2 iteration count of [`INSECURE_KDF_VAR`] for the key wrappings this
+/// command makes (passphrase, staff password and PIN), announced loudly; `None` when unset.
+pub(crate) fn insecure_iterations() -> Result<Option<u32>, CliError> {
     let Ok(raw) = std::env::var(INSECURE_KDF_VAR) else {
-        return Ok(Passphrase::new(secret));
+        return Ok(None);
     };
     let n: u32 =
         raw.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
             CliError::Input(format!("{INSECURE_KDF_VAR} must be a positive count"))
         })?;
     eprintln!(
-        "wardcrf: WARNING: {INSECURE_KDF_VAR} is set: the passphrase key is derived with only {n} \
+        "wardcrf: WARNING: {INSECURE_KDF_VAR} is set: keys are derived with only {n} \
          PBKDF2 iterations (production: {MIN_PASSPHRASE_ITERATIONS}). FOR TESTS ONLY: never keep \
          patient data in this store."
     );
-    Ok(Passphrase::insecure_for_tests(secret, n))
+    Ok(Some(n))
 }
 
 /// The store of `opts`, unlocked for `need` by the staff member of `--user`.
@@ -106,6 +115,14 @@ pub fn explain(e: &StoreError, lang: Lang) {
         StoreError::WrongKey => {
             eprintln!("wardcrf: check the passphrase in the environment variable {PASSPHRASE_VAR}")
         }
+        StoreError::Locked | StoreError::NotSignedIn => eprintln!(
+            "wardcrf: give --user ID, with the password in {} or the PIN in {}",
+            staff_cmd::USER_PASSWORD_VAR,
+            staff_cmd::USER_PIN_VAR
+        ),
+        StoreError::OnlineSignInRequired(_) => eprintln!(
+            "wardcrf: sign in while the repository can be reached: 'wardcrf user login' (the device must be enrolled)"
+        ),
         StoreError::NotComplete { report, .. } => {
             for l in problems(report, lang) {
                 eprintln!("{l}");
@@ -342,7 +359,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
 }
 
 fn show_case(opts: &StoreOpts, case: &str, lang: Lang) -> Outcome {
-    let mut store = open(&opts, Need::Read)?;
+    let mut store = open(opts, Need::Read)?;
     let view = store.case(case)?;
     if opts.json {
         let mut out = serde_json::to_value(&view).unwrap_or(Json::Null);
@@ -383,7 +400,7 @@ fn sign(opts: &StoreOpts, case: &str, meaning: Option<&str>) -> Outcome {
     let signature = store.sign(case, &password, meaning)?;
     let out = json!({"case_id": case, "status": Status::Signed, "signature": signature});
     emit(opts.json, &out, || {
-        format!("{case}: signed\n{}", signatures_text(&[signature.clone()]))
+        format!("{case}: signed\n{}", signatures_text(std::slice::from_ref(&signature)))
     })
 }
 
@@ -428,11 +445,10 @@ pub fn merge(args: MergeArgs) -> Outcome {
     }
     let mut store = open(&args.opts, Need::Write)?;
     let from_pass = Passphrase::new(env_secret(FROM_PASSPHRASE_VAR)?);
-    let mut other =
-        CaseStore::open(&args.from, &from_pass).map_err(|e| CliError::OtherStore {
-            dir: args.from.clone(),
-            source: e,
-        })?;
+    let mut other = CaseStore::open(&args.from, &from_pass).map_err(|e| CliError::OtherStore {
+        dir: args.from.clone(),
+        source: e,
+    })?;
     staff_cmd::unlock_other(&mut other, &args.opts.who)?;
     let summary = store.merge_from(&other)?;
     emit(args.opts.json, &summary, || {

@@ -5,6 +5,7 @@
 //! the administrator's token is read from a file. Neither is ever printed. A repository that
 //! cannot be reached exits with 3 (try again later: nothing is lost); a refusal exits with 2.
 
+use crate::staff_cmd::{Need, SignInOpts};
 use crate::{CliError, print_json, store_cmd};
 use clap::{Args, Subcommand};
 use serde_json::{Value as Json, json};
@@ -12,7 +13,6 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use crate::staff_cmd::{Need, SignInOpts};
 use wardcrf_core::CaseStore;
 use wardcrf_core::sync::{
     HttpOptions, HttpTransport, Method, SyncProgress, SyncSummary, TransportError,

@@ -473,7 +473,10 @@ fn status_lists_the_remaining_problems_then_completes_signs_and_reopens() {
         &[&case, "complete", "--lang", "ja", "--json"],
     ));
     assert!(err.contains("入院時年齢"), "{err}");
-    let err = failure(&s.run(&["case", "status"], &[&case, "signed", "--json"]));
+    let err = failure(&s.run(
+        &["case", "status"],
+        &[&case, "signed", "--meaning", "author", "--json"],
+    ));
     assert!(err.contains("only be signed when it is complete"), "{err}");
     assert_eq!(
         s.run(&["case", "status"], &[&case, "finished"])

@@ -182,6 +182,7 @@ fn fake_for_devices(mode: Mode) -> FakeRepo {
             ),
             _ => (503, error("unavailable", "the repository is restarting")),
         },
+        "/api/device/roster" => (200, common::test_roster("jp-tokyo-01")),
         _ => (404, error("not_found", "no such endpoint")),
     }))
 }
@@ -228,7 +229,15 @@ fn enrolment_keeps_the_token_sealed_in_the_store_and_sync_sends_it() {
         json_of(&s.sync()),
         json!({"pushed": 1, "pulled": 0, "conflicts": 0})
     );
-    let sync = repo.received().pop().expect("a sync request");
+    // The sync, then the site's roster (with the same token).
+    let mut received = repo.received();
+    let roster = received.pop().expect("a roster request");
+    assert_eq!(
+        (roster.method.as_str(), roster.path.as_str()),
+        ("GET", "/api/device/roster")
+    );
+    assert_eq!(roster.authorization, Some(format!("Bearer {TOKEN}")));
+    let sync = received.pop().expect("a sync request");
     assert_eq!(
         (sync.method.as_str(), sync.path.as_str()),
         ("POST", "/api/sync")

@@ -63,7 +63,7 @@ pub(crate) fn history_text(history: &[HistoryEntry]) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{}  {}  {:<12} {}{what}{change}{reason}",
+            "{}  {}  {:<12}  {}{what}{change}{reason}",
             fmt_time(h.time),
             short(&h.device),
             author(h),
@@ -157,4 +157,38 @@ pub(super) fn conflict_text(conflicts: &[Conflict]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(user: &str, name: Option<&str>, verified: bool) -> HistoryEntry {
+        HistoryEntry {
+            time: 1_700_000_000,
+            device: "0123456789abcdef".into(),
+            user: user.into(),
+            user_name: name.map(str::to_string),
+            verified,
+            op: "set".into(),
+            field: Some("vs_hr".into()),
+            group: None,
+            row_id: None,
+            old: None,
+            new: Some(Json::from(88)),
+            reason: None,
+            change: "00".into(),
+        }
+    }
+
+    #[test]
+    fn history_shows_the_printed_name_and_id_or_an_unverified_name() {
+        let text = history_text(&[
+            entry("dr.b", Some("Dr Berg"), true),
+            entry("bob", None, false),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("Dr Berg (dr.b)  set vs_hr"), "{text}");
+        assert!(lines[1].contains("unverified: bob  set vs_hr"), "{text}");
+    }
 }

@@ -35,8 +35,26 @@ const VARS: [&str; 7] = [
 /// The staff members who have signed in on every [`Store::new`] (as an online sign-in would
 /// have made them), each with the password [`staff_password`]; commands run through
 /// [`Store::run`] act as [`DEFAULT_USER`] unless they name another with `--user`.
-pub const TEST_STAFF: [&str; 5] = ["nurse.a", "dr.b", "dr.c", "pi.e", "crash.test"];
+pub const TEST_STAFF: [&str; 5] = ["nurse.a", "nurse.c", "dr.b", "dr.c", "pi.e"];
 pub const DEFAULT_USER: &str = "nurse.a";
+
+/// The roster a repository of `site` hands its devices: [`TEST_STAFF`], active, as
+/// `GET /api/device/roster` answers.
+pub fn test_roster(site: &str) -> Value {
+    let staff: Vec<Value> = TEST_STAFF
+        .iter()
+        .map(|id| {
+            serde_json::json!({
+                "id": id,
+                "display_name": format!("Test {id}"),
+                "role": "site_nurse",
+                "active": true,
+                "credential_epoch": 0,
+            })
+        })
+        .collect();
+    serde_json::json!({"site_id": site, "staff": staff})
+}
 
 /// The password of a test staff member on the test stores.
 pub fn staff_password(id: &str) -> String {
@@ -143,9 +161,8 @@ impl Store {
     pub fn new(name: &str, pass: &'static str) -> Store {
         let mut s = Store::open_door(name, pass);
         s.staff = true;
-        let mut store =
-            wardcrf_core::CaseStore::open(&s.dir, &wardcrf_core::Passphrase::new(pass))
-                .expect("the new store opens");
+        let mut store = wardcrf_core::CaseStore::open(&s.dir, &wardcrf_core::Passphrase::new(pass))
+            .expect("the new store opens");
         for id in TEST_STAFF {
             store.sign_in_for_tests(id).expect("test staff sign in");
         }
