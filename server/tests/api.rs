@@ -1,4 +1,4 @@
-//! The HTTP API on SQLite (the same cases run on PostgreSQL in tests/postgres.rs).
+//! The HTTP API (and staff on devices) on SQLite (the same cases run on PostgreSQL in tests/postgres.rs).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,3 +9,5 @@ fn backend() -> common::Backend {
 
 #[path = "cases/api.rs"]
 mod api;
+#[path = "cases/staff.rs"]
+mod staff;

@@ -90,6 +90,38 @@ fn create_user_adds_a_staff_user_from_the_command_line_without_printing_the_pass
         &ana.password_hash
     ));
     assert!(storage.staff_user("bea").unwrap().is_none());
+
+    // A clinician of a site, with the printed name shown with her entries and signatures.
+    storage.create_site("site-a", "Site A", 1).unwrap();
+    let out = server_bin()
+        .args(["--data", data.to_str().unwrap(), "create-user", "sato"])
+        .args(["--role", "clinician", "--site", "site-a"])
+        .args(["--name", "Dr. Sato Hanako"])
+        .env("WARDCRF_STAFF_PASSWORD", password)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sato = storage.staff_user("sato").unwrap().unwrap();
+    assert_eq!(
+        (
+            sato.role.as_str(),
+            sato.site_id.as_deref(),
+            sato.printed_name()
+        ),
+        ("clinician", Some("site-a"), "Dr. Sato Hanako")
+    );
+    let out = server_bin()
+        .args(["--data", data.to_str().unwrap(), "create-user", "kim"])
+        .args(["--role", "clinician"])
+        .env("WARDCRF_STAFF_PASSWORD", password)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --site"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -2,7 +2,8 @@
 //! sync scenario over HTTP (two devices of one site push, pull and conflict; the admin reads
 //! cases, a history and an export; a wrong token and an unknown path). Every log line must be
 //! one JSON object, each exchange must give exactly one `wardcrf::sync` line with its counts,
-//! bytes and duration, and no line may hold a seeded patient value, a reason or a token.
+//! bytes and duration, and no line may hold a seeded patient value, a reason, a token or the
+//! password of the staff member who signed in on the devices.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -101,7 +102,11 @@ impl Running {
     }
 }
 
-/// A device store enrolled at `site` through the running server.
+/// The password of the ward's site nurse in these tests (never logged).
+const NURSE_PASSWORD: &str = "nurse password Zq-7731-Vox";
+
+/// A device store enrolled at `site` through the running server, on which the site's nurse
+/// `nurse-<site>` (added through the admin API when missing) signed in online.
 struct Enrolled {
     store: wardcrf_core::CaseStore,
     http: Http,
@@ -127,13 +132,21 @@ fn enrol(server: &Running, admin: &str, site: &str, dir: &std::path::Path) -> En
         &json!({"code": code.body["code"], "device_id": store.device_id()}),
     );
     assert_eq!(enrolled.status, 201, "{:?}", enrolled.body);
-    Enrolled {
-        store,
-        http: Http {
-            addr: server.addr,
-            token: enrolled.body["token"].as_str().unwrap().to_string(),
-        },
-    }
+    let http = Http {
+        addr: server.addr,
+        token: enrolled.body["token"].as_str().unwrap().to_string(),
+    };
+    let nurse = format!("nurse-{site}");
+    let added = post_json(
+        server.addr,
+        "/api/admin/staff",
+        Some(admin),
+        &json!({"username": nurse, "role": "site_nurse", "site_id": site, "password": NURSE_PASSWORD}),
+    );
+    assert!([201, 409].contains(&added.status), "{:?}", added.body);
+    let mut store = store;
+    wardcrf_core::sync::sign_in(&mut store, Some(&http), &nurse, NURSE_PASSWORD).unwrap();
+    Enrolled { store, http }
 }
 
 impl Enrolled {
@@ -212,7 +225,7 @@ fn json_log_has_one_line_per_exchange_and_no_patient_value_or_token() {
     assert_eq!(refused.status, 401);
     assert_eq!(get(server.addr, "/api/Vexmarrow", None).status, 404);
 
-    let secrets: [&str; 3] = [&admin, &a.http.token, &b.http.token];
+    let secrets: [&str; 4] = [&admin, &a.http.token, &b.http.token, NURSE_PASSWORD];
     let (stdout, stderr) = server.stop();
 
     // Every log line is one JSON object; standard output holds the start-up banner only.

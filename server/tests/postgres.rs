@@ -21,6 +21,8 @@ mod export;
 mod hostile_push;
 #[path = "cases/isolation.rs"]
 mod isolation;
+#[path = "cases/staff.rs"]
+mod staff;
 #[path = "cases/storage.rs"]
 mod storage;
 #[path = "cases/sync.rs"]
@@ -63,6 +65,7 @@ fn migrations_are_recorded_once_and_a_newer_schema_is_refused() {
         "case_projection",
         "staff_users",
         "staff_sessions",
+        "repository_settings",
     ] {
         let n: i64 = client
             .query_one(
@@ -88,6 +91,85 @@ fn migrations_are_recorded_once_and_a_newer_schema_is_refused() {
         wardcrf_server::PostgresStorage::connect_with(&schema.config()),
         Err(RepoError::TooNew { .. })
     ));
+}
+
+#[test]
+fn migration_006_keeps_staff_sites_and_devices_and_records_when_it_ran() {
+    let schema = PgSchema::new(&url(), "migrate-006");
+    let mut client = schema.config().connect(postgres::NoTls).unwrap();
+    // A repository at schema 5 (as an older server left it), with a nurse, a site, a device.
+    client
+        .batch_execute(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .unwrap();
+    for (version, sql) in [
+        include_str!("../migrations/postgres/001_init.sql"),
+        include_str!("../migrations/postgres/002_case_projection.sql"),
+        include_str!("../migrations/postgres/003_console.sql"),
+        include_str!("../migrations/postgres/004_site_identifying.sql"),
+        include_str!("../migrations/postgres/005_quarantine.sql"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        client.batch_execute(sql).unwrap();
+        client
+            .execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES ($1, 0)",
+                &[&(version as i32 + 1)],
+            )
+            .unwrap();
+    }
+    client
+        .batch_execute(
+            "INSERT INTO sites (site_id, name, created_at) VALUES ('a', 'A', 1);
+             INSERT INTO staff_users (username, role, site_id, password_hash, created_at)
+                 VALUES ('nina', 'site_nurse', 'a', 'h', 1);
+             INSERT INTO devices (device_id, site_id, token_sha256, enrolled_at)
+                 VALUES ('d1', 'a', '\\x00', 1);",
+        )
+        .unwrap();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert_eq!(migrate(&mut client).unwrap(), SCHEMA_VERSION);
+    let row = client
+        .query_one(
+            "SELECT display_name, credential_epoch FROM staff_users WHERE username = 'nina'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "", "'' means the user name");
+    assert_eq!(row.get::<_, i64>(1), 0);
+    let row = client
+        .query_one(
+            "SELECT lock_after_minutes, signature_meanings FROM sites WHERE site_id = 'a'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), 5);
+    assert_eq!(row.get::<_, Option<String>>(1), None, "NULL: the defaults");
+    let key: Option<String> = client
+        .query_one("SELECT device_key FROM devices", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        key, None,
+        "an older device gets its key at its first sign-in"
+    );
+    let ran: i64 = client
+        .query_one(
+            "SELECT value FROM repository_settings WHERE name = 'unattributed_before'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        (before - 5..=before + 5).contains(&ran),
+        "{ran} vs {before}"
+    );
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //! encoding, bearer token) to this server's own router, in process (`Loopback`: no socket,
 //! and the server needs no HTTP client), so that open conflicts, data-quality flags and each
 //! device's last sync appear as they would from the ward. Also the demo staff users, who share
-//! one random password kept in `DATA_DIR/demo-login` (mode 0600).
+//! one random password kept in `DATA_DIR/demo-login` (mode 0600): the console's, and the ward
+//! staff ([`WARD_USERS`]) who sign in on the tablets (online the first time) and enter the
+//! cases, so that every change names its author.
 //!
 //! Idempotent: the cases are seeded once (when the site `demo-tokyo` does not exist yet); the
 //! staff users are added when missing; later starts only print the login again.
@@ -20,6 +22,7 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
 use tower::ServiceExt;
+use wardcrf_core::staff::{ROSTER_PATH, Roster, SIGN_IN_PATH, StaffGrant, StaffSignIn};
 use wardcrf_core::sync::{
     BINARY_MEDIA_TYPE, BinaryBody, Enrolment, MAX_ANSWER, SyncError, SyncRequest, SyncResponse,
     Transport, TransportError,
@@ -39,6 +42,16 @@ pub const USERS: &[(&str, &str, Option<&str>)] = &[
     ("demo-manager", "data_manager", None),
     ("nurse-tokyo", "site_nurse", Some(SITE_A)),
     ("nurse-berlin", "site_nurse", Some(SITE_B)),
+];
+
+/// The demo's ward staff, who sign in on the simulated tablets: (user name, role, site,
+/// printed name). They share the demo password; clinicians cannot sign in to the console.
+pub const WARD_USERS: &[(&str, &str, &str, &str)] = &[
+    ("dr-sato", "clinician", SITE_A, "Dr. Sato Hanako"),
+    ("ns-tanaka", "site_nurse", SITE_A, "Tanaka Yui"),
+    ("ns-suzuki", "site_nurse", SITE_A, "Suzuki Aoi"),
+    ("dr-weber", "clinician", SITE_B, "Dr. Anna Weber"),
+    ("pfl-schmidt", "site_nurse", SITE_B, "Lena Schmidt"),
 ];
 
 /// The demo sign-in: the user names and their shared password.
@@ -134,6 +147,28 @@ impl Loopback {
     }
 
     /// Enrols a device with a one-time code, as `POST /api/enroll` from a tablet.
+    /// Sends a device-token request (a JSON body, or none); the answer's JSON.
+    fn device_json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, TransportError> {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .body(body.map_or_else(Body::empty, Body::from))
+            .map_err(|e| TransportError::Refused(e.to_string()))?;
+        let (status, body) = self.send(request)?;
+        if !status.is_success() {
+            return Err(Self::refused(status, &body));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| TransportError::Refused(format!("an answer of {path}: {e}")))
+    }
+
     fn enroll(&mut self, code: &str, device_id: &str) -> Result<Enrolment, TransportError> {
         let body = json!({"code": code, "device_id": device_id}).to_string();
         let request = Request::post("/api/enroll")
@@ -168,20 +203,53 @@ impl Transport for Loopback {
         SyncResponse::from_binary(&body)
             .map_err(|e| TransportError::Refused(format!("a sync answer: {e}")))
     }
+
+    fn roster(&self) -> Result<Option<Roster>, TransportError> {
+        self.device_json("GET", ROSTER_PATH, None).map(Some)
+    }
+
+    fn sign_in(&self, request: &StaffSignIn) -> Result<StaffGrant, TransportError> {
+        let body =
+            serde_json::to_vec(request).map_err(|e| TransportError::Refused(e.to_string()))?;
+        self.device_json("POST", SIGN_IN_PATH, Some(body))
+    }
 }
 
-/// A simulated ward tablet: a real device store in a throwaway directory.
+/// A simulated ward tablet: a real device store in a throwaway directory, on which the
+/// demo's ward staff sign in (online the first time, through the repository).
 struct Tablet {
     store: CaseStore,
     line: Loopback,
+    /// The demo password, shared by the ward staff.
+    password: String,
 }
 
 impl Tablet {
-    fn enrol(root: &Path, name: &str, mut line: Loopback, code: &str) -> Result<Tablet, DemoError> {
+    fn enrol(
+        root: &Path,
+        name: &str,
+        mut line: Loopback,
+        code: &str,
+        password: &str,
+    ) -> Result<Tablet, DemoError> {
         let key = SecretKey::generate().map_err(|e| DemoError::Other(e.to_string()))?;
-        let store = CaseStore::create(&root.join(name), &RawKeyProvider::new(key))?;
-        line.enroll(code, &store.device_id())?;
-        Ok(Tablet { store, line })
+        let mut store = CaseStore::create(&root.join(name), &RawKeyProvider::new(key))?;
+        let enrolment = line.enroll(code, &store.device_id())?;
+        store.enrolled("http://demo.invalid", &enrolment)?;
+        Ok(Tablet {
+            store,
+            line,
+            password: password.to_string(),
+        })
+    }
+
+    /// Signs `user` in on this tablet, unless they are signed in already.
+    fn sign_in(&mut self, user: &str) -> Result<(), DemoError> {
+        if self.store.signed_in().is_some_and(|s| s.staff.id == user) {
+            return Ok(());
+        }
+        wardcrf_core::sync::sign_in(&mut self.store, Some(&self.line), user, &self.password)?;
+        Ok(())
     }
 
     fn sync(&mut self) -> Result<(), DemoError> {
@@ -197,6 +265,7 @@ impl Tablet {
         user: &str,
         reason: Option<&str>,
     ) -> Result<(), DemoError> {
+        self.sign_in(user)?;
         self.store
             .set_value(case, &FieldPath::field(field), v, reason)?;
         Ok(())
@@ -209,6 +278,7 @@ impl Tablet {
         n: usize,
         values: &[(&str, Json)],
     ) -> Result<String, DemoError> {
+        self.sign_in(user)?;
         let case = self.store.create_case("icrown-core", &[])?;
         self.set(
             &case,
@@ -262,12 +332,16 @@ pub fn seed_demo<S: Store>(
                 Err(e) => return Err(e.into()),
             }
         }
-        for (user, role, site) in USERS {
+        let console_users = USERS.iter().map(|(u, r, s)| (*u, *r, *s, None));
+        let ward_users = WARD_USERS
+            .iter()
+            .map(|(u, r, s, name)| (*u, *r, Some(*s), Some(*name)));
+        for (user, role, site, display_name) in console_users.chain(ward_users) {
             let new = NewStaffUser {
                 username: user,
                 role,
-                site: *site,
-                display_name: None,
+                site,
+                display_name,
                 password: &password,
             };
             match add_staff_user(&mut hub.storage, new, now) {
@@ -286,7 +360,7 @@ pub fn seed_demo<S: Store>(
     };
     let mut seeded = 0;
     if fresh {
-        seeded = seed_cases(state, app, data_dir)?;
+        seeded = seed_cases(state, app, data_dir, &password)?;
     }
     Ok(DemoLogin {
         users: USERS
@@ -313,6 +387,7 @@ fn seed_cases<S: Store>(
     state: &AppState<S>,
     app: &Router,
     data_dir: &Path,
+    password: &str,
 ) -> Result<usize, DemoError> {
     // The tablets' requests go to this server's own router, in process.
     let runtime = std::sync::Arc::new(
@@ -333,9 +408,9 @@ fn seed_cases<S: Store>(
             new_code(state, SITE_A)?,
             new_code(state, SITE_B)?,
         ];
-        let mut a = Tablet::enrol(&root.0, "tokyo-tablet-1", line(), &codes[0])?;
-        let mut b = Tablet::enrol(&root.0, "tokyo-tablet-2", line(), &codes[1])?;
-        let mut c = Tablet::enrol(&root.0, "berlin-tablet-1", line(), &codes[2])?;
+        let mut a = Tablet::enrol(&root.0, "tokyo-tablet-1", line(), &codes[0], password)?;
+        let mut b = Tablet::enrol(&root.0, "tokyo-tablet-2", line(), &codes[1], password)?;
+        let mut c = Tablet::enrol(&root.0, "berlin-tablet-1", line(), &codes[2], password)?;
         let vitals = |t: f64, hr: i64, spo2: i64| {
             vec![
                 ("admission_date", json!("2026-01-12")),

@@ -495,8 +495,20 @@ fn conflicted_case(s: &TestServer, site: &str, tag: &str) -> (Device, Device, St
     a.set(&case, "vs_spo2", json!(95), None);
     a.sync().unwrap();
     b.sync().unwrap();
-    a.set_by(&case, "vs_spo2", json!(92), "ana", Some("re-measured"));
-    b.set_by(&case, "vs_spo2", json!(97), "ben", Some("re-measured"));
+    a.set_by(
+        &case,
+        "vs_spo2",
+        json!(92),
+        "nurse-ana",
+        Some("re-measured"),
+    );
+    b.set_by(
+        &case,
+        "vs_spo2",
+        json!(97),
+        "nurse-ben",
+        Some("re-measured"),
+    );
     a.sync().unwrap();
     b.sync().unwrap();
     (a, b, case)
@@ -856,4 +868,73 @@ fn pages_are_served_with_their_stylesheet_and_protective_headers() {
     );
     let r = get(s.addr, "/lang?to=ja&back=//elsewhere.example", None);
     assert!(r.head.contains("location: /\r\n"), "{}", r.head);
+}
+
+#[test]
+fn clinicians_work_on_tablets_only_and_admins_reset_and_unlock_staff_in_the_console() {
+    let s = TestServer::start(&crate::backend(), "console-clinician");
+    s.site("site-a");
+    staff(&s, "ana", "admin", None);
+    let r = s.admin_post(
+        "/api/admin/staff",
+        &json!({"username": "sato", "role": "clinician", "site_id": "site-a",
+                "display_name": "Dr. Sato Hanako", "password": PASSWORD}),
+    );
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["role"], "clinician");
+    // A clinician needs a site, like a site nurse.
+    let r = s.admin_post(
+        "/api/admin/staff",
+        &json!({"username": "kim", "role": "clinician", "password": PASSWORD}),
+    );
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
+    let r = s.admin_post(
+        "/api/admin/staff",
+        &json!({"username": "kim", "role": "clinician", "site_id": "site-a",
+                "display_name": "line\nbreak", "password": PASSWORD}),
+    );
+    assert_eq!((r.status, r.code()), (400, "bad_request"));
+    // The right password of a clinician: told, in the page's language, to use a tablet.
+    let r = try_login(s.addr, "sato", PASSWORD);
+    assert_eq!(r.status, 403, "{}", html(&r));
+    assert!(html(&r).contains("tablets"), "{}", html(&r));
+    assert!(set_cookie(&r, "wardcrf_session").is_none());
+    let r = try_login(s.addr, "sato", "a wrong password");
+    assert_eq!(r.status, 401, "a wrong password says nothing of the role");
+
+    // The staff page names each person and offers the reset; a locked account its unlock.
+    for _ in 0..5 {
+        try_login(s.addr, "sato", "a wrong password");
+    }
+    let admin = login(s.addr, "ana");
+    let page = html(&admin.get("/admin/staff"));
+    assert!(page.contains("Dr. Sato Hanako"), "{page}");
+    assert!(page.contains("/admin/staff/sato/unlock"), "{page}");
+    assert!(page.contains("/admin/staff/sato/password"), "{page}");
+    let csrf = admin.csrf();
+    let r = admin.post("/admin/staff/sato/unlock", &[("csrf", "wrong")]);
+    assert_eq!(r.status, 403);
+    let r = admin.post("/admin/staff/sato/unlock", &[("csrf", &csrf)]);
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(!html(&r).contains("/admin/staff/sato/unlock"));
+    let r = admin.post(
+        "/admin/staff/sato/password",
+        &[("csrf", &csrf), ("password", "short")],
+    );
+    assert_eq!(r.status, 400);
+    let r = admin.post(
+        "/admin/staff/sato/password",
+        &[("csrf", &csrf), ("password", "a new and longer passphrase")],
+    );
+    assert_eq!(r.status, 200, "{}", html(&r));
+    let r = admin.post(
+        "/admin/staff/nobody/password",
+        &[("csrf", &csrf), ("password", "a new and longer passphrase")],
+    );
+    assert_eq!(r.status, 404);
+    // The reset raised the epoch: each tablet asks sato for an online sign-in.
+    let epoch = s
+        .storage()
+        .count("SELECT credential_epoch FROM staff_users WHERE username = 'sato'");
+    assert_eq!(epoch, 1);
 }

@@ -79,7 +79,7 @@ fn seeded(name: &str) -> (TestServer, String, String, String, String) {
         &full,
         "vs_hr",
         json!(96),
-        "charge nurse",
+        "charge-nurse",
         Some("recount <after> rest"),
     );
     a2.sync().unwrap();
@@ -394,7 +394,7 @@ fn the_odm_export_validates_against_the_schema_and_defines_every_oid_it_referenc
     assert!(!first.iter().any(|e| e.name == "ReasonForChange"));
     let audit = after(data, hr[1], "ItemData");
     assert_eq!(audit[0].name, "AuditRecord");
-    assert_eq!(audit[1].attrs["UserOID"], "USR.charge nurse");
+    assert_eq!(audit[1].attrs["UserOID"], "USR.charge-nurse");
     assert!(audit[2].attrs["LocationOID"].starts_with("LOC.DEV."));
     assert_eq!(audit[3].name, "DateTimeStamp");
     assert!(
@@ -970,7 +970,7 @@ const PATIENT_BEFORE: &str = "Qorlansky Wrongname";
 const RECORD_NUMBER: &str = "HRN-8817-4432-XQ";
 const BIRTH: &str = "1961-07-23";
 const REASON: &str = "confirmed with Mrs Qorlanski by phone";
-const NURSE: &str = "Kawabata-Sigrun";
+const NURSE: &str = "kawabata-sigrun";
 /// The network's study pseudonym (`case_id`, CDASH SUBJID): the same for every recipient.
 const STUDY_ID: &str = "REBIND-77Q-4410";
 

@@ -6,7 +6,7 @@ use crate::common::*;
 use std::fmt::Debug;
 use wardcrf_core::repository::HubStorage;
 use wardcrf_server::Repository;
-use wardcrf_server::repository::{AtomicHub, RepoError};
+use wardcrf_server::repository::{AtomicHub, RepoError, StaffRecord, WardStaff};
 
 /// A device unlock key (64 hex digits).
 const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -366,4 +366,91 @@ where
     hub.atomically(|hub| hub_step(hub.storage.put_case("c3", "A", "f", b"3")))
         .unwrap();
     assert!(hub.storage.case("c3").unwrap().is_some());
+}
+
+storage_test!(
+    site_authors_are_the_sites_ward_staff_and_devices_keep_one_unlock_key,
+    ward_staff
+);
+fn ward_staff<S: HubStorage + Repository + WardStaff>(mut s: S)
+where
+    S::Error: Debug,
+{
+    s.create_site("A", "Site A", 1).unwrap();
+    s.create_site("B", "Site B", 1).unwrap();
+    let user = |name: &str, role: &str, site: Option<&str>, disabled: bool| StaffRecord {
+        username: name.into(),
+        role: role.into(),
+        site_id: site.map(str::to_string),
+        display_name: String::new(),
+        credential_epoch: 0,
+        password_hash: "x".into(),
+        failed_logins: 0,
+        locked_until: None,
+        disabled,
+        created_at: 1,
+    };
+    for u in [
+        user("sato", "clinician", Some("A"), false),
+        user("nina", "site_nurse", Some("A"), false),
+        user("gone", "site_nurse", Some("A"), true),
+        user("weber", "clinician", Some("B"), false),
+        user("ana", "admin", None, false),
+        user("dora", "data_manager", None, false),
+    ] {
+        assert!(s.create_staff(&u).unwrap());
+    }
+    // Deactivated staff still author their earlier changes; other sites and roles do not.
+    let authors = s.site_authors("A").unwrap();
+    let ids: Vec<&str> = authors.staff.iter().map(String::as_str).collect();
+    assert_eq!(ids, ["gone", "nina", "sato"]);
+    // Changes naming no signed-in author are legacy when made before the migration ran.
+    let before = authors
+        .unattributed_before
+        .expect("recorded by migration 006");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (now - 3600..=now + 5).contains(&before),
+        "{before} vs {now}"
+    );
+    assert_eq!(s.unattributed_before().unwrap(), Some(before));
+    assert_eq!(s.site_authors("C").unwrap().staff.len(), 0);
+    let staff: Vec<String> = s
+        .site_staff("A")
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(staff, ["gone", "nina", "sato"]);
+    // A password reset raises the credential epoch.
+    assert!(s.set_staff_password("sato", "y").unwrap());
+    assert_eq!(s.staff_user("sato").unwrap().unwrap().credential_epoch, 1);
+
+    // A device keeps the key it was enrolled with; a second key given is not taken.
+    s.create_enroll_code(b"c1", "A", 100).unwrap();
+    s.enroll(b"c1", "d1", b"t1", KEY, 50).unwrap();
+    assert_eq!(s.device_key("d1").unwrap().as_deref(), Some(KEY));
+    assert_eq!(s.give_device_key("d1", &"f".repeat(64)).unwrap(), KEY);
+    assert_eq!(s.device_key("d9"), Err(RepoError::UnknownDevice));
+    assert_eq!(s.give_device_key("d9", KEY), Err(RepoError::UnknownDevice));
+    // Site settings: the defaults, then what the administrator set.
+    assert_eq!(
+        s.site_settings("A").unwrap(),
+        Some(wardcrf_core::staff::SiteSettings::default())
+    );
+    let mut settings = wardcrf_core::staff::SiteSettings {
+        lock_after_minutes: 9,
+        ..Default::default()
+    };
+    settings.signature_meanings.pop();
+    s.set_site_settings("A", &settings).unwrap();
+    assert_eq!(s.site_settings("A").unwrap(), Some(settings.clone()));
+    assert_eq!(s.site_settings("Z").unwrap(), None);
+    assert_eq!(
+        s.set_site_settings("Z", &settings),
+        Err(RepoError::UnknownSite)
+    );
 }

@@ -207,7 +207,7 @@ fn synced_cases_are_projected_flagged_and_kept_never_dropped() {
     seen.sort_by_key(|v| v.as_i64());
     assert_eq!(seen, vec![json!(92), json!(104)]);
     for c in candidates {
-        assert_eq!(c["user"], "nurse");
+        assert_eq!(c["user"], nurse_of("site-a"));
         assert!(c["device"].is_string() && c["time"].is_i64(), "{c:?}");
     }
     let list = server.admin_get("/api/cases?conflicts=true").body;
@@ -246,6 +246,7 @@ fn cases_stored_before_projections_are_projected_at_start_and_their_history_is_s
     let case = store.create_case("icrown-core", &[]).unwrap();
     let hr = FieldPath::field("vs_hr");
     store.set_value(&case, &hr, json!(88), None).unwrap();
+    store.sign_in_for_tests("charge-nurse").unwrap();
     store
         .set_value(&case, &hr, json!(96), Some("recount"))
         .unwrap();
@@ -272,7 +273,7 @@ fn cases_stored_before_projections_are_projected_at_start_and_their_history_is_s
     assert_eq!(entries[1]["new"]["value"], json!(96));
     assert_eq!(entries[1]["old"]["value"], json!(88));
     assert_eq!(entries[1]["reason"], "recount");
-    assert_eq!(entries[1]["user"], "charge nurse");
+    assert_eq!(entries[1]["user"], "charge-nurse");
     let r = server.admin_get(&format!("/api/cases/{case}/history?colour=red"));
     assert_eq!((r.status, r.code()), (400, "bad_request"));
     let r = server.admin_get("/api/cases/no-such-case/history");

@@ -353,6 +353,11 @@ impl TestServer {
 
     /// Enrols `device_id` at `site_id`; returns its token.
     pub fn enroll(&self, site_id: &str, device_id: &str) -> String {
+        self.enrolment(site_id, device_id).token.clone()
+    }
+
+    /// Enrols `device_id` at `site_id`; the repository's answer, as a device reads it.
+    pub fn enrolment(&self, site_id: &str, device_id: &str) -> wardcrf_core::sync::Enrolment {
         let code = self.code(site_id);
         let r = post_json(
             self.addr,
@@ -361,7 +366,20 @@ impl TestServer {
             &serde_json::json!({"code": code, "device_id": device_id}),
         );
         assert_eq!(r.status, 201, "{:?}", r.body);
-        r.body["token"].as_str().unwrap().to_string()
+        serde_json::from_slice(&r.raw).unwrap()
+    }
+
+    /// Where this server's storage is (see [`StorageAt`]).
+    pub fn storage_at(&self) -> StorageAt {
+        match &self._schema {
+            None => StorageAt::Sqlite(self.dir.join("repository.db")),
+            Some(schema) => StorageAt::Postgres(Box::new(schema.config())),
+        }
+    }
+
+    /// Makes `id` a site nurse of `site` (see [`StorageAt::ward_staff`]).
+    pub fn ward_staff(&self, site: &str, id: &str) {
+        self.storage_at().ward_staff(site, id);
     }
 }
 
@@ -404,10 +422,19 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-/// A device's line to a [`TestServer`]: each exchange posted as JSON to /api/sync.
+/// A device's line to a [`TestServer`]: each exchange posted as JSON to /api/sync, the
+/// roster read from /api/device/roster and online sign-ins posted to
+/// /api/device/staff/sign-in, as the device's HTTPS client does.
 pub struct Http {
     pub addr: SocketAddr,
     pub token: String,
+}
+
+impl Http {
+    /// A refusal as the device's client reads it.
+    fn refused(r: &Resp) -> wardcrf_core::sync::TransportError {
+        wardcrf_core::sync::TransportError::Refused(format!("{} {}", r.status, r.code()))
+    }
 }
 
 impl wardcrf_core::sync::Transport for Http {
@@ -425,20 +452,101 @@ impl wardcrf_core::sync::Transport for Http {
             Some(&body),
         );
         if r.status != 200 {
-            return Err(wardcrf_core::sync::TransportError::Refused(format!(
-                "{} {}",
-                r.status,
-                r.code()
-            )));
+            return Err(Self::refused(&r));
+        }
+        Ok(serde_json::from_slice(&r.raw).unwrap())
+    }
+
+    fn roster(
+        &self,
+    ) -> Result<Option<wardcrf_core::staff::Roster>, wardcrf_core::sync::TransportError> {
+        let r = get(
+            self.addr,
+            wardcrf_core::staff::ROSTER_PATH,
+            Some(&self.token),
+        );
+        if r.status != 200 {
+            return Err(Self::refused(&r));
+        }
+        Ok(Some(serde_json::from_slice(&r.raw).unwrap()))
+    }
+
+    fn sign_in(
+        &self,
+        sign_in: &wardcrf_core::staff::StaffSignIn,
+    ) -> Result<wardcrf_core::staff::StaffGrant, wardcrf_core::sync::TransportError> {
+        let body = serde_json::to_vec(sign_in).unwrap();
+        let r = request(
+            self.addr,
+            "POST",
+            wardcrf_core::staff::SIGN_IN_PATH,
+            Some(&self.token),
+            Some(&body),
+        );
+        if r.status != 200 {
+            return Err(Self::refused(&r));
         }
         Ok(serde_json::from_slice(&r.raw).unwrap())
     }
 }
 
-/// A ward device enrolled at a [`TestServer`]; its store is removed when dropped.
+/// Where a [`TestServer`]'s storage is, to connect to it when needed (a device adds the
+/// staff it signs in as).
+#[derive(Clone)]
+pub enum StorageAt {
+    Sqlite(std::path::PathBuf),
+    Postgres(Box<postgres::Config>),
+}
+
+/// The password of a ward staff member made by [`TestServer::ward_staff`]: the one the
+/// device store's `sign_in_for_tests` wraps its key with.
+pub fn test_password(id: &str) -> String {
+    format!("test password {id}")
+}
+
+impl StorageAt {
+    /// Makes `id` a site nurse of `site` (once; an existing user is left as is), with
+    /// [`test_password`] hashed cheaply (one PBKDF2 iteration: tests only) and the display
+    /// name `Test <id>` (as `sign_in_for_tests` names them on the device).
+    pub fn ward_staff(&self, site: &str, id: &str) {
+        fn add<S: wardcrf_server::Repository>(mut s: S, site: &str, id: &str) {
+            let hash = wardcrf_server::console::hash_password(&test_password(id), 1).unwrap();
+            s.create_staff(&wardcrf_server::repository::StaffRecord {
+                username: id.to_string(),
+                role: "site_nurse".into(),
+                site_id: Some(site.to_string()),
+                display_name: format!("Test {id}"),
+                credential_epoch: 0,
+                password_hash: hash,
+                failed_logins: 0,
+                locked_until: None,
+                disabled: false,
+                created_at: START,
+            })
+            .unwrap();
+        }
+        match self {
+            StorageAt::Sqlite(path) => {
+                add(wardcrf_server::SqliteStorage::open(path).unwrap(), site, id)
+            }
+            StorageAt::Postgres(config) => add(
+                wardcrf_server::PostgresStorage::connect_with(config).unwrap(),
+                site,
+                id,
+            ),
+        }
+    }
+}
+
+/// A ward device enrolled at a [`TestServer`], signed in as its site's nurse ([`nurse_of`],
+/// whom the repository knows); its store is removed when dropped.
 pub struct Device {
     pub store: wardcrf_core::CaseStore,
     pub http: Http,
+    /// Its site.
+    pub site: String,
+    /// The repository's storage, where the staff it signs in as are added.
+    pub storage: StorageAt,
     dir: std::path::PathBuf,
 }
 
@@ -448,7 +556,14 @@ impl Drop for Device {
     }
 }
 
-/// A new device store enrolled at `site`.
+/// The site nurse a [`device`] of `site` signs in as: `nurse-<site>` (a staff id names one
+/// person of one site).
+pub fn nurse_of(site: &str) -> String {
+    format!("nurse-{site}")
+}
+
+/// A new device store enrolled at `site` (its token only: the store is not told of the
+/// enrolment), signed in as the site's nurse ([`nurse_of`]).
 pub fn device(server: &TestServer, site: &str, name: &str) -> Device {
     let dir = temp_dir(name).join("store");
     let store = wardcrf_core::CaseStore::create(
@@ -457,14 +572,18 @@ pub fn device(server: &TestServer, site: &str, name: &str) -> Device {
     )
     .unwrap();
     let token = server.enroll(site, &store.device_id());
-    Device {
+    let mut device = Device {
         store,
         http: Http {
             addr: server.addr,
             token,
         },
+        site: site.to_string(),
+        storage: server.storage_at(),
         dir: dir.parent().unwrap().to_path_buf(),
-    }
+    };
+    device.sign_in(&nurse_of(site));
+    device
 }
 
 impl Device {
@@ -474,16 +593,28 @@ impl Device {
         wardcrf_core::sync::sync(&mut self.store, &self.http, &mut |_| {})
     }
 
-    /// Sets a case-level field as `user`.
+    /// Signs `user` in on this device (a site nurse of its site, added to the repository
+    /// when missing), unless they are signed in already.
+    pub fn sign_in(&mut self, user: &str) {
+        if self.store.signed_in().is_some_and(|s| s.staff.id == user) {
+            return;
+        }
+        self.storage.ward_staff(&self.site, user);
+        self.store.sign_in_for_tests(user).unwrap();
+    }
+
+    /// Sets a case-level field as `user` (signed in first).
     pub fn set_by(&mut self, case: &str, field: &str, v: Value, user: &str, reason: Option<&str>) {
+        self.sign_in(user);
         self.store
             .set_value(case, &wardcrf_core::FieldPath::field(field), v, reason)
             .unwrap();
     }
 
-    /// Sets a case-level field as the user "nurse".
+    /// Sets a case-level field as the site's nurse ([`nurse_of`]).
     pub fn set(&mut self, case: &str, field: &str, v: Value, reason: Option<&str>) {
-        self.set_by(case, field, v, "nurse", reason);
+        let nurse = nurse_of(&self.site);
+        self.set_by(case, field, v, &nurse, reason);
     }
 
     pub fn value(&mut self, case: &str, field: &str) -> Value {

@@ -241,10 +241,18 @@ async fn resolve_inner<S: Store>(
                     .form(&row.form_id, &modules)
                     .map_err(ApiError::Internal)?;
                 let days = i64::try_from(now / 86_400).unwrap_or(i64::MAX);
+                // The note names the staff user by id and printed name, as a device's does.
+                let author = match hub.storage.staff_user(&user)? {
+                    Some(record) => record.attribution(),
+                    None => wardcrf_core::staff::Attribution {
+                        id: user.clone(),
+                        name: user.clone(),
+                    },
+                };
                 let resolution = Resolution {
                     path: &path,
                     value,
-                    user: &user,
+                    author: &author,
                     reason: &reason,
                     time: i64::try_from(now).unwrap_or(i64::MAX),
                 };

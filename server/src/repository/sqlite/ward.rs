@@ -98,3 +98,63 @@ impl WardStaff for SqliteStorage {
         )?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{MIGRATIONS, migrate};
+    use rusqlite::Connection;
+
+    #[test]
+    fn migration_006_keeps_staff_sites_and_devices_and_records_when_it_ran() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // A repository at schema 5, with a nurse, a site and a device.
+        wardcrf_core::migrate::migrate_sqlite(&mut conn, &MIGRATIONS[..5]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sites (site_id, name, created_at) VALUES ('a', 'A', 1);
+             INSERT INTO staff_users (username, role, site_id, password_hash, created_at)
+                 VALUES ('nina', 'site_nurse', 'a', 'h', 1);
+             INSERT INTO devices (device_id, site_id, token_sha256, enrolled_at)
+                 VALUES ('d1', 'a', x'00', 1);",
+        )
+        .unwrap();
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert_eq!(migrate(&mut conn).unwrap(), 6);
+        let (name, epoch): (String, i64) = conn
+            .query_row(
+                "SELECT display_name, credential_epoch FROM staff_users WHERE username = 'nina'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((name.as_str(), epoch), ("", 0), "'' means the user name");
+        let (lock, meanings): (i64, Option<String>) = conn
+            .query_row(
+                "SELECT lock_after_minutes, signature_meanings FROM sites WHERE site_id = 'a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((lock, meanings), (5, None), "NULL meanings: the defaults");
+        let key: Option<String> = conn
+            .query_row("SELECT device_key FROM devices", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            key, None,
+            "an older device gets its key at its first sign-in"
+        );
+        let ran: i64 = conn
+            .query_row(
+                "SELECT value FROM repository_settings WHERE name = 'unattributed_before'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            (before - 5..=before + 5).contains(&ran),
+            "{ran} vs {before}"
+        );
+    }
+}
