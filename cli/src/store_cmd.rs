@@ -400,7 +400,10 @@ fn sign(opts: &StoreOpts, case: &str, meaning: Option<&str>) -> Outcome {
     let signature = store.sign(case, &password, meaning)?;
     let out = json!({"case_id": case, "status": Status::Signed, "signature": signature});
     emit(opts.json, &out, || {
-        format!("{case}: signed\n{}", signatures_text(std::slice::from_ref(&signature)))
+        format!(
+            "{case}: signed\n{}",
+            signatures_text(std::slice::from_ref(&signature))
+        )
     })
 }
 
