@@ -140,12 +140,43 @@ pub struct Server {
     pub url: String,
 }
 
+/// Adds a site, with its nurse ([`nurse_of`]), whom its [`enroll`]ed devices sign in as.
 pub fn add_site(admin: &HttpTransport, site: &str) {
     admin
         .call(
             Method::Post,
             "/api/admin/sites",
             Some(&json!({"site_id": site, "name": format!("Site {site}")})),
+        )
+        .unwrap();
+    add_staff(admin, site, &nurse_of(site));
+}
+
+/// The nurse a device of `site` signs in as: `nurse-<site>` (staff ids name one person across
+/// the repository).
+pub fn nurse_of(site: &str) -> String {
+    format!("nurse-{site}")
+}
+
+/// The password of a staff member made by [`add_staff`] (the one a store's test sign-in uses).
+pub fn staff_password(id: &str) -> String {
+    format!("test password {id}")
+}
+
+/// Adds `id` as a clinician of `site` (printed name `Test <id>`, password [`staff_password`])
+/// through the administrator's API.
+pub fn add_staff(admin: &HttpTransport, site: &str, id: &str) {
+    admin
+        .call(
+            Method::Post,
+            "/api/admin/staff",
+            Some(&json!({
+                "username": id,
+                "role": "clinician",
+                "site_id": site,
+                "display_name": format!("Test {id}"),
+                "password": staff_password(id),
+            })),
         )
         .unwrap();
 }
@@ -163,6 +194,7 @@ pub fn add_private_site(admin: &HttpTransport, site: &str) {
             })),
         )
         .unwrap();
+    add_staff(admin, site, &nurse_of(site));
 }
 
 /// A ward device: an encrypted store enrolled at a site.
@@ -173,7 +205,8 @@ pub struct Device {
     pub token: String,
 }
 
-/// Creates a store under `dir` and enrols it at `site` through `url`.
+/// Creates a store under `dir` and enrols it at `site` through `url`, signed in as the site's
+/// nurse ([`nurse_of`]).
 pub fn enroll(url: &str, admin: &HttpTransport, dir: &Path, name: &str, site: &str) -> Device {
     let code = admin
         .call(
@@ -185,7 +218,7 @@ pub fn enroll(url: &str, admin: &HttpTransport, dir: &Path, name: &str, site: &s
     let mut store = {
         let mut s =
             CaseStore::create(&dir.join(name), &Passphrase::insecure_for_tests(name, 10)).unwrap();
-        s.sign_in_for_tests("nurse").unwrap();
+        s.sign_in_for_tests(&nurse_of(site)).unwrap();
         s
     };
     let e = sync::enroll(url, code["code"].as_str().unwrap(), &store.device_id()).unwrap();
