@@ -111,8 +111,13 @@ fn sign_in(store: &mut CaseStore, id: &str, options: &HttpOptions) -> Result<(),
         let transport = transport
             .as_ref()
             .map(|t| t as &dyn wardcrf_core::sync::Transport);
-        wardcrf_core::sync::sign_in(store, transport, id, &password)?;
-        return Ok(());
+        return wardcrf_core::sync::sign_in(store, transport, id, &password).map_err(|e| match e {
+            wardcrf_core::sync::SyncError::Transport(source) => CliError::Repository {
+                doing: "sign-in",
+                source,
+            },
+            other => other.into(),
+        });
     }
     if let Some(pin) = env_var(USER_PIN_VAR) {
         store.sign_in(id, &Credential::pin(pin))?;

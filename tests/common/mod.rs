@@ -96,10 +96,21 @@ impl Repository {
 
     /// Starts `wardcrf-server` on this repository's data.
     pub fn start(&self) -> Server {
+        self.start_listening("127.0.0.1:0")
+    }
+
+    /// Starts `wardcrf-server` again at the address (`http://127.0.0.1:PORT`) a stopped one
+    /// had, where its devices look for it.
+    pub fn restart_at(&self, url: &str) -> Server {
+        let addr = url.strip_prefix("http://").unwrap().trim_end_matches('/');
+        self.start_listening(addr)
+    }
+
+    fn start_listening(&self, listen: &str) -> Server {
         let mut cmd = Command::new(workspace_binary("wardcrf-server"));
         cmd.arg("--data")
             .arg(self.data())
-            .args(["--listen", "127.0.0.1:0"]);
+            .args(["--listen", listen]);
         if let Some(db) = &self.db {
             cmd.args(["--database-url", &db.url]);
         }
@@ -466,4 +477,35 @@ fn relay(mut client: TcpStream, target: &str, fault: Fault) {
             drop_both(&client, &server);
         }
     }
+}
+
+/// `PUT path` with a JSON body and the administrator's token, over plain HTTP to a loopback
+/// server (the device's HTTP client has no PUT); returns the status code and the body.
+pub fn admin_put(repo: &Repository, server: &Server, path: &str, body: &Value) -> (u16, Value) {
+    let addr = server
+        .url
+        .strip_prefix("http://")
+        .unwrap()
+        .trim_end_matches('/');
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let body = body.to_string();
+    let request = format!(
+        "PUT {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        repo.admin_token(),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let (end, _) = head_of(&answer).unwrap();
+    let head = String::from_utf8_lossy(&answer[..end]);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&answer[end..]).unwrap_or(Value::Null),
+    )
 }
