@@ -108,6 +108,7 @@ fn never_leave_the_device(backend: Backend) {
         &Passphrase::insecure_for_tests("old", 10),
     )
     .unwrap();
+    old.sign_in_for_tests(&nurse_of("jp-osaka-02")).unwrap();
     let e = sync::enroll(
         &server.url,
         code["code"].as_str().unwrap(),
@@ -143,6 +144,7 @@ fn never_leave_the_device(backend: Backend) {
         &Passphrase::insecure_for_tests("used", 10),
     )
     .unwrap();
+    used.sign_in_for_tests(&nurse_of("jp-osaka-02")).unwrap();
     let before = used.create_case("icrown-core", &[]).unwrap();
     used.set_value(
         &before,

@@ -8,6 +8,8 @@
 //! - `http_faults.rs`: answers cut at every stage, truncated and garbled requests, a captive
 //!   portal answering instead of the repository.
 //! - `nurse_resolves_with_the_cli.rs`: the conflict-and-resolution scenario with the CLI only.
+//! - `staff_sign_in.rs`: two staff members on one tablet through the CLI, online then offline:
+//!   attribution, wrong credentials, PIN lock-out, a signature, recovery, deactivation.
 //! - `common/`: the repository on either backend, devices, and the fault-injecting proxy.
 //!
 //! This crate has no code of its own; `tests/run` is the command that runs every suite.

@@ -19,14 +19,17 @@ on_both_backends!(
 
 const PASS: &str = "ward-5-east-tablet";
 
-/// Runs `wardcrf`; the store passphrase comes from the environment, as on a ward tablet.
+/// Runs `wardcrf`; the store passphrase comes from the environment, as on a ward tablet, and
+/// so does the password of the staff member named by `--user`.
 fn wardcrf(args: &[&str]) -> Output {
-    Command::new(workspace_binary("wardcrf"))
-        .args(args)
+    let mut cmd = Command::new(workspace_binary("wardcrf"));
+    cmd.args(args)
         .env("WARDCRF_PASSPHRASE", PASS)
-        .env("WARDCRF_INSECURE_KDF_ITERATIONS", "1000")
-        .output()
-        .unwrap()
+        .env("WARDCRF_INSECURE_KDF_ITERATIONS", "1000");
+    if let Some(i) = args.iter().position(|a| *a == "--user") {
+        cmd.env("WARDCRF_USER_PASSWORD", staff_password(args[i + 1]));
+    }
+    cmd.output().unwrap()
 }
 
 /// The JSON a successful `wardcrf … --json` printed.
@@ -47,6 +50,8 @@ fn ok(args: &[&str]) -> Value {
 
 struct Tablet {
     store: PathBuf,
+    /// Who acts when a command names nobody with `--user` (once someone signed in on it).
+    user: Option<&'static str>,
 }
 
 impl Tablet {
@@ -54,6 +59,9 @@ impl Tablet {
         let mut args = cmd.to_vec();
         args.extend(["--store", self.store.to_str().unwrap()]);
         args.extend(rest);
+        if let Some(user) = self.user.filter(|_| !rest.contains(&"--user")) {
+            args.extend(["--user", user]);
+        }
         args.push("--json");
         ok(&args)
     }
@@ -83,9 +91,15 @@ fn nurse_resolves(backend: Backend) {
         "Tokyo Medical Centre",
     ]);
 
+    // The ward's staff, clinicians of the site; each signs in online on a tablet the first time.
+    let admin_line = repo.admin(&server);
+    for id in ["nurse.sato", "dr.weber", "nurse.tanaka"] {
+        add_staff(&admin_line, "jp-tokyo-01", id);
+    }
+
     let tablet = |name: &str| -> Tablet {
         let store = repo.dir.join(name);
-        let t = Tablet { store };
+        let t = Tablet { store, user: None };
         let init = t.run(&["device", "init"], &[]);
         assert!(init["device_id"].is_string(), "{init}");
         let code = admin(&["enroll-code", "--site", "jp-tokyo-01"])["code"]
@@ -99,8 +113,8 @@ fn nurse_resolves(backend: Backend) {
         assert_eq!(e["site"], "jp-tokyo-01");
         t
     };
-    let a = tablet("tablet-a");
-    let b = tablet("tablet-b");
+    let mut a = tablet("tablet-a");
+    let mut b = tablet("tablet-b");
 
     // A case entered on tablet A reaches tablet B.
     let case = a.run(
@@ -110,6 +124,7 @@ fn nurse_resolves(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
+    a.user = Some("nurse.sato");
     a.run(
         &["case", "set"],
         &[&case, "vs_temp", "37.9", "--user", "nurse.sato"],
@@ -144,6 +159,7 @@ fn nurse_resolves(backend: Backend) {
             "ear thermometer",
         ],
     );
+    b.user = Some("dr.weber");
     // Both sync: the conflict is on both tablets and on the repository.
     a.run(&["sync"], &[]);
     assert_eq!(b.run(&["sync"], &[])["conflicts"], 1);
@@ -213,5 +229,10 @@ fn nurse_resolves(backend: Backend) {
         steps[1..3].contains(&("set", "nurse.sato")) && steps[1..3].contains(&("set", "dr.weber"))
     );
     assert_eq!(steps[3], ("resolve", "nurse.tanaka"));
+    for h in temps.as_array().unwrap() {
+        let id = h["user"].as_str().unwrap();
+        assert_eq!(h["user_name"], format!("Test {id}"), "{h}");
+        assert_eq!(h["verified"], true, "{h}");
+    }
     assert_eq!(temps[3]["reason"], "ear reading confirmed");
 }

@@ -54,7 +54,6 @@ fn converge_across_a_restart(backend: Backend) {
         let site = devices[i].site.clone();
         match rng.below(5) {
             0 => {
-                let user = devices[i].name.clone();
                 let id = devices[i].store.create_case("icrown-core", &[]).unwrap();
                 cases.entry(site).or_default().push(id);
             }
@@ -72,7 +71,6 @@ fn converge_across_a_restart(backend: Backend) {
                 let case = &known[rng.below(known.len())];
                 let (field, lo, hi) = FIELDS[rng.below(FIELDS.len())];
                 let v = lo + rng.below((hi - lo) as usize) as i64;
-                let user = devices[i].name.clone();
                 devices[i]
                     .store
                     .set_value(case, &FieldPath::field(field), json!(v), Some("ward round"))

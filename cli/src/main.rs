@@ -1,6 +1,7 @@
 //! `wardcrf`: explore the bundled case report forms, check form files, validate case values,
 //! keep cases in this device's encrypted store (`device`, `case`, `conflicts`, `resolve`,
-//! `merge`), and sync them with the central repository (`device enroll`, `sync`, `admin`).
+//! `merge`) as a signed-in staff member (`user`, `--user`; `store recover`), and sync them with
+//! the central repository (`device enroll`, `sync`, `admin`).
 //!
 //! Exit codes: 0 success (for `validate`, whatever the report says); 1 a checked form file has
 //! problems; 2 the input could not be read or used, or the store or the repository refused the
@@ -9,6 +10,7 @@
 
 mod export_cmd;
 mod show;
+mod staff_cmd;
 mod store_cmd;
 mod sync_cmd;
 
@@ -43,6 +45,12 @@ enum Command {
     /// Set up this device's encrypted case store, or change its passphrase.
     #[command(subcommand)]
     Device(sync_cmd::DeviceCommand),
+    /// Staff sign-in on this device: first online, then offline; a PIN for later sign-ins.
+    #[command(subcommand)]
+    User(staff_cmd::UserCommand),
+    /// Unlock a store whose users forgot their credentials with the recovery key.
+    #[command(subcommand)]
+    Store(staff_cmd::StoreCommand),
     /// Enter, review, list and sign cases in the store.
     #[command(subcommand)]
     Case(store_cmd::CaseCommand),
@@ -158,6 +166,25 @@ enum CliError {
     },
     #[error("this device is not enrolled: run 'wardcrf device enroll'")]
     NotEnrolled,
+    #[error(
+        "the store is locked or the command changes data: give the staff member acting with --user ID (password from {}, or PIN from {})",
+        staff_cmd::USER_PASSWORD_VAR,
+        staff_cmd::USER_PIN_VAR
+    )]
+    NeedsUser,
+    #[error(
+        "set the password in the environment variable {} or the PIN in {} (never on the command line)",
+        staff_cmd::USER_PASSWORD_VAR,
+        staff_cmd::USER_PIN_VAR
+    )]
+    NoCredential,
+    #[error(
+        "a signature needs the signer's password again, in the environment variable {} (a PIN does not sign)",
+        staff_cmd::USER_PASSWORD_VAR
+    )]
+    SigningPassword,
+    #[error("signing needs the meaning of the signature: --meaning, one of: {}", .0.join(", "))]
+    MeaningRequired(Vec<String>),
 }
 
 fn repository_message(doing: &str, e: &wardcrf_core::sync::TransportError) -> String {
@@ -197,6 +224,8 @@ fn main() -> ExitCode {
         Command::Forms(FormsCommand::Check { file }) => forms_check(&file),
         Command::Validate(args) => run_validate(&args),
         Command::Device(cmd) => sync_cmd::device(cmd),
+        Command::User(cmd) => staff_cmd::user(cmd),
+        Command::Store(cmd) => staff_cmd::store(cmd),
         Command::Case(cmd) => store_cmd::case(cmd),
         Command::Conflicts(args) => store_cmd::conflicts(args),
         Command::Resolve(args) => store_cmd::resolve(args),

@@ -13,12 +13,13 @@ mod text;
 pub use args::*;
 pub(crate) use text::{fmt_value, history_text};
 
+use crate::staff_cmd::{self, Need};
 use crate::{CliError, print_json, show};
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use text::{conflict_text, fmt_time, issue_line, place, problems};
+use text::{conflict_text, fmt_time, issue_line, place, problems, signatures_text};
 use wardcrf_core::{
     CaseFilter, CaseStore, Catalog, FieldPath, Lang, MIN_PASSPHRASE_ITERATIONS, Passphrase, Status,
     StoreError,
@@ -39,35 +40,33 @@ fn new_passphrase(secret: String, var: &'static str) -> Result<Passphrase, CliEr
     if secret.trim().is_empty() {
         return Err(CliError::Passphrase { var });
     }
+    match insecure_iterations()? {
+        None => Ok(Passphrase::new(secret)),
+        Some(n) => Ok(Passphrase::insecure_for_tests(secret, n)),
+    }
+}
+
+/// The test-only PBKDF2 iteration count of [`INSECURE_KDF_VAR`] for the key wrappings this
+/// command makes (passphrase, staff password and PIN), announced loudly; `None` when unset.
+pub(crate) fn insecure_iterations() -> Result<Option<u32>, CliError> {
     let Ok(raw) = std::env::var(INSECURE_KDF_VAR) else {
-        return Ok(Passphrase::new(secret));
+        return Ok(None);
     };
     let n: u32 =
         raw.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
             CliError::Input(format!("{INSECURE_KDF_VAR} must be a positive count"))
         })?;
     eprintln!(
-        "wardcrf: WARNING: {INSECURE_KDF_VAR} is set: the passphrase key is derived with only {n} \
+        "wardcrf: WARNING: {INSECURE_KDF_VAR} is set: keys are derived with only {n} \
          PBKDF2 iterations (production: {MIN_PASSPHRASE_ITERATIONS}). FOR TESTS ONLY: never keep \
          patient data in this store."
     );
-    Ok(Passphrase::insecure_for_tests(secret, n))
+    Ok(Some(n))
 }
 
-fn open(dir: &std::path::Path) -> Result<CaseStore, CliError> {
-    let pass = Passphrase::new(env_secret(PASSPHRASE_VAR)?);
-    let mut store = CaseStore::open(dir, &pass)?;
-    store.set_today(crate::today(None)?);
-    Ok(store)
-}
-
-fn user(opts: &StoreOpts) -> String {
-    let clean = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-    opts.user
-        .clone()
-        .and_then(clean)
-        .or_else(|| std::env::var("USER").ok().and_then(clean))
-        .unwrap_or_else(|| "unknown".into())
+/// The store of `opts`, unlocked for `need` by the staff member of `--user`.
+fn open(opts: &StoreOpts, need: Need) -> Result<CaseStore, CliError> {
+    staff_cmd::open(&opts.store, &opts.who, need)
 }
 
 fn emit<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> Outcome {
@@ -116,6 +115,14 @@ pub fn explain(e: &StoreError, lang: Lang) {
         StoreError::WrongKey => {
             eprintln!("wardcrf: check the passphrase in the environment variable {PASSPHRASE_VAR}")
         }
+        StoreError::Locked | StoreError::NotSignedIn => eprintln!(
+            "wardcrf: give --user ID, with the password in {} or the PIN in {}",
+            staff_cmd::USER_PASSWORD_VAR,
+            staff_cmd::USER_PIN_VAR
+        ),
+        StoreError::OnlineSignInRequired(_) => eprintln!(
+            "wardcrf: sign in while the repository can be reached: 'wardcrf user login' (the device must be enrolled)"
+        ),
         StoreError::NotComplete { report, .. } => {
             for l in problems(report, lang) {
                 eprintln!("{l}");
@@ -141,7 +148,7 @@ pub fn device(cmd: DeviceCommand) -> Outcome {
             })
         }
         DeviceCommand::Rekey(o) => {
-            let mut store = open(&o.store)?;
+            let mut store = open(&o, Need::Platform)?;
             let new = new_passphrase(env_secret(NEW_PASSPHRASE_VAR)?, NEW_PASSPHRASE_VAR)?;
             store.rekey(&new)?;
             let out = json!({
@@ -178,7 +185,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
             form,
             modules,
         } => {
-            let mut store = open(&opts.store)?;
+            let mut store = open(&opts, Need::Write)?;
             let mods: Vec<&str> = modules.iter().map(String::as_str).collect();
             let id = store.create_case(&form, &mods)?;
             emit(opts.json, &json!({"case_id": id}), || format!("{id}\n"))
@@ -192,7 +199,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
             reason,
             row,
         } => {
-            let mut store = open(&opts.store)?;
+            let mut store = open(&opts, Need::Write)?;
             let path = row.path(&field);
             let value = value_for(&value, unit.as_deref());
             let stored = store.set_value(&case, &path, value, reason.as_deref())?;
@@ -212,7 +219,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
                         .into(),
                 ));
             };
-            let mut store = open(&opts.store)?;
+            let mut store = open(&opts, Need::Write)?;
             let id = store.add_row(&case, &group, &values, reason.as_deref())?;
             emit(opts.json, &json!({"row_id": id}), || format!("{id}\n"))
         }
@@ -223,7 +230,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
             row_id,
             reason,
         } => {
-            let mut store = open(&opts.store)?;
+            let mut store = open(&opts, Need::Write)?;
             store.remove_row(
                 &case,
                 &group,
@@ -244,7 +251,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
             conflicts,
             deleted,
         } => {
-            let store = open(&opts.store)?;
+            let store = open(&opts, Need::Read)?;
             let list = store.list(&CaseFilter {
                 status: status.map(Status::from),
                 form_id: form,
@@ -277,7 +284,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
             })
         }
         CaseCommand::History { opts, case, field } => {
-            let store = open(&opts.store)?;
+            let store = open(&opts, Need::Read)?;
             let history = store.history(&case, field.as_deref())?;
             emit(opts.json, &history, || history_text(&history))
         }
@@ -286,14 +293,15 @@ pub fn case(cmd: CaseCommand) -> Outcome {
             case,
             target,
             reason,
+            meaning,
             lang,
         } => {
-            let mut store = open(&opts.store)?;
             let target = match target {
                 Target::Complete => Status::Complete,
-                Target::Signed => Status::Signed,
+                Target::Signed => return sign(&opts, &case, meaning.as_deref()),
                 Target::Reopen => Status::Draft,
             };
+            let mut store = open(&opts, Need::Write)?;
             let status = match store.set_status(&case, target, reason.as_deref()) {
                 Ok(status) => status,
                 Err(e) => {
@@ -317,8 +325,13 @@ pub fn case(cmd: CaseCommand) -> Outcome {
             let out = json!({"case_id": case, "status": status});
             emit(opts.json, &out, || format!("{case}: {}\n", status.as_str()))
         }
+        CaseCommand::Signatures { opts, case } => {
+            let store = open(&opts, Need::Read)?;
+            let list = store.signatures(&case)?;
+            emit(opts.json, &list, || signatures_text(&list))
+        }
         CaseCommand::Delete { opts, case, reason } => {
-            let mut store = open(&opts.store)?;
+            let mut store = open(&opts, Need::Write)?;
             store.delete_case(&case, reason.as_deref().unwrap_or_default())?;
             let out = json!({"case_id": case, "deleted": true});
             emit(opts.json, &out, || {
@@ -326,13 +339,13 @@ pub fn case(cmd: CaseCommand) -> Outcome {
             })
         }
         CaseCommand::Restore { opts, case, reason } => {
-            let mut store = open(&opts.store)?;
+            let mut store = open(&opts, Need::Write)?;
             store.restore_case(&case, reason.as_deref().unwrap_or_default())?;
             let out = json!({"case_id": case, "deleted": false});
             emit(opts.json, &out, || format!("Restored {case}.\n"))
         }
         CaseCommand::Find { opts, field, value } => {
-            let store = open(&opts.store)?;
+            let store = open(&opts, Need::Read)?;
             let ids = store.find(&field, &value)?;
             emit(opts.json, &json!({"case_ids": ids}), || {
                 if ids.is_empty() {
@@ -346,7 +359,7 @@ pub fn case(cmd: CaseCommand) -> Outcome {
 }
 
 fn show_case(opts: &StoreOpts, case: &str, lang: Lang) -> Outcome {
-    let mut store = open(&opts.store)?;
+    let mut store = open(opts, Need::Read)?;
     let view = store.case(case)?;
     if opts.json {
         let mut out = serde_json::to_value(&view).unwrap_or(Json::Null);
@@ -374,8 +387,28 @@ fn show_case(opts: &StoreOpts, case: &str, lang: Lang) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Signs a complete case: the signer's password again (never a PIN) and a meaning.
+fn sign(opts: &StoreOpts, case: &str, meaning: Option<&str>) -> Outcome {
+    let password = staff_cmd::signing_password()?;
+    let mut store = open(opts, Need::Write)?;
+    let Some(meaning) = meaning else {
+        let known = store.site_settings()?.signature_meanings;
+        return Err(CliError::MeaningRequired(
+            known.into_iter().map(|m| m.code).collect(),
+        ));
+    };
+    let signature = store.sign(case, &password, meaning)?;
+    let out = json!({"case_id": case, "status": Status::Signed, "signature": signature});
+    emit(opts.json, &out, || {
+        format!(
+            "{case}: signed\n{}",
+            signatures_text(std::slice::from_ref(&signature))
+        )
+    })
+}
+
 pub fn conflicts(args: ConflictsArgs) -> Outcome {
-    let mut store = open(&args.opts.store)?;
+    let mut store = open(&args.opts, Need::Read)?;
     let list = store.conflicts(args.case_id.as_deref())?;
     emit(args.opts.json, &list, || {
         if list.is_empty() {
@@ -387,7 +420,7 @@ pub fn conflicts(args: ConflictsArgs) -> Outcome {
 }
 
 pub fn resolve(args: ResolveArgs) -> Outcome {
-    let mut store = open(&args.opts.store)?;
+    let mut store = open(&args.opts, Need::Write)?;
     let path = args.row.path(&args.field);
     let value = value_for(&args.value, args.unit.as_deref());
     let stored = store.resolve(
@@ -413,12 +446,13 @@ pub fn merge(args: MergeArgs) -> Outcome {
             "--from names this same store; give the other device's store".into(),
         ));
     }
-    let mut store = open(&args.opts.store)?;
+    let mut store = open(&args.opts, Need::Write)?;
     let from_pass = Passphrase::new(env_secret(FROM_PASSPHRASE_VAR)?);
-    let other = CaseStore::open(&args.from, &from_pass).map_err(|e| CliError::OtherStore {
+    let mut other = CaseStore::open(&args.from, &from_pass).map_err(|e| CliError::OtherStore {
         dir: args.from.clone(),
         source: e,
     })?;
+    staff_cmd::unlock_other(&mut other, &args.opts.who)?;
     let summary = store.merge_from(&other)?;
     emit(args.opts.json, &summary, || {
         format!(

@@ -5,6 +5,7 @@
 //! the administrator's token is read from a file. Neither is ever printed. A repository that
 //! cannot be reached exits with 3 (try again later: nothing is lost); a refusal exits with 2.
 
+use crate::staff_cmd::{Need, SignInOpts};
 use crate::{CliError, print_json, store_cmd};
 use clap::{Args, Subcommand};
 use serde_json::{Value as Json, json};
@@ -45,7 +46,7 @@ pub struct TlsOpts {
 }
 
 impl TlsOpts {
-    fn options(&self) -> Result<HttpOptions, CliError> {
+    pub(crate) fn options(&self) -> Result<HttpOptions, CliError> {
         let ca_pem = match &self.ca_file {
             Some(path) => Some(read_small(path)?.into_bytes()),
             None => None,
@@ -62,6 +63,8 @@ pub struct EnrollArgs {
     /// The store directory.
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
+    #[command(flatten)]
+    who: SignInOpts,
     /// The repository address, like https://crf.example-hospital.org.
     #[arg(long, value_name = "URL")]
     server: String,
@@ -81,6 +84,9 @@ pub struct SyncArgs {
     /// The store directory.
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
+    /// Who syncs (optional on a store nobody signed in on yet, or with $WARDCRF_RECOVERY_KEY).
+    #[command(flatten)]
+    who: SignInOpts,
     #[command(flatten)]
     tls: TlsOpts,
     /// Machine-readable output: JSON on stdout.
@@ -180,15 +186,10 @@ fn read_small(path: &Path) -> Result<String, CliError> {
     crate::read_file(path, MAX_SECRET_FILE_BYTES)
 }
 
-fn open_store(dir: &Path) -> Result<CaseStore, CliError> {
-    let var = store_cmd::PASSPHRASE_VAR;
-    let secret = match std::env::var(var) {
-        Ok(s) if !s.is_empty() => s,
-        _ => return Err(CliError::Passphrase { var }),
-    };
-    let mut store = CaseStore::open(dir, &wardcrf_core::Passphrase::new(secret))?;
-    store.set_today(crate::today(None)?);
-    Ok(store)
+/// The store, unlocked by the staff member of `who` (or, when nobody ever signed in on it or
+/// with the recovery key, by no one).
+fn open_store(dir: &Path, who: &SignInOpts, options: &HttpOptions) -> Result<CaseStore, CliError> {
+    crate::staff_cmd::open_with(dir, who, Need::Read, options)
 }
 
 fn emit(json: bool, value: &Json, text: impl FnOnce() -> String) -> Outcome {
@@ -210,7 +211,7 @@ pub fn device(cmd: DeviceCommand) -> Outcome {
 fn enroll(args: &EnrollArgs) -> Outcome {
     let options = args.tls.options()?;
     // Open the store first: a one-time code is not spent on a store that cannot keep the token.
-    let mut store = open_store(&args.store)?;
+    let mut store = open_store(&args.store, &args.who, &options)?;
     let device_id = store.device_id();
     let enrolment =
         wardcrf_core::sync::enroll_with_options(&args.server, &args.code, &device_id, &options)
@@ -244,7 +245,7 @@ fn enroll(args: &EnrollArgs) -> Outcome {
 
 pub fn sync(args: &SyncArgs) -> Outcome {
     let options = args.tls.options()?;
-    let mut store = open_store(&args.store)?;
+    let mut store = open_store(&args.store, &args.who, &options)?;
     let Some((server, token)) = store.sync_credential()? else {
         return Err(CliError::NotEnrolled);
     };

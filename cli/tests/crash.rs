@@ -14,6 +14,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const PASSPHRASE: &str = "crash test passphrase";
+/// The staff member who writes, and their password (signed in on the store as a first online
+/// sign-in would have).
+const USER: &str = "crash.test";
+const PASSWORD: &str = "test password crash.test";
 
 struct TempDir(PathBuf);
 
@@ -43,8 +47,9 @@ fn run(store: &str, args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_wardcrf"))
         .env("WARDCRF_PASSPHRASE", PASSPHRASE)
         .env("WARDCRF_INSECURE_KDF_ITERATIONS", "1000")
+        .env("WARDCRF_USER_PASSWORD", PASSWORD)
         .args(args)
-        .args(["--store", store, "--json", "--user", "crash.test"])
+        .args(["--store", store, "--json", "--user", USER])
         .output()
         .expect("wardcrf runs");
     assert!(
@@ -79,6 +84,9 @@ fn killed_writers_never_lose_acknowledged_edits() {
     let dir = TempDir(std::env::temp_dir().join(format!("wardcrf-crash-{seed:x}")));
     let store = dir.0.to_str().expect("utf-8 path").to_string();
     run(&store, &["device", "init"]);
+    wardcrf_core::CaseStore::open(&dir.0, &wardcrf_core::Passphrase::new(PASSPHRASE))
+        .and_then(|mut s| s.sign_in_for_tests(USER))
+        .expect("the writer signs in");
     let case = run(&store, &["case", "new", "--form", "icrown-core"])["case_id"]
         .as_str()
         .expect("case id")
@@ -106,6 +114,7 @@ fn killed_writers_never_lose_acknowledged_edits() {
         let value = format!("C-{round:05}");
         let mut child = Command::new(env!("CARGO_BIN_EXE_wardcrf"))
             .env("WARDCRF_PASSPHRASE", PASSPHRASE)
+            .env("WARDCRF_USER_PASSWORD", PASSWORD)
             .args([
                 "case",
                 "set",
@@ -115,7 +124,7 @@ fn killed_writers_never_lose_acknowledged_edits() {
                 "--reason",
                 "crash round",
             ])
-            .args(["--store", &store, "--json", "--user", "crash.test"])
+            .args(["--store", &store, "--json", "--user", USER])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -46,10 +46,16 @@ impl Store {
                 "--from",
                 other.path(),
                 "--json",
+                "--user",
+                common::DEFAULT_USER,
             ],
             &[
                 ("WARDCRF_PASSPHRASE", self.pass),
                 ("WARDCRF_FROM_PASSPHRASE", other.pass),
+                (
+                    "WARDCRF_USER_PASSWORD",
+                    &common::staff_password(common::DEFAULT_USER),
+                ),
             ],
         );
         json_of(&out)
@@ -467,7 +473,10 @@ fn status_lists_the_remaining_problems_then_completes_signs_and_reopens() {
         &[&case, "complete", "--lang", "ja", "--json"],
     ));
     assert!(err.contains("入院時年齢"), "{err}");
-    let err = failure(&s.run(&["case", "status"], &[&case, "signed", "--json"]));
+    let err = failure(&s.run(
+        &["case", "status"],
+        &[&case, "signed", "--meaning", "author", "--json"],
+    ));
     assert!(err.contains("only be signed when it is complete"), "{err}");
     assert_eq!(
         s.run(&["case", "status"], &[&case, "finished"])
@@ -491,7 +500,10 @@ fn status_lists_the_remaining_problems_then_completes_signs_and_reopens() {
     }
     let v = s.ok(&["case", "status"], &[&case, "complete"]);
     assert_eq!(v, json!({"case_id": case, "status": "complete"}));
-    let v = s.ok(&["case", "status"], &[&case, "signed", "--user", "pi.e"]);
+    let v = s.ok(
+        &["case", "status"],
+        &[&case, "signed", "--user", "pi.e", "--meaning", "author"],
+    );
     assert_eq!(v["status"], "signed");
     assert_eq!(
         ids(&s.ok(&["case", "list"], &["--status", "signed"])),
@@ -541,10 +553,22 @@ fn merge_needs_the_other_passphrase_and_another_store() {
     let err = failure(&b.run(&["merge"], &["--from", a.path()]));
     assert!(err.contains("WARDCRF_FROM_PASSPHRASE"), "{err}");
     let out = run_env(
-        &["merge", "--store", b.path(), "--from", a.path()],
+        &[
+            "merge",
+            "--store",
+            b.path(),
+            "--from",
+            a.path(),
+            "--user",
+            common::DEFAULT_USER,
+        ],
         &[
             ("WARDCRF_PASSPHRASE", B_PASS),
             ("WARDCRF_FROM_PASSPHRASE", WRONG),
+            (
+                "WARDCRF_USER_PASSWORD",
+                &common::staff_password(common::DEFAULT_USER),
+            ),
         ],
     );
     let err = failure(&out);

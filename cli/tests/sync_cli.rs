@@ -182,6 +182,7 @@ fn fake_for_devices(mode: Mode) -> FakeRepo {
             ),
             _ => (503, error("unavailable", "the repository is restarting")),
         },
+        "/api/device/roster" => (200, common::test_roster("jp-tokyo-01")),
         _ => (404, error("not_found", "no such endpoint")),
     }))
 }
@@ -228,7 +229,15 @@ fn enrolment_keeps_the_token_sealed_in_the_store_and_sync_sends_it() {
         json_of(&s.sync()),
         json!({"pushed": 1, "pulled": 0, "conflicts": 0})
     );
-    let sync = repo.received().pop().expect("a sync request");
+    // The sync, then the site's roster (with the same token).
+    let mut received = repo.received();
+    let roster = received.pop().expect("a roster request");
+    assert_eq!(
+        (roster.method.as_str(), roster.path.as_str()),
+        ("GET", "/api/device/roster")
+    );
+    assert_eq!(roster.authorization, Some(format!("Bearer {TOKEN}")));
+    let sync = received.pop().expect("a sync request");
     assert_eq!(
         (sync.method.as_str(), sync.path.as_str()),
         ("POST", "/api/sync")
@@ -500,6 +509,22 @@ impl Server {
         Server { child, base, data }
     }
 
+    /// Adds a clinician of `site` (printed name `Test <id>`, password
+    /// [`common::staff_password`]) with `wardcrf-server create-user` on the running server's
+    /// data.
+    fn add_staff(&self, site: &str, id: &str) {
+        let password = common::staff_password(id);
+        let out = Command::new(server_binary())
+            .arg("--data")
+            .arg(&self.data)
+            .args(["create-user", id, "--role", "clinician", "--site", site])
+            .args(["--name", &format!("Test {id}")])
+            .env("WARDCRF_STAFF_PASSWORD", &password)
+            .output()
+            .expect("create-user runs");
+        assert!(out.status.success(), "create-user {id}: {out:?}");
+    }
+
     fn admin_token_file(&self) -> PathBuf {
         let file = self.data.join("admin-token");
         assert!(file.is_file(), "{} was not written", file.display());
@@ -541,15 +566,20 @@ fn end_to_end_two_devices_sync_conflict_and_revocation() {
     };
     let (code_a, code_b) = (code(), code());
 
-    let mut a = Store::new("e2e-a", A_PASS);
-    let mut b = Store::new("e2e-b", B_PASS);
+    for id in ["nurse.a", "dr.b"] {
+        server.add_staff("jp-tokyo-01", id);
+    }
+    // New devices: their staff sign in online through the repository the first time.
+    let mut a = Store::open_door("e2e-a", A_PASS);
+    let mut b = Store::open_door("e2e-b", B_PASS);
     let va = json_of(&a.enroll(base, &code_a));
     let vb = json_of(&b.enroll(base, &code_b));
+    (a.staff, b.staff) = (true, true);
     assert_eq!(va["site"], "jp-tokyo-01");
     assert_eq!(vb["site"], "jp-tokyo-01");
     let device_b = vb["device_id"].as_str().expect("device id").to_string();
     // A code works once.
-    let mut c = Store::new("e2e-c", B_PASS);
+    let mut c = Store::open_door("e2e-c", B_PASS);
     failure(&c.enroll(base, &code_a), 2);
 
     // A enters a case; it reaches B through the repository.
@@ -623,6 +653,10 @@ fn end_to_end_two_devices_sync_conflict_and_revocation() {
     assert!(
         history.contains("(reason: re-counted)") && history.contains("(reason: monitor reading)"),
         "{history}"
+    );
+    assert!(
+        history.contains("Test nurse.a (nurse.a)") && history.contains("Test dr.b (dr.b)"),
+        "each change under its author's printed name and id: {history}"
     );
     let err = failure(&adm(&["case", "show", "../admin"], &[]), 2);
     assert!(err.contains("is not a case id"), "{err}");
@@ -817,13 +851,21 @@ fn https_with_the_hospital_ca() {
         .expect("a code")
         .to_string();
 
-    let mut s = Store::new("tls", A_PASS);
+    server.add_staff("jp-osaka-02", "nurse.a");
+    let mut s = Store::open_door("tls", A_PASS);
     s.secrets.push(code.clone());
     let v = json_of(&s.run(
         &["device", "enroll"],
         &["--server", base, "--code", &code, "--ca-file", ca, "--json"],
     ));
     assert_eq!(v["site"], "jp-osaka-02");
+    // The first sign-in goes online: with the hospital's CA, like every exchange.
+    s.staff = true;
+    let v = json_of(&s.run(&["user", "login"], &["--ca-file", ca, "--json"]));
+    assert_eq!(
+        (v["user"].as_str(), v["name"].as_str()),
+        (Some("nurse.a"), Some("Test nurse.a"))
+    );
     let case = s.new_case("icrown-core");
     s.set(&case, "vs_hr", "71", &[]);
     assert_eq!(

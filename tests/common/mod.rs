@@ -96,10 +96,21 @@ impl Repository {
 
     /// Starts `wardcrf-server` on this repository's data.
     pub fn start(&self) -> Server {
+        self.start_listening("127.0.0.1:0")
+    }
+
+    /// Starts `wardcrf-server` again at the address (`http://127.0.0.1:PORT`) a stopped one
+    /// had, where its devices look for it.
+    pub fn restart_at(&self, url: &str) -> Server {
+        let addr = url.strip_prefix("http://").unwrap().trim_end_matches('/');
+        self.start_listening(addr)
+    }
+
+    fn start_listening(&self, listen: &str) -> Server {
         let mut cmd = Command::new(workspace_binary("wardcrf-server"));
         cmd.arg("--data")
             .arg(self.data())
-            .args(["--listen", "127.0.0.1:0"]);
+            .args(["--listen", listen]);
         if let Some(db) = &self.db {
             cmd.args(["--database-url", &db.url]);
         }
@@ -140,12 +151,43 @@ pub struct Server {
     pub url: String,
 }
 
+/// Adds a site, with its nurse ([`nurse_of`]), whom its [`enroll`]ed devices sign in as.
 pub fn add_site(admin: &HttpTransport, site: &str) {
     admin
         .call(
             Method::Post,
             "/api/admin/sites",
             Some(&json!({"site_id": site, "name": format!("Site {site}")})),
+        )
+        .unwrap();
+    add_staff(admin, site, &nurse_of(site));
+}
+
+/// The nurse a device of `site` signs in as: `nurse-<site>` (staff ids name one person across
+/// the repository).
+pub fn nurse_of(site: &str) -> String {
+    format!("nurse-{site}")
+}
+
+/// The password of a staff member made by [`add_staff`] (the one a store's test sign-in uses).
+pub fn staff_password(id: &str) -> String {
+    format!("test password {id}")
+}
+
+/// Adds `id` as a clinician of `site` (printed name `Test <id>`, password [`staff_password`])
+/// through the administrator's API.
+pub fn add_staff(admin: &HttpTransport, site: &str, id: &str) {
+    admin
+        .call(
+            Method::Post,
+            "/api/admin/staff",
+            Some(&json!({
+                "username": id,
+                "role": "clinician",
+                "site_id": site,
+                "display_name": format!("Test {id}"),
+                "password": staff_password(id),
+            })),
         )
         .unwrap();
 }
@@ -163,6 +205,7 @@ pub fn add_private_site(admin: &HttpTransport, site: &str) {
             })),
         )
         .unwrap();
+    add_staff(admin, site, &nurse_of(site));
 }
 
 /// A ward device: an encrypted store enrolled at a site.
@@ -173,7 +216,8 @@ pub struct Device {
     pub token: String,
 }
 
-/// Creates a store under `dir` and enrols it at `site` through `url`.
+/// Creates a store under `dir` and enrols it at `site` through `url`, signed in as the site's
+/// nurse ([`nurse_of`]).
 pub fn enroll(url: &str, admin: &HttpTransport, dir: &Path, name: &str, site: &str) -> Device {
     let code = admin
         .call(
@@ -185,7 +229,7 @@ pub fn enroll(url: &str, admin: &HttpTransport, dir: &Path, name: &str, site: &s
     let mut store = {
         let mut s =
             CaseStore::create(&dir.join(name), &Passphrase::insecure_for_tests(name, 10)).unwrap();
-        s.sign_in_for_tests("nurse").unwrap();
+        s.sign_in_for_tests(&nurse_of(site)).unwrap();
         s
     };
     let e = sync::enroll(url, code["code"].as_str().unwrap(), &store.device_id()).unwrap();
@@ -433,4 +477,35 @@ fn relay(mut client: TcpStream, target: &str, fault: Fault) {
             drop_both(&client, &server);
         }
     }
+}
+
+/// `PUT path` with a JSON body and the administrator's token, over plain HTTP to a loopback
+/// server (the device's HTTP client has no PUT); returns the status code and the body.
+pub fn admin_put(repo: &Repository, server: &Server, path: &str, body: &Value) -> (u16, Value) {
+    let addr = server
+        .url
+        .strip_prefix("http://")
+        .unwrap()
+        .trim_end_matches('/');
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let body = body.to_string();
+    let request = format!(
+        "PUT {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        repo.admin_token(),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let (end, _) = head_of(&answer).unwrap();
+    let head = String::from_utf8_lossy(&answer[..end]);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&answer[end..]).unwrap_or(Value::Null),
+    )
 }

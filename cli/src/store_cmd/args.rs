@@ -20,9 +20,9 @@ pub struct StoreOpts {
     /// The store directory.
     #[arg(long, value_name = "DIR")]
     pub(super) store: PathBuf,
-    /// Who is acting, recorded with every change (default: $USER, else "unknown").
-    #[arg(long, value_name = "NAME")]
-    pub(super) user: Option<String>,
+    /// Who acts: every change is recorded under this signed-in staff member.
+    #[command(flatten)]
+    pub(crate) who: crate::staff_cmd::SignInOpts,
     /// Machine-readable output: JSON on stdout.
     #[arg(long)]
     pub(super) json: bool,
@@ -174,7 +174,8 @@ pub enum CaseCommand {
         case: String,
         field: Option<String>,
     },
-    /// Mark a case complete or signed, or reopen it as a draft.
+    /// Mark a case complete, sign it (the signer's password again, from
+    /// $WARDCRF_USER_PASSWORD, and --meaning), or reopen it as a draft.
     Status {
         #[command(flatten)]
         opts: StoreOpts,
@@ -183,9 +184,19 @@ pub enum CaseCommand {
         target: Target,
         #[arg(long)]
         reason: Option<String>,
+        /// What a signature means (a code of the site's signature meanings, e.g. author).
+        #[arg(long, value_name = "MEANING")]
+        meaning: Option<String>,
         /// Language of the remaining problems listed when the case is not complete.
         #[arg(long, default_value = "en")]
         lang: Lang,
+    },
+    /// The signatures of a case: signer, time, meaning, and whether a later edit superseded it.
+    Signatures {
+        #[command(flatten)]
+        opts: StoreOpts,
+        /// The case id (from `case new` or `case list`).
+        case: String,
     },
     /// Delete a case (recoverably, with a reason).
     Delete {

@@ -3,7 +3,7 @@
 
 use serde_json::Value as Json;
 use std::fmt::Write as _;
-use wardcrf_core::case::Parts;
+use wardcrf_core::case::{Parts, Signature};
 use wardcrf_core::{Conflict, FieldPath, HistoryEntry, Issue, Lang, Report, ucum};
 
 /// A stored value for the terminal: `38.5 °C (entered 101.3 °F)`.
@@ -63,11 +63,44 @@ pub(crate) fn history_text(history: &[HistoryEntry]) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{}  {}  {:<12} {}{what}{change}{reason}",
+            "{}  {}  {:<12}  {}{what}{change}{reason}",
             fmt_time(h.time),
             short(&h.device),
-            h.user,
+            author(h),
             h.op
+        );
+    }
+    out
+}
+
+/// Who made a change: `Printed Name (id)` of a signed-in staff member, or `unverified: <name>`
+/// for a change made before staff signed in on devices.
+pub(crate) fn author(h: &HistoryEntry) -> String {
+    match (&h.user_name, h.verified) {
+        (Some(name), true) => format!("{name} ({})", h.user),
+        _ => format!("unverified: {}", h.user),
+    }
+}
+
+/// Signatures as lines: time, signer's printed name and id, meaning, superseded or not.
+pub(super) fn signatures_text(signatures: &[Signature]) -> String {
+    if signatures.is_empty() {
+        return "No signature.\n".into();
+    }
+    let mut out = String::new();
+    for s in signatures {
+        let _ = writeln!(
+            out,
+            "{}  signed by {} ({}): {}{}",
+            fmt_time(s.time),
+            s.signer.name,
+            s.signer.id,
+            s.meaning_en,
+            if s.superseded {
+                "  SUPERSEDED by a later edit"
+            } else {
+                ""
+            }
         );
     }
     out
@@ -124,4 +157,38 @@ pub(super) fn conflict_text(conflicts: &[Conflict]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(user: &str, name: Option<&str>, verified: bool) -> HistoryEntry {
+        HistoryEntry {
+            time: 1_700_000_000,
+            device: "0123456789abcdef".into(),
+            user: user.into(),
+            user_name: name.map(str::to_string),
+            verified,
+            op: "set".into(),
+            field: Some("vs_hr".into()),
+            group: None,
+            row_id: None,
+            old: None,
+            new: Some(Json::from(88)),
+            reason: None,
+            change: "00".into(),
+        }
+    }
+
+    #[test]
+    fn history_shows_the_printed_name_and_id_or_an_unverified_name() {
+        let text = history_text(&[
+            entry("dr.b", Some("Dr Berg"), true),
+            entry("bob", None, false),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("Dr Berg (dr.b)  set vs_hr"), "{text}");
+        assert!(lines[1].contains("unverified: bob  set vs_hr"), "{text}");
+    }
 }

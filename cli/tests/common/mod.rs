@@ -22,12 +22,44 @@ pub const ADMIN_TOKEN: &str = "adm1nt0ken-adm1nt0ken-adm1nt0ken";
 /// Never printed, whatever the command.
 const SECRETS: [&str; 6] = [A_PASS, B_PASS, WRONG, NEW_PASS, TOKEN, ADMIN_TOKEN];
 
-const VARS: [&str; 4] = [
+const VARS: [&str; 7] = [
     "WARDCRF_PASSPHRASE",
     "WARDCRF_FROM_PASSPHRASE",
     "WARDCRF_NEW_PASSPHRASE",
     "WARDCRF_INSECURE_KDF_ITERATIONS",
+    "WARDCRF_USER_PASSWORD",
+    "WARDCRF_USER_PIN",
+    "WARDCRF_RECOVERY_KEY",
 ];
+
+/// The staff members who have signed in on every [`Store::new`] (as an online sign-in would
+/// have made them), each with the password [`staff_password`]; commands run through
+/// [`Store::run`] act as [`DEFAULT_USER`] unless they name another with `--user`.
+pub const TEST_STAFF: [&str; 5] = ["nurse.a", "nurse.c", "dr.b", "dr.c", "pi.e"];
+pub const DEFAULT_USER: &str = "nurse.a";
+
+/// The roster a repository of `site` hands its devices: [`TEST_STAFF`], active, as
+/// `GET /api/device/roster` answers.
+pub fn test_roster(site: &str) -> Value {
+    let staff: Vec<Value> = TEST_STAFF
+        .iter()
+        .map(|id| {
+            serde_json::json!({
+                "id": id,
+                "display_name": format!("Test {id}"),
+                "role": "site_nurse",
+                "active": true,
+                "credential_epoch": 0,
+            })
+        })
+        .collect();
+    serde_json::json!({"site_id": site, "staff": staff})
+}
+
+/// The password of a test staff member on the test stores.
+pub fn staff_password(id: &str) -> String {
+    format!("test password {id}")
+}
 
 /// Runs `wardcrf` with only the given WARDCRF_* variables set; neither the test secrets nor
 /// `secrets` may appear in its output.
@@ -110,6 +142,8 @@ pub struct Store {
     pub pass: &'static str,
     /// Further secrets this store's commands must never print (enrolment codes).
     pub secrets: Vec<String>,
+    /// Whether [`TEST_STAFF`] signed in on it ([`Store::new`]): its commands then act as one.
+    pub staff: bool,
 }
 
 impl Store {
@@ -119,11 +153,24 @@ impl Store {
             dir: temp_dir(name),
             pass,
             secrets: Vec::new(),
+            staff: false,
         }
     }
 
-    /// A new store (fast test key derivation).
+    /// A new store (fast test key derivation) on which [`TEST_STAFF`] have signed in.
     pub fn new(name: &str, pass: &'static str) -> Store {
+        let mut s = Store::open_door(name, pass);
+        s.staff = true;
+        let mut store = wardcrf_core::CaseStore::open(&s.dir, &wardcrf_core::Passphrase::new(pass))
+            .expect("the new store opens");
+        for id in TEST_STAFF {
+            store.sign_in_for_tests(id).expect("test staff sign in");
+        }
+        s
+    }
+
+    /// A new store on which nobody has signed in yet (readable with the passphrase alone).
+    pub fn open_door(name: &str, pass: &'static str) -> Store {
         let s = Store::dir_only(name, pass);
         let out = s.init();
         let v = json_of(&out);
@@ -152,12 +199,28 @@ impl Store {
         self.run_pass(self.pass, cmd, rest)
     }
 
+    /// `wardcrf <group> <sub> --store DIR <rest>` with the passphrase `pass`, as the staff
+    /// member named by `--user` in `rest` (else [`DEFAULT_USER`]) with their password.
     pub fn run_pass(&self, pass: &str, cmd: &[&str], rest: &[&str]) -> Output {
         let mut args: Vec<&str> = cmd.to_vec();
         args.extend(["--store", self.path()]);
         args.extend(rest);
-        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        run_env(&args, &[("WARDCRF_PASSPHRASE", pass)], &secrets)
+        let user = match rest.iter().position(|a| *a == "--user") {
+            Some(i) => Some(rest[i + 1]),
+            None if self.staff => {
+                args.extend(["--user", DEFAULT_USER]);
+                Some(DEFAULT_USER)
+            }
+            None => None,
+        };
+        let password = user.map(staff_password);
+        let mut secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        let mut env = vec![("WARDCRF_PASSPHRASE", pass)];
+        if let Some(p) = &password {
+            secrets.push(p);
+            env.push(("WARDCRF_USER_PASSWORD", p));
+        }
+        run_env(&args, &env, &secrets)
     }
 
     /// The JSON output of a command that must succeed.
@@ -168,7 +231,7 @@ impl Store {
     }
 
     pub fn new_case(&self, form: &str) -> String {
-        let v = self.ok(&["case", "new"], &["--form", form, "--user", "nurse.a"]);
+        let v = self.ok(&["case", "new"], &["--form", form]);
         v["case_id"].as_str().expect("case id").to_string()
     }
 }
