@@ -137,12 +137,17 @@ impl Activity {
     }
 
     /// Records a call; when the store was left unused too long, locks it first and says so.
-    /// A store nobody has claimed (no staff ever signed in: its platform key alone opens it)
-    /// has nothing to lock.
     pub(crate) fn used(&mut self, store: &mut core::CaseStore) -> bool {
-        let idle = self.last_use.elapsed();
+        let locked = self.check(store);
         self.last_use = Instant::now();
-        if idle < self.lock_after || !store.is_unlocked() {
+        locked
+    }
+
+    /// Locks the store when it was left unused too long, and says so; records no use (a
+    /// screen asking who is signed in does not keep the store open). A store nobody has
+    /// claimed (no staff ever signed in: its platform key alone opens it) has nothing to lock.
+    pub(crate) fn check(&mut self, store: &mut core::CaseStore) -> bool {
+        if self.last_use.elapsed() < self.lock_after || !store.is_unlocked() {
             return false;
         }
         // Unreadable: treated as claimed (locking is the safe side).
@@ -151,6 +156,12 @@ impl Activity {
         }
         store.lock();
         true
+    }
+
+    /// How long the store has been unused.
+    #[cfg(test)]
+    pub(crate) fn idle(&self) -> Duration {
+        self.last_use.elapsed()
     }
 
     /// Makes the store look unused for `idle`.
@@ -238,15 +249,16 @@ impl CaseStore {
         self.session().lock();
     }
 
-    /// Who is signed in, if anyone (none after the inactivity lock).
+    /// Who is signed in, if anyone (none after the inactivity lock). Asking is not use: it
+    /// does not hold the inactivity lock off.
     pub fn current_user(&self) -> Option<SignedInUser> {
-        self.session().signed_in().map(SignedInUser::from)
+        self.peek().signed_in().map(SignedInUser::from)
     }
 
     /// Whether the data key is in memory (someone signed in, a recovery, or a store nobody has
-    /// claimed yet).
+    /// claimed yet). Asking is not use.
     pub fn is_unlocked(&self) -> bool {
-        self.session().is_unlocked()
+        self.peek().is_unlocked()
     }
 
     /// Records use of the app (a touch, a key press) so that the inactivity lock does not

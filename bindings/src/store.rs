@@ -212,6 +212,14 @@ impl CaseStore {
         store
     }
 
+    /// The core store for a question about the session that is not use of the store (a
+    /// screen polling who is signed in): a due inactivity lock is applied, no use recorded.
+    pub(crate) fn peek(&self) -> MutexGuard<'_, core::CaseStore> {
+        let mut store = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        self.activity().check(&mut store);
+        store
+    }
+
     /// The record of use; taken only while the store's lock is held.
     pub(crate) fn activity(&self) -> MutexGuard<'_, Activity> {
         self.activity.lock().unwrap_or_else(PoisonError::into_inner)
