@@ -68,9 +68,18 @@ final class AppSession: ObservableObject {
         }
     }
 
+    private var lastTouch = Date.distantPast
+
+    /// Records use (at most every 10 s, off the main thread: a sync holds the store).
+    func touch() {
+        guard let store, Date().timeIntervalSince(lastTouch) > 10 else { return }
+        lastTouch = Date()
+        Task.detached { store.touch() }
+    }
+
     /// Drops the key: the app went to the background, or "switch user".
     func lock() {
-        store?.lock()
+        if let store { Task.detached { store.lock() } }
         user = nil
     }
 
@@ -82,7 +91,9 @@ final class AppSession: ObservableObject {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(30))
                 guard let self, let store = self.store else { return }
-                if store.currentUser == nil { self.user = nil; return }
+                // Off the main thread (a sync holds the store); asking is not use.
+                let current = try? await store.call { $0.currentUser() }
+                if current == nil { self.user = nil; return }
             }
         }
     }
@@ -105,7 +116,7 @@ struct RootView: View {
                     CaseListView(store: store, lang: session.lang, onUser: { session.lock() })
                 }
                 // Any touch is use: the inactivity lock falls only when nobody works.
-                .simultaneousGesture(TapGesture().onEnded { store.touch() })
+                .simultaneousGesture(TapGesture().onEnded { session.touch() })
             } else {
                 ProgressView("loading")
             }
