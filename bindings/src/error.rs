@@ -99,6 +99,54 @@ pub enum WardcrfError {
     /// The sync was cancelled; what was exchanged is kept. Sync again to complete it.
     #[error("the sync was cancelled; what was exchanged is kept")]
     Cancelled,
+    /// Moving a case to signed is a signature: use `sign` with the signer's password and a
+    /// meaning.
+    #[error(
+        "signing a case needs the signer's password again and the meaning of the signature: use sign"
+    )]
+    SignatureRequired,
+    /// The meaning is not one of the site's signature meanings.
+    #[error("no signature meaning '{meaning}' at this site; choose one of: {}", known.join(", "))]
+    UnknownMeaning { meaning: String, known: Vec<String> },
+    /// The data key is not in memory (locked by the app, by inactivity, or opened after staff
+    /// signed in): sign in with a password or PIN.
+    #[error("the store is locked: sign in with your password or PIN")]
+    Locked,
+    /// Entering or changing data needs a signed-in staff member.
+    #[error("no staff member is signed in: sign in to enter or change data")]
+    NotSignedIn,
+    /// A first sign-in on this device, a password reset, or too many wrong passwords: only a
+    /// sign-in while connected to the repository works.
+    #[error(
+        "{user} must sign in online (connected to the repository): a first sign-in on this device, a password reset, or too many wrong passwords"
+    )]
+    OnlineSignInRequired { user: String },
+    /// The user name, password or PIN is wrong; nothing was changed.
+    #[error("the user name, password or PIN is wrong; nothing was changed")]
+    WrongCredential,
+    /// The staff member set no PIN on this device: sign in with the password.
+    #[error("{user} has no PIN on this device: sign in with the password")]
+    NoPin { user: String },
+    /// Too many wrong PINs: the PIN no longer works; sign in with the password.
+    #[error("too many wrong PINs: the PIN of {user} no longer works; sign in with the password")]
+    PinLocked { user: String },
+    /// A PIN is 4 to 12 digits.
+    #[error("a PIN is 4 to 12 digits")]
+    BadPin,
+    /// The account is deactivated at the repository: it signs in nowhere.
+    #[error("the account of {user} is deactivated: it cannot sign in")]
+    AccountDeactivated { user: String },
+    /// An unlock key is 64 hexadecimal digits, as the repository's administrator gives it.
+    #[error("an unlock key is 64 hexadecimal digits, as the repository's administrator gives it")]
+    BadUnlockKey,
+    /// The store holds no wrap under the repository's unlock key.
+    #[error(
+        "this store has no wrap under the repository's unlock key (it was never enrolled, or enrolled before this version and no staff member has signed in online since)"
+    )]
+    NoUnlockKey,
+    /// The repository's roster of the site's staff could not be kept.
+    #[error("the repository's roster was refused: {reason}")]
+    RosterRefused { reason: String },
 }
 
 impl From<StoreError> for WardcrfError {
@@ -143,6 +191,23 @@ impl From<StoreError> for WardcrfError {
                 conflicts: count(conflicts),
             },
             StoreError::NotSignable => WardcrfError::NotSignable,
+            StoreError::SignatureRequired => WardcrfError::SignatureRequired,
+            StoreError::UnknownMeaning { meaning, known } => {
+                WardcrfError::UnknownMeaning { meaning, known }
+            }
+            StoreError::Locked => WardcrfError::Locked,
+            StoreError::NotSignedIn => WardcrfError::NotSignedIn,
+            StoreError::OnlineSignInRequired(user) => WardcrfError::OnlineSignInRequired { user },
+            StoreError::WrongCredential => WardcrfError::WrongCredential,
+            StoreError::NoPin(user) => WardcrfError::NoPin { user },
+            StoreError::PinLocked(user) => WardcrfError::PinLocked { user },
+            StoreError::BadPin => WardcrfError::BadPin,
+            StoreError::AccountDeactivated(user) => WardcrfError::AccountDeactivated { user },
+            StoreError::BadUnlockKey => WardcrfError::BadUnlockKey,
+            StoreError::NoUnlockKey => WardcrfError::NoUnlockKey,
+            StoreError::Roster(cause) => WardcrfError::RosterRefused {
+                reason: cause.to_string(),
+            },
             StoreError::NoConflict(field) => WardcrfError::NoConflict { field },
             StoreError::Mismatch(case_id) => WardcrfError::Mismatch { case_id },
             StoreError::Form(f) => f.into(),
@@ -279,6 +344,69 @@ mod tests {
             })),
             WardcrfError::InvalidInput { .. }
         ));
+    }
+
+    #[test]
+    fn staff_errors_map_to_typed_variants_with_the_core_message() {
+        let cases = [
+            (StoreError::Locked, WardcrfError::Locked),
+            (StoreError::NotSignedIn, WardcrfError::NotSignedIn),
+            (
+                StoreError::OnlineSignInRequired("sato".into()),
+                WardcrfError::OnlineSignInRequired {
+                    user: "sato".into(),
+                },
+            ),
+            (StoreError::WrongCredential, WardcrfError::WrongCredential),
+            (
+                StoreError::NoPin("sato".into()),
+                WardcrfError::NoPin {
+                    user: "sato".into(),
+                },
+            ),
+            (
+                StoreError::PinLocked("sato".into()),
+                WardcrfError::PinLocked {
+                    user: "sato".into(),
+                },
+            ),
+            (StoreError::BadPin, WardcrfError::BadPin),
+            (
+                StoreError::AccountDeactivated("sato".into()),
+                WardcrfError::AccountDeactivated {
+                    user: "sato".into(),
+                },
+            ),
+            (StoreError::BadUnlockKey, WardcrfError::BadUnlockKey),
+            (StoreError::NoUnlockKey, WardcrfError::NoUnlockKey),
+            (
+                StoreError::SignatureRequired,
+                WardcrfError::SignatureRequired,
+            ),
+            (
+                StoreError::UnknownMeaning {
+                    meaning: "boss".into(),
+                    known: vec!["author".into()],
+                },
+                WardcrfError::UnknownMeaning {
+                    meaning: "boss".into(),
+                    known: vec!["author".into()],
+                },
+            ),
+            (
+                StoreError::Roster(wardcrf_core::staff::RosterError::LockMinutes),
+                WardcrfError::RosterRefused {
+                    reason: "the inactivity lock must be 1 to 120 minutes".into(),
+                },
+            ),
+        ];
+        for (core, binding) in cases {
+            // The same words as the core's message.
+            let message = core.to_string();
+            let mapped = WardcrfError::from(core);
+            assert_eq!(mapped, binding);
+            assert_eq!(mapped.to_string(), message);
+        }
     }
 
     #[test]

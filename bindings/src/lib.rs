@@ -8,6 +8,11 @@
 //!   Keystore, iOS Keychain) or a passphrase; cases, values with units, repeating rows, status,
 //!   history, conflicts and resolution, merge of two stores, enrolment, and sync with a
 //!   [`SyncProgressListener`] and a [`SyncCancellation`].
+//! - Staff on the device: `sign_in` (online through the repository the first time, offline
+//!   afterwards), `unlock_with_pin`, `lock`, `current_user` ([`SignedInUser`]), the inactivity
+//!   lock (`touch`), electronic signatures (`sign` with the password and a
+//!   [`SignatureMeaning`]; [`Signature`]) and `recover`. Every change is recorded under the
+//!   staff member signed in.
 //! - [`forms`], [`form_layout`]: the bundled forms, labels in [`Language`] `En`, `Ja` or `De`;
 //!   [`validate_values`]: the validation the store runs on save, for live feedback.
 //! - [`WardcrfError`]: one error whose variants say what to do.
@@ -17,25 +22,29 @@
 //! Case values cross as JSON text (the core's model of a case is JSON): `38.5`, `"2024-03-01"`,
 //! `{"value": 101.3, "unit": "[degF]"}`; reports, summaries, conflicts and history are records.
 //!
-//! ```
+//! ```no_run
 //! use wardcrf_ffi::{CaseStore, FieldPath, Language};
 //!
-//! let dir = std::env::temp_dir().join(format!("wardcrf-ffi-doc-{}", std::process::id()));
-//! # let _ = std::fs::remove_dir_all(&dir);
+//! let dir = std::env::temp_dir().join("wardcrf-ffi-doc");
 //! let store = CaseStore::create_with_passphrase(
-//!     dir.display().to_string(), "correct horse battery staple".into(), "nurse".into())?;
+//!     dir.display().to_string(), "correct horse battery staple".into())?;
+//! store.enroll("https://crf.example-hospital.jp".into(), "ENROL-CODE".into(), None)?;
+//! // The first sign-in of a staff member on a device is checked by the repository.
+//! let user = store.sign_in("sato".into(), "her password".into(), None)?;
+//! assert_eq!(user.id, "sato");
 //! let case = store.create_case("icrown-core".into(), vec![])?;
 //! let path = FieldPath { field: "vs_temp".into(), group: None, row_id: None };
 //! store.set_quantity(case.clone(), path, 101.3, "[degF]".into(), None)?;
 //! let view = store.view_case(case, Language::Ja)?;
 //! assert!(view.values_json.contains("38.5"));
-//! # drop(store); let _ = std::fs::remove_dir_all(&dir);
+//! store.lock();
 //! # Ok::<(), wardcrf_ffi::WardcrfError>(())
 //! ```
 
 mod error;
 mod forms;
 mod log;
+mod staff;
 mod store;
 mod types;
 
@@ -45,6 +54,7 @@ pub use forms::{
     SectionLayout, ValueRange, form_layout, forms, validate_values,
 };
 pub use log::{LogLevel, LogSetupError, LogSink, set_log_sink};
+pub use staff::{Signature, SignatureMeaning, SignedInUser, StaffRole};
 pub use store::{CaseStore, KeyProvider, KeyProviderError, SyncCancellation, SyncProgressListener};
 pub use types::{
     Candidate, CaseFilter, CaseStatus, CaseSummary, CaseView, Conflict, Enrolment, FieldPath,

@@ -1,8 +1,10 @@
 //! The encrypted case store of a device: open it, edit cases, review conflicts, merge, enroll
 //! and sync. Each method locks the store, converts its arguments, calls one core method and
-//! maps the error.
+//! maps the error. Signing staff in, PINs, the inactivity lock and signatures are in
+//! [`crate::staff`].
 
 use crate::error::{WardcrfError, bad_json};
+use crate::staff::Activity;
 use crate::types::{
     CaseFilter, CaseStatus, CaseSummary, CaseView, Conflict, Enrolment, FieldPath, HistoryEntry,
     Language, MergeSummary, SyncProgress, SyncSummary,
@@ -110,13 +112,16 @@ impl SyncCancellation {
     }
 }
 
-/// A device's encrypted case store. Every change is recorded with the store's user (set at
-/// open, changed with `set_user`). Methods may be called from any thread; they run one at a
-/// time. Close it (Kotlin `close()`/`use`, Swift: drop it) to release the database.
+/// A device's encrypted case store. Every change is recorded under the staff member signed in
+/// (`sign_in`, `unlock_with_pin`); a store on which staff signed in opens locked. After the
+/// site's `lock_after_minutes` without a call the store locks itself (see `touch`). Methods may
+/// be called from any thread; they run one at a time. Close it (Kotlin `close()`/`use`, Swift:
+/// drop it) to release the database.
 #[derive(uniffi::Object)]
 pub struct CaseStore {
     inner: Mutex<core::CaseStore>,
-    user: Mutex<String>,
+    /// When the store was last used; taken only while `inner` is held.
+    activity: Mutex<Activity>,
     device_id: String,
 }
 
@@ -162,26 +167,62 @@ fn http_options(ca_pem: Option<Vec<u8>>) -> HttpOptions {
     }
 }
 
+/// The connection to the repository this store is enrolled with, if it is.
+pub(crate) fn enrolled_transport(
+    store: &core::CaseStore,
+    ca_pem: Option<Vec<u8>>,
+) -> Result<Option<HttpTransport>, WardcrfError> {
+    let Some((server, token)) = store.sync_credential()? else {
+        return Ok(None);
+    };
+    Ok(Some(HttpTransport::with_options(
+        &server,
+        &token,
+        &http_options(ca_pem),
+    )?))
+}
+
 impl CaseStore {
-    fn wrap(store: core::CaseStore, user: String) -> Arc<Self> {
+    fn wrap(store: core::CaseStore) -> Arc<Self> {
+        let activity = Activity::new(&store);
         Arc::new(CaseStore {
             device_id: store.device_id(),
             inner: Mutex::new(store),
-            user: Mutex::new(user),
+            activity: Mutex::new(activity),
         })
     }
 
-    /// The core store. A panic in an earlier call does not leave a half-written case behind
-    /// (every write is one SQLite transaction), so a poisoned lock is taken over.
-    fn store(&self) -> MutexGuard<'_, core::CaseStore> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The core store, for a call that reads or changes data: when the store was left unused
+    /// for longer than its inactivity lock, it is locked first and the call fails with
+    /// `Locked`. A panic in an earlier call does not leave a half-written case behind (every
+    /// write is one SQLite transaction), so a poisoned lock is taken over.
+    pub(crate) fn store(&self) -> Result<MutexGuard<'_, core::CaseStore>, WardcrfError> {
+        let mut store = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.activity().used(&mut store) {
+            return Err(WardcrfError::Locked);
+        }
+        Ok(store)
     }
 
-    fn user(&self) -> String {
-        self.user
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The core store for a call that works locked (signing in, the state of the session):
+    /// a due inactivity lock is applied, silently.
+    pub(crate) fn session(&self) -> MutexGuard<'_, core::CaseStore> {
+        let mut store = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        self.activity().used(&mut store);
+        store
+    }
+
+    /// The core store for a question about the session that is not use of the store (a
+    /// screen polling who is signed in): a due inactivity lock is applied, no use recorded.
+    pub(crate) fn peek(&self) -> MutexGuard<'_, core::CaseStore> {
+        let mut store = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        self.activity().check(&mut store);
+        store
+    }
+
+    /// The record of use; taken only while the store's lock is held.
+    pub(crate) fn activity(&self) -> MutexGuard<'_, Activity> {
+        self.activity.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -189,24 +230,16 @@ impl CaseStore {
 impl CaseStore {
     /// Creates a new store in `dir` (created if needed), its data key wrapped by `key`.
     #[uniffi::constructor]
-    pub fn create(
-        dir: String,
-        key: Arc<dyn KeyProvider>,
-        user: String,
-    ) -> Result<Arc<Self>, WardcrfError> {
+    pub fn create(dir: String, key: Arc<dyn KeyProvider>) -> Result<Arc<Self>, WardcrfError> {
         let store = core::CaseStore::create(Path::new(&dir), &ForeignKey(key))?;
-        Ok(Self::wrap(store, user))
+        Ok(Self::wrap(store))
     }
 
     /// Opens the store in `dir`; `WrongKey` when `key` does not open it (nothing is changed).
     #[uniffi::constructor]
-    pub fn open(
-        dir: String,
-        key: Arc<dyn KeyProvider>,
-        user: String,
-    ) -> Result<Arc<Self>, WardcrfError> {
+    pub fn open(dir: String, key: Arc<dyn KeyProvider>) -> Result<Arc<Self>, WardcrfError> {
         let store = core::CaseStore::open(Path::new(&dir), &ForeignKey(key))?;
-        Ok(Self::wrap(store, user))
+        Ok(Self::wrap(store))
     }
 
     /// Creates a new store whose key is derived from a passphrase (PBKDF2, 600,000 rounds).
@@ -214,10 +247,9 @@ impl CaseStore {
     pub fn create_with_passphrase(
         dir: String,
         passphrase: String,
-        user: String,
     ) -> Result<Arc<Self>, WardcrfError> {
         let store = core::CaseStore::create(Path::new(&dir), &core::Passphrase::new(passphrase))?;
-        Ok(Self::wrap(store, user))
+        Ok(Self::wrap(store))
     }
 
     /// Opens a store with its passphrase; `WrongKey` when it is not the right one.
@@ -225,20 +257,19 @@ impl CaseStore {
     pub fn open_with_passphrase(
         dir: String,
         passphrase: String,
-        user: String,
     ) -> Result<Arc<Self>, WardcrfError> {
         let store = core::CaseStore::open(Path::new(&dir), &core::Passphrase::new(passphrase))?;
-        Ok(Self::wrap(store, user))
+        Ok(Self::wrap(store))
     }
 
     /// Rewraps the data key with another key provider (nothing else is re-encrypted).
     pub fn rekey(&self, key: Arc<dyn KeyProvider>) -> Result<(), WardcrfError> {
-        Ok(self.store().rekey(&ForeignKey(key))?)
+        Ok(self.store()?.rekey(&ForeignKey(key))?)
     }
 
     /// Rewraps the data key with a passphrase.
     pub fn rekey_with_passphrase(&self, passphrase: String) -> Result<(), WardcrfError> {
-        Ok(self.store().rekey(&core::Passphrase::new(passphrase))?)
+        Ok(self.store()?.rekey(&core::Passphrase::new(passphrase))?)
     }
 
     /// This device's id (hex), as shown in conflicts and history.
@@ -246,19 +277,10 @@ impl CaseStore {
         self.device_id.clone()
     }
 
-    /// The user recorded with every change from now on.
-    pub fn set_user(&self, user: String) {
-        *self.user.lock().unwrap_or_else(PoisonError::into_inner) = user;
-    }
-
-    pub fn user_name(&self) -> String {
-        self.user()
-    }
-
     /// The date validation takes as today (`YYYY-MM-DD`; none: no future-date checks).
     pub fn set_today(&self, today: Option<String>) -> Result<(), WardcrfError> {
         let today = parse_today(today)?;
-        self.store().set_today(today);
+        self.session().set_today(today);
         Ok(())
     }
 
@@ -271,14 +293,14 @@ impl CaseStore {
         modules: Vec<String>,
     ) -> Result<String, WardcrfError> {
         let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
-        Ok(self.store().create_case(&form_id, &modules)?)
+        Ok(self.store()?.create_case(&form_id, &modules)?)
     }
 
     /// The cases matching `filter`, most recently updated first (no decryption).
     #[uniffi::method(default(filter))]
     pub fn list_cases(&self, filter: CaseFilter) -> Result<Vec<CaseSummary>, WardcrfError> {
         Ok(self
-            .store()
+            .store()?
             .list(&filter.into())?
             .into_iter()
             .map(Into::into)
@@ -287,7 +309,7 @@ impl CaseStore {
 
     /// A case with its values, validation report (messages in `lang`) and open conflicts.
     pub fn view_case(&self, case_id: String, lang: Language) -> Result<CaseView, WardcrfError> {
-        let view = self.store().case(&case_id)?;
+        let view = self.store()?.case(&case_id)?;
         Ok(CaseView::new(view, lang.into()))
     }
 
@@ -305,7 +327,7 @@ impl CaseStore {
     ) -> Result<String, WardcrfError> {
         let value = parse_json("the value", &value_json)?;
         let stored = self
-            .store()
+            .store()?
             .set_value(&case_id, &path.into(), value, reason.as_deref())?;
         Ok(stored.to_string())
     }
@@ -328,7 +350,7 @@ impl CaseStore {
         let mut quantity = Map::new();
         quantity.insert("value".into(), Json::Number(number));
         quantity.insert("unit".into(), Json::String(unit));
-        let stored = self.store().set_value(
+        let stored = self.store()?.set_value(
             &case_id,
             &path.into(),
             Json::Object(quantity),
@@ -349,7 +371,7 @@ impl CaseStore {
     ) -> Result<String, WardcrfError> {
         let values = parse_object("the row values", &values_json)?;
         Ok(self
-            .store()
+            .store()?
             .add_row(&case_id, &group, &values, reason.as_deref())?)
     }
 
@@ -362,7 +384,7 @@ impl CaseStore {
         reason: String,
     ) -> Result<(), WardcrfError> {
         Ok(self
-            .store()
+            .store()?
             .remove_row(&case_id, &group, &row_id, &reason)?)
     }
 
@@ -376,18 +398,18 @@ impl CaseStore {
         reason: Option<String>,
     ) -> Result<CaseStatus, WardcrfError> {
         Ok(self
-            .store()
+            .store()?
             .set_status(&case_id, status.into(), reason.as_deref())?
             .into())
     }
 
     /// Deletes a case recoverably (kept, marked deleted with the reason).
     pub fn delete_case(&self, case_id: String, reason: String) -> Result<(), WardcrfError> {
-        Ok(self.store().delete_case(&case_id, &reason)?)
+        Ok(self.store()?.delete_case(&case_id, &reason)?)
     }
 
     pub fn restore_case(&self, case_id: String, reason: String) -> Result<(), WardcrfError> {
-        Ok(self.store().restore_case(&case_id, &reason)?)
+        Ok(self.store()?.restore_case(&case_id, &reason)?)
     }
 
     /// The audit trail of a case, oldest first; only entries touching `field` when given.
@@ -398,7 +420,7 @@ impl CaseStore {
         field: Option<String>,
     ) -> Result<Vec<HistoryEntry>, WardcrfError> {
         Ok(self
-            .store()
+            .store()?
             .history(&case_id, field.as_deref())?
             .into_iter()
             .map(Into::into)
@@ -409,7 +431,7 @@ impl CaseStore {
     #[uniffi::method(default(case_id = None))]
     pub fn conflicts(&self, case_id: Option<String>) -> Result<Vec<Conflict>, WardcrfError> {
         Ok(self
-            .store()
+            .store()?
             .conflicts(case_id.as_deref())?
             .into_iter()
             .map(Into::into)
@@ -428,7 +450,7 @@ impl CaseStore {
     ) -> Result<String, WardcrfError> {
         let value = parse_json("the value", &value_json)?;
         let stored = self
-            .store()
+            .store()?
             .resolve(&case_id, &path.into(), value, &reason)?;
         Ok(stored.to_string())
     }
@@ -436,7 +458,7 @@ impl CaseStore {
     /// Cases whose `field` (`hospital_record_number` or `patient_name`) is `value`, through
     /// the keyed index (nothing is stored in plain text).
     pub fn find(&self, field: String, value: String) -> Result<Vec<String>, WardcrfError> {
-        Ok(self.store().find(&field, &value)?)
+        Ok(self.store()?.find(&field, &value)?)
     }
 
     /// Merges every case of another device's store into this one; edits of one field on both
@@ -448,8 +470,8 @@ impl CaseStore {
             });
         }
         // Export first and release the other store before locking this one.
-        let cases = other.store().export_cases()?;
-        Ok(self.store().import_cases(&cases)?.into())
+        let cases = other.store()?.export_cases()?;
+        Ok(self.store()?.import_cases(&cases)?.into())
     }
 
     /// Enrolls this device with the repository at `server_url` using a one-time code from the
@@ -467,7 +489,7 @@ impl CaseStore {
         let server = HttpTransport::with_options(&server_url, "", &options)?
             .base_url()
             .to_string();
-        let mut store = self.store();
+        let mut store = self.store()?;
         let enrolment =
             core::sync::enroll_with_options(&server, &code, &store.device_id(), &options)?;
         store.enrolled(&server, &enrolment)?;
@@ -481,7 +503,7 @@ impl CaseStore {
 
     /// The repository this device is enrolled with, if any.
     pub fn server_url(&self) -> Result<Option<String>, WardcrfError> {
-        Ok(self.store().sync_credential()?.map(|(url, _)| url))
+        Ok(self.session().sync_credential()?.map(|(url, _)| url))
     }
 
     /// Syncs with the repository until both hold everything: blocking (call it off the main
@@ -493,9 +515,8 @@ impl CaseStore {
         cancel: Option<Arc<SyncCancellation>>,
         ca_pem: Option<Vec<u8>>,
     ) -> Result<SyncSummary, WardcrfError> {
-        let mut store = self.store();
-        let (server, token) = store.sync_credential()?.ok_or(WardcrfError::NotEnrolled)?;
-        let transport = HttpTransport::with_options(&server, &token, &http_options(ca_pem))?;
+        let mut store = self.store()?;
+        let transport = enrolled_transport(&store, ca_pem)?.ok_or(WardcrfError::NotEnrolled)?;
         let never = AtomicBool::new(false);
         let cancel = cancel.as_ref().map_or(&never, |c| &c.cancelled);
         let mut report = |p: core::sync::SyncProgress| {
@@ -503,7 +524,9 @@ impl CaseStore {
                 listener.on_progress(p.into());
             }
         };
-        let summary = core::sync::sync_cancellable(&mut store, &transport, &mut report, cancel)?;
-        Ok(summary.into())
+        let summary = core::sync::sync_cancellable(&mut store, &transport, &mut report, cancel);
+        // A sync reads the site's roster, which may change the inactivity lock.
+        self.activity().refresh(&store);
+        Ok(summary?.into())
     }
 }

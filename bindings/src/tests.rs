@@ -1,9 +1,11 @@
 //! The wrapper over the core (the core's own behaviour is tested in the core): key providers
-//! adapted both ways, JSON values in and out, errors mapped, two stores merged.
+//! adapted both ways, JSON values in and out, errors mapped, two stores merged, staff signed
+//! in, PINs, the inactivity lock and signatures.
 
 use super::*;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A key provider as an app would write one: XOR with a fixed pad stands in for the Keystore
 /// (the core checks the result against its canary, so a wrong pad is a wrong key).
@@ -50,6 +52,13 @@ impl Drop for TempDir {
     }
 }
 
+/// A new store on a pad key with `staff` signed in (the core's test sign-in).
+fn signed_in(dir: &TempDir, pad: u8, staff: &str) -> Arc<CaseStore> {
+    let store = CaseStore::create(dir.path(), Arc::new(PadKey(pad))).unwrap();
+    store.sign_in_for_tests(staff).unwrap();
+    store
+}
+
 fn field(id: &str) -> FieldPath {
     FieldPath {
         field: id.into(),
@@ -61,24 +70,40 @@ fn field(id: &str) -> FieldPath {
 #[test]
 fn a_foreign_key_provider_opens_the_store_and_a_wrong_one_is_a_typed_error() {
     let dir = TempDir::new("key");
-    let store = CaseStore::create(dir.path(), Arc::new(PadKey(0x5a)), "nurse".into()).unwrap();
-    let case = store.create_case("icrown-core".into(), vec![]).unwrap();
-    drop(store);
+    // A store nobody has signed in on yet: the platform key alone opens it, checked at once.
+    drop(CaseStore::create(dir.path(), Arc::new(PadKey(0x5a))).unwrap());
     assert_eq!(
-        CaseStore::open(dir.path(), Arc::new(PadKey(0x33)), "nurse".into()).unwrap_err(),
+        CaseStore::open(dir.path(), Arc::new(PadKey(0x33))).unwrap_err(),
         WardcrfError::WrongKey
     );
     assert_eq!(
-        CaseStore::open(dir.path(), Arc::new(PadKey(0)), "nurse".into()).unwrap_err(),
+        CaseStore::open(dir.path(), Arc::new(PadKey(0))).unwrap_err(),
         WardcrfError::KeyUnavailable {
             reason: "the key provider failed: device locked".into()
         }
     );
     assert_eq!(
-        CaseStore::create(dir.path(), Arc::new(PadKey(0x5a)), "nurse".into()).unwrap_err(),
+        CaseStore::create(dir.path(), Arc::new(PadKey(0x5a))).unwrap_err(),
         WardcrfError::StoreExists
     );
-    let store = CaseStore::open(dir.path(), Arc::new(PadKey(0x5a)), "nurse".into()).unwrap();
+    let store = CaseStore::open(dir.path(), Arc::new(PadKey(0x5a))).unwrap();
+    store.sign_in_for_tests("nurse").unwrap();
+    let case = store.create_case("icrown-core".into(), vec![]).unwrap();
+    drop(store);
+    assert_eq!(
+        CaseStore::open(dir.path(), Arc::new(PadKey(0))).unwrap_err(),
+        WardcrfError::KeyUnavailable {
+            reason: "the key provider failed: device locked".into()
+        }
+    );
+    let store = CaseStore::open(dir.path(), Arc::new(PadKey(0x5a))).unwrap();
+    // Staff signed in on it: it opens locked.
+    assert!(!store.is_unlocked());
+    assert_eq!(
+        store.view_case(case.clone(), Language::En),
+        Err(WardcrfError::Locked)
+    );
+    store.sign_in_for_tests("nurse").unwrap();
     let cases = store.list_cases(CaseFilter::default()).unwrap();
     assert_eq!(cases.len(), 1);
     assert_eq!(cases[0].case_id, case);
@@ -88,7 +113,7 @@ fn a_foreign_key_provider_opens_the_store_and_a_wrong_one_is_a_typed_error() {
 #[test]
 fn values_rows_status_and_history_cross_as_json_and_records() {
     let dir = TempDir::new("values");
-    let store = CaseStore::create(dir.path(), Arc::new(PadKey(7)), "dr-a".into()).unwrap();
+    let store = signed_in(&dir, 7, "dr-a");
     let case = store.create_case("icrown-core".into(), vec![]).unwrap();
     let stored = store
         .set_quantity(case.clone(), field("vs_temp"), 101.3, "[degF]".into(), None)
@@ -162,12 +187,20 @@ fn values_rows_status_and_history_cross_as_json_and_records() {
     ));
     assert_eq!(
         store.set_status(case.clone(), CaseStatus::Signed, None),
+        Err(WardcrfError::SignatureRequired)
+    );
+    assert_eq!(
+        store.sign(case.clone(), "test password dr-a".into(), "author".into()),
         Err(WardcrfError::NotSignable)
     );
     let history = store.history(case.clone(), None).unwrap();
     let ops: Vec<&str> = history.iter().map(|h| h.op.as_str()).collect();
     assert_eq!(ops, ["create", "set", "set", "row_add", "row_remove"]);
-    assert!(history.iter().all(|h| h.user == "dr-a"));
+    assert!(
+        history
+            .iter()
+            .all(|h| h.user == "dr-a" && h.user_name.as_deref() == Some("Test dr-a") && h.verified)
+    );
     let temp = store.history(case.clone(), Some("vs_temp".into())).unwrap();
     assert_eq!(temp.len(), 1);
     assert!(
@@ -188,8 +221,8 @@ fn values_rows_status_and_history_cross_as_json_and_records() {
 #[test]
 fn two_stores_merge_into_a_conflict_that_a_resolution_settles() {
     let (da, db) = (TempDir::new("merge-a"), TempDir::new("merge-b"));
-    let a = CaseStore::create(da.path(), Arc::new(PadKey(1)), "dr-a".into()).unwrap();
-    let b = CaseStore::create(db.path(), Arc::new(PadKey(2)), "dr-b".into()).unwrap();
+    let a = signed_in(&da, 1, "dr-a");
+    let b = signed_in(&db, 2, "dr-b");
     let case = a.create_case("icrown-core".into(), vec![]).unwrap();
     assert_eq!(b.merge_from(a.clone()).unwrap().new_cases, 1);
     a.set_value(case.clone(), field("vs_hr"), "88".into(), None)
@@ -237,7 +270,7 @@ fn two_stores_merge_into_a_conflict_that_a_resolution_settles() {
 #[test]
 fn a_device_not_enrolled_cannot_sync() {
     let dir = TempDir::new("sync");
-    let store = CaseStore::create(dir.path(), Arc::new(PadKey(3)), "n".into()).unwrap();
+    let store = CaseStore::create(dir.path(), Arc::new(PadKey(3))).unwrap();
     assert_eq!(store.server_url().unwrap(), None);
     assert_eq!(
         store.sync(None, None, None).unwrap_err(),
@@ -251,4 +284,224 @@ fn a_device_not_enrolled_cannot_sync() {
     assert!(!cancel.is_cancelled());
     cancel.cancel();
     assert!(cancel.is_cancelled());
+}
+
+#[test]
+fn changes_need_a_signed_in_staff_member_whose_first_sign_in_is_online() {
+    let dir = TempDir::new("no-user");
+    let store = CaseStore::create(dir.path(), Arc::new(PadKey(4))).unwrap();
+    // A new store nobody has claimed is open, but nobody may write in it.
+    assert!(store.is_unlocked());
+    assert_eq!(store.current_user(), None);
+    assert_eq!(
+        store.create_case("icrown-core".into(), vec![]),
+        Err(WardcrfError::NotSignedIn)
+    );
+    // Not enrolled: a first sign-in, which the repository must check, cannot happen.
+    assert_eq!(
+        store.sign_in("sato".into(), "her password".into(), None),
+        Err(WardcrfError::OnlineSignInRequired {
+            user: "sato".into()
+        })
+    );
+    assert!(store.local_staff().unwrap().is_empty());
+    store.sign_in_for_tests("sato").unwrap();
+    assert_eq!(
+        store.current_user(),
+        Some(SignedInUser {
+            id: "sato".into(),
+            display_name: "Test sato".into(),
+            role: StaffRole::SiteNurse,
+            since: store.current_user().map_or(0, |u| u.since),
+        })
+    );
+    assert_eq!(store.local_staff().unwrap(), ["sato"]);
+    store.create_case("icrown-core".into(), vec![]).unwrap();
+    store.sign_out();
+    assert_eq!(store.current_user(), None);
+    assert!(!store.is_unlocked());
+}
+
+#[test]
+fn a_wrong_password_or_pin_writes_nothing_and_five_wrong_pins_end_the_pin() {
+    let dir = TempDir::new("pin");
+    let store = signed_in(&dir, 5, "nurse");
+    let case = store.create_case("icrown-core".into(), vec![]).unwrap();
+    assert_eq!(
+        store.set_pin("not my password".into(), "2468".into()),
+        Err(WardcrfError::WrongCredential)
+    );
+    assert_eq!(
+        store.set_pin("test password nurse".into(), "12".into()),
+        Err(WardcrfError::BadPin)
+    );
+    store
+        .set_pin("test password nurse".into(), "2468".into())
+        .unwrap();
+    store.lock();
+    assert!(!store.is_unlocked());
+    assert_eq!(store.history(case.clone(), None), Err(WardcrfError::Locked));
+    assert_eq!(
+        store.sign_in("nurse".into(), "not my password".into(), None),
+        Err(WardcrfError::WrongCredential)
+    );
+    assert_eq!(
+        store.unlock_with_pin("nurse".into(), "1111".into()),
+        Err(WardcrfError::WrongCredential)
+    );
+    assert_eq!(store.current_user(), None);
+    let user = store
+        .unlock_with_pin("nurse".into(), "2468".into())
+        .unwrap();
+    assert_eq!(
+        (user.id.as_str(), user.role),
+        ("nurse", StaffRole::SiteNurse)
+    );
+    // The refused credentials wrote nothing.
+    assert_eq!(store.history(case.clone(), None).unwrap().len(), 1);
+
+    store.lock();
+    for _ in 0..4 {
+        assert_eq!(
+            store.unlock_with_pin("nurse".into(), "0000".into()),
+            Err(WardcrfError::WrongCredential)
+        );
+    }
+    assert_eq!(
+        store.unlock_with_pin("nurse".into(), "0000".into()),
+        Err(WardcrfError::PinLocked {
+            user: "nurse".into()
+        })
+    );
+    assert_eq!(
+        store.unlock_with_pin("nurse".into(), "2468".into()),
+        Err(WardcrfError::NoPin {
+            user: "nurse".into()
+        })
+    );
+    assert!(!store.is_unlocked());
+    let user = store
+        .sign_in("nurse".into(), "test password nurse".into(), None)
+        .unwrap();
+    assert_eq!(user.display_name, "Test nurse");
+    store
+        .set_pin("test password nurse".into(), "97531".into())
+        .unwrap();
+    store.remove_pin().unwrap();
+    store.lock();
+    assert_eq!(
+        store.unlock_with_pin("nurse".into(), "97531".into()),
+        Err(WardcrfError::NoPin {
+            user: "nurse".into()
+        })
+    );
+}
+
+#[test]
+fn an_unused_store_locks_itself_and_use_keeps_it_open() {
+    let dir = TempDir::new("idle");
+    let store = signed_in(&dir, 6, "nurse");
+    assert_eq!(store.lock_after_minutes().unwrap(), 5);
+    let case = store.create_case("icrown-core".into(), vec![]).unwrap();
+    store.activity().idle_for_tests(Duration::from_secs(4 * 60));
+    store.touch();
+    store.activity().idle_for_tests(Duration::from_secs(4 * 60));
+    // Asking who is signed in (a screen polling) is not use: the clock keeps running.
+    assert!(store.current_user().is_some() && store.is_unlocked());
+    assert!(store.activity().idle() >= Duration::from_secs(4 * 60));
+    store.view_case(case.clone(), Language::En).unwrap();
+    assert!(store.activity().idle() < Duration::from_secs(60));
+
+    store
+        .activity()
+        .idle_for_tests(Duration::from_secs(5 * 60 + 1));
+    assert_eq!(
+        store.view_case(case.clone(), Language::En),
+        Err(WardcrfError::Locked)
+    );
+    assert!(!store.is_unlocked());
+    assert_eq!(store.current_user(), None);
+    store.sign_in_for_tests("nurse").unwrap();
+    store.view_case(case.clone(), Language::En).unwrap();
+    // Asking who is signed in after too long also finds the store locked.
+    store.activity().idle_for_tests(Duration::from_secs(6 * 60));
+    assert_eq!(store.current_user(), None);
+    assert!(!store.is_unlocked());
+
+    // A store nobody has claimed has no key to protect: the platform key alone opens it.
+    let open = TempDir::new("idle-open");
+    let store = CaseStore::create(open.path(), Arc::new(PadKey(8))).unwrap();
+    store
+        .activity()
+        .idle_for_tests(Duration::from_secs(60 * 60));
+    assert!(store.list_cases(CaseFilter::default()).unwrap().is_empty());
+    assert!(store.is_unlocked());
+}
+
+#[test]
+fn signing_needs_the_password_and_a_meaning_of_the_site() {
+    let dir = TempDir::new("sign");
+    let store = signed_in(&dir, 9, "nurse");
+    let case = store.create_case("icrown-core".into(), vec![]).unwrap();
+    let values: serde_json::Value =
+        serde_json::from_str(include_str!("../../core/tests/fixtures/complete-case.json")).unwrap();
+    for (k, v) in values.as_object().unwrap() {
+        store
+            .set_value(case.clone(), field(k), v.to_string(), None)
+            .unwrap_or_else(|e| panic!("{k}: {e}"));
+    }
+    store
+        .set_status(case.clone(), CaseStatus::Complete, None)
+        .unwrap();
+    let meanings = store.signature_meanings().unwrap();
+    let author = meanings.iter().find(|m| m.code == "author").unwrap();
+    assert!(author.ja.contains("作成者"));
+    assert_eq!(
+        store.sign(case.clone(), "test password nurse".into(), "boss".into()),
+        Err(WardcrfError::UnknownMeaning {
+            meaning: "boss".into(),
+            known: meanings.iter().map(|m| m.code.clone()).collect()
+        })
+    );
+    assert_eq!(
+        store.sign(case.clone(), "a PIN is not enough".into(), "author".into()),
+        Err(WardcrfError::WrongCredential)
+    );
+    assert!(store.signatures(case.clone()).unwrap().is_empty());
+    let signature = store
+        .sign(case.clone(), "test password nurse".into(), "author".into())
+        .unwrap();
+    assert_eq!(
+        (
+            signature.signer_id.as_str(),
+            signature.signer_name.as_str(),
+            signature.meaning.as_str(),
+            signature.meaning_en.as_str(),
+            signature.superseded
+        ),
+        ("nurse", "Test nurse", "author", author.en.as_str(), false)
+    );
+    assert!(!signature.heads.is_empty());
+    assert_eq!(
+        store.view_case(case.clone(), Language::En).unwrap().status,
+        CaseStatus::Signed
+    );
+    assert_eq!(
+        store.signatures(case.clone()).unwrap(),
+        std::slice::from_ref(&signature)
+    );
+    let history = store.history(case.clone(), None).unwrap();
+    assert_eq!(history.last().map(|h| h.op.as_str()), Some("sign"));
+    // A later edit: the signature stays in the history, superseded.
+    store
+        .set_value(
+            case.clone(),
+            field("vs_hr"),
+            "101".into(),
+            Some("recounted".into()),
+        )
+        .unwrap();
+    let signatures = store.signatures(case).unwrap();
+    assert_eq!(signatures.len(), 1);
+    assert!(signatures[0].superseded);
 }

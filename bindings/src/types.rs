@@ -316,9 +316,16 @@ pub struct HistoryEntry {
     /// Seconds since the Unix epoch.
     pub time: i64,
     pub device: String,
+    /// The author's staff id (before staff signed in on devices: the free-text name typed
+    /// then; see `verified`).
     pub user: String,
+    /// The author's printed name; none for a change made before staff signed in.
+    pub user_name: Option<String>,
+    /// Whether the author was a signed-in staff member; show an unverified author as
+    /// `unverified: <user>`.
+    pub verified: bool,
     /// `create`, `set`, `clear`, `row_add`, `row_remove`, `status`, `reopen`, `resolve`,
-    /// `delete`, `restore`.
+    /// `delete`, `restore`, `sign`.
     pub op: String,
     pub field: Option<String>,
     pub group: Option<String>,
@@ -336,6 +343,8 @@ impl From<core::HistoryEntry> for HistoryEntry {
             time: h.time,
             device: h.device,
             user: h.user,
+            user_name: h.user_name,
+            verified: h.verified,
             op: h.op,
             field: h.field,
             group: h.group,

@@ -2,12 +2,15 @@ import SwiftUI
 import WardCRF
 import WardCRFUI
 
-/// Opens the store (Keychain-wrapped key, in Application Support excluded from backups), asks
-/// who is entering data, then shows the case list. The core's log records (sync counts and
-/// durations) go to the unified log.
+/// Opens the store (Keychain-wrapped key, in Application Support excluded from backups), signs
+/// a staff member in (password; online the first time on this device; then a PIN if they set
+/// one), then shows the case list. The store locks when the app goes to the background and after
+/// the site's inactivity lock. The core's log records (sync counts and durations) go to the
+/// unified log.
 @main
 struct WardCRFApp: App {
     @StateObject private var session = AppSession()
+    @Environment(\.scenePhase) private var scenePhase
 
     init() {
         OSLogSink.install()
@@ -17,6 +20,9 @@ struct WardCRFApp: App {
         WindowGroup {
             RootView().environmentObject(session)
         }
+        .onChange(of: scenePhase) { _, phase in
+            if phase != .active { session.lock() }
+        }
     }
 }
 
@@ -24,8 +30,11 @@ struct WardCRFApp: App {
 final class AppSession: ObservableObject {
     @Published private(set) var store: WardStore?
     @Published private(set) var failure: String?
-    @AppStorage("user") var user: String = ""
+    /// The staff member signed in; nil: the sign-in sheet shows.
+    @Published private(set) var user: SignedInUser?
+    @Published private(set) var signInMessage: String?
     let lang = Language.preferred
+    private var idleCheck: Task<Void, Never>?
 
     func open() async {
         failure = nil
@@ -36,21 +45,62 @@ final class AppSession: ObservableObject {
             var values = URLResourceValues()
             values.isExcludedFromBackup = true
             try dir.setResourceValues(values)
-            store = try await WardStore.openOrCreate(in: dir, key: KeychainKeyProvider(), user: user)
+            store = try await WardStore.openOrCreate(in: dir, key: KeychainKeyProvider())
+            user = store?.currentUser
         } catch {
             failure = Messages.forError(error, lang).text
         }
     }
 
-    func setUser(_ name: String) {
-        user = name
-        store?.user = name
+    /// Signs in with a password, or with a PIN when `pin` is given.
+    func signIn(user id: String, password: String, pin: String?) async {
+        guard let store else { return }
+        signInMessage = nil
+        do {
+            if let pin, !pin.isEmpty {
+                user = try await store.unlock(user: id, pin: pin)
+            } else {
+                user = try await store.signIn(user: id, password: password)
+            }
+            watchInactivity()
+        } catch {
+            signInMessage = Messages.forError(error, lang).text
+        }
+    }
+
+    private var lastTouch = Date.distantPast
+
+    /// Records use (at most every 10 s, off the main thread: a sync holds the store).
+    func touch() {
+        guard let store, Date().timeIntervalSince(lastTouch) > 10 else { return }
+        lastTouch = Date()
+        Task.detached { store.touch() }
+    }
+
+    /// Drops the key: the app went to the background, or "switch user".
+    func lock() {
+        if let store { Task.detached { store.lock() } }
+        user = nil
+    }
+
+    /// Notices the store's own inactivity lock (it drops the key on the next call after the
+    /// site's limit) and brings the sign-in sheet back.
+    private func watchInactivity() {
+        idleCheck?.cancel()
+        idleCheck = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(30))
+                guard let self, let store = self.store else { return }
+                // Off the main thread (a sync holds the store); asking is not use.
+                let current = try? await store.call { $0.currentUser() }
+                if current == nil { self.user = nil; return }
+            }
+        }
     }
 }
 
 struct RootView: View {
     @EnvironmentObject private var session: AppSession
-    @State private var askUser = false
 
     var body: some View {
         Group {
@@ -63,46 +113,64 @@ struct RootView: View {
                 .padding()
             } else if let store = session.store {
                 NavigationStack {
-                    CaseListView(store: store, lang: session.lang, onUser: { askUser = true })
+                    CaseListView(store: store, lang: session.lang, onUser: { session.lock() })
                 }
+                // Any touch is use: the inactivity lock falls only when nobody works.
+                .simultaneousGesture(TapGesture().onEnded { session.touch() })
             } else {
                 ProgressView("loading")
             }
         }
         .task { await session.open() }
-        .sheet(isPresented: Binding(get: { askUser || (session.store != nil && session.user.isEmpty) }, set: { askUser = $0 })) {
-            UserSheet(current: session.user) { name in
-                session.setUser(name)
-                askUser = false
+        .sheet(isPresented: Binding(get: { session.store != nil && session.user == nil }, set: { _ in })) {
+            SignInSheet(message: session.signInMessage) { id, password, pin in
+                await session.signIn(user: id, password: password, pin: pin)
             }
-            .interactiveDismissDisabled(session.user.isEmpty)
+            .interactiveDismissDisabled(true)
         }
     }
 }
 
-/// Who is entering data: recorded with every change in the audit trail.
-struct UserSheet: View {
-    @State var name: String
-    let onSave: (String) -> Void
-
-    init(current: String, onSave: @escaping (String) -> Void) {
-        _name = State(initialValue: current)
-        self.onSave = onSave
-    }
+/// Who is entering data: a staff member of the site signs in (their password; the first time
+/// on this tablet while connected to the repository), or unlocks with their PIN.
+struct SignInSheet: View {
+    let message: String?
+    let onSignIn: (String, String, String?) async -> Void
+    @State private var id = ""
+    @State private var password = ""
+    @State private var pin = ""
+    @State private var busy = false
 
     var body: some View {
         NavigationStack {
             Form {
-                Section(footer: Text("user_explain")) {
-                    TextField("user_label", text: $name)
-                        .textContentType(.name)
+                Section(footer: Text("signin_explain")) {
+                    TextField("signin_user", text: $id)
+                        .textContentType(.username)
+                        .textInputAutocapitalization(.never)
+                        .autocorrectionDisabled()
+                    SecureField("signin_password", text: $password)
+                        .textContentType(.password)
+                    SecureField("signin_pin", text: $pin)
+                        .keyboardType(.numberPad)
+                }
+                if let message {
+                    Section { Text(message).foregroundStyle(.red) }
                 }
             }
-            .navigationTitle("user_title")
+            .navigationTitle("signin_title")
             .toolbar {
                 ToolbarItem(placement: .confirmationAction) {
-                    Button("save") { onSave(name.trimmingCharacters(in: .whitespaces)) }
-                        .disabled(name.trimmingCharacters(in: .whitespaces).isEmpty)
+                    Button("signin_submit") {
+                        busy = true
+                        Task {
+                            await onSignIn(id.trimmingCharacters(in: .whitespaces), password, pin.isEmpty ? nil : pin)
+                            password = ""
+                            pin = ""
+                            busy = false
+                        }
+                    }
+                    .disabled(busy || id.trimmingCharacters(in: .whitespaces).isEmpty || (password.isEmpty && pin.isEmpty))
                 }
             }
         }

@@ -68,7 +68,7 @@ struct FormEntryView: View {
                 }
                 Menu {
                     if model.status == .draft { Button("mark_complete") { Task { await model.markComplete() } } }
-                    if model.status == .complete { Button("sign") { Task { await model.sign() } } }
+                    if model.status == .complete { Button("sign") { Task { await model.askToSign() } } }
                     if model.status != .draft { Button("reopen") { model.reopen() } }
                 } label: {
                     StatusBadge(status: model.status)
@@ -85,6 +85,9 @@ struct FormEntryView: View {
         }
         .sheet(isPresented: Binding(get: { model.reasonPrompt != nil }, set: { if !$0 { model.reasonPrompt = nil } })) {
             ReasonSheet(model: model)
+        }
+        .sheet(isPresented: Binding(get: { model.signMeanings != nil }, set: { if !$0 { model.signMeanings = nil } })) {
+            SignSheet(model: model, lang: lang)
         }
         .navigationDestination(isPresented: $showConflicts) {
             ConflictReviewView(store: store, caseId: model.caseId, lang: lang)
@@ -267,6 +270,58 @@ struct GroupRows: View {
 }
 
 /// Asks the reason that confirms an unusual value, or explains a change, a removal, a reopening.
+/// The electronic signature: the signer types their password again (a PIN is not enough) and
+/// chooses what the signature means from the site's meanings.
+struct SignSheet: View {
+    @ObservedObject var model: FormEntryViewModel
+    let lang: Language
+    @State private var password = ""
+    @State private var meaning: String?
+
+    var body: some View {
+        NavigationStack {
+            Form {
+                Section(footer: Text("sign_explain")) {
+                    Picker("sign_meaning", selection: $meaning) {
+                        ForEach(model.signMeanings ?? [], id: \.code) { m in
+                            Text(label(m)).tag(Optional(m.code))
+                        }
+                    }
+                    .pickerStyle(.inline)
+                    SecureField("signin_password", text: $password)
+                        .textContentType(.password)
+                }
+                if let message = model.message, message.isError {
+                    Section { Text(message.text).foregroundStyle(.red) }
+                }
+            }
+            .navigationTitle("sign_title")
+            .toolbar {
+                ToolbarItem(placement: .cancellationAction) { Button("cancel") { model.signMeanings = nil } }
+                ToolbarItem(placement: .confirmationAction) {
+                    Button("sign") {
+                        guard let meaning else { return }
+                        let typed = password
+                        password = ""
+                        Task { await model.sign(password: typed, meaning: meaning) }
+                    }
+                    .disabled(password.isEmpty || meaning == nil || model.busy)
+                }
+            }
+            .onAppear { meaning = model.signMeanings?.first?.code }
+        }
+        .presentationDetents([.medium, .large])
+    }
+
+    private func label(_ m: SignatureMeaning) -> String {
+        switch lang {
+        case .en: return m.en
+        case .ja: return m.ja
+        case .de: return m.de
+        }
+    }
+}
+
 struct ReasonSheet: View {
     @ObservedObject var model: FormEntryViewModel
 

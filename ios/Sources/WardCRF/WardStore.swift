@@ -5,7 +5,8 @@ import Foundation
 /// and sync reports progress as an `AsyncThrowingStream` and stops when its task is cancelled.
 ///
 /// ```swift
-/// let store = try await WardStore.openOrCreate(in: dir, key: KeychainKeyProvider(), user: "dr-tanaka")
+/// let store = try await WardStore.openOrCreate(in: dir, key: KeychainKeyProvider())
+/// _ = try await store.signIn(user: "sato", password: password)  // online the first time
 /// let id = try await store.call { try $0.createCase(formId: "icrown-core", modules: []) }
 /// for try await event in store.syncEvents() { ... }
 /// ```
@@ -19,13 +20,14 @@ public final class WardStore: @unchecked Sendable {
     }
 
     /// Opens the store in `directory`, creating it on first use, its data key wrapped by `key`.
-    public static func openOrCreate(in directory: URL, key: KeyProvider, user: String) async throws -> WardStore {
+    /// A store on which staff signed in opens locked: someone signs in to read it.
+    public static func openOrCreate(in directory: URL, key: KeyProvider) async throws -> WardStore {
         try await Task.detached(priority: .userInitiated) {
             do {
-                return WardStore(try CaseStore.open(dir: directory.path, key: key, user: user))
+                return WardStore(try CaseStore.open(dir: directory.path, key: key))
             } catch WardcrfError.NoStore {
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                return WardStore(try CaseStore.create(dir: directory.path, key: key, user: user))
+                return WardStore(try CaseStore.create(dir: directory.path, key: key))
             }
         }.value
     }
@@ -42,9 +44,28 @@ public final class WardStore: @unchecked Sendable {
 
     public var deviceId: String { ffi.deviceId() }
 
-    public var user: String {
-        get { ffi.userName() }
-        set { ffi.setUser(user: newValue) }
+    /// The staff member every change is recorded under; nil while locked.
+    public var currentUser: SignedInUser? { ffi.currentUser() }
+
+    /// Signs a staff member in with their password: online through the repository the first
+    /// time on this device, offline afterwards.
+    public func signIn(user: String, password: String) async throws -> SignedInUser {
+        try await call { try $0.signIn(user: user, password: password, caPem: nil) }
+    }
+
+    /// Unlocks with the PIN the staff member set on this device after a password sign-in.
+    public func unlock(user: String, pin: String) async throws -> SignedInUser {
+        try await call { try $0.unlockWithPin(user: user, pin: pin) }
+    }
+
+    /// Drops the data key from memory (the app went to the background, a lock button).
+    public func lock() {
+        ffi.lock()
+    }
+
+    /// Records use, so that the site's inactivity lock does not fall while someone works.
+    public func touch() {
+        ffi.touch()
     }
 
     public func enroll(serverURL: String, code: String) async throws -> Enrolment {
@@ -105,6 +126,14 @@ extension WardcrfError {
     public var isRetryable: Bool {
         switch self {
         case .Network, .Cancelled, .Storage, .KeyUnavailable: return true
+        default: return false
+        }
+    }
+
+    /// Someone must sign in (again) before the store is used.
+    public var needsSignIn: Bool {
+        switch self {
+        case .Locked, .NotSignedIn: return true
         default: return false
         }
     }

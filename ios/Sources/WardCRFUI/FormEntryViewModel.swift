@@ -46,6 +46,8 @@ public final class FormEntryViewModel: ObservableObject {
     @Published public private(set) var inputErrors: [FieldPath: UiMessage] = [:]
     @Published public private(set) var live: ValidationReport?
     @Published public var reasonPrompt: ReasonPrompt?
+    /// The sign dialog's meanings (the site's), or nil while it is closed.
+    @Published public var signMeanings: [SignatureMeaning]?
     @Published public var message: UiMessage?
     @Published public private(set) var busy = false
 
@@ -297,9 +299,21 @@ public final class FormEntryViewModel: ObservableObject {
         await act(.statusChanged) { _ = try $0.setStatus(caseId: caseId, status: .complete, reason: nil) }
     }
 
-    public func sign() async {
+    /// Opens the sign dialog with the site's signature meanings.
+    public func askToSign() async {
+        do {
+            signMeanings = try await store.call { try $0.signatureMeanings() }
+        } catch {
+            message = Messages.forError(error, lang)
+        }
+    }
+
+    /// Signs the case as the signed-in staff member, who types their password again (a PIN is
+    /// not enough), with a meaning code from `signMeanings`. A wrong password keeps the dialog.
+    public func sign(password: String, meaning: String) async {
         let caseId = self.caseId
-        await act(.statusChanged) { _ = try $0.setStatus(caseId: caseId, status: .signed, reason: nil) }
+        await act(.signed) { _ = try $0.sign(caseId: caseId, password: password, meaning: meaning) }
+        if status == .signed { signMeanings = nil }
     }
 
     public func reopen() {

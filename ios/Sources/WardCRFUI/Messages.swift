@@ -39,6 +39,16 @@ public enum MessageKey: String, CaseIterable, Sendable {
     case saved
     case statusChanged
     case unexpected
+    case locked
+    case notSignedIn
+    case onlineSignInRequired
+    case wrongCredential
+    case noPin
+    case pinLocked
+    case badPin
+    case accountDeactivated
+    case signatureRequired
+    case signed
 }
 
 public enum Messages {
@@ -71,6 +81,16 @@ public enum Messages {
         .saved: "Saved.",
         .statusChanged: "Case status changed.",
         .unexpected: "Something went wrong. Try again; if it persists, contact support.",
+        .locked: "The tablet is locked. Sign in with your password or PIN.",
+        .notSignedIn: "Sign in to enter or change data.",
+        .onlineSignInRequired: "%1$@ must sign in while connected to the repository (first sign-in on this tablet, a password reset, or too many wrong passwords).",
+        .wrongCredential: "The staff ID, password or PIN is wrong. Nothing was changed.",
+        .noPin: "No PIN is set on this tablet for %1$@. Sign in with the password.",
+        .pinLocked: "Too many wrong PINs: the PIN of %1$@ no longer works. Sign in with the password.",
+        .badPin: "A PIN is 4 to 12 digits.",
+        .accountDeactivated: "The account of %1$@ is deactivated and cannot sign in.",
+        .signatureRequired: "Signing a case needs your password and the meaning of the signature.",
+        .signed: "Case signed.",
     ]
 
     private static let ja: [MessageKey: String] = [
@@ -102,6 +122,16 @@ public enum Messages {
         .saved: "保存しました。",
         .statusChanged: "症例のステータスを変更しました。",
         .unexpected: "問題が発生しました。再試行し、解決しない場合はサポートに連絡してください。",
+        .locked: "端末はロックされています。パスワードまたはPINでログインしてください。",
+        .notSignedIn: "データの入力・変更にはログインが必要です。",
+        .onlineSignInRequired: "%1$@ はリポジトリに接続した状態でログインする必要があります（この端末での初回ログイン、パスワードのリセット、またはパスワードの誤入力が多すぎるため）。",
+        .wrongCredential: "職員ID、パスワードまたはPINが正しくありません。何も変更されていません。",
+        .noPin: "%1$@ のPINはこの端末に設定されていません。パスワードでログインしてください。",
+        .pinLocked: "PINの誤入力が多すぎるため、%1$@ のPINは無効になりました。パスワードでログインしてください。",
+        .badPin: "PINは4～12桁の数字です。",
+        .accountDeactivated: "%1$@ のアカウントは無効化されているためログインできません。",
+        .signatureRequired: "症例への署名には、パスワードと署名の意味の選択が必要です。",
+        .signed: "症例に署名しました。",
     ]
 
     private static let de: [MessageKey: String] = [
@@ -133,6 +163,16 @@ public enum Messages {
         .saved: "Gespeichert.",
         .statusChanged: "Fallstatus geändert.",
         .unexpected: "Etwas ist schiefgegangen. Erneut versuchen; bleibt der Fehler, den Support kontaktieren.",
+        .locked: "Das Tablet ist gesperrt. Mit Passwort oder PIN anmelden.",
+        .notSignedIn: "Zum Erfassen oder Ändern von Daten bitte anmelden.",
+        .onlineSignInRequired: "%1$@ muss sich mit Verbindung zum Repositorium anmelden (erste Anmeldung auf diesem Tablet, Passwort zurückgesetzt oder zu viele falsche Passwörter).",
+        .wrongCredential: "Kennung, Passwort oder PIN ist falsch. Es wurde nichts geändert.",
+        .noPin: "Für %1$@ ist auf diesem Tablet keine PIN gesetzt. Mit dem Passwort anmelden.",
+        .pinLocked: "Zu viele falsche PINs: Die PIN von %1$@ gilt nicht mehr. Mit dem Passwort anmelden.",
+        .badPin: "Eine PIN hat 4 bis 12 Ziffern.",
+        .accountDeactivated: "Das Konto von %1$@ ist deaktiviert und kann sich nicht anmelden.",
+        .signatureRequired: "Zum Signieren eines Falls sind Ihr Passwort und die Bedeutung der Signatur nötig.",
+        .signed: "Fall signiert.",
     ]
 
     private static func table(_ lang: Language) -> [MessageKey: String] {
@@ -181,6 +221,17 @@ public enum Messages {
         case .NoConflict: return self.error(.noConflict, lang)
         case .Mismatch: return self.error(.mismatch, lang)
         case .InvalidInput: return self.error(.invalidInput, lang)
+        case .Locked: return self.error(.locked, lang)
+        case .NotSignedIn: return self.error(.notSignedIn, lang)
+        case let .OnlineSignInRequired(user): return self.error(.onlineSignInRequired, lang, user)
+        case .WrongCredential: return self.error(.wrongCredential, lang)
+        case let .NoPin(user): return self.error(.noPin, lang, user)
+        case let .PinLocked(user): return self.error(.pinLocked, lang, user)
+        case .BadPin: return self.error(.badPin, lang)
+        case let .AccountDeactivated(user): return self.error(.accountDeactivated, lang, user)
+        case .SignatureRequired, .UnknownMeaning: return self.error(.signatureRequired, lang)
+        case .BadUnlockKey, .NoUnlockKey: return self.error(.invalidInput, lang)
+        case .RosterRefused: return self.error(.refused, lang)
         }
     }
 }

@@ -31,7 +31,7 @@ final class StoreTests: XCTestCase {
     func testTheWrongKeyIsATypedErrorAndChangesNothing() throws {
         let t = try TempStore("wrong-key", user: "n")
         _ = try t.ffi.createCase(formId: "icrown-core", modules: [])
-        XCTAssertThrowsError(try CaseStore.open(dir: t.dir.path, key: SoftwareKeyProvider(), user: "n")) { error in
+        XCTAssertThrowsError(try CaseStore.open(dir: t.dir.path, key: SoftwareKeyProvider())) { error in
             XCTAssertEqual(error as? WardcrfError, .WrongKey)
         }
     }
@@ -61,7 +61,7 @@ final class StoreTests: XCTestCase {
         let conflict = try XCTUnwrap(a.ffi.conflicts(caseId: nil).first)
         XCTAssertEqual(Set(conflict.candidates.map(\.user)), ["dr-a", "dr-b"])
         let fromB = try XCTUnwrap(conflict.candidates.first { $0.user == "dr-b" })
-        a.ffi.setUser(user: "nurse-k")
+        try a.signIn("nurse-k")
         _ = try a.ffi.resolve(caseId: id, path: conflict.path, valueJson: fromB.valueJson, reason: "checked the monitor log")
         XCTAssertTrue(try a.ffi.conflicts(caseId: id).isEmpty)
         _ = try b.ffi.mergeFrom(other: a.ffi)
@@ -69,7 +69,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testSyncWithoutEnrolmentSaysSoAndTheStreamThrows() async throws {
-        let t = try TempStore("not-enrolled", user: "n")
+        let t = try TempStore("not-enrolled")
         do {
             for try await _ in t.store.syncEvents() {}
             XCTFail("a sync without enrolment must fail")

@@ -70,7 +70,7 @@ final class ViewModelTests: XCTestCase {
         XCTAssertTrue(theirs.value.contains("92"))
         XCTAssertFalse(conflict.canResolve)
 
-        a.ffi.setUser(user: "nurse-k")
+        try a.signIn("nurse-k")
         review.conflicts[0].selected = conflict.candidates.firstIndex(of: theirs)
         review.conflicts[0].reason = "checked the monitor log"
         XCTAssertTrue(review.conflicts[0].canResolve)
@@ -81,7 +81,7 @@ final class ViewModelTests: XCTestCase {
     }
 
     func testSyncFailuresBecomeMessagesThatSayWhatToDo() async throws {
-        let t = try TempStore("sync", user: "n")
+        let t = try TempStore("sync")
         let sync = SyncViewModel(store: t.store, lang: .ja)
         await sync.refresh()
         XCTAssertTrue(sync.needsEnrolment)
@@ -99,20 +99,17 @@ final class ViewModelTests: XCTestCase {
         XCTAssertNil(enrol.enrolled)
     }
 
-    /// Against a real wardcrf-server when the environment names one and an enrolment code:
-    /// WARDCRF_TEST_SERVER_URL (e.g. http://127.0.0.1:8080; the simulator shares the Mac's
-    /// loopback) and WARDCRF_TEST_ENROL_CODE (from `wardcrf admin ... enroll-code`).
+    /// Against the test repository (see `TestRepository`): enrolment through the view model,
+    /// a staff member signs in, then a sync with progress.
     func testEnrolmentThenSyncWithProgress() async throws {
-        let env = ProcessInfo.processInfo.environment
-        guard let url = env["WARDCRF_TEST_SERVER_URL"], let code = env["WARDCRF_TEST_ENROL_CODE"] else {
-            throw XCTSkip("set WARDCRF_TEST_SERVER_URL and WARDCRF_TEST_ENROL_CODE to sync with a real server")
-        }
-        let t = try TempStore("sync-real", user: "dr-weber")
+        let repository = try TestRepository.get()
+        let t = try TempStore("sync-real")
         let enrol = EnrolmentViewModel(store: t.store, lang: .de)
-        enrol.serverURL = url
-        enrol.code = code
+        enrol.serverURL = repository.url
+        enrol.code = try repository.enrolmentCode()
         await enrol.submit()
         XCTAssertNotNil(enrol.enrolled)
+        try t.signIn("dr-weber")
         for _ in 0..<3 { _ = try t.ffi.createCase(formId: "icrown-core", modules: []) }
         let sync = SyncViewModel(store: t.store, lang: .de)
         await sync.start()

@@ -12,7 +12,8 @@ import java.io.File
 /**
  * Holds the one open case store of the app. It lives in `noBackupFilesDir` (never backed up:
  * its key is in this tablet's Keystore anyway) and is opened, or created on first start, with
- * the Keystore key provider. The core's log records (sync counts and durations) go to Logcat.
+ * the Keystore key provider; a staff member then signs in (see `WardApp`). The core's log
+ * records (sync counts and durations) go to Logcat.
  */
 class WardApplication : Application() {
     override fun onCreate() {
@@ -23,23 +24,17 @@ class WardApplication : Application() {
     @Volatile
     private var opened: CrfStore? = null
 
-    private val prefs by lazy { getSharedPreferences("wardcrf", Context.MODE_PRIVATE) }
-
-    /** The user recorded with every change; asked for on first start and from the case list. */
-    var userName: String?
-        get() = prefs.getString("user", null)
-        set(value) {
-            prefs.edit().putString("user", value).apply()
-            if (value != null) opened?.user = value
-        }
-
     /** Opens the store (blocking: call it off the main thread). Throws CrfError. */
     @Synchronized
     fun store(): CrfStore = opened ?: RustCrfStore.openOrCreate(
         File(noBackupFilesDir, "case-store").absolutePath,
         KeystoreKeyProvider(),
-        userName ?: "",
     ).also { opened = it }
+
+    /** Drops the data key from memory (the app left the screen); a sign-in unlocks again. */
+    fun lockStore() {
+        opened?.lock()
+    }
 }
 
 /** The language of labels, validation messages and the app's messages: the app's locale. */

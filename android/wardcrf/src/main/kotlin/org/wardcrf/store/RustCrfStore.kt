@@ -10,6 +10,9 @@ import org.wardcrf.FormItem
 import org.wardcrf.IssueCode
 import org.wardcrf.KeyProvider
 import org.wardcrf.Language
+import org.wardcrf.Signature
+import org.wardcrf.SignedInUser
+import org.wardcrf.StaffRole
 import org.wardcrf.SyncCancellation
 import org.wardcrf.SyncProgress
 import org.wardcrf.SyncProgressListener
@@ -39,10 +42,13 @@ import org.wardcrf.ui.store.Issue
 import org.wardcrf.ui.store.Kind
 import org.wardcrf.ui.store.Lang
 import org.wardcrf.ui.store.Limits
+import org.wardcrf.ui.store.MeaningItem
 import org.wardcrf.ui.store.Problem
 import org.wardcrf.ui.store.Report
 import org.wardcrf.ui.store.SectionItem
 import org.wardcrf.ui.store.SectionSpec
+import org.wardcrf.ui.store.SignatureItem
+import org.wardcrf.ui.store.StaffUser
 import org.wardcrf.ui.store.Status
 import org.wardcrf.ui.store.SyncCounts
 import org.wardcrf.ui.store.SyncResult
@@ -56,18 +62,21 @@ import org.wardcrf.ui.store.UnitSpec
  */
 class RustCrfStore(val store: CaseStore) : CrfStore {
     companion object {
-        /** Opens the store in [dir], creating it on first use, its data key wrapped by [key]. */
-        fun openOrCreate(dir: String, key: KeyProvider, user: String): RustCrfStore = mapped {
+        /**
+         * Opens the store in [dir], creating it on first use, its data key wrapped by [key]. A
+         * store on which staff signed in opens locked: a staff member signs in to read it.
+         */
+        fun openOrCreate(dir: String, key: KeyProvider): RustCrfStore = mapped {
             val store = try {
-                CaseStore.open(dir, key, user)
+                CaseStore.open(dir, key)
             } catch (e: WardcrfException.NoStore) {
-                CaseStore.create(dir, key, user)
+                CaseStore.create(dir, key)
             }
             RustCrfStore(store)
         }
 
-        fun create(dir: String, key: KeyProvider, user: String) = mapped { RustCrfStore(CaseStore.create(dir, key, user)) }
-        fun open(dir: String, key: KeyProvider, user: String) = mapped { RustCrfStore(CaseStore.open(dir, key, user)) }
+        fun create(dir: String, key: KeyProvider) = mapped { RustCrfStore(CaseStore.create(dir, key)) }
+        fun open(dir: String, key: KeyProvider) = mapped { RustCrfStore(CaseStore.open(dir, key)) }
 
         /** Runs a bindings call, turning its exception into the UI's [CrfError]. */
         internal inline fun <T> mapped(call: () -> T): T = try {
@@ -100,7 +109,37 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
             is WardcrfException.Network -> CrfError.Network(e.reason)
             is WardcrfException.UpdateRequired -> CrfError.UpdateRequired(e.serverProtocol.toInt())
             is WardcrfException.Cancelled -> CrfError.Cancelled()
+            is WardcrfException.Locked -> CrfError.Locked()
+            is WardcrfException.NotSignedIn -> CrfError.NotSignedIn()
+            is WardcrfException.OnlineSignInRequired -> CrfError.OnlineSignInRequired(e.user)
+            is WardcrfException.WrongCredential -> CrfError.WrongCredential()
+            is WardcrfException.NoPin -> CrfError.NoPin(e.user)
+            is WardcrfException.PinLocked -> CrfError.PinLocked(e.user)
+            is WardcrfException.BadPin -> CrfError.BadPin()
+            is WardcrfException.AccountDeactivated -> CrfError.AccountDeactivated(e.user)
+            is WardcrfException.BadUnlockKey -> CrfError.BadUnlockKey()
+            is WardcrfException.NoUnlockKey -> CrfError.NoUnlockKey()
+            is WardcrfException.SignatureRequired -> CrfError.SignatureRequired()
+            is WardcrfException.UnknownMeaning -> CrfError.UnknownMeaning(e.meaning, e.known)
+            is WardcrfException.RosterRefused -> CrfError.RosterRefused(e.reason)
         }
+
+        private fun staffUser(u: SignedInUser) = StaffUser(
+            u.id,
+            u.displayName,
+            when (u.role) {
+                StaffRole.CLINICIAN -> org.wardcrf.ui.store.StaffRole.CLINICIAN
+                StaffRole.SITE_NURSE -> org.wardcrf.ui.store.StaffRole.SITE_NURSE
+            },
+        )
+
+        private fun signature(s: Signature) = SignatureItem(
+            s.signerId,
+            s.signerName,
+            s.time,
+            MeaningItem(s.meaning, s.meaningEn, s.meaningJa, s.meaningDe),
+            s.superseded,
+        )
 
         fun language(l: Lang) = when (l) {
             Lang.EN -> Language.EN
@@ -157,9 +196,21 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
 
     override val deviceId: String get() = store.deviceId()
 
-    override var user: String
-        get() = store.userName()
-        set(value) = store.setUser(value)
+    override val currentUser: StaffUser? get() = store.currentUser()?.let(::staffUser)
+    override val isUnlocked: Boolean get() = store.isUnlocked()
+
+    override fun signIn(user: String, password: String) = mapped { staffUser(store.signIn(user, password)) }
+    override fun unlockWithPin(user: String, pin: String) = mapped { staffUser(store.unlockWithPin(user, pin)) }
+    override fun setPin(password: String, pin: String) = mapped { store.setPin(password, pin) }
+    override fun removePin() = mapped { store.removePin() }
+    override fun lock() = store.lock()
+    override fun signOut() = store.signOut()
+    override fun touch() = store.touch()
+    override fun localStaff() = mapped { store.localStaff() }
+    override fun lockAfterMinutes() = mapped { store.lockAfterMinutes().toInt() }
+    override fun signatureMeanings() = mapped { store.signatureMeanings().map { MeaningItem(it.code, it.en, it.ja, it.de) } }
+    override fun sign(caseId: String, password: String, meaning: String) = mapped { signature(store.sign(caseId, password, meaning)) }
+    override fun signatures(caseId: String) = mapped { store.signatures(caseId).map(::signature) }
 
     override fun forms(lang: Lang) = mapped {
         forms(language(lang)).map { FormSummary(it.formId, it.version, it.extends, it.title) }
@@ -244,7 +295,10 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
 
     override fun history(caseId: String, field: String?) = mapped {
         store.history(caseId, field).map {
-            HistoryItem(it.time, it.device, it.user, it.op, it.field, it.group, it.rowId, it.oldJson, it.newJson, it.reason)
+            HistoryItem(
+                it.time, it.device, it.user, it.op, it.field, it.group, it.rowId, it.oldJson, it.newJson, it.reason,
+                userName = it.userName, verified = it.verified,
+            )
         }
     }
 

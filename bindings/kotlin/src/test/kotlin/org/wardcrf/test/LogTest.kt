@@ -26,11 +26,12 @@ class CollectingSink : LogSink {
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class LogTest {
     private lateinit var server: RepositoryServer
+    private lateinit var ward: Ward
 
     @BeforeAll
     fun start() {
         server = RepositoryServer()
-        server.addSite("jp-osaka-02")
+        ward = Ward(server, "jp-osaka-02")
     }
 
     @AfterAll
@@ -45,8 +46,8 @@ class LogTest {
         val sink = CollectingSink()
         setLogSink(sink, LogLevel.DEBUG)
         val seeded = listOf("Zebulon Quixotic-Marlowe", "HRN-77Q-40913", "trembled 4471 times")
-        TestStore("log", "dr-log").use { t ->
-            t.store.enroll(server.url, server.enrolmentCode("jp-osaka-02"))
+        // Enrolled, and a staff member signed in online (their password must never be logged).
+        ward.store("log", "dr-log").use { t ->
             val case = t.store.createCase("icrown-core")
             t.store.setValue(case, field("patient_name"), "\"${seeded[0]}\"")
             t.store.setValue(case, field("hospital_record_number"), "\"${seeded[1]}\"")
@@ -71,7 +72,7 @@ class LogTest {
             assertTrue(ours.any { it.message.startsWith("sync exchange applied") && "pushed=2" in it.message })
 
             // Nothing identifying, no value, no case id, no address: counts and durations only.
-            val forbidden = seeded + listOf(case, other, server.url, "101.3", "38.5", "Bearer")
+            val forbidden = seeded + listOf(case, other, server.url, "101.3", "38.5", "Bearer", passwordOf("dr-log"))
             for (record in sink.records) {
                 for (f in forbidden) {
                     assertTrue(f !in record.message && f !in record.target, "'$f' logged in $record")
@@ -90,7 +91,7 @@ class LogTest {
         val before = sink.records.size
         val second = CollectingSink()
         setLogSink(second, LogLevel.INFO)
-        TestStore("log-2", "dr-log").use { t ->
+        TestStore("log-2").use { t ->
             runCatching { t.store.sync() } // not enrolled: refused before any exchange
         }
         assertEquals(before, sink.records.size)

@@ -11,6 +11,8 @@ import org.wardcrf.WardcrfException
 import org.wardcrf.formLayout
 import org.wardcrf.forms
 import org.wardcrf.validateValues
+import org.junit.jupiter.api.AfterAll
+import org.junit.jupiter.api.TestInstance
 import kotlin.test.Test
 import kotlin.test.assertContains
 import kotlin.test.assertEquals
@@ -19,10 +21,20 @@ import kotlin.test.assertFalse
 import kotlin.test.assertNotEquals
 import kotlin.test.assertTrue
 
+/** Stores whose staff sign in through a real wardcrf-server, started once for the class. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class StoreTest {
+    private val server = RepositoryServer()
+    private val ward = Ward(server)
+
+    @AfterAll
+    fun stop() {
+        server.close()
+    }
+
     @Test
     fun `a store on a Kotlin key provider keeps a case with vitals converted to canonical units`() {
-        TestStore("vitals", "dr-tanaka").use { t ->
+        ward.store("vitals", "dr-tanaka").use { t ->
             val case = t.store.createCase("icrown-core")
             val stored = t.store.setQuantity(case, field("vs_temp"), 101.3, "[degF]")
             assertContains(stored, "\"value\":38.5")
@@ -40,13 +52,15 @@ class StoreTest {
             val history = t.store.history(case, "vs_temp")
             assertEquals(listOf("set"), history.map { it.op })
             assertEquals("dr-tanaka", history.single().user)
+            assertEquals(nameOf("dr-tanaka"), history.single().userName)
+            assertTrue(history.single().verified)
             assertEquals(t.store.deviceId(), history.single().device)
         }
     }
 
     @Test
     fun `validation messages come in Japanese`() {
-        TestStore("ja", "dr-sato").use { t ->
+        ward.store("ja", "dr-sato").use { t ->
             val case = t.store.createCase("icrown-core")
             t.store.setValue(case, field("vs_spo2"), "75", reason = "慢性肺疾患、平常時 78 %")
             t.store.setValue(case, field("vs_sbp"), "100")
@@ -86,28 +100,34 @@ class StoreTest {
 
     @Test
     fun `the wrong key is a typed error and changes nothing`() {
-        TempDir("wrong-key").use { dir ->
-            val right = SoftwareKeyProvider()
-            CaseStore.create(dir.path, right, "n").use { it.createCase("icrown-core") }
+        ward.store("wrong-key", "n").use { t ->
+            val case = t.store.createCase("icrown-core")
+            t.store.close()
             assertFailsWith<WardcrfException.WrongKey> {
-                CaseStore.open(dir.path, SoftwareKeyProvider(), "n")
+                CaseStore.open(t.path, SoftwareKeyProvider())
             }
-            CaseStore.open(dir.path, right, "n").use { assertEquals(1, it.listCases().size) }
-
+            CaseStore.open(t.path, t.key).use {
+                // Staff signed in on it: it opens locked, and the same person signs in offline.
+                assertFailsWith<WardcrfException.Locked> { it.viewCase(case, Language.EN) }
+                ward.signIn(it, "n")
+                assertEquals(listOf(case), it.listCases().map { c -> c.caseId })
+            }
+        }
+        TempDir("wrong-key").use { dir ->
             val pass = dir.sub("passphrase")
-            CaseStore.createWithPassphrase(pass, "correct horse battery staple", "n").close()
+            CaseStore.createWithPassphrase(pass, "correct horse battery staple").close()
             assertFailsWith<WardcrfException.WrongKey> {
-                CaseStore.openWithPassphrase(pass, "incorrect horse", "n")
+                CaseStore.openWithPassphrase(pass, "incorrect horse")
             }
             assertFailsWith<WardcrfException.NoStore> {
-                CaseStore.open(dir.sub("nothing-here"), right, "n")
+                CaseStore.open(dir.sub("nothing-here"), SoftwareKeyProvider())
             }
         }
     }
 
     @Test
     fun `refused and unusual values are typed errors without the value`() {
-        TestStore("refused", "n").use { t ->
+        ward.store("refused", "n").use { t ->
             val case = t.store.createCase("icrown-core")
             val rejected = assertFailsWith<WardcrfException.ValidationRejected> {
                 t.store.setValue(case, field("vs_spo2"), "150")
@@ -132,7 +152,7 @@ class StoreTest {
 
     @Test
     fun `repeating rows are added and removed by their stable ids`() {
-        TestStore("rows", "n").use { t ->
+        ward.store("rows", "n").use { t ->
             val case = t.store.createCase("icrown-core")
             val first = t.store.addRow(case, "medications", """{"med_class": 8, "med_start_date": "2024-03-05"}""")
             val second = t.store.addRow(case, "medications", """{"med_class": 3}""")
@@ -155,14 +175,15 @@ class StoreTest {
 
     @Test
     fun `the status flow refuses an incomplete case and records every step`() {
-        TestStore("status", "n").use { t ->
+        ward.store("status", "n").use { t ->
             val case = t.store.createCase("icrown-core")
             t.store.setValue(case, field("vs_hr"), "80")
             val incomplete = assertFailsWith<WardcrfException.NotComplete> {
                 t.store.setStatus(case, CaseStatus.COMPLETE)
             }
             assertTrue(incomplete.errors > 0u)
-            assertFailsWith<WardcrfException.NotSignable> { t.store.setStatus(case, CaseStatus.SIGNED) }
+            assertFailsWith<WardcrfException.SignatureRequired> { t.store.setStatus(case, CaseStatus.SIGNED) }
+            assertFailsWith<WardcrfException.NotSignable> { t.store.sign(case, passwordOf("n"), "author") }
             assertEquals(CaseStatus.DRAFT, t.store.setStatus(case, CaseStatus.DRAFT))
 
             t.store.deleteCase(case, "wrong patient")
@@ -176,8 +197,8 @@ class StoreTest {
 
     @Test
     fun `two stores merge into a conflict that a nurse resolves for both`() {
-        TestStore("ward-a", "dr-a").use { a ->
-            TestStore("ward-b", "dr-b").use { b ->
+        ward.store("ward-a", "dr-a").use { a ->
+            ward.store("ward-b", "dr-b").use { b ->
                 val case = a.store.createCase("icrown-core")
                 assertEquals(1u, b.store.mergeFrom(a.store).newCases)
                 a.store.setValue(case, field("vs_hr"), "88")
@@ -193,7 +214,7 @@ class StoreTest {
                 val fromB = conflict.candidates.single { it.user == "dr-b" }
                 assertContains(fromB.valueJson, "92")
 
-                a.store.setUser("nurse-k")
+                ward.signIn(a.store, "nurse-k")
                 assertFailsWith<WardcrfException.ReasonRequired> {
                     a.store.resolve(case, conflict.path, fromB.valueJson, " ")
                 }

@@ -11,14 +11,56 @@ typealias RepositoryServer = org.wardcrf.testing.RepositoryServer
 
 fun field(id: String) = FieldPath(id)
 
-/** A store on a fresh software key in its own directory, closed and removed together. */
-class TestStore(name: String, user: String) : AutoCloseable {
+/** A new store on a fresh software key in its own directory (nobody signed in), closed and removed together. */
+class TestStore(name: String) : AutoCloseable {
     private val dir = TempDir(name)
     val key = SoftwareKeyProvider()
     val path: String get() = dir.path
-    val store: CaseStore = CaseStore.create(dir.path, key, user)
+    val store: CaseStore = CaseStore.create(dir.path, key)
     override fun close() {
         store.close()
         dir.close()
+    }
+}
+
+/** The password of a test staff member. */
+fun passwordOf(user: String) = "correct horse $user"
+
+/** The printed name of a test staff member. */
+fun nameOf(user: String) = "Dr. ${user.replaceFirstChar { it.uppercase() }}"
+
+/**
+ * A site of a real repository whose staff sign in on test stores: a staff member is added to the
+ * site (a clinician, password [passwordOf], name [nameOf]) the first time a store signs them in.
+ */
+class Ward(val server: RepositoryServer, val site: String = "jp-tokyo-01") {
+    private val staff = mutableSetOf<String>()
+
+    init {
+        server.addSite(site)
+    }
+
+    /** Adds [user] to the site's staff unless already there. */
+    fun staffMember(user: String) {
+        if (staff.add(user)) server.addStaff(user, site, passwordOf(user), nameOf(user))
+    }
+
+    /** Enrolls [t]'s store at the site. */
+    fun enroll(t: TestStore): TestStore {
+        t.store.enroll(server.url, server.enrolmentCode(site))
+        return t
+    }
+
+    /** Signs [user] in on [store] with their password (online the first time on that store). */
+    fun signIn(store: CaseStore, user: String) {
+        staffMember(user)
+        store.signIn(user, passwordOf(user))
+    }
+
+    /** A new store enrolled at the site with [user] signed in. */
+    fun store(name: String, user: String): TestStore {
+        val t = enroll(TestStore(name))
+        signIn(t.store, user)
+        return t
     }
 }

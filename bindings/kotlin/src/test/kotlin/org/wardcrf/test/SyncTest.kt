@@ -28,11 +28,12 @@ class Progress(private val cancelAfterFirst: SyncCancellation? = null) : SyncPro
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class SyncTest {
     private lateinit var server: RepositoryServer
+    private lateinit var ward: Ward
 
     @BeforeAll
     fun start() {
         server = RepositoryServer()
-        server.addSite("jp-tokyo-01")
+        ward = Ward(server)
     }
 
     @AfterAll
@@ -41,11 +42,12 @@ class SyncTest {
     }
 
     private fun enrolled(name: String, user: String): TestStore {
-        val t = TestStore(name, user)
+        val t = TestStore(name)
         val enrolment = t.store.enroll(server.url, server.enrolmentCode("jp-tokyo-01"))
         assertEquals(t.store.deviceId(), enrolment.deviceId)
         assertEquals("jp-tokyo-01", enrolment.siteId)
         assertEquals(server.url, t.store.serverUrl())
+        ward.signIn(t.store, user)
         return t
     }
 
@@ -100,7 +102,7 @@ class SyncTest {
 
     @Test
     fun `refusals say what to do`() {
-        TestStore("refusals", "n").use { t ->
+        TestStore("refusals").use { t ->
             assertNull(t.store.serverUrl())
             assertFailsWith<WardcrfException.NotEnrolled> { t.store.sync() }
             assertFailsWith<WardcrfException.Refused> { t.store.enroll(server.url, "not-a-real-code") }

@@ -122,6 +122,24 @@ class RepositoryServer : AutoCloseable {
             ?: error("no code in the enrolment-code answer")
     }
 
+    /**
+     * Adds a staff user of [siteId] (role `clinician` unless told) who signs in on that site's
+     * tablets with [password] (10 characters or more).
+     */
+    fun addStaff(username: String, siteId: String, password: String, displayName: String? = null, role: String = "clinician") {
+        val name = displayName?.let { ""","display_name": "$it"""" } ?: ""
+        admin(
+            "POST",
+            "/api/admin/staff",
+            """{"username": "$username", "role": "$role", "site_id": "$siteId", "password": "$password"$name}""",
+        )
+    }
+
+    /** Deactivates (or reactivates) a staff user; nothing of theirs is deleted. */
+    fun setStaffActive(username: String, active: Boolean) {
+        admin("PUT", "/api/admin/staff/$username/active", """{"active": $active}""")
+    }
+
     fun revoke(deviceId: String) {
         admin("POST", "/api/admin/devices/$deviceId/revoke", null)
     }

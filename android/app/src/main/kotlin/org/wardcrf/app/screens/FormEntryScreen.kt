@@ -1,5 +1,12 @@
 package org.wardcrf.app.screens
 
+import androidx.compose.foundation.selection.selectable
+import androidx.compose.foundation.text.KeyboardOptions
+import androidx.compose.material3.RadioButton
+import androidx.compose.ui.semantics.Role
+import androidx.compose.ui.text.input.KeyboardType
+import androidx.compose.ui.text.input.PasswordVisualTransformation
+import org.wardcrf.ui.form.SignPrompt
 import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.Row
@@ -109,7 +116,7 @@ fun FormEntryScreen(store: CrfStore, caseId: String, onBack: () -> Unit, onConfl
                             })
                         }
                         if (state.status == Status.COMPLETE) {
-                            DropdownMenuItem(text = { Text(stringResource(R.string.sign)) }, onClick = { menu = false; model.sign() })
+                            DropdownMenuItem(text = { Text(stringResource(R.string.sign)) }, onClick = { menu = false; model.askToSign() })
                         }
                         if (state.status != Status.DRAFT) {
                             DropdownMenuItem(text = { Text(stringResource(R.string.reopen)) }, onClick = { menu = false; model.reopen() })
@@ -168,6 +175,52 @@ fun FormEntryScreen(store: CrfStore, caseId: String, onBack: () -> Unit, onConfl
     state.reasonPrompt?.let { prompt ->
         ReasonDialog(prompt, onReason = model::setReason, onSubmit = { model.submitReason() }, onDismiss = model::dismissReason)
     }
+    state.signPrompt?.let { prompt ->
+        SignDialog(prompt, busy = state.busy, onSign = { password, meaning -> model.sign(password, meaning) }, onDismiss = model::dismissSign)
+    }
+}
+
+/**
+ * The electronic signature: the signer types their password again (a PIN is not enough) and
+ * chooses what the signature means from the site's meanings.
+ */
+@Composable
+private fun SignDialog(prompt: SignPrompt, busy: Boolean, onSign: (String, String) -> Unit, onDismiss: () -> Unit) {
+    var password by remember { mutableStateOf("") }
+    var meaning by remember { mutableStateOf(prompt.meanings.firstOrNull()?.code) }
+    AlertDialog(
+        onDismissRequest = onDismiss,
+        title = { Text(stringResource(R.string.sign_title)) },
+        text = {
+            Column(verticalArrangement = Arrangement.spacedBy(8.dp)) {
+                Text(stringResource(R.string.sign_explain))
+                prompt.meanings.forEach { m ->
+                    Row(
+                        Modifier.fillMaxWidth().selectable(selected = meaning == m.code, onClick = { meaning = m.code }, role = Role.RadioButton),
+                        verticalAlignment = Alignment.CenterVertically,
+                    ) {
+                        RadioButton(selected = meaning == m.code, onClick = null)
+                        Text(m.label, Modifier.padding(start = 8.dp))
+                    }
+                }
+                OutlinedTextField(
+                    value = password,
+                    onValueChange = { password = it },
+                    label = { Text(stringResource(R.string.signin_password)) },
+                    singleLine = true,
+                    visualTransformation = PasswordVisualTransformation(),
+                    keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Password),
+                )
+            }
+        },
+        confirmButton = {
+            TextButton(
+                onClick = { meaning?.let { onSign(password, it) }; password = "" },
+                enabled = !busy && password.isNotEmpty() && meaning != null,
+            ) { Text(stringResource(R.string.sign)) }
+        },
+        dismissButton = { TextButton(onClick = onDismiss) { Text(stringResource(R.string.cancel)) } },
+    )
 }
 
 private fun actionsFor(model: FormEntryModel, field: FieldUi, onConflicts: () -> Unit) = FieldActions(

@@ -1,37 +1,46 @@
 package org.wardcrf.app.ui
 
 import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Box
+import androidx.compose.foundation.text.KeyboardOptions
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.fillMaxSize
 import androidx.compose.foundation.layout.padding
-import androidx.compose.material3.AlertDialog
 import androidx.compose.material3.Button
 import androidx.compose.material3.CircularProgressIndicator
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Text
-import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableIntStateOf
 import androidx.compose.runtime.mutableStateOf
 import androidx.compose.runtime.remember
+import androidx.compose.runtime.rememberCoroutineScope
 import androidx.compose.runtime.saveable.rememberSaveable
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.input.pointer.PointerEventPass
+import androidx.compose.ui.input.pointer.pointerInput
 import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.semantics.heading
 import androidx.compose.ui.semantics.semantics
+import androidx.compose.ui.text.input.KeyboardType
+import androidx.compose.ui.text.input.PasswordVisualTransformation
 import androidx.compose.ui.unit.dp
+import androidx.lifecycle.Lifecycle
+import androidx.lifecycle.compose.LifecycleEventEffect
 import androidx.navigation.NavType
 import androidx.navigation.compose.NavHost
 import androidx.navigation.compose.composable
 import androidx.navigation.compose.rememberNavController
 import androidx.navigation.navArgument
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import org.wardcrf.app.R
 import org.wardcrf.app.WardApplication
@@ -42,16 +51,24 @@ import org.wardcrf.app.screens.FormEntryScreen
 import org.wardcrf.app.screens.SyncScreen
 import org.wardcrf.app.wardLang
 import org.wardcrf.ui.store.CrfStore
+import org.wardcrf.ui.store.StaffUser
 import org.wardcrf.ui.text.Messages
 
-/** Opens the store (Keystore-wrapped key), asks who is entering data, then the screens. */
+/**
+ * Opens the store (Keystore-wrapped key), has a staff member sign in (password, online the first
+ * time on this tablet; or their PIN), then the screens. The store locks when the app stops being
+ * visible (MainActivity) and after the site's inactivity lock; the sign-in comes back then.
+ */
 @Composable
 fun WardApp(app: WardApplication) {
     val lang = LocalContext.current.wardLang()
+    val scope = rememberCoroutineScope()
     var store by remember { mutableStateOf<CrfStore?>(null) }
     var failure by remember { mutableStateOf<String?>(null) }
     var attempt by remember { mutableIntStateOf(0) }
-    var user by rememberSaveable { mutableStateOf(app.userName) }
+    var user by remember { mutableStateOf<StaffUser?>(null) }
+    var signInMessage by remember { mutableStateOf<String?>(null) }
+    var recheck by remember { mutableIntStateOf(0) }
 
     LaunchedEffect(attempt) {
         failure = null
@@ -59,6 +76,17 @@ fun WardApp(app: WardApplication) {
             store = withContext(Dispatchers.IO) { app.store() }
         } catch (e: Exception) {
             failure = Messages.forError(e, lang).text
+        }
+    }
+    // Back from the background (the store was locked) the sign-in shows again.
+    LifecycleEventEffect(Lifecycle.Event.ON_START) { recheck++ }
+    // The store locks itself after the site's inactivity lock: notice it. Asking is not use.
+    LaunchedEffect(store, recheck) {
+        val s = store ?: return@LaunchedEffect
+        while (true) {
+            user = withContext(Dispatchers.IO) { s.currentUser }
+            if (user == null) break
+            delay(15_000)
         }
     }
 
@@ -71,34 +99,58 @@ fun WardApp(app: WardApplication) {
             CircularProgressIndicator()
             Text(stringResource(R.string.loading), Modifier.padding(top = 16.dp))
         }
-        who.isNullOrBlank() -> UserDialog(current = null, onDismiss = null) {
-            app.userName = it
-            user = it
+        who == null -> SignInScreen(message = signInMessage) { id, password, pin ->
+            scope.launch {
+                signInMessage = null
+                try {
+                    user = withContext(Dispatchers.IO) {
+                        if (pin.isNotEmpty()) opened.unlockWithPin(id, pin) else opened.signIn(id, password)
+                    }
+                    recheck++
+                } catch (e: Exception) {
+                    signInMessage = Messages.forError(e, lang).text
+                }
+            }
         }
-        else -> WardNavigation(opened, who) {
-            app.userName = it
-            user = it
+        else -> Box(
+            Modifier.fillMaxSize().pointerInput(opened) {
+                // Touches are use: the inactivity lock falls only when nobody works. At most one
+                // call every 10 s (a sync holds the store; calls would queue behind it).
+                var last = 0L
+                awaitPointerEventScope {
+                    while (true) {
+                        awaitPointerEvent(PointerEventPass.Initial)
+                        val now = System.currentTimeMillis()
+                        if (now - last > 10_000) {
+                            last = now
+                            scope.launch(Dispatchers.IO) { opened.touch() }
+                        }
+                    }
+                }
+            },
+        ) {
+            WardNavigation(opened, who) {
+                scope.launch {
+                    withContext(Dispatchers.IO) { opened.signOut() }
+                    user = null
+                }
+            }
         }
     }
 }
 
 @Composable
-private fun WardNavigation(store: CrfStore, user: String, onUser: (String) -> Unit) {
+private fun WardNavigation(store: CrfStore, user: StaffUser, onSignOut: () -> Unit) {
     val nav = rememberNavController()
-    var askUser by remember { mutableStateOf(false) }
-    if (askUser) UserDialog(current = user, onDismiss = { askUser = false }) {
-        onUser(it)
-        askUser = false
-    }
     NavHost(nav, startDestination = "cases") {
         composable("cases") {
             CaseListScreen(
                 store = store,
-                user = user,
+                user = user.displayName,
                 onOpen = { nav.navigate("case/$it") },
                 onSync = { nav.navigate("sync") },
                 onConflicts = { nav.navigate("conflicts") },
-                onUser = { askUser = true },
+                onUser = onSignOut,
             )
         }
         composable("case/{caseId}", arguments = listOf(navArgument("caseId") { type = NavType.StringType })) { entry ->
@@ -141,29 +193,52 @@ private fun StoreError(message: String, onRetry: () -> Unit) {
     }
 }
 
-/** Who is entering data: recorded with every change in the audit trail. */
+/**
+ * Who is entering data: a staff member of the site signs in with their password (the first
+ * time on this tablet while connected to the repository) or unlocks with their PIN.
+ */
 @Composable
-fun UserDialog(current: String?, onDismiss: (() -> Unit)?, onSave: (String) -> Unit) {
-    var name by rememberSaveable { mutableStateOf(current.orEmpty()) }
-    AlertDialog(
-        onDismissRequest = { onDismiss?.invoke() },
-        title = { Text(stringResource(R.string.user_title)) },
-        text = {
-            Column(verticalArrangement = Arrangement.spacedBy(8.dp)) {
-                Text(stringResource(R.string.user_explain))
-                OutlinedTextField(
-                    value = name,
-                    onValueChange = { name = it },
-                    label = { Text(stringResource(R.string.user_label)) },
-                    singleLine = true,
-                )
-            }
-        },
-        confirmButton = {
-            TextButton(onClick = { onSave(name.trim()) }, enabled = name.isNotBlank()) { Text(stringResource(R.string.save)) }
-        },
-        dismissButton = if (onDismiss != null) {
-            { TextButton(onClick = onDismiss) { Text(stringResource(R.string.cancel)) } }
-        } else null,
-    )
+fun SignInScreen(message: String?, onSignIn: (String, String, String) -> Unit) {
+    var id by rememberSaveable { mutableStateOf("") }
+    var password by remember { mutableStateOf("") }
+    var pin by remember { mutableStateOf("") }
+    Column(
+        Modifier.fillMaxSize().padding(32.dp),
+        verticalArrangement = Arrangement.spacedBy(12.dp, Alignment.CenterVertically),
+    ) {
+        Text(stringResource(R.string.signin_title), style = MaterialTheme.typography.headlineSmall, modifier = Modifier.semantics { heading() })
+        Text(stringResource(R.string.signin_explain), style = MaterialTheme.typography.bodyMedium)
+        OutlinedTextField(
+            value = id,
+            onValueChange = { id = it.trim() },
+            label = { Text(stringResource(R.string.signin_user)) },
+            singleLine = true,
+            keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Ascii, autoCorrectEnabled = false),
+        )
+        OutlinedTextField(
+            value = password,
+            onValueChange = { password = it },
+            label = { Text(stringResource(R.string.signin_password)) },
+            singleLine = true,
+            visualTransformation = PasswordVisualTransformation(),
+            keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Password),
+        )
+        OutlinedTextField(
+            value = pin,
+            onValueChange = { v -> pin = v.filter(Char::isDigit).take(12) },
+            label = { Text(stringResource(R.string.signin_pin)) },
+            singleLine = true,
+            visualTransformation = PasswordVisualTransformation(),
+            keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.NumberPassword),
+        )
+        message?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+        Button(
+            onClick = {
+                onSignIn(id, password, pin)
+                password = ""
+                pin = ""
+            },
+            enabled = id.isNotBlank() && (password.isNotEmpty() || pin.isNotEmpty()),
+        ) { Text(stringResource(R.string.signin_submit)) }
+    }
 }

@@ -90,6 +90,15 @@ data class ReasonPrompt(
     val blankRejected: Boolean = false,
 )
 
+/** A meaning a signer may choose, labelled in the model's language. */
+data class MeaningChoice(val code: String, val label: String)
+
+/**
+ * The sign dialog: the signer types their password again (a PIN is not enough) and chooses
+ * what the signature means.
+ */
+data class SignPrompt(val meanings: List<MeaningChoice>)
+
 data class FormEntryState(
     val caseId: String,
     val loading: Boolean = true,
@@ -101,6 +110,7 @@ data class FormEntryState(
     val conflicts: Int = 0,
     val complete: Boolean = false,
     val reasonPrompt: ReasonPrompt? = null,
+    val signPrompt: SignPrompt? = null,
     val busy: Boolean = false,
     val message: UiMessage? = null,
 )
@@ -315,11 +325,32 @@ class FormEntryModel(
         }
     }
 
-    fun sign(): Job = scope.launch {
-        act {
-            store.setStatus(caseId, Status.SIGNED)
-            Messages.info(MessageKey.STATUS_CHANGED, lang)
+    /** Opens the sign dialog with the site's signature meanings. */
+    fun askToSign(): Job = scope.launch {
+        try {
+            val meanings = withContext(io) { store.signatureMeanings() }
+            _state.value = _state.value.copy(signPrompt = SignPrompt(meanings.map { MeaningChoice(it.code, it.label(lang)) }))
+        } catch (e: CancellationException) {
+            throw e
+        } catch (e: Exception) {
+            _state.value = _state.value.copy(message = Messages.forError(e, lang))
         }
+    }
+
+    fun dismissSign() {
+        _state.value = _state.value.copy(signPrompt = null)
+    }
+
+    /**
+     * Signs the case as the signed-in staff member with their [password] and a [meaning] code
+     * from the dialog. A wrong password leaves the dialog open with the message.
+     */
+    fun sign(password: String, meaning: String): Job = scope.launch {
+        act {
+            store.sign(caseId, password, meaning)
+            Messages.info(MessageKey.SIGNED, lang)
+        }
+        if (_state.value.status == Status.SIGNED) _state.value = _state.value.copy(signPrompt = null)
     }
 
     /** Asks for the reason a complete or signed case goes back to draft. */

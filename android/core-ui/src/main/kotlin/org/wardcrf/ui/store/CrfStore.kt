@@ -19,8 +19,47 @@ interface CrfStore : AutoCloseable {
     /** This device's id (hex), as shown in conflicts and history. */
     val deviceId: String
 
-    /** The user recorded with every change from now on. */
-    var user: String
+    /**
+     * The staff member signed in: every change is recorded under them. None before a sign-in,
+     * after [lock] or [signOut], and after the site's inactivity lock fell.
+     */
+    val currentUser: StaffUser?
+
+    /** Whether the data key is in memory (else reads fail with [CrfError.Locked]). */
+    val isUnlocked: Boolean
+
+    /**
+     * Signs a staff member in with their password: online through the repository the first
+     * time on this tablet (and after a password reset), offline afterwards.
+     */
+    fun signIn(user: String, password: String): StaffUser
+
+    /** Unlocks for a staff member with the PIN they set here; five wrong PINs end it. */
+    fun unlockWithPin(user: String, pin: String): StaffUser
+
+    /** Sets the signed-in person's PIN (4-12 digits), confirmed by their password. */
+    fun setPin(password: String, pin: String)
+    fun removePin()
+
+    /** Drops the data key from memory (the app went to the background, a lock button). */
+    fun lock()
+    fun signOut()
+
+    /** Records use, so that the inactivity lock does not fall while someone works. */
+    fun touch()
+
+    /** The ids of the staff who signed in on this tablet (and may sign in offline). */
+    fun localStaff(): List<String>
+
+    /** The site's inactivity lock, in minutes. */
+    fun lockAfterMinutes(): Int
+
+    /** The meanings a signer chooses from at this site. */
+    fun signatureMeanings(): List<MeaningItem>
+
+    /** Signs a complete case: the signer types their password again and chooses a meaning. */
+    fun sign(caseId: String, password: String, meaning: String): SignatureItem
+    fun signatures(caseId: String): List<SignatureItem>
 
     fun forms(lang: Lang): List<FormSummary>
     fun formLayout(formId: String, modules: List<String>, lang: Lang): FormSpec
@@ -218,6 +257,7 @@ data class CaseDetail(
 data class HistoryItem(
     val time: Long,
     val device: String,
+    /** The author's staff id (a free-text name for changes made before staff signed in). */
     val user: String,
     val op: String,
     val field: String?,
@@ -226,6 +266,33 @@ data class HistoryItem(
     val oldJson: String?,
     val newJson: String?,
     val reason: String?,
+    /** The author's printed name; none for a change made before staff signed in. */
+    val userName: String? = null,
+    /** Whether the author was a signed-in staff member (else show "unverified: <user>"). */
+    val verified: Boolean = true,
+)
+
+enum class StaffRole { CLINICIAN, SITE_NURSE }
+
+/** The staff member signed in on the tablet. */
+data class StaffUser(val id: String, val displayName: String, val role: StaffRole)
+
+/** A meaning of a signature, labelled in the three languages. */
+data class MeaningItem(val code: String, val en: String, val ja: String, val de: String) {
+    fun label(lang: Lang) = when (lang) {
+        Lang.EN -> en
+        Lang.JA -> ja
+        Lang.DE -> de
+    }
+}
+
+/** An electronic signature of a case; superseded when a later edit changed what it signed. */
+data class SignatureItem(
+    val signerId: String,
+    val signerName: String,
+    val time: Long,
+    val meaning: MeaningItem,
+    val superseded: Boolean,
 )
 
 data class EnrolmentInfo(val deviceId: String, val siteId: String, val serverUrl: String)
@@ -260,4 +327,17 @@ sealed class CrfError(message: String) : Exception(message) {
     class Network(val reason: String) : CrfError("the repository could not be reached: $reason")
     class UpdateRequired(val serverProtocol: Int) : CrfError("the repository speaks protocol $serverProtocol")
     class Cancelled : CrfError("the sync was cancelled")
+    class Locked : CrfError("the store is locked: sign in")
+    class NotSignedIn : CrfError("no staff member is signed in")
+    class OnlineSignInRequired(val user: String) : CrfError("$user must sign in online")
+    class WrongCredential : CrfError("the user name, password or PIN is wrong")
+    class NoPin(val user: String) : CrfError("$user has no PIN on this tablet")
+    class PinLocked(val user: String) : CrfError("too many wrong PINs: the PIN of $user no longer works")
+    class BadPin : CrfError("a PIN is 4 to 12 digits")
+    class AccountDeactivated(val user: String) : CrfError("the account of $user is deactivated")
+    class BadUnlockKey : CrfError("an unlock key is 64 hexadecimal digits")
+    class NoUnlockKey : CrfError("this store has no wrap under the repository's unlock key")
+    class SignatureRequired : CrfError("signing a case needs the password and a meaning")
+    class UnknownMeaning(val meaning: String, val known: List<String>) : CrfError("no signature meaning $meaning")
+    class RosterRefused(val reason: String) : CrfError("the repository's roster was refused: $reason")
 }

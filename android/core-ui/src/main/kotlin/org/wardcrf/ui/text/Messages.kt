@@ -18,6 +18,8 @@ enum class MessageKey {
     VALUE_REJECTED, NEEDS_CONFIRMATION, REASON_REQUIRED, NOT_COMPLETE, NOT_SIGNABLE,
     NO_CONFLICT, MISMATCH, INVALID_INPUT, ENROLLED, NOT_A_NUMBER, NOT_A_WHOLE_NUMBER,
     RESOLVED, SAVED, STATUS_CHANGED, UNEXPECTED,
+    LOCKED, NOT_SIGNED_IN, ONLINE_SIGN_IN_REQUIRED, WRONG_CREDENTIAL, NO_PIN, PIN_LOCKED, BAD_PIN,
+    ACCOUNT_DEACTIVATED, SIGNATURE_REQUIRED, SIGNED,
 }
 
 object Messages {
@@ -50,6 +52,16 @@ object Messages {
         MessageKey.SAVED to "Saved.",
         MessageKey.STATUS_CHANGED to "Case status changed.",
         MessageKey.UNEXPECTED to "Something went wrong. Try again; if it persists, contact support.",
+        MessageKey.LOCKED to "The tablet is locked. Sign in with your password or PIN.",
+        MessageKey.NOT_SIGNED_IN to "Sign in to enter or change data.",
+        MessageKey.ONLINE_SIGN_IN_REQUIRED to "%1\$s must sign in while connected to the repository (first sign-in on this tablet, a password reset, or too many wrong passwords).",
+        MessageKey.WRONG_CREDENTIAL to "The staff ID, password or PIN is wrong. Nothing was changed.",
+        MessageKey.NO_PIN to "No PIN is set on this tablet for %1\$s. Sign in with the password.",
+        MessageKey.PIN_LOCKED to "Too many wrong PINs: the PIN of %1\$s no longer works. Sign in with the password.",
+        MessageKey.BAD_PIN to "A PIN is 4 to 12 digits.",
+        MessageKey.ACCOUNT_DEACTIVATED to "The account of %1\$s is deactivated and cannot sign in.",
+        MessageKey.SIGNATURE_REQUIRED to "Signing a case needs your password and the meaning of the signature.",
+        MessageKey.SIGNED to "Case signed.",
     )
 
     private val ja = mapOf(
@@ -81,6 +93,16 @@ object Messages {
         MessageKey.SAVED to "保存しました。",
         MessageKey.STATUS_CHANGED to "症例のステータスを変更しました。",
         MessageKey.UNEXPECTED to "問題が発生しました。再試行し、解決しない場合はサポートに連絡してください。",
+        MessageKey.LOCKED to "端末はロックされています。パスワードまたはPINでログインしてください。",
+        MessageKey.NOT_SIGNED_IN to "データの入力・変更にはログインが必要です。",
+        MessageKey.ONLINE_SIGN_IN_REQUIRED to "%1\$s はリポジトリに接続した状態でログインする必要があります（この端末での初回ログイン、パスワードのリセット、またはパスワードの誤入力が多すぎるため）。",
+        MessageKey.WRONG_CREDENTIAL to "職員ID、パスワードまたはPINが正しくありません。何も変更されていません。",
+        MessageKey.NO_PIN to "%1\$s のPINはこの端末に設定されていません。パスワードでログインしてください。",
+        MessageKey.PIN_LOCKED to "PINの誤入力が多すぎるため、%1\$s のPINは無効になりました。パスワードでログインしてください。",
+        MessageKey.BAD_PIN to "PINは4～12桁の数字です。",
+        MessageKey.ACCOUNT_DEACTIVATED to "%1\$s のアカウントは無効化されているためログインできません。",
+        MessageKey.SIGNATURE_REQUIRED to "症例への署名には、パスワードと署名の意味の選択が必要です。",
+        MessageKey.SIGNED to "症例に署名しました。",
     )
 
     private val de = mapOf(
@@ -112,6 +134,16 @@ object Messages {
         MessageKey.SAVED to "Gespeichert.",
         MessageKey.STATUS_CHANGED to "Fallstatus geändert.",
         MessageKey.UNEXPECTED to "Etwas ist schiefgegangen. Erneut versuchen; bleibt der Fehler, den Support kontaktieren.",
+        MessageKey.LOCKED to "Das Tablet ist gesperrt. Mit Passwort oder PIN anmelden.",
+        MessageKey.NOT_SIGNED_IN to "Zum Erfassen oder Ändern von Daten bitte anmelden.",
+        MessageKey.ONLINE_SIGN_IN_REQUIRED to "%1\$s muss sich mit Verbindung zum Repositorium anmelden (erste Anmeldung auf diesem Tablet, Passwort zurückgesetzt oder zu viele falsche Passwörter).",
+        MessageKey.WRONG_CREDENTIAL to "Kennung, Passwort oder PIN ist falsch. Es wurde nichts geändert.",
+        MessageKey.NO_PIN to "Für %1\$s ist auf diesem Tablet keine PIN gesetzt. Mit dem Passwort anmelden.",
+        MessageKey.PIN_LOCKED to "Zu viele falsche PINs: Die PIN von %1\$s gilt nicht mehr. Mit dem Passwort anmelden.",
+        MessageKey.BAD_PIN to "Eine PIN hat 4 bis 12 Ziffern.",
+        MessageKey.ACCOUNT_DEACTIVATED to "Das Konto von %1\$s ist deaktiviert und kann sich nicht anmelden.",
+        MessageKey.SIGNATURE_REQUIRED to "Zum Signieren eines Falls sind Ihr Passwort und die Bedeutung der Signatur nötig.",
+        MessageKey.SIGNED to "Fall signiert.",
     )
 
     private fun table(lang: Lang) = when (lang) {
@@ -148,6 +180,16 @@ object Messages {
         is CrfError.NoConflict -> error(MessageKey.NO_CONFLICT, lang)
         is CrfError.Mismatch -> error(MessageKey.MISMATCH, lang)
         is CrfError.InvalidInput -> error(MessageKey.INVALID_INPUT, lang)
+        is CrfError.Locked -> error(MessageKey.LOCKED, lang)
+        is CrfError.NotSignedIn -> error(MessageKey.NOT_SIGNED_IN, lang)
+        is CrfError.OnlineSignInRequired -> error(MessageKey.ONLINE_SIGN_IN_REQUIRED, lang, e.user)
+        is CrfError.WrongCredential -> error(MessageKey.WRONG_CREDENTIAL, lang)
+        is CrfError.NoPin -> error(MessageKey.NO_PIN, lang, e.user)
+        is CrfError.PinLocked -> error(MessageKey.PIN_LOCKED, lang, e.user)
+        is CrfError.BadPin -> error(MessageKey.BAD_PIN, lang)
+        is CrfError.AccountDeactivated -> error(MessageKey.ACCOUNT_DEACTIVATED, lang, e.user)
+        is CrfError.SignatureRequired, is CrfError.UnknownMeaning -> error(MessageKey.SIGNATURE_REQUIRED, lang)
+        is CrfError.RosterRefused -> error(MessageKey.REFUSED, lang)
         else -> error(MessageKey.UNEXPECTED, lang)
     }
 }

@@ -64,7 +64,7 @@ class ConflictReviewTest {
                 assertTrue(theirs.time.isNotBlank())
                 assertFalse(conflict.canResolve)
 
-                a.crf.user = "nurse-k"
+                a.signIn("nurse-k")
                 val chosen = conflict.candidates.indexOf(theirs)
                 review.select(0, chosen)
                 assertFalse(review.state.value.conflicts[0].canResolve, "a reason is needed")

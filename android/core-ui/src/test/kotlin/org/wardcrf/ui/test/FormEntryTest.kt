@@ -185,4 +185,43 @@ class FormEntryTest {
             assertEquals("row_remove", t.crf.history(case).last().op)
         }
     }
+
+    @Test
+    fun `signing asks for the password again and a meaning of the site`() = runBlocking {
+        TempStore("sign", "dr-sign").use { t ->
+            val case = t.crf.createCase("icrown-core")
+            // Every value of a complete case (the core's fixture, one value a line).
+            val entry = Regex("""^\s*"(\w+)":\s*(.+?),?\s*$""")
+            for (line in java.io.File("core/tests/fixtures/complete-case.json").readLines()) {
+                val (id, json) = entry.find(line)?.destructured ?: continue
+                t.crf.setValue(case, FieldRef(id), json)
+            }
+            assertEquals(Status.COMPLETE, t.crf.setStatus(case, Status.COMPLETE))
+            val model = model(t, case, Lang.JA)
+            model.load().join()
+            model.askToSign().join()
+            val prompt = assertNotNull(model.state.value.signPrompt)
+            val author = prompt.meanings.single { it.code == "author" }
+            assertContains(author.label, "作成者")
+
+            model.sign("not my password", "author").join()
+            assertEquals(MessageKey.WRONG_CREDENTIAL, model.state.value.message?.key)
+            assertEquals(Status.COMPLETE, model.state.value.status)
+            assertNotNull(model.state.value.signPrompt, "the dialog stays for another try")
+            assertTrue(t.crf.signatures(case).isEmpty())
+
+            model.sign(passwordOf("dr-sign"), "author").join()
+            assertEquals(MessageKey.SIGNED, model.state.value.message?.key)
+            assertEquals(Status.SIGNED, model.state.value.status)
+            assertNull(model.state.value.signPrompt)
+            val signature = t.crf.signatures(case).single()
+            assertEquals("dr-sign", signature.signerId)
+            assertEquals("Dr. dr-sign", signature.signerName)
+            assertEquals("author", signature.meaning.code)
+            assertFalse(signature.superseded)
+            val history = t.crf.history(case)
+            assertEquals("sign", history.last().op)
+            assertTrue(history.all { it.verified && it.userName == "Dr. dr-sign" })
+        }
+    }
 }

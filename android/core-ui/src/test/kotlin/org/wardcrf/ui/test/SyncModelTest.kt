@@ -51,7 +51,7 @@ class SyncModelTest {
 
     @Test
     fun `enrolment then sync with progress, and a sync cancelled from the screen`() = runBlocking {
-        TempStore("sync", "dr-weber").use { t ->
+        TempStore("sync", "dr-weber", enrolled = false).use { t ->
             val sync = SyncModel(t.crf, Lang.DE, this, Dispatchers.IO)
             sync.refresh().join()
             assertTrue(sync.state.value.needsEnrolment)
@@ -65,6 +65,8 @@ class SyncModelTest {
             assertEquals("de-berlin-01", enrolled.siteId)
             assertEquals("", enrol.state.value.code, "the one-time code is cleared")
             assertContains(enrol.state.value.message!!.text, "de-berlin-01")
+            // Entering cases needs a staff member of the site signed in (online the first time).
+            t.signIn(server = server, site = "de-berlin-01")
 
             repeat(105) { t.crf.createCase("icrown-core") }
             // Cancelled from the screen after the first batch of 100: that batch is kept.
@@ -89,7 +91,7 @@ class SyncModelTest {
 
     @Test
     fun `each failure becomes a message that says what to do`() = runBlocking {
-        TempStore("not-enrolled", "n").use { t ->
+        TempStore("not-enrolled", "n", enrolled = false).use { t ->
             val sync = SyncModel(t.crf, Lang.JA, this, Dispatchers.IO)
             sync.start().join()
             val s = sync.state.value
@@ -115,6 +117,7 @@ class SyncModelTest {
             enrol.setCode(server.enrolmentCode("de-berlin-01"))
             enrol.submit().join()
             assertNotNull(enrol.state.value.enrolled)
+            t.signIn(server = server, site = "de-berlin-01")
             t.crf.createCase("icrown-core")
             sync.start().join()
             assertEquals(SyncPhase.DONE, sync.state.value.phase)
