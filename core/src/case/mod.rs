@@ -23,6 +23,8 @@ pub use document::{Candidate, ChangeNote, FieldPath, HistoryEntry};
 pub use edit::{CaseContext, EditError, MAX_REASON, check_value, clean_reason};
 pub use meta::{CaseForm, Status};
 #[cfg(feature = "repository")]
-pub use projection::{CaseProjection, ProjectedConflict, case_history, case_projection};
+pub use projection::{
+    CaseProjection, ProjectedConflict, case_history, case_projection, case_signatures,
+};
 pub use signature::{SIGN_OP, SignError, Signature, sign, signatures};
 pub use value::{Annotated, Entered, Parts, Value};

@@ -64,3 +64,10 @@ pub fn case_history(doc: &[u8], field: Option<&str>) -> Result<Vec<HistoryEntry>
     let mut doc = CaseDoc::load(doc, &ActorId::random()).map_err(unreadable)?;
     Ok(doc.history(field))
 }
+
+/// The electronic signatures of a stored case document, oldest first, each marked superseded
+/// when a later edit changed what it signed.
+pub fn case_signatures(doc: &[u8]) -> Result<Vec<super::Signature>, HubError> {
+    let mut doc = CaseDoc::load(doc, &ActorId::random()).map_err(unreadable)?;
+    Ok(super::signatures(&mut doc))
+}

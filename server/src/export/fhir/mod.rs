@@ -38,6 +38,8 @@
 //!   QuestionnaireResponse. Blood pressure is two Observations (systolic, diastolic), not the
 //!   85354-9 panel. Observations have no `subject`: the export holds no Patient.
 //!
+//! - A **Provenance** per electronic signature of a case (see `provenances`).
+//!
 //! Entries have `urn:uuid:` fullUrls derived from a SHA-256 of what they are (stable between
 //! exports of the same data).
 //!
@@ -85,6 +87,11 @@ const VITALS_SECTION: &str = "vitals";
 const LABS_GROUP: &str = "labs";
 
 /// The code system of a choice field's codes.
+/// The identifier system of staff ids (signers).
+pub const STAFF_SYSTEM: &str = "urn:wardcrf:staff";
+/// The extension saying that a later edit superseded a signature.
+pub const SUPERSEDED_EXTENSION: &str = "urn:wardcrf:fhir:signature-superseded";
+
 pub fn code_system(field: &str) -> String {
     format!("urn:wardcrf:codes:{field}")
 }
@@ -131,10 +138,84 @@ where
         for (url, observation) in observations(form, &case, &case_key, &response_url, options) {
             entry(&mut out, &url, &observation, false)?;
         }
+        for (url, provenance) in provenances(storage, &case_id, &case_key, &response_url, options)?
+        {
+            entry(&mut out, &url, &provenance, false)?;
+        }
     }
     out.write_all(b"]}\n")?;
     out.flush()?;
     Ok(out)
+}
+
+/// A **Provenance** per electronic signature of a case: its target the case's
+/// QuestionnaireResponse, `recorded` and `signature.when` the time of signing, the signer as
+/// agent and `signature.who` (staff id as identifier, printed name as display; the recipient's
+/// pseudonym and no name in a research export), the signature type from ISO/ASTM E1762 (author,
+/// or verification for any other meaning, with the meaning's label), and the extension
+/// [`SUPERSEDED_EXTENSION`] when a later edit superseded it.
+fn provenances<S: Repository + HubStorage>(
+    storage: &mut S,
+    case_id: &str,
+    case_key: &str,
+    response_url: &str,
+    options: &ExportOptions,
+) -> Result<Vec<(String, Value)>, ExportError> {
+    let Some(stored) = storage
+        .case(case_id)
+        .map_err(|e| ExportError::Storage(e.to_string()))?
+    else {
+        return Ok(Vec::new());
+    };
+    // A document that does not read has no signatures to show (load_case logged it).
+    let signatures = wardcrf_core::case::case_signatures(&stored.doc).unwrap_or_default();
+    Ok(signatures
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let n = i.to_string();
+            let id = uuid(&["provenance", case_key, &n]);
+            let when = Timestamp::from_unix_seconds(s.time).iso_datetime();
+            let mut who = serde_json::json!({
+                "identifier": {"system": STAFF_SYSTEM, "value": options.user_key(&s.signer.id)}
+            });
+            if options.research.is_none() {
+                who["display"] = Value::from(s.signer.name.clone());
+            }
+            let (code, display) = if s.meaning == "author" {
+                ("1.2.840.10065.1.12.1.1", "Author's Signature")
+            } else {
+                ("1.2.840.10065.1.12.1.5", "Verification Signature")
+            };
+            let mut provenance = serde_json::json!({
+                "resourceType": "Provenance",
+                "id": id,
+                "target": [{"reference": response_url}],
+                "recorded": when,
+                "agent": [{
+                    "type": {"coding": [{
+                        "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                        "code": "author"
+                    }]},
+                    "who": who.clone()
+                }],
+                "signature": [{
+                    "type": [{
+                        "system": "urn:iso-astm:E1762-95:2013",
+                        "code": code,
+                        "display": format!("{display}: {}", s.meaning_en)
+                    }],
+                    "when": when,
+                    "who": who
+                }]
+            });
+            if s.superseded {
+                provenance["extension"] =
+                    serde_json::json!([{"url": SUPERSEDED_EXTENSION, "valueBoolean": true}]);
+            }
+            (format!("urn:uuid:{id}"), provenance)
+        })
+        .collect())
 }
 
 fn entry<W: Write>(

@@ -9,6 +9,7 @@ use crate::export::{
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Write;
+use wardcrf_core::case::SIGN_OP;
 use wardcrf_core::{Form, FormField, HistoryEntry, Timestamp};
 
 /// How audit records are written: as they are, or (research) pseudonymised and without
@@ -87,6 +88,8 @@ pub(super) fn subject<W: Write>(
     for e in history {
         let (oid, value) = match e.op.as_str() {
             "status" | "reopen" => (STATUS_OID, e.new.clone().unwrap_or(Value::Null)),
+            // A signature's note holds the meaning too; its item is the status it set.
+            SIGN_OP => (STATUS_OID, Value::from("signed")),
             "delete" => (DELETED_OID, Value::Bool(true)),
             "restore" => (DELETED_OID, Value::Bool(false)),
             _ => continue,
@@ -322,6 +325,9 @@ fn change_item<W: Write>(
     x.open("ItemData", &attrs)?;
     if let Some(entry) = entry {
         audit_record(x, entry, audit, seen)?;
+        if entry.op == SIGN_OP {
+            signature(x, entry, audit, seen)?;
+        }
     }
     if let Some(unit) = unit {
         x.empty(
@@ -339,21 +345,10 @@ fn audit_record<W: Write>(
     seen: &mut Seen,
 ) -> Result<(), ExportError> {
     let options = audit.options;
-    let user = options.user_key(&entry.user);
-    let device = options.device_key(&entry.device);
+    let (user, device) = seen.who(entry, options);
     x.open("AuditRecord", &[])?;
     x.empty("UserRef", &[("UserOID", &user_oid(&user))])?;
     x.empty("LocationRef", &[("LocationOID", &device_oid(&device))])?;
-    // The printed name of a signed-in author (never in a research export).
-    let name = entry
-        .user_name
-        .clone()
-        .filter(|_| entry.verified && options.research.is_none());
-    let known = seen.users.entry(user).or_default();
-    if known.is_none() {
-        *known = name;
-    }
-    seen.devices.insert(device);
     x.text_element(
         "DateTimeStamp",
         &[],
@@ -365,5 +360,45 @@ fn audit_record<W: Write>(
         }
         x.text_element("SourceID", &[], &entry.change)?;
     }
+    x.close()
+}
+
+/// The electronic signature a `sign` change made: who, where, which meaning (a SignatureDef of
+/// AdminData) and when (21 CFR Part 11 §11.50).
+fn signature<W: Write>(
+    x: &mut Xml<W>,
+    entry: &HistoryEntry,
+    audit: &Audit,
+    seen: &mut Seen,
+) -> Result<(), ExportError> {
+    let meaning = entry
+        .new
+        .as_ref()
+        .and_then(|n| n.get("meaning"))
+        .and_then(Value::as_str)
+        .filter(|m| wardcrf_core::staff::valid_staff_id(m))
+        .unwrap_or("unspecified")
+        .to_string();
+    let label = entry
+        .new
+        .as_ref()
+        .and_then(|n| n.get("meaning_en"))
+        .and_then(Value::as_str)
+        .unwrap_or("Electronic signature")
+        .to_string();
+    let (user, device) = seen.who(entry, audit.options);
+    x.open("Signature", &[])?;
+    x.empty("UserRef", &[("UserOID", &user_oid(&user))])?;
+    x.empty("LocationRef", &[("LocationOID", &device_oid(&device))])?;
+    x.empty(
+        "SignatureRef",
+        &[("SignatureOID", &signature_oid(&meaning))],
+    )?;
+    x.text_element(
+        "DateTimeStamp",
+        &[],
+        &Timestamp::from_unix_seconds(entry.time).iso_datetime(),
+    )?;
+    seen.meanings.entry(meaning).or_insert(label);
     x.close()
 }

@@ -13,11 +13,14 @@
 //!   date (partialDate for fields that accept partial dates), datetime → datetime, choice →
 //!   text with its CodeList, multichoice → text holding the codes joined by `;` (no
 //!   CodeListRef: the value is not a single code of the list), boolean → boolean.
-//! - `AdminData`: a User `USR.<name>` per user in the exported audit records (LoginName: the
-//!   staff id; FullName: the printed name of a signed-in staff member, absent for a change
-//!   made before staff signed in on devices and in research exports), a Location
-//!   `LOC.SITE.<site>` per site and `LOC.DEV.<device>` per device (the automerge actor of the
-//!   device store that made a change).
+//! - `AdminData`: a User `USR.<name>` per user in the exported audit records (with FullName,
+//!   the staff member's printed name, or `unverified: <name>` for a change made before staff
+//!   signed in on devices; none in a research export), a Location `LOC.SITE.<site>` per site and
+//!   `LOC.DEV.<device>` per device (the automerge actor of the device store that made a
+//!   change), and a SignatureDef `SD.<meaning>` per signature meaning used.
+//! - Electronic signatures: the ItemData of `I.CASE.status` that a signature set to `signed`
+//!   carries, after its AuditRecord, a Signature (UserRef, LocationRef, SignatureRef to the
+//!   meaning's SignatureDef, DateTimeStamp).
 //! - `ClinicalData`: the case history as transactions. A SubjectData per case (SubjectKey:
 //!   the case id; SiteRef its site; `TransactionType="Insert"` with the AuditRecord of the
 //!   change that created the case), one StudyEventData and FormData (`Upsert`), then:
@@ -63,7 +66,7 @@ use crate::repository::Repository;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use wardcrf_core::repository::HubStorage;
-use wardcrf_core::{Form, FormField, Timestamp};
+use wardcrf_core::{Form, FormField, HistoryEntry, Timestamp};
 
 /// The ODM namespace (1.3.x share it).
 const ODM_NS: &str = "http://www.cdisc.org/ns/odm/v1.3";
@@ -179,6 +182,9 @@ fn unit_oid(unit: &str) -> String {
 fn user_oid(user: &str) -> String {
     format!("USR.{user}")
 }
+fn signature_oid(meaning: &str) -> String {
+    format!("SD.{meaning}")
+}
 fn device_oid(device: &str) -> String {
     format!("LOC.DEV.{device}")
 }
@@ -186,15 +192,36 @@ fn site_oid(site: &str) -> String {
     format!("LOC.SITE.{site}")
 }
 
-/// Who and where appear in the exported audit records, and which sites.
+/// Who and where appear in the exported audit records, and which sites and signature
+/// meanings.
 #[derive(Default)]
 struct Seen {
-    /// Each user (id, or pseudonym) with the printed name of a signed-in staff member, or
-    /// `None`: a change made before staff signed in ("unverified"), or a research export
-    /// (which names nobody).
-    users: BTreeMap<String, Option<String>>,
+    /// User (or their pseudonym) → whether a signed-in staff member, and the name shown
+    /// (none in a research export): the printed name, or `unverified: <name>` when every
+    /// change of theirs was made before staff signed in on devices.
+    users: BTreeMap<String, (bool, Option<String>)>,
     devices: BTreeSet<String>,
     sites: BTreeSet<String>,
+    /// Signature meaning code → its English label.
+    meanings: BTreeMap<String, String>,
+}
+
+impl Seen {
+    /// The user and device keys of a history entry, noted for AdminData.
+    fn who(&mut self, entry: &HistoryEntry, options: &ExportOptions) -> (String, String) {
+        let user = options.user_key(&entry.user);
+        let device = options.device_key(&entry.device);
+        let name = options.research.is_none().then(|| match &entry.user_name {
+            Some(name) if entry.verified => name.clone(),
+            _ => format!("unverified: {}", entry.user),
+        });
+        let known = self.users.entry(user.clone()).or_insert((entry.verified, name.clone()));
+        if entry.verified && !known.0 {
+            *known = (true, name);
+        }
+        self.devices.insert(device.clone());
+        (user, device)
+    }
 }
 
 /// The sections holding exported case-level fields, in form order: (section id, its fields).
@@ -223,7 +250,7 @@ fn admin_data<W: Write>(
         return Ok(());
     }
     x.open("AdminData", &[("StudyOID", &oids.study)])?;
-    for (user, name) in &seen.users {
+    for (user, (_, name)) in &seen.users {
         x.open("User", &[("OID", &user_oid(user))])?;
         x.text_element("LoginName", &[], user)?;
         if let Some(name) = name {
@@ -252,6 +279,22 @@ fn admin_data<W: Write>(
                 ("MetaDataVersionOID", &oids.mdv),
                 ("EffectiveDate", effective),
             ],
+        )?;
+        x.close()?;
+    }
+    for (meaning, label) in &seen.meanings {
+        x.open(
+            "SignatureDef",
+            &[
+                ("OID", &signature_oid(meaning)),
+                ("Methodology", "Electronic"),
+            ],
+        )?;
+        x.text_element("Meaning", &[], label)?;
+        x.text_element(
+            "LegalReason",
+            &[],
+            "21 CFR Part 11 electronic signature: the signer's user id and password, entered again at signing",
         )?;
         x.close()?;
     }
