@@ -1229,3 +1229,121 @@ fn research_exports_hold_no_identifying_value_in_any_byte_and_pseudonyms_are_per
     let r = server.admin_get("/api/exports/odm?research=yes&recipient=x");
     assert_eq!((r.status, r.code()), (400, "bad_request"));
 }
+
+/// A case of site A entered whole, completed and signed by the site's nurse with the meaning
+/// "investigator-approval" (her password typed again), then synced. Returns (server, device,
+/// case).
+fn signed_case(name: &str) -> (TestServer, Device, String) {
+    let server = TestServer::start(&crate::backend(), name);
+    server.site("site-a");
+    let mut a = device(&server, "site-a", &format!("{name}-a"));
+    let case = a.store.create_case("icrown-core", &[]).unwrap();
+    let values: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../core/tests/fixtures/complete-case.json"
+    ))
+    .unwrap();
+    for (k, v) in values.as_object().unwrap() {
+        a.set(&case, k, v.clone(), None);
+    }
+    a.store
+        .set_status(&case, wardcrf_core::Status::Complete, None)
+        .unwrap();
+    let password = test_password(&nurse_of("site-a"));
+    a.store
+        .sign(&case, &password, "investigator-approval")
+        .unwrap();
+    a.sync().unwrap();
+    (server, a, case)
+}
+
+#[test]
+fn a_signature_appears_in_the_odm_and_fhir_exports_and_a_later_edit_supersedes_it() {
+    let (server, mut a, case) = signed_case("export-signature");
+    let nurse = nurse_of("site-a");
+
+    // ODM: the status item the signature set carries a Signature naming the signer, the
+    // device, the meaning's SignatureDef and the time; the signer's User has her name.
+    let r = server.admin_get("/api/exports/odm");
+    assert_eq!(r.status, 200);
+    xmllint_schema_check(&r.raw);
+    let elements = parse_xml(&r.raw);
+    check_references(&elements);
+    let signatures: Vec<&El> = elements.iter().filter(|e| e.name == "Signature").collect();
+    assert_eq!(signatures.len(), 1);
+    let inside = after(&elements, signatures[0], "ItemData");
+    let attr = |name: &str, a: &str| {
+        inside
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.attrs.get(a).cloned())
+    };
+    assert_eq!(attr("UserRef", "UserOID"), Some(format!("USR.{nurse}")));
+    assert_eq!(
+        attr("SignatureRef", "SignatureOID").as_deref(),
+        Some("SD.investigator-approval")
+    );
+    assert!(inside.iter().any(|e| e.name == "DateTimeStamp"));
+    let def = find(&elements, "SignatureDef", "OID", "SD.investigator-approval");
+    assert_eq!(def.len(), 1);
+    assert_eq!(def[0].attrs["Methodology"], "Electronic");
+    let meaning = after(&elements, def[0], "SignatureDef");
+    assert!(
+        meaning
+            .iter()
+            .any(|e| e.name == "Meaning" && e.text.starts_with("Investigator approval")),
+        "{meaning:?}"
+    );
+    let user = find(&elements, "User", "OID", &format!("USR.{nurse}"));
+    assert!(
+        after(&elements, user[0], "User")
+            .iter()
+            .any(|e| e.name == "FullName" && e.text == format!("Test {nurse}"))
+    );
+
+    // FHIR: one Provenance, its target the case's response, the signer as agent and who.
+    let r = server.admin_get("/api/exports/fhir");
+    assert_eq!(r.status, 200);
+    fhir_validate(&r.raw).unwrap();
+    let bundle: serde_json::Value = serde_json::from_slice(&r.raw).unwrap();
+    let provenances = fhir_entries(&bundle, "Provenance");
+    assert_eq!(provenances.len(), 1);
+    let p = &provenances[0];
+    let response_url = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "QuestionnaireResponse")
+        .unwrap()["fullUrl"]
+        .clone();
+    assert_eq!(p["target"][0]["reference"], response_url);
+    let sig = &p["signature"][0];
+    assert_eq!(sig["who"]["display"], format!("Test {nurse}"));
+    assert_eq!(sig["who"]["identifier"]["value"], nurse);
+    assert_eq!(sig["type"][0]["code"], "1.2.840.10065.1.12.1.5");
+    assert_eq!(sig["when"], p["recorded"]);
+    assert!(p.get("extension").is_none(), "not superseded yet");
+
+    // A later edit reopens the case: the signature stays, superseded.
+    a.set(&case, "vs_gcs", json!(14), Some("re-assessed"));
+    a.sync().unwrap();
+    let r = server.admin_get("/api/exports/fhir");
+    fhir_validate(&r.raw).unwrap();
+    let bundle: serde_json::Value = serde_json::from_slice(&r.raw).unwrap();
+    let provenances = fhir_entries(&bundle, "Provenance");
+    assert_eq!(provenances.len(), 1);
+    assert_eq!(
+        provenances[0]["extension"][0]["valueBoolean"],
+        json!(true),
+        "{}",
+        provenances[0]
+    );
+    let r = server.admin_get("/api/exports/odm");
+    xmllint_schema_check(&r.raw);
+    assert_eq!(
+        parse_xml(&r.raw)
+            .iter()
+            .filter(|e| e.name == "Signature")
+            .count(),
+        1
+    );
+}

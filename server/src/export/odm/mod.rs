@@ -215,7 +215,10 @@ impl Seen {
             Some(name) if entry.verified => name.clone(),
             _ => format!("unverified: {}", entry.user),
         });
-        let known = self.users.entry(user.clone()).or_insert((entry.verified, name.clone()));
+        let known = self
+            .users
+            .entry(user.clone())
+            .or_insert((entry.verified, name.clone()));
         if entry.verified && !known.0 {
             *known = (true, name);
         }
