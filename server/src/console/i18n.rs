@@ -136,6 +136,12 @@ messages! {
     Disabled => "Disabled", "無効", "Deaktiviert";
     Locked => "Locked", "ロック中", "Gesperrt";
     Unverified => "unverified:", "未確認:", "nicht verifiziert:";
+    Signatures => "Electronic signatures", "電子署名", "Elektronische Signaturen";
+    Signer => "Signer", "署名者", "Unterzeichner";
+    Meaning => "Meaning", "署名の意味", "Bedeutung";
+    SignatureState => "State", "状態", "Status";
+    SignatureValid => "valid", "有効", "gültig";
+    SignatureSuperseded => "superseded by a later edit", "後の編集により失効", "durch eine spätere Änderung überholt";
     Unlock => "Unlock", "ロック解除", "Entsperren";
     Unlocked => "The account is unlocked.", "アカウントのロックを解除しました。", "Das Konto ist entsperrt.";
     ResetPassword => "Reset password", "パスワード再設定", "Passwort zurücksetzen";

@@ -49,7 +49,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
-use wardcrf_core::case::Parts;
+use wardcrf_core::case::{Parts, Signature};
 use wardcrf_core::repository::{HubStorage, case_history, case_projection};
 use wardcrf_core::{Catalog, Form, FormField, HistoryEntry, Lang, PartialDate};
 
@@ -325,6 +325,12 @@ pub const QUARANTINED: &str = "this case's stored document is damaged and quaran
 /// caught and becomes that reason.
 pub(crate) fn read_history(doc: &[u8], field: Option<&str>) -> Result<Vec<HistoryEntry>, String> {
     guarded(|| case_history(doc, field).map_err(|e| e.to_string()))
+}
+
+/// The electronic signatures of a stored case document (see
+/// [`wardcrf_core::case::case_signatures`]); a panic of the document library is an error.
+pub(crate) fn read_signatures(doc: &[u8]) -> Result<Vec<Signature>, String> {
+    guarded(|| wardcrf_core::case::case_signatures(doc).map_err(|e| e.to_string()))
 }
 
 /// Why a stored case document cannot be read (loaded strictly and projected), or `None` when

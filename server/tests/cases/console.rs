@@ -983,3 +983,58 @@ fn the_case_page_names_each_author_and_marks_changes_from_before_staff_signed_in
     assert!(page.contains("unverified:</span> old-nurse"), "{page}");
     let _ = std::fs::remove_dir_all(dir.parent().unwrap());
 }
+
+#[test]
+fn the_case_page_shows_each_signature_with_its_signer_time_and_meaning_and_when_it_is_superseded() {
+    let dir = temp_dir("console-signature").join("store");
+    let mut store = wardcrf_core::CaseStore::create(
+        &dir,
+        &wardcrf_core::Passphrase::insecure_for_tests("p", 10),
+    )
+    .unwrap();
+    store.sign_in_for_tests("nurse-site-a").unwrap();
+    let case = store.create_case("icrown-core", &[]).unwrap();
+    let values: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../core/tests/fixtures/complete-case.json"
+    ))
+    .unwrap();
+    for (k, v) in values.as_object().unwrap() {
+        let path = wardcrf_core::FieldPath::field(k);
+        store.set_value(&case, &path, v.clone(), None).unwrap();
+    }
+    store
+        .set_status(&case, wardcrf_core::Status::Complete, None)
+        .unwrap();
+    store
+        .sign(&case, &test_password("nurse-site-a"), "author")
+        .unwrap();
+    let signed = store.export_cases().unwrap().remove(0).bytes;
+    let gcs = wardcrf_core::FieldPath::field("vs_gcs");
+    store
+        .set_value(&case, &gcs, json!(14), Some("re-assessed"))
+        .unwrap();
+    let edited = store.export_cases().unwrap().remove(0).bytes;
+    for (doc, state) in [(signed, "valid"), (edited, "superseded by a later edit")] {
+        let seed = vec![(
+            case.clone(),
+            "site-a".to_string(),
+            "icrown-core".to_string(),
+            doc,
+        )];
+        let s = TestServer::start_with_cases(&crate::backend(), "console-signature", &seed);
+        staff(&s, "ana", "admin", None);
+        let session = login(s.addr, "ana");
+        let page = html(&session.get(&format!("/cases/{case}")));
+        assert!(page.contains("Electronic signatures"), "{page}");
+        assert!(
+            page.contains("Test nurse-site-a <code>nurse-site-a</code>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("I am the author of this case report"),
+            "{page}"
+        );
+        assert!(page.contains(&format!("<td>{state}</td>")), "{page}");
+    }
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}

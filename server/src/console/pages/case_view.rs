@@ -6,7 +6,7 @@ use crate::console::ConsoleError;
 use crate::console::html::{Page, esc, url};
 use crate::console::i18n::{M, status_label};
 use crate::error::ApiError;
-use crate::export::{quarantine_found, read_history};
+use crate::export::{quarantine_found, read_history, read_signatures};
 use crate::state::AppState;
 use crate::state::Store;
 use axum::extract::{Path, State};
@@ -50,11 +50,13 @@ pub async fn case_view<S: Store>(
             })
             .await?
             .ok_or(ConsoleError::NotFound)?;
-        let history = tokio::task::spawn_blocking(move || read_history(&stored.doc, None))
-            .await
-            .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?;
-        let history = match history {
-            Ok(history) => history,
+        let read = tokio::task::spawn_blocking(move || {
+            Ok::<_, String>((read_history(&stored.doc, None)?, read_signatures(&stored.doc)?))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?;
+        let (history, signatures) = match read {
+            Ok(read) => read,
             Err(reason) => {
                 let id = case_id.clone();
                 state
@@ -156,6 +158,41 @@ pub async fn case_view<S: Store>(
                 url(&case_id),
                 M::ReviewConflicts.get(lang)
             );
+        }
+        if !signatures.is_empty() {
+            let _ = write!(
+                b,
+                "<section aria-labelledby=\"h-signatures\"><h2 id=\"h-signatures\">{}</h2>\
+                 <table class=\"signatures\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+                 <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+                M::Signatures.get(lang),
+                M::Signer.get(lang),
+                M::When.get(lang),
+                M::Meaning.get(lang),
+                M::SignatureState.get(lang),
+            );
+            for s in &signatures {
+                let meaning = match lang {
+                    wardcrf_core::Lang::En => &s.meaning_en,
+                    wardcrf_core::Lang::Ja => &s.meaning_ja,
+                    wardcrf_core::Lang::De => &s.meaning_de,
+                };
+                let _ = write!(
+                    b,
+                    "<tr{}><td>{} <code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    if s.superseded { " class=\"superseded\"" } else { "" },
+                    esc(&s.signer.name),
+                    esc(&s.signer.id),
+                    Timestamp::from_unix_seconds(s.time).minutes_utc(),
+                    esc(meaning),
+                    if s.superseded {
+                        M::SignatureSuperseded.get(lang)
+                    } else {
+                        M::SignatureValid.get(lang)
+                    },
+                );
+            }
+            b.push_str("</tbody></table></section>");
         }
         if let Some(r) = &report
             && (!r.errors.is_empty() || !r.warnings.is_empty())

@@ -167,8 +167,9 @@ fn provenances<S: Repository + HubStorage>(
     else {
         return Ok(Vec::new());
     };
-    // A document that does not read has no signatures to show (load_case logged it).
-    let signatures = wardcrf_core::case::case_signatures(&stored.doc).unwrap_or_default();
+    // A document that does not read has no signatures to show (load_case, which read it
+    // first, quarantined it).
+    let signatures = super::read_signatures(&stored.doc).unwrap_or_default();
     Ok(signatures
         .iter()
         .enumerate()
