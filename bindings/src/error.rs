@@ -8,7 +8,7 @@
 //! [`crate::validate_values`] checks values before they are saved.
 
 use crate::types::{IssueCode, count};
-use wardcrf_core::sync::{SyncError, TransportError};
+use wardcrf_core::sync::{SignInRefusal, SyncError, TransportError};
 use wardcrf_core::{FormError, KeyError, StoreError};
 
 /// Why a WardCRF call failed.
@@ -147,6 +147,12 @@ pub enum WardcrfError {
     /// The repository's roster of the site's staff could not be kept.
     #[error("the repository's roster was refused: {reason}")]
     RosterRefused { reason: String },
+    /// Too many wrong passwords at the repository: the account is locked for a while.
+    #[error("{reason}")]
+    LockedOut { reason: String },
+    /// The account is not a clinician or site nurse of this device's site.
+    #[error("{reason}")]
+    NotSiteStaff { reason: String },
 }
 
 impl From<StoreError> for WardcrfError {
@@ -249,6 +255,12 @@ impl From<TransportError> for WardcrfError {
             TransportError::Unreachable(reason) => WardcrfError::Network { reason },
             TransportError::Refused(reason) => WardcrfError::Refused { reason },
             TransportError::Revoked => WardcrfError::Revoked,
+            TransportError::SignInRefused { refusal, message } => match refusal {
+                SignInRefusal::WrongCredentials => WardcrfError::WrongCredential,
+                SignInRefusal::AccountDeactivated => WardcrfError::Refused { reason: message },
+                SignInRefusal::LockedOut => WardcrfError::LockedOut { reason: message },
+                SignInRefusal::NotSiteStaff => WardcrfError::NotSiteStaff { reason: message },
+            },
         }
     }
 }

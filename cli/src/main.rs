@@ -195,6 +195,9 @@ fn repository_message(doing: &str, e: &wardcrf_core::sync::TransportError) -> St
         }
         TransportError::Refused(m) => format!("the repository refused the {doing}: {m}"),
         TransportError::Revoked => format!("the repository refused the {doing}: {e}"),
+        TransportError::SignInRefused { message, .. } => {
+            format!("the repository refused the sign-in: {message}")
+        }
     }
 }
 

@@ -622,6 +622,8 @@ fn unix_time(secs: u64) -> String {
 pub fn transport_exit(e: &TransportError) -> u8 {
     match e {
         TransportError::Unreachable(_) => 3,
-        TransportError::Refused(_) | TransportError::Revoked => 2,
+        TransportError::Refused(_)
+        | TransportError::Revoked
+        | TransportError::SignInRefused { .. } => 2,
     }
 }

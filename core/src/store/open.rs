@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 const CANARY: &[u8] = b"wardcrf canary v1";
 /// Associated data of the open door: the data key under the device secret alone.
 const OPEN_DOOR_AAD: &[u8] = b"wardcrf|open-door";
+/// Associated data of the device secret's canary.
+const DEVICE_CANARY_AAD: &[u8] = b"wardcrf|device-canary";
 
 fn db_path(dir: &Path) -> PathBuf {
     dir.join(DB_FILE)
@@ -101,6 +103,7 @@ impl CaseStore {
                 ),
                 ("key_params", params_bytes),
                 ("open_door", secret.seal(OPEN_DOOR_AAD, key.bytes())?),
+                ("device_canary", secret.seal(DEVICE_CANARY_AAD, CANARY)?),
                 ("canary", canary),
                 ("device_actor", actor.to_vec()),
                 ("created_at", now().to_string().into_bytes()),
@@ -163,6 +166,13 @@ impl CaseStore {
         let (key, secret, legacy) = match db::meta(&conn, "device_secret")? {
             Some(wrapped) => {
                 let secret = SecretKey::from_bytes(&provider.unwrap(&wrapped, &params)?)?;
+                // A platform key that does not authenticate what it unwraps gives a wrong
+                // secret silently: the canary says so before anything is read or written.
+                if let Some(device_canary) = db::meta(&conn, "device_canary")?
+                    && &secret.open(DEVICE_CANARY_AAD, &device_canary)?[..] != CANARY
+                {
+                    return Err(StoreError::WrongKey.into());
+                }
                 let key = match db::meta(&conn, "open_door")? {
                     Some(door) => Some(checked(&secret.open(OPEN_DOOR_AAD, &door)?, &canary)?),
                     None => None,
@@ -202,10 +212,12 @@ impl CaseStore {
         };
         let wrapped = provider.wrap(secret.bytes(), params)?;
         let door = secret.seal(OPEN_DOOR_AAD, key.bytes())?;
+        let device_canary = secret.seal(DEVICE_CANARY_AAD, CANARY)?;
         db::put_metas(
             conn,
             &[
                 ("device_secret", Some(&wrapped)),
+                ("device_canary", Some(&device_canary)),
                 ("open_door", Some(&door)),
                 ("sync_credential", credential.as_deref()),
                 ("wrapped_key", None),

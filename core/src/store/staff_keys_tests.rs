@@ -382,3 +382,33 @@ fn a_signature_needs_the_password_and_a_later_edit_supersedes_it() {
     assert!(sigs[0].superseded);
     assert_eq!(s.case(&case).unwrap().status, Status::Draft);
 }
+
+/// A platform key provider that does not authenticate what it unwraps (a one-byte pad):
+/// a wrong one yields a wrong secret silently.
+struct Pad(u8);
+
+impl crate::store::KeyProvider for Pad {
+    fn kind(&self) -> String {
+        "pad".into()
+    }
+    fn wrap(&self, data_key: &[u8], _: &[u8]) -> Result<Vec<u8>, KeyError> {
+        Ok(data_key.iter().map(|b| b ^ self.0).collect())
+    }
+    fn unwrap(&self, wrapped: &[u8], _: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        Ok(Zeroizing::new(wrapped.iter().map(|b| b ^ self.0).collect()))
+    }
+}
+
+#[test]
+fn a_wrong_platform_key_is_found_at_open_even_when_it_does_not_authenticate() {
+    let dir = Dir::new("pad");
+    let mut s = CaseStore::create(&dir.0, &Pad(0x11)).unwrap();
+    s.sign_in_for_tests("sato").unwrap();
+    drop(s);
+    assert!(matches!(
+        CaseStore::open(&dir.0, &Pad(0x22)),
+        Err(StoreError::WrongKey)
+    ));
+    let mut s = CaseStore::open(&dir.0, &Pad(0x11)).unwrap();
+    s.sign_in_for_tests("sato").unwrap();
+}

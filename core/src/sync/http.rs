@@ -262,6 +262,7 @@ fn error_kind(e: &TransportError) -> &'static str {
         TransportError::Unreachable(_) => "unreachable",
         TransportError::Refused(_) => "refused",
         TransportError::Revoked => "revoked",
+        TransportError::SignInRefused { .. } => "sign_in_refused",
     }
 }
 

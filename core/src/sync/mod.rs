@@ -50,6 +50,38 @@ pub enum TransportError {
     /// device must be enrolled anew.
     #[error("this device has been revoked by the site administrator; ask them to enroll it again")]
     Revoked,
+    /// The repository refused a staff member's online sign-in; `message` is its words.
+    #[error("{message}")]
+    SignInRefused {
+        refusal: SignInRefusal,
+        message: String,
+    },
+}
+
+/// Why the repository refused an online sign-in (its error codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInRefusal {
+    /// `wrong_credentials`: the user id or password is wrong.
+    WrongCredentials,
+    /// `locked_out`: too many wrong passwords; the account is locked for a while.
+    LockedOut,
+    /// `account_deactivated`: the account may not sign in anywhere.
+    AccountDeactivated,
+    /// `not_site_staff`: the account is not a clinician or site nurse of this device's site.
+    NotSiteStaff,
+}
+
+impl SignInRefusal {
+    /// From the repository's error code.
+    pub fn from_code(code: &str) -> Option<SignInRefusal> {
+        match code {
+            "wrong_credentials" => Some(SignInRefusal::WrongCredentials),
+            "locked_out" => Some(SignInRefusal::LockedOut),
+            "account_deactivated" => Some(SignInRefusal::AccountDeactivated),
+            "not_site_staff" => Some(SignInRefusal::NotSiteStaff),
+            _ => None,
+        }
+    }
 }
 
 impl TransportError {
@@ -267,6 +299,7 @@ pub fn sync_cancellable(
                 SyncError::Transport(TransportError::Unreachable(_)) => "unreachable",
                 SyncError::Transport(TransportError::Refused(_)) => "refused",
                 SyncError::Transport(TransportError::Revoked) => "revoked",
+                SyncError::Transport(TransportError::SignInRefused { .. }) => "sign_in_refused",
                 SyncError::Store(_) => "store",
                 SyncError::Protocol(_) => "protocol",
                 SyncError::Cancelled => "cancelled",

@@ -3,6 +3,7 @@
 //! whose text never holds the token or an enrolment code.
 
 use super::{Method, TransportError};
+use crate::sync::SignInRefusal;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
@@ -103,6 +104,12 @@ fn status_error(
     secret: Option<&str>,
 ) -> TransportError {
     let http = status.as_u16();
+    if let (Some(refusal), Some(m)) = (code.and_then(SignInRefusal::from_code), &message) {
+        return TransportError::SignInRefused {
+            refusal,
+            message: scrub(m.clone(), secret),
+        };
+    }
     let text = match (code, message) {
         (Some("device_revoked"), _) => return TransportError::Revoked,
         (_, Some(m)) if !m.trim().is_empty() => match code {

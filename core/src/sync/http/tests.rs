@@ -374,3 +374,46 @@ fn admin_calls_use_get_and_post() {
     );
     assert_eq!(got.authorization, Some(format!("Bearer {TOKEN}")));
 }
+
+#[test]
+fn a_refused_staff_sign_in_says_why_in_a_type() {
+    use crate::staff::StaffSignIn;
+    use crate::sync::SignInRefusal;
+    let (base, _rx) = responder(vec![
+        (
+            401,
+            error_body("wrong_credentials", "the user id or password is wrong"),
+        ),
+        (
+            429,
+            error_body("locked_out", "too many wrong passwords: try again later"),
+        ),
+        (
+            403,
+            error_body("account_deactivated", "the account is deactivated"),
+        ),
+        (
+            403,
+            error_body("not_site_staff", "not staff of this device's site"),
+        ),
+    ]);
+    let t = HttpTransport::new(&base, TOKEN).unwrap();
+    let request = StaffSignIn {
+        user: "sato".into(),
+        password: zeroize::Zeroizing::new("a password".into()),
+    };
+    for expected in [
+        SignInRefusal::WrongCredentials,
+        SignInRefusal::LockedOut,
+        SignInRefusal::AccountDeactivated,
+        SignInRefusal::NotSiteStaff,
+    ] {
+        let e = t.sign_in(&request).unwrap_err();
+        assert!(
+            matches!(&e, TransportError::SignInRefused { refusal, .. } if *refusal == expected),
+            "{e:?}"
+        );
+        assert!(!e.to_string().contains("a password"));
+        assert_no_token(&e);
+    }
+}
