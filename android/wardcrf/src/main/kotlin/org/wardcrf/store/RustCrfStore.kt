@@ -122,6 +122,8 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
             is WardcrfException.SignatureRequired -> CrfError.SignatureRequired()
             is WardcrfException.UnknownMeaning -> CrfError.UnknownMeaning(e.meaning, e.known)
             is WardcrfException.RosterRefused -> CrfError.RosterRefused(e.reason)
+            is WardcrfException.LockedOut -> CrfError.LockedOut(e.reason)
+            is WardcrfException.NotSiteStaff -> CrfError.NotSiteStaff(e.reason)
         }
 
         private fun staffUser(u: SignedInUser) = StaffUser(

@@ -15,6 +15,7 @@ import androidx.compose.foundation.selection.selectable
 import androidx.compose.foundation.selection.toggleable
 import androidx.compose.material.icons.Icons
 import androidx.compose.material.icons.filled.Add
+import androidx.compose.material.icons.filled.MoreVert
 import androidx.compose.material.icons.filled.ReportProblem
 import androidx.compose.material.icons.filled.Person
 import androidx.compose.material.icons.filled.Sync
@@ -22,6 +23,8 @@ import androidx.compose.material.icons.filled.Warning
 import androidx.compose.material3.AlertDialog
 import androidx.compose.material3.Badge
 import androidx.compose.material3.Checkbox
+import androidx.compose.material3.DropdownMenu
+import androidx.compose.material3.DropdownMenuItem
 import androidx.compose.material3.ExperimentalMaterial3Api
 import androidx.compose.material3.ExtendedFloatingActionButton
 import androidx.compose.material3.FilterChip
@@ -60,6 +63,7 @@ import org.wardcrf.app.ui.rememberModel
 import org.wardcrf.ui.cases.CaseFilter
 import org.wardcrf.ui.cases.CaseListModel
 import org.wardcrf.ui.cases.CaseRow
+import org.wardcrf.ui.staff.PinModel
 import org.wardcrf.ui.store.CrfStore
 import org.wardcrf.ui.store.FormSummary
 
@@ -82,6 +86,20 @@ fun CaseListScreen(
     // Back from form entry, sync or review: counts and badges may have changed.
     LaunchedEffect(Unit) { model.refresh() }
     MessageSnackbar(state.message, snackbar, model::clearMessage)
+    // Set PIN / Remove PIN (overflow menu): errors show in the dialog, outcomes in the snackbar.
+    val pinModel = rememberModel("pin") { scope -> PinModel(store, lang, scope, Dispatchers.IO) }
+    val pinState by pinModel.state.collectAsStateWithLifecycle()
+    var settingPin by rememberSaveable { mutableStateOf(false) }
+    var menu by remember { mutableStateOf(false) }
+    LaunchedEffect(pinState.done) { if (pinState.done) settingPin = false }
+    if (!settingPin) MessageSnackbar(pinState.message, snackbar, pinModel::clearMessage)
+    if (settingPin) {
+        PinDialog(
+            state = pinState,
+            onSet = { password, pin, repeat -> pinModel.setPin(password, pin, repeat) },
+            onDismiss = { settingPin = false; pinModel.clearMessage() },
+        )
+    }
 
     Scaffold(
         topBar = {
@@ -101,6 +119,19 @@ fun CaseListScreen(
                     }
                     IconButton(onClick = onSync) {
                         Icon(Icons.Default.Sync, contentDescription = stringResource(R.string.action_sync))
+                    }
+                    IconButton(onClick = { menu = true }) {
+                        Icon(Icons.Default.MoreVert, contentDescription = stringResource(R.string.action_more))
+                    }
+                    DropdownMenu(expanded = menu, onDismissRequest = { menu = false }) {
+                        DropdownMenuItem(
+                            text = { Text(stringResource(R.string.pin_set_action)) },
+                            onClick = { menu = false; pinModel.open(); settingPin = true },
+                        )
+                        DropdownMenuItem(
+                            text = { Text(stringResource(R.string.pin_remove_action)) },
+                            onClick = { menu = false; pinModel.removePin() },
+                        )
                     }
                 },
             )

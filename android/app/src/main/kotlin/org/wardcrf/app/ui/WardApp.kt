@@ -50,6 +50,7 @@ import org.wardcrf.app.screens.EnrolmentScreen
 import org.wardcrf.app.screens.FormEntryScreen
 import org.wardcrf.app.screens.SyncScreen
 import org.wardcrf.app.wardLang
+import org.wardcrf.ui.staff.PinModel
 import org.wardcrf.ui.store.CrfStore
 import org.wardcrf.ui.store.StaffUser
 import org.wardcrf.ui.text.Messages
@@ -69,6 +70,8 @@ fun WardApp(app: WardApplication) {
     var user by remember { mutableStateOf<StaffUser?>(null) }
     var signInMessage by remember { mutableStateOf<String?>(null) }
     var recheck by remember { mutableIntStateOf(0) }
+    // Who signed in on this tablet: only they can have a PIN here (null: unknown, offer it).
+    var localStaff by remember { mutableStateOf<List<String>?>(null) }
 
     LaunchedEffect(attempt) {
         failure = null
@@ -93,13 +96,22 @@ fun WardApp(app: WardApplication) {
     val opened = store
     val error = failure
     val who = user
+    LaunchedEffect(opened, who) {
+        val s = opened ?: return@LaunchedEffect
+        if (who != null) return@LaunchedEffect
+        localStaff = try {
+            withContext(Dispatchers.IO) { s.localStaff() }
+        } catch (e: Exception) {
+            null
+        }
+    }
     when {
         error != null -> StoreError(error) { attempt++ }
         opened == null -> Column(Modifier.fillMaxSize(), verticalArrangement = Arrangement.Center, horizontalAlignment = Alignment.CenterHorizontally) {
             CircularProgressIndicator()
             Text(stringResource(R.string.loading), Modifier.padding(top = 16.dp))
         }
-        who == null -> SignInScreen(message = signInMessage) { id, password, pin ->
+        who == null -> SignInScreen(message = signInMessage, localStaff = localStaff) { id, password, pin ->
             scope.launch {
                 signInMessage = null
                 try {
@@ -195,10 +207,12 @@ private fun StoreError(message: String, onRetry: () -> Unit) {
 
 /**
  * Who is entering data: a staff member of the site signs in with their password (the first
- * time on this tablet while connected to the repository) or unlocks with their PIN.
+ * time on this tablet while connected to the repository) or unlocks with their PIN. The PIN
+ * field shows only for a staff ID that signed in on this tablet before ([localStaff]; the store
+ * does not say who set a PIN, so for them the store's NoPin message says to use the password).
  */
 @Composable
-fun SignInScreen(message: String?, onSignIn: (String, String, String) -> Unit) {
+fun SignInScreen(message: String?, localStaff: List<String>?, onSignIn: (String, String, String) -> Unit) {
     var id by rememberSaveable { mutableStateOf("") }
     var password by remember { mutableStateOf("") }
     var pin by remember { mutableStateOf("") }
@@ -223,7 +237,8 @@ fun SignInScreen(message: String?, onSignIn: (String, String, String) -> Unit) {
             visualTransformation = PasswordVisualTransformation(),
             keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Password),
         )
-        OutlinedTextField(
+        val offersPin = id.isNotBlank() && PinModel.offersPin(id, localStaff)
+        if (offersPin) OutlinedTextField(
             value = pin,
             onValueChange = { v -> pin = v.filter(Char::isDigit).take(12) },
             label = { Text(stringResource(R.string.signin_pin)) },
@@ -234,11 +249,11 @@ fun SignInScreen(message: String?, onSignIn: (String, String, String) -> Unit) {
         message?.let { Text(it, color = MaterialTheme.colorScheme.error) }
         Button(
             onClick = {
-                onSignIn(id, password, pin)
+                onSignIn(id, password, if (offersPin) pin else "")
                 password = ""
                 pin = ""
             },
-            enabled = id.isNotBlank() && (password.isNotEmpty() || pin.isNotEmpty()),
+            enabled = id.isNotBlank() && (password.isNotEmpty() || (offersPin && pin.isNotEmpty())),
         ) { Text(stringResource(R.string.signin_submit)) }
     }
 }

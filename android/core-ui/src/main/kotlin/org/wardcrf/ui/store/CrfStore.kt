@@ -340,4 +340,6 @@ sealed class CrfError(message: String) : Exception(message) {
     class SignatureRequired : CrfError("signing a case needs the password and a meaning")
     class UnknownMeaning(val meaning: String, val known: List<String>) : CrfError("no signature meaning $meaning")
     class RosterRefused(val reason: String) : CrfError("the repository's roster was refused: $reason")
+    class LockedOut(val reason: String) : CrfError("too many wrong passwords: the account is locked for a while")
+    class NotSiteStaff(val reason: String) : CrfError("the account is not staff of this tablet's site")
 }

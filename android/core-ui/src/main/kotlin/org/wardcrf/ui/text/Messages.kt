@@ -19,7 +19,7 @@ enum class MessageKey {
     NO_CONFLICT, MISMATCH, INVALID_INPUT, ENROLLED, NOT_A_NUMBER, NOT_A_WHOLE_NUMBER,
     RESOLVED, SAVED, STATUS_CHANGED, UNEXPECTED,
     LOCKED, NOT_SIGNED_IN, ONLINE_SIGN_IN_REQUIRED, WRONG_CREDENTIAL, NO_PIN, PIN_LOCKED, BAD_PIN,
-    ACCOUNT_DEACTIVATED, SIGNATURE_REQUIRED, SIGNED,
+    ACCOUNT_DEACTIVATED, SIGNATURE_REQUIRED, SIGNED, PIN_MISMATCH, PIN_SET, PIN_REMOVED, LOCKED_OUT, NOT_SITE_STAFF,
 }
 
 object Messages {
@@ -62,6 +62,11 @@ object Messages {
         MessageKey.ACCOUNT_DEACTIVATED to "The account of %1\$s is deactivated and cannot sign in.",
         MessageKey.SIGNATURE_REQUIRED to "Signing a case needs your password and the meaning of the signature.",
         MessageKey.SIGNED to "Case signed.",
+        MessageKey.PIN_MISMATCH to "The two PINs differ. Type the new PIN twice.",
+        MessageKey.PIN_SET to "PIN set. From now on you can unlock this tablet with it; your password still works.",
+        MessageKey.PIN_REMOVED to "PIN removed. Sign in on this tablet with your password.",
+        MessageKey.LOCKED_OUT to "Too many wrong passwords: the account is locked for a while. Try again later or ask your site administrator to lift the lock.",
+        MessageKey.NOT_SITE_STAFF to "This account is not a clinician or site nurse of this tablet's site and cannot sign in here.",
     )
 
     private val ja = mapOf(
@@ -103,6 +108,11 @@ object Messages {
         MessageKey.ACCOUNT_DEACTIVATED to "%1\$s のアカウントは無効化されているためログインできません。",
         MessageKey.SIGNATURE_REQUIRED to "症例への署名には、パスワードと署名の意味の選択が必要です。",
         MessageKey.SIGNED to "症例に署名しました。",
+        MessageKey.PIN_MISMATCH to "2つのPINが一致しません。新しいPINを2回入力してください。",
+        MessageKey.PIN_SET to "PINを設定しました。今後はこのPINで端末のロックを解除できます（パスワードも引き続き使えます）。",
+        MessageKey.PIN_REMOVED to "PINを削除しました。この端末ではパスワードでログインしてください。",
+        MessageKey.LOCKED_OUT to "パスワードの誤入力が多すぎるため、アカウントは一時的にロックされています。しばらくしてから再試行するか、施設管理者にロックの解除を依頼してください。",
+        MessageKey.NOT_SITE_STAFF to "このアカウントはこの端末の施設の医師・看護師ではないため、ここではログインできません。",
     )
 
     private val de = mapOf(
@@ -144,6 +154,11 @@ object Messages {
         MessageKey.ACCOUNT_DEACTIVATED to "Das Konto von %1\$s ist deaktiviert und kann sich nicht anmelden.",
         MessageKey.SIGNATURE_REQUIRED to "Zum Signieren eines Falls sind Ihr Passwort und die Bedeutung der Signatur nötig.",
         MessageKey.SIGNED to "Fall signiert.",
+        MessageKey.PIN_MISMATCH to "Die beiden PINs stimmen nicht überein. Die neue PIN zweimal eingeben.",
+        MessageKey.PIN_SET to "PIN gesetzt. Ab jetzt können Sie dieses Tablet damit entsperren; Ihr Passwort gilt weiterhin.",
+        MessageKey.PIN_REMOVED to "PIN entfernt. Auf diesem Tablet mit dem Passwort anmelden.",
+        MessageKey.LOCKED_OUT to "Zu viele falsche Passwörter: Das Konto ist vorübergehend gesperrt. Später erneut versuchen oder die Standortadministration bitten, die Sperre aufzuheben.",
+        MessageKey.NOT_SITE_STAFF to "Dieses Konto gehört nicht zum ärztlichen oder Pflegepersonal des Standorts dieses Tablets und kann sich hier nicht anmelden.",
     )
 
     private fun table(lang: Lang) = when (lang) {
@@ -190,6 +205,8 @@ object Messages {
         is CrfError.AccountDeactivated -> error(MessageKey.ACCOUNT_DEACTIVATED, lang, e.user)
         is CrfError.SignatureRequired, is CrfError.UnknownMeaning -> error(MessageKey.SIGNATURE_REQUIRED, lang)
         is CrfError.RosterRefused -> error(MessageKey.REFUSED, lang)
+        is CrfError.LockedOut -> error(MessageKey.LOCKED_OUT, lang)
+        is CrfError.NotSiteStaff -> error(MessageKey.NOT_SITE_STAFF, lang)
         else -> error(MessageKey.UNEXPECTED, lang)
     }
 }
