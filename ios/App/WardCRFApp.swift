@@ -33,6 +33,8 @@ final class AppSession: ObservableObject {
     /// The staff member signed in; nil: the sign-in sheet shows.
     @Published private(set) var user: SignedInUser?
     @Published private(set) var signInMessage: String?
+    /// Who signed in on this device (only they can have a PIN here); nil: unknown.
+    @Published private(set) var localStaff: [String]?
     let lang = Language.preferred
     private var idleCheck: Task<Void, Never>?
 
@@ -47,6 +49,7 @@ final class AppSession: ObservableObject {
             try dir.setResourceValues(values)
             store = try await WardStore.openOrCreate(in: dir, key: KeychainKeyProvider())
             user = store?.currentUser
+            if user == nil { await loadLocalStaff() }
         } catch {
             failure = Messages.forError(error, lang).text
         }
@@ -81,6 +84,13 @@ final class AppSession: ObservableObject {
     func lock() {
         if let store { Task.detached { store.lock() } }
         user = nil
+        Task { await loadLocalStaff() }
+    }
+
+    /// Reads who signed in on this device, for the sign-in sheet's PIN field.
+    func loadLocalStaff() async {
+        guard let store else { return }
+        localStaff = try? await store.localStaff()
     }
 
     /// Notices the store's own inactivity lock (it drops the key on the next call after the
@@ -93,7 +103,11 @@ final class AppSession: ObservableObject {
                 guard let self, let store = self.store else { return }
                 // Off the main thread (a sync holds the store); asking is not use.
                 let current = try? await store.call { $0.currentUser() }
-                if current == nil { self.user = nil; return }
+                if current == nil {
+                    self.user = nil
+                    await self.loadLocalStaff()
+                    return
+                }
             }
         }
     }
@@ -123,7 +137,7 @@ struct RootView: View {
         }
         .task { await session.open() }
         .sheet(isPresented: Binding(get: { session.store != nil && session.user == nil }, set: { _ in })) {
-            SignInSheet(message: session.signInMessage) { id, password, pin in
+            SignInSheet(message: session.signInMessage, localStaff: session.localStaff) { id, password, pin in
                 await session.signIn(user: id, password: password, pin: pin)
             }
             .interactiveDismissDisabled(true)
@@ -132,9 +146,12 @@ struct RootView: View {
 }
 
 /// Who is entering data: a staff member of the site signs in (their password; the first time
-/// on this tablet while connected to the repository), or unlocks with their PIN.
+/// on this tablet while connected to the repository), or unlocks with their PIN. The PIN field
+/// shows only for a staff ID that signed in on this device before (`localStaff`; the store does
+/// not say who set a PIN, so for them the store's NoPin message says to use the password).
 struct SignInSheet: View {
     let message: String?
+    let localStaff: [String]?
     let onSignIn: (String, String, String?) async -> Void
     @State private var id = ""
     @State private var password = ""
@@ -151,8 +168,10 @@ struct SignInSheet: View {
                         .autocorrectionDisabled()
                     SecureField("signin_password", text: $password)
                         .textContentType(.password)
-                    SecureField("signin_pin", text: $pin)
-                        .keyboardType(.numberPad)
+                    if offersPin {
+                        SecureField("signin_pin", text: $pin)
+                            .keyboardType(.numberPad)
+                    }
                 }
                 if let message {
                     Section { Text(message).foregroundStyle(.red) }
@@ -164,16 +183,21 @@ struct SignInSheet: View {
                     Button("signin_submit") {
                         busy = true
                         Task {
-                            await onSignIn(id.trimmingCharacters(in: .whitespaces), password, pin.isEmpty ? nil : pin)
+                            await onSignIn(id.trimmingCharacters(in: .whitespaces), password, pin.isEmpty || !offersPin ? nil : pin)
                             password = ""
                             pin = ""
                             busy = false
                         }
                     }
-                    .disabled(busy || id.trimmingCharacters(in: .whitespaces).isEmpty || (password.isEmpty && pin.isEmpty))
+                    .disabled(busy || id.trimmingCharacters(in: .whitespaces).isEmpty || (password.isEmpty && (pin.isEmpty || !offersPin)))
                 }
             }
         }
+    }
+
+    private var offersPin: Bool {
+        let trimmed = id.trimmingCharacters(in: .whitespaces)
+        return !trimmed.isEmpty && PinViewModel.offersPin(user: trimmed, localStaff: localStaff)
     }
 }
 

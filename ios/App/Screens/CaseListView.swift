@@ -8,6 +8,8 @@ struct CaseListView: View {
     let lang: Language
     let onUser: () -> Void
     @StateObject private var model: CaseListViewModel
+    @StateObject private var pin: PinViewModel
+    @State private var settingPin = false
     @State private var creating = false
     @State private var opened: String?
 
@@ -16,6 +18,7 @@ struct CaseListView: View {
         self.lang = lang
         self.onUser = onUser
         _model = StateObject(wrappedValue: CaseListViewModel(store: store, lang: lang))
+        _pin = StateObject(wrappedValue: PinViewModel(store: store, lang: lang))
     }
 
     var body: some View {
@@ -29,6 +32,8 @@ struct CaseListView: View {
             }
             .pickerStyle(.segmented)
             if let message = model.message { MessageBanner(message: message) }
+            // The outcome of Set PIN / Remove PIN (errors of Set PIN show in its sheet).
+            if !settingPin, let message = pin.message { MessageBanner(message: message) }
             if !model.loading && model.rows.isEmpty { Text("no_cases").foregroundStyle(.secondary) }
             ForEach(model.rows) { row in
                 NavigationLink(value: row.caseId) {
@@ -68,10 +73,21 @@ struct CaseListView: View {
                 NavigationLink { SyncView(store: store, lang: lang) } label: {
                     Image(systemName: "arrow.triangle.2.circlepath")
                 }.accessibilityLabel(Text("action_sync"))
+                Menu {
+                    Button { pin.open(); settingPin = true } label: { Label("pin_set_action", systemImage: "key") }
+                    Button(role: .destructive) { Task { await pin.removePin() } } label: {
+                        Label("pin_remove_action", systemImage: "trash")
+                    }
+                } label: {
+                    Image(systemName: "ellipsis.circle")
+                }.accessibilityLabel(Text("action_more"))
             }
             ToolbarItem(placement: .bottomBar) {
                 Button { creating = true } label: { Label("new_case", systemImage: "plus") }
             }
+        }
+        .sheet(isPresented: $settingPin, onDismiss: { if !pin.done { pin.message = nil } }) {
+            PinSheet(model: pin) { settingPin = false }
         }
         .sheet(isPresented: $creating) {
             NewCaseSheet(model: model) { id in

@@ -58,6 +58,23 @@ public final class WardStore: @unchecked Sendable {
         try await call { try $0.unlockWithPin(user: user, pin: pin) }
     }
 
+    /// Sets (or replaces) the signed-in staff member's PIN on this device (4 to 12 digits),
+    /// confirmed by their password.
+    public func setPin(password: String, pin: String) async throws {
+        try await call { try $0.setPin(password: password, pin: pin) }
+    }
+
+    /// Removes the signed-in staff member's PIN: they sign in here with the password again.
+    public func removePin() async throws {
+        try await call { try $0.removePin() }
+    }
+
+    /// The ids of the staff who signed in on this device (readable while locked): only they
+    /// can have a PIN here.
+    public func localStaff() async throws -> [String] {
+        try await call { try $0.localStaff() }
+    }
+
     /// Drops the data key from memory (the app went to the background, a lock button).
     public func lock() {
         ffi.lock()

@@ -49,6 +49,11 @@ public enum MessageKey: String, CaseIterable, Sendable {
     case accountDeactivated
     case signatureRequired
     case signed
+    case pinMismatch
+    case pinSet
+    case pinRemoved
+    case lockedOut
+    case notSiteStaff
 }
 
 public enum Messages {
@@ -91,6 +96,11 @@ public enum Messages {
         .accountDeactivated: "The account of %1$@ is deactivated and cannot sign in.",
         .signatureRequired: "Signing a case needs your password and the meaning of the signature.",
         .signed: "Case signed.",
+        .pinMismatch: "The two PINs differ. Type the new PIN twice.",
+        .pinSet: "PIN set. From now on you can unlock this tablet with it; your password still works.",
+        .pinRemoved: "PIN removed. Sign in on this tablet with your password.",
+        .lockedOut: "Too many wrong passwords: the account is locked for a while. Try again later or ask your site administrator to lift the lock.",
+        .notSiteStaff: "This account is not a clinician or site nurse of this tablet's site and cannot sign in here.",
     ]
 
     private static let ja: [MessageKey: String] = [
@@ -132,6 +142,11 @@ public enum Messages {
         .accountDeactivated: "%1$@ のアカウントは無効化されているためログインできません。",
         .signatureRequired: "症例への署名には、パスワードと署名の意味の選択が必要です。",
         .signed: "症例に署名しました。",
+        .pinMismatch: "2つのPINが一致しません。新しいPINを2回入力してください。",
+        .pinSet: "PINを設定しました。今後はこのPINで端末のロックを解除できます（パスワードも引き続き使えます）。",
+        .pinRemoved: "PINを削除しました。この端末ではパスワードでログインしてください。",
+        .lockedOut: "パスワードの誤入力が多すぎるため、アカウントは一時的にロックされています。しばらくしてから再試行するか、施設管理者にロックの解除を依頼してください。",
+        .notSiteStaff: "このアカウントはこの端末の施設の医師・看護師ではないため、ここではログインできません。",
     ]
 
     private static let de: [MessageKey: String] = [
@@ -173,6 +188,11 @@ public enum Messages {
         .accountDeactivated: "Das Konto von %1$@ ist deaktiviert und kann sich nicht anmelden.",
         .signatureRequired: "Zum Signieren eines Falls sind Ihr Passwort und die Bedeutung der Signatur nötig.",
         .signed: "Fall signiert.",
+        .pinMismatch: "Die beiden PINs stimmen nicht überein. Die neue PIN zweimal eingeben.",
+        .pinSet: "PIN gesetzt. Ab jetzt können Sie dieses Tablet damit entsperren; Ihr Passwort gilt weiterhin.",
+        .pinRemoved: "PIN entfernt. Auf diesem Tablet mit dem Passwort anmelden.",
+        .lockedOut: "Zu viele falsche Passwörter: Das Konto ist vorübergehend gesperrt. Später erneut versuchen oder die Standortadministration bitten, die Sperre aufzuheben.",
+        .notSiteStaff: "Dieses Konto gehört nicht zum ärztlichen oder Pflegepersonal des Standorts dieses Tablets und kann sich hier nicht anmelden.",
     ]
 
     private static func table(_ lang: Language) -> [MessageKey: String] {
@@ -232,6 +252,8 @@ public enum Messages {
         case .SignatureRequired, .UnknownMeaning: return self.error(.signatureRequired, lang)
         case .BadUnlockKey, .NoUnlockKey: return self.error(.invalidInput, lang)
         case .RosterRefused: return self.error(.refused, lang)
+        case .LockedOut: return self.error(.lockedOut, lang)
+        case .NotSiteStaff: return self.error(.notSiteStaff, lang)
         }
     }
 }

@@ -117,4 +117,44 @@ final class ViewModelTests: XCTestCase {
         XCTAssertEqual(sync.summary?.pushed, 3)
         XCTAssertEqual(sync.message?.text, "Synchronisiert: 3 gesendet, 0 empfangen, 0 offene Konflikte.")
     }
+
+    /// Set PIN: two different PINs, a short one and the wrong password are refused with a
+    /// message and nothing set; then the PIN unlocks; removed, it no longer does. Mirrors
+    /// android/core-ui's PinTest.
+    func testSettingAPinChecksBothEntriesAndThePasswordThenThePinUnlocks() async throws {
+        let t = try TempStore("pin", user: "dr-pin")
+        let m = PinViewModel(store: t.store, lang: .en)
+        let password = TestRepository.password("dr-pin")
+
+        await m.setPin(password: password, pin: "2468", confirmation: "2469")
+        XCTAssertEqual(m.message?.key, .pinMismatch)
+        XCTAssertFalse(m.done)
+        await m.setPin(password: password, pin: "246", confirmation: "246")
+        XCTAssertEqual(m.message?.key, .badPin)
+        await m.setPin(password: "not my password", pin: "2468", confirmation: "2468")
+        XCTAssertEqual(m.message?.key, .wrongCredential)
+        XCTAssertFalse(m.done)
+        t.store.lock()
+        XCTAssertThrowsError(try t.ffi.unlockWithPin(user: "dr-pin", pin: "2468")) { error in
+            guard case .NoPin? = error as? WardcrfError else { return XCTFail("\(error)") }
+        }
+        try t.signIn("dr-pin")
+
+        m.open()
+        await m.setPin(password: password, pin: "2468", confirmation: "2468")
+        XCTAssertEqual(m.message?.key, .pinSet)
+        XCTAssertTrue(m.done)
+        t.store.lock()
+        XCTAssertEqual(try t.ffi.unlockWithPin(user: "dr-pin", pin: "2468").id, "dr-pin")
+
+        await m.removePin()
+        XCTAssertEqual(m.message?.key, .pinRemoved)
+        t.store.lock()
+        XCTAssertThrowsError(try t.ffi.unlockWithPin(user: "dr-pin", pin: "2468"))
+
+        let local = try await t.store.localStaff()
+        XCTAssertTrue(PinViewModel.offersPin(user: "dr-pin", localStaff: local))
+        XCTAssertFalse(PinViewModel.offersPin(user: "dr-elsewhere", localStaff: local))
+        XCTAssertTrue(PinViewModel.offersPin(user: "dr-elsewhere", localStaff: nil))
+    }
 }
