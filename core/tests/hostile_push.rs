@@ -219,32 +219,24 @@ fn a_push_of_too_many_entries_is_refused_before_any_look_up() {
 /// The tablet's case with one more change written by `actor` (in a copy of its document),
 /// pushed as the changes after what the repository holds.
 fn forged(push: &CaseChanges, actor: automerge::ActorId, user: &str, op: &str) -> CaseChanges {
-    let mut doc = AutoCommit::load(&push.changes).unwrap().with_actor(actor);
-    let before = doc.get_heads();
-    let values = match doc.get(ROOT, "values").unwrap() {
-        Some((automerge::Value::Object(_), id)) => id,
-        other => panic!("no values map: {other:?}"),
-    };
-    doc.put(&values, "vs_hr", "120").unwrap();
-    let note = serde_json::json!({
+    let note = json!({
         "user": user, "by": {"id": user, "name": user}, "op": op, "field": "vs_hr", "reason": "checked"
     });
-    doc.commit_with(
-        automerge::transaction::CommitOptions::default()
-            .with_message(note.to_string())
-            .with_time(1_700_000_000),
-    );
-    CaseChanges {
-        case_id: push.case_id.clone(),
-        form_id: push.form_id.clone(),
-        changes: doc.save_after(&before),
-        heads: doc.get_heads().iter().map(ToString::to_string).collect(),
-    }
+    changed_by(push, actor, note, 1_700_000_000)
 }
 
 /// A change by the pushing device whose note says `note` (JSON).
 fn noted(push: &CaseChanges, device: &str, note: serde_json::Value, time: i64) -> CaseChanges {
-    let actor = automerge::ActorId::from(hex(device));
+    changed_by(push, automerge::ActorId::from(hex(device)), note, time)
+}
+
+/// A change of the heart rate by `actor` on top of `push`, with `note` as its message.
+fn changed_by(
+    push: &CaseChanges,
+    actor: automerge::ActorId,
+    note: serde_json::Value,
+    time: i64,
+) -> CaseChanges {
     let mut doc = AutoCommit::load(&push.changes).unwrap().with_actor(actor);
     let before = doc.get_heads();
     let values = match doc.get(ROOT, "values").unwrap() {
