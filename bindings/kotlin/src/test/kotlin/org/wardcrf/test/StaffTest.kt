@@ -46,8 +46,8 @@ class StaffTest {
             assertNull(t.store.currentUser())
             assertFailsWith<WardcrfException.NotSignedIn> { t.store.createCase("icrown-core") }
             ward.staffMember("dr-ito")
-            // Online: the repository refuses a wrong password; nothing is kept for the person.
-            assertFailsWith<WardcrfException.Refused> { t.store.signIn("dr-ito", "not her password") }
+            // Online: the repository refuses a wrong password (typed); nothing is kept for the person.
+            assertFailsWith<WardcrfException.WrongCredential> { t.store.signIn("dr-ito", "not her password") }
             assertTrue(t.store.localStaff().isEmpty())
             val user = t.store.signIn("dr-ito", passwordOf("dr-ito"))
             assertEquals("dr-ito", user.id)
