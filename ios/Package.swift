@@ -20,6 +20,9 @@ let package = Package(
             name: "WardCRF",
             dependencies: ["WardCRFFFI"],
             path: "Sources/WardCRF",
+            // The core's required-reason APIs (SQLite's file metadata, the monotonic clock) and
+            // what it sends to the site's repository, for apps that link this package.
+            resources: [.copy("PrivacyInfo.xcprivacy")],
             linkerSettings: [.linkedFramework("Security"), .linkedFramework("SystemConfiguration")]
         ),
         // View models and form state: the Swift counterpart of Android's :core-ui.

@@ -4,6 +4,8 @@
 #                                             aarch64-apple-ios-sim + x86_64-apple-ios (simulator,
 #                                             one lipo'd library), with WardCRFFFI.h + module.modulemap
 #   ios/Sources/WardCRF/Generated/WardCRF.swift  the uniffi Swift for it
+# Each library's symbols except the uniffi C API are hidden first (hide-symbols.sh: the bundled
+# SQLite would otherwise take over the app's sqlite3_* names from the system libsqlite3).
 # Both are build outputs, ignored by git. Needs Xcode (xcodebuild, lipo) and rustup.
 # Usage: ios/build-xcframework.sh [--debug]   (release by default)
 set -euo pipefail
@@ -49,15 +51,29 @@ cp "$swift_out/WardCRFFFI.h" "$build/headers/"
 # -create-xcframework wants the module map as module.modulemap beside the header.
 cp "$swift_out/WardCRFFFI.modulemap" "$build/headers/module.modulemap"
 
+echo "== hide every symbol but the uniffi API (the bundled SQLite stays private)"
+for target in "${targets[@]}"; do
+  mkdir -p "$build/hidden/$target"
+  "$ios/hide-symbols.sh" "$build/headers/WardCRFFFI.h" \
+    "$target_dir/$target/$profile/libwardcrf_ffi.a" "$build/hidden/$target/libwardcrf_ffi.a"
+done
+
+# Apple's required-reason APIs the core's code calls (PrivacyInfo.xcprivacy must declare
+# them): printed for whoever reviews the manifest; the list is Apple's, the check is nm's.
+echo "== required-reason APIs referenced by the device library"
+xcrun nm -u "$build/hidden/aarch64-apple-ios/libwardcrf_ffi.a" \
+  | grep -E '^_(stat|fstat|fstatat|lstat|getattrlist|getattrlistbulk|fgetattrlist|getattrlistat|statfs|fstatfs|statvfs|fstatvfs|mach_absolute_time)$' \
+  | sort -u || echo "(none)"
+
 echo "== lipo the simulator libraries"
 lipo -create \
-  "$target_dir/aarch64-apple-ios-sim/$profile/libwardcrf_ffi.a" \
-  "$target_dir/x86_64-apple-ios/$profile/libwardcrf_ffi.a" \
+  "$build/hidden/aarch64-apple-ios-sim/libwardcrf_ffi.a" \
+  "$build/hidden/x86_64-apple-ios/libwardcrf_ffi.a" \
   -output "$build/simulator/libwardcrf_ffi.a"
 
 echo "== xcodebuild -create-xcframework"
 xcodebuild -create-xcframework \
-  -library "$target_dir/aarch64-apple-ios/$profile/libwardcrf_ffi.a" -headers "$build/headers" \
+  -library "$build/hidden/aarch64-apple-ios/libwardcrf_ffi.a" -headers "$build/headers" \
   -library "$build/simulator/libwardcrf_ffi.a" -headers "$build/headers" \
   -output "$build/WardCRFFFI.xcframework"
 
