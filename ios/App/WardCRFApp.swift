@@ -1,19 +1,24 @@
 import SwiftUI
+import UIKit
 import WardCRF
 import WardCRFUI
 
 /// Opens the store (Keychain-wrapped key, in Application Support excluded from backups), signs
 /// a staff member in (password; online the first time on this device; then a PIN if they set
-/// one), then shows the case list. The store locks when the app goes to the background and after
-/// the site's inactivity lock. The core's log records (sync counts and durations) go to the
-/// unified log.
+/// one), then shows the case list. The store locks when the app goes to the background (after
+/// a running sync's exchange ends) and after the site's inactivity lock. Sync runs on its own:
+/// on sign-in, when the app comes to the foreground, and in background tasks. The core's log
+/// records (sync counts and durations) go to the unified log.
 @main
 struct WardCRFApp: App {
-    @StateObject private var session = AppSession()
+    @StateObject private var session: AppSession
     @Environment(\.scenePhase) private var scenePhase
 
     init() {
         OSLogSink.install()
+        let session = AppSession()
+        _session = StateObject(wrappedValue: session)
+        BackgroundSync.register { [weak session] in await session?.coordinatorForBackground() }
     }
 
     var body: some Scene {
@@ -21,7 +26,11 @@ struct WardCRFApp: App {
             RootView().environmentObject(session)
         }
         .onChange(of: scenePhase) { _, phase in
-            if phase != .active { session.lock() }
+            switch phase {
+            case .active: session.cameToForeground()
+            case .inactive, .background: session.wentToBackground()
+            @unknown default: break
+            }
         }
     }
 }
@@ -35,10 +44,23 @@ final class AppSession: ObservableObject {
     @Published private(set) var signInMessage: String?
     /// Who signed in on this device (only they can have a PIN here); nil: unknown.
     @Published private(set) var localStaff: [String]?
+    /// The app's one sync (the Sync screen shows it; leaving the screen does not stop it).
+    @Published private(set) var sync: SyncCoordinator?
     let lang = Language.preferred
     private var idleCheck: Task<Void, Never>?
+    private var opening: Task<Void, Never>?
 
+    /// Opens the store once; a second caller (the window and a background task) waits for it.
     func open() async {
+        if store != nil { return }
+        if let opening { return await opening.value }
+        let task = Task { await self.openStore() }
+        opening = task
+        await task.value
+        opening = nil
+    }
+
+    private func openStore() async {
         failure = nil
         do {
             var dir = try FileManager.default.url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
@@ -47,8 +69,15 @@ final class AppSession: ObservableObject {
             var values = URLResourceValues()
             values.isExcludedFromBackup = true
             try dir.setResourceValues(values)
-            store = try await WardStore.openOrCreate(in: dir, key: KeychainKeyProvider())
-            user = store?.currentUser
+            let store = try await WardStore.openOrCreate(in: dir, key: KeychainKeyProvider())
+            let sync = SyncCoordinator(store: store, lang: lang)
+            sync.onOutcome = { outcome in
+                if outcome.reschedule { BackgroundSync.schedule() } else { BackgroundSync.cancel() }
+            }
+            await sync.refresh()
+            self.store = store
+            self.sync = sync
+            user = store.currentUser
             if user == nil { await loadLocalStaff() }
         } catch {
             failure = Messages.forError(error, lang).text
@@ -66,6 +95,7 @@ final class AppSession: ObservableObject {
                 user = try await store.signIn(user: id, password: password)
             }
             watchInactivity()
+            if let sync { Task { await sync.sync(.signIn) } }
         } catch {
             signInMessage = Messages.forError(error, lang).text
         }
@@ -85,6 +115,34 @@ final class AppSession: ObservableObject {
         if let store { Task.detached { store.lock() } }
         user = nil
         Task { await loadLocalStaff() }
+    }
+
+    /// The store's coordinator for a background task (the system may have launched the app
+    /// for it: the store is opened, locked if staff signed in on this device).
+    func coordinatorForBackground() async -> SyncCoordinator? {
+        await open()
+        return sync
+    }
+
+    /// Syncs if someone is signed in and the last sync is not recent.
+    func cameToForeground() {
+        guard user != nil, let sync else { return }
+        Task { await sync.sync(.foreground) }
+    }
+
+    /// Locks the store. A sync in flight first finishes (or is cancelled between exchanges when
+    /// iOS ends the app's background time), so nothing half-exchanged waits for the next one.
+    func wentToBackground() {
+        guard let sync, sync.running else { return lock() }
+        var assertion = UIBackgroundTaskIdentifier.invalid
+        assertion = UIApplication.shared.beginBackgroundTask(withName: "finish-sync") {
+            sync.cancel()
+        }
+        Task {
+            await sync.sync(.background)  // joins the running sync
+            self.lock()
+            UIApplication.shared.endBackgroundTask(assertion)
+        }
     }
 
     /// Reads who signed in on this device, for the sign-in sheet's PIN field.
@@ -125,9 +183,9 @@ struct RootView: View {
                     Button("retry") { Task { await session.open() } }.buttonStyle(.borderedProminent)
                 }
                 .padding()
-            } else if let store = session.store {
+            } else if let store = session.store, let sync = session.sync {
                 NavigationStack {
-                    CaseListView(store: store, lang: session.lang, onUser: { session.lock() })
+                    CaseListView(store: store, sync: sync, lang: session.lang, onUser: { session.lock() })
                 }
                 // Any touch is use: the inactivity lock falls only when nobody works.
                 .simultaneousGesture(TapGesture().onEnded { session.touch() })

@@ -7,14 +7,16 @@ struct CaseListView: View {
     let store: WardStore
     let lang: Language
     let onUser: () -> Void
+    @ObservedObject var sync: SyncCoordinator
     @StateObject private var model: CaseListViewModel
     @StateObject private var pin: PinViewModel
     @State private var settingPin = false
     @State private var creating = false
     @State private var opened: String?
 
-    init(store: WardStore, lang: Language, onUser: @escaping () -> Void) {
+    init(store: WardStore, sync: SyncCoordinator, lang: Language, onUser: @escaping () -> Void) {
         self.store = store
+        self.sync = sync
         self.lang = lang
         self.onUser = onUser
         _model = StateObject(wrappedValue: CaseListViewModel(store: store, lang: lang))
@@ -70,8 +72,8 @@ struct CaseListView: View {
                 NavigationLink { ConflictReviewView(store: store, caseId: nil, lang: lang) } label: {
                     Image(systemName: "exclamationmark.triangle")
                 }.accessibilityLabel(Text("action_conflicts"))
-                NavigationLink { SyncView(store: store, lang: lang) } label: {
-                    Image(systemName: "arrow.triangle.2.circlepath")
+                NavigationLink { SyncView(model: sync, store: store, lang: lang) } label: {
+                    Image(systemName: sync.running ? "arrow.triangle.2.circlepath.circle.fill" : "arrow.triangle.2.circlepath")
                 }.accessibilityLabel(Text("action_sync"))
                 Menu {
                     Button { pin.open(); settingPin = true } label: { Label("pin_set_action", systemImage: "key") }
@@ -98,6 +100,8 @@ struct CaseListView: View {
         .refreshable { await model.refresh() }
         .task { await model.refresh() }
         .onChange(of: model.filter) { _ in Task { await model.refresh() } }
+        // A sync (from any trigger) may have brought cases or conflicts.
+        .onChange(of: sync.summary) { summary in if summary != nil { Task { await model.refresh() } } }
     }
 }
 

@@ -3,17 +3,12 @@ import WardCRF
 import WardCRFUI
 
 /// Sync with the repository: progress after each exchange, cancel, and what to do on failure.
+/// It shows the app's coordinator: a sync started here goes on when the screen is left, and a
+/// sync the app started on its own shows here.
 struct SyncView: View {
-    @StateObject private var model: SyncViewModel
-    @State private var syncTask: Task<Void, Never>?
+    @ObservedObject var model: SyncCoordinator
     let store: WardStore
     let lang: Language
-
-    init(store: WardStore, lang: Language) {
-        self.store = store
-        self.lang = lang
-        _model = StateObject(wrappedValue: SyncViewModel(store: store, lang: lang))
-    }
 
     var body: some View {
         Form {
@@ -30,6 +25,9 @@ struct SyncView: View {
                     Text(model.phase == .cancelling ? "sync_cancelling" : "sync_running")
                 }
             }
+            if let last = model.lastSynced {
+                Text("sync_last \(last.formatted(date: .abbreviated, time: .shortened))").font(.caption).foregroundStyle(.secondary)
+            }
             if let p = model.progress {
                 Text("sync_progress \(Int(p.pushed)) \(Int(p.pulled)) \(Int(p.remaining))")
             }
@@ -39,10 +37,10 @@ struct SyncView: View {
                     Button("sync_cancel", role: .cancel) { model.cancel() }.disabled(model.phase == .cancelling)
                 } else {
                     if model.serverURL != nil && !model.needsEnrolment {
-                        Button(model.phase == .idle ? "sync_start" : "sync_again") { syncTask = Task { await model.start() } }
+                        Button(model.phase == .idle ? "sync_start" : "sync_again") { Task { await model.start() } }
                     }
                     if model.needsEnrolment {
-                        NavigationLink("enrol_action") { EnrolmentView(store: store, lang: lang) }
+                        NavigationLink("enrol_action") { EnrolmentView(store: store, lang: lang, onEnrolled: { Task { await model.enrolled() } }) }
                     }
                 }
             }
@@ -57,9 +55,11 @@ struct SyncView: View {
 struct EnrolmentView: View {
     @StateObject private var model: EnrolmentViewModel
     @Environment(\.dismiss) private var dismiss
+    let onEnrolled: () -> Void
 
-    init(store: WardStore, lang: Language) {
+    init(store: WardStore, lang: Language, onEnrolled: @escaping () -> Void) {
         _model = StateObject(wrappedValue: EnrolmentViewModel(store: store, lang: lang))
+        self.onEnrolled = onEnrolled
     }
 
     var body: some View {
@@ -80,6 +80,7 @@ struct EnrolmentView: View {
         .navigationTitle("enrol_title")
         .onChange(of: model.enrolled) { enrolled in
             if enrolled != nil {
+                onEnrolled()
                 Task {
                     try? await Task.sleep(nanoseconds: 1_500_000_000)
                     dismiss()

@@ -13,7 +13,12 @@ import Foundation
 public final class WardStore: @unchecked Sendable {
     /// The generated object; thread-safe (the Rust side locks), but blocking.
     public let ffi: CaseStore
+    /// Reads and edits, in the order they were asked for.
     private let queue = DispatchQueue(label: "org.wardcrf.store", qos: .userInitiated)
+    /// Syncs, on their own queue: the core does not hold the store while it talks to the
+    /// repository, so reads and edits on `queue` go on during a sync (an edit made meanwhile is
+    /// pushed by the next sync); a second sync waits for the first in the core.
+    private let syncQueue = DispatchQueue(label: "org.wardcrf.store.sync", qos: .utility)
 
     public init(_ ffi: CaseStore) {
         self.ffi = ffi
@@ -34,6 +39,10 @@ public final class WardStore: @unchecked Sendable {
 
     /// Runs a blocking store call on the store's queue.
     public func call<T>(_ body: @escaping @Sendable (CaseStore) throws -> T) async throws -> T {
+        try await call(on: queue, body)
+    }
+
+    private func call<T>(on queue: DispatchQueue, _ body: @escaping @Sendable (CaseStore) throws -> T) async throws -> T {
         let ffi = self.ffi
         return try await withCheckedThrowingContinuation { continuation in
             queue.async {
@@ -89,14 +98,15 @@ public final class WardStore: @unchecked Sendable {
         try await call { try $0.enroll(serverUrl: serverURL, code: code, caPem: nil) }
     }
 
-    /// Syncs with the repository. `progress` hears after each exchange (on the store's queue);
-    /// cancelling the calling task stops the sync between exchanges with `WardcrfError.Cancelled`,
-    /// keeping what was exchanged.
+    /// Syncs with the repository, off the queue of reads and edits (they go on meanwhile).
+    /// `progress` hears after each exchange (on the sync queue); cancelling the calling task
+    /// stops the sync between exchanges with `WardcrfError.Cancelled`, keeping what was
+    /// exchanged.
     public func sync(progress: @escaping @Sendable (SyncProgress) -> Void = { _ in }) async throws -> SyncSummary {
         let cancellation = SyncCancellation()
         let relay = ProgressRelay(progress)
         return try await withTaskCancellationHandler {
-            try await call { try $0.sync(progress: relay, cancel: cancellation, caPem: nil) }
+            try await call(on: syncQueue) { try $0.sync(progress: relay, cancel: cancellation, caPem: nil) }
         } onCancel: {
             cancellation.cancel()
         }
