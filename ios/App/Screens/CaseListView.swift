@@ -13,6 +13,8 @@ struct CaseListView: View {
     @State private var settingPin = false
     @State private var creating = false
     @State private var opened: String?
+    /// The case open in this scene, to open it again when iOS brings the scene back.
+    @SceneStorage("cases.open") private var openCase: String?
 
     init(store: WardStore, sync: SyncCoordinator, lang: Language, onUser: @escaping () -> Void) {
         self.store = store
@@ -61,10 +63,10 @@ struct CaseListView: View {
         }
         .navigationTitle("cases_title")
         .navigationDestination(for: String.self) { caseId in
-            FormEntryView(store: store, caseId: caseId, lang: lang)
+            caseForm(caseId)
         }
         .navigationDestination(isPresented: Binding(get: { opened != nil }, set: { if !$0 { opened = nil } })) {
-            if let opened { FormEntryView(store: store, caseId: opened, lang: lang) }
+            if let opened { caseForm(opened) }
         }
         .toolbar {
             ToolbarItemGroup(placement: .topBarTrailing) {
@@ -98,10 +100,22 @@ struct CaseListView: View {
             }
         }
         .refreshable { await model.refresh() }
-        .task { await model.refresh() }
+        .task {
+            if opened == nil, let openCase { opened = openCase }
+            await model.refresh()
+        }
         .onChange(of: model.filter) { _ in Task { await model.refresh() } }
         // A sync (from any trigger) may have brought cases or conflicts.
         .onChange(of: sync.summary) { summary in if summary != nil { Task { await model.refresh() } } }
+    }
+}
+
+extension CaseListView {
+    /// A case's form; remembered for the scene while it is open.
+    func caseForm(_ caseId: String) -> some View {
+        FormEntryView(store: store, caseId: caseId, lang: lang)
+            .onAppear { openCase = caseId }
+            .onDisappear { if openCase == caseId { openCase = nil } }
     }
 }
 

@@ -7,6 +7,9 @@ import WardCRFUI
 struct FormEntryView: View {
     @StateObject private var model: FormEntryViewModel
     @State private var showConflicts = false
+    /// Typed-but-unsaved input of this scene, sealed (DraftArchive): back after iOS ended the app.
+    @SceneStorage("form.drafts") private var draftArchive = Data()
+    @Environment(\.scenePhase) private var scenePhase
     let store: WardStore
     let lang: Language
 
@@ -92,8 +95,24 @@ struct FormEntryView: View {
         .navigationDestination(isPresented: $showConflicts) {
             ConflictReviewView(store: store, caseId: model.caseId, lang: lang)
         }
-        .task { await model.load() }
+        .task {
+            await model.load()
+            await model.restore(DraftArchive.drafts(caseId: model.caseId, in: draftArchive, key: DraftKey.provider))
+        }
+        .onChange(of: scenePhase) { phase in
+            if phase != .active { keepDrafts() }
+        }
+        .onDisappear { keepDrafts() }
     }
+
+    private func keepDrafts() {
+        draftArchive = DraftArchive.store(model.drafts, caseId: model.caseId, in: draftArchive, key: DraftKey.provider)
+    }
+}
+
+/// The Keychain key that seals drafts kept for the scene (not the store's key).
+enum DraftKey {
+    static let provider = KeychainKeyProvider(account: "wardcrf-drafts-key")
 }
 
 struct CountBadge: View {
@@ -157,42 +176,44 @@ struct FieldRow: View {
             }
             .pickerStyle(.segmented)
             .accessibilityLabel(label)
+        case .date:
+            HStack {
+                DateEntry(label: label, partial: field.partialDate, text: text)
+                saveButtons
+            }
+        case .datetime:
+            HStack {
+                DateTimeEntry(label: label, text: text)
+                saveButtons
+            }
         default:
             HStack {
-                TextField(label, text: text, prompt: prompt)
-                    .keyboardType(field.kind == .integer ? .numberPad : field.kind == .decimal ? .decimalPad : .default)
+                TextField(label, text: text)
+                    .keyboardType(field.kind == .integer || field.kind == .decimal
+                        ? NumberKeyboard.forField(integer: field.kind == .integer, minimum: field.hardLimits?.min).uiKeyboard
+                        : .default)
                     .focused($focused)
                     .onSubmit { Task { await model.commit(path) } }
                     .onChange(of: focused) { isFocused in
                         if !isFocused && model.isDirty(path) { Task { await model.commit(path) } }
                     }
                     .accessibilityLabel(label)
-                if !field.altUnits.isEmpty, let unit = field.unit {
-                    Picker("field_unit \(field.label)", selection: Binding(get: { model.draft(path).unit ?? unit.code }, set: { code in
-                        Task { await model.selectUnit(path, unit: code) }
-                    })) {
-                        ForEach([unit] + field.altUnits, id: \.code) { Text($0.display).tag($0.code) }
-                    }
-                    .pickerStyle(.menu)
-                    .fixedSize()
-                } else if let unit = field.unit {
-                    Text(unit.display).foregroundStyle(.secondary)
+                if let unit = field.unit {
+                    UnitMenu(fieldLabel: field.label, units: [unit] + field.altUnits, selection: Binding(
+                        get: { model.draft(path).unit ?? unit.code },
+                        set: { code in Task { await model.selectUnit(path, unit: code) } }))
                 }
-                if model.isDirty(path) {
-                    Button { model.discard(path) } label: { Image(systemName: "xmark.circle") }
-                        .accessibilityLabel(Text("field_discard \(field.label)"))
-                    Button { Task { await model.commit(path) } } label: { Image(systemName: "checkmark.circle.fill") }
-                        .accessibilityLabel(Text("field_save \(field.label)"))
-                }
+                saveButtons
             }
         }
     }
 
-    private var prompt: Text? {
-        switch field.kind {
-        case .date: return Text("date_hint")
-        case .datetime: return Text("datetime_hint")
-        default: return nil
+    @ViewBuilder private var saveButtons: some View {
+        if model.isDirty(path) {
+            Button { model.discard(path) } label: { Image(systemName: "xmark.circle") }
+                .accessibilityLabel(Text("field_discard \(field.label)"))
+            Button { Task { await model.commit(path) } } label: { Image(systemName: "checkmark.circle.fill") }
+                .accessibilityLabel(Text("field_save \(field.label)"))
         }
     }
 

@@ -170,6 +170,18 @@ public final class FormEntryViewModel: ObservableObject {
         await changed(path, d)
     }
 
+    /// Brings back drafts typed before the app was ended (`DraftArchive`), for fields the form
+    /// still has; they are validated as if just typed.
+    public func restore(_ archived: [FieldPath: Draft]) async {
+        let known = archived.filter { field($0.key) != nil }
+        guard !known.isEmpty else { return }
+        for (path, d) in known {
+            drafts[path] = d
+            if let f = field(path), case let .invalid(key) = Values.read(f, d) { inputErrors[path] = Messages.error(key, lang) }
+        }
+        await validateNow()
+    }
+
     public func discard(_ path: FieldPath) {
         drafts[path] = nil
         inputErrors[path] = nil

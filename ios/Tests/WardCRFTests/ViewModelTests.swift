@@ -44,6 +44,19 @@ final class ViewModelTests: XCTestCase {
         XCTAssertEqual(m.status, .draft)
     }
 
+    /// Drafts typed before iOS ended the app come back as drafts (not saved), checked as typed.
+    func testRestoredDraftsAreDraftsAgain() async throws {
+        let t = try TempStore("restore", user: "dr-mori")
+        let id = try t.ffi.createCase(formId: "icrown-core", modules: [])
+        let m = FormEntryViewModel(store: t.store, caseId: id, lang: .en, liveDelayMillis: 0)
+        await m.load()
+        await m.restore([field("vs_hr"): Draft(text: "eighty", unit: nil), field("no_such_field"): Draft(text: "1", unit: nil)])
+        XCTAssertTrue(m.isDirty(field("vs_hr")))
+        XCTAssertFalse(m.isDirty(field("no_such_field")))
+        XCTAssertEqual(m.inputErrors[field("vs_hr")]?.key, .notANumber)
+        XCTAssertNil(m.storedDisplay(field("vs_hr")), "restored, not saved")
+    }
+
     func testConflictReviewShowsCandidatesSideBySideAndResolvesWithAReason() async throws {
         let a = try TempStore("ward-a", user: "dr-a")
         let b = try TempStore("ward-b", user: "dr-b")
