@@ -64,12 +64,13 @@ final class AppSession: ObservableObject {
         failure = nil
         do {
             var dir = try FileManager.default.url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
-                .appendingPathComponent("case-store", isDirectory: true)
+                .appendingPathComponent(UITestSupport.freshStore ? "uitest-store-\(UUID().uuidString)" : "case-store", isDirectory: true)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             var values = URLResourceValues()
             values.isExcludedFromBackup = true
             try dir.setResourceValues(values)
-            let store = try await WardStore.openOrCreate(in: dir, key: KeychainKeyProvider())
+            let key = UITestSupport.freshStore ? KeychainKeyProvider(account: "wardcrf-uitest-key") : KeychainKeyProvider()
+            let store = try await WardStore.openOrCreate(in: dir, key: key)
             let sync = SyncCoordinator(store: store, lang: lang)
             sync.onOutcome = { outcome in
                 if outcome.reschedule { BackgroundSync.schedule() } else { BackgroundSync.cancel() }
@@ -195,10 +196,12 @@ struct RootView: View {
         }
         .task { await session.open() }
         .sheet(isPresented: Binding(get: { session.store != nil && session.user == nil }, set: { _ in })) {
-            SignInSheet(message: session.signInMessage, localStaff: session.localStaff) { id, password, pin in
-                await session.signIn(user: id, password: password, pin: pin)
+            if let store = session.store, let sync = session.sync {
+                SignInSheet(message: session.signInMessage, localStaff: session.localStaff, store: store, sync: sync, lang: session.lang) { id, password, pin in
+                    await session.signIn(user: id, password: password, pin: pin)
+                }
+                .interactiveDismissDisabled(true)
             }
-            .interactiveDismissDisabled(true)
         }
     }
 }
@@ -207,9 +210,13 @@ struct RootView: View {
 /// on this tablet while connected to the repository), or unlocks with their PIN. The PIN field
 /// shows only for a staff ID that signed in on this device before (`localStaff`; the store does
 /// not say who set a PIN, so for them the store's NoPin message says to use the password).
+/// A tablet not yet enrolled is enrolled from here first (the first sign-in is online).
 struct SignInSheet: View {
     let message: String?
     let localStaff: [String]?
+    let store: WardStore
+    @ObservedObject var sync: SyncCoordinator
+    let lang: Language
     let onSignIn: (String, String, String?) async -> Void
     @State private var id = ""
     @State private var password = ""
@@ -221,18 +228,28 @@ struct SignInSheet: View {
             Form {
                 Section(footer: Text("signin_explain")) {
                     TextField("signin_user", text: $id)
+                        .accessibilityIdentifier("signin.user")
                         .textContentType(.username)
                         .textInputAutocapitalization(.never)
                         .autocorrectionDisabled()
                     SecureField("signin_password", text: $password)
                         .textContentType(.password)
+                        .accessibilityIdentifier("signin.password")
                     if offersPin {
                         SecureField("signin_pin", text: $pin)
                             .keyboardType(.numberPad)
                     }
                 }
                 if let message {
-                    Section { Text(message).foregroundStyle(.red) }
+                    Section { Text(message).foregroundStyle(.red).accessibilityIdentifier("signin.message") }
+                }
+                if sync.serverURL == nil {
+                    Section(footer: Text("sync_not_enrolled")) {
+                        NavigationLink("enrol_action") {
+                            EnrolmentView(store: store, lang: lang, onEnrolled: { Task { await sync.enrolled() } })
+                        }
+                        .accessibilityIdentifier("signin.enrol")
+                    }
                 }
             }
             .navigationTitle("signin_title")
@@ -247,6 +264,7 @@ struct SignInSheet: View {
                             busy = false
                         }
                     }
+                    .accessibilityIdentifier("signin.submit")
                     .disabled(busy || id.trimmingCharacters(in: .whitespaces).isEmpty || (password.isEmpty && (pin.isEmpty || !offersPin)))
                 }
             }
@@ -257,6 +275,12 @@ struct SignInSheet: View {
         let trimmed = id.trimmingCharacters(in: .whitespaces)
         return !trimmed.isEmpty && PinViewModel.offersPin(user: trimmed, localStaff: localStaff)
     }
+}
+
+/// Launch arguments of the XCUITests (UITests/): `-uitest-fresh-store` opens a new, empty
+/// store under its own Keychain key, so a test run never touches the ward's cases.
+enum UITestSupport {
+    static var freshStore: Bool { ProcessInfo.processInfo.arguments.contains("-uitest-fresh-store") }
 }
 
 /// The case status as a small capsule, read out as "Status: Draft".
@@ -287,5 +311,6 @@ struct MessageBanner: View {
             .frame(maxWidth: .infinity, alignment: .leading)
             .background(message.isError ? Color.red.opacity(0.15) : Color.teal.opacity(0.15), in: RoundedRectangle(cornerRadius: 8))
             .accessibilityAddTraits(.updatesFrequently)
+            .accessibilityIdentifier("banner")
     }
 }

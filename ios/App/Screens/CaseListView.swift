@@ -76,7 +76,7 @@ struct CaseListView: View {
                 }.accessibilityLabel(Text("action_conflicts"))
                 NavigationLink { SyncView(model: sync, store: store, lang: lang) } label: {
                     Image(systemName: sync.running ? "arrow.triangle.2.circlepath.circle.fill" : "arrow.triangle.2.circlepath")
-                }.accessibilityLabel(Text("action_sync"))
+                }.accessibilityLabel(Text("action_sync")).accessibilityIdentifier("cases.sync")
                 Menu {
                     Button { pin.open(); settingPin = true } label: { Label("pin_set_action", systemImage: "key") }
                     Button(role: .destructive) { Task { await pin.removePin() } } label: {
@@ -88,6 +88,7 @@ struct CaseListView: View {
             }
             ToolbarItem(placement: .bottomBar) {
                 Button { creating = true } label: { Label("new_case", systemImage: "plus") }
+                    .accessibilityIdentifier("cases.new")
             }
         }
         .sheet(isPresented: $settingPin, onDismiss: { if !pin.done { pin.message = nil } }) {
@@ -154,6 +155,7 @@ struct NewCaseSheet: View {
                         guard let form else { return }
                         Task { if let id = await model.create(formId: form, modules: Array(modules)) { onCreated(id) } }
                     }
+                    .accessibilityIdentifier("newcase.create")
                     .disabled(form == nil)
                 }
             }

@@ -36,6 +36,7 @@ struct FormEntryView: View {
                         .tint(index == model.current ? .accentColor : .secondary)
                         .accessibilityLabel(Text("section_issues \(tab.label) \(tab.errors) \(tab.warnings) \(tab.missing)"))
                         .accessibilityAddTraits(index == model.current ? .isSelected : [])
+                        .accessibilityIdentifier("section.\(tab.id)")
                     }
                 }
                 .padding(.horizontal)
@@ -70,13 +71,16 @@ struct FormEntryView: View {
                     .accessibilityLabel(Text("review_conflicts \(model.conflictCount)"))
                 }
                 Menu {
-                    if model.status == .draft { Button("mark_complete") { Task { await model.markComplete() } } }
+                    if model.status == .draft {
+                    Button("mark_complete") { Task { await model.markComplete() } }.accessibilityIdentifier("form.complete")
+                }
                     if model.status == .complete { Button("sign") { Task { await model.askToSign() } } }
                     if model.status != .draft { Button("reopen") { model.reopen() } }
                 } label: {
                     StatusBadge(status: model.status)
                 }
                 .accessibilityLabel(Text("status_menu"))
+                .accessibilityIdentifier("form.status")
             }
             ToolbarItemGroup(placement: .bottomBar) {
                 Button { model.select(section: model.current - 1) } label: { Label("section_previous", systemImage: "chevron.left") }
@@ -193,6 +197,7 @@ struct FieldRow: View {
                         ? NumberKeyboard.forField(integer: field.kind == .integer, minimum: field.hardLimits?.min).uiKeyboard
                         : .default)
                     .focused($focused)
+                    .accessibilityIdentifier("field.\(path.field)")
                     .onSubmit { Task { await model.commit(path) } }
                     .onChange(of: focused) { isFocused in
                         if !isFocused && model.isDirty(path) { Task { await model.commit(path) } }
@@ -214,6 +219,7 @@ struct FieldRow: View {
                 .accessibilityLabel(Text("field_discard \(field.label)"))
             Button { Task { await model.commit(path) } } label: { Image(systemName: "checkmark.circle.fill") }
                 .accessibilityLabel(Text("field_save \(field.label)"))
+                .accessibilityIdentifier("field.\(path.field).save")
         }
     }
 

@@ -38,6 +38,7 @@ struct SyncView: View {
                 } else {
                     if model.serverURL != nil && !model.needsEnrolment {
                         Button(model.phase == .idle ? "sync_start" : "sync_again") { Task { await model.start() } }
+                            .accessibilityIdentifier("sync.start")
                     }
                     if model.needsEnrolment {
                         NavigationLink("enrol_action") { EnrolmentView(store: store, lang: lang, onEnrolled: { Task { await model.enrolled() } }) }
@@ -66,8 +67,10 @@ struct EnrolmentView: View {
         Form {
             Section(footer: Text("enrol_explain")) {
                 TextField("enrol_server", text: $model.serverURL, prompt: Text(verbatim: "https://crf.example-hospital.org"))
+                    .accessibilityIdentifier("enrol.server")
                     .keyboardType(.URL).textInputAutocapitalization(.never).autocorrectionDisabled()
                 TextField("enrol_code", text: $model.code)
+                    .accessibilityIdentifier("enrol.code")
                     .textInputAutocapitalization(.never).autocorrectionDisabled()
                     .onSubmit { Task { await model.submit() } }
             }
@@ -75,6 +78,7 @@ struct EnrolmentView: View {
                 HStack { if model.busy { ProgressView() }; Text("enrol_submit") }
             }
             .disabled(!model.canSubmit)
+            .accessibilityIdentifier("enrol.submit")
             if let message = model.message { MessageBanner(message: message) }
         }
         .navigationTitle("enrol_title")
