@@ -22,7 +22,10 @@
 #
 # Usage: ios/hide-symbols.sh HEADER.h IN.a OUT.a
 #        ios/hide-symbols.sh --check   (Linux: on the host build of libwardcrf_ffi.a, after
-#                                       bindings/generate; shows the symbols before and after)
+#                                       bindings/generate; shows the symbols before and after,
+#                                       and links a C program with a sqlite3_libversion of its
+#                                       own against the library as built (fails: multiple
+#                                       definition) and filtered (links, calls the uniffi API))
 set -euo pipefail
 ios="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$ios/.." && pwd)"
@@ -61,7 +64,9 @@ hide() {
       ;;
     *)
       ld -r --whole-archive "$input" --no-whole-archive -o "$work/prelinked.o"
-      objcopy --keep-global-symbols="$work/names" "$work/prelinked.o"
+      # Embedded LLVM bitcode (Rust's std objects carry .llvmbc) is not needed to link and trips
+      # binutils' LTO plugin when ar indexes the object.
+      objcopy --keep-global-symbols="$work/names" --remove-section=.llvmbc --remove-section=.llvmcmd "$work/prelinked.o"
       rm -f "$output"
       ar crs "$output" "$work/prelinked.o"
       ;;
@@ -90,6 +95,25 @@ if [ "${1:-}" = --check ]; then
   out=$(mktemp -d)
   hide "$header" "$lib" "$out/libwardcrf_ffi.a"
   echo "after:  e.g. $(nm "$out/libwardcrf_ffi.a" | grep -E ' [tT] sqlite3_open_v2$' | head -1) (t: local), $(nm "$out/libwardcrf_ffi.a" | grep -E ' T uniffi_wardcrf_ffi_fn_constructor' | head -1) (T: global)"
+  # The collision itself: a program with a SQLite function of its own (as the app's would be)
+  # cannot link the library as built, and links and calls the uniffi API with it filtered.
+  cat >"$out/app.c" <<'C'
+#include <stdint.h>
+#include <stdio.h>
+const char *sqlite3_libversion(void) { return "the app's own SQLite"; }
+uint32_t ffi_wardcrf_ffi_uniffi_contract_version(void);
+int main(void) {
+    printf("%s, next to the core's (uniffi contract %u)\n", sqlite3_libversion(), ffi_wardcrf_ffi_uniffi_contract_version());
+    return 0;
+}
+C
+  if cc "$out/app.c" "$lib" -lpthread -ldl -lm -o "$out/plain" 2>"$out/plain.log"; then
+    echo "error: the unfiltered library linked beside another sqlite3_libversion: no collision to show" >&2
+    exit 1
+  fi
+  echo "as built: $(grep -m1 -o 'multiple definition of .sqlite3_libversion.' "$out/plain.log")"
+  cc "$out/app.c" "$out/libwardcrf_ffi.a" -lpthread -ldl -lm -o "$out/filtered"
+  echo "filtered: links; runs: $("$out/filtered")"
   rm -rf "$out"
   exit 0
 fi
