@@ -62,7 +62,8 @@ pub use store::{
     RawKeyProvider, SCHEMA_VERSION, SecretKey, Session, Status, StoreError,
 };
 pub use validate::{
-    Context, DEFAULT_MAX_ROWS, DEFAULT_MAX_TEXT, Issue, IssueCode, Report, Visibility, validate,
+    Context, DEFAULT_MAX_ROWS, DEFAULT_MAX_TEXT, Issue, IssueCode, Report, RowVisibility,
+    Visibility, validate,
 };
 
 /// Unit display and conversion helpers (UCUM codes).

@@ -135,9 +135,10 @@ pub struct SessionField {
     pub stored: Option<Json>,
     pub answer: Option<Answer>,
     pub state: FieldState,
-    /// The errors and warnings on this field (never "required": see
-    /// [`FormSession::completion_problems`]).
-    pub issues: Vec<Issue>,
+    /// The errors on this field (never "required": see [`FormSession::completion_problems`]).
+    pub errors: Vec<Issue>,
+    /// The warnings on this field, confirmed or not.
+    pub warnings: Vec<Issue>,
     /// The concurrent values, when the field is in conflict.
     pub candidates: Vec<Candidate>,
     /// The unit a new entry starts in: the site's default for this field, else the field's.
@@ -179,7 +180,7 @@ pub struct SessionGroup {
 /// An item of a section, in display order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionItem {
-    Field(SessionField),
+    Field(Box<SessionField>),
     Group(SessionGroup),
 }
 
@@ -279,7 +280,7 @@ impl FormSession {
                         let path = FieldPath::field(def.id.clone());
                         let f = session_field(field, path, case.values.get(&def.id), case);
                         count(&mut progress, field, &f, &mut next_missing);
-                        items.push(SessionItem::Field(f));
+                        items.push(SessionItem::Field(Box::new(f)));
                     }
                     Item::Group(g) => {
                         if !report.visible.groups.contains(&g.id) {
@@ -365,7 +366,7 @@ impl FormSession {
         self.sections.iter().flat_map(|s| s.items.iter()).flat_map(
             |item| -> Box<dyn Iterator<Item = &SessionField>> {
                 match item {
-                    SessionItem::Field(f) => Box::new(std::iter::once(f)),
+                    SessionItem::Field(f) => Box::new(std::iter::once(&**f)),
                     SessionItem::Group(g) => Box::new(g.rows.iter().flat_map(|r| r.fields.iter())),
                 }
             },
@@ -421,7 +422,12 @@ fn session_field(
         .iter()
         .filter(|i| on(i, &path) && i.code != IssueCode::Required)
         .collect();
-    let warnings: Vec<&Issue> = report.warnings.iter().filter(|i| on(i, &path)).collect();
+    let warnings: Vec<Issue> = report
+        .warnings
+        .iter()
+        .filter(|i| on(i, &path))
+        .cloned()
+        .collect();
     let candidates = case
         .conflicts
         .iter()
@@ -454,7 +460,8 @@ fn session_field(
         answer: stored.and_then(|s| Answer::of(field.def.kind, s)),
         stored: stored.cloned(),
         state,
-        issues: errors.into_iter().chain(warnings).cloned().collect(),
+        errors: errors.into_iter().cloned().collect(),
+        warnings,
         candidates,
         default_unit,
         path,

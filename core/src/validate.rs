@@ -15,7 +15,7 @@ mod answer;
 mod checks;
 mod report;
 
-pub use report::{Issue, IssueCode, Report, Visibility};
+pub use report::{Issue, IssueCode, Report, RowVisibility, Visibility};
 
 use crate::date::PartialDate;
 use crate::expr;

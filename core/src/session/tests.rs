@@ -73,8 +73,11 @@ fn a_wrong_value_is_an_error_and_an_unusual_one_needs_a_reason() {
     assert_eq!(st("vs_temp"), FieldState::Valid);
     assert_eq!(st("vs_rr"), FieldState::Empty);
     let hr = s.field(&FieldPath::field("vs_hr")).unwrap();
-    assert!(hr.issues.iter().all(|i| i.code != IssueCode::Required));
-    assert!(!hr.issues.is_empty());
+    assert!(hr.errors.iter().all(|i| i.code != IssueCode::Required));
+    assert!(!hr.errors.is_empty());
+    let spo2 = s.field(&FieldPath::field("vs_spo2")).unwrap();
+    assert_eq!(spo2.warnings.len(), 1);
+    assert!(spo2.errors.is_empty());
     let vitals = s.sections.iter().find(|x| x.id == "vitals").unwrap();
     assert_eq!(vitals.progress.problems, 2);
     assert!(s.completion_problems.iter().any(|p| p.field == "vs_spo2"));

@@ -288,7 +288,8 @@ impl CaseStore {
             // Values in hidden fields need the clinician's choice: `CaseStore::complete`.
             Status::Complete => {
                 let session = self.session_of(case_id, &mut doc)?;
-                if !session.hidden_values.is_empty() {
+                let left = !session.completion_problems.is_empty() || session.conflicts > 0;
+                if !left && !session.hidden_values.is_empty() {
                     return Err(StoreError::HiddenValues(
                         session.hidden_values.into_iter().map(|h| h.path).collect(),
                     ));

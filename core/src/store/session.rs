@@ -95,13 +95,18 @@ impl CaseStore {
         Ok(shared.into_iter().chain(local).map(|(p, _)| p).collect())
     }
 
-    /// Marks a case complete. Values in hidden fields need the clinician's choice: with
+    /// Marks a case complete. Anything left ([`FormSession::completion_problems`], conflicts)
+    /// is refused first with [`StoreError::NotComplete`]. Values in hidden fields then need the
+    /// clinician's choice: with
     /// [`HiddenValues::NoneExpected`] they are refused ([`StoreError::HiddenValues`]); kept, the
     /// completion records that they were kept; cleared, they are cleared first (one audited
-    /// change). Anything else left ([`FormSession::completion_problems`], conflicts) is refused
-    /// with [`StoreError::NotComplete`].
+    /// change).
     pub fn complete(&mut self, case_id: &str, hidden: HiddenValues) -> Result<Status, StoreError> {
         let session = self.session(case_id)?;
+        if !session.completion_problems.is_empty() || session.conflicts > 0 {
+            // What is left comes first: the choice about hidden values is asked last.
+            return self.complete_with(case_id, None);
+        }
         let reason = match (&hidden, session.hidden_values.is_empty()) {
             (_, true) => None,
             (HiddenValues::NoneExpected, false) => {

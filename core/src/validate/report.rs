@@ -126,9 +126,12 @@ pub struct Visibility {
     pub fields: HashSet<String>,
     /// Repeating groups shown (rows may be added).
     pub groups: HashSet<String>,
-    /// The fields shown in each row, by group, in the order of the rows: (row id, fields).
-    pub rows: HashMap<String, Vec<(Option<String>, HashSet<String>)>>,
+    /// The fields shown in each row, by group, in the order of the rows.
+    pub rows: HashMap<String, Vec<RowVisibility>>,
 }
+
+/// The fields shown in one row: (row id, fields).
+pub type RowVisibility = (Option<String>, HashSet<String>);
 
 impl Visibility {
     /// Whether a field is shown: case-level, or in the row `row_id` of `group`.
