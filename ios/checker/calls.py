@@ -1,0 +1,821 @@
+"""Checks the app's Swift against the generated API, on syntax trees.
+
+For every expression whose type it can tell (see `Checker.infer`), it checks:
+- a call of a method of a generated class, protocol, record or enum, of a generated type's
+  static method or initialiser, or of a generated top-level function: that it exists, that the
+  argument labels fit one signature (in order, defaulted parameters may be left out), that a
+  throwing call is inside a `try` (or `try?`/`try!`, also one to its left in the same binary
+  expression) and an async call inside an `await`;
+- each argument of such a call that is a literal (string, integer, real, boolean, `nil`, array)
+  or an expression of a known generated type against the parameter's type: a string for an
+  `Int`, `Bool` or enum parameter, `nil` for a non-optional one, a `CaseStatus` for a
+  `Language`, and so on, is a type error;
+- `.case` where a generated enum is expected (an argument, either side of `==`/`!=`, the right
+  side of an assignment, a `switch`/`case` pattern over it, a parameter's default value), and
+  `Type.case` / `catch Type.case` for a generated enum: that the case exists;
+- a property read of a generated record or class: that the member exists;
+- every app type conforming to a generated protocol (KeyProvider, LogSink, ...): that it has each
+  of the protocol's methods with the same argument labels.
+
+Types are learned from: declared types (`let x: T`, parameters, properties of the app's own
+types), `let x = T(...)`, the results of generated and app methods and functions (for a generic
+`call<T>(_ body: (CaseStore) throws -> T)` the type of the closure's single expression),
+closure parameters (`$0`, named) where the closure is passed to a parameter of function type
+(e.g. the store's `call { $0... }` and a view model's `act { $0... }`) or to `map`/`filter`/...
+of an array of known elements, `for x in`, `if let`/`guard let`, `catch let e as T`, `as?`,
+`!`, `??`, `try`/`await`, enum case patterns binding associated values.
+
+Not checked (there is no Swift compiler here): expressions whose type it cannot tell (they are
+skipped, never guessed), overload resolution by type, generic constraints, the app's own API,
+SwiftUI, Foundation and CryptoKit usage, optional chaining rules, access control and
+concurrency (Sendable, actor isolation).
+"""
+from .api import literal_type
+from .parse import base, element, function_params, function_result, is_optional, key, line, named, fields, norm_type, text
+
+NUMERIC = {"Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64",
+           "Double", "Float", "CGFloat", "TimeInterval"}
+BASIC = NUMERIC | {"String", "Bool", "Data"}
+BOUNDARIES = {"statements", "lambda_literal", "function_body", "computed_property", "class_body",
+              "source_file", "function_declaration", "init_declaration", "computed_getter", "computed_setter"}
+BINARY = {"additive_expression", "multiplicative_expression", "comparison_expression", "equality_expression",
+          "conjunction_expression", "disjunction_expression", "nil_coalescing_expression", "infix_expression",
+          "range_expression", "as_expression", "check_expression"}
+# Generic functions whose first two arguments have one type: `XCTAssertEqual(view.status, .draft)`.
+SAME_TYPE_ARGS = {"XCTAssertEqual", "XCTAssertNotEqual"}
+ARRAY_CLOSURES = {"map", "compactMap", "flatMap", "filter", "first", "contains", "forEach", "allSatisfy",
+                  "firstIndex", "lastIndex", "last", "min", "max", "sorted", "drop", "prefix", "partition",
+                  "removeAll", "sort"}
+
+
+class Env:
+    def __init__(self, parent=None, self_type=None):
+        self.parent, self.vars = parent, {}
+        self.self_type = self_type if self_type is not None or parent is None else parent.self_type
+
+    def get(self, name):
+        e = self
+        while e is not None:
+            if name in e.vars:
+                return e.vars[name]
+            e = e.parent
+        return None
+
+    def has(self, name):
+        e = self
+        while e is not None:
+            if name in e.vars:
+                return True
+            e = e.parent
+        return False
+
+
+class Checker:
+    def __init__(self, model):
+        self.model = model
+        self.passed = 0
+        self.failures = []
+        self.closure_params = {}  # key(lambda) -> [type or None]
+        self.rel = ""
+        self.verbose = False
+        self.passes = []
+
+    # ---- results --------------------------------------------------------------------------
+
+    def ok(self, node=None, what=""):
+        self.passed += 1
+        if self.verbose and node is not None:
+            self.passes.append(f"{self.rel}:{line(node)}: {what}")
+
+    def fail(self, node, what):
+        self.failures.append(f"{self.rel}:{line(node)}: {what}")
+
+    # ---- entry ----------------------------------------------------------------------------
+
+    def check_file(self, rel, tree):
+        self.rel = rel
+        self.visit(tree.root_node, Env())
+
+    def gen_type(self, t):
+        """The generated TypeInfo of type string `t` (optionality ignored), else None."""
+        return self.model.generated(base(t)) if t else None
+
+    # ---- walking --------------------------------------------------------------------------
+
+    def visit_children(self, node, env):
+        for c in node.children:
+            if c.is_named:
+                self.visit(c, env)
+
+    def visit(self, node, env):
+        handler = getattr(self, "v_" + node.type, None)
+        if handler is not None:
+            handler(node, env)
+        else:
+            self.visit_children(node, env)
+
+    def v_class_declaration(self, node, env):
+        name = text(node.child_by_field_name("name")).split("<")[0]
+        inner = Env(env, self_type=name)
+        self.check_conformance(node, name)
+        body = node.child_by_field_name("body")
+        if body is not None:
+            self.visit_children(body, inner)
+
+    v_protocol_declaration = v_class_declaration
+
+    def v_function_declaration(self, node, env):
+        inner = Env(env)
+        children = fields(node)
+        for i, (f, c) in enumerate(children):
+            if c.type == "parameter":
+                from .api import _param
+                p = _param(c, False)
+                if p.name:
+                    inner.vars[p.name] = p.type or None
+                # A default value of a generated enum type: `maxLevel: LogLevel = .info`.
+                for f2, d in children[i + 1:i + 3]:
+                    if f2 == "default_value":
+                        self.expect(d, p.type, inner, f"the default of `{p.name}`")
+                        break
+        body = node.child_by_field_name("body")
+        if body is not None:
+            self.visit(body, inner)
+
+    v_init_declaration = v_function_declaration
+
+    def v_lambda_literal(self, node, env):
+        inner = Env(env)
+        types = self.closure_params.get(key(node), [])
+        names = []
+        ftype = node.child_by_field_name("type")
+        if ftype is not None:
+            for p in ftype.children:
+                if p.type == "lambda_function_type_parameters":
+                    for lp in named(p):
+                        n = lp.child_by_field_name("name")
+                        ann = [c for f, c in fields(lp) if f == "name" and c.type != "simple_identifier"]
+                        names.append((text(n) if n is not None else "_", norm_type(text(ann[0])) if ann else None))
+        for i, (n, declared) in enumerate(names):
+            inner.vars[n] = declared or (types[i] if i < len(types) else None)
+        for i, t in enumerate(types):
+            inner.vars[f"${i}"] = t
+        for c in named(node):
+            if c.type != "lambda_function_type":
+                self.visit(c, inner)
+
+    def v_property_declaration(self, node, env):
+        value = node.child_by_field_name("value")
+        ann = next((c for c in node.children if c.type == "type_annotation"), None)
+        declared = norm_type(text(ann)[1:]) if ann is not None else None
+        if value is not None:
+            self.visit(value, env)
+            if declared:
+                self.expect(value, declared, env, "the value")
+        t = declared or (self.infer(value, env) if value is not None else None)
+        for f, c in fields(node):
+            if f == "name" and c.type == "pattern":
+                b = c.child_by_field_name("bound_identifier")
+                if b is not None:
+                    env.vars[text(b)] = t
+                else:
+                    for sub in named(c):  # a tuple pattern: names, types unknown
+                        if sub.type == "pattern" and sub.named_child_count:
+                            env.vars[text(sub)] = None
+            elif c.type == "computed_property" or f == "computed_value":
+                self.visit(c, Env(env))
+
+    def _bindings(self, node, env):
+        """`if let x = e`, `guard let x = e, ...`, `if let x`, `if case .c(let v) = e`."""
+        children = fields(node)
+        i = 0
+        while i < len(children):
+            f, c = children[i]
+            if c.type == "value_binding_pattern" and i + 1 < len(children) and children[i + 1][0] == "bound_identifier":
+                name = text(children[i + 1][1])
+                value = children[i + 2][1] if i + 2 < len(children) and children[i + 2][0] == "condition" \
+                    and children[i + 2][1].type not in ("value_binding_pattern",) else None
+                if value is not None and text(children[i + 2][1]).startswith(("!", "(")) is False and \
+                        self._has_equals_between(node, children[i + 1][1], value):
+                    self.visit(value, env)
+                    t = self.infer(value, env)
+                    env.vars[name] = base(t) if t else None
+                    i += 3
+                    continue
+                env.vars[name] = base(env.get(name)) if env.get(name) else None  # `if let x`
+                i += 2
+                continue
+            if c.is_named and c.type not in ("statements", "else"):
+                self.visit(c, env)
+            i += 1
+
+    @staticmethod
+    def _has_equals_between(node, a, b):
+        return any(not c.is_named and text(c) == "=" and a.end_byte <= c.start_byte <= b.start_byte for c in node.children)
+
+    def v_if_statement(self, node, env):
+        inner = Env(env)
+        self._case_condition(node, inner)
+        self._bindings(node, inner)
+        first = True
+        for c in node.children:
+            if c.type == "statements":
+                self.visit(c, Env(inner) if first else Env(env))
+                first = False
+            elif c.type == "if_statement":
+                self.visit(c, env)
+
+    def v_guard_statement(self, node, env):
+        self._case_condition(node, env)
+        self._bindings(node, env)
+        for c in node.children:
+            if c.type == "statements":
+                self.visit(c, Env(env))
+
+    def _case_condition(self, node, env):
+        """`if case .x(let v) = e` / `guard case T.x = e`: the condition's parts are flat."""
+        parts = [c for f, c in fields(node) if f == "condition"]
+        if not any(not c.is_named and text(c) == "case" for c in node.children):
+            return
+        eq = next((c for c in node.children if not c.is_named and text(c) == "="), None)
+        if eq is None:
+            return
+        subject = next((c for c in parts if c.start_byte > eq.start_byte), None)
+        t = self.infer(subject, env) if subject is not None else None
+        names = [c for c in parts if c.end_byte <= eq.start_byte]
+        qualified = next((c for c in names if c.type == "user_type"), None)
+        if qualified is not None:
+            t = text(qualified)
+        case = next((c for c in names if c.type == "simple_identifier"), None)
+        if case is not None:
+            info = self.check_case(case, t, text(case))
+            bound = [c for c in names if c.type == "pattern"]
+            self._bind_assoc(info, text(case), bound, env)
+
+    def v_for_statement(self, node, env):
+        inner = Env(env)
+        coll = node.child_by_field_name("collection")
+        if coll is not None:
+            self.visit(coll, env)
+        item = node.child_by_field_name("item")
+        if item is not None:
+            b = item.child_by_field_name("bound_identifier")
+            t = self.infer(coll, env) if coll is not None else None
+            if b is not None:
+                inner.vars[text(b)] = element(t) if t else None
+        for c in node.children:
+            if c.type == "statements":
+                self.visit(c, inner)
+
+    def v_catch_block(self, node, env):
+        inner = Env(env)
+        pattern = node.child_by_field_name("error")
+        inner.vars["error"] = None
+        if pattern is not None:
+            ut = next((c for c in named(pattern) if c.type == "user_type"), None)
+            case = next((c for c in named(pattern) if c.type == "simple_identifier"), None)
+            if ut is not None and case is not None:  # catch WardcrfError.NoStore
+                self.check_case(case, text(ut), text(case))
+            elif ut is not None:  # catch let e as T
+                sub = next((c for c in named(pattern) if c.type == "pattern"), None)
+                b = sub.child_by_field_name("bound_identifier") if sub is not None else None
+                if b is not None:
+                    inner.vars[text(b)] = text(ut)
+        for c in node.children:
+            if c.type == "statements":
+                self.visit(c, inner)
+
+    def v_switch_statement(self, node, env):
+        subject = node.child_by_field_name("expr")
+        if subject is not None:
+            self.visit(subject, env)
+        t = self.infer(subject, env) if subject is not None else None
+        for entry in named(node):
+            if entry.type != "switch_entry":
+                continue
+            inner = Env(env)
+            for c in named(entry):
+                if c.type == "switch_pattern":
+                    self._switch_pattern(c, t, inner)
+                elif c.type == "statements":
+                    self.visit(c, inner)
+                elif c.type != "where_keyword":
+                    self.visit(c, inner)
+
+    def _switch_pattern(self, node, t, env):
+        pattern = next((c for c in named(node) if c.type == "pattern"), None)
+        if pattern is None:
+            return
+        kids = named(pattern)
+        qualified = next((c for c in kids if c.type == "user_type"), None)
+        case = next((c for c in kids if c.type == "simple_identifier"), None)
+        starts_dot = text(pattern).lstrip().removeprefix("let ").removeprefix("var ").lstrip().startswith(".")
+        if case is None or not (starts_dot or qualified is not None):
+            return
+        info = self.check_case(case, text(qualified) if qualified is not None else t, text(case))
+        self._bind_assoc(info, text(case), [c for c in kids if c.type == "pattern"], env)
+
+    def _bind_assoc(self, info, case, patterns, env):
+        assoc = info.cases.get(case, []) if info is not None else []
+        for i, p in enumerate(patterns):
+            name = text(p).replace("let ", "").replace("var ", "").strip()
+            if name.isidentifier():
+                env.vars[name] = assoc[i][1] if i < len(assoc) else None
+
+    def v_assignment(self, node, env):
+        target = node.child_by_field_name("target")
+        result = node.child_by_field_name("result")
+        self.visit_children(node, env)
+        if target is not None and result is not None and text(target) != "_":
+            inner = named(target)[0] if named(target) else target
+            t = self.infer(inner, env)
+            if t:
+                self.expect(result, t, env, f"the value assigned to `{text(inner)}`")
+
+    def v_equality_expression(self, node, env):
+        self.visit_children(node, env)
+        lhs, rhs = node.child_by_field_name("lhs"), node.child_by_field_name("rhs")
+        if lhs is None or rhs is None:
+            return
+        for a, b in ((lhs, rhs), (rhs, lhs)):
+            if self._implicit_member(a) is not None:
+                t = self.infer(b, env)
+                if t and self.gen_type(t) is not None and self.gen_type(t).kind == "enum":
+                    self.check_case(a, t, self._implicit_member(a))
+
+    def v_navigation_expression(self, node, env):
+        self.visit_children(node, env)
+        parent = node.parent
+        if parent is not None and parent.type == "call_expression" and parent.child(0) == node:
+            return  # checked as a call
+        target = node.child_by_field_name("target")
+        suffix = node.child_by_field_name("suffix")
+        member = suffix.child_by_field_name("suffix") if suffix is not None else None
+        if target is None or member is None or member.type != "simple_identifier":
+            return
+        name = text(member)
+        if target.type in ("simple_identifier", "user_type") and self.model.generated(text(target)) is not None \
+                and not self._is_var(text(target), env):
+            info = self.model.generated(text(target))
+            if info.kind == "enum":
+                self.check_case(member, text(target), name)
+            return
+        t = self.infer(target, env)
+        info = self.gen_type(t)
+        if info is None or info.kind not in ("struct", "class", "protocol") or element(t):
+            return
+        if self.model.has_member(base(t), name):
+            self.ok(member, f"member `{base(t)}.{name}`")
+        else:
+            self.fail(member, f"`{base(t)}` has no member `{name}` in the generated API")
+
+    def _is_var(self, name, env):
+        return env.has(name)
+
+    # ---- calls ----------------------------------------------------------------------------
+
+    def v_call_expression(self, node, env):
+        callee = node.child(0)
+        suffix = next((c for c in node.children if c.type == "call_suffix"), None)
+        if suffix is None:
+            self.visit_children(node, env)
+            return
+        args, closures = self._args(suffix)
+        is_subscript = text(suffix).startswith("[")
+        fns, what, recv_type = ([], None, None) if is_subscript else self.resolve(callee, env)
+        if fns:
+            self._closure_types(fns, args, closures)
+        elif recv_type and element(recv_type) and callee.type == "navigation_expression":
+            name = self._member_name(callee)
+            if name in ARRAY_CLOSURES:
+                el = element(recv_type)
+                for lam in closures + [a[1] for a in args if a[1].type == "lambda_literal"]:
+                    self.closure_params[key(lam)] = [el, el] if name in ("sorted", "sort", "min", "max") else [el]
+        if callee.type == "navigation_expression":
+            self.visit(callee.child_by_field_name("target"), env)
+        elif callee.type != "simple_identifier":
+            self.visit(callee, env)
+        self.visit(suffix, env)
+        if callee.type == "simple_identifier" and text(callee) in SAME_TYPE_ARGS and len(args) >= 2 \
+                and not env.has(text(callee)):
+            for (_, a), (_, b) in ((args[0], args[1]), (args[1], args[0])):
+                if self._implicit_member(a) is not None or self._implicit_call(a) is not None:
+                    t = self.infer(b, env)
+                    if t:
+                        self.expect(a, t, env, f"an argument of {text(callee)}")
+        if what is not None and fns and any(f is None for f in fns):
+            self.fail(node, f"{what} is not in the generated API")
+        elif what is not None and fns:
+            self.check_call(node, what, fns, args, closures, env)
+
+    @staticmethod
+    def _member_name(nav):
+        s = nav.child_by_field_name("suffix")
+        m = s.child_by_field_name("suffix") if s is not None else None
+        return text(m) if m is not None else None
+
+    def _args(self, suffix):
+        """([(label or "_", value node)], [trailing closures]) of a call suffix."""
+        args, closures = [], []
+        for c in named(suffix):
+            if c.type == "value_arguments":
+                for a in named(c):
+                    if a.type != "value_argument":
+                        continue
+                    label = a.child_by_field_name("name")
+                    value = a.child_by_field_name("value")
+                    if value is None:
+                        value = named(a)[-1] if named(a) else a
+                    args.append((text(label).strip() if label is not None else "_", value))
+            elif c.type == "lambda_literal":
+                closures.append(c)
+        return args, closures
+
+    def resolve(self, callee, env):
+        """([Func], description of what is called, or None when it is not generated API, the
+        receiver's type) for the callee of a call."""
+        m = self.model
+        if callee.type == "simple_identifier":
+            name = text(callee)
+            if env.has(name):
+                return [], None, None
+            self_t = env.self_type
+            if self_t and (m.methods(self_t, name) or m.methods(self_t, name, static=True)):
+                return m.methods(self_t, name) + m.methods(self_t, name, static=True), None, None
+            if name in m.app_functions:
+                return m.app_functions[name], None, None
+            info = m.types.get(name)
+            if info is not None:
+                fns = info.inits
+                if info.generated:
+                    if info.kind == "struct" or fns:
+                        return fns, f"`{name}` initialiser", None
+                    return [], None, None
+                return fns, None, None
+            if name in m.functions:
+                return m.functions[name], f"`{name}`", None
+            return [], None, None
+        if callee.type != "navigation_expression":
+            return [], None, None
+        target = callee.child_by_field_name("target")
+        name = self._member_name(callee)
+        if name is None:
+            return [], None, None
+        tname = text(target)
+        if target.type == "simple_identifier" and tname == "WardCRF" and not env.has(tname):
+            return m.functions.get(name, [None]), f"`WardCRF.{name}`", None
+        if target.type in ("simple_identifier", "user_type") and tname in m.types and not env.has(tname):
+            info = m.types[tname]
+            if name == "init":
+                return info.inits, (f"`{tname}` initialiser" if info.generated else None), None
+            if info.generated and info.kind == "enum" and name in info.cases:
+                return [self._case_func(info, name)], f"case `{tname}.{name}`", None
+            fns = m.methods(tname, name, static=True)
+            if info.generated:
+                return (fns or [None]), f"`{tname}.{name}`", None
+            return fns, None, None
+        t = self.infer(target, env)
+        if not t:
+            return [], None, None
+        info = self.gen_type(t)
+        fns = m.methods(base(t), name)
+        if info is not None and not element(t):
+            if not fns and info.kind == "enum" and name in info.cases:
+                return [], None, t
+            return (fns or [None]), f"`{base(t)}.{name}`", t
+        return fns, None, t
+
+    @staticmethod
+    def _case_func(info, name):
+        """An enum case with associated values, as the function that makes it."""
+        from .api import Func, Param
+        params = [Param(label=label or "_", name=label or "", type=t, has_default=False)
+                  for label, t in info.cases[name]]
+        return Func(name=name, params=params, result=info.name)
+
+    def _fit(self, fn, labels):
+        """The parameter index of each argument when `labels` fit `fn`, else None."""
+        out, i = [], 0
+        params = fn.params
+        for label in labels:
+            while i < len(params) and params[i].label != label:
+                if not params[i].has_default:
+                    return None
+                i += 1
+            if i == len(params):
+                return None
+            out.append(i)
+            i += 1
+        if any(not p.has_default for p in params[i:]):
+            return None
+        return out
+
+    def _closure_types(self, fns, args, closures):
+        fns = [f for f in fns if f is not None]
+        for fn in fns:
+            labels = [a[0] for a in args]
+            fitted = self._fit(fn, labels + ["\0"] * 0)
+            if fitted is None and closures:
+                # Trailing closures fill the remaining function-typed parameters.
+                fitted = self._fit_with_trailing(fn, labels, len(closures))
+            if fitted is None:
+                continue
+            for (label, value), idx in zip(args, fitted):
+                if value.type == "lambda_literal":
+                    self.closure_params[key(value)] = function_params(fn.params[idx].type) or []
+            rest = [p for p in fn.params if function_params(p.type) is not None][-len(closures):] if closures else []
+            for lam, p in zip(closures, rest):
+                self.closure_params[key(lam)] = function_params(p.type) or []
+            return
+
+    def _fit_with_trailing(self, fn, labels, n):
+        trailing = [i for i, p in enumerate(fn.params) if function_params(p.type) is not None][-n:]
+        if len(trailing) < n:
+            return None
+        head = type(fn)(fn.name, fn.params[:trailing[0]], fn.throws, fn.is_async, fn.result)
+        return self._fit(head, labels)
+
+    def check_call(self, node, what, fns, args, closures, env):
+        labels = [a[0] for a in args]
+        fitting = []
+        for fn in fns:
+            fitted = self._fit(fn, labels) if not closures else (self._fit_with_trailing(fn, labels, len(closures))
+                                                                 or self._fit(fn, labels))
+            if fitted is not None:
+                fitting.append((fn, fitted))
+        if not fitting:
+            want = " | ".join(dict.fromkeys(f.signature() for f in fns))
+            used = "(" + "".join(l + ":" for l in labels) + ")"
+            self.fail(node, f"{what}{used} does not match the generated {want}")
+            return
+        self.ok(node, f"{what} labels")
+        fn, fitted = fitting[0]
+        if fn.throws:
+            if self.covered(node, "try_expression"):
+                self.ok(node, f"{what} try")
+            else:
+                self.fail(node, f"{what} throws: the call needs `try`")
+        if fn.is_async:
+            if self.covered(node, "await_expression"):
+                self.ok(node, f"{what} await")
+            else:
+                self.fail(node, f"{what} is async: the call needs `await`")
+        for (label, value), idx in zip(args, fitted):
+            p = fn.params[idx]
+            self.expect(value, p.type, env, f"argument `{label}` of {what}")
+
+    def covered(self, node, kind):
+        """Whether `node` is inside a `try`/`await` of its statement."""
+        child, parent = node, node.parent
+        while parent is not None and parent.type not in BOUNDARIES:
+            if parent.type == kind:
+                return True
+            if parent.type in BINARY or parent.type == "assignment":
+                first = named(parent)[0] if named(parent) else None
+                if first is not None and first.end_byte <= child.start_byte and self._starts_with(first, kind):
+                    return True
+            child, parent = parent, parent.parent
+        return False
+
+    @staticmethod
+    def _starts_with(node, kind):
+        while node is not None:
+            if node.type == kind:
+                return True
+            node = named(node)[0] if named(node) else None
+        return False
+
+    # ---- expected types -------------------------------------------------------------------
+
+    @staticmethod
+    def _implicit_member(node):
+        """`x` of an implicit member expression `.x`, else None."""
+        if node is not None and node.type == "prefix_expression" and text(node).startswith("."):
+            t = node.child_by_field_name("target")
+            if t is not None and t.type == "simple_identifier":
+                return text(t)
+        return None
+
+    def expect(self, value, want, env, what):
+        """Checks expression `value` where a value of type `want` is expected."""
+        if not want or value is None:
+            return
+        want_base = base(want)
+        info = self.model.generated(want_base)
+        wanted_generated = info is not None
+        member = self._implicit_member(value)
+        if member is not None:
+            if info is not None and info.kind == "enum":
+                self.check_case(value, want_base, member)
+            elif want_base in BASIC and member not in ("init", "zero", "max", "min", "infinity", "nan", "now"):
+                self.fail(value, f"type error: `.{member}` passed as {what}, which is `{want}`")
+            return
+        if value.type == "call_expression" and self._implicit_call(value) is not None and info is not None \
+                and info.kind == "enum":
+            self.check_case(value, want_base, self._implicit_call(value))
+            return
+        if value.type == "nil_literal":
+            if is_optional(want) or want_base in ("Any",) or not (wanted_generated or want_base in BASIC):
+                return
+            self.fail(value, f"type error: `nil` passed as {what}, which is not optional (`{want}`)")
+            return
+        if value.type == "array_literal":
+            el = element(want)
+            if el is None and (wanted_generated or want_base in BASIC):
+                self.fail(value, f"type error: an array passed as {what}, which is `{want}`")
+            elif el is not None:
+                self.ok(value, f"array for {what}")
+                for c in named(value):
+                    self.expect(c, el, env, f"an element of {what}")
+            return
+        lit = literal_type(value)
+        if lit is not None:
+            if not (wanted_generated or want_base in BASIC or element(want) is not None):
+                return
+            fits = (lit == want_base or lit == "Int" and want_base in NUMERIC
+                    or lit == "Double" and want_base in {"Double", "Float", "CGFloat", "TimeInterval"})
+            if fits:
+                self.ok(value, f"literal for {what}")
+            else:
+                kind = {"String": "a string", "Int": "an integer", "Double": "a number", "Bool": "a boolean"}[lit]
+                self.fail(value, f"type error: {kind} literal `{text(value)}` passed as {what}, which is `{want}`")
+            return
+        if value.type in ("lambda_literal",):
+            return
+        got = self.infer(value, env)
+        if not got:
+            return
+        got_base = base(got)
+        if got_base == want_base:
+            self.ok(value, f"`{got}` for {what}")
+            return
+        got_generated = self.model.generated(got_base) is not None
+        if not (got_generated or wanted_generated):
+            return
+        if (got_generated or got_base in BASIC) and (wanted_generated or want_base in BASIC) \
+                and not element(got) and not element(want) and not self.model.conforms(got_base, want_base):
+            self.fail(value, f"type error: `{text(value)}` is `{got}`, passed as {what}, which is `{want}`")
+        elif element(got) and element(want) and base(element(got)) != base(element(want)) \
+                and (self.model.generated(base(element(got))) or self.model.generated(base(element(want)))):
+            self.fail(value, f"type error: `{text(value)}` is `{got}`, passed as {what}, which is `{want}`")
+
+    def _implicit_call(self, node):
+        """`x` of `.x(...)` (an enum case with associated values), else None."""
+        if node is None or node.type != "call_expression" or node.child_count == 0:
+            return None
+        return self._implicit_member(node.child(0))
+
+    def check_case(self, node, t, name):
+        """Checks that `name` is a case of generated enum `t`; returns the enum's TypeInfo."""
+        info = self.gen_type(t) if t else None
+        if info is None or info.kind != "enum":
+            return None
+        if name in info.cases:
+            self.ok(node, f"case `{base(t)}.{name}`")
+        elif self.model.has_member(base(t), name):
+            self.ok(node, f"member `{base(t)}.{name}`")  # a property/method of the app's extension (`.isRetryable`)
+        else:
+            self.fail(node, f"`.{name}` is not a case of the generated enum `{base(t)}`")
+        return info
+
+    # ---- conformance ----------------------------------------------------------------------
+
+    def check_conformance(self, node, name):
+        for c in node.children:
+            if c.type != "inheritance_specifier":
+                continue
+            proto = self.model.generated(norm_type(text(c)))
+            if proto is None or proto.kind != "protocol":
+                continue
+            mine = self.model.types.get(name)
+            for need in proto.protocol_funcs:
+                have = mine.methods.get(need.name, []) if mine is not None else []
+                want = [p.label for p in need.params]
+                if any([p.label for p in h.params] == want for h in have):
+                    self.ok(node, f"`{name}` implements `{proto.name}.{need.signature()}`")
+                else:
+                    self.fail(node, f"`{name}` conforms to the generated `{proto.name}` but has no "
+                                    f"`{need.signature()}`")
+
+    # ---- types of expressions -------------------------------------------------------------
+
+    def infer(self, node, env):
+        """The type of expression `node` as a normalised string, or None when not known."""
+        if node is None:
+            return None
+        t = node.type
+        m = self.model
+        lit = literal_type(node)
+        if lit:
+            return lit
+        if t == "simple_identifier":
+            name = text(node)
+            if env.has(name):
+                return env.get(name)
+            if env.self_type:
+                mt = m.member(env.self_type, name)
+                if mt:
+                    return mt
+            return None
+        if t == "self_expression":
+            return env.self_type
+        if t in ("try_expression", "await_expression"):
+            return self.infer(node.child_by_field_name("expr"), env)
+        if t == "parenthesized_expression" or t == "tuple_expression" and node.named_child_count == 1:
+            return self.infer(named(node)[0], env)
+        if t == "as_expression":
+            ty = node.child_by_field_name("name") or (named(node)[-1] if named(node) else None)
+            op = next((c for c in node.children if c.type == "as_operator"), None)
+            tt = norm_type(text(ty)) if ty is not None else None
+            return (tt + "?") if tt and op is not None and text(op) == "as?" else tt
+        if t == "postfix_expression":
+            inner = self.infer(node.child_by_field_name("target"), env)
+            return base(inner) if inner and text(node).endswith("!") else inner
+        if t == "nil_coalescing_expression":
+            v = self.infer(node.child_by_field_name("value"), env)
+            return base(v) if v else self.infer(node.child_by_field_name("if_nil"), env)
+        if t == "navigation_expression":
+            target = node.child_by_field_name("target")
+            name = self._member_name(node)
+            if name is None:
+                return None
+            if target.type in ("simple_identifier", "user_type") and not env.has(text(target)):
+                info = m.types.get(text(target))
+                if info is not None:
+                    if info.kind == "enum" and name in info.cases:
+                        return info.name
+                    return info.properties.get(name) if name in info.properties else None
+            tt = self.infer(target, env)
+            if not tt:
+                return None
+            return self.member_type(tt, name)
+        if t == "call_expression":
+            callee = node.child(0)
+            suffix = next((c for c in node.children if c.type == "call_suffix"), None)
+            if suffix is not None and text(suffix).startswith("["):
+                ct = self.infer(callee, env)
+                return element(ct) if ct else None
+            if callee.type == "navigation_expression":
+                name = self._member_name(callee)
+                target = callee.child_by_field_name("target")
+                rt = None if target is None or (target.type == "simple_identifier" and text(target) in m.types
+                                                and not env.has(text(target))) else self.infer(target, env)
+                if rt and element(rt) and name in ("filter", "sorted"):
+                    return base(rt)
+                if rt and element(rt) and name in ("first", "last", "min", "max", "randomElement"):
+                    return element(rt) + "?"
+            if callee.type == "simple_identifier" and text(callee) in ("XCTUnwrap",) and suffix is not None:
+                args, _ = self._args(suffix)
+                return base(self.infer(args[0][1], env)) if args and self.infer(args[0][1], env) else None
+            fns, _, _ = self.resolve(callee, env)
+            fns = [f for f in fns if f is not None]
+            if callee.type == "simple_identifier" and text(callee) in m.types and not env.has(text(callee)):
+                return text(callee)
+            if not fns:
+                return None
+            fn = fns[0]
+            if fn.name == "init" and callee.type == "navigation_expression":
+                return text(callee.child_by_field_name("target"))
+            r = fn.result
+            if r and base(r) in fn.generics and suffix is not None:
+                return self._generic_result(suffix, env)
+            return r
+        return None
+
+    def _generic_result(self, suffix, env):
+        """The type of a closure argument's single expression (for `call<T>(_ body: ... -> T)`)."""
+        _, closures = self._args(suffix)
+        lams = closures or [a[1] for a in self._args(suffix)[0] if a[1].type == "lambda_literal"]
+        if not lams:
+            return None
+        lam = lams[0]
+        stmts = next((c for c in named(lam) if c.type == "statements"), None)
+        if stmts is None or len(named(stmts)) != 1:
+            return None
+        inner = Env(env)
+        types = self.closure_params.get(key(lam), [])
+        for i, ty in enumerate(types):
+            inner.vars[f"${i}"] = ty
+        ftype = lam.child_by_field_name("type")
+        if ftype is not None:
+            params = [p for p in ftype.children if p.type == "lambda_function_type_parameters"]
+            for p in params:
+                for i, lp in enumerate(named(p)):
+                    n = lp.child_by_field_name("name")
+                    if n is not None:
+                        inner.vars[text(n)] = types[i] if i < len(types) else None
+            declared = [c for f, c in fields(ftype) if f == "name" and c.type != "simple_identifier"]
+            if declared:
+                return norm_type(text(declared[-1]))
+        return self.infer(named(stmts)[0], inner)
+
+    def member_type(self, t, name):
+        el = element(t)
+        if el is not None:
+            return {"count": "Int", "isEmpty": "Bool", "first": el + "?", "last": el + "?"}.get(name)
+        if base(t) == "String":
+            return {"count": "Int", "isEmpty": "Bool"}.get(name)
+        mt = self.model.member(base(t), name)
+        if mt:
+            return mt + "?" if is_optional(t) and not is_optional(mt) else mt
+        return None
