@@ -399,7 +399,8 @@ class Checker:
         if callee.type == "simple_identifier" and text(callee) in SAME_TYPE_ARGS and len(args) >= 2 \
                 and not env.has(text(callee)):
             for (_, a), (_, b) in ((args[0], args[1]), (args[1], args[0])):
-                if self._implicit_member(a) is not None or self._implicit_call(a) is not None:
+                if self._implicit_member(a) is not None or self._implicit_call(a) is not None \
+                        or a.type == "array_literal":
                     t = self.infer(b, env)
                     if t:
                         self.expect(a, t, env, f"an argument of {text(callee)}")
@@ -646,10 +647,11 @@ class Checker:
         if not got:
             return
         got_base = base(got)
-        if got_base == want_base:
-            self.ok(value, f"`{got}` for {what}")
-            return
         got_generated = self.model.generated(got_base) is not None
+        if got_base == want_base:
+            if got_generated or wanted_generated or element(want):
+                self.ok(value, f"`{got}` for {what}")
+            return
         if not (got_generated or wanted_generated):
             return
         if (got_generated or got_base in BASIC) and (wanted_generated or want_base in BASIC) \

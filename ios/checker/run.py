@@ -8,6 +8,8 @@ from .calls import Checker
 from .parse import errors, parse
 
 SOURCE_DIRS = ("Sources/WardCRF", "Sources/WardCRFUI", "Tests", "App")
+# Declarations every generated WardCRF.swift has: without them the file is not the bindings.
+EXPECTED = ("CaseStore", "WardcrfError", "KeyProvider")
 
 
 def sources(ios):
@@ -20,24 +22,20 @@ def sources(ios):
     return sorted(out)
 
 
-def check(ios, repo, generated, extra=(), verbose=False):
-    """(passed, [failure]) for the Swift of `ios` plus `extra` files against `generated`."""
-    if not os.path.exists(generated):
-        return 0, [f"{generated} is missing: run bindings/generate first"]
+def check_texts(generated, files, verbose=False, expected=EXPECTED):
+    """The Checker after checking `files` ({shown path: Swift text}) against the generated
+    Swift text `generated`."""
     model = Model()
-    with open(generated, encoding="utf-8") as f:
-        read_declarations(parse(f.read()), True, model)
-    missing = [n for n in ("CaseStore", "WardcrfError", "KeyProvider") if model.generated(n) is None]
-    if missing:
-        return 0, [f"{generated}: the model of the generated API lacks {', '.join(missing)}"]
+    read_declarations(parse(generated), True, model)
     checker = Checker(model)
     checker.verbose = verbose
-    files = sources(ios) + [os.path.abspath(e) for e in extra]
+    missing = [n for n in expected if model.generated(n) is None]
+    if missing:
+        checker.failures.append(f"the model of the generated API lacks {', '.join(missing)}")
+        return checker
     trees = {}
-    for path in files:
-        with open(path, encoding="utf-8") as f:
-            tree = parse(f.read())
-        rel = os.path.relpath(path, repo)
+    for rel, source in files.items():
+        tree = parse(source)
         bad = errors(tree)
         if bad:
             checker.failures.append(f"{rel}:{bad[0]}: the Swift parser cannot read this (syntax error)")
@@ -46,7 +44,22 @@ def check(ios, repo, generated, extra=(), verbose=False):
         read_declarations(tree, False, model)
     for rel, tree in trees.items():
         checker.check_file(rel, tree)
-    l10n.check(ios, repo, [p for p in files if os.sep + "App" + os.sep in p], checker)
+    return checker
+
+
+def check(ios, repo, generated, extra=(), verbose=False):
+    """(passed, [failure]) for the Swift of `ios` plus `extra` files against `generated`."""
+    if not os.path.exists(generated):
+        return 0, [f"{generated} is missing: run bindings/generate first"]
+    with open(generated, encoding="utf-8") as f:
+        generated_text = f.read()
+    paths = sources(ios) + [os.path.abspath(e) for e in extra]
+    files = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            files[os.path.relpath(path, repo)] = f.read()
+    checker = check_texts(generated_text, files, verbose)
+    l10n.check(ios, repo, [p for p in paths if os.sep + "App" + os.sep in p], checker)
     for p in checker.passes:
         print("ok  " + p)
     return checker.passed, checker.failures
