@@ -611,9 +611,12 @@ class Checker:
             elif want_base in BASIC and member not in ("init", "zero", "max", "min", "infinity", "nan", "now"):
                 self.fail(value, f"type error: `.{member}` passed as {what}, which is `{want}`")
             return
-        if value.type == "call_expression" and self._implicit_call(value) is not None and info is not None \
-                and info.kind == "enum":
-            self.check_case(value, want_base, self._implicit_call(value))
+        if self._implicit_call(value) is not None and info is not None and info.kind == "enum":
+            case = self._implicit_call(value)
+            if self.check_case(value, want_base, case) is not None and case in info.cases:
+                suffix = next((c for c in value.children if c.type == "call_suffix"), None)
+                args, closures = self._args(suffix) if suffix is not None else ([], [])
+                self.check_call(value, f"case `{want_base}.{case}`", [self._case_func(info, case)], args, closures, env)
             return
         if value.type == "nil_literal":
             if is_optional(want) or want_base in ("Any",) or not (wanted_generated or want_base in BASIC):

@@ -80,6 +80,7 @@ open class Thing: ThingProtocol, @unchecked Sendable {
     open func list(filter: Filter = Filter(), limit: UInt32? = nil) -> [Item] { [] }
     open func fetch(url: String) async throws -> String { "" }
     open func setState(id: String, state: State) throws {}
+    open func answer(id: String, answer: Answer?, kept: Kept) throws -> Session { fatalError() }
 }
 public struct Item: Equatable, Hashable {
     public var id: String
@@ -104,6 +105,26 @@ enum ThingError: Swift.Error, Equatable, Hashable {
     case Gone(what: String
     )
     case Busy
+}
+public enum Answer: Equatable, Hashable {
+    case text(text: String
+    )
+    case number(value: Double
+    )
+    case none
+}
+public enum Kept: Equatable, Hashable {
+    case keep
+    case clear(reason: String
+    )
+}
+public struct Session: Equatable, Hashable {
+    public var answers: [Answer]
+    public var first: Answer?
+    public init(answers: [Answer], first: Answer?) {
+        self.answers = answers
+        self.first = first
+    }
 }
 public protocol Listener: AnyObject, Sendable {
     func heard(n: UInt32)
@@ -177,6 +198,22 @@ class Rules(unittest.TestCase):
         self.assertFails("do { _ = try t.get(id: \"a\") } catch ThingError.Lost {}", "`.Lost`")
         self.assertFails("throw ThingError.Gone(thing: \"x\")", "case `ThingError.Gone`(thing:) does not match")
         self.assertPasses("throw ThingError.Gone(what: \"x\")")
+
+    def test_enum_cases_with_values_in_arguments_and_patterns(self):
+        self.assertPasses("let s = try t.answer(id: \"a\", answer: .text(text: \"x\"), kept: .clear(reason: \"r\"))\n"
+                          "for a in s.answers {\n switch a {\n case let .text(text): _ = text.count\n"
+                          " case .number(let v): _ = v\n case .none: break\n }\n}\n"
+                          "if case let .text(x)? = s.first { _ = x.count }\n"
+                          "_ = try t.answer(id: \"a\", answer: nil, kept: .keep)")
+        self.assertFails("_ = try t.answer(id: \"a\", answer: .text(value: \"x\"), kept: .keep)",
+                         "case `Answer.text`(value:) does not match")
+        self.assertFails("_ = try t.answer(id: \"a\", answer: .number(value: \"x\"), kept: .keep)",
+                         "a string literal `\"x\"`", "`Double`")
+        self.assertFails("_ = try t.answer(id: \"a\", answer: .date(date: \"2020\"), kept: .keep)",
+                         "`.date` is not a case of the generated enum `Answer`")
+        self.assertFails("let s = try t.answer(id: \"a\", answer: nil, kept: .keep)\n"
+                         "for a in s.answers {\n switch a {\n case .text: break\n case .choice: break\n default: break\n }\n}",
+                         "`.choice` is not a case of the generated enum `Answer`")
 
     def test_record_initialisers_use_the_generated_labels(self):
         self.assertFails("_ = Item(id: \"a\", status: .open)", "`Item` initialiser(id:status:) does not match")
