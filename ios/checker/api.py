@@ -227,9 +227,7 @@ def read_type(node, generated, model, outer=None):
             if kind == "protocol":
                 info.protocol_funcs.append(fn)
         elif m.type == "init_declaration":
-            fn = read_function(m)
-            if not any(p.label in ("unsafeFromHandle", "noHandle") for p in fn.params):
-                info.inits.append(fn)
+            info.inits.append(read_function(m))
         elif m.type == "property_declaration":
             names, t = _property_names_and_type(m)
             for n in names:

@@ -41,6 +41,8 @@ BOUNDARIES = {"statements", "lambda_literal", "function_body", "computed_propert
 BINARY = {"additive_expression", "multiplicative_expression", "comparison_expression", "equality_expression",
           "conjunction_expression", "disjunction_expression", "nil_coalescing_expression", "infix_expression",
           "range_expression", "as_expression", "check_expression"}
+# Members every generated record and class has (Equatable, Hashable, CustomStringConvertible).
+UNIVERSAL_MEMBERS = {"self", "hashValue", "hash", "description", "debugDescription"}
 # Generic functions whose first two arguments have one type: `XCTAssertEqual(view.status, .draft)`.
 SAME_TYPE_ARGS = {"XCTAssertEqual", "XCTAssertNotEqual"}
 ARRAY_CLOSURES = {"map", "compactMap", "flatMap", "filter", "first", "contains", "forEach", "allSatisfy",
@@ -51,6 +53,7 @@ ARRAY_CLOSURES = {"map", "compactMap", "flatMap", "filter", "first", "contains",
 class Env:
     def __init__(self, parent=None, self_type=None):
         self.parent, self.vars = parent, {}
+        self.is_type = False  # the members' scope of a type declaration
         self.self_type = self_type if self_type is not None or parent is None else parent.self_type
 
     def get(self, name):
@@ -117,6 +120,7 @@ class Checker:
     def v_class_declaration(self, node, env):
         name = text(node.child_by_field_name("name")).split("<")[0]
         inner = Env(env, self_type=name)
+        inner.is_type = True
         self.check_conformance(node, name)
         body = node.child_by_field_name("body")
         if body is not None:
@@ -125,6 +129,8 @@ class Checker:
     v_protocol_declaration = v_class_declaration
 
     def v_function_declaration(self, node, env):
+        if not env.is_type and env.parent is not None:
+            env.vars[text(node.child_by_field_name("name"))] = None  # a local function shadows
         inner = Env(env)
         children = fields(node)
         for i, (f, c) in enumerate(children):
@@ -185,38 +191,53 @@ class Checker:
             elif c.type == "computed_property" or f == "computed_value":
                 self.visit(c, Env(env))
 
-    def _bindings(self, node, env):
-        """`if let x = e`, `guard let x = e, ...`, `if let x`, `if case .c(let v) = e`."""
-        children = fields(node)
-        i = 0
-        while i < len(children):
-            f, c = children[i]
-            if c.type == "value_binding_pattern" and i + 1 < len(children) and children[i + 1][0] == "bound_identifier":
-                name = text(children[i + 1][1])
-                value = children[i + 2][1] if i + 2 < len(children) and children[i + 2][0] == "condition" \
-                    and children[i + 2][1].type not in ("value_binding_pattern",) else None
-                if value is not None and text(children[i + 2][1]).startswith(("!", "(")) is False and \
-                        self._has_equals_between(node, children[i + 1][1], value):
-                    self.visit(value, env)
-                    t = self.infer(value, env)
-                    env.vars[name] = base(t) if t else None
-                    i += 3
-                    continue
-                env.vars[name] = base(env.get(name)) if env.get(name) else None  # `if let x`
-                i += 2
+    def _conditions(self, node, env):
+        """The comma-separated conditions of an `if`/`guard`, in order: `let x = e` and `let x`
+        bind `x`; `case .c(let v) = e` / `case T.c = e` check the case and bind `v`; anything
+        else is visited. The grammar gives each condition's parts flat, as `condition` fields."""
+        segment = []
+        for f, c in fields(node) + [(None, None)]:
+            if f in ("condition", "bound_identifier"):
+                segment.append((f, c))
                 continue
-            if c.is_named and c.type not in ("statements", "else"):
-                self.visit(c, env)
-            i += 1
+            if segment:
+                self._condition(segment, env)
+            segment = []
 
-    @staticmethod
-    def _has_equals_between(node, a, b):
-        return any(not c.is_named and text(c) == "=" and a.end_byte <= c.start_byte <= b.start_byte for c in node.children)
+    def _condition(self, parts, env):
+        kinds = [c.type for _, c in parts]
+        eq = kinds.index("=") if "=" in kinds else None
+        if kinds[0] == "case" and eq is not None:
+            subject = next((c for _, c in parts[eq + 1:] if c.is_named), None)
+            if subject is not None:
+                self.visit(subject, env)
+            t = self.infer(subject, env) if subject is not None else None
+            names = [c for _, c in parts[1:eq] if c.is_named]
+            qualified = next((c for c in names if c.type == "user_type"), None)
+            if qualified is not None:
+                t = text(qualified)
+            case = next((c for c in names if c.type == "simple_identifier"), None)
+            if case is not None:
+                info = self.check_case(case, t, text(case))
+                self._bind_assoc(info, text(case), [c for c in names if c.type == "pattern"], env)
+            return
+        if kinds[0] == "value_binding_pattern" and len(parts) > 1 and parts[1][0] == "bound_identifier":
+            name = text(parts[1][1])
+            value = next((c for _, c in parts[eq + 1:] if c.is_named), None) if eq is not None else None
+            if value is not None:
+                self.visit(value, env)
+                t = self.infer(value, env)
+            else:  # `if let x`: the optional `x` unwrapped
+                t = env.get(name)
+            env.vars[name] = base(t) if t else None
+            return
+        for _, c in parts:
+            if c.is_named:
+                self.visit(c, env)
 
     def v_if_statement(self, node, env):
         inner = Env(env)
-        self._case_condition(node, inner)
-        self._bindings(node, inner)
+        self._conditions(node, inner)
         first = True
         for c in node.children:
             if c.type == "statements":
@@ -226,31 +247,10 @@ class Checker:
                 self.visit(c, env)
 
     def v_guard_statement(self, node, env):
-        self._case_condition(node, env)
-        self._bindings(node, env)
+        self._conditions(node, env)
         for c in node.children:
             if c.type == "statements":
                 self.visit(c, Env(env))
-
-    def _case_condition(self, node, env):
-        """`if case .x(let v) = e` / `guard case T.x = e`: the condition's parts are flat."""
-        parts = [c for f, c in fields(node) if f == "condition"]
-        if not any(not c.is_named and text(c) == "case" for c in node.children):
-            return
-        eq = next((c for c in node.children if not c.is_named and text(c) == "="), None)
-        if eq is None:
-            return
-        subject = next((c for c in parts if c.start_byte > eq.start_byte), None)
-        t = self.infer(subject, env) if subject is not None else None
-        names = [c for c in parts if c.end_byte <= eq.start_byte]
-        qualified = next((c for c in names if c.type == "user_type"), None)
-        if qualified is not None:
-            t = text(qualified)
-        case = next((c for c in names if c.type == "simple_identifier"), None)
-        if case is not None:
-            info = self.check_case(case, t, text(case))
-            bound = [c for c in names if c.type == "pattern"]
-            self._bind_assoc(info, text(case), bound, env)
 
     def v_for_statement(self, node, env):
         inner = Env(env)
@@ -364,7 +364,7 @@ class Checker:
         info = self.gen_type(t)
         if info is None or info.kind not in ("struct", "class", "protocol") or element(t):
             return
-        if self.model.has_member(base(t), name):
+        if self.model.has_member(base(t), name) or name in UNIVERSAL_MEMBERS:
             self.ok(member, f"member `{base(t)}.{name}`")
         else:
             self.fail(member, f"`{base(t)}` has no member `{name}` in the generated API")
@@ -404,7 +404,9 @@ class Checker:
                     t = self.infer(b, env)
                     if t:
                         self.expect(a, t, env, f"an argument of {text(callee)}")
-        if what is not None and fns and any(f is None for f in fns):
+        if what is not None and not fns:
+            self.fail(node, f"{what}: the generated type has no public initialiser")
+        elif what is not None and fns and any(f is None for f in fns):
             self.fail(node, f"{what} is not in the generated API")
         elif what is not None and fns:
             self.check_call(node, what, fns, args, closures, env)
@@ -445,14 +447,11 @@ class Checker:
                 return m.methods(self_t, name) + m.methods(self_t, name, static=True), None, None
             if name in m.app_functions:
                 return m.app_functions[name], None, None
+            if self_t and m.member(self_t, name):
+                return [], None, None  # a closure-typed property of ours
             info = m.types.get(name)
             if info is not None:
-                fns = info.inits
-                if info.generated:
-                    if info.kind == "struct" or fns:
-                        return fns, f"`{name}` initialiser", None
-                    return [], None, None
-                return fns, None, None
+                return info.inits, (f"`{name}` initialiser" if info.generated else None), None
             if name in m.functions:
                 return m.functions[name], f"`{name}`", None
             return [], None, None

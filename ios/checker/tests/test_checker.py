@@ -217,12 +217,18 @@ class Rules(unittest.TestCase):
 
     def test_record_initialisers_use_the_generated_labels(self):
         self.assertFails("_ = Item(id: \"a\", status: .open)", "`Item` initialiser(id:status:) does not match")
+        self.assertFails("_ = Thing()", "`Thing` initialiser() does not match the generated init(unsafeFromHandle:)")
         self.assertPasses("_ = Item(id: \"a\", state: .closed)\n_ = Filter(state: .open)")
 
     def test_a_class_implementing_a_generated_protocol_has_its_methods(self):
         self.assertFails("", "`L` conforms to the generated `Listener` but has no `heard(n:)`",
                          extra="final class L: Listener { func heard(count: UInt32) {} }\n")
         self.assertPasses("", extra="final class L: Listener { func heard(n: UInt32) {} }\n")
+
+    def test_our_own_functions_and_closures_shadow_generated_names(self):
+        self.assertPasses("func make(name: Int) -> Int { name }\n_ = make(name: 1)")
+        self.assertPasses("let make = { (x: Int) in x }\n_ = make(2)")
+        self.assertFails("_ = try make(name: 1)", "an integer literal `1`")
 
     def test_a_syntax_error_fails(self):
         self.assertFails("let = = 1", "the Swift parser cannot read this")
