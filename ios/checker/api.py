@@ -24,6 +24,7 @@ class Func:
     name: str
     params: list
     throws: bool = False
+    rethrows: bool = False  # throws only what its closure arguments throw
     is_async: bool = False
     result: str = None
     generics: tuple = ()
@@ -132,15 +133,17 @@ def _param(node, default):
 
 def read_function(node):
     params, result, generics = [], None, ()
-    throws = is_async = False
+    throws = is_async = rethrows = False
     children = fields(node)
     for i, (f, c) in enumerate(children):
         if c.type == "parameter":
             default = i + 2 < len(children) and children[i + 2][0] == "default_value" or \
                 i + 1 < len(children) and children[i + 1][0] == "default_value"
             params.append(_param(c, default))
-        elif c.type in ("throws", "rethrows") or text(c) in ("throws", "rethrows"):
+        elif c.type == "throws" or text(c) == "throws":
             throws = True
+        elif text(c) == "rethrows":
+            rethrows = True
         elif c.type == "async" or text(c) == "async":
             is_async = True
         elif c.type == "type_parameters":
@@ -159,7 +162,7 @@ def read_function(node):
                         p.has_default = True
     name_node = node.child_by_field_name("name")
     name = "init" if node.type == "init_declaration" else text(name_node).strip("`")
-    return Func(name=name, params=params, throws=throws, is_async=is_async, result=result,
+    return Func(name=name, params=params, throws=throws, rethrows=rethrows, is_async=is_async, result=result,
                 generics=generics, is_static=_is_static(node), line=node.start_point[0] + 1)
 
 

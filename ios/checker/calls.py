@@ -45,6 +45,8 @@ BINARY = {"additive_expression", "multiplicative_expression", "comparison_expres
 UNIVERSAL_MEMBERS = {"self", "hashValue", "hash", "description", "debugDescription"}
 # Generic functions whose first two arguments have one type: `XCTAssertEqual(view.status, .draft)`.
 SAME_TYPE_ARGS = {"XCTAssertEqual", "XCTAssertNotEqual"}
+# Expressions whose first child is the receiver chain a `try`/`await` at its left end covers.
+CHAINS = {"navigation_expression", "call_expression", "postfix_expression"}
 ARRAY_CLOSURES = {"map", "compactMap", "flatMap", "filter", "first", "contains", "forEach", "allSatisfy",
                   "firstIndex", "lastIndex", "last", "min", "max", "sorted", "drop", "prefix", "partition",
                   "removeAll", "sort"}
@@ -54,6 +56,7 @@ class Env:
     def __init__(self, parent=None, self_type=None):
         self.parent, self.vars = parent, {}
         self.is_type = False  # the members' scope of a type declaration
+        self.result = parent.result if parent is not None else None  # what `return` returns
         self.self_type = self_type if self_type is not None or parent is None else parent.self_type
 
     def get(self, name):
@@ -144,14 +147,43 @@ class Checker:
                     if f2 == "default_value":
                         self.expect(d, p.type, inner, f"the default of `{p.name}`")
                         break
+        inner.result = None
+        if node.type == "function_declaration":
+            from .api import read_function
+            inner.result = read_function(node).result
         body = node.child_by_field_name("body")
         if body is not None:
             self.visit(body, inner)
+            self._implicit_return(body, inner)
 
     v_init_declaration = v_function_declaration
 
+    def _implicit_return(self, body, env):
+        """The single expression of a body with a result type is what it returns."""
+        stmts = next((c for c in named(body) if c.type == "statements"), None) if body.type != "statements" else body
+        if env.result and env.result != "Void" and stmts is not None and len(named(stmts)) == 1:
+            only = named(stmts)[0]
+            if only.type not in ("control_transfer_statement", "if_statement", "switch_statement", "guard_statement",
+                                 "for_statement", "do_statement", "assignment", "property_declaration"):
+                self.expect(only, env.result, env, "the result")
+
+    def v_control_transfer_statement(self, node, env):
+        self.visit_children(node, env)
+        result = node.child_by_field_name("result")
+        if result is not None and text(node).startswith("return") and env.result:
+            self.expect(result, env.result, env, "the result")
+
+    def v_nil_coalescing_expression(self, node, env):
+        self.visit_children(node, env)
+        value, if_nil = node.child_by_field_name("value"), node.child_by_field_name("if_nil")
+        if value is not None and if_nil is not None and self._implicit_member(if_nil) is not None:
+            t = self.infer(value, env)
+            if t:
+                self.expect(if_nil, base(t), env, f"the default of `{text(value)}`")
+
     def v_lambda_literal(self, node, env):
         inner = Env(env)
+        inner.result = None
         types = self.closure_params.get(key(node), [])
         names = []
         ftype = node.child_by_field_name("type")
@@ -189,7 +221,10 @@ class Checker:
                         if sub.type == "pattern" and sub.named_child_count:
                             env.vars[text(sub)] = None
             elif c.type == "computed_property" or f == "computed_value":
-                self.visit(c, Env(env))
+                inner = Env(env)
+                inner.result = declared
+                self.visit(c, inner)
+                self._implicit_return(c, inner)
 
     def _conditions(self, node, env):
         """The comma-separated conditions of an `if`/`guard`, in order: `let x = e` and `let x`
@@ -410,6 +445,10 @@ class Checker:
             self.fail(node, f"{what} is not in the generated API")
         elif what is not None and fns:
             self.check_call(node, what, fns, args, closures, env)
+        elif fns and all(f is not None for f in fns):
+            self.check_own_call(node, fns, args, closures, env)
+        elif callee.type == "simple_identifier" and env.get(text(callee)) and function_result(env.get(text(callee))):
+            self.check_closure_call(node, text(callee), env.get(text(callee)))
 
     @staticmethod
     def _member_name(nav):
@@ -477,6 +516,8 @@ class Checker:
         t = self.infer(target, env)
         if not t:
             return [], None, None
+        if name == "init" and target.type == "self_expression" and base(t) in m.types:
+            return m.types[base(t)].inits, None, None
         info = self.gen_type(t)
         fns = m.methods(base(t), name)
         if info is not None and not element(t):
@@ -564,24 +605,72 @@ class Checker:
             p = fn.params[idx]
             self.expect(value, p.type, env, f"argument `{label}` of {what}")
 
+    def check_own_call(self, node, fns, args, closures, env):
+        """A call of our own function, method or initialiser: when exactly one of its
+        declarations fits the labels, a throwing one needs `try` and an async one `await`
+        (labels and types of our own API are not checked: the compiler's overloads, default
+        memberwise initialisers and protocol extensions are beyond this model)."""
+        labels = [a[0] for a in args]
+        fitting = [fn for fn in fns if (self._fit_with_trailing(fn, labels, len(closures)) if closures else None)
+                   is not None or self._fit(fn, labels) is not None]
+        if not fitting or len({(f.throws, f.is_async) for f in fitting}) != 1:
+            return  # ambiguous: the compiler would pick by type
+        fn = fitting[0]
+        what = f"`{fn.name}`" if fn.name != "init" else "the initialiser"
+        if fn.throws:
+            if self.covered(node, "try_expression"):
+                self.ok(node, f"{what} try")
+            else:
+                self.fail(node, f"{what} (ours) throws: the call needs `try`")
+        if fn.is_async:
+            if self.covered(node, "await_expression"):
+                self.ok(node, f"{what} await")
+            else:
+                self.fail(node, f"{what} (ours) is async: the call needs `await`")
+        fitted = self._fit_with_trailing(fn, labels, len(closures)) if closures else None
+        if fitted is None:
+            fitted = self._fit(fn, labels)
+        for (label, value), idx in zip(args, fitted or []):
+            self.expect(value, fn.params[idx].type, env, f"argument `{label}` of {what}")
+
+    def check_closure_call(self, node, name, ftype):
+        """A call of a closure of declared function type: `try` if it throws, `await` if async."""
+        effects = base(ftype).rsplit("->", 1)[0]
+        effects = effects[effects.rfind(")") + 1:].split()
+        for word, kind, needs in (("throws", "try_expression", "try"), ("async", "await_expression", "await")):
+            if word not in effects:
+                continue
+            if self.covered(node, kind):
+                self.ok(node, f"closure `{name}` {needs}")
+            else:
+                self.fail(node, f"`{name}` is a closure that {'throws' if word == 'throws' else 'is async'}: "
+                                f"the call needs `{needs}`")
+
     def covered(self, node, kind):
-        """Whether `node` is inside a `try`/`await` of its statement."""
+        """Whether `node` is inside a `try`/`await` of its statement: an enclosing one, or one
+        at the left end of an enclosing chain (`try a.b().c()`, `try x() + y()`)."""
+        if self._starts_with(node, kind):
+            return True
         child, parent = node, node.parent
         while parent is not None and parent.type not in BOUNDARIES:
             if parent.type == kind:
                 return True
-            if parent.type in BINARY or parent.type == "assignment":
+            if parent.type in CHAINS or parent.type in BINARY or parent.type == "assignment":
                 first = named(parent)[0] if named(parent) else None
-                if first is not None and first.end_byte <= child.start_byte and self._starts_with(first, kind):
+                if first is not None and first.start_byte < child.start_byte and self._starts_with(first, kind):
                     return True
             child, parent = parent, parent.parent
         return False
 
     @staticmethod
     def _starts_with(node, kind):
+        """Whether the leftmost operand of `node` (down its chains) is a `kind` expression."""
         while node is not None:
             if node.type == kind:
                 return True
+            if node.type not in CHAINS and node.type not in BINARY and node.type not in (
+                    "try_expression", "await_expression"):
+                return False
             node = named(node)[0] if named(node) else None
         return False
 
