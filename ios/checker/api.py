@@ -140,10 +140,10 @@ def read_function(node):
             default = i + 2 < len(children) and children[i + 2][0] == "default_value" or \
                 i + 1 < len(children) and children[i + 1][0] == "default_value"
             params.append(_param(c, default))
-        elif c.type == "throws" or text(c) == "throws":
-            throws = True
         elif text(c) == "rethrows":
             rethrows = True
+        elif c.type == "throws" or text(c) == "throws":
+            throws = True
         elif c.type == "async" or text(c) == "async":
             is_async = True
         elif c.type == "type_parameters":

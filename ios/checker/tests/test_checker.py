@@ -181,6 +181,7 @@ class Rules(unittest.TestCase):
         self.assertFails("let i = try box.with { try $0.get(id: \"x\") }\n_ = i.nope", "`Item` has no member `nope`")
         self.assertFails("_ = try box.with { thing in try thing.get(id: 1) }", "an integer literal `1`")
         self.assertFails("_ = t.list().map { $0.nme }", "`Item` has no member `nme`")
+        self.assertPasses("_ = box.with { $0.list() }")  # `with` rethrows: no `try` for a closure that cannot throw
 
     def test_literals_and_typed_values_must_fit_the_parameter(self):
         self.assertFails("try t.setState(id: \"a\", state: \"open\")", "a string literal `\"open\"`", "`State`")
@@ -229,6 +230,13 @@ class Rules(unittest.TestCase):
         self.assertPasses("func make(name: Int) -> Int { name }\n_ = make(name: 1)")
         self.assertPasses("let make = { (x: Int) in x }\n_ = make(2)")
         self.assertFails("_ = try make(name: 1)", "an integer literal `1`")
+
+    def test_our_own_throwing_and_async_functions_need_try_and_await(self):
+        own = "func load() async throws -> Int { 1 }\nfunc plain(_ x: Int) throws {}\n"
+        self.assertFails("_ = try load()", "`load` (ours) is async: the call needs `await`", extra=own)
+        self.assertFails("try await plain(load())\nplain(1)", "probe.swift:14: `plain` (ours) throws", extra=own)
+        self.assertFails("let run: () async throws -> Void = {}\ntry run()", "`run` is a closure that is async", extra=own)
+        self.assertPasses("try await plain(load())", extra=own)
 
     def test_a_syntax_error_fails(self):
         self.assertFails("let = = 1", "the Swift parser cannot read this")
