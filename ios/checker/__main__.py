@@ -1,7 +1,8 @@
-"""`python -m checker [--verbose] [GENERATED.swift] [--extra FILE.swift ...]`: checks the Swift of ios/ (and
-any extra files, which the checker's own tests use to seed faults) against the generated
-bindings. Prints each failure (and with --verbose each check that passed) (file:line: what) and `swift-api: N passed, N failed`; exits 1 on
-any failure or when nothing was checked.
+"""`python -m checker [--verbose] [GENERATED.swift] [--extra FILE.swift ...]`: checks the Swift
+of ios/ (and any extra files, which the checker's own tests use to seed faults) against the
+generated bindings. Prints each failure as `file:line: what` (with --verbose also each check
+that passed), then `swift-api: N passed, N failed`; exits 1 on any failure or when nothing was
+checked.
 """
 import os
 import sys
@@ -21,7 +22,7 @@ def main(argv):
         elif generated is None:
             generated = a
         else:
-            print(f"usage: ios/check-api [--verbose] [GENERATED.swift]", file=sys.stderr)
+            print("usage: ios/check-api [--verbose] [GENERATED.swift]", file=sys.stderr)
             return 2
     ios = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     repo = os.path.dirname(ios)

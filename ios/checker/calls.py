@@ -1,24 +1,27 @@
 """Checks the app's Swift against the generated API, on syntax trees.
 
-For every expression whose type it can tell (see `Checker.infer`), it checks:
+For every expression whose type it can tell (infer.py), it checks:
 - a call of a method of a generated class, protocol, record or enum, of a generated type's
-  static method or initialiser, or of a generated top-level function: that it exists, that the
-  argument labels fit one signature (in order, defaulted parameters may be left out), that a
-  throwing call is inside a `try` (or `try?`/`try!`, also one to its left in the same binary
-  expression) and an async call inside an `await`;
-- each argument of such a call that is a literal (string, integer, real, boolean, `nil`, array)
-  or an expression of a known generated type against the parameter's type: a string for an
-  `Int`, `Bool` or enum parameter, `nil` for a non-optional one, a `CaseStatus` for a
-  `Language`, and so on, is a type error;
-- `.case` where a generated enum is expected (an argument, either side of `==`/`!=`, the right
-  side of an assignment, a `switch`/`case` pattern over it, a parameter's default value), and
-  `Type.case` / `catch Type.case` for a generated enum: that the case exists;
-- a property read of a generated record or class: that the member exists;
-- every app type conforming to a generated protocol (KeyProvider, LogSink, ...): that it has each
-  of the protocol's methods with the same argument labels.
+  static method or initialiser, of a generated enum case with values, or of a generated
+  top-level function: that it exists, that the argument labels fit one signature (in order,
+  defaulted parameters may be left out), that a throwing call is under a `try` (`try?`, `try!`;
+  also one at the left end of its chain or binary expression) and an async call under `await`;
+- each argument of such a call against the parameter's type (expect.py): a string literal for
+  an `Int`, `Bool` or enum parameter, `nil` for a non-optional one, a `CaseStatus` for a
+  `Language` and the like are type errors;
+- `.case` where a generated enum is expected (an argument, either side of `==`/`!=`, an
+  assignment, a `return` or single-expression result, a `??` default, a `switch`/`if case`/
+  `guard case` pattern over it, a parameter's default value), and `Type.case` / `catch
+  Type.case`: that the case exists;
+- a member read from a generated record or class: that it exists;
+- every class of ours conforming to a generated protocol (KeyProvider, LogSink, ...): that it
+  has each of the protocol's methods with the same argument labels;
+- calls of our own functions, methods, initialisers and function-typed variables: when exactly
+  one declaration fits the labels, `try` if it throws (not `rethrows`), `await` if it is async,
+  and its arguments against its parameter types as above.
 
-Types are learned from: declared types (`let x: T`, parameters, properties of the app's own
-types), `let x = T(...)`, the results of generated and app methods and functions (for a generic
+Types are learned from: declared types (`let x: T`, parameters, properties of our own types),
+`let x = T(...)`, the results of generated and our own methods and functions (for a generic
 `call<T>(_ body: (CaseStore) throws -> T)` the type of the closure's single expression),
 closure parameters (`$0`, named) where the closure is passed to a parameter of function type
 (e.g. the store's `call { $0... }` and a view model's `act { $0... }`) or to `map`/`filter`/...
@@ -26,16 +29,14 @@ of an array of known elements, `for x in`, `if let`/`guard let`, `catch let e as
 `!`, `??`, `try`/`await`, enum case patterns binding associated values.
 
 Not checked (there is no Swift compiler here): expressions whose type it cannot tell (they are
-skipped, never guessed), overload resolution by type, generic constraints, the app's own API,
-SwiftUI, Foundation and CryptoKit usage, optional chaining rules, access control and
-concurrency (Sendable, actor isolation).
+skipped, never guessed), overload resolution by type, generic constraints, the labels of our own
+API (memberwise initialisers, protocol extensions), SwiftUI, Foundation, XCTest and CryptoKit
+calls, optional chaining rules, access control and concurrency (Sendable, actor isolation).
 """
-from .api import literal_type
-from .parse import base, element, function_params, function_result, is_optional, key, line, named, fields, norm_type, text
+from .expect import Expectations
+from .infer import Env, Inference
+from .parse import base, element, function_params, function_result, key, line, named, fields, norm_type, text
 
-NUMERIC = {"Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64",
-           "Double", "Float", "CGFloat", "TimeInterval"}
-BASIC = NUMERIC | {"String", "Bool", "Data"}
 BOUNDARIES = {"statements", "lambda_literal", "function_body", "computed_property", "class_body",
               "source_file", "function_declaration", "init_declaration", "computed_getter", "computed_setter"}
 BINARY = {"additive_expression", "multiplicative_expression", "comparison_expression", "equality_expression",
@@ -52,31 +53,9 @@ ARRAY_CLOSURES = {"map", "compactMap", "flatMap", "filter", "first", "contains",
                   "removeAll", "sort"}
 
 
-class Env:
-    def __init__(self, parent=None, self_type=None):
-        self.parent, self.vars = parent, {}
-        self.is_type = False  # the members' scope of a type declaration
-        self.result = parent.result if parent is not None else None  # what `return` returns
-        self.self_type = self_type if self_type is not None or parent is None else parent.self_type
+class Checker(Inference, Expectations):
+    """Walks syntax trees with the scopes of their names, checking as described above."""
 
-    def get(self, name):
-        e = self
-        while e is not None:
-            if name in e.vars:
-                return e.vars[name]
-            e = e.parent
-        return None
-
-    def has(self, name):
-        e = self
-        while e is not None:
-            if name in e.vars:
-                return True
-            e = e.parent
-        return False
-
-
-class Checker:
     def __init__(self, model):
         self.model = model
         self.passed = 0
@@ -586,7 +565,7 @@ class Checker:
                 fitting.append((fn, fitted))
         if not fitting:
             want = " | ".join(dict.fromkeys(f.signature() for f in fns))
-            used = "(" + "".join(l + ":" for l in labels) + ")"
+            used = "(" + "".join(label + ":" for label in labels) + ")"
             self.fail(node, f"{what}{used} does not match the generated {want}")
             return
         self.ok(node, f"{what} labels")
@@ -673,242 +652,3 @@ class Checker:
                 return False
             node = named(node)[0] if named(node) else None
         return False
-
-    # ---- expected types -------------------------------------------------------------------
-
-    @staticmethod
-    def _implicit_member(node):
-        """`x` of an implicit member expression `.x`, else None."""
-        if node is not None and node.type == "prefix_expression" and text(node).startswith("."):
-            t = node.child_by_field_name("target")
-            if t is not None and t.type == "simple_identifier":
-                return text(t)
-        return None
-
-    def expect(self, value, want, env, what):
-        """Checks expression `value` where a value of type `want` is expected."""
-        if not want or value is None:
-            return
-        want_base = base(want)
-        info = self.model.generated(want_base)
-        wanted_generated = info is not None
-        member = self._implicit_member(value)
-        if member is not None:
-            if info is not None and info.kind == "enum":
-                self.check_case(value, want_base, member)
-            elif want_base in BASIC and member not in ("init", "zero", "max", "min", "infinity", "nan", "now"):
-                self.fail(value, f"type error: `.{member}` passed as {what}, which is `{want}`")
-            return
-        if self._implicit_call(value) is not None and info is not None and info.kind == "enum":
-            case = self._implicit_call(value)
-            if self.check_case(value, want_base, case) is not None and case in info.cases:
-                suffix = next((c for c in value.children if c.type == "call_suffix"), None)
-                args, closures = self._args(suffix) if suffix is not None else ([], [])
-                self.check_call(value, f"case `{want_base}.{case}`", [self._case_func(info, case)], args, closures, env)
-            return
-        if value.type == "nil_literal":
-            if is_optional(want) or want_base in ("Any",) or not (wanted_generated or want_base in BASIC):
-                return
-            self.fail(value, f"type error: `nil` passed as {what}, which is not optional (`{want}`)")
-            return
-        if value.type == "array_literal":
-            el = element(want)
-            if el is None and (wanted_generated or want_base in BASIC):
-                self.fail(value, f"type error: an array passed as {what}, which is `{want}`")
-            elif el is not None:
-                self.ok(value, f"array for {what}")
-                for c in named(value):
-                    self.expect(c, el, env, f"an element of {what}")
-            return
-        lit = literal_type(value)
-        if lit is not None:
-            if not (wanted_generated or want_base in BASIC or element(want) is not None):
-                return
-            fits = (lit == want_base or lit == "Int" and want_base in NUMERIC
-                    or lit == "Double" and want_base in {"Double", "Float", "CGFloat", "TimeInterval"})
-            if fits:
-                self.ok(value, f"literal for {what}")
-            else:
-                kind = {"String": "a string", "Int": "an integer", "Double": "a number", "Bool": "a boolean"}[lit]
-                self.fail(value, f"type error: {kind} literal `{text(value)}` passed as {what}, which is `{want}`")
-            return
-        if value.type in ("lambda_literal",):
-            return
-        got = self.infer(value, env)
-        if not got:
-            return
-        got_base = base(got)
-        got_generated = self.model.generated(got_base) is not None
-        if got_base == want_base:
-            if got_generated or wanted_generated or element(want):
-                self.ok(value, f"`{got}` for {what}")
-            return
-        if not (got_generated or wanted_generated):
-            return
-        if (got_generated or got_base in BASIC) and (wanted_generated or want_base in BASIC) \
-                and not element(got) and not element(want) and not self.model.conforms(got_base, want_base):
-            self.fail(value, f"type error: `{text(value)}` is `{got}`, passed as {what}, which is `{want}`")
-        elif element(got) and element(want) and base(element(got)) != base(element(want)) \
-                and (self.model.generated(base(element(got))) or self.model.generated(base(element(want)))):
-            self.fail(value, f"type error: `{text(value)}` is `{got}`, passed as {what}, which is `{want}`")
-
-    def _implicit_call(self, node):
-        """`x` of `.x(...)` (an enum case with associated values), else None."""
-        if node is None or node.type != "call_expression" or node.child_count == 0:
-            return None
-        return self._implicit_member(node.child(0))
-
-    def check_case(self, node, t, name):
-        """Checks that `name` is a case of generated enum `t`; returns the enum's TypeInfo."""
-        info = self.gen_type(t) if t else None
-        if info is None or info.kind != "enum":
-            return None
-        if name in info.cases:
-            self.ok(node, f"case `{base(t)}.{name}`")
-        elif self.model.has_member(base(t), name):
-            self.ok(node, f"member `{base(t)}.{name}`")  # a property/method of the app's extension (`.isRetryable`)
-        else:
-            self.fail(node, f"`.{name}` is not a case of the generated enum `{base(t)}`")
-        return info
-
-    # ---- conformance ----------------------------------------------------------------------
-
-    def check_conformance(self, node, name):
-        for c in node.children:
-            if c.type != "inheritance_specifier":
-                continue
-            proto = self.model.generated(norm_type(text(c)))
-            if proto is None or proto.kind != "protocol":
-                continue
-            mine = self.model.types.get(name)
-            for need in proto.protocol_funcs:
-                have = mine.methods.get(need.name, []) if mine is not None else []
-                want = [p.label for p in need.params]
-                if any([p.label for p in h.params] == want for h in have):
-                    self.ok(node, f"`{name}` implements `{proto.name}.{need.signature()}`")
-                else:
-                    self.fail(node, f"`{name}` conforms to the generated `{proto.name}` but has no "
-                                    f"`{need.signature()}`")
-
-    # ---- types of expressions -------------------------------------------------------------
-
-    def infer(self, node, env):
-        """The type of expression `node` as a normalised string, or None when not known."""
-        if node is None:
-            return None
-        t = node.type
-        m = self.model
-        lit = literal_type(node)
-        if lit:
-            return lit
-        if t == "simple_identifier":
-            name = text(node)
-            if env.has(name):
-                return env.get(name)
-            if env.self_type:
-                mt = m.member(env.self_type, name)
-                if mt:
-                    return mt
-            return None
-        if t == "self_expression":
-            return env.self_type
-        if t in ("try_expression", "await_expression"):
-            return self.infer(node.child_by_field_name("expr"), env)
-        if t == "parenthesized_expression" or t == "tuple_expression" and node.named_child_count == 1:
-            return self.infer(named(node)[0], env)
-        if t == "as_expression":
-            ty = node.child_by_field_name("name") or (named(node)[-1] if named(node) else None)
-            op = next((c for c in node.children if c.type == "as_operator"), None)
-            tt = norm_type(text(ty)) if ty is not None else None
-            return (tt + "?") if tt and op is not None and text(op) == "as?" else tt
-        if t == "postfix_expression":
-            inner = self.infer(node.child_by_field_name("target"), env)
-            return base(inner) if inner and text(node).endswith("!") else inner
-        if t == "nil_coalescing_expression":
-            v = self.infer(node.child_by_field_name("value"), env)
-            return base(v) if v else self.infer(node.child_by_field_name("if_nil"), env)
-        if t == "navigation_expression":
-            target = node.child_by_field_name("target")
-            name = self._member_name(node)
-            if name is None:
-                return None
-            if target.type in ("simple_identifier", "user_type") and not env.has(text(target)):
-                info = m.types.get(text(target))
-                if info is not None:
-                    if info.kind == "enum" and name in info.cases:
-                        return info.name
-                    return info.properties.get(name) if name in info.properties else None
-            tt = self.infer(target, env)
-            if not tt:
-                return None
-            return self.member_type(tt, name)
-        if t == "call_expression":
-            callee = node.child(0)
-            suffix = next((c for c in node.children if c.type == "call_suffix"), None)
-            if suffix is not None and text(suffix).startswith("["):
-                ct = self.infer(callee, env)
-                return element(ct) if ct else None
-            if callee.type == "navigation_expression":
-                name = self._member_name(callee)
-                target = callee.child_by_field_name("target")
-                rt = None if target is None or (target.type == "simple_identifier" and text(target) in m.types
-                                                and not env.has(text(target))) else self.infer(target, env)
-                if rt and element(rt) and name in ("filter", "sorted"):
-                    return base(rt)
-                if rt and element(rt) and name in ("first", "last", "min", "max", "randomElement"):
-                    return element(rt) + "?"
-            if callee.type == "simple_identifier" and text(callee) in ("XCTUnwrap",) and suffix is not None:
-                args, _ = self._args(suffix)
-                return base(self.infer(args[0][1], env)) if args and self.infer(args[0][1], env) else None
-            fns, _, _ = self.resolve(callee, env)
-            fns = [f for f in fns if f is not None]
-            if callee.type == "simple_identifier" and text(callee) in m.types and not env.has(text(callee)):
-                return text(callee)
-            if not fns:
-                return None
-            fn = fns[0]
-            if fn.name == "init" and callee.type == "navigation_expression":
-                return text(callee.child_by_field_name("target"))
-            r = fn.result
-            if r and base(r) in fn.generics and suffix is not None:
-                return self._generic_result(suffix, env)
-            return r
-        return None
-
-    def _generic_result(self, suffix, env):
-        """The type of a closure argument's single expression (for `call<T>(_ body: ... -> T)`)."""
-        _, closures = self._args(suffix)
-        lams = closures or [a[1] for a in self._args(suffix)[0] if a[1].type == "lambda_literal"]
-        if not lams:
-            return None
-        lam = lams[0]
-        stmts = next((c for c in named(lam) if c.type == "statements"), None)
-        if stmts is None or len(named(stmts)) != 1:
-            return None
-        inner = Env(env)
-        types = self.closure_params.get(key(lam), [])
-        for i, ty in enumerate(types):
-            inner.vars[f"${i}"] = ty
-        ftype = lam.child_by_field_name("type")
-        if ftype is not None:
-            params = [p for p in ftype.children if p.type == "lambda_function_type_parameters"]
-            for p in params:
-                for i, lp in enumerate(named(p)):
-                    n = lp.child_by_field_name("name")
-                    if n is not None:
-                        inner.vars[text(n)] = types[i] if i < len(types) else None
-            declared = [c for f, c in fields(ftype) if f == "name" and c.type != "simple_identifier"]
-            if declared:
-                return norm_type(text(declared[-1]))
-        return self.infer(named(stmts)[0], inner)
-
-    def member_type(self, t, name):
-        el = element(t)
-        if el is not None:
-            return {"count": "Int", "isEmpty": "Bool", "first": el + "?", "last": el + "?"}.get(name)
-        if base(t) == "String":
-            return {"count": "Int", "isEmpty": "Bool"}.get(name)
-        mt = self.model.member(base(t), name)
-        if mt:
-            return mt + "?" if is_optional(t) and not is_optional(mt) else mt
-        return None

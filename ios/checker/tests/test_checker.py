@@ -191,7 +191,8 @@ class Rules(unittest.TestCase):
         self.assertPasses("_ = try make(name: \"n\", count: 2)\n_ = t.list(limit: nil)")
 
     def test_enum_cases_must_exist(self):
-        self.assertFails("try t.setState(id: \"a\", state: .opened)", "`.opened` is not a case of the generated enum `State`")
+        self.assertFails("try t.setState(id: \"a\", state: .opened)",
+                         "`.opened` is not a case of the generated enum `State`")
         self.assertFails("_ = State.shut", "`.shut` is not a case")
         self.assertFails("if item.state == .closd {}", "`.closd`")
         self.assertFails("var f = Filter()\nf.state = .gone\n_ = f", "`.gone`")
@@ -213,7 +214,8 @@ class Rules(unittest.TestCase):
         self.assertFails("_ = try t.answer(id: \"a\", answer: .date(date: \"2020\"), kept: .keep)",
                          "`.date` is not a case of the generated enum `Answer`")
         self.assertFails("let s = try t.answer(id: \"a\", answer: nil, kept: .keep)\n"
-                         "for a in s.answers {\n switch a {\n case .text: break\n case .choice: break\n default: break\n }\n}",
+                         "for a in s.answers {\n switch a {\n case .text: break\n case .choice: break\n"
+                         " default: break\n }\n}",
                          "`.choice` is not a case of the generated enum `Answer`")
 
     def test_record_initialisers_use_the_generated_labels(self):
@@ -235,7 +237,8 @@ class Rules(unittest.TestCase):
         own = "func load() async throws -> Int { 1 }\nfunc plain(_ x: Int) throws {}\n"
         self.assertFails("_ = try load()", "`load` (ours) is async: the call needs `await`", extra=own)
         self.assertFails("try await plain(load())\nplain(1)", "probe.swift:14: `plain` (ours) throws", extra=own)
-        self.assertFails("let run: () async throws -> Void = {}\ntry run()", "`run` is a closure that is async", extra=own)
+        self.assertFails("let run: () async throws -> Void = {}\ntry run()", "`run` is a closure that is async",
+                         extra=own)
         self.assertPasses("try await plain(load())", extra=own)
 
     def test_a_syntax_error_fails(self):
