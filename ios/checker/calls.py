@@ -634,6 +634,8 @@ class Checker(Inference, Expectations):
         while parent is not None and parent.type not in BOUNDARIES:
             if parent.type == kind:
                 return True
+            if parent.type == "property_declaration" and text(parent).startswith("async"):
+                return True  # `async let x = f()`: the effects are marked where `x` is awaited
             if parent.type in CHAINS or parent.type in BINARY or parent.type == "assignment":
                 first = named(parent)[0] if named(parent) else None
                 if first is not None and first.start_byte < child.start_byte and self._starts_with(first, kind):

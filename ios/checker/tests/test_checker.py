@@ -239,7 +239,7 @@ class Rules(unittest.TestCase):
         self.assertFails("try await plain(load())\nplain(1)", "probe.swift:14: `plain` (ours) throws", extra=own)
         self.assertFails("let run: () async throws -> Void = {}\ntry run()", "`run` is a closure that is async",
                          extra=own)
-        self.assertPasses("try await plain(load())", extra=own)
+        self.assertPasses("try await plain(load())\nasync let n = load()\ntry await plain(n)", extra=own)
 
     def test_a_syntax_error_fails(self):
         self.assertFails("let = = 1", "the Swift parser cannot read this")
