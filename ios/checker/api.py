@@ -119,7 +119,7 @@ def _is_static(node):
     return False
 
 
-def _param(node, default):
+def read_param(node, default):
     """A Param from a `parameter` node; its type from its text (the grammar misreads some
     attributed function types, e.g. `@escaping @Sendable (CaseStore) throws -> T`)."""
     external = node.child_by_field_name("external_name")
@@ -139,7 +139,7 @@ def read_function(node):
         if c.type == "parameter":
             default = i + 2 < len(children) and children[i + 2][0] == "default_value" or \
                 i + 1 < len(children) and children[i + 1][0] == "default_value"
-            params.append(_param(c, default))
+            params.append(read_param(c, default))
         elif text(c) == "rethrows":
             rethrows = True
         elif c.type == "throws" or text(c) == "throws":

@@ -33,6 +33,7 @@ skipped, never guessed), overload resolution by type, generic constraints, the l
 API (memberwise initialisers, protocol extensions), SwiftUI, Foundation, XCTest and CryptoKit
 calls, optional chaining rules, access control and concurrency (Sendable, actor isolation).
 """
+from .api import Func, Param, read_function, read_param
 from .expect import Expectations
 from .infer import Env, Inference
 from .parse import base, element, function_params, function_result, key, line, named, fields, norm_type, text
@@ -117,8 +118,7 @@ class Checker(Inference, Expectations):
         children = fields(node)
         for i, (f, c) in enumerate(children):
             if c.type == "parameter":
-                from .api import _param
-                p = _param(c, False)
+                p = read_param(c, False)
                 if p.name:
                     inner.vars[p.name] = p.type or None
                 # A default value of a generated enum type: `maxLevel: LogLevel = .info`.
@@ -128,7 +128,6 @@ class Checker(Inference, Expectations):
                         break
         inner.result = None
         if node.type == "function_declaration":
-            from .api import read_function
             inner.result = read_function(node).result
         body = node.child_by_field_name("body")
         if body is not None:
@@ -508,7 +507,6 @@ class Checker(Inference, Expectations):
     @staticmethod
     def _case_func(info, name):
         """An enum case with associated values, as the function that makes it."""
-        from .api import Func, Param
         params = [Param(label=label or "_", name=label or "", type=t, has_default=False)
                   for label, t in info.cases[name]]
         return Func(name=name, params=params, result=info.name)
