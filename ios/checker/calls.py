@@ -36,7 +36,8 @@ calls, optional chaining rules, access control and concurrency (Sendable, actor 
 from .api import Func, Param, read_function, read_param
 from .expect import Expectations
 from .infer import Env, Inference
-from .parse import base, element, function_params, function_result, key, line, named, fields, norm_type, text
+from .parse import (base, element, fields, function_params, function_result, is_optional, key, line, named,
+                    norm_type, text, walk)
 
 BOUNDARIES = {"statements", "lambda_literal", "function_body", "computed_property", "class_body",
               "source_file", "function_declaration", "init_declaration", "computed_getter", "computed_setter"}
@@ -276,6 +277,8 @@ class Checker(Inference, Expectations):
             t = self.infer(coll, env) if coll is not None else None
             if b is not None:
                 inner.vars[text(b)] = element(t) if t else None
+            else:
+                self._bind_unknown(item, inner)
         for c in node.children:
             if c.type == "statements":
                 self.visit(c, inner)
@@ -317,13 +320,20 @@ class Checker(Inference, Expectations):
 
     def _switch_pattern(self, node, t, env):
         pattern = next((c for c in named(node) if c.type == "pattern"), None)
-        if pattern is None:
-            return
+        if pattern is not None:
+            self._switch_pattern_node(pattern, t, env)
+
+    def _switch_pattern_node(self, pattern, t, env):
         kids = named(pattern)
         qualified = next((c for c in kids if c.type == "user_type"), None)
         case = next((c for c in kids if c.type == "simple_identifier"), None)
         starts_dot = text(pattern).lstrip().removeprefix("let ").removeprefix("var ").lstrip().startswith(".")
         if case is None or not (starts_dot or qualified is not None):
+            return
+        if text(case) in ("some", "none") and is_optional(t) and qualified is None:
+            inner = next((c for c in kids if c.type == "pattern"), None)  # `.some(.draft)`
+            if inner is not None and text(inner).startswith("."):
+                self._switch_pattern_node(inner, base(t), env)
             return
         info = self.check_case(case, text(qualified) if qualified is not None else t, text(case))
         self._bind_assoc(info, text(case), [c for c in kids if c.type == "pattern"], env)
@@ -332,8 +342,20 @@ class Checker(Inference, Expectations):
         assoc = info.cases.get(case, []) if info is not None else []
         for i, p in enumerate(patterns):
             name = text(p).replace("let ", "").replace("var ", "").strip()
+            optional = name.endswith("?")
+            name = name.rstrip("?")
             if name.isidentifier():
-                env.vars[name] = assoc[i][1] if i < len(assoc) else None
+                t = assoc[i][1] if i < len(assoc) else None
+                env.vars[name] = (base(t) if optional else t) if t else None
+            else:
+                self._bind_unknown(p, env)
+
+    @staticmethod
+    def _bind_unknown(pattern, env):
+        """Binds every name of a pattern (`(i, s)`, `.x(let a, _)`) with an unknown type."""
+        for n in walk(pattern):
+            if n.type == "simple_identifier":
+                env.vars[text(n)] = None
 
     def v_assignment(self, node, env):
         target = node.child_by_field_name("target")

@@ -24,6 +24,10 @@ class Expectations:
         """Checks expression `value` where a value of type `want` is expected."""
         if not want or value is None:
             return
+        if value.type == "ternary_expression":
+            for branch in ("if_true", "if_false"):
+                self.expect(value.child_by_field_name(branch), want, env, what)
+            return
         want_base = base(want)
         info = self.model.generated(want_base)
         wanted_generated = info is not None

@@ -218,6 +218,13 @@ class Rules(unittest.TestCase):
                          " default: break\n }\n}",
                          "`.choice` is not a case of the generated enum `Answer`")
 
+    def test_optionals_tuples_and_ternaries(self):
+        self.assertPasses("let st: State? = item.state\nswitch st {\ncase .some(.open): break\ncase .closed?: break\n"
+                          "case .none: break\n}\nfor (i, item) in t.list().enumerated() { _ = i; _ = item.id }")
+        self.assertFails("let st: State? = item.state\nswitch st {\ncase .some(.ajar): break\ndefault: break\n}",
+                         "`.ajar` is not a case")
+        self.assertFails("try t.setState(id: \"a\", state: item.id.isEmpty ? .open : .shut)", "`.shut` is not a case")
+
     def test_record_initialisers_use_the_generated_labels(self):
         self.assertFails("_ = Item(id: \"a\", status: .open)", "`Item` initialiser(id:status:) does not match")
         self.assertFails("_ = Thing()", "`Thing` initialiser() does not match the generated init(unsafeFromHandle:)")
