@@ -260,6 +260,13 @@ class Checker(Inference, Expectations):
             elif c.type == "if_statement":
                 self.visit(c, env)
 
+    def v_while_statement(self, node, env):
+        inner = Env(env)
+        self._conditions(node, inner)
+        for c in node.children:
+            if c.type == "statements":
+                self.visit(c, inner)
+
     def v_guard_statement(self, node, env):
         self._conditions(node, env)
         for c in node.children:
@@ -277,10 +284,12 @@ class Checker(Inference, Expectations):
             t = self.infer(coll, env) if coll is not None else None
             if b is not None:
                 inner.vars[text(b)] = element(t) if t else None
+            elif text(item).startswith("case"):  # `for case let .field(f) in items`
+                self._switch_pattern_node(item, element(t) if t else None, inner)
             else:
                 self._bind_unknown(item, inner)
         for c in node.children:
-            if c.type == "statements":
+            if c.type in ("statements", "where_clause"):
                 self.visit(c, inner)
 
     def v_catch_block(self, node, env):
@@ -327,7 +336,8 @@ class Checker(Inference, Expectations):
         kids = named(pattern)
         qualified = next((c for c in kids if c.type == "user_type"), None)
         case = next((c for c in kids if c.type == "simple_identifier"), None)
-        starts_dot = text(pattern).lstrip().removeprefix("let ").removeprefix("var ").lstrip().startswith(".")
+        starts_dot = text(pattern).removeprefix("case").lstrip().removeprefix("let ").removeprefix("var ") \
+            .lstrip().startswith(".")
         if case is None or not (starts_dot or qualified is not None):
             return
         if text(case) in ("some", "none") and is_optional(t) and qualified is None:

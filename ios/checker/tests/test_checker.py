@@ -224,6 +224,11 @@ class Rules(unittest.TestCase):
         self.assertFails("let st: State? = item.state\nswitch st {\ncase .some(.ajar): break\ndefault: break\n}",
                          "`.ajar` is not a case")
         self.assertFails("try t.setState(id: \"a\", state: item.id.isEmpty ? .open : .shut)", "`.shut` is not a case")
+        self.assertFails("let s = try t.answer(id: \"a\", answer: nil, kept: .keep)\n"
+                         "for case let .text(x) in s.answers where x.isEmpty { _ = x.count }\n"
+                         "for case .choice in s.answers {}", "probe.swift:13: `.choice` is not a case")
+        self.assertFails("while let i = t.list().first, i.id.isEmpty { _ = i.nme }",
+                         "`Item` has no member `nme`")
 
     def test_record_initialisers_use_the_generated_labels(self):
         self.assertFails("_ = Item(id: \"a\", status: .open)", "`Item` initialiser(id:status:) does not match")
