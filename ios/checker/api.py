@@ -204,10 +204,10 @@ def read_type(node, generated, model, outer=None):
     kind = "protocol" if node.type == "protocol_declaration" else _keyword(node)
     name_node = node.child_by_field_name("name")
     name = text(name_node).split("<")[0].split(".")[-1]
-    if generated and (not (_is_public(node) or kind == "extension" or node.prev_sibling is not None
-                           and text(node.prev_sibling) == "public") or name.startswith(_INTERNAL_PREFIXES)):
-        if not (kind == "enum" and _public_before(node)):
-            return
+    # uniffi writes `public` on the line before some enums: a sibling of the declaration.
+    public = _is_public(node) or _public_before(node)
+    if generated and ((not public and kind != "extension") or name.startswith(_INTERNAL_PREFIXES)):
+        return
     key = ("extension " + name) if kind == "extension" and name not in model.types or \
         kind == "extension" and model.types[name].generated != generated else name
     info = model.types.get(key) or TypeInfo(name=name, kind=kind, generated=generated)
