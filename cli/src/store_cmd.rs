@@ -415,7 +415,7 @@ fn show_case(opts: &StoreOpts, case: &str, lang: Lang) -> Outcome {
         print!("{}", conflict_text(&view.conflicts));
     }
     print!("{}", show::render_report(&view.report, &form, lang));
-    print!("{}", session::hidden_text(&form_session, lang));
+    print!("{}", session::hidden_text(&form_session));
     Ok(ExitCode::SUCCESS)
 }
 

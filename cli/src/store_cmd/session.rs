@@ -151,31 +151,16 @@ pub(super) fn insert_json(out: &mut Map<String, Json>, session: &FormSession, la
     out.insert("can_complete".into(), json!(session.can_complete()));
 }
 
-/// The values left in hidden fields, for the terminal (nothing when there are none).
-pub(super) fn hidden_text(session: &FormSession, lang: Lang) -> String {
-    let mut out = String::new();
+/// What to do about values left in hidden fields (listed with the report), for the terminal:
+/// nothing when there are none.
+pub(super) fn hidden_text(session: &FormSession) -> String {
     if session.hidden_values.is_empty() {
-        return out;
+        return String::new();
     }
-    let _ = writeln!(
-        out,
-        "Values in fields that do not apply given the other answers ({}):",
-        session.hidden_values.len()
-    );
-    for h in &session.hidden_values {
-        let shown = session
-            .form
-            .field(&h.path.field)
-            .and_then(|f| h.answer.as_ref().map(|a| a.shown(f, lang)))
-            .unwrap_or_else(|| h.stored.to_string());
-        let _ = writeln!(out, "  {} = {shown}", place(&h.path));
-    }
-    let _ = writeln!(
-        out,
-        "Clear them with 'wardcrf case clear-hidden {} --reason R', or keep them when completing (--keep-hidden).",
+    format!(
+        "Clear the values in fields that do not apply with 'wardcrf case clear-hidden {} --reason R', or keep them when completing (--keep-hidden).\n",
         session.case_id
-    );
-    out
+    )
 }
 
 /// `case clear-hidden`: clears the values left in hidden fields in one change.
