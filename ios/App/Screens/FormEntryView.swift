@@ -2,8 +2,10 @@ import SwiftUI
 import WardCRF
 import WardCRFUI
 
-/// Form entry of one case, section by section: live validation as the clinician types, a reason
-/// sheet for unusual values and changes, repeating rows, and the case's status.
+/// Form entry of one case, section by section, rendered from the core's form session: only the
+/// sections and fields the answers show, each with its state and messages; repeating rows;
+/// values left in fields the answers now hide, with a way to clear them; what blocks completion
+/// and a jump to the next missing field; a reason sheet for unusual values and changes.
 struct FormEntryView: View {
     @StateObject private var model: FormEntryViewModel
     @State private var showConflicts = false
@@ -27,14 +29,14 @@ struct FormEntryView: View {
                         Button { model.select(section: index) } label: {
                             HStack(spacing: 4) {
                                 Text(tab.label)
-                                if tab.errors > 0 { CountBadge(count: tab.errors, color: .red) }
-                                else if tab.warnings > 0 { CountBadge(count: tab.warnings, color: .orange) }
+                                if tab.problems > 0 { CountBadge(count: tab.problems, color: .red) }
                                 else if tab.missing > 0 { CountBadge(count: tab.missing, color: .gray) }
+                                else if tab.requiredFields > 0 { Image(systemName: "checkmark.circle.fill").foregroundStyle(.teal) }
                             }
                         }
                         .buttonStyle(.bordered)
                         .tint(index == model.current ? .accentColor : .secondary)
-                        .accessibilityLabel(Text("section_issues \(tab.label) \(tab.errors) \(tab.warnings) \(tab.missing)"))
+                        .accessibilityLabel(Text("section_progress \(tab.label) \(tab.problems) \(tab.missing)"))
                         .accessibilityAddTraits(index == model.current ? .isSelected : [])
                         .accessibilityIdentifier("section.\(tab.id)")
                     }
@@ -45,22 +47,37 @@ struct FormEntryView: View {
             if model.busy { ProgressView().progressViewStyle(.linear) }
             Form {
                 if let message = model.message { MessageBanner(message: message) }
+                if !model.hiddenValues.isEmpty { HiddenValuesSection(model: model) }
+                if model.status == .draft, let missing = model.nextMissing {
+                    Button { model.show(missing) } label: {
+                        Label(String(format: NSLocalizedString("next_missing %@", comment: ""), model.field(missing)?.label ?? missing.field),
+                              systemImage: "arrow.forward.circle")
+                    }
+                    .accessibilityIdentifier("form.next_missing")
+                }
                 if let section = model.sections[safe: model.current] {
-                    Section(header: Text(section.label).font(.headline).accessibilityAddTraits(.isHeader)) {
+                    Section(header: Text(section.label).font(.headline).accessibilityAddTraits(.isHeader),
+                            footer: section.help.map { Text($0) }) {
                         ForEach(Array(section.items.enumerated()), id: \.offset) { _, item in
                             switch item {
                             case let .field(field):
-                                FieldRow(model: model, field: field, path: FieldPath(field: field.id, group: nil, rowId: nil),
-                                         editable: !model.busy, onConflict: { showConflicts = true })
+                                FieldRow(model: model, field: field, editable: !model.busy, onConflict: { showConflicts = true })
                             case let .group(group):
                                 GroupRows(model: model, group: group, onConflict: { showConflicts = true })
                             }
                         }
                     }
                 }
+                if model.status == .draft && !model.completionProblems.isEmpty {
+                    Section("completion_problems") {
+                        ForEach(Array(model.completionProblems.enumerated()), id: \.offset) { _, issue in
+                            Text(issue.message).font(.caption).foregroundStyle(issue.code == .required ? Color.secondary : Color.red)
+                        }
+                    }
+                }
             }
         }
-        .navigationTitle(model.layout?.title ?? "")
+        .navigationTitle(model.title)
         .navigationBarTitleDisplayMode(.inline)
         .toolbar {
             ToolbarItemGroup(placement: .topBarTrailing) {
@@ -72,8 +89,8 @@ struct FormEntryView: View {
                 }
                 Menu {
                     if model.status == .draft {
-                    Button("mark_complete") { Task { await model.markComplete() } }.accessibilityIdentifier("form.complete")
-                }
+                        Button("mark_complete") { Task { await model.markComplete() } }.accessibilityIdentifier("form.complete")
+                    }
                     if model.status == .complete { Button("sign") { Task { await model.askToSign() } } }
                     if model.status != .draft { Button("reopen") { model.reopen() } }
                 } label: {
@@ -95,6 +112,15 @@ struct FormEntryView: View {
         }
         .sheet(isPresented: Binding(get: { model.signMeanings != nil }, set: { if !$0 { model.signMeanings = nil } })) {
             SignSheet(model: model, lang: lang)
+        }
+        .confirmationDialog("complete_hidden_title",
+                            isPresented: Binding(get: { model.completionChoice != nil }, set: { if !$0 { model.completionChoice = nil } }),
+                            titleVisibility: .visible) {
+            Button("complete_keep_hidden") { Task { await model.completeKeepingHidden() } }
+            Button("complete_clear_hidden", role: .destructive) { model.completeClearingHidden() }
+            Button("cancel", role: .cancel) { model.completionChoice = nil }
+        } message: {
+            Text((model.completionChoice?.values ?? []).map { "\($0.label): \($0.shown)" }.joined(separator: "\n"))
         }
         .navigationDestination(isPresented: $showConflicts) {
             ConflictReviewView(store: store, caseId: model.caseId, lang: lang)
@@ -128,15 +154,34 @@ struct CountBadge: View {
     }
 }
 
-/// One field, by kind, with its live problems, what is stored, and a conflict marker.
+/// Values left in fields the other answers now hide: not an error; listed, with a way to clear
+/// them all in one change with a reason (completion also asks).
+struct HiddenValuesSection: View {
+    @ObservedObject var model: FormEntryViewModel
+
+    var body: some View {
+        Section(header: Text("hidden_values_title"), footer: Text("hidden_values_explain")) {
+            ForEach(model.hiddenValues, id: \.path) { value in
+                LabeledContent(value.label, value: value.shown)
+            }
+            if model.status == .draft {
+                Button("hidden_values_clear", role: .destructive) { model.askToClearHidden() }
+                    .disabled(model.busy)
+                    .accessibilityIdentifier("form.clear_hidden")
+            }
+        }
+    }
+}
+
+/// One shown field, by kind, with its messages, what is stored, and a conflict marker.
 struct FieldRow: View {
     @ObservedObject var model: FormEntryViewModel
-    let field: FieldLayout
-    let path: FieldPath
+    let field: SessionField
     let editable: Bool
     let onConflict: () -> Void
     @FocusState private var focused: Bool
 
+    private var path: FieldPath { field.path }
     private var label: String { field.required ? "\(field.label) *" : field.label }
 
     var body: some View {
@@ -154,29 +199,29 @@ struct FieldRow: View {
     @ViewBuilder private var input: some View {
         switch field.kind {
         case .choice:
-            Picker(label, selection: Binding(get: { model.draft(path).text }, set: { code in
-                Task { await model.edit(path, text: code); await model.commit(path) }
-            })) {
+            Picker(label, selection: Binding<String>(
+                get: { if case let .choice(code)? = field.answer { return code } else { return "" } },
+                set: { code in Task { await model.choose(path, code.isEmpty ? nil : .choice(code: code)) } })) {
                 Text("choose").tag("")
                 ForEach(field.choices, id: \.code) { Text($0.label).tag($0.code) }
             }
         case .multichoice:
             Text(label).font(.subheadline.bold())
-            let codes = Set(model.draft(path).text.split(separator: ",").map(String.init))
+            let codes = selectedCodes
             ForEach(field.choices, id: \.code) { choice in
                 Toggle(choice.label, isOn: Binding(get: { codes.contains(choice.code) }, set: { on in
                     let next = on ? codes.union([choice.code]) : codes.subtracting([choice.code])
-                    let ordered = field.choices.map(\.code).filter { next.contains($0) }.joined(separator: ",")
-                    Task { await model.edit(path, text: ordered); await model.commit(path) }
+                    let ordered = field.choices.map(\.code).filter { next.contains($0) }
+                    Task { await model.choose(path, ordered.isEmpty ? nil : .choices(codes: ordered)) }
                 }))
             }
         case .boolean:
-            Picker(label, selection: Binding(get: { model.draft(path).text }, set: { value in
-                Task { await model.edit(path, text: value); await model.commit(path) }
-            })) {
-                Text("—").tag("")
-                Text("yes").tag("true")
-                Text("no").tag("false")
+            Picker(label, selection: Binding<Bool?>(
+                get: { if case let .boolean(value)? = field.answer { return value } else { return nil } },
+                set: { value in Task { await model.choose(path, value.map { .boolean(value: $0) }) } })) {
+                Text("—").tag(Bool?.none)
+                Text("yes").tag(Bool?.some(true))
+                Text("no").tag(Bool?.some(false))
             }
             .pickerStyle(.segmented)
             .accessibilityLabel(label)
@@ -190,12 +235,11 @@ struct FieldRow: View {
                 DateTimeEntry(label: label, text: text)
                 saveButtons
             }
-        default:
+        case .integer, .decimal, .text:
             HStack {
                 TextField(label, text: text)
-                    .keyboardType(field.kind == .integer || field.kind == .decimal
-                        ? NumberKeyboard.forField(integer: field.kind == .integer, minimum: field.hardLimits?.min).uiKeyboard
-                        : .default)
+                    .keyboardType(field.kind == .text ? .default
+                        : NumberKeyboard.forField(integer: field.kind == .integer, minimum: field.hardLimits?.min).uiKeyboard)
                     .focused($focused)
                     .accessibilityIdentifier("field.\(path.field)")
                     .onSubmit { Task { await model.commit(path) } }
@@ -203,14 +247,20 @@ struct FieldRow: View {
                         if !isFocused && model.isDirty(path) { Task { await model.commit(path) } }
                     }
                     .accessibilityLabel(label)
-                if let unit = field.unit {
-                    UnitMenu(fieldLabel: field.label, units: [unit] + field.altUnits, selection: Binding(
-                        get: { model.draft(path).unit ?? unit.code },
+                if !field.units.isEmpty {
+                    UnitMenu(fieldLabel: field.label, units: UnitOrder.ordered(field.units, defaultUnit: field.defaultUnit), selection: Binding(
+                        get: { model.draft(path).unit ?? field.defaultUnit ?? field.unit?.code ?? "" },
                         set: { code in Task { await model.selectUnit(path, unit: code) } }))
                 }
                 saveButtons
             }
         }
+    }
+
+    /// The codes ticked in a multiple choice.
+    private var selectedCodes: Set<String> {
+        if case let .choices(codes)? = field.answer { return Set(codes) }
+        return []
     }
 
     @ViewBuilder private var saveButtons: some View {
@@ -225,23 +275,28 @@ struct FieldRow: View {
 
     @ViewBuilder private var notes: some View {
         if let error = model.inputErrors[path] { Note(icon: "xmark.octagon.fill", text: error.text, color: .red) }
-        ForEach(Array(model.issues(path).enumerated()), id: \.offset) { _, entry in
-            let (issue, severity) = entry
-            switch severity {
-            case .error: Note(icon: "xmark.octagon.fill", text: issue.message, color: .red)
-            case .warning:
-                if let confirmed = issue.confirmed { Note(icon: "checkmark", text: String(format: NSLocalizedString("field_confirmed %@", comment: ""), confirmed), color: .secondary) }
-                else { Note(icon: "exclamationmark.triangle.fill", text: issue.message, color: .orange) }
-            case .missing:
-                if !model.isDirty(path) { Note(icon: nil, text: NSLocalizedString("field_required", comment: ""), color: .secondary) }
-            case .none: EmptyView()
-            }
+        switch model.severity(path) {
+        case .warning where model.isDirty(path):
+            if let range = AnswerInput.expectedRange(field, .preferred) { Note(icon: "exclamationmark.triangle.fill", text: range, color: .orange) }
+        case .error where model.isDirty(path) && model.inputErrors[path] == nil:
+            Note(icon: "xmark.octagon.fill", text: NSLocalizedString("field_out_of_range", comment: ""), color: .red)
+        case .missing where !model.isDirty(path):
+            Note(icon: nil, text: NSLocalizedString("field_required", comment: ""), color: .secondary)
+        default:
+            EmptyView()
         }
-        if let stored = model.storedDisplay(path), model.isDirty(path) || !field.altUnits.isEmpty {
+        ForEach(Array(model.messages(path).enumerated()), id: \.offset) { _, m in
+            Note(icon: m.warning ? "exclamationmark.triangle.fill" : "xmark.octagon.fill", text: m.message,
+                 color: m.warning && field.state == .confirmed ? .secondary : m.warning ? .orange : .red)
+        }
+        if let confirmed = field.confirmation {
+            Note(icon: "checkmark", text: String(format: NSLocalizedString("field_confirmed %@", comment: ""), confirmed), color: .secondary)
+        }
+        if let stored = model.storedDisplay(path), model.isDirty(path) || field.entered != nil {
             Note(icon: nil, text: String(format: NSLocalizedString("field_saved %@", comment: ""), stored), color: .secondary)
         }
         if let help = field.help { Text(help).font(.caption).foregroundStyle(.secondary) }
-        if model.isConflicted(path) {
+        if field.state == .conflict {
             Button(action: onConflict) { Label("field_conflicted", systemImage: "exclamationmark.triangle") }
                 .font(.caption).tint(.orange)
         }
@@ -262,34 +317,33 @@ struct Note: View {
     }
 }
 
-/// A repeating group: its rows (each with its fields and a remove button) and "add a row".
+/// A shown repeating group: its rows (each with its shown fields and a remove button) and
+/// "add a row" while the group allows one.
 struct GroupRows: View {
     @ObservedObject var model: FormEntryViewModel
-    let group: GroupLayout
+    let group: SessionGroup
     let onConflict: () -> Void
 
     var body: some View {
         Text(group.label).font(.headline).accessibilityAddTraits(.isHeader)
         if let help = group.help { Text(help).font(.caption).foregroundStyle(.secondary) }
-        let rows = model.rows(group.id)
-        if rows.isEmpty { Text("no_rows").foregroundStyle(.secondary) }
-        ForEach(Array(rows.enumerated()), id: \.element) { index, rowId in
+        if group.rows.isEmpty { Text("no_rows").foregroundStyle(.secondary) }
+        ForEach(Array(group.rows.enumerated()), id: \.element.rowId) { index, row in
             VStack(alignment: .leading) {
                 HStack {
                     Text("row_title \(index + 1)").font(.subheadline.bold())
                     Spacer()
-                    Button(role: .destructive) { model.removeRow(group.id, rowId: rowId) } label: { Image(systemName: "trash") }
+                    Button(role: .destructive) { model.removeRow(group.id, rowId: row.rowId) } label: { Image(systemName: "trash") }
                         .accessibilityLabel(Text("remove_row \(index + 1)"))
                         .disabled(model.status != .draft || model.busy)
                 }
-                ForEach(group.fields, id: \.id) { field in
-                    FieldRow(model: model, field: field, path: FieldPath(field: field.id, group: group.id, rowId: rowId),
-                             editable: model.status == .draft && !model.busy, onConflict: onConflict)
+                ForEach(row.fields, id: \.path) { field in
+                    FieldRow(model: model, field: field, editable: model.status == .draft && !model.busy, onConflict: onConflict)
                 }
             }
             .padding(.vertical, 4)
         }
-        if model.status == .draft && (group.maxRows.map { rows.count < Int($0) } ?? true) {
+        if model.status == .draft && group.canAddRow {
             Button { Task { await model.addRow(group.id) } } label: { Label("add_row \(group.label)", systemImage: "plus") }
                 .disabled(model.busy)
         }
@@ -381,6 +435,7 @@ struct ReasonSheet: View {
         case .confirmWarning?: return "reason_title_warning"
         case .change?: return "reason_title_change"
         case .removeRow?: return "reason_title_remove"
+        case .clearHidden?, .completeClearingHidden?: return "reason_title_clear_hidden"
         case .reopen?, nil: return "reason_title_reopen"
         }
     }

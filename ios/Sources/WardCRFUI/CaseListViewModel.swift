@@ -46,7 +46,6 @@ public final class CaseListViewModel: ObservableObject {
         do {
             let (all, rows) = try await store.call { ffi -> ([FormInfo], [CaseRow]) in
                 let all = try WardCRF.forms(lang: lang)
-                let titles = Dictionary(all.map { ($0.formId, $0.title) }, uniquingKeysWith: { a, _ in a })
                 var query = CaseFilter()
                 switch filter {
                 case .all: break
@@ -56,13 +55,14 @@ public final class CaseListViewModel: ObservableObject {
                 case .conflicts: query.withConflicts = true
                 }
                 let rows = try ffi.listCases(filter: query).map { c -> CaseRow in
-                    let v = try ffi.viewCase(caseId: c.caseId, lang: lang)
-                    let pseudonym = (Values.parse(v.valuesJson) as? [String: Any])?["case_id"] as? String
+                    let session = try ffi.formSession(caseId: c.caseId, lang: lang)
+                    let problems = session.completionProblems
                     return CaseRow(
-                        caseId: c.caseId, label: pseudonym ?? String(c.caseId.prefix(8)),
-                        formTitle: titles[c.formId] ?? c.formId, modules: v.modules.map { titles[$0] ?? $0 },
+                        caseId: c.caseId, label: Self.pseudonym(session) ?? String(c.caseId.prefix(8)),
+                        formTitle: session.title, modules: [],
                         status: c.status, hasConflicts: c.hasConflicts,
-                        errors: v.report.errors.count, missing: v.report.missing.count,
+                        errors: problems.filter { $0.code != .required }.count,
+                        missing: problems.filter { $0.code == .required }.count,
                         updated: Values.time(c.updatedAt, lang))
                 }
                 return (all, rows)
@@ -72,6 +72,16 @@ public final class CaseListViewModel: ObservableObject {
         } catch {
             message = Messages.forError(error, lang)
         }
+    }
+
+    /// The study pseudonym (`case_id` field), when entered and shown.
+    nonisolated static func pseudonym(_ session: FormSession) -> String? {
+        for section in session.sections {
+            for item in section.items {
+                if case let .field(field) = item, field.id == "case_id", case let .text(text)? = field.answer { return text }
+            }
+        }
+        return nil
     }
 
     /// Creates a case and returns its id (to open form entry).

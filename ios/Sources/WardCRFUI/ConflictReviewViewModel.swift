@@ -82,39 +82,39 @@ public final class ConflictReviewViewModel: ObservableObject {
         }
     }
 
+    /// The conflicts with their fields as the form session shows them (label, section, each
+    /// candidate as a person reads it). A candidate's value goes back to `resolve` as the core
+    /// gave it, unread.
     private func read() async throws -> [ConflictRow] {
         let (caseId, lang, zone) = (self.caseId, self.lang, self.timeZone)
         return try await store.call { ffi in
             let me = ffi.deviceId()
-            var layouts: [String: FormLayout] = [:]
+            var sessions: [String: FormSession] = [:]
             return try ffi.conflicts(caseId: caseId).map { conflict in
-                let v = try ffi.viewCase(caseId: conflict.caseId, lang: lang)
-                let key = ([v.formId] + v.modules).joined(separator: "+")
-                let layout = try layouts[key] ?? formLayout(formId: v.formId, modules: v.modules, lang: lang)
-                layouts[key] = layout
-                var spec: FieldLayout?
+                let session = try sessions[conflict.caseId] ?? ffi.formSession(caseId: conflict.caseId, lang: lang)
+                sessions[conflict.caseId] = session
+                var spec: SessionField?
                 var section: String?
-                for s in layout.sections {
+                for s in session.sections {
                     for item in s.items {
-                        switch item {
-                        case let .field(f) where f.id == conflict.path.field: spec = f; section = s.label
-                        case let .group(g):
-                            if let f = g.fields.first(where: { $0.id == conflict.path.field }) { spec = f; section = s.label }
-                        default: break
+                        let fields: [SessionField] = switch item {
+                        case let .field(f): [f]
+                        case let .group(g): g.rows.flatMap(\.fields)
                         }
+                        if let f = fields.first(where: { $0.path == conflict.path }) { spec = f; section = s.label }
                     }
                 }
-                let pseudonym = (Values.parse(v.valuesJson) as? [String: Any])?["case_id"] as? String
                 return ConflictRow(
                     caseId: conflict.caseId,
-                    caseLabel: pseudonym ?? String(conflict.caseId.prefix(8)),
+                    caseLabel: CaseListViewModel.pseudonym(session) ?? String(conflict.caseId.prefix(8)),
                     path: conflict.path,
                     fieldLabel: spec?.label ?? conflict.path.field,
                     sectionLabel: section,
                     candidates: conflict.candidates.sorted { $0.time < $1.time }.map { c in
-                        CandidateRow(valueJson: c.valueJson, value: Values.display(spec, json: c.valueJson, lang),
-                                     user: c.user, time: c.time, timeText: Values.time(c.time, lang, timeZone: zone),
-                                     device: c.device, deviceShort: String(c.device.prefix(8)), thisDevice: c.device == me)
+                        let shown = spec?.candidates.first { $0.device == c.device && $0.time == c.time && $0.user == c.user }?.shown
+                        return CandidateRow(valueJson: c.valueJson, value: shown ?? c.valueJson,
+                                            user: c.user, time: c.time, timeText: Values.time(c.time, lang, timeZone: zone),
+                                            device: c.device, deviceShort: String(c.device.prefix(8)), thisDevice: c.device == me)
                     })
             }
         }

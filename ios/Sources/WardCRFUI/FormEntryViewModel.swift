@@ -13,39 +13,52 @@ public enum ReasonKind: Sendable {
     case change
     case removeRow
     case reopen
+    /// Clearing the values left in fields the answers now hide (one audited change).
+    case clearHidden
+    /// Completing a case, clearing the values left in hidden fields.
+    case completeClearingHidden
 }
 
 public struct ReasonPrompt: Equatable {
     public let kind: ReasonKind
     public let path: FieldPath?
     public let fieldLabel: String?
-    /// The warnings it confirms, in the user's language.
+    /// What the reason answers, in the user's language.
     public let warnings: [String]
     public var reason: String = ""
     public var blankRejected = false
 }
 
+/// Completing a case whose hidden fields still hold values: keep them, or clear them (with a
+/// reason). `values` are the session's hidden values.
+public struct CompletionChoice: Equatable {
+    public let values: [HiddenValue]
+}
+
 public struct SectionTab: Equatable, Identifiable {
     public let id: String
     public let label: String
-    public let errors: Int
-    public let warnings: Int
-    public let missing: Int
+    public let problems: Int
+    public let requiredFields: Int
+    public let requiredAnswered: Int
+    public var missing: Int { requiredFields - requiredAnswered }
 }
 
-/// Form entry of one case, section by section: drafts validated live with the core's own
-/// validation (messages in the user's language), saved field by field, with the reason prompt
-/// for a soft warning, a change of an earlier entry, a row removal and a reopening.
+/// Form entry of one case, rendered from the core's form session: the sections the answers
+/// show, each field's typed answer, state and messages, rows, values left in hidden fields,
+/// section progress, the next missing field and what blocks completion. Every edit returns the
+/// new session. What this model keeps itself is only what the clinician typed and has not saved
+/// (drafts), read into a typed answer when saved, and the reason prompts.
 /// The Swift counterpart of Android's `FormEntryModel`.
 @MainActor
 public final class FormEntryViewModel: ObservableObject {
-    @Published public private(set) var layout: FormLayout?
-    @Published public private(set) var view: CaseView?
+    @Published public private(set) var session: FormSession?
     @Published public private(set) var current = 0
     @Published public private(set) var drafts: [FieldPath: Draft] = [:]
     @Published public private(set) var inputErrors: [FieldPath: UiMessage] = [:]
-    @Published public private(set) var live: ValidationReport?
     @Published public var reasonPrompt: ReasonPrompt?
+    /// Asks what to do with values in hidden fields before completing; nil while not asked.
+    @Published public var completionChoice: CompletionChoice?
     /// The sign dialog's meanings (the site's), or nil while it is closed.
     @Published public var signMeanings: [SignatureMeaning]?
     @Published public var message: UiMessage?
@@ -54,28 +67,25 @@ public final class FormEntryViewModel: ObservableObject {
     public let caseId: String
     private let store: WardStore
     private let lang: Language
-    private var stored: [String: Any] = [:]
-    private var liveTask: Task<Void, Never>?
-    private let liveDelay: UInt64
 
-    public init(store: WardStore, caseId: String, lang: Language, liveDelayMillis: UInt64 = 250) {
+    public init(store: WardStore, caseId: String, lang: Language) {
         self.store = store
         self.caseId = caseId
         self.lang = lang
-        self.liveDelay = liveDelayMillis
     }
 
-    public var sections: [SectionLayout] { layout?.sections ?? [] }
-    public var report: ValidationReport? { live ?? view?.report }
-    public var status: CaseStatus { view?.status ?? .draft }
-    public var conflictCount: Int { view?.conflicts.count ?? 0 }
+    public var sections: [SessionSection] { session?.sections ?? [] }
+    public var title: String { session?.title ?? "" }
+    public var status: CaseStatus { session?.status ?? .draft }
+    public var conflictCount: Int { Int(session?.conflicts ?? 0) }
+    public var hiddenValues: [HiddenValue] { session?.hiddenValues ?? [] }
+    public var completionProblems: [ValidationIssue] { session?.completionProblems ?? [] }
+    public var nextMissing: FieldPath? { session?.nextMissing }
 
     public func load() async {
+        let (caseId, lang) = (self.caseId, self.lang)
         do {
-            let (caseId, lang) = (self.caseId, self.lang)
-            let v = try await store.call { try $0.viewCase(caseId: caseId, lang: lang) }
-            layout = try await store.call { _ in try formLayout(formId: v.formId, modules: v.modules, lang: lang) }
-            accept(v)
+            accept(try await store.call { try $0.formSession(caseId: caseId, lang: lang) })
         } catch {
             message = Messages.forError(error, lang)
         }
@@ -85,152 +95,106 @@ public final class FormEntryViewModel: ObservableObject {
         current = max(0, min(index, sections.count - 1))
     }
 
+    /// Shows the section that holds `path` (the next missing field, a problem).
+    public func show(_ path: FieldPath) {
+        if let index = sections.firstIndex(where: { s in s.items.contains { Self.fields(of: $0).contains { $0.path == path } } }) {
+            current = index
+        }
+    }
+
     public var tabs: [SectionTab] {
-        guard let report else { return [] }
-        return sections.map { s in
-            func count(_ issues: [ValidationIssue]) -> Int { issues.filter { section(of: $0.group ?? $0.field) == s.id }.count }
-            return SectionTab(id: s.id, label: s.label, errors: count(report.errors),
-                              warnings: count(report.warnings.filter { $0.confirmed == nil }), missing: count(report.missing))
+        sections.map { s in
+            SectionTab(id: s.id, label: s.label, problems: Int(s.progress.problems),
+                       requiredFields: Int(s.progress.required), requiredAnswered: Int(s.progress.requiredAnswered))
         }
     }
 
     // MARK: fields
 
-    public func field(_ path: FieldPath) -> FieldLayout? {
+    private static func fields(of item: SessionItem) -> [SessionField] {
+        switch item {
+        case let .field(field): return [field]
+        case let .group(group): return group.rows.flatMap(\.fields)
+        }
+    }
+
+    /// The shown field at `path` (a row's field included); nil when the answers hide it.
+    public func field(_ path: FieldPath) -> SessionField? {
         for s in sections {
             for item in s.items {
-                switch item {
-                case let .field(field) where field.id == path.field: return field
-                case let .group(group):
-                    if let f = group.fields.first(where: { $0.id == path.field }) { return f }
-                default: continue
-                }
+                if let f = Self.fields(of: item).first(where: { $0.path == path }) { return f }
             }
         }
         return nil
     }
 
-    public func rows(_ group: String) -> [String] {
-        ((stored[group] as? [[String: Any]]) ?? []).compactMap { $0["row_id"] as? String }
-    }
-
-    private func storedValue(_ path: FieldPath) -> Any? {
-        guard let group = path.group else { return stored[path.field] }
-        return (stored[group] as? [[String: Any]])?.first { ($0["row_id"] as? String) == path.rowId }?[path.field]
-    }
-
+    /// What the field's input shows: the draft, else the stored answer as it was entered,
+    /// else nothing in the unit a new entry starts in.
     public func draft(_ path: FieldPath) -> Draft {
         if let d = drafts[path] { return d }
         guard let f = field(path) else { return Draft(text: "", unit: nil) }
-        return Values.draft(f, stored: storedValue(path))
+        return AnswerInput.draft(f)
     }
 
     public func isDirty(_ path: FieldPath) -> Bool { drafts[path] != nil }
 
-    /// The stored value for a person, or nil when empty.
+    /// The stored value as a person reads it (`38.5 °C (entered 101.3 °F)`), or nil when empty.
     public func storedDisplay(_ path: FieldPath) -> String? {
-        let v = storedValue(path)
-        if v == nil || v is NSNull { return nil }
-        return Values.display(field(path), v, lang)
+        guard let f = field(path), let shown = f.shown else { return nil }
+        guard let entered = f.entered else { return shown }
+        let unit = f.units.first { $0.code == entered.unit }?.display ?? entered.unit
+        return "\(shown) (\(Values.enteredWord(lang)) \(AnswerInput.number(entered.value)) \(unit))"
     }
 
-    public func issues(_ path: FieldPath) -> [(ValidationIssue, Severity)] {
-        guard let report else { return [] }
-        func at(_ list: [ValidationIssue], _ s: Severity) -> [(ValidationIssue, Severity)] {
-            list.filter { $0.field == path.field && $0.group == path.group && $0.rowId == path.rowId }.map { ($0, s) }
-        }
-        return at(report.errors, .error) + at(report.warnings, .warning) + at(report.missing, .missing)
-    }
+    /// The field's messages (errors and warnings) in the user's language.
+    public func messages(_ path: FieldPath) -> [FieldMessage] { field(path)?.messages ?? [] }
 
+    /// How the field stands: a draft that cannot be read, or one outside the field's limits
+    /// (in the field's own unit), before it is saved; else the session's state.
     public func severity(_ path: FieldPath) -> Severity {
         if inputErrors[path] != nil { return .error }
-        let list = issues(path)
-        if list.contains(where: { $0.1 == .error }) { return .error }
-        if list.contains(where: { $0.1 == .warning && $0.0.confirmed == nil }) { return .warning }
-        if list.contains(where: { $0.1 == .missing }) { return .missing }
-        return .none
+        guard let f = field(path) else { return .none }
+        if let d = drafts[path], let hint = AnswerInput.limitHint(f, d) { return hint }
+        switch f.state {
+        case .error, .conflict: return .error
+        case .needsReason: return .warning
+        case .empty: return f.required ? .missing : .none
+        case .valid, .confirmed: return .none
+        }
     }
 
-    public func isConflicted(_ path: FieldPath) -> Bool {
-        view?.conflicts.contains { $0.path == path } ?? false
-    }
+    public func isConflicted(_ path: FieldPath) -> Bool { field(path)?.state == .conflict }
 
     // MARK: editing
 
-    /// The user typed into a field: keep the draft and validate the case with it, live.
+    /// The user typed into a field: keep the draft (checked as it is typed, saved on commit).
     public func edit(_ path: FieldPath, text: String) async {
         var d = draft(path)
         d.text = text
-        await changed(path, d)
+        changed(path, d)
     }
 
     public func selectUnit(_ path: FieldPath, unit: String) async {
         var d = draft(path)
         d.unit = unit
-        await changed(path, d)
+        changed(path, d)
     }
 
-    /// Brings back drafts typed before the app was ended (`DraftArchive`), for fields the form
-    /// still has; they are validated as if just typed.
+    /// Brings back drafts typed before the app was ended (`DraftArchive`), for fields the
+    /// session still shows; they are checked as if just typed.
     public func restore(_ archived: [FieldPath: Draft]) async {
-        let known = archived.filter { field($0.key) != nil }
-        guard !known.isEmpty else { return }
-        for (path, d) in known {
-            drafts[path] = d
-            if let f = field(path), case let .invalid(key) = Values.read(f, d) { inputErrors[path] = Messages.error(key, lang) }
-        }
-        await validateNow()
+        for (path, d) in archived where field(path) != nil { changed(path, d) }
     }
 
     public func discard(_ path: FieldPath) {
         drafts[path] = nil
         inputErrors[path] = nil
-        live = nil
     }
 
-    private func changed(_ path: FieldPath, _ d: Draft) async {
+    private func changed(_ path: FieldPath, _ d: Draft) {
         guard let f = field(path) else { return }
         drafts[path] = d
-        if case let .invalid(key) = Values.read(f, d) { inputErrors[path] = Messages.error(key, lang) } else { inputErrors[path] = nil }
-        liveTask?.cancel()
-        let delay = liveDelay
-        let task = Task { [weak self] in
-            if delay > 0 { try? await Task.sleep(nanoseconds: delay * 1_000_000) }
-            guard !Task.isCancelled else { return }
-            await self?.validateNow()
-        }
-        liveTask = task
-        await task.value
-    }
-
-    private func validateNow() async {
-        guard let v = view else { return }
-        let values = Values.json(withDrafts())
-        let lang = self.lang
-        live = try? await store.call { _ in
-            try validateValues(formId: v.formId, valuesJson: values, lang: lang, modules: v.modules, completing: false, today: nil)
-        }
-    }
-
-    private func withDrafts() -> [String: Any] {
-        var values = stored
-        for (path, d) in drafts {
-            guard let f = field(path) else { continue }
-            let value: Any?
-            switch Values.read(f, d) {
-            case let .value(json, _): value = Values.parse(json)
-            case .empty: value = nil
-            case .invalid: continue
-            }
-            if let group = path.group {
-                var rows = (values[group] as? [[String: Any]]) ?? []
-                for i in rows.indices where (rows[i]["row_id"] as? String) == path.rowId { rows[i][path.field] = value }
-                values[group] = rows
-            } else {
-                values[path.field] = value
-            }
-        }
-        return values
+        if case let .invalid(key) = AnswerInput.read(f, d) { inputErrors[path] = Messages.error(key, lang) } else { inputErrors[path] = nil }
     }
 
     /// Saves a field's draft; a warning or a change asks for a reason first.
@@ -238,39 +202,45 @@ public final class FormEntryViewModel: ObservableObject {
         await save(path, reason: nil)
     }
 
+    /// Saves a picked answer at once (a choice, yes/no, the boxes of a multiple choice); nil
+    /// clears the field.
+    public func choose(_ path: FieldPath, _ answer: AnswerValue?) async {
+        guard let f = field(path) else { return }
+        drafts[path] = AnswerInput.draft(f, answer: answer)
+        await save(path, reason: nil)
+    }
+
     private func save(_ path: FieldPath, reason: String?) async {
         guard let f = field(path), let d = drafts[path] else { return }
-        let input = Values.read(f, d)
-        if case let .invalid(key) = input {
+        let answer: AnswerValue?
+        let unit: String?
+        switch AnswerInput.read(f, d) {
+        case let .invalid(key):
             inputErrors[path] = Messages.error(key, lang)
             return
+        case .empty:
+            (answer, unit) = (nil, nil)
+        case let .answer(value, entryUnit):
+            (answer, unit) = (value, entryUnit)
         }
         busy = true
         defer { busy = false }
-        let caseId = self.caseId
+        let (caseId, lang) = (self.caseId, self.lang)
         do {
-            _ = try await store.call { ffi -> String in
-                switch input {
-                case let .value(_, quantity?):
-                    return try ffi.setQuantity(caseId: caseId, path: path, value: quantity.value, unit: quantity.unit, reason: reason)
-                case let .value(json, nil):
-                    return try ffi.setValue(caseId: caseId, path: path, valueJson: json, reason: reason)
-                default:
-                    return try ffi.setValue(caseId: caseId, path: path, valueJson: "null", reason: reason)
-                }
+            let next = try await store.call {
+                try $0.setAnswer(caseId: caseId, path: path, answer: answer, lang: lang, unit: unit, reason: reason)
             }
             drafts[path] = nil
             inputErrors[path] = nil
             reasonPrompt = nil
-            await reload()
+            accept(next)
         } catch WardcrfError.NeedsConfirmation {
-            if live == nil { await validateNow() }
-            let warnings = issues(path).filter { $0.1 == .warning }.map { $0.0.message }
-            reasonPrompt = ReasonPrompt(kind: .confirmWarning, path: path, fieldLabel: f.label, warnings: warnings, reason: reason ?? "")
+            reasonPrompt = ReasonPrompt(kind: .confirmWarning, path: path, fieldLabel: f.label,
+                                        warnings: [AnswerInput.expectedRange(f, lang) ?? Messages.error(.needsConfirmation, lang).text],
+                                        reason: reason ?? "")
         } catch WardcrfError.ReasonRequired {
             reasonPrompt = ReasonPrompt(kind: .change, path: path, fieldLabel: f.label, warnings: [], reason: reason ?? "")
         } catch {
-            if case WardcrfError.ValidationRejected = error { await validateNow() }
             message = Messages.forError(error, lang)
         }
     }
@@ -284,21 +254,32 @@ public final class FormEntryViewModel: ObservableObject {
             reasonPrompt = prompt
             return
         }
-        let caseId = self.caseId
+        let (caseId, lang) = (self.caseId, self.lang)
         switch prompt.kind {
         case .confirmWarning, .change:
             if let path = prompt.path { await save(path, reason: reason) }
         case .removeRow:
             guard let group = prompt.path?.group, let rowId = prompt.path?.rowId else { return }
-            await act(nil) { try $0.removeRow(caseId: caseId, group: group, rowId: rowId, reason: reason) }
+            await act(nil) {
+                try $0.removeRow(caseId: caseId, group: group, rowId: rowId, reason: reason)
+                return try $0.formSession(caseId: caseId, lang: lang)
+            }
         case .reopen:
-            await act(.statusChanged) { _ = try $0.setStatus(caseId: caseId, status: .draft, reason: reason) }
+            await act(.statusChanged) {
+                _ = try $0.setStatus(caseId: caseId, status: .draft, reason: reason)
+                return try $0.formSession(caseId: caseId, lang: lang)
+            }
+        case .clearHidden:
+            await act(.hiddenCleared) { try $0.clearHidden(caseId: caseId, reason: reason, lang: lang) }
+        case .completeClearingHidden:
+            completionChoice = nil
+            await complete(.clear(reason: reason))
         }
     }
 
     public func addRow(_ group: String) async {
-        let caseId = self.caseId
-        await act(nil) { _ = try $0.addRow(caseId: caseId, group: group, valuesJson: "{}", reason: nil) }
+        let (caseId, lang) = (self.caseId, self.lang)
+        await act(nil) { try $0.addSessionRow(caseId: caseId, group: group, lang: lang, reason: nil) }
     }
 
     /// Asks the reason a row is removed (it stays in the history).
@@ -306,9 +287,49 @@ public final class FormEntryViewModel: ObservableObject {
         reasonPrompt = ReasonPrompt(kind: .removeRow, path: FieldPath(field: group, group: group, rowId: rowId), fieldLabel: nil, warnings: [])
     }
 
+    /// Asks the reason the values left in hidden fields are cleared.
+    public func askToClearHidden() {
+        reasonPrompt = ReasonPrompt(kind: .clearHidden, path: nil, fieldLabel: nil, warnings: hiddenValues.map { "\($0.label): \($0.shown)" })
+    }
+
+    /// Completes the case. Anything left shows as a message, and the next missing field's
+    /// section opens; values in hidden fields first ask whether to keep or clear them.
     public func markComplete() async {
-        let caseId = self.caseId
-        await act(.statusChanged) { _ = try $0.setStatus(caseId: caseId, status: .complete, reason: nil) }
+        await complete(.noHiddenValues)
+    }
+
+    /// The clinician chose to keep the values left in hidden fields.
+    public func completeKeepingHidden() async {
+        completionChoice = nil
+        await complete(.keep)
+    }
+
+    /// The clinician chose to clear them: the reason prompt asks why.
+    public func completeClearingHidden() {
+        let values = completionChoice?.values ?? hiddenValues
+        completionChoice = nil
+        reasonPrompt = ReasonPrompt(kind: .completeClearingHidden, path: nil, fieldLabel: nil, warnings: values.map { "\($0.label): \($0.shown)" })
+    }
+
+    private func complete(_ hidden: HiddenValueChoice) async {
+        let (caseId, lang) = (self.caseId, self.lang)
+        busy = true
+        defer { busy = false }
+        do {
+            let next = try await store.call { try $0.complete(caseId: caseId, hidden: hidden, lang: lang) }
+            reasonPrompt = nil
+            accept(next)
+            message = Messages.info(.statusChanged, lang)
+        } catch WardcrfError.HiddenValuesPending {
+            await load()
+            completionChoice = CompletionChoice(values: hiddenValues)
+        } catch {
+            message = Messages.forError(error, lang)
+            if case WardcrfError.NotComplete = error {
+                await load()
+                if let missing = nextMissing { show(missing) }
+            }
+        }
     }
 
     /// Opens the sign dialog with the site's signature meanings.
@@ -323,8 +344,11 @@ public final class FormEntryViewModel: ObservableObject {
     /// Signs the case as the signed-in staff member, who types their password again (a PIN is
     /// not enough), with a meaning code from `signMeanings`. A wrong password keeps the dialog.
     public func sign(password: String, meaning: String) async {
-        let caseId = self.caseId
-        await act(.signed) { _ = try $0.sign(caseId: caseId, password: password, meaning: meaning) }
+        let (caseId, lang) = (self.caseId, self.lang)
+        await act(.signed) {
+            _ = try $0.sign(caseId: caseId, password: password, meaning: meaning)
+            return try $0.formSession(caseId: caseId, lang: lang)
+        }
         if status == .signed { signMeanings = nil }
     }
 
@@ -332,38 +356,27 @@ public final class FormEntryViewModel: ObservableObject {
         reasonPrompt = ReasonPrompt(kind: .reopen, path: nil, fieldLabel: nil, warnings: [])
     }
 
-    private func act(_ done: MessageKey?, _ body: @escaping @Sendable (CaseStore) throws -> Void) async {
+    /// Runs a store call that ends with the new session.
+    private func act(_ done: MessageKey?, _ body: @escaping @Sendable (CaseStore) throws -> FormSession) async {
         busy = true
         defer { busy = false }
         do {
-            try await store.call(body)
+            let next = try await store.call(body)
             reasonPrompt = nil
             message = done.map { Messages.info($0, lang) }
-            await reload()
+            accept(next)
         } catch {
             message = Messages.forError(error, lang)
         }
     }
 
-    private func reload() async {
-        let (caseId, lang) = (self.caseId, self.lang)
-        if let v = try? await store.call({ try $0.viewCase(caseId: caseId, lang: lang) }) { accept(v) }
-    }
-
-    private func accept(_ v: CaseView) {
-        view = v
-        stored = (Values.parse(v.valuesJson) as? [String: Any]) ?? [:]
-        live = nil
-    }
-
-    private func section(of id: String) -> String? {
-        sections.first { s in
-            s.items.contains { item in
-                switch item {
-                case let .field(field): return field.id == id
-                case let .group(group): return group.id == id || group.fields.contains { $0.id == id }
-                }
-            }
-        }?.id
+    private func accept(_ next: FormSession) {
+        session = next
+        current = min(current, max(0, next.sections.count - 1))
+        // Drafts of fields the answers now hide go with them.
+        for path in drafts.keys where field(path) == nil {
+            drafts[path] = nil
+            inputErrors[path] = nil
+        }
     }
 }

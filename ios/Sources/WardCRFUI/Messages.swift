@@ -54,6 +54,8 @@ public enum MessageKey: String, CaseIterable, Sendable {
     case pinRemoved
     case lockedOut
     case notSiteStaff
+    case hiddenValuesPending
+    case hiddenCleared
 }
 
 public enum Messages {
@@ -101,6 +103,8 @@ public enum Messages {
         .pinRemoved: "PIN removed. Sign in on this tablet with your password.",
         .lockedOut: "Too many wrong passwords: the account is locked for a while. Try again later or ask your site administrator to lift the lock.",
         .notSiteStaff: "This account is not a clinician or site nurse of this tablet's site and cannot sign in here.",
+        .hiddenValuesPending: "%1$d field(s) that do not apply given the other answers still hold values. Keep them, or clear them with a reason.",
+        .hiddenCleared: "The values in fields that do not apply were cleared. The history keeps them with your reason.",
     ]
 
     private static let ja: [MessageKey: String] = [
@@ -147,6 +151,8 @@ public enum Messages {
         .pinRemoved: "PINを削除しました。この端末ではパスワードでログインしてください。",
         .lockedOut: "パスワードの誤入力が多すぎるため、アカウントは一時的にロックされています。しばらくしてから再試行するか、施設管理者にロックの解除を依頼してください。",
         .notSiteStaff: "このアカウントはこの端末の施設の医師・看護師ではないため、ここではログインできません。",
+        .hiddenValuesPending: "他の回答により該当しなくなった %1$d 項目に値が残っています。残すか、理由を入力して消去してください。",
+        .hiddenCleared: "該当しない項目の値を消去しました。履歴には理由とともに残ります。",
     ]
 
     private static let de: [MessageKey: String] = [
@@ -193,6 +199,8 @@ public enum Messages {
         .pinRemoved: "PIN entfernt. Auf diesem Tablet mit dem Passwort anmelden.",
         .lockedOut: "Zu viele falsche Passwörter: Das Konto ist vorübergehend gesperrt. Später erneut versuchen oder die Standortadministration bitten, die Sperre aufzuheben.",
         .notSiteStaff: "Dieses Konto gehört nicht zum ärztlichen oder Pflegepersonal des Standorts dieses Tablets und kann sich hier nicht anmelden.",
+        .hiddenValuesPending: "%1$d Feld(er), die nach den übrigen Antworten nicht zutreffen, enthalten noch Werte. Behalten Sie sie oder löschen Sie sie mit einer Begründung.",
+        .hiddenCleared: "Die Werte in nicht zutreffenden Feldern wurden gelöscht. Der Verlauf behält sie mit Ihrer Begründung.",
     ]
 
     private static func table(_ lang: Language) -> [MessageKey: String] {
@@ -254,6 +262,7 @@ public enum Messages {
         case .RosterRefused: return self.error(.refused, lang)
         case .LockedOut: return self.error(.lockedOut, lang)
         case .NotSiteStaff: return self.error(.notSiteStaff, lang)
+        case let .HiddenValuesPending(count, _): return self.error(.hiddenValuesPending, lang, Int(count))
         }
     }
 }

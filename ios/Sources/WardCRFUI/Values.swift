@@ -7,116 +7,113 @@ public struct Draft: Equatable, Sendable {
     public var unit: String?
 }
 
-/// A draft read as a value to save.
+/// A draft read as the field's typed answer.
 public enum Input: Equatable {
     case empty
-    /// JSON text; `quantity` when entered in another unit than the field's own.
-    case value(json: String, quantity: Quantity?)
+    /// `unit`: the unit a number was entered in when it is not the field's own (the core
+    /// converts it).
+    case answer(AnswerValue, unit: String?)
     case invalid(MessageKey)
-
-    public struct Quantity: Equatable {
-        public let value: Double
-        public let unit: String
-    }
 }
 
-/// Case values cross the FFI as JSON text; these read and show them (as Android's `Values`).
-public enum Values {
-    public static func parse(_ json: String) -> Any? {
-        guard let data = json.data(using: .utf8) else { return nil }
-        return try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+/// Typed answers and the text of a field's input: the core's session gives and takes
+/// `AnswerValue`s; these turn them into what an input shows and back. Reading is by the field's
+/// kind only (a number, a whole number, the codes of a choice); the form's rules stay in the core.
+public enum AnswerInput {
+    /// A number as typed: `80`, not `80.0`.
+    public static func number(_ value: Double) -> String {
+        value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 
-    public static func json(_ value: Any?) -> String {
-        guard let value, !(value is NSNull) else { return "null" }
-        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) else { return "null" }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    /// The draft that shows a stored value: what was entered, in the unit it was entered in.
-    public static func draft(_ field: FieldLayout, stored: Any?) -> Draft {
-        let canonical = field.unit?.code
-        switch stored {
-        case let object as [String: Any]:
-            let shown = (object["entered"] as? [String: Any]) ?? object
-            return Draft(text: scalar(shown["value"]), unit: (shown["unit"] as? String) ?? canonical)
-        case let array as [Any]:
-            return Draft(text: array.map { scalar($0) }.joined(separator: ","), unit: canonical)
-        default:
-            return Draft(text: scalar(stored), unit: canonical)
+    /// The text an input shows for an answer.
+    public static func text(_ answer: AnswerValue?) -> String {
+        switch answer {
+        case nil: return ""
+        case let .text(text)?: return text
+        case let .number(value)?: return number(value)
+        case let .date(date)?: return date
+        case let .dateTime(datetime)?: return datetime
+        case let .choice(code)?: return code
+        case let .choices(codes)?: return codes.joined(separator: ",")
+        case let .boolean(value)?: return value ? "true" : "false"
         }
     }
 
-    private static func scalar(_ value: Any?) -> String {
-        switch value {
-        case nil, is NSNull: return ""
-        case let s as String: return s
-        case let n as NSNumber:
-            if CFGetTypeID(n) == CFBooleanGetTypeID() { return n.boolValue ? "true" : "false" }
-            return n.stringValue
-        default: return "\(value!)"
+    /// The draft that shows a field's stored answer: what was entered, in the unit it was
+    /// entered in; an empty field starts in the site's default unit.
+    public static func draft(_ field: SessionField) -> Draft {
+        if let entered = field.entered {
+            return Draft(text: number(entered.value), unit: entered.unit)
         }
+        if field.answer == nil {
+            return Draft(text: "", unit: field.defaultUnit ?? field.unit?.code)
+        }
+        return Draft(text: text(field.answer), unit: field.unit?.code)
+    }
+
+    /// The draft of a picked answer.
+    public static func draft(_ field: SessionField, answer: AnswerValue?) -> Draft {
+        Draft(text: text(answer), unit: field.unit?.code)
     }
 
     /// Reads a draft as the field's kind; decimal commas (German keyboards) are accepted.
-    public static func read(_ field: FieldLayout, _ draft: Draft) -> Input {
+    public static func read(_ field: SessionField, _ draft: Draft) -> Input {
         let text = draft.text.trimmingCharacters(in: .whitespacesAndNewlines)
         if text.isEmpty { return .empty }
-        let canonical = field.unit?.code
-        let otherUnit = draft.unit != nil && canonical != nil && draft.unit != canonical
         switch field.kind {
         case .integer, .decimal:
-            guard let number = Double(text.replacingOccurrences(of: ",", with: ".")) else { return .invalid(.notANumber) }
-            if otherUnit, let unit = draft.unit {
-                return .value(json: json(["value": number, "unit": unit]), quantity: .init(value: number, unit: unit))
-            }
-            if field.kind == .integer && number.rounded() != number { return .invalid(.notAWholeNumber) }
-            return .value(json: number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number), quantity: nil)
+            guard let value = Double(text.replacingOccurrences(of: ",", with: ".")), value.isFinite else { return .invalid(.notANumber) }
+            let otherUnit = draft.unit != nil && draft.unit != field.unit?.code ? draft.unit : nil
+            if otherUnit == nil && field.kind == .integer && value.rounded() != value { return .invalid(.notAWholeNumber) }
+            return .answer(.number(value: value), unit: otherUnit)
         case .boolean:
-            return .value(json: text == "true" ? "true" : "false", quantity: nil)
+            return .answer(.boolean(value: text == "true"), unit: nil)
         case .multichoice:
             let codes = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            return .value(json: json(codes), quantity: nil)
-        case .text, .date, .datetime, .choice:
-            return .value(json: json(text), quantity: nil)
+            return codes.isEmpty ? .empty : .answer(.choices(codes: codes), unit: nil)
+        case .choice:
+            return .answer(.choice(code: text), unit: nil)
+        case .date:
+            return .answer(.date(date: text), unit: nil)
+        case .datetime:
+            return .answer(.dateTime(datetime: text), unit: nil)
+        case .text:
+            return .answer(.text(text: text), unit: nil)
         }
     }
 
-    /// A value as a person reads it: `38.5 °C (entered 101.3 °F)`, a choice's label, `—`.
-    public static func display(_ field: FieldLayout?, _ value: Any?, _ lang: Language) -> String {
-        switch value {
-        case nil, is NSNull: return "—"
-        case let object as [String: Any]:
-            let main = quantity(field, object)
-            if let entered = object["entered"] as? [String: Any] {
-                return "\(main) (\(enteredWord(lang)) \(quantity(field, entered)))"
-            }
-            return main
-        case let s as String:
-            return field?.choices.first { $0.code == s }?.label ?? s
-        case let array as [Any]:
-            return array.map { display(field, $0, lang) }.joined(separator: ", ")
-        case let n as NSNumber:
-            if CFGetTypeID(n) == CFBooleanGetTypeID() { return yesNo(n.boolValue, lang) }
-            return [n.stringValue, field?.unit?.display].compactMap { $0 }.joined(separator: " ")
-        default:
-            return "\(value!)"
+    /// A hint while a number is typed in the field's own unit: outside the limits the core
+    /// gives with the field (hard: refused, soft: needs a reason). The core decides on save.
+    public static func limitHint(_ field: SessionField, _ draft: Draft) -> Severity? {
+        guard case let .answer(.number(value), nil) = read(field, draft) else { return nil }
+        func outside(_ range: ValueRange?) -> Bool {
+            guard let range else { return false }
+            return (range.min.map { value < $0 } ?? false) || (range.max.map { value > $0 } ?? false)
         }
+        if outside(field.hardLimits) { return .error }
+        if outside(field.softLimits) { return .warning }
+        return nil
     }
 
-    public static func display(_ field: FieldLayout?, json: String, _ lang: Language) -> String {
-        display(field, parse(json), lang)
+    /// "Expected: 90–100 %", from the field's soft limits, for the reason prompt.
+    public static func expectedRange(_ field: SessionField, _ lang: Language) -> String? {
+        guard let range = field.softLimits, range.min != nil || range.max != nil else { return nil }
+        var unit = ""
+        if let display = field.unit?.display { unit = " " + display }
+        let low = range.min.map(number) ?? "…"
+        let high = range.max.map(number) ?? "…"
+        let word: String = switch lang {
+        case .en: "Expected"
+        case .ja: "想定範囲"
+        case .de: "Erwartet"
+        }
+        return "\(word): \(low)–\(high)\(unit)"
     }
+}
 
-    private static func quantity(_ field: FieldLayout?, _ q: [String: Any]) -> String {
-        let number = scalar(q["value"])
-        let code = q["unit"] as? String
-        let units = [field?.unit].compactMap { $0 } + (field?.altUnits ?? [])
-        let unit = units.first { $0.code == code }?.display ?? code
-        return [number, unit].compactMap { $0 }.joined(separator: " ")
-    }
-
-    private static func enteredWord(_ lang: Language) -> String {
+/// Display helpers shared by the screens.
+public enum Values {
+    static func enteredWord(_ lang: Language) -> String {
         switch lang {
         case .en: return "entered"
         case .ja: return "入力値"

@@ -8,7 +8,7 @@ final class ViewModelTests: XCTestCase {
     func testFormEntryConvertsAUnitAndAsksAReasonForASoftWarning() async throws {
         let t = try TempStore("form", user: "dr-tanaka")
         let id = try t.ffi.createCase(formId: "icrown-core", modules: [])
-        let m = FormEntryViewModel(store: t.store, caseId: id, lang: .en, liveDelayMillis: 0)
+        let m = FormEntryViewModel(store: t.store, caseId: id, lang: .en)
         await m.load()
         m.select(section: try XCTUnwrap(m.sections.firstIndex { $0.id == "vitals" }))
 
@@ -48,7 +48,7 @@ final class ViewModelTests: XCTestCase {
     func testRestoredDraftsAreDraftsAgain() async throws {
         let t = try TempStore("restore", user: "dr-mori")
         let id = try t.ffi.createCase(formId: "icrown-core", modules: [])
-        let m = FormEntryViewModel(store: t.store, caseId: id, lang: .en, liveDelayMillis: 0)
+        let m = FormEntryViewModel(store: t.store, caseId: id, lang: .en)
         await m.load()
         await m.restore([field("vs_hr"): Draft(text: "eighty", unit: nil), field("no_such_field"): Draft(text: "1", unit: nil)])
         XCTAssertTrue(m.isDirty(field("vs_hr")))
