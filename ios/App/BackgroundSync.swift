@@ -20,7 +20,7 @@ enum BackgroundSync {
     static func register(coordinator: @escaping @MainActor () async -> SyncCoordinator?) {
         for id in [refreshTaskId, processingTaskId] {
             let registered = BGTaskScheduler.shared.register(forTaskWithIdentifier: id, using: nil) { task in
-                run(task, coordinator: coordinator)
+                BackgroundSync.run(task, coordinator: coordinator)
             }
             if !registered { log.error("background task \(id, privacy: .public) is not in Info.plist") }
         }
@@ -60,8 +60,8 @@ enum BackgroundSync {
                 Task { @MainActor in sync.cancel() }
             }
             let outcome = await sync.sync(.background)
-            log.info("background sync: \(String(describing: outcome), privacy: .public)")
-            if outcome.reschedule { schedule() } else { cancel() }
+            BackgroundSync.log.info("background sync: \(String(describing: outcome), privacy: .public)")
+            if outcome.reschedule { BackgroundSync.schedule() } else { BackgroundSync.cancel() }
             task.setTaskCompleted(success: outcome.succeeded || outcome == .skipped)
         }
         // Until the coordinator is there, expiry cancels the wait itself.

@@ -25,7 +25,7 @@ struct WardCRFApp: App {
         WindowGroup {
             RootView().environmentObject(session)
         }
-        .onChange(of: scenePhase) { _, phase in
+        .onChange(of: scenePhase) { phase in
             switch phase {
             case .active: session.cameToForeground()
             case .inactive, .background: session.wentToBackground()
