@@ -2,6 +2,7 @@ package org.wardcrf.app
 
 import android.app.Application
 import android.content.Context
+import org.wardcrf.android.DeviceLock
 import org.wardcrf.android.KeystoreKeyProvider
 import org.wardcrf.android.LogcatLogSink
 import org.wardcrf.store.RustCrfStore
@@ -28,8 +29,11 @@ class WardApplication : Application() {
     @Synchronized
     fun store(): CrfStore = opened ?: RustCrfStore.openOrCreate(
         File(noBackupFilesDir, "case-store").absolutePath,
-        KeystoreKeyProvider(),
+        KeystoreKeyProvider(deviceSecure = { DeviceLock.isSecure(this) }),
     ).also { opened = it }
+
+    /** Whether the tablet has the secure lock screen the store's key needs. */
+    fun hasSecureLock(): Boolean = DeviceLock.isSecure(this)
 
     /** Drops the data key from memory (the app left the screen); a sign-in unlocks again. */
     fun lockStore() {

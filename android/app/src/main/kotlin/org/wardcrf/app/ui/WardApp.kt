@@ -42,6 +42,7 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
+import org.wardcrf.android.DeviceLock
 import org.wardcrf.app.R
 import org.wardcrf.app.WardApplication
 import org.wardcrf.app.screens.CaseListScreen
@@ -62,7 +63,8 @@ import org.wardcrf.ui.text.Messages
  */
 @Composable
 fun WardApp(app: WardApplication) {
-    val lang = LocalContext.current.wardLang()
+    val context = LocalContext.current
+    val lang = context.wardLang()
     val scope = rememberCoroutineScope()
     var store by remember { mutableStateOf<CrfStore?>(null) }
     var failure by remember { mutableStateOf<String?>(null) }
@@ -73,7 +75,13 @@ fun WardApp(app: WardApplication) {
     // Who signed in on this tablet: only they can have a PIN here (null: unknown, offer it).
     var localStaff by remember { mutableStateOf<List<String>?>(null) }
 
-    LaunchedEffect(attempt) {
+    // The store's key needs a secure lock screen: without one, guidance instead of the store.
+    // Checked again whenever the app comes back (from the settings screen, typically).
+    var secure by remember { mutableStateOf(app.hasSecureLock()) }
+    LifecycleEventEffect(Lifecycle.Event.ON_RESUME) { secure = app.hasSecureLock() }
+
+    LaunchedEffect(attempt, secure) {
+        if (!secure) return@LaunchedEffect
         failure = null
         try {
             store = withContext(Dispatchers.IO) { app.store() }
@@ -106,6 +114,7 @@ fun WardApp(app: WardApplication) {
         }
     }
     when {
+        !secure -> ScreenLockRequired { DeviceLock.openSetup(context) }
         error != null -> StoreError(error) { attempt++ }
         opened == null -> Column(Modifier.fillMaxSize(), verticalArrangement = Arrangement.Center, horizontalAlignment = Alignment.CenterHorizontally) {
             CircularProgressIndicator()
@@ -186,6 +195,26 @@ private fun WardNavigation(store: CrfStore, user: StaffUser, onSignOut: () -> Un
         composable("enrol") {
             EnrolmentScreen(store = store, onBack = { nav.popBackStack() }, onEnrolled = { nav.popBackStack() })
         }
+    }
+}
+
+/**
+ * No PIN, pattern or password locks this tablet: patient data stays closed until one is set.
+ * Says why and opens the system's screen-lock setup; the app checks again on return.
+ */
+@Composable
+private fun ScreenLockRequired(onSetUp: () -> Unit) {
+    Column(
+        Modifier.fillMaxSize().padding(32.dp),
+        verticalArrangement = Arrangement.spacedBy(16.dp, Alignment.CenterVertically),
+    ) {
+        Text(
+            stringResource(R.string.screen_lock_title),
+            style = MaterialTheme.typography.headlineSmall,
+            modifier = Modifier.semantics { heading() },
+        )
+        Text(stringResource(R.string.screen_lock_explain), style = MaterialTheme.typography.bodyLarge)
+        Button(onClick = onSetUp) { Text(stringResource(R.string.screen_lock_action)) }
     }
 }
 
