@@ -50,6 +50,7 @@ import org.wardcrf.app.screens.ConflictReviewScreen
 import org.wardcrf.app.screens.EnrolmentScreen
 import org.wardcrf.app.screens.FormEntryScreen
 import org.wardcrf.app.screens.SyncScreen
+import org.wardcrf.app.sync.SyncScheduler
 import org.wardcrf.app.wardLang
 import org.wardcrf.ui.staff.PinModel
 import org.wardcrf.ui.store.CrfStore
@@ -128,6 +129,8 @@ fun WardApp(app: WardApplication) {
                         if (pin.isNotEmpty()) opened.unlockWithPin(id, pin) else opened.signIn(id, password)
                     }
                     recheck++
+                    // Syncs waiting for a sign-in (the store was locked) go now.
+                    SyncScheduler.syncNow(context)
                 } catch (e: Exception) {
                     signInMessage = Messages.forError(e, lang).text
                 }
