@@ -122,6 +122,12 @@ private fun TextInput(field: FieldUi, actions: FieldActions, enabled: Boolean) {
                 focused = it.isFocused
             },
         )
+        if (field.spec.kind == Kind.DATE || field.spec.kind == Kind.DATETIME) {
+            DatePickerButton(field, enabled) { picked ->
+                actions.edit(picked)
+                actions.commit()
+            }
+        }
         if (field.spec.altUnits.isNotEmpty()) UnitPicker(field, actions, enabled)
     }
 }

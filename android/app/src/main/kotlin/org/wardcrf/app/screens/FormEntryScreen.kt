@@ -60,7 +60,8 @@ import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import kotlinx.coroutines.Dispatchers
 import org.wardcrf.app.R
-import org.wardcrf.app.ui.rememberModel
+import org.wardcrf.app.ui.SavedStateDraftKeeper
+import org.wardcrf.app.ui.rememberSavingModel
 import org.wardcrf.ui.form.EntryItem
 import org.wardcrf.ui.form.FieldUi
 import org.wardcrf.ui.form.FormEntryModel
@@ -78,7 +79,10 @@ import org.wardcrf.ui.store.Status
 @Composable
 fun FormEntryScreen(store: CrfStore, caseId: String, onBack: () -> Unit, onConflicts: () -> Unit) {
     val lang = currentLang()
-    val model = rememberModel("case-$caseId") { scope -> FormEntryModel(store, caseId, lang, scope, Dispatchers.IO) }
+    // Typed-but-unsaved input is kept in the screen's saved state: it survives the process.
+    val model = rememberSavingModel("case-$caseId") { scope, saved ->
+        FormEntryModel(store, caseId, lang, scope, Dispatchers.IO, keeper = SavedStateDraftKeeper(saved))
+    }
     val state by model.state.collectAsStateWithLifecycle()
     val snackbar = remember { SnackbarHostState() }
     var menu by remember { mutableStateOf(false) }

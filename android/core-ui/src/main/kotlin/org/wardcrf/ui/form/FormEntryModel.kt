@@ -120,6 +120,9 @@ data class FormEntryState(
  * core's own validation, messages in [lang]), saved field by field, with the reason dialog
  * for a soft warning, a change of an earlier entry, a row removal and a reopening.
  *
+ * Unsaved drafts are handed to [keeper] as they change, and a model created again after the
+ * app was killed (same case, same keeper) shows them again, unsaved.
+ *
  * [scope] must run on one thread (Android's main dispatcher, or a test's `runBlocking`); store
  * calls run on [io]. Actions return their [Job] so that callers and tests can wait for them.
  */
@@ -130,6 +133,8 @@ class FormEntryModel(
     private val scope: CoroutineScope,
     private val io: CoroutineDispatcher,
     private val liveDelayMillis: Long = 250,
+    /** Keeps unsaved drafts across process death (the screen's saved state). */
+    private val keeper: DraftKeeper = DraftKeeper.NONE,
 ) {
     private val _state = MutableStateFlow(FormEntryState(caseId))
     val state: StateFlow<FormEntryState> = _state.asStateFlow()
@@ -151,12 +156,29 @@ class FormEntryModel(
             }
             form = f
             accept(d)
+            restoreDrafts()
         } catch (e: CrfError) {
             _state.value = _state.value.copy(message = Messages.forError(e, lang))
         } finally {
             _state.value = _state.value.copy(loading = false)
             render()
         }
+    }
+
+    /** Drafts typed before the app was killed, back in their fields, validated live again. */
+    private suspend fun restoreDrafts() {
+        val kept = keeper.restore().mapNotNull { k -> k.ref?.takeIf { spec(it) != null }?.let { it to Draft(k.text, k.unit) } }
+        if (kept.isEmpty()) return
+        for ((ref, draft) in kept) {
+            drafts[ref] = draft
+            val input = Values.read(spec(ref)!!, draft)
+            if (input is Input.Invalid) inputErrors[ref] = Messages.error(input.key, lang)
+        }
+        validateNow()
+    }
+
+    private fun keepDrafts() {
+        keeper.keep(drafts.map { (ref, d) -> KeptDraft(KeptDraft.keyOf(ref), d.text, d.unit) })
     }
 
     fun selectSection(index: Int) {
@@ -187,11 +209,13 @@ class FormEntryModel(
     fun discard(ref: FieldRef) {
         drafts.remove(ref)
         inputErrors.remove(ref)
+        keepDrafts()
         live = null
         render()
     }
 
     private fun changed(ref: FieldRef, spec: FieldSpec): Job {
+        keepDrafts()
         val input = Values.read(spec, drafts.getValue(ref))
         if (input is Input.Invalid) inputErrors[ref] = Messages.error(input.key, lang) else inputErrors.remove(ref)
         render()
@@ -245,6 +269,7 @@ class FormEntryModel(
             }
             drafts.remove(ref)
             inputErrors.remove(ref)
+            keepDrafts()
             _state.value = _state.value.copy(reasonPrompt = null, message = null)
             reload()
         } catch (e: CrfError.NeedsConfirmation) {
