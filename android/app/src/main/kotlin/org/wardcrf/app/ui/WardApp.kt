@@ -11,6 +11,7 @@ import androidx.compose.material3.CircularProgressIndicator
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Text
+import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
@@ -73,6 +74,7 @@ fun WardApp(app: WardApplication) {
     var user by remember { mutableStateOf<StaffUser?>(null) }
     var signInMessage by remember { mutableStateOf<String?>(null) }
     var recheck by remember { mutableIntStateOf(0) }
+    var enrolling by rememberSaveable { mutableStateOf(false) }
     // Who signed in on this tablet: only they can have a PIN here (null: unknown, offer it).
     var localStaff by remember { mutableStateOf<List<String>?>(null) }
 
@@ -121,7 +123,13 @@ fun WardApp(app: WardApplication) {
             CircularProgressIndicator()
             Text(stringResource(R.string.loading), Modifier.padding(top = 16.dp))
         }
-        who == null -> SignInScreen(message = signInMessage, localStaff = localStaff) { id, password, pin ->
+        // A new tablet enrols before anyone can sign in (the first sign-in is online).
+        who == null && enrolling -> EnrolmentScreen(
+            store = opened,
+            onBack = { enrolling = false },
+            onEnrolled = { enrolling = false },
+        )
+        who == null -> SignInScreen(message = signInMessage, localStaff = localStaff, onEnrol = { enrolling = true }) { id, password, pin ->
             scope.launch {
                 signInMessage = null
                 try {
@@ -244,7 +252,12 @@ private fun StoreError(message: String, onRetry: () -> Unit) {
  * does not say who set a PIN, so for them the store's NoPin message says to use the password).
  */
 @Composable
-fun SignInScreen(message: String?, localStaff: List<String>?, onSignIn: (String, String, String) -> Unit) {
+fun SignInScreen(
+    message: String?,
+    localStaff: List<String>?,
+    onEnrol: () -> Unit,
+    onSignIn: (String, String, String) -> Unit,
+) {
     var id by rememberSaveable { mutableStateOf("") }
     var password by remember { mutableStateOf("") }
     var pin by remember { mutableStateOf("") }
@@ -287,5 +300,6 @@ fun SignInScreen(message: String?, localStaff: List<String>?, onSignIn: (String,
             },
             enabled = id.isNotBlank() && (password.isNotEmpty() || (offersPin && pin.isNotEmpty())),
         ) { Text(stringResource(R.string.signin_submit)) }
+        TextButton(onClick = onEnrol) { Text(stringResource(R.string.enrol_action)) }
     }
 }
