@@ -1,6 +1,13 @@
 package org.wardcrf.ui.form
 
+import org.wardcrf.ui.store.Answer
 import org.wardcrf.ui.store.FieldRef
+import org.wardcrf.ui.store.Kind
+import org.wardcrf.ui.store.Lang
+import org.wardcrf.ui.store.Problem
+import org.wardcrf.ui.store.SessionField
+import org.wardcrf.ui.text.MessageKey
+import org.wardcrf.ui.text.Messages
 
 /**
  * Where a form keeps typed-but-unsaved input so that it survives the app being killed in the
@@ -52,6 +59,94 @@ data class KeptDraft(val key: String, val text: String, val unit: String?) {
                 3 -> FieldRef(parts[2], parts[0], parts[1])
                 else -> null
             }
+        }
+    }
+}
+
+/** What a clinician has typed into one field, in the unit chosen (UCUM code), not yet saved. */
+data class Draft(val text: String, val unit: String?)
+
+/** A draft read as an answer to save. */
+sealed class Input {
+    /** Clears the field. */
+    data object Empty : Input()
+
+    /** A typed answer; [unit]: the unit a number was entered in. */
+    data class Value(val answer: Answer, val unit: String?) : Input()
+
+    /** Not readable as this field's kind: the message says what to enter. */
+    data class Invalid(val key: MessageKey) : Input()
+}
+
+/**
+ * Between a field's typed answer and the text of its input: the text an answer shows (as it
+ * was entered, in the unit it was entered in), and the answer a typed text stands for. The
+ * value itself is checked by the core when it is saved.
+ */
+object Drafts {
+    /** The draft that shows a field's answer; a new entry starts in the field's default unit. */
+    fun of(f: SessionField): Draft {
+        val entered = f.entered
+        val unit = entered?.unit ?: (if (f.answer == null) f.defaultUnit else null) ?: f.unit?.code
+        val text = when {
+            entered != null -> number(entered.value)
+            else -> when (val a = f.answer) {
+                null -> ""
+                is Answer.Text -> a.text
+                is Answer.Number -> number(a.value)
+                is Answer.Date -> a.date
+                is Answer.DateTime -> a.datetime
+                is Answer.Choice -> a.code
+                is Answer.Choices -> a.codes.joinToString(",")
+                is Answer.Bool -> a.value.toString()
+            }
+        }
+        return Draft(text, unit)
+    }
+
+    /** A number as typed: no trailing `.0`. */
+    fun number(v: Double): String =
+        if (v == Math.rint(v) && kotlin.math.abs(v) < 1e15) v.toLong().toString() else v.toString()
+
+    /** Reads a draft as the field's kind. Decimal commas (German keyboards) are accepted. */
+    fun read(f: SessionField, draft: Draft): Input {
+        val text = draft.text.trim()
+        if (text.isEmpty()) return Input.Empty
+        return when (f.kind) {
+            Kind.INTEGER, Kind.DECIMAL -> {
+                val n = text.replace(',', '.').toDoubleOrNull()?.takeIf { it.isFinite() }
+                    ?: return Input.Invalid(MessageKey.NOT_A_NUMBER)
+                val unit = draft.unit ?: f.unit?.code
+                val converted = unit != null && unit != f.unit?.code
+                if (f.kind == Kind.INTEGER && !converted && n != Math.rint(n)) {
+                    Input.Invalid(MessageKey.NOT_A_WHOLE_NUMBER)
+                } else {
+                    Input.Value(Answer.Number(n), unit)
+                }
+            }
+            Kind.BOOLEAN -> Input.Value(Answer.Bool(text == "true"), null)
+            Kind.MULTICHOICE -> Input.Value(Answer.Choices(text.split(',').map { it.trim() }.filter { it.isNotEmpty() }), null)
+            Kind.CHOICE -> Input.Value(Answer.Choice(text), null)
+            Kind.DATE -> Input.Value(Answer.Date(text), null)
+            Kind.DATETIME -> Input.Value(Answer.DateTime(text), null)
+            Kind.TEXT -> Input.Value(Answer.Text(text), null)
+        }
+    }
+
+    /**
+     * What the reason dialog quotes when the core asks to confirm a value: the expected range
+     * for a soft limit (the field's own, in its unit), else that the value is unusual.
+     */
+    fun warnings(f: SessionField, codes: List<Problem>, lang: Lang): List<String> = codes.distinct().map { code ->
+        val range = f.softLimits
+        if (code == Problem.SOFT_LIMIT && range != null) {
+            val unit = f.unit?.display?.let { " $it" } ?: ""
+            Messages.text(
+                MessageKey.EXPECTED_RANGE, lang,
+                range.min?.let(::number) ?: "…", range.max?.let(::number) ?: "…", unit,
+            )
+        } else {
+            Messages.text(MessageKey.NEEDS_CONFIRMATION, lang)
         }
     }
 }
