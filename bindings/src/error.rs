@@ -7,7 +7,7 @@
 //! The localized messages of a case are in its [`crate::CaseView`] report, and
 //! [`crate::validate_values`] checks values before they are saved.
 
-use crate::types::{IssueCode, count};
+use crate::types::{FieldPath, IssueCode, count};
 use wardcrf_core::sync::{SignInRefusal, SyncError, TransportError};
 use wardcrf_core::{FormError, KeyError, StoreError};
 
@@ -67,6 +67,12 @@ pub enum WardcrfError {
         unconfirmed: u32,
         conflicts: u32,
     },
+    /// Fields the answers now hide still hold values: ask the clinician to clear them (with
+    /// a reason) or keep them, then complete again with that choice.
+    #[error(
+        "{count} field(s) that do not apply given the other answers still hold values: clear them with a reason, or keep them"
+    )]
+    HiddenValuesPending { count: u32, fields: Vec<FieldPath> },
     /// Only a complete case can be signed.
     #[error("a case can only be signed when it is complete")]
     NotSignable,
@@ -195,6 +201,10 @@ impl From<StoreError> for WardcrfError {
                         .count(),
                 ),
                 conflicts: count(conflicts),
+            },
+            StoreError::HiddenValues(paths) => WardcrfError::HiddenValuesPending {
+                count: count(paths.len()),
+                fields: paths.into_iter().map(Into::into).collect(),
             },
             StoreError::NotSignable => WardcrfError::NotSignable,
             StoreError::SignatureRequired => WardcrfError::SignatureRequired,
@@ -455,6 +465,7 @@ mod tests {
             ],
             missing: vec![],
             values: serde_json::Map::new(),
+            ..Report::default()
         };
         let e = WardcrfError::from(StoreError::NotComplete {
             report: Box::new(report),

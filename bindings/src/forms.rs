@@ -165,7 +165,7 @@ pub struct FormLayout {
     pub sections: Vec<SectionLayout>,
 }
 
-fn field_layout(form: &core::Form, def: &core::Field, lang: core::Lang) -> FieldLayout {
+pub(crate) fn field_layout(form: &core::Form, def: &core::Field, lang: core::Lang) -> FieldLayout {
     // The compiled field has the resolved choices and whether a module made it required.
     let compiled = form.field(&def.id);
     FieldLayout {

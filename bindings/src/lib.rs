@@ -19,8 +19,13 @@
 //! - [`set_log_sink`]: the core's log records (sync counts, durations, HTTP statuses; never a
 //!   value or a token) forwarded to an app [`LogSink`] (Logcat, `os_log`).
 //!
-//! Case values cross as JSON text (the core's model of a case is JSON): `38.5`, `"2024-03-01"`,
-//! `{"value": 101.3, "unit": "[degF]"}`; reports, summaries, conflicts and history are records.
+//! - [`FormSession`] (`form_session`, `set_answer`, `add_session_row`, `clear_hidden`,
+//!   `complete`): the form as the clinician sees it, worked out by the core: the sections the
+//!   answers show, fields with typed answers ([`AnswerValue`]), states and messages, rows,
+//!   values left in hidden fields, the next missing field. Screens render from it alone.
+//!
+//! The older value methods (`set_value`, `view_case`, `validate_values`) take and give case
+//! values as JSON text (`38.5`, `{"value": 101.3, "unit": "[degF]"}`), for tools and tests.
 //!
 //! ```no_run
 //! use wardcrf_ffi::{CaseStore, FieldPath, Language};
@@ -44,6 +49,7 @@
 mod error;
 mod forms;
 mod log;
+mod session;
 mod staff;
 mod store;
 mod types;
@@ -54,6 +60,11 @@ pub use forms::{
     SectionLayout, ValueRange, form_layout, forms, validate_values,
 };
 pub use log::{LogLevel, LogSetupError, LogSink, set_log_sink};
+pub use session::{
+    AnswerValue, EnteredQuantity, FieldMessage, FieldState, FormSession, HiddenValue,
+    HiddenValueChoice, SectionProgress, SessionCandidate, SessionField, SessionGroup, SessionItem,
+    SessionRow, SessionSection,
+};
 pub use staff::{Signature, SignatureMeaning, SignedInUser, StaffRole};
 pub use store::{CaseStore, KeyProvider, KeyProviderError, SyncCancellation, SyncProgressListener};
 pub use types::{

@@ -505,3 +505,128 @@ fn signing_needs_the_password_and_a_meaning_of_the_site() {
     assert_eq!(signatures.len(), 1);
     assert!(signatures[0].superseded);
 }
+
+fn shown_field<'a>(session: &'a FormSession, id: &str) -> Option<&'a SessionField> {
+    session
+        .sections
+        .iter()
+        .flat_map(|s| s.items.iter())
+        .find_map(|item| match item {
+            SessionItem::Field { field } if field.id == id => Some(field),
+            _ => None,
+        })
+}
+
+#[test]
+fn the_form_session_is_typed_and_follows_the_answers() {
+    let dir = TempDir::new("session");
+    let store = signed_in(&dir, 0x21, "nurse");
+    let case = store.create_case("icrown-core".into(), vec![]).unwrap();
+    let session = store.form_session(case.clone(), Language::Ja).unwrap();
+    assert_eq!(session.next_missing, Some(field("case_id")));
+    assert!(!session.can_complete);
+    let temp = shown_field(&session, "vs_temp").unwrap();
+    assert_eq!(temp.kind, FieldKind::Decimal);
+    assert_eq!(temp.units.first().map(|u| u.code.as_str()), Some("Cel"));
+    assert!(temp.units.iter().any(|u| u.code == "[degF]"));
+    assert_eq!(temp.state, FieldState::Empty);
+
+    // A temperature typed in °F is stored in °C, and the session says what was typed.
+    let session = store
+        .set_answer(
+            case.clone(),
+            field("vs_temp"),
+            Some(AnswerValue::Number { value: 101.3 }),
+            Language::En,
+            Some("[degF]".into()),
+            None,
+        )
+        .unwrap();
+    let temp = shown_field(&session, "vs_temp").unwrap();
+    assert_eq!(temp.answer, Some(AnswerValue::Number { value: 38.5 }));
+    assert_eq!(
+        temp.entered,
+        Some(EnteredQuantity {
+            value: 101.3,
+            unit: "[degF]".into()
+        })
+    );
+    assert_eq!(temp.state, FieldState::Valid);
+
+    // An unusual value is refused without a reason; with one it is confirmed.
+    assert!(matches!(
+        store.set_answer(
+            case.clone(),
+            field("vs_spo2"),
+            Some(AnswerValue::Number { value: 75.0 }),
+            Language::De,
+            None,
+            None,
+        ),
+        Err(WardcrfError::NeedsConfirmation { .. })
+    ));
+    let session = store
+        .set_answer(
+            case.clone(),
+            field("vs_spo2"),
+            Some(AnswerValue::Number { value: 75.0 }),
+            Language::De,
+            None,
+            Some("zweimal gemessen".into()),
+        )
+        .unwrap();
+    let spo2 = shown_field(&session, "vs_spo2").unwrap();
+    assert_eq!(spo2.state, FieldState::Confirmed);
+    assert_eq!(spo2.confirmation.as_deref(), Some("zweimal gemessen"));
+    assert!(spo2.messages.iter().all(|m| m.warning));
+
+    // Pregnancy shows for a female patient; answered, then hidden by a corrected sex, its
+    // value is offered for clearing and completion asks for the choice.
+    let session = store
+        .set_answer(
+            case.clone(),
+            field("sex_at_birth"),
+            Some(AnswerValue::Choice { code: "2".into() }),
+            Language::En,
+            None,
+            None,
+        )
+        .unwrap();
+    assert!(shown_field(&session, "pregnancy_status").is_some());
+    store
+        .set_answer(
+            case.clone(),
+            field("pregnancy_status"),
+            Some(AnswerValue::Choice { code: "1".into() }),
+            Language::En,
+            None,
+            None,
+        )
+        .unwrap();
+    let session = store
+        .set_answer(
+            case.clone(),
+            field("sex_at_birth"),
+            Some(AnswerValue::Choice { code: "1".into() }),
+            Language::En,
+            None,
+            Some("entered in the wrong row".into()),
+        )
+        .unwrap();
+    assert!(shown_field(&session, "pregnancy_status").is_none());
+    assert_eq!(session.hidden_values.len(), 1);
+    assert_eq!(session.hidden_values[0].path, field("pregnancy_status"));
+    assert!(!session.hidden_values[0].shown.is_empty());
+    assert!(matches!(
+        store.complete(
+            case.clone(),
+            HiddenValueChoice::NoHiddenValues,
+            Language::En
+        ),
+        Err(WardcrfError::NotComplete { .. })
+    ));
+    let session = store
+        .clear_hidden(case.clone(), "does not apply".into(), Language::En)
+        .unwrap();
+    assert!(session.hidden_values.is_empty());
+}

@@ -40,6 +40,7 @@ mod messages;
 pub mod migrate;
 #[cfg(feature = "repository")]
 pub mod repository;
+pub mod session;
 pub mod staff;
 mod store;
 pub mod sync;
@@ -61,7 +62,8 @@ pub use store::{
     RawKeyProvider, SCHEMA_VERSION, SecretKey, Session, Status, StoreError,
 };
 pub use validate::{
-    Context, DEFAULT_MAX_ROWS, DEFAULT_MAX_TEXT, Issue, IssueCode, Report, validate,
+    Context, DEFAULT_MAX_ROWS, DEFAULT_MAX_TEXT, Issue, IssueCode, Report, RowVisibility,
+    Visibility, validate,
 };
 
 /// Unit display and conversion helpers (UCUM codes).

@@ -131,6 +131,10 @@ pub struct SiteSettings {
     pub lock_after_minutes: u32,
     /// The meanings a signer chooses from.
     pub signature_meanings: Vec<SignatureMeaning>,
+    /// The unit each field's entry starts in at this site (field id → UCUM code), where it
+    /// is not the field's own unit: one of the units the field offers.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub default_units: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for SiteSettings {
@@ -138,6 +142,7 @@ impl Default for SiteSettings {
         SiteSettings {
             lock_after_minutes: DEFAULT_LOCK_MINUTES,
             signature_meanings: default_meanings(),
+            default_units: Default::default(),
         }
     }
 }

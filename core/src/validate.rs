@@ -15,7 +15,7 @@ mod answer;
 mod checks;
 mod report;
 
-pub use report::{Issue, IssueCode, Report};
+pub use report::{Issue, IssueCode, Report, RowVisibility, Visibility};
 
 use crate::date::PartialDate;
 use crate::expr;
@@ -67,6 +67,7 @@ struct Out {
     errors: Vec<Issue>,
     warnings: Vec<Issue>,
     missing: Vec<Issue>,
+    hidden: Vec<Issue>,
 }
 
 impl Out {
@@ -109,6 +110,7 @@ pub fn validate(form: &Form, values: &Map<String, Json>, ctx: &Context) -> Repor
         errors: Vec::new(),
         warnings: Vec::new(),
         missing: Vec::new(),
+        hidden: Vec::new(),
     };
     let top = Loc::default();
 
@@ -226,6 +228,26 @@ pub fn validate(form: &Form, values: &Map<String, Json>, ctx: &Context) -> Repor
             .collect()
     };
     let case_eff = effective(&case, &case_visible);
+    let mut visibility = Visibility {
+        fields: shown_set(&case_visible),
+        ..Visibility::default()
+    };
+    let scope_env = Vals {
+        own: &case_eff,
+        outer: None,
+        today: ctx.today,
+    };
+    let holds = |conds: &[expr::Expr]| conds.iter().all(|c| c.eval(&scope_env) == Some(true));
+    for (id, conds) in &form.scopes.sections {
+        if holds(conds) {
+            visibility.sections.insert(id.clone());
+        }
+    }
+    for (id, conds) in &form.scopes.groups {
+        if holds(conds) {
+            visibility.groups.insert(id.clone());
+        }
+    }
     let age_months = age_in_months(form, &case_eff);
     check_fields(
         form,
@@ -251,6 +273,11 @@ pub fn validate(form: &Form, values: &Map<String, Json>, ctx: &Context) -> Repor
     for group in form.groups() {
         for (loc, answers) in rows.get(group.id.as_str()).into_iter().flatten() {
             let visible = visible_fields(form, Some(&group.id), answers, Some(&case_eff), ctx);
+            visibility
+                .rows
+                .entry(group.id.clone())
+                .or_default()
+                .push((loc.row_id.clone(), shown_set(&visible)));
             check_fields(
                 form,
                 Some(&group.id),
@@ -287,8 +314,19 @@ pub fn validate(form: &Form, values: &Map<String, Json>, ctx: &Context) -> Repor
         errors: out.errors,
         warnings: out.warnings,
         missing: out.missing,
+        hidden: out.hidden,
+        visible: visibility,
         values: canonical_values(form, &case, &rows),
     }
+}
+
+/// The fields of a visibility map that are shown.
+fn shown_set(visible: &HashMap<&str, bool>) -> std::collections::HashSet<String> {
+    visible
+        .iter()
+        .filter(|(_, shown)| **shown)
+        .map(|(f, _)| f.to_string())
+        .collect()
 }
 
 /// Canonical values in form order: case-level fields, each group's rows where it stands.

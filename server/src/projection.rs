@@ -191,9 +191,16 @@ fn project_row(
                 completing: false,
             };
             let report = wardcrf_core::validate(&form, &p.values, &ctx);
-            let n = report.errors.len() + report.warnings.len();
+            // A value left in a field the answers now hide is shown as a warning.
+            let n = report.errors.len() + report.warnings.len() + report.hidden.len();
             let j = report.to_json(Lang::En);
-            (json!({"errors": j["errors"], "warnings": j["warnings"]}), n)
+            let warnings: Vec<&Value> = j["warnings"]
+                .as_array()
+                .into_iter()
+                .chain(j["hidden"].as_array())
+                .flatten()
+                .collect();
+            (json!({"errors": j["errors"], "warnings": warnings}), n)
         }
         Err(message) => (
             json!({

@@ -118,6 +118,21 @@ pub struct ChangeNote {
     pub old: Option<Json>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new: Option<Json>,
+    /// The values one change cleared together ([`CLEAR_HIDDEN_OP`]), each with its path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cleared: Vec<ClearedValue>,
+}
+
+/// The operation of a change that clears the values left in fields the answers now hide; the
+/// history shows one `clear` entry per field, with the change's reason.
+pub const CLEAR_HIDDEN_OP: &str = "clear_hidden";
+
+/// A value cleared by a change of several fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClearedValue {
+    #[serde(flatten)]
+    pub path: FieldPath,
+    pub old: Json,
 }
 
 impl ChangeNote {
@@ -134,6 +149,7 @@ impl ChangeNote {
             row_id: None,
             old: None,
             new: None,
+            cleared: Vec::new(),
         }
     }
 
@@ -400,6 +416,31 @@ impl CaseDoc {
         Ok(())
     }
 
+    /// Clears several values in one change; the note lists each with its old value.
+    pub fn clear_values(
+        &mut self,
+        values: &[(FieldPath, Json)],
+        note: &ChangeNote,
+        time: i64,
+    ) -> Result<(), DocError> {
+        for (path, _) in values {
+            let obj = self
+                .locate(path)
+                .ok_or_else(|| DocError::Damaged("the row or value map is missing".into()))?;
+            self.doc.delete(&obj, path.field.as_str())?;
+        }
+        let mut note = note.clone();
+        note.cleared = values
+            .iter()
+            .map(|(path, old)| ClearedValue {
+                path: path.clone(),
+                old: old.clone(),
+            })
+            .collect();
+        self.commit(&note, time);
+        Ok(())
+    }
+
     /// Adds a row with its values in one change.
     pub fn add_row(
         &mut self,
@@ -620,22 +661,22 @@ impl CaseDoc {
     /// The audit trail, oldest first (the order of [`CaseDoc::changes`]); only entries touching
     /// `field` when given (a row added with a value for it counts).
     pub fn history(&mut self, field: Option<&str>) -> Vec<HistoryEntry> {
-        self.changes()
-            .into_iter()
-            .filter(|(_, _, note, _)| match field {
-                None => true,
-                Some(f) => {
-                    note.field.as_deref() == Some(f)
-                        || note
-                            .new
-                            .as_ref()
-                            .and_then(Json::as_object)
-                            .is_some_and(|o| o.contains_key(f) && note.op == "row_add")
-                }
-            })
-            .map(|(device, time, note, hash)| HistoryEntry {
+        let touches = |note: &ChangeNote| match field {
+            None => true,
+            Some(f) => {
+                note.field.as_deref() == Some(f)
+                    || note
+                        .new
+                        .as_ref()
+                        .and_then(Json::as_object)
+                        .is_some_and(|o| o.contains_key(f) && note.op == "row_add")
+            }
+        };
+        let mut out = Vec::new();
+        for (device, time, note, hash) in self.changes() {
+            let entry = |note: ChangeNote| HistoryEntry {
                 time,
-                device,
+                device: device.clone(),
                 user_name: note.by.as_ref().map(|a| a.name.clone()),
                 verified: note.by.is_some(),
                 user: note.user,
@@ -646,9 +687,30 @@ impl CaseDoc {
                 old: note.old,
                 new: note.new,
                 reason: note.reason,
-                change: hash,
-            })
-            .collect()
+                change: hash.clone(),
+            };
+            if note.op == CLEAR_HIDDEN_OP {
+                // One entry per cleared field, as if each had been cleared on its own.
+                for c in &note.cleared {
+                    let one = ChangeNote {
+                        op: "clear".into(),
+                        field: Some(c.path.field.clone()),
+                        group: c.path.group.clone(),
+                        row_id: c.path.row_id.clone(),
+                        old: Some(c.old.clone()),
+                        new: None,
+                        cleared: Vec::new(),
+                        ..note.clone()
+                    };
+                    if touches(&one) {
+                        out.push(entry(one));
+                    }
+                }
+            } else if touches(&note) {
+                out.push(entry(note));
+            }
+        }
+        out
     }
 
     /// Every change in causal order, the same on every device holding the same changes:

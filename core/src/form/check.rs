@@ -13,7 +13,7 @@ pub(super) use merge::{Merged, merge};
 use field::add_field;
 
 use super::definition::*;
-use super::{Form, FormError, FormField, FormRule, Problem};
+use super::{Form, FormError, FormField, FormRule, Problem, Scopes};
 use crate::expr::{Expr, FieldInfo};
 use crate::lang::Text;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -166,6 +166,7 @@ pub(super) fn compile(def: FormDefinition, merged: Option<Merged>) -> Result<For
     // Pass 2: skip logic, now that every field is known.
     let lookup_in = |scope: Option<&str>| scope_lookup(&fields, &index, scope.map(str::to_string));
     let mut conditions: Vec<Vec<Expr>> = vec![Vec::new(); fields.len()];
+    let mut scopes = Scopes::default();
     for section in &def.sections {
         let sloc = format!("section '{}'", section.id);
         let section_cond = section.show_if.as_ref().and_then(|src| {
@@ -173,6 +174,9 @@ pub(super) fn compile(def: FormDefinition, merged: Option<Merged>) -> Result<For
                 .map_err(|e| cx.add(&sloc, format!("show_if '{src}': {e}")))
                 .ok()
         });
+        scopes
+            .sections
+            .insert(section.id.clone(), section_cond.iter().cloned().collect());
         for item in &section.items {
             let (group_cond, members): (Option<Expr>, Vec<&Field>) = match item {
                 Item::Field(f) => (None, vec![f]),
@@ -190,6 +194,10 @@ pub(super) fn compile(def: FormDefinition, merged: Option<Merged>) -> Result<For
                     g.fields.iter().collect(),
                 ),
             };
+            if let Item::Group(g) = item {
+                let conds = section_cond.iter().chain(group_cond.iter()).cloned();
+                scopes.groups.insert(g.id.clone(), conds.collect());
+            }
             for f in members {
                 let Some(&i) = index.get(&f.id) else { continue };
                 if fields[i].section != section.id {
@@ -291,6 +299,7 @@ pub(super) fn compile(def: FormDefinition, merged: Option<Merged>) -> Result<For
         groups,
         rules,
         visibility_order,
+        scopes,
     })
 }
 

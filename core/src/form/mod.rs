@@ -132,6 +132,16 @@ pub struct Form {
     pub(crate) rules: Vec<FormRule>,
     /// Field indices in an order where every skip-logic dependency comes first.
     pub(crate) visibility_order: Vec<usize>,
+    /// The skip logic of each section and repeating group (case-level expressions).
+    pub(crate) scopes: Scopes,
+}
+
+/// The skip logic of sections and repeating groups: a section is shown when its conditions
+/// hold; a group when its section's and its own hold (each evaluated on case-level values).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scopes {
+    pub sections: HashMap<String, Vec<Expr>>,
+    pub groups: HashMap<String, Vec<Expr>>,
 }
 
 impl Form {

@@ -285,24 +285,16 @@ impl CaseStore {
         let author = self.author()?;
         let (mut doc, status) = self.editable(case_id)?;
         match target {
+            // Values in hidden fields need the clinician's choice: `CaseStore::complete`.
             Status::Complete => {
-                let form = self.form_of(&doc)?;
-                let values = self.values_of(case_id, &doc)?;
-                let report = validate(
-                    &form,
-                    &values,
-                    &Context {
-                        today: self.today,
-                        completing: true,
-                    },
-                );
-                let conflicts = doc.conflicts().len();
-                if !report.is_complete() || conflicts > 0 {
-                    return Err(StoreError::NotComplete {
-                        report: Box::new(report),
-                        conflicts,
-                    });
+                let session = self.session_of(case_id, &mut doc)?;
+                let left = !session.completion_problems.is_empty() || session.conflicts > 0;
+                if !left && !session.hidden_values.is_empty() {
+                    return Err(StoreError::HiddenValues(
+                        session.hidden_values.into_iter().map(|h| h.path).collect(),
+                    ));
                 }
+                return self.complete_with(case_id, reason);
             }
             // A signature needs the signer's password and a meaning: `CaseStore::sign`.
             Status::Signed if status != Status::Signed => {

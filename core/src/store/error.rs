@@ -54,6 +54,12 @@ pub enum StoreError {
         report: Box<Report>,
         conflicts: usize,
     },
+    /// Fields the answers now hide still hold values: the clinician clears them (with a
+    /// reason) or keeps them before completing ([`crate::session::HiddenValues`]).
+    #[error(
+        "{} field(s) that do not apply given the other answers still hold values: clear them with a reason, or keep them, then complete the case", .0.len()
+    )]
+    HiddenValues(Vec<crate::case::document::FieldPath>),
     #[error("a case can only be signed when it is complete")]
     NotSignable,
     /// Moving a case to `signed` is a signature: the signer's password and a meaning.

@@ -29,6 +29,7 @@ mod error;
 mod local_part;
 mod open;
 mod schema;
+mod session;
 mod staff_keys;
 mod sync_state;
 

@@ -95,13 +95,16 @@ pub(super) fn check_fields(
         let shown = visible.get(f.id()).copied().unwrap_or(false);
         let answer = answers.get(f.id());
         match (shown, answer) {
-            (false, Some(_)) => out.push(
-                f.id(),
-                loc,
-                IssueCode::HiddenValue,
-                messages::hidden_value(&f.def.label),
-                false,
-            ),
+            (false, Some(_)) => {
+                out.push(
+                    f.id(),
+                    loc,
+                    IssueCode::HiddenValue,
+                    messages::hidden_value(&f.def.label),
+                    false,
+                );
+                out.hidden.extend(out.errors.pop());
+            }
             (true, None) if f.required => {
                 out.push(
                     f.id(),

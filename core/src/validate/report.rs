@@ -4,6 +4,7 @@
 use crate::lang::{Lang, Text};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
+use std::collections::{HashMap, HashSet};
 
 /// The kind of a problem; stable codes that apps and the repository act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -33,7 +34,8 @@ pub enum IssueCode {
     FutureDate,
     /// Required for completion and empty.
     Required,
-    /// A value in a field that skip logic hides.
+    /// A value in a field that skip logic hides: not an error, but the clinician decides
+    /// whether to clear it before the case is completed ([`Report::hidden`]).
     HiddenValue,
     /// A cross-field rule of the form does not hold.
     Rule,
@@ -106,12 +108,47 @@ pub struct Report {
     /// Required fields still empty, while the case is being entered (see
     /// [`super::Context::completing`]).
     pub missing: Vec<Issue>,
+    /// Values in fields that skip logic now hides ([`IssueCode::HiddenValue`]): kept, neither
+    /// an error nor a warning; completing the case asks whether to clear them.
+    pub hidden: Vec<Issue>,
+    /// Which fields, groups and sections the current answers show.
+    pub visible: Visibility,
     /// The values in canonical form and units, `{"field": value, "group": [{row}]}`.
     pub values: Map<String, Json>,
 }
 
+/// What skip logic shows, given the answers.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Visibility {
+    /// Sections shown (their own conditions hold).
+    pub sections: HashSet<String>,
+    /// Case-level fields shown.
+    pub fields: HashSet<String>,
+    /// Repeating groups shown (rows may be added).
+    pub groups: HashSet<String>,
+    /// The fields shown in each row, by group, in the order of the rows.
+    pub rows: HashMap<String, Vec<RowVisibility>>,
+}
+
+/// The fields shown in one row: (row id, fields).
+pub type RowVisibility = (Option<String>, HashSet<String>);
+
+impl Visibility {
+    /// Whether a field is shown: case-level, or in the row `row_id` of `group`.
+    pub fn shows(&self, field: &str, group: Option<&str>, row_id: Option<&str>) -> bool {
+        match group {
+            None => self.fields.contains(field),
+            Some(g) => self.rows.get(g).is_some_and(|rows| {
+                rows.iter()
+                    .any(|(id, shown)| id.as_deref() == row_id && shown.contains(field))
+            }),
+        }
+    }
+}
+
 impl Report {
     /// Whether nothing blocks completion: no errors, nothing missing, every warning confirmed.
+    /// Values in hidden fields do not block it (completing asks what to do with them).
     pub fn is_complete(&self) -> bool {
         self.errors.is_empty()
             && self.missing.is_empty()
@@ -155,6 +192,7 @@ impl Report {
             "errors": self.errors.iter().map(issue).collect::<Vec<_>>(),
             "warnings": self.warnings.iter().map(issue).collect::<Vec<_>>(),
             "missing": self.missing.iter().map(issue).collect::<Vec<_>>(),
+            "hidden": self.hidden.iter().map(issue).collect::<Vec<_>>(),
             "values": self.values,
         })
     }

@@ -188,8 +188,9 @@ fn required_fields_are_missing_while_entering_and_errors_on_completion() {
 }
 
 #[test]
-fn skip_logic_hides_fields_and_flags_values_in_hidden_fields() {
-    // o2 = 0: the flow field is hidden, so not required, and a value in it is flagged.
+fn skip_logic_hides_fields_and_lists_values_in_hidden_fields() {
+    // o2 = 0: the flow field is hidden, so not required, and a value in it is listed as
+    // hidden: not an error, completion is not blocked by it.
     let r = run_with(
         json!({"age": 30, "admit": "2024-01-01", "o2": 0, "o2_flow": 4}),
         Context {
@@ -197,14 +198,18 @@ fn skip_logic_hides_fields_and_flags_values_in_hidden_fields() {
             ..Context::default()
         },
     );
+    assert_eq!(codes(&r.errors), vec![]);
     assert_eq!(
-        codes(&r.errors),
+        codes(&r.hidden),
         vec![("o2_flow".into(), IssueCode::HiddenValue)]
     );
+    assert!(r.is_complete(), "a hidden value does not block completion");
+    assert!(!r.visible.fields.contains("o2_flow"));
+    assert!(r.visible.fields.contains("o2"));
     assert_eq!(
         r.values["o2_flow"]["value"],
         json!(4.0),
-        "the value is kept, only flagged"
+        "the value is kept, only listed"
     );
     // o2 = 1: the flow field is shown and required.
     let r = run_with(
@@ -220,13 +225,11 @@ fn skip_logic_hides_fields_and_flags_values_in_hidden_fields() {
     );
     // Hidden fields count as empty in other conditions: o2_note depends on the hidden o2_flow.
     let r = run(json!({"o2": 0, "o2_flow": 12, "o2_note": "high"}));
-    assert!(has(&r.errors, "o2_note", IssueCode::HiddenValue));
-    assert!(
-        !run(json!({"o2": 1, "o2_flow": 12, "o2_note": "high"}))
-            .errors
-            .iter()
-            .any(|e| e.field == "o2_note")
-    );
+    assert!(has(&r.hidden, "o2_note", IssueCode::HiddenValue));
+    let shown = run(json!({"o2": 1, "o2_flow": 12, "o2_note": "high"}));
+    assert!(!shown.errors.iter().any(|e| e.field == "o2_note"));
+    assert!(shown.hidden.is_empty());
+    assert!(shown.visible.fields.contains("o2_note"));
 }
 
 #[test]

@@ -55,6 +55,8 @@ pub(crate) fn settings_from(
     Ok(SiteSettings {
         lock_after_minutes: u32::try_from(lock_after_minutes).unwrap_or(0),
         signature_meanings,
+        // The repository keeps no per-site default units yet: each field starts in its own.
+        default_units: Default::default(),
     })
 }
 
