@@ -49,7 +49,7 @@ fun DatePickerButton(field: FieldUi, enabled: Boolean, onPicked: (String) -> Uni
     var picking by rememberSaveable { mutableStateOf(false) }
     var pickedDay by rememberSaveable { mutableStateOf<String?>(null) }
     IconButton(onClick = { picking = true }, enabled = enabled) {
-        Icon(Icons.Default.CalendarMonth, contentDescription = stringResource(R.string.date_pick, field.spec.label))
+        Icon(Icons.Default.CalendarMonth, contentDescription = stringResource(R.string.date_pick, field.field.label))
     }
     if (picking) {
         DateDialog(
@@ -57,7 +57,7 @@ fun DatePickerButton(field: FieldUi, enabled: Boolean, onPicked: (String) -> Uni
             onDismiss = { picking = false },
             onPicked = { day, precision ->
                 picking = false
-                if (field.spec.kind == Kind.DATETIME) pickedDay = day.toString() else onPicked(Dates.format(day, precision))
+                if (field.field.kind == Kind.DATETIME) pickedDay = day.toString() else onPicked(Dates.format(day, precision))
             },
         )
     }
@@ -76,11 +76,11 @@ fun DatePickerButton(field: FieldUi, enabled: Boolean, onPicked: (String) -> Uni
 @OptIn(ExperimentalMaterial3Api::class)
 @Composable
 private fun DateDialog(field: FieldUi, onDismiss: () -> Unit, onPicked: (LocalDate, DatePrecision) -> Unit) {
-    val start: Pair<LocalDate, DatePrecision>? = when (field.spec.kind) {
+    val start: Pair<LocalDate, DatePrecision>? = when (field.field.kind) {
         Kind.DATETIME -> Dates.parseDateTime(field.text, ZoneId.systemDefault())?.let { it.toLocalDate() to DatePrecision.DAY }
         else -> Dates.parse(field.text)
     }
-    val precisions = if (field.spec.kind == Kind.DATE) Dates.precisions(field.spec.partialDate) else listOf(DatePrecision.DAY)
+    val precisions = if (field.field.kind == Kind.DATE) Dates.precisions(field.field.partialDate) else listOf(DatePrecision.DAY)
     var precision by rememberSaveable { mutableStateOf(start?.second ?: DatePrecision.DAY) }
     // The picker works in UTC midnights.
     val state = rememberDatePickerState(
@@ -125,7 +125,7 @@ private fun TimeDialog(field: FieldUi, onDismiss: () -> Unit, onPicked: (Int, In
     )
     AlertDialog(
         onDismissRequest = onDismiss,
-        title = { Text(stringResource(R.string.time_pick, field.spec.label)) },
+        title = { Text(stringResource(R.string.time_pick, field.field.label)) },
         text = { TimePicker(state = state) },
         confirmButton = { TextButton(onClick = { onPicked(state.hour, state.minute) }) { Text(stringResource(R.string.confirm)) } },
         dismissButton = { TextButton(onClick = onDismiss) { Text(stringResource(R.string.cancel)) } },

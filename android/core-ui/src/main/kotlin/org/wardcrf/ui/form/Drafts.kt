@@ -104,6 +104,23 @@ object Drafts {
         return Draft(text, unit)
     }
 
+    /**
+     * The stored value as a person reads it, with what was entered when that was another
+     * unit: `38.5 °C (entered 101.3 °F)`; null when empty.
+     */
+    fun stored(f: SessionField, lang: Lang): String? {
+        val shown = f.shown ?: return null
+        val entered = f.entered ?: return shown
+        if (entered.unit == f.unit?.code) return shown
+        val unit = f.units.firstOrNull { it.code == entered.unit }?.display ?: entered.unit
+        val word = when (lang) {
+            Lang.EN -> "entered"
+            Lang.JA -> "入力値"
+            Lang.DE -> "eingegeben"
+        }
+        return "$shown ($word ${number(entered.value)} $unit)"
+    }
+
     /** A number as typed: no trailing `.0`. */
     fun number(v: Double): String =
         if (v == Math.rint(v) && kotlin.math.abs(v) < 1e15) v.toLong().toString() else v.toString()

@@ -45,6 +45,8 @@ data class FieldUi(
     val dirty: Boolean,
     /** The typed text is not a value of this kind, or the core refused it. */
     val inputError: UiMessage?,
+    /** The stored value for a person (`38.5 °C (entered 101.3 °F)`); null when empty. */
+    val stored: String?,
 ) {
     val ref: FieldRef get() = this.field.ref
 
@@ -461,7 +463,10 @@ class FormEntryModel(
     private fun fieldUi(f: SessionField): FieldUi {
         val draft = drafts[f.ref]
         val shown = draft ?: Drafts.of(f)
-        return FieldUi(f, shown.text, shown.unit, dirty = draft != null, inputError = inputErrors[f.ref])
+        return FieldUi(
+            f, shown.text, shown.unit,
+            dirty = draft != null, inputError = inputErrors[f.ref], stored = Drafts.stored(f, lang),
+        )
     }
 
     private fun render() {

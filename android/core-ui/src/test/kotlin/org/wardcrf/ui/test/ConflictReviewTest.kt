@@ -46,7 +46,7 @@ class ConflictReviewTest {
                 form.load().join()
                 form.selectSection(form.state.value.sections.indexOfFirst { it.id == "vitals" })
                 assertEquals(1, form.state.value.conflicts)
-                assertTrue(form.state.value.items.filterIsInstance<EntryItem.Field>().single { it.field.spec.id == "vs_hr" }.field.conflicted)
+                assertTrue(form.state.value.items.filterIsInstance<EntryItem.Field>().single { it.field.field.id == "vs_hr" }.field.conflicted)
 
                 val review = ConflictReviewModel(a.crf, null, Lang.EN, this, Dispatchers.IO, ZoneOffset.UTC)
                 review.load().join()

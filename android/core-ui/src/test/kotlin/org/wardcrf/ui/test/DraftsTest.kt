@@ -25,7 +25,7 @@ import kotlin.test.assertTrue
 /** Unsaved input that survives the app being killed; what the date and time pickers write. */
 class DraftsTest {
     private fun FormEntryModel.field(id: String): FieldUi =
-        state.value.items.filterIsInstance<EntryItem.Field>().map { it.field }.single { it.spec.id == id }
+        state.value.items.filterIsInstance<EntryItem.Field>().map { it.field }.single { it.field.id == id }
 
     private fun FormEntryModel.open(section: String) =
         selectSection(state.value.sections.indexOfFirst { it.id == section })
@@ -36,7 +36,7 @@ class DraftsTest {
             val case = t.crf.createCase("icrown-core")
             // Stands in for the screen's SavedStateHandle, which outlives the process.
             val saved = DraftKeeper.InMemory()
-            val before = FormEntryModel(t.crf, case, Lang.EN, this, Dispatchers.IO, liveDelayMillis = 0, keeper = saved)
+            val before = FormEntryModel(t.crf, case, Lang.EN, this, Dispatchers.IO, keeper = saved)
             before.load().join()
             before.open("vitals")
             before.selectUnit(FieldRef("vs_temp"), "[degF]").join()
@@ -47,7 +47,7 @@ class DraftsTest {
             assertTrue("vs_temp" !in t.crf.viewCase(case, Lang.EN).valuesJson, "nothing was saved")
 
             // The app is killed; the screen comes back with a new model and the saved state.
-            val after = FormEntryModel(t.crf, case, Lang.EN, this, Dispatchers.IO, liveDelayMillis = 0, keeper = saved)
+            val after = FormEntryModel(t.crf, case, Lang.EN, this, Dispatchers.IO, keeper = saved)
             after.load().join()
             after.open("vitals")
             val temp = after.field("vs_temp")
