@@ -57,7 +57,8 @@ data class FieldUi(
         get() = when {
             inputError != null || this.field.state == FieldState.ERROR -> Severity.ERROR
             this.field.state == FieldState.NEEDS_REASON -> Severity.WARNING
-            this.field.required && this.field.state == FieldState.EMPTY -> Severity.MISSING
+            // Missing until something is typed (a draft is on its way to be saved).
+            this.field.required && this.field.state == FieldState.EMPTY && !dirty -> Severity.MISSING
             else -> Severity.NONE
         }
 }

@@ -42,7 +42,7 @@ class ConflictReviewTest {
                 assertTrue(list.state.value.modules.getValue("icrown-core").any { it.formId == "mpox" })
 
                 // Form entry marks the field.
-                val form = FormEntryModel(a.crf, case, Lang.EN, this, Dispatchers.IO, 0)
+                val form = FormEntryModel(a.crf, case, Lang.EN, this, Dispatchers.IO)
                 form.load().join()
                 form.selectSection(form.state.value.sections.indexOfFirst { it.id == "vitals" })
                 assertEquals(1, form.state.value.conflicts)

@@ -130,7 +130,7 @@ class FormEntryTest {
             assertTrue(m.field("vs_sbp").dirty, "the refused value stays in the input to correct")
             m.discard(FieldRef("vs_sbp"))
             assertEquals("", m.field("vs_sbp").text)
-            assertEquals(Severity.NONE, m.field("vs_sbp").severity)
+            assertEquals(Severity.MISSING, m.field("vs_sbp").severity, "empty again, and required")
 
             // A cross-field rule shows on the fields once both are saved.
             m.edit(FieldRef("vs_sbp"), "100").join()
@@ -354,7 +354,7 @@ class FormEntryTest {
             "case_id" to "JP-0001", "age_years" to "54", "sex_at_birth" to "2", "admission_date" to "2024-03-01",
             "target_infection" to "1", "case_classification" to "1", "consent_status" to "1", "travel_14d" to "0",
             "prior_covid19" to "0", "covid19_vaccinated" to "1", "vs_datetime" to "2024-03-01T10:00",
-            "vs_hr" to "96", "vs_rr" to "22", "vs_sbp" to "124", "vs_dbp" to "78", "vs_spo2_on_o2" to "0",
+            "vs_temp" to "37.2", "vs_spo2" to "97", "vs_hr" to "96", "vs_rr" to "22", "vs_sbp" to "124", "vs_dbp" to "78", "vs_spo2_on_o2" to "0",
             "vs_weight" to "70", "outcome" to "1", "outcome_date" to "2024-03-09", "final_diagnosis" to "covid_19",
         ) + listOf(
             "comorb_chronic_cardiac", "comorb_hypertension", "comorb_chronic_pulmonary", "comorb_asthma",
