@@ -2,13 +2,17 @@ package org.wardcrf.app
 
 import androidx.annotation.StringRes
 import androidx.compose.ui.test.ExperimentalTestApi
+import androidx.compose.ui.test.assert
+import androidx.compose.ui.test.hasContentDescription
 import androidx.compose.ui.test.hasSetTextAction
 import androidx.compose.ui.test.hasText
 import androidx.compose.ui.test.junit4.AndroidComposeTestRule
 import androidx.compose.ui.test.junit4.createAndroidComposeRule
+import androidx.compose.ui.test.onFirst
 import androidx.compose.ui.test.onNodeWithContentDescription
 import androidx.compose.ui.test.onNodeWithText
 import androidx.compose.ui.test.performClick
+import androidx.compose.ui.test.performScrollTo
 import androidx.compose.ui.test.performTextInput
 import androidx.compose.ui.test.performTextReplacement
 import androidx.test.ext.junit.rules.ActivityScenarioRule
@@ -88,10 +92,13 @@ class BedsideFlowTest {
         compose.onNodeWithText(text(R.string.create)).performClick()
         // The form opens at its first section; the vital signs are a tab further on.
         waitForText("Vital signs", substring = true)
-        compose.onNode(hasText("Vital signs", substring = true) and !hasText("Date/time", substring = true)).performClick()
+        compose.onAllNodes(hasText("Vital signs", substring = true)).onFirst().performScrollTo().performClick()
         field("Body temperature").performTextInput("38.2")
-        compose.onNodeWithContentDescription(text(R.string.field_save, "Body temperature")).performClick()
-        waitForText(text(R.string.field_saved, "38.2 °C"), substring = true)
+        val save = text(R.string.field_save, "Body temperature")
+        compose.onNodeWithContentDescription(save).performClick()
+        // Saved: the field is no longer a draft, so its save button goes.
+        compose.waitUntilDoesNotExist(hasContentDescription(save), 10_000)
+        field("Body temperature").assert(hasText("38.2", substring = true))
 
         compose.onNodeWithContentDescription(text(R.string.status_menu)).performClick()
         compose.onNodeWithText(text(R.string.mark_complete)).performClick()

@@ -21,7 +21,6 @@ import org.wardcrf.ValidationReport
 import org.wardcrf.WardcrfException
 import org.wardcrf.formLayout
 import org.wardcrf.forms
-import org.wardcrf.validateValues
 import org.wardcrf.ui.store.Answer
 import org.wardcrf.ui.store.CancelSignal
 import org.wardcrf.ui.store.CandidateItem
@@ -248,10 +247,6 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
                 )
             },
         )
-    }
-
-    override fun validate(formId: String, modules: List<String>, valuesJson: String, lang: Lang) = mapped {
-        report(validateValues(formId, valuesJson, language(lang), modules))
     }
 
     override fun formSession(caseId: String, lang: Lang) =

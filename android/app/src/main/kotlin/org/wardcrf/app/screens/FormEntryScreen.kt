@@ -81,8 +81,11 @@ import org.wardcrf.ui.store.CrfStore
 import org.wardcrf.ui.store.Status
 
 /**
- * Form entry of one case, section by section: live validation as the clinician types, a reason
- * dialog for unusual values and changes, repeating rows, and the case's status.
+ * Form entry of one case, rendered from the core's form session: the sections and fields the
+ * answers show (a section or field the answers hide is not there), each field's state and
+ * messages after every save, section progress, "next missing field", values left in hidden
+ * fields with a "clear" action, a reason dialog for unusual values and changes, repeating rows,
+ * completion (asking keep or clear for hidden values) and the signature.
  */
 @OptIn(ExperimentalMaterial3Api::class)
 @Composable

@@ -64,9 +64,6 @@ interface CrfStore : AutoCloseable {
     fun forms(lang: Lang): List<FormSummary>
     fun formLayout(formId: String, modules: List<String>, lang: Lang): FormSpec
 
-    /** Validates values (a JSON object as in [CaseDetail.valuesJson]) as a save would. */
-    fun validate(formId: String, modules: List<String>, valuesJson: String, lang: Lang): Report
-
     /**
      * The form as the clinician sees it for a case (see [FormSession]); the session methods
      * below each save and return the new session.
