@@ -134,6 +134,9 @@ pub struct ValidationReport {
     pub errors: Vec<ValidationIssue>,
     pub warnings: Vec<ValidationIssue>,
     pub missing: Vec<ValidationIssue>,
+    /// Values left in fields the other answers now hide: not errors; completing asks whether
+    /// to clear or keep them.
+    pub hidden: Vec<ValidationIssue>,
     /// Nothing blocks completion (no errors, nothing missing, every warning confirmed).
     pub complete: bool,
     /// The values in canonical units, as JSON text (an object of field ids).
@@ -147,6 +150,7 @@ impl ValidationReport {
             errors: issues(&r.errors),
             warnings: issues(&r.warnings),
             missing: issues(&r.missing),
+            hidden: issues(&r.hidden),
             complete: r.is_complete(),
             values_json: Json::Object(r.values.clone()).to_string(),
         }

@@ -207,6 +207,21 @@ pub fn render_report(report: &Report, form: &Form, lang: Lang) -> String {
             w.message.get(lang)
         );
     }
+    if !report.hidden.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}: {}",
+            heading(
+                "Values in fields that do not apply given the other answers",
+                "他の回答により該当しない項目の値",
+                "Werte in Feldern, die nach den übrigen Angaben nicht zutreffen"
+            ),
+            report.hidden.len()
+        );
+        for h in &report.hidden {
+            let _ = writeln!(out, "  - {} [{}]", where_(form, h, lang), h.code.as_str());
+        }
+    }
     if !report.missing.is_empty() {
         let fields: Vec<&str> = report.missing.iter().map(|m| m.field.as_str()).collect();
         let _ = writeln!(

@@ -8,6 +8,7 @@
 //! - `text`: rendering values, histories, conflicts and problems for the terminal.
 
 mod args;
+mod session;
 mod text;
 
 pub use args::*;
@@ -20,6 +21,7 @@ use serde_json::{Map, Value as Json, json};
 use std::fmt::Write as _;
 use std::process::ExitCode;
 use text::{conflict_text, fmt_time, issue_line, place, problems, signatures_text};
+use wardcrf_core::session::HiddenValues;
 use wardcrf_core::{
     CaseFilter, CaseStore, Catalog, FieldPath, Lang, MIN_PASSPHRASE_ITERATIONS, Passphrase, Status,
     StoreError,
@@ -295,14 +297,30 @@ pub fn case(cmd: CaseCommand) -> Outcome {
             reason,
             meaning,
             lang,
+            keep_hidden,
+            clear_hidden,
         } => {
+            let hidden = match (keep_hidden, clear_hidden) {
+                (true, _) => Some(HiddenValues::Keep),
+                (false, Some(reason)) => Some(HiddenValues::Clear(reason)),
+                (false, None) => None,
+            };
+            if hidden.is_some() && !matches!(target, Target::Complete) {
+                return Err(CliError::Input(
+                    "--keep-hidden and --clear-hidden apply to completing a case".into(),
+                ));
+            }
             let target = match target {
                 Target::Complete => Status::Complete,
                 Target::Signed => return sign(&opts, &case, meaning.as_deref()),
                 Target::Reopen => Status::Draft,
             };
             let mut store = open(&opts, Need::Write)?;
-            let status = match store.set_status(&case, target, reason.as_deref()) {
+            let done = match hidden {
+                Some(choice) => store.complete(&case, choice),
+                None => store.set_status(&case, target, reason.as_deref()),
+            };
+            let status = match done {
                 Ok(status) => status,
                 Err(e) => {
                     let mut notes = Vec::new();
@@ -315,6 +333,14 @@ pub fn case(cmd: CaseCommand) -> Outcome {
                                 "wardcrf: {open} open conflict(s) must be resolved first (see 'wardcrf conflicts --case {case}')"
                             ));
                     }
+                    if let StoreError::HiddenValues(paths) = &e {
+                        for p in paths {
+                            notes.push(format!("  {}", place(p)));
+                        }
+                        notes.push(format!(
+                            "wardcrf: complete again with --keep-hidden, or --clear-hidden REASON (or 'wardcrf case clear-hidden {case} --reason R')"
+                        ));
+                    }
                     return Err(CliError::Explained {
                         source: e,
                         lang,
@@ -324,6 +350,9 @@ pub fn case(cmd: CaseCommand) -> Outcome {
             };
             let out = json!({"case_id": case, "status": status});
             emit(opts.json, &out, || format!("{case}: {}\n", status.as_str()))
+        }
+        CaseCommand::ClearHidden { opts, case, reason } => {
+            session::clear_hidden(&opts, &case, reason.as_deref().unwrap_or_default())
         }
         CaseCommand::Signatures { opts, case } => {
             let store = open(&opts, Need::Read)?;
@@ -361,10 +390,12 @@ pub fn case(cmd: CaseCommand) -> Outcome {
 fn show_case(opts: &StoreOpts, case: &str, lang: Lang) -> Outcome {
     let mut store = open(opts, Need::Read)?;
     let view = store.case(case)?;
+    let form_session = store.session(case)?;
     if opts.json {
         let mut out = serde_json::to_value(&view).unwrap_or(Json::Null);
         if let Json::Object(o) = &mut out {
             o.insert("report".into(), view.report.to_json(lang));
+            session::insert_json(o, &form_session, lang);
         }
         print_json(&out);
         return Ok(ExitCode::SUCCESS);
@@ -384,6 +415,7 @@ fn show_case(opts: &StoreOpts, case: &str, lang: Lang) -> Outcome {
         print!("{}", conflict_text(&view.conflicts));
     }
     print!("{}", show::render_report(&view.report, &form, lang));
+    print!("{}", session::hidden_text(&form_session));
     Ok(ExitCode::SUCCESS)
 }
 

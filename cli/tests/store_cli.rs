@@ -721,3 +721,93 @@ fn two_devices_edit_offline_conflict_resolve_and_converge() {
         json!({"new_cases": 0, "updated_cases": 0, "conflicts": 0})
     );
 }
+
+#[test]
+fn show_gives_the_session_and_values_in_hidden_fields_are_cleared_or_kept() {
+    let s = Store::new("hidden", A_PASS);
+    let case = s.new_case("icrown-core");
+    let shown = |v: &Value, id: &str| {
+        v["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["fields"].as_array().unwrap().iter())
+            .any(|f| f["field"] == id)
+    };
+    let v = s.show(&case, "en");
+    assert!(!shown(&v, "vs_o2_flow"), "hidden until on oxygen");
+    assert_eq!(v["next_missing"], json!({"field": "case_id"}));
+    assert_eq!(v["can_complete"], json!(false));
+    json_of(&s.set(&case, "vs_spo2_on_o2", "1", &[]));
+    json_of(&s.set(&case, "vs_o2_flow", "4", &[]));
+    let v = s.show(&case, "de");
+    assert!(shown(&v, "vs_o2_flow"));
+    let vitals = v["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "vitals")
+        .unwrap();
+    let flow = vitals["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "vs_o2_flow")
+        .unwrap();
+    assert_eq!(flow["state"], "valid");
+    assert_eq!(v["hidden_values"], json!([]));
+    json_of(&s.set(&case, "vs_spo2_on_o2", "0", &["--reason", "room air"]));
+    let v = s.show(&case, "en");
+    assert!(!shown(&v, "vs_o2_flow"));
+    assert_eq!(v["hidden_values"][0]["field"], "vs_o2_flow");
+    assert_eq!(v["hidden_values"][0]["shown"], "4 L/min");
+
+    // Completing asks for the choice, once nothing else is left.
+    let values: Value = serde_json::from_str(REQUIRED).unwrap();
+    for (field, value) in values.as_object().unwrap() {
+        if field == "vs_spo2_on_o2" {
+            continue;
+        }
+        let raw = match value {
+            Value::String(t) => t.clone(),
+            other => other.to_string(),
+        };
+        json_of(&s.set(&case, field, &raw, &[]));
+    }
+    let err = failure(&s.run(&["case", "status"], &[&case, "complete", "--json"]));
+    assert!(err.contains("still hold values"), "{err}");
+    assert!(err.contains("vs_o2_flow"), "{err}");
+    assert!(err.contains("--keep-hidden"), "{err}");
+    let err = failure(&s.run(&["case", "clear-hidden"], &[&case, "--json"]));
+    assert!(err.contains("a reason is required"), "{err}");
+    let v = s.ok(
+        &["case", "clear-hidden"],
+        &[&case, "--reason", "not on oxygen"],
+    );
+    assert_eq!(v["cleared"], json!([{"field": "vs_o2_flow"}]));
+    let h = s.history(&case, "vs_o2_flow");
+    let last = h.as_array().unwrap().last().unwrap();
+    assert_eq!(last["op"], "clear");
+    assert_eq!(last["reason"], "not on oxygen");
+    let v = s.ok(&["case", "status"], &[&case, "complete"]);
+    assert_eq!(v["status"], "complete");
+
+    // Kept instead: the completion records it.
+    let other = s.new_case("icrown-core");
+    for (field, value) in values.as_object().unwrap() {
+        let raw = match value {
+            Value::String(t) => t.clone(),
+            other => other.to_string(),
+        };
+        json_of(&s.set(&other, field, &raw, &[]));
+    }
+    json_of(&s.set(&other, "vs_spo2_on_o2", "1", &["--reason", "on oxygen"]));
+    json_of(&s.set(&other, "vs_o2_flow", "2", &[]));
+    json_of(&s.set(&other, "vs_spo2_on_o2", "0", &["--reason", "room air"]));
+    let v = s.ok(&["case", "status"], &[&other, "complete", "--keep-hidden"]);
+    assert_eq!(v["status"], "complete");
+    assert_eq!(
+        s.show(&other, "en")["values"]["vs_o2_flow"]["value"],
+        json!(2.0)
+    );
+}

@@ -138,7 +138,9 @@ pub enum CaseCommand {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Show a case: values, status, open conflicts and its validation report.
+    /// Show a case: values, status, open conflicts, its validation report, and values left in
+    /// fields the answers hide (with --json also the form session: the sections and fields the
+    /// answers show, with their states).
     Show {
         #[command(flatten)]
         opts: StoreOpts,
@@ -190,6 +192,21 @@ pub enum CaseCommand {
         /// Language of the remaining problems listed when the case is not complete.
         #[arg(long, default_value = "en")]
         lang: Lang,
+        /// Completing: keep the values left in fields the other answers now hide.
+        #[arg(long, conflicts_with = "clear_hidden")]
+        keep_hidden: bool,
+        /// Completing: clear the values left in hidden fields first, with this reason.
+        #[arg(long, value_name = "REASON")]
+        clear_hidden: Option<String>,
+    },
+    /// Clear the values left in fields the other answers now hide (one change, with a reason).
+    ClearHidden {
+        #[command(flatten)]
+        opts: StoreOpts,
+        /// The case id (from `case new` or `case list`).
+        case: String,
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// The signatures of a case: signer, time, meaning, and whether a later edit superseded it.
     Signatures {
