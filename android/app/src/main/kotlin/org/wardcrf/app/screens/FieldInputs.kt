@@ -45,6 +45,7 @@ import androidx.compose.ui.text.input.ImeAction
 import androidx.compose.ui.text.input.KeyboardType
 import androidx.compose.ui.unit.dp
 import org.wardcrf.app.R
+import org.wardcrf.ui.form.Drafts
 import org.wardcrf.ui.form.FieldUi
 import org.wardcrf.ui.form.Severity
 import org.wardcrf.ui.store.FieldState
@@ -144,8 +145,8 @@ private fun unitSuffix(field: FieldUi): (@Composable () -> Unit)? {
 @Composable
 private fun UnitPicker(field: FieldUi, actions: FieldActions, enabled: Boolean) {
     var open by remember { mutableStateOf(false) }
-    // The core lists the stored unit first; a new entry starts in the site's default unit.
-    val units = field.field.units
+    // The site's default unit first (a new entry starts in it), then the field's others.
+    val units = Drafts.unitChoices(field.field)
     val current = units.firstOrNull { it.code == field.unit } ?: units.first()
     ExposedDropdownMenuBox(expanded = open, onExpandedChange = { if (enabled) open = it }, modifier = Modifier.width(120.dp)) {
         OutlinedTextField(

@@ -6,6 +6,7 @@ import org.wardcrf.ui.store.Kind
 import org.wardcrf.ui.store.Lang
 import org.wardcrf.ui.store.Problem
 import org.wardcrf.ui.store.SessionField
+import org.wardcrf.ui.store.UnitSpec
 import org.wardcrf.ui.text.MessageKey
 import org.wardcrf.ui.text.Messages
 
@@ -119,6 +120,12 @@ object Drafts {
             Lang.DE -> "eingegeben"
         }
         return "$shown ($word ${number(entered.value)} $unit)"
+    }
+
+    /** The units a number may be entered in, as the unit picker lists them: the site's default first. */
+    fun unitChoices(f: SessionField): List<UnitSpec> {
+        val first = f.units.firstOrNull { it.code == f.defaultUnit } ?: return f.units
+        return listOf(first) + f.units.filter { it != first }
     }
 
     /** A number as typed: no trailing `.0`. */

@@ -53,6 +53,9 @@ class ValuesTest {
         assertEquals(Draft("37", "Cel"), Drafts.of(field(Kind.DECIMAL, listOf(celsius), Answer.Number(37.0), shown = "37 °C")))
         assertEquals("37 °C", Drafts.stored(field(Kind.DECIMAL, listOf(celsius), Answer.Number(37.0), shown = "37 °C"), Lang.EN))
         assertNull(Drafts.stored(field(Kind.TEXT), Lang.EN))
+        // The unit picker: the site's default first, then the field's others.
+        assertEquals(listOf(fahrenheit, celsius), Drafts.unitChoices(field(Kind.DECIMAL, listOf(celsius, fahrenheit), defaultUnit = "[degF]")))
+        assertEquals(listOf(celsius, fahrenheit), Drafts.unitChoices(field(Kind.DECIMAL, listOf(celsius, fahrenheit))))
         assertEquals(Draft("1,3", null), Drafts.of(field(Kind.MULTICHOICE, answer = Answer.Choices(listOf("1", "3")))))
         assertEquals(Draft("true", null), Drafts.of(field(Kind.BOOLEAN, answer = Answer.Bool(true))))
         assertEquals(Draft("2024-03", null), Drafts.of(field(Kind.DATE, answer = Answer.Date("2024-03"))))
