@@ -61,8 +61,10 @@ class FieldActions(
 )
 
 /**
- * One form field, by kind: labelled (TalkBack reads the label, "required", and each live
- * problem), its live validation under it, what is stored, and a conflict marker.
+ * One form field, by kind: labelled (TalkBack reads the label, "required", and each message),
+ * the core's messages under it after each save, what is stored, and a conflict marker. Numbers
+ * get a numeric keypad and, with more than one unit, a unit picker; dates a date (and time)
+ * picker.
  */
 @Composable
 fun FieldInput(field: FieldUi, actions: FieldActions, enabled: Boolean, modifier: Modifier = Modifier) {

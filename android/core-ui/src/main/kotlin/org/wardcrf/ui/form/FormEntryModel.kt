@@ -358,7 +358,8 @@ class FormEntryModel(
      */
     fun markComplete(): Job = scope.launch {
         val hidden = _state.value.hiddenValues
-        if (hidden.isNotEmpty()) {
+        // Asked only when nothing else blocks completion (else the problems come first).
+        if (hidden.isNotEmpty() && _state.value.canComplete) {
             _state.update { it.copy(completePrompt = CompletePrompt(hidden)) }
             return@launch
         }
@@ -388,8 +389,8 @@ class FormEntryModel(
     }
 
     private suspend fun complete(choice: HiddenChoice) {
+        _state.update { it.copy(completePrompt = null) }
         act { store.complete(caseId, choice, lang) to Messages.info(MessageKey.STATUS_CHANGED, lang) }
-        if (_state.value.status != Status.DRAFT) _state.update { it.copy(completePrompt = null) }
     }
 
     /** Opens the sign dialog with the site's signature meanings. */
@@ -443,6 +444,11 @@ class FormEntryModel(
             // What blocks completion is in the session: show the current one.
             if (e is CrfError.NotComplete || e is CrfError.HiddenValuesPending) {
                 runCatching { withContext(io) { store.formSession(caseId, lang) } }.getOrNull()?.let { session = it }
+            }
+            // Hidden values the screen did not know of: ask about them now.
+            if (e is CrfError.HiddenValuesPending) {
+                val hidden = session?.hiddenValues.orEmpty()
+                if (hidden.isNotEmpty()) _state.update { it.copy(completePrompt = CompletePrompt(hidden), message = null) }
             }
         } finally {
             busy(false)
