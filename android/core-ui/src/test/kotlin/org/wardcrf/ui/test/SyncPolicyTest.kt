@@ -6,7 +6,10 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.wardcrf.ui.store.CancelSignal
 import org.wardcrf.ui.store.CrfError
 import org.wardcrf.ui.store.CrfStore
@@ -14,6 +17,7 @@ import org.wardcrf.ui.store.Lang
 import org.wardcrf.ui.store.SyncCounts
 import org.wardcrf.ui.store.SyncResult
 import org.wardcrf.ui.sync.InProcessSyncRunner
+import org.wardcrf.ui.sync.RunState
 import org.wardcrf.ui.sync.SyncAction
 import org.wardcrf.ui.sync.SyncFailure
 import org.wardcrf.ui.sync.SyncJob
@@ -22,12 +26,15 @@ import org.wardcrf.ui.sync.SyncOutcome
 import org.wardcrf.ui.sync.SyncPhase
 import org.wardcrf.ui.sync.SyncPolicy
 import org.wardcrf.ui.sync.SyncRecord
+import org.wardcrf.ui.sync.SyncRun
+import org.wardcrf.ui.sync.SyncRunner
 import org.wardcrf.ui.text.MessageKey
 import java.net.ServerSocket
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
 import kotlin.test.Test
 import kotlin.test.assertEquals
+import kotlin.test.assertFalse
 import kotlin.test.assertIs
 import kotlin.test.assertTrue
 
@@ -76,6 +83,44 @@ class SyncPolicyTest {
             assertTrue(SyncPolicy.message(f, Lang.JA).text.isNotBlank())
         }
         assertEquals(MessageKey.LOCKED, SyncPolicy.message(SyncFailure.LOCKED, Lang.EN).key)
+    }
+
+    /** A runner as WorkManager drives it: the test sets what its WorkInfo and record say. */
+    private class ScriptedRunner : SyncRunner {
+        override val run = MutableStateFlow(SyncRun())
+        var started = 0
+        override fun start() {
+            started++
+        }
+        override fun cancel() {}
+    }
+
+    @Test
+    fun `the Sync screen shows a background sync waiting to retry, then its outcome`() = runBlocking {
+        TempStore("scripted", "nurse-w", enrolled = false).use { t ->
+            val runner = ScriptedRunner()
+            // A background attempt failed on the network and waits for its back-off.
+            runner.run.value = SyncRun(RunState.WAITING_TO_RETRY, last = SyncOutcome.Failed(SyncFailure.NETWORK), finished = 1)
+            val model = SyncModel(runner, t.crf, Lang.DE, this, Dispatchers.IO)
+            model.refresh().join()
+            assertEquals(SyncPhase.WAITING, model.state.value.phase)
+            assertEquals(MessageKey.NETWORK, model.state.value.message?.key)
+            assertFalse(model.state.value.running)
+
+            // "Sync now" hands it to the runner and follows it until that attempt is recorded.
+            val following = model.start()
+            assertEquals(1, runner.started)
+            runner.run.value = SyncRun(RunState.RUNNING, progress = SyncCounts(100, 0, 5), last = runner.run.value.last, finished = 1)
+            withTimeout(5_000) { model.state.first { it.phase == SyncPhase.RUNNING } }
+            assertEquals(100, model.state.value.progress?.pushed)
+            assertFalse(following.isCompleted)
+            runner.run.value = SyncRun(
+                RunState.IDLE, SyncCounts(105, 0, 0), SyncOutcome.Synced(SyncResult(105, 0, 0, 2)), finished = 2,
+            )
+            following.join()
+            assertEquals(SyncPhase.DONE, model.state.value.phase)
+            assertEquals("Synchronisiert: 105 gesendet, 0 empfangen, 0 offene Konflikte.", model.state.value.message?.text)
+        }
     }
 
     @Test
