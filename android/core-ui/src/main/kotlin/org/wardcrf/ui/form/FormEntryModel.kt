@@ -171,6 +171,9 @@ class FormEntryModel(
     private val drafts = LinkedHashMap<FieldRef, Draft>()
     private val inputErrors = HashMap<FieldRef, UiMessage>()
 
+    /** The section on screen, by id: an answer that shows or hides a section keeps it there. */
+    private var currentId: String? = null
+
     fun load(): Job = scope.launch {
         _state.update { it.copy(loading = true) }
         try {
@@ -202,8 +205,10 @@ class FormEntryModel(
     }
 
     fun selectSection(index: Int) {
-        val count = session?.sections?.size ?: 1
-        _state.update { it.copy(current = index.coerceIn(0, (count - 1).coerceAtLeast(0)), focus = null) }
+        val sections = session?.sections.orEmpty()
+        val i = index.coerceIn(0, (sections.size - 1).coerceAtLeast(0))
+        currentId = sections.getOrNull(i)?.id
+        _state.update { it.copy(current = i, focus = null) }
         render()
     }
 
@@ -216,6 +221,7 @@ class FormEntryModel(
         val ref = s.nextMissing ?: return
         val index = s.sections.indexOf(s.sectionOf(ref))
         if (index < 0) return
+        currentId = s.sections[index].id
         _state.update { it.copy(current = index) }
         render()
         _state.update { it.copy(focus = ref) }
@@ -478,7 +484,9 @@ class FormEntryModel(
 
     private fun render() {
         val s = session ?: return
-        val current = _state.value.current.coerceIn(0, (s.sections.size - 1).coerceAtLeast(0))
+        val current = s.sections.indexOfFirst { it.id == currentId }.takeIf { it >= 0 }
+            ?: _state.value.current.coerceIn(0, (s.sections.size - 1).coerceAtLeast(0))
+        currentId = s.sections.getOrNull(current)?.id
         val items = s.sections.getOrNull(current)?.items.orEmpty().map { item ->
             when (item) {
                 is SessionItem.Field -> EntryItem.Field(fieldUi(item.field))

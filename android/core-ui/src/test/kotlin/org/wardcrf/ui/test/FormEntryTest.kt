@@ -231,6 +231,31 @@ class FormEntryTest {
     }
 
     @Test
+    fun `a section shown or hidden by an answer leaves the clinician on the section they were on`() = runBlocking {
+        TempStore("sections", "dr-abe").use { t ->
+            val case = t.crf.createCase("icrown-core", listOf("mpox"))
+            val m = model(t, case)
+            m.load().join()
+            fun ids() = m.state.value.sections.map { it.id }
+            assertFalse("mpox_hiv" in ids(), "the HIV section of the mpox module shows only with HIV")
+            m.edit(FieldRef("comorb_hiv"), "1").join()
+            m.commit(FieldRef("comorb_hiv")).join()
+            val shown = ids()
+            val at = shown.indexOf("mpox_hiv")
+            assertTrue(at in 0 until shown.size - 1, shown.toString())
+            val after = shown[at + 1]
+            m.open(after)
+
+            m.edit(FieldRef("comorb_hiv"), "0").join()
+            m.commit(FieldRef("comorb_hiv")).join()
+            m.setReason("HIV test was negative")
+            m.submitReason().join()
+            assertFalse("mpox_hiv" in ids())
+            assertEquals(after, m.state.value.sections[m.state.value.current].id, "still on the same section")
+        }
+    }
+
+    @Test
     fun `a field hidden by an answer disappears and its value is offered for clearing`() = runBlocking {
         TempStore("hidden", "ns-ueda").use { t ->
             val case = t.crf.createCase("icrown-core")
