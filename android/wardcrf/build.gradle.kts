@@ -47,8 +47,30 @@ dependencies {
 val buildNative by tasks.registering(Exec::class) {
     description = "Builds libwardcrf_ffi.so for every ABI with cargo-ndk and copies the generated Kotlin."
     group = "wardcrf"
+    val repo = rootDir.parentFile
     workingDir = rootDir
     commandLine("bash", "scripts/build-native.sh")
+    // What the libraries and the generated Kotlin are made from: Gradle skips the task (UP-TO-DATE)
+    // when none of it changed since the last run, and reruns it when the outputs were deleted.
+    inputs.file(File(rootDir, "scripts/build-native.sh")).withPropertyName("script")
+    inputs.files(
+        File(repo, "Cargo.lock"),
+        File(repo, "Cargo.toml"),
+        File(repo, "rust-toolchain.toml"),
+        File(repo, "core/Cargo.toml"),
+        File(repo, "bindings/Cargo.toml"),
+        File(repo, "bindings/uniffi.toml"),
+        File(repo, "bindings/generate"),
+    ).withPropertyName("manifests")
+    // The library's sources, the forms it bundles, and the generator of the Kotlin.
+    inputs.dir(File(repo, "core/src")).withPropertyName("coreSources")
+    inputs.dir(File(repo, "core/forms")).withPropertyName("bundledForms")
+    inputs.dir(File(repo, "bindings/src")).withPropertyName("bindingsSources")
+    inputs.dir(File(repo, "bindings/uniffi-bindgen")).withPropertyName("bindgen")
+    inputs.property("ndk", libs.versions.ndk.get())
+    inputs.property("minSdk", libs.versions.minSdk.get())
+    outputs.dir(file("src/main/jniLibs")).withPropertyName("jniLibs")
+    outputs.dir(file("src/main/uniffi")).withPropertyName("generatedKotlin")
 }
 
 if (providers.gradleProperty("wardcrf.buildNative").orNull != "false") {

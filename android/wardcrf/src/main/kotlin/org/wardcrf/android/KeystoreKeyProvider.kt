@@ -25,14 +25,23 @@ import javax.crypto.spec.GCMParameterSpec
  * The key is created on first [wrap] (store creation); [unwrap] never creates one: a missing
  * key (app data restored on another device, Keystore reset) is reported as unavailable
  * instead of silently making a key that cannot open the store.
+ *
+ * The key is usable only while the tablet is unlocked (`setUnlockedDeviceRequired`), which
+ * needs a secure lock screen (PIN, pattern or password): [deviceSecure] is asked before a key
+ * is created, and without one no key is made (the app shows [DeviceLock]'s guidance first, so
+ * this is the last line, not the user's path).
  */
-class KeystoreKeyProvider(private val alias: String = DEFAULT_ALIAS) : KeyProvider {
+class KeystoreKeyProvider(
+    private val alias: String = DEFAULT_ALIAS,
+    private val deviceSecure: () -> Boolean,
+) : KeyProvider {
     companion object {
         const val DEFAULT_ALIAS = "wardcrf-store-key"
         private const val KEYSTORE = "AndroidKeyStore"
         private const val TRANSFORMATION = "AES/GCM/NoPadding"
         private const val IV_BYTES = 12
         private const val TAG_BITS = 128
+        private const val NO_SECURE_LOCK = "the tablet has no secure lock screen"
     }
 
     private val keyStore: KeyStore = KeyStore.getInstance(KEYSTORE).apply { load(null) }
@@ -67,6 +76,7 @@ class KeystoreKeyProvider(private val alias: String = DEFAULT_ALIAS) : KeyProvid
     private fun existingKey(): SecretKey? = (keyStore.getEntry(alias, null) as? KeyStore.SecretKeyEntry)?.secretKey
 
     private fun createKey(): SecretKey {
+        if (!deviceSecure()) throw KeyProviderException.Unavailable(NO_SECURE_LOCK)
         fun spec(strongBox: Boolean): KeyGenParameterSpec =
             KeyGenParameterSpec.Builder(alias, KeyProperties.PURPOSE_ENCRYPT or KeyProperties.PURPOSE_DECRYPT)
                 .setBlockModes(KeyProperties.BLOCK_MODE_GCM)

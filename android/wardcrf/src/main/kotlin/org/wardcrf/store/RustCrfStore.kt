@@ -21,7 +21,7 @@ import org.wardcrf.ValidationReport
 import org.wardcrf.WardcrfException
 import org.wardcrf.formLayout
 import org.wardcrf.forms
-import org.wardcrf.validateValues
+import org.wardcrf.ui.store.Answer
 import org.wardcrf.ui.store.CancelSignal
 import org.wardcrf.ui.store.CandidateItem
 import org.wardcrf.ui.store.CaseDetail
@@ -37,6 +37,7 @@ import org.wardcrf.ui.store.FieldSpec
 import org.wardcrf.ui.store.FormSpec
 import org.wardcrf.ui.store.FormSummary
 import org.wardcrf.ui.store.GroupSpec
+import org.wardcrf.ui.store.HiddenChoice
 import org.wardcrf.ui.store.HistoryItem
 import org.wardcrf.ui.store.Issue
 import org.wardcrf.ui.store.Kind
@@ -124,6 +125,8 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
             is WardcrfException.RosterRefused -> CrfError.RosterRefused(e.reason)
             is WardcrfException.LockedOut -> CrfError.LockedOut(e.reason)
             is WardcrfException.NotSiteStaff -> CrfError.NotSiteStaff(e.reason)
+            is WardcrfException.HiddenValuesPending ->
+                CrfError.HiddenValuesPending(e.count.toInt(), e.fields.map(SessionMapping::ref))
         }
 
         private fun staffUser(u: SignedInUser) = StaffUser(
@@ -246,9 +249,23 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
         )
     }
 
-    override fun validate(formId: String, modules: List<String>, valuesJson: String, lang: Lang) = mapped {
-        report(validateValues(formId, valuesJson, language(lang), modules))
+    override fun formSession(caseId: String, lang: Lang) =
+        mapped { SessionMapping.session(store.formSession(caseId, language(lang))) }
+
+    override fun setAnswer(caseId: String, path: FieldRef, answer: Answer?, lang: Lang, unit: String?, reason: String?) = mapped {
+        SessionMapping.session(
+            store.setAnswer(caseId, path(path), answer?.let(SessionMapping::answerValue), language(lang), unit, reason),
+        )
     }
+
+    override fun addSessionRow(caseId: String, group: String, lang: Lang, reason: String?) =
+        mapped { SessionMapping.session(store.addSessionRow(caseId, group, language(lang), reason)) }
+
+    override fun clearHidden(caseId: String, reason: String, lang: Lang) =
+        mapped { SessionMapping.session(store.clearHidden(caseId, reason, language(lang))) }
+
+    override fun complete(caseId: String, hidden: HiddenChoice, lang: Lang) =
+        mapped { SessionMapping.session(store.complete(caseId, SessionMapping.hidden(hidden), language(lang))) }
 
     override fun listCases(query: CaseQuery) = mapped {
         store.listCases(

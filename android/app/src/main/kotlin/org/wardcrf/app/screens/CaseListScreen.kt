@@ -22,6 +22,7 @@ import androidx.compose.material.icons.filled.Sync
 import androidx.compose.material.icons.filled.Warning
 import androidx.compose.material3.AlertDialog
 import androidx.compose.material3.Badge
+import androidx.compose.material3.BadgedBox
 import androidx.compose.material3.Checkbox
 import androidx.compose.material3.DropdownMenu
 import androidx.compose.material3.DropdownMenuItem
@@ -51,12 +52,15 @@ import androidx.compose.runtime.saveable.rememberSaveable
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.semantics.Role
 import androidx.compose.ui.semantics.contentDescription
 import androidx.compose.ui.semantics.semantics
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import org.wardcrf.app.WardApplication
+import org.wardcrf.ui.sync.RunState
 import kotlinx.coroutines.Dispatchers
 import org.wardcrf.app.R
 import org.wardcrf.app.ui.rememberModel
@@ -82,9 +86,12 @@ fun CaseListScreen(
     val model = rememberModel("cases") { scope -> CaseListModel(store, lang, scope, Dispatchers.IO) }
     val state by model.state.collectAsStateWithLifecycle()
     val snackbar = remember { SnackbarHostState() }
+    val syncRun by (LocalContext.current.applicationContext as WardApplication).syncRunner.run.collectAsStateWithLifecycle()
+    val syncing = syncRun.state == RunState.RUNNING || syncRun.state == RunState.CANCELLING
     var creating by rememberSaveable { mutableStateOf(false) }
-    // Back from form entry, sync or review: counts and badges may have changed.
-    LaunchedEffect(Unit) { model.refresh() }
+    // Back from form entry, sync or review, and after each background sync (which may have
+    // brought cases): counts and badges may have changed.
+    LaunchedEffect(syncRun.finished) { model.refresh() }
     MessageSnackbar(state.message, snackbar, model::clearMessage)
     // Set PIN / Remove PIN (overflow menu): errors show in the dialog, outcomes in the snackbar.
     val pinModel = rememberModel("pin") { scope -> PinModel(store, lang, scope, Dispatchers.IO) }
@@ -118,7 +125,14 @@ fun CaseListScreen(
                         Icon(Icons.Default.ReportProblem, contentDescription = stringResource(R.string.action_conflicts))
                     }
                     IconButton(onClick = onSync) {
-                        Icon(Icons.Default.Sync, contentDescription = stringResource(R.string.action_sync))
+                        // A sync running in the background (WorkManager) shows on the sync button.
+                        if (syncing) {
+                            BadgedBox(badge = { Badge() }) {
+                                Icon(Icons.Default.Sync, contentDescription = stringResource(R.string.action_sync_running))
+                            }
+                        } else {
+                            Icon(Icons.Default.Sync, contentDescription = stringResource(R.string.action_sync))
+                        }
                     }
                     IconButton(onClick = { menu = true }) {
                         Icon(Icons.Default.MoreVert, contentDescription = stringResource(R.string.action_more))

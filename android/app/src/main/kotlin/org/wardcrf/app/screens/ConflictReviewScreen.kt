@@ -146,6 +146,7 @@ private fun CandidateCard(candidate: CandidateUi, selected: Boolean, onClick: ()
                 else stringResource(R.string.candidate_device, candidate.deviceShort),
                 style = MaterialTheme.typography.bodySmall,
             )
+            candidate.reason?.let { Text(stringResource(R.string.candidate_reason, it), style = MaterialTheme.typography.bodySmall) }
         }
     }
 }

@@ -45,8 +45,10 @@ import androidx.compose.ui.text.input.ImeAction
 import androidx.compose.ui.text.input.KeyboardType
 import androidx.compose.ui.unit.dp
 import org.wardcrf.app.R
+import org.wardcrf.ui.form.Drafts
 import org.wardcrf.ui.form.FieldUi
 import org.wardcrf.ui.form.Severity
+import org.wardcrf.ui.store.FieldState
 import org.wardcrf.ui.store.Kind
 
 /** What a field can ask of its screen. */
@@ -59,13 +61,15 @@ class FieldActions(
 )
 
 /**
- * One form field, by kind: labelled (TalkBack reads the label, "required", and each live
- * problem), its live validation under it, what is stored, and a conflict marker.
+ * One form field, by kind: labelled (TalkBack reads the label, "required", and each message),
+ * the core's messages under it after each save, what is stored, and a conflict marker. Numbers
+ * get a numeric keypad and, with more than one unit, a unit picker; dates a date (and time)
+ * picker.
  */
 @Composable
 fun FieldInput(field: FieldUi, actions: FieldActions, enabled: Boolean, modifier: Modifier = Modifier) {
     Column(modifier.fillMaxWidth().padding(vertical = 6.dp)) {
-        when (field.spec.kind) {
+        when (field.field.kind) {
             Kind.CHOICE -> ChoiceInput(field, actions, enabled)
             Kind.MULTICHOICE -> MultiChoiceInput(field, actions, enabled)
             Kind.BOOLEAN -> BooleanInput(field, actions, enabled)
@@ -77,17 +81,17 @@ fun FieldInput(field: FieldUi, actions: FieldActions, enabled: Boolean, modifier
 
 @Composable
 private fun label(field: FieldUi): String =
-    if (field.spec.required) "${field.spec.label} *" else field.spec.label
+    if (field.field.required) "${field.field.label} *" else field.field.label
 
 @Composable
 private fun TextInput(field: FieldUi, actions: FieldActions, enabled: Boolean) {
     var focused by remember { mutableStateOf(false) }
-    val keyboard = when (field.spec.kind) {
+    val keyboard = when (field.field.kind) {
         Kind.INTEGER -> KeyboardType.Number
         Kind.DECIMAL -> KeyboardType.Decimal
         else -> KeyboardType.Text
     }
-    val placeholder = when (field.spec.kind) {
+    val placeholder = when (field.field.kind) {
         Kind.DATE -> stringResource(R.string.date_hint)
         Kind.DATETIME -> stringResource(R.string.datetime_hint)
         else -> null
@@ -99,7 +103,7 @@ private fun TextInput(field: FieldUi, actions: FieldActions, enabled: Boolean) {
             enabled = enabled,
             label = { Text(label(field)) },
             placeholder = if (placeholder != null) { { Text(placeholder) } } else null,
-            singleLine = field.spec.kind != Kind.TEXT || (field.spec.maxLength ?: 0) in 1..120,
+            singleLine = field.field.kind != Kind.TEXT || (field.field.maxLength ?: 0) in 1..120,
             isError = field.severity == Severity.ERROR,
             suffix = unitSuffix(field),
             keyboardOptions = KeyboardOptions(keyboardType = keyboard, imeAction = ImeAction.Done),
@@ -108,10 +112,10 @@ private fun TextInput(field: FieldUi, actions: FieldActions, enabled: Boolean) {
                 {
                     Row {
                         IconButton(onClick = actions.discard) {
-                            Icon(Icons.Default.Close, stringResource(R.string.field_discard, field.spec.label))
+                            Icon(Icons.Default.Close, stringResource(R.string.field_discard, field.field.label))
                         }
                         IconButton(onClick = actions.commit) {
-                            Icon(Icons.Default.Check, stringResource(R.string.field_save, field.spec.label))
+                            Icon(Icons.Default.Check, stringResource(R.string.field_save, field.field.label))
                         }
                     }
                 }
@@ -122,14 +126,20 @@ private fun TextInput(field: FieldUi, actions: FieldActions, enabled: Boolean) {
                 focused = it.isFocused
             },
         )
-        if (field.spec.altUnits.isNotEmpty()) UnitPicker(field, actions, enabled)
+        if (field.field.kind == Kind.DATE || field.field.kind == Kind.DATETIME) {
+            DatePickerButton(field, enabled) { picked ->
+                actions.edit(picked)
+                actions.commit()
+            }
+        }
+        if (field.field.units.size > 1) UnitPicker(field, actions, enabled)
     }
 }
 
 /** The unit after a number when there is no other unit to choose. */
 private fun unitSuffix(field: FieldUi): (@Composable () -> Unit)? {
-    val unit = field.spec.unit ?: return null
-    if (field.spec.altUnits.isNotEmpty()) return null
+    val unit = field.field.unit ?: return null
+    if (field.field.units.size > 1) return null
     return { Text(unit.display) }
 }
 
@@ -137,7 +147,8 @@ private fun unitSuffix(field: FieldUi): (@Composable () -> Unit)? {
 @Composable
 private fun UnitPicker(field: FieldUi, actions: FieldActions, enabled: Boolean) {
     var open by remember { mutableStateOf(false) }
-    val units = listOfNotNull(field.spec.unit) + field.spec.altUnits
+    // The site's default unit first (a new entry starts in it), then the field's others.
+    val units = Drafts.unitChoices(field.field)
     val current = units.firstOrNull { it.code == field.unit } ?: units.first()
     ExposedDropdownMenuBox(expanded = open, onExpandedChange = { if (enabled) open = it }, modifier = Modifier.width(120.dp)) {
         OutlinedTextField(
@@ -145,7 +156,7 @@ private fun UnitPicker(field: FieldUi, actions: FieldActions, enabled: Boolean) 
             onValueChange = {},
             readOnly = true,
             enabled = enabled,
-            label = { Text(stringResource(R.string.field_unit, field.spec.label), maxLines = 1) },
+            label = { Text(stringResource(R.string.field_unit, field.field.label), maxLines = 1) },
             trailingIcon = { ExposedDropdownMenuDefaults.TrailingIcon(expanded = open) },
             modifier = Modifier.menuAnchor(MenuAnchorType.PrimaryNotEditable),
         )
@@ -164,7 +175,7 @@ private fun UnitPicker(field: FieldUi, actions: FieldActions, enabled: Boolean) 
 @Composable
 private fun ChoiceInput(field: FieldUi, actions: FieldActions, enabled: Boolean) {
     var open by remember { mutableStateOf(false) }
-    val selected = field.spec.choices.firstOrNull { it.code == field.text }
+    val selected = field.field.choices.firstOrNull { it.code == field.text }
     ExposedDropdownMenuBox(expanded = open, onExpandedChange = { if (enabled) open = it }) {
         OutlinedTextField(
             value = selected?.label ?: field.text,
@@ -178,7 +189,7 @@ private fun ChoiceInput(field: FieldUi, actions: FieldActions, enabled: Boolean)
             modifier = Modifier.fillMaxWidth().menuAnchor(MenuAnchorType.PrimaryNotEditable),
         )
         ExposedDropdownMenu(expanded = open, onDismissRequest = { open = false }) {
-            field.spec.choices.forEach { c ->
+            field.field.choices.forEach { c ->
                 DropdownMenuItem(text = { Text(c.label) }, onClick = {
                     open = false
                     actions.edit(c.code)
@@ -200,14 +211,14 @@ private fun ChoiceInput(field: FieldUi, actions: FieldActions, enabled: Boolean)
 private fun MultiChoiceInput(field: FieldUi, actions: FieldActions, enabled: Boolean) {
     val codes = field.text.split(',').map { it.trim() }.filter { it.isNotEmpty() }.toSet()
     Text(label(field), style = MaterialTheme.typography.titleSmall)
-    field.spec.choices.forEach { c ->
+    field.field.choices.forEach { c ->
         val on = c.code in codes
         Row(
             Modifier.fillMaxWidth()
                 .toggleable(value = on, enabled = enabled, role = Role.Checkbox, onValueChange = { now ->
                     val next = if (now) codes + c.code else codes - c.code
                     // Keep the form's order of choices.
-                    actions.edit(field.spec.choices.map { it.code }.filter { it in next }.joinToString(","))
+                    actions.edit(field.field.choices.map { it.code }.filter { it in next }.joinToString(","))
                     actions.commit()
                 })
                 .padding(vertical = 2.dp),
@@ -237,25 +248,29 @@ private fun BooleanInput(field: FieldUi, actions: FieldActions, enabled: Boolean
     }
 }
 
-/** Live problems (errors red, unconfirmed warnings amber), the stored value, help, conflicts. */
+/**
+ * The core's messages on the field (errors red, warnings amber until a reason confirms them),
+ * what cannot be read as typed, the stored value, help, and a conflict marker.
+ */
 @Composable
 private fun FieldNotes(field: FieldUi, actions: FieldActions) {
     val error = MaterialTheme.colorScheme.error
     val warning = MaterialTheme.colorScheme.tertiary
     val muted = MaterialTheme.colorScheme.onSurfaceVariant
+    val f = field.field
     field.inputError?.let { Note(Icons.Default.Error, it.text, error) }
-    field.issues.forEach { issue ->
+    f.messages.forEach { m ->
         when {
-            issue.severity == Severity.ERROR -> Note(Icons.Default.Error, issue.message, error)
-            issue.severity == Severity.WARNING && issue.confirmed == null -> Note(Icons.Default.Warning, issue.message, warning)
-            issue.severity == Severity.WARNING -> Note(Icons.Default.Check, stringResource(R.string.field_confirmed, issue.confirmed!!), muted)
-            issue.severity == Severity.MISSING && !field.dirty -> Note(null, stringResource(R.string.field_required), muted)
+            !m.warning -> Note(Icons.Default.Error, m.message, error)
+            f.state == FieldState.CONFIRMED -> {}
+            else -> Note(Icons.Default.Warning, m.message, warning)
         }
     }
-    if (field.dirty && field.stored != null) Note(null, stringResource(R.string.field_saved, field.stored!!), muted)
-    else if (field.stored != null && field.spec.altUnits.isNotEmpty()) Note(null, stringResource(R.string.field_saved, field.stored!!), muted)
-    field.spec.help?.let { Text(it, style = MaterialTheme.typography.bodySmall, color = muted, modifier = Modifier.padding(top = 2.dp)) }
-    field.spec.showIf?.let { Text(stringResource(R.string.field_hidden_note, it), style = MaterialTheme.typography.labelSmall, color = muted) }
+    f.confirmation?.let { Note(Icons.Default.Check, stringResource(R.string.field_confirmed, it), muted) }
+    if (field.severity == Severity.MISSING && !field.dirty) Note(null, stringResource(R.string.field_required), muted)
+    val stored = field.stored
+    if (stored != null && (field.dirty || f.entered != null)) Note(null, stringResource(R.string.field_saved, stored), muted)
+    f.help?.let { Text(it, style = MaterialTheme.typography.bodySmall, color = muted, modifier = Modifier.padding(top = 2.dp)) }
     if (field.conflicted) {
         val text = stringResource(R.string.field_conflicted)
         AssistChip(

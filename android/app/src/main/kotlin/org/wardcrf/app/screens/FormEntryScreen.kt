@@ -7,6 +7,15 @@ import androidx.compose.ui.semantics.Role
 import androidx.compose.ui.text.input.KeyboardType
 import androidx.compose.ui.text.input.PasswordVisualTransformation
 import org.wardcrf.ui.form.SignPrompt
+import androidx.compose.foundation.lazy.rememberLazyListState
+import androidx.compose.material3.CardDefaults
+import androidx.compose.runtime.saveable.rememberSaveable
+import androidx.compose.ui.semantics.LiveRegionMode
+import androidx.compose.ui.semantics.liveRegion
+import org.wardcrf.ui.form.CompletePrompt
+import org.wardcrf.ui.store.HiddenValue
+import org.wardcrf.ui.store.Issue
+import org.wardcrf.ui.text.MessageKey
 import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.Row
@@ -60,7 +69,8 @@ import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import kotlinx.coroutines.Dispatchers
 import org.wardcrf.app.R
-import org.wardcrf.app.ui.rememberModel
+import org.wardcrf.app.ui.SavedStateDraftKeeper
+import org.wardcrf.app.ui.rememberSavingModel
 import org.wardcrf.ui.form.EntryItem
 import org.wardcrf.ui.form.FieldUi
 import org.wardcrf.ui.form.FormEntryModel
@@ -71,19 +81,40 @@ import org.wardcrf.ui.store.CrfStore
 import org.wardcrf.ui.store.Status
 
 /**
- * Form entry of one case, section by section: live validation as the clinician types, a reason
- * dialog for unusual values and changes, repeating rows, and the case's status.
+ * Form entry of one case, rendered from the core's form session: the sections and fields the
+ * answers show (a section or field the answers hide is not there), each field's state and
+ * messages after every save, section progress, "next missing field", values left in hidden
+ * fields with a "clear" action, a reason dialog for unusual values and changes, repeating rows,
+ * completion (asking keep or clear for hidden values) and the signature.
  */
 @OptIn(ExperimentalMaterial3Api::class)
 @Composable
 fun FormEntryScreen(store: CrfStore, caseId: String, onBack: () -> Unit, onConflicts: () -> Unit) {
     val lang = currentLang()
-    val model = rememberModel("case-$caseId") { scope -> FormEntryModel(store, caseId, lang, scope, Dispatchers.IO) }
+    // Typed-but-unsaved input is kept in the screen's saved state: it survives the process.
+    val model = rememberSavingModel("case-$caseId") { scope, saved ->
+        FormEntryModel(store, caseId, lang, scope, Dispatchers.IO, keeper = SavedStateDraftKeeper(saved))
+    }
     val state by model.state.collectAsStateWithLifecycle()
     val snackbar = remember { SnackbarHostState() }
     var menu by remember { mutableStateOf(false) }
     LaunchedEffect(caseId) { model.load() }
+    // After a completion that something blocked, what is left shows above the fields.
+    var showProblems by rememberSaveable { mutableStateOf(false) }
+    LaunchedEffect(state.message) { if (state.message?.key == MessageKey.NOT_COMPLETE) showProblems = true }
     MessageSnackbar(state.message, snackbar, model::clearMessage)
+    // "Next missing field" opens its section and scrolls to it.
+    val list = rememberLazyListState()
+    LaunchedEffect(state.focus, state.items) {
+        val focus = state.focus ?: return@LaunchedEffect
+        val index = state.items.indexOfFirst { item ->
+            when (item) {
+                is EntryItem.Field -> item.field.ref == focus
+                is EntryItem.Group -> item.rows.any { r -> r.fields.any { it.ref == focus } }
+            }
+        }
+        if (index >= 0) list.animateScrollToItem(index)
+    }
     val editable = state.status == Status.DRAFT
 
     Scaffold(
@@ -131,7 +162,11 @@ fun FormEntryScreen(store: CrfStore, caseId: String, onBack: () -> Unit, onConfl
                     Icon(Icons.AutoMirrored.Filled.NavigateBefore, contentDescription = null)
                     Text(stringResource(R.string.section_previous))
                 }
-                Row(Modifier.weight(1f)) {}
+                Row(Modifier.weight(1f), horizontalArrangement = Arrangement.Center) {
+                    if (state.nextMissing != null && editable) {
+                        TextButton(onClick = model::goToNextMissing) { Text(stringResource(R.string.next_missing)) }
+                    }
+                }
                 TextButton(onClick = model::nextSection, enabled = state.current < state.sections.size - 1) {
                     Text(stringResource(R.string.section_next))
                     Icon(Icons.AutoMirrored.Filled.NavigateNext, contentDescription = null)
@@ -156,11 +191,18 @@ fun FormEntryScreen(store: CrfStore, caseId: String, onBack: () -> Unit, onConfl
                     modifier = Modifier.padding(start = 16.dp, top = 12.dp, end = 16.dp).semantics { heading() },
                 )
             }
-            LazyColumn(Modifier.fillMaxSize().padding(horizontal = 16.dp)) {
+            // Values left in fields the answers now hide: shown, and offered for clearing.
+            if (state.hiddenValues.isNotEmpty() && editable) {
+                HiddenValuesCard(state.hiddenValues, onClear = model::askToClearHidden)
+            }
+            if (showProblems && state.completionProblems.isNotEmpty()) {
+                CompletionProblemsCard(state.completionProblems, onDismiss = { showProblems = false })
+            }
+            LazyColumn(Modifier.fillMaxSize().padding(horizontal = 16.dp), state = list) {
                 items(state.items, key = { item ->
                     when (item) {
-                        is EntryItem.Field -> "f-" + item.field.spec.id
-                        is EntryItem.Group -> "g-" + item.spec.id
+                        is EntryItem.Field -> "f-" + item.field.field.id
+                        is EntryItem.Group -> "g-" + item.group.id
                     }
                 }) { item ->
                     when (item) {
@@ -172,6 +214,16 @@ fun FormEntryScreen(store: CrfStore, caseId: String, onBack: () -> Unit, onConfl
         }
     }
 
+    state.completePrompt?.let { prompt ->
+        CompleteDialog(
+            prompt,
+            busy = state.busy,
+            onReason = model::setCompleteReason,
+            onKeep = { model.completeKeepingHidden() },
+            onClear = { model.completeClearingHidden() },
+            onDismiss = model::dismissComplete,
+        )
+    }
     state.reasonPrompt?.let { prompt ->
         ReasonDialog(prompt, onReason = model::setReason, onSubmit = { model.submitReason() }, onDismiss = model::dismissReason)
     }
@@ -233,7 +285,8 @@ private fun actionsFor(model: FormEntryModel, field: FieldUi, onConflicts: () ->
 
 @Composable
 private fun SectionTabItem(tab: SectionTab, selected: Boolean, onClick: () -> Unit) {
-    val description = stringResource(R.string.section_issues, tab.label, tab.errors, tab.warnings, tab.missing)
+    val p = tab.progress
+    val description = stringResource(R.string.section_progress, tab.label, p.requiredAnswered, p.required, tab.problems)
     Tab(
         selected = selected,
         onClick = onClick,
@@ -242,8 +295,7 @@ private fun SectionTabItem(tab: SectionTab, selected: Boolean, onClick: () -> Un
             Row(verticalAlignment = Alignment.CenterVertically, horizontalArrangement = Arrangement.spacedBy(6.dp)) {
                 Text(tab.label, maxLines = 1)
                 when {
-                    tab.errors > 0 -> Badge(containerColor = MaterialTheme.colorScheme.error) { Text(tab.errors.toString()) }
-                    tab.warnings > 0 -> Badge(containerColor = MaterialTheme.colorScheme.tertiary) { Text(tab.warnings.toString()) }
+                    tab.problems > 0 -> Badge(containerColor = MaterialTheme.colorScheme.error) { Text(tab.problems.toString()) }
                     tab.missing > 0 -> Badge(containerColor = MaterialTheme.colorScheme.secondaryContainer) { Text(tab.missing.toString()) }
                 }
             }
@@ -254,15 +306,15 @@ private fun SectionTabItem(tab: SectionTab, selected: Boolean, onClick: () -> Un
 @Composable
 private fun GroupCard(group: EntryItem.Group, model: FormEntryModel, onConflicts: () -> Unit, enabled: Boolean) {
     Column(Modifier.fillMaxWidth().padding(vertical = 8.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
-        Text(group.spec.label, style = MaterialTheme.typography.titleMedium, modifier = Modifier.semantics { heading() })
-        group.spec.help?.let { Text(it, style = MaterialTheme.typography.bodySmall) }
+        Text(group.group.label, style = MaterialTheme.typography.titleMedium, modifier = Modifier.semantics { heading() })
+        group.group.help?.let { Text(it, style = MaterialTheme.typography.bodySmall) }
         if (group.rows.isEmpty()) Text(stringResource(R.string.no_rows), style = MaterialTheme.typography.bodyMedium)
         group.rows.forEachIndexed { index, row ->
             Card(Modifier.fillMaxWidth()) {
                 Column(Modifier.padding(12.dp)) {
                     Row(verticalAlignment = Alignment.CenterVertically) {
                         Text(stringResource(R.string.row_title, index + 1), style = MaterialTheme.typography.titleSmall, modifier = Modifier.weight(1f))
-                        IconButton(onClick = { model.removeRow(group.spec.id, row.rowId) }, enabled = enabled) {
+                        IconButton(onClick = { model.removeRow(group.group.id, row.rowId) }, enabled = enabled) {
                             Icon(Icons.Default.Delete, contentDescription = stringResource(R.string.remove_row, index + 1))
                         }
                     }
@@ -271,9 +323,9 @@ private fun GroupCard(group: EntryItem.Group, model: FormEntryModel, onConflicts
             }
         }
         if (group.canAddRow) {
-            OutlinedButton(onClick = { model.addRow(group.spec.id) }, enabled = enabled) {
+            OutlinedButton(onClick = { model.addRow(group.group.id) }, enabled = enabled) {
                 Icon(Icons.Default.Add, contentDescription = null)
-                Text(stringResource(R.string.add_row, group.spec.label), Modifier.padding(start = 8.dp))
+                Text(stringResource(R.string.add_row, group.group.label), Modifier.padding(start = 8.dp))
             }
         }
     }
@@ -288,6 +340,7 @@ private fun ReasonDialog(prompt: ReasonPrompt, onReason: (String) -> Unit, onSub
             ReasonKind.CHANGE -> R.string.reason_title_change
             ReasonKind.REMOVE_ROW -> R.string.reason_title_remove
             ReasonKind.REOPEN -> R.string.reason_title_reopen
+            ReasonKind.CLEAR_HIDDEN -> R.string.reason_title_clear_hidden
         },
     )
     AlertDialog(
@@ -314,5 +367,86 @@ private fun ReasonDialog(prompt: ReasonPrompt, onReason: (String) -> Unit, onSub
         },
         confirmButton = { TextButton(onClick = onSubmit) { Text(stringResource(R.string.confirm)) } },
         dismissButton = { TextButton(onClick = onDismiss) { Text(stringResource(R.string.cancel)) } },
+    )
+}
+
+/** Values left in fields the current answers hide, with the action that clears them (with a reason). */
+@Composable
+private fun HiddenValuesCard(hidden: List<HiddenValue>, onClear: () -> Unit) {
+    Card(
+        colors = CardDefaults.cardColors(containerColor = MaterialTheme.colorScheme.tertiaryContainer),
+        modifier = Modifier.fillMaxWidth().padding(horizontal = 16.dp, vertical = 8.dp),
+    ) {
+        Column(Modifier.padding(12.dp), verticalArrangement = Arrangement.spacedBy(4.dp)) {
+            Text(stringResource(R.string.hidden_title, hidden.size), style = MaterialTheme.typography.titleSmall)
+            Text(stringResource(R.string.hidden_explain), style = MaterialTheme.typography.bodySmall)
+            hidden.forEach { Text("${it.label}: ${it.shown}", style = MaterialTheme.typography.bodyMedium) }
+            TextButton(onClick = onClear) { Text(stringResource(R.string.hidden_clear)) }
+        }
+    }
+}
+
+/** What blocks completion, in the user's language (from the core's session). */
+@Composable
+private fun CompletionProblemsCard(problems: List<Issue>, onDismiss: () -> Unit) {
+    Card(
+        colors = CardDefaults.cardColors(containerColor = MaterialTheme.colorScheme.errorContainer),
+        modifier = Modifier.fillMaxWidth().padding(horizontal = 16.dp, vertical = 8.dp)
+            .semantics { liveRegion = LiveRegionMode.Polite },
+    ) {
+        Column(Modifier.padding(12.dp), verticalArrangement = Arrangement.spacedBy(4.dp)) {
+            Text(stringResource(R.string.complete_problems, problems.size), style = MaterialTheme.typography.titleSmall)
+            problems.take(MAX_PROBLEMS_SHOWN).forEach { Text("• ${it.message}", style = MaterialTheme.typography.bodySmall) }
+            if (problems.size > MAX_PROBLEMS_SHOWN) {
+                Text(stringResource(R.string.complete_problems_more, problems.size - MAX_PROBLEMS_SHOWN), style = MaterialTheme.typography.bodySmall)
+            }
+            TextButton(onClick = onDismiss) { Text(stringResource(R.string.dismiss)) }
+        }
+    }
+}
+
+private const val MAX_PROBLEMS_SHOWN = 8
+
+/**
+ * Completing a case while fields the answers hide still hold values: keep them (they stay in
+ * the record) or clear them with a reason, as one audited change, then complete.
+ */
+@Composable
+private fun CompleteDialog(
+    prompt: CompletePrompt,
+    busy: Boolean,
+    onReason: (String) -> Unit,
+    onKeep: () -> Unit,
+    onClear: () -> Unit,
+    onDismiss: () -> Unit,
+) {
+    AlertDialog(
+        onDismissRequest = onDismiss,
+        title = { Text(stringResource(R.string.complete_hidden_title)) },
+        text = {
+            Column(verticalArrangement = Arrangement.spacedBy(8.dp)) {
+                Text(stringResource(R.string.complete_hidden_explain))
+                prompt.hidden.forEach { Text("${it.label}: ${it.shown}", style = MaterialTheme.typography.bodyMedium) }
+                OutlinedTextField(
+                    value = prompt.reason,
+                    onValueChange = onReason,
+                    label = { Text(stringResource(R.string.complete_hidden_reason)) },
+                    isError = prompt.blankRejected,
+                    supportingText = if (prompt.blankRejected) {
+                        { Text(stringResource(R.string.reason_needed)) }
+                    } else null,
+                    minLines = 2,
+                )
+            }
+        },
+        confirmButton = {
+            TextButton(onClick = onClear, enabled = !busy) { Text(stringResource(R.string.complete_hidden_clear)) }
+        },
+        dismissButton = {
+            Row {
+                TextButton(onClick = onDismiss) { Text(stringResource(R.string.cancel)) }
+                TextButton(onClick = onKeep, enabled = !busy) { Text(stringResource(R.string.complete_hidden_keep)) }
+            }
+        },
     )
 }

@@ -20,6 +20,7 @@ import androidx.compose.runtime.Composable
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.semantics.LiveRegionMode
 import androidx.compose.ui.semantics.contentDescription
@@ -29,17 +30,23 @@ import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import kotlinx.coroutines.Dispatchers
 import org.wardcrf.app.R
+import org.wardcrf.app.WardApplication
 import org.wardcrf.app.ui.rememberModel
 import org.wardcrf.ui.store.CrfStore
 import org.wardcrf.ui.sync.SyncModel
 import org.wardcrf.ui.sync.SyncPhase
 
-/** Sync with the repository: progress after each exchange, cancel, and what to do on failure. */
+/**
+ * Sync with the repository: progress after each exchange, cancel, and what to do on failure.
+ * The sync is background work (WardApplication.syncRunner): Back leaves it running, and the
+ * screen opened again follows it.
+ */
 @OptIn(ExperimentalMaterial3Api::class)
 @Composable
 fun SyncScreen(store: CrfStore, onBack: () -> Unit, onEnrol: () -> Unit) {
     val lang = currentLang()
-    val model = rememberModel("sync") { scope -> SyncModel(store, lang, scope, Dispatchers.IO) }
+    val runner = (LocalContext.current.applicationContext as WardApplication).syncRunner
+    val model = rememberModel("sync") { scope -> SyncModel(runner, store, lang, scope, Dispatchers.IO) }
     val state by model.state.collectAsStateWithLifecycle()
     // Back from enrolment: the address may have changed.
     LaunchedEffect(Unit) { model.refresh() }
@@ -66,6 +73,9 @@ fun SyncScreen(store: CrfStore, onBack: () -> Unit, onEnrol: () -> Unit) {
                     stringResource(if (state.phase == SyncPhase.CANCELLING) R.string.sync_cancelling else R.string.sync_running),
                     modifier = Modifier.semantics { liveRegion = LiveRegionMode.Polite },
                 )
+            }
+            if (state.phase == SyncPhase.WAITING) {
+                Text(stringResource(R.string.sync_waiting), modifier = Modifier.semantics { liveRegion = LiveRegionMode.Polite })
             }
             state.progress?.let { p ->
                 Text(stringResource(R.string.sync_progress, p.pushed, p.pulled, p.remaining), style = MaterialTheme.typography.bodyLarge)

@@ -11,6 +11,7 @@ import androidx.compose.material3.CircularProgressIndicator
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Text
+import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
@@ -42,6 +43,7 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
+import org.wardcrf.android.DeviceLock
 import org.wardcrf.app.R
 import org.wardcrf.app.WardApplication
 import org.wardcrf.app.screens.CaseListScreen
@@ -49,6 +51,7 @@ import org.wardcrf.app.screens.ConflictReviewScreen
 import org.wardcrf.app.screens.EnrolmentScreen
 import org.wardcrf.app.screens.FormEntryScreen
 import org.wardcrf.app.screens.SyncScreen
+import org.wardcrf.app.sync.SyncScheduler
 import org.wardcrf.app.wardLang
 import org.wardcrf.ui.staff.PinModel
 import org.wardcrf.ui.store.CrfStore
@@ -62,7 +65,8 @@ import org.wardcrf.ui.text.Messages
  */
 @Composable
 fun WardApp(app: WardApplication) {
-    val lang = LocalContext.current.wardLang()
+    val context = LocalContext.current
+    val lang = context.wardLang()
     val scope = rememberCoroutineScope()
     var store by remember { mutableStateOf<CrfStore?>(null) }
     var failure by remember { mutableStateOf<String?>(null) }
@@ -70,10 +74,17 @@ fun WardApp(app: WardApplication) {
     var user by remember { mutableStateOf<StaffUser?>(null) }
     var signInMessage by remember { mutableStateOf<String?>(null) }
     var recheck by remember { mutableIntStateOf(0) }
+    var enrolling by rememberSaveable { mutableStateOf(false) }
     // Who signed in on this tablet: only they can have a PIN here (null: unknown, offer it).
     var localStaff by remember { mutableStateOf<List<String>?>(null) }
 
-    LaunchedEffect(attempt) {
+    // The store's key needs a secure lock screen: without one, guidance instead of the store.
+    // Checked again whenever the app comes back (from the settings screen, typically).
+    var secure by remember { mutableStateOf(app.hasSecureLock()) }
+    LifecycleEventEffect(Lifecycle.Event.ON_RESUME) { secure = app.hasSecureLock() }
+
+    LaunchedEffect(attempt, secure) {
+        if (!secure) return@LaunchedEffect
         failure = null
         try {
             store = withContext(Dispatchers.IO) { app.store() }
@@ -106,12 +117,19 @@ fun WardApp(app: WardApplication) {
         }
     }
     when {
+        !secure -> ScreenLockRequired { DeviceLock.openSetup(context) }
         error != null -> StoreError(error) { attempt++ }
         opened == null -> Column(Modifier.fillMaxSize(), verticalArrangement = Arrangement.Center, horizontalAlignment = Alignment.CenterHorizontally) {
             CircularProgressIndicator()
             Text(stringResource(R.string.loading), Modifier.padding(top = 16.dp))
         }
-        who == null -> SignInScreen(message = signInMessage, localStaff = localStaff) { id, password, pin ->
+        // A new tablet enrols before anyone can sign in (the first sign-in is online).
+        who == null && enrolling -> EnrolmentScreen(
+            store = opened,
+            onBack = { enrolling = false },
+            onEnrolled = { enrolling = false },
+        )
+        who == null -> SignInScreen(message = signInMessage, localStaff = localStaff, onEnrol = { enrolling = true }) { id, password, pin ->
             scope.launch {
                 signInMessage = null
                 try {
@@ -119,6 +137,8 @@ fun WardApp(app: WardApplication) {
                         if (pin.isNotEmpty()) opened.unlockWithPin(id, pin) else opened.signIn(id, password)
                     }
                     recheck++
+                    // Syncs waiting for a sign-in (the store was locked) go now.
+                    SyncScheduler.syncNow(context)
                 } catch (e: Exception) {
                     signInMessage = Messages.forError(e, lang).text
                 }
@@ -189,6 +209,26 @@ private fun WardNavigation(store: CrfStore, user: StaffUser, onSignOut: () -> Un
     }
 }
 
+/**
+ * No PIN, pattern or password locks this tablet: patient data stays closed until one is set.
+ * Says why and opens the system's screen-lock setup; the app checks again on return.
+ */
+@Composable
+private fun ScreenLockRequired(onSetUp: () -> Unit) {
+    Column(
+        Modifier.fillMaxSize().padding(32.dp),
+        verticalArrangement = Arrangement.spacedBy(16.dp, Alignment.CenterVertically),
+    ) {
+        Text(
+            stringResource(R.string.screen_lock_title),
+            style = MaterialTheme.typography.headlineSmall,
+            modifier = Modifier.semantics { heading() },
+        )
+        Text(stringResource(R.string.screen_lock_explain), style = MaterialTheme.typography.bodyLarge)
+        Button(onClick = onSetUp) { Text(stringResource(R.string.screen_lock_action)) }
+    }
+}
+
 @Composable
 private fun StoreError(message: String, onRetry: () -> Unit) {
     Column(
@@ -212,7 +252,12 @@ private fun StoreError(message: String, onRetry: () -> Unit) {
  * does not say who set a PIN, so for them the store's NoPin message says to use the password).
  */
 @Composable
-fun SignInScreen(message: String?, localStaff: List<String>?, onSignIn: (String, String, String) -> Unit) {
+fun SignInScreen(
+    message: String?,
+    localStaff: List<String>?,
+    onEnrol: () -> Unit,
+    onSignIn: (String, String, String) -> Unit,
+) {
     var id by rememberSaveable { mutableStateOf("") }
     var password by remember { mutableStateOf("") }
     var pin by remember { mutableStateOf("") }
@@ -255,5 +300,6 @@ fun SignInScreen(message: String?, localStaff: List<String>?, onSignIn: (String,
             },
             enabled = id.isNotBlank() && (password.isNotEmpty() || (offersPin && pin.isNotEmpty())),
         ) { Text(stringResource(R.string.signin_submit)) }
+        TextButton(onClick = onEnrol) { Text(stringResource(R.string.enrol_action)) }
     }
 }

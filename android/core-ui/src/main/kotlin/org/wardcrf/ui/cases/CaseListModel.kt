@@ -10,7 +10,9 @@ import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import org.wardcrf.ui.form.Values
-import org.wardcrf.ui.json.Json
+import org.wardcrf.ui.store.Answer
+import org.wardcrf.ui.store.FieldRef
+import org.wardcrf.ui.store.answerOf
 import org.wardcrf.ui.store.CaseQuery
 import org.wardcrf.ui.store.CrfStore
 import org.wardcrf.ui.store.FormSummary
@@ -110,8 +112,7 @@ class CaseListModel(
         }
         val rows = store.listCases(query).map { c ->
             val detail = store.viewCase(c.caseId, lang)
-            val values = runCatching { Json.parse(detail.valuesJson) as? Json.Obj }.getOrNull()
-            val pseudonym = (values?.get("case_id") as? Json.Str)?.value
+            val pseudonym = (store.formSession(c.caseId, lang).answerOf(FieldRef(PSEUDONYM)) as? Answer.Text)?.text
             CaseRow(
                 caseId = c.caseId,
                 label = pseudonym ?: c.caseId.take(8),
@@ -131,5 +132,10 @@ class CaseListModel(
             modules = all.filter { it.extends != null }.groupBy { it.extends!! },
             serverUrl = store.serverUrl(),
         )
+    }
+
+    private companion object {
+        /** The form field that holds the study pseudonym. */
+        const val PSEUDONYM = "case_id"
     }
 }

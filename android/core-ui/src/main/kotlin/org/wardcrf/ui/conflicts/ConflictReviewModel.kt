@@ -13,17 +13,25 @@ import kotlinx.coroutines.withContext
 import org.wardcrf.ui.form.Values
 import org.wardcrf.ui.store.CrfStore
 import org.wardcrf.ui.store.FieldRef
-import org.wardcrf.ui.store.FormSpec
+import org.wardcrf.ui.store.Answer
+import org.wardcrf.ui.store.FormSession
+import org.wardcrf.ui.store.answerOf
+import org.wardcrf.ui.store.field
+import org.wardcrf.ui.store.sectionOf
 import org.wardcrf.ui.store.Lang
 import org.wardcrf.ui.text.MessageKey
 import org.wardcrf.ui.text.Messages
 import org.wardcrf.ui.text.UiMessage
 import java.time.ZoneId
 
-/** One candidate value: what, who, when, on which device. */
+/** One candidate value: what, who, when, on which device, and why. */
 data class CandidateUi(
+    /** The value as the store gave it, handed back unchanged to resolve with it. */
     val valueJson: String,
+    /** The value as a person reads it (the core's wording, choice labels in the user's language). */
     val value: String,
+    /** The reason given with this value, if any. */
+    val reason: String?,
     val user: String,
     val time: String,
     val device: String,
@@ -113,24 +121,25 @@ class ConflictReviewModel(
 
     private fun read(): List<ConflictUi> {
         val me = store.deviceId
-        val forms = HashMap<Pair<String, List<String>>, FormSpec>()
+        val sessions = HashMap<String, FormSession>()
         return store.conflicts(caseId).map { conflict ->
-            val detail = store.viewCase(conflict.caseId, lang)
-            val form = forms.getOrPut(detail.formId to detail.modules) {
-                store.formLayout(detail.formId, detail.modules, lang)
-            }
-            val spec = form.fieldsById[conflict.path.field]
-            val pseudonym = Regex(""""case_id":"([^"]*)"""").find(detail.valuesJson)?.groupValues?.get(1)
+            val session = sessions.getOrPut(conflict.caseId) { store.formSession(conflict.caseId, lang) }
+            val field = session.field(conflict.path)
+            val pseudonym = (session.answerOf(FieldRef(PSEUDONYM)) as? Answer.Text)?.text
             ConflictUi(
                 caseId = conflict.caseId,
                 caseLabel = pseudonym ?: conflict.caseId.take(8),
                 ref = conflict.path,
-                fieldLabel = spec?.label ?: conflict.path.field,
-                sectionLabel = form.sectionOf(conflict.path.group ?: conflict.path.field)?.label,
+                fieldLabel = field?.label ?: conflict.path.field,
+                sectionLabel = session.sectionOf(conflict.path)?.label,
                 candidates = conflict.candidates.sortedBy { it.time }.map { c ->
+                    // The session words each candidate; a field the answers now hide is not
+                    // in it, and its candidates show as stored.
+                    val worded = field?.candidates?.firstOrNull { it.device == c.device && it.time == c.time }
                     CandidateUi(
                         valueJson = c.valueJson,
-                        value = Values.display(spec, c.valueJson, lang),
+                        value = worded?.shown ?: c.valueJson,
+                        reason = worded?.reason,
                         user = c.user,
                         time = Values.time(c.time, lang, zone),
                         device = c.device,
@@ -140,5 +149,10 @@ class ConflictReviewModel(
                 },
             )
         }
+    }
+
+    private companion object {
+        /** The form field that holds the study pseudonym. */
+        const val PSEUDONYM = "case_id"
     }
 }

@@ -4,57 +4,61 @@ import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
-import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.flow.update
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
-import org.wardcrf.ui.json.Json
-import org.wardcrf.ui.store.CaseDetail
 import org.wardcrf.ui.store.CrfError
 import org.wardcrf.ui.store.CrfStore
 import org.wardcrf.ui.store.FieldRef
-import org.wardcrf.ui.store.FieldSpec
-import org.wardcrf.ui.store.FormSpec
-import org.wardcrf.ui.store.GroupSpec
+import org.wardcrf.ui.store.FieldState
+import org.wardcrf.ui.store.FormSession
+import org.wardcrf.ui.store.HiddenChoice
+import org.wardcrf.ui.store.HiddenValue
 import org.wardcrf.ui.store.Issue
 import org.wardcrf.ui.store.Lang
-import org.wardcrf.ui.store.Problem
-import org.wardcrf.ui.store.Report
-import org.wardcrf.ui.store.SectionItem
+import org.wardcrf.ui.store.SectionProgress
+import org.wardcrf.ui.store.SessionField
+import org.wardcrf.ui.store.SessionGroup
+import org.wardcrf.ui.store.SessionItem
 import org.wardcrf.ui.store.Status
+import org.wardcrf.ui.store.field
+import org.wardcrf.ui.store.sectionOf
 import org.wardcrf.ui.text.MessageKey
 import org.wardcrf.ui.text.Messages
 import org.wardcrf.ui.text.UiMessage
 
-/** One problem on one field, as the form shows it (message in the user's language). */
-data class FieldIssue(val code: Problem, val message: String, val severity: Severity, val confirmed: String?)
-
 enum class Severity { NONE, MISSING, WARNING, ERROR }
 
-/** One field on screen: its spec, what is typed, what is stored, and its live validation. */
+/**
+ * One field on screen: the core's [field] (label, kind, units, answer, state, messages) and
+ * what the input shows: the unsaved draft, or the answer as entered.
+ */
 data class FieldUi(
-    val ref: FieldRef,
-    val spec: FieldSpec,
-    /** What the input shows: the unsaved draft, or what was entered when it was saved. */
+    val field: SessionField,
+    /** What the input shows: the draft, or the stored answer as it was entered. */
     val text: String,
-    /** The unit chosen (UCUM code) among [FieldSpec.unit] and [FieldSpec.altUnits]. */
+    /** The unit a number is entered in (UCUM code), among [SessionField.units]. */
     val unit: String?,
-    /** The value as stored, for a person (`38.5 °C (entered 101.3 °F)`); null when empty. */
-    val stored: String?,
     val dirty: Boolean,
-    val issues: List<FieldIssue>,
-    /** The typed text is not a value of this kind (e.g. not a number). */
+    /** The typed text is not a value of this kind, or the core refused it. */
     val inputError: UiMessage?,
-    /** Two devices edited this field: review it in conflict review. */
-    val conflicted: Boolean,
+    /** The stored value for a person (`38.5 °C (entered 101.3 °F)`); null when empty. */
+    val stored: String?,
 ) {
+    val ref: FieldRef get() = this.field.ref
+
+    /** Two devices entered different values: review it in conflict review. */
+    val conflicted: Boolean get() = this.field.state == FieldState.CONFLICT
+
     val severity: Severity
         get() = when {
-            inputError != null || issues.any { it.severity == Severity.ERROR } -> Severity.ERROR
-            issues.any { it.severity == Severity.WARNING && it.confirmed == null } -> Severity.WARNING
-            issues.any { it.severity == Severity.MISSING } -> Severity.MISSING
+            inputError != null || this.field.state == FieldState.ERROR -> Severity.ERROR
+            this.field.state == FieldState.NEEDS_REASON -> Severity.WARNING
+            // Missing until something is typed (a draft is on its way to be saved).
+            this.field.required && this.field.state == FieldState.EMPTY && !dirty -> Severity.MISSING
             else -> Severity.NONE
         }
 }
@@ -63,11 +67,16 @@ data class RowUi(val rowId: String, val fields: List<FieldUi>)
 
 sealed class EntryItem {
     data class Field(val field: FieldUi) : EntryItem()
-    data class Group(val spec: GroupSpec, val rows: List<RowUi>, val canAddRow: Boolean) : EntryItem()
+    data class Group(val group: SessionGroup, val rows: List<RowUi>) : EntryItem() {
+        val canAddRow: Boolean get() = group.canAddRow
+    }
 }
 
-/** A section tab with what is left in it. */
-data class SectionTab(val id: String, val label: String, val errors: Int, val warnings: Int, val missing: Int)
+/** A section tab with its progress (from the core). */
+data class SectionTab(val id: String, val label: String, val progress: SectionProgress) {
+    val missing: Int get() = progress.required - progress.requiredAnswered
+    val problems: Int get() = progress.problems
+}
 
 enum class ReasonKind {
     /** A value outside its expected range (a soft limit): the reason confirms it. */
@@ -77,6 +86,9 @@ enum class ReasonKind {
     CHANGE,
     REMOVE_ROW,
     REOPEN,
+
+    /** Clearing the values left in fields the answers now hide. */
+    CLEAR_HIDDEN,
 }
 
 /** The reason dialog: what it is for, and the warnings it confirms (in the user's language). */
@@ -99,26 +111,46 @@ data class MeaningChoice(val code: String, val label: String)
  */
 data class SignPrompt(val meanings: List<MeaningChoice>)
 
+/**
+ * The completion dialog when fields the answers now hide still hold values: keep them, or
+ * clear them with a reason (one audited change), then complete.
+ */
+data class CompletePrompt(val hidden: List<HiddenValue>, val reason: String = "", val blankRejected: Boolean = false)
+
 data class FormEntryState(
     val caseId: String,
     val loading: Boolean = true,
     val title: String = "",
     val status: Status = Status.DRAFT,
+    /** The visible sections (a section the answers hide is not there). */
     val sections: List<SectionTab> = emptyList(),
     val current: Int = 0,
     val items: List<EntryItem> = emptyList(),
+    /** Values left in fields the answers now hide, offered for clearing. */
+    val hiddenValues: List<HiddenValue> = emptyList(),
+    /** The first required field still empty, for "next missing field". */
+    val nextMissing: FieldRef? = null,
+    /** The field the screen should bring into view (after a "next missing" jump). */
+    val focus: FieldRef? = null,
+    /** What blocks completion, in the user's language. */
+    val completionProblems: List<Issue> = emptyList(),
+    val canComplete: Boolean = false,
     val conflicts: Int = 0,
-    val complete: Boolean = false,
     val reasonPrompt: ReasonPrompt? = null,
     val signPrompt: SignPrompt? = null,
+    val completePrompt: CompletePrompt? = null,
     val busy: Boolean = false,
     val message: UiMessage? = null,
 )
 
 /**
- * Form entry of one case, section by section: drafts validated live against the form (the
- * core's own validation, messages in [lang]), saved field by field, with the reason dialog
- * for a soft warning, a change of an earlier entry, a row removal and a reopening.
+ * Form entry of one case over the core's form session: the visible sections, fields with their
+ * state and messages, rows, hidden values, progress and the next missing field all come from
+ * the core ([CrfStore.formSession]); every save returns the new session. This model keeps only
+ * what the clinician typed but has not saved (drafts, handed to [keeper] so that they survive
+ * process death) and the dialogs: a reason for a soft warning, a change of an earlier entry, a
+ * row removal, a reopening and clearing hidden values; keep or clear hidden values on
+ * completion; the signature.
  *
  * [scope] must run on one thread (Android's main dispatcher, or a test's `runBlocking`); store
  * calls run on [io]. Actions return their [Job] so that callers and tests can wait for them.
@@ -129,94 +161,109 @@ class FormEntryModel(
     private val lang: Lang,
     private val scope: CoroutineScope,
     private val io: CoroutineDispatcher,
-    private val liveDelayMillis: Long = 250,
+    /** Keeps unsaved drafts across process death (the screen's saved state). */
+    private val keeper: DraftKeeper = DraftKeeper.NONE,
 ) {
     private val _state = MutableStateFlow(FormEntryState(caseId))
     val state: StateFlow<FormEntryState> = _state.asStateFlow()
 
-    private var form: FormSpec? = null
-    private var detail: CaseDetail? = null
-    private var stored: Json.Obj = Json.Obj(emptyMap())
+    private var session: FormSession? = null
     private val drafts = LinkedHashMap<FieldRef, Draft>()
     private val inputErrors = HashMap<FieldRef, UiMessage>()
-    private var live: Report? = null
-    private var liveJob: Job? = null
+
+    /** The section on screen, by id: an answer that shows or hides a section keeps it there. */
+    private var currentId: String? = null
 
     fun load(): Job = scope.launch {
-        _state.value = _state.value.copy(loading = true)
+        _state.update { it.copy(loading = true) }
         try {
-            val (d, f) = withContext(io) {
-                val d = store.viewCase(caseId, lang)
-                d to store.formLayout(d.formId, d.modules, lang)
-            }
-            form = f
-            accept(d)
-        } catch (e: CrfError) {
-            _state.value = _state.value.copy(message = Messages.forError(e, lang))
+            session = withContext(io) { store.formSession(caseId, lang) }
+            restoreDrafts()
+        } catch (e: CancellationException) {
+            throw e
+        } catch (e: Exception) {
+            _state.update { it.copy(message = Messages.forError(e, lang)) }
         } finally {
-            _state.value = _state.value.copy(loading = false)
+            _state.update { it.copy(loading = false) }
             render()
         }
     }
 
+    /** Drafts typed before the app was killed, back in their (still visible) fields. */
+    private fun restoreDrafts() {
+        for (k in keeper.restore()) {
+            val ref = k.ref ?: continue
+            val field = field(ref) ?: continue
+            val draft = Draft(k.text, k.unit)
+            drafts[ref] = draft
+            checkInput(field, draft)
+        }
+    }
+
+    private fun keepDrafts() {
+        keeper.keep(drafts.map { (ref, d) -> KeptDraft(KeptDraft.keyOf(ref), d.text, d.unit) })
+    }
+
     fun selectSection(index: Int) {
-        _state.value = _state.value.copy(current = index.coerceIn(0, (form?.sections?.size ?: 1) - 1))
+        val sections = session?.sections.orEmpty()
+        val i = index.coerceIn(0, (sections.size - 1).coerceAtLeast(0))
+        currentId = sections.getOrNull(i)?.id
+        _state.update { it.copy(current = i, focus = null) }
         render()
     }
 
     fun nextSection() = selectSection(_state.value.current + 1)
     fun previousSection() = selectSection(_state.value.current - 1)
 
-    /** The user typed into a field: keep the draft and validate the case with it, live. */
+    /** Opens the section of the next required field still empty and brings it into view. */
+    fun goToNextMissing() {
+        val s = session ?: return
+        val ref = s.nextMissing ?: return
+        val index = s.sections.indexOf(s.sectionOf(ref))
+        if (index < 0) return
+        currentId = s.sections[index].id
+        _state.update { it.copy(current = index) }
+        render()
+        _state.update { it.copy(focus = ref) }
+    }
+
+    /** The user typed into a field: kept as a draft (the number kinds are checked as typed). */
     fun edit(ref: FieldRef, text: String): Job {
-        val spec = spec(ref) ?: return Job().apply { complete() }
-        val old = drafts[ref] ?: Values.draftOf(spec, storedValue(ref))
-        drafts[ref] = old.copy(text = text)
-        return changed(ref, spec)
+        val field = field(ref) ?: return done()
+        val draft = (drafts[ref] ?: Drafts.of(field)).copy(text = text)
+        drafts[ref] = draft
+        checkInput(field, draft)
+        keepDrafts()
+        render()
+        return done()
     }
 
     /** The user picked the unit a number is entered in. */
     fun selectUnit(ref: FieldRef, unit: String): Job {
-        val spec = spec(ref) ?: return Job().apply { complete() }
-        val old = drafts[ref] ?: Values.draftOf(spec, storedValue(ref))
-        drafts[ref] = old.copy(unit = unit)
-        return changed(ref, spec)
+        val field = field(ref) ?: return done()
+        drafts[ref] = (drafts[ref] ?: Drafts.of(field)).copy(unit = unit)
+        keepDrafts()
+        render()
+        return done()
     }
 
-    /** Forgets a draft, showing the stored value again. */
+    /** Forgets a draft, showing the stored answer again. */
     fun discard(ref: FieldRef) {
         drafts.remove(ref)
         inputErrors.remove(ref)
-        live = null
+        keepDrafts()
         render()
     }
 
-    private fun changed(ref: FieldRef, spec: FieldSpec): Job {
-        val input = Values.read(spec, drafts.getValue(ref))
-        if (input is Input.Invalid) inputErrors[ref] = Messages.error(input.key, lang) else inputErrors.remove(ref)
-        render()
-        liveJob?.cancel()
-        return scope.launch {
-            if (liveDelayMillis > 0) delay(liveDelayMillis)
-            validateNow()
-        }.also { liveJob = it }
-    }
-
-    private suspend fun validateNow() {
-        val d = detail ?: return
-        val values = withDrafts().toString()
-        live = try {
-            withContext(io) { store.validate(d.formId, d.modules, values, lang) }
-        } catch (e: CrfError) {
-            null
-        }
-        render()
+    private fun checkInput(field: SessionField, draft: Draft) {
+        val input = Drafts.read(field, draft)
+        if (input is Input.Invalid) inputErrors[field.ref] = Messages.error(input.key, lang) else inputErrors.remove(field.ref)
     }
 
     /** Saves a field's draft; a warning or a change asks for a reason first. */
     fun commit(ref: FieldRef): Job = scope.launch { save(ref, reason = null) }
 
-    /** Saves every draft of the current screen, one by one, stopping at the first prompt. */
+    /** Saves every draft, one by one, stopping at the first prompt or refusal. */
     fun commitAll(): Job = scope.launch {
         for (ref in drafts.keys.toList()) {
             save(ref, reason = null)
@@ -225,57 +272,46 @@ class FormEntryModel(
     }
 
     private suspend fun save(ref: FieldRef, reason: String?) {
-        val spec = spec(ref) ?: return
+        val field = field(ref) ?: return
         val draft = drafts[ref] ?: return
-        val input = Values.read(spec, draft)
+        val input = Drafts.read(field, draft)
         if (input is Input.Invalid) {
             inputErrors[ref] = Messages.error(input.key, lang)
             render()
             return
         }
+        val value = input as? Input.Value
         busy(true)
         try {
-            withContext(io) {
-                when (input) {
-                    is Input.Value -> input.quantity?.let { (value, unit) ->
-                        store.setQuantity(caseId, ref, value, unit, reason)
-                    } ?: store.setValue(caseId, ref, input.json.toString(), reason)
-                    else -> store.setValue(caseId, ref, "null", reason)
-                }
-            }
+            session = withContext(io) { store.setAnswer(caseId, ref, value?.answer, lang, value?.unit, reason) }
             drafts.remove(ref)
             inputErrors.remove(ref)
-            _state.value = _state.value.copy(reasonPrompt = null, message = null)
-            reload()
+            keepDrafts()
+            _state.update { it.copy(reasonPrompt = null, message = null) }
         } catch (e: CrfError.NeedsConfirmation) {
-            if (live == null) validateNow()
-            val warnings = issuesOf(ref, live ?: detail?.report)
-                .filter { it.severity == Severity.WARNING }.map { it.message }
-            prompt(ReasonKind.CONFIRM_WARNING, ref, spec, warnings, reason)
+            prompt(ReasonKind.CONFIRM_WARNING, ref, field.label, Drafts.warnings(field, e.codes, lang), reason)
         } catch (e: CrfError.ReasonRequired) {
-            prompt(ReasonKind.CHANGE, ref, spec, emptyList(), reason)
+            prompt(ReasonKind.CHANGE, ref, field.label, emptyList(), reason)
         } catch (e: CrfError.Rejected) {
-            validateNow()
-            _state.value = _state.value.copy(message = Messages.forError(e, lang))
+            val message = Messages.forError(e, lang)
+            inputErrors[ref] = message
+            _state.update { it.copy(message = message) }
         } catch (e: CancellationException) {
             throw e
         } catch (e: Exception) {
-            _state.value = _state.value.copy(message = Messages.forError(e, lang))
+            _state.update { it.copy(message = Messages.forError(e, lang)) }
         } finally {
             busy(false)
             render()
         }
     }
 
-    private fun prompt(kind: ReasonKind, ref: FieldRef?, spec: FieldSpec?, warnings: List<String>, tried: String?) {
-        _state.value = _state.value.copy(
-            reasonPrompt = ReasonPrompt(kind, ref, spec?.label, warnings, reason = tried ?: ""),
-        )
+    private fun prompt(kind: ReasonKind, ref: FieldRef?, label: String?, warnings: List<String>, tried: String?) {
+        _state.update { it.copy(reasonPrompt = ReasonPrompt(kind, ref, label, warnings, reason = tried ?: "")) }
     }
 
     fun setReason(text: String) {
-        val p = _state.value.reasonPrompt ?: return
-        _state.value = _state.value.copy(reasonPrompt = p.copy(reason = text, blankRejected = false))
+        _state.update { s -> s.copy(reasonPrompt = s.reasonPrompt?.copy(reason = text, blankRejected = false)) }
     }
 
     /** Carries out what the reason dialog was for, with its reason. */
@@ -283,62 +319,100 @@ class FormEntryModel(
         val p = _state.value.reasonPrompt ?: return@launch
         val reason = p.reason.trim()
         if (reason.isEmpty()) {
-            _state.value = _state.value.copy(reasonPrompt = p.copy(blankRejected = true))
+            _state.update { it.copy(reasonPrompt = p.copy(blankRejected = true)) }
             return@launch
         }
         when (p.kind) {
             ReasonKind.CONFIRM_WARNING, ReasonKind.CHANGE -> save(p.ref!!, reason)
             ReasonKind.REMOVE_ROW -> act {
                 store.removeRow(caseId, p.ref!!.group!!, p.ref.rowId!!, reason)
-                null
+                store.formSession(caseId, lang) to null
             }
             ReasonKind.REOPEN -> act {
                 store.setStatus(caseId, Status.DRAFT, reason)
-                Messages.info(MessageKey.STATUS_CHANGED, lang)
+                store.formSession(caseId, lang) to Messages.info(MessageKey.STATUS_CHANGED, lang)
             }
+            ReasonKind.CLEAR_HIDDEN -> act { store.clearHidden(caseId, reason, lang) to null }
         }
     }
 
     fun dismissReason() {
-        _state.value = _state.value.copy(reasonPrompt = null)
+        _state.update { it.copy(reasonPrompt = null) }
     }
 
     fun addRow(group: String): Job = scope.launch {
-        act {
-            store.addRow(caseId, group)
-            null
-        }
+        act { store.addSessionRow(caseId, group, lang) to null }
     }
 
     /** Asks for the reason a row is removed (kept in the history). */
     fun removeRow(group: String, rowId: String) {
-        _state.value = _state.value.copy(
-            reasonPrompt = ReasonPrompt(ReasonKind.REMOVE_ROW, FieldRef(group, group, rowId), form?.let { groupLabel(it, group) }, emptyList()),
-        )
+        val label = session?.sections?.flatMap { it.items }?.filterIsInstance<SessionItem.Group>()
+            ?.firstOrNull { it.group.id == group }?.group?.label
+        prompt(ReasonKind.REMOVE_ROW, FieldRef(group, group, rowId), label, emptyList(), null)
     }
 
-    /** Marks the case complete; when something is left the message counts it. */
+    /** Asks for the reason the values left in hidden fields are cleared. */
+    fun askToClearHidden() {
+        if (_state.value.hiddenValues.isEmpty()) return
+        prompt(ReasonKind.CLEAR_HIDDEN, null, null, emptyList(), null)
+    }
+
+    /**
+     * Marks the case complete. With values left in hidden fields, the completion dialog asks
+     * first whether to keep or clear them; when something is left the message counts it and
+     * the state lists it ([FormEntryState.completionProblems]).
+     */
     fun markComplete(): Job = scope.launch {
-        act {
-            store.setStatus(caseId, Status.COMPLETE)
-            Messages.info(MessageKey.STATUS_CHANGED, lang)
+        val hidden = _state.value.hiddenValues
+        // Asked only when nothing else blocks completion (else the problems come first).
+        if (hidden.isNotEmpty() && _state.value.canComplete) {
+            _state.update { it.copy(completePrompt = CompletePrompt(hidden)) }
+            return@launch
         }
+        complete(HiddenChoice.NoHiddenValues)
+    }
+
+    fun setCompleteReason(text: String) {
+        _state.update { s -> s.copy(completePrompt = s.completePrompt?.copy(reason = text, blankRejected = false)) }
+    }
+
+    /** Completes keeping the values in hidden fields (they stay in the record, unseen). */
+    fun completeKeepingHidden(): Job = scope.launch { complete(HiddenChoice.Keep) }
+
+    /** Clears the values in hidden fields with the dialog's reason, then completes. */
+    fun completeClearingHidden(): Job = scope.launch {
+        val p = _state.value.completePrompt ?: return@launch
+        val reason = p.reason.trim()
+        if (reason.isEmpty()) {
+            _state.update { it.copy(completePrompt = p.copy(blankRejected = true)) }
+            return@launch
+        }
+        complete(HiddenChoice.Clear(reason))
+    }
+
+    fun dismissComplete() {
+        _state.update { it.copy(completePrompt = null) }
+    }
+
+    private suspend fun complete(choice: HiddenChoice) {
+        _state.update { it.copy(completePrompt = null) }
+        act { store.complete(caseId, choice, lang) to Messages.info(MessageKey.STATUS_CHANGED, lang) }
     }
 
     /** Opens the sign dialog with the site's signature meanings. */
     fun askToSign(): Job = scope.launch {
         try {
             val meanings = withContext(io) { store.signatureMeanings() }
-            _state.value = _state.value.copy(signPrompt = SignPrompt(meanings.map { MeaningChoice(it.code, it.label(lang)) }))
+            _state.update { it.copy(signPrompt = SignPrompt(meanings.map { m -> MeaningChoice(m.code, m.label(lang)) })) }
         } catch (e: CancellationException) {
             throw e
         } catch (e: Exception) {
-            _state.value = _state.value.copy(message = Messages.forError(e, lang))
+            _state.update { it.copy(message = Messages.forError(e, lang)) }
         }
     }
 
     fun dismissSign() {
-        _state.value = _state.value.copy(signPrompt = null)
+        _state.update { it.copy(signPrompt = null) }
     }
 
     /**
@@ -348,149 +422,93 @@ class FormEntryModel(
     fun sign(password: String, meaning: String): Job = scope.launch {
         act {
             store.sign(caseId, password, meaning)
-            Messages.info(MessageKey.SIGNED, lang)
+            store.formSession(caseId, lang) to Messages.info(MessageKey.SIGNED, lang)
         }
-        if (_state.value.status == Status.SIGNED) _state.value = _state.value.copy(signPrompt = null)
+        if (_state.value.status == Status.SIGNED) _state.update { it.copy(signPrompt = null) }
     }
 
     /** Asks for the reason a complete or signed case goes back to draft. */
     fun reopen() {
-        _state.value = _state.value.copy(reasonPrompt = ReasonPrompt(ReasonKind.REOPEN, null, null, emptyList()))
+        prompt(ReasonKind.REOPEN, null, null, emptyList(), null)
     }
 
     fun clearMessage() {
-        _state.value = _state.value.copy(message = null)
+        _state.update { it.copy(message = null) }
     }
 
-    private suspend fun act(call: () -> UiMessage?) {
+    /** Runs a store call that returns the new session (and a message), on [io]. */
+    private suspend fun act(call: () -> Pair<FormSession, UiMessage?>) {
         busy(true)
         try {
-            val message = withContext(io) { call() }
-            _state.value = _state.value.copy(reasonPrompt = null, message = message)
-            reload()
+            val (next, message) = withContext(io) { call() }
+            session = next
+            _state.update { it.copy(reasonPrompt = null, message = message) }
         } catch (e: CancellationException) {
             throw e
         } catch (e: Exception) {
-            _state.value = _state.value.copy(message = Messages.forError(e, lang))
+            _state.update { it.copy(message = Messages.forError(e, lang)) }
+            // What blocks completion is in the session: show the current one.
+            if (e is CrfError.NotComplete || e is CrfError.HiddenValuesPending) {
+                runCatching { withContext(io) { store.formSession(caseId, lang) } }.getOrNull()?.let { session = it }
+            }
+            // Hidden values the screen did not know of: ask about them now.
+            if (e is CrfError.HiddenValuesPending) {
+                val hidden = session?.hiddenValues.orEmpty()
+                if (hidden.isNotEmpty()) _state.update { it.copy(completePrompt = CompletePrompt(hidden), message = null) }
+            }
         } finally {
             busy(false)
             render()
         }
     }
 
-    private suspend fun reload() {
-        accept(withContext(io) { store.viewCase(caseId, lang) })
-    }
-
-    private fun accept(d: CaseDetail) {
-        detail = d
-        stored = runCatching { Json.parse(d.valuesJson) as? Json.Obj }.getOrNull() ?: Json.Obj(emptyMap())
-        live = null
-        render()
-    }
-
     private fun busy(on: Boolean) {
-        _state.value = _state.value.copy(busy = on)
+        _state.update { it.copy(busy = on) }
     }
 
-    // ---- reading the form and the values ----
+    private fun done(): Job = Job().apply { complete() }
 
-    private fun spec(ref: FieldRef): FieldSpec? = form?.fieldsById?.get(ref.field)
+    // ---- the session as the screen shows it ----
 
-    private fun rows(group: String): List<Json.Obj> =
-        (stored[group] as? Json.Arr)?.items?.filterIsInstance<Json.Obj>().orEmpty()
+    /** A visible field of the session. */
+    private fun field(ref: FieldRef): SessionField? = session?.field(ref)
 
-    private fun storedValue(ref: FieldRef): Json? =
-        if (ref.group == null) stored[ref.field]
-        else rows(ref.group).firstOrNull { (it["row_id"] as? Json.Str)?.value == ref.rowId }?.get(ref.field)
-
-    /** The stored values with every readable draft applied: what the case would be. */
-    private fun withDrafts(): Json.Obj {
-        var values = stored
-        for ((ref, draft) in drafts) {
-            val spec = spec(ref) ?: continue
-            val json = when (val input = Values.read(spec, draft)) {
-                is Input.Value -> input.json
-                Input.Empty -> null
-                is Input.Invalid -> continue
-            }
-            values = if (ref.group == null) {
-                values.with(ref.field, json)
-            } else {
-                val updated = rows(ref.group).map { row ->
-                    if ((row["row_id"] as? Json.Str)?.value == ref.rowId) row.with(ref.field, json) else row
-                }
-                values.with(ref.group, Json.Arr(updated))
-            }
-        }
-        return values
-    }
-
-    private fun issuesOf(ref: FieldRef, report: Report?): List<FieldIssue> {
-        if (report == null) return emptyList()
-        fun List<Issue>.at(sev: Severity) =
-            filter { it.field == ref.field && it.group == ref.group && it.rowId == ref.rowId }
-                .map { FieldIssue(it.code, it.message, sev, it.confirmed) }
-        return report.errors.at(Severity.ERROR) + report.warnings.at(Severity.WARNING) + report.missing.at(Severity.MISSING)
-    }
-
-    private fun groupLabel(f: FormSpec, group: String) = f.sections.flatMap { it.items }
-        .filterIsInstance<SectionItem.GroupItem>().firstOrNull { it.group.id == group }?.group?.label
-
-    private fun fieldUi(ref: FieldRef, spec: FieldSpec, report: Report?, conflicted: Set<FieldRef>): FieldUi {
-        val value = storedValue(ref)
-        val draft = drafts[ref]
-        val shown = draft ?: Values.draftOf(spec, value)
+    private fun fieldUi(f: SessionField): FieldUi {
+        val draft = drafts[f.ref]
+        val shown = draft ?: Drafts.of(f)
         return FieldUi(
-            ref = ref,
-            spec = spec,
-            text = shown.text,
-            unit = shown.unit,
-            stored = if (value == null || value == Json.Null) null else Values.display(spec, value, lang),
-            dirty = draft != null,
-            issues = issuesOf(ref, report),
-            inputError = inputErrors[ref],
-            conflicted = ref in conflicted,
+            f, shown.text, shown.unit,
+            dirty = draft != null, inputError = inputErrors[f.ref], stored = Drafts.stored(f, lang),
         )
     }
 
     private fun render() {
-        val f = form ?: return
-        val d = detail ?: return
-        val report = live ?: d.report
-        val conflicted = d.conflicts.map { it.path }.toSet()
-        val current = _state.value.current.coerceIn(0, (f.sections.size - 1).coerceAtLeast(0))
-        val tabs = f.sections.map { s ->
-            fun count(issues: List<Issue>) = issues.count { f.sectionOf(it.group ?: it.field)?.id == s.id }
-            SectionTab(
-                s.id, s.label,
-                errors = count(report.errors),
-                warnings = count(report.warnings.filter { it.confirmed == null }),
-                missing = count(report.missing),
-            )
-        }
-        val items = f.sections.getOrNull(current)?.items.orEmpty().map { item ->
+        val s = session ?: return
+        val current = s.sections.indexOfFirst { it.id == currentId }.takeIf { it >= 0 }
+            ?: _state.value.current.coerceIn(0, (s.sections.size - 1).coerceAtLeast(0))
+        currentId = s.sections.getOrNull(current)?.id
+        val items = s.sections.getOrNull(current)?.items.orEmpty().map { item ->
             when (item) {
-                is SectionItem.FieldItem -> EntryItem.Field(fieldUi(FieldRef(item.field.id), item.field, report, conflicted))
-                is SectionItem.GroupItem -> {
-                    val g = item.group
-                    val rows = rows(g.id).mapNotNull { row ->
-                        val rowId = (row["row_id"] as? Json.Str)?.value ?: return@mapNotNull null
-                        RowUi(rowId, g.fields.map { fieldUi(FieldRef(it.id, g.id, rowId), it, report, conflicted) })
-                    }
-                    val editable = d.status == Status.DRAFT
-                    EntryItem.Group(g, rows, canAddRow = editable && (g.maxRows == null || rows.size < g.maxRows))
-                }
+                is SessionItem.Field -> EntryItem.Field(fieldUi(item.field))
+                is SessionItem.Group -> EntryItem.Group(
+                    item.group,
+                    item.group.rows.map { row -> RowUi(row.rowId, row.fields.map(::fieldUi)) },
+                )
             }
         }
-        _state.value = _state.value.copy(
-            title = f.title,
-            status = d.status,
-            sections = tabs,
-            current = current,
-            items = items,
-            conflicts = d.conflicts.size,
-            complete = d.report.complete && d.conflicts.isEmpty(),
-        )
+        _state.update {
+            it.copy(
+                title = s.title,
+                status = s.status,
+                sections = s.sections.map { sec -> SectionTab(sec.id, sec.label, sec.progress) },
+                current = current,
+                items = items,
+                hiddenValues = s.hiddenValues,
+                nextMissing = s.nextMissing,
+                completionProblems = s.completionProblems,
+                canComplete = s.canComplete,
+                conflicts = s.conflicts,
+            )
+        }
     }
 }

@@ -64,8 +64,31 @@ interface CrfStore : AutoCloseable {
     fun forms(lang: Lang): List<FormSummary>
     fun formLayout(formId: String, modules: List<String>, lang: Lang): FormSpec
 
-    /** Validates values (a JSON object as in [CaseDetail.valuesJson]) as a save would. */
-    fun validate(formId: String, modules: List<String>, valuesJson: String, lang: Lang): Report
+    /**
+     * The form as the clinician sees it for a case (see [FormSession]); the session methods
+     * below each save and return the new session.
+     */
+    fun formSession(caseId: String, lang: Lang): FormSession
+
+    /**
+     * Sets (or, with a null [answer], clears) a field. [unit]: the unit a number was entered
+     * in. An impossible value is [CrfError.Rejected]; a warning, a change of an earlier entry
+     * or an edit of a complete case needs [reason].
+     */
+    fun setAnswer(caseId: String, path: FieldRef, answer: Answer?, lang: Lang, unit: String? = null, reason: String? = null): FormSession
+
+    /** Adds an empty row to a repeating group (the group's last). */
+    fun addSessionRow(caseId: String, group: String, lang: Lang, reason: String? = null): FormSession
+
+    /** Clears every value left in a field the answers now hide, in one audited change. */
+    fun clearHidden(caseId: String, reason: String, lang: Lang): FormSession
+
+    /**
+     * Marks a case complete with the clinician's choice about hidden values:
+     * [CrfError.HiddenValuesPending] when there are some and [hidden] is
+     * [HiddenChoice.NoHiddenValues], [CrfError.NotComplete] while anything else blocks it.
+     */
+    fun complete(caseId: String, hidden: HiddenChoice, lang: Lang): FormSession
 
     fun listCases(query: CaseQuery = CaseQuery()): List<CaseItem>
     fun createCase(formId: String, modules: List<String> = emptyList()): String
@@ -342,4 +365,8 @@ sealed class CrfError(message: String) : Exception(message) {
     class RosterRefused(val reason: String) : CrfError("the repository's roster was refused: $reason")
     class LockedOut(val reason: String) : CrfError("too many wrong passwords: the account is locked for a while")
     class NotSiteStaff(val reason: String) : CrfError("the account is not staff of this tablet's site")
+
+    /** Completing needs the clinician's choice about values left in fields now hidden. */
+    class HiddenValuesPending(val count: Int, val fields: List<FieldRef>) :
+        CrfError("$count hidden fields still hold values: clear or keep them")
 }

@@ -7,10 +7,10 @@ import kotlinx.coroutines.Job
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.flow.transformWhile
 import kotlinx.coroutines.flow.update
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
-import org.wardcrf.ui.store.CancelSignal
 import org.wardcrf.ui.store.CrfError
 import org.wardcrf.ui.store.CrfStore
 import org.wardcrf.ui.store.EnrolmentInfo
@@ -21,7 +21,12 @@ import org.wardcrf.ui.text.MessageKey
 import org.wardcrf.ui.text.Messages
 import org.wardcrf.ui.text.UiMessage
 
-enum class SyncPhase { IDLE, RUNNING, CANCELLING, DONE, CANCELLED, FAILED }
+enum class SyncPhase {
+    IDLE, RUNNING, CANCELLING, DONE, CANCELLED, FAILED,
+
+    /** The last attempt failed; the app tries again by itself (back-off, network, sign-in). */
+    WAITING,
+}
 
 data class SyncState(
     val serverUrl: String? = null,
@@ -45,19 +50,22 @@ data class SyncState(
 }
 
 /**
- * Sync with the central repository: progress after each exchange, cancellation between
- * exchanges (nothing exchanged is lost), and each failure as a message that says what to do.
+ * The Sync screen over the app's [SyncRunner]: progress after each exchange, cancellation
+ * between exchanges (nothing exchanged is lost), and each failure as a message that says what
+ * to do. The sync itself runs in the runner (WorkManager on Android), not in [scope]: leaving
+ * the screen cancels only the following, and a screen opened later follows the same sync.
  */
 class SyncModel(
+    private val runner: SyncRunner,
     private val store: CrfStore,
     private val lang: Lang,
     private val scope: CoroutineScope,
     private val io: CoroutineDispatcher,
 ) {
-    private val _state = MutableStateFlow(SyncState())
+    private val _state = MutableStateFlow(SyncState().following(runner.run.value))
     val state: StateFlow<SyncState> = _state.asStateFlow()
-    private var cancel: CancelSignal? = null
 
+    /** Reads the enrolment, and follows a sync that runs already (started elsewhere) to its end. */
     fun refresh(): Job = scope.launch {
         val url = try {
             withContext(io) { store.serverUrl() }
@@ -65,47 +73,62 @@ class SyncModel(
             null
         }
         _state.update { it.copy(serverUrl = url, needsEnrolment = url == null) }
+        follow(runner.run.value.finished, started = false)
     }
 
+    /** Starts a sync (or joins the one running); the job ends when that attempt has ended. */
     fun start(): Job {
-        if (_state.value.running) return Job().apply { complete() }
-        val signal = CancelSignal().also { cancel = it }
-        _state.update { it.copy(phase = SyncPhase.RUNNING, progress = null, result = null, message = null) }
-        return scope.launch {
-            try {
-                val result = withContext(io) {
-                    store.sync(onProgress = { p -> _state.update { it.copy(progress = p) } }, cancel = signal)
-                }
-                _state.update {
-                    it.copy(
-                        phase = SyncPhase.DONE,
-                        result = result,
-                        message = Messages.info(MessageKey.SYNC_DONE, lang, result.pushed, result.pulled, result.conflicts),
-                    )
-                }
-            } catch (e: CancellationException) {
-                signal.cancel()
-                throw e
-            } catch (e: Exception) {
-                val phase = if (e is CrfError.Cancelled) SyncPhase.CANCELLED else SyncPhase.FAILED
-                _state.update {
-                    it.copy(
-                        phase = phase,
-                        message = Messages.forError(e, lang),
-                        needsEnrolment = e is CrfError.NotEnrolled || e is CrfError.Revoked,
-                        canRetry = e is CrfError.Network || e is CrfError.Cancelled,
-                    )
-                }
-            }
-        }
+        val before = runner.run.value.finished
+        runner.start()
+        return scope.launch { follow(before, started = true) }
     }
 
     /** Stops the running sync after the exchange in flight. */
-    fun cancel() {
-        val signal = cancel ?: return
-        if (_state.value.phase == SyncPhase.RUNNING) {
-            _state.update { it.copy(phase = SyncPhase.CANCELLING) }
-            signal.cancel()
+    fun cancel() = runner.cancel()
+
+    private suspend fun follow(before: Int, started: Boolean) {
+        runner.run
+            .transformWhile { r ->
+                emit(r)
+                r.finished == before && (started || r.state == RunState.RUNNING || r.state == RunState.CANCELLING)
+            }
+            .collect { r -> _state.update { it.following(r) } }
+    }
+
+    private fun SyncState.following(r: SyncRun): SyncState {
+        val last = r.last
+        val phase = when (r.state) {
+            RunState.RUNNING -> SyncPhase.RUNNING
+            RunState.CANCELLING -> SyncPhase.CANCELLING
+            RunState.WAITING_TO_RETRY -> SyncPhase.WAITING
+            RunState.IDLE -> when {
+                last == null -> SyncPhase.IDLE
+                last is SyncOutcome.Synced -> SyncPhase.DONE
+                (last as SyncOutcome.Failed).failure == SyncFailure.CANCELLED -> SyncPhase.CANCELLED
+                else -> SyncPhase.FAILED
+            }
+        }
+        if (phase == SyncPhase.RUNNING || phase == SyncPhase.CANCELLING) {
+            return copy(phase = phase, progress = r.progress, result = null, message = null)
+        }
+        return when (last) {
+            null -> copy(phase = phase, progress = r.progress)
+            is SyncOutcome.Synced -> copy(
+                phase = phase,
+                progress = r.progress,
+                result = last.result,
+                message = Messages.info(MessageKey.SYNC_DONE, lang, last.result.pushed, last.result.pulled, last.result.conflicts),
+                needsEnrolment = false,
+                canRetry = true,
+            )
+            is SyncOutcome.Failed -> copy(
+                phase = phase,
+                progress = r.progress,
+                result = null,
+                message = SyncPolicy.message(last.failure, lang),
+                needsEnrolment = SyncPolicy.needsEnrolment(last.failure),
+                canRetry = SyncPolicy.canRetry(last.failure),
+            )
         }
     }
 }

@@ -20,6 +20,7 @@ enum class MessageKey {
     RESOLVED, SAVED, STATUS_CHANGED, UNEXPECTED,
     LOCKED, NOT_SIGNED_IN, ONLINE_SIGN_IN_REQUIRED, WRONG_CREDENTIAL, NO_PIN, PIN_LOCKED, BAD_PIN,
     ACCOUNT_DEACTIVATED, SIGNATURE_REQUIRED, SIGNED, PIN_MISMATCH, PIN_SET, PIN_REMOVED, LOCKED_OUT, NOT_SITE_STAFF,
+    HIDDEN_VALUES_PENDING, EXPECTED_RANGE,
 }
 
 object Messages {
@@ -67,6 +68,8 @@ object Messages {
         MessageKey.PIN_REMOVED to "PIN removed. Sign in on this tablet with your password.",
         MessageKey.LOCKED_OUT to "Too many wrong passwords: the account is locked for a while. Try again later or ask your site administrator to lift the lock.",
         MessageKey.NOT_SITE_STAFF to "This account is not a clinician or site nurse of this tablet's site and cannot sign in here.",
+        MessageKey.HIDDEN_VALUES_PENDING to "%1\$d fields that no longer apply given the other answers still hold values: clear them (with a reason) or keep them, then complete again.",
+        MessageKey.EXPECTED_RANGE to "Outside the expected range (%1\$s–%2\$s%3\$s).",
     )
 
     private val ja = mapOf(
@@ -113,6 +116,8 @@ object Messages {
         MessageKey.PIN_REMOVED to "PINを削除しました。この端末ではパスワードでログインしてください。",
         MessageKey.LOCKED_OUT to "パスワードの誤入力が多すぎるため、アカウントは一時的にロックされています。しばらくしてから再試行するか、施設管理者にロックの解除を依頼してください。",
         MessageKey.NOT_SITE_STAFF to "このアカウントはこの端末の施設の医師・看護師ではないため、ここではログインできません。",
+        MessageKey.HIDDEN_VALUES_PENDING to "他の回答により該当しなくなった%1\$d項目に値が残っています。理由を入力して消去するか、残すかを選んでから、もう一度完了してください。",
+        MessageKey.EXPECTED_RANGE to "想定範囲（%1\$s～%2\$s%3\$s）外の値です。",
     )
 
     private val de = mapOf(
@@ -159,6 +164,8 @@ object Messages {
         MessageKey.PIN_REMOVED to "PIN entfernt. Auf diesem Tablet mit dem Passwort anmelden.",
         MessageKey.LOCKED_OUT to "Zu viele falsche Passwörter: Das Konto ist vorübergehend gesperrt. Später erneut versuchen oder die Standortadministration bitten, die Sperre aufzuheben.",
         MessageKey.NOT_SITE_STAFF to "Dieses Konto gehört nicht zum ärztlichen oder Pflegepersonal des Standorts dieses Tablets und kann sich hier nicht anmelden.",
+        MessageKey.HIDDEN_VALUES_PENDING to "%1\$d Felder, die nach den anderen Antworten nicht mehr zutreffen, enthalten noch Werte: mit Begründung löschen oder behalten, dann erneut abschließen.",
+        MessageKey.EXPECTED_RANGE to "Außerhalb des erwarteten Bereichs (%1\$s–%2\$s%3\$s).",
     )
 
     private fun table(lang: Lang) = when (lang) {
@@ -207,6 +214,7 @@ object Messages {
         is CrfError.RosterRefused -> error(MessageKey.REFUSED, lang)
         is CrfError.LockedOut -> error(MessageKey.LOCKED_OUT, lang)
         is CrfError.NotSiteStaff -> error(MessageKey.NOT_SITE_STAFF, lang)
+        is CrfError.HiddenValuesPending -> error(MessageKey.HIDDEN_VALUES_PENDING, lang, e.count)
         else -> error(MessageKey.UNEXPECTED, lang)
     }
 }

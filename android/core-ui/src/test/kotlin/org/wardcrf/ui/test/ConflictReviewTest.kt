@@ -42,11 +42,11 @@ class ConflictReviewTest {
                 assertTrue(list.state.value.modules.getValue("icrown-core").any { it.formId == "mpox" })
 
                 // Form entry marks the field.
-                val form = FormEntryModel(a.crf, case, Lang.EN, this, Dispatchers.IO, 0)
+                val form = FormEntryModel(a.crf, case, Lang.EN, this, Dispatchers.IO)
                 form.load().join()
                 form.selectSection(form.state.value.sections.indexOfFirst { it.id == "vitals" })
                 assertEquals(1, form.state.value.conflicts)
-                assertTrue(form.state.value.items.filterIsInstance<EntryItem.Field>().single { it.field.spec.id == "vs_hr" }.field.conflicted)
+                assertTrue(form.state.value.items.filterIsInstance<EntryItem.Field>().single { it.field.field.id == "vs_hr" }.field.conflicted)
 
                 val review = ConflictReviewModel(a.crf, null, Lang.EN, this, Dispatchers.IO, ZoneOffset.UTC)
                 review.load().join()

@@ -1,5 +1,6 @@
 package org.wardcrf.ui.test
 
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
@@ -11,6 +12,7 @@ import org.wardcrf.ui.store.Lang
 import org.wardcrf.ui.store.SyncCounts
 import org.wardcrf.ui.store.SyncResult
 import org.wardcrf.ui.sync.EnrolmentModel
+import org.wardcrf.ui.sync.InProcessSyncRunner
 import org.wardcrf.ui.sync.SyncModel
 import org.wardcrf.ui.sync.SyncPhase
 import org.wardcrf.ui.text.MessageKey
@@ -35,6 +37,10 @@ private class Intercepting(private val inner: CrfStore, val onFirstProgress: () 
     }
 }
 
+/** The Sync screen's model over a runner of its own in [scope] (the app's runner is WorkManager). */
+fun syncModel(store: CrfStore, lang: Lang, scope: CoroutineScope) =
+    SyncModel(InProcessSyncRunner(store, scope, Dispatchers.IO), store, lang, scope, Dispatchers.IO)
+
 /** Enrolment and sync through the view models, against a real wardcrf-server. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class SyncModelTest {
@@ -52,7 +58,7 @@ class SyncModelTest {
     @Test
     fun `enrolment then sync with progress, and a sync cancelled from the screen`() = runBlocking {
         TempStore("sync", "dr-weber", enrolled = false).use { t ->
-            val sync = SyncModel(t.crf, Lang.DE, this, Dispatchers.IO)
+            val sync = syncModel(t.crf, Lang.DE, this)
             sync.refresh().join()
             assertTrue(sync.state.value.needsEnrolment)
 
@@ -71,7 +77,7 @@ class SyncModelTest {
             repeat(105) { t.crf.createCase("icrown-core") }
             // Cancelled from the screen after the first batch of 100: that batch is kept.
             lateinit var cancelling: SyncModel
-            cancelling = SyncModel(Intercepting(t.crf) { cancelling.cancel() }, Lang.DE, this, Dispatchers.IO)
+            cancelling = syncModel(Intercepting(t.crf) { cancelling.cancel() }, Lang.DE, this)
             cancelling.start().join()
             assertEquals(SyncPhase.CANCELLED, cancelling.state.value.phase)
             assertEquals(MessageKey.SYNC_CANCELLED, cancelling.state.value.message?.key)
@@ -92,7 +98,7 @@ class SyncModelTest {
     @Test
     fun `each failure becomes a message that says what to do`() = runBlocking {
         TempStore("not-enrolled", "n", enrolled = false).use { t ->
-            val sync = SyncModel(t.crf, Lang.JA, this, Dispatchers.IO)
+            val sync = syncModel(t.crf, Lang.JA, this)
             sync.start().join()
             val s = sync.state.value
             assertEquals(SyncPhase.FAILED, s.phase)
