@@ -53,7 +53,9 @@ public struct SectionTab: Equatable, Identifiable {
 @MainActor
 public final class FormEntryViewModel: ObservableObject {
     @Published public private(set) var session: FormSession?
-    @Published public private(set) var current = 0
+    /// The section on screen, by id: an answer that shows or hides another section keeps the
+    /// clinician where they are.
+    @Published public private(set) var currentSection: String?
     @Published public private(set) var drafts: [FieldPath: Draft] = [:]
     @Published public private(set) var inputErrors: [FieldPath: UiMessage] = [:]
     @Published public var reasonPrompt: ReasonPrompt?
@@ -91,14 +93,18 @@ public final class FormEntryViewModel: ObservableObject {
         }
     }
 
+    /// The index of the section on screen in `sections`.
+    public var current: Int { sections.firstIndex { $0.id == currentSection } ?? 0 }
+
     public func select(section index: Int) {
-        current = max(0, min(index, sections.count - 1))
+        guard !sections.isEmpty else { return }
+        currentSection = sections[max(0, min(index, sections.count - 1))].id
     }
 
     /// Shows the section that holds `path` (the next missing field, a problem).
     public func show(_ path: FieldPath) {
-        if let index = sections.firstIndex(where: { s in s.items.contains { Self.fields(of: $0).contains { $0.path == path } } }) {
-            current = index
+        if let section = sections.first(where: { s in s.items.contains { Self.fields(of: $0).contains { $0.path == path } } }) {
+            currentSection = section.id
         }
     }
 
@@ -371,8 +377,12 @@ public final class FormEntryViewModel: ObservableObject {
     }
 
     private func accept(_ next: FormSession) {
+        let shownBefore = current
         session = next
-        current = min(current, max(0, next.sections.count - 1))
+        if !next.sections.contains(where: { $0.id == currentSection }) {
+            // The section on screen is hidden now (or none was chosen): the one at its place.
+            currentSection = next.sections.isEmpty ? nil : next.sections[min(shownBefore, next.sections.count - 1)].id
+        }
         // Drafts of fields the answers now hide go with them.
         for path in drafts.keys where field(path) == nil {
             drafts[path] = nil

@@ -42,6 +42,26 @@ final class FormSessionTests: XCTestCase {
         XCTAssertEqual(try t.ffi.history(caseId: id, field: "vs_o2_flow").last?.reason, "not on oxygen")
     }
 
+    func testASectionShownOrHiddenByAnAnswerLeavesTheClinicianWhereTheyWere() async throws {
+        let t = try TempStore("sections", user: "dr-abe")
+        let id = try t.ffi.createCase(formId: "icrown-core", modules: ["mpox"])
+        let m = FormEntryViewModel(store: t.store, caseId: id, lang: .en)
+        await m.load()
+        XCTAssertFalse(m.sections.map(\.id).contains("mpox_hiv"), "the HIV section of the mpox module shows only with HIV")
+        await m.choose(field("comorb_hiv"), choice("1"))
+        let shown = m.sections.map(\.id)
+        let at = try XCTUnwrap(shown.firstIndex(of: "mpox_hiv"))
+        XCTAssertLessThan(at, shown.count - 1, "\(shown)")
+        let after = shown[at + 1]
+        m.select(section: at + 1)
+
+        await m.choose(field("comorb_hiv"), choice("0"))
+        m.reasonPrompt?.reason = "HIV test was negative"
+        await m.submitReason()
+        XCTAssertFalse(m.sections.map(\.id).contains("mpox_hiv"))
+        XCTAssertEqual(m.sections[m.current].id, after, "still on the same section")
+    }
+
     func testCompletionShowsWhatIsLeftThenAsksAboutHiddenValues() async throws {
         let t = try TempStore("complete", user: "dr-suzuki")
         let id = try t.ffi.createCase(formId: "icrown-core", modules: [])
