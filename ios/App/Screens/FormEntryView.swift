@@ -107,7 +107,7 @@ struct FormEntryView: View {
                     .disabled(model.current >= model.sections.count - 1)
             }
         }
-        .sheet(isPresented: Binding(get: { model.reasonPrompt != nil }, set: { if !$0 { model.reasonPrompt = nil } })) {
+        .sheet(isPresented: Binding(get: { model.reasonPrompt != nil }, set: { if !$0 { model.cancelReason() } })) {
             ReasonSheet(model: model)
         }
         .sheet(isPresented: Binding(get: { model.signMeanings != nil }, set: { if !$0 { model.signMeanings = nil } })) {
@@ -423,7 +423,7 @@ struct ReasonSheet: View {
             }
             .navigationTitle(title)
             .toolbar {
-                ToolbarItem(placement: .cancellationAction) { Button("cancel") { model.reasonPrompt = nil } }
+                ToolbarItem(placement: .cancellationAction) { Button("cancel") { model.cancelReason() } }
                 ToolbarItem(placement: .confirmationAction) { Button("confirm") { Task { await model.submitReason() } } }
             }
         }

@@ -283,6 +283,15 @@ public final class FormEntryViewModel: ObservableObject {
         }
     }
 
+    /// The reason prompt was dismissed: nothing is saved. A picked answer (a choice, yes/no)
+    /// is let go too, since its input shows what is stored; typed text stays as a draft.
+    public func cancelReason() {
+        if let path = reasonPrompt?.path, let f = field(path), [FieldKind.choice, .multichoice, .boolean].contains(f.kind) {
+            discard(path)
+        }
+        reasonPrompt = nil
+    }
+
     public func addRow(_ group: String) async {
         let (caseId, lang) = (self.caseId, self.lang)
         await act(nil) { try $0.addSessionRow(caseId: caseId, group: group, lang: lang, reason: nil) }

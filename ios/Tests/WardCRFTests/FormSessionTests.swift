@@ -22,7 +22,13 @@ final class FormSessionTests: XCTestCase {
         await m.commit(field("vs_o2_flow"))
         XCTAssertEqual(m.field(field("vs_o2_flow"))?.state, .valid)
 
-        // Changing an earlier answer asks why; then the flow field is hidden, its value listed.
+        // Changing an earlier answer asks why; dismissed, nothing changes.
+        await m.choose(field("vs_spo2_on_o2"), choice("0"))
+        XCTAssertEqual(m.reasonPrompt?.kind, .change)
+        m.cancelReason()
+        XCTAssertFalse(m.isDirty(field("vs_spo2_on_o2")))
+        XCTAssertEqual(m.field(field("vs_spo2_on_o2"))?.answer, choice("1"))
+        // Given, the flow field is hidden and its value listed.
         await m.choose(field("vs_spo2_on_o2"), choice("0"))
         XCTAssertEqual(m.reasonPrompt?.kind, .change)
         m.reasonPrompt?.reason = "room air"
