@@ -507,6 +507,9 @@ fn signing_needs_the_password_and_a_meaning_of_the_site() {
     assert!(signatures[0].superseded);
 }
 
+/// The cases one exchange pushed, each with its heads.
+type Pushed = Vec<(String, Vec<String>)>;
+
 /// A repository stand-in that holds each exchange until the test lets it go, and tells the
 /// test when one arrives: the test acts while a sync is in flight, without timing.
 struct Gate {
@@ -515,7 +518,7 @@ struct Gate {
     in_flight: std::sync::atomic::AtomicUsize,
     most_in_flight: std::sync::atomic::AtomicUsize,
     /// The heads pushed for each case, exchange by exchange.
-    pushes: std::sync::Mutex<Vec<Vec<(String, Vec<String>)>>>,
+    pushes: std::sync::Mutex<Vec<Pushed>>,
 }
 
 impl Gate {
