@@ -3,7 +3,10 @@
 //! - [`wire`]: the request and response of one exchange (shared by device and server).
 //! - [`sync()`]: the device side: push what the repository lacks, pull what the device lacks,
 //!   in batches, until nothing is left; progress through a callback ([`sync_cancellable`]
-//!   can be stopped between exchanges).
+//!   can be stopped between exchanges). The store is taken one short step at a time
+//!   ([`StoreAccess`]), never while the transport talks to the repository, so an app's screens
+//!   read and edit during a sync; a sync holds a [`SyncLease`] on the data key so that one
+//!   under way when the store locks still applies the answer the repository acknowledged.
 //! - [`HttpTransport`] (feature `device-http`): the device's HTTPS client, and enrolment.
 //!
 //! The repository's side of an exchange is [`crate::repository`].
