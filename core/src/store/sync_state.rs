@@ -1,16 +1,61 @@
 //! The device's side of sync bookkeeping (the exchange itself is in [`crate::sync`]): which
 //! cases the repository lacks (the outbox, from the heads each side holds), the changes to
 //! push, applying the repository's answer with its cursor, and what enrolment gave the device
-//! (the repository address and token, sealed; the site's setting for identifying data).
+//! (the repository address and token, sealed; the site's setting for identifying data), and
+//! the sync's lease on the data key ([`SyncLease`]).
 
-use super::{CaseStore, DatabaseError, StoreError, db, document};
+use super::{CaseStore, DatabaseError, SecretKey, StoreError, db, document};
 use crate::case::document::CaseDoc;
 use serde_json::{Value as Json, json};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 /// The associated data of the sealed sync credential.
 pub(super) const CREDENTIAL_AAD: &[u8] = b"wardcrf|v1|credential";
 
+/// The data key lent to one sync for its duration, so that a sync under way when the store
+/// locks still applies the answer the repository has already acknowledged
+/// ([`CaseStore::with_sync_lease`]). Only a sync holds one; it is made from an unlocked store
+/// ([`CaseStore::sync_lease`]) and the key leaves memory when the lease is dropped. Every
+/// other call on a locked store is refused as [`StoreError::Locked`] while a lease is out.
+pub struct SyncLease {
+    key: SecretKey,
+}
+
+impl fmt::Debug for SyncLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SyncLease(<redacted>)")
+    }
+}
+
 impl CaseStore {
+    /// A lease on the data key for a sync: [`StoreError::Locked`] on a locked store (a locked
+    /// store does not start a sync).
+    pub fn sync_lease(&self) -> Result<SyncLease, StoreError> {
+        Ok(SyncLease {
+            key: self.key()?.clone(),
+        })
+    }
+
+    /// Runs one of a sync's store steps (applying an answer, counting conflicts, keeping the
+    /// roster) with the data key of `lease` when the store has locked since the lease was
+    /// made. The key is back out of the store when `f` returns (or panics): no other call ever
+    /// sees the store unlocked by a lease. On an unlocked store `f` simply runs.
+    pub fn with_sync_lease<R>(
+        &mut self,
+        lease: &SyncLease,
+        f: impl FnOnce(&mut CaseStore) -> R,
+    ) -> R {
+        if self.key.is_some() {
+            return f(self);
+        }
+        self.key = Some(lease.key.clone());
+        let outcome = catch_unwind(AssertUnwindSafe(|| f(&mut *self)));
+        // Locked before, locked after (whatever `f` did, it cannot have signed anyone in).
+        self.key = None;
+        outcome.unwrap_or_else(|panic| resume_unwind(panic))
+    }
+
     /// Cases the repository does not yet hold as they are here (never synced, or changed).
     pub fn sync_outbox(&self) -> Result<Vec<String>, StoreError> {
         Ok(db::outbox(&self.conn)?)
