@@ -1,13 +1,14 @@
 //! The encrypted case store of a device: open it, edit cases, review conflicts, merge, enroll
 //! and sync. Each method locks the store, converts its arguments, calls one core method and
-//! maps the error; `sync` takes the store only for each of its steps, never across the network. Signing staff in, PINs, the inactivity lock and signatures are in
-//! [`crate::staff`].
+//! maps the error; `sync` takes the store only for each of its steps, never across the
+//! network. Enrolment is in [`crate::enrol`]; signing staff in, PINs, the inactivity lock and
+//! signatures are in [`crate::staff`].
 
 use crate::error::{WardcrfError, bad_json};
 use crate::staff::Activity;
 use crate::types::{
-    CaseFilter, CaseStatus, CaseSummary, CaseView, Conflict, Enrolment, FieldPath, HistoryEntry,
-    Language, MergeSummary, SyncProgress, SyncSummary,
+    CaseFilter, CaseStatus, CaseSummary, CaseView, Conflict, FieldPath, HistoryEntry, Language,
+    MergeSummary, SyncProgress, SyncSummary,
 };
 use serde_json::{Map, Value as Json};
 use std::path::Path;
@@ -175,7 +176,7 @@ pub(crate) fn parse_today(
         .transpose()
 }
 
-fn http_options(ca_pem: Option<Vec<u8>>) -> HttpOptions {
+pub(crate) fn http_options(ca_pem: Option<Vec<u8>>) -> HttpOptions {
     HttpOptions {
         ca_pem,
         ..HttpOptions::default()
@@ -190,10 +191,13 @@ pub(crate) fn enrolled_transport(
     let Some((server, token)) = store.sync_credential()? else {
         return Ok(None);
     };
+    // A certificate pinned at enrolment (from the QR code) is then the only trust anchor.
+    let options = HttpOptions {
+        pin: store.server_pin()?,
+        ..http_options(ca_pem)
+    };
     Ok(Some(HttpTransport::with_options(
-        &server,
-        &token,
-        &http_options(ca_pem),
+        &server, &token, &options,
     )?))
 }
 
@@ -511,33 +515,6 @@ impl CaseStore {
         // Export first and release the other store before locking this one.
         let cases = other.store()?.export_cases()?;
         Ok(self.store()?.import_cases(&cases)?.into())
-    }
-
-    /// Enrolls this device with the repository at `server_url` using a one-time code from the
-    /// site administrator; the device token is kept sealed in the store. `ca_pem`: the
-    /// hospital's own certificate authority, when it signed the repository's certificate.
-    #[uniffi::method(default(ca_pem = None))]
-    pub fn enroll(
-        &self,
-        server_url: String,
-        code: String,
-        ca_pem: Option<Vec<u8>>,
-    ) -> Result<Enrolment, WardcrfError> {
-        let options = http_options(ca_pem);
-        // The address as the transport normalises it (checked before the code is spent).
-        let server = HttpTransport::with_options(&server_url, "", &options)?
-            .base_url()
-            .to_string();
-        let mut store = self.store()?;
-        let enrolment =
-            core::sync::enroll_with_options(&server, &code, &store.device_id(), &options)?;
-        store.enrolled(&server, &enrolment)?;
-        Ok(Enrolment {
-            device_id: enrolment.device_id,
-            site_id: enrolment.site_id,
-            server_url: server,
-            identifying_on_device: enrolment.identifying_on_device,
-        })
     }
 
     /// The repository this device is enrolled with, if any.

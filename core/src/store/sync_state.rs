@@ -183,6 +183,18 @@ impl CaseStore {
         server_url: &str,
         enrolment: &crate::sync::Enrolment,
     ) -> Result<(), StoreError> {
+        self.enrolled_pinned(server_url, enrolment, None)
+    }
+
+    /// As [`CaseStore::enrolled`], keeping also the certificate the repository's chain must
+    /// hold (the enrolment QR code's fingerprint): [`CaseStore::server_pin`]. An enrolment
+    /// without a pin forgets an earlier one.
+    pub fn enrolled_pinned(
+        &mut self,
+        server_url: &str,
+        enrolment: &crate::sync::Enrolment,
+        pin: Option<crate::sync::CertPin>,
+    ) -> Result<(), StoreError> {
         if enrolment.identifying_on_device && !self.identifying_on_device {
             let ids = db::case_ids(&self.conn)?;
             let mut shared = 0;
@@ -200,6 +212,11 @@ impl CaseStore {
             self.keep_unlock_key(unlock)?;
         }
         self.set_sync_credential(server_url, &enrolment.token)?;
+        match pin {
+            // Not a secret: kept in plain text.
+            Some(pin) => db::put_meta(&self.conn, "server_pin", pin.to_string().as_bytes())?,
+            None => db::put_metas(&mut self.conn, &[("server_pin", None)])?,
+        }
         if enrolment.identifying_on_device {
             db::put_meta(&self.conn, "identifying_on_device", b"1")?;
             self.identifying_on_device = true;
@@ -228,6 +245,19 @@ impl CaseStore {
             (Some(u), Some(t)) => Ok(Some((u.to_string(), t.to_string()))),
             _ => Err(StoreError::Database(Box::new(DatabaseError::Credential))),
         }
+    }
+
+    /// The certificate the repository's chain must hold, when this device was enrolled from a
+    /// QR code that carried one: every exchange trusts that certificate alone.
+    pub fn server_pin(&self) -> Result<Option<crate::sync::CertPin>, StoreError> {
+        let Some(text) = db::meta(&self.conn, "server_pin")? else {
+            return Ok(None);
+        };
+        std::str::from_utf8(&text)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .map(Some)
+            .ok_or_else(|| StoreError::Database(Box::new(DatabaseError::Credential)))
     }
 
     /// The repository sequence number this device has applied up to.

@@ -15,14 +15,17 @@
 //! heads differ from the heads the repository is known to hold, and the repository sends only
 //! cases changed since the device's cursor, each as the changes the other side lacks.
 
+mod enrol_payload;
 #[cfg(feature = "device-http")]
 mod http;
 pub(crate) mod wire;
 
+pub use enrol_payload::{CertPin, ENROL_PAYLOAD_VERSION, EnrolPayload, EnrolPayloadError};
+
 #[cfg(feature = "device-http")]
 pub use http::{
-    CONNECT_TIMEOUT, HttpOptions, HttpTransport, Method, REQUEST_TIMEOUT, Roots, enroll,
-    enroll_with_options,
+    CONNECT_TIMEOUT, HttpOptions, HttpTransport, Method, PinMismatch, REQUEST_TIMEOUT, Roots,
+    enroll, enroll_with_options, enroll_with_payload,
 };
 pub use wire::{
     BINARY_MEDIA_TYPE, BinaryBody, BinaryError, COMPRESS_ABOVE, CaseChanges, Enrolment,
@@ -55,6 +58,13 @@ pub enum TransportError {
     /// device must be enrolled anew.
     #[error("this device has been revoked by the site administrator; ask them to enroll it again")]
     Revoked,
+    /// The repository at this address presented no certificate with the fingerprint this
+    /// device pinned (from the enrolment QR code): another server, or one in the way.
+    #[error(
+        "{0}: the repository's certificate does not match the fingerprint of the enrolment code; \
+         this may not be the hospital's repository (ask the site administrator)"
+    )]
+    CertificateMismatch(String),
     /// The repository refused a staff member's online sign-in; `message` is its words.
     #[error("{message}")]
     SignInRefused {
@@ -359,6 +369,9 @@ pub fn sync_cancellable<S: StoreAccess>(
                 SyncError::Transport(TransportError::Unreachable(_)) => "unreachable",
                 SyncError::Transport(TransportError::Refused(_)) => "refused",
                 SyncError::Transport(TransportError::Revoked) => "revoked",
+                SyncError::Transport(TransportError::CertificateMismatch(_)) => {
+                    "certificate_mismatch"
+                }
                 SyncError::Transport(TransportError::SignInRefused { .. }) => "sign_in_refused",
                 SyncError::Store(_) => "store",
                 SyncError::Protocol(_) => "protocol",
