@@ -10,6 +10,8 @@
 //! - `nurse_resolves_with_the_cli.rs`: the conflict-and-resolution scenario with the CLI only.
 //! - `staff_sign_in.rs`: two staff members on one tablet through the CLI, online then offline:
 //!   attribution, wrong credentials, PIN lock-out, a signature, recovery, deactivation.
+//! - `sync_during_edits.rs`: a tablet edits cases while its sync is in flight; the edits are
+//!   kept and reach the repository and another tablet with the next sync.
 //! - `common/`: the repository on either backend, devices, and the fault-injecting proxy.
 //!
 //! This crate has no code of its own; `tests/run` is the command that runs every suite.

@@ -8,7 +8,7 @@
 //! [`crate::validate_values`] checks values before they are saved.
 
 use crate::types::{FieldPath, IssueCode, count};
-use wardcrf_core::sync::{SignInRefusal, SyncError, TransportError};
+use wardcrf_core::sync::{EnrolPayloadError, SignInRefusal, SyncError, TransportError};
 use wardcrf_core::{FormError, KeyError, StoreError};
 
 /// Why a WardCRF call failed.
@@ -95,6 +95,17 @@ pub enum WardcrfError {
     /// trying again unchanged will not help.
     #[error("the repository refused: {reason}")]
     Refused { reason: String },
+    /// The repository presented no certificate with the fingerprint of the enrolment QR code
+    /// (or the one pinned from it): it may not be the hospital's repository. Nothing was sent
+    /// and nothing is stored.
+    #[error(
+        "{server}: the repository's certificate does not match the enrolment code's fingerprint"
+    )]
+    CertificateMismatch { server: String },
+    /// The scanned or pasted text is not a usable enrolment code (`reason` says why; it never
+    /// holds the code).
+    #[error("not a usable enrolment code: {reason}")]
+    BadEnrolmentCode { reason: String },
     /// The repository could not be reached (no network, a time-out, a server failure):
     /// nothing is lost; try again later.
     #[error("the repository could not be reached: {reason}")]
@@ -265,12 +276,23 @@ impl From<TransportError> for WardcrfError {
             TransportError::Unreachable(reason) => WardcrfError::Network { reason },
             TransportError::Refused(reason) => WardcrfError::Refused { reason },
             TransportError::Revoked => WardcrfError::Revoked,
+            TransportError::CertificateMismatch(server) => {
+                WardcrfError::CertificateMismatch { server }
+            }
             TransportError::SignInRefused { refusal, message } => match refusal {
                 SignInRefusal::WrongCredentials => WardcrfError::WrongCredential,
                 SignInRefusal::AccountDeactivated => WardcrfError::Refused { reason: message },
                 SignInRefusal::LockedOut => WardcrfError::LockedOut { reason: message },
                 SignInRefusal::NotSiteStaff => WardcrfError::NotSiteStaff { reason: message },
             },
+        }
+    }
+}
+
+impl From<EnrolPayloadError> for WardcrfError {
+    fn from(e: EnrolPayloadError) -> Self {
+        WardcrfError::BadEnrolmentCode {
+            reason: e.to_string(),
         }
     }
 }
@@ -481,6 +503,20 @@ mod tests {
             }
         );
         assert!(!format!("{e} {e:?}").contains("55.5"));
+    }
+
+    #[test]
+    fn a_certificate_mismatch_and_a_bad_enrolment_code_are_typed() {
+        assert_eq!(
+            WardcrfError::from(TransportError::CertificateMismatch(
+                "https://crf.example.org".into()
+            )),
+            WardcrfError::CertificateMismatch {
+                server: "https://crf.example.org".into()
+            }
+        );
+        let e = WardcrfError::from(EnrolPayloadError::BadPin);
+        assert!(matches!(e, WardcrfError::BadEnrolmentCode { .. }), "{e:?}");
     }
 
     #[test]

@@ -46,6 +46,7 @@
 //! # Ok::<(), wardcrf_ffi::WardcrfError>(())
 //! ```
 
+mod enrol;
 mod error;
 mod forms;
 mod log;

@@ -120,6 +120,8 @@ pub struct SessionCandidate {
     pub user: String,
     /// Seconds since the Unix epoch.
     pub time: i64,
+    /// The reason given with this value, if any.
+    pub reason: Option<String>,
 }
 
 /// A shown field with everything a screen needs to render and edit it.
@@ -281,6 +283,7 @@ fn session_field(form: &core::Form, f: s::SessionField, lang: core::Lang) -> Opt
             device: c.device.clone(),
             user: c.user.clone(),
             time: c.time,
+            reason: c.reason.clone(),
         })
         .collect();
     let mut units: Vec<MeasureUnit> = layout.unit.iter().cloned().collect();

@@ -239,7 +239,9 @@ impl CaseStore {
     }
 
     /// Drops the data key from memory and signs the staff member out (the app going to the
-    /// background, a lock button). The store stays open; a sign-in or PIN unlocks it.
+    /// background, a lock button). The store stays open; a sign-in or PIN unlocks it. Every
+    /// call is refused as `Locked` at once; a sync under way still applies the exchange in
+    /// hand, then stops with `Locked`.
     pub fn lock(&self) {
         self.session().lock();
     }

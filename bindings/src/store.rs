@@ -1,13 +1,14 @@
 //! The encrypted case store of a device: open it, edit cases, review conflicts, merge, enroll
 //! and sync. Each method locks the store, converts its arguments, calls one core method and
-//! maps the error. Signing staff in, PINs, the inactivity lock and signatures are in
-//! [`crate::staff`].
+//! maps the error; `sync` takes the store only for each of its steps, never across the
+//! network. Enrolment is in [`crate::enrol`]; signing staff in, PINs, the inactivity lock and
+//! signatures are in [`crate::staff`].
 
 use crate::error::{WardcrfError, bad_json};
 use crate::staff::Activity;
 use crate::types::{
-    CaseFilter, CaseStatus, CaseSummary, CaseView, Conflict, Enrolment, FieldPath, HistoryEntry,
-    Language, MergeSummary, SyncProgress, SyncSummary,
+    CaseFilter, CaseStatus, CaseSummary, CaseView, Conflict, FieldPath, HistoryEntry, Language,
+    MergeSummary, SyncProgress, SyncSummary,
 };
 use serde_json::{Map, Value as Json};
 use std::path::Path;
@@ -82,8 +83,9 @@ impl core::KeyProvider for ForeignKey {
     }
 }
 
-/// Receives sync progress (on the thread that called `sync`, after each exchange). It must not
-/// call the store: the store is busy syncing.
+/// Receives sync progress (on the thread that called `sync`, after each exchange). It may call
+/// the store: a sync holds it only for its own short steps, never while it talks to the
+/// repository.
 #[uniffi::export(with_foreign)]
 pub trait SyncProgressListener: Send + Sync {
     fn on_progress(&self, progress: SyncProgress);
@@ -112,16 +114,30 @@ impl SyncCancellation {
     }
 }
 
+/// The store as a sync reaches it: one step at a time, a due inactivity lock applied first, and
+/// no use recorded (a sync, often in the background, does not keep the store unlocked).
+struct SyncSteps<'a>(&'a CaseStore);
+
+impl core::sync::StoreAccess for SyncSteps<'_> {
+    fn with<R>(&mut self, step: impl FnOnce(&mut core::CaseStore) -> R) -> R {
+        step(&mut self.0.peek())
+    }
+}
+
 /// A device's encrypted case store. Every change is recorded under the staff member signed in
 /// (`sign_in`, `unlock_with_pin`); a store on which staff signed in opens locked. After the
 /// site's `lock_after_minutes` without a call the store locks itself (see `touch`). Methods may
-/// be called from any thread; they run one at a time. Close it (Kotlin `close()`/`use`, Swift:
+/// be called from any thread; they run one at a time, except that `sync` holds the store only for
+/// its own short steps, so reads and edits go on while it talks to the repository. Close it (Kotlin `close()`/`use`, Swift:
 /// drop it) to release the database.
 #[derive(uniffi::Object)]
 pub struct CaseStore {
     inner: Mutex<core::CaseStore>,
     /// When the store was last used; taken only while `inner` is held.
     activity: Mutex<Activity>,
+    /// Held for the whole of a sync: a second `sync` waits for the first. Never taken while
+    /// `inner` is held.
+    syncing: Mutex<()>,
     device_id: String,
 }
 
@@ -160,7 +176,7 @@ pub(crate) fn parse_today(
         .transpose()
 }
 
-fn http_options(ca_pem: Option<Vec<u8>>) -> HttpOptions {
+pub(crate) fn http_options(ca_pem: Option<Vec<u8>>) -> HttpOptions {
     HttpOptions {
         ca_pem,
         ..HttpOptions::default()
@@ -175,10 +191,13 @@ pub(crate) fn enrolled_transport(
     let Some((server, token)) = store.sync_credential()? else {
         return Ok(None);
     };
+    // A certificate pinned at enrolment (from the QR code) is then the only trust anchor.
+    let options = HttpOptions {
+        pin: store.server_pin()?,
+        ..http_options(ca_pem)
+    };
     Ok(Some(HttpTransport::with_options(
-        &server,
-        &token,
-        &http_options(ca_pem),
+        &server, &token, &options,
     )?))
 }
 
@@ -189,6 +208,7 @@ impl CaseStore {
             device_id: store.device_id(),
             inner: Mutex::new(store),
             activity: Mutex::new(activity),
+            syncing: Mutex::new(()),
         })
     }
 
@@ -218,6 +238,29 @@ impl CaseStore {
         let mut store = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         self.activity().check(&mut store);
         store
+    }
+
+    /// Syncs through `transport` (see `sync`): one sync at a time, the store taken for each of
+    /// the sync's steps only.
+    pub(crate) fn sync_through(
+        &self,
+        transport: &dyn core::sync::Transport,
+        progress: Option<Arc<dyn SyncProgressListener>>,
+        cancel: Option<Arc<SyncCancellation>>,
+    ) -> Result<SyncSummary, WardcrfError> {
+        let _one_at_a_time = self.syncing.lock().unwrap_or_else(PoisonError::into_inner);
+        let never = AtomicBool::new(false);
+        let cancel = cancel.as_ref().map_or(&never, |c| &c.cancelled);
+        let mut report = |p: core::sync::SyncProgress| {
+            if let Some(listener) = &progress {
+                listener.on_progress(p.into());
+            }
+        };
+        let summary = core::sync::sync_cancellable(SyncSteps(self), transport, &mut report, cancel);
+        // A sync reads the site's roster, which may change the inactivity lock.
+        let store = self.peek();
+        self.activity().refresh(&store);
+        Ok(summary?.into())
     }
 
     /// The record of use; taken only while the store's lock is held.
@@ -474,40 +517,18 @@ impl CaseStore {
         Ok(self.store()?.import_cases(&cases)?.into())
     }
 
-    /// Enrolls this device with the repository at `server_url` using a one-time code from the
-    /// site administrator; the device token is kept sealed in the store. `ca_pem`: the
-    /// hospital's own certificate authority, when it signed the repository's certificate.
-    #[uniffi::method(default(ca_pem = None))]
-    pub fn enroll(
-        &self,
-        server_url: String,
-        code: String,
-        ca_pem: Option<Vec<u8>>,
-    ) -> Result<Enrolment, WardcrfError> {
-        let options = http_options(ca_pem);
-        // The address as the transport normalises it (checked before the code is spent).
-        let server = HttpTransport::with_options(&server_url, "", &options)?
-            .base_url()
-            .to_string();
-        let mut store = self.store()?;
-        let enrolment =
-            core::sync::enroll_with_options(&server, &code, &store.device_id(), &options)?;
-        store.enrolled(&server, &enrolment)?;
-        Ok(Enrolment {
-            device_id: enrolment.device_id,
-            site_id: enrolment.site_id,
-            server_url: server,
-            identifying_on_device: enrolment.identifying_on_device,
-        })
-    }
-
     /// The repository this device is enrolled with, if any.
     pub fn server_url(&self) -> Result<Option<String>, WardcrfError> {
         Ok(self.session().sync_credential()?.map(|(url, _)| url))
     }
 
     /// Syncs with the repository until both hold everything: blocking (call it off the main
-    /// thread). `progress` hears after each exchange; `cancel` stops it between exchanges.
+    /// thread, e.g. in a background worker). `progress` hears after each exchange; `cancel`
+    /// stops it between exchanges. The store stays free for reads and edits meanwhile (an edit
+    /// made during a sync is pushed by the next one); a second `sync` waits for the first. A
+    /// locked store does not start a sync (`Locked`); if it locks during one, the exchange
+    /// under way is still applied, then the sync stops with `Locked`. A sync is not use of the
+    /// store: it does not hold off the inactivity lock.
     #[uniffi::method(default(progress = None, cancel = None, ca_pem = None))]
     pub fn sync(
         &self,
@@ -515,18 +536,13 @@ impl CaseStore {
         cancel: Option<Arc<SyncCancellation>>,
         ca_pem: Option<Vec<u8>>,
     ) -> Result<SyncSummary, WardcrfError> {
-        let mut store = self.store()?;
-        let transport = enrolled_transport(&store, ca_pem)?.ok_or(WardcrfError::NotEnrolled)?;
-        let never = AtomicBool::new(false);
-        let cancel = cancel.as_ref().map_or(&never, |c| &c.cancelled);
-        let mut report = |p: core::sync::SyncProgress| {
-            if let Some(listener) = &progress {
-                listener.on_progress(p.into());
+        let transport = {
+            let store = self.peek();
+            if !store.is_unlocked() {
+                return Err(WardcrfError::Locked);
             }
+            enrolled_transport(&store, ca_pem)?.ok_or(WardcrfError::NotEnrolled)?
         };
-        let summary = core::sync::sync_cancellable(&mut store, &transport, &mut report, cancel);
-        // A sync reads the site's roster, which may change the inactivity lock.
-        self.activity().refresh(&store);
-        Ok(summary?.into())
+        self.sync_through(&transport, progress, cancel)
     }
 }

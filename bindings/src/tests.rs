@@ -1,6 +1,7 @@
 //! The wrapper over the core (the core's own behaviour is tested in the core): key providers
 //! adapted both ways, JSON values in and out, errors mapped, two stores merged, staff signed
-//! in, PINs, the inactivity lock and signatures.
+//! in, PINs, the inactivity lock and signatures, and a sync that leaves the store free (one
+//! sync at a time, a locked store refused).
 
 use super::*;
 use std::path::PathBuf;
@@ -629,4 +630,200 @@ fn the_form_session_is_typed_and_follows_the_answers() {
         .clear_hidden(case.clone(), "does not apply".into(), Language::En)
         .unwrap();
     assert!(session.hidden_values.is_empty());
+}
+
+/// The cases one exchange pushed, each with its heads.
+type Pushed = Vec<(String, Vec<String>)>;
+
+/// A repository stand-in that holds each exchange until the test lets it go, and tells the
+/// test when one arrives: the test acts while a sync is in flight, without timing.
+struct Gate {
+    arrived: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most_in_flight: std::sync::atomic::AtomicUsize,
+    /// The heads pushed for each case, exchange by exchange.
+    pushes: std::sync::Mutex<Vec<Pushed>>,
+}
+
+impl Gate {
+    fn new() -> (
+        Arc<Gate>,
+        std::sync::mpsc::Receiver<()>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        let (arrived, arrivals) = std::sync::mpsc::channel();
+        let (go, release) = std::sync::mpsc::channel();
+        let gate = Gate {
+            arrived: std::sync::Mutex::new(arrived),
+            release: std::sync::Mutex::new(release),
+            in_flight: 0.into(),
+            most_in_flight: 0.into(),
+            pushes: std::sync::Mutex::new(Vec::new()),
+        };
+        (Arc::new(gate), arrivals, go)
+    }
+
+    fn exchanges(&self) -> usize {
+        self.pushes.lock().unwrap().len()
+    }
+}
+
+impl wardcrf_core::sync::Transport for Gate {
+    fn exchange(
+        &self,
+        request: &wardcrf_core::sync::SyncRequest,
+    ) -> Result<wardcrf_core::sync::SyncResponse, wardcrf_core::sync::TransportError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, SeqCst);
+        self.pushes.lock().unwrap().push(
+            request
+                .push
+                .iter()
+                .map(|c| (c.case_id.clone(), c.heads.clone()))
+                .collect(),
+        );
+        self.arrived.lock().unwrap().send(()).unwrap();
+        self.release
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the test lets the exchange go");
+        self.in_flight.fetch_sub(1, SeqCst);
+        // Takes nothing (the push stays in the outbox), sends nothing.
+        Ok(wardcrf_core::sync::SyncResponse {
+            protocol: wardcrf_core::sync::PROTOCOL,
+            cursor: request.cursor,
+            more: false,
+            cases: vec![],
+            repush: vec![],
+        })
+    }
+}
+
+/// Runs `call` on another thread and gives its result, or fails the test when it does not
+/// return within a few seconds (a store held across the exchange would block it for good).
+fn promptly<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(call());
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the store answers while a sync is in flight")
+}
+
+struct ListsCases(Arc<CaseStore>, std::sync::Mutex<Vec<usize>>);
+
+impl SyncProgressListener for ListsCases {
+    fn on_progress(&self, _progress: SyncProgress) {
+        let cases = self.0.list_cases(CaseFilter::default()).unwrap().len();
+        self.1.lock().unwrap().push(cases);
+    }
+}
+
+#[test]
+fn the_store_answers_during_a_sync_and_a_second_sync_waits_for_the_first() {
+    let dir = TempDir::new("busy");
+    let store = signed_in(&dir, 7, "sato");
+    let case = store.create_case("icrown-core".into(), vec![]).unwrap();
+    let (gate, arrivals, go) = Gate::new();
+    let listener = Arc::new(ListsCases(store.clone(), std::sync::Mutex::new(Vec::new())));
+    let first = {
+        let (store, gate, listener) = (store.clone(), gate.clone(), listener.clone());
+        std::thread::spawn(move || store.sync_through(&*gate, Some(listener), None))
+    };
+    arrivals.recv_timeout(Duration::from_secs(30)).unwrap();
+    // While the first sync waits for its answer, the ward reads and edits.
+    let (s, c) = (store.clone(), case.clone());
+    let stored = promptly(move || {
+        s.set_value(c.clone(), field("vs_hr"), "88".into(), None)
+            .unwrap();
+        s.view_case(c, Language::En).unwrap().values_json
+    });
+    assert!(stored.contains("88"), "{stored}");
+    // A second sync waits for the first: its exchange does not start while the first's is
+    // held (the gate would see two in flight).
+    let second = {
+        let (store, gate) = (store.clone(), gate.clone());
+        std::thread::spawn(move || store.sync_through(&*gate, None, None))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(gate.exchanges(), 1);
+    go.send(()).unwrap();
+    first.join().unwrap().unwrap();
+    arrivals.recv_timeout(Duration::from_secs(30)).unwrap();
+    go.send(()).unwrap();
+    second.join().unwrap().unwrap();
+    assert_eq!(
+        gate.most_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    // The listener read the store during the first sync; the edit made during it went out
+    // with the second (new heads for the case).
+    assert_eq!(*listener.1.lock().unwrap(), vec![1]);
+    let pushes = gate.pushes.lock().unwrap();
+    assert_eq!(pushes.len(), 2);
+    assert_eq!(pushes[0][0].0, case);
+    assert_eq!(pushes[1][0].0, case);
+    assert_ne!(pushes[0][0].1, pushes[1][0].1);
+}
+
+#[test]
+fn a_locked_store_does_not_start_a_sync_and_one_locked_midway_finishes_its_exchange() {
+    let dir = TempDir::new("lockedsync");
+    let store = signed_in(&dir, 9, "sato");
+    store.create_case("icrown-core".into(), vec![]).unwrap();
+    let (gate, arrivals, go) = Gate::new();
+    let sync = {
+        let (store, gate) = (store.clone(), gate.clone());
+        std::thread::spawn(move || store.sync_through(&*gate, None, None))
+    };
+    arrivals.recv_timeout(Duration::from_secs(30)).unwrap();
+    // The tablet locks during the exchange: at once, and every call is refused.
+    let s = store.clone();
+    promptly(move || s.lock());
+    assert!(!store.is_unlocked());
+    assert_eq!(
+        store.create_case("icrown-core".into(), vec![]).unwrap_err(),
+        WardcrfError::Locked
+    );
+    go.send(()).unwrap();
+    // The answer in hand is applied; nothing more was asked for, so the sync ends well.
+    sync.join().unwrap().unwrap();
+    assert!(!store.is_unlocked(), "the sync left no key behind");
+    // A locked store does not start a sync.
+    assert_eq!(
+        store.sync_through(&*gate, None, None).unwrap_err(),
+        WardcrfError::Locked
+    );
+    assert_eq!(
+        store.sync(None, None, None).unwrap_err(),
+        WardcrfError::Locked
+    );
+    assert_eq!(gate.exchanges(), 1);
+}
+
+#[test]
+fn a_sync_is_not_use_and_the_inactivity_lock_stops_it_from_starting() {
+    let dir = TempDir::new("syncidle");
+    let store = signed_in(&dir, 10, "nurse");
+    store.create_case("icrown-core".into(), vec![]).unwrap();
+    let (gate, arrivals, go) = Gate::new();
+    go.send(()).unwrap();
+    store.activity().idle_for_tests(Duration::from_secs(4 * 60));
+    // A background sync does not hold off the inactivity lock.
+    store.sync_through(&*gate, None, None).unwrap();
+    arrivals.try_recv().unwrap();
+    assert!(store.activity().idle() >= Duration::from_secs(4 * 60));
+    store
+        .activity()
+        .idle_for_tests(Duration::from_secs(5 * 60 + 1));
+    assert_eq!(
+        store.sync_through(&*gate, None, None).unwrap_err(),
+        WardcrfError::Locked
+    );
+    assert!(!store.is_unlocked());
+    assert_eq!(gate.exchanges(), 1);
 }

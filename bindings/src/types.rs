@@ -253,6 +253,8 @@ pub struct Candidate {
     pub user: String,
     /// Seconds since the Unix epoch.
     pub time: i64,
+    /// The reason given with the change that wrote this value, if any.
+    pub reason: Option<String>,
 }
 
 /// A field edited on two devices: every candidate value, for a nurse to resolve.
@@ -276,6 +278,7 @@ impl From<core::Conflict> for Conflict {
                     device: c.device,
                     user: c.user,
                     time: c.time,
+                    reason: c.reason,
                 })
                 .collect(),
         }

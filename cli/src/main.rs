@@ -164,6 +164,8 @@ enum CliError {
         doing: &'static str,
         source: wardcrf_core::sync::TransportError,
     },
+    #[error("--qr: {0}")]
+    EnrolPayload(#[from] wardcrf_core::sync::EnrolPayloadError),
     #[error("this device is not enrolled: run 'wardcrf device enroll'")]
     NotEnrolled,
     #[error(
@@ -194,7 +196,9 @@ fn repository_message(doing: &str, e: &wardcrf_core::sync::TransportError) -> St
             format!("the repository could not be reached: {m}; try the {doing} again later")
         }
         TransportError::Refused(m) => format!("the repository refused the {doing}: {m}"),
-        TransportError::Revoked => format!("the repository refused the {doing}: {e}"),
+        TransportError::Revoked | TransportError::CertificateMismatch(_) => {
+            format!("the repository refused the {doing}: {e}")
+        }
         TransportError::SignInRefused { message, .. } => {
             format!("the repository refused the sign-in: {message}")
         }

@@ -83,7 +83,7 @@ fn transport(store: &CaseStore, options: &HttpOptions) -> Result<Option<HttpTran
     let Some((server, token)) = store.sync_credential()? else {
         return Ok(None);
     };
-    HttpTransport::with_options(&server, &token, options)
+    HttpTransport::with_options(&server, &token, &crate::sync_cmd::pinned(store, options)?)
         .map(Some)
         .map_err(|e| CliError::Repository {
             doing: "sign-in",

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wardcrf_core::CaseStore;
 use wardcrf_core::sync::{
-    HttpOptions, HttpTransport, Method, SyncProgress, SyncSummary, TransportError,
+    EnrolPayload, HttpOptions, HttpTransport, Method, SyncProgress, SyncSummary, TransportError,
 };
 
 type Outcome = Result<ExitCode, CliError>;
@@ -66,11 +66,26 @@ pub struct EnrollArgs {
     #[command(flatten)]
     who: SignInOpts,
     /// The repository address, like https://crf.example-hospital.org.
-    #[arg(long, value_name = "URL")]
-    server: String,
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "qr",
+        conflicts_with = "qr"
+    )]
+    server: Option<String>,
     /// The one-time enrolment code from the site administrator.
-    #[arg(long, value_name = "CODE")]
-    code: String,
+    #[arg(
+        long,
+        value_name = "CODE",
+        required_unless_present = "qr",
+        conflicts_with = "qr"
+    )]
+    code: Option<String>,
+    /// The enrolment QR code's text from the console (`wardcrf://enroll?v=1&server=…&code=…
+    /// [&pin=sha256:…]`) instead of --server and --code: with a pin, this device then trusts
+    /// only the repository certificate with that fingerprint (--ca-file is not used).
+    #[arg(long, value_name = "PAYLOAD")]
+    qr: Option<String>,
     #[command(flatten)]
     tls: TlsOpts,
     /// Machine-readable output: JSON on stdout.
@@ -188,6 +203,15 @@ fn read_small(path: &Path) -> Result<String, CliError> {
 
 /// The store, unlocked by the staff member of `who` (or, when nobody ever signed in on it or
 /// with the recovery key, by no one).
+/// `options` with the certificate the store pinned at enrolment, if it did: that certificate is
+/// then the only trust anchor.
+pub(crate) fn pinned(store: &CaseStore, options: &HttpOptions) -> Result<HttpOptions, CliError> {
+    Ok(HttpOptions {
+        pin: store.server_pin()?,
+        ..options.clone()
+    })
+}
+
 fn open_store(dir: &Path, who: &SignInOpts, options: &HttpOptions) -> Result<CaseStore, CliError> {
     crate::staff_cmd::open_with(dir, who, Need::Read, options)
 }
@@ -213,16 +237,28 @@ fn enroll(args: &EnrollArgs) -> Outcome {
     // Open the store first: a one-time code is not spent on a store that cannot keep the token.
     let mut store = open_store(&args.store, &args.who, &options)?;
     let device_id = store.device_id();
-    let enrolment =
-        wardcrf_core::sync::enroll_with_options(&args.server, &args.code, &device_id, &options)
-            .map_err(|e| CliError::Repository {
-                doing: "enrolment",
-                source: e,
-            })?;
-    let server = HttpTransport::with_options(&args.server, "", &options)
+    let payload = match (&args.qr, &args.server, &args.code) {
+        (Some(qr), _, _) => EnrolPayload::parse(qr)?,
+        (None, Some(server), Some(code)) => EnrolPayload {
+            server: server.clone(),
+            code: code.clone(),
+            pin: None,
+        },
+        _ => {
+            return Err(CliError::Input(
+                "give --server and --code, or --qr".to_string(),
+            ));
+        }
+    };
+    let enrolment = wardcrf_core::sync::enroll_with_payload(&payload, &device_id, &options)
+        .map_err(|e| CliError::Repository {
+            doing: "enrolment",
+            source: e,
+        })?;
+    let server = HttpTransport::with_options(&payload.server, "", &options)
         .map(|t| t.base_url().to_string())
-        .unwrap_or_else(|_| args.server.trim().to_string());
-    store.enrolled(&server, &enrolment)?;
+        .unwrap_or_else(|_| payload.server.trim().to_string());
+    store.enrolled_pinned(&server, &enrolment, payload.pin)?;
     let mut out = json!({"device_id": enrolment.device_id, "site": enrolment.site_id});
     if enrolment.identifying_on_device {
         // Only at such a site, so the answer keeps its documented shape everywhere else.
@@ -249,6 +285,7 @@ pub fn sync(args: &SyncArgs) -> Outcome {
     let Some((server, token)) = store.sync_credential()? else {
         return Err(CliError::NotEnrolled);
     };
+    let options = pinned(&store, &options)?;
     let transport = HttpTransport::with_options(&server, &token, &options).map_err(|e| {
         CliError::Repository {
             doing: "sync",
@@ -597,6 +634,9 @@ fn case_text(c: &Json) -> String {
                 cand["user"].as_str().unwrap_or_default(),
                 cand["device"].as_str().unwrap_or_default()
             );
+            if let Some(reason) = cand["reason"].as_str() {
+                let _ = writeln!(text, "    reason: {reason}");
+            }
         }
     }
     for kind in ["errors", "warnings"] {
@@ -624,6 +664,7 @@ pub fn transport_exit(e: &TransportError) -> u8 {
         TransportError::Unreachable(_) => 3,
         TransportError::Refused(_)
         | TransportError::Revoked
+        | TransportError::CertificateMismatch(_)
         | TransportError::SignInRefused { .. } => 2,
     }
 }

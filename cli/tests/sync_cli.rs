@@ -420,6 +420,8 @@ struct Server {
     child: Child,
     base: String,
     data: PathBuf,
+    /// What the server printed before `listening on`.
+    printed: Vec<String>,
 }
 
 impl Drop for Server {
@@ -506,7 +508,12 @@ impl Server {
                 }
             }
         };
-        Server { child, base, data }
+        Server {
+            child,
+            base,
+            data,
+            printed: seen,
+        }
     }
 
     /// Adds a clinician of `site` (printed name `Test <id>`, password
@@ -875,4 +882,90 @@ fn https_with_the_hospital_ca() {
     let err = failure(&s.sync(), 2);
     assert!(err.contains("certificate"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A store enrolled from the enrolment QR code's payload (its certificate fingerprint as the
+/// server advertises it: the last certificate of its chain file) trusts that certificate alone:
+/// sign-in and sync need no CA file. A payload whose fingerprint the chain does not hold is
+/// refused before the code is sent, and nothing is stored.
+#[test]
+fn enrolment_from_the_qr_payload_pins_the_repository_certificate() {
+    use wardcrf_core::sync::{CertPin, EnrolPayload};
+    // The chain with the hospital CA (its fingerprint is pinned), and the server's certificate
+    // alone (then that is pinned).
+    let with_ca = format!("{TEST_SERVER_CERT_PEM}{TEST_CA_PEM}");
+    for (tag, chain) in [("ca", with_ca.as_str()), ("leaf", TEST_SERVER_CERT_PEM)] {
+        let server =
+            Server::start_with(&[("--tls-cert", chain), ("--tls-key", TEST_SERVER_KEY_PEM)]);
+        let pin: CertPin = server
+            .printed
+            .iter()
+            .find_map(|l| l.strip_prefix("enrolment QR codes pin "))
+            .unwrap_or_else(|| panic!("no pin printed: {:?}", server.printed))
+            .parse()
+            .expect("a pin");
+        let token_file = server.admin_token_file();
+        let admin_token = std::fs::read_to_string(&token_file).expect("admin token");
+        let secrets = [admin_token.trim()];
+        let dir = temp_dir(&format!("qr-{tag}"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let ca = dir.join("hospital-ca.pem");
+        std::fs::write(&ca, TEST_CA_PEM).expect("ca file");
+        let ca = ca.to_str().expect("utf-8 path");
+        let base = server.base.as_str();
+        let adm = |args: &[&str]| {
+            let mut all = vec!["--ca-file", ca];
+            all.extend(args);
+            json_of(&admin(base, &token_file, &all, &secrets))
+        };
+        adm(&["site", "add", "jp-osaka-02", "--name", "Osaka", "--json"]);
+        let code = adm(&["enroll-code", "--site", "jp-osaka-02", "--json"])["code"]
+            .as_str()
+            .expect("a code")
+            .to_string();
+        server.add_staff("jp-osaka-02", "nurse.a");
+        let payload = EnrolPayload {
+            server: base.to_string(),
+            code: code.clone(),
+            pin: Some(pin),
+        };
+        let mut wrong = *pin.bytes();
+        wrong[31] ^= 1;
+        let wrong = EnrolPayload {
+            pin: Some(format!("sha256:{}", hex(&wrong)).parse().expect("a pin")),
+            ..payload.clone()
+        };
+
+        let mut s = Store::open_door(&format!("qr-{tag}"), A_PASS);
+        s.secrets.push(code.clone());
+        let err = failure(
+            &s.run(&["device", "enroll"], &["--qr", &wrong.to_uri(), "--json"]),
+            2,
+        );
+        assert!(err.contains("fingerprint"), "{tag}: {err}");
+        let err = failure(&s.sync(), 2);
+        assert!(err.contains("not enrolled"), "{tag}: nothing stored: {err}");
+
+        // The right pin: the code was not spent by the refused attempt.
+        let v = json_of(&s.run(
+            &["device", "enroll"],
+            &["--qr", &payload.to_uri(), "--json"],
+        ));
+        assert_eq!(v["site"], "jp-osaka-02", "{tag}");
+        s.staff = true;
+        let v = json_of(&s.run(&["user", "login"], &["--json"]));
+        assert_eq!(v["user"], "nurse.a", "{tag}");
+        let case = s.new_case("icrown-core");
+        s.set(&case, "vs_hr", "71", &[]);
+        assert_eq!(
+            json_of(&s.sync()),
+            json!({"pushed": 1, "pulled": 0, "conflicts": 0}),
+            "{tag}: no CA file needed"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -41,6 +41,12 @@ struct Args {
     /// TLS private key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// A certificate (PEM; the last one in the file counts) whose SHA-256 fingerprint the
+    /// enrolment QR code carries for devices to pin: the hospital CA's, or the proxy's
+    /// certificate when a TLS-terminating proxy serves the devices. The chain the devices are
+    /// shown must contain it. Default: the last certificate of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    advertise_ca: Option<PathBuf>,
     /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy only).
     #[arg(long)]
     insecure_http: bool,
@@ -275,7 +281,15 @@ fn run(args: Args) -> Result<(), String> {
         // Over HTTPS, or behind a TLS-terminating proxy (--insecure-http): Secure cookies.
         secure_cookies: tls_config.is_some() || args.insecure_http,
         demo: args.demo,
+        enrol_pin: match args.advertise_ca.as_ref().or(args.tls_cert.as_ref()) {
+            Some(pem) => Some(serve::advertised_pin(pem).map_err(|e| e.to_string())?),
+            None => None,
+        },
     };
+    if let Some(pin) = &settings.enrol_pin {
+        // Not a secret: an administrator compares it with the enrolment page's.
+        println!("enrolment QR codes pin {pin}");
+    }
     let (app, demo) = match store {
         Backend::Sqlite(pool) => prepared(pool, &token, settings, &args.data)?,
         Backend::Postgres(pool) => prepared(pool, &token, settings, &args.data)?,

@@ -149,6 +149,27 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
+/// The pin devices enrolling from the console's QR code check the TLS chain against: the
+/// SHA-256 fingerprint of the last certificate in a PEM file (a chain file lists the server's
+/// certificate first and its issuers after it, so this is the CA when the chain includes it,
+/// else the server's own certificate).
+pub fn advertised_pin(pem: &Path) -> Result<wardcrf_core::sync::CertPin, TlsError> {
+    let bytes = std::fs::read(pem).map_err(|source| TlsError::Read {
+        path: pem.display().to_string(),
+        source,
+    })?;
+    let certs = rustls_pemfile::certs(&mut bytes.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| TlsError::Read {
+            path: pem.display().to_string(),
+            source,
+        })?;
+    let last = certs
+        .last()
+        .ok_or_else(|| TlsError::NoCertificate(pem.display().to_string()))?;
+    Ok(wardcrf_core::sync::CertPin::of_der(last))
+}
+
 /// A rustls server configuration (ring provider, HTTP/1.1) from PEM files.
 pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let read = |p: &Path| {

@@ -154,6 +154,9 @@ pub(super) fn conflict_text(conflicts: &[Conflict]) -> String {
                 short(&cand.device),
                 fmt_time(cand.time)
             );
+            if let Some(reason) = &cand.reason {
+                let _ = writeln!(out, "    reason: {reason}");
+            }
         }
     }
     out

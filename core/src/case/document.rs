@@ -214,6 +214,10 @@ pub struct Candidate {
     pub user: String,
     /// Seconds since the Unix epoch.
     pub time: i64,
+    /// The reason given with the change that wrote this value (a correction's, an
+    /// out-of-range confirmation's), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A case document in memory.
@@ -625,12 +629,13 @@ impl CaseDoc {
                 if candidates.iter().any(|c| c.value == value) {
                     continue; // two devices wrote the same value: not a conflict
                 }
-                let (device, user, time) = self.author(&id);
+                let (device, note, time) = self.author(&id);
                 candidates.push(Candidate {
                     value,
                     device,
-                    user,
+                    user: note.user,
                     time,
+                    reason: note.reason,
                 });
             }
             if candidates.len() > 1 {
@@ -640,21 +645,20 @@ impl CaseDoc {
         out
     }
 
-    fn author(&mut self, id: &automerge::ObjId) -> (String, String, i64) {
+    /// The device, the note (its author and reason) and the time of the change that wrote the
+    /// value `id`; an unknown change gives an empty device and user.
+    fn author(&mut self, id: &automerge::ObjId) -> (String, ChangeNote, i64) {
+        let unknown = || (String::new(), ChangeNote::new("", "unknown"), 0);
         let Some(hash) = self.doc.hash_for_opid(id) else {
-            return (String::new(), String::new(), 0);
+            return unknown();
         };
         match self.doc.get_change_meta_by_hash(&hash) {
-            Some(meta) => {
-                let user = meta
-                    .message
-                    .as_deref()
-                    .and_then(|m| serde_json::from_str::<ChangeNote>(m).ok())
-                    .map(|n| n.user)
-                    .unwrap_or_default();
-                (meta.actor.to_hex_string(), user, meta.timestamp)
-            }
-            None => (String::new(), String::new(), 0),
+            Some(meta) => (
+                meta.actor.to_hex_string(),
+                note_of(meta.message.as_deref()),
+                meta.timestamp,
+            ),
+            None => unknown(),
         }
     }
 

@@ -43,6 +43,7 @@ pub use encryption::{
 pub use error::{DatabaseError, StoreError};
 pub use schema::SCHEMA_VERSION;
 pub use staff_keys::{Credential, MAX_PASSWORD_FAILURES, MAX_PIN_FAILURES, Session};
+pub use sync_state::SyncLease;
 
 use crate::case::document::CaseDoc;
 use crate::form::{Catalog, Form};

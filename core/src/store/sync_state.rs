@@ -1,16 +1,61 @@
 //! The device's side of sync bookkeeping (the exchange itself is in [`crate::sync`]): which
 //! cases the repository lacks (the outbox, from the heads each side holds), the changes to
 //! push, applying the repository's answer with its cursor, and what enrolment gave the device
-//! (the repository address and token, sealed; the site's setting for identifying data).
+//! (the repository address and token, sealed; the site's setting for identifying data), and
+//! the sync's lease on the data key ([`SyncLease`]).
 
-use super::{CaseStore, DatabaseError, StoreError, db, document};
+use super::{CaseStore, DatabaseError, SecretKey, StoreError, db, document};
 use crate::case::document::CaseDoc;
 use serde_json::{Value as Json, json};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 /// The associated data of the sealed sync credential.
 pub(super) const CREDENTIAL_AAD: &[u8] = b"wardcrf|v1|credential";
 
+/// The data key lent to one sync for its duration, so that a sync under way when the store
+/// locks still applies the answer the repository has already acknowledged
+/// ([`CaseStore::with_sync_lease`]). Only a sync holds one; it is made from an unlocked store
+/// ([`CaseStore::sync_lease`]) and the key leaves memory when the lease is dropped. Every
+/// other call on a locked store is refused as [`StoreError::Locked`] while a lease is out.
+pub struct SyncLease {
+    key: SecretKey,
+}
+
+impl fmt::Debug for SyncLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SyncLease(<redacted>)")
+    }
+}
+
 impl CaseStore {
+    /// A lease on the data key for a sync: [`StoreError::Locked`] on a locked store (a locked
+    /// store does not start a sync).
+    pub fn sync_lease(&self) -> Result<SyncLease, StoreError> {
+        Ok(SyncLease {
+            key: self.key()?.clone(),
+        })
+    }
+
+    /// Runs one of a sync's store steps (applying an answer, counting conflicts, keeping the
+    /// roster) with the data key of `lease` when the store has locked since the lease was
+    /// made. The key is back out of the store when `f` returns (or panics): no other call ever
+    /// sees the store unlocked by a lease. On an unlocked store `f` simply runs.
+    pub fn with_sync_lease<R>(
+        &mut self,
+        lease: &SyncLease,
+        f: impl FnOnce(&mut CaseStore) -> R,
+    ) -> R {
+        if self.key.is_some() {
+            return f(self);
+        }
+        self.key = Some(lease.key.clone());
+        let outcome = catch_unwind(AssertUnwindSafe(|| f(&mut *self)));
+        // Locked before, locked after (whatever `f` did, it cannot have signed anyone in).
+        self.key = None;
+        outcome.unwrap_or_else(|panic| resume_unwind(panic))
+    }
+
     /// Cases the repository does not yet hold as they are here (never synced, or changed).
     pub fn sync_outbox(&self) -> Result<Vec<String>, StoreError> {
         Ok(db::outbox(&self.conn)?)
@@ -138,6 +183,18 @@ impl CaseStore {
         server_url: &str,
         enrolment: &crate::sync::Enrolment,
     ) -> Result<(), StoreError> {
+        self.enrolled_pinned(server_url, enrolment, None)
+    }
+
+    /// As [`CaseStore::enrolled`], keeping also the certificate the repository's chain must
+    /// hold (the enrolment QR code's fingerprint): [`CaseStore::server_pin`]. An enrolment
+    /// without a pin forgets an earlier one.
+    pub fn enrolled_pinned(
+        &mut self,
+        server_url: &str,
+        enrolment: &crate::sync::Enrolment,
+        pin: Option<crate::sync::CertPin>,
+    ) -> Result<(), StoreError> {
         if enrolment.identifying_on_device && !self.identifying_on_device {
             let ids = db::case_ids(&self.conn)?;
             let mut shared = 0;
@@ -155,6 +212,11 @@ impl CaseStore {
             self.keep_unlock_key(unlock)?;
         }
         self.set_sync_credential(server_url, &enrolment.token)?;
+        match pin {
+            // Not a secret: kept in plain text.
+            Some(pin) => db::put_meta(&self.conn, "server_pin", pin.to_string().as_bytes())?,
+            None => db::put_metas(&mut self.conn, &[("server_pin", None)])?,
+        }
         if enrolment.identifying_on_device {
             db::put_meta(&self.conn, "identifying_on_device", b"1")?;
             self.identifying_on_device = true;
@@ -183,6 +245,19 @@ impl CaseStore {
             (Some(u), Some(t)) => Ok(Some((u.to_string(), t.to_string()))),
             _ => Err(StoreError::Database(Box::new(DatabaseError::Credential))),
         }
+    }
+
+    /// The certificate the repository's chain must hold, when this device was enrolled from a
+    /// QR code that carried one: every exchange trusts that certificate alone.
+    pub fn server_pin(&self) -> Result<Option<crate::sync::CertPin>, StoreError> {
+        let Some(text) = db::meta(&self.conn, "server_pin")? else {
+            return Ok(None);
+        };
+        std::str::from_utf8(&text)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .map(Some)
+            .ok_or_else(|| StoreError::Database(Box::new(DatabaseError::Credential)))
     }
 
     /// The repository sequence number this device has applied up to.

@@ -510,15 +510,19 @@ fn concurrent_edits_of_one_field_become_a_conflict_and_a_resolution_converges() 
         assert_eq!(conflicts.len(), 1, "only the heart rate conflicts");
         let c = &conflicts[0];
         assert_eq!(c.path, f("vs_hr"));
-        let mut got: Vec<(Json, String)> = c
+        let mut got: Vec<(Json, String, Option<String>)> = c
             .candidates
             .iter()
-            .map(|x| (x.value["value"].clone(), x.user.clone()))
+            .map(|x| (x.value["value"].clone(), x.user.clone(), x.reason.clone()))
             .collect();
-        got.sort_by_key(|(v, _)| v.to_string());
+        got.sort_by_key(|(v, _, _)| v.to_string());
         assert_eq!(
             got,
-            vec![(json!(104), "dr.b".into()), (json!(92), "nurse.a".into())]
+            vec![
+                (json!(104), "dr.b".into(), Some("monitor reading".into())),
+                (json!(92), "nurse.a".into(), Some("re-counted".into()))
+            ],
+            "each candidate carries the reason given with its value"
         );
         assert!(
             c.candidates

@@ -3,7 +3,8 @@
 //!
 //! TLS is rustls on ring. Server certificates are checked against the platform's roots, or, when
 //! the hospital runs its own certificate authority, against that CA only
-//! ([`HttpOptions::ca_pem`]). Plain `http://` is accepted for loopback addresses only (tests, a
+//! ([`HttpOptions::ca_pem`]), or, after enrolment from the console's QR code, by the one
+//! certificate pinned from it ([`HttpOptions::pin`]). Plain `http://` is accepted for loopback addresses only (tests, a
 //! repository on the same machine). Redirects are not followed: a device token is never sent to
 //! an address other than the one enrolled with.
 //!
@@ -12,7 +13,9 @@
 //!
 //! - `client`: the HTTPS client and its trusted roots, the check of a repository address.
 //! - `request`: one API request and how its failures become [`TransportError`]s.
-//! - `enroll`: joining the repository with a one-time code.
+//! - `enroll`: joining the repository with a one-time code, or with the enrolment QR code's
+//!   payload whose certificate fingerprint is then pinned.
+//! - `pin`: trusting the repository by that pinned certificate alone.
 //!
 //! Each exchange logs (`tracing`) its HTTP status, body sizes and duration; never the address,
 //! the token or a byte of the body. The transport does not retry: a failed exchange fails the
@@ -20,10 +23,12 @@
 
 mod client;
 mod enroll;
+mod pin;
 mod request;
 
 pub use client::{CONNECT_TIMEOUT, HttpOptions, REQUEST_TIMEOUT, Roots};
-pub use enroll::{enroll, enroll_with_options};
+pub use enroll::{enroll, enroll_with_options, enroll_with_payload};
+pub use pin::PinMismatch;
 
 use super::{BinaryBody, MAX_ANSWER, SyncRequest, SyncResponse, Transport, TransportError};
 use crate::staff::{ROSTER_PATH, Roster, SIGN_IN_PATH, StaffGrant, StaffSignIn};
@@ -262,6 +267,7 @@ fn error_kind(e: &TransportError) -> &'static str {
         TransportError::Unreachable(_) => "unreachable",
         TransportError::Refused(_) => "refused",
         TransportError::Revoked => "revoked",
+        TransportError::CertificateMismatch(_) => "certificate_mismatch",
         TransportError::SignInRefused { .. } => "sign_in_refused",
     }
 }

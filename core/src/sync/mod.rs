@@ -3,7 +3,10 @@
 //! - [`wire`]: the request and response of one exchange (shared by device and server).
 //! - [`sync()`]: the device side: push what the repository lacks, pull what the device lacks,
 //!   in batches, until nothing is left; progress through a callback ([`sync_cancellable`]
-//!   can be stopped between exchanges).
+//!   can be stopped between exchanges). The store is taken one short step at a time
+//!   ([`StoreAccess`]), never while the transport talks to the repository, so an app's screens
+//!   read and edit during a sync; a sync holds a [`SyncLease`] on the data key so that one
+//!   under way when the store locks still applies the answer the repository acknowledged.
 //! - [`HttpTransport`] (feature `device-http`): the device's HTTPS client, and enrolment.
 //!
 //! The repository's side of an exchange is [`crate::repository`].
@@ -12,14 +15,17 @@
 //! heads differ from the heads the repository is known to hold, and the repository sends only
 //! cases changed since the device's cursor, each as the changes the other side lacks.
 
+mod enrol_payload;
 #[cfg(feature = "device-http")]
 mod http;
 pub(crate) mod wire;
 
+pub use enrol_payload::{CertPin, ENROL_PAYLOAD_VERSION, EnrolPayload, EnrolPayloadError};
+
 #[cfg(feature = "device-http")]
 pub use http::{
-    CONNECT_TIMEOUT, HttpOptions, HttpTransport, Method, REQUEST_TIMEOUT, Roots, enroll,
-    enroll_with_options,
+    CONNECT_TIMEOUT, HttpOptions, HttpTransport, Method, PinMismatch, REQUEST_TIMEOUT, Roots,
+    enroll, enroll_with_options, enroll_with_payload,
 };
 pub use wire::{
     BINARY_MEDIA_TYPE, BinaryBody, BinaryError, COMPRESS_ABOVE, CaseChanges, Enrolment,
@@ -36,6 +42,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub const PUSH_BATCH: usize = 100;
 
 pub use crate::case::document::parse_heads;
+/// The data key lent to a sync (made and used by [`sync_cancellable`]).
+pub use crate::store::SyncLease;
 
 /// Why an exchange with the repository failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +58,13 @@ pub enum TransportError {
     /// device must be enrolled anew.
     #[error("this device has been revoked by the site administrator; ask them to enroll it again")]
     Revoked,
+    /// The repository at this address presented no certificate with the fingerprint this
+    /// device pinned (from the enrolment QR code): another server, or one in the way.
+    #[error(
+        "{0}: the repository's certificate does not match the fingerprint of the enrolment code; \
+         this may not be the hospital's repository (ask the site administrator)"
+    )]
+    CertificateMismatch(String),
     /// The repository refused a staff member's online sign-in; `message` is its words.
     #[error("{message}")]
     SignInRefused {
@@ -177,6 +192,36 @@ pub enum SyncError {
     Cancelled,
 }
 
+/// How a sync reaches the store: one short step at a time (the outbox, each case to push, the
+/// answer to apply, the roster), never while the transport talks to the repository.
+///
+/// An exclusive `&mut CaseStore` (the CLI, tests) holds the store for the whole sync; a
+/// `&Mutex<CaseStore>` (an app: its screens read and edit while a sync is in flight) is locked
+/// for each step only, so an edit can land between building a push and applying its answer.
+/// That is safe: the answer records the heads the repository holds, the store keeps its own,
+/// and a case whose heads differ is pushed again by the next sync.
+pub trait StoreAccess {
+    /// Runs one step with the store.
+    fn with<R>(&mut self, step: impl FnOnce(&mut CaseStore) -> R) -> R;
+}
+
+impl StoreAccess for &mut CaseStore {
+    fn with<R>(&mut self, step: impl FnOnce(&mut CaseStore) -> R) -> R {
+        step(self)
+    }
+}
+
+impl StoreAccess for &std::sync::Mutex<CaseStore> {
+    /// A panic in an earlier holder does not leave a half-written case behind (every write is
+    /// one SQLite transaction), so a poisoned lock is taken over.
+    fn with<R>(&mut self, step: impl FnOnce(&mut CaseStore) -> R) -> R {
+        let mut store = self
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        step(&mut store)
+    }
+}
+
 /// Syncs a device store with the repository until both hold everything.
 pub fn sync(
     store: &mut CaseStore,
@@ -189,8 +234,16 @@ pub fn sync(
 /// [`sync()`] that stops with [`SyncError::Cancelled`] before the next exchange once `cancel`
 /// is set (by another thread, or by `progress`). An exchange under way is completed and
 /// applied first, so a cancelled sync loses nothing and the next sync carries on.
-pub fn sync_cancellable(
-    store: &mut CaseStore,
+///
+/// The store is reached through `store` one step at a time ([`StoreAccess`]); `progress` is
+/// called outside those steps (with a shared store it may read or edit it). A locked store
+/// does not start a sync ([`StoreError::Locked`]). If the store locks while an exchange is
+/// under way, the answer is still applied (with the sync's [`SyncLease`]: what
+/// the repository acknowledged is never lost), then the sync stops with
+/// [`StoreError::Locked`] instead of starting another exchange. Callers run one sync of a
+/// store at a time.
+pub fn sync_cancellable<S: StoreAccess>(
+    mut store: S,
     transport: &dyn Transport,
     progress: &mut dyn FnMut(SyncProgress),
     cancel: &AtomicBool,
@@ -204,6 +257,7 @@ pub fn sync_cancellable(
     tracing::info!("sync started");
     let mut summary = SyncSummary::default();
     let mut run = || -> Result<(), SyncError> {
+        let lease = store.with(|s| s.sync_lease())?;
         let mut last_outbox = usize::MAX;
         // Cases the repository asked for again (each is pushed whole once per sync).
         let mut asked_again: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -211,7 +265,14 @@ pub fn sync_cancellable(
             if cancel.load(Ordering::Acquire) {
                 return Err(SyncError::Cancelled);
             }
-            let outbox = store.sync_outbox()?;
+            let (outbox, cursor) = store.with(|s| {
+                // Locked since the last exchange: no further exchange (the key is leased
+                // only to finish the one under way).
+                if !s.is_unlocked() {
+                    return Err(StoreError::Locked);
+                }
+                Ok((s.sync_outbox()?, s.sync_cursor()?))
+            })?;
             if outbox.len() >= last_outbox && outbox.len() > PUSH_BATCH {
                 // The repository did not take the last batch: stop rather than send it forever.
                 tracing::warn!(
@@ -221,14 +282,15 @@ pub fn sync_cancellable(
                 break;
             }
             last_outbox = outbox.len();
-            let batch: Vec<&String> = outbox.iter().take(PUSH_BATCH).collect();
+            let batch = &outbox[..outbox.len().min(PUSH_BATCH)];
+            // One case per step: an edit waits for one case's changes, not a whole batch.
             let push = batch
                 .iter()
-                .map(|id| store.sync_push(id))
+                .map(|id| store.with(|s| s.sync_push(id)))
                 .collect::<Result<Vec<_>, _>>()?;
             let request = SyncRequest {
                 protocol: PROTOCOL,
-                cursor: store.sync_cursor()?,
+                cursor,
                 push,
             };
             let round = std::time::Instant::now();
@@ -240,14 +302,20 @@ pub fn sync_cancellable(
             summary.pushed += request.push.len();
             let pushed: std::collections::HashSet<&str> =
                 request.push.iter().map(|c| c.case_id.as_str()).collect();
-            store.sync_apply_all(&response.cases, response.cursor)?;
             let repush: Vec<String> = response
                 .repush
                 .iter()
                 .filter(|id| !asked_again.contains(*id))
                 .cloned()
                 .collect();
-            let forgotten = store.sync_forget_server_heads(&repush)?;
+            // Cases edited here since the push keep their edits: the answer records the heads
+            // the repository holds, and those cases stay in the outbox.
+            let forgotten = store.with(|s| {
+                s.with_sync_lease(&lease, |s| {
+                    s.sync_apply_all(&response.cases, response.cursor)?;
+                    s.sync_forget_server_heads(&repush)
+                })
+            })?;
             asked_again.extend(repush);
             let pulled = response
                 .cases
@@ -273,10 +341,12 @@ pub fn sync_cancellable(
                 break;
             }
         }
-        summary.conflicts = store.conflicts(None)?.len();
+        summary.conflicts = store
+            .with(|s| s.with_sync_lease(&lease, |s| s.conflicts(None)))?
+            .len();
         // Who may sign in here, and the site's settings: a deactivated account is forgotten.
         if let Some(roster) = transport.roster()? {
-            store.set_roster(&roster)?;
+            store.with(|s| s.with_sync_lease(&lease, |s| s.set_roster(&roster)))?;
         }
         Ok(())
     };
@@ -299,6 +369,9 @@ pub fn sync_cancellable(
                 SyncError::Transport(TransportError::Unreachable(_)) => "unreachable",
                 SyncError::Transport(TransportError::Refused(_)) => "refused",
                 SyncError::Transport(TransportError::Revoked) => "revoked",
+                SyncError::Transport(TransportError::CertificateMismatch(_)) => {
+                    "certificate_mismatch"
+                }
                 SyncError::Transport(TransportError::SignInRefused { .. }) => "sign_in_refused",
                 SyncError::Store(_) => "store",
                 SyncError::Protocol(_) => "protocol",

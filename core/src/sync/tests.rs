@@ -54,6 +54,12 @@ impl Drop for Device {
 }
 
 fn device(hub: &SharedHub, site: &str, name: &str) -> Device {
+    let (store, line, dir) = store_and_line(hub, site, name);
+    Device { store, line, dir }
+}
+
+/// A new store in a temporary directory with "nurse" signed in, and its line to `site`.
+fn store_and_line(hub: &SharedHub, site: &str, name: &str) -> (CaseStore, Line, PathBuf) {
     let tag = crate::store::SecretKey::generate()
         .unwrap()
         .keyed_hash("t", b"t");
@@ -74,7 +80,7 @@ fn device(hub: &SharedHub, site: &str, name: &str) -> Device {
         drop_next_response: Cell::new(false),
         sizes: RefCell::new(Vec::new()),
     };
-    Device { store, line, dir }
+    (store, line, dir)
 }
 
 impl Device {
@@ -346,4 +352,231 @@ fn a_cancelled_sync_stops_between_exchanges_and_the_next_one_completes_it() {
     let rest = a1.sync();
     assert_eq!((rest.pushed, rest.exchanges), (5, 1));
     assert!(a1.store.sync_outbox().unwrap().is_empty());
+}
+
+/// A store shared with the ward's screens while it syncs (as in the apps).
+struct SharedDevice {
+    store: std::sync::Mutex<CaseStore>,
+    line: Line,
+    dir: PathBuf,
+}
+
+impl Drop for SharedDevice {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn shared_device(hub: &SharedHub, site: &str, name: &str) -> SharedDevice {
+    let (store, line, dir) = store_and_line(hub, site, name);
+    SharedDevice {
+        store: std::sync::Mutex::new(store),
+        line,
+        dir,
+    }
+}
+
+impl SharedDevice {
+    /// The store, for a screen's call.
+    fn ward(&self) -> std::sync::MutexGuard<'_, CaseStore> {
+        self.store.try_lock().expect("the store is free")
+    }
+
+    fn sync(&self) -> SyncSummary {
+        sync_cancellable(
+            &self.store,
+            &self.line,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+    }
+}
+
+type WardStep<'a> = Box<dyn FnOnce(&mut CaseStore) + 'a>;
+
+/// A line on which, while the repository's answer is on its way back (the hub has already
+/// answered), the ward uses the store: one step per exchange, in order. The store must be free
+/// then (`try_lock`): a sync that held it across the exchange fails the test.
+struct BusyWard<'a> {
+    device: &'a SharedDevice,
+    during: RefCell<std::collections::VecDeque<WardStep<'a>>>,
+}
+
+impl<'a> BusyWard<'a> {
+    fn new(device: &'a SharedDevice, steps: Vec<WardStep<'a>>) -> Self {
+        BusyWard {
+            device,
+            during: RefCell::new(steps.into()),
+        }
+    }
+
+    fn sync(&self) -> Result<SyncSummary, SyncError> {
+        sync_cancellable(
+            &self.device.store,
+            self,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+    }
+}
+
+impl Transport for BusyWard<'_> {
+    fn exchange(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
+        let answer = self.device.line.exchange(request);
+        let step = self.during.borrow_mut().pop_front();
+        if let Some(step) = step {
+            step(&mut self.device.ward());
+        }
+        answer
+    }
+}
+
+fn set_in(store: &mut CaseStore, case: &str, field: &str, v: Value, reason: Option<&str>) {
+    store
+        .set_value(case, &FieldPath::field(field), v, reason)
+        .unwrap();
+}
+
+fn value_in(store: &mut CaseStore, case: &str, field: &str) -> Value {
+    store.case(case).unwrap().values[field]["value"].clone()
+}
+
+#[test]
+fn edits_made_while_the_repository_answers_are_kept_and_pushed_by_the_next_sync() {
+    let hub = new_hub();
+    let a = shared_device(&hub, "A", "busy");
+    let mut b = device(&hub, "A", "other");
+    let x = a.ward().create_case("icrown-core", &[]).unwrap();
+    set_in(&mut a.ward(), &x, "vs_hr", json!(88), None);
+    a.sync();
+    b.sync();
+    // The other device changes X (two fields); this one changes X and starts Z.
+    b.set(&x, "vs_rr", json!(20), None);
+    b.set(&x, "vs_spo2", json!(97), None);
+    b.sync();
+    set_in(&mut a.ward(), &x, "vs_hr", json!(90), Some("recount"));
+    let z = a.ward().create_case("icrown-core", &[]).unwrap();
+    // While the answer (X merged with the other device's change, Z taken) is on its way:
+    // X (pushed and changed by the answer) gets another field and a concurrent value of a
+    // field the answer also changes; Z (pushed) a field; W is a new case.
+    let new_case = RefCell::new(String::new());
+    let busy = BusyWard::new(
+        &a,
+        vec![Box::new(|s: &mut CaseStore| {
+            set_in(s, &x, "vs_temp", json!(37.2), None);
+            set_in(s, &x, "vs_spo2", json!(94), None);
+            set_in(s, &z, "vs_hr", json!(120), None);
+            *new_case.borrow_mut() = s.create_case("icrown-core", &[]).unwrap();
+        })],
+    );
+    let first = busy.sync().unwrap();
+    assert_eq!((first.pushed, first.exchanges), (2, 1));
+    let w = new_case.borrow().clone();
+    {
+        // Nothing lost here: the answer merged under the edits.
+        let mut s = a.ward();
+        assert_eq!(value_in(&mut s, &x, "vs_hr"), json!(90));
+        assert_eq!(value_in(&mut s, &x, "vs_rr"), json!(20));
+        assert_eq!(value_in(&mut s, &x, "vs_temp"), json!(37.2));
+        assert_eq!(value_in(&mut s, &z, "vs_hr"), json!(120));
+        let spo2: Vec<Value> = s.conflicts(Some(&x)).unwrap()[0]
+            .candidates
+            .iter()
+            .map(|c| c.value["value"].clone())
+            .collect();
+        assert!(
+            spo2.contains(&json!(97)) && spo2.contains(&json!(94)),
+            "{spo2:?}"
+        );
+        // The edits made during the sync wait for the next one.
+        let mut outbox = s.sync_outbox().unwrap();
+        outbox.sort();
+        let mut expected = vec![x.clone(), z.clone(), w.clone()];
+        expected.sort();
+        assert_eq!(outbox, expected);
+    }
+    assert!(hub_values(&hub, &x).get("vs_temp").is_none());
+    assert!(hub.borrow_mut().document(&w).unwrap().is_none());
+    let next = a.sync();
+    assert_eq!(next.pushed, 3);
+    assert!(a.ward().sync_outbox().unwrap().is_empty());
+    assert_eq!(hub_values(&hub, &x)["vs_temp"]["value"], json!(37.2));
+    assert_eq!(hub_values(&hub, &z)["vs_hr"]["value"], json!(120));
+    assert!(hub.borrow_mut().document(&w).unwrap().is_some());
+    // The other device gets all of it, the conflict included.
+    b.sync();
+    assert_eq!(b.value(&x, "vs_temp")["value"], json!(37.2));
+    assert_eq!(b.value(&x, "vs_hr")["value"], json!(90));
+    assert_eq!(b.store.conflicts(Some(&x)).unwrap().len(), 1);
+}
+
+#[test]
+fn a_store_locked_during_a_sync_applies_the_answer_then_refuses_everything_else() {
+    let hub = new_hub();
+    let a = shared_device(&hub, "A", "locking");
+    let mut b = device(&hub, "A", "peer");
+    let from_b = b.store.create_case("icrown-core", &[]).unwrap();
+    b.set(&from_b, "vs_hr", json!(77), None);
+    b.sync();
+    for _ in 0..PUSH_BATCH + 5 {
+        a.ward().create_case("icrown-core", &[]).unwrap();
+    }
+    // The tablet locks (a button, the inactivity lock) during the first exchange.
+    let busy = BusyWard::new(&a, vec![Box::new(|s: &mut CaseStore| s.lock())]);
+    let err = busy.sync().unwrap_err();
+    assert!(
+        matches!(err, SyncError::Store(StoreError::Locked)),
+        "{err:?}"
+    );
+    // One exchange, applied in full although the store was locked: the first batch is on
+    // the repository and known to be there, the other device's case arrived.
+    assert_eq!(a.line.sizes.borrow().len(), 1);
+    {
+        let mut s = a.ward();
+        assert!(!s.is_unlocked(), "the lease left no key behind");
+        assert!(matches!(s.case(&from_b), Err(StoreError::Locked)));
+        assert!(matches!(s.sync_lease(), Err(StoreError::Locked)));
+        assert_eq!(s.sync_outbox().unwrap().len(), 5);
+    }
+    // A locked store does not start a sync: no exchange.
+    let r = sync_cancellable(&a.store, &a.line, &mut |_| {}, &AtomicBool::new(false));
+    assert!(
+        matches!(r, Err(SyncError::Store(StoreError::Locked))),
+        "{r:?}"
+    );
+    assert_eq!(a.line.sizes.borrow().len(), 1);
+    a.ward().sign_in_for_tests("nurse").unwrap();
+    assert_eq!(value_in(&mut a.ward(), &from_b, "vs_hr"), json!(77));
+    let rest = a.sync();
+    assert_eq!((rest.pushed, rest.exchanges), (5, 1));
+    // Locked during the last exchange: the sync completes (roster and all) and the store is
+    // still locked after it.
+    let last = a.ward().create_case("icrown-core", &[]).unwrap();
+    let busy = BusyWard::new(&a, vec![Box::new(|s: &mut CaseStore| s.lock())]);
+    assert_eq!(busy.sync().unwrap().pushed, 1);
+    assert!(!a.ward().is_unlocked());
+    assert!(hub.borrow_mut().document(&last).unwrap().is_some());
+    assert!(a.ward().sync_outbox().unwrap().is_empty());
+}
+
+#[test]
+fn a_step_on_a_leased_key_that_panics_leaves_the_store_locked() {
+    let hub = new_hub();
+    let a = shared_device(&hub, "A", "panic");
+    let lease = a.ward().sync_lease().unwrap();
+    a.ward().lock();
+    let mut s = a.ward();
+    let seen = s.with_sync_lease(&lease, |s| s.is_unlocked());
+    assert!(seen, "the step has the key");
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.with_sync_lease(&lease, |_| panic!("a step failed"))
+    }));
+    assert!(r.is_err());
+    assert!(!s.is_unlocked());
+    assert!(s.sync_outbox().is_ok());
+    assert!(matches!(
+        s.create_case("icrown-core", &[]),
+        Err(StoreError::Locked)
+    ));
 }

@@ -152,7 +152,9 @@ messages! {
     CodeFor => "One-time enrolment code for", "登録用ワンタイムコード：", "Einmaliger Registrierungscode für";
     CodeExpires => "Valid once, until", "1回限り有効。有効期限：", "Einmal gültig, bis";
     CodeHelp => "Scan the QR code with the ward app, or type the code. On a command line:", "病棟アプリでQRコードを読み取るか、コードを入力してください。コマンドラインでは：", "Scannen Sie den QR-Code mit der Stations-App oder tippen Sie den Code ein. Auf der Kommandozeile:";
-    QrAlt => "QR code of the enrolment code and the repository address", "登録コードとリポジトリのアドレスのQRコード", "QR-Code mit Registrierungscode und Repository-Adresse";
+    QrAlt => "QR code of the enrolment code, the repository address and its certificate fingerprint", "登録コード、リポジトリのアドレスとその証明書フィンガープリントのQRコード", "QR-Code mit Registrierungscode, Repository-Adresse und Zertifikat-Fingerabdruck";
+    EnrolUriHelp => "What the QR code holds (to paste into the app, or: wardcrf device enroll --qr '…'):", "QRコードの内容（アプリに貼り付けるか、wardcrf device enroll --qr '…' で使用）：", "Inhalt des QR-Codes (in die App einfügen, oder: wardcrf device enroll --qr '…'):";
+    EnrolPin => "Devices enrolled with it trust only the certificate with the SHA-256 fingerprint", "これで登録した端末は、次のSHA-256フィンガープリントの証明書のみを信頼します：", "Damit registrierte Geräte vertrauen nur dem Zertifikat mit dem SHA-256-Fingerabdruck";
     Create => "Create", "作成", "Erstellen";
     ExportsHelp => "Every case not deleted, as the repository holds it now. Identifying fields are included: handle the file as patient data.", "削除されていない全症例（現時点）を出力します。個人を特定できる項目を含むため、患者データとして扱ってください。", "Alle nicht gelöschten Fälle im aktuellen Stand. Identifizierende Felder sind enthalten: Behandeln Sie die Datei als Patientendaten.";
     AllSites => "All sites", "全施設", "Alle Standorte";

@@ -45,6 +45,9 @@ pub struct ConsoleSettings {
     pub secure_cookies: bool,
     /// Serving the demo: pages say the data is synthetic.
     pub demo: bool,
+    /// The certificate fingerprint the enrolment QR code carries (`--advertise-ca`, else the
+    /// last certificate of `--tls-cert`); none over plain HTTP.
+    pub enrol_pin: Option<wardcrf_core::sync::CertPin>,
 }
 
 /// What a staff user may do.

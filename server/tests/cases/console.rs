@@ -507,7 +507,7 @@ fn conflicted_case(s: &TestServer, site: &str, tag: &str) -> (Device, Device, St
         "vs_spo2",
         json!(97),
         "nurse-ben",
-        Some("re-measured"),
+        Some("probe repositioned"),
     );
     a.sync().unwrap();
     b.sync().unwrap();
@@ -688,6 +688,13 @@ fn a_conflict_resolved_in_the_console_reaches_every_device_at_its_next_sync() {
     let page = html(&nina.get(&format!("/cases/{case}/conflicts")));
     // Both candidates side by side, with who wrote them.
     assert!(page.contains("ana") && page.contains("ben"), "{page}");
+    // And the reason each gave with the value.
+    for reason in ["re-measured", "probe repositioned"] {
+        assert!(
+            page.contains(&format!("<dd class=\"reason\">{reason}</dd>")),
+            "{reason}: {page}"
+        );
+    }
     assert_eq!(
         page.matches("name=\"choice\"").count(),
         3,
@@ -810,6 +817,14 @@ fn an_enrolment_code_from_the_console_enrols_a_device() {
     assert!(page.contains("data:image/svg+xml,"));
     let at = page.find("id=\"enrol-code\">").unwrap() + "id=\"enrol-code\">".len();
     let code = &page[at..at + page[at..].find('<').unwrap()];
+    // The QR code's payload, also shown as text: this address and code, no pin over HTTP.
+    let at = page.find("id=\"enrol-uri\">").unwrap() + "id=\"enrol-uri\">".len();
+    let shown = page[at..at + page[at..].find('<').unwrap()].replace("&amp;", "&");
+    let payload = wardcrf_core::sync::EnrolPayload::parse(&shown).expect("a payload");
+    assert_eq!(payload.code, code);
+    assert_eq!(payload.server, format!("http://{}", s.addr));
+    assert_eq!(payload.pin, None);
+    assert!(!page.contains("id=\"enrol-pin\""));
     let r = post_json(
         s.addr,
         "/api/enroll",

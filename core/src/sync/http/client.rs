@@ -1,9 +1,11 @@
 //! Setting up the HTTPS client: time-outs, the trusted roots (the platform's, Mozilla's
-//! bundled ones, or the hospital's own CA only), no redirects, and the check of a repository
+//! bundled ones, the hospital's own CA only, or one pinned certificate), no redirects, and the check of a repository
 //! address (`https://`, or `http://` to this machine only).
 
 use super::TransportError;
+use super::pin::pinned_config;
 use super::request::chain;
+use crate::sync::CertPin;
 use reqwest::Url;
 use reqwest::blocking::Client;
 use std::net::IpAddr;
@@ -42,6 +44,10 @@ pub struct HttpOptions {
     pub ca_pem: Option<Vec<u8>>,
     /// The roots trusted when `ca_pem` is not given.
     pub roots: Roots,
+    /// The certificate the repository's chain must hold (from the enrolment QR code): when
+    /// given, it is the only trust anchor and `ca_pem` and `roots` are not used (see
+    /// [`super::pin`]).
+    pub pin: Option<CertPin>,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
 }
@@ -51,6 +57,7 @@ impl Default for HttpOptions {
         HttpOptions {
             ca_pem: None,
             roots: Roots::DEFAULT,
+            pin: None,
             connect_timeout: CONNECT_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
         }
@@ -62,6 +69,7 @@ impl std::fmt::Debug for HttpOptions {
         f.debug_struct("HttpOptions")
             .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
             .field("roots", &self.roots)
+            .field("pin", &self.pin)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .finish()
@@ -80,7 +88,11 @@ pub(super) fn build_client(options: &HttpOptions) -> Result<Client, TransportErr
         .timeout(options.request_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("wardcrf/", env!("CARGO_PKG_VERSION")));
-    if let Some(pem) = &options.ca_pem {
+    if let Some(pin) = options.pin {
+        let config = pinned_config(pin)
+            .map_err(|e| TransportError::Refused(format!("cannot set up HTTPS: {}", chain(&e))))?;
+        builder = builder.tls_backend_preconfigured(config);
+    } else if let Some(pem) = &options.ca_pem {
         let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
             TransportError::Refused(format!("the CA certificate file is not usable PEM: {e}"))
         })?;

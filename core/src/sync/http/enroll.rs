@@ -1,10 +1,11 @@
 //! Joining the repository: a device enrols once with a one-time code from the site
-//! administrator and receives its own bearer token.
+//! administrator (typed, or read from the console's QR code with the repository's certificate
+//! fingerprint) and receives its own bearer token.
 
 use super::client::{HttpOptions, build_client, check_base_url};
 use super::request::{read_json, send};
 use super::{Method, TransportError};
-use crate::sync::Enrolment;
+use crate::sync::{EnrolPayload, Enrolment};
 use serde_json::json;
 
 /// Enrols this device with a one-time code from the site administrator; the answer carries the
@@ -44,4 +45,20 @@ pub fn enroll_with_options(
         )));
     }
     Ok(enrolment)
+}
+
+/// Enrols this device from the console's QR code payload: with its certificate fingerprint,
+/// the repository must present that certificate ([`HttpOptions::pin`], overriding `options`'
+/// roots), else the enrolment fails with [`TransportError::CertificateMismatch`] before the
+/// code is sent. Keep `payload.pin` with the credential for later exchanges.
+pub fn enroll_with_payload(
+    payload: &EnrolPayload,
+    device_id: &str,
+    options: &HttpOptions,
+) -> Result<Enrolment, TransportError> {
+    let options = HttpOptions {
+        pin: payload.pin.or(options.pin),
+        ..options.clone()
+    };
+    enroll_with_options(&payload.server, &payload.code, device_id, &options)
 }

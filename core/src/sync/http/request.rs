@@ -34,6 +34,9 @@ pub(super) fn send(
 /// again will not help).
 pub(super) fn unreachable(base: &str, e: &reqwest::Error, secret: Option<&str>) -> TransportError {
     if let Some(tls) = tls_error(e) {
+        if super::pin::is_pin_mismatch(&tls) {
+            return TransportError::CertificateMismatch(base.to_string());
+        }
         return TransportError::Refused(scrub(
             format!(
                 "{base}: the secure connection was refused ({tls}); if the repository's \

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 use std::fmt::Write;
+use wardcrf_core::sync::EnrolPayload;
 use wardcrf_core::{Lang, Timestamp};
 
 // ---------------------------------------------------------------------------------------
@@ -173,7 +174,8 @@ fn server_url(headers: &HeaderMap, settings: &ConsoleSettings) -> String {
     format!("{scheme}://{host}")
 }
 
-/// The enrolment QR code: `wardcrf://enroll?server=<address>&code=<code>` as an SVG image.
+/// The enrolment QR code of a payload (`wardcrf://enroll?v=1&server=…&code=…&pin=…`, see
+/// [`EnrolPayload`]) as an SVG image.
 fn qr_svg(content: &str) -> Option<String> {
     let code = qrcode::QrCode::new(content.as_bytes()).ok()?;
     Some(
@@ -182,6 +184,18 @@ fn qr_svg(content: &str) -> Option<String> {
             .quiet_zone(true)
             .build(),
     )
+}
+
+/// What the enrolment QR code carries: the address, the code and, over HTTPS, the
+/// certificate fingerprint to pin (over plain HTTP there is no certificate to pin).
+fn enrol_payload(server: &str, code: &str, settings: &ConsoleSettings) -> EnrolPayload {
+    EnrolPayload {
+        server: server.to_string(),
+        code: code.to_string(),
+        pin: settings
+            .enrol_pin
+            .filter(|_| server.starts_with("https://")),
+    }
 }
 
 pub async fn new_code<S: Store>(
@@ -211,7 +225,8 @@ pub async fn new_code<S: Store>(
             let m = notice("error", M::UnknownSite.get(lang));
             return AdminPage::Enrolment.render(&state, &staff, lang, m, StatusCode::BAD_REQUEST).await;
         }
-        let content = format!("wardcrf://enroll?server={}&code={code}", url(&server));
+        let payload = enrol_payload(&server, &code, &settings);
+        let (pin, content) = (payload.pin, payload.to_uri());
         let qr = qr_svg(&content)
             .map(|svg| {
                 format!(
@@ -224,13 +239,21 @@ pub async fn new_code<S: Store>(
         let shown = format!(
             "<section class=\"code panel\" aria-labelledby=\"h-code\"><h2 id=\"h-code\">{} <code>{}</code></h2>\
              {qr}<p class=\"bigcode\"><code id=\"enrol-code\">{code}</code></p><p>{} {}</p>\
-             <p>{}</p><pre><code>wardcrf device enroll --store DIR --server {} --code {code}</code></pre></section>",
+             <p>{}</p><pre><code>wardcrf device enroll --store DIR --server {} --code {code}</code></pre>\
+             <p>{}</p><pre><code id=\"enrol-uri\">{}</code></pre>{}</section>",
             M::CodeFor.get(lang),
             esc(&form.site),
             M::CodeExpires.get(lang),
             Timestamp::from_unsigned(expires_at).minutes_utc(),
             M::CodeHelp.get(lang),
             esc(&server),
+            M::EnrolUriHelp.get(lang),
+            esc(&content),
+            pin.map(|p| format!(
+                "<p>{} <code id=\"enrol-pin\">{p}</code></p>",
+                M::EnrolPin.get(lang)
+            ))
+            .unwrap_or_default(),
         );
         AdminPage::Enrolment.render(&state, &staff, lang, shown, StatusCode::CREATED).await
     })
@@ -238,3 +261,25 @@ pub async fn new_code<S: Store>(
 }
 
 posted_forms!(CsrfForm, CodeForm);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wardcrf_core::sync::CertPin;
+
+    #[test]
+    fn the_qr_payload_pins_the_advertised_certificate_over_https_only() {
+        let pin = CertPin::of_der(b"the hospital CA");
+        let settings = ConsoleSettings {
+            secure_cookies: true,
+            enrol_pin: Some(pin),
+            ..Default::default()
+        };
+        let p = enrol_payload("https://crf.example.org", "abcd2345", &settings);
+        assert_eq!(p.pin, Some(pin));
+        assert_eq!(EnrolPayload::parse(&p.to_uri()), Ok(p));
+        let p = enrol_payload("http://127.0.0.1:8080", "abcd2345", &settings);
+        assert_eq!(p.pin, None);
+        assert!(!p.to_uri().contains("pin="));
+    }
+}

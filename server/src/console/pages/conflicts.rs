@@ -113,7 +113,7 @@ fn conflicts_page<S: Store>(
                 b,
                 "<div class=\"candidate\"><input type=\"radio\" id=\"c{n}-{i}\" name=\"choice\" value=\"{json}\" required>\
                  <label for=\"c{n}-{i}\"><span class=\"value\">{shown}</span> <span class=\"keep\">{keep}</span></label>\
-                 <dl><dt>{who}</dt><dd>{user}</dd><dt>{when}</dt><dd>{time}</dd><dt>{dev}</dt><dd>{device}</dd></dl></div>",
+                 <dl><dt>{who}</dt><dd>{user}</dd><dt>{when}</dt><dd>{time}</dd><dt>{dev}</dt><dd>{device}</dd>{reason}</dl></div>",
                 json = esc(&value.to_string()),
                 shown = show_value(f, value, lang),
                 keep = M::KeepThis.get(lang),
@@ -124,6 +124,14 @@ fn conflicts_page<S: Store>(
                     Timestamp::from_unix_seconds(cand["time"].as_i64().unwrap_or(0)).minutes_utc(),
                 dev = M::Device.get(lang),
                 device = short_device(cand["device"].as_str().unwrap_or(""), lang),
+                reason = cand["reason"]
+                    .as_str()
+                    .map(|r| format!(
+                        "<dt>{}</dt><dd class=\"reason\">{}</dd>",
+                        M::Why.get(lang),
+                        esc(r)
+                    ))
+                    .unwrap_or_default(),
             );
         }
         let _ = write!(

@@ -64,3 +64,26 @@ class Ward(val server: RepositoryServer, val site: String = "jp-tokyo-01") {
         return t
     }
 }
+
+/**
+ * A sync progress listener that holds the sync after each exchange until the test lets it go on:
+ * the test acts while the sync is provably in flight, without relying on timing.
+ */
+class HoldingProgress : org.wardcrf.SyncProgressListener {
+    private val arrived = java.util.concurrent.LinkedBlockingQueue<org.wardcrf.SyncProgress>()
+    private val release = java.util.concurrent.LinkedBlockingQueue<Unit>()
+
+    override fun onProgress(progress: org.wardcrf.SyncProgress) {
+        arrived.put(progress)
+        check(release.poll(30, java.util.concurrent.TimeUnit.SECONDS) != null) {
+            "the test did not let the sync go on"
+        }
+    }
+
+    /** Waits until the sync has applied its next exchange and is held. */
+    fun next(): org.wardcrf.SyncProgress =
+        arrived.poll(30, java.util.concurrent.TimeUnit.SECONDS) ?: error("the sync made no progress")
+
+    /** Lets the held sync go on. */
+    fun goOn() = release.put(Unit)
+}

@@ -8,9 +8,12 @@ import org.wardcrf.SyncProgress
 import org.wardcrf.SyncProgressListener
 import org.wardcrf.WardcrfException
 import java.net.ServerSocket
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
 import java.util.concurrent.CopyOnWriteArrayList
 import kotlin.test.Test
 import kotlin.test.assertEquals
+import kotlin.test.assertFalse
 import kotlin.test.assertFailsWith
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
@@ -119,6 +122,72 @@ class SyncTest {
             assertEquals(1u, t.store.sync().pushed)
             server.revoke(t.store.deviceId())
             assertFailsWith<WardcrfException.Revoked> { t.store.sync() }
+        }
+    }
+
+    @Test
+    fun `a sync in a background worker runs while the ward edits, and an edit made during it goes with the next`() {
+        enrolled("worker-a", "dr-w").use { a ->
+            enrolled("worker-b", "dr-v").use { b ->
+                val other = a.store.createCase("icrown-core")
+                a.store.setValue(other, field("vs_hr"), "80")
+                assertEquals(1u, a.store.sync().pushed)
+                b.store.sync()
+                assertTrue(b.store.listCases().any { it.caseId == other })
+                // Two batches to send, so the sync makes two exchanges.
+                repeat(105) { a.store.createCase("icrown-core") }
+                val held = a.store.listCases().size
+
+                // An executor stands in for WorkManager.
+                val worker = Executors.newSingleThreadExecutor()
+                try {
+                    val progress = HoldingProgress()
+                    val sync = worker.submit<org.wardcrf.SyncSummary> { a.store.sync(progress) }
+
+                    // After the first exchange the sync is in flight: the ward edits another
+                    // case through the same store, from this thread, and the calls return.
+                    assertEquals(100u, progress.next().pushed)
+                    a.store.setValue(other, field("vs_hr"), "91", reason = "recount")
+                    assertTrue("91" in a.store.viewCase(other, org.wardcrf.Language.EN).valuesJson)
+                    assertEquals(held, a.store.listCases().size)
+                    assertFalse(sync.isDone, "the sync is still in flight")
+                    progress.goOn()
+
+                    // After the last exchange, again: this edit is after the last push.
+                    val last = progress.next()
+                    assertEquals(0u, last.remaining)
+                    a.store.setValue(other, field("vs_rr"), "22")
+                    assertFalse(sync.isDone, "the sync is still in flight")
+                    progress.goOn()
+
+                    val summary = sync.get(60, TimeUnit.SECONDS)
+                    // The first edit went with the sync's second exchange; the second did not.
+                    assertEquals(106u, summary.pushed)
+                } finally {
+                    worker.shutdown()
+                }
+
+                b.store.sync()
+                val seen = b.store.viewCase(other, org.wardcrf.Language.EN).valuesJson
+                assertTrue("\"value\":91" in seen, seen)
+                assertFalse("vs_rr" in seen, seen)
+
+                // The next sync pushes the edit made during the last one; the other tablet gets it.
+                assertEquals(1u, a.store.sync().pushed)
+                b.store.sync()
+                assertTrue("\"value\":22" in b.store.viewCase(other, org.wardcrf.Language.EN).valuesJson)
+            }
+        }
+    }
+
+    @Test
+    fun `a locked store does not start a sync`() {
+        enrolled("locked-sync", "dr-l").use { t ->
+            t.store.createCase("icrown-core")
+            t.store.lock()
+            assertFailsWith<WardcrfException.Locked> { t.store.sync() }
+            ward.signIn(t.store, "dr-l")
+            assertEquals(1u, t.store.sync().pushed)
         }
     }
 }

@@ -10,7 +10,10 @@ import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
+import java.net.URLEncoder
 import java.nio.file.Files
+import java.security.KeyStore
+import java.security.cert.CertificateFactory
 import java.security.SecureRandom
 import java.time.Duration
 import java.util.concurrent.TimeUnit
@@ -18,6 +21,8 @@ import javax.crypto.AEADBadTagException
 import javax.crypto.Cipher
 import javax.crypto.spec.GCMParameterSpec
 import javax.crypto.spec.SecretKeySpec
+import javax.net.ssl.SSLContext
+import javax.net.ssl.TrustManagerFactory
 
 /**
  * A key provider in plain Kotlin: AES-256-GCM with a key held in memory, as an app without a
@@ -67,29 +72,47 @@ class TempDir(prefix: String) : AutoCloseable {
 }
 
 /**
- * A real `wardcrf-server` (the binary given by the system property `wardcrf.server`) on a free
- * loopback port with its own data directory; administered over HTTP with its admin token.
+ * What a server serving HTTPS is given (PEM): its certificate chain and key, and the CA that the
+ * administration client (this test code) trusts.
  */
-class RepositoryServer : AutoCloseable {
+class Tls(val chainPem: String, val keyPem: String, val caPem: String)
+
+/**
+ * A real `wardcrf-server` (the binary given by the system property `wardcrf.server`) on a free
+ * loopback port with its own data directory; administered over HTTP (HTTPS with [tls]) with
+ * its admin token.
+ */
+class RepositoryServer(tls: Tls? = null) : AutoCloseable {
     private val data = TempDir("server")
     private val process: Process
     val url: String
+    /** The certificate fingerprint its enrolment QR codes carry (`sha256:…`), over HTTPS. */
+    val enrolmentPin: String?
     private val adminToken: String
-    private val http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()
+    private val http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5))
+        .apply { if (tls != null) sslContext(trusting(tls.caPem)) }
+        .build()
 
     init {
         val binary = System.getProperty("wardcrf.server")
             ?: error("set -Dwardcrf.server=PATH to the wardcrf-server binary")
-        process = ProcessBuilder(binary, "--data", data.path, "--listen", "127.0.0.1:0")
-            .redirectErrorStream(true)
-            .start()
+        val args = mutableListOf(binary, "--data", data.path, "--listen", "127.0.0.1:0")
+        if (tls != null) {
+            val chain = File(data.file, "chain.pem").apply { writeText(tls.chainPem) }
+            val key = File(data.file, "key.pem").apply { writeText(tls.keyPem) }
+            args += listOf("--tls-cert", chain.path, "--tls-key", key.path)
+        }
+        process = ProcessBuilder(args).redirectErrorStream(true).start()
         val lines = process.inputStream.bufferedReader()
         var found: String? = null
+        var pin: String? = null
         val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
         while (found == null && System.nanoTime() < deadline) {
             val line = lines.readLine() ?: break
+            if (line.startsWith("enrolment QR codes pin ")) pin = line.removePrefix("enrolment QR codes pin ").trim()
             if (line.startsWith("listening on ")) found = line.removePrefix("listening on ").trim()
         }
+        enrolmentPin = pin
         if (found == null) {
             process.destroy()
             error("wardcrf-server did not start")
@@ -114,6 +137,16 @@ class RepositoryServer : AutoCloseable {
 
     fun addSite(siteId: String) {
         admin("POST", "/api/admin/sites", """{"site_id": "$siteId", "name": "Site $siteId"}""")
+    }
+
+    /**
+     * The enrolment QR code's text for a new code of [siteId], as the console shows it, with
+     * [pin] (the server's own by default).
+     */
+    fun enrolmentPayload(siteId: String, pin: String? = enrolmentPin): String {
+        val server = URLEncoder.encode(url, Charsets.UTF_8)
+        val code = enrolmentCode(siteId)
+        return "wardcrf://enroll?v=1&server=$server&code=$code" + (pin?.let { "&pin=$it" } ?: "")
     }
 
     fun enrolmentCode(siteId: String): String {
@@ -142,6 +175,21 @@ class RepositoryServer : AutoCloseable {
 
     fun revoke(deviceId: String) {
         admin("POST", "/api/admin/devices/$deviceId/revoke", null)
+    }
+
+    private companion object {
+        /** An SSL context trusting only the CA certificate [caPem]. */
+        fun trusting(caPem: String): SSLContext {
+            val ca = CertificateFactory.getInstance("X.509")
+                .generateCertificate(caPem.byteInputStream())
+            val store = KeyStore.getInstance(KeyStore.getDefaultType()).apply {
+                load(null, null)
+                setCertificateEntry("ca", ca)
+            }
+            val trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm())
+                .apply { init(store) }
+            return SSLContext.getInstance("TLS").apply { init(null, trust.trustManagers, null) }
+        }
     }
 
     override fun close() {
