@@ -58,6 +58,9 @@ struct CandidateCard: View {
                 }
                 Text("candidate_by \(candidate.user)").font(.subheadline)
                 Text("candidate_when \(candidate.timeText)").font(.subheadline)
+                if let reason = candidate.reason {
+                    Text(String(format: NSLocalizedString("candidate_reason %@", comment: ""), reason)).font(.caption).italic()
+                }
                 if candidate.thisDevice { Text("candidate_this_device").font(.caption) }
                 else { Text("candidate_device \(candidate.deviceShort)").font(.caption) }
             }

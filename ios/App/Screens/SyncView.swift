@@ -56,6 +56,7 @@ struct SyncView: View {
 struct EnrolmentView: View {
     @StateObject private var model: EnrolmentViewModel
     @Environment(\.dismiss) private var dismiss
+    @State private var scanning = false
     let onEnrolled: () -> Void
 
     init(store: WardStore, lang: Language, onEnrolled: @escaping () -> Void) {
@@ -65,7 +66,12 @@ struct EnrolmentView: View {
 
     var body: some View {
         Form {
-            Section(footer: Text("enrol_explain")) {
+            Section(footer: Text("enrol_scan_explain")) {
+                Button { scanning = true } label: { Label("enrol_scan", systemImage: "qrcode.viewfinder") }
+                    .disabled(model.busy)
+                    .accessibilityIdentifier("enrol.scan")
+            }
+            Section(header: Text("enrol_or_type"), footer: Text("enrol_explain")) {
                 TextField("enrol_server", text: $model.serverURL, prompt: Text(verbatim: "https://crf.example-hospital.org"))
                     .accessibilityIdentifier("enrol.server")
                     .keyboardType(.URL).textInputAutocapitalization(.never).autocorrectionDisabled()
@@ -82,6 +88,16 @@ struct EnrolmentView: View {
             if let message = model.message { MessageBanner(message: message) }
         }
         .navigationTitle("enrol_title")
+        .sheet(isPresented: $scanning) {
+            QRScannerView(onCode: { payload in
+                scanning = false
+                Task { await model.submit(qrPayload: payload) }
+            }, onUnavailable: {
+                scanning = false
+                model.cameraUnavailable()
+            })
+            .ignoresSafeArea()
+        }
         .onChange(of: model.enrolled) { enrolled in
             if enrolled != nil {
                 onEnrolled()

@@ -98,6 +98,13 @@ public final class WardStore: @unchecked Sendable {
         try await call { try $0.enroll(serverUrl: serverURL, code: code, caPem: nil) }
     }
 
+    /// Enrols from the text of the console's enrolment QR code: the repository's address, the
+    /// one-time code and the fingerprint of its certificate, which the store pins for every
+    /// later exchange.
+    public func enroll(qrPayload: String) async throws -> Enrolment {
+        try await call { try $0.enrollWithQr(payload: qrPayload) }
+    }
+
     /// Syncs with the repository, off the queue of reads and edits (they go on meanwhile).
     /// `progress` hears after each exchange (on the sync queue); cancelling the calling task
     /// stops the sync between exchanges with `WardcrfError.Cancelled`, keeping what was

@@ -12,6 +12,8 @@ public struct CandidateRow: Equatable, Identifiable {
     /// The first 8 hex digits of the device id, as tablets are labelled.
     public let deviceShort: String
     public let thisDevice: Bool
+    /// The reason given with the change that wrote this value, if any.
+    public let reason: String?
 }
 
 public struct ConflictRow: Equatable, Identifiable {
@@ -114,7 +116,8 @@ public final class ConflictReviewViewModel: ObservableObject {
                         let shown = spec?.candidates.first { $0.device == c.device && $0.time == c.time && $0.user == c.user }?.shown
                         return CandidateRow(valueJson: c.valueJson, value: shown ?? c.valueJson,
                                             user: c.user, time: c.time, timeText: Values.time(c.time, lang, timeZone: zone),
-                                            device: c.device, deviceShort: String(c.device.prefix(8)), thisDevice: c.device == me)
+                                            device: c.device, deviceShort: String(c.device.prefix(8)), thisDevice: c.device == me,
+                                            reason: c.reason)
                     })
             }
         }

@@ -26,12 +26,28 @@ public final class EnrolmentViewModel: ObservableObject {
 
     public func submit() async {
         guard canSubmit else { return }
+        let (url, typed) = (serverURL.trimmingCharacters(in: .whitespaces), code.trimmingCharacters(in: .whitespaces))
+        await enrol { try await $0.enroll(serverURL: url, code: typed) }
+    }
+
+    /// Enrols with the text of the console's QR code (read by the camera); the repository's
+    /// certificate is pinned by the fingerprint it carries.
+    public func submit(qrPayload: String) async {
+        guard !busy else { return }
+        await enrol { try await $0.enroll(qrPayload: qrPayload) }
+    }
+
+    /// The camera cannot be used: say so; the typed fields stay.
+    public func cameraUnavailable() {
+        message = Messages.error(.cameraUnavailable, lang)
+    }
+
+    private func enrol(_ body: (WardStore) async throws -> Enrolment) async {
         busy = true
         defer { busy = false }
         message = nil
         do {
-            let e = try await store.enroll(serverURL: serverURL.trimmingCharacters(in: .whitespaces),
-                                           code: code.trimmingCharacters(in: .whitespaces))
+            let e = try await body(store)
             enrolled = e
             code = ""
             serverURL = e.serverUrl

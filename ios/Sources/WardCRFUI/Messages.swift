@@ -56,6 +56,9 @@ public enum MessageKey: String, CaseIterable, Sendable {
     case notSiteStaff
     case hiddenValuesPending
     case hiddenCleared
+    case certificateMismatch
+    case badEnrolmentCode
+    case cameraUnavailable
 }
 
 public enum Messages {
@@ -105,6 +108,9 @@ public enum Messages {
         .notSiteStaff: "This account is not a clinician or site nurse of this tablet's site and cannot sign in here.",
         .hiddenValuesPending: "%1$d field(s) that do not apply given the other answers still hold values. Keep them, or clear them with a reason.",
         .hiddenCleared: "The values in fields that do not apply were cleared. The history keeps them with your reason.",
+        .certificateMismatch: "The repository's certificate is not the one the enrolment code names. Nothing was stored. Check the network with your site administrator.",
+        .badEnrolmentCode: "This is not a WardCRF enrolment code. Scan the code shown by your site's console, or type the address and the code.",
+        .cameraUnavailable: "The camera is not available. Type the address and the code instead.",
     ]
 
     private static let ja: [MessageKey: String] = [
@@ -153,6 +159,9 @@ public enum Messages {
         .notSiteStaff: "このアカウントはこの端末の施設の医師・看護師ではないため、ここではログインできません。",
         .hiddenValuesPending: "他の回答により該当しなくなった %1$d 項目に値が残っています。残すか、理由を入力して消去してください。",
         .hiddenCleared: "該当しない項目の値を消去しました。履歴には理由とともに残ります。",
+        .certificateMismatch: "リポジトリの証明書が登録コードの指定と一致しません。何も保存していません。施設の管理者にネットワークを確認してください。",
+        .badEnrolmentCode: "WardCRF の登録コードではありません。施設のコンソールに表示されたコードを読み取るか、アドレスとコードを入力してください。",
+        .cameraUnavailable: "カメラを使用できません。アドレスとコードを入力してください。",
     ]
 
     private static let de: [MessageKey: String] = [
@@ -201,6 +210,9 @@ public enum Messages {
         .notSiteStaff: "Dieses Konto gehört nicht zum ärztlichen oder Pflegepersonal des Standorts dieses Tablets und kann sich hier nicht anmelden.",
         .hiddenValuesPending: "%1$d Feld(er), die nach den übrigen Antworten nicht zutreffen, enthalten noch Werte. Behalten Sie sie oder löschen Sie sie mit einer Begründung.",
         .hiddenCleared: "Die Werte in nicht zutreffenden Feldern wurden gelöscht. Der Verlauf behält sie mit Ihrer Begründung.",
+        .certificateMismatch: "Das Zertifikat des Repositorys ist nicht das im Registrierungscode genannte. Es wurde nichts gespeichert. Prüfen Sie das Netzwerk mit Ihrer Standortverwaltung.",
+        .badEnrolmentCode: "Dies ist kein WardCRF-Registrierungscode. Scannen Sie den Code aus der Konsole Ihres Standorts oder geben Sie Adresse und Code ein.",
+        .cameraUnavailable: "Die Kamera ist nicht verfügbar. Geben Sie stattdessen Adresse und Code ein.",
     ]
 
     private static func table(_ lang: Language) -> [MessageKey: String] {
@@ -263,6 +275,8 @@ public enum Messages {
         case .LockedOut: return self.error(.lockedOut, lang)
         case .NotSiteStaff: return self.error(.notSiteStaff, lang)
         case let .HiddenValuesPending(count, _): return self.error(.hiddenValuesPending, lang, Int(count))
+        case .CertificateMismatch: return self.error(.certificateMismatch, lang)
+        case .BadEnrolmentCode: return self.error(.badEnrolmentCode, lang)
         }
     }
 }

@@ -63,7 +63,7 @@ final class ViewModelTests: XCTestCase {
         let id = try a.ffi.createCase(formId: "icrown-core", modules: [])
         _ = try b.ffi.mergeFrom(other: a.ffi)
         _ = try a.ffi.setValue(caseId: id, path: field("vs_hr"), valueJson: "88", reason: nil)
-        _ = try b.ffi.setValue(caseId: id, path: field("vs_hr"), valueJson: "92", reason: nil)
+        _ = try b.ffi.setValue(caseId: id, path: field("vs_hr"), valueJson: "92", reason: "re-read on the monitor")
         _ = try a.ffi.mergeFrom(other: b.ffi)
 
         let list = CaseListViewModel(store: a.store, lang: .en)
@@ -81,6 +81,8 @@ final class ViewModelTests: XCTestCase {
         XCTAssertEqual(theirs.user, "dr-b")
         XCTAssertEqual(theirs.deviceShort, String(b.ffi.deviceId().prefix(8)))
         XCTAssertTrue(theirs.value.contains("92"))
+        XCTAssertEqual(theirs.reason, "re-read on the monitor")
+        XCTAssertNil(conflict.candidates.first { $0.thisDevice }?.reason)
         XCTAssertFalse(conflict.canResolve)
 
         try a.signIn("nurse-k")
@@ -120,6 +122,9 @@ final class ViewModelTests: XCTestCase {
         let enrol = EnrolmentViewModel(store: t.store, lang: .de)
         enrol.serverURL = repository.url
         enrol.code = try repository.enrolmentCode()
+        await enrol.submit(qrPayload: "https://example.org/not-an-enrolment-code")
+        XCTAssertEqual(enrol.message?.key, .badEnrolmentCode)
+        XCTAssertNil(enrol.enrolled)
         await enrol.submit()
         XCTAssertNotNil(enrol.enrolled)
         try t.signIn("dr-weber")
