@@ -281,6 +281,10 @@ pub fn sync_cancellable(
         Ok(())
     };
     let outcome = run();
+    // What the exchange wrote leaves the WAL now, not inside a later save.
+    if let Err(e) = store.checkpoint() {
+        tracing::warn!(error = %e, "checkpoint after sync failed");
+    }
     let duration_ms = millis(started.elapsed());
     match outcome {
         Ok(()) => {
