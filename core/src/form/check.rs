@@ -552,7 +552,9 @@ mod tests {
     fn problems(def: FormDefinition) -> Vec<String> {
         match Form::compile(def) {
             Ok(_) => Vec::new(),
-            Err(e @ FormError::Invalid(_)) => e.problems().iter().map(ToString::to_string).collect(),
+            Err(e @ FormError::Invalid(_)) => {
+                e.problems().iter().map(ToString::to_string).collect()
+            }
             Err(e) => panic!("{e}"),
         }
     }
@@ -597,7 +599,9 @@ mod tests {
         };
         assert_eq!(
             got,
-            ["module 'mpox': list_label is for core forms; a module's cases are listed with its core form's label"]
+            [
+                "module 'mpox': list_label is for core forms; a module's cases are listed with its core form's label"
+            ]
         );
         // Alone, too.
         assert!(

@@ -401,11 +401,7 @@ pub(super) fn put_label(
 ) -> Result<()> {
     conn.execute(
         "UPDATE cases SET label = ?2, conflicts = ?3 WHERE case_id = ?1",
-        params![
-            case_id,
-            label,
-            i64::try_from(conflicts).unwrap_or(i64::MAX)
-        ],
+        params![case_id, label, i64::try_from(conflicts).unwrap_or(i64::MAX)],
     )?;
     Ok(())
 }

@@ -92,11 +92,7 @@ fn listing_many_cases_opens_no_case_document() {
     assert_eq!(s.documents_opened(), 0);
     let list = s.list(&CaseFilter::default()).unwrap();
     assert_eq!(list.len(), 300);
-    assert_eq!(
-        s.documents_opened(),
-        0,
-        "the list opened a case document"
-    );
+    assert_eq!(s.documents_opened(), 0, "the list opened a case document");
     for (i, id) in ids.iter().enumerate() {
         let c = list.iter().find(|c| &c.case_id == id).unwrap();
         let want = if i % 25 == 0 {
@@ -132,8 +128,13 @@ fn the_label_follows_every_write_of_the_case() {
     s.set_value(&case, &f("hospital_record_number"), json!("K-77"), None)
         .unwrap();
     assert_eq!(summary(&s, &case).label, "ICR-0042 · K-77 · 2024-03-02");
-    s.set_value(&case, &f("case_id"), Json::Null, Some("entered on the wrong case"))
-        .unwrap();
+    s.set_value(
+        &case,
+        &f("case_id"),
+        Json::Null,
+        Some("entered on the wrong case"),
+    )
+    .unwrap();
     assert_eq!(summary(&s, &case).label, "K-77 · 2024-03-02");
     // Other fields do not make the label.
     s.set_value(&case, &f("vs_hr"), json!(88), None).unwrap();
@@ -234,8 +235,10 @@ fn cases_written_before_labels_are_labelled_once() {
     let (mut a, mut b) = (store(&db_a), store(&db_b));
     let conflicted = a.create_case("icrown-core", &[]).unwrap();
     b.merge_from(&a).unwrap();
-    a.set_value(&conflicted, &f("vs_hr"), json!(80), None).unwrap();
-    b.set_value(&conflicted, &f("vs_hr"), json!(90), None).unwrap();
+    a.set_value(&conflicted, &f("vs_hr"), json!(80), None)
+        .unwrap();
+    b.set_value(&conflicted, &f("vs_hr"), json!(90), None)
+        .unwrap();
     a.merge_from(&b).unwrap();
     s.merge_from(&a).unwrap();
     // As a store written before migration 007 left them.
@@ -252,7 +255,10 @@ fn cases_written_before_labels_are_labelled_once() {
         "ICR-0025 · MRN-1 · 2024-03-01"
     );
     assert_eq!(
-        list.iter().find(|c| c.case_id == conflicted).unwrap().conflicts,
+        list.iter()
+            .find(|c| c.case_id == conflicted)
+            .unwrap()
+            .conflicts,
         1
     );
     assert!(db::unlabelled_case_ids(&s.conn).unwrap().is_empty());
