@@ -237,14 +237,7 @@ impl CaseStore {
         let (mut doc, deleted) = self.load(case_id)?;
         let form = self.form_of(&doc)?;
         let values = self.values_of(case_id, &doc)?;
-        let report = validate(
-            &form,
-            &values,
-            &Context {
-                today: self.today,
-                completing: false,
-            },
-        );
+        let report = self.validated(&form, &values, false);
         let conflicts = doc
             .conflicts()
             .into_iter()
