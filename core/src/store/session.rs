@@ -10,6 +10,24 @@ use crate::validate::{Context, validate};
 use serde_json::json;
 
 impl CaseStore {
+    /// A case's values validated against its form, as of the store's today; `completing`:
+    /// required fields left empty are errors.
+    pub(super) fn validated(
+        &self,
+        form: &crate::form::Form,
+        values: &serde_json::Map<String, serde_json::Value>,
+        completing: bool,
+    ) -> crate::validate::Report {
+        validate(
+            form,
+            values,
+            &Context {
+                today: self.today,
+                completing,
+            },
+        )
+    }
+
     /// The form as the clinician sees it for a case: shown sections and fields with their
     /// states, values in hidden fields, the next missing field and what blocks completion.
     pub fn session(&self, case_id: &str) -> Result<FormSession, StoreError> {
@@ -24,14 +42,7 @@ impl CaseStore {
     ) -> Result<FormSession, StoreError> {
         let form = self.form_of(doc)?;
         let values = self.values_of(case_id, doc)?;
-        let report = validate(
-            &form,
-            &values,
-            &Context {
-                today: self.today,
-                completing: true,
-            },
-        );
+        let report = self.validated(&form, &values, true);
         let conflicts = doc.conflicts();
         let settings = self.site_settings()?;
         Ok(FormSession::build(
@@ -140,14 +151,7 @@ impl CaseStore {
         let (mut doc, status) = self.editable(case_id)?;
         let form = self.form_of(&doc)?;
         let values = self.values_of(case_id, &doc)?;
-        let report = validate(
-            &form,
-            &values,
-            &Context {
-                today: self.today,
-                completing: true,
-            },
-        );
+        let report = self.validated(&form, &values, true);
         let conflicts = doc.conflicts().len();
         if !report.is_complete() || conflicts > 0 {
             return Err(StoreError::NotComplete {
