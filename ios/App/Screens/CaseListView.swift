@@ -38,20 +38,24 @@ struct CaseListView: View {
             if let message = model.message { MessageBanner(message: message) }
             // The outcome of Set PIN / Remove PIN (errors of Set PIN show in its sheet).
             if !settingPin, let message = pin.message { MessageBanner(message: message) }
+            if model.pendingSync > 0 {
+                Text("sync_pending \(model.pendingSync)").font(.caption).foregroundStyle(.secondary)
+                    .accessibilityIdentifier("cases.pending")
+            }
             if !model.loading && model.rows.isEmpty { Text("no_cases").foregroundStyle(.secondary) }
             ForEach(model.rows) { row in
                 NavigationLink(value: row.caseId) {
                     HStack {
                         VStack(alignment: .leading, spacing: 2) {
                             Text(row.label).font(.headline)
-                            Text(([row.formTitle] + row.modules).joined(separator: " + ")).font(.subheadline)
+                            Text(row.formTitle).font(.subheadline)
                             Text("case_updated \(row.updated)").font(.caption).foregroundStyle(.secondary)
-                            if row.errors > 0 || row.missing > 0 {
-                                Text("case_open_issues \(row.errors) \(row.missing)")
-                                    .font(.caption).foregroundStyle(row.errors > 0 ? .red : .secondary)
-                            }
                         }
                         Spacer()
+                        if row.pendingSync {
+                            Image(systemName: "icloud.and.arrow.up").foregroundStyle(.secondary)
+                                .accessibilityLabel(Text("case_not_synced"))
+                        }
                         if row.hasConflicts {
                             Image(systemName: "exclamationmark.triangle.fill").foregroundStyle(.orange)
                                 .accessibilityLabel(Text("badge_conflicts"))

@@ -8,14 +8,13 @@ public enum CaseListFilter: CaseIterable, Sendable {
 public struct CaseRow: Identifiable, Equatable {
     public var id: String { caseId }
     public let caseId: String
-    /// The study pseudonym (`case_id` field) when entered, else the start of the case id.
+    /// The form's list label (its designated fields), else the start of the case id.
     public let label: String
     public let formTitle: String
-    public let modules: [String]
     public let status: CaseStatus
     public let hasConflicts: Bool
-    public let errors: Int
-    public let missing: Int
+    /// Changed here since the last sync (or never synced).
+    public let pendingSync: Bool
     public let updated: String
 }
 
@@ -25,6 +24,8 @@ public final class CaseListViewModel: ObservableObject {
     @Published public private(set) var rows: [CaseRow] = []
     @Published public private(set) var forms: [FormInfo] = []
     @Published public private(set) var loading = false
+    /// Cases the repository does not hold as they are here yet (all of them, not only listed).
+    @Published public private(set) var pendingSync = 0
     @Published public var filter: CaseListFilter = .all
     @Published public var message: UiMessage?
 
@@ -44,7 +45,7 @@ public final class CaseListViewModel: ObservableObject {
         defer { loading = false }
         let (lang, filter) = (self.lang, self.filter)
         do {
-            let (all, rows) = try await store.call { ffi -> ([FormInfo], [CaseRow]) in
+            let (all, rows, pending) = try await store.call { ffi -> ([FormInfo], [CaseRow], Int) in
                 let all = try WardCRF.forms(lang: lang)
                 var query = CaseFilter()
                 switch filter {
@@ -54,21 +55,18 @@ public final class CaseListViewModel: ObservableObject {
                 case .signed: query.status = .signed
                 case .conflicts: query.withConflicts = true
                 }
-                let rows = try ffi.listCases(filter: query).map { c -> CaseRow in
-                    let session = try ffi.formSession(caseId: c.caseId, lang: lang)
-                    let problems = session.completionProblems
-                    return CaseRow(
-                        caseId: c.caseId, label: Self.pseudonym(session) ?? String(c.caseId.prefix(8)),
-                        formTitle: session.title, modules: [],
-                        status: c.status, hasConflicts: c.hasConflicts,
-                        errors: problems.filter { $0.code != .required }.count,
-                        missing: problems.filter { $0.code == .required }.count,
-                        updated: Values.time(c.updatedAt, lang))
+                let titles = Dictionary(all.map { ($0.formId, $0.title) }, uniquingKeysWith: { a, _ in a })
+                let rows = try ffi.listCases(filter: query).map { c in
+                    CaseRow(caseId: c.caseId, label: c.label.isEmpty ? String(c.caseId.prefix(8)) : c.label,
+                            formTitle: titles[c.formId] ?? c.formId, status: c.status, hasConflicts: c.hasConflicts,
+                            pendingSync: c.pendingSync, updated: Values.time(c.updatedAt, lang))
                 }
-                return (all, rows)
+                let pending = Int(try ffi.pendingSyncCount())
+                return (all, rows, pending)
             }
             self.forms = all
             self.rows = rows
+            self.pendingSync = pending
         } catch {
             message = Messages.forError(error, lang)
         }

@@ -43,6 +43,10 @@ final class SyncCoordinatorTests: XCTestCase {
         let t = try TempStore("outlives", user: "dr-ito")
         _ = try t.ffi.createCase(formId: "icrown-core", modules: [])
         let sync = SyncCoordinator(store: t.store, lang: .en, defaults: defaults())
+        let list = CaseListViewModel(store: t.store, lang: .en)
+        await list.refresh()
+        XCTAssertEqual(list.pendingSync, 1)
+        XCTAssertEqual(list.rows.map(\.pendingSync), [true])
 
         // The Sync screen's task goes away (the screen was left): the sync does not.
         let screen = Task { await sync.sync(.user) }
@@ -52,6 +56,10 @@ final class SyncCoordinatorTests: XCTestCase {
         XCTAssertEqual(summary.pushed, 1)
         XCTAssertEqual(sync.phase, .done)
         XCTAssertNotNil(sync.lastSynced)
+
+        await list.refresh()
+        XCTAssertEqual(list.pendingSync, 0)
+        XCTAssertEqual(list.rows.map(\.pendingSync), [false])
 
         let early = await sync.sync(.foreground)
         XCTAssertEqual(early, .skipped)
