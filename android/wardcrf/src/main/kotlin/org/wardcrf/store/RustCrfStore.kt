@@ -107,6 +107,8 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
             is WardcrfException.NotEnrolled -> CrfError.NotEnrolled()
             is WardcrfException.Revoked -> CrfError.Revoked()
             is WardcrfException.Refused -> CrfError.Refused(e.reason)
+            is WardcrfException.CertificateMismatch -> CrfError.CertificateMismatch(e.server)
+            is WardcrfException.BadEnrolmentCode -> CrfError.BadEnrolmentCode(e.reason)
             is WardcrfException.Network -> CrfError.Network(e.reason)
             is WardcrfException.UpdateRequired -> CrfError.UpdateRequired(e.serverProtocol.toInt())
             is WardcrfException.Cancelled -> CrfError.Cancelled()
@@ -292,7 +294,7 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
             valuesJson = v.valuesJson,
             report = report(v.report),
             conflicts = v.conflicts.map { c ->
-                ConflictItem(c.caseId, ref(c.path), c.candidates.map { CandidateItem(it.valueJson, it.device, it.user, it.time) })
+                ConflictItem(c.caseId, ref(c.path), c.candidates.map { CandidateItem(it.valueJson, it.device, it.user, it.time, it.reason) })
             },
         )
     }
@@ -323,7 +325,7 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
 
     override fun conflicts(caseId: String?) = mapped {
         store.conflicts(caseId).map { c ->
-            ConflictItem(c.caseId, ref(c.path), c.candidates.map { CandidateItem(it.valueJson, it.device, it.user, it.time) })
+            ConflictItem(c.caseId, ref(c.path), c.candidates.map { CandidateItem(it.valueJson, it.device, it.user, it.time, it.reason) })
         }
     }
 
@@ -334,6 +336,11 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
 
     override fun enroll(serverUrl: String, code: String) = mapped {
         val e = store.enroll(serverUrl, code)
+        EnrolmentInfo(e.deviceId, e.siteId, e.serverUrl)
+    }
+
+    override fun enrollWithQr(payload: String) = mapped {
+        val e = store.enrollWithQr(payload)
         EnrolmentInfo(e.deviceId, e.siteId, e.serverUrl)
     }
 
