@@ -339,7 +339,9 @@ impl CaseStore {
         Ok(self.store()?.create_case(&form_id, &modules)?)
     }
 
-    /// The cases matching `filter`, most recently updated first (no decryption).
+    /// The cases matching `filter`, most recently updated first, each with its display label,
+    /// open conflicts and "not yet synced" flag. No case is opened: the labels are kept
+    /// sealed beside the cases (the first list after an app update labels older cases once).
     #[uniffi::method(default(filter))]
     pub fn list_cases(&self, filter: CaseFilter) -> Result<Vec<CaseSummary>, WardcrfError> {
         Ok(self
@@ -348,6 +350,23 @@ impl CaseStore {
             .into_iter()
             .map(Into::into)
             .collect())
+    }
+
+    /// How many cases the repository does not hold as they are here yet (changed since the
+    /// last sync, or never synced): the global "not yet synced" count.
+    pub fn pending_sync_count(&self) -> Result<u32, WardcrfError> {
+        let n = self.store()?.pending_sync_count()?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Moves what the store's write-ahead log holds into its database file. Saves do not do
+    /// this (it made an occasional save slow): call it when the user is idle (e.g. the app
+    /// goes to the background, or a screen has had no input for a few seconds); a sync does
+    /// it when it ends. Cheap when there is little to move; works locked, and is not use of
+    /// the store (it does not hold off the inactivity lock).
+    pub fn checkpoint(&self) -> Result<(), WardcrfError> {
+        self.peek().checkpoint()?;
+        Ok(())
     }
 
     /// A case with its values, validation report (messages in `lang`) and open conflicts.

@@ -187,7 +187,8 @@ impl From<core::FieldPath> for FieldPath {
     }
 }
 
-/// A case in a list: what the store keeps unencrypted (no patient data).
+/// A case in a list, read without opening the case: what the store keeps unencrypted (no
+/// patient data) and the case's display label, kept sealed beside it.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct CaseSummary {
     pub case_id: String,
@@ -199,6 +200,15 @@ pub struct CaseSummary {
     /// Seconds since the Unix epoch.
     pub created_at: i64,
     pub updated_at: i64,
+    /// The values of the fields the form designates for a list line (e.g. study case id,
+    /// hospital record number, admission date), joined by " · "; empty when none is answered.
+    /// May identify the patient: show it on the device, never log or send it.
+    pub label: String,
+    /// The number of open conflicts.
+    pub conflicts: u32,
+    /// The repository does not hold the case as it is here yet (changed since the last sync,
+    /// or never synced): the "not yet synced" marker.
+    pub pending_sync: bool,
 }
 
 impl From<core::CaseSummary> for CaseSummary {
@@ -212,6 +222,9 @@ impl From<core::CaseSummary> for CaseSummary {
             deleted: c.deleted,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            label: c.label,
+            conflicts: c.conflicts,
+            pending_sync: c.pending_sync,
         }
     }
 }

@@ -265,23 +265,37 @@ pub fn case(cmd: CaseCommand) -> Outcome {
                 let mut out = String::new();
                 for c in &list {
                     let mut flags = Vec::new();
-                    if c.has_conflicts {
-                        flags.push("conflicts");
+                    match c.conflicts {
+                        0 if c.has_conflicts => flags.push("conflicts".to_string()),
+                        0 => {}
+                        1 => flags.push("1 conflict".to_string()),
+                        n => flags.push(format!("{n} conflicts")),
                     }
                     if c.deleted {
-                        flags.push("deleted");
+                        flags.push("deleted".to_string());
                     }
+                    let label = if c.label.is_empty() {
+                        "(no label)"
+                    } else {
+                        c.label.as_str()
+                    };
                     let _ = writeln!(
                         out,
-                        "{}  {:<12} {:<9} updated {}  {}",
+                        "{}  {:<12} {:<9} {:<10} updated {}  {label}  {}",
                         c.case_id,
                         c.form_id,
                         c.status.as_str(),
+                        if c.pending_sync {
+                            "not synced"
+                        } else {
+                            "synced"
+                        },
                         fmt_time(c.updated_at),
                         flags.join(", ")
                     );
                 }
-                let _ = writeln!(out, "{} case(s)", list.len());
+                let pending = list.iter().filter(|c| c.pending_sync).count();
+                let _ = writeln!(out, "{} case(s), {pending} not synced", list.len());
                 out
             })
         }

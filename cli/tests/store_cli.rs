@@ -811,3 +811,42 @@ fn show_gives_the_session_and_values_in_hidden_fields_are_cleared_or_kept() {
         json!(2.0)
     );
 }
+
+#[test]
+fn the_case_list_shows_the_label_and_what_is_not_synced() {
+    let s = Store::new("list-label", A_PASS);
+    let a = s.new_case("icrown-core");
+    let b = s.new_case("icrown-core");
+    assert_eq!(s.set(&a, "case_id", "ICR-0042", &[]).status.code(), Some(0));
+    assert_eq!(
+        s.set(&a, "admission_date", "2024-03-02", &[]).status.code(),
+        Some(0)
+    );
+    let list = s.ok(&["case", "list"], &[]);
+    let of = |id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["case_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(of(&a)["label"], "ICR-0042 · 2024-03-02");
+    assert_eq!(of(&b)["label"], "");
+    for c in [of(&a), of(&b)] {
+        assert_eq!(c["pending_sync"], true, "{c}");
+        assert_eq!(c["conflicts"], 0, "{c}");
+    }
+    let shown = text(&s.run(&["case", "list"], &[]).stdout);
+    let line = |id: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} in {shown}"))
+            .to_string()
+    };
+    assert!(line(&a).contains("not synced"), "{shown}");
+    assert!(line(&a).contains("ICR-0042 · 2024-03-02"), "{shown}");
+    assert!(line(&b).contains("(no label)"), "{shown}");
+    assert!(shown.contains("2 case(s), 2 not synced"), "{shown}");
+}

@@ -279,6 +279,7 @@ pub(super) fn compile(def: FormDefinition, merged: Option<Merged>) -> Result<For
             None => cx.add("require", format!("'{r}' is not a field of the form")),
         }
     }
+    check_list_label(&def, &fields, &index, &mut cx);
     if let Some(age) = &def.age {
         check_age_source(age, &fields, &index, &mut cx);
     } else if fields.iter().any(|f| !f.def.soft_by_age.is_empty()) {
@@ -426,6 +427,64 @@ fn check_age_source(
     }
 }
 
+/// The most fields a case list label may show (a list line, not a summary).
+const MAX_LIST_LABEL_FIELDS: usize = 4;
+
+/// `list_label`: a core form's distinct case-level fields whose values read as they are
+/// stored (text, numbers, dates), at most [`MAX_LIST_LABEL_FIELDS`].
+fn check_list_label(
+    def: &FormDefinition,
+    fields: &[FormField],
+    index: &HashMap<String, usize>,
+    cx: &mut Ctx,
+) {
+    if def.list_label.is_empty() {
+        return;
+    }
+    if def.extends.is_some() {
+        cx.add(
+            "list_label",
+            "is for core forms; a module's cases are listed with its core form's label",
+        );
+        return;
+    }
+    if def.list_label.len() > MAX_LIST_LABEL_FIELDS {
+        cx.add(
+            "list_label",
+            format!("names more than {MAX_LIST_LABEL_FIELDS} fields"),
+        );
+    }
+    let mut seen = HashSet::new();
+    for id in &def.list_label {
+        if !seen.insert(id) {
+            cx.add("list_label", format!("'{id}' is named twice"));
+            continue;
+        }
+        match index.get(id).map(|&i| &fields[i]) {
+            None => cx.add("list_label", format!("'{id}' is not a field of the form")),
+            Some(f) if f.group.is_some() => cx.add(
+                "list_label",
+                format!("'{id}' is in a repeating group; a label needs a case-level field"),
+            ),
+            Some(f)
+                if matches!(
+                    f.def.kind,
+                    FieldType::Choice | FieldType::Multichoice | FieldType::Boolean
+                ) =>
+            {
+                cx.add(
+                    "list_label",
+                    format!(
+                        "'{id}' is a {} field; a label shows text, numbers and dates as stored",
+                        f.def.kind.name()
+                    ),
+                )
+            }
+            Some(_) => {}
+        }
+    }
+}
+
 /// Orders fields so that every field comes after the fields its skip logic reads; reports cycles.
 fn order_by_dependencies(
     fields: &[FormField],
@@ -485,4 +544,79 @@ fn order_by_dependencies(
         }
     }
     order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Form, FormError};
+    use crate::form::definition::FormDefinition;
+
+    fn core_with_label(label: &[&str]) -> FormDefinition {
+        let mut def: FormDefinition =
+            serde_json::from_str(include_str!("../../forms/icrown-core.json")).unwrap();
+        def.list_label = label.iter().map(|s| (*s).to_string()).collect();
+        def
+    }
+
+    fn problems(def: FormDefinition) -> Vec<String> {
+        match Form::compile(def) {
+            Ok(_) => Vec::new(),
+            Err(e @ FormError::Invalid(_)) => {
+                e.problems().iter().map(ToString::to_string).collect()
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_bundled_core_form_names_its_list_label() {
+        let def = core_with_label(&["case_id", "hospital_record_number", "admission_date"]);
+        let bundled: FormDefinition =
+            serde_json::from_str(include_str!("../../forms/icrown-core.json")).unwrap();
+        assert_eq!(bundled.list_label, def.list_label);
+        assert!(problems(def).is_empty());
+    }
+
+    #[test]
+    fn a_list_label_names_distinct_case_level_fields_shown_as_stored() {
+        let got = problems(core_with_label(&[
+            "case_id",
+            "no_such_field",
+            "sex_at_birth",
+            "med_start_date",
+            "case_id",
+        ]));
+        let want = [
+            "list_label: names more than 4 fields",
+            "list_label: 'no_such_field' is not a field of the form",
+            "list_label: 'sex_at_birth' is a choice field; a label shows text, numbers and dates as stored",
+            "list_label: 'med_start_date' is in a repeating group; a label needs a case-level field",
+            "list_label: 'case_id' is named twice",
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_module_cannot_set_the_list_label() {
+        let core = core_with_label(&[]);
+        let mut module: FormDefinition =
+            serde_json::from_str(include_str!("../../forms/modules/mpox.json")).unwrap();
+        module.list_label = vec!["case_id".into()];
+        let got = match Form::compose(&core, &[&module]) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems().iter().map(ToString::to_string).collect(),
+        };
+        assert_eq!(
+            got,
+            [
+                "module 'mpox': list_label is for core forms; a module's cases are listed with its core form's label"
+            ]
+        );
+        // Alone, too.
+        assert!(
+            problems(module)
+                .iter()
+                .any(|p| p.starts_with("list_label: is for core forms")),
+        );
+    }
 }

@@ -29,6 +29,11 @@ pub struct FormDefinition {
     /// Where the patient's age comes from, for age-banded soft limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub age: Option<AgeSource>,
+    /// Core forms only: the case-level fields whose values, in this order, make a case's label
+    /// in a case list (e.g. the study case id and the admission date). Empty: cases are listed
+    /// without a label.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub list_label: Vec<String>,
     /// Choice lists shared by several fields, referenced by name from [`Field::choices`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub choice_lists: BTreeMap<String, Vec<Choice>>,

@@ -267,11 +267,11 @@ impl CaseStore {
         })
     }
 
-    /// Lists cases from the plaintext columns only (no decryption).
+    /// Lists cases with their display labels, status, conflicts and sync state, without
+    /// opening a case document (see `case_list.rs`).
     /// Needs the store unlocked, like every read: a locked tablet tells nothing of its cases.
     pub fn list(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
-        self.key()?;
-        Ok(db::list(&self.conn, filter)?)
+        self.list_cases(filter)
     }
 
     /// Moves a case along draft → complete → signed, or reopens it (with a reason).

@@ -10,14 +10,33 @@ use super::{CaseFilter, CaseSummary, Status};
 use rusqlite::{Connection, OptionalExtension, Result, params};
 use std::path::Path;
 
-/// Opens the database file with the store's settings (WAL, durable writes, foreign keys).
+/// The write-ahead log size (in pages; 16 MiB at SQLite's 4 KiB pages, some 300 field
+/// saves of a full case) past which a commit checkpoints by itself. SQLite's default, 1000
+/// pages, checkpointed inside about one save in 74; with this limit, a store whose app
+/// checkpoints at idle ([`super::CaseStore::checkpoint`]) never reaches it, and one whose app
+/// does not still keeps a bounded log.
+pub(super) const WAL_LIMIT_PAGES: u32 = 4096;
+
+/// Opens the database file with the store's settings (WAL, durable writes, foreign keys,
+/// checkpoints off the save path).
 pub(super) fn connect(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_LIMIT_PAGES)?;
     Ok(conn)
+}
+
+/// A passive checkpoint of the write-ahead log; returns the pages copied into the database.
+pub(super) fn checkpoint(conn: &Connection) -> Result<u32> {
+    // (busy, pages in the log, pages checkpointed); -1, -1 when not in WAL mode.
+    let (_busy, _log, copied): (i64, i64, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    Ok(u32::try_from(copied).unwrap_or(0))
 }
 
 /// Whether an error means the file is not a (sound) SQLite database.
@@ -259,9 +278,12 @@ pub(super) struct CaseRow<'a> {
     pub form_id: &'a str,
     pub form_version: &'a str,
     pub status: Status,
-    pub has_conflicts: bool,
+    /// Open conflicts.
+    pub conflicts: usize,
     pub deleted: bool,
     pub doc: &'a [u8],
+    /// The sealed display label.
+    pub label: &'a [u8],
     pub local_heads: &'a [u8],
     /// The heads the repository holds, when known anew (after a sync).
     pub server_heads: Option<&'a [u8]>,
@@ -278,24 +300,25 @@ pub(super) fn write_case(
     time: i64,
 ) -> Result<()> {
     let status = row.status.as_str();
-    let conflicts = i64::from(row.has_conflicts);
+    let has_conflicts = i64::from(row.conflicts > 0);
+    let conflicts = i64::try_from(row.conflicts).unwrap_or(i64::MAX);
     let deleted = i64::from(row.deleted);
     let tx = conn.savepoint()?;
     if insert {
         tx.execute(
             "INSERT INTO cases (case_id, form_id, form_version, status, has_conflicts, deleted, created_at, updated_at, doc)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
-            params![row.case_id, row.form_id, row.form_version, status, conflicts, deleted, time, row.doc],
+            params![row.case_id, row.form_id, row.form_version, status, has_conflicts, deleted, time, row.doc],
         )?;
     } else {
         tx.execute(
             "UPDATE cases SET status = ?2, has_conflicts = ?3, deleted = ?4, updated_at = ?5, doc = ?6 WHERE case_id = ?1",
-            params![row.case_id, status, conflicts, deleted, time, row.doc],
+            params![row.case_id, status, has_conflicts, deleted, time, row.doc],
         )?;
     }
     tx.execute(
-        "UPDATE cases SET local_heads = ?2 WHERE case_id = ?1",
-        params![row.case_id, row.local_heads],
+        "UPDATE cases SET local_heads = ?2, label = ?3, conflicts = ?4 WHERE case_id = ?1",
+        params![row.case_id, row.local_heads, row.label, conflicts],
     )?;
     if let Some(heads) = row.server_heads {
         tx.execute(
@@ -313,10 +336,19 @@ pub(super) fn write_case(
     tx.commit()
 }
 
-/// Cases from the plaintext columns, newest first.
-pub(super) fn list(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseSummary>> {
+/// A case of the list as stored: its summary (label still empty) and sealed label (`None`:
+/// written before labels were kept, until the backfill).
+pub(super) struct ListRow {
+    pub summary: CaseSummary,
+    pub sealed_label: Option<Vec<u8>>,
+}
+
+/// Cases from the listing columns, newest first; never a document.
+pub(super) fn list(conn: &Connection, filter: &CaseFilter) -> Result<Vec<ListRow>> {
     let mut stmt = conn.prepare(
-        "SELECT case_id, form_id, form_version, status, has_conflicts, deleted, created_at, updated_at FROM cases
+        "SELECT case_id, form_id, form_version, status, has_conflicts, deleted, created_at, updated_at,
+                conflicts, server_heads = x'' OR local_heads != server_heads, label
+         FROM cases
          WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR form_id = ?2) AND (?3 IS NULL OR updated_at >= ?3)
            AND (?4 = 0 OR has_conflicts = 1) AND (?5 = 1 OR deleted = 0)
          ORDER BY updated_at DESC, case_id",
@@ -330,19 +362,59 @@ pub(super) fn list(conn: &Connection, filter: &CaseFilter) -> Result<Vec<CaseSum
             i64::from(filter.include_deleted)
         ],
         |r| {
-            Ok(CaseSummary {
-                case_id: r.get(0)?,
-                form_id: r.get(1)?,
-                form_version: r.get(2)?,
-                status: Status::parse(&r.get::<_, String>(3)?),
-                has_conflicts: r.get::<_, i64>(4)? != 0,
-                deleted: r.get::<_, i64>(5)? != 0,
-                created_at: r.get(6)?,
-                updated_at: r.get(7)?,
+            Ok(ListRow {
+                summary: CaseSummary {
+                    case_id: r.get(0)?,
+                    form_id: r.get(1)?,
+                    form_version: r.get(2)?,
+                    label: String::new(),
+                    status: Status::parse(&r.get::<_, String>(3)?),
+                    has_conflicts: r.get::<_, i64>(4)? != 0,
+                    deleted: r.get::<_, i64>(5)? != 0,
+                    created_at: r.get(6)?,
+                    updated_at: r.get(7)?,
+                    conflicts: u32::try_from(r.get::<_, i64>(8)?).unwrap_or(u32::MAX),
+                    pending_sync: r.get::<_, i64>(9)? != 0,
+                },
+                sealed_label: r.get(10)?,
             })
         },
     )?;
     rows.collect()
+}
+
+/// Cases written before labels were kept (through the partial index of migration 007).
+pub(super) fn unlabelled_case_ids(conn: &Connection) -> Result<Vec<String>> {
+    ids(
+        conn,
+        "SELECT case_id FROM cases WHERE label IS NULL ORDER BY case_id",
+        [],
+    )
+}
+
+/// Keeps the sealed label and conflict count the backfill made for a case.
+pub(super) fn put_label(
+    conn: &Connection,
+    case_id: &str,
+    label: &[u8],
+    conflicts: usize,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE cases SET label = ?2, conflicts = ?3 WHERE case_id = ?1",
+        params![case_id, label, i64::try_from(conflicts).unwrap_or(i64::MAX)],
+    )?;
+    Ok(())
+}
+
+/// How many cases the repository does not hold as they are here (the outbox's size, through
+/// its partial index).
+pub(super) fn pending_sync_count(conn: &Connection) -> Result<u64> {
+    conn.query_row(
+        "SELECT count(*) FROM cases WHERE server_heads = x'' OR local_heads != server_heads",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| u64::try_from(n).unwrap_or(0))
 }
 
 fn ids(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<String>> {

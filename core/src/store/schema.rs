@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_outbox_index.sql"),
     include_str!("migrations/005_local_parts.sql"),
     include_str!("migrations/006_staff_keys.sql"),
+    include_str!("migrations/007_case_list.sql"),
 ];
 
 /// The schema version this code writes.

@@ -156,12 +156,17 @@ impl CaseStore {
     }
 
     /// Drops the data key from memory and signs the user out (the inactivity lock, the app
-    /// going to the background, signing out). The store stays open.
+    /// going to the background, signing out). The store stays open; its write-ahead log is
+    /// checkpointed, as a locked tablet is an idle one.
     pub fn lock(&mut self) {
         if self.key.take().is_some() || self.session.is_some() {
             tracing::info!("store locked");
         }
         self.session = None;
+        // A locked tablet is an idle one: the WAL is written back now, not inside a save.
+        if let Err(e) = self.checkpoint() {
+            tracing::warn!(error = %e, "checkpoint at lock failed");
+        }
     }
 
     /// PBKDF2 iterations for the wraps this store makes from now on; tests only (never

@@ -78,7 +78,7 @@ impl CaseStore {
         if server.is_empty()
             && let Some(heads) = document::decode_heads(&local).filter(|h| !h.is_empty())
         {
-            let plain = self.key()?.open(&Self::aad(case_id), &blob)?;
+            let plain = self.open_document(case_id, &blob)?;
             return Ok(crate::sync::CaseChanges {
                 case_id: case_id.to_string(),
                 form_id,

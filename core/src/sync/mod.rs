@@ -351,6 +351,10 @@ pub fn sync_cancellable<S: StoreAccess>(
         Ok(())
     };
     let outcome = run();
+    // What the exchange wrote leaves the WAL now, not inside a later save.
+    if let Err(e) = store.with(|s| s.checkpoint()) {
+        tracing::warn!(error = %e, "checkpoint after sync failed");
+    }
     let duration_ms = millis(started.elapsed());
     match outcome {
         Ok(()) => {

@@ -157,6 +157,12 @@ fn merge_module(
             }),
         }
     }
+    if !m.list_label.is_empty() {
+        problems.push(Problem::new(
+            loc,
+            "list_label is for core forms; a module's cases are listed with its core form's label",
+        ));
+    }
     merged.rules.extend(m.rules.iter().cloned());
     for r in &m.require {
         if !merged.require.contains(r) {
