@@ -277,8 +277,15 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
                 withConflicts = query.withConflicts,
                 includeDeleted = query.includeDeleted,
             ),
-        ).map { CaseItem(it.caseId, it.formId, it.formVersion, status(it.status), it.hasConflicts, it.deleted, it.createdAt, it.updatedAt) }
+        ).map {
+            CaseItem(
+                it.caseId, it.formId, it.formVersion, status(it.status), it.hasConflicts, it.deleted, it.createdAt, it.updatedAt,
+                label = it.label, conflicts = it.conflicts.toInt(), pendingSync = it.pendingSync,
+            )
+        }
     }
+
+    override fun pendingSyncCount() = mapped { store.pendingSyncCount().toInt() }
 
     override fun createCase(formId: String, modules: List<String>) = mapped { store.createCase(formId, modules) }
 

@@ -68,7 +68,7 @@ fun EnrolmentScreen(store: CrfStore, onBack: () -> Unit, onEnrolled: () -> Unit)
                 EnrolmentMode.SCAN -> ScanCode(state, model)
                 EnrolmentMode.TYPE -> TypeCode(state, model)
             }
-            state.message?.let { Message(it) }
+            state.message?.let { EnrolmentMessage(it) }
         }
     }
 }
@@ -124,7 +124,7 @@ private fun TypeCode(state: EnrolmentState, model: EnrolmentModel) {
 }
 
 @Composable
-private fun Message(message: UiMessage) {
+private fun EnrolmentMessage(message: UiMessage) {
     Text(
         message.text,
         color = if (message.isError) MaterialTheme.colorScheme.error else MaterialTheme.colorScheme.primary,

@@ -90,7 +90,11 @@ interface CrfStore : AutoCloseable {
      */
     fun complete(caseId: String, hidden: HiddenChoice, lang: Lang): FormSession
 
+    /** The cases, most recently updated first, with their labels: no case is opened. */
     fun listCases(query: CaseQuery = CaseQuery()): List<CaseItem>
+
+    /** How many cases the repository does not hold as they are here yet. */
+    fun pendingSyncCount(): Int
     fun createCase(formId: String, modules: List<String> = emptyList()): String
     fun viewCase(caseId: String, lang: Lang): CaseDetail
 
@@ -166,6 +170,15 @@ data class CaseItem(
     val deleted: Boolean,
     val createdAt: Long,
     val updatedAt: Long,
+    /**
+     * The values of the fields the form designates for a list line, joined by " · "; empty
+     * when none is answered. May identify the patient: show it, never log it.
+     */
+    val label: String = "",
+    /** Open conflicts. */
+    val conflicts: Int = 0,
+    /** The repository does not hold the case as it is here yet. */
+    val pendingSync: Boolean = false,
 )
 
 data class CaseQuery(

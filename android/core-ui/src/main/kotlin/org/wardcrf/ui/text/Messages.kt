@@ -229,5 +229,7 @@ object Messages {
         is CrfError.LockedOut -> error(MessageKey.LOCKED_OUT, lang)
         is CrfError.NotSiteStaff -> error(MessageKey.NOT_SITE_STAFF, lang)
         is CrfError.HiddenValuesPending -> error(MessageKey.HIDDEN_VALUES_PENDING, lang, e.count)
+        // The app offers no recovery with the repository's unlock key: nothing to tell but support.
+        is CrfError.BadUnlockKey, is CrfError.NoUnlockKey -> error(MessageKey.UNEXPECTED, lang)
     }
 }

@@ -78,7 +78,7 @@ class EnrolmentQrTest {
     fun stop() = server.close()
 
     @Test
-    fun `a scanned code enrols; a wrong fingerprint or a text that is no code is told and nothing is kept`() = runBlocking {
+    fun `a scanned code enrols, a wrong fingerprint or a text that is no code is told and nothing is kept`() = runBlocking {
         val pin = assertNotNull(server.enrolmentPin, "the server advertises its CA's fingerprint")
         TempStore("qr", "dr-qr", enrolled = false).use { t ->
             val enrol = EnrolmentModel(t.crf, Lang.EN, this, Dispatchers.IO)
