@@ -107,6 +107,8 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
             is WardcrfException.NotEnrolled -> CrfError.NotEnrolled()
             is WardcrfException.Revoked -> CrfError.Revoked()
             is WardcrfException.Refused -> CrfError.Refused(e.reason)
+            is WardcrfException.CertificateMismatch -> CrfError.CertificateMismatch(e.server)
+            is WardcrfException.BadEnrolmentCode -> CrfError.BadEnrolmentCode(e.reason)
             is WardcrfException.Network -> CrfError.Network(e.reason)
             is WardcrfException.UpdateRequired -> CrfError.UpdateRequired(e.serverProtocol.toInt())
             is WardcrfException.Cancelled -> CrfError.Cancelled()
@@ -275,8 +277,15 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
                 withConflicts = query.withConflicts,
                 includeDeleted = query.includeDeleted,
             ),
-        ).map { CaseItem(it.caseId, it.formId, it.formVersion, status(it.status), it.hasConflicts, it.deleted, it.createdAt, it.updatedAt) }
+        ).map {
+            CaseItem(
+                it.caseId, it.formId, it.formVersion, status(it.status), it.hasConflicts, it.deleted, it.createdAt, it.updatedAt,
+                label = it.label, conflicts = it.conflicts.toInt(), pendingSync = it.pendingSync,
+            )
+        }
     }
+
+    override fun pendingSyncCount() = mapped { store.pendingSyncCount().toInt() }
 
     override fun createCase(formId: String, modules: List<String>) = mapped { store.createCase(formId, modules) }
 
@@ -292,7 +301,7 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
             valuesJson = v.valuesJson,
             report = report(v.report),
             conflicts = v.conflicts.map { c ->
-                ConflictItem(c.caseId, ref(c.path), c.candidates.map { CandidateItem(it.valueJson, it.device, it.user, it.time) })
+                ConflictItem(c.caseId, ref(c.path), c.candidates.map { CandidateItem(it.valueJson, it.device, it.user, it.time, it.reason) })
             },
         )
     }
@@ -323,7 +332,7 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
 
     override fun conflicts(caseId: String?) = mapped {
         store.conflicts(caseId).map { c ->
-            ConflictItem(c.caseId, ref(c.path), c.candidates.map { CandidateItem(it.valueJson, it.device, it.user, it.time) })
+            ConflictItem(c.caseId, ref(c.path), c.candidates.map { CandidateItem(it.valueJson, it.device, it.user, it.time, it.reason) })
         }
     }
 
@@ -334,6 +343,11 @@ class RustCrfStore(val store: CaseStore) : CrfStore {
 
     override fun enroll(serverUrl: String, code: String) = mapped {
         val e = store.enroll(serverUrl, code)
+        EnrolmentInfo(e.deviceId, e.siteId, e.serverUrl)
+    }
+
+    override fun enrollWithQr(payload: String) = mapped {
+        val e = store.enrollWithQr(payload)
         EnrolmentInfo(e.deviceId, e.siteId, e.serverUrl)
     }
 

@@ -108,7 +108,7 @@ internal object SessionMapping {
         },
         messages = f.messages.map { FieldMessage(Problem.valueOf(it.code.name), it.message, it.warning) },
         candidates = f.candidates.map { c ->
-            SessionCandidate(c.answer?.let(::answer), c.shown, c.device, c.user, c.time, reason = null)
+            SessionCandidate(c.answer?.let(::answer), c.shown, c.device, c.user, c.time, c.reason)
         },
     )
 

@@ -19,6 +19,7 @@ import androidx.compose.material.icons.filled.MoreVert
 import androidx.compose.material.icons.filled.ReportProblem
 import androidx.compose.material.icons.filled.Person
 import androidx.compose.material.icons.filled.Sync
+import androidx.compose.material.icons.filled.CloudUpload
 import androidx.compose.material.icons.filled.Warning
 import androidx.compose.material3.AlertDialog
 import androidx.compose.material3.Badge
@@ -125,13 +126,17 @@ fun CaseListScreen(
                         Icon(Icons.Default.ReportProblem, contentDescription = stringResource(R.string.action_conflicts))
                     }
                     IconButton(onClick = onSync) {
-                        // A sync running in the background (WorkManager) shows on the sync button.
-                        if (syncing) {
-                            BadgedBox(badge = { Badge() }) {
+                        // A sync running in the background (WorkManager) shows on the sync
+                        // button; otherwise the count of cases not yet synced does.
+                        val pending = state.pendingSync
+                        when {
+                            syncing -> BadgedBox(badge = { Badge() }) {
                                 Icon(Icons.Default.Sync, contentDescription = stringResource(R.string.action_sync_running))
                             }
-                        } else {
-                            Icon(Icons.Default.Sync, contentDescription = stringResource(R.string.action_sync))
+                            pending > 0 -> BadgedBox(badge = { Badge { Text(if (pending > 99) "99+" else pending.toString()) } }) {
+                                Icon(Icons.Default.Sync, contentDescription = stringResource(R.string.action_sync_pending, pending))
+                            }
+                            else -> Icon(Icons.Default.Sync, contentDescription = stringResource(R.string.action_sync))
                         }
                     }
                     IconButton(onClick = { menu = true }) {
@@ -212,19 +217,24 @@ private fun filterLabel(f: CaseFilter) = stringResource(
 @Composable
 private fun CaseListItem(row: CaseRow, onClick: () -> Unit) {
     val conflictText = stringResource(R.string.badge_conflicts)
+    val pendingText = stringResource(R.string.badge_not_synced)
     ListItem(
         modifier = Modifier.clickable(onClick = onClick),
-        headlineContent = { Text(row.label, style = MaterialTheme.typography.titleMedium) },
+        headlineContent = {
+            Text(
+                if (row.unlabelled) stringResource(R.string.case_unlabelled, row.label) else row.label,
+                style = MaterialTheme.typography.titleMedium,
+            )
+        },
         supportingContent = {
             Column {
-                Text((listOf(row.formTitle) + row.modules).joinToString(" + "))
+                Text(row.formTitle)
                 Text(stringResource(R.string.case_updated, row.updated), style = MaterialTheme.typography.bodySmall)
-                if (row.errors > 0 || row.missing > 0) {
-                    Text(
-                        stringResource(R.string.case_open_issues, row.errors, row.missing),
-                        style = MaterialTheme.typography.bodySmall,
-                        color = if (row.errors > 0) MaterialTheme.colorScheme.error else MaterialTheme.colorScheme.onSurfaceVariant,
-                    )
+                if (row.pendingSync) {
+                    Row(verticalAlignment = Alignment.CenterVertically, horizontalArrangement = Arrangement.spacedBy(4.dp)) {
+                        Icon(Icons.Default.CloudUpload, contentDescription = null, tint = MaterialTheme.colorScheme.onSurfaceVariant)
+                        Text(pendingText, style = MaterialTheme.typography.bodySmall, color = MaterialTheme.colorScheme.onSurfaceVariant)
+                    }
                 }
             }
         },

@@ -10,9 +10,6 @@ import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import org.wardcrf.ui.form.Values
-import org.wardcrf.ui.store.Answer
-import org.wardcrf.ui.store.FieldRef
-import org.wardcrf.ui.store.answerOf
 import org.wardcrf.ui.store.CaseQuery
 import org.wardcrf.ui.store.CrfStore
 import org.wardcrf.ui.store.FormSummary
@@ -27,14 +24,19 @@ enum class CaseFilter { ALL, DRAFT, COMPLETE, SIGNED, CONFLICTS }
 /** A case in the ward's list. */
 data class CaseRow(
     val caseId: String,
-    /** The study pseudonym (`case_id` field) when entered, else the start of the case id. */
+    /**
+     * The case's label from the fields its form designates (study case ID, hospital record
+     * number, admission date) when one is answered, else the start of the case id.
+     */
     val label: String,
+    /** Whether [label] is the start of the case id (no designated field answered yet). */
+    val unlabelled: Boolean,
     val formTitle: String,
-    val modules: List<String>,
     val status: Status,
     val hasConflicts: Boolean,
-    val errors: Int,
-    val missing: Int,
+    val conflicts: Int,
+    /** Not yet synced: the repository does not hold the case as it is here. */
+    val pendingSync: Boolean,
     val updated: String,
 )
 
@@ -47,13 +49,15 @@ data class CaseListState(
     /** Disease modules, by the core form they extend. */
     val modules: Map<String, List<FormSummary>> = emptyMap(),
     val serverUrl: String? = null,
+    /** Cases not yet synced, on the whole tablet (whatever the filter): the sync button's count. */
+    val pendingSync: Int = 0,
     val message: UiMessage? = null,
 )
 
 /**
- * The ward's case list: status and conflict badges, what is left per case, a filter, and new
- * cases. Opening a case decrypts it (for the pseudonym and the counts): fine for a ward's
- * tens of cases.
+ * The ward's case list: each case's label, status, conflict and "not yet synced" badges, the
+ * count of cases not yet synced, a filter, and new cases. No case is opened for the list: the
+ * store keeps each case's label sealed beside it.
  */
 class CaseListModel(
     private val store: CrfStore,
@@ -111,17 +115,15 @@ class CaseListModel(
             CaseFilter.CONFLICTS -> CaseQuery(withConflicts = true)
         }
         val rows = store.listCases(query).map { c ->
-            val detail = store.viewCase(c.caseId, lang)
-            val pseudonym = (store.formSession(c.caseId, lang).answerOf(FieldRef(PSEUDONYM)) as? Answer.Text)?.text
             CaseRow(
                 caseId = c.caseId,
-                label = pseudonym ?: c.caseId.take(8),
+                label = c.label.ifEmpty { c.caseId.take(8) },
+                unlabelled = c.label.isEmpty(),
                 formTitle = titles[c.formId] ?: c.formId,
-                modules = detail.modules.map { titles[it] ?: it },
                 status = c.status,
                 hasConflicts = c.hasConflicts,
-                errors = detail.report.errors.size,
-                missing = detail.report.missing.size,
+                conflicts = c.conflicts,
+                pendingSync = c.pendingSync,
                 updated = Values.time(c.updatedAt, lang, zone),
             )
         }
@@ -131,11 +133,7 @@ class CaseListModel(
             forms = all.filter { it.extends == null },
             modules = all.filter { it.extends != null }.groupBy { it.extends!! },
             serverUrl = store.serverUrl(),
+            pendingSync = store.pendingSyncCount(),
         )
-    }
-
-    private companion object {
-        /** The form field that holds the study pseudonym. */
-        const val PSEUDONYM = "case_id"
     }
 }

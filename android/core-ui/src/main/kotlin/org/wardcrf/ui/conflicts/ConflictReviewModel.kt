@@ -139,7 +139,7 @@ class ConflictReviewModel(
                     CandidateUi(
                         valueJson = c.valueJson,
                         value = worded?.shown ?: c.valueJson,
-                        reason = worded?.reason,
+                        reason = worded?.reason ?: c.reason,
                         user = c.user,
                         time = Values.time(c.time, lang, zone),
                         device = c.device,

@@ -90,7 +90,11 @@ interface CrfStore : AutoCloseable {
      */
     fun complete(caseId: String, hidden: HiddenChoice, lang: Lang): FormSession
 
+    /** The cases, most recently updated first, with their labels: no case is opened. */
     fun listCases(query: CaseQuery = CaseQuery()): List<CaseItem>
+
+    /** How many cases the repository does not hold as they are here yet. */
+    fun pendingSyncCount(): Int
     fun createCase(formId: String, modules: List<String> = emptyList()): String
     fun viewCase(caseId: String, lang: Lang): CaseDetail
 
@@ -110,6 +114,14 @@ interface CrfStore : AutoCloseable {
     /** The repository this device is enrolled with, if any. */
     fun serverUrl(): String?
     fun enroll(serverUrl: String, code: String): EnrolmentInfo
+
+    /**
+     * Enrols from the text of the console's enrolment QR code (address, one-time code and the
+     * repository's certificate fingerprint, which the store then pins):
+     * [CrfError.BadEnrolmentCode] when the text is not such a code,
+     * [CrfError.CertificateMismatch] when the repository's certificate is not the one named.
+     */
+    fun enrollWithQr(payload: String): EnrolmentInfo
 
     /** Syncs until both sides hold everything; [onProgress] hears after each exchange. */
     fun sync(onProgress: (SyncCounts) -> Unit, cancel: CancelSignal): SyncResult
@@ -158,6 +170,15 @@ data class CaseItem(
     val deleted: Boolean,
     val createdAt: Long,
     val updatedAt: Long,
+    /**
+     * The values of the fields the form designates for a list line, joined by " · "; empty
+     * when none is answered. May identify the patient: show it, never log it.
+     */
+    val label: String = "",
+    /** Open conflicts. */
+    val conflicts: Int = 0,
+    /** The repository does not hold the case as it is here yet. */
+    val pendingSync: Boolean = false,
 )
 
 data class CaseQuery(
@@ -262,7 +283,8 @@ data class Report(
     val valuesJson: String,
 )
 
-data class CandidateItem(val valueJson: String, val device: String, val user: String, val time: Long)
+/** One value of a field in conflict; [reason]: the reason given with the change that wrote it. */
+data class CandidateItem(val valueJson: String, val device: String, val user: String, val time: Long, val reason: String? = null)
 data class ConflictItem(val caseId: String, val path: FieldRef, val candidates: List<CandidateItem>)
 
 data class CaseDetail(
@@ -347,6 +369,15 @@ sealed class CrfError(message: String) : Exception(message) {
     class NotEnrolled : CrfError("this device is not enrolled")
     class Revoked : CrfError("this device has been revoked")
     class Refused(val reason: String) : CrfError("the repository refused: $reason")
+
+    /**
+     * The repository did not present the certificate the enrolment QR code (or the pin kept
+     * from it) names: it may not be the hospital's repository. Nothing was sent or kept.
+     */
+    class CertificateMismatch(val server: String) : CrfError("$server: the certificate does not match the enrolment code's fingerprint")
+
+    /** The scanned text is not a usable enrolment QR code ([reason] never holds the code). */
+    class BadEnrolmentCode(val reason: String) : CrfError("not a usable enrolment code: $reason")
     class Network(val reason: String) : CrfError("the repository could not be reached: $reason")
     class UpdateRequired(val serverProtocol: Int) : CrfError("the repository speaks protocol $serverProtocol")
     class Cancelled : CrfError("the sync was cancelled")

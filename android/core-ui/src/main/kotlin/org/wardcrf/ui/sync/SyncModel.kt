@@ -133,7 +133,13 @@ class SyncModel(
     }
 }
 
+/** How the tablet is enrolled: the console's QR code read by the camera, or the code typed. */
+enum class EnrolmentMode { SCAN, TYPE }
+
 data class EnrolmentState(
+    val mode: EnrolmentMode = EnrolmentMode.SCAN,
+    /** In [EnrolmentMode.SCAN]: the camera looks for a code (until one is read, and again on "scan again"). */
+    val scanning: Boolean = true,
     val serverUrl: String = "",
     val code: String = "",
     val busy: Boolean = false,
@@ -141,11 +147,16 @@ data class EnrolmentState(
     val message: UiMessage? = null,
 ) {
     val canSubmit: Boolean get() = !busy && serverUrl.isNotBlank() && code.isNotBlank()
+
+    /** A read code failed (or none was read yet): the camera may look again. */
+    val canScanAgain: Boolean get() = mode == EnrolmentMode.SCAN && !scanning && !busy && enrolled == null
 }
 
 /**
- * Enrolment: the repository's address and the one-time code from the site administrator. The
- * device token stays sealed in the store; the code is cleared once used.
+ * Enrolment: the console's QR code read by the camera (address, one-time code and the
+ * repository's certificate fingerprint, which the store pins), or the repository's address and
+ * the one-time code from the site administrator typed. The device token stays sealed in the
+ * store; the code is cleared once used, and a scanned code is never kept in the state.
  */
 class EnrolmentModel(
     private val store: CrfStore,
@@ -159,12 +170,38 @@ class EnrolmentModel(
     fun setServerUrl(url: String) = _state.update { it.copy(serverUrl = url, message = null) }
     fun setCode(code: String) = _state.update { it.copy(code = code, message = null) }
 
+    /** The camera is refused or the code cannot be read: the address and code are typed. */
+    fun typeInstead() = _state.update { it.copy(mode = EnrolmentMode.TYPE, scanning = false, message = null) }
+
+    /** Back to the camera from the typed form. */
+    fun scanInstead() = _state.update { it.copy(mode = EnrolmentMode.SCAN, scanning = true, message = null) }
+
+    /** After a failed scan, the camera looks again (the message stays until a code is read). */
+    fun scanAgain() = _state.update { if (it.canScanAgain) it.copy(scanning = true) else it }
+
+    /** Enrols with the typed address and code. */
     fun submit(): Job = scope.launch {
         val s = _state.value
         if (!s.canSubmit) return@launch
+        enrol { store.enroll(s.serverUrl.trim(), s.code.trim()) }
+    }
+
+    /**
+     * Enrols with the text of a QR code the camera read (once: the camera stops looking until
+     * [scanAgain]). Not an enrolment code, or a repository whose certificate is not the one the
+     * code names: a message, and nothing is kept.
+     */
+    fun scanned(payload: String): Job = scope.launch {
+        val s = _state.value
+        if (s.mode != EnrolmentMode.SCAN || !s.scanning || s.busy) return@launch
+        _state.update { it.copy(scanning = false) }
+        enrol { store.enrollWithQr(payload.trim()) }
+    }
+
+    private suspend fun enrol(call: () -> EnrolmentInfo) {
         _state.update { it.copy(busy = true, message = null) }
         try {
-            val info = withContext(io) { store.enroll(s.serverUrl.trim(), s.code.trim()) }
+            val info = withContext(io) { call() }
             _state.update {
                 it.copy(busy = false, enrolled = info, code = "", serverUrl = info.serverUrl,
                     message = Messages.info(MessageKey.ENROLLED, lang, info.siteId))

@@ -24,6 +24,12 @@ enum class SyncFailure {
     NOT_ENROLLED,
     REVOKED,
     REFUSED,
+
+    /**
+     * The repository presented another certificate than the one pinned at enrolment: it may
+     * not be the hospital's repository, and nothing was sent. A person must look.
+     */
+    CERTIFICATE_MISMATCH,
     UPDATE_REQUIRED,
 
     /** Stopped between two exchanges on request; what was exchanged is kept. */
@@ -61,6 +67,7 @@ object SyncPolicy {
         is CrfError.NotEnrolled -> SyncFailure.NOT_ENROLLED
         is CrfError.Revoked -> SyncFailure.REVOKED
         is CrfError.Refused -> SyncFailure.REFUSED
+        is CrfError.CertificateMismatch -> SyncFailure.CERTIFICATE_MISMATCH
         is CrfError.UpdateRequired -> SyncFailure.UPDATE_REQUIRED
         is CrfError.Cancelled -> SyncFailure.CANCELLED
         is CrfError.Storage -> SyncFailure.STORAGE
@@ -70,8 +77,8 @@ object SyncPolicy {
     fun actionFor(failure: SyncFailure): SyncAction = when (failure) {
         SyncFailure.NETWORK, SyncFailure.STORAGE -> SyncAction.RETRY_WITH_BACKOFF
         SyncFailure.LOCKED, SyncFailure.KEY_UNAVAILABLE -> SyncAction.WAIT_FOR_SIGN_IN
-        SyncFailure.NOT_ENROLLED, SyncFailure.REVOKED, SyncFailure.REFUSED, SyncFailure.UPDATE_REQUIRED,
-        SyncFailure.CANCELLED, SyncFailure.OTHER -> SyncAction.STOP
+        SyncFailure.NOT_ENROLLED, SyncFailure.REVOKED, SyncFailure.REFUSED, SyncFailure.CERTIFICATE_MISMATCH,
+        SyncFailure.UPDATE_REQUIRED, SyncFailure.CANCELLED, SyncFailure.OTHER -> SyncAction.STOP
     }
 
     /** Enrolment (again) is the way on. */
@@ -92,6 +99,7 @@ object SyncPolicy {
         SyncFailure.NOT_ENROLLED -> Messages.error(MessageKey.NOT_ENROLLED, lang)
         SyncFailure.REVOKED -> Messages.error(MessageKey.REVOKED, lang)
         SyncFailure.REFUSED -> Messages.error(MessageKey.REFUSED, lang)
+        SyncFailure.CERTIFICATE_MISMATCH -> Messages.error(MessageKey.CERTIFICATE_MISMATCH, lang)
         SyncFailure.UPDATE_REQUIRED -> Messages.error(MessageKey.UPDATE_REQUIRED, lang)
         SyncFailure.STORAGE -> Messages.error(MessageKey.STORAGE, lang)
         SyncFailure.OTHER -> Messages.error(MessageKey.UNEXPECTED, lang)

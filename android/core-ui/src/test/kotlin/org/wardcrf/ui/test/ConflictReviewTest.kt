@@ -10,12 +10,14 @@ import org.wardcrf.ui.form.FormEntryModel
 import org.wardcrf.ui.store.FieldRef
 import org.wardcrf.ui.store.Lang
 import org.wardcrf.ui.store.Status
+import org.wardcrf.ui.store.field
 import org.wardcrf.ui.text.MessageKey
 import java.time.ZoneOffset
 import kotlin.test.Test
 import kotlin.test.assertContains
 import kotlin.test.assertEquals
 import kotlin.test.assertFalse
+import kotlin.test.assertNotNull
 import kotlin.test.assertTrue
 
 /** Two ward tablets merged into a conflict, reviewed and resolved through the view models. */
@@ -37,6 +39,7 @@ class ConflictReviewTest {
                 val row = list.state.value.rows.single()
                 assertEquals("TKY-0042", row.label, "the study pseudonym labels the case")
                 assertTrue(row.hasConflicts)
+                assertEquals(1, row.conflicts)
                 assertEquals(Status.DRAFT, row.status)
                 assertTrue(list.state.value.forms.any { it.formId == "icrown-core" })
                 assertTrue(list.state.value.modules.getValue("icrown-core").any { it.formId == "mpox" })
@@ -102,6 +105,29 @@ class ConflictReviewTest {
                 val labels = a.crf.formLayout("icrown-core", emptyList(), Lang.DE).fieldsById.getValue("sex_at_birth").choices
                 assertEquals(labels.map { it.label }.take(2).toSet(), conflict.candidates.map { it.value }.toSet(),
                     "choice codes are shown as their German labels")
+            }
+        }
+    }
+
+    @Test
+    fun `each candidate shows the reason given with its value`() = runBlocking {
+        TempStore("why-a", "dr-ra").use { a ->
+            TempStore("why-b", "dr-rb").use { b ->
+                val case = a.crf.createCase("icrown-core")
+                b.crf.store.mergeFrom(a.crf.store)
+                a.crf.setValue(case, FieldRef("vs_hr"), "88", reason = "re-counted")
+                b.crf.setValue(case, FieldRef("vs_hr"), "92", reason = "monitor reading")
+                a.crf.store.mergeFrom(b.crf.store)
+                val expected = mapOf("dr-ra" to "re-counted", "dr-rb" to "monitor reading")
+
+                // The store's conflicts and the form session's candidates carry them.
+                assertEquals(expected, a.crf.conflicts(case).single().candidates.associate { it.user to it.reason })
+                val field = assertNotNull(a.crf.formSession(case, Lang.EN).field(FieldRef("vs_hr")))
+                assertEquals(expected, field.candidates.associate { it.user to it.reason })
+
+                val review = ConflictReviewModel(a.crf, case, Lang.EN, this, Dispatchers.IO, ZoneOffset.UTC)
+                review.load().join()
+                assertEquals(expected, review.state.value.conflicts.single().candidates.associate { it.user to it.reason })
             }
         }
     }

@@ -70,6 +70,11 @@ class SyncPolicyTest {
         assertEquals(SyncAction.STOP, action(CrfError.NotEnrolled()))
         assertEquals(SyncAction.STOP, action(CrfError.Refused("bad token")))
         assertEquals(SyncAction.STOP, action(CrfError.UpdateRequired(9)))
+        assertEquals(SyncAction.STOP, action(CrfError.CertificateMismatch("https://crf.example.org")))
+        assertEquals(
+            MessageKey.CERTIFICATE_MISMATCH,
+            SyncPolicy.message(SyncPolicy.failureOf(CrfError.CertificateMismatch("https://crf.example.org")), Lang.EN).key,
+        )
         assertEquals(SyncAction.STOP, action(CrfError.Cancelled()))
         assertEquals(SyncAction.STOP, action(CrfError.Mismatch("c1")))
         assertEquals(SyncFailure.OTHER, SyncPolicy.failureOf(IllegalStateException("a bug")))
