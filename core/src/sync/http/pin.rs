@@ -192,18 +192,16 @@ fn time(tag: u8, text: &[u8]) -> Option<i64> {
     let field = |i: usize| rest[i..i + 2].parse::<i64>().ok();
     let (month, day, hour, minute, second) =
         (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    // The one civil-date algorithm (`crate::date`), which also refuses a date that does not exist.
+    let date = crate::PartialDate::ymd(
+        u16::try_from(year).ok()?,
+        u8::try_from(month).ok()?,
+        u8::try_from(day).ok()?,
+    )?;
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    Some(date.days_since_epoch()? * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
 #[cfg(test)]
@@ -217,5 +215,7 @@ mod tests {
         assert_eq!(time(0x18, b"21261031140258Z"), Some(4_949_128_978));
         assert_eq!(time(0x17, b"2611241402Z"), None);
         assert_eq!(time(0x04, b"261124140258Z"), None);
+        assert_eq!(time(0x17, b"260230140258Z"), None, "no 30 February");
+        assert_eq!(time(0x17, b"261124250258Z"), None, "no hour 25");
     }
 }
