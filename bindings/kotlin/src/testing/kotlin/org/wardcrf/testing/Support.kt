@@ -78,6 +78,52 @@ class TempDir(prefix: String) : AutoCloseable {
 class Tls(val chainPem: String, val keyPem: String, val caPem: String)
 
 /**
+ * A test-only certificate authority ("the hospital's CA") and a server certificate it signed for
+ * 127.0.0.1 and localhost (P-256, valid until 2126); the same as cli/tests/sync_cli.rs. The key
+ * protects nothing.
+ */
+object TestHospital {
+    val CA = """
+-----BEGIN CERTIFICATE-----
+MIIBrTCCAVOgAwIBAgIUVX96n3ZPD+q09/XFfGlAKzbfJ4cwCgYIKoZIzj0EAwIw
+IzEhMB8GA1UEAwwYV2FyZENSRiBUZXN0IEhvc3BpdGFsIENBMCAXDTI2MTEyNDE0
+MDI1OFoYDzIxMjYxMDMxMTQwMjU4WjAjMSEwHwYDVQQDDBhXYXJkQ1JGIFRlc3Qg
+SG9zcGl0YWwgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATzFSGZ/5pBnHaA
+ZzBoWMQwTHOvJs+1iOcW3pmpl4ZwfWT4bkIHIKrDKplVljQuCnUQ/BNSzO1teXaq
+s9m0cO/eo2MwYTAdBgNVHQ4EFgQUAjNkRadziX51nisM8pAeLW4tiR4wHwYDVR0j
+BBgwFoAUAjNkRadziX51nisM8pAeLW4tiR4wDwYDVR0TAQH/BAUwAwEB/zAOBgNV
+HQ8BAf8EBAMCAQYwCgYIKoZIzj0EAwIDSAAwRQIgP9desRvr1sw26Y23C9zC1bAO
+7gzgusWoh/6t6zilpEsCIQCE3wBJNi7qQv2LMN1w8cBS4bXP8ZHTIGeEbiKcplkB
+sw==
+-----END CERTIFICATE-----
+""".trimIndent() + "\n"
+    val SERVER_CERT = """
+-----BEGIN CERTIFICATE-----
+MIIByjCCAXGgAwIBAgIUWLdtrFjtnKElZ9BIIPu/rf8wiIIwCgYIKoZIzj0EAwIw
+IzEhMB8GA1UEAwwYV2FyZENSRiBUZXN0IEhvc3BpdGFsIENBMCAXDTI2MTEyNDE0
+MDI1OFoYDzIxMjYxMDMxMTQwMjU4WjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTAT
+BgcqhkjOPQIBBggqhkjOPQMBBwNCAAQL5NxTrfCmU1ehoH1nMPZCcHsOA6ozmlmW
+N8UapyYKUe0qazWyEgf4dClX5151ReE5qPcq9gg15VJ1qroH+Sq/o4GPMIGMMBoG
+A1UdEQQTMBGHBH8AAAGCCWxvY2FsaG9zdDAJBgNVHRMEAjAAMA4GA1UdDwEB/wQE
+AwIHgDATBgNVHSUEDDAKBggrBgEFBQcDATAdBgNVHQ4EFgQUNJzywVk1ox0jCSnb
+u2Q8RmkXFEAwHwYDVR0jBBgwFoAUAjNkRadziX51nisM8pAeLW4tiR4wCgYIKoZI
+zj0EAwIDRwAwRAIgTyEWgMv26oa0p+0eBATTGHuOcVU3ZHatgnO8cqRrAZoCIE2O
+o5a1Yl1+l2LwWZFDnKWKT3XN91rdU+YBN13JeV2Y
+-----END CERTIFICATE-----
+""".trimIndent() + "\n"
+    val SERVER_KEY = """
+-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgdsD2MJVOQCIMstuN
+Qvv/0jTfKZQHCk4K80HkwE8jQM6hRANCAAQL5NxTrfCmU1ehoH1nMPZCcHsOA6oz
+mlmWN8UapyYKUe0qazWyEgf4dClX5151ReE5qPcq9gg15VJ1qroH+Sq/
+-----END PRIVATE KEY-----
+""".trimIndent() + "\n"
+
+    /** The server's certificate with the CA after it, its key, and the CA to trust. */
+    fun tls() = Tls(SERVER_CERT + CA, SERVER_KEY, CA)
+}
+
+/**
  * A real `wardcrf-server` (the binary given by the system property `wardcrf.server`) on a free
  * loopback port with its own data directory; administered over HTTP (HTTPS with [tls]) with
  * its admin token.
