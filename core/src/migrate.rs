@@ -36,6 +36,33 @@ pub fn due<'a>(
         .map(|(i, sql)| (i + 1, *sql)))
 }
 
+/// The oldest schema version whose code still works on a database at `version`.
+///
+/// A database shared by several servers (PostgreSQL) is migrated by the first server of a new
+/// version to start, while servers of the version before may still be running (a rolling
+/// upgrade). A migration listed in `additive` (by the version it leads to) only adds what older
+/// code ignores (a table, a nullable column, an index): the code of the version before it keeps
+/// working. Any other migration breaks older code: it stops at its own version.
+pub fn oldest_compatible(version: u32, additive: &[u32]) -> u32 {
+    let mut oldest = version;
+    while oldest > 0 && additive.contains(&oldest) {
+        oldest -= 1;
+    }
+    oldest
+}
+
+/// Whether code that knows schema `known` may run on a database at schema `found` whose
+/// recorded oldest compatible version is `compatible_from` (`None`: not recorded). An older or
+/// equal database is migrated as usual; a newer one only when its migrations since `known`
+/// were all additive ([`oldest_compatible`]), else it is refused ([`MigrateError::TooNew`]).
+pub fn may_run(found: u32, known: u32, compatible_from: Option<u32>) -> Result<(), MigrateError> {
+    match compatible_from {
+        _ if found <= known => Ok(()),
+        Some(oldest) if oldest <= known => Ok(()),
+        _ => Err(MigrateError::TooNew { found, known }),
+    }
+}
+
 /// Applies to the SQLite database `conn` every migration of `migrations` it lacks, each in
 /// its own transaction with its new `user_version`; returns the version it is at now.
 pub fn migrate_sqlite(conn: &mut Connection, migrations: &[&str]) -> Result<u32, MigrateError> {
@@ -80,6 +107,31 @@ mod tests {
             due(4, MIGRATIONS),
             Err(MigrateError::TooNew { found: 4, known: 3 })
         ));
+    }
+
+    #[test]
+    fn older_code_runs_on_a_newer_schema_only_after_additive_migrations() {
+        // 4 and 5 add what older code ignores; 3 breaks the code before it.
+        let additive = [4, 5];
+        assert_eq!(oldest_compatible(5, &additive), 3);
+        assert_eq!(oldest_compatible(4, &additive), 3);
+        assert_eq!(oldest_compatible(3, &additive), 3);
+        assert_eq!(oldest_compatible(6, &additive), 6);
+        assert_eq!(oldest_compatible(1, &[1]), 0);
+        assert!(
+            may_run(5, 3, Some(3)).is_ok(),
+            "code of 3 on a database at 5"
+        );
+        assert!(may_run(5, 4, Some(3)).is_ok());
+        assert!(matches!(
+            may_run(5, 2, Some(3)),
+            Err(MigrateError::TooNew { found: 5, known: 2 })
+        ));
+        assert!(
+            matches!(may_run(5, 4, None), Err(MigrateError::TooNew { .. })),
+            "nothing recorded: refused"
+        );
+        assert!(may_run(3, 5, None).is_ok(), "an older database is migrated");
     }
 
     #[test]

@@ -94,6 +94,44 @@ fn migrations_are_recorded_once_and_a_newer_schema_is_refused() {
 }
 
 #[test]
+fn an_older_server_runs_on_after_additive_migrations_only() {
+    use wardcrf_server::repository::postgres::migrate_with;
+    const ALL: &[&str] = &[
+        "CREATE TABLE t1 (x INTEGER);",
+        "CREATE TABLE t2 (y INTEGER);",
+        "CREATE TABLE t3 (z INTEGER);",
+        "ALTER TABLE t1 RENAME COLUMN x TO w;",
+    ];
+    let schema = PgSchema::new(&url(), "migrate-rolling");
+    let mut client = schema.config().connect(postgres::NoTls).unwrap();
+    // A server of version 1 made the database.
+    assert_eq!(migrate_with(&mut client, &ALL[..1], &[2, 3]).unwrap(), 1);
+    // A server of version 3 starts (a rolling upgrade): 2 and 3 only add tables.
+    assert_eq!(migrate_with(&mut client, &ALL[..3], &[2, 3]).unwrap(), 3);
+    let recorded: Vec<(i32, Option<i32>)> = client
+        .query(
+            "SELECT version, compatible_from FROM schema_version ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(recorded, [(1, Some(1)), (2, Some(1)), (3, Some(1))]);
+    // The version-1 servers still running reconnect and carry on, without migrating back.
+    assert_eq!(migrate_with(&mut client, &ALL[..1], &[2, 3]).unwrap(), 3);
+    assert_eq!(migrate_with(&mut client, &ALL[..2], &[2, 3]).unwrap(), 3);
+    // Version 4 breaks older code: from then on only servers of version 4 run.
+    assert_eq!(migrate_with(&mut client, ALL, &[2, 3]).unwrap(), 4);
+    for older in 1..=3 {
+        assert!(matches!(
+            migrate_with(&mut client, &ALL[..older], &[2, 3]),
+            Err(RepoError::TooNew { found: 4, known }) if known as usize == older
+        ));
+    }
+}
+
+#[test]
 fn migration_006_keeps_staff_sites_and_devices_and_records_when_it_ran() {
     let schema = PgSchema::new(&url(), "migrate-006");
     let mut client = schema.config().connect(postgres::NoTls).unwrap();

@@ -27,6 +27,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/006_staff_on_devices.sql"),
 ];
 
+/// The migrations (by the version they lead to) that leave the code of the version before
+/// them working, so servers of both versions can share the database during a rolling upgrade
+/// (`wardcrf_core::migrate::oldest_compatible`; `docs/deploy.md`). List a migration here only
+/// when it adds what older code ignores and older code's writes stay right for the newer one.
+const ADDITIVE: &[u32] = &[];
+
 /// The schema version this code writes (the same numbering as the SQLite schema).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -112,8 +118,21 @@ impl PostgresStorage {
 }
 
 /// Applies every migration the database lacks, each in its own transaction under an advisory
-/// lock; refuses a database written by a newer version.
+/// lock; returns the database's schema version. A database a newer server has migrated is used
+/// as it is when its migrations since this version were additive (a rolling upgrade: see
+/// [`ADDITIVE`]), and refused otherwise.
 pub fn migrate(client: &mut Client) -> Result<u32, RepoError> {
+    migrate_with(client, MIGRATIONS, ADDITIVE)
+}
+
+/// [`migrate`] with a given list of migrations and of the additive ones among them (tests play
+/// an older or a newer server with it).
+pub fn migrate_with(
+    client: &mut Client,
+    migrations: &[&str],
+    additive: &[u32],
+) -> Result<u32, RepoError> {
+    let known = u32::try_from(migrations.len()).unwrap_or(u32::MAX);
     loop {
         let mut tx = client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
@@ -121,23 +140,32 @@ pub fn migrate(client: &mut Client) -> Result<u32, RepoError> {
             "CREATE TABLE IF NOT EXISTS schema_version (
                  version    INTEGER PRIMARY KEY,
                  applied_at BIGINT NOT NULL
-             )",
+             );
+             ALTER TABLE schema_version ADD COLUMN IF NOT EXISTS compatible_from INTEGER",
         )?;
-        let found: i32 = tx
-            .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?
-            .get(0);
-        let found = u32::try_from(found).unwrap_or(0);
+        let row = tx.query_one(
+            "SELECT v.version, v.compatible_from FROM schema_version v
+             UNION ALL SELECT 0, 0 ORDER BY 1 DESC LIMIT 1",
+            &[],
+        )?;
+        let found = u32::try_from(row.try_get::<_, i32>(0)?).unwrap_or(0);
+        let compatible_from = row
+            .try_get::<_, Option<i32>>(1)?
+            .map(|v| u32::try_from(v).unwrap_or(u32::MAX));
+        wardcrf_core::migrate::may_run(found, known, compatible_from)?;
         // One at a time, each with its own commit, the version read again under the lock.
-        let Some((next, sql)) = wardcrf_core::migrate::due(found, MIGRATIONS)?.next() else {
+        let Some((next, sql)) = wardcrf_core::migrate::due(found.min(known), migrations)?.next()
+        else {
             tx.commit()?;
-            return Ok(SCHEMA_VERSION);
+            return Ok(found);
         };
         tx.batch_execute(sql)?;
-        let next = i32::try_from(next).unwrap_or(i32::MAX);
+        let compatible_from = wardcrf_core::migrate::oldest_compatible(next, additive);
+        let as_i32 = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
         tx.execute(
-            "INSERT INTO schema_version (version, applied_at)
-             VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT)",
-            &[&next],
+            "INSERT INTO schema_version (version, applied_at, compatible_from)
+             VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT, $2)",
+            &[&as_i32(next), &as_i32(compatible_from)],
         )?;
         tx.commit()?;
     }
