@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use wardcrf_server::console::ConsoleSettings;
 use wardcrf_server::console::demo::{DemoLogin, seed_demo};
+use wardcrf_server::repository::postgres::{DatabaseTarget, with_causes};
 use wardcrf_server::{
     AppState, HubPool, PostgresStorage, SqliteStorage, Store, router, serve, system_clock,
 };
@@ -32,6 +33,11 @@ struct Args {
     /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE; no TLS to the database).
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
+    /// The CA certificate (PEM) that signed the PostgreSQL server's certificate: connections
+    /// to the database then use TLS and check its certificate and host name (also done, against
+    /// Mozilla's roots, when the URL says sslmode=require).
+    #[arg(long, value_name = "FILE", requires = "database_url")]
+    database_ca: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -228,13 +234,26 @@ fn run(args: Args) -> Result<(), String> {
     let store = match &args.database_url {
         Some(url) => {
             // The URL may carry a password: never echo it.
-            let url = url.clone();
+            let target = DatabaseTarget::parse(url, args.database_ca.as_deref())
+                .map_err(|e| format!("PostgreSQL database: {}", with_causes(&e)))?;
+            if target.plain_over_network() {
+                tracing::warn!(
+                    target: "wardcrf::server",
+                    "the connection to PostgreSQL is not encrypted and the database is on \
+                     another machine: give --database-ca (or sslmode=require in the URL)"
+                );
+            }
+            let encrypted = target.encrypted();
             let pool = HubPool::new(
-                Box::new(move || PostgresStorage::connect(&url)),
+                Box::new(move || PostgresStorage::connect_to(&target)),
                 connections,
             )
             .map_err(|e| format!("PostgreSQL database: {e}"))?;
-            println!("repository in PostgreSQL");
+            if encrypted {
+                println!("repository in PostgreSQL (TLS)");
+            } else {
+                println!("repository in PostgreSQL");
+            }
             Backend::Postgres(pool)
         }
         None => {

@@ -311,3 +311,82 @@ fn the_binary_reports_an_unreachable_database_without_echoing_the_url() {
     assert!(!err.contains("hunter2"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A self-signed CA certificate made with the openssl tool, in `dir`.
+fn other_ca(dir: &std::path::Path) -> std::path::PathBuf {
+    let (cert, key) = (dir.join("other-ca.pem"), dir.join("other-ca.key"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=Some other CA"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    // tests/run installs the openssl tool when it is missing; never skip silently.
+    assert!(
+        made.is_ok_and(|o| o.status.success()),
+        "the openssl command is needed to make a test certificate (apt-get install openssl)"
+    );
+    cert
+}
+
+#[test]
+fn the_database_connection_is_encrypted_and_checked_with_the_given_ca() {
+    let ca = std::env::var_os("WARDCRF_TEST_DATABASE_CA").unwrap_or_else(|| {
+        panic!(
+            "WARDCRF_TEST_DATABASE_CA must name the CA file of the test PostgreSQL's certificate \
+             (tests/run starts PostgreSQL with TLS and sets it)"
+        )
+    });
+    let db = PgDatabase::new(&url(), "tls");
+    let dir = temp_dir("bin-pg-tls");
+    let data = dir.join("data");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wardcrf-server"));
+    command
+        .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(["--database-url", &db.url])
+        .arg("--database-ca")
+        .arg(&ca)
+        .stderr(Stdio::inherit());
+    let started = start_until(&mut command, "listening on http://");
+    assert!(
+        started
+            .lines
+            .iter()
+            .any(|l| l == "repository in PostgreSQL (TLS)"),
+        "{:?}",
+        started.lines
+    );
+    // PostgreSQL's own view: every connection of the server to its database is TLS.
+    let mut admin = postgres::Client::connect(&url(), postgres::NoTls).unwrap();
+    let row = admin
+        .query_one(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE s.ssl)
+             FROM pg_stat_activity a JOIN pg_stat_ssl s ON s.pid = a.pid
+             WHERE a.datname = $1",
+            &[&db.name],
+        )
+        .unwrap();
+    let (all, encrypted): (i64, i64) = (row.get(0), row.get(1));
+    assert!(all > 0, "the server holds a connection");
+    assert_eq!(encrypted, all, "every connection of the server is TLS");
+    drop(started);
+
+    // A CA that did not sign the database's certificate: refused at start, saying why.
+    let wrong = other_ca(&dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_wardcrf-server"))
+        .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(["--database-url", &db.url])
+        .arg("--database-ca")
+        .arg(&wrong)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("PostgreSQL database"), "{err}");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    assert!(!err.contains(&db.url), "the URL is never echoed");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -47,14 +47,18 @@ impl From<::postgres::Error> for RepoError {
         // not its detail line, which can quote row values.
         RepoError::Storage(match e.as_db_error() {
             Some(db) => format!("PostgreSQL: {}", db.message()),
-            None => e.to_string(),
+            // A connection's failure with its cause ("error performing TLS handshake: invalid
+            // peer certificate: UnknownIssuer"): never a row value.
+            None => tls::with_causes(&e),
         })
     }
 }
 
 mod statements;
+mod tls;
 mod ward;
 use statements::{Cached, Step};
+pub use tls::{DatabaseTarget, DatabaseTlsError, with_causes};
 
 /// One connection to the repository's PostgreSQL database (the server keeps a pool of them).
 pub struct PostgresStorage {
@@ -97,17 +101,26 @@ impl PostgresStorage {
         }
     }
 
-    /// Connects to `url` (`postgres://user@host:port/db`, without TLS) and migrates.
+    /// Connects to `url` (`postgres://user@host:port/db`; TLS only when it names
+    /// `sslmode=require`) and migrates.
     pub fn connect(url: &str) -> Result<PostgresStorage, RepoError> {
-        let config: Config = url
-            .parse()
-            .map_err(|e: ::postgres::Error| RepoError::Storage(format!("bad database URL: {e}")))?;
-        Self::connect_with(&config)
+        let target = DatabaseTarget::parse(url, None)
+            .map_err(|e| RepoError::Storage(tls::with_causes(&e)))?;
+        Self::connect_to(&target)
     }
 
-    /// Connects with an explicit configuration (tests set a search path) and migrates.
+    /// Connects to `target` (over TLS when its settings say so) and migrates.
+    pub fn connect_to(target: &DatabaseTarget) -> Result<PostgresStorage, RepoError> {
+        Self::open(target.tls.connect(&target.config)?)
+    }
+
+    /// Connects with an explicit configuration, without TLS (tests set a search path), and
+    /// migrates.
     pub fn connect_with(config: &Config) -> Result<PostgresStorage, RepoError> {
-        let mut client = config.connect(NoTls)?;
+        Self::open(config.connect(NoTls)?)
+    }
+
+    fn open(mut client: Client) -> Result<PostgresStorage, RepoError> {
         migrate(&mut client)?;
         Ok(PostgresStorage {
             client,
