@@ -72,6 +72,11 @@ struct Args {
     /// line for a log collector. RUST_LOG filters them (default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// The file holding the token that GET /metrics requires (Authorization: Bearer), 32+
+    /// characters; give several instances the same one. Default: DIR/metrics-token, written
+    /// (0600) at first start.
+    #[arg(long, value_name = "FILE")]
+    metrics_token_file: Option<PathBuf>,
     /// Seed (once) two demo sites whose simulated tablets sync synthetic cases with open
     /// conflicts, and demo staff users; prints the console's address and the demo sign-in.
     #[arg(long)]
@@ -148,11 +153,11 @@ enum Backend {
 /// (and, with `--demo`, the demo is seeded).
 fn prepared<S: Store>(
     pool: HubPool<S>,
-    token: &str,
+    (token, metrics_token): (&str, &str),
     settings: ConsoleSettings,
     data: &std::path::Path,
 ) -> Result<(axum::Router, Option<DemoLogin>), String> {
-    let state = AppState::with_pool(pool, token, system_clock());
+    let state = AppState::with_pool(pool, token, system_clock()).with_metrics_token(metrics_token);
     let n = state
         .backfill_projections()
         .map_err(|e| format!("projecting stored cases: {e}"))?;
@@ -277,6 +282,15 @@ fn run(args: Args) -> Result<(), String> {
         );
     }
     wardcrf_server::export::pseudonym::install(key);
+    let (metrics_path, metrics_token, created) =
+        wardcrf_server::ops::ensure_metrics_token(&args.data, args.metrics_token_file.as_deref())
+            .map_err(|e| format!("metrics token: {e}"))?;
+    if created {
+        println!(
+            "wrote a new metrics token to {} (for GET /metrics)",
+            metrics_path.display()
+        );
+    }
     let settings = ConsoleSettings {
         // Over HTTPS, or behind a TLS-terminating proxy (--insecure-http): Secure cookies.
         secure_cookies: tls_config.is_some() || args.insecure_http,
@@ -291,10 +305,10 @@ fn run(args: Args) -> Result<(), String> {
         println!("enrolment QR codes pin {pin}");
     }
     let (app, demo) = match store {
-        Backend::Sqlite(pool) => prepared(pool, &token, settings, &args.data)?,
-        Backend::Postgres(pool) => prepared(pool, &token, settings, &args.data)?,
+        Backend::Sqlite(pool) => prepared(pool, (&token, &metrics_token), settings, &args.data)?,
+        Backend::Postgres(pool) => prepared(pool, (&token, &metrics_token), settings, &args.data)?,
     };
-    drop(token);
+    drop((token, metrics_token));
     for (path, mode) in serve::loose_modes(&args.data) {
         tracing::warn!(
             target: "wardcrf::server",
