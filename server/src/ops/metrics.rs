@@ -90,6 +90,23 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every reason: each series is shown from the start, at 0.
+    pub const ALL: [Refusal; 13] = [
+        Refusal::Unauthorized,
+        Refusal::Revoked,
+        Refusal::BadRequest,
+        Refusal::BadCase,
+        Refusal::OtherSite,
+        Refusal::ForeignActor,
+        Refusal::Identifying,
+        Refusal::NotSiteStaff,
+        Refusal::TooLarge,
+        Refusal::BodyTimeout,
+        Refusal::Changed,
+        Refusal::Storage,
+        Refusal::Other,
+    ];
+
     /// The reason of `e`.
     pub fn of(e: &ApiError) -> Refusal {
         match e {
@@ -288,6 +305,17 @@ impl Metrics {
                 version: env!("CARGO_PKG_VERSION"),
             }),
         );
+        // Every series of a closed set from the start (at 0), so that a rate is never missing.
+        for outcome in [Outcome::Ok, Outcome::Refused, Outcome::Failed] {
+            let _ = exchanges.get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            });
+        }
+        for refusal in Refusal::ALL {
+            let _ = refusals.get_or_create(&ReasonLabels {
+                reason: refusal.label(),
+            });
+        }
         Metrics {
             registry,
             exchanges,
