@@ -68,3 +68,47 @@ fn metrics_of_the_binary_show_a_device_sync() {
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Even under a umask that lets everyone read and write new files (as some container
+/// runtimes set), the data directory and every file the server writes in it stay private.
+#[cfg(unix)]
+#[test]
+fn under_an_open_umask_every_data_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("ops-umask");
+    let data = dir.join("data");
+    let mut command = std::process::Command::new("sh");
+    command
+        .args(["-c", "umask 000 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_wardcrf-server"))
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--demo",
+        ]);
+    let started = start_until(&mut command, "listening on http://");
+    let addr: std::net::SocketAddr = started.address.parse().unwrap();
+    assert_eq!(get(addr, "/healthz", None).status, 200);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    let mut names: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in [
+        "admin-token",
+        "metrics-token",
+        "repository.db",
+        "repository.db-wal",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+    for name in &names {
+        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+    }
+    drop(started);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
