@@ -273,6 +273,21 @@ mod tests {
     }
 
     #[test]
+    fn usage_counts_leased_and_open_connections() {
+        let pool = HubPool::single(SqliteStorage::open_in_memory().unwrap());
+        let idle = PoolUsage {
+            in_use: 0,
+            open: 1,
+            max: 1,
+        };
+        assert_eq!(pool.usage(), idle);
+        let lease = pool.lease().unwrap();
+        assert_eq!(pool.usage().in_use, 1);
+        drop(lease);
+        assert_eq!(pool.usage(), idle);
+    }
+
+    #[test]
     fn each_site_has_one_lock() {
         let pool = HubPool::single(SqliteStorage::open_in_memory().unwrap());
         let a = pool.site_lock("a");

@@ -143,6 +143,8 @@ fn metrics_count_exchanges_cases_bytes_and_refusals_and_name_no_id() {
         server.admin_get(&format!("/api/cases/{}", cases[0])).status,
         200
     );
+    // A path no route matches (a patient's name typed into a URL) is timed as `unmatched`.
+    assert_eq!(get(server.addr, "/api/Vexmarrow-Ilse", None).status, 404);
 
     let text = metrics(&server);
     let at = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}:\n{text}"));
@@ -167,10 +169,17 @@ fn metrics_count_exchanges_cases_bytes_and_refusals_and_name_no_id() {
             "wardcrf_http_request_duration_seconds_count{route=\"/api/sync\",method=\"POST\",status=\"4xx\"}"
         ) >= 1.0
     );
-    // No case, site or device id, nor any token, in the whole text.
+    assert_eq!(
+        at(
+            "wardcrf_http_request_duration_seconds_count{route=\"unmatched\",method=\"GET\",status=\"4xx\"}"
+        ),
+        1.0
+    );
+    // No case, site or device id, nor any token or path, in the whole text.
     for secret in cases
         .iter()
         .map(String::as_str)
+        .chain(["Vexmarrow"])
         .chain([
             "ops-site-7f3a",
             &device.store.device_id(),
