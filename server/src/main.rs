@@ -24,8 +24,8 @@ use wardcrf_server::{
 #[derive(Debug, Parser)]
 #[command(name = "wardcrf-server", version)]
 struct Args {
-    /// Data directory (created if missing): admin-token, pseudonym-key, and repository.db unless
-    /// --database-url is given.
+    /// Data directory (created if missing, 0700): admin-token, metrics-token, pseudonym-key, and
+    /// repository.db unless --database-url is given (each 0600).
     #[arg(long)]
     data: PathBuf,
     /// Store the repository in this PostgreSQL database instead of DIR/repository.db
