@@ -14,6 +14,8 @@
 //!   and resolution, administration, exports) and `--demo`'s seeding.
 //! - [`export`]: CSV and CDISC ODM exports of the stored cases, written case by case.
 //! - `forms`: the bundled forms cases are checked against, compositions in a bounded cache.
+//! - [`ops`]: `/healthz`, `/readyz` (with room for further readiness checks) and `/metrics`
+//!   (Prometheus text, behind the metrics token).
 //! - [`secret`]: random tokens and codes, stored only as SHA-256 hashes.
 
 pub(crate) mod api;
@@ -22,6 +24,7 @@ pub mod console;
 pub mod error;
 pub mod export;
 pub(crate) mod forms;
+pub mod ops;
 pub(crate) mod projection;
 pub mod repository;
 pub mod routes;

@@ -25,8 +25,8 @@ use wardcrf_server::{
 #[derive(Debug, Parser)]
 #[command(name = "wardcrf-server", version)]
 struct Args {
-    /// Data directory (created if missing): admin-token, pseudonym-key, and repository.db unless
-    /// --database-url is given.
+    /// Data directory (created if missing, 0700): admin-token, metrics-token, pseudonym-key, and
+    /// repository.db unless --database-url is given (each 0600).
     #[arg(long)]
     data: PathBuf,
     /// Store the repository in this PostgreSQL database instead of DIR/repository.db
@@ -78,6 +78,11 @@ struct Args {
     /// line for a log collector. RUST_LOG filters them (default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// The file holding the token that GET /metrics requires (Authorization: Bearer), 32+
+    /// characters; give several instances the same one. Default: DIR/metrics-token, written
+    /// (0600) at first start.
+    #[arg(long, value_name = "FILE")]
+    metrics_token_file: Option<PathBuf>,
     /// Seed (once) two demo sites whose simulated tablets sync synthetic cases with open
     /// conflicts, and demo staff users; prints the console's address and the demo sign-in.
     #[arg(long)]
@@ -154,11 +159,11 @@ enum Backend {
 /// (and, with `--demo`, the demo is seeded).
 fn prepared<S: Store>(
     pool: HubPool<S>,
-    token: &str,
+    (token, metrics_token): (&str, &str),
     settings: ConsoleSettings,
     data: &std::path::Path,
 ) -> Result<(axum::Router, Option<DemoLogin>), String> {
-    let state = AppState::with_pool(pool, token, system_clock());
+    let state = AppState::with_pool(pool, token, system_clock()).with_metrics_token(metrics_token);
     let n = state
         .backfill_projections()
         .map_err(|e| format!("projecting stored cases: {e}"))?;
@@ -296,6 +301,15 @@ fn run(args: Args) -> Result<(), String> {
         );
     }
     wardcrf_server::export::pseudonym::install(key);
+    let (metrics_path, metrics_token, created) =
+        wardcrf_server::ops::ensure_metrics_token(&args.data, args.metrics_token_file.as_deref())
+            .map_err(|e| format!("metrics token: {e}"))?;
+    if created {
+        println!(
+            "wrote a new metrics token to {} (for GET /metrics)",
+            metrics_path.display()
+        );
+    }
     let settings = ConsoleSettings {
         // Over HTTPS, or behind a TLS-terminating proxy (--insecure-http): Secure cookies.
         secure_cookies: tls_config.is_some() || args.insecure_http,
@@ -310,10 +324,10 @@ fn run(args: Args) -> Result<(), String> {
         println!("enrolment QR codes pin {pin}");
     }
     let (app, demo) = match store {
-        Backend::Sqlite(pool) => prepared(pool, &token, settings, &args.data)?,
-        Backend::Postgres(pool) => prepared(pool, &token, settings, &args.data)?,
+        Backend::Sqlite(pool) => prepared(pool, (&token, &metrics_token), settings, &args.data)?,
+        Backend::Postgres(pool) => prepared(pool, (&token, &metrics_token), settings, &args.data)?,
     };
-    drop(token);
+    drop((token, metrics_token));
     for (path, mode) in serve::loose_modes(&args.data) {
         tracing::warn!(
             target: "wardcrf::server",

@@ -1,7 +1,7 @@
 //! The router of the whole API (`docs/http-api.md`) and the console, and what every request
 //! goes through before its handler: the admin token and the body limits checked before any
 //! body is read (the bodies themselves: [`crate::body`]), and the matched route named in the
-//! request's log span.
+//! request's log span and timed in the HTTP latency histogram ([`crate::ops::metrics`]).
 
 use crate::api;
 use crate::body::{FORM_BODY, MAX_BODY, announced_length};
@@ -27,6 +27,9 @@ pub fn router_with<S: Store>(
 ) -> Router {
     Router::new()
         .route("/api/health", get(health))
+        .route("/healthz", get(crate::ops::health::healthz))
+        .route("/readyz", get(crate::ops::health::readyz::<S>))
+        .route("/metrics", get(crate::ops::metrics::metrics::<S>))
         .route(
             "/api/admin/sites",
             post(api::admin::create_site::<S>).get(api::admin::list_sites::<S>),
@@ -71,7 +74,10 @@ pub fn router_with<S: Store>(
             state.clone(),
             admin_token_first::<S>,
         ))
-        .layer(axum::middleware::from_fn(name_the_route))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            name_the_route::<S>,
+        ))
         .layer(axum::Extension(sign_in))
         .with_state(state)
 }
@@ -81,13 +87,31 @@ async fn health() -> Json<Value> {
 }
 
 /// Records the matched route (`/api/cases/{case_id}`: the template, never the ids or the
-/// query) in the request's span of the accept loop ([`crate::serve`]); a request no route
-/// matches leaves it empty.
-async fn name_the_route(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    if let Some(route) = request.extensions().get::<MatchedPath>() {
+/// query) in the request's span of the accept loop ([`crate::serve`]), and the time to the
+/// answer's head under that template in the metrics; a request no route matches leaves the
+/// span's route empty and is timed as `unmatched`.
+async fn name_the_route<S: Store>(
+    State(state): State<AppState<S>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|r| r.as_str().to_string());
+    if let Some(route) = &route {
         tracing::Span::current().record("route", route.as_str());
     }
-    next.run(request).await
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    state.metrics.http_request(
+        route.as_deref(),
+        &method,
+        response.status(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// A console request announcing a body larger than [`FORM_BODY`] is refused (413) unread.

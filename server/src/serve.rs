@@ -79,7 +79,7 @@ pub fn create_private_file(path: &Path) -> io::Result<()> {
 }
 
 /// The data directory and those of its private files (database, WAL, shared memory, admin
-/// token, pseudonym key, demo login) that other local users may read or write: each with its
+/// token, metrics token, pseudonym key, demo login) that other local users may read or write: each with its
 /// permission bits. Files that do not exist are skipped.
 pub fn loose_modes(dir: &Path) -> Vec<(PathBuf, u32)> {
     #[cfg(unix)]
@@ -99,6 +99,7 @@ pub fn loose_modes(dir: &Path) -> Vec<(PathBuf, u32)> {
             format!("{DATABASE_FILE}-wal"),
             format!("{DATABASE_FILE}-shm"),
             ADMIN_TOKEN_FILE.to_string(),
+            crate::ops::METRICS_TOKEN_FILE.to_string(),
             crate::export::pseudonym::PSEUDONYM_KEY_FILE.to_string(),
             crate::console::demo::LOGIN_FILE.to_string(),
         ];

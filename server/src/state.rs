@@ -1,10 +1,12 @@
 //! What every request handler shares: [`AppState`] (the pool of storage connections, the admin
-//! token's hash, the clock and the form catalog), the [`Store`] every storage backend is, the
+//! and metrics tokens' hashes, the clock, the form catalog, the metrics and the readiness
+//! checks), the [`Store`] every storage backend is, the
 //! [`Clock`], and the helpers that lease a storage connection off the async threads, alone or
 //! under a site's sync lock.
 
 use crate::error::ApiError;
 use crate::forms::Forms;
+use crate::ops::{Metrics, Readiness};
 use crate::repository::HubPool;
 use crate::repository::{RepoError, Repository, WardStaff};
 use crate::secret;
@@ -40,9 +42,15 @@ pub fn system_clock() -> Clock {
 pub struct AppState<S: HubStorage + Repository> {
     pub(crate) hub: Arc<HubPool<S>>,
     admin_token_sha256: [u8; 32],
+    /// Who may read `/metrics` (none: nobody).
+    metrics_token_sha256: Option<[u8; 32]>,
     clock: Clock,
     /// The forms cases are checked against for data-quality flags.
     pub(crate) forms: Arc<Forms>,
+    /// This process's counters, gauges and histograms (`GET /metrics`).
+    pub(crate) metrics: Arc<Metrics>,
+    /// The checks of `GET /readyz`.
+    pub(crate) readiness: Arc<Readiness<S>>,
 }
 
 impl<S: HubStorage + Repository> Clone for AppState<S> {
@@ -50,8 +58,11 @@ impl<S: HubStorage + Repository> Clone for AppState<S> {
         AppState {
             hub: self.hub.clone(),
             admin_token_sha256: self.admin_token_sha256,
+            metrics_token_sha256: self.metrics_token_sha256,
             clock: self.clock.clone(),
             forms: self.forms.clone(),
+            metrics: self.metrics.clone(),
+            readiness: self.readiness.clone(),
         }
     }
 }
@@ -73,9 +84,28 @@ impl<S: Store> AppState<S> {
         AppState {
             hub: Arc::new(pool),
             admin_token_sha256: secret::sha256(admin_token),
+            metrics_token_sha256: None,
             clock,
             forms: Arc::new(Forms::bundled()),
+            metrics: Arc::new(Metrics::new()),
+            readiness: Arc::new(Readiness::default()),
         }
+    }
+
+    /// Lets the holder of `token` read `GET /metrics` (see [`crate::ops::metrics`]).
+    pub fn with_metrics_token(mut self, token: &str) -> Self {
+        self.metrics_token_sha256 = Some(secret::sha256(token));
+        self
+    }
+
+    /// This process's metrics (e.g. to set the projection queue's gauges).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The checks of `GET /readyz`, to add further ones to ([`Readiness::add`]).
+    pub fn readiness(&self) -> &Arc<Readiness<S>> {
+        &self.readiness
     }
 
     pub(crate) fn now(&self) -> u64 {
@@ -103,12 +133,21 @@ impl<S: Store> AppState<S> {
     }
 
     pub(crate) fn check_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
-        if secret::same_hash(&secret::sha256(token), &self.admin_token_sha256) {
-            Ok(())
-        } else {
-            Err(ApiError::Unauthorized)
-        }
+        check_token(headers, Some(&self.admin_token_sha256))
+    }
+
+    /// Whether the request carries the metrics token (the admin token does not do).
+    pub(crate) fn check_metrics(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        check_token(headers, self.metrics_token_sha256.as_ref())
+    }
+}
+
+/// Whether the bearer token of `headers` has the hash `expected` (none: never).
+fn check_token(headers: &HeaderMap, expected: Option<&[u8; 32]>) -> Result<(), ApiError> {
+    let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
+    match expected {
+        Some(hash) if secret::same_hash(&secret::sha256(token), hash) => Ok(()),
+        _ => Err(ApiError::Unauthorized),
     }
 }
 

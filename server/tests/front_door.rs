@@ -466,6 +466,7 @@ fn the_data_directory_and_its_files_are_private_to_the_server_user() {
             "repository.db-wal",
             "repository.db-shm",
             "admin-token",
+            "metrics-token",
             "pseudonym-key",
             "demo-login",
         ] {

@@ -250,6 +250,7 @@ fn json_log_has_one_line_per_exchange_and_no_patient_value_or_token() {
     let banner = [
         "wrote a new admin token to ",
         "wrote a new pseudonym key to ",
+        "wrote a new metrics token to ",
         "web console: ",
         "listening on ",
     ];

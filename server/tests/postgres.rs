@@ -21,6 +21,8 @@ mod export;
 mod hostile_push;
 #[path = "cases/isolation.rs"]
 mod isolation;
+#[path = "cases/ops.rs"]
+mod ops;
 #[path = "cases/staff.rs"]
 mod staff;
 #[path = "cases/storage.rs"]
@@ -389,4 +391,57 @@ fn the_database_connection_is_encrypted_and_checked_with_the_given_ca() {
     assert!(err.to_lowercase().contains("certificate"), "{err}");
     assert!(!err.contains(&db.url), "the URL is never echoed");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Stops (`false`) or allows again new connections to the database `name`, ending those open
+/// when stopping: to the server, the database is down, then back.
+fn database_up(admin_url: &str, name: &str, up: bool) {
+    let mut client = postgres::Client::connect(admin_url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {up}"))
+        .unwrap();
+    if !up {
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&name],
+            )
+            .unwrap();
+    }
+}
+
+#[test]
+fn readyz_fails_while_the_database_is_down_and_recovers_with_it() {
+    let db = PgDatabase::new(&url(), "readyz");
+    let dir = temp_dir("pg-readyz");
+    let server = ServerBinary::start(&dir.join("data"), &["--database-url", &db.url]);
+    let ready = || get(server.addr, "/readyz", None);
+    assert_eq!(ready().status, 200, "{:?}", ready().body);
+    database_up(&url(), &db.name, false);
+    let mut last = None;
+    poll_until(60, "not ready while the database is down", || {
+        let r = ready();
+        let down = r.status == 503;
+        last = Some(r);
+        down
+    });
+    let r = last.unwrap();
+    assert_eq!(r.body["reason"], "database_unreachable", "{:?}", r.body);
+    // Neither the URL nor the database's name in the answer.
+    let text = String::from_utf8_lossy(&r.raw);
+    assert!(
+        !text.contains(&db.name) && !text.contains("postgres://"),
+        "{text}"
+    );
+    assert_eq!(get(server.addr, "/healthz", None).status, 200);
+    database_up(&url(), &db.name, true);
+    poll_until(60, "ready again once the database is back", || {
+        ready().status == 200
+    });
+    // And it serves again.
+    let r = get(server.addr, "/api/admin/sites", Some(&server.admin));
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -2,7 +2,8 @@
 //! reading any of the body, decodes the request (JSON or binary, gzip or not), has
 //! [`crate::projection::exchange`] run it, and writes the answer in the request's encoding,
 //! compressed when the device accepts gzip. Each exchange of an enrolled device is logged as
-//! one line of target `wardcrf::sync`: its counts, bytes and duration, never a value.
+//! one line of target `wardcrf::sync`: its counts, bytes and duration, never a value; and
+//! every exchange, refused ones too, is counted in the metrics ([`crate::ops::metrics`]).
 
 use crate::body::{MAX_BODY, Negotiated, read_body, read_limited};
 use crate::error::ApiError;
@@ -32,17 +33,31 @@ pub(crate) async fn sync<S: Store>(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     // The device and its token first: nothing of the body is read for an unknown one.
-    let auth = super::staff::device_of(&state, &headers).await?;
+    let auth = match super::staff::device_of(&state, &headers).await {
+        Ok(auth) => auth,
+        Err(e) => {
+            state.metrics.exchange_refused(started.elapsed(), &e);
+            return Err(e);
+        }
+    };
     let (device, site) = (auth.device_id.clone(), auth.site_id.clone());
     let span = tracing::info_span!(target: "wardcrf::sync", "sync", device = %device, site = %site);
     let answered = answer(&state, auth, &headers, body)
         .instrument(span.clone())
         .await;
     let _span = span.enter();
-    let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let took = started.elapsed();
+    let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
     match answered {
         Ok((response, sent)) => {
             let c = sent.counts;
+            let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+            state.metrics.exchange_ok(
+                took,
+                n(c.pushed),
+                n(c.sent),
+                (n(sent.bytes_in), n(sent.bytes_out)),
+            );
             tracing::info!(
                 target: "wardcrf::sync",
                 device = %device,
@@ -61,6 +76,7 @@ pub(crate) async fn sync<S: Store>(
             Ok(response)
         }
         Err(e) => {
+            state.metrics.exchange_refused(took, &e);
             let (status, code) = e.status_and_code();
             if status.is_server_error() {
                 tracing::error!(

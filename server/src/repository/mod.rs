@@ -23,7 +23,7 @@ mod rows;
 pub mod sqlite;
 mod ward;
 
-pub use pool::{Connect, HubPool, Lease};
+pub use pool::{Connect, HubPool, Lease, PoolUsage};
 pub use postgres::PostgresStorage;
 pub use rows::{
     CaseListItem, CaseQuery, DeviceAuth, DeviceInfo, ProjectionRow, SiteSummary, StaffRecord,
@@ -71,6 +71,17 @@ impl From<MigrateError> for RepoError {
             MigrateError::Sqlite(e) => e.into(),
         }
     }
+}
+
+/// What one readiness probe found on a connection ([`Repository::probe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// The schema version the database is at (the migrations applied to it).
+    pub schema_version: u32,
+    /// Whether the connection still reaches the database the server opened: false when the
+    /// SQLite file was removed or replaced under the running server (its writes would go to
+    /// a file nobody reads again).
+    pub in_place: bool,
 }
 
 /// Sites, enrolment and devices. Secrets arrive already hashed (SHA-256); a backend never
@@ -174,6 +185,9 @@ pub trait Repository {
     fn delete_session(&mut self, token_sha256: &[u8]) -> Result<(), RepoError>;
     /// Removes expired sessions; returns how many.
     fn delete_expired_sessions(&mut self, now: u64) -> Result<u64, RepoError>;
+    /// Readiness: one trivial query answered by the database (the schema version it is at),
+    /// and whether the connection still reaches the database the server opened.
+    fn probe(&mut self) -> Result<Probe, RepoError>;
     /// Whether the database has closed this connection (it is then replaced, never reused).
     fn is_broken(&mut self) -> bool {
         false

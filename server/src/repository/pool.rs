@@ -25,6 +25,17 @@ struct Idle<S: HubStorage> {
     open: usize,
 }
 
+/// The connections of a [`HubPool`] at one moment ([`HubPool::usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Leased by a request now.
+    pub in_use: usize,
+    /// Open now, leased or idle.
+    pub open: usize,
+    /// The most it opens.
+    pub max: usize,
+}
+
 /// A bounded set of storage connections; see the module documentation.
 pub struct HubPool<S: HubStorage> {
     connect: Option<Connect<S>>,
@@ -110,6 +121,16 @@ impl<S: HubStorage + Repository> HubPool<S> {
                 };
             }
             idle = self.returned.wait(idle).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// How many connections are leased, open (leased or idle) and allowed now.
+    pub fn usage(&self) -> PoolUsage {
+        let idle = lock(&self.idle);
+        PoolUsage {
+            in_use: idle.open.saturating_sub(idle.hubs.len()),
+            open: idle.open,
+            max: self.max,
         }
     }
 
@@ -249,6 +270,21 @@ mod tests {
         drop((first, second));
         assert_eq!(attempts.load(Ordering::SeqCst), 3);
         let _ = std::fs::remove_dir_all(path.parent().unwrap_or(&path));
+    }
+
+    #[test]
+    fn usage_counts_leased_and_open_connections() {
+        let pool = HubPool::single(SqliteStorage::open_in_memory().unwrap());
+        let idle = PoolUsage {
+            in_use: 0,
+            open: 1,
+            max: 1,
+        };
+        assert_eq!(pool.usage(), idle);
+        let lease = pool.lease().unwrap();
+        assert_eq!(pool.usage().in_use, 1);
+        drop(lease);
+        assert_eq!(pool.usage(), idle);
     }
 
     #[test]

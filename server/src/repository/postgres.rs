@@ -384,6 +384,17 @@ impl Repository for PostgresStorage {
         self.client.is_closed()
     }
 
+    fn probe(&mut self) -> Result<super::Probe, RepoError> {
+        let found: i32 = self
+            .client
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?
+            .get(0);
+        Ok(super::Probe {
+            schema_version: u32::try_from(found).unwrap_or(0),
+            in_place: true,
+        })
+    }
+
     fn in_transaction(&self) -> bool {
         self.in_batch
     }

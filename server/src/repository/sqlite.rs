@@ -63,12 +63,29 @@ pub struct SqliteStorage {
     conn: Connection,
     /// Inside [`Repository::begin`]: steps join that transaction (as savepoints).
     in_batch: bool,
+    /// The database file opened, and its identity then (none in memory).
+    file: Option<(std::path::PathBuf, Option<(u64, u64)>)>,
+}
+
+/// The device and inode of the file at `path` (none where unknown or not unix).
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(path).ok().map(|_| (0, 0))
+    }
 }
 
 impl SqliteStorage {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStorage, RepoError> {
-        Self::setup(Connection::open(path)?)
+        let mut storage = Self::setup(Connection::open(path)?)?;
+        storage.file = Some((path.to_path_buf(), file_identity(path)));
+        Ok(storage)
     }
 
     /// A throwaway database in memory (tests).
@@ -85,6 +102,7 @@ impl SqliteStorage {
         Ok(SqliteStorage {
             conn,
             in_batch: false,
+            file: None,
         })
     }
 }
@@ -506,6 +524,20 @@ impl Repository for SqliteStorage {
         if std::mem::take(&mut self.in_batch) {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+    }
+
+    fn probe(&mut self) -> Result<super::Probe, RepoError> {
+        let schema_version = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let in_place = match &self.file {
+            Some((path, opened)) => opened.is_some() && file_identity(path) == *opened,
+            None => true,
+        };
+        Ok(super::Probe {
+            schema_version,
+            in_place,
+        })
     }
 }
 

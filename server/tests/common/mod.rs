@@ -199,7 +199,7 @@ pub type SeedCase = (String, String, String, Vec<u8>);
 fn app_over<S>(
     mut storage: S,
     cases: &[SeedCase],
-    admin: &str,
+    (admin, metrics): (&str, &str),
     clock: wardcrf_server::Clock,
 ) -> (axum::Router, usize)
 where
@@ -213,7 +213,7 @@ where
     for (case_id, site, form, doc) in cases {
         storage.put_case(case_id, site, form, doc).unwrap();
     }
-    let state = wardcrf_server::AppState::new(storage, admin, clock);
+    let state = wardcrf_server::AppState::new(storage, admin, clock).with_metrics_token(metrics);
     let n = state.backfill_projections().unwrap();
     (wardcrf_server::router(state), n)
 }
@@ -221,6 +221,8 @@ where
 pub struct TestServer {
     pub addr: SocketAddr,
     pub admin: String,
+    /// The token of `GET /metrics`.
+    pub metrics: String,
     pub now: Arc<AtomicU64>,
     pub dir: std::path::PathBuf,
     /// Cases projected at start because they had no projection.
@@ -286,6 +288,8 @@ impl TestServer {
     pub fn start_with_cases(backend: &Backend, name: &str, cases: &[SeedCase]) -> TestServer {
         let dir = temp_dir(name);
         let admin = wardcrf_server::secret::new_token().unwrap();
+        let metrics = wardcrf_server::secret::new_token().unwrap();
+        let tokens = (admin.as_str(), metrics.as_str());
         let now = Arc::new(AtomicU64::new(START));
         let clock_now = now.clone();
         let clock: wardcrf_server::Clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
@@ -293,12 +297,12 @@ impl TestServer {
             Backend::Sqlite => {
                 let storage =
                     wardcrf_server::SqliteStorage::open(&dir.join("repository.db")).unwrap();
-                let (app, n) = app_over(storage, cases, &admin, clock);
+                let (app, n) = app_over(storage, cases, tokens, clock);
                 (app, n, None)
             }
             Backend::Postgres(url) => {
                 let schema = PgSchema::new(url, name);
-                let (app, n) = app_over(schema.storage(), cases, &admin, clock);
+                let (app, n) = app_over(schema.storage(), cases, tokens, clock);
                 (app, n, Some(schema))
             }
         };
@@ -306,6 +310,7 @@ impl TestServer {
         TestServer {
             addr,
             admin,
+            metrics,
             now,
             dir,
             backfilled,
@@ -565,21 +570,44 @@ pub fn nurse_of(site: &str) -> String {
 /// A new device store enrolled at `site` (its token only: the store is not told of the
 /// enrolment), signed in as the site's nurse ([`nurse_of`]).
 pub fn device(server: &TestServer, site: &str, name: &str) -> Device {
+    device_at(server.addr, &server.admin, server.storage_at(), site, name)
+}
+
+/// [`device`] of the repository at `addr` (a server binary, say), enrolled with a code made
+/// with the admin token `admin`; its staff are added to the storage at `storage`.
+pub fn device_at(
+    addr: SocketAddr,
+    admin: &str,
+    storage: StorageAt,
+    site: &str,
+    name: &str,
+) -> Device {
     let dir = temp_dir(name).join("store");
     let store = wardcrf_core::CaseStore::create(
         &dir,
         &wardcrf_core::Passphrase::insecure_for_tests("p", 10),
     )
     .unwrap();
-    let token = server.enroll(site, &store.device_id());
+    let code = post_json(
+        addr,
+        "/api/admin/enroll-codes",
+        Some(admin),
+        &serde_json::json!({"site_id": site}),
+    );
+    assert_eq!(code.status, 201, "{:?}", code.body);
+    let enrolled = post_json(
+        addr,
+        "/api/enroll",
+        None,
+        &serde_json::json!({"code": code.body["code"], "device_id": store.device_id()}),
+    );
+    assert_eq!(enrolled.status, 201, "{:?}", enrolled.body);
+    let token = enrolled.body["token"].as_str().unwrap().to_string();
     let mut device = Device {
         store,
-        http: Http {
-            addr: server.addr,
-            token,
-        },
+        http: Http { addr, token },
         site: site.to_string(),
-        storage: server.storage_at(),
+        storage,
         dir: dir.parent().unwrap().to_path_buf(),
     };
     device.sign_in(&nurse_of(site));
@@ -641,4 +669,49 @@ pub fn serve_in_background(app: axum::Router, limits: wardcrf_server::serve::Lim
         });
     });
     rx.recv().unwrap()
+}
+
+/// The `wardcrf-server` binary running on `--data` (and the flags given), once it listens;
+/// stopped when dropped.
+pub struct ServerBinary {
+    pub child: Running,
+    pub addr: SocketAddr,
+    pub data: std::path::PathBuf,
+    /// The admin token it wrote (or found) in its data directory.
+    pub admin: String,
+    /// The metrics token it wrote (or found) in its data directory.
+    pub metrics: String,
+}
+
+impl ServerBinary {
+    pub fn start(data: &std::path::Path, extra: &[&str]) -> ServerBinary {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wardcrf-server"));
+        command
+            .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stderr(std::process::Stdio::inherit());
+        let started = start_until(&mut command, "listening on http://");
+        let read = |name: &str| {
+            std::fs::read_to_string(data.join(name))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        ServerBinary {
+            addr: started.address.parse().unwrap(),
+            child: started.child,
+            data: data.to_path_buf(),
+            admin: read("admin-token"),
+            metrics: read("metrics-token"),
+        }
+    }
+}
+
+/// Calls `ready` until it says true, for at most `secs` seconds (then fails with `what`).
+pub fn poll_until(secs: u64, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "never {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
