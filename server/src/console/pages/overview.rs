@@ -24,7 +24,8 @@ pub async fn overview<S: Store>(
     page(&state.clone(), &headers, "/", |staff, lang| async move {
         let only = staff.only_site().map(str::to_string);
         let admin = staff.role.administers();
-        let (sites, cases, devices, damaged) = state
+        let now = state.now();
+        let (sites, cases, devices, damaged, backlog) = state
             .with_hub(move |hub| {
                 let sites = hub.storage.sites()?;
                 let cases = hub.storage.projections(&CaseQuery {
@@ -33,7 +34,8 @@ pub async fn overview<S: Store>(
                 })?;
                 let devices = hub.storage.devices()?;
                 let damaged = damaged_for(&mut hub.storage, admin, &cases)?;
-                Ok((sites, cases, devices, damaged))
+                let backlog = hub.storage.projection_backlog(now)?;
+                Ok((sites, cases, devices, damaged, backlog))
             })
             .await?;
         let sites: Vec<_> = sites
@@ -45,6 +47,7 @@ pub async fn overview<S: Store>(
             .map(|s| (s.site_id.clone(), s.name.clone()))
             .collect();
         let mut b = demo_note(&settings, lang);
+        b.push_str(&backlog_notice(&backlog, lang));
         // Cases per site and status.
         #[derive(Default)]
         struct Counts {
