@@ -21,6 +21,8 @@ mod export;
 mod hostile_push;
 #[path = "cases/isolation.rs"]
 mod isolation;
+#[path = "cases/queue.rs"]
+mod queue;
 #[path = "cases/staff.rs"]
 mod staff;
 #[path = "cases/storage.rs"]
