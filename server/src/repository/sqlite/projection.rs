@@ -182,3 +182,35 @@ impl SqliteStorage {
         )?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{MIGRATIONS, migrate};
+    use rusqlite::Connection;
+
+    #[test]
+    fn migration_007_marks_existing_projections_as_new_as_their_documents() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // A repository at schema 6: projections were made in the exchange that stored them.
+        wardcrf_core::migrate::migrate_sqlite(&mut conn, &MIGRATIONS[..6]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sites (site_id, name, created_at) VALUES ('a', 'A', 1);
+             INSERT INTO cases (case_id, site_id, form_id, doc, seq) VALUES ('c1', 'a', 'f', x'00', 4);
+             INSERT INTO case_projection (case_id, site_id, form_id, modules, status, deleted,
+                 \"values\", conflicts, n_conflicts, flags, n_flags, updated_at)
+                 VALUES ('c1', 'a', 'f', '[]', 'draft', 0, '{}', '[]', 0, '{}', 0, 1);",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 7);
+        let seq: i64 = conn
+            .query_row("SELECT projected_seq FROM case_projection", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(seq, 4);
+        let queued: i64 = conn
+            .query_row("SELECT COUNT(*) FROM projection_queue", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(queued, 0);
+    }
+}
