@@ -99,6 +99,7 @@ messages! {
     Damaged => "Damaged", "破損", "Beschädigt";
     AwaitingProjection => "{n} case(s) awaiting projection, the oldest for {s} s: their values and flags shown here are from before their last sync and update shortly.", "{n} 件の症例が集計待ちです（最も古いものは {s} 秒前から）。ここに表示される値とフラグは最終同期より前のもので、まもなく更新されます。", "{n} Fall/Fälle warten auf die Aufbereitung, der älteste seit {s} s: Die hier gezeigten Werte und Hinweise stammen von vor ihrer letzten Synchronisierung und werden in Kürze aktualisiert.";
     ProjectionFailed => "{n} case(s) could not be updated from their last sync (their stored documents cannot be read): what is shown for them is older. A device of their site will push them again.", "{n} 件の症例を最終同期の内容で更新できませんでした（保存データを読み込めません）。表示は古い内容です。施設の端末が再送信します。", "{n} Fall/Fälle konnten nicht aus ihrer letzten Synchronisierung aktualisiert werden (ihre gespeicherten Dokumente sind nicht lesbar): Das Gezeigte ist älter. Ein Gerät ihres Standorts überträgt sie erneut.";
+    Unprojected => "Cases that could not be projected", "集計できなかった症例", "Fälle, die nicht aufbereitet werden konnten";
     Stale => "Updating", "更新待ち", "Wird aktualisiert";
     StaleHelp => "A newer version of this case was synced: its values and flags shown here are from before it.", "この症例の新しい版が同期されました。ここに表示される値とフラグはそれより前のものです。", "Eine neuere Fassung dieses Falls wurde synchronisiert: Die hier gezeigten Werte und Hinweise stammen von davor.";
     DamagedCases => "Damaged cases (quarantined)", "破損した症例（隔離中）", "Beschädigte Fälle (in Quarantäne)";

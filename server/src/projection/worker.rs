@@ -229,7 +229,8 @@ fn project_stored(
 }
 
 /// Writes what projecting the document at `seq` gave: the projection (the queue row goes
-/// unless a newer document waits), or the failure (logged with the case, never a value).
+/// unless a newer document waits), or the failure (recorded with the case; logged without
+/// it, and never with a value).
 fn record<S: Store>(
     hub: &mut Hub<S>,
     case_id: &str,
@@ -240,11 +241,12 @@ fn record<S: Store>(
     match made {
         Ok(row) => hub.storage.complete_projection(&row),
         Err(reason) => {
+            // The case is named in the queue row (the console lists it), not in the log.
             tracing::error!(
                 target: "wardcrf::projection",
-                case = %case_id,
                 error = %reason,
-                "a stored case cannot be projected; it is left aside until a device pushes it again"
+                "a stored case cannot be projected; it is left aside until a device pushes it \
+                 again (the console counts it)"
             );
             let reason = format!("its stored document cannot be read: {reason}");
             hub.storage.fail_projection(case_id, seq, &reason, now)

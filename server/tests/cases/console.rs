@@ -1080,4 +1080,22 @@ fn the_console_shows_cases_awaiting_projection_and_marks_stale_ones() {
     let page = html(&b.get("/cases"));
     assert!(!page.contains("awaiting projection"), "{page}");
     assert!(!page.contains("tag warn stale"), "{page}");
+
+    // A case whose stored document cannot be projected: counted for everyone, listed with
+    // the reason for administrators.
+    s.damage_document(&case);
+    s.storage().enqueue(&case, START);
+    (s.projections.drain)();
+    assert!(
+        html(&b.get("/")).contains("1 case(s) could not be updated from their last sync"),
+        "{}",
+        html(&b.get("/"))
+    );
+    staff(&s, "ana", "admin", None);
+    let page = html(&login(s.addr, "ana").get("/"));
+    assert!(
+        page.contains("Cases that could not be projected (1)"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("<code>{case}</code>")), "{page}");
 }

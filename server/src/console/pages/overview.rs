@@ -25,7 +25,7 @@ pub async fn overview<S: Store>(
         let only = staff.only_site().map(str::to_string);
         let admin = staff.role.administers();
         let now = state.now();
-        let (sites, cases, devices, damaged, backlog) = state
+        let (sites, cases, devices, damaged, (backlog, failures)) = state
             .with_hub(move |hub| {
                 let sites = hub.storage.sites()?;
                 let cases = hub.storage.projections(&CaseQuery {
@@ -35,7 +35,12 @@ pub async fn overview<S: Store>(
                 let devices = hub.storage.devices()?;
                 let damaged = damaged_for(&mut hub.storage, admin, &cases)?;
                 let backlog = hub.storage.projection_backlog(now)?;
-                Ok((sites, cases, devices, damaged, backlog))
+                let failures = if admin && backlog.failed > 0 {
+                    hub.storage.projection_failures()?
+                } else {
+                    Vec::new()
+                };
+                Ok((sites, cases, devices, damaged, (backlog, failures)))
             })
             .await?;
         let sites: Vec<_> = sites
@@ -159,6 +164,25 @@ pub async fn overview<S: Store>(
                     url(&c.case_id),
                     esc(&c.case_id),
                     site_name(&c.site_id, &names),
+                );
+            }
+            b.push_str("</ul></section>");
+        }
+        // Cases that could not be projected (administrators): which, and why.
+        if !failures.is_empty() {
+            let _ = write!(
+                b,
+                "<section aria-labelledby=\"h-unprojected\"><h2 id=\"h-unprojected\">{} ({})</h2><ul>",
+                M::Unprojected.get(lang),
+                failures.len(),
+            );
+            for f in failures.iter().filter(|f| staff.sees_site(&f.site_id)) {
+                let _ = write!(
+                    b,
+                    "<li><code>{}</code> — {} — {}</li>",
+                    esc(&f.case_id),
+                    site_name(&f.site_id, &names),
+                    esc(&f.reason),
                 );
             }
             b.push_str("</ul></section>");
