@@ -9,7 +9,8 @@
 //! - `api`: the handlers, one file per job (admin, enrol, sync, cases, export); [`error`]:
 //!   their typed errors and HTTP answers; [`state`]: what they share ([`AppState`]).
 //! - `projection`: the repository's side of a sync exchange (one transaction, retried when a
-//!   case changed meanwhile) and the projection of each stored case.
+//!   case changed meanwhile, queuing each stored case), the projection of a case, and the
+//!   workers that drain the projection queue ([`Workers`]).
 //! - [`console`]: the web console at `/` (staff sign-in, overview, cases, conflict review
 //!   and resolution, administration, exports) and `--demo`'s seeding.
 //! - [`export`]: CSV and CDISC ODM exports of the stored cases, written case by case.
@@ -32,6 +33,7 @@ pub mod secret;
 pub mod serve;
 pub mod state;
 
+pub use projection::Workers;
 pub use repository::{HubPool, PostgresStorage, Repository, SqliteStorage};
 pub use routes::{router, router_with};
 pub use state::{AppState, Clock, Store, system_clock};

@@ -18,7 +18,7 @@ use wardcrf_server::console::ConsoleSettings;
 use wardcrf_server::console::demo::{DemoLogin, seed_demo};
 use wardcrf_server::repository::postgres::{DatabaseTarget, with_causes};
 use wardcrf_server::{
-    AppState, HubPool, PostgresStorage, SqliteStorage, Store, router, serve, system_clock,
+    AppState, HubPool, PostgresStorage, SqliteStorage, Store, Workers, router, serve, system_clock,
 };
 
 /// The WardCRF central repository: enrols ward devices and syncs their cases.
@@ -155,25 +155,32 @@ enum Backend {
     Postgres(HubPool<PostgresStorage>),
 }
 
-/// The router over `pool`, once cases stored by an older version have their projections
-/// (and, with `--demo`, the demo is seeded).
+/// The router over `pool` with its projection workers running (`workers` of them), once
+/// cases stored without a current projection are queued (and, with `--demo`, the demo is
+/// seeded and projected).
 fn prepared<S: Store>(
     pool: HubPool<S>,
     (token, metrics_token): (&str, &str),
     settings: ConsoleSettings,
     data: &std::path::Path,
-) -> Result<(axum::Router, Option<DemoLogin>), String> {
+    workers: usize,
+) -> Result<(axum::Router, Option<DemoLogin>, Workers), String> {
     let state = AppState::with_pool(pool, token, system_clock()).with_metrics_token(metrics_token);
     let n = state
         .backfill_projections()
-        .map_err(|e| format!("projecting stored cases: {e}"))?;
+        .map_err(|e| format!("queuing stored cases for projection: {e}"))?;
     if n > 0 {
-        println!("projected {n} case(s) stored before projections existed");
+        println!("queued {n} stored case(s) for projection");
     }
+    let workers = state.start_projection_workers(workers);
     let demo = settings.demo;
     let app = router(state.clone()).layer(Extension(settings));
     let login = if demo {
         let login = seed_demo(&state, &app, data).map_err(|e| e.to_string())?;
+        // The demo is shown projected.
+        state
+            .drain_projections()
+            .map_err(|e| format!("projecting the demo cases: {e}"))?;
         if login.seeded_cases > 0 {
             println!(
                 "demo: seeded {} synthetic cases from 3 simulated tablets",
@@ -184,7 +191,7 @@ fn prepared<S: Store>(
     } else {
         None
     };
-    Ok((app, login))
+    Ok((app, login, workers))
 }
 
 /// `create-user`: adds a staff user to the repository's storage.
@@ -323,9 +330,11 @@ fn run(args: Args) -> Result<(), String> {
         // Not a secret: an administrator compares it with the enrolment page's.
         println!("enrolment QR codes pin {pin}");
     }
-    let (app, demo) = match store {
-        Backend::Sqlite(pool) => prepared(pool, (&token, &metrics_token), settings, &args.data)?,
-        Backend::Postgres(pool) => prepared(pool, (&token, &metrics_token), settings, &args.data)?,
+    // Projection workers: one on SQLite (its writes are serialised anyway), two per process
+    // on PostgreSQL (several processes drain one queue side by side).
+    let (app, demo, workers) = match store {
+        Backend::Sqlite(pool) => prepared(pool, (&token, &metrics_token), settings, &args.data, 1)?,
+        Backend::Postgres(pool) => prepared(pool, (&token, &metrics_token), settings, &args.data, 2)?,
     };
     drop((token, metrics_token));
     for (path, mode) in serve::loose_modes(&args.data) {
@@ -349,7 +358,7 @@ fn run(args: Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -366,7 +375,10 @@ fn run(args: Args) -> Result<(), String> {
         serve::serve(listener, app, tls_config, limits, serve::shutdown_signal())
             .await
             .map_err(|e| format!("server failed: {e}"))
-    })
+    });
+    // After the last request: the workers finish the batch in hand and stop.
+    workers.stop();
+    served
 }
 
 /// Where the web console is, and the demo sign-in with `--demo`: printed before `listening

@@ -7,6 +7,7 @@
 use crate::error::ApiError;
 use crate::forms::Forms;
 use crate::ops::{Metrics, Readiness};
+use crate::projection::{ProjectionWake, Workers};
 use crate::repository::HubPool;
 use crate::repository::{RepoError, Repository, WardStaff};
 use crate::secret;
@@ -51,6 +52,8 @@ pub struct AppState<S: HubStorage + Repository> {
     pub(crate) metrics: Arc<Metrics>,
     /// The checks of `GET /readyz`.
     pub(crate) readiness: Arc<Readiness<S>>,
+    /// Wakes this process's projection workers after an exchange stored cases.
+    projections: Arc<ProjectionWake>,
 }
 
 impl<S: HubStorage + Repository> Clone for AppState<S> {
@@ -63,6 +66,7 @@ impl<S: HubStorage + Repository> Clone for AppState<S> {
             forms: self.forms.clone(),
             metrics: self.metrics.clone(),
             readiness: self.readiness.clone(),
+            projections: self.projections.clone(),
         }
     }
 }
@@ -89,6 +93,7 @@ impl<S: Store> AppState<S> {
             forms: Arc::new(Forms::bundled()),
             metrics: Arc::new(Metrics::new()),
             readiness: Arc::new(Readiness::default()),
+            projections: Arc::new(ProjectionWake::default()),
         }
     }
 
@@ -112,10 +117,42 @@ impl<S: Store> AppState<S> {
         (self.clock)()
     }
 
-    /// Gives every stored case without a projection (stored by a server version older than
-    /// projections) its projection; returns how many. Run once at start, before serving.
+    /// Queues every stored case whose projection is missing or older than its document
+    /// (stored by a server version older than projections, or left by a crash); returns how
+    /// many. Run once at start; the workers (or [`AppState::drain_projections`]) project them.
     pub fn backfill_projections(&self) -> Result<usize, RepoError> {
-        crate::projection::backfill(&self.hub, &self.forms, self.now())
+        crate::projection::backfill(&self.hub, self.now())
+    }
+
+    /// Starts `n` projection workers in this process (the server: 1 on SQLite, whose writes
+    /// are serialised anyway; more on PostgreSQL). They stop when the handle is stopped or
+    /// dropped.
+    pub fn start_projection_workers(&self, n: usize) -> Workers {
+        crate::projection::start_workers(
+            self.hub.clone(),
+            self.forms.clone(),
+            self.clock.clone(),
+            self.projections.clone(),
+            n,
+        )
+    }
+
+    /// Projects every case queued now, here and synchronously (tests, and before the demo
+    /// is shown); cases a worker holds at this moment are left to it, cases that cannot be
+    /// projected are left aside. Returns how many were taken. Blocks.
+    pub fn drain_projections(&self) -> Result<usize, RepoError> {
+        crate::projection::drain(&self.hub, &self.forms, self.now())
+    }
+
+    /// How far the projections trail the stored documents now. Blocks.
+    pub fn projection_backlog(&self) -> Result<crate::repository::ProjectionBacklog, RepoError> {
+        let mut hub = self.hub.lease()?;
+        hub.storage.projection_backlog(self.now())
+    }
+
+    /// Cases were queued for projection: wake this process's workers.
+    pub(crate) fn wake_projections(&self) {
+        self.projections.notify();
     }
 
     /// Runs `f` on the hub off the async threads (SQLite blocks).

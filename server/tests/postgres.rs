@@ -23,6 +23,8 @@ mod hostile_push;
 mod isolation;
 #[path = "cases/ops.rs"]
 mod ops;
+#[path = "cases/queue.rs"]
+mod queue;
 #[path = "cases/staff.rs"]
 mod staff;
 #[path = "cases/storage.rs"]

@@ -11,5 +11,7 @@ fn backend() -> common::Backend {
 mod hostile_push;
 #[path = "cases/isolation.rs"]
 mod isolation;
+#[path = "cases/queue.rs"]
+mod queue;
 #[path = "cases/sync.rs"]
 mod sync;

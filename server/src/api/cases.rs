@@ -2,6 +2,12 @@
 //! `GET /api/cases/{case_id}` (one projection) and `GET /api/cases/{case_id}/history` (its
 //! audit trail, read from the stored document; a document that cannot be read is quarantined
 //! and answered `quarantined`).
+//!
+//! Projections trail the stored documents by the projection queue's lag, and never silently:
+//! each listed case carries `projected_seq` (the stored document's number it was made from)
+//! and `stale` (a newer document waits for its projection). One case asked for is projected
+//! first if it waits, so it is answered current unless its document cannot be projected:
+//! then `stale` is true, with `projection_error`.
 
 use crate::error::ApiError;
 use crate::repository::CaseQuery;
@@ -59,10 +65,14 @@ pub(crate) async fn get_case<S: Store>(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     state.check_admin(&headers)?;
-    let row = state
-        .with_hub(move |hub| Ok(hub.storage.projection(&case_id)?))
-        .await?
-        .ok_or(ApiError::UnknownCase)?;
+    let (forms, now) = (state.forms.clone(), state.now());
+    let (row, waiting) = state
+        .with_hub(move |hub| {
+            let waiting = crate::projection::refresh(hub, &forms, &case_id, now)?;
+            Ok((hub.storage.projection(&case_id)?, waiting))
+        })
+        .await?;
+    let row = row.ok_or(ApiError::UnknownCase)?;
     let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
     Ok(Json(json!({
         "case_id": row.case_id,
@@ -75,6 +85,9 @@ pub(crate) async fn get_case<S: Store>(
         "conflicts": parse(&row.conflicts),
         "flags": parse(&row.flags),
         "updated_at": row.updated_at,
+        "projected_seq": row.projected_seq,
+        "stale": waiting.is_some(),
+        "projection_error": waiting.and_then(|w| w.failure),
     })))
 }
 

@@ -108,6 +108,9 @@ pub(crate) async fn get_export<S: Store>(
                 .catalog
                 .as_ref()
                 .ok_or_else(|| crate::export::ExportError::Forms("no catalog".into()))?;
+            // Every case stored now is exported as stored: the queue is drained first (and
+            // a case pushed meanwhile is read from its document: see `export`).
+            crate::projection::drain(&pool, &forms, options.now)?;
             let mut hub = pool.lease()?;
             let writer =
                 crate::export::export(format, &mut hub.storage, catalog, &options, writer)?;

@@ -138,6 +138,9 @@ async fn answer<S: Store>(
         Ok::<_, ApiError>((wire, gzipped, done.counts))
     })
     .await??;
+    if counts.stored > 0 {
+        state.wake_projections();
+    }
     let sent = Sent {
         counts,
         bytes_in,

@@ -32,6 +32,10 @@
 //! Free-text fields the form does not mark identifying (e.g. a lineage or an organism) are
 //! exported as entered.
 //!
+//! An export never shows a stale projection: a case whose projection is older than its
+//! stored document (pushed after the projection queue was drained for the export) is exported
+//! with its current values, status and form read from the document itself.
+//!
 //! A case whose stored document cannot be read (a disk fault, a document stored by an older
 //! version that the strict load refuses) or whose projection is not readable is left out of
 //! every format: the export goes on with the other cases and stays valid, and the server log
@@ -279,8 +283,9 @@ fn load_case<S: Repository + HubStorage>(
     if row.deleted {
         return Ok(None);
     }
+    let site = row.site_id.clone();
     let skip = |reason: &str| {
-        tracing::warn!(case = case_id, site = %row.site_id, reason, "export: case left out");
+        tracing::warn!(case = case_id, site = %site, reason, "export: case left out");
         Ok(None)
     };
     let Ok(Value::Object(values)) = serde_json::from_str::<Value>(&row.values) else {
@@ -304,6 +309,27 @@ fn load_case<S: Repository + HubStorage>(
             return skip(&damaged_reason(&e));
         }
     };
+    let (mut row, mut values) = (row, values);
+    if stored.seq > row.projected_seq {
+        // Pushed after its projection: the current values come from the document itself.
+        match guarded(|| case_projection(&stored.doc).map_err(|e| e.to_string())) {
+            Ok(current) => {
+                if !current.form_id.is_empty() {
+                    row.form_id = current.form_id;
+                }
+                row.status = current.status;
+                row.projected_seq = stored.seq;
+                if current.deleted {
+                    return Ok(None);
+                }
+                values = current.values;
+            }
+            Err(e) => {
+                quarantine_found(storage, case_id, &e, "an export");
+                return skip(&damaged_reason(&e));
+            }
+        }
+    }
     let mut case = ExportCase { row, values };
     if options.research.is_some() {
         deidentify(form, &mut case);

@@ -19,12 +19,15 @@
 
 pub mod pool;
 pub mod postgres;
+mod queue;
 mod rows;
 pub mod sqlite;
 mod ward;
 
 pub use pool::{Connect, HubPool, Lease, PoolUsage};
 pub use postgres::PostgresStorage;
+pub use queue::{ProjectionBacklog, ProjectionFailure, QueueEntry, QueuedProjection};
+pub(crate) use queue::{projection_failure, queue_entry, queued_projection};
 pub use rows::{
     CaseListItem, CaseQuery, DeviceAuth, DeviceInfo, ProjectionRow, SiteSummary, StaffRecord,
     StaffSession,
@@ -133,13 +136,60 @@ pub trait Repository {
     fn revoke_device(&mut self, device_id: &str) -> Result<(), RepoError>;
     fn device_by_token(&mut self, token_sha256: &[u8]) -> Result<Option<DeviceAuth>, RepoError>;
     fn record_sync(&mut self, device_id: &str, now: u64) -> Result<(), RepoError>;
-    /// Stores (replacing) a case's projection.
+    /// Stores a case's projection, replacing the stored one unless that one was made from a
+    /// newer document (a larger `projected_seq`): an older projection never wins.
     fn put_projection(&mut self, row: &ProjectionRow) -> Result<(), RepoError>;
     /// Projections matching `query`, by site then case id.
     fn projections(&mut self, query: &CaseQuery) -> Result<Vec<CaseListItem>, RepoError>;
     fn projection(&mut self, case_id: &str) -> Result<Option<ProjectionRow>, RepoError>;
     /// Stored cases with no projection yet (stored before projections existed), by case id.
     fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError>;
+
+    // The projection queue (`queue.rs`): every writer of a case queues it in its own
+    // transaction; workers drain it.
+
+    /// Records that `case_id` needs projecting at the sequence number of its stored document
+    /// (as this transaction sees it): one row per case, keeping the newest number and the
+    /// oldest enqueue time. A failure recorded for an older document is forgotten.
+    fn enqueue_projection(&mut self, case_id: &str, now: u64) -> Result<(), RepoError>;
+    /// Queues every stored case whose projection is missing or older than its document and
+    /// that is not queued yet (cases stored by an older version); returns how many.
+    fn enqueue_unprojected(&mut self, now: u64) -> Result<u64, RepoError>;
+    /// Up to `limit` waiting cases (failed ones left out), oldest first. On PostgreSQL the
+    /// rows are locked until the open transaction ends and rows locked by another one are
+    /// skipped (`FOR UPDATE SKIP LOCKED`): call it inside [`Repository::atomically`].
+    fn claim_projections(&mut self, limit: usize) -> Result<Vec<QueuedProjection>, RepoError>;
+    /// Removes the case's queue row unless it waits for a document newer than `seq`.
+    fn dequeue_projection(&mut self, case_id: &str, seq: u64) -> Result<(), RepoError>;
+    /// Records that the case's document at `seq` cannot be projected (unless a newer one is
+    /// queued meanwhile): it is shown, and not tried again until a newer document is stored.
+    fn fail_projection(
+        &mut self,
+        case_id: &str,
+        seq: u64,
+        reason: &str,
+        now: u64,
+    ) -> Result<(), RepoError>;
+    /// How far the projections trail the stored documents at `now`.
+    fn projection_backlog(&mut self, now: u64) -> Result<ProjectionBacklog, RepoError>;
+    /// The cases that could not be projected, by site then case id.
+    fn projection_failures(&mut self) -> Result<Vec<ProjectionFailure>, RepoError>;
+    /// The case's queue row, when its projection is older than its document.
+    fn queued_projection(&mut self, case_id: &str) -> Result<Option<QueueEntry>, RepoError>;
+
+    /// Stores a projection made by a worker from the document at `row.projected_seq` (never
+    /// over one made from a newer document: see [`Repository::put_projection`]) and removes
+    /// the queue row unless a newer document waits, in one transaction.
+    fn complete_projection(&mut self, row: &ProjectionRow) -> Result<(), RepoError>
+    where
+        Self: Sized,
+    {
+        // The queue row first: every writer locks the queue row before the projection row.
+        self.atomically(|s| {
+            s.dequeue_projection(&row.case_id, row.projected_seq)?;
+            s.put_projection(row)
+        })
+    }
 
     // The web console (src/console): staff users and their sessions. Session tokens arrive
     // hashed, passwords as their salted hash.

@@ -8,10 +8,11 @@
 
 use super::{
     CaseListItem, CaseQuery, Columns, DeviceAuth, DeviceInfo, ProjectionRow, RepoError, Repository,
-    STAFF_COLUMNS, SiteSummary, StaffRecord, StaffSession, case_list_item, device_auth,
-    device_info, next_lock_state, projection_row, quarantined_case, refused_push, site_summary,
-    staff_record, staff_session, stored_case, to_i64, to_u64, usable_code,
+    STAFF_COLUMNS, SiteSummary, StaffRecord, StaffSession, device_auth, device_info,
+    next_lock_state, quarantined_case, refused_push, site_summary, staff_record, staff_session,
+    stored_case, to_i64, to_u64, usable_code,
 };
+use super::{ProjectionBacklog, ProjectionFailure, QueueEntry, QueuedProjection};
 use ::postgres::{Client, Config, NoTls, Statement};
 use std::collections::HashMap;
 use wardcrf_core::repository::{HubStorage, Put, QuarantinedCase, SiteAuthors, StoredCase};
@@ -25,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/004_site_identifying.sql"),
     include_str!("../../migrations/postgres/005_quarantine.sql"),
     include_str!("../../migrations/postgres/006_staff_on_devices.sql"),
+    include_str!("../../migrations/postgres/007_projection_queue.sql"),
 ];
 
 /// The migrations (by the version they lead to) that leave the code of the version before
@@ -54,6 +56,7 @@ impl From<::postgres::Error> for RepoError {
     }
 }
 
+mod projection;
 mod statements;
 mod tls;
 mod ward;
@@ -328,56 +331,53 @@ impl Repository for PostgresStorage {
     }
 
     fn put_projection(&mut self, p: &ProjectionRow) -> Result<(), RepoError> {
-        self.db().execute(
-            "INSERT INTO case_projection (case_id, site_id, form_id, modules, status, deleted,
-                 \"values\", conflicts, n_conflicts, flags, n_flags, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (case_id) DO UPDATE SET
-                 site_id = excluded.site_id, form_id = excluded.form_id,
-                 modules = excluded.modules, status = excluded.status,
-                 deleted = excluded.deleted, \"values\" = excluded.\"values\",
-                 conflicts = excluded.conflicts, n_conflicts = excluded.n_conflicts,
-                 flags = excluded.flags, n_flags = excluded.n_flags,
-                 updated_at = excluded.updated_at",
-            &[
-                &p.case_id,
-                &p.site_id,
-                &p.form_id,
-                &p.modules,
-                &p.status,
-                &p.deleted,
-                &p.values,
-                &p.conflicts,
-                &to_i64(p.n_conflicts),
-                &p.flags,
-                &to_i64(p.n_flags),
-                &to_i64(p.updated_at),
-            ],
-        )?;
-        Ok(())
+        self.put_projection_row(p)
     }
 
     fn projections(&mut self, q: &CaseQuery) -> Result<Vec<CaseListItem>, RepoError> {
-        Ok(self.db().all(
-            "SELECT case_id, site_id, form_id, status, deleted, n_conflicts, n_flags, updated_at
-             FROM case_projection
-             WHERE ($1::TEXT IS NULL OR site_id = $1) AND ($2::TEXT IS NULL OR status = $2)
-               AND ($3::BOOLEAN IS NULL OR (n_flags > 0) = $3)
-               AND ($4::BOOLEAN IS NULL OR (n_conflicts > 0) = $4)
-             ORDER BY site_id, case_id",
-            &[&q.site_id, &q.status, &q.flagged, &q.conflicts],
-            case_list_item,
-        )?)
+        self.list_projections(q)
     }
 
     fn projection(&mut self, case_id: &str) -> Result<Option<ProjectionRow>, RepoError> {
-        Ok(self.db().one(
-            "SELECT case_id, site_id, form_id, modules, status, deleted, \"values\",
-                    conflicts, n_conflicts, flags, n_flags, updated_at
-             FROM case_projection WHERE case_id = $1",
-            &[&case_id],
-            projection_row,
-        )?)
+        self.projection_of(case_id)
+    }
+
+    fn enqueue_projection(&mut self, case_id: &str, now: u64) -> Result<(), RepoError> {
+        self.enqueue(case_id, now)
+    }
+
+    fn enqueue_unprojected(&mut self, now: u64) -> Result<u64, RepoError> {
+        self.enqueue_all_unprojected(now)
+    }
+
+    fn claim_projections(&mut self, limit: usize) -> Result<Vec<QueuedProjection>, RepoError> {
+        self.claim(limit)
+    }
+
+    fn dequeue_projection(&mut self, case_id: &str, seq: u64) -> Result<(), RepoError> {
+        self.dequeue(case_id, seq)
+    }
+
+    fn fail_projection(
+        &mut self,
+        id: &str,
+        seq: u64,
+        why: &str,
+        now: u64,
+    ) -> Result<(), RepoError> {
+        self.fail(id, seq, why, now)
+    }
+
+    fn projection_backlog(&mut self, now: u64) -> Result<ProjectionBacklog, RepoError> {
+        self.backlog(now)
+    }
+
+    fn projection_failures(&mut self) -> Result<Vec<ProjectionFailure>, RepoError> {
+        self.failures()
+    }
+
+    fn queued_projection(&mut self, case_id: &str) -> Result<Option<QueueEntry>, RepoError> {
+        self.queue_entry_of(case_id)
     }
 
     fn is_broken(&mut self) -> bool {
@@ -418,13 +418,7 @@ impl Repository for PostgresStorage {
     }
 
     fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError> {
-        Ok(self.db().all(
-            "SELECT c.case_id FROM cases c
-             LEFT JOIN case_projection p ON p.case_id = c.case_id
-             WHERE p.case_id IS NULL ORDER BY c.case_id",
-            &[],
-            |r| r.try_get(0),
-        )?)
+        self.unprojected_cases()
     }
 
     fn create_staff(&mut self, u: &StaffRecord) -> Result<bool, RepoError> {

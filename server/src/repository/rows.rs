@@ -57,6 +57,8 @@ pub struct ProjectionRow {
     pub flags: String,
     pub n_flags: u64,
     pub updated_at: u64,
+    /// The sequence number of the stored document this projection was made from.
+    pub projected_seq: u64,
 }
 
 /// Which projections `GET /api/cases` lists; `None` matches all.
@@ -81,6 +83,11 @@ pub struct CaseListItem {
     pub conflicts: u64,
     pub flags: u64,
     pub updated_at: u64,
+    /// The sequence number of the stored document the listed projection was made from.
+    pub projected_seq: u64,
+    /// A newer document is stored and waits for its projection (or could not be projected):
+    /// what is listed is older than the case.
+    pub stale: bool,
 }
 
 /// A staff user of the web console; the password only as its salted hash.
@@ -222,7 +229,7 @@ pub(crate) fn device_auth<R: Columns>(r: &R) -> Result<DeviceAuth, R::Error> {
 }
 
 /// `case_id, site_id, form_id, modules, status, deleted, "values", conflicts, n_conflicts,
-/// flags, n_flags, updated_at`
+/// flags, n_flags, updated_at, projected_seq`
 pub(crate) fn projection_row<R: Columns>(r: &R) -> Result<ProjectionRow, R::Error> {
     Ok(ProjectionRow {
         case_id: r.text(0)?,
@@ -237,10 +244,12 @@ pub(crate) fn projection_row<R: Columns>(r: &R) -> Result<ProjectionRow, R::Erro
         flags: r.text(9)?,
         n_flags: r.count(10)?,
         updated_at: r.count(11)?,
+        projected_seq: r.count(12)?,
     })
 }
 
-/// `case_id, site_id, form_id, status, deleted, n_conflicts, n_flags, updated_at`
+/// `case_id, site_id, form_id, status, deleted, n_conflicts, n_flags, updated_at,
+/// projected_seq, <stale>`
 pub(crate) fn case_list_item<R: Columns>(r: &R) -> Result<CaseListItem, R::Error> {
     Ok(CaseListItem {
         case_id: r.text(0)?,
@@ -251,6 +260,8 @@ pub(crate) fn case_list_item<R: Columns>(r: &R) -> Result<CaseListItem, R::Error
         conflicts: r.count(5)?,
         flags: r.count(6)?,
         updated_at: r.count(7)?,
+        projected_seq: r.count(8)?,
+        stale: r.flag(9)?,
     })
 }
 

@@ -5,15 +5,17 @@
 
 use super::{CaseListItem, CaseQuery, DeviceAuth, DeviceInfo, ProjectionRow, SiteSummary};
 use super::{
-    Columns, QUARANTINE_COLUMNS, RepoError, Repository, STAFF_COLUMNS, case_list_item, device_auth,
-    device_info, next_lock_state, projection_row, quarantined_case, refused_push, site_summary,
-    staff_record, staff_session, stored_case, to_i64, to_u64, usable_code,
+    Columns, QUARANTINE_COLUMNS, RepoError, Repository, STAFF_COLUMNS, device_auth, device_info,
+    next_lock_state, quarantined_case, refused_push, site_summary, staff_record, staff_session,
+    stored_case, to_i64, to_u64, usable_code,
 };
+use super::{ProjectionBacklog, ProjectionFailure, QueueEntry, QueuedProjection};
 use super::{StaffRecord, StaffSession};
 use rusqlite::{Connection, OptionalExtension, Params, Row, TransactionBehavior, params};
 use std::path::Path;
 use wardcrf_core::repository::{HubStorage, Put, QuarantinedCase, SiteAuthors, StoredCase};
 
+mod projection;
 mod ward;
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`.
@@ -24,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/004_site_identifying.sql"),
     include_str!("../../migrations/sqlite/005_quarantine.sql"),
     include_str!("../../migrations/sqlite/006_staff_on_devices.sql"),
+    include_str!("../../migrations/sqlite/007_projection_queue.sql"),
 ];
 
 /// The schema version this code writes.
@@ -280,66 +283,57 @@ impl Repository for SqliteStorage {
     }
 
     fn put_projection(&mut self, p: &ProjectionRow) -> Result<(), RepoError> {
-        self.conn.execute(
-            "INSERT INTO case_projection (case_id, site_id, form_id, modules, status, deleted,
-                 \"values\", conflicts, n_conflicts, flags, n_flags, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT (case_id) DO UPDATE SET
-                 site_id = excluded.site_id, form_id = excluded.form_id,
-                 modules = excluded.modules, status = excluded.status,
-                 deleted = excluded.deleted, \"values\" = excluded.\"values\",
-                 conflicts = excluded.conflicts, n_conflicts = excluded.n_conflicts,
-                 flags = excluded.flags, n_flags = excluded.n_flags,
-                 updated_at = excluded.updated_at",
-            params![
-                p.case_id,
-                p.site_id,
-                p.form_id,
-                p.modules,
-                p.status,
-                p.deleted,
-                p.values,
-                p.conflicts,
-                to_i64(p.n_conflicts),
-                p.flags,
-                to_i64(p.n_flags),
-                to_i64(p.updated_at)
-            ],
-        )?;
-        Ok(())
+        self.put_projection_row(p)
     }
 
     fn projections(&mut self, q: &CaseQuery) -> Result<Vec<CaseListItem>, RepoError> {
-        Ok(self.all(
-            "SELECT case_id, site_id, form_id, status, deleted, n_conflicts, n_flags, updated_at
-             FROM case_projection
-             WHERE (?1 IS NULL OR site_id = ?1) AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR (n_flags > 0) = ?3)
-               AND (?4 IS NULL OR (n_conflicts > 0) = ?4)
-             ORDER BY site_id, case_id",
-            params![q.site_id, q.status, q.flagged, q.conflicts],
-            |r| case_list_item(r),
-        )?)
+        self.list_projections(q)
     }
 
     fn projection(&mut self, case_id: &str) -> Result<Option<ProjectionRow>, RepoError> {
-        Ok(self.one(
-            "SELECT case_id, site_id, form_id, modules, status, deleted, \"values\",
-                    conflicts, n_conflicts, flags, n_flags, updated_at
-             FROM case_projection WHERE case_id = ?1",
-            [case_id],
-            |r| projection_row(r),
-        )?)
+        self.projection_of(case_id)
     }
 
     fn cases_without_projection(&mut self) -> Result<Vec<String>, RepoError> {
-        Ok(self.all(
-            "SELECT c.case_id FROM cases c
-             LEFT JOIN case_projection p ON p.case_id = c.case_id
-             WHERE p.case_id IS NULL ORDER BY c.case_id",
-            [],
-            |r| r.get(0),
-        )?)
+        self.unprojected_cases()
+    }
+
+    fn enqueue_projection(&mut self, case_id: &str, now: u64) -> Result<(), RepoError> {
+        self.enqueue(case_id, now)
+    }
+
+    fn enqueue_unprojected(&mut self, now: u64) -> Result<u64, RepoError> {
+        self.enqueue_all_unprojected(now)
+    }
+
+    fn claim_projections(&mut self, limit: usize) -> Result<Vec<QueuedProjection>, RepoError> {
+        self.claim(limit)
+    }
+
+    fn dequeue_projection(&mut self, case_id: &str, seq: u64) -> Result<(), RepoError> {
+        self.dequeue(case_id, seq)
+    }
+
+    fn fail_projection(
+        &mut self,
+        id: &str,
+        seq: u64,
+        why: &str,
+        now: u64,
+    ) -> Result<(), RepoError> {
+        self.fail(id, seq, why, now)
+    }
+
+    fn projection_backlog(&mut self, now: u64) -> Result<ProjectionBacklog, RepoError> {
+        self.backlog(now)
+    }
+
+    fn projection_failures(&mut self) -> Result<Vec<ProjectionFailure>, RepoError> {
+        self.failures()
+    }
+
+    fn queued_projection(&mut self, case_id: &str) -> Result<Option<QueueEntry>, RepoError> {
+        self.queue_entry_of(case_id)
     }
 
     fn create_staff(&mut self, u: &StaffRecord) -> Result<bool, RepoError> {

@@ -1053,3 +1053,49 @@ fn the_case_page_shows_each_signature_with_its_signer_time_and_meaning_and_when_
     }
     let _ = std::fs::remove_dir_all(dir.parent().unwrap());
 }
+
+#[test]
+fn the_console_shows_cases_awaiting_projection_and_marks_stale_ones() {
+    let s = TestServer::start_lagging(&crate::backend(), "console-backlog");
+    s.site("site-a");
+    staff(&s, "dora", "data-manager", None);
+    let mut a1 = device(&s, "site-a", "cb1");
+    let case = a1.store.create_case("icrown-core", &[]).unwrap();
+    a1.set(&case, "vs_hr", json!(80), None);
+    a1.sync().unwrap();
+    (s.projections.drain)();
+    a1.set(&case, "vs_hr", json!(90), Some("recount"));
+    a1.sync().unwrap();
+    s.now.fetch_add(42, Ordering::SeqCst);
+    let b = login(s.addr, "dora");
+    for path in ["/", "/cases"] {
+        let page = html(&b.get(path));
+        assert!(
+            page.contains("1 case(s) awaiting projection, the oldest for 42 s"),
+            "{path}: {page}"
+        );
+    }
+    assert!(html(&b.get("/cases")).contains("class=\"tag warn stale\""));
+    (s.projections.drain)();
+    let page = html(&b.get("/cases"));
+    assert!(!page.contains("awaiting projection"), "{page}");
+    assert!(!page.contains("tag warn stale"), "{page}");
+
+    // A case whose stored document cannot be projected: counted for everyone, listed with
+    // the reason for administrators.
+    s.damage_document(&case);
+    s.storage().enqueue(&case, START);
+    (s.projections.drain)();
+    assert!(
+        html(&b.get("/")).contains("1 case(s) could not be updated from their last sync"),
+        "{}",
+        html(&b.get("/"))
+    );
+    staff(&s, "ana", "admin", None);
+    let page = html(&login(s.addr, "ana").get("/"));
+    assert!(
+        page.contains("Cases that could not be projected (1)"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("<code>{case}</code>")), "{page}");
+}

@@ -214,6 +214,7 @@ fn projections<S: Repository>(mut s: S) {
             flags: r#"{"errors":[],"warnings":[]}"#.into(),
             n_flags,
             updated_at: 7,
+            projected_seq: 0,
         };
     assert_eq!(s.projection("c1").unwrap(), None);
     s.put_projection(&row("c1", "A", "draft", 0, 0)).unwrap();
@@ -453,4 +454,154 @@ where
         s.set_site_settings("Z", &settings),
         Err(RepoError::UnknownSite)
     );
+}
+
+/// A projection row of `case_id` made from the document at `seq`.
+fn projected(case_id: &str, seq: u64, status: &str) -> wardcrf_server::repository::ProjectionRow {
+    wardcrf_server::repository::ProjectionRow {
+        case_id: case_id.into(),
+        site_id: "A".into(),
+        form_id: "icrown-core".into(),
+        modules: "[]".into(),
+        status: status.into(),
+        deleted: false,
+        values: "{}".into(),
+        conflicts: "[]".into(),
+        n_conflicts: 0,
+        flags: r#"{"errors":[],"warnings":[]}"#.into(),
+        n_flags: 0,
+        updated_at: 7,
+        projected_seq: seq,
+    }
+}
+
+storage_test!(
+    the_projection_queue_keeps_one_row_per_case_with_its_newest_seq_and_oldest_time,
+    queue_rows
+);
+fn queue_rows<S: HubStorage + Repository>(mut s: S)
+where
+    S::Error: Debug,
+{
+    let first = s.put_case("c1", "A", "f", b"1").unwrap();
+    s.enqueue_projection("c1", 100).unwrap();
+    let second = s.put_case("c1", "A", "f", b"2").unwrap();
+    s.enqueue_projection("c1", 200).unwrap();
+    s.put_case("c2", "A", "f", b"3").unwrap();
+    s.enqueue_projection("c2", 150).unwrap();
+    let b = s.projection_backlog(250).unwrap();
+    assert_eq!(
+        (b.pending, b.oldest_enqueued_at, b.oldest_age_secs, b.failed),
+        (2, Some(100), 150, 0)
+    );
+    let claimed = s.atomically(|s| s.claim_projections(10)).unwrap();
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|q| (q.case_id.as_str(), q.seq))
+            .collect::<Vec<_>>(),
+        [("c1", second), ("c2", 3)]
+    );
+    assert!(first < second);
+    // Queuing again what is queued changes nothing; an unknown case queues nothing.
+    s.enqueue_projection("c1", 300).unwrap();
+    s.enqueue_projection("nope", 300).unwrap();
+    assert_eq!(
+        s.projection_backlog(300).unwrap().oldest_enqueued_at,
+        Some(100)
+    );
+    assert_eq!(s.projection_backlog(300).unwrap().pending, 2);
+    assert_eq!(
+        s.queued_projection("c1").unwrap().map(|e| e.seq),
+        Some(second)
+    );
+    assert_eq!(s.queued_projection("nope").unwrap(), None);
+}
+
+storage_test!(
+    a_projection_of_an_older_document_never_replaces_a_newer_one_nor_dequeues_it,
+    queue_newer_wins
+);
+fn queue_newer_wins<S: HubStorage + Repository>(mut s: S)
+where
+    S::Error: Debug,
+{
+    let old = s.put_case("c1", "A", "f", b"1").unwrap();
+    s.enqueue_projection("c1", 10).unwrap();
+    // A worker took the case at `old`; a newer push comes while it projects.
+    let new = s.put_case("c1", "A", "f", b"2").unwrap();
+    s.enqueue_projection("c1", 11).unwrap();
+    s.complete_projection(&projected("c1", old, "draft"))
+        .unwrap();
+    assert_eq!(s.projection("c1").unwrap().unwrap().projected_seq, old);
+    let waiting = s
+        .queued_projection("c1")
+        .unwrap()
+        .expect("the newer push stays queued");
+    assert_eq!(waiting.seq, new);
+    assert_eq!(s.projection_backlog(12).unwrap().pending, 1);
+    // The newer projection lands; an older one written late changes nothing.
+    s.complete_projection(&projected("c1", new, "complete"))
+        .unwrap();
+    s.complete_projection(&projected("c1", old, "draft"))
+        .unwrap();
+    let row = s.projection("c1").unwrap().unwrap();
+    assert_eq!((row.projected_seq, row.status.as_str()), (new, "complete"));
+    assert_eq!(s.queued_projection("c1").unwrap(), None);
+    assert_eq!(s.projection_backlog(12).unwrap().pending, 0);
+    let listed = s.projections(&Default::default()).unwrap();
+    assert_eq!((listed[0].projected_seq, listed[0].stale), (new, false));
+}
+
+storage_test!(
+    a_case_that_cannot_be_projected_is_left_aside_until_a_newer_document,
+    queue_failures
+);
+fn queue_failures<S: HubStorage + Repository>(mut s: S)
+where
+    S::Error: Debug,
+{
+    let seq = s.put_case("c1", "A", "f", b"1").unwrap();
+    s.enqueue_projection("c1", 10).unwrap();
+    s.complete_projection(&projected("c1", seq, "draft"))
+        .unwrap();
+    let bad = s.put_case("c1", "A", "f", b"2").unwrap();
+    s.enqueue_projection("c1", 20).unwrap();
+    s.fail_projection("c1", bad, "its stored document cannot be read", 21)
+        .unwrap();
+    let b = s.projection_backlog(30).unwrap();
+    assert_eq!((b.pending, b.failed, b.oldest_enqueued_at), (0, 1, None));
+    assert!(
+        s.atomically(|s| s.claim_projections(10))
+            .unwrap()
+            .is_empty()
+    );
+    let failures = s.projection_failures().unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        (
+            failures[0].case_id.as_str(),
+            failures[0].site_id.as_str(),
+            failures[0].seq
+        ),
+        ("c1", "A", bad)
+    );
+    // Listed stale: what is listed is older than the case.
+    let listed = s.projections(&Default::default()).unwrap();
+    assert_eq!((listed[0].projected_seq, listed[0].stale), (seq, true));
+    // Queuing it again at the same document does not retry it; a newer document does.
+    s.enqueue_projection("c1", 40).unwrap();
+    assert_eq!(s.projection_backlog(40).unwrap().failed, 1);
+    let newer = s.put_case("c1", "A", "f", b"3").unwrap();
+    s.enqueue_projection("c1", 50).unwrap();
+    let b = s.projection_backlog(60).unwrap();
+    assert_eq!(
+        (b.pending, b.failed, b.oldest_enqueued_at),
+        (1, 0, Some(50))
+    );
+    assert_eq!(s.queued_projection("c1").unwrap().unwrap().seq, newer);
+    // A backfill queues what lacks a current projection and is not queued.
+    s.put_case("c2", "A", "f", b"4").unwrap();
+    assert_eq!(s.enqueue_unprojected(70).unwrap(), 1);
+    assert_eq!(s.enqueue_unprojected(70).unwrap(), 0);
 }

@@ -195,13 +195,28 @@ impl Drop for PgSchema {
 /// A case put straight into storage: (case id, site, form id, saved document).
 pub type SeedCase = (String, String, String, Vec<u8>);
 
-/// The router over `storage` after seeding it and projecting what lacks a projection.
+/// What a test can do with the projection queue of a [`TestServer`] (its `AppState`).
+#[derive(Clone)]
+pub struct Projections {
+    /// Projects everything queued now, synchronously; returns how many.
+    pub drain: Arc<dyn Fn() -> usize + Send + Sync>,
+    /// Starts this many projection workers, as the server binary does.
+    pub start_workers: Arc<dyn Fn(usize) -> wardcrf_server::Workers + Send + Sync>,
+    /// The backlog now.
+    pub backlog: Arc<dyn Fn() -> wardcrf_server::repository::ProjectionBacklog + Send + Sync>,
+}
+
+/// The router over `storage` after seeding it and projecting what lacks a projection. Unless
+/// `lagging`, every request first waits for the projection queue to drain (the test reads
+/// what it synced, as after the workers caught up); a `lagging` server projects only when
+/// the test drains it or starts workers.
 fn app_over<S>(
     mut storage: S,
     cases: &[SeedCase],
     (admin, metrics): (&str, &str),
     clock: wardcrf_server::Clock,
-) -> (axum::Router, usize)
+    lagging: bool,
+) -> (axum::Router, usize, Projections)
 where
     S: wardcrf_core::repository::HubStorage
         + wardcrf_server::Repository
@@ -215,7 +230,27 @@ where
     }
     let state = wardcrf_server::AppState::new(storage, admin, clock).with_metrics_token(metrics);
     let n = state.backfill_projections().unwrap();
-    (wardcrf_server::router(state), n)
+    state.drain_projections().unwrap();
+    let (a, b, c) = (state.clone(), state.clone(), state.clone());
+    let projections = Projections {
+        drain: Arc::new(move || a.drain_projections().unwrap()),
+        start_workers: Arc::new(move |n| b.start_projection_workers(n)),
+        backlog: Arc::new(move || c.projection_backlog().unwrap()),
+    };
+    let mut app = wardcrf_server::router(state.clone());
+    if !lagging {
+        let drain = projections.drain.clone();
+        app = app.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let drain = drain.clone();
+                async move {
+                    tokio::task::spawn_blocking(move || drain()).await.unwrap();
+                    next.run(req).await
+                }
+            },
+        ));
+    }
+    (app, n, projections)
 }
 
 pub struct TestServer {
@@ -227,6 +262,8 @@ pub struct TestServer {
     pub dir: std::path::PathBuf,
     /// Cases projected at start because they had no projection.
     pub backfilled: usize,
+    /// The server's projection queue.
+    pub projections: Projections,
     /// Kept to drop the schema at the end.
     _schema: Option<PgSchema>,
 }
@@ -260,6 +297,39 @@ impl Storage {
         }
     }
 
+    /// The stored projection of a case, read straight from the storage.
+    pub fn projection(
+        &mut self,
+        case_id: &str,
+    ) -> Option<wardcrf_server::repository::ProjectionRow> {
+        use wardcrf_server::Repository;
+        match self {
+            Storage::Sqlite(s, _) => s.projection(case_id).unwrap(),
+            Storage::Postgres(s, _) => s.projection(case_id).unwrap(),
+        }
+    }
+
+    /// Queues a case for projection, as every writer of a case does.
+    pub fn enqueue(&mut self, case_id: &str, now: u64) {
+        use wardcrf_server::Repository;
+        match self {
+            Storage::Sqlite(s, _) => s.enqueue_projection(case_id, now).unwrap(),
+            Storage::Postgres(s, _) => s.enqueue_projection(case_id, now).unwrap(),
+        }
+    }
+
+    /// Starts `n` projection workers over this connection, as another server process on the
+    /// same database would.
+    pub fn start_workers(self, n: usize) -> wardcrf_server::Workers {
+        let clock = wardcrf_server::system_clock();
+        match self {
+            Storage::Sqlite(s, _) => wardcrf_server::AppState::new(s, "another-server", clock)
+                .start_projection_workers(n),
+            Storage::Postgres(s, _) => wardcrf_server::AppState::new(*s, "another-server", clock)
+                .start_projection_workers(n),
+        }
+    }
+
     /// The single integer `sql` selects (the same text on both backends).
     pub fn count(&mut self, sql: &str) -> i64 {
         match self {
@@ -282,10 +352,20 @@ impl TestServer {
         Self::start_with_cases(backend, name, &[])
     }
 
+    /// A server whose projections trail the sync: nothing is projected until the test drains
+    /// [`TestServer::projections`] or starts workers.
+    pub fn start_lagging(backend: &Backend, name: &str) -> TestServer {
+        Self::start_on(backend, name, &[], true)
+    }
+
     /// Starts on a storage that already holds `cases` (as a server version without
     /// projections stored them: no projection rows); the server projects them before serving,
     /// as `wardcrf-server` does at start ([`TestServer::backfilled`] says how many).
     pub fn start_with_cases(backend: &Backend, name: &str, cases: &[SeedCase]) -> TestServer {
+        Self::start_on(backend, name, cases, false)
+    }
+
+    fn start_on(backend: &Backend, name: &str, cases: &[SeedCase], lagging: bool) -> TestServer {
         let dir = temp_dir(name);
         let admin = wardcrf_server::secret::new_token().unwrap();
         let metrics = wardcrf_server::secret::new_token().unwrap();
@@ -293,17 +373,17 @@ impl TestServer {
         let now = Arc::new(AtomicU64::new(START));
         let clock_now = now.clone();
         let clock: wardcrf_server::Clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
-        let (app, backfilled, schema) = match backend {
+        let (app, backfilled, projections, schema) = match backend {
             Backend::Sqlite => {
                 let storage =
                     wardcrf_server::SqliteStorage::open(&dir.join("repository.db")).unwrap();
-                let (app, n) = app_over(storage, cases, tokens, clock);
-                (app, n, None)
+                let (app, n, p) = app_over(storage, cases, tokens, clock, lagging);
+                (app, n, p, None)
             }
             Backend::Postgres(url) => {
                 let schema = PgSchema::new(url, name);
-                let (app, n) = app_over(schema.storage(), cases, tokens, clock);
-                (app, n, Some(schema))
+                let (app, n, p) = app_over(schema.storage(), cases, tokens, clock, lagging);
+                (app, n, p, Some(schema))
             }
         };
         let addr = serve_in_background(app, wardcrf_server::serve::Limits::default());
@@ -314,6 +394,7 @@ impl TestServer {
             now,
             dir,
             backfilled,
+            projections,
             _schema: schema,
         }
     }

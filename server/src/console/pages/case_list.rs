@@ -58,19 +58,21 @@ pub async fn case_list<S: Store>(
             conflicts: tri(conflicts.as_deref()),
         };
         let admin = staff.role.administers();
-        let (sites, cases, damaged) = state
+        let now = state.now();
+        let (sites, cases, damaged, backlog) = state
             .with_hub(move |hub| {
                 let sites = hub.storage.sites()?;
                 let cases = hub.storage.projections(&query)?;
                 let damaged = damaged_for(&mut hub.storage, admin, &cases)?;
-                Ok((sites, cases, damaged))
+                let backlog = hub.storage.projection_backlog(now)?;
+                Ok((sites, cases, damaged, backlog))
             })
             .await?;
         let names: HashMap<String, String> = sites
             .iter()
             .map(|s| (s.site_id.clone(), s.name.clone()))
             .collect();
-        let mut b = String::new();
+        let mut b = backlog_notice(&backlog, lang);
         b.push_str("<form class=\"filters\" method=\"get\" action=\"/cases\">");
         if staff.only_site().is_none() {
             let mut opts = vec![(String::new(), M::AllSites.get(lang).to_string())];
@@ -135,6 +137,8 @@ pub async fn case_list<S: Store>(
                     esc(&c.case_id),
                     if damaged.contains_key(&c.case_id) {
                         format!(" {}", damaged_tag(lang))
+                    } else if c.stale {
+                        format!(" {}", stale_tag(lang))
                     } else {
                         String::new()
                     },

@@ -8,7 +8,7 @@ use crate::console::html::{Page, esc, notice, url};
 use crate::console::i18n::{M, lang_of};
 use crate::console::{ConsoleError, Staff, respond};
 use crate::error::ApiError;
-use crate::projection::project;
+use crate::projection::refresh;
 use crate::repository::ProjectionRow;
 use crate::state::Store;
 use crate::state::{AppState, under_site_lock};
@@ -282,21 +282,16 @@ async fn resolve_inner<S: Store>(
                     Ok(r) => r,
                     Err(e) => return Ok(Err(e)),
                 };
+                // The document and its queue row in one transaction; then, off the sync
+                // path, this one case is projected now so the page shows the resolution.
                 hub.storage.atomically(|storage| -> Result<(), ApiError> {
                     storage
                         .put_case(&id, &site, &stored.form_id, &resolved.doc)
                         .map_err(|e| ApiError::Internal(format!("storing case: {e}")))?;
-                    let projected = project(
-                        &id,
-                        &site,
-                        &stored.form_id,
-                        resolved.projection,
-                        &forms,
-                        now,
-                    );
-                    storage.put_projection(&projected)?;
+                    storage.enqueue_projection(&id, now)?;
                     Ok(())
                 })?;
+                refresh(hub, &forms, &id, now)?;
                 Ok(Ok(()))
             })
         },

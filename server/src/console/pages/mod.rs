@@ -22,7 +22,7 @@ use crate::console::i18n::{M, lang_of};
 use crate::console::{ConsoleError, ConsoleSettings, Staff, respond};
 use crate::error::ApiError;
 use crate::export::damaged_cases;
-use crate::repository::{CaseListItem, ProjectionRow};
+use crate::repository::{CaseListItem, ProjectionBacklog, ProjectionRow};
 use crate::state::AppState;
 use crate::state::Store;
 use axum::Extension;
@@ -103,6 +103,35 @@ fn author_html(e: &wardcrf_core::HistoryEntry, lang: Lang) -> String {
 }
 
 /// The marker of a case whose stored document is damaged (administrators see it).
+/// A case listed from a projection older than its stored document.
+fn stale_tag(lang: Lang) -> String {
+    format!(
+        "<span class=\"tag warn stale\" title=\"{}\">{}</span>",
+        esc(M::StaleHelp.get(lang)),
+        M::Stale.get(lang)
+    )
+}
+
+/// What the console says of the projection queue: how many cases await their projection and
+/// for how long, and how many could not be projected; nothing when the queue is empty.
+fn backlog_notice(backlog: &ProjectionBacklog, lang: Lang) -> String {
+    let mut out = String::new();
+    if backlog.pending > 0 {
+        let text = M::AwaitingProjection
+            .get(lang)
+            .replace("{n}", &backlog.pending.to_string())
+            .replace("{s}", &backlog.oldest_age_secs.to_string());
+        out.push_str(&notice("info backlog", &text));
+    }
+    if backlog.failed > 0 {
+        let text = M::ProjectionFailed
+            .get(lang)
+            .replace("{n}", &backlog.failed.to_string());
+        out.push_str(&notice("error backlog", &text));
+    }
+    out
+}
+
 fn damaged_tag(lang: Lang) -> String {
     format!(
         "<span class=\"tag error damaged\" title=\"{}\">{}</span>",
@@ -152,8 +181,13 @@ async fn visible_case<S: Store>(
     case_id: &str,
 ) -> Result<ProjectionRow, ConsoleError> {
     let id = case_id.to_string();
+    let (forms, now) = (state.forms.clone(), state.now());
+    // A case waiting in the projection queue is projected first: one case is shown current.
     let row = state
-        .with_hub(move |hub| Ok(hub.storage.projection(&id)?))
+        .with_hub(move |hub| {
+            crate::projection::refresh(hub, &forms, &id, now)?;
+            Ok(hub.storage.projection(&id)?)
+        })
         .await?
         .ok_or(ConsoleError::NotFound)?;
     if staff.sees_site(&row.site_id) {

@@ -24,7 +24,8 @@ pub async fn overview<S: Store>(
     page(&state.clone(), &headers, "/", |staff, lang| async move {
         let only = staff.only_site().map(str::to_string);
         let admin = staff.role.administers();
-        let (sites, cases, devices, damaged) = state
+        let now = state.now();
+        let (sites, cases, devices, damaged, (backlog, failures)) = state
             .with_hub(move |hub| {
                 let sites = hub.storage.sites()?;
                 let cases = hub.storage.projections(&CaseQuery {
@@ -33,7 +34,13 @@ pub async fn overview<S: Store>(
                 })?;
                 let devices = hub.storage.devices()?;
                 let damaged = damaged_for(&mut hub.storage, admin, &cases)?;
-                Ok((sites, cases, devices, damaged))
+                let backlog = hub.storage.projection_backlog(now)?;
+                let failures = if admin && backlog.failed > 0 {
+                    hub.storage.projection_failures()?
+                } else {
+                    Vec::new()
+                };
+                Ok((sites, cases, devices, damaged, (backlog, failures)))
             })
             .await?;
         let sites: Vec<_> = sites
@@ -45,6 +52,7 @@ pub async fn overview<S: Store>(
             .map(|s| (s.site_id.clone(), s.name.clone()))
             .collect();
         let mut b = demo_note(&settings, lang);
+        b.push_str(&backlog_notice(&backlog, lang));
         // Cases per site and status.
         #[derive(Default)]
         struct Counts {
@@ -156,6 +164,25 @@ pub async fn overview<S: Store>(
                     url(&c.case_id),
                     esc(&c.case_id),
                     site_name(&c.site_id, &names),
+                );
+            }
+            b.push_str("</ul></section>");
+        }
+        // Cases that could not be projected (administrators): which, and why.
+        if !failures.is_empty() {
+            let _ = write!(
+                b,
+                "<section aria-labelledby=\"h-unprojected\"><h2 id=\"h-unprojected\">{} ({})</h2><ul>",
+                M::Unprojected.get(lang),
+                failures.len(),
+            );
+            for f in failures.iter().filter(|f| staff.sees_site(&f.site_id)) {
+                let _ = write!(
+                    b,
+                    "<li><code>{}</code> — {} — {}</li>",
+                    esc(&f.case_id),
+                    site_name(&f.site_id, &names),
+                    esc(&f.reason),
                 );
             }
             b.push_str("</ul></section>");

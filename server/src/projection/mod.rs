@@ -2,23 +2,27 @@
 //!
 //! [`exchange`] runs one exchange of a device under its site's sync lock: the read and merge
 //! phase (where the core refuses, on the decoded changes, any new change writing a field its
-//! site keeps on the devices), the projection of every case it stores (validated with the
-//! bundled forms on up to 4 threads: errors and warnings become data-quality flags, which
-//! never refuse a sync), then one write transaction (the exchange, the device's last sync and
-//! the projections: all or nothing), made again from the start when another writer changed a
-//! case meanwhile. [`project`] makes one projection row; [`backfill`] projects the cases an
-//! older server stored without one.
+//! site keeps on the devices), then one write transaction (the exchange, the device's last
+//! sync, and every stored case queued for projection: all or nothing), made again from the
+//! start when another writer changed a case meanwhile. No projection is made in the exchange:
+//! the console's projections and data-quality flags trail the sync by the queue's lag
+//! (`worker.rs` drains the queue; the console and the API show the lag and mark what is
+//! stale). [`project`] makes one projection row (validated with the bundled forms: errors
+//! and warnings become data-quality flags, which never refuse a sync); [`backfill`] queues
+//! the cases an older server stored without one.
+
+mod worker;
+
+pub use worker::Workers;
+pub(crate) use worker::{ProjectionWake, drain, refresh, start_workers};
 
 use crate::error::ApiError;
 use crate::forms::Forms;
 use crate::repository::{AtomicHub, DeviceAuth, HubPool, ProjectionRow, RepoError};
 use crate::state::{Store, under_site_lock};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use wardcrf_core::repository::{
-    CaseProjection, Exchanged, Hub, HubError, case_projection, parallel_map,
-};
-use wardcrf_core::sync::{CaseChanges, SyncRequest};
+use wardcrf_core::repository::{CaseProjection, Exchanged, Hub, HubError};
+use wardcrf_core::sync::SyncRequest;
 use wardcrf_core::{Context, Lang, PartialDate};
 
 /// How often an exchange is made when another writer keeps changing its cases.
@@ -29,7 +33,7 @@ const ATTEMPTS: u32 = 3;
 pub(crate) struct Counts {
     /// Cases the device pushed.
     pub(crate) pushed: usize,
-    /// Pushed cases the repository stored (and projected).
+    /// Pushed cases the repository stored (and queued for projection).
     pub(crate) stored: usize,
     /// Open conflicts in the cases stored.
     pub(crate) conflicts: u64,
@@ -92,9 +96,9 @@ pub(crate) fn exchange<S: Store>(
     Ok(done)
 }
 
-/// One exchange in two phases: reading and merging (and checking the projections) with no
-/// transaction open, under the site's lock; then the writes in one short transaction (the
-/// exchange, the device's last sync and the projections: all or nothing).
+/// One exchange in two phases: reading and merging with no transaction open, under the
+/// site's lock; then the writes in one short transaction (the exchange, the device's last
+/// sync and the queue rows of the cases it stored: all or nothing).
 fn sync_exchange<S: Store>(
     hub: &mut Hub<S>,
     auth: &DeviceAuth,
@@ -106,66 +110,37 @@ fn sync_exchange<S: Store>(
         .identifying(auth.identifying_on_device)
         .ok_or_else(|| ApiError::Internal("the bundled form catalog could not be loaded".into()))?;
     let mut prepared = hub.prepare(&auth.site_id, &auth.device_id, request, &identifying)?;
-    // The projections of the cases this exchange stores; flags never refuse a sync.
-    let rows = project_all(
-        prepared.take_projections(),
-        &request.push,
-        &auth.site_id,
-        forms,
-        now,
-    );
+    // The cases this exchange stores are queued for projection; flags never refuse a sync.
+    let stored = prepared.take_projections();
     let counts = Counts {
-        stored: rows.len(),
-        conflicts: rows.iter().map(|r| r.n_conflicts).sum(),
+        stored: stored.len(),
+        conflicts: stored.iter().map(|(_, p)| p.conflicts.len() as u64).sum(),
         ..Counts::default()
     };
-    // The exchange, the device's last sync and the projections: all or nothing.
+    // The exchange, the device's last sync and the queue rows: all or nothing.
     let exchanged = hub.atomically(|hub| -> Result<_, ApiError> {
         let exchanged = hub.write(prepared)?;
         hub.storage.record_sync(&auth.device_id, now)?;
-        for row in &rows {
-            hub.storage.put_projection(row)?;
+        for (case_id, _) in &stored {
+            hub.storage.enqueue_projection(case_id, now)?;
         }
         Ok(exchanged)
     })?;
     Ok(Done { exchanged, counts })
 }
 
-/// The projection rows of the cases an exchange stored, validated on up to 4 threads.
-fn project_all(
-    stored: Vec<(String, CaseProjection)>,
-    pushed: &[CaseChanges],
-    site_id: &str,
-    forms: &Forms,
-    now: u64,
-) -> Vec<ProjectionRow> {
-    let form_ids: HashMap<&str, &str> = pushed
-        .iter()
-        .map(|c| (c.case_id.as_str(), c.form_id.as_str()))
-        .collect();
-    let work: Vec<(String, CaseProjection, &str)> = stored
-        .into_iter()
-        .map(|(case_id, p)| {
-            let form_id = form_ids.get(case_id.as_str()).copied().unwrap_or_default();
-            (case_id, p, form_id)
-        })
-        .collect();
-    parallel_map(&work, |(case_id, p, form_id)| {
-        project_row(case_id, site_id, form_id, p, forms, now)
-    })
-}
-
-/// A case's projection row: its values validated with the bundled form and its modules
-/// (errors and warnings become the data-quality flags).
+/// A case's projection row, made from its stored document at `seq`: its values validated
+/// with the bundled form and its modules (errors and warnings become the data-quality flags).
 pub(crate) fn project(
     case_id: &str,
     site_id: &str,
     stored_form_id: &str,
-    p: CaseProjection,
+    p: &CaseProjection,
+    seq: u64,
     forms: &Forms,
     now: u64,
 ) -> ProjectionRow {
-    project_row(case_id, site_id, stored_form_id, &p, forms, now)
+    project_row(case_id, site_id, stored_form_id, p, seq, forms, now)
 }
 
 /// [`project`] of a borrowed projection. The flags are counted on the validation report and
@@ -175,6 +150,7 @@ fn project_row(
     site_id: &str,
     stored_form_id: &str,
     p: &CaseProjection,
+    seq: u64,
     forms: &Forms,
     now: u64,
 ) -> ProjectionRow {
@@ -223,6 +199,7 @@ fn project_row(
         flags: flags.to_string(),
         n_flags: n_flags as u64,
         updated_at: now,
+        projected_seq: seq,
     }
 }
 
@@ -231,37 +208,11 @@ fn text<T: serde::Serialize + ?Sized>(part: &T) -> String {
     serde_json::to_string(part).unwrap_or_else(|_| Value::Null.to_string())
 }
 
-/// Gives every stored case without a projection its projection; returns how many. A case
-/// whose document cannot be read is logged and left without one.
-pub(crate) fn backfill<S: Store>(
-    pool: &HubPool<S>,
-    forms: &Forms,
-    now: u64,
-) -> Result<usize, RepoError> {
+/// Queues every stored case whose projection is missing or older than its document (cases
+/// stored by a server version older than projections, or than the queue); returns how many.
+/// The workers (or [`drain`]) project them.
+pub(crate) fn backfill<S: Store>(pool: &HubPool<S>, now: u64) -> Result<usize, RepoError> {
     let mut hub = pool.lease()?;
-    let missing = hub.storage.cases_without_projection()?;
-    let mut done = 0;
-    for case_id in &missing {
-        let stored = hub
-            .storage
-            .case(case_id)
-            .map_err(|e| RepoError::Storage(e.to_string()))?;
-        if let Some(stored) = stored {
-            let projected = case_projection(&stored.doc)
-                .map(|p| project(case_id, &stored.site, &stored.form_id, p, forms, now));
-            match projected {
-                Ok(row) => {
-                    hub.storage.put_projection(&row)?;
-                    done += 1;
-                }
-                Err(e) => tracing::error!(
-                    target: "wardcrf::projection",
-                    case = %case_id,
-                    error = %e,
-                    "a stored case cannot be projected"
-                ),
-            }
-        }
-    }
-    Ok(done)
+    let n = hub.storage.enqueue_unprojected(now)?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }

@@ -1,0 +1,277 @@
+//! The workers that drain the projection queue, in every server process.
+//!
+//! A worker takes a batch of queued cases in one transaction
+//! ([`crate::repository::Repository::claim_projections`]: on PostgreSQL the rows stay locked
+//! by that transaction and other workers, in this process or another, skip them; a worker
+//! that dies releases them when its session ends), loads each stored document, projects and
+//! validates the batch on up to 4 threads, and writes each projection unless a newer one is
+//! stored; a queue row goes only when the number projected is its number, so a push made
+//! meanwhile stays queued. A document that cannot be projected is recorded with the reason
+//! and left aside (shown in the console, never retried until a newer document is stored), so
+//! it never blocks the queue.
+//!
+//! Waking: an exchange that stored cases wakes this process's workers at once
+//! ([`ProjectionWake::notify`]); cases stored by another process are found by a poll every
+//! [`POLL_INTERVAL`] (a claim on an empty queue is one index probe). Workers stop when
+//! [`Workers`] is stopped or dropped, after the batch in hand.
+
+use crate::forms::Forms;
+use crate::repository::{AtomicHub, HubPool, ProjectionRow, QueueEntry, RepoError};
+use crate::state::{Clock, Store};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wardcrf_core::repository::{Hub, StoredCase, case_projection, parallel_map};
+
+/// Cases claimed and projected in one transaction.
+pub const BATCH: usize = 32;
+
+/// How often an idle worker looks for cases queued by another server process.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Wakes the workers of this process, and tells them to stop.
+#[derive(Debug, Default)]
+pub struct ProjectionWake {
+    state: Mutex<WakeState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct WakeState {
+    /// Raised by every notification: a worker that saw an older number does not sleep.
+    generation: u64,
+    stopping: bool,
+}
+
+impl ProjectionWake {
+    fn lock(&self) -> MutexGuard<'_, WakeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Cases were queued: wake the workers.
+    pub(crate) fn notify(&self) {
+        self.lock().generation += 1;
+        self.changed.notify_all();
+    }
+
+    fn stop(&self) {
+        self.lock().stopping = true;
+        self.changed.notify_all();
+    }
+
+    fn stopping(&self) -> bool {
+        self.lock().stopping
+    }
+
+    /// The notifications seen so far; `None` once stopping.
+    fn seen(&self) -> Option<u64> {
+        let s = self.lock();
+        (!s.stopping).then_some(s.generation)
+    }
+
+    /// Sleeps until a notification after `seen`, a stop, or `timeout`; `false` when stopping.
+    fn wait(&self, seen: u64, timeout: Duration) -> bool {
+        let s = self.lock();
+        let (s, _) = self
+            .changed
+            .wait_timeout_while(s, timeout, |s| !s.stopping && s.generation == seen)
+            .unwrap_or_else(|p| p.into_inner());
+        !s.stopping
+    }
+}
+
+/// The projection workers of this process; stopped (after the batch in hand) when dropped.
+#[derive(Debug)]
+pub struct Workers {
+    wake: Arc<ProjectionWake>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Stops the workers and waits for them.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.wake.stop();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Starts `n` workers draining the queue of `pool`'s database.
+pub(crate) fn start_workers<S: Store>(
+    pool: Arc<HubPool<S>>,
+    forms: Arc<Forms>,
+    clock: Clock,
+    wake: Arc<ProjectionWake>,
+    n: usize,
+) -> Workers {
+    let threads = (0..n.max(1))
+        .filter_map(|i| {
+            let (pool, forms, clock, wake) =
+                (pool.clone(), forms.clone(), clock.clone(), wake.clone());
+            std::thread::Builder::new()
+                .name(format!("projection-{i}"))
+                .spawn(move || run(&pool, &forms, &clock, &wake))
+                .map_err(|e| {
+                    tracing::error!(
+                        target: "wardcrf::projection",
+                        error = %e,
+                        "a projection worker could not be started"
+                    );
+                })
+                .ok()
+        })
+        .collect();
+    Workers { wake, threads }
+}
+
+fn run<S: Store>(pool: &HubPool<S>, forms: &Forms, clock: &Clock, wake: &ProjectionWake) {
+    while let Some(seen) = wake.seen() {
+        if let Err(e) = drain_while(pool, forms, clock, || !wake.stopping()) {
+            tracing::warn!(
+                target: "wardcrf::projection",
+                error = %e,
+                "projecting queued cases failed; the queue is tried again shortly"
+            );
+        }
+        if !wake.wait(seen, POLL_INTERVAL) {
+            break;
+        }
+    }
+}
+
+/// Projects queued cases until none is left unclaimed (cases other workers hold are left to
+/// them; failed ones are left aside); returns how many were taken.
+pub(crate) fn drain<S: Store>(
+    pool: &HubPool<S>,
+    forms: &Forms,
+    now: u64,
+) -> Result<usize, RepoError> {
+    let clock: Clock = Arc::new(move || now);
+    drain_while(pool, forms, &clock, || true)
+}
+
+fn drain_while<S: Store>(
+    pool: &HubPool<S>,
+    forms: &Forms,
+    clock: &Clock,
+    go_on: impl Fn() -> bool,
+) -> Result<usize, RepoError> {
+    let mut total = 0;
+    while go_on() {
+        let mut hub = pool.lease()?;
+        let n = project_batch(&mut hub, forms, clock())?;
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    Ok(total)
+}
+
+/// Claims, projects and writes one batch in one transaction; returns how many were claimed.
+fn project_batch<S: Store>(hub: &mut Hub<S>, forms: &Forms, now: u64) -> Result<usize, RepoError> {
+    hub.atomically(|hub| -> Result<usize, RepoError> {
+        let claimed = hub.storage.claim_projections(BATCH)?;
+        let mut loaded = Vec::with_capacity(claimed.len());
+        for q in &claimed {
+            match load(hub, &q.case_id)? {
+                Some(stored) => loaded.push((q.case_id.as_str(), stored)),
+                // Gone (never happens: cases are not deleted): nothing to project.
+                None => hub.storage.dequeue_projection(&q.case_id, q.seq)?,
+            }
+        }
+        let made = parallel_map(&loaded, |(case_id, stored)| {
+            project_stored(case_id, stored, forms, now)
+        });
+        for ((case_id, stored), made) in loaded.iter().zip(made) {
+            record(hub, case_id, stored.seq, made, now)?;
+        }
+        Ok(claimed.len())
+    })
+}
+
+fn load<S: Store>(hub: &mut Hub<S>, case_id: &str) -> Result<Option<StoredCase>, RepoError> {
+    hub.storage
+        .case(case_id)
+        .map_err(|e| RepoError::Storage(e.to_string()))
+}
+
+/// The projection of a stored document, or why it cannot be made (the document library's
+/// failure on damaged bytes, a panic included).
+fn project_stored(
+    case_id: &str,
+    stored: &StoredCase,
+    forms: &Forms,
+    now: u64,
+) -> Result<ProjectionRow, String> {
+    let read = std::panic::catch_unwind(|| case_projection(&stored.doc).map_err(|e| e.to_string()))
+        .unwrap_or_else(|_| Err("the document library failed on it".into()))?;
+    Ok(super::project(
+        case_id,
+        &stored.site,
+        &stored.form_id,
+        &read,
+        stored.seq,
+        forms,
+        now,
+    ))
+}
+
+/// Writes what projecting the document at `seq` gave: the projection (the queue row goes
+/// unless a newer document waits), or the failure (recorded with the case; logged without
+/// it, and never with a value).
+fn record<S: Store>(
+    hub: &mut Hub<S>,
+    case_id: &str,
+    seq: u64,
+    made: Result<ProjectionRow, String>,
+    now: u64,
+) -> Result<(), RepoError> {
+    match made {
+        Ok(row) => hub.storage.complete_projection(&row),
+        Err(reason) => {
+            // The case is named in the queue row (the console lists it), not in the log.
+            tracing::error!(
+                target: "wardcrf::projection",
+                error = %reason,
+                "a stored case cannot be projected; it is left aside until a device pushes it \
+                 again (the console counts it)"
+            );
+            let reason = format!("its stored document cannot be read: {reason}");
+            hub.storage.fail_projection(case_id, seq, &reason, now)
+        }
+    }
+}
+
+/// Projects `case_id` now if it waits in the queue (a case view, a console resolution: off
+/// the sync path, one case); returns the case's queue row left after that: `None` when its
+/// projection is as new as its document, else the number waiting and why it could not be
+/// projected.
+pub(crate) fn refresh<S: Store>(
+    hub: &mut Hub<S>,
+    forms: &Forms,
+    case_id: &str,
+    now: u64,
+) -> Result<Option<QueueEntry>, RepoError> {
+    match hub.storage.queued_projection(case_id)? {
+        Some(entry) if entry.failure.is_none() => {
+            if let Some(stored) = load(hub, case_id)? {
+                let made = project_stored(case_id, &stored, forms, now);
+                hub.atomically(|hub| record(hub, case_id, stored.seq, made, now))?;
+            }
+            Ok(hub.storage.queued_projection(case_id)?)
+        }
+        other => Ok(other),
+    }
+}
