@@ -334,7 +334,9 @@ fn run(args: Args) -> Result<(), String> {
     // on PostgreSQL (several processes drain one queue side by side).
     let (app, demo, workers) = match store {
         Backend::Sqlite(pool) => prepared(pool, (&token, &metrics_token), settings, &args.data, 1)?,
-        Backend::Postgres(pool) => prepared(pool, (&token, &metrics_token), settings, &args.data, 2)?,
+        Backend::Postgres(pool) => {
+            prepared(pool, (&token, &metrics_token), settings, &args.data, 2)?
+        }
     };
     drop((token, metrics_token));
     for (path, mode) in serve::loose_modes(&args.data) {

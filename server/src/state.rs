@@ -6,6 +6,7 @@
 
 use crate::error::ApiError;
 use crate::forms::Forms;
+use crate::ops::{Check, NotReady};
 use crate::ops::{Metrics, Readiness};
 use crate::projection::{ProjectionWake, Workers};
 use crate::repository::HubPool;
@@ -92,7 +93,7 @@ impl<S: Store> AppState<S> {
             clock,
             forms: Arc::new(Forms::bundled()),
             metrics: Arc::new(Metrics::new()),
-            readiness: Arc::new(Readiness::default()),
+            readiness: Arc::new(queue_checked(Readiness::default())),
             projections: Arc::new(ProjectionWake::default()),
         }
     }
@@ -186,6 +187,28 @@ fn check_token(headers: &HeaderMap, expected: Option<&[u8; 32]>) -> Result<(), A
         Some(hash) if secret::same_hash(&secret::sha256(token), hash) => Ok(()),
         _ => Err(ApiError::Unauthorized),
     }
+}
+
+/// How long the oldest case may wait for its projection before the queue counts as stuck
+/// (`GET /readyz` then fails with `projection_queue_stuck`): far beyond the lag of a
+/// shift-change storm (seconds), so it means that no worker is draining the queue.
+pub const PROJECTION_STUCK_SECS: u64 = 15 * 60;
+
+/// `readiness` with the projection queue's check: the oldest queued case has waited less than
+/// [`PROJECTION_STUCK_SECS`].
+fn queue_checked<S: Store>(readiness: Readiness<S>) -> Readiness<S> {
+    readiness.add(Check::new("projection_queue", |hub: &mut Hub<S>, now| {
+        let backlog = hub
+            .storage
+            .projection_backlog(now)
+            .map_err(|_| NotReady::DATABASE_UNREACHABLE)?;
+        if backlog.oldest_age_secs > PROJECTION_STUCK_SECS {
+            Err(NotReady::new("projection_queue_stuck"))
+        } else {
+            Ok(())
+        }
+    }));
+    readiness
 }
 
 /// Runs `f` on the blocking threads (storage, merging, serialising large bodies).

@@ -459,6 +459,17 @@ pub(crate) async fn metrics<S: Store>(
     if let Err(e) = state.check_metrics(&headers) {
         return e.into_response();
     }
+    // The queue's gauges as the database has them now (shared by every instance); left as
+    // they were when the database does not answer.
+    let now = state.now();
+    if let Ok(backlog) = state
+        .with_hub(move |hub| Ok(hub.storage.projection_backlog(now)?))
+        .await
+    {
+        state
+            .metrics
+            .set_projection_backlog(backlog.pending, backlog.oldest_age_secs);
+    }
     match state.metrics.encode(state.hub.usage()) {
         Ok(text) => (
             [

@@ -30,7 +30,7 @@ fn healthz_and_readyz_answer_without_a_token() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(
         r.body,
-        json!({"status": "ready", "checks": {"database": "ok"}})
+        json!({"status": "ready", "checks": {"database": "ok", "projection_queue": "ok"}})
     );
     assert!(r.head.contains("cache-control: no-store"), "{}", r.head);
 }
@@ -189,4 +189,35 @@ fn metrics_count_exchanges_cases_bytes_and_refusals_and_name_no_id() {
     {
         assert!(!text.contains(secret), "{secret} in:\n{text}");
     }
+}
+
+#[test]
+fn readyz_and_metrics_show_a_stuck_projection_queue() {
+    let server = TestServer::start_lagging(&crate::backend(), "ops-queue");
+    server.site("site-a");
+    let mut tablet = device(&server, "site-a", "opsq1");
+    let case = tablet.store.create_case("icrown-core", &[]).unwrap();
+    tablet.set(&case, "vs_hr", json!(80), None);
+    tablet.sync().unwrap();
+    let ready = || get(server.addr, "/readyz", None);
+    assert_eq!(ready().status, 200, "a fresh backlog is no fault");
+    let text = metrics(&server);
+    assert_eq!(sample(&text, "wardcrf_projection_queue_depth"), Some(1.0));
+    // Nothing drains the queue for 16 minutes: no worker runs.
+    server
+        .now
+        .fetch_add(16 * 60, std::sync::atomic::Ordering::SeqCst);
+    let r = ready();
+    assert_eq!(r.status, 503, "{:?}", r.body);
+    assert_eq!(r.body["reason"], "projection_queue_stuck", "{:?}", r.body);
+    assert_eq!(r.body["checks"]["database"], "ok");
+    let text = metrics(&server);
+    assert_eq!(
+        sample(&text, "wardcrf_projection_queue_oldest_seconds"),
+        Some(960.0)
+    );
+    assert_eq!((server.projections.drain)(), 1);
+    assert_eq!(ready().status, 200, "{:?}", ready().body);
+    let text = metrics(&server);
+    assert_eq!(sample(&text, "wardcrf_projection_queue_depth"), Some(0.0));
 }
