@@ -24,7 +24,8 @@ use wardcrf_server::{
 #[derive(Debug, Parser)]
 #[command(name = "wardcrf-server", version)]
 struct Args {
-    /// Data directory (created if missing): admin-token, pseudonym-key, and repository.db unless
+    /// Data directory (created if missing): admin-token (in the first server of a repository
+    /// to start), pseudonym-key (unless --pseudonym-key), and repository.db unless
     /// --database-url is given.
     #[arg(long)]
     data: PathBuf,
@@ -72,6 +73,11 @@ struct Args {
     /// line for a log collector. RUST_LOG filters them (default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// The key of research-export pseudonyms (64 hex digits; made when missing). Every
+    /// server of one repository must be given a copy of the same file: a server whose key
+    /// differs from the one the database records refuses to start. Default: DATA/pseudonym-key.
+    #[arg(long, value_name = "FILE")]
+    pseudonym_key: Option<PathBuf>,
     /// Seed (once) two demo sites whose simulated tablets sync synthetic cases with open
     /// conflicts, and demo staff users; prints the console's address and the demo sign-in.
     #[arg(long)]
@@ -148,11 +154,45 @@ enum Backend {
 /// (and, with `--demo`, the demo is seeded).
 fn prepared<S: Store>(
     pool: HubPool<S>,
-    token: &str,
     settings: ConsoleSettings,
     data: &std::path::Path,
+    key_path: &std::path::Path,
 ) -> Result<(axum::Router, Option<DemoLogin>), String> {
-    let state = AppState::with_pool(pool, token, system_clock());
+    let now = system_clock()();
+    let admin = {
+        let mut hub = pool.lease().map_err(|e| format!("admin token: {e}"))?;
+        let admin = wardcrf_server::secret::shared_admin_token(&mut hub.storage, data, now)
+            .map_err(|e| format!("admin token: {e}"))?;
+        // The key of research-export pseudonyms: made once, kept for good (a new one would
+        // change every recipient's pseudonyms), the same in every server of the repository.
+        let (key, created) = wardcrf_server::export::pseudonym::ensure_key_at(key_path)
+            .map_err(|e| format!("pseudonym key {}: {e}", key_path.display()))?;
+        wardcrf_server::export::pseudonym::check_shared(
+            &mut hub.storage,
+            &key,
+            key_path,
+            created,
+            now,
+        )
+        .map_err(|e| format!("pseudonym key: {e}"))?;
+        if created {
+            println!(
+                "wrote a new pseudonym key to {} (back it up)",
+                key_path.display()
+            );
+        }
+        wardcrf_server::export::pseudonym::install(key);
+        admin
+    };
+    match (&admin.file, admin.created) {
+        (Some(path), true) => println!("wrote a new admin token to {}", path.display()),
+        (Some(path), false) => println!("admin token in {}", path.display()),
+        (None, _) => println!(
+            "admin token: the repository's, made by another server of this repository (in \
+             its data directory)"
+        ),
+    }
+    let state = AppState::with_admin_hash(pool, admin.sha256, system_clock());
     let n = state
         .backfill_projections()
         .map_err(|e| format!("projecting stored cases: {e}"))?;
@@ -259,24 +299,10 @@ fn run(args: Args) -> Result<(), String> {
             Backend::Postgres(pool) => create_user(pool, username, role, site, name),
         };
     }
-    let (token_path, token, created) =
-        serve::ensure_admin_token(&args.data).map_err(|e| format!("admin token: {e}"))?;
-    if created {
-        println!("wrote a new admin token to {}", token_path.display());
-    } else {
-        println!("admin token in {}", token_path.display());
-    }
-    // The key of research-export pseudonyms (DATA_DIR/pseudonym-key, mode 0600): made once,
-    // kept for good (a new one would change every recipient's pseudonyms).
-    let (key_path, key, created) = wardcrf_server::export::pseudonym::ensure_key_file(&args.data)
-        .map_err(|e| format!("pseudonym key: {e}"))?;
-    if created {
-        println!(
-            "wrote a new pseudonym key to {} (back it up)",
-            key_path.display()
-        );
-    }
-    wardcrf_server::export::pseudonym::install(key);
+    let key_path = args.pseudonym_key.clone().unwrap_or_else(|| {
+        args.data
+            .join(wardcrf_server::export::pseudonym::PSEUDONYM_KEY_FILE)
+    });
     let settings = ConsoleSettings {
         // Over HTTPS, or behind a TLS-terminating proxy (--insecure-http): Secure cookies.
         secure_cookies: tls_config.is_some() || args.insecure_http,
@@ -291,10 +317,9 @@ fn run(args: Args) -> Result<(), String> {
         println!("enrolment QR codes pin {pin}");
     }
     let (app, demo) = match store {
-        Backend::Sqlite(pool) => prepared(pool, &token, settings, &args.data)?,
-        Backend::Postgres(pool) => prepared(pool, &token, settings, &args.data)?,
+        Backend::Sqlite(pool) => prepared(pool, settings, &args.data, &key_path)?,
+        Backend::Postgres(pool) => prepared(pool, settings, &args.data, &key_path)?,
     };
-    drop(token);
     for (path, mode) in serve::loose_modes(&args.data) {
         tracing::warn!(
             target: "wardcrf::server",

@@ -174,6 +174,11 @@ pub trait Repository {
     fn delete_session(&mut self, token_sha256: &[u8]) -> Result<(), RepoError>;
     /// Removes expired sessions; returns how many.
     fn delete_expired_sessions(&mut self, now: u64) -> Result<u64, RepoError>;
+    /// The value shared by every server process of this repository under `name`: the one
+    /// recorded first. Records `proposed` when none is recorded yet, so that processes
+    /// starting at the same time agree (one insert wins; the others read it).
+    fn shared_value(&mut self, name: &str, proposed: &[u8], now: u64)
+    -> Result<Vec<u8>, RepoError>;
     /// Whether the database has closed this connection (it is then replaced, never reused).
     fn is_broken(&mut self) -> bool {
         false

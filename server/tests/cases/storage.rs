@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use std::fmt::Debug;
-use wardcrf_core::repository::HubStorage;
+use wardcrf_core::repository::{HubStorage, Put};
 use wardcrf_server::Repository;
 use wardcrf_server::repository::{AtomicHub, RepoError, StaffRecord, WardStaff};
 
@@ -32,10 +32,22 @@ fn sequence<S: HubStorage>(mut s: S)
 where
     S::Error: Debug,
 {
-    assert_eq!(s.put_case("c1", "A", "f", b"1").unwrap(), 1);
-    assert_eq!(s.put_case("c2", "A", "f", b"2").unwrap(), 2);
-    assert_eq!(s.put_case("c3", "B", "f", b"3").unwrap(), 1);
-    assert_eq!(s.put_case("c1", "A", "f", b"1b").unwrap(), 3);
+    assert_eq!(
+        s.put_case("c1", "A", "f", b"1", None).unwrap(),
+        Put::Stored(1)
+    );
+    assert_eq!(
+        s.put_case("c2", "A", "f", b"2", None).unwrap(),
+        Put::Stored(2)
+    );
+    assert_eq!(
+        s.put_case("c3", "B", "f", b"3", None).unwrap(),
+        Put::Stored(1)
+    );
+    assert_eq!(
+        s.put_case("c1", "A", "f", b"1b", Some(1)).unwrap(),
+        Put::Stored(3)
+    );
     assert_eq!(
         s.cases_after("A", 0, 10).unwrap(),
         vec![("c2".to_string(), 2), ("c1".to_string(), 3)]
@@ -174,9 +186,9 @@ where
             ("jpa".to_string(), "z-dev".to_string()),
         ]
     );
-    s.put_case("k1", "jp-b", "f", b"x").unwrap();
-    s.put_case("k2", "jp-b", "f", b"y").unwrap();
-    s.put_case("k1", "jp-b", "f", b"z").unwrap();
+    s.put_case("k1", "jp-b", "f", b"x", None).unwrap();
+    s.put_case("k2", "jp-b", "f", b"y", None).unwrap();
+    s.put_case("k1", "jp-b", "f", b"z", Some(1)).unwrap();
     let sites = s.sites().unwrap();
     assert_eq!((sites[2].devices, sites[2].cases), (2, 2));
     assert_eq!((sites[3].devices, sites[3].cases), (1, 0));
@@ -191,9 +203,9 @@ where
     S::Error: Debug,
 {
     let doc: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    s.put_case("big", "A", "f", &doc).unwrap();
+    s.put_case("big", "A", "f", &doc, None).unwrap();
     assert_eq!(s.case("big").unwrap().unwrap().doc, doc);
-    s.put_case("empty", "A", "f", b"").unwrap();
+    s.put_case("empty", "A", "f", b"", None).unwrap();
     assert_eq!(s.case("empty").unwrap().unwrap().doc, b"");
 }
 
@@ -273,21 +285,33 @@ where
     S::Error: Debug,
 {
     s.begin().unwrap();
-    assert_eq!(s.put_case("c1", "A", "f", b"1").unwrap(), 1);
+    assert_eq!(
+        s.put_case("c1", "A", "f", b"1", None).unwrap(),
+        Put::Stored(1)
+    );
     s.confirm("d1", 1).unwrap();
     s.rollback();
     assert_eq!(s.case("c1").unwrap(), None, "rolled back");
     s.rollback(); // nothing open: nothing happens
     s.begin().unwrap();
-    assert_eq!(s.put_case("c1", "A", "f", b"1").unwrap(), 1);
-    assert_eq!(s.put_case("c2", "A", "f", b"2").unwrap(), 2);
+    assert_eq!(
+        s.put_case("c1", "A", "f", b"1", None).unwrap(),
+        Put::Stored(1)
+    );
+    assert_eq!(
+        s.put_case("c2", "A", "f", b"2", None).unwrap(),
+        Put::Stored(2)
+    );
     s.record_sent("d1", "c1", b"h", 1).unwrap();
     s.confirm("d1", 2).unwrap();
     s.commit().unwrap();
     assert_eq!(s.cases_after("A", 0, 10).unwrap().len(), 2);
     assert_eq!(s.device_heads("d1", "c1").unwrap(), Some(b"h".to_vec()));
     // Outside a batch every step is still its own transaction.
-    assert_eq!(s.put_case("c3", "A", "f", b"3").unwrap(), 3);
+    assert_eq!(
+        s.put_case("c3", "A", "f", b"3", None).unwrap(),
+        Put::Stored(3)
+    );
 }
 
 /// A step of the core's `HubStorage` inside a repository transaction, its error as a
@@ -307,7 +331,7 @@ where
     // Err: nothing of it stays, and the closure's error comes back as it was.
     let failed: Result<(), RepoError> = s.atomically(|s| {
         s.create_site("A", "Site A", 1)?;
-        hub_step(s.put_case("c1", "A", "f", b"1"))?;
+        hub_step(s.put_case("c1", "A", "f", b"1", None))?;
         Err(RepoError::UnknownDevice)
     });
     assert_eq!(failed, Err(RepoError::UnknownDevice));
@@ -318,11 +342,11 @@ where
     let seq = s
         .atomically(|s| {
             s.create_site("A", "Site A", 1)?;
-            hub_step(s.put_case("c1", "A", "f", b"1"))?;
-            hub_step(s.put_case("c2", "A", "f", b"2"))
+            hub_step(s.put_case("c1", "A", "f", b"1", None))?;
+            hub_step(s.put_case("c2", "A", "f", b"2", None))
         })
         .unwrap();
-    assert_eq!(seq, 2);
+    assert_eq!(seq, Put::Stored(2));
     assert!(!s.in_transaction());
     assert_eq!(s.sites().unwrap().len(), 1);
     assert_eq!(s.cases_after("A", 0, 10).unwrap().len(), 2);
@@ -357,13 +381,13 @@ where
     // On a sync hub: the closure gets the hub, its storage's steps are one transaction.
     let mut hub = wardcrf_core::repository::Hub::new(s);
     let failed: Result<(), RepoError> = hub.atomically(|hub| {
-        hub_step(hub.storage.put_case("c3", "A", "f", b"3"))?;
+        hub_step(hub.storage.put_case("c3", "A", "f", b"3", None))?;
         hub.storage.record_sync("d1", 5)?;
         Err(RepoError::UnknownDevice)
     });
     assert_eq!(failed, Err(RepoError::UnknownDevice));
     assert_eq!(hub.storage.case("c3").unwrap(), None, "rolled back");
-    hub.atomically(|hub| hub_step(hub.storage.put_case("c3", "A", "f", b"3")))
+    hub.atomically(|hub| hub_step(hub.storage.put_case("c3", "A", "f", b"3", None)))
         .unwrap();
     assert!(hub.storage.case("c3").unwrap().is_some());
 }

@@ -121,7 +121,7 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64;
-        assert_eq!(migrate(&mut conn).unwrap(), 6);
+        assert_eq!(migrate(&mut conn).unwrap(), super::super::SCHEMA_VERSION);
         let (name, epoch): (String, i64) = conn
             .query_row(
                 "SELECT display_name, credential_epoch FROM staff_users WHERE username = 'nina'",
