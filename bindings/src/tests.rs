@@ -306,7 +306,7 @@ fn a_device_pointed_at_another_address_keeps_its_credential_and_pin() {
     store
         .store()
         .unwrap()
-        .enrolled_pinned("https://crf-1.example.org", &enrolment, Some(pin.clone()))
+        .enrolled_pinned("https://crf-1.example.org", &enrolment, Some(pin))
         .unwrap();
     // Not a repository address: refused, nothing changed.
     for bad in [

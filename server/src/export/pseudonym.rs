@@ -98,7 +98,7 @@ pub fn ensure_key_file(dir: &Path) -> io::Result<(PathBuf, PseudonymKey, bool)> 
 /// Reads the key from the file `path`, first writing a random one (mode 0600) if it does not
 /// exist. Returns the key and whether it was created.
 pub fn ensure_key_at(path: &Path) -> io::Result<(PseudonymKey, bool)> {
-    let (hex, created) = crate::serve::private_file(&path, || {
+    let (hex, created) = crate::serve::private_file(path, || {
         crate::secret::new_token().map_err(io::Error::other)
     })?;
     let bytes = parse_hex(&hex).ok_or_else(|| {
