@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use wardcrf_core as core;
-use wardcrf_core::sync::{HttpOptions, HttpTransport};
+use wardcrf_core::sync::{HttpOptions, HttpTransport, TransportError};
 use zeroize::Zeroizing;
 
 /// Why a key provider could not wrap or unwrap the store's data key.
@@ -199,6 +199,19 @@ pub(crate) fn enrolled_transport(
     Ok(Some(HttpTransport::with_options(
         &server, &token, &options,
     )?))
+}
+
+/// A repository address as the store keeps it (normalised), or `InvalidInput` saying why it
+/// is not one.
+fn new_server_url(url: &str) -> Result<String, WardcrfError> {
+    HttpTransport::with_options(url, "", &HttpOptions::default())
+        .map(|t| t.base_url().to_string())
+        .map_err(|e| WardcrfError::InvalidInput {
+            reason: match e {
+                TransportError::Refused(reason) | TransportError::Unreachable(reason) => reason,
+                other => other.to_string(),
+            },
+        })
 }
 
 impl CaseStore {
@@ -539,6 +552,22 @@ impl CaseStore {
     /// The repository this device is enrolled with, if any.
     pub fn server_url(&self) -> Result<Option<String>, WardcrfError> {
         Ok(self.session().sync_credential()?.map(|(url, _)| url))
+    }
+
+    /// Points this device at another address of the same repository (a site moved behind a
+    /// load balancer, a new host name): the device keeps its credential and the certificate
+    /// it pinned at enrolment, and every later sync uses the new address. Nothing is sent
+    /// now; the next sync reaches the new address (and checks the pin there). An address that
+    /// is not a repository address (https://…; http:// only for this machine) is
+    /// `InvalidInput` and changes nothing; `NotEnrolled` when this device is not enrolled.
+    pub fn set_server_url(&self, url: String) -> Result<(), WardcrfError> {
+        let mut store = self.store()?;
+        let Some((_, token)) = store.sync_credential()? else {
+            return Err(WardcrfError::NotEnrolled);
+        };
+        let base = new_server_url(&url)?;
+        store.set_sync_credential(&base, &token)?;
+        Ok(())
     }
 
     /// Syncs with the repository until both hold everything: blocking (call it off the main

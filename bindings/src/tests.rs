@@ -288,6 +288,63 @@ fn a_device_not_enrolled_cannot_sync() {
 }
 
 #[test]
+fn a_device_pointed_at_another_address_keeps_its_credential_and_pin() {
+    let dir = TempDir::new("move");
+    let store = CaseStore::create(dir.path(), Arc::new(PadKey(9))).unwrap();
+    assert_eq!(
+        store.set_server_url("https://lb.example.org".into()),
+        Err(WardcrfError::NotEnrolled)
+    );
+    let pin: wardcrf_core::sync::CertPin = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+    let enrolment = wardcrf_core::sync::Enrolment {
+        device_id: store.device_id(),
+        site_id: "site-a".into(),
+        token: "the device token".into(),
+        identifying_on_device: false,
+        device_key: None,
+    };
+    store
+        .store()
+        .unwrap()
+        .enrolled_pinned("https://crf-1.example.org", &enrolment, Some(pin))
+        .unwrap();
+    // Not a repository address: refused, nothing changed.
+    for bad in [
+        "ftp://crf.example.org",
+        "http://crf.example.org",
+        "not an address",
+    ] {
+        assert!(
+            matches!(
+                store.set_server_url(bad.into()),
+                Err(WardcrfError::InvalidInput { .. })
+            ),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        store.server_url().unwrap().as_deref(),
+        Some("https://crf-1.example.org")
+    );
+    store
+        .set_server_url(" https://crf.example.org/ ".into())
+        .unwrap();
+    assert_eq!(
+        store.server_url().unwrap().as_deref(),
+        Some("https://crf.example.org")
+    );
+    let core = store.store().unwrap();
+    assert_eq!(
+        core.sync_credential().unwrap(),
+        Some((
+            "https://crf.example.org".to_string(),
+            "the device token".to_string()
+        ))
+    );
+    assert_eq!(core.server_pin().unwrap(), Some(pin));
+}
+
+#[test]
 fn changes_need_a_signed_in_staff_member_whose_first_sign_in_is_online() {
     let dir = TempDir::new("no-user");
     let store = CaseStore::create(dir.path(), Arc::new(PadKey(4))).unwrap();

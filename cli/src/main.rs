@@ -168,6 +168,9 @@ enum CliError {
     EnrolPayload(#[from] wardcrf_core::sync::EnrolPayloadError),
     #[error("this device is not enrolled: run 'wardcrf device enroll'")]
     NotEnrolled,
+    /// `wardcrf sync --server URL`: not a repository address; nothing was sent or changed.
+    #[error("--server: {reason}; nothing was sent and the device keeps its address")]
+    ServerUrl { reason: String },
     #[error(
         "the store is locked or the command changes data: give the staff member acting with --user ID (password from {}, or PIN from {})",
         staff_cmd::USER_PASSWORD_VAR,

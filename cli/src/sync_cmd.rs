@@ -102,6 +102,11 @@ pub struct SyncArgs {
     /// Who syncs (optional on a store nobody signed in on yet, or with $WARDCRF_RECOVERY_KEY).
     #[command(flatten)]
     who: SignInOpts,
+    /// Sync with the repository at this address instead of the one enrolled with (the same
+    /// repository moved, e.g. behind a load balancer): the device keeps its credential and
+    /// its certificate pin, and keeps the new address for later syncs once this one succeeds.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
     #[command(flatten)]
     tls: TlsOpts,
     /// Machine-readable output: JSON on stdout.
@@ -282,21 +287,38 @@ fn enroll(args: &EnrollArgs) -> Outcome {
 pub fn sync(args: &SyncArgs) -> Outcome {
     let options = args.tls.options()?;
     let mut store = open_store(&args.store, &args.who, &options)?;
-    let Some((server, token)) = store.sync_credential()? else {
+    let Some((enrolled, token)) = store.sync_credential()? else {
         return Err(CliError::NotEnrolled);
     };
     let options = pinned(&store, &options)?;
-    let transport = HttpTransport::with_options(&server, &token, &options).map_err(|e| {
+    let address = match &args.server {
+        // The address alone is checked first: its error is the address's, not the TLS set-up's.
+        Some(url) => HttpTransport::with_options(url, "", &HttpOptions::default())
+            .map(|t| t.base_url().to_string())
+            .map_err(|e| CliError::ServerUrl {
+                reason: match e {
+                    TransportError::Refused(reason) | TransportError::Unreachable(reason) => reason,
+                    other => other.to_string(),
+                },
+            })?,
+        None => enrolled.clone(),
+    };
+    let transport = HttpTransport::with_options(&address, &token, &options).map_err(|e| {
         CliError::Repository {
             doing: "sync",
             source: e,
         }
     })?;
+    let server = transport.base_url().to_string();
     let mut bar =
         ProgressBar::new(std::io::stdout().is_terminal() && std::io::stderr().is_terminal());
     let result = wardcrf_core::sync::sync(&mut store, &transport, &mut |p| bar.show(p));
     bar.finish();
     let summary: SyncSummary = result?;
+    if server != enrolled {
+        // The same repository answered at the new address: later syncs go there.
+        store.set_sync_credential(&server, &token)?;
+    }
     let out = json!({
         "pushed": summary.pushed,
         "pulled": summary.pulled,

@@ -91,7 +91,7 @@ fn main() {
             "de-berlin-01"
         };
         storage
-            .put_case(&format!("case-{i:06}"), site, "icrown-core", &doc)
+            .put_case(&format!("case-{i:06}"), site, "icrown-core", &doc, None)
             .expect("a case");
     }
     let state = AppState::new(storage, "bench-admin-token", wardcrf_server::system_clock());

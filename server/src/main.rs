@@ -25,7 +25,8 @@ use wardcrf_server::{
 #[derive(Debug, Parser)]
 #[command(name = "wardcrf-server", version)]
 struct Args {
-    /// Data directory (created if missing, 0700): admin-token, metrics-token, pseudonym-key, and
+    /// Data directory (created if missing, 0700): admin-token (in the first server of a
+    /// repository to start), metrics-token, pseudonym-key (unless --pseudonym-key), and
     /// repository.db unless --database-url is given (each 0600).
     #[arg(long)]
     data: PathBuf,
@@ -83,6 +84,11 @@ struct Args {
     /// (0600) at first start.
     #[arg(long, value_name = "FILE")]
     metrics_token_file: Option<PathBuf>,
+    /// The key of research-export pseudonyms (64 hex digits; made when missing). Every
+    /// server of one repository must be given a copy of the same file: a server whose key
+    /// differs from the one the database records refuses to start. Default: DATA/pseudonym-key.
+    #[arg(long, value_name = "FILE")]
+    pseudonym_key: Option<PathBuf>,
     /// Seed (once) two demo sites whose simulated tablets sync synthetic cases with open
     /// conflicts, and demo staff users; prints the console's address and the demo sign-in.
     #[arg(long)]
@@ -160,12 +166,48 @@ enum Backend {
 /// seeded and projected).
 fn prepared<S: Store>(
     pool: HubPool<S>,
-    (token, metrics_token): (&str, &str),
+    metrics_token: &str,
     settings: ConsoleSettings,
     data: &std::path::Path,
+    key_path: &std::path::Path,
     workers: usize,
 ) -> Result<(axum::Router, Option<DemoLogin>, Workers), String> {
-    let state = AppState::with_pool(pool, token, system_clock()).with_metrics_token(metrics_token);
+    let now = system_clock()();
+    let admin = {
+        let mut hub = pool.lease().map_err(|e| format!("admin token: {e}"))?;
+        let admin = wardcrf_server::secret::shared_admin_token(&mut hub.storage, data, now)
+            .map_err(|e| format!("admin token: {e}"))?;
+        // The key of research-export pseudonyms: made once, kept for good (a new one would
+        // change every recipient's pseudonyms), the same in every server of the repository.
+        let (key, created) = wardcrf_server::export::pseudonym::ensure_key_at(key_path)
+            .map_err(|e| format!("pseudonym key {}: {e}", key_path.display()))?;
+        wardcrf_server::export::pseudonym::check_shared(
+            &mut hub.storage,
+            &key,
+            key_path,
+            created,
+            now,
+        )
+        .map_err(|e| format!("pseudonym key: {e}"))?;
+        if created {
+            println!(
+                "wrote a new pseudonym key to {} (back it up)",
+                key_path.display()
+            );
+        }
+        wardcrf_server::export::pseudonym::install(key);
+        admin
+    };
+    match (&admin.file, admin.created) {
+        (Some(path), true) => println!("wrote a new admin token to {}", path.display()),
+        (Some(path), false) => println!("admin token in {}", path.display()),
+        (None, _) => println!(
+            "admin token: the repository's, made by another server of this repository (in \
+             its data directory)"
+        ),
+    }
+    let state = AppState::with_admin_hash(pool, admin.sha256, system_clock())
+        .with_metrics_token(metrics_token);
     let n = state
         .backfill_projections()
         .map_err(|e| format!("queuing stored cases for projection: {e}"))?;
@@ -290,24 +332,6 @@ fn run(args: Args) -> Result<(), String> {
             Backend::Postgres(pool) => create_user(pool, username, role, site, name),
         };
     }
-    let (token_path, token, created) =
-        serve::ensure_admin_token(&args.data).map_err(|e| format!("admin token: {e}"))?;
-    if created {
-        println!("wrote a new admin token to {}", token_path.display());
-    } else {
-        println!("admin token in {}", token_path.display());
-    }
-    // The key of research-export pseudonyms (DATA_DIR/pseudonym-key, mode 0600): made once,
-    // kept for good (a new one would change every recipient's pseudonyms).
-    let (key_path, key, created) = wardcrf_server::export::pseudonym::ensure_key_file(&args.data)
-        .map_err(|e| format!("pseudonym key: {e}"))?;
-    if created {
-        println!(
-            "wrote a new pseudonym key to {} (back it up)",
-            key_path.display()
-        );
-    }
-    wardcrf_server::export::pseudonym::install(key);
     let (metrics_path, metrics_token, created) =
         wardcrf_server::ops::ensure_metrics_token(&args.data, args.metrics_token_file.as_deref())
             .map_err(|e| format!("metrics token: {e}"))?;
@@ -317,6 +341,10 @@ fn run(args: Args) -> Result<(), String> {
             metrics_path.display()
         );
     }
+    let key_path = args.pseudonym_key.clone().unwrap_or_else(|| {
+        args.data
+            .join(wardcrf_server::export::pseudonym::PSEUDONYM_KEY_FILE)
+    });
     let settings = ConsoleSettings {
         // Over HTTPS, or behind a TLS-terminating proxy (--insecure-http): Secure cookies.
         secure_cookies: tls_config.is_some() || args.insecure_http,
@@ -333,12 +361,14 @@ fn run(args: Args) -> Result<(), String> {
     // Projection workers: one on SQLite (its writes are serialised anyway), two per process
     // on PostgreSQL (several processes drain one queue side by side).
     let (app, demo, workers) = match store {
-        Backend::Sqlite(pool) => prepared(pool, (&token, &metrics_token), settings, &args.data, 1)?,
+        Backend::Sqlite(pool) => {
+            prepared(pool, &metrics_token, settings, &args.data, &key_path, 1)?
+        }
         Backend::Postgres(pool) => {
-            prepared(pool, (&token, &metrics_token), settings, &args.data, 2)?
+            prepared(pool, &metrics_token, settings, &args.data, &key_path, 2)?
         }
     };
-    drop((token, metrics_token));
+    drop(metrics_token);
     for (path, mode) in serve::loose_modes(&args.data) {
         tracing::warn!(
             target: "wardcrf::server",

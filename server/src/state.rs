@@ -86,9 +86,15 @@ impl<S: Store> AppState<S> {
 
     /// Over a pool of storage connections (the server: concurrent requests, reconnection).
     pub fn with_pool(pool: HubPool<S>, admin_token: &str, clock: Clock) -> Self {
+        Self::with_admin_hash(pool, secret::sha256(admin_token), clock)
+    }
+
+    /// Over a pool of storage connections, accepting the admin token whose SHA-256 is given
+    /// (the one every server of the repository shares: [`secret::shared_admin_token`]).
+    pub fn with_admin_hash(pool: HubPool<S>, admin_token_sha256: [u8; 32], clock: Clock) -> Self {
         AppState {
             hub: Arc::new(pool),
-            admin_token_sha256: secret::sha256(admin_token),
+            admin_token_sha256,
             metrics_token_sha256: None,
             clock,
             forms: Arc::new(Forms::bundled()),
@@ -222,9 +228,11 @@ where
         .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))
 }
 
-/// Runs `f` on a leased hub while holding `site`'s sync lock: one exchange (or repository
-/// edit) per site at a time, other sites go on meanwhile (see [`crate::repository::pool`]). Blocks: call
-/// it on the blocking threads.
+/// Runs `f` on a leased hub while holding `site`'s sync lock of this process: one exchange
+/// (or repository edit) per site at a time in this process, other sites go on meanwhile. The
+/// lock only saves work; the writes `f` makes must be compare-and-sets, which keep the data
+/// right when other processes write the same site (see [`crate::repository::pool`]). Blocks:
+/// call it on the blocking threads.
 pub(crate) fn under_site_lock<S: Store, T>(
     pool: &HubPool<S>,
     site: &str,

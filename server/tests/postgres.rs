@@ -13,6 +13,8 @@ fn backend() -> common::Backend {
 
 #[path = "cases/api.rs"]
 mod api;
+#[path = "cases/cluster.rs"]
+mod cluster;
 #[path = "cases/console.rs"]
 mod console;
 #[path = "cases/export.rs"]
@@ -446,4 +448,69 @@ fn readyz_fails_while_the_database_is_down_and_recovers_with_it() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn servers_started_at_once_share_one_admin_token_seed_the_demo_once_and_refuse_another_key() {
+    let db = PgDatabase::new(&url(), "cluster-start");
+    let dir = temp_dir("cluster-start");
+    let key = dir.join("pseudonym-key");
+    std::fs::write(&key, format!("{}\n", "3c".repeat(32))).unwrap();
+    let start = |name: &str, key: &std::path::Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wardcrf-server"));
+        command
+            .args(["--data", dir.join(name).to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0", "--demo"])
+            .args(["--pseudonym-key", key.to_str().unwrap()])
+            .args(["--database-url", &db.url])
+            .stderr(Stdio::null());
+        command
+    };
+    let started: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                let mut command = start(&format!("server-{i}"), &key);
+                s.spawn(move || start_until(&mut command, "listening on http://"))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // One demo sign-in, printed by all; the cases seeded by one of them only.
+    let logins: std::collections::BTreeSet<&String> = started
+        .iter()
+        .flat_map(|s| s.lines.iter())
+        .filter(|l| l.starts_with("demo login:"))
+        .collect();
+    assert_eq!(logins.len(), 1, "{logins:?}");
+    let seeders = started
+        .iter()
+        .filter(|s| s.lines.iter().any(|l| l.starts_with("demo: seeded")))
+        .count();
+    assert_eq!(seeders, 1);
+    // One admin token, in the data directory of the server that made it, accepted by all.
+    let tokens: Vec<String> = (0..3)
+        .filter_map(|i| std::fs::read_to_string(dir.join(format!("server-{i}/admin-token"))).ok())
+        .collect();
+    assert_eq!(tokens.len(), 1);
+    for s in &started {
+        let addr: std::net::SocketAddr = s.address.parse().unwrap();
+        let r = get(addr, "/api/admin/sites", Some(tokens[0].trim()));
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let sites = r.body.as_array().unwrap();
+        assert_eq!(sites.len(), 2, "the demo's two sites, once: {sites:?}");
+    }
+    // A server given another pseudonym key refuses to start and says what to copy.
+    let other = dir.join("other-key");
+    std::fs::write(&other, format!("{}\n", "4d".repeat(32))).unwrap();
+    let out = start("server-3", &other)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("copy the pseudonym-key file"), "{said}");
+    assert!(!said.contains(&"4d".repeat(32)), "the key is never printed");
+    drop(started);
+    let _ = std::fs::remove_dir_all(&dir);
 }

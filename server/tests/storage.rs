@@ -7,5 +7,7 @@ fn backend() -> common::Backend {
     common::Backend::Sqlite
 }
 
+#[path = "cases/cluster.rs"]
+mod cluster;
 #[path = "cases/storage.rs"]
 mod storage;

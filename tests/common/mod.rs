@@ -106,11 +106,23 @@ impl Repository {
         self.start_listening(addr)
     }
 
+    /// Starts one more `wardcrf-server` on this repository's database with a data directory
+    /// of its own (`DIR/<name>`), as another server of one repository behind a load balancer
+    /// runs; `args` are added (e.g. `--pseudonym-key FILE`).
+    pub fn start_instance(&self, name: &str, args: &[&str]) -> Server {
+        self.start_with(&self.dir.join(name), "127.0.0.1:0", args)
+    }
+
     fn start_listening(&self, listen: &str) -> Server {
+        self.start_with(&self.data(), listen, &[])
+    }
+
+    fn start_with(&self, data: &Path, listen: &str, args: &[&str]) -> Server {
         let mut cmd = Command::new(workspace_binary("wardcrf-server"));
         cmd.arg("--data")
-            .arg(self.data())
-            .args(["--listen", listen]);
+            .arg(data)
+            .args(["--listen", listen])
+            .args(args);
         if let Some(db) = &self.db {
             cmd.args(["--database-url", &db.url]);
         }

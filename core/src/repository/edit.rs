@@ -303,8 +303,17 @@ mod tests {
         let seq = hub
             .borrow_mut()
             .storage
-            .put_case(&case, "site-a", &stored.form_id, &resolved.doc)
+            .put_case(
+                &case,
+                "site-a",
+                &stored.form_id,
+                &resolved.doc,
+                Some(stored.seq),
+            )
             .unwrap();
+        let crate::repository::Put::Stored(seq) = seq else {
+            panic!("stored over the version read: {seq:?}")
+        };
         assert!(seq > stored.seq);
 
         // Both devices pull it at their next sync and see the same entry.

@@ -2,9 +2,11 @@
 //!
 //! An exchange has two phases. [`Hub::prepare`] reads and merges: it checks and merges the
 //! pushed cases and prepares what the device lacks, loading documents on several threads,
-//! without writing anything (the caller holds its site's lock, which keeps the site's cases
-//! stable meanwhile). [`Hub::write`] then stores what was decided, in a few short statements,
-//! so a caller's write transaction lasts only for the writes.
+//! without writing anything. [`Hub::write`] then stores what was decided, in a few short
+//! statements, so a caller's write transaction lasts only for the writes. Each case is written
+//! as a compare-and-set on the version the merge read ([`HubStorage::put_pushed`]): when
+//! another writer (another server process, the console) changed it between the two phases,
+//! nothing is kept and the exchange is made again ([`HubError::Changed`]).
 //!
 //! A stored case whose document cannot be loaded (an older bug, a disk fault) never fails an
 //! exchange: it is quarantined ([`HubStorage::quarantine`]: recorded with its damaged bytes,
@@ -78,16 +80,23 @@ pub struct QuarantinedCase {
 pub trait HubStorage {
     type Error: std::fmt::Display;
     fn case(&mut self, case_id: &str) -> Result<Option<StoredCase>, Self::Error>;
-    /// Stores a case's new document under the next sequence number of its site; returns it.
-    /// The repository's own writes (a case already stored at `site`, or a new one); it never
-    /// moves a case to another site: a case id of another site is an error.
+    /// Stores the repository's own new document of a case (a console resolution) under the
+    /// next sequence number of `site`, as a compare-and-set, exactly as [`Self::put_pushed`]:
+    /// a new case when `read_seq` is `None` (only if no case has this id), else the case as
+    /// it was read at sequence number `read_seq` (only if it is still so). Another writer's
+    /// merge committed since the read (another server process, a device's push) is never
+    /// overwritten: the answer is then [`Put::Changed`] and the caller reads, merges and
+    /// writes again. It never moves a case to another site ([`Put::OtherSite`]). Writes
+    /// nothing unless it answers [`Put::Stored`]; leaves the device that last pushed the case
+    /// as it was.
     fn put_case(
         &mut self,
         case_id: &str,
         site: &str,
         form_id: &str,
         doc: &[u8],
-    ) -> Result<u64, Self::Error>;
+        read_seq: Option<u64>,
+    ) -> Result<Put, Self::Error>;
     /// Stores a document pushed by `device` under the next sequence number of `site`: a new
     /// case when `read_seq` is `None` (only if no case has this id), else the case as it was
     /// read at sequence number `read_seq` (only if it is still so). Remembers the device as

@@ -78,13 +78,15 @@ impl HubStorage for MemoryHubStorage {
         site: &str,
         form_id: &str,
         doc: &[u8],
-    ) -> Result<u64, Self::Error> {
-        // In memory nothing can fail: a case id of another site keeps its site.
-        let site = match self.cases.get(case_id) {
-            Some(c) => c.site.clone(),
-            None => site.to_string(),
-        };
-        Ok(self.store(case_id, &site, form_id, doc))
+        read_seq: Option<u64>,
+    ) -> Result<Put, Self::Error> {
+        match (self.cases.get(case_id), read_seq) {
+            (Some(c), _) if c.site != site => return Ok(Put::OtherSite),
+            (Some(c), Some(seq)) if c.seq == seq => {}
+            (None, None) => {}
+            _ => return Ok(Put::Changed),
+        }
+        Ok(Put::Stored(self.store(case_id, site, form_id, doc)))
     }
 
     fn put_pushed(

@@ -9,7 +9,10 @@
 //! cases, so that every change names its author.
 //!
 //! Idempotent: the cases are seeded once (when the site `demo-tokyo` does not exist yet); the
-//! staff users are added when missing; later starts only print the login again.
+//! staff users are added when missing; later starts only print the login again. Several
+//! servers of one repository started with `--demo` at the same time seed it once: the demo
+//! password and the right to seed are values the repository's database shares (the first
+//! recorded wins), and every server prints the same sign-in.
 
 use super::{NewStaffUser, StaffError, add_staff_user, hash_password};
 use crate::repository::RepoError;
@@ -89,6 +92,10 @@ pub enum DemoError {
     #[error("demo: {0}")]
     Other(String),
 }
+
+/// The names of the demo's values shared by every server of the repository.
+const DEMO_PASSWORD: &str = "demo-password";
+const DEMO_SEEDER: &str = "demo-seeder";
 
 /// The demo password: read from `dir/demo-login`, or a new random one written there. Returns
 /// it and whether it is new.
@@ -317,12 +324,30 @@ pub fn seed_demo<S: Store>(
     app: &Router,
     data_dir: &Path,
 ) -> Result<DemoLogin, DemoError> {
-    let (password, new_password) = demo_password(data_dir)?;
+    let (mut password, mut new_password) = demo_password(data_dir)?;
     let now = state.now();
     let fresh = {
         let mut hub = state.hub.lease()?;
+        // One password for every server of the repository: the first recorded.
+        let shared = hub
+            .storage
+            .shared_value(DEMO_PASSWORD, password.as_bytes(), now)?;
+        if shared != password.as_bytes() {
+            password = String::from_utf8(shared).map_err(|_| {
+                DemoError::Other("the repository holds a damaged demo sign-in".into())
+            })?;
+            new_password = false;
+            std::fs::write(data_dir.join(LOGIN_FILE), format!("{password}\n"))?;
+        }
+        // Seeded by the one server whose claim is recorded first, and only into a
+        // repository without the demo sites.
+        let claim = secret::new_token().map_err(|e| DemoError::Other(e.to_string()))?;
+        let won = hub
+            .storage
+            .shared_value(DEMO_SEEDER, claim.as_bytes(), now)?
+            == claim.as_bytes();
         let sites = hub.storage.sites()?;
-        let fresh = !sites.iter().any(|s| s.site_id == SITE_A);
+        let fresh = won && !sites.iter().any(|s| s.site_id == SITE_A);
         for (id, name) in [
             (SITE_A, "Tokyo General Hospital (demo)"),
             (SITE_B, "Berlin University Hospital (demo)"),

@@ -9,7 +9,16 @@
 //! the process ([`install`]). Deleting the file changes every pseudonym of every recipient:
 //! back it up with the repository. A process that installs no key (tests, embedders) gets a
 //! random one at its first research export, so its pseudonyms hold only while it runs.
+//!
+//! Several server processes of one repository must use one key (`--pseudonym-key FILE` on
+//! each, a copy of one file). The database records the key's fingerprint, a keyed hash that
+//! reveals nothing of the key ([`PseudonymKey::fingerprint`]); the first process to start
+//! records it, and a process whose key has another fingerprint refuses to start, saying
+//! which file to copy ([`check_shared`]). A key file freshly made by a process that lost
+//! that race is removed again.
 
+use crate::repository::Repository;
+use crate::secret::SharedSecretError;
 use ring::hmac;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -38,6 +47,16 @@ impl PseudonymKey {
         let hex = crate::secret::new_token()?;
         let bytes = parse_hex(&hex).ok_or(crate::secret::RandomError)?;
         Ok(PseudonymKey::from_bytes(&bytes))
+    }
+
+    /// A fingerprint of the key, which the repository's database records so that every
+    /// server process can check it holds the same key: an HMAC under the key of a fixed
+    /// label, which tells nothing of the key and no pseudonym.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let tag = hmac::sign(&self.0, b"wardcrf-pseudonym-key-fingerprint-v1");
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 
     /// The pseudonym of `id` (of `kind`: `case`, `row`, `user`, `device`) for `recipient`:
@@ -72,7 +91,14 @@ fn parse_hex(text: &str) -> Option<[u8; 32]> {
 /// does not exist. Returns the file's path, the key, and whether it was created.
 pub fn ensure_key_file(dir: &Path) -> io::Result<(PathBuf, PseudonymKey, bool)> {
     let path = dir.join(PSEUDONYM_KEY_FILE);
-    let (hex, created) = crate::serve::private_file(&path, || {
+    let (key, created) = ensure_key_at(&path)?;
+    Ok((path, key, created))
+}
+
+/// Reads the key from the file `path`, first writing a random one (mode 0600) if it does not
+/// exist. Returns the key and whether it was created.
+pub fn ensure_key_at(path: &Path) -> io::Result<(PseudonymKey, bool)> {
+    let (hex, created) = crate::serve::private_file(path, || {
         crate::secret::new_token().map_err(io::Error::other)
     })?;
     let bytes = parse_hex(&hex).ok_or_else(|| {
@@ -85,7 +111,36 @@ pub fn ensure_key_file(dir: &Path) -> io::Result<(PathBuf, PseudonymKey, bool)> 
             ),
         )
     })?;
-    Ok((path, PseudonymKey::from_bytes(&bytes), created))
+    Ok((PseudonymKey::from_bytes(&bytes), created))
+}
+
+/// The name under which the key's fingerprint is shared between server processes.
+pub const KEY_FINGERPRINT: &str = "pseudonym-key-fingerprint";
+
+/// Checks that `key` (read from `path`; `created` when this start made it) is the key of
+/// every server of the repository behind `storage`, recording its fingerprint when none is
+/// recorded yet. A key this start made that lost to another server's is removed again.
+pub fn check_shared<R: Repository>(
+    storage: &mut R,
+    key: &PseudonymKey,
+    path: &Path,
+    created: bool,
+    now: u64,
+) -> Result<(), SharedSecretError> {
+    let mine = key.fingerprint();
+    let recorded = storage.shared_value(KEY_FINGERPRINT, &mine, now)?;
+    if recorded.as_slice() == mine.as_slice() {
+        return Ok(());
+    }
+    if created {
+        std::fs::remove_file(path).map_err(|source| SharedSecretError::File {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    Err(SharedSecretError::PseudonymKeyDiffers {
+        path: path.display().to_string(),
+    })
 }
 
 static PROCESS_KEY: OnceLock<Arc<PseudonymKey>> = OnceLock::new();
@@ -129,6 +184,46 @@ mod tests {
             PseudonymKey::from_bytes(&[8; 32]).pseudonym("Uni Tokyo", "case", "abc")
         );
         assert_eq!(format!("{key:?}"), "PseudonymKey(..)");
+    }
+
+    #[test]
+    fn servers_with_another_key_are_refused_and_a_key_made_by_the_loser_is_removed() {
+        let dir = std::env::temp_dir().join(format!(
+            "wardcrf-pseudonym-shared-{}",
+            &crate::secret::new_token().unwrap()[..8]
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = crate::SqliteStorage::open(&dir.join("repository.db")).unwrap();
+        let first = dir.join("first-key");
+        let (key, created) = ensure_key_at(&first).unwrap();
+        assert!(created);
+        check_shared(&mut s, &key, &first, created, 1).unwrap();
+        // A copy of the same file is accepted.
+        let copy = dir.join("copy");
+        std::fs::copy(&first, &copy).unwrap();
+        let (same, created) = ensure_key_at(&copy).unwrap();
+        assert!(!created);
+        check_shared(&mut s, &same, &copy, created, 2).unwrap();
+        // A key made now by another server is refused and removed; one given is kept.
+        let other = dir.join("other-key");
+        let (wrong, created) = ensure_key_at(&other).unwrap();
+        let e = check_shared(&mut s, &wrong, &other, created, 3).unwrap_err();
+        assert!(
+            matches!(e, SharedSecretError::PseudonymKeyDiffers { .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("copy the pseudonym-key file"));
+        assert!(!other.exists());
+        std::fs::write(&other, "ab".repeat(32)).unwrap();
+        let (wrong, created) = ensure_key_at(&other).unwrap();
+        assert!(check_shared(&mut s, &wrong, &other, created, 4).is_err());
+        assert!(other.exists());
+        // The fingerprint is neither the key nor a pseudonym.
+        assert_ne!(
+            key.fingerprint(),
+            PseudonymKey::from_bytes(&[7; 32]).fingerprint()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -238,6 +238,11 @@ pub trait Repository {
     /// Readiness: one trivial query answered by the database (the schema version it is at),
     /// and whether the connection still reaches the database the server opened.
     fn probe(&mut self) -> Result<Probe, RepoError>;
+    /// The value shared by every server process of this repository under `name`: the one
+    /// recorded first. Records `proposed` when none is recorded yet, so that processes
+    /// starting at the same time agree (one insert wins; the others read it).
+    fn shared_value(&mut self, name: &str, proposed: &[u8], now: u64)
+    -> Result<Vec<u8>, RepoError>;
     /// Whether the database has closed this connection (it is then replaced, never reused).
     fn is_broken(&mut self) -> bool {
         false

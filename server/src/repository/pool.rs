@@ -6,10 +6,46 @@
 //! restart, a failover) is discarded on return and replaced on demand, so the repository
 //! recovers by itself once the database is back.
 //!
-//! Sync exchanges of one site run one at a time ([`HubPool::site_lock`]): an exchange reads,
-//! merges and writes the site's cases and hands out the site's sequence numbers, and two of
-//! them interleaving could let a device's cursor pass a number not yet committed. Exchanges of
-//! different sites, admin requests and enrolment run side by side.
+//! # Several server processes on one database
+//!
+//! Any number of server processes may share one PostgreSQL database. What keeps the site's
+//! data right is the database, never this process's memory:
+//!
+//! - **Sequence numbers are committed in order.** A write of a case takes its site's next
+//!   number with an upsert of the site's `site_seq` row inside the write transaction. The
+//!   upsert locks that row until the transaction ends, so another writer of the site (in any
+//!   process) waits at its own upsert until the first commits or rolls back, and only then
+//!   takes a higher number. PostgreSQL makes a transaction visible before it releases its
+//!   locks, so when number `n` is visible every lower number is committed or was rolled
+//!   back (a rolled-back number is simply taken again; numbers only need to grow). A reader
+//!   of `cases_after` therefore never sees a number above one still in flight, and no
+//!   device's cursor can pass a case not yet committed. In SQLite a write transaction
+//!   (`BEGIN IMMEDIATE`) holds the database's single write lock from its first statement to
+//!   its commit: the same order, for every process on the file.
+//! - **No acknowledged merge is lost.** Every write of a case is a compare-and-set on the
+//!   sequence number it read (`HubStorage::put_pushed` for a device's push,
+//!   `HubStorage::put_case` for the console's resolution): `UPDATE ... WHERE seq = read`.
+//!   Under READ COMMITTED an update that meets a row being written by another transaction
+//!   waits for it and then tests the condition on the committed row, so a merge committed
+//!   in between makes the write change nothing (`Put::Changed`); nothing is written and the
+//!   caller reads, merges and writes again (a sync exchange is made again from the start,
+//!   the console resolves on the new document). A new case is an `INSERT ... ON CONFLICT DO
+//!   NOTHING`, which waits for a concurrent insert of the same id and then does nothing.
+//! - **No advisory lock is needed for an exchange.** The read-and-merge phase of an exchange
+//!   (the CPU-heavy part) takes no lock in the database, so exchanges of one site run side by
+//!   side in different processes; their write phases are serialised by the `site_seq` row
+//!   lock, taken at the first case written and held to the commit, which is exactly what the
+//!   order of numbers needs. A whole-exchange `pg_advisory_xact_lock` would serialise the
+//!   merges of a site's 25 devices at shift change across every process for no gain in
+//!   correctness. The price is that two processes merging the same case at once make one of
+//!   the exchanges again (it is retried, then refused as "changed during this sync" for the
+//!   device to retry), which only happens when two devices push the same case in the same
+//!   instant.
+//!
+//! Within one process, sync exchanges of one site still take turns ([`HubPool::site_lock`]):
+//! an optimisation only, which keeps the devices of a site syncing through the same process
+//! from merging the same cases twice and retrying. It is never what makes the data right.
+//! Exchanges of different sites, admin requests and enrolment run side by side.
 
 use super::{RepoError, Repository};
 use std::collections::HashMap;
@@ -134,7 +170,8 @@ impl<S: HubStorage + Repository> HubPool<S> {
         }
     }
 
-    /// The lock that serialises sync exchanges of `site`.
+    /// The lock that serialises sync exchanges of `site` in this process (an optimisation:
+    /// see the module documentation; the database keeps them right across processes).
     pub fn site_lock(&self, site: &str) -> Arc<Mutex<()>> {
         lock(&self.sites)
             .entry(site.to_string())

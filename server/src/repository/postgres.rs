@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/005_quarantine.sql"),
     include_str!("../../migrations/postgres/006_staff_on_devices.sql"),
     include_str!("../../migrations/postgres/007_projection_queue.sql"),
+    include_str!("../../migrations/postgres/008_cluster.sql"),
 ];
 
 /// The migrations (by the version they lead to) that leave the code of the version before
@@ -380,6 +381,28 @@ impl Repository for PostgresStorage {
         self.queue_entry_of(case_id)
     }
 
+    fn shared_value(
+        &mut self,
+        name: &str,
+        proposed: &[u8],
+        now: u64,
+    ) -> Result<Vec<u8>, RepoError> {
+        // A concurrent insert of the same name waits for the other transaction, then does
+        // nothing; the select (a new snapshot under READ COMMITTED) reads the winner's value.
+        Ok(self.atomic(|tx| {
+            tx.execute(
+                "INSERT INTO repository_secrets (name, value, set_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&name, &proposed, &to_i64(now)],
+            )?;
+            tx.query_one(
+                "SELECT value FROM repository_secrets WHERE name = $1",
+                &[&name],
+            )?
+            .try_get(0)
+        })?)
+    }
+
     fn is_broken(&mut self) -> bool {
         self.client.is_closed()
     }
@@ -596,21 +619,9 @@ impl HubStorage for PostgresStorage {
         site: &str,
         form_id: &str,
         doc: &[u8],
-    ) -> Result<u64, Self::Error> {
-        self.atomic(|tx| {
-            let seq = next_seq(tx, site)?;
-            // Never moves a case to another site: no row comes back, an error (rolled back).
-            tx.query_one(
-                "INSERT INTO cases (case_id, site_id, form_id, doc, seq)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (case_id) DO UPDATE SET
-                     form_id = excluded.form_id, doc = excluded.doc, seq = excluded.seq
-                 WHERE cases.site_id = excluded.site_id
-                 RETURNING seq",
-                &[&case_id, &site, &form_id, &doc, &seq],
-            )?;
-            Ok(to_u64(seq))
-        })
+        read_seq: Option<u64>,
+    ) -> Result<Put, Self::Error> {
+        self.atomic(|tx| put_checked(tx, case_id, site, form_id, doc, None, read_seq))
     }
 
     fn put_pushed(
@@ -622,39 +633,7 @@ impl HubStorage for PostgresStorage {
         device: &str,
         read_seq: Option<u64>,
     ) -> Result<Put, Self::Error> {
-        self.atomic(|tx| {
-            let seq = next_seq(tx, site)?;
-            // Under READ COMMITTED a concurrent insert of the same id waits for the other
-            // transaction and then does nothing; a concurrent update makes the seq test fail.
-            let n = match read_seq {
-                None => tx.execute(
-                    "INSERT INTO cases (case_id, site_id, form_id, doc, seq, pushed_by)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id) DO NOTHING",
-                    &[&case_id, &site, &form_id, &doc, &seq, &device],
-                )?,
-                Some(read) => tx.execute(
-                    "UPDATE cases SET form_id = $3, doc = $4, seq = $5, pushed_by = $6
-                     WHERE case_id = $1 AND site_id = $2 AND seq = $7",
-                    &[
-                        &case_id,
-                        &site,
-                        &form_id,
-                        &doc,
-                        &seq,
-                        &device,
-                        &to_i64(read),
-                    ],
-                )?,
-            };
-            if n == 1 {
-                return Ok(Put::Stored(to_u64(seq)));
-            }
-            let holder = tx
-                .query_opt("SELECT site_id FROM cases WHERE case_id = $1", &[&case_id])?
-                .map(|r| r.try_get(0))
-                .transpose()?;
-            Ok(refused_push(holder, site))
-        })
+        self.atomic(|tx| put_checked(tx, case_id, site, form_id, doc, Some(device), read_seq))
     }
 
     fn cases_after(
@@ -776,8 +755,56 @@ impl HubStorage for PostgresStorage {
     }
 }
 
-/// Takes the next sequence number of `site`; the upsert locks the site's row, so concurrent
-/// writers get distinct numbers.
+/// Every write of a case: a compare-and-set on the sequence number read (see
+/// [`HubStorage::put_case`] and the module documentation). `pushed_by` is the device that
+/// pushed it, `None` for the repository's own write (the last device is kept).
+fn put_checked(
+    tx: &mut Step<'_>,
+    case_id: &str,
+    site: &str,
+    form_id: &str,
+    doc: &[u8],
+    pushed_by: Option<&str>,
+    read_seq: Option<u64>,
+) -> Result<Put, ::postgres::Error> {
+    let seq = next_seq(tx, site)?;
+    // Under READ COMMITTED a concurrent insert of the same id waits for the other transaction
+    // and then does nothing; an update waits for a concurrent writer of the row and then
+    // tests `seq` on the row it committed, so a merge committed since the read fails the
+    // test instead of being overwritten.
+    let n = match read_seq {
+        None => tx.execute(
+            "INSERT INTO cases (case_id, site_id, form_id, doc, seq, pushed_by)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id) DO NOTHING",
+            &[&case_id, &site, &form_id, &doc, &seq, &pushed_by],
+        )?,
+        Some(read) => tx.execute(
+            "UPDATE cases SET form_id = $3, doc = $4, seq = $5,
+                 pushed_by = COALESCE($6, pushed_by)
+             WHERE case_id = $1 AND site_id = $2 AND seq = $7",
+            &[
+                &case_id,
+                &site,
+                &form_id,
+                &doc,
+                &seq,
+                &pushed_by,
+                &to_i64(read),
+            ],
+        )?,
+    };
+    if n == 1 {
+        return Ok(Put::Stored(to_u64(seq)));
+    }
+    let holder = tx
+        .query_opt("SELECT site_id FROM cases WHERE case_id = $1", &[&case_id])?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    Ok(refused_push(holder, site))
+}
+
+/// Takes the next sequence number of `site`; the upsert locks the site's row until the
+/// transaction ends, so concurrent writers get distinct numbers and commit them in order.
 fn next_seq(tx: &mut Step<'_>, site: &str) -> Result<i64, ::postgres::Error> {
     tx.query_one(
         "INSERT INTO site_seq (site_id, seq) VALUES ($1, 1)

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/005_quarantine.sql"),
     include_str!("../../migrations/sqlite/006_staff_on_devices.sql"),
     include_str!("../../migrations/sqlite/007_projection_queue.sql"),
+    include_str!("../../migrations/sqlite/008_cluster.sql"),
 ];
 
 /// The schema version this code writes.
@@ -493,6 +494,26 @@ impl Repository for SqliteStorage {
         Ok(n as u64)
     }
 
+    fn shared_value(
+        &mut self,
+        name: &str,
+        proposed: &[u8],
+        now: u64,
+    ) -> Result<Vec<u8>, RepoError> {
+        Ok(self.atomic(|tx| -> rusqlite::Result<Vec<u8>> {
+            tx.execute(
+                "INSERT INTO repository_secrets (name, value, set_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO NOTHING",
+                params![name, proposed, to_i64(now)],
+            )?;
+            tx.query_row(
+                "SELECT value FROM repository_secrets WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+        })?)
+    }
+
     fn in_transaction(&self) -> bool {
         self.in_batch
     }
@@ -575,22 +596,9 @@ impl HubStorage for SqliteStorage {
         site: &str,
         form_id: &str,
         doc: &[u8],
-    ) -> Result<u64, Self::Error> {
-        self.atomic(|tx| {
-            let seq = next_seq(tx, site)?;
-            // Never moves a case to another site: no row changes, an error, rolled back.
-            let n = tx.execute(
-                "INSERT INTO cases (case_id, site_id, form_id, doc, seq) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (case_id) DO UPDATE SET
-                     form_id = excluded.form_id, doc = excluded.doc, seq = excluded.seq
-                 WHERE cases.site_id = excluded.site_id",
-                params![case_id, site, form_id, doc, seq],
-            )?;
-            if n != 1 {
-                return Err(rusqlite::Error::StatementChangedRows(n));
-            }
-            Ok(to_u64(seq))
-        })
+        read_seq: Option<u64>,
+    ) -> Result<Put, Self::Error> {
+        self.atomic(|tx| put_checked(tx, case_id, site, form_id, doc, None, read_seq))
     }
 
     fn put_pushed(
@@ -602,32 +610,7 @@ impl HubStorage for SqliteStorage {
         device: &str,
         read_seq: Option<u64>,
     ) -> Result<Put, Self::Error> {
-        self.atomic(|tx| {
-            let seq = next_seq(tx, site)?;
-            let n = match read_seq {
-                None => tx.execute(
-                    "INSERT INTO cases (case_id, site_id, form_id, doc, seq, pushed_by)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (case_id) DO NOTHING",
-                    params![case_id, site, form_id, doc, seq, device],
-                )?,
-                Some(read) => tx.execute(
-                    "UPDATE cases SET form_id = ?3, doc = ?4, seq = ?5, pushed_by = ?6
-                     WHERE case_id = ?1 AND site_id = ?2 AND seq = ?7",
-                    params![case_id, site, form_id, doc, seq, device, to_i64(read)],
-                )?,
-            };
-            if n == 1 {
-                return Ok(Put::Stored(to_u64(seq)));
-            }
-            let holder = tx
-                .query_row(
-                    "SELECT site_id FROM cases WHERE case_id = ?1",
-                    [case_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(refused_push(holder, site))
-        })
+        self.atomic(|tx| put_checked(tx, case_id, site, form_id, doc, Some(device), read_seq))
     }
 
     fn cases_after(
@@ -749,6 +732,47 @@ impl HubStorage for SqliteStorage {
 }
 
 /// Takes the next sequence number of `site`.
+/// Every write of a case: a compare-and-set on the sequence number read (see
+/// [`HubStorage::put_case`]). The write transaction (`BEGIN IMMEDIATE`) holds the database's
+/// one write lock from its first statement to its commit, so the site's numbers it takes are
+/// committed in order. `pushed_by` is the device that pushed it, `None` for the repository's
+/// own write (the last device is kept).
+fn put_checked(
+    tx: &Connection,
+    case_id: &str,
+    site: &str,
+    form_id: &str,
+    doc: &[u8],
+    pushed_by: Option<&str>,
+    read_seq: Option<u64>,
+) -> rusqlite::Result<Put> {
+    let seq = next_seq(tx, site)?;
+    let n = match read_seq {
+        None => tx.execute(
+            "INSERT INTO cases (case_id, site_id, form_id, doc, seq, pushed_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (case_id) DO NOTHING",
+            params![case_id, site, form_id, doc, seq, pushed_by],
+        )?,
+        Some(read) => tx.execute(
+            "UPDATE cases SET form_id = ?3, doc = ?4, seq = ?5,
+                 pushed_by = COALESCE(?6, pushed_by)
+             WHERE case_id = ?1 AND site_id = ?2 AND seq = ?7",
+            params![case_id, site, form_id, doc, seq, pushed_by, to_i64(read)],
+        )?,
+    };
+    if n == 1 {
+        return Ok(Put::Stored(to_u64(seq)));
+    }
+    let holder = tx
+        .query_row(
+            "SELECT site_id FROM cases WHERE case_id = ?1",
+            [case_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(refused_push(holder, site))
+}
+
 fn next_seq(tx: &Connection, site: &str) -> rusqlite::Result<i64> {
     tx.query_row(
         "INSERT INTO site_seq (site_id, seq) VALUES (?1, 1)

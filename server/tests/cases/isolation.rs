@@ -353,8 +353,18 @@ where
     S::Error: std::fmt::Debug,
 {
     use wardcrf_core::repository::Put;
-    assert_eq!(s.put_case("c1", "A", "f", b"1").unwrap(), 1);
-    assert!(s.put_case("c1", "B", "f", b"from B").is_err());
+    assert_eq!(
+        s.put_case("c1", "A", "f", b"1", None).unwrap(),
+        Put::Stored(1)
+    );
+    assert_eq!(
+        s.put_case("c1", "B", "f", b"from B", Some(1)).unwrap(),
+        Put::OtherSite
+    );
+    assert_eq!(
+        s.put_case("c1", "B", "f", b"from B", None).unwrap(),
+        Put::OtherSite
+    );
     let c = s.case("c1").unwrap().unwrap();
     assert_eq!(
         (c.site.as_str(), c.doc.as_slice(), c.seq),
@@ -409,7 +419,7 @@ where
 {
     assert_eq!(s.quarantine("none", "why").unwrap(), None);
     s.put_pushed("c1", "A", "f", b"bad", "dev-1", None).unwrap();
-    s.put_case("c2", "B", "f", b"bad too").unwrap();
+    s.put_case("c2", "B", "f", b"bad too", None).unwrap();
     let q = s.quarantine("c1", "cannot be loaded").unwrap().unwrap();
     assert_eq!(
         (q.case_id.as_str(), q.site.as_str(), q.reason.as_str()),

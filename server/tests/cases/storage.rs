@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use std::fmt::Debug;
-use wardcrf_core::repository::HubStorage;
+use wardcrf_core::repository::{HubStorage, Put};
 use wardcrf_server::Repository;
 use wardcrf_server::repository::{AtomicHub, RepoError, StaffRecord, WardStaff};
 
@@ -32,10 +32,22 @@ fn sequence<S: HubStorage>(mut s: S)
 where
     S::Error: Debug,
 {
-    assert_eq!(s.put_case("c1", "A", "f", b"1").unwrap(), 1);
-    assert_eq!(s.put_case("c2", "A", "f", b"2").unwrap(), 2);
-    assert_eq!(s.put_case("c3", "B", "f", b"3").unwrap(), 1);
-    assert_eq!(s.put_case("c1", "A", "f", b"1b").unwrap(), 3);
+    assert_eq!(
+        s.put_case("c1", "A", "f", b"1", None).unwrap(),
+        Put::Stored(1)
+    );
+    assert_eq!(
+        s.put_case("c2", "A", "f", b"2", None).unwrap(),
+        Put::Stored(2)
+    );
+    assert_eq!(
+        s.put_case("c3", "B", "f", b"3", None).unwrap(),
+        Put::Stored(1)
+    );
+    assert_eq!(
+        s.put_case("c1", "A", "f", b"1b", Some(1)).unwrap(),
+        Put::Stored(3)
+    );
     assert_eq!(
         s.cases_after("A", 0, 10).unwrap(),
         vec![("c2".to_string(), 2), ("c1".to_string(), 3)]
@@ -174,9 +186,9 @@ where
             ("jpa".to_string(), "z-dev".to_string()),
         ]
     );
-    s.put_case("k1", "jp-b", "f", b"x").unwrap();
-    s.put_case("k2", "jp-b", "f", b"y").unwrap();
-    s.put_case("k1", "jp-b", "f", b"z").unwrap();
+    s.put_case("k1", "jp-b", "f", b"x", None).unwrap();
+    s.put_case("k2", "jp-b", "f", b"y", None).unwrap();
+    s.put_case("k1", "jp-b", "f", b"z", Some(1)).unwrap();
     let sites = s.sites().unwrap();
     assert_eq!((sites[2].devices, sites[2].cases), (2, 2));
     assert_eq!((sites[3].devices, sites[3].cases), (1, 0));
@@ -191,9 +203,9 @@ where
     S::Error: Debug,
 {
     let doc: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    s.put_case("big", "A", "f", &doc).unwrap();
+    s.put_case("big", "A", "f", &doc, None).unwrap();
     assert_eq!(s.case("big").unwrap().unwrap().doc, doc);
-    s.put_case("empty", "A", "f", b"").unwrap();
+    s.put_case("empty", "A", "f", b"", None).unwrap();
     assert_eq!(s.case("empty").unwrap().unwrap().doc, b"");
 }
 
@@ -274,21 +286,33 @@ where
     S::Error: Debug,
 {
     s.begin().unwrap();
-    assert_eq!(s.put_case("c1", "A", "f", b"1").unwrap(), 1);
+    assert_eq!(
+        s.put_case("c1", "A", "f", b"1", None).unwrap(),
+        Put::Stored(1)
+    );
     s.confirm("d1", 1).unwrap();
     s.rollback();
     assert_eq!(s.case("c1").unwrap(), None, "rolled back");
     s.rollback(); // nothing open: nothing happens
     s.begin().unwrap();
-    assert_eq!(s.put_case("c1", "A", "f", b"1").unwrap(), 1);
-    assert_eq!(s.put_case("c2", "A", "f", b"2").unwrap(), 2);
+    assert_eq!(
+        s.put_case("c1", "A", "f", b"1", None).unwrap(),
+        Put::Stored(1)
+    );
+    assert_eq!(
+        s.put_case("c2", "A", "f", b"2", None).unwrap(),
+        Put::Stored(2)
+    );
     s.record_sent("d1", "c1", b"h", 1).unwrap();
     s.confirm("d1", 2).unwrap();
     s.commit().unwrap();
     assert_eq!(s.cases_after("A", 0, 10).unwrap().len(), 2);
     assert_eq!(s.device_heads("d1", "c1").unwrap(), Some(b"h".to_vec()));
     // Outside a batch every step is still its own transaction.
-    assert_eq!(s.put_case("c3", "A", "f", b"3").unwrap(), 3);
+    assert_eq!(
+        s.put_case("c3", "A", "f", b"3", None).unwrap(),
+        Put::Stored(3)
+    );
 }
 
 /// A step of the core's `HubStorage` inside a repository transaction, its error as a
@@ -308,7 +332,7 @@ where
     // Err: nothing of it stays, and the closure's error comes back as it was.
     let failed: Result<(), RepoError> = s.atomically(|s| {
         s.create_site("A", "Site A", 1)?;
-        hub_step(s.put_case("c1", "A", "f", b"1"))?;
+        hub_step(s.put_case("c1", "A", "f", b"1", None))?;
         Err(RepoError::UnknownDevice)
     });
     assert_eq!(failed, Err(RepoError::UnknownDevice));
@@ -319,11 +343,11 @@ where
     let seq = s
         .atomically(|s| {
             s.create_site("A", "Site A", 1)?;
-            hub_step(s.put_case("c1", "A", "f", b"1"))?;
-            hub_step(s.put_case("c2", "A", "f", b"2"))
+            hub_step(s.put_case("c1", "A", "f", b"1", None))?;
+            hub_step(s.put_case("c2", "A", "f", b"2", None))
         })
         .unwrap();
-    assert_eq!(seq, 2);
+    assert_eq!(seq, Put::Stored(2));
     assert!(!s.in_transaction());
     assert_eq!(s.sites().unwrap().len(), 1);
     assert_eq!(s.cases_after("A", 0, 10).unwrap().len(), 2);
@@ -358,13 +382,13 @@ where
     // On a sync hub: the closure gets the hub, its storage's steps are one transaction.
     let mut hub = wardcrf_core::repository::Hub::new(s);
     let failed: Result<(), RepoError> = hub.atomically(|hub| {
-        hub_step(hub.storage.put_case("c3", "A", "f", b"3"))?;
+        hub_step(hub.storage.put_case("c3", "A", "f", b"3", None))?;
         hub.storage.record_sync("d1", 5)?;
         Err(RepoError::UnknownDevice)
     });
     assert_eq!(failed, Err(RepoError::UnknownDevice));
     assert_eq!(hub.storage.case("c3").unwrap(), None, "rolled back");
-    hub.atomically(|hub| hub_step(hub.storage.put_case("c3", "A", "f", b"3")))
+    hub.atomically(|hub| hub_step(hub.storage.put_case("c3", "A", "f", b"3", None)))
         .unwrap();
     assert!(hub.storage.case("c3").unwrap().is_some());
 }
@@ -483,11 +507,15 @@ fn queue_rows<S: HubStorage + Repository>(mut s: S)
 where
     S::Error: Debug,
 {
-    let first = s.put_case("c1", "A", "f", b"1").unwrap();
+    let seq = |put: Put| match put {
+        Put::Stored(seq) => seq,
+        other => panic!("not stored: {other:?}"),
+    };
+    let first = seq(s.put_case("c1", "A", "f", b"1", None).unwrap());
     s.enqueue_projection("c1", 100).unwrap();
-    let second = s.put_case("c1", "A", "f", b"2").unwrap();
+    let second = seq(s.put_case("c1", "A", "f", b"2", Some(first)).unwrap());
     s.enqueue_projection("c1", 200).unwrap();
-    s.put_case("c2", "A", "f", b"3").unwrap();
+    s.put_case("c2", "A", "f", b"3", None).unwrap();
     s.enqueue_projection("c2", 150).unwrap();
     let b = s.projection_backlog(250).unwrap();
     assert_eq!(
@@ -526,10 +554,10 @@ fn queue_newer_wins<S: HubStorage + Repository>(mut s: S)
 where
     S::Error: Debug,
 {
-    let old = s.put_case("c1", "A", "f", b"1").unwrap();
+    let old = put_over(&mut s, "c1", b"1");
     s.enqueue_projection("c1", 10).unwrap();
     // A worker took the case at `old`; a newer push comes while it projects.
-    let new = s.put_case("c1", "A", "f", b"2").unwrap();
+    let new = put_over(&mut s, "c1", b"2");
     s.enqueue_projection("c1", 11).unwrap();
     s.complete_projection(&projected("c1", old, "draft"))
         .unwrap();
@@ -561,11 +589,11 @@ fn queue_failures<S: HubStorage + Repository>(mut s: S)
 where
     S::Error: Debug,
 {
-    let seq = s.put_case("c1", "A", "f", b"1").unwrap();
+    let seq = put_over(&mut s, "c1", b"1");
     s.enqueue_projection("c1", 10).unwrap();
     s.complete_projection(&projected("c1", seq, "draft"))
         .unwrap();
-    let bad = s.put_case("c1", "A", "f", b"2").unwrap();
+    let bad = put_over(&mut s, "c1", b"2");
     s.enqueue_projection("c1", 20).unwrap();
     s.fail_projection("c1", bad, "its stored document cannot be read", 21)
         .unwrap();
@@ -592,7 +620,7 @@ where
     // Queuing it again at the same document does not retry it; a newer document does.
     s.enqueue_projection("c1", 40).unwrap();
     assert_eq!(s.projection_backlog(40).unwrap().failed, 1);
-    let newer = s.put_case("c1", "A", "f", b"3").unwrap();
+    let newer = put_over(&mut s, "c1", b"3");
     s.enqueue_projection("c1", 50).unwrap();
     let b = s.projection_backlog(60).unwrap();
     assert_eq!(
@@ -601,7 +629,20 @@ where
     );
     assert_eq!(s.queued_projection("c1").unwrap().unwrap().seq, newer);
     // A backfill queues what lacks a current projection and is not queued.
-    s.put_case("c2", "A", "f", b"4").unwrap();
+    put_over(&mut s, "c2", b"4");
     assert_eq!(s.enqueue_unprojected(70).unwrap(), 1);
     assert_eq!(s.enqueue_unprojected(70).unwrap(), 0);
+}
+
+/// Stores `doc` as case `id` of site A over whatever version is stored now (the repository's
+/// own write, as a console resolution makes it); returns its sequence number.
+fn put_over<S: HubStorage>(s: &mut S, id: &str, doc: &[u8]) -> u64
+where
+    S::Error: Debug,
+{
+    let read = s.case(id).unwrap().map(|c| c.seq);
+    match s.put_case(id, "A", "f", doc, read).unwrap() {
+        Put::Stored(seq) => seq,
+        other => panic!("not stored: {other:?}"),
+    }
 }

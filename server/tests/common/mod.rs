@@ -226,7 +226,8 @@ where
     S::Error: std::fmt::Debug,
 {
     for (case_id, site, form, doc) in cases {
-        storage.put_case(case_id, site, form, doc).unwrap();
+        let read = storage.case(case_id).unwrap().map(|c| c.seq);
+        storage.put_case(case_id, site, form, doc, read).unwrap();
     }
     let state = wardcrf_server::AppState::new(storage, admin, clock).with_metrics_token(metrics);
     let n = state.backfill_projections().unwrap();
@@ -278,10 +279,26 @@ pub enum Storage {
 impl Storage {
     /// Stores `doc` as the case's document, bytes as given (the next sequence number of `site`).
     pub fn put_raw(&mut self, case_id: &str, site: &str, form_id: &str, doc: &[u8]) -> u64 {
-        use wardcrf_core::repository::HubStorage;
+        use wardcrf_core::repository::{HubStorage, Put};
+        fn put<S: HubStorage>(
+            s: &mut S,
+            case_id: &str,
+            site: &str,
+            form_id: &str,
+            doc: &[u8],
+        ) -> u64
+        where
+            S::Error: std::fmt::Debug,
+        {
+            let read = s.case(case_id).unwrap().map(|c| c.seq);
+            match s.put_case(case_id, site, form_id, doc, read).unwrap() {
+                Put::Stored(seq) => seq,
+                other => panic!("not stored: {other:?}"),
+            }
+        }
         match self {
-            Storage::Sqlite(s, _) => s.put_case(case_id, site, form_id, doc).unwrap(),
-            Storage::Postgres(s, _) => s.put_case(case_id, site, form_id, doc).unwrap(),
+            Storage::Sqlite(s, _) => put(s, case_id, site, form_id, doc),
+            Storage::Postgres(s, _) => put(s.as_mut(), case_id, site, form_id, doc),
         }
     }
 
@@ -481,8 +498,16 @@ impl TestServer {
             let stored = s.case(case_id).unwrap().expect("the case is stored");
             let mut doc = stored.doc;
             doc.extend_from_slice(&[0; 64]);
-            s.put_case(case_id, &stored.site, &stored.form_id, &doc)
+            let put = s
+                .put_case(
+                    case_id,
+                    &stored.site,
+                    &stored.form_id,
+                    &doc,
+                    Some(stored.seq),
+                )
                 .unwrap();
+            assert!(matches!(put, wardcrf_core::repository::Put::Stored(_)));
             doc
         }
         match &self._schema {

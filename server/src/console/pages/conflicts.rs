@@ -20,8 +20,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use std::fmt::Write;
-use wardcrf_core::repository::{RepositoryEditError, Resolution, resolve_in_document};
+use wardcrf_core::repository::{
+    HubError, Put, RepositoryEditError, Resolution, resolve_in_document,
+};
 use wardcrf_core::{FieldPath, Lang, PartialDate, Timestamp};
+
+/// How often a resolution is made again when another writer keeps changing the case.
+const RESOLVE_ATTEMPTS: u32 = 5;
 
 #[derive(Deserialize, Default)]
 pub struct ConflictParams {
@@ -233,66 +238,94 @@ async fn resolve_inner<S: Store>(
     let reason = form.reason.clone();
     let outcome = tokio::task::spawn_blocking(
         move || -> Result<Result<(), RepositoryEditError>, ApiError> {
-            // Like a device's push: under the site's sync lock, one transaction, the next
-            // sequence number of the site (devices pull it at their next sync).
+            // Like a device's push: one transaction, the next sequence number of the site
+            // (devices pull it at their next sync), written only over the version read; when
+            // another writer (another server process) changed the case meanwhile, it is read
+            // and resolved again.
+            let mut attempts = 0;
             under_site_lock(&pool, &site, |hub| {
-                let stored = hub
-                    .storage
-                    .case(&id)
-                    .map_err(|e| ApiError::Internal(format!("reading case: {e}")))?
-                    .ok_or(ApiError::UnknownCase)?;
-                if stored.site != site {
-                    return Err(ApiError::UnknownCase);
+                loop {
+                    attempts += 1;
+                    let stored = hub
+                        .storage
+                        .case(&id)
+                        .map_err(|e| ApiError::Internal(format!("reading case: {e}")))?
+                        .ok_or(ApiError::UnknownCase)?;
+                    if stored.site != site {
+                        return Err(ApiError::UnknownCase);
+                    }
+                    let modules: Vec<String> =
+                        serde_json::from_str(&row.modules).unwrap_or_default();
+                    let composed = forms
+                        .form(&row.form_id, &modules)
+                        .map_err(ApiError::Internal)?;
+                    let days = i64::try_from(now / 86_400).unwrap_or(i64::MAX);
+                    // The note names the staff user by id and printed name, as a device's does.
+                    let author = match hub.storage.staff_user(&user)? {
+                        Some(record) => record.attribution(),
+                        None => wardcrf_core::staff::Attribution {
+                            id: user.clone(),
+                            name: user.clone(),
+                        },
+                    };
+                    let resolution = Resolution {
+                        path: &path,
+                        value: value.clone(),
+                        author: &author,
+                        reason: &reason,
+                        time: i64::try_from(now).unwrap_or(i64::MAX),
+                    };
+                    // A panic of the document library on damaged bytes is a damaged document too.
+                    let resolved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        resolve_in_document(
+                            &stored.doc,
+                            &composed,
+                            &resolution,
+                            PartialDate::from_days_since_epoch(days),
+                        )
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(RepositoryEditError::Damaged(
+                            "the document library failed on it".into(),
+                        ))
+                    });
+                    let resolved = match resolved {
+                        Ok(r) => r,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                    let stored_now =
+                        hub.storage
+                            .atomically(|storage| -> Result<bool, ApiError> {
+                                let put = storage
+                                    .put_case(
+                                        &id,
+                                        &site,
+                                        &stored.form_id,
+                                        &resolved.doc,
+                                        Some(stored.seq),
+                                    )
+                                    .map_err(|e| {
+                                        ApiError::Internal(format!("storing case: {e}"))
+                                    })?;
+                                match put {
+                                    Put::Stored(_) => {}
+                                    Put::Changed => return Ok(false),
+                                    Put::OtherSite => return Err(ApiError::UnknownCase),
+                                }
+                                // Its queue row in the same transaction; then, off the
+                                // sync path, this one case is projected now so the page
+                                // shows the resolution.
+                                storage.enqueue_projection(&id, now)?;
+                                Ok(true)
+                            })?;
+                    if stored_now {
+                        refresh(hub, &forms, &id, now)?;
+                        return Ok(Ok(()));
+                    }
+                    if attempts >= RESOLVE_ATTEMPTS {
+                        return Err(ApiError::Hub(HubError::Changed(id.clone())));
+                    }
                 }
-                let modules: Vec<String> = serde_json::from_str(&row.modules).unwrap_or_default();
-                let composed = forms
-                    .form(&row.form_id, &modules)
-                    .map_err(ApiError::Internal)?;
-                let days = i64::try_from(now / 86_400).unwrap_or(i64::MAX);
-                // The note names the staff user by id and printed name, as a device's does.
-                let author = match hub.storage.staff_user(&user)? {
-                    Some(record) => record.attribution(),
-                    None => wardcrf_core::staff::Attribution {
-                        id: user.clone(),
-                        name: user.clone(),
-                    },
-                };
-                let resolution = Resolution {
-                    path: &path,
-                    value,
-                    author: &author,
-                    reason: &reason,
-                    time: i64::try_from(now).unwrap_or(i64::MAX),
-                };
-                // A panic of the document library on damaged bytes is a damaged document too.
-                let resolved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    resolve_in_document(
-                        &stored.doc,
-                        &composed,
-                        &resolution,
-                        PartialDate::from_days_since_epoch(days),
-                    )
-                }))
-                .unwrap_or_else(|_| {
-                    Err(RepositoryEditError::Damaged(
-                        "the document library failed on it".into(),
-                    ))
-                });
-                let resolved = match resolved {
-                    Ok(r) => r,
-                    Err(e) => return Ok(Err(e)),
-                };
-                // The document and its queue row in one transaction; then, off the sync
-                // path, this one case is projected now so the page shows the resolution.
-                hub.storage.atomically(|storage| -> Result<(), ApiError> {
-                    storage
-                        .put_case(&id, &site, &stored.form_id, &resolved.doc)
-                        .map_err(|e| ApiError::Internal(format!("storing case: {e}")))?;
-                    storage.enqueue_projection(&id, now)?;
-                    Ok(())
-                })?;
-                refresh(hub, &forms, &id, now)?;
-                Ok(Ok(()))
             })
         },
     )
