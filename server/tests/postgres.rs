@@ -13,6 +13,8 @@ fn backend() -> common::Backend {
 
 #[path = "cases/api.rs"]
 mod api;
+#[path = "cases/concurrency.rs"]
+mod concurrency;
 #[path = "cases/console.rs"]
 mod console;
 #[path = "cases/export.rs"]
