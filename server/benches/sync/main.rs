@@ -14,6 +14,7 @@
 //! - incremental sync after 1 case and after 10 % of the cases got one field edited
 //!   (`set_value` of `vs_hr` with a reason, as a nurse correcting a value);
 //! - a no-op sync with every case already on the server;
+//! - a new tablet enrolled at the site (a replaced device) pulling every case of it;
 //! - 100 devices (threads of a devices process apart from the server and this one: `storm.rs`),
 //!   each its own store, at 4 sites syncing repeatedly against one server: each round a device
 //!   edits one of its cases and syncs; syncs per second, latency, attempts and failures (a
@@ -63,6 +64,8 @@ const USER: &str = "nurse.bench";
 const FORM: &str = "icrown-core";
 /// The field every incremental edit changes (a corrected heart rate).
 const EDIT_FIELD: &str = "vs_hr";
+/// The run where a new tablet enrolled at the site pulls every case of it.
+const NEW_TABLET: &str = "new_tablet_pull";
 /// Base time of the generated changes (2024-03-01T00:00:00Z).
 const T0: i64 = 1_709_251_200;
 
@@ -228,7 +231,14 @@ fn timed_sync(
     let seconds = t.elapsed().as_secs_f64();
     let (u1, d1) = proxy.counts();
     let (s1, c1) = cpu();
-    assert_eq!(summary.pushed, changed, "{name}: pushed what changed");
+    if name == NEW_TABLET {
+        assert_eq!(
+            summary.pulled, changed,
+            "{name}: pulled every case of the site"
+        );
+    } else {
+        assert_eq!(summary.pushed, changed, "{name}: pushed what changed");
+    }
     Run {
         name: name.to_string(),
         cases,
@@ -310,6 +320,19 @@ fn store_runs(
     ));
     runs.push(timed_sync(
         "noop", &mut store, &transport, server, proxy, n, 0,
+    ));
+    // A new tablet enrolled at the site (a device replaced) pulls every case of it.
+    let mut fresh = new_store(&scratch.join(format!("new-tablet-{n}")));
+    let fresh_token = server.enrol(&mut fresh, site);
+    let fresh_transport = HttpTransport::new(&proxy.url(), &fresh_token).expect("device transport");
+    runs.push(timed_sync(
+        NEW_TABLET,
+        &mut fresh,
+        &fresh_transport,
+        server,
+        proxy,
+        n,
+        n,
     ));
     for r in &runs {
         print_run(r);

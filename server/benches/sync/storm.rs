@@ -83,8 +83,11 @@ pub(crate) fn concurrent(
             .sign_in_for_tests(USER)
             .expect("sign the bench nurse in");
         fill(&mut store, template, &cases_of(d, config.cases_per_device));
-        let token = server.enrol(&mut store, &sites[d % sites.len()]);
-        devices.push(json!({"index": d, "dir": dir, "token": token}));
+        let site = &sites[d % sites.len()];
+        let token = server.enrol(&mut store, site);
+        // The site nurse `enrol` signed in, whom the devices process signs in again.
+        let staff = server.ward_staff(site);
+        devices.push(json!({"index": d, "dir": dir, "token": token, "staff": staff}));
     }
     println!(
         "  built and enrolled {} device stores of {} cases in {:.1} s (not timed)",
@@ -261,8 +264,9 @@ pub(crate) fn devices_main(plan_path: &Path) {
         let index = d["index"].as_u64().unwrap_or(0) as usize;
         let dir = PathBuf::from(d["dir"].as_str().unwrap_or_default());
         let token = d["token"].as_str().unwrap_or_default().to_string();
+        let staff = d["staff"].as_str().unwrap_or_default().to_string();
         let opened = open_store(&dir, index, false).and_then(|mut s| {
-            s.sign_in_for_tests(USER).map_err(|e| e.to_string())?;
+            s.sign_in_for_tests(&staff).map_err(|e| e.to_string())?;
             let t = HttpTransport::new(&url, &token).map_err(|e| e.to_string())?;
             Ok((s, t))
         });

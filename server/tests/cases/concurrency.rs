@@ -8,14 +8,14 @@ use crate::common::*;
 use serde_json::json;
 use std::sync::{Arc, Barrier};
 
-const SITES: usize = 8;
+const SITES: usize = 4;
 const DEVICES_PER_SITE: usize = 8;
 const CASES_PER_DEVICE: usize = 3;
 const ROUNDS: usize = 4;
 
 #[test]
 fn many_devices_syncing_at_once_are_all_answered() {
-    let server = TestServer::start_pooled(&crate::backend(), "storm", 32);
+    let server = TestServer::start_pooled(&crate::backend(), "storm", 16);
     let sites: Vec<String> = (0..SITES).map(|s| format!("storm-{s}")).collect();
     for s in &sites {
         server.site(s);
