@@ -15,6 +15,8 @@ fn backend() -> common::Backend {
 mod api;
 #[path = "cases/cluster.rs"]
 mod cluster;
+#[path = "cases/concurrency.rs"]
+mod concurrency;
 #[path = "cases/console.rs"]
 mod console;
 #[path = "cases/export.rs"]

@@ -7,6 +7,8 @@ fn backend() -> common::Backend {
     common::Backend::Sqlite
 }
 
+#[path = "cases/concurrency.rs"]
+mod concurrency;
 #[path = "cases/hostile_push.rs"]
 mod hostile_push;
 #[path = "cases/isolation.rs"]

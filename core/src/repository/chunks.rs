@@ -83,6 +83,48 @@ fn walk(bytes: &[u8], limit: usize) -> Result<usize, ChunkError> {
     Ok(total)
 }
 
+/// The heads of `bytes` read from the header of their document chunk, without loading the
+/// document, when `bytes` are exactly one whole document chunk whose checksum holds (the
+/// repository's own saved documents); `None` for any other shape (trailing bytes, change
+/// chunks, a checksum that does not match, a header cut short), which the caller loads.
+pub fn document_heads(bytes: &[u8]) -> Option<Vec<automerge::ChangeHash>> {
+    let mut r = Cursor(bytes);
+    if r.take(4, "a chunk header").ok()? != MAGIC {
+        return None;
+    }
+    let checksum = r.take(4, "a chunk checksum").ok()?;
+    // The checksum covers the chunk type, its length and its body: all that follows.
+    let checked = r.0;
+    if r.take(1, "a chunk type").ok()?[0] != DOCUMENT {
+        return None;
+    }
+    let len = r.len("a chunk length").ok()?;
+    let body = r.take(len, "a chunk").ok()?;
+    if !r.0.is_empty() {
+        return None;
+    }
+    let hash = ring::digest::digest(&ring::digest::SHA256, checked);
+    if hash.as_ref().get(..4)? != checksum {
+        return None;
+    }
+    let mut b = Cursor(body);
+    let actors = b.len("the number of actors").ok()?;
+    for _ in 0..actors {
+        let n = b.len("an actor id").ok()?;
+        b.take(n, "an actor id").ok()?;
+    }
+    let n = b.len("the number of heads").ok()?;
+    let mut heads = (0..n)
+        .map(|_| {
+            b.take(32, "a head")
+                .ok()
+                .and_then(|h| automerge::ChangeHash::try_from(h).ok())
+        })
+        .collect::<Option<Vec<_>>>()?;
+    heads.sort_unstable();
+    Some(heads)
+}
+
 /// The expanded size of a document chunk's body: its length with each deflated column
 /// counted at its inflated size.
 fn document_size(body: &[u8], limit: usize) -> Result<usize, ChunkError> {
@@ -207,6 +249,52 @@ mod tests {
             .unwrap();
         }
         doc
+    }
+
+    #[test]
+    fn heads_are_read_from_a_whole_document_chunk_only() {
+        let mut doc = case_doc();
+        let saved = doc.save();
+        assert_eq!(document_heads(&saved), Some(doc.heads()));
+        // Two writers' concurrent changes: two heads, as the document holds them.
+        let mut other = crate::store::document::CaseDoc::load(&saved, &ActorId::random()).unwrap();
+        let mut note = ChangeNote::new("nurse", "set");
+        note.field = Some("vs_temp".into());
+        other
+            .put_value(
+                &FieldPath::field("vs_temp"),
+                Some(&serde_json::json!(38.5)),
+                &note,
+                99,
+            )
+            .unwrap();
+        note.field = Some("vs_hr".into());
+        doc.put_value(
+            &FieldPath::field("vs_hr"),
+            Some(&serde_json::json!(120)),
+            &note,
+            99,
+        )
+        .unwrap();
+        doc.merge(&mut other).unwrap();
+        let merged = doc.save();
+        assert_eq!(doc.heads().len(), 2);
+        assert_eq!(document_heads(&merged), Some(doc.heads()));
+        // Anything else is left to a full load.
+        let mut trailing = merged.clone();
+        trailing.extend_from_slice(&[0; 64]);
+        assert_eq!(document_heads(&trailing), None);
+        let mut flipped = merged.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(
+            document_heads(&flipped),
+            None,
+            "the checksum no longer holds"
+        );
+        assert_eq!(document_heads(&merged[..merged.len() - 1]), None);
+        assert_eq!(document_heads(&doc.changes_after(&[])), None);
+        assert_eq!(document_heads(&[]), None);
     }
 
     #[test]

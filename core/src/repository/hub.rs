@@ -494,11 +494,18 @@ impl<S: HubStorage> Hub<S> {
             pulls.push((stored, known));
         }
         let mut prepared = parallel_map(&pulls, |(stored, known)| {
+            if known.is_empty() {
+                // A case new to the device: the stored document as it is (its document
+                // encoding is far smaller than every change one by one). When it is one
+                // whole document chunk whose checksum holds (as the repository saves them),
+                // its heads are read from its header, without loading it.
+                if let Some(heads) = super::chunks::document_heads(&stored.doc) {
+                    return Ok(Some((stored.doc.clone(), heads)));
+                }
+            }
             let mut doc = load_stored(&stored.doc, actor)?;
             let heads = doc.heads();
             if known.is_empty() {
-                // A case new to the device: the stored document as it is (its document
-                // encoding is far smaller than every change one by one, and needs no work).
                 return Ok(Some((stored.doc.clone(), heads)));
             }
             if encode(known) == encode(&heads) {

@@ -69,10 +69,11 @@ function toDoc(c) {
   return { _id: c.case_id, form_id: c.form_id, status: c.status, values: c.values };
 }
 
-async function timedReplication(name, local, remoteUrl, proxy, cases, changed) {
+// Replicates `source` to `target` (a database or a URL each), timed, bytes counted.
+async function timedReplication(name, source, target, proxy, cases, changed) {
   const [u0, d0] = [proxy.counts.up, proxy.counts.down];
   const t = process.hrtime.bigint();
-  const result = await PouchDB.replicate(local, remoteUrl);
+  const result = await PouchDB.replicate(source, target);
   const seconds = Number(process.hrtime.bigint() - t) / 1e9;
   const up = proxy.counts.up - u0;
   const down = proxy.counts.down - d0;
@@ -143,6 +144,10 @@ async function main() {
       runs.push(await timedReplication('incremental_10pct', local, remote, proxy, n, set.edit_10pct.length));
       runs.push(await timedReplication('noop', local, remote, proxy, n, 0));
       await local.close();
+      // A new tablet (a replaced device): the server's documents to a fresh local database.
+      const fresh = new PouchDB(path.join(work, `fresh-${i}`));
+      runs.push(await timedReplication('new_tablet_pull', remote, fresh, proxy, n, n));
+      await fresh.close();
     }
   } finally {
     child.kill('SIGTERM');

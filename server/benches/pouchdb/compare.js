@@ -28,7 +28,7 @@ const ratio = (a, b) => (a && b && b > 0 ? a / b : NaN);
 const fmtRatio = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a');
 
 const sizes = [...new Set(sqlite.runs.map((r) => r.cases))].sort((a, b) => a - b);
-const names = ['initial', 'incremental_1', 'incremental_10pct', 'noop'];
+const names = ['initial', 'incremental_1', 'incremental_10pct', 'noop', 'new_tablet_pull'];
 const cols = [
   ['scenario', 20], ['cases', 6], ['changed', 7],
   ['SQLite time', 11], ['rate', 7], ['bytes', 9],
@@ -77,4 +77,12 @@ if (s && q) {
   console.log(`target (initial sync of ${big} cases, WardCRF on SQLite vs PouchDB): at least 3× faster ` +
     `with fewer bytes — ${speed.toFixed(2)}× ${speed >= 1 ? 'faster' : 'as fast'}, ` +
     `${(s.bytes_total / q.bytes_total).toFixed(2)}× the bytes: ${met ? 'met' : 'NOT MET'}`);
+}
+const sp = find(sqlite.runs, 'new_tablet_pull', big);
+const qp = find(pouch.runs, 'new_tablet_pull', big);
+if (sp && qp) {
+  const speed = qp.seconds / sp.seconds;
+  console.log(`target (new tablet pulling ${big} cases, WardCRF on SQLite vs PouchDB): at least 3× faster — ` +
+    `${speed.toFixed(2)}× ${speed >= 1 ? 'faster' : 'as fast'}, ` +
+    `${(sp.bytes_total / qp.bytes_total).toFixed(2)}× the bytes: ${speed >= 3 ? 'met' : 'NOT MET'}`);
 }

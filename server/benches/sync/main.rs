@@ -14,8 +14,11 @@
 //! - incremental sync after 1 case and after 10 % of the cases got one field edited
 //!   (`set_value` of `vs_hr` with a reason, as a nurse correcting a value);
 //! - a no-op sync with every case already on the server;
-//! - 100 devices (threads, each its own store) at 4 sites syncing repeatedly against one server:
-//!   each round a device edits one of its cases and syncs; syncs per second and latency;
+//! - a new tablet enrolled at the site (a replaced device) pulling every case of it;
+//! - 100 devices (threads of a devices process apart from the server and this one: `storm.rs`),
+//!   each its own store, at 4 sites syncing repeatedly against one server: each round a device
+//!   edits one of its cases and syncs; syncs per second, latency, attempts and failures (a
+//!   failed sync is retried with back-off, a bounded number of times, as the apps do);
 //! - heavy exchanges: a device pushes 2,000 cases (800 quick) in the largest requests the
 //!   repository takes (`MAX_PUSH_CASES` each, back to back) while a device of another site
 //!   edits a case and syncs again and again; that device's sync latency meanwhile (the
@@ -36,6 +39,7 @@
 mod common;
 mod dataset;
 mod proxy;
+mod storm;
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc};
@@ -46,8 +50,8 @@ use serde_json::{Map, Value as Json, json};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use wardcrf_core::repository::{Hub, MemoryHubStorage, case_projection};
 use wardcrf_core::sync::{
@@ -60,6 +64,8 @@ const USER: &str = "nurse.bench";
 const FORM: &str = "icrown-core";
 /// The field every incremental edit changes (a corrected heart rate).
 const EDIT_FIELD: &str = "vs_hr";
+/// The run where a new tablet enrolled at the site pulls every case of it.
+const NEW_TABLET: &str = "new_tablet_pull";
 /// Base time of the generated changes (2024-03-01T00:00:00Z).
 const T0: i64 = 1_709_251_200;
 
@@ -225,7 +231,14 @@ fn timed_sync(
     let seconds = t.elapsed().as_secs_f64();
     let (u1, d1) = proxy.counts();
     let (s1, c1) = cpu();
-    assert_eq!(summary.pushed, changed, "{name}: pushed what changed");
+    if name == NEW_TABLET {
+        assert_eq!(
+            summary.pulled, changed,
+            "{name}: pulled every case of the site"
+        );
+    } else {
+        assert_eq!(summary.pushed, changed, "{name}: pushed what changed");
+    }
     Run {
         name: name.to_string(),
         cases,
@@ -308,6 +321,19 @@ fn store_runs(
     runs.push(timed_sync(
         "noop", &mut store, &transport, server, proxy, n, 0,
     ));
+    // A new tablet enrolled at the site (a device replaced) pulls every case of it.
+    let mut fresh = new_store(&scratch.join(format!("new-tablet-{n}")));
+    let fresh_token = server.enrol(&mut fresh, site);
+    let fresh_transport = HttpTransport::new(&proxy.url(), &fresh_token).expect("device transport");
+    runs.push(timed_sync(
+        NEW_TABLET,
+        &mut fresh,
+        &fresh_transport,
+        server,
+        proxy,
+        n,
+        n,
+    ));
     for r in &runs {
         print_run(r);
     }
@@ -341,106 +367,6 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-/// `devices` devices spread over `sites` sites, each with its own store, syncing repeatedly.
-fn concurrent(
-    server: &Server,
-    template: &DocTemplate,
-    scratch: &Path,
-    tag: &str,
-    config: &Config,
-) -> Json {
-    if config.devices == 0 {
-        return json!(null);
-    }
-    let sites: Vec<String> = (0..config.sites)
-        .map(|s| format!("bench-{tag}-c{s}"))
-        .collect();
-    for s in &sites {
-        server.add_site(s);
-    }
-    let t = Instant::now();
-    let mut devices = Vec::new();
-    for d in 0..config.devices {
-        let mut store = new_store(&scratch.join(format!("conc-{d}")));
-        let cases = generate_set(1000 + d, config.cases_per_device);
-        fill(&mut store, template, &cases);
-        let token = server.enrol(&mut store, &sites[d % sites.len()]);
-        devices.push((store, token, cases));
-    }
-    println!(
-        "  built and enrolled {} device stores of {} cases in {:.1} s (not timed)",
-        config.devices,
-        config.cases_per_device,
-        t.elapsed().as_secs_f64()
-    );
-    let url = server.url();
-    let rounds = config.rounds;
-    let n = devices.len();
-    let setup_barrier = Arc::new(Barrier::new(n + 1));
-    let start_barrier = Arc::new(Barrier::new(n + 1));
-    let mut handles = Vec::new();
-    for (mut store, token, cases) in devices {
-        let url = url.clone();
-        let (setup_barrier, start_barrier) = (setup_barrier.clone(), start_barrier.clone());
-        handles.push(std::thread::spawn(move || {
-            let transport = HttpTransport::new(&url, &token).expect("device transport");
-            // First sync: push its own cases, pull the site's (not measured).
-            sync(&mut store, &transport, &mut |_| {}).expect("first sync");
-            setup_barrier.wait();
-            start_barrier.wait();
-            let mut latencies = Vec::with_capacity(rounds);
-            let mut pulled = 0;
-            for round in 0..rounds {
-                let case = &cases[round % cases.len()];
-                edit(&mut store, &[case], 10 + round as i64);
-                let t = Instant::now();
-                let s = sync(&mut store, &transport, &mut |_| {}).expect("sync");
-                latencies.push(t.elapsed());
-                pulled += s.pulled;
-            }
-            (latencies, pulled)
-        }));
-    }
-    let t = Instant::now();
-    setup_barrier.wait();
-    let t_setup = t.elapsed();
-    start_barrier.wait();
-    let t = Instant::now();
-    let mut all = Vec::new();
-    let mut pulled = 0;
-    for h in handles {
-        let (lat, p) = h.join().expect("a device thread");
-        all.extend(lat);
-        pulled += p;
-    }
-    let wall = t.elapsed();
-    all.sort();
-    let syncs = all.len();
-    let per_s = syncs as f64 / wall.as_secs_f64();
-    let (p50, p99, max) = (
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-        all.last().copied().unwrap_or_default(),
-    );
-    println!(
-        "  first sync of all devices at once (push own, pull site's): {:.1} s",
-        t_setup.as_secs_f64()
-    );
-    println!(
-        "  {n} devices × {rounds} rounds (edit 1 case, sync): {syncs} syncs in {:.2} s = {per_s:.1} syncs/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {pulled} cases pulled from site peers",
-        wall.as_secs_f64(),
-        ms(p50),
-        ms(p99),
-        ms(max)
-    );
-    json!({
-        "devices": n, "sites": config.sites, "cases_per_device": config.cases_per_device,
-        "rounds": rounds, "syncs": syncs, "seconds": wall.as_secs_f64(), "syncs_per_s": per_s,
-        "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max), "pulled": pulled,
-        "first_sync_all_seconds": t_setup.as_secs_f64(),
-    })
 }
 
 /// One site's device pushes a large store in the largest requests the repository takes
@@ -575,7 +501,7 @@ fn backend(
         "- {} concurrent devices at {} sites",
         config.devices, config.sites
     );
-    let conc = concurrent(&server, template, &scratch.0, &tag, config);
+    let conc = storm::concurrent(&server, template, &scratch.0, &tag, config);
     json!({
         "runs": runs.iter().map(Run::to_json).collect::<Vec<_>>(),
         "concurrent": conc,
@@ -686,6 +612,11 @@ fn load_average() -> String {
 }
 
 fn main() {
+    // Started again by the storm as its devices process.
+    if let Some(plan) = std::env::var_os(storm::PLAN_VAR) {
+        storm::devices_main(Path::new(&plan));
+        return;
+    }
     // `cargo bench` passes --bench; a filter argument is ignored (one benchmark).
     let config = Config::from_env();
     let database_url = std::env::var("WARDCRF_BENCH_DATABASE_URL")

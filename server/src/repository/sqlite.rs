@@ -98,10 +98,13 @@ impl SqliteStorage {
     }
 
     fn setup(mut conn: Connection) -> Result<SqliteStorage, RepoError> {
+        // First: a connection opened while others write (the pool growing in a sync storm)
+        // waits for the lock in its own pragmas and migration check too, instead of failing
+        // at once with "database is locked".
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
         Ok(SqliteStorage {
             conn,

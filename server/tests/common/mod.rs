@@ -416,6 +416,48 @@ impl TestServer {
         }
     }
 
+    /// An in-process server over a pool of up to `connections` storage connections, as the
+    /// binary serves (requests of different sites, and a site's reads, run side by side).
+    pub fn start_pooled(backend: &Backend, name: &str, connections: usize) -> TestServer {
+        let dir = temp_dir(name);
+        let admin = wardcrf_server::secret::new_token().unwrap();
+        let now = Arc::new(AtomicU64::new(START));
+        let clock_now = now.clone();
+        let clock: wardcrf_server::Clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
+        let (app, schema) = match backend {
+            Backend::Sqlite => {
+                let db = dir.join("repository.db");
+                let pool = wardcrf_server::HubPool::new(
+                    Box::new(move || wardcrf_server::SqliteStorage::open(&db)),
+                    connections,
+                )
+                .unwrap();
+                let state = wardcrf_server::AppState::with_pool(pool, &admin, clock);
+                (wardcrf_server::router(state), None)
+            }
+            Backend::Postgres(url) => {
+                let schema = PgSchema::new(url, name);
+                let config = schema.config();
+                let pool = wardcrf_server::HubPool::new(
+                    Box::new(move || wardcrf_server::PostgresStorage::connect_with(&config)),
+                    connections,
+                )
+                .unwrap();
+                let state = wardcrf_server::AppState::with_pool(pool, &admin, clock);
+                (wardcrf_server::router(state), Some(schema))
+            }
+        };
+        let addr = serve_in_background(app, wardcrf_server::serve::Limits::default());
+        TestServer {
+            addr,
+            admin,
+            now,
+            dir,
+            backfilled: 0,
+            _schema: schema,
+        }
+    }
+
     /// A second connection to this server's storage.
     pub fn storage(&self) -> Storage {
         match &self._schema {
