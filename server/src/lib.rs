@@ -15,8 +15,11 @@
 //! - [`export`]: CSV and CDISC ODM exports of the stored cases, written case by case.
 //! - `forms`: the bundled forms cases are checked against, compositions in a bounded cache.
 //! - [`secret`]: random tokens and codes, stored only as SHA-256 hashes.
+//! - [`backup`]: `wardcrf-server backup`, `restore` and `new-epoch`, and the lock a running
+//!   server holds on its data directory.
 
 pub(crate) mod api;
+pub mod backup;
 pub mod body;
 pub mod console;
 pub mod error;

@@ -174,6 +174,12 @@ pub trait Repository {
     fn delete_session(&mut self, token_sha256: &[u8]) -> Result<(), RepoError>;
     /// Removes expired sessions; returns how many.
     fn delete_expired_sessions(&mut self, now: u64) -> Result<u64, RepoError>;
+    /// The repository's epoch: a random id made with the database and replaced by a restore.
+    /// Every sync answer carries it, so devices learn when the repository went back in time.
+    fn epoch(&mut self) -> Result<String, RepoError>;
+    /// Replaces the epoch with a new random one (after the database was restored from a
+    /// backup) and returns it.
+    fn new_epoch(&mut self) -> Result<String, RepoError>;
     /// Whether the database has closed this connection (it is then replaced, never reused).
     fn is_broken(&mut self) -> bool {
         false

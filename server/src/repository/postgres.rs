@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/004_site_identifying.sql"),
     include_str!("../../migrations/postgres/005_quarantine.sql"),
     include_str!("../../migrations/postgres/006_staff_on_devices.sql"),
+    include_str!("../../migrations/postgres/009_epoch.sql"),
 ];
 
 /// The schema version this code writes (the same numbering as the SQLite schema).
@@ -530,6 +531,22 @@ impl Repository for PostgresStorage {
             "DELETE FROM staff_sessions WHERE expires_at <= $1",
             &[&to_i64(now)],
         )?)
+    }
+
+    fn epoch(&mut self) -> Result<String, RepoError> {
+        let row = self
+            .db()
+            .query_one("SELECT epoch FROM repository_epoch WHERE id = 1", &[])?;
+        Ok(row.get(0))
+    }
+
+    fn new_epoch(&mut self) -> Result<String, RepoError> {
+        let row = self.db().query_one(
+            "UPDATE repository_epoch SET epoch = replace(gen_random_uuid()::text, '-', '')
+             WHERE id = 1 RETURNING epoch",
+            &[],
+        )?;
+        Ok(row.get(0))
     }
 }
 

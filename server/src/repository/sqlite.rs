@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/004_site_identifying.sql"),
     include_str!("../../migrations/sqlite/005_quarantine.sql"),
     include_str!("../../migrations/sqlite/006_staff_on_devices.sql"),
+    include_str!("../../migrations/sqlite/009_epoch.sql"),
 ];
 
 /// The schema version this code writes.
@@ -479,6 +480,23 @@ impl Repository for SqliteStorage {
             [to_i64(now)],
         )?;
         Ok(n as u64)
+    }
+
+    fn epoch(&mut self) -> Result<String, RepoError> {
+        Ok(self
+            .conn
+            .query_row("SELECT epoch FROM repository_epoch WHERE id = 1", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    fn new_epoch(&mut self) -> Result<String, RepoError> {
+        Ok(self.conn.query_row(
+            "UPDATE repository_epoch SET epoch = lower(hex(randomblob(16))) WHERE id = 1
+             RETURNING epoch",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     fn in_transaction(&self) -> bool {

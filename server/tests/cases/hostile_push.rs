@@ -13,6 +13,7 @@ use wardcrf_core::sync::{
 
 fn push(server: &TestServer, token: &str, cases: Vec<CaseChanges>) -> Resp {
     let body = serde_json::to_vec(&SyncRequest {
+        epoch: None,
         protocol: PROTOCOL,
         cursor: 0,
         push: cases,
