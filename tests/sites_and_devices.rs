@@ -248,6 +248,7 @@ fn killed_mid_sync_and_sent_twice(backend: Backend) {
     let push = writer.store.sync_push(&ids[0]).unwrap();
     let line = HttpTransport::new(&url, &writer.token).unwrap();
     let request = sync::SyncRequest {
+        epoch: None,
         protocol: sync::PROTOCOL,
         cursor: 0,
         push: vec![push],

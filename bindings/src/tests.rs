@@ -750,6 +750,7 @@ impl wardcrf_core::sync::Transport for Gate {
         self.in_flight.fetch_sub(1, SeqCst);
         // Takes nothing (the push stays in the outbox), sends nothing.
         Ok(wardcrf_core::sync::SyncResponse {
+            epoch: None,
             protocol: wardcrf_core::sync::PROTOCOL,
             cursor: request.cursor,
             more: false,

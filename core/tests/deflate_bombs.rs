@@ -107,6 +107,7 @@ fn peak_memory() -> usize {
 
 fn request(push: Vec<CaseChanges>) -> SyncRequest {
     SyncRequest {
+        epoch: None,
         protocol: PROTOCOL,
         cursor: 0,
         push,

@@ -284,6 +284,7 @@ fn hostile_requests_and_documents_never_escape_as_panics_nor_store_what_does_not
     hub.storage.take_unattributed_before("site-a", i64::MAX);
     let device = seeds.device.clone();
     let request = |push: Vec<CaseChanges>| SyncRequest {
+        epoch: None,
         protocol: PROTOCOL,
         cursor: NO_PULL,
         push,

@@ -55,6 +55,7 @@ fn tablet_with_case(name: &str) -> (Tablet, CaseChanges) {
 
 fn request(push: Vec<CaseChanges>) -> SyncRequest {
     SyncRequest {
+        epoch: None,
         protocol: PROTOCOL,
         cursor: 0,
         push,

@@ -18,8 +18,11 @@
 //! - [`ops`]: `/healthz`, `/readyz` (with room for further readiness checks) and `/metrics`
 //!   (Prometheus text, behind the metrics token).
 //! - [`secret`]: random tokens and codes, stored only as SHA-256 hashes.
+//! - [`backup`]: `wardcrf-server backup`, `restore` and `new-epoch`, and the lock a running
+//!   server holds on its data directory.
 
 pub(crate) mod api;
+pub mod backup;
 pub mod body;
 pub mod console;
 pub mod error;

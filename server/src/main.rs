@@ -4,6 +4,9 @@
 //! --role ROLE [--site S] [--name "Printed Name"]` adds a staff user (of the console, or a
 //! clinician of a site's tablets) and exits.
 //!
+//! `backup --out FILE`, `restore --from FILE` and `new-epoch` copy the repository, put a copy
+//! back, and mark a repository restored by other means (`wardcrf_server::backup`).
+//!
 //! Log lines go to standard error, as text or JSON lines (`--log-format`), filtered by
 //! `RUST_LOG` (default `info`); standard output carries the start-up banner scripts read
 //! (`listening on ...`).
@@ -141,6 +144,27 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Writes a consistent copy of the repository to FILE (mode 0600) while servers go on
+    /// serving: SQLite's DIR/repository.db, or with --database-url the PostgreSQL database
+    /// (pg_dump -Fc; pg_dump must be on the PATH). The backup holds patient data. The admin
+    /// token and the pseudonym key are not in it: back up those files of DIR beside it.
+    Backup {
+        /// The backup file to write (must not exist yet).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Replaces the repository with a backup (stop every server of this repository first):
+    /// checks that FILE is a repository this version can open, gives it a new epoch (devices
+    /// then push again what the backup lacks), and keeps the replaced SQLite database beside
+    /// it. With --database-url: pg_restore --clean --if-exists into the database.
+    Restore {
+        /// The backup to restore (written by `backup`).
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+    /// Gives the repository a new epoch, after it was restored from a backup by other means
+    /// (pg_restore, a file copy, a disk snapshot): devices then push again what it lacks.
+    NewEpoch,
 }
 
 fn main() -> ExitCode {
@@ -269,7 +293,75 @@ fn create_user<S: Store>(
     Ok(())
 }
 
+/// `backup`, `restore` and `new-epoch`; `None` for the other commands.
+fn backup_command(args: &Args) -> Option<Result<(), String>> {
+    use wardcrf_server::backup;
+    let data = &args.data;
+    let url = args.database_url.as_deref();
+    let secrets = format!(
+        "the admin token and the pseudonym key are not in it: keep copies of {} and {} beside \
+         it, as safely",
+        data.join(serve::ADMIN_TOKEN_FILE).display(),
+        data.join("pseudonym-key").display()
+    );
+    let done = match args.command.as_ref()? {
+        Command::Backup { out } => match url {
+            Some(url) => backup::backup_postgres(url, out),
+            None => backup::backup_sqlite(data, out),
+        }
+        .map(|()| {
+            println!(
+                "wrote a backup of the repository to {} (mode 0600); it holds patient data: \
+                 keep it as safe as the repository; {secrets}",
+                out.display()
+            );
+        }),
+        Command::Restore { from } => {
+            let now = system_clock()();
+            match url {
+                Some(url) => backup::restore_postgres(url, from).map(|()| None),
+                None => backup::restore_sqlite(data, from, now).map(|r| r.kept),
+            }
+            .map(|kept| {
+                println!(
+                    "restored the repository from {}, with a new epoch: devices push again \
+                     what it lacks at their next sync",
+                    from.display()
+                );
+                if let Some(kept) = kept {
+                    println!(
+                        "the replaced database is kept as {} (patient data: remove it once \
+                         the restore is checked)",
+                        kept.display()
+                    );
+                }
+            })
+        }
+        Command::NewEpoch => match url {
+            Some(url) => PostgresStorage::connect(url)
+                .map_err(backup::BackupError::from)
+                .and_then(|mut s| backup::new_epoch(&mut s)),
+            None => {
+                let db = data.join(serve::DATABASE_FILE);
+                if db.is_file() {
+                    SqliteStorage::open(&db)
+                        .map_err(backup::BackupError::from)
+                        .and_then(|mut s| backup::new_epoch(&mut s))
+                } else {
+                    Err(backup::BackupError::NoRepository(data.clone()))
+                }
+            }
+        }
+        .map(|_| println!("the repository has a new epoch: devices push again what it lacks")),
+        Command::CreateUser { .. } => return None,
+    };
+    Some(done.map_err(|e| e.to_string()))
+}
+
 fn run(args: Args) -> Result<(), String> {
+    if let Some(done) = backup_command(&args) {
+        return done;
+    }
     let tls = args.tls_cert.as_ref().zip(args.tls_key.as_ref());
     if tls.is_none() && !args.listen.ip().is_loopback() && !args.insecure_http {
         return Err(format!(
@@ -285,6 +377,12 @@ fn run(args: Args) -> Result<(), String> {
     serve::create_private_dir(&args.data)
         .map_err(|e| format!("cannot create {}: {e}", args.data.display()))?;
     let connections = usize::from(args.connections);
+    // SQLite: held for the life of the process, so that no restore replaces the database
+    // under this server.
+    let _data_lock = match &args.database_url {
+        None => Some(wardcrf_server::backup::hold_data_dir(&args.data).map_err(|e| e.to_string())?),
+        Some(_) => None,
+    };
     let store = match &args.database_url {
         Some(url) => {
             // The URL may carry a password: never echo it.

@@ -134,6 +134,17 @@ impl Repository {
         Server { child, url }
     }
 
+    /// Runs `wardcrf-server --data DIR [--database-url URL] ARGS` (a command such as `backup`,
+    /// `restore`) to its end.
+    pub fn server_command(&self, args: &[&std::ffi::OsStr]) -> std::process::Output {
+        let mut cmd = Command::new(workspace_binary("wardcrf-server"));
+        cmd.arg("--data").arg(self.data());
+        if let Some(db) = &self.db {
+            cmd.args(["--database-url", &db.url]);
+        }
+        cmd.args(args).stdin(Stdio::null()).output().unwrap()
+    }
+
     pub fn admin_token_file(&self) -> PathBuf {
         self.data().join("admin-token")
     }

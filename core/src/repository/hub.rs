@@ -21,7 +21,7 @@ pub use crate::case::projection::{
     CaseProjection, ProjectedConflict, case_history, case_projection,
 };
 use crate::sync::parse_heads;
-use crate::sync::wire::{CaseChanges, PROTOCOL, SyncRequest, SyncResponse};
+use crate::sync::wire::{CaseChanges, OLDEST_PROTOCOL, PROTOCOL, SyncRequest, SyncResponse};
 use automerge::{ActorId, ChangeHash};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -170,7 +170,9 @@ pub struct SiteAuthors {
 /// Why the repository refused or failed an exchange. Refusals are the client's fault (4xx).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HubError {
-    #[error("unsupported sync protocol {0}; this repository speaks {PROTOCOL}")]
+    #[error(
+        "unsupported sync protocol {0}; this repository speaks {OLDEST_PROTOCOL} to {PROTOCOL}"
+    )]
     Protocol(u32),
     /// A case of another site: answered exactly as a case whose form differs from the stored
     /// one, so that the answer never confirms that a case id exists elsewhere.
@@ -266,6 +268,8 @@ pub struct Prepared {
     repush: Vec<String>,
     cursor: u64,
     more: bool,
+    /// The protocol of the request, which the answer speaks.
+    protocol: u32,
 }
 
 /// A pushed case merged in memory, to be stored.
@@ -347,7 +351,7 @@ impl<S: HubStorage> Hub<S> {
         request: &SyncRequest,
         identifying: &IdentifyingFields,
     ) -> Result<Prepared, HubError> {
-        if request.protocol != PROTOCOL {
+        if !(OLDEST_PROTOCOL..=PROTOCOL).contains(&request.protocol) {
             return Err(HubError::Protocol(request.protocol));
         }
         accept::check_request(request)?;
@@ -562,6 +566,7 @@ impl<S: HubStorage> Hub<S> {
             repush,
             cursor,
             more,
+            protocol: request.protocol,
         })
     }
 
@@ -650,7 +655,8 @@ impl<S: HubStorage> Hub<S> {
         }
         Ok(Exchanged {
             response: SyncResponse {
-                protocol: PROTOCOL,
+                epoch: None,
+                protocol: p.protocol,
                 cursor,
                 more: p.more,
                 cases: reply.into_values().collect(),

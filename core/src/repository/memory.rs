@@ -5,7 +5,7 @@ use super::hub::{HubStorage, Put, QuarantinedCase, SiteAuthors, StoredCase};
 use std::collections::HashMap;
 
 /// A repository storage in memory, for tests and as the reference for real backends.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct MemoryHubStorage {
     cases: HashMap<String, StoredCase>,
     seq: HashMap<String, u64>,

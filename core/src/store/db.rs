@@ -528,6 +528,12 @@ pub(super) fn set_server_heads(conn: &Connection, case_id: &str, heads: &[u8]) -
     )
 }
 
+/// Forgets the heads the repository was believed to hold of every case (it was restored from
+/// a backup): every case is in the outbox again. Returns how many cases there are.
+pub(super) fn forget_all_server_heads(conn: &Connection) -> Result<usize> {
+    conn.execute("UPDATE cases SET server_heads = x''", [])
+}
+
 /// Starts a write transaction (a whole sync answer).
 pub(super) fn begin(conn: &Connection) -> Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")

@@ -260,6 +260,51 @@ impl CaseStore {
             .ok_or_else(|| StoreError::Database(Box::new(DatabaseError::Credential)))
     }
 
+    /// The repository epoch this device last synced with ([`crate::sync::SyncResponse::epoch`]);
+    /// `None` before its first answer that carried one.
+    pub fn sync_epoch(&self) -> Result<Option<String>, StoreError> {
+        let v = db::meta(&self.conn, "sync_epoch")?;
+        Ok(v.and_then(|b| String::from_utf8(b).ok()))
+    }
+
+    /// Records the epoch of a repository answer. The first epoch ever seen is just kept. One
+    /// that differs from the kept one means the repository was restored from a backup and may
+    /// lack what this device pushed or pulled since: in one transaction with the new epoch,
+    /// the store forgets the heads it believed the repository held of every case (each is in
+    /// the outbox again, and goes whole) and resets its cursor to 0 (it pulls what the
+    /// restored repository holds). Returns whether the repository was restored.
+    pub fn sync_note_epoch(&mut self, epoch: &str) -> Result<bool, StoreError> {
+        let kept = self.sync_epoch()?;
+        if kept.as_deref() == Some(epoch) {
+            return Ok(false);
+        }
+        let Some(_) = kept else {
+            db::put_meta(&self.conn, "sync_epoch", epoch.as_bytes())?;
+            return Ok(false);
+        };
+        db::begin(&self.conn)?;
+        let reset = db::forget_all_server_heads(&self.conn).and_then(|cases| {
+            db::put_meta(&self.conn, "sync_cursor", b"0")?;
+            db::put_meta(&self.conn, "sync_epoch", epoch.as_bytes())?;
+            db::commit(&self.conn)?;
+            Ok(cases)
+        });
+        match reset {
+            Ok(cases) => {
+                tracing::warn!(
+                    cases,
+                    "the repository was restored from a backup: every case is pushed again and \
+                     the repository's cases are pulled from the start"
+                );
+                Ok(true)
+            }
+            Err(e) => {
+                db::rollback(&self.conn);
+                Err(e.into())
+            }
+        }
+    }
+
     /// The repository sequence number this device has applied up to.
     pub fn sync_cursor(&self) -> Result<u64, StoreError> {
         let v = db::meta(&self.conn, "sync_cursor")?;

@@ -28,9 +28,9 @@ pub use http::{
     enroll, enroll_with_options, enroll_with_payload,
 };
 pub use wire::{
-    BINARY_MEDIA_TYPE, BinaryBody, BinaryError, COMPRESS_ABOVE, CaseChanges, Enrolment,
-    GunzipError, JsonRequestError, MAX_ANSWER, MAX_HEADS, MAX_PUSH_CASES, PROTOCOL, SyncRequest,
-    SyncResponse, gunzip, gzip,
+    BINARY_MEDIA_TYPE, BinaryBody, BinaryError, COMPRESS_ABOVE, CaseChanges, EPOCH_PROTOCOL,
+    Enrolment, GunzipError, JsonRequestError, MAX_ANSWER, MAX_HEADS, MAX_PUSH_CASES,
+    OLDEST_PROTOCOL, PROTOCOL, SyncRequest, SyncResponse, gunzip, gzip,
 };
 
 use crate::staff::{Roster, StaffGrant, StaffSignIn};
@@ -265,13 +265,13 @@ pub fn sync_cancellable<S: StoreAccess>(
             if cancel.load(Ordering::Acquire) {
                 return Err(SyncError::Cancelled);
             }
-            let (outbox, cursor) = store.with(|s| {
+            let (outbox, cursor, epoch) = store.with(|s| {
                 // Locked since the last exchange: no further exchange (the key is leased
                 // only to finish the one under way).
                 if !s.is_unlocked() {
                     return Err(StoreError::Locked);
                 }
-                Ok((s.sync_outbox()?, s.sync_cursor()?))
+                Ok((s.sync_outbox()?, s.sync_cursor()?, s.sync_epoch()?))
             })?;
             if outbox.len() >= last_outbox && outbox.len() > PUSH_BATCH {
                 // The repository did not take the last batch: stop rather than send it forever.
@@ -289,13 +289,14 @@ pub fn sync_cancellable<S: StoreAccess>(
                 .map(|id| store.with(|s| s.sync_push(id)))
                 .collect::<Result<Vec<_>, _>>()?;
             let request = SyncRequest {
+                epoch,
                 protocol: PROTOCOL,
                 cursor,
                 push,
             };
             let round = std::time::Instant::now();
             let response = transport.exchange(&request)?;
-            if response.protocol != PROTOCOL {
+            if !(OLDEST_PROTOCOL..=PROTOCOL).contains(&response.protocol) {
                 return Err(SyncError::Protocol(response.protocol));
             }
             summary.exchanges += 1;
@@ -310,12 +311,23 @@ pub fn sync_cancellable<S: StoreAccess>(
                 .collect();
             // Cases edited here since the push keep their edits: the answer records the heads
             // the repository holds, and those cases stay in the outbox.
-            let forgotten = store.with(|s| {
+            // An answer of another repository epoch: restored from a backup, the repository may
+            // lack what this device pushed or pulled since; the store then forgets what it
+            // believed the repository held and starts its cursor again, and the sync goes on.
+            let (forgotten, restored) = store.with(|s| {
                 s.with_sync_lease(&lease, |s| {
                     s.sync_apply_all(&response.cases, response.cursor)?;
-                    s.sync_forget_server_heads(&repush)
+                    let forgotten = s.sync_forget_server_heads(&repush)?;
+                    let restored = match &response.epoch {
+                        Some(epoch) => s.sync_note_epoch(epoch)?,
+                        None => false,
+                    };
+                    Ok::<_, StoreError>((forgotten, restored))
                 })
             })?;
+            if restored {
+                last_outbox = usize::MAX;
+            }
             asked_again.extend(repush);
             let pulled = response
                 .cases
@@ -337,7 +349,7 @@ pub fn sync_cancellable<S: StoreAccess>(
                 pulled: summary.pulled,
                 remaining: outbox.len().saturating_sub(batch.len()),
             });
-            if !response.more && outbox.len() <= batch.len() && forgotten.is_empty() {
+            if !response.more && outbox.len() <= batch.len() && forgotten.is_empty() && !restored {
                 break;
             }
         }
@@ -405,5 +417,7 @@ pub fn sync_cancellable<S: StoreAccess>(
     }
 }
 
+#[cfg(test)]
+mod epoch_tests;
 #[cfg(test)]
 mod tests;

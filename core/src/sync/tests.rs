@@ -275,6 +275,7 @@ fn the_repository_refuses_bad_pushes_and_applies_nothing_of_them() {
     // A device of site B pushes a case of site A.
     let forged = a1.store.sync_push(&case).unwrap();
     let req = SyncRequest {
+        epoch: None,
         protocol: PROTOCOL,
         cursor: 0,
         push: vec![forged.clone()],
@@ -295,6 +296,7 @@ fn the_repository_refuses_bad_pushes_and_applies_nothing_of_them() {
         heads: vec![],
     };
     let req = SyncRequest {
+        epoch: None,
         protocol: PROTOCOL,
         cursor: 0,
         push: vec![good, broken],
@@ -309,6 +311,7 @@ fn the_repository_refuses_bad_pushes_and_applies_nothing_of_them() {
     );
     assert!(hub.borrow_mut().document(&good_id).unwrap().is_none());
     let old = SyncRequest {
+        epoch: None,
         protocol: 0,
         cursor: 0,
         push: vec![],

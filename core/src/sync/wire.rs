@@ -63,8 +63,19 @@ pub fn gunzip(bytes: &[u8], limit: usize) -> Result<Vec<u8>, GunzipError> {
     }
 }
 
-/// The protocol version this build speaks.
-pub const PROTOCOL: u32 = 1;
+/// The protocol version this build speaks. A device sends it; a repository answers in the
+/// version of the request, any from [`OLDEST_PROTOCOL`] to this one.
+///
+/// - 1: the first version.
+/// - 2: requests and answers carry the repository's epoch ([`SyncResponse::epoch`]).
+pub const PROTOCOL: u32 = 2;
+
+/// The oldest protocol version a repository of this build still answers (devices not yet
+/// updated), and a device still reads (a repository that answers without an epoch).
+pub const OLDEST_PROTOCOL: u32 = 1;
+
+/// The first protocol version whose requests and answers carry the repository's epoch.
+pub const EPOCH_PROTOCOL: u32 = 2;
 
 /// The changes of one case, and the sender's heads after them (hex change hashes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +102,12 @@ pub struct SyncRequest {
     /// parsed.
     #[serde(deserialize_with = "bounded::push")]
     pub push: Vec<CaseChanges>,
+    /// The repository epoch the device last synced with ([`SyncResponse::epoch`]), from
+    /// protocol 2 on; `None` before its first such answer. A repository whose epoch is
+    /// another (it was restored from a backup since) takes nothing of the request and answers
+    /// with its epoch only: the push was built on heads the repository may no longer hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 /// Why a JSON sync request could not be read.
@@ -141,6 +158,13 @@ pub struct SyncResponse {
     /// empty, so devices that predate it read every other answer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repush: Vec<String>,
+    /// The repository's epoch (protocol 2 on): a random id made with its database and
+    /// replaced whenever the database is restored from a backup. A device that sees it change
+    /// treats the repository as restored: it may lack what the device pushed or pulled since
+    /// the backup, so the device pushes everything again and pulls from the start. Sent only in
+    /// answers to requests of protocol 2 or later, so older devices read every answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 /// The media type of the binary encoding of sync bodies.
@@ -157,7 +181,8 @@ pub struct BinaryError(pub String);
 /// a batch of freshly entered cases goes in about a third of the bytes of its gzipped JSON.
 ///
 /// Layout (integers little-endian): a 4-byte magic (`WSQ1` request, `WSA1` answer), the
-/// protocol (u32), the cursor (u64), for an answer `more` (u8, 0 or 1), the number of cases
+/// protocol (u32), the cursor (u64), for an answer `more` (u8, 0 or 1), from protocol 2 on
+/// the epoch (u16 length + UTF-8; empty when there is none), the number of cases
 /// (u32), then per case: case id and form id (u16 length + UTF-8 each), the number of heads
 /// (u16) and the heads (32 bytes each), the changes (u32 length + bytes). An answer whose
 /// `repush` is not empty ends with it: the number of case ids (u32, never 0) and each id
@@ -185,6 +210,20 @@ fn put_str(out: &mut Vec<u8>, s: &str, what: &str) -> Result<(), BinaryError> {
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(bytes);
     Ok(())
+}
+
+/// The epoch of a body of `protocol` 2 or later (empty when there is none); before that a
+/// body has no place for one.
+fn put_epoch(out: &mut Vec<u8>, protocol: u32, epoch: Option<&str>) -> Result<(), BinaryError> {
+    if protocol >= EPOCH_PROTOCOL {
+        put_str(out, epoch.unwrap_or(""), "the epoch")
+    } else if epoch.is_some() {
+        Err(BinaryError(format!(
+            "a body of protocol {protocol} has no place for an epoch"
+        )))
+    } else {
+        Ok(())
+    }
 }
 
 fn put_cases(out: &mut Vec<u8>, cases: &[CaseChanges]) -> Result<(), BinaryError> {
@@ -267,6 +306,15 @@ impl<'a> Reader<'a> {
         String::from_utf8(bytes.to_vec()).map_err(|_| BinaryError(format!("{what} is not UTF-8")))
     }
 
+    /// The epoch of a body of `protocol` 2 or later (`None` when empty); before that, none.
+    fn epoch(&mut self, protocol: u32) -> Result<Option<String>, BinaryError> {
+        if protocol < EPOCH_PROTOCOL {
+            return Ok(None);
+        }
+        let epoch = self.str("the epoch")?;
+        Ok(Some(epoch).filter(|e| !e.is_empty()))
+    }
+
     /// The cases; more than `max` are refused before any is read.
     fn cases(&mut self, max: usize) -> Result<Vec<CaseChanges>, BinaryError> {
         let n = self.u32("the number of cases")?;
@@ -317,6 +365,7 @@ impl BinaryBody for SyncRequest {
         out.extend_from_slice(REQUEST_MAGIC);
         out.extend_from_slice(&self.protocol.to_le_bytes());
         out.extend_from_slice(&self.cursor.to_le_bytes());
+        put_epoch(&mut out, self.protocol, self.epoch.as_deref())?;
         put_cases(&mut out, &self.push)?;
         Ok(out)
     }
@@ -328,12 +377,14 @@ impl BinaryBody for SyncRequest {
         }
         let protocol = r.u32("the protocol")?;
         let cursor = r.u64("the cursor")?;
+        let epoch = r.epoch(protocol)?;
         let push = r.cases(MAX_PUSH_CASES)?;
         r.end()?;
         Ok(SyncRequest {
             protocol,
             cursor,
             push,
+            epoch,
         })
     }
 }
@@ -346,6 +397,7 @@ impl BinaryBody for SyncResponse {
         out.extend_from_slice(&self.protocol.to_le_bytes());
         out.extend_from_slice(&self.cursor.to_le_bytes());
         out.push(u8::from(self.more));
+        put_epoch(&mut out, self.protocol, self.epoch.as_deref())?;
         put_cases(&mut out, &self.cases)?;
         if !self.repush.is_empty() {
             let n = u32::try_from(self.repush.len())
@@ -370,6 +422,7 @@ impl BinaryBody for SyncResponse {
             1 => true,
             other => return Err(BinaryError(format!("the more flag is {other}"))),
         };
+        let epoch = r.epoch(protocol)?;
         let cases = r.cases(u32::MAX as usize)?;
         let mut repush = Vec::new();
         if !r.0.is_empty() {
@@ -390,6 +443,7 @@ impl BinaryBody for SyncResponse {
             more,
             cases,
             repush,
+            epoch,
         })
     }
 }
@@ -548,7 +602,8 @@ mod tests {
     #[test]
     fn binary_bodies_round_trip_and_malformed_ones_are_refused() {
         let req = SyncRequest {
-            protocol: PROTOCOL,
+            epoch: None,
+            protocol: 1,
             cursor: 42,
             push: vec![
                 CaseChanges {
@@ -575,7 +630,8 @@ mod tests {
         assert_eq!(&bin[22..26], b"0a1b");
         assert_eq!(SyncRequest::from_binary(&bin).unwrap(), req);
         let resp = SyncResponse {
-            protocol: PROTOCOL,
+            epoch: None,
+            protocol: 1,
             cursor: 7,
             more: true,
             cases: req.push.clone(),
@@ -587,6 +643,7 @@ mod tests {
         );
         // Cases to push again: a trailing section, only when there are some.
         let asking = SyncResponse {
+            epoch: None,
             repush: vec!["0a1b".into(), "症例".into()],
             ..resp.clone()
         };
@@ -639,6 +696,7 @@ mod tests {
         };
         // 65,535 bytes fit; one more does not (a cut would split a character or an id).
         let fits = SyncResponse {
+            epoch: None,
             protocol: PROTOCOL,
             cursor: 1,
             more: false,
@@ -654,6 +712,7 @@ mod tests {
             case("0a".into(), vec!["ab".repeat(32); 70_000]),
         ] {
             let resp = SyncResponse {
+                epoch: None,
                 protocol: PROTOCOL,
                 cursor: 1,
                 more: false,
@@ -662,6 +721,7 @@ mod tests {
             };
             assert!(resp.to_binary().is_err(), "{}", bad.case_id.len());
             let req = SyncRequest {
+                epoch: None,
                 protocol: PROTOCOL,
                 cursor: 1,
                 push: vec![bad],
@@ -696,7 +756,8 @@ mod tests {
     #[test]
     fn wire_format_snapshot() {
         let req = SyncRequest {
-            protocol: PROTOCOL,
+            epoch: None,
+            protocol: 1,
             cursor: 42,
             push: vec![CaseChanges {
                 case_id: "0a1b".into(),
@@ -715,6 +776,7 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<SyncRequest>(&json).unwrap(), req);
         let resp = SyncResponse {
+            epoch: None,
             protocol: 1,
             cursor: 7,
             more: false,
@@ -726,6 +788,7 @@ mod tests {
             r#"{"protocol":1,"cursor":7,"more":false,"cases":[]}"#
         );
         let asking = SyncResponse {
+            epoch: None,
             repush: vec!["0a1b".into()],
             ..resp
         };
@@ -735,6 +798,90 @@ mod tests {
             r#"{"protocol":1,"cursor":7,"more":false,"cases":[],"repush":["0a1b"]}"#
         );
         assert_eq!(serde_json::from_str::<SyncResponse>(&json).unwrap(), asking);
+    }
+
+    /// Protocol 2: the epoch follows the cursor (request) or the more flag (answer), as a
+    /// string (empty: none); protocol 1 bodies are unchanged, and have no place for one.
+    #[test]
+    fn protocol_2_bodies_carry_the_epoch_and_protocol_1_bodies_are_unchanged() {
+        let epoch = "0123456789abcdef0123456789abcdef".to_string();
+        let req = SyncRequest {
+            protocol: 2,
+            cursor: 42,
+            push: vec![],
+            epoch: Some(epoch.clone()),
+        };
+        let bin = req.to_binary().unwrap();
+        assert_eq!(&bin[..4], b"WSQ1");
+        assert_eq!(&bin[4..8], &2u32.to_le_bytes());
+        assert_eq!(&bin[8..16], &42u64.to_le_bytes());
+        assert_eq!(&bin[16..18], &32u16.to_le_bytes());
+        assert_eq!(&bin[18..50], epoch.as_bytes());
+        assert_eq!(&bin[50..], &0u32.to_le_bytes());
+        assert_eq!(SyncRequest::from_binary(&bin).unwrap(), req);
+        // No epoch yet (a device's first sync): an empty string.
+        let first = SyncRequest {
+            epoch: None,
+            ..req.clone()
+        };
+        let bin = first.to_binary().unwrap();
+        assert_eq!(&bin[16..18], &0u16.to_le_bytes());
+        assert_eq!(SyncRequest::from_binary(&bin).unwrap(), first);
+        let answer = SyncResponse {
+            protocol: 2,
+            cursor: 7,
+            more: true,
+            cases: vec![],
+            repush: vec!["0a1b".into()],
+            epoch: Some(epoch.clone()),
+        };
+        let bin = answer.to_binary().unwrap();
+        assert_eq!(&bin[16..17], &[1]);
+        assert_eq!(&bin[17..19], &32u16.to_le_bytes());
+        assert_eq!(&bin[19..51], epoch.as_bytes());
+        assert_eq!(SyncResponse::from_binary(&bin).unwrap(), answer);
+        // Every cut is refused but the one after the cases (55 bytes: a whole answer that
+        // asks for nothing again).
+        for cut in (0..bin.len()).filter(|c| *c != 55) {
+            assert!(
+                SyncResponse::from_binary(&bin[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&answer).unwrap(),
+            format!(
+                r#"{{"protocol":2,"cursor":7,"more":true,"cases":[],"repush":["0a1b"],"epoch":"{epoch}"}}"#
+            )
+        );
+        assert_eq!(
+            serde_json::to_string(&req).unwrap(),
+            format!(r#"{{"protocol":2,"cursor":42,"push":[],"epoch":"{epoch}"}}"#)
+        );
+        // A protocol 1 body has no place for an epoch: refused, never dropped silently.
+        let old = SyncResponse {
+            protocol: 1,
+            ..answer.clone()
+        };
+        assert!(old.to_binary().is_err());
+        let old = SyncRequest {
+            protocol: 1,
+            ..req.clone()
+        };
+        assert!(old.to_binary().is_err());
+        // A protocol 1 answer (an older repository) reads as before, without an epoch.
+        let v1 = SyncResponse {
+            protocol: 1,
+            epoch: None,
+            ..answer
+        };
+        let bin = v1.to_binary().unwrap();
+        assert_eq!(
+            &bin[17..21],
+            &0u32.to_le_bytes(),
+            "the cases follow the more flag"
+        );
+        assert_eq!(SyncResponse::from_binary(&bin).unwrap(), v1);
     }
 
     fn json_push(entries: usize, heads: usize) -> Vec<u8> {
@@ -789,6 +936,7 @@ mod tests {
         ));
         // Answers are not bounded by the push limits.
         let answer = SyncResponse {
+            epoch: None,
             protocol: PROTOCOL,
             cursor: 1,
             more: false,

@@ -397,6 +397,7 @@ fn heavy_exchange(
     let requests: Vec<SyncRequest> = push
         .chunks(MAX_PUSH_CASES)
         .map(|part| SyncRequest {
+            epoch: None,
             protocol: PROTOCOL,
             cursor: 0,
             push: part.to_vec(),
@@ -527,6 +528,7 @@ fn breakdown(template: &DocTemplate, scratch: &Path, cases: &[CaseData]) -> Json
     let requests: Vec<SyncRequest> = pushes
         .chunks(PUSH_BATCH)
         .map(|c| SyncRequest {
+            epoch: None,
             protocol: PROTOCOL,
             cursor: 0,
             push: c.to_vec(),

@@ -4,11 +4,17 @@
 //! compressed when the device accepts gzip. Each exchange of an enrolled device is logged as
 //! one line of target `wardcrf::sync`: its counts, bytes and duration, never a value; and
 //! every exchange, refused ones too, is counted in the metrics ([`crate::ops::metrics`]).
+//!
+//! Requests of protocol 2 on carry the repository epoch the device last synced with, and
+//! every answer to them carries the current one ([`SyncResponse::epoch`]). A device whose
+//! epoch is another (the repository was restored from a backup since) is answered with the
+//! epoch alone, and syncs anew.
 
 use crate::body::{MAX_BODY, Negotiated, read_body, read_limited};
 use crate::error::ApiError;
 use crate::projection::{self, Counts};
 use crate::repository::DeviceAuth;
+use crate::repository::HubPool;
 use crate::state::{AppState, Store, blocking};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -17,7 +23,9 @@ use axum::response::Response;
 use std::time::Instant;
 use tracing::Instrument;
 use wardcrf_core::repository::HubError;
-use wardcrf_core::sync::{BinaryBody, JsonRequestError, SyncRequest};
+use wardcrf_core::sync::{
+    BinaryBody, EPOCH_PROTOCOL, JsonRequestError, PROTOCOL, SyncRequest, SyncResponse,
+};
 
 /// What an exchange sent, for its log line.
 struct Sent {
@@ -124,9 +132,16 @@ async fn answer<S: Store>(
     let (wire, gzipped, counts) = blocking(move || {
         let _span = span.enter();
         let request = decode(body, &how)?;
-        let done = projection::exchange(&pool, &auth, &request, &forms, now)?;
+        let (response, counts) = match epoch_of(&pool, &request)? {
+            Epoch::Other(current) => (restored(&request, current), Counts::default()),
+            Epoch::Same(epoch) => {
+                let mut done = projection::exchange(&pool, &auth, &request, &forms, now)?;
+                done.exchanged.response.epoch = epoch;
+                (done.exchanged.response, done.counts)
+            }
+        };
         // Serialise (and compress) here, off the async threads: a response can be large.
-        let response = &done.exchanged.response;
+        let response = &response;
         let body = if how.binary {
             response
                 .to_binary()
@@ -135,7 +150,7 @@ async fn answer<S: Store>(
             serde_json::to_vec(response).map_err(|e| ApiError::Internal(e.to_string()))?
         };
         let (wire, gzipped) = how.compress(body);
-        Ok::<_, ApiError>((wire, gzipped, done.counts))
+        Ok::<_, ApiError>((wire, gzipped, counts))
     })
     .await??;
     if counts.stored > 0 {
@@ -147,6 +162,47 @@ async fn answer<S: Store>(
         bytes_out: wire.len(),
     };
     Ok((negotiated.response(wire, gzipped), sent))
+}
+
+/// The repository's epoch as a request of `protocol` sees it.
+enum Epoch {
+    /// The device knows no other epoch: the exchange goes ahead, and its answer carries this
+    /// one (`None` for a request of a protocol without epochs).
+    Same(Option<String>),
+    /// The device last synced with another epoch: the repository was restored since.
+    Other(String),
+}
+
+/// Reads the repository's epoch for a request that carries epochs, and compares it with the
+/// device's.
+fn epoch_of<S: Store>(pool: &HubPool<S>, request: &SyncRequest) -> Result<Epoch, ApiError> {
+    if !(EPOCH_PROTOCOL..=PROTOCOL).contains(&request.protocol) {
+        return Ok(Epoch::Same(None));
+    }
+    let current = pool.lease()?.storage.epoch()?;
+    Ok(match &request.epoch {
+        Some(theirs) if *theirs != current => Epoch::Other(current),
+        _ => Epoch::Same(Some(current)),
+    })
+}
+
+/// The answer to a device that last synced with another epoch of the repository (it was
+/// restored from a backup since): nothing of its push is taken (built on heads the restored
+/// repository may lack, it could not be merged), and the answer names the current epoch, so
+/// that the device pushes every case again and pulls from the start.
+fn restored(request: &SyncRequest, epoch: String) -> SyncResponse {
+    tracing::info!(
+        target: "wardcrf::sync",
+        "the device last synced before the repository was restored; it is told to sync anew"
+    );
+    SyncResponse {
+        protocol: request.protocol,
+        cursor: 0,
+        more: true,
+        cases: Vec::new(),
+        repush: Vec::new(),
+        epoch: Some(epoch),
+    }
 }
 
 /// The sync request in the body, in the encoding it came in.

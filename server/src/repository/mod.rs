@@ -243,6 +243,12 @@ pub trait Repository {
     /// starting at the same time agree (one insert wins; the others read it).
     fn shared_value(&mut self, name: &str, proposed: &[u8], now: u64)
     -> Result<Vec<u8>, RepoError>;
+    /// The repository's epoch: a random id made with the database and replaced by a restore.
+    /// Every sync answer carries it, so devices learn when the repository went back in time.
+    fn epoch(&mut self) -> Result<String, RepoError>;
+    /// Replaces the epoch with a new random one (after the database was restored from a
+    /// backup) and returns it.
+    fn new_epoch(&mut self) -> Result<String, RepoError>;
     /// Whether the database has closed this connection (it is then replaced, never reused).
     fn is_broken(&mut self) -> bool {
         false

@@ -28,13 +28,22 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/006_staff_on_devices.sql"),
     include_str!("../../migrations/postgres/007_projection_queue.sql"),
     include_str!("../../migrations/postgres/008_cluster.sql"),
+    include_str!("../../migrations/postgres/009_epoch.sql"),
 ];
 
 /// The migrations (by the version they lead to) that leave the code of the version before
 /// them working, so servers of both versions can share the database during a rolling upgrade
 /// (`wardcrf_core::migrate::oldest_compatible`; `docs/deploy.md`). List a migration here only
 /// when it adds what older code ignores and older code's writes stay right for the newer one.
-const ADDITIVE: &[u32] = &[];
+///
+/// - 8 (`repository_secrets`): servers of schema 7 keep their admin token and pseudonym key in
+///   their data directory, as before.
+/// - 9 (`repository_epoch`): servers of schema 8 speak sync protocol 1, which carries no
+///   epoch; the table is theirs to ignore.
+///
+/// 7 (the projection queue) is not: an older server would project synchronously and leave
+/// `projected_seq` behind, so its cases would read as stale.
+const ADDITIVE: &[u32] = &[8, 9];
 
 /// The schema version this code writes (the same numbering as the SQLite schema).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -599,6 +608,22 @@ impl Repository for PostgresStorage {
             "DELETE FROM staff_sessions WHERE expires_at <= $1",
             &[&to_i64(now)],
         )?)
+    }
+
+    fn epoch(&mut self) -> Result<String, RepoError> {
+        let row = self
+            .db()
+            .query_one("SELECT epoch FROM repository_epoch WHERE id = 1", &[])?;
+        Ok(row.get(0))
+    }
+
+    fn new_epoch(&mut self) -> Result<String, RepoError> {
+        let row = self.db().query_one(
+            "UPDATE repository_epoch SET epoch = replace(gen_random_uuid()::text, '-', '')
+             WHERE id = 1 RETURNING epoch",
+            &[],
+        )?;
+        Ok(row.get(0))
     }
 }
 

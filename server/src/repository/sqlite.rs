@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/006_staff_on_devices.sql"),
     include_str!("../../migrations/sqlite/007_projection_queue.sql"),
     include_str!("../../migrations/sqlite/008_cluster.sql"),
+    include_str!("../../migrations/sqlite/009_epoch.sql"),
 ];
 
 /// The schema version this code writes.
@@ -515,6 +516,23 @@ impl Repository for SqliteStorage {
                 |r| r.get(0),
             )
         })?)
+    }
+
+    fn epoch(&mut self) -> Result<String, RepoError> {
+        Ok(self
+            .conn
+            .query_row("SELECT epoch FROM repository_epoch WHERE id = 1", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    fn new_epoch(&mut self) -> Result<String, RepoError> {
+        Ok(self.conn.query_row(
+            "UPDATE repository_epoch SET epoch = lower(hex(randomblob(16))) WHERE id = 1
+             RETURNING epoch",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     fn in_transaction(&self) -> bool {

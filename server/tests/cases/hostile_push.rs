@@ -13,6 +13,7 @@ use wardcrf_core::sync::{
 
 fn push(server: &TestServer, token: &str, cases: Vec<CaseChanges>) -> Resp {
     let body = serde_json::to_vec(&SyncRequest {
+        epoch: None,
         protocol: PROTOCOL,
         cursor: 0,
         push: cases,
@@ -23,10 +24,14 @@ fn push(server: &TestServer, token: &str, cases: Vec<CaseChanges>) -> Resp {
 
 /// An empty exchange in the binary encoding (as the app sends it), read as the app reads it.
 fn binary_pull(server: &TestServer, token: &str) -> Result<SyncResponse, String> {
-    let mut body = b"WSQ1".to_vec();
-    body.extend_from_slice(&PROTOCOL.to_le_bytes());
-    body.extend_from_slice(&0u64.to_le_bytes());
-    body.extend_from_slice(&0u32.to_le_bytes());
+    let body = SyncRequest {
+        epoch: None,
+        protocol: PROTOCOL,
+        cursor: 0,
+        push: Vec::new(),
+    }
+    .to_binary()
+    .unwrap();
     let r = request_with(
         server.addr,
         "POST",

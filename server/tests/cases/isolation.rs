@@ -21,6 +21,7 @@ fn answer(r: &Resp) -> SyncResponse {
 
 fn pull(cursor: u64) -> SyncRequest {
     SyncRequest {
+        epoch: None,
         protocol: PROTOCOL,
         cursor,
         push: Vec::new(),
@@ -171,6 +172,7 @@ fn a_replacement_for_a_damaged_case_must_be_whole_and_from_its_site() {
         server.addr,
         &b1.http.token,
         &SyncRequest {
+            epoch: None,
             protocol: PROTOCOL,
             cursor: 0,
             push: vec![whole],
@@ -183,6 +185,7 @@ fn a_replacement_for_a_damaged_case_must_be_whole_and_from_its_site() {
         server.addr,
         &a1.http.token,
         &SyncRequest {
+            epoch: None,
             protocol: PROTOCOL,
             cursor: 0,
             push: vec![incremental],
@@ -315,6 +318,7 @@ fn one_push_cannot_write_a_case_twice() {
         server.addr,
         &a1.http.token,
         &SyncRequest {
+            epoch: None,
             protocol: PROTOCOL,
             cursor: 0,
             push: vec![first, second],

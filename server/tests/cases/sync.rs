@@ -80,6 +80,7 @@ fn a_revoked_device_cannot_sync_and_a_refused_push_applies_nothing() {
     let mut push = a1.store.sync_push(&case).unwrap();
     push.heads.clear();
     let body = serde_json::to_vec(&SyncRequest {
+        epoch: None,
         protocol: wardcrf_core::sync::PROTOCOL,
         cursor: 0,
         push: vec![push],
@@ -301,6 +302,7 @@ fn sync_bodies_travel_gzip_compressed_and_bad_compressed_bodies_are_refused_whol
         .map(|id| a1.store.sync_push(id).unwrap())
         .collect();
     let request = serde_json::to_vec(&SyncRequest {
+        epoch: None,
         protocol: PROTOCOL,
         cursor: 0,
         push,

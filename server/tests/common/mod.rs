@@ -206,6 +206,20 @@ pub struct Projections {
     pub backlog: Arc<dyn Fn() -> wardcrf_server::repository::ProjectionBacklog + Send + Sync>,
 }
 
+/// The router of a pooled server and its queue's handles (a test drains the queue or starts
+/// workers, as with a lagging server).
+fn pooled_parts<S: wardcrf_server::Store>(
+    state: wardcrf_server::AppState<S>,
+) -> (axum::Router, Projections) {
+    let (a, b, c) = (state.clone(), state.clone(), state.clone());
+    let projections = Projections {
+        drain: Arc::new(move || a.drain_projections().unwrap()),
+        start_workers: Arc::new(move |n| b.start_projection_workers(n)),
+        backlog: Arc::new(move || c.projection_backlog().unwrap()),
+    };
+    (wardcrf_server::router(state), projections)
+}
+
 /// The router over `storage` after seeding it and projecting what lacks a projection. Unless
 /// `lagging`, every request first waits for the projection queue to drain (the test reads
 /// what it synced, as after the workers caught up); a `lagging` server projects only when
@@ -424,7 +438,8 @@ impl TestServer {
         let now = Arc::new(AtomicU64::new(START));
         let clock_now = now.clone();
         let clock: wardcrf_server::Clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
-        let (app, schema) = match backend {
+        let metrics = wardcrf_server::secret::new_token().unwrap();
+        let ((app, projections), schema) = match backend {
             Backend::Sqlite => {
                 let db = dir.join("repository.db");
                 let pool = wardcrf_server::HubPool::new(
@@ -432,8 +447,9 @@ impl TestServer {
                     connections,
                 )
                 .unwrap();
-                let state = wardcrf_server::AppState::with_pool(pool, &admin, clock);
-                (wardcrf_server::router(state), None)
+                let state = wardcrf_server::AppState::with_pool(pool, &admin, clock)
+                    .with_metrics_token(&metrics);
+                (pooled_parts(state), None)
             }
             Backend::Postgres(url) => {
                 let schema = PgSchema::new(url, name);
@@ -443,17 +459,20 @@ impl TestServer {
                     connections,
                 )
                 .unwrap();
-                let state = wardcrf_server::AppState::with_pool(pool, &admin, clock);
-                (wardcrf_server::router(state), Some(schema))
+                let state = wardcrf_server::AppState::with_pool(pool, &admin, clock)
+                    .with_metrics_token(&metrics);
+                (pooled_parts(state), Some(schema))
             }
         };
         let addr = serve_in_background(app, wardcrf_server::serve::Limits::default());
         TestServer {
             addr,
             admin,
+            metrics,
             now,
             dir,
             backfilled: 0,
+            projections,
             _schema: schema,
         }
     }

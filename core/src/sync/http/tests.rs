@@ -83,6 +83,7 @@ fn responder(answers: Vec<(u16, String)>) -> (String, mpsc::Receiver<Received>) 
 
 fn request() -> SyncRequest {
     SyncRequest {
+        epoch: None,
         protocol: PROTOCOL,
         cursor: 3,
         push: vec![CaseChanges {
@@ -106,6 +107,7 @@ fn assert_no_token(e: &TransportError) {
 #[test]
 fn posts_the_request_with_the_token_and_reads_the_response() {
     let response = SyncResponse {
+        epoch: None,
         protocol: PROTOCOL,
         cursor: 9,
         more: false,
@@ -152,6 +154,7 @@ fn bundled_roots_are_all_usable_and_the_default_on_android_only() {
 #[test]
 fn a_large_push_goes_gzip_compressed() {
     let response = SyncResponse {
+        epoch: None,
         protocol: PROTOCOL,
         cursor: 1,
         more: false,
