@@ -201,7 +201,7 @@ mod tests {
                  VALUES ('c1', 'a', 'f', '[]', 'draft', 0, '{}', '[]', 0, '{}', 0, 1);",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 7);
+        assert_eq!(migrate(&mut conn).unwrap(), super::super::SCHEMA_VERSION);
         let seq: i64 = conn
             .query_row("SELECT projected_seq FROM case_projection", [], |r| {
                 r.get(0)
