@@ -34,7 +34,8 @@ struct Args {
     #[arg(long)]
     data: PathBuf,
     /// Store the repository in this PostgreSQL database instead of DIR/repository.db
-    /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE; no TLS to the database).
+    /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE; TLS with --database-ca or
+    /// ?sslmode=require).
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
     /// The CA certificate (PEM) that signed the PostgreSQL server's certificate: connections
