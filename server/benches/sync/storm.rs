@@ -98,6 +98,7 @@ pub(crate) fn concurrent(
     let plan = json!({
         "url": server.url(), "rounds": config.rounds,
         "cases_per_device": config.cases_per_device, "devices": devices,
+        "sites": config.sites,
     });
     let plan_path = scratch.join("storm-plan.json");
     std::fs::write(&plan_path, plan.to_string()).expect("write the storm plan");
@@ -344,6 +345,7 @@ pub(crate) fn devices_main(plan_path: &Path) {
     let syncs = all.len();
     let result = json!({
         "devices": plan["devices"].as_array().map_or(0, Vec::len), "rounds": rounds,
+        "sites": plan["sites"],
         "cases_per_device": per_device, "syncs": syncs, "seconds": wall.as_secs_f64(),
         "syncs_per_s": syncs as f64 / wall.as_secs_f64().max(1e-9),
         "p50_ms": ms(percentile(&all, 0.5)), "p99_ms": ms(percentile(&all, 0.99)),
