@@ -131,21 +131,9 @@ fn sync_exchange<S: Store>(
 
 /// A case's projection row, made from its stored document at `seq`: its values validated
 /// with the bundled form and its modules (errors and warnings become the data-quality flags).
+/// The flags are counted on the validation report and the projection's typed parts are
+/// serialised once, into the row's text columns.
 pub(crate) fn project(
-    case_id: &str,
-    site_id: &str,
-    stored_form_id: &str,
-    p: &CaseProjection,
-    seq: u64,
-    forms: &Forms,
-    now: u64,
-) -> ProjectionRow {
-    project_row(case_id, site_id, stored_form_id, p, seq, forms, now)
-}
-
-/// [`project`] of a borrowed projection. The flags are counted on the validation report and
-/// the projection's typed parts are serialised once, into the row's text columns.
-fn project_row(
     case_id: &str,
     site_id: &str,
     stored_form_id: &str,
