@@ -310,7 +310,7 @@ fn resolve_in_console(url: &str, case: &str) -> String {
     let (_, head, page) = http(addr, "GET", "/login", &[], "");
     let login_cookie = cookie(&head, "wardcrf_login");
     let csrf = csrf_of(&page);
-    let body = form(&[
+    let body = form_body(&[
         ("csrf", &csrf),
         ("username", "dm"),
         ("password", CONSOLE_PASSWORD),
@@ -335,7 +335,7 @@ fn resolve_in_console(url: &str, case: &str) -> String {
     assert_eq!(status, 200);
     let csrf = csrf_of(&page);
     let choice = first_choice(&page);
-    let body = form(&[
+    let body = form_body(&[
         ("csrf", &csrf),
         ("field", "vs_hr"),
         ("group", ""),
@@ -382,25 +382,6 @@ fn cookie(head: &str, name: &str) -> String {
         .find_map(|v| v.strip_prefix(&format!("{name}=")))
         .map(|v| v.split(';').next().unwrap().to_string())
         .unwrap_or_else(|| panic!("a {name} cookie in {head}"))
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    char::from(b).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 /// One HTTP/1.1 request over a fresh connection: the status, the head and the body.

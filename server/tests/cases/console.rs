@@ -51,23 +51,7 @@ fn csrf_of(page: &str) -> String {
 }
 
 fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    char::from(b).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-        .into_bytes()
+    form_body(pairs).into_bytes()
 }
 
 /// A browser of one staff user: its session cookie.

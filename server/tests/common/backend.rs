@@ -160,3 +160,23 @@ pub fn start_until(command: &mut std::process::Command, ready: &str) -> Listenin
         lines.push(line);
     }
 }
+
+/// An `application/x-www-form-urlencoded` body of `pairs` (a console form as a browser sends it).
+pub fn form_body(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
