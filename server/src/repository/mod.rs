@@ -159,6 +159,11 @@ pub trait Repository {
     /// rows are locked until the open transaction ends and rows locked by another one are
     /// skipped (`FOR UPDATE SKIP LOCKED`): call it inside [`Repository::atomically`].
     fn claim_projections(&mut self, limit: usize) -> Result<Vec<QueuedProjection>, RepoError>;
+    /// Whether [`Repository::claim_projections`] locks what it returns until the transaction
+    /// ends (PostgreSQL). Where a claim is a plain read (SQLite), a worker projects outside
+    /// any transaction and writes what it made in a short one: a transaction there holds the
+    /// database's only write lock, which every sync exchange needs.
+    fn claims_lock_rows(&self) -> bool;
     /// Removes the case's queue row unless it waits for a document newer than `seq`.
     fn dequeue_projection(&mut self, case_id: &str, seq: u64) -> Result<(), RepoError>;
     /// Records that the case's document at `seq` cannot be projected (unless a newer one is

@@ -364,6 +364,10 @@ impl Repository for PostgresStorage {
         self.claim(limit)
     }
 
+    fn claims_lock_rows(&self) -> bool {
+        true
+    }
+
     fn dequeue_projection(&mut self, case_id: &str, seq: u64) -> Result<(), RepoError> {
         self.dequeue(case_id, seq)
     }

@@ -315,6 +315,10 @@ impl Repository for SqliteStorage {
         self.claim(limit)
     }
 
+    fn claims_lock_rows(&self) -> bool {
+        false
+    }
+
     fn dequeue_projection(&mut self, case_id: &str, seq: u64) -> Result<(), RepoError> {
         self.dequeue(case_id, seq)
     }
