@@ -16,7 +16,6 @@
 
 use super::accept::{self, IdentifyingFields, NOT_THIS_CASE};
 use crate::case::document::CaseDoc;
-use crate::case::projection::project_doc;
 pub use crate::case::projection::{
     CaseProjection, ProjectedConflict, case_history, case_projection,
 };
@@ -260,8 +259,8 @@ pub struct Prepared {
     /// The device's cursor as it sent it.
     confirmed: u64,
     pushed: Vec<PushedCase>,
-    /// The projection of each pushed case to be stored, as merged.
-    projections: Vec<(String, CaseProjection)>,
+    /// The pushed cases whose document changes (to be stored).
+    stored: Vec<StoredPush>,
     pulled: Vec<PulledCase>,
     /// Stored cases found unloadable by this exchange, with why.
     damaged: Vec<(String, String)>,
@@ -325,7 +324,9 @@ impl<S: HubStorage> Hub<S> {
             .map(|e| e.response)
     }
 
-    /// [`Hub::exchange`], also giving the projection of every pushed case as the repository
+    /// [`Hub::exchange`], also naming every pushed case whose document it stored, with its
+    /// open conflicts as merged (no second load; nothing else of it is read here: the
+    /// repository projects stored cases off the sync path),
     /// now holds it, read from the documents the exchange merged (no second load):
     /// [`Hub::prepare`] then [`Hub::write`]. Every pushed case is checked first (see
     /// [`accept`](super::accept)); no new change may write one of the `identifying` fields.
@@ -342,7 +343,7 @@ impl<S: HubStorage> Hub<S> {
 
     /// The read and merge phase of an exchange: writes nothing.
     ///
-    /// The documents of the pushed cases are loaded, merged, saved and projected on several
+    /// The documents of the pushed cases are loaded, merged and saved on several
     /// threads (the CPU-bound part of a push), and so are those the device lacks.
     pub fn prepare(
         &mut self,
@@ -421,7 +422,7 @@ impl<S: HubStorage> Hub<S> {
             }
         }
         let mut pushed = Vec::with_capacity(inputs.len());
-        let mut projections = Vec::with_capacity(inputs.len());
+        let mut stored = Vec::with_capacity(inputs.len());
         let mut replaced = HashSet::new();
         // Who wrote the changes new to the repository, per case (checked below).
         let mut writers: Vec<(&str, BTreeSet<String>)> = Vec::with_capacity(inputs.len());
@@ -440,8 +441,8 @@ impl<S: HubStorage> Hub<S> {
                         writers.push((c.case_id.as_str(), std::mem::take(&mut m.new_actors)));
                         authors.merge(std::mem::take(&mut m.authors));
                         replaced.insert(c.case_id.clone());
-                        let (case, projection) = PushedCase::new(c, m, read_seqs[i], true);
-                        projections.push((c.case_id.clone(), projection));
+                        let (case, push) = PushedCase::new(c, m, read_seqs[i], true);
+                        stored.extend(push);
                         pushed.push(case);
                     }
                     _ => {}
@@ -452,8 +453,8 @@ impl<S: HubStorage> Hub<S> {
             let mut m = m?;
             writers.push((c.case_id.as_str(), std::mem::take(&mut m.new_actors)));
             authors.merge(std::mem::take(&mut m.authors));
-            let (case, projection) = PushedCase::new(c, m, read_seqs[i], false);
-            projections.push((c.case_id.clone(), projection));
+            let (case, push) = PushedCase::new(c, m, read_seqs[i], false);
+            stored.extend(push);
             pushed.push(case);
         }
         let writers: Vec<(&str, &BTreeSet<String>)> =
@@ -560,7 +561,7 @@ impl<S: HubStorage> Hub<S> {
             device: device.to_string(),
             confirmed: request.cursor,
             pushed,
-            projections,
+            stored,
             pulled,
             damaged,
             repush,
@@ -662,7 +663,7 @@ impl<S: HubStorage> Hub<S> {
                 cases: reply.into_values().collect(),
                 repush: p.repush,
             },
-            stored: p.projections,
+            stored: p.stored,
             quarantined,
         })
     }
@@ -674,10 +675,10 @@ impl<S: HubStorage> Hub<S> {
 }
 
 impl Prepared {
-    /// The projection of every pushed case the exchange will store, as merged (taken out:
+    /// The pushed cases the exchange will store, with their open conflicts (taken out:
     /// [`Exchanged::stored`] is then empty).
-    pub fn take_projections(&mut self) -> Vec<(String, CaseProjection)> {
-        std::mem::take(&mut self.projections)
+    pub fn take_stored(&mut self) -> Vec<StoredPush> {
+        std::mem::take(&mut self.stored)
     }
 }
 
@@ -687,7 +688,11 @@ impl PushedCase {
         m: Merged,
         read_seq: Option<u64>,
         replaces: bool,
-    ) -> (PushedCase, CaseProjection) {
+    ) -> (PushedCase, Option<StoredPush>) {
+        let stored = m.saved.is_some().then(|| StoredPush {
+            case_id: c.case_id.clone(),
+            conflicts: m.conflicts,
+        });
         let case = PushedCase {
             case_id: c.case_id.clone(),
             form_id: c.form_id.clone(),
@@ -697,18 +702,25 @@ impl PushedCase {
             heads: m.heads,
             reply_changes: m.reply_changes,
         };
-        (case, m.projection)
+        (case, stored)
     }
 }
 
-/// What [`Hub::exchange_projected`] did: the answer for the device, the projection of every
-/// case it pushed and the repository stored, and the cases it found damaged and quarantined
-/// (for the log).
+/// What [`Hub::exchange_projected`] did: the answer for the device, every case it pushed
+/// and the repository stored, and the cases it found damaged and quarantined (for the log).
 #[derive(Debug)]
 pub struct Exchanged {
     pub response: SyncResponse,
-    pub stored: Vec<(String, CaseProjection)>,
+    pub stored: Vec<StoredPush>,
     pub quarantined: Vec<QuarantinedCase>,
+}
+
+/// A pushed case whose merged document an exchange stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPush {
+    pub case_id: String,
+    /// Open conflicts in the merged document.
+    pub conflicts: usize,
 }
 
 /// A pushed case merged in memory.
@@ -718,7 +730,8 @@ struct Merged {
     heads: Vec<ChangeHash>,
     /// What the device lacks of the merged case.
     reply_changes: Vec<u8>,
-    projection: CaseProjection,
+    /// Open conflicts in the merged document (counted only when it changed).
+    conflicts: usize,
     /// The actors of the changes new to the repository.
     new_actors: std::collections::BTreeSet<String>,
     /// Whom those changes name as their authors.
@@ -726,7 +739,7 @@ struct Merged {
 }
 
 /// A pushed case checked and merged with what is stored (see [`accept::accept_case`]), with
-/// what the device lacks and the projection; a panic inside refuses the case.
+/// what the device lacks and its open conflicts; a panic inside refuses the case.
 fn merge_pushed(
     c: &CaseChanges,
     device_heads: &[ChangeHash],
@@ -738,10 +751,15 @@ fn merge_pushed(
         let accepted = accept::accept_case(c, device_heads, existing, actor, identifying)?;
         let mut doc = accepted.doc;
         let heads = doc.heads();
+        let conflicts = if accepted.saved.is_some() {
+            doc.conflicts().len()
+        } else {
+            0
+        };
         Ok(Merged {
             saved: accepted.saved,
             reply_changes: doc.changes_after(device_heads),
-            projection: project_doc(&mut doc),
+            conflicts,
             heads,
             new_actors: accepted.new_actors,
             authors: accepted.authors,
@@ -751,10 +769,10 @@ fn merge_pushed(
 
 /// `f` over `items` on up to 4 threads (the available cores), results in order.
 pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4)
-        .min(items.len().div_ceil(8).max(1));
+    // Read once: the standard library reads the cgroup files on every call.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = cores.min(4).min(items.len().div_ceil(8).max(1));
     if threads <= 1 {
         return items.iter().map(f).collect();
     }
@@ -770,4 +788,102 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
             .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repository::MemoryHubStorage;
+    use crate::sync::PROTOCOL;
+    use crate::{CaseStore, FieldPath, Passphrase};
+    use serde_json::json;
+
+    fn store(dir: &std::path::Path) -> CaseStore {
+        let mut s = CaseStore::create(dir, &Passphrase::insecure_for_tests("p", 10)).unwrap();
+        s.sign_in_for_tests("nurse").unwrap();
+        s
+    }
+
+    fn push(store: &mut CaseStore, case: &str) -> SyncRequest {
+        SyncRequest {
+            epoch: None,
+            protocol: PROTOCOL,
+            cursor: 0,
+            push: vec![store.sync_push(case).unwrap()],
+        }
+    }
+
+    #[test]
+    fn an_exchange_names_the_cases_it_stores_with_their_conflicts_and_no_others() {
+        let tmp = std::env::temp_dir().join(format!(
+            "wardcrf-hub-stored-{}",
+            ActorId::random().to_hex_string()
+        ));
+        let mut hub = Hub::new(MemoryHubStorage::default());
+        let (mut a, mut b) = (store(&tmp.join("a")), store(&tmp.join("b")));
+        for device in [a.device_id(), b.device_id()] {
+            hub.storage.enroll(&device, "site-a");
+        }
+        hub.storage.add_staff("site-a", "nurse");
+        let case = a.create_case("icrown-core", &[]).unwrap();
+        let path = FieldPath::field("vs_spo2");
+        a.set_value(&case, &path, json!(95), None).unwrap();
+        let first = push(&mut a, &case);
+        let done = hub
+            .exchange_projected(
+                "site-a",
+                &a.device_id(),
+                &first,
+                &IdentifyingFields::default(),
+            )
+            .unwrap();
+        let stored = vec![StoredPush {
+            case_id: case.clone(),
+            conflicts: 0,
+        }];
+        assert_eq!(done.stored, stored);
+        // The same push again brings nothing new: nothing stored, nothing to project again.
+        let again = hub
+            .exchange_projected(
+                "site-a",
+                &a.device_id(),
+                &first,
+                &IdentifyingFields::default(),
+            )
+            .unwrap();
+        assert_eq!(again.stored, []);
+        // Device b takes the case, and both change the same field meanwhile: a conflict.
+        let doc = hub.storage.case(&case).unwrap().unwrap().doc;
+        b.sync_apply(&CaseChanges {
+            case_id: case.clone(),
+            form_id: "icrown-core".into(),
+            changes: doc,
+            heads: done.response.cases[0].heads.clone(),
+        })
+        .unwrap();
+        a.set_value(&case, &path, json!(92), Some("re-measured"))
+            .unwrap();
+        b.set_value(&case, &path, json!(97), Some("re-measured"))
+            .unwrap();
+        let conflicts_stored = |hub: &mut Hub<MemoryHubStorage>, s: &mut CaseStore| {
+            let request = push(s, &case);
+            let e = hub
+                .exchange_projected(
+                    "site-a",
+                    &s.device_id(),
+                    &request,
+                    &IdentifyingFields::default(),
+                )
+                .unwrap();
+            e.stored.iter().map(|p| p.conflicts).collect::<Vec<_>>()
+        };
+        assert_eq!(conflicts_stored(&mut hub, &mut a), [0]);
+        assert_eq!(
+            conflicts_stored(&mut hub, &mut b),
+            [1],
+            "92 and 97 side by side"
+        );
+        drop((a, b));
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
 }

@@ -31,7 +31,7 @@ pub use edit::{
 };
 pub use hub::{
     CaseProjection, Exchanged, Hub, HubError, HubStorage, PULL_BATCH, PULL_BYTES, Prepared,
-    ProjectedConflict, Put, QuarantinedCase, REPUSH_LIMIT, SiteAuthors, StoredCase, case_history,
-    case_projection, parallel_map,
+    ProjectedConflict, Put, QuarantinedCase, REPUSH_LIMIT, SiteAuthors, StoredCase, StoredPush,
+    case_history, case_projection, parallel_map,
 };
 pub use memory::MemoryHubStorage;

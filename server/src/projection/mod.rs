@@ -111,18 +111,18 @@ fn sync_exchange<S: Store>(
         .ok_or_else(|| ApiError::Internal("the bundled form catalog could not be loaded".into()))?;
     let mut prepared = hub.prepare(&auth.site_id, &auth.device_id, request, &identifying)?;
     // The cases this exchange stores are queued for projection; flags never refuse a sync.
-    let stored = prepared.take_projections();
+    let stored = prepared.take_stored();
     let counts = Counts {
         stored: stored.len(),
-        conflicts: stored.iter().map(|(_, p)| p.conflicts.len() as u64).sum(),
+        conflicts: stored.iter().map(|s| s.conflicts as u64).sum(),
         ..Counts::default()
     };
     // The exchange, the device's last sync and the queue rows: all or nothing.
     let exchanged = hub.atomically(|hub| -> Result<_, ApiError> {
         let exchanged = hub.write(prepared)?;
         hub.storage.record_sync(&auth.device_id, now)?;
-        for (case_id, _) in &stored {
-            hub.storage.enqueue_projection(case_id, now)?;
+        for s in &stored {
+            hub.storage.enqueue_projection(&s.case_id, now)?;
         }
         Ok(exchanged)
     })?;
