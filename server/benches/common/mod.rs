@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use serde_json::json;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -48,7 +48,7 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub admin: HttpTransport,
-    _data: TempDir,
+    data: TempDir,
 }
 
 impl Server {
@@ -90,8 +90,27 @@ impl Server {
             child,
             addr,
             admin,
-            _data: data,
+            data,
         }
+    }
+
+    /// The server's `GET /metrics` text (with the metrics token it wrote in its data
+    /// directory).
+    pub fn metrics(&self) -> String {
+        let token = std::fs::read_to_string(self.data.0.join("metrics-token")).expect("token");
+        let mut stream = std::net::TcpStream::connect(self.addr).expect("connect for /metrics");
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            token.trim()
+        )
+        .expect("ask for /metrics");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read /metrics");
+        let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+        assert!(head.starts_with("HTTP/1.1 200"), "/metrics: {head}");
+        body.to_string()
     }
 
     pub fn url(&self) -> String {
