@@ -325,10 +325,9 @@ impl<S: HubStorage> Hub<S> {
     }
 
     /// [`Hub::exchange`], also naming every pushed case whose document it stored, with its
-    /// open conflicts as merged (no second load; nothing else of it is read here: the
-    /// repository projects stored cases off the sync path),
-    /// now holds it, read from the documents the exchange merged (no second load):
-    /// [`Hub::prepare`] then [`Hub::write`]. Every pushed case is checked first (see
+    /// open conflicts read from the document it merged (nothing else of it is read here: the
+    /// repository projects stored cases off the sync path): [`Hub::prepare`] then
+    /// [`Hub::write`]. Every pushed case is checked first (see
     /// [`accept`](super::accept)); no new change may write one of the `identifying` fields.
     pub fn exchange_projected(
         &mut self,

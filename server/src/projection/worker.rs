@@ -3,12 +3,12 @@
 //! A worker claims a batch of queued cases
 //! ([`crate::repository::Repository::claim_projections`]: on PostgreSQL, in the transaction
 //! that writes the batch, the rows stay locked by it and other workers, in this process or
-//! another, skip them; a worker that dies releases them when its session ends), loads each stored document, projects and
-//! validates the batch on up to 4 threads, and writes each projection unless a newer one is
-//! stored; a queue row goes only when the number projected is its number, so a push made
-//! meanwhile stays queued. A document that cannot be projected is recorded with the reason
-//! and left aside (shown in the console, never retried until a newer document is stored), so
-//! it never blocks the queue.
+//! another, skip them; a worker that dies releases them when its session ends), loads each
+//! stored document, projects and validates the batch on up to 4 threads, and writes each
+//! projection unless a newer one is stored; a queue row goes only when the number projected
+//! is its number, so a push made meanwhile stays queued. A document that cannot be projected
+//! is recorded with the reason and left aside (shown in the console, never retried until a
+//! newer document is stored), so it never blocks the queue.
 //!
 //! Projecting is background work: a worker thread runs at a lower CPU priority ([`NICENESS`])
 //! so that, on a busy machine, sync exchanges and console requests go first and the queue
