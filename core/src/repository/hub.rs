@@ -812,6 +812,12 @@ mod tests {
         }
     }
 
+    /// What an exchange of `request` by `device` stored.
+    fn exchange(hub: &mut Hub<MemoryHubStorage>, device: &str, r: &SyncRequest) -> Exchanged {
+        hub.exchange_projected("site-a", device, r, &IdentifyingFields::default())
+            .unwrap()
+    }
+
     #[test]
     fn an_exchange_names_the_cases_it_stores_with_their_conflicts_and_no_others() {
         let tmp = std::env::temp_dir().join(format!(
@@ -828,29 +834,14 @@ mod tests {
         let path = FieldPath::field("vs_spo2");
         a.set_value(&case, &path, json!(95), None).unwrap();
         let first = push(&mut a, &case);
-        let done = hub
-            .exchange_projected(
-                "site-a",
-                &a.device_id(),
-                &first,
-                &IdentifyingFields::default(),
-            )
-            .unwrap();
+        let done = exchange(&mut hub, &a.device_id(), &first);
         let stored = vec![StoredPush {
             case_id: case.clone(),
             conflicts: 0,
         }];
         assert_eq!(done.stored, stored);
         // The same push again brings nothing new: nothing stored, nothing to project again.
-        let again = hub
-            .exchange_projected(
-                "site-a",
-                &a.device_id(),
-                &first,
-                &IdentifyingFields::default(),
-            )
-            .unwrap();
-        assert_eq!(again.stored, []);
+        assert_eq!(exchange(&mut hub, &a.device_id(), &first).stored, []);
         // Device b takes the case, and both change the same field meanwhile: a conflict.
         let doc = hub.storage.case(&case).unwrap().unwrap().doc;
         b.sync_apply(&CaseChanges {
@@ -864,24 +855,13 @@ mod tests {
             .unwrap();
         b.set_value(&case, &path, json!(97), Some("re-measured"))
             .unwrap();
-        let conflicts_stored = |hub: &mut Hub<MemoryHubStorage>, s: &mut CaseStore| {
+        let mut conflicts_stored = |s: &mut CaseStore| {
             let request = push(s, &case);
-            let e = hub
-                .exchange_projected(
-                    "site-a",
-                    &s.device_id(),
-                    &request,
-                    &IdentifyingFields::default(),
-                )
-                .unwrap();
+            let e = exchange(&mut hub, &s.device_id(), &request);
             e.stored.iter().map(|p| p.conflicts).collect::<Vec<_>>()
         };
-        assert_eq!(conflicts_stored(&mut hub, &mut a), [0]);
-        assert_eq!(
-            conflicts_stored(&mut hub, &mut b),
-            [1],
-            "92 and 97 side by side"
-        );
+        assert_eq!(conflicts_stored(&mut a), [0]);
+        assert_eq!(conflicts_stored(&mut b), [1], "92 and 97 side by side");
         drop((a, b));
         let _ = std::fs::remove_dir_all(&tmp);
     }
