@@ -258,6 +258,12 @@ pub trait Repository {
     fn is_broken(&mut self) -> bool {
         false
     }
+    /// Whether this connection still reaches the database, asked of the database (a round
+    /// trip where there is one); the pool asks an idle connection after another one was found
+    /// closed.
+    fn is_alive(&mut self) -> bool {
+        !self.is_broken()
+    }
 
     /// Runs `f` in one transaction (for example a whole sync exchange and its projections:
     /// one commit instead of one per step, and all or nothing). What `f` does is committed

@@ -56,9 +56,15 @@ use wardcrf_core::repository::{Hub, HubStorage};
 pub type Connect<S> = Box<dyn Fn() -> Result<S, RepoError> + Send + Sync>;
 
 struct Idle<S: HubStorage> {
-    hubs: Vec<Hub<S>>,
+    /// Each with the number of closed connections found when it was last known good.
+    hubs: Vec<(Hub<S>, u64)>,
     /// Connections open now, leased or idle.
     open: usize,
+    /// Connections found closed by the database so far. When one is, the database has
+    /// probably closed the others too (a restart, a failover): an idle connection returned
+    /// before that is asked whether it is alive before it is leased, so that one request
+    /// fails after a restart, not one per connection the pool held.
+    closed: u64,
 }
 
 /// The connections of a [`HubPool`] at one moment ([`HubPool::usage`]).
@@ -101,8 +107,9 @@ impl<S: HubStorage + Repository> HubPool<S> {
             connect: None,
             max: 1,
             idle: Mutex::new(Idle {
-                hubs: vec![Hub::new(storage)],
+                hubs: vec![(Hub::new(storage), 0)],
                 open: 1,
+                closed: 0,
             }),
             returned: Condvar::new(),
             sites: Mutex::new(HashMap::new()),
@@ -117,8 +124,9 @@ impl<S: HubStorage + Repository> HubPool<S> {
             connect: Some(connect),
             max: max.max(1),
             idle: Mutex::new(Idle {
-                hubs: vec![Hub::new(first)],
+                hubs: vec![(Hub::new(first), 0)],
                 open: 1,
+                closed: 0,
             }),
             returned: Condvar::new(),
             sites: Mutex::new(HashMap::new()),
@@ -130,16 +138,29 @@ impl<S: HubStorage + Repository> HubPool<S> {
     pub fn lease(&self) -> Result<Lease<'_, S>, RepoError> {
         let mut idle = lock(&self.idle);
         loop {
-            if let Some(mut hub) = idle.hubs.pop() {
-                if self.connect.is_some() && hub.storage.is_broken() {
+            if let Some((mut hub, known_good)) = idle.hubs.pop() {
+                if self.connect.is_none() {
+                    return Ok(self.leased(hub));
+                }
+                if hub.storage.is_broken() {
                     // Closed by the database while idle: replace it.
                     idle.open -= 1;
+                    idle.closed += 1;
                     continue;
                 }
-                return Ok(Lease {
-                    pool: self,
-                    hub: Some(hub),
-                });
+                if known_good == idle.closed {
+                    return Ok(self.leased(hub));
+                }
+                // Idle since before another connection was found closed: asked (a round trip,
+                // outside the pool's lock) before it is leased.
+                drop(idle);
+                let alive = hub.storage.is_alive();
+                idle = lock(&self.idle);
+                if alive {
+                    return Ok(self.leased(hub));
+                }
+                idle.open -= 1;
+                continue;
             }
             if let Some(connect) = self.connect.as_ref().filter(|_| idle.open < self.max) {
                 idle.open += 1;
@@ -179,15 +200,25 @@ impl<S: HubStorage + Repository> HubPool<S> {
             .clone()
     }
 
+    fn leased(&self, hub: Hub<S>) -> Lease<'_, S> {
+        Lease {
+            pool: self,
+            hub: Some(hub),
+        }
+    }
+
     fn give_back(&self, mut hub: Hub<S>) {
         // A request that stopped half-way (a panic) leaves no transaction open behind it.
         hub.storage.rollback();
         let mut idle = lock(&self.idle);
         if self.connect.is_some() && hub.storage.is_broken() {
-            // Closed by the database: drop it; the next lease opens a fresh one.
+            // Closed by the database: drop it; the next lease opens a fresh one, and asks the
+            // idle ones whether they are alive.
             idle.open -= 1;
+            idle.closed += 1;
         } else {
-            idle.hubs.push(hub);
+            let known_good = idle.closed;
+            idle.hubs.push((hub, known_good));
         }
         drop(idle);
         self.returned.notify_one();

@@ -50,6 +50,9 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 const _: () = assert!(SCHEMA_VERSION == super::sqlite::SCHEMA_VERSION);
 
+/// How long the pool waits for an idle connection to answer whether it is alive.
+const IS_ALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The advisory lock that serialises migrations of concurrently starting servers.
 const MIGRATION_LOCK: i64 = 0x5741_5244_4352_4601;
 
@@ -418,6 +421,10 @@ impl Repository for PostgresStorage {
 
     fn is_broken(&mut self) -> bool {
         self.client.is_closed()
+    }
+
+    fn is_alive(&mut self) -> bool {
+        !self.client.is_closed() && self.client.is_valid(IS_ALIVE_TIMEOUT).is_ok()
     }
 
     fn probe(&mut self) -> Result<super::Probe, RepoError> {
