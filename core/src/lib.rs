@@ -38,6 +38,7 @@ mod form;
 mod lang;
 mod messages;
 pub mod migrate;
+mod parallel;
 #[cfg(feature = "repository")]
 pub mod repository;
 pub mod session;

@@ -19,6 +19,7 @@ use crate::case::document::CaseDoc;
 pub use crate::case::projection::{
     CaseProjection, ProjectedConflict, case_history, case_projection,
 };
+use crate::parallel::parallel_map;
 use crate::sync::parse_heads;
 use crate::sync::wire::{CaseChanges, OLDEST_PROTOCOL, PROTOCOL, SyncRequest, SyncResponse};
 use automerge::{ActorId, ChangeHash};
@@ -763,29 +764,6 @@ fn merge_pushed(
             new_actors: accepted.new_actors,
             authors: accepted.authors,
         })
-    })
-}
-
-/// `f` over `items` on up to 4 threads (the available cores), results in order.
-pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    // Read once: the standard library reads the cgroup files on every call.
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let threads = cores.min(4).min(items.len().div_ceil(8).max(1));
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
     })
 }
 

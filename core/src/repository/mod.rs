@@ -20,6 +20,7 @@ mod edit;
 mod hub;
 mod memory;
 
+pub use crate::parallel::parallel_map;
 pub use accept::{
     IdentifyingFields, MAX_CASE_BYTES, MAX_CASE_CHANGES, MAX_CASE_EXPANDED, MAX_FORM_ID, MAX_HEADS,
     MAX_PUSH_BYTES, MAX_PUSH_CASES, MAX_PUSH_EXPANDED, valid_case_id, valid_form_id,
@@ -32,6 +33,6 @@ pub use edit::{
 pub use hub::{
     CaseProjection, Exchanged, Hub, HubError, HubStorage, PULL_BATCH, PULL_BYTES, Prepared,
     ProjectedConflict, Put, QuarantinedCase, REPUSH_LIMIT, SiteAuthors, StoredCase, StoredPush,
-    case_history, case_projection, parallel_map,
+    case_history, case_projection,
 };
 pub use memory::MemoryHubStorage;

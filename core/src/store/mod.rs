@@ -180,6 +180,17 @@ pub struct CaseStore {
     documents_opened: AtomicU64,
 }
 
+/// A case document saved and sealed, with the listing columns read from it
+/// ([`CaseStore::seal_document`]).
+struct SealedDocument {
+    blob: Vec<u8>,
+    local_heads: Vec<u8>,
+    form: crate::case::CaseForm,
+    status: Status,
+    conflicts: usize,
+    deleted: bool,
+}
+
 impl std::fmt::Debug for CaseStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CaseStore")
@@ -241,8 +252,17 @@ impl CaseStore {
         case_id: &str,
         sealed: &[u8],
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
-        let key = self.key()?;
-        self.documents_opened.fetch_add(1, Ordering::Relaxed);
+        Self::open_sealed(self.key()?, &self.documents_opened, case_id, sealed)
+    }
+
+    /// [`Self::open_document`] with the key and the counter given (from several threads).
+    fn open_sealed(
+        key: &SecretKey,
+        opened: &AtomicU64,
+        case_id: &str,
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
+        opened.fetch_add(1, Ordering::Relaxed);
         Ok(key.open(&Self::aad(case_id), sealed)?)
     }
 
@@ -275,22 +295,51 @@ impl CaseStore {
         insert: bool,
         server_heads: Option<&[u8]>,
     ) -> Result<(), StoreError> {
+        let sealed = Self::seal_document(self.key()?, case_id, doc)?;
+        self.write_sealed(case_id, doc, &sealed, insert, server_heads)
+    }
+
+    /// The part of a write that needs no database: the document saved and sealed, and its
+    /// listing columns read from it (run on several threads when a sync answer is applied).
+    fn seal_document(
+        key: &SecretKey,
+        case_id: &str,
+        doc: &mut CaseDoc,
+    ) -> Result<SealedDocument, StoreError> {
         let local_heads = document::encode_heads(&doc.heads());
         let bytes = doc.save();
-        let blob = self.key()?.seal(&Self::aad(case_id), &bytes)?;
-        let form = crate::case::CaseForm::of(doc);
+        Ok(SealedDocument {
+            blob: key.seal(&Self::aad(case_id), &bytes)?,
+            local_heads,
+            form: crate::case::CaseForm::of(doc),
+            status: Status::of(doc),
+            conflicts: doc.conflicts().len(),
+            deleted: crate::case::meta::is_deleted(doc),
+        })
+    }
+
+    /// Writes a sealed document with its listing columns, its lookup tokens and its sealed
+    /// label (which read the case's device-only part).
+    fn write_sealed(
+        &mut self,
+        case_id: &str,
+        doc: &CaseDoc,
+        sealed: &SealedDocument,
+        insert: bool,
+        server_heads: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
         let lookup = self.lookup_tokens(case_id, doc)?;
         let label = self.sealed_label(case_id, doc)?;
         let row = db::CaseRow {
             case_id,
-            form_id: &form.form_id,
-            form_version: &form.form_version,
-            status: Status::of(doc),
-            conflicts: doc.conflicts().len(),
-            deleted: crate::case::meta::is_deleted(doc),
-            doc: &blob,
+            form_id: &sealed.form.form_id,
+            form_version: &sealed.form.form_version,
+            status: sealed.status,
+            conflicts: sealed.conflicts,
+            deleted: sealed.deleted,
+            doc: &sealed.blob,
             label: &label,
-            local_heads: &local_heads,
+            local_heads: &sealed.local_heads,
             server_heads,
             lookup: &lookup,
         };

@@ -10,6 +10,16 @@ use serde_json::{Value as Json, json};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
+/// What a store holds of a case the repository sent ([`CaseStore::apply_cases`]).
+enum Held {
+    /// Exactly what the repository holds.
+    Same,
+    /// Another state of it: its sealed document.
+    Sealed(Vec<u8>),
+    /// Nothing: the case is new to this device.
+    Nothing,
+}
+
 /// The associated data of the sealed sync credential.
 pub(super) const CREDENTIAL_AAD: &[u8] = b"wardcrf|v1|credential";
 
@@ -100,26 +110,8 @@ impl CaseStore {
     /// Applies a case received from the repository and records the repository's heads.
     /// Returns whether the case was new to this device.
     pub fn sync_apply(&mut self, case: &crate::sync::CaseChanges) -> Result<bool, StoreError> {
-        let heads = document::parse_heads(&case.heads)
-            .ok_or_else(|| StoreError::Mismatch(format!("{}: malformed heads", case.case_id)))?;
-        let server_heads = document::encode_heads(&heads);
-        let local_heads = db::local_heads(&self.conn, &case.case_id)?;
-        if local_heads.as_deref() == Some(server_heads.as_slice()) {
-            // The repository holds exactly what this device holds (the answer to its own push):
-            // nothing to decrypt, merge or rewrite, only the bookkeeping.
-            db::set_server_heads(&self.conn, &case.case_id, &server_heads)?;
-            return Ok(false);
-        }
-        let exists = local_heads.is_some();
-        let mut doc = if exists {
-            let (mut doc, _) = self.load(&case.case_id)?;
-            doc.apply(&case.changes)?;
-            doc
-        } else {
-            CaseDoc::from_changes(&case.changes, &self.actor)?
-        };
-        self.write_synced(&case.case_id, &mut doc, !exists, Some(&server_heads))?;
-        Ok(!exists)
+        let new = self.apply_cases(std::slice::from_ref(case))?;
+        Ok(new.first().copied().unwrap_or(false))
     }
 
     /// Applies a whole answer of the repository and its cursor in one transaction (one durable
@@ -130,14 +122,10 @@ impl CaseStore {
         cursor: u64,
     ) -> Result<Vec<bool>, StoreError> {
         db::begin(&self.conn)?;
-        let applied = cases
-            .iter()
-            .map(|c| self.sync_apply(c))
-            .collect::<Result<Vec<bool>, StoreError>>()
-            .and_then(|new| {
-                self.set_sync_cursor(cursor)?;
-                Ok(new)
-            });
+        let applied = self.apply_cases(cases).and_then(|new| {
+            self.set_sync_cursor(cursor)?;
+            Ok(new)
+        });
         // On any failure (COMMIT included: it can fail and leave the transaction open), the
         // store is as it was before the answer; the next sync asks again.
         let committed = applied.and_then(|new| {
@@ -154,6 +142,71 @@ impl CaseStore {
             Err(_) => db::rollback(&self.conn),
         }
         committed
+    }
+
+    /// Applies cases received from the repository, in three steps: what this store holds of
+    /// each is read (in order); the documents are decrypted, merged, saved and sealed on
+    /// several threads (the CPU-bound part: loading a document hashes every change in it);
+    /// then each is written, in order. Returns, per case, whether it was new to this device.
+    fn apply_cases(&mut self, cases: &[crate::sync::CaseChanges]) -> Result<Vec<bool>, StoreError> {
+        let mut work = Vec::with_capacity(cases.len());
+        let mut seen = std::collections::HashSet::with_capacity(cases.len());
+        for case in cases {
+            // Each case is merged with what the store held before the answer: one named twice
+            // would have its first copy's changes overwritten by the second.
+            if !seen.insert(case.case_id.as_str()) {
+                return Err(StoreError::Mismatch(format!(
+                    "{}: sent twice in one answer",
+                    case.case_id
+                )));
+            }
+            let heads = document::parse_heads(&case.heads).ok_or_else(|| {
+                StoreError::Mismatch(format!("{}: malformed heads", case.case_id))
+            })?;
+            let server_heads = document::encode_heads(&heads);
+            let local_heads = db::local_heads(&self.conn, &case.case_id)?;
+            let held = match local_heads {
+                // The repository holds exactly what this device holds (the answer to its own
+                // push): nothing to decrypt, merge or rewrite, only the bookkeeping.
+                Some(local) if local == server_heads => Held::Same,
+                Some(_) => Held::Sealed(
+                    db::sealed_case(&self.conn, &case.case_id)?
+                        .ok_or_else(|| StoreError::UnknownCase(case.case_id.clone()))?
+                        .doc,
+                ),
+                None => Held::Nothing,
+            };
+            work.push((case, server_heads, held));
+        }
+        let (key, actor, opened) = (self.key()?, &self.actor, &self.documents_opened);
+        let merged = crate::parallel::parallel_map(&work, |(case, _, held)| {
+            let mut doc = match held {
+                Held::Same => return Ok(None),
+                Held::Sealed(sealed) => {
+                    let plain = Self::open_sealed(key, opened, &case.case_id, sealed)?;
+                    let mut doc = CaseDoc::load(&plain, actor)?;
+                    doc.apply(&case.changes)?;
+                    doc
+                }
+                Held::Nothing => CaseDoc::from_changes(&case.changes, actor)?,
+            };
+            let sealed = Self::seal_document(key, &case.case_id, &mut doc)?;
+            Ok::<_, StoreError>(Some((doc, sealed)))
+        });
+        let mut new = Vec::with_capacity(cases.len());
+        for ((case, server_heads, held), merged) in work.iter().zip(merged) {
+            let insert = matches!(held, Held::Nothing);
+            match merged? {
+                None => {
+                    db::set_server_heads(&self.conn, &case.case_id, server_heads)?;
+                }
+                Some((doc, sealed)) => {
+                    self.write_sealed(&case.case_id, &doc, &sealed, insert, Some(server_heads))?;
+                }
+            }
+            new.push(insert);
+        }
+        Ok(new)
     }
 
     /// Forgets what the repository holds of each of `case_ids` that this store holds (the

@@ -760,6 +760,82 @@ fn a_sync_answer_is_applied_whole_or_not_at_all() {
 }
 
 #[test]
+fn a_large_answer_is_merged_on_several_threads_as_one_by_one() {
+    // 40 cases (more than one thread's share): new ones, and ones held here in another state.
+    let dir = TempDir::new("apply-many");
+    let mut s = store(&dir);
+    let other_dir = TempDir::new("apply-many-other");
+    let mut other = store(&other_dir);
+    let ids: Vec<String> = (0..40)
+        .map(|i| {
+            let case = other.create_case("icrown-core", &[]).unwrap();
+            other
+                .set_value(&case, &f("vs_hr"), json!(60 + i), None)
+                .unwrap();
+            case
+        })
+        .collect();
+    let first: Vec<_> = ids.iter().map(|c| other.sync_push(c).unwrap()).collect();
+    assert_eq!(s.sync_apply_all(&first, 1).unwrap(), vec![true; 40]);
+    for (i, case) in ids.iter().enumerate() {
+        // Half of them change there, and half of those here too.
+        if i % 2 == 0 {
+            other
+                .set_value(case, &f("vs_rr"), json!(12 + i / 4), None)
+                .unwrap();
+        }
+        if i % 4 == 0 {
+            s.set_value(case, &f("vs_temp"), json!(37.5), None).unwrap();
+        }
+    }
+    let second: Vec<_> = ids.iter().map(|c| other.sync_push(c).unwrap()).collect();
+    assert_eq!(s.sync_apply_all(&second, 2).unwrap(), vec![false; 40]);
+    for (i, case) in ids.iter().enumerate() {
+        let (mut doc, _) = s.load(case).unwrap();
+        let (mut theirs, _) = other.load(case).unwrap();
+        let number = |field: &str| doc.value(&f(field)).map(|v| v["value"].clone());
+        assert_eq!(number("vs_hr"), Some(json!(60 + i)), "{i}");
+        let rr = (i % 2 == 0).then(|| json!(12 + i / 4));
+        assert_eq!(number("vs_rr"), rr, "{i}");
+        let temp = (i % 4 == 0).then(|| json!(37.5));
+        assert_eq!(number("vs_temp"), temp, "{i}");
+        // Held exactly as there, unless edited here since: then outside the outbox no more.
+        assert_eq!(doc.heads() == theirs.heads(), i % 4 != 0, "{i}");
+    }
+    let outbox: Vec<String> = ids.iter().step_by(4).cloned().collect();
+    let mut pending = s.sync_outbox().unwrap();
+    pending.sort();
+    let mut expected = outbox.clone();
+    expected.sort();
+    assert_eq!(
+        pending, expected,
+        "the cases edited here still go to the repository"
+    );
+    assert_eq!(s.list(&Default::default()).unwrap().len(), 40);
+}
+
+#[test]
+fn an_answer_naming_a_case_twice_is_refused_whole() {
+    let dir = TempDir::new("apply-twice");
+    let mut s = store(&dir);
+    let other_dir = TempDir::new("apply-twice-other");
+    let mut other = store(&other_dir);
+    let case = other.create_case("icrown-core", &[]).unwrap();
+    let first = other.sync_push(&case).unwrap();
+    other
+        .set_value(&case, &f("vs_hr"), json!(70), None)
+        .unwrap();
+    let second = other.sync_push(&case).unwrap();
+    let refused = s.sync_apply_all(&[first, second], 3);
+    assert!(
+        matches!(&refused, Err(StoreError::Mismatch(m)) if m.contains("twice")),
+        "{refused:?}"
+    );
+    assert!(s.list(&Default::default()).unwrap().is_empty());
+    assert_eq!(s.sync_cursor().unwrap(), 0);
+}
+
+#[test]
 fn the_outbox_is_found_through_its_index() {
     let dir = TempDir::new("outbox-index");
     let s = store(&dir);
