@@ -150,6 +150,30 @@ fn printed<'a>(lines: &'a [String], prefix: &str) -> &'a str {
 }
 
 #[test]
+fn the_demo_is_seeded_where_its_sites_exist_empty() {
+    // As another server that lost the seeding claim leaves the repository when it creates
+    // the demo sites before the winner looks: the sites, no cases, no devices.
+    let dir = common::temp_dir("demo-empty-sites");
+    let data = dir.join("data");
+    {
+        let server = common::ServerBinary::start(&data, &[]);
+        for (id, name) in [("demo-tokyo", "Tokyo"), ("demo-berlin", "Berlin")] {
+            let site = serde_json::json!({"site_id": id, "name": name});
+            let r = common::post_json(server.addr, "/api/admin/sites", Some(&server.admin), &site);
+            assert_eq!(r.status, 201, "{:?}", r.body);
+        }
+    }
+    let (_server, lines) = start_demo(&data);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("demo: seeded 7 synthetic cases")),
+        "{lines:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_demo_is_seeded_once_through_sync_and_prints_its_address_and_login() {
     let dir = common::temp_dir("demo");
     let data = dir.join("data");

@@ -340,14 +340,19 @@ pub fn seed_demo<S: Store>(
             std::fs::write(data_dir.join(LOGIN_FILE), format!("{password}\n"))?;
         }
         // Seeded by the one server whose claim is recorded first, and only into a
-        // repository without the demo sites.
+        // repository whose demo sites hold no cases or devices yet. (Servers that lose the
+        // claim create the demo sites too, perhaps before the winner looks: the sites
+        // alone say nothing.)
         let claim = secret::new_token().map_err(|e| DemoError::Other(e.to_string()))?;
         let won = hub
             .storage
             .shared_value(DEMO_SEEDER, claim.as_bytes(), now)?
             == claim.as_bytes();
         let sites = hub.storage.sites()?;
-        let fresh = won && !sites.iter().any(|s| s.site_id == SITE_A);
+        let fresh = won
+            && !sites.iter().any(|s| {
+                [SITE_A, SITE_B].contains(&s.site_id.as_str()) && (s.cases > 0 || s.devices > 0)
+            });
         for (id, name) in [
             (SITE_A, "Tokyo General Hospital (demo)"),
             (SITE_B, "Berlin University Hospital (demo)"),
