@@ -146,6 +146,7 @@ impl<S: HubStorage + Repository> HubPool<S> {
                     // Closed by the database while idle: replace it.
                     idle.open -= 1;
                     idle.closed += 1;
+                    self.returned.notify_one();
                     continue;
                 }
                 if known_good == idle.closed {
@@ -159,7 +160,9 @@ impl<S: HubStorage + Repository> HubPool<S> {
                 if alive {
                     return Ok(self.leased(hub));
                 }
+                // Its place is free: a request waiting for one may open a connection.
                 idle.open -= 1;
+                self.returned.notify_one();
                 continue;
             }
             if let Some(connect) = self.connect.as_ref().filter(|_| idle.open < self.max) {
