@@ -1,6 +1,6 @@
-//! How a connection of [`SqliteStorage`](super::SqliteStorage) waits for another one's write: SQLite lets one
-//! connection write at a time, and a statement that meets another's write transaction waits
-//! for it ([`wait_for_writer`]) up to [`BUSY_WAIT`].
+//! How a connection of [`SqliteStorage`](super::SqliteStorage) waits for another one's
+//! write: SQLite lets one connection write at a time, and a statement that meets another's
+//! write transaction waits for it ([`wait_for_writer`]) up to [`BUSY_WAIT`].
 
 use std::time::{Duration, Instant};
 
