@@ -24,6 +24,10 @@ use wardcrf_server::{
     AppState, HubPool, PostgresStorage, SqliteStorage, Store, Workers, router, serve, system_clock,
 };
 
+/// See `mimalloc` in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The WardCRF central repository: enrols ward devices and syncs their cases.
 #[derive(Debug, Parser)]
 #[command(name = "wardcrf-server", version)]

@@ -241,7 +241,6 @@ fn parse_json(s: &str) -> Json {
 struct Entry {
     key: String,
     text: Option<String>,
-    conflict: bool,
     map: Option<ObjId>,
 }
 
@@ -546,9 +545,29 @@ impl CaseDoc {
                 Entry {
                     key: item.key.into_owned(),
                     text,
-                    conflict: item.conflict,
                     map,
                 }
+            })
+            .collect()
+    }
+
+    /// The keys of `obj` that hold concurrent values.
+    fn conflicted_keys(&self, obj: &ObjId) -> Vec<String> {
+        self.doc
+            .map_range(obj, ..)
+            .filter(|item| item.conflict)
+            .map(|item| item.key.into_owned())
+            .collect()
+    }
+
+    /// The entries of `obj` that are maps, with their ids.
+    fn child_maps(&self, obj: &ObjId) -> Vec<(String, ObjId)> {
+        self.doc
+            .map_range(obj, ..)
+            .filter(|item| matches!(item.value, automerge::ValueRef::Object(ObjType::Map)))
+            .map(|item| {
+                let id = item.id();
+                (item.key.into_owned(), id)
             })
             .collect()
     }
@@ -581,30 +600,18 @@ impl CaseDoc {
     /// Every field with more than one distinct concurrent value, with its candidates.
     pub fn conflicts(&mut self) -> Vec<(FieldPath, Vec<Candidate>)> {
         // Only entries automerge marks as having concurrent values are looked at closely.
+        // Keys and flags only: no value is copied out of an entry that has no conflict.
         let mut paths: Vec<(FieldPath, ObjId)> = Vec::new();
         if let Some(values) = self.map(&ROOT, "values") {
-            for e in self.entries(&values) {
-                if e.conflict {
-                    paths.push((FieldPath::field(e.key), values.clone()));
-                }
+            for key in self.conflicted_keys(&values) {
+                paths.push((FieldPath::field(key), values.clone()));
             }
         }
         if let Some(rows) = self.map(&ROOT, "rows") {
-            for group in self.entries(&rows) {
-                let Some(g) = group.map else {
-                    continue;
-                };
-                for row in self.entries(&g) {
-                    let Some(r) = row.map else {
-                        continue;
-                    };
-                    for e in self.entries(&r) {
-                        if e.conflict {
-                            paths.push((
-                                FieldPath::row(group.key.clone(), row.key.clone(), e.key),
-                                r.clone(),
-                            ));
-                        }
+            for (group, g) in self.child_maps(&rows) {
+                for (row, r) in self.child_maps(&g) {
+                    for key in self.conflicted_keys(&r) {
+                        paths.push((FieldPath::row(group.clone(), row.clone(), key), r.clone()));
                     }
                 }
             }

@@ -32,11 +32,17 @@ pub fn repository_actor() -> ActorId {
 
 /// Whether an actor (as hex, as history entries and candidates give it) is the repository's.
 pub fn is_repository_actor(hex: &str) -> bool {
-    let prefix: String = REPOSITORY_ACTOR_PREFIX
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    hex.starts_with(&prefix)
+    // Compared pair by pair, without formatting the prefix: the repository asks this of
+    // every change a push brings.
+    let hex = hex.as_bytes();
+    hex.len() >= 2 * REPOSITORY_ACTOR_PREFIX.len()
+        && REPOSITORY_ACTOR_PREFIX
+            .iter()
+            .zip(hex.chunks_exact(2))
+            .all(|(b, pair)| {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                pair == [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]
+            })
 }
 
 /// Why the repository could not resolve a conflict. Messages never repeat values.
@@ -188,6 +194,26 @@ mod tests {
             s.sign_in_for_tests("nurse").unwrap();
             s
         }
+    }
+
+    #[test]
+    fn repository_actors_are_told_from_device_actors_by_their_hex() {
+        for _ in 0..20 {
+            assert!(is_repository_actor(&repository_actor().to_hex_string()));
+            assert!(!is_repository_actor(&ActorId::random().to_hex_string()));
+        }
+        let prefix: String = REPOSITORY_ACTOR_PREFIX
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(is_repository_actor(&prefix));
+        // Cut short, changed in its last digit, or in capitals: not the repository's.
+        assert!(!is_repository_actor(&prefix[..prefix.len() - 1]));
+        let mut changed = prefix.clone().into_bytes();
+        *changed.last_mut().unwrap() = b'0';
+        assert!(!is_repository_actor(&String::from_utf8(changed).unwrap()));
+        assert!(!is_repository_actor(&prefix.to_uppercase()));
+        assert!(!is_repository_actor(""));
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::repository::{
 use crate::state::{Clock, Store};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wardcrf_core::repository::{Hub, StoredCase, case_projection, parallel_map};
 
 /// Cases claimed and projected in one transaction.
@@ -36,6 +36,11 @@ pub const BATCH: usize = 32;
 
 /// How often an idle worker looks for cases queued by another server process.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often at most a worker does the database's upkeep
+/// ([`crate::repository::Repository::upkeep`]): a checkpoint copies what the log gathered
+/// since the last one, and syncs the file.
+pub const UPKEEP_EVERY: Duration = Duration::from_millis(500);
 
 /// Wakes the workers of this process, and tells them to stop.
 #[derive(Debug, Default)]
@@ -166,13 +171,30 @@ fn run_in_background() {
 
 fn run<S: Store>(pool: &HubPool<S>, forms: &Forms, clock: &Clock, wake: &ProjectionWake) {
     run_in_background();
+    let mut upkept = Instant::now();
+    let mut upkeep = |hub: &mut Hub<S>| {
+        if upkept.elapsed() < UPKEEP_EVERY {
+            return;
+        }
+        upkept = Instant::now();
+        if let Err(e) = hub.storage.upkeep() {
+            tracing::warn!(
+                target: "wardcrf::projection",
+                error = %e,
+                "database upkeep (checkpoint) failed; tried again shortly"
+            );
+        }
+    };
     while let Some(seen) = wake.seen() {
-        if let Err(e) = drain_while(pool, forms, clock, || !wake.stopping()) {
+        if let Err(e) = drain_while(pool, forms, clock, || !wake.stopping(), &mut upkeep) {
             tracing::warn!(
                 target: "wardcrf::projection",
                 error = %e,
                 "projecting queued cases failed; the queue is tried again shortly"
             );
+        }
+        if let Ok(mut hub) = pool.lease() {
+            upkeep(&mut hub);
         }
         if !wake.wait(seen, POLL_INTERVAL) {
             break;
@@ -188,19 +210,23 @@ pub(crate) fn drain<S: Store>(
     now: u64,
 ) -> Result<usize, RepoError> {
     let clock: Clock = Arc::new(move || now);
-    drain_while(pool, forms, &clock, || true)
+    drain_while(pool, forms, &clock, || true, &mut |_| {})
 }
 
+/// Projects batches while `go_on` says so and the queue holds any; `upkeep` is offered the
+/// connection after each batch.
 fn drain_while<S: Store>(
     pool: &HubPool<S>,
     forms: &Forms,
     clock: &Clock,
     go_on: impl Fn() -> bool,
+    upkeep: &mut dyn FnMut(&mut Hub<S>),
 ) -> Result<usize, RepoError> {
     let mut total = 0;
     while go_on() {
         let mut hub = pool.lease()?;
         let n = project_batch(&mut hub, forms, clock())?;
+        upkeep(&mut hub);
         if n == 0 {
             break;
         }

@@ -264,6 +264,13 @@ pub trait Repository {
     fn is_alive(&mut self) -> bool {
         !self.is_broken()
     }
+    /// Background upkeep of the database files, off the exchanges' path (called by the
+    /// projection workers at low priority): on SQLite, a passive checkpoint of the
+    /// write-ahead log, which a commit would otherwise do in the middle of an exchange.
+    /// Nothing on PostgreSQL, which keeps its own.
+    fn upkeep(&mut self) -> Result<(), RepoError> {
+        Ok(())
+    }
 
     /// Runs `f` in one transaction (for example a whole sync exchange and its projections:
     /// one commit instead of one per step, and all or nothing). What `f` does is committed

@@ -3,7 +3,7 @@
 //! by given heads, and the keys each change writes (for the identifying-data check).
 
 use super::{CaseDoc, DocError};
-use automerge::{AutoCommit, ChangeHash, ScalarValue};
+use automerge::{ActorId, AutoCommit, ChangeHash, ScalarValue};
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
 
@@ -62,15 +62,21 @@ impl CaseDoc {
     /// actor (hex), time and note, read from the change metadata without rebuilding the
     /// changes' operations (about a third of the cost of [`CaseDoc::changes_since`]).
     pub fn writers_since(&mut self, heads: &[ChangeHash]) -> Vec<(String, i64, super::ChangeNote)> {
+        // A push's changes come in runs by one actor: each actor is written as hex once a run.
+        let mut last: Option<(ActorId, String)> = None;
         self.doc
             .get_changes_meta(heads)
             .into_iter()
             .map(|m| {
-                (
-                    m.actor.to_hex_string(),
-                    m.timestamp,
-                    super::note_of(m.message.as_deref()),
-                )
+                let hex = match &last {
+                    Some((actor, hex)) if *actor == *m.actor => hex.clone(),
+                    _ => {
+                        let hex = m.actor.to_hex_string();
+                        last = Some((m.actor.clone().into_owned(), hex.clone()));
+                        hex
+                    }
+                };
+                (hex, m.timestamp, super::note_of(m.message.as_deref()))
             })
             .collect()
     }

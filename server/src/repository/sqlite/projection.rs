@@ -85,8 +85,9 @@ impl SqliteStorage {
     }
 
     pub(super) fn enqueue(&mut self, case_id: &str, now: u64) -> Result<(), RepoError> {
-        self.conn.execute(
-            "INSERT INTO projection_queue (case_id, seq, enqueued_at)
+        self.conn
+            .prepare_cached(
+                "INSERT INTO projection_queue (case_id, seq, enqueued_at)
              SELECT case_id, seq, ?2 FROM cases WHERE case_id = ?1
              ON CONFLICT (case_id) DO UPDATE SET
                  enqueued_at = CASE WHEN projection_queue.failure IS NULL
@@ -94,8 +95,8 @@ impl SqliteStorage {
                  failure = NULL, failed_at = NULL,
                  seq = MAX(projection_queue.seq, excluded.seq)
              WHERE excluded.seq > projection_queue.seq OR projection_queue.failure IS NULL",
-            params![case_id, to_i64(now)],
-        )?;
+            )?
+            .execute(params![case_id, to_i64(now)])?;
         Ok(())
     }
 
