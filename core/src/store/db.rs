@@ -26,16 +26,17 @@ pub(super) fn connect(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "wal_autocheckpoint", WAL_LIMIT_PAGES)?;
+    // A sync answer writes each case with the same few statements: parsed once.
+    conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
 
 /// A passive checkpoint of the write-ahead log; returns the pages copied into the database.
 pub(super) fn checkpoint(conn: &Connection) -> Result<u32> {
     // (busy, pages in the log, pages checkpointed); -1, -1 when not in WAL mode.
-    let (_busy, _log, copied): (i64, i64, i64) =
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
+    let (_busy, _log, copied): (i64, i64, i64) = conn
+        .prepare_cached("PRAGMA wal_checkpoint(PASSIVE)")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(u32::try_from(copied).unwrap_or(0))
 }
 
@@ -49,7 +50,8 @@ pub(super) fn is_damage(e: &rusqlite::Error) -> bool {
 
 /// SQLite's quick integrity check: `"ok"`, or what is wrong.
 pub(super) fn quick_check(conn: &Connection) -> Result<String> {
-    conn.query_row("PRAGMA quick_check", [], |r| r.get(0))
+    conn.prepare_cached("PRAGMA quick_check")?
+        .query_row([], |r| r.get(0))
 }
 
 /// The schema version the database is at.
@@ -59,17 +61,18 @@ pub(super) fn schema_version(conn: &Connection) -> Result<u32> {
 
 /// A `meta` entry.
 pub(super) fn meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
-    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()
 }
 
 /// Writes a `meta` entry, replacing any earlier value.
 pub(super) fn put_meta(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )?;
+    )?
+    .execute(params![key, value])?;
     Ok(())
 }
 
@@ -77,10 +80,8 @@ pub(super) fn put_meta(conn: &Connection, key: &str, value: &[u8]) -> Result<()>
 pub(super) fn init_meta(conn: &mut Connection, entries: &[(&str, Vec<u8>)]) -> Result<()> {
     let tx = conn.transaction()?;
     for (k, v) in entries {
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-            params![k, v],
-        )?;
+        tx.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2)")?
+            .execute(params![k, v])?;
     }
     tx.commit()
 }
@@ -90,12 +91,15 @@ pub(super) fn put_metas(conn: &mut Connection, entries: &[(&str, Option<&[u8]>)]
     let tx = conn.transaction()?;
     for (key, value) in entries {
         match value {
-            Some(v) => tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+            Some(v) => tx
+                .prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, v],
-            )?,
-            None => tx.execute("DELETE FROM meta WHERE key = ?1", [key])?,
+                )?
+                .execute(params![key, v])?,
+            None => tx
+                .prepare_cached("DELETE FROM meta WHERE key = ?1")?
+                .execute([key])?,
         };
     }
     tx.commit()
@@ -116,25 +120,24 @@ pub(super) struct StaffKeyRow {
 }
 
 pub(super) fn staff_key(conn: &Connection, staff_id: &str) -> Result<Option<StaffKeyRow>> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT staff_id, display_name, role, credential_epoch, password_params, password_wrap,
                 needs_online, pin_params, pin_wrap
          FROM staff_keys WHERE staff_id = ?1",
-        [staff_id],
-        |r| {
-            Ok(StaffKeyRow {
-                staff_id: r.get(0)?,
-                display_name: r.get(1)?,
-                role: r.get(2)?,
-                credential_epoch: r.get(3)?,
-                password_params: r.get(4)?,
-                password_wrap: r.get(5)?,
-                needs_online: r.get::<_, i64>(6)? != 0,
-                pin_params: r.get(7)?,
-                pin_wrap: r.get(8)?,
-            })
-        },
-    )
+    )?
+    .query_row([staff_id], |r| {
+        Ok(StaffKeyRow {
+            staff_id: r.get(0)?,
+            display_name: r.get(1)?,
+            role: r.get(2)?,
+            credential_epoch: r.get(3)?,
+            password_params: r.get(4)?,
+            password_wrap: r.get(5)?,
+            needs_online: r.get::<_, i64>(6)? != 0,
+            pin_params: r.get(7)?,
+            pin_wrap: r.get(8)?,
+        })
+    })
     .optional()
 }
 
@@ -156,7 +159,7 @@ pub(super) fn put_staff_key(
     device_wrap: Option<&[u8]>,
 ) -> Result<()> {
     let tx = conn.transaction()?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO staff_keys (staff_id, display_name, role, credential_epoch, password_params,
                                  password_wrap, signed_in_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -166,44 +169,45 @@ pub(super) fn put_staff_key(
             password_params = excluded.password_params, password_wrap = excluded.password_wrap,
             password_failures = 0, needs_online = 0, pin_params = NULL, pin_wrap = NULL,
             pin_failures = 0, signed_in_at = excluded.signed_in_at",
-        params![
-            row.staff_id,
-            row.display_name,
-            row.role,
-            row.credential_epoch,
-            row.password_params,
-            row.password_wrap,
-            now
-        ],
-    )?;
+    )?
+    .execute(params![
+        row.staff_id,
+        row.display_name,
+        row.role,
+        row.credential_epoch,
+        row.password_params,
+        row.password_wrap,
+        now
+    ])?;
     if let Some(w) = device_wrap {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO meta (key, value) VALUES ('device_wrap', ?1)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [w],
-        )?;
+        )?
+        .execute([w])?;
     }
-    tx.execute("DELETE FROM meta WHERE key = 'open_door'", [])?;
+    tx.prepare_cached("DELETE FROM meta WHERE key = 'open_door'")?
+        .execute([])?;
     tx.commit()
 }
 
 /// Records a wrong password: one more failure, and at `limit` only an online sign-in works.
 pub(super) fn password_failed(conn: &Connection, staff_id: &str, limit: i64) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE staff_keys SET password_failures = password_failures + 1,
                 needs_online = CASE WHEN password_failures + 1 >= ?2 THEN 1 ELSE needs_online END
          WHERE staff_id = ?1",
-        params![staff_id, limit],
-    )?;
+    )?
+    .execute(params![staff_id, limit])?;
     Ok(())
 }
 
 /// Records a good password: failures forgotten.
 pub(super) fn password_ok(conn: &Connection, staff_id: &str) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE staff_keys SET password_failures = 0 WHERE staff_id = ?1 AND password_failures > 0",
-        [staff_id],
-    )?;
+    )?
+    .execute([staff_id])?;
     Ok(())
 }
 
@@ -213,33 +217,32 @@ pub(super) fn set_pin(
     staff_id: &str,
     pin: Option<(&[u8], &[u8])>,
 ) -> Result<()> {
-    conn.execute(
-        "UPDATE staff_keys SET pin_params = ?2, pin_wrap = ?3, pin_failures = 0 WHERE staff_id = ?1",
-        params![staff_id, pin.map(|p| p.0), pin.map(|p| p.1)],
+    conn.prepare_cached("UPDATE staff_keys SET pin_params = ?2, pin_wrap = ?3, pin_failures = 0 WHERE staff_id = ?1")?.execute(params![staff_id, pin.map(|p| p.0), pin.map(|p| p.1)],
     )?;
     Ok(())
 }
 
 /// Records a wrong PIN; at `limit` the PIN is removed. Returns whether it was.
 pub(super) fn pin_failed(conn: &Connection, staff_id: &str, limit: i64) -> Result<bool> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE staff_keys SET pin_failures = pin_failures + 1 WHERE staff_id = ?1",
-        [staff_id],
-    )?;
-    let removed = conn.execute(
-        "UPDATE staff_keys SET pin_params = NULL, pin_wrap = NULL, pin_failures = 0
+    )?
+    .execute([staff_id])?;
+    let removed = conn
+        .prepare_cached(
+            "UPDATE staff_keys SET pin_params = NULL, pin_wrap = NULL, pin_failures = 0
          WHERE staff_id = ?1 AND pin_failures >= ?2",
-        params![staff_id, limit],
-    )?;
+        )?
+        .execute(params![staff_id, limit])?;
     Ok(removed > 0)
 }
 
 /// Records a good PIN.
 pub(super) fn pin_ok(conn: &Connection, staff_id: &str) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE staff_keys SET pin_failures = 0 WHERE staff_id = ?1 AND pin_failures > 0",
-        [staff_id],
-    )?;
+    )?
+    .execute([staff_id])?;
     Ok(())
 }
 
@@ -247,7 +250,8 @@ pub(super) fn pin_ok(conn: &Connection, staff_id: &str) -> Result<()> {
 pub(super) fn remove_staff_keys(conn: &mut Connection, staff_ids: &[String]) -> Result<()> {
     let tx = conn.transaction()?;
     for id in staff_ids {
-        tx.execute("DELETE FROM staff_keys WHERE staff_id = ?1", [id])?;
+        tx.prepare_cached("DELETE FROM staff_keys WHERE staff_id = ?1")?
+            .execute([id])?;
     }
     tx.commit()
 }
@@ -259,17 +263,14 @@ pub(super) struct SealedCase {
 }
 
 pub(super) fn sealed_case(conn: &Connection, case_id: &str) -> Result<Option<SealedCase>> {
-    conn.query_row(
-        "SELECT doc, deleted FROM cases WHERE case_id = ?1",
-        [case_id],
-        |r| {
+    conn.prepare_cached("SELECT doc, deleted FROM cases WHERE case_id = ?1")?
+        .query_row([case_id], |r| {
             Ok(SealedCase {
                 doc: r.get(0)?,
                 deleted: r.get::<_, i64>(1)? != 0,
             })
-        },
-    )
-    .optional()
+        })
+        .optional()
 }
 
 /// A case as written: its sealed document, listing columns, heads and look-up tokens.
@@ -305,33 +306,26 @@ pub(super) fn write_case(
     let deleted = i64::from(row.deleted);
     let tx = conn.savepoint()?;
     if insert {
-        tx.execute(
-            "INSERT INTO cases (case_id, form_id, form_version, status, has_conflicts, deleted, created_at, updated_at, doc)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
-            params![row.case_id, row.form_id, row.form_version, status, has_conflicts, deleted, time, row.doc],
+        tx.prepare_cached("INSERT INTO cases (case_id, form_id, form_version, status, has_conflicts, deleted, created_at, updated_at, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)")?.execute(params![row.case_id, row.form_id, row.form_version, status, has_conflicts, deleted, time, row.doc],
         )?;
     } else {
-        tx.execute(
-            "UPDATE cases SET status = ?2, has_conflicts = ?3, deleted = ?4, updated_at = ?5, doc = ?6 WHERE case_id = ?1",
-            params![row.case_id, status, has_conflicts, deleted, time, row.doc],
+        tx.prepare_cached("UPDATE cases SET status = ?2, has_conflicts = ?3, deleted = ?4, updated_at = ?5, doc = ?6 WHERE case_id = ?1")?.execute(params![row.case_id, status, has_conflicts, deleted, time, row.doc],
         )?;
     }
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE cases SET local_heads = ?2, label = ?3, conflicts = ?4 WHERE case_id = ?1",
-        params![row.case_id, row.local_heads, row.label, conflicts],
-    )?;
+    )?
+    .execute(params![row.case_id, row.local_heads, row.label, conflicts])?;
     if let Some(heads) = row.server_heads {
-        tx.execute(
-            "UPDATE cases SET server_heads = ?2 WHERE case_id = ?1",
-            params![row.case_id, heads],
-        )?;
+        tx.prepare_cached("UPDATE cases SET server_heads = ?2 WHERE case_id = ?1")?
+            .execute(params![row.case_id, heads])?;
     }
-    tx.execute("DELETE FROM lookup WHERE case_id = ?1", [row.case_id])?;
+    tx.prepare_cached("DELETE FROM lookup WHERE case_id = ?1")?
+        .execute([row.case_id])?;
     for (kind, token) in row.lookup {
-        tx.execute(
-            "INSERT INTO lookup (kind, token, case_id) VALUES (?1, ?2, ?3)",
-            params![kind, token, row.case_id],
-        )?;
+        tx.prepare_cached("INSERT INTO lookup (kind, token, case_id) VALUES (?1, ?2, ?3)")?
+            .execute(params![kind, token, row.case_id])?;
     }
     tx.commit()
 }
@@ -399,21 +393,22 @@ pub(super) fn put_label(
     label: &[u8],
     conflicts: usize,
 ) -> Result<()> {
-    conn.execute(
-        "UPDATE cases SET label = ?2, conflicts = ?3 WHERE case_id = ?1",
-        params![case_id, label, i64::try_from(conflicts).unwrap_or(i64::MAX)],
-    )?;
+    conn.prepare_cached("UPDATE cases SET label = ?2, conflicts = ?3 WHERE case_id = ?1")?
+        .execute(params![
+            case_id,
+            label,
+            i64::try_from(conflicts).unwrap_or(i64::MAX)
+        ])?;
     Ok(())
 }
 
 /// How many cases the repository does not hold as they are here (the outbox's size, through
 /// its partial index).
 pub(super) fn pending_sync_count(conn: &Connection) -> Result<u64> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT count(*) FROM cases WHERE server_heads = x'' OR local_heads != server_heads",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
+    )?
+    .query_row([], |r| r.get::<_, i64>(0))
     .map(|n| u64::try_from(n).unwrap_or(0))
 }
 
@@ -449,29 +444,23 @@ pub(super) fn conflicted_case_ids(conn: &Connection) -> Result<Vec<String>> {
 }
 
 pub(super) fn case_exists(conn: &Connection, case_id: &str) -> Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM cases WHERE case_id = ?1)",
-        [case_id],
-        |r| r.get(0),
-    )
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM cases WHERE case_id = ?1)")?
+        .query_row([case_id], |r| r.get(0))
 }
 
 /// The sealed device-only part of a case.
 pub(super) fn local_part(conn: &Connection, case_id: &str) -> Result<Option<Vec<u8>>> {
-    conn.query_row(
-        "SELECT doc FROM local_parts WHERE case_id = ?1",
-        [case_id],
-        |r| r.get(0),
-    )
-    .optional()
+    conn.prepare_cached("SELECT doc FROM local_parts WHERE case_id = ?1")?
+        .query_row([case_id], |r| r.get(0))
+        .optional()
 }
 
 pub(super) fn put_local_part(conn: &Connection, case_id: &str, sealed: &[u8]) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO local_parts (case_id, doc) VALUES (?1, ?2)
          ON CONFLICT (case_id) DO UPDATE SET doc = excluded.doc",
-        params![case_id, sealed],
-    )?;
+    )?
+    .execute(params![case_id, sealed])?;
     Ok(())
 }
 
@@ -495,43 +484,38 @@ pub(super) struct PushRow {
 }
 
 pub(super) fn push_row(conn: &Connection, case_id: &str) -> Result<Option<PushRow>> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT server_heads, local_heads, form_id, doc FROM cases WHERE case_id = ?1",
-        [case_id],
-        |r| {
-            Ok(PushRow {
-                server_heads: r.get(0)?,
-                local_heads: r.get(1)?,
-                form_id: r.get(2)?,
-                doc: r.get(3)?,
-            })
-        },
-    )
+    )?
+    .query_row([case_id], |r| {
+        Ok(PushRow {
+            server_heads: r.get(0)?,
+            local_heads: r.get(1)?,
+            form_id: r.get(2)?,
+            doc: r.get(3)?,
+        })
+    })
     .optional()
 }
 
 /// The heads this device holds of a case (`None`: no such case).
 pub(super) fn local_heads(conn: &Connection, case_id: &str) -> Result<Option<Vec<u8>>> {
-    conn.query_row(
-        "SELECT local_heads FROM cases WHERE case_id = ?1",
-        [case_id],
-        |r| r.get(0),
-    )
-    .optional()
+    conn.prepare_cached("SELECT local_heads FROM cases WHERE case_id = ?1")?
+        .query_row([case_id], |r| r.get(0))
+        .optional()
 }
 
 /// Records the heads the repository holds of a case; returns the rows changed (0 or 1).
 pub(super) fn set_server_heads(conn: &Connection, case_id: &str, heads: &[u8]) -> Result<usize> {
-    conn.execute(
-        "UPDATE cases SET server_heads = ?2 WHERE case_id = ?1",
-        params![case_id, heads],
-    )
+    conn.prepare_cached("UPDATE cases SET server_heads = ?2 WHERE case_id = ?1")?
+        .execute(params![case_id, heads])
 }
 
 /// Forgets the heads the repository was believed to hold of every case (it was restored from
 /// a backup): every case is in the outbox again. Returns how many cases there are.
 pub(super) fn forget_all_server_heads(conn: &Connection) -> Result<usize> {
-    conn.execute("UPDATE cases SET server_heads = x''", [])
+    conn.prepare_cached("UPDATE cases SET server_heads = x''")?
+        .execute([])
 }
 
 /// Starts a write transaction (a whole sync answer).

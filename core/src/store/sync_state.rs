@@ -144,10 +144,10 @@ impl CaseStore {
         committed
     }
 
-    /// Applies cases received from the repository, in three steps: what this store holds of
-    /// each is read (in order); the documents are decrypted, merged, saved and sealed on
-    /// several threads (the CPU-bound part: loading a document hashes every change in it);
-    /// then each is written, in order. Returns, per case, whether it was new to this device.
+    /// Applies cases received from the repository, in two steps: what this store holds of
+    /// each is read (in order); then the documents are decrypted, merged, saved and sealed on
+    /// several threads (the CPU-bound part: loading a document hashes every change in it)
+    /// while this thread writes each, in order, as soon as it is ready. Returns, per case, whether it was new to this device.
     fn apply_cases(&mut self, cases: &[crate::sync::CaseChanges]) -> Result<Vec<bool>, StoreError> {
         let mut work = Vec::with_capacity(cases.len());
         let mut seen = std::collections::HashSet::with_capacity(cases.len());
@@ -178,34 +178,53 @@ impl CaseStore {
             };
             work.push((case, server_heads, held));
         }
-        let (key, actor, opened) = (self.key()?, &self.actor, &self.documents_opened);
-        let merged = crate::parallel::parallel_map(&work, |(case, _, held)| {
-            let mut doc = match held {
-                Held::Same => return Ok(None),
-                Held::Sealed(sealed) => {
-                    let plain = Self::open_sealed(key, opened, &case.case_id, sealed)?;
-                    let mut doc = CaseDoc::load(&plain, actor)?;
-                    doc.apply(&case.changes)?;
-                    doc
-                }
-                Held::Nothing => CaseDoc::from_changes(&case.changes, actor)?,
-            };
-            let sealed = Self::seal_document(key, &case.case_id, &mut doc)?;
-            Ok::<_, StoreError>(Some((doc, sealed)))
-        });
+        // Owned copies for the merging threads: the calling thread writes to the store
+        // meanwhile.
+        let (key, actor) = (self.key()?.clone(), self.actor.clone());
+        let opened = std::sync::atomic::AtomicU64::new(0);
         let mut new = Vec::with_capacity(cases.len());
-        for ((case, server_heads, held), merged) in work.iter().zip(merged) {
-            let insert = matches!(held, Held::Nothing);
-            match merged? {
-                None => {
-                    db::set_server_heads(&self.conn, &case.case_id, server_heads)?;
+        let written: Result<(), StoreError> = crate::parallel::parallel_in_order(
+            &work,
+            |(case, _, held)| {
+                let mut doc = match held {
+                    Held::Same => return Ok(None),
+                    Held::Sealed(sealed) => {
+                        let plain = Self::open_sealed(&key, &opened, &case.case_id, sealed)?;
+                        let mut doc = CaseDoc::load(&plain, &actor)?;
+                        doc.apply(&case.changes)?;
+                        doc
+                    }
+                    Held::Nothing => CaseDoc::from_changes(&case.changes, &actor)?,
+                };
+                let sealed = Self::seal_document(&key, &case.case_id, &mut doc)?;
+                Ok::<_, StoreError>(Some((doc, sealed)))
+            },
+            |i, merged| {
+                let (case, server_heads, held) = &work[i];
+                let insert = matches!(held, Held::Nothing);
+                match merged? {
+                    None => {
+                        db::set_server_heads(&self.conn, &case.case_id, server_heads)?;
+                    }
+                    Some((doc, sealed)) => {
+                        self.write_sealed(
+                            &case.case_id,
+                            &doc,
+                            &sealed,
+                            insert,
+                            Some(server_heads),
+                        )?;
+                    }
                 }
-                Some((doc, sealed)) => {
-                    self.write_sealed(&case.case_id, &doc, &sealed, insert, Some(server_heads))?;
-                }
-            }
-            new.push(insert);
-        }
+                new.push(insert);
+                Ok(())
+            },
+        );
+        self.documents_opened.fetch_add(
+            opened.load(std::sync::atomic::Ordering::Relaxed),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        written?;
         Ok(new)
     }
 
