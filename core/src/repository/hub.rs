@@ -134,6 +134,14 @@ pub trait HubStorage {
         heads: &[u8],
         seq: u64,
     ) -> Result<(), Self::Error>;
+    /// [`HubStorage::record_sent`] for several cases of one exchange, each named once (a
+    /// store may write them with one statement).
+    fn record_sent_many(&mut self, device: &str, sent: &[Sent]) -> Result<(), Self::Error> {
+        for s in sent {
+            self.record_sent(device, &s.case_id, &s.heads, s.seq)?;
+        }
+        Ok(())
+    }
     /// The device has applied everything up to `cursor`: its sent heads up to it are known.
     fn confirm(&mut self, device: &str, cursor: u64) -> Result<(), Self::Error>;
     /// Quarantines the stored case `case_id` for `reason`, keeping a copy of its document as
@@ -584,6 +592,7 @@ impl<S: HubStorage> Hub<S> {
         // 3. Store the pushed cases; the device holds its own heads plus what it receives.
         let mut reply: BTreeMap<String, CaseChanges> = BTreeMap::new();
         let mut written: HashMap<String, u64> = HashMap::new();
+        let mut sent: Vec<Sent> = Vec::with_capacity(p.pushed.len().max(p.pulled.len()));
         for c in p.pushed {
             let seq = match (&c.saved, c.read_seq) {
                 (Some(saved), read_seq) => {
@@ -610,9 +619,11 @@ impl<S: HubStorage> Hub<S> {
             if c.replaces {
                 self.storage.release(&c.case_id).map_err(storage)?;
             }
-            self.storage
-                .record_sent(device, &c.case_id, &encode(&c.heads), seq)
-                .map_err(storage)?;
+            sent.push(Sent {
+                case_id: c.case_id.clone(),
+                heads: encode(&c.heads),
+                seq,
+            });
             reply.insert(
                 c.case_id.clone(),
                 CaseChanges {
@@ -623,12 +634,19 @@ impl<S: HubStorage> Hub<S> {
                 },
             );
         }
+        // Recorded before the device's cursor is confirmed, as each would have been alone.
+        self.storage
+            .record_sent_many(device, &sent)
+            .map_err(storage)?;
         // 4. What the device lacks.
         self.storage.confirm(device, p.confirmed).map_err(storage)?;
+        sent.clear();
         for c in p.pulled {
-            self.storage
-                .record_sent(device, &c.case_id, &encode(&c.heads), c.seq)
-                .map_err(storage)?;
+            sent.push(Sent {
+                case_id: c.case_id.clone(),
+                heads: encode(&c.heads),
+                seq: c.seq,
+            });
             reply.insert(
                 c.case_id.clone(),
                 CaseChanges {
@@ -639,6 +657,9 @@ impl<S: HubStorage> Hub<S> {
                 },
             );
         }
+        self.storage
+            .record_sent_many(device, &sent)
+            .map_err(storage)?;
         // The device's cursor passes the cases this exchange stored (it gets them in this
         // answer), up to the first case stored by anyone else since the pull was read.
         let mut cursor = p.cursor;
@@ -713,6 +734,15 @@ pub struct Exchanged {
     pub response: SyncResponse,
     pub stored: Vec<StoredPush>,
     pub quarantined: Vec<QuarantinedCase>,
+}
+
+/// Heads an exchange sends a device (or received from it) for a case, valid once the
+/// device's cursor reaches `seq` ([`HubStorage::record_sent`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub case_id: String,
+    pub heads: Vec<u8>,
+    pub seq: u64,
 }
 
 /// A pushed case whose merged document an exchange stores.

@@ -121,9 +121,8 @@ fn sync_exchange<S: Store>(
     let exchanged = hub.atomically(|hub| -> Result<_, ApiError> {
         let exchanged = hub.write(prepared)?;
         hub.storage.record_sync(&auth.device_id, now)?;
-        for s in &stored {
-            hub.storage.enqueue_projection(&s.case_id, now)?;
-        }
+        let ids: Vec<&str> = stored.iter().map(|s| s.case_id.as_str()).collect();
+        hub.storage.enqueue_projections(&ids, now)?;
         Ok(exchanged)
     })?;
     Ok(Done { exchanged, counts })

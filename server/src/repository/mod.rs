@@ -152,6 +152,14 @@ pub trait Repository {
     /// (as this transaction sees it): one row per case, keeping the newest number and the
     /// oldest enqueue time. A failure recorded for an older document is forgotten.
     fn enqueue_projection(&mut self, case_id: &str, now: u64) -> Result<(), RepoError>;
+    /// [`Repository::enqueue_projection`] for the cases one exchange stored (a store may
+    /// queue them with one statement).
+    fn enqueue_projections(&mut self, case_ids: &[&str], now: u64) -> Result<(), RepoError> {
+        for id in case_ids {
+            self.enqueue_projection(id, now)?;
+        }
+        Ok(())
+    }
     /// Queues every stored case whose projection is missing or older than its document and
     /// that is not queued yet (cases stored by an older version); returns how many.
     fn enqueue_unprojected(&mut self, now: u64) -> Result<u64, RepoError>;

@@ -15,7 +15,7 @@ use super::{
 use super::{ProjectionBacklog, ProjectionFailure, QueueEntry, QueuedProjection};
 use ::postgres::{Client, Config, NoTls, Statement};
 use std::collections::HashMap;
-use wardcrf_core::repository::{HubStorage, Put, QuarantinedCase, SiteAuthors, StoredCase};
+use wardcrf_core::repository::{HubStorage, Put, QuarantinedCase, Sent, SiteAuthors, StoredCase};
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`. The
 /// applied ones are rows of `schema_version`.
@@ -357,6 +357,10 @@ impl Repository for PostgresStorage {
 
     fn enqueue_projection(&mut self, case_id: &str, now: u64) -> Result<(), RepoError> {
         self.enqueue(case_id, now)
+    }
+
+    fn enqueue_projections(&mut self, case_ids: &[&str], now: u64) -> Result<(), RepoError> {
+        self.enqueue_many(case_ids, now)
     }
 
     fn enqueue_unprojected(&mut self, now: u64) -> Result<u64, RepoError> {
@@ -714,6 +718,29 @@ impl HubStorage for PostgresStorage {
             &[&device, &case_id, &heads, &to_i64(seq)],
         )?;
         Ok(())
+    }
+
+    fn record_sent_many(&mut self, device: &str, sent: &[Sent]) -> Result<(), Self::Error> {
+        // One statement for the whole exchange; the cases are each named once (an upsert
+        // cannot change one row twice).
+        match sent {
+            [] => Ok(()),
+            [one] => self.record_sent(device, &one.case_id, &one.heads, one.seq),
+            _ => {
+                let ids: Vec<&str> = sent.iter().map(|s| s.case_id.as_str()).collect();
+                let heads: Vec<&[u8]> = sent.iter().map(|s| s.heads.as_slice()).collect();
+                let seqs: Vec<i64> = sent.iter().map(|s| to_i64(s.seq)).collect();
+                self.db().execute(
+                    "INSERT INTO device_sent (device_id, case_id, heads, seq)
+                     SELECT $1, case_id, heads, seq
+                     FROM UNNEST($2::text[], $3::bytea[], $4::bigint[]) AS s (case_id, heads, seq)
+                     ON CONFLICT (device_id, case_id) DO UPDATE SET
+                         heads = excluded.heads, seq = excluded.seq",
+                    &[&device, &ids, &heads, &seqs],
+                )?;
+                Ok(())
+            }
+        }
     }
 
     fn confirm(&mut self, device: &str, cursor: u64) -> Result<(), Self::Error> {

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use std::fmt::Debug;
-use wardcrf_core::repository::{HubStorage, Put};
+use wardcrf_core::repository::{HubStorage, Put, Sent};
 use wardcrf_server::Repository;
 use wardcrf_server::repository::{AtomicHub, RepoError, StaffRecord, WardStaff};
 
@@ -92,6 +92,45 @@ where
     assert_eq!(s.device_heads("d", "k").unwrap(), Some(b"k3".to_vec()));
     s.confirm("d", 9).unwrap();
     assert_eq!(s.device_heads("d", "m").unwrap(), Some(b"m1".to_vec()));
+}
+
+storage_test!(
+    sends_recorded_together_are_each_kept_as_if_recorded_alone,
+    sent_together
+);
+fn sent_together<S: HubStorage>(mut s: S)
+where
+    S::Error: Debug,
+{
+    let sent = |id: &str, heads: &[u8], seq| Sent {
+        case_id: id.into(),
+        heads: heads.to_vec(),
+        seq,
+    };
+    s.record_sent_many("d", &[]).unwrap();
+    s.record_sent("d", "a", b"a0", 1).unwrap();
+    // One exchange: a replaces its waiting record, b and c are new; then a single one.
+    s.record_sent_many(
+        "d",
+        &[
+            sent("a", b"a1", 3),
+            sent("b", b"b1", 4),
+            sent("c", b"c1", 9),
+        ],
+    )
+    .unwrap();
+    s.record_sent_many("d", &[sent("e", b"e1", 2)]).unwrap();
+    s.record_sent_many("other", &[sent("a", b"x", 1), sent("b", b"y", 1)])
+        .unwrap();
+    s.confirm("d", 4).unwrap();
+    let known = |s: &mut S, id: &str| s.device_heads("d", id).unwrap();
+    assert_eq!(known(&mut s, "a"), Some(b"a1".to_vec()));
+    assert_eq!(known(&mut s, "b"), Some(b"b1".to_vec()));
+    assert_eq!(known(&mut s, "c"), None);
+    assert_eq!(known(&mut s, "e"), Some(b"e1".to_vec()));
+    assert_eq!(s.device_heads("other", "a").unwrap(), None);
+    s.confirm("d", 9).unwrap();
+    assert_eq!(known(&mut s, "c"), Some(b"c1".to_vec()));
 }
 
 storage_test!(
@@ -539,6 +578,13 @@ where
         Some(100)
     );
     assert_eq!(s.projection_backlog(300).unwrap().pending, 2);
+    // Several at once, as an exchange queues what it stored: the same rules per case.
+    s.put_case("c3", "A", "f", b"4", None).unwrap();
+    s.enqueue_projections(&[], 300).unwrap();
+    s.enqueue_projections(&["c1", "c3", "nope"], 400).unwrap();
+    let b = s.projection_backlog(400).unwrap();
+    assert_eq!((b.pending, b.oldest_enqueued_at), (3, Some(100)));
+    assert_eq!(s.queued_projection("c3").unwrap().map(|e| e.seq), Some(4));
     assert_eq!(
         s.queued_projection("c1").unwrap().map(|e| e.seq),
         Some(second)

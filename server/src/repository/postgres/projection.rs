@@ -99,6 +99,25 @@ impl PostgresStorage {
         Ok(())
     }
 
+    /// [`Self::enqueue`] for several cases in one statement.
+    pub(super) fn enqueue_many(&mut self, case_ids: &[&str], now: u64) -> Result<(), RepoError> {
+        if case_ids.is_empty() {
+            return Ok(());
+        }
+        self.db().execute(
+            "INSERT INTO projection_queue (case_id, seq, enqueued_at)
+             SELECT case_id, seq, $2 FROM cases WHERE case_id = ANY($1)
+             ON CONFLICT (case_id) DO UPDATE SET
+                 enqueued_at = CASE WHEN projection_queue.failure IS NULL
+                     THEN projection_queue.enqueued_at ELSE excluded.enqueued_at END,
+                 failure = NULL, failed_at = NULL,
+                 seq = GREATEST(projection_queue.seq, excluded.seq)
+             WHERE excluded.seq > projection_queue.seq OR projection_queue.failure IS NULL",
+            &[&case_ids, &to_i64(now)],
+        )?;
+        Ok(())
+    }
+
     pub(super) fn enqueue_all_unprojected(&mut self, now: u64) -> Result<u64, RepoError> {
         Ok(self.db().execute(
             "INSERT INTO projection_queue (case_id, seq, enqueued_at)
