@@ -28,6 +28,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 /// At most this many cases are returned in one response.
 pub const PULL_BATCH: usize = 200;
 
+/// Stored cases read with one look-up while an answer is prepared.
+const PULL_READ: usize = 32;
+
 /// At most this many bytes of changes are returned in one response, unless a single case is
 /// larger: it then goes alone. Far below the device's answer limit ([`crate::sync::MAX_ANSWER`])
 /// even as base64 in JSON.
@@ -110,6 +113,27 @@ pub trait HubStorage {
         device: &str,
         read_seq: Option<u64>,
     ) -> Result<Put, Self::Error>;
+    /// [`HubStorage::put_pushed`] for the documents of one exchange, each case once, in
+    /// order (sequence numbers in that order): each is stored or refused as `put_pushed`
+    /// would. The answers come in the order of `docs`; after a refusal, the rest may be
+    /// missing (the caller gives up the exchange, whose transaction then undoes it all).
+    fn put_pushed_many(
+        &mut self,
+        site: &str,
+        device: &str,
+        docs: &[PushedDoc<'_>],
+    ) -> Result<Vec<Put>, Self::Error> {
+        let mut out = Vec::with_capacity(docs.len());
+        for d in docs {
+            let put = self.put_pushed(d.case_id, site, d.form_id, d.doc, device, d.read_seq)?;
+            let stored = matches!(put, Put::Stored(_));
+            out.push(put);
+            if !stored {
+                break;
+            }
+        }
+        Ok(out)
+    }
     /// Cases of `site` with a sequence number above `after`, lowest first, at most `limit`.
     fn cases_after(
         &mut self,
@@ -120,6 +144,22 @@ pub trait HubStorage {
     /// The heads a device is known to hold for a case.
     fn device_heads(&mut self, device: &str, case_id: &str)
     -> Result<Option<Vec<u8>>, Self::Error>;
+    /// [`HubStorage::case`] of each of `case_ids`, in their order (a store may read them with
+    /// one query).
+    fn cases_by_id(&mut self, case_ids: &[&str]) -> Result<Vec<Option<StoredCase>>, Self::Error> {
+        case_ids.iter().map(|id| self.case(id)).collect()
+    }
+    /// [`HubStorage::device_heads`] of each of `case_ids`, in their order.
+    fn device_heads_many(
+        &mut self,
+        device: &str,
+        case_ids: &[&str],
+    ) -> Result<Vec<Option<Vec<u8>>>, Self::Error> {
+        case_ids
+            .iter()
+            .map(|id| self.device_heads(device, id))
+            .collect()
+    }
     /// Records heads sent to (or received from) a device, valid once its cursor reaches `seq`.
     ///
     /// At most one such record is kept per device and case: the newest, which replaces an
@@ -372,10 +412,14 @@ impl<S: HubStorage> Hub<S> {
         let seen: HashSet<&str> = request.push.iter().map(|c| c.case_id.as_str()).collect();
         // 1. Check every pushed case against what is stored.
         let mut inputs: Vec<(&CaseChanges, Vec<ChangeHash>, Option<StoredCase>)> = Vec::new();
-        for c in &request.push {
+        let ids: Vec<&str> = request.push.iter().map(|c| c.case_id.as_str()).collect();
+        let stored = self.storage.cases_by_id(&ids).map_err(storage)?;
+        if stored.len() != ids.len() {
+            return Err(storage("the store answered for other cases than asked"));
+        }
+        for (c, existing) in request.push.iter().zip(stored) {
             let device_heads =
                 parse_heads(&c.heads).ok_or_else(|| bad(c, "malformed heads".into()))?;
-            let existing = self.storage.case(&c.case_id).map_err(storage)?;
             match &existing {
                 Some(stored) if stored.site != site => {
                     return Err(HubError::OtherSite(c.case_id.clone()));
@@ -482,29 +526,48 @@ impl<S: HubStorage> Hub<S> {
         let mut steps: Vec<(String, u64, Option<usize>)> = Vec::new();
         let mut pulls: Vec<(StoredCase, Vec<ChangeHash>)> = Vec::new();
         let mut read = 0usize;
-        for (case_id, seq) in changed.into_iter().take(PULL_BATCH) {
-            if seen.contains(case_id.as_str()) || quarantined.contains(&case_id) {
-                // Answered as pushed, or left aside until repaired (the repair is a new seq).
-                steps.push((case_id, seq, None));
-                continue;
-            }
-            let Some(stored) = self.storage.case(&case_id).map_err(storage)? else {
-                steps.push((case_id, seq, None));
-                continue;
-            };
-            if read > 0 && read + stored.doc.len() > PULL_BYTES {
-                more = true;
-                break;
-            }
-            read += stored.doc.len();
+        // Read a few at a time (one query each on a database server), up to the byte bound.
+        let changed: Vec<(String, u64)> = changed.into_iter().take(PULL_BATCH).collect();
+        'read: for group in changed.chunks(PULL_READ) {
+            let wanted: Vec<&str> = group
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .filter(|id| !seen.contains(id) && !quarantined.contains(*id))
+                .collect();
+            let stored = self.storage.cases_by_id(&wanted).map_err(storage)?;
             let known = self
                 .storage
-                .device_heads(device, &case_id)
-                .map_err(storage)?
-                .and_then(|b| crate::case::document::decode_heads(&b))
-                .unwrap_or_default();
-            steps.push((case_id, seq, Some(pulls.len())));
-            pulls.push((stored, known));
+                .device_heads_many(device, &wanted)
+                .map_err(storage)?;
+            if stored.len() != wanted.len() || known.len() != wanted.len() {
+                return Err(storage("the store answered for other cases than asked"));
+            }
+            let mut found = wanted.into_iter().zip(stored.into_iter().zip(known));
+            for (case_id, seq) in group {
+                if seen.contains(case_id.as_str()) || quarantined.contains(case_id) {
+                    // Answered as pushed, or left aside until repaired (the repair is a new
+                    // seq).
+                    steps.push((case_id.clone(), *seq, None));
+                    continue;
+                }
+                let Some((_, (stored, known))) = found.next() else {
+                    return Err(storage("the store answered for fewer cases than asked"));
+                };
+                let Some(stored) = stored else {
+                    steps.push((case_id.clone(), *seq, None));
+                    continue;
+                };
+                if read > 0 && read + stored.doc.len() > PULL_BYTES {
+                    more = true;
+                    break 'read;
+                }
+                read += stored.doc.len();
+                let known = known
+                    .and_then(|b| crate::case::document::decode_heads(&b))
+                    .unwrap_or_default();
+                steps.push((case_id.clone(), *seq, Some(pulls.len())));
+                pulls.push((stored, known));
+            }
         }
         let mut prepared = parallel_map(&pulls, |(stored, known)| {
             if known.is_empty() {
@@ -593,28 +656,49 @@ impl<S: HubStorage> Hub<S> {
         let mut reply: BTreeMap<String, CaseChanges> = BTreeMap::new();
         let mut written: HashMap<String, u64> = HashMap::new();
         let mut sent: Vec<Sent> = Vec::with_capacity(p.pushed.len().max(p.pulled.len()));
+        // The documents to store, each case once, stored together.
+        let mut names = HashSet::new();
+        let mut docs = Vec::with_capacity(p.pushed.len());
+        for c in &p.pushed {
+            match (&c.saved, c.read_seq) {
+                (Some(doc), read_seq) => {
+                    if !names.insert(c.case_id.as_str()) {
+                        return Err(HubError::BadCase {
+                            case_id: c.case_id.clone(),
+                            reason: "sent twice in one sync; send each case once".into(),
+                        });
+                    }
+                    docs.push(PushedDoc {
+                        case_id: &c.case_id,
+                        form_id: &c.form_id,
+                        doc,
+                        read_seq,
+                    });
+                }
+                (None, Some(_)) => {}
+                (None, None) => return Err(storage("a new case without a document")),
+            }
+        }
+        let puts = self
+            .storage
+            .put_pushed_many(site, device, &docs)
+            .map_err(storage)?;
+        drop(docs);
+        let mut puts = puts.into_iter();
         for c in p.pushed {
             let seq = match (&c.saved, c.read_seq) {
-                (Some(saved), read_seq) => {
-                    let put = self
-                        .storage
-                        .put_pushed(&c.case_id, site, &c.form_id, saved, device, read_seq)
-                        .map_err(storage)?;
-                    match put {
-                        Put::Stored(seq) => seq,
-                        Put::OtherSite => return Err(HubError::OtherSite(c.case_id)),
-                        Put::Changed => return Err(HubError::Changed(c.case_id)),
-                    }
-                }
+                (Some(_), _) => match puts.next() {
+                    Some(Put::Stored(seq)) => seq,
+                    Some(Put::OtherSite) => return Err(HubError::OtherSite(c.case_id)),
+                    Some(Put::Changed) => return Err(HubError::Changed(c.case_id)),
+                    None => return Err(storage("the store answered for fewer cases than it took")),
+                },
                 // Nothing new (a batch sent again): stored as it is.
                 (None, Some(seq)) => seq,
                 (None, None) => return Err(storage("a new case without a document")),
             };
-            if c.saved.is_some() && written.insert(c.case_id.clone(), seq).is_some() {
-                return Err(HubError::BadCase {
-                    case_id: c.case_id,
-                    reason: "sent twice in one sync; send each case once".into(),
-                });
+            if c.saved.is_some() {
+                written.insert(c.case_id.clone(), seq);
             }
             if c.replaces {
                 self.storage.release(&c.case_id).map_err(storage)?;
@@ -734,6 +818,16 @@ pub struct Exchanged {
     pub response: SyncResponse,
     pub stored: Vec<StoredPush>,
     pub quarantined: Vec<QuarantinedCase>,
+}
+
+/// A document an exchange stores for a pushed case ([`HubStorage::put_pushed_many`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PushedDoc<'a> {
+    pub case_id: &'a str,
+    pub form_id: &'a str,
+    pub doc: &'a [u8],
+    /// The sequence number the case was read at; `None` for a new case.
+    pub read_seq: Option<u64>,
 }
 
 /// Heads an exchange sends a device (or received from it) for a case, valid once the

@@ -32,7 +32,7 @@ pub use edit::{
 };
 pub use hub::{
     CaseProjection, Exchanged, Hub, HubError, HubStorage, PULL_BATCH, PULL_BYTES, Prepared,
-    ProjectedConflict, Put, QuarantinedCase, REPUSH_LIMIT, Sent, SiteAuthors, StoredCase,
-    StoredPush, case_history, case_projection,
+    ProjectedConflict, PushedDoc, Put, QuarantinedCase, REPUSH_LIMIT, Sent, SiteAuthors,
+    StoredCase, StoredPush, case_history, case_projection,
 };
 pub use memory::MemoryHubStorage;

@@ -14,8 +14,10 @@ use super::{
 };
 use super::{ProjectionBacklog, ProjectionFailure, QueueEntry, QueuedProjection};
 use ::postgres::{Client, Config, NoTls, Statement};
-use std::collections::HashMap;
-use wardcrf_core::repository::{HubStorage, Put, QuarantinedCase, Sent, SiteAuthors, StoredCase};
+use std::collections::{HashMap, HashSet};
+use wardcrf_core::repository::{
+    HubStorage, PushedDoc, Put, QuarantinedCase, Sent, SiteAuthors, StoredCase,
+};
 
 /// Numbered migrations; migration `i` takes the schema from version `i` to `i + 1`. The
 /// applied ones are rows of `schema_version`.
@@ -676,6 +678,21 @@ impl HubStorage for PostgresStorage {
         self.atomic(|tx| put_checked(tx, case_id, site, form_id, doc, Some(device), read_seq))
     }
 
+    fn put_pushed_many(
+        &mut self,
+        site: &str,
+        device: &str,
+        docs: &[PushedDoc<'_>],
+    ) -> Result<Vec<Put>, Self::Error> {
+        if docs.len() < 2 {
+            return docs
+                .iter()
+                .map(|d| self.put_pushed(d.case_id, site, d.form_id, d.doc, device, d.read_seq))
+                .collect();
+        }
+        self.atomic(|tx| put_checked_many(tx, site, device, docs))
+    }
+
     fn cases_after(
         &mut self,
         site: &str,
@@ -689,6 +706,45 @@ impl HubStorage for PostgresStorage {
             &[&site, &to_i64(after), &limit],
             |r| Ok((r.text(0)?, r.count(1)?)),
         )
+    }
+
+    fn cases_by_id(&mut self, case_ids: &[&str]) -> Result<Vec<Option<StoredCase>>, Self::Error> {
+        if case_ids.len() < 2 {
+            return case_ids.iter().map(|id| self.case(id)).collect();
+        }
+        let mut found: HashMap<String, StoredCase> = self
+            .db()
+            .all(
+                "SELECT site_id, form_id, doc, seq, case_id FROM cases WHERE case_id = ANY($1)",
+                &[&case_ids],
+                |r| Ok((r.text(4)?, stored_case(r)?)),
+            )?
+            .into_iter()
+            .collect();
+        Ok(case_ids.iter().map(|id| found.remove(*id)).collect())
+    }
+
+    fn device_heads_many(
+        &mut self,
+        device: &str,
+        case_ids: &[&str],
+    ) -> Result<Vec<Option<Vec<u8>>>, Self::Error> {
+        if case_ids.len() < 2 {
+            return case_ids
+                .iter()
+                .map(|id| self.device_heads(device, id))
+                .collect();
+        }
+        let mut found: HashMap<String, Vec<u8>> = self
+            .db()
+            .all(
+                "SELECT case_id, heads FROM device_known WHERE device_id = $1 AND case_id = ANY($2)",
+                &[&device, &case_ids],
+                |r| Ok((r.text(0)?, r.bytes(1)?)),
+            )?
+            .into_iter()
+            .collect();
+        Ok(case_ids.iter().map(|id| found.remove(*id)).collect())
     }
 
     fn device_heads(
@@ -864,6 +920,96 @@ fn put_checked(
         .map(|r| r.try_get(0))
         .transpose()?;
     Ok(refused_push(holder, site))
+}
+
+/// Ids, forms, documents and sequence numbers of pushed cases, as array parameters.
+type PushedColumns<'a> = (Vec<&'a str>, Vec<&'a str>, Vec<&'a [u8]>, Vec<i64>);
+
+/// [`put_checked`] for the documents of one exchange in three statements, not three per
+/// case: the site's sequence numbers taken at once (in the order of `docs`), the new cases
+/// inserted and the read ones updated, each still only if no case has its id, or it is still
+/// as read. The site of a refused case is then looked up, one at a time.
+fn put_checked_many(
+    tx: &mut Step<'_>,
+    site: &str,
+    device: &str,
+    docs: &[PushedDoc<'_>],
+) -> Result<Vec<Put>, ::postgres::Error> {
+    let n = i64::try_from(docs.len()).unwrap_or(i64::MAX);
+    let last: i64 = tx
+        .query_one(
+            "INSERT INTO site_seq (site_id, seq) VALUES ($1, $2)
+             ON CONFLICT (site_id) DO UPDATE SET seq = site_seq.seq + $2
+             RETURNING seq",
+            &[&site, &n],
+        )?
+        .try_get(0)?;
+    let seqs: Vec<i64> = (0..n).map(|i| last - n + 1 + i).collect();
+    let (mut new, mut read) = (Vec::new(), Vec::new());
+    for (i, d) in docs.iter().enumerate() {
+        match d.read_seq {
+            None => new.push(i),
+            Some(_) => read.push(i),
+        }
+    }
+    let column = |of: &[usize]| -> PushedColumns<'_> {
+        (
+            of.iter().map(|&i| docs[i].case_id).collect(),
+            of.iter().map(|&i| docs[i].form_id).collect(),
+            of.iter().map(|&i| docs[i].doc).collect(),
+            of.iter().map(|&i| seqs[i]).collect(),
+        )
+    };
+    let mut stored: HashSet<String> = HashSet::with_capacity(docs.len());
+    if !new.is_empty() {
+        let (ids, forms, bodies, seq) = column(&new);
+        for row in tx.query(
+            "INSERT INTO cases (case_id, site_id, form_id, doc, seq, pushed_by)
+             SELECT u.case_id, $1, u.form_id, u.doc, u.seq, $2
+             FROM UNNEST($3::text[], $4::text[], $5::bytea[], $6::bigint[])
+                 AS u (case_id, form_id, doc, seq)
+             ON CONFLICT (case_id) DO NOTHING
+             RETURNING case_id",
+            &[&site, &device, &ids, &forms, &bodies, &seq],
+        )? {
+            stored.insert(row.try_get(0)?);
+        }
+    }
+    if !read.is_empty() {
+        let (ids, forms, bodies, seq) = column(&read);
+        let was: Vec<i64> = read
+            .iter()
+            .map(|&i| docs[i].read_seq.map_or(-1, to_i64))
+            .collect();
+        for row in tx.query(
+            "UPDATE cases c SET form_id = u.form_id, doc = u.doc, seq = u.seq,
+                 pushed_by = COALESCE($2, c.pushed_by)
+             FROM UNNEST($3::text[], $4::text[], $5::bytea[], $6::bigint[], $7::bigint[])
+                 AS u (case_id, form_id, doc, seq, was)
+             WHERE c.case_id = u.case_id AND c.site_id = $1 AND c.seq = u.was
+             RETURNING c.case_id",
+            &[&site, &device, &ids, &forms, &bodies, &seq, &was],
+        )? {
+            stored.insert(row.try_get(0)?);
+        }
+    }
+    let mut out = Vec::with_capacity(docs.len());
+    for (d, seq) in docs.iter().zip(&seqs) {
+        if stored.contains(d.case_id) {
+            out.push(Put::Stored(to_u64(*seq)));
+            continue;
+        }
+        let holder = tx
+            .query_opt(
+                "SELECT site_id FROM cases WHERE case_id = $1",
+                &[&d.case_id],
+            )?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        out.push(refused_push(holder, site));
+        break;
+    }
+    Ok(out)
 }
 
 /// Takes the next sequence number of `site`; the upsert locks the site's row until the

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use std::fmt::Debug;
-use wardcrf_core::repository::{HubStorage, Put, Sent};
+use wardcrf_core::repository::{HubStorage, PushedDoc, Put, Sent};
 use wardcrf_server::Repository;
 use wardcrf_server::repository::{AtomicHub, RepoError, StaffRecord, WardStaff};
 
@@ -131,6 +131,126 @@ where
     assert_eq!(s.device_heads("other", "a").unwrap(), None);
     s.confirm("d", 9).unwrap();
     assert_eq!(known(&mut s, "c"), Some(b"c1".to_vec()));
+}
+
+storage_test!(
+    documents_stored_together_take_the_site_sequence_in_order_and_are_each_checked,
+    pushed_together
+);
+fn pushed_together<S: HubStorage>(mut s: S)
+where
+    S::Error: Debug,
+{
+    let doc = |case_id, doc, read_seq| PushedDoc {
+        case_id,
+        form_id: "f",
+        doc,
+        read_seq,
+    };
+    assert_eq!(
+        s.put_case("old", "A", "f", b"o1", None).unwrap(),
+        Put::Stored(1)
+    );
+    assert_eq!(
+        s.put_case("theirs", "B", "f", b"t", None).unwrap(),
+        Put::Stored(1)
+    );
+    assert!(s.put_pushed_many("A", "d", &[]).unwrap().is_empty());
+    // New cases and a case as read, in one call: numbers in the order given.
+    let puts = s
+        .put_pushed_many(
+            "A",
+            "d",
+            &[
+                doc("n1", b"1", None),
+                doc("old", b"o2", Some(1)),
+                doc("n2", b"2", None),
+            ],
+        )
+        .unwrap();
+    assert_eq!(puts, [Put::Stored(2), Put::Stored(3), Put::Stored(4)]);
+    assert_eq!(s.case("old").unwrap().unwrap().doc, b"o2".to_vec());
+    assert_eq!(s.case("n2").unwrap().unwrap().seq, 4);
+    assert_eq!(
+        s.cases_after("A", 0, 10).unwrap(),
+        vec![
+            ("n1".to_string(), 2),
+            ("old".to_string(), 3),
+            ("n2".to_string(), 4)
+        ]
+    );
+    // Read before a later write: refused, and left as it is.
+    let puts = s
+        .put_pushed_many(
+            "A",
+            "d",
+            &[doc("n3", b"3", None), doc("old", b"o3", Some(1))],
+        )
+        .unwrap();
+    assert!(matches!(puts[0], Put::Stored(_)));
+    assert_eq!(puts[1], Put::Changed);
+    assert_eq!(s.case("old").unwrap().unwrap().doc, b"o2".to_vec());
+    // Another site's case, as new or as read: refused, and left as it is.
+    for read in [None, Some(1)] {
+        let puts = s
+            .put_pushed_many(
+                "A",
+                "d",
+                &[doc("theirs", b"x", read), doc("n4", b"4", None)],
+            )
+            .unwrap();
+        assert_eq!(puts.first(), Some(&Put::OtherSite));
+    }
+    assert_eq!(s.case("theirs").unwrap().unwrap().doc, b"t".to_vec());
+    // A new case whose id is taken at this site: refused as changed.
+    let puts = s
+        .put_pushed_many(
+            "A",
+            "d",
+            &[doc("n1", b"again", None), doc("n5", b"5", None)],
+        )
+        .unwrap();
+    assert_eq!(puts.first(), Some(&Put::Changed));
+    assert_eq!(s.case("n1").unwrap().unwrap().doc, b"1".to_vec());
+}
+
+storage_test!(
+    cases_and_known_heads_read_together_come_in_the_order_asked,
+    read_together
+);
+fn read_together<S: HubStorage>(mut s: S)
+where
+    S::Error: Debug,
+{
+    s.put_case("c1", "A", "f", b"1", None).unwrap();
+    s.put_case("c2", "B", "g", b"2", None).unwrap();
+    s.record_sent("d", "c2", b"h2", 1).unwrap();
+    s.record_sent("d", "c1", b"h1", 1).unwrap();
+    s.record_sent("e", "c1", b"x", 1).unwrap();
+    s.confirm("d", 1).unwrap();
+    s.confirm("e", 1).unwrap();
+    assert!(s.cases_by_id(&[]).unwrap().is_empty());
+    let got = s.cases_by_id(&["c2", "nope", "c1"]).unwrap();
+    let got: Vec<Option<String>> = got
+        .into_iter()
+        .map(|c| c.map(|c| format!("{} {} {:?} {}", c.site, c.form_id, c.doc, c.seq)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            Some(format!("B g {:?} 1", b"2")),
+            None,
+            Some(format!("A f {:?} 1", b"1"))
+        ]
+    );
+    assert_eq!(
+        s.device_heads_many("d", &["c1", "nope", "c2"]).unwrap(),
+        [Some(b"h1".to_vec()), None, Some(b"h2".to_vec())]
+    );
+    assert_eq!(
+        s.device_heads_many("other", &["c1", "c2"]).unwrap(),
+        [None, None]
+    );
 }
 
 storage_test!(

@@ -68,6 +68,17 @@ impl Step<'_> {
             Step::Open(db) => db.query_opt(sql, params),
         }
     }
+
+    pub(super) fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, ::postgres::Error> {
+        match self {
+            Step::Own(tx) => tx.query(sql, params),
+            Step::Open(db) => db.query(sql, params),
+        }
+    }
 }
 
 /// The connection with its prepared statements: each SQL text is prepared once per connection
