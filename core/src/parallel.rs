@@ -7,6 +7,9 @@
 /// Each thread takes the next item not yet taken, so a thread that the system preempts (for
 /// a projection worker, the device's UI) holds back only the item in its hands, not a fixed
 /// share of the batch.
+// The repository's (feature `repository`); the device writes while it merges, with
+// `parallel_in_order`.
+#[cfg_attr(not(feature = "repository"), allow(dead_code))]
 pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     // Read once: the standard library reads the cgroup files on every call.
