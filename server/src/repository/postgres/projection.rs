@@ -85,21 +85,11 @@ impl PostgresStorage {
     }
 
     pub(super) fn enqueue(&mut self, case_id: &str, now: u64) -> Result<(), RepoError> {
-        self.db().execute(
-            "INSERT INTO projection_queue (case_id, seq, enqueued_at)
-             SELECT case_id, seq, $2 FROM cases WHERE case_id = $1
-             ON CONFLICT (case_id) DO UPDATE SET
-                 enqueued_at = CASE WHEN projection_queue.failure IS NULL
-                     THEN projection_queue.enqueued_at ELSE excluded.enqueued_at END,
-                 failure = NULL, failed_at = NULL,
-                 seq = GREATEST(projection_queue.seq, excluded.seq)
-             WHERE excluded.seq > projection_queue.seq OR projection_queue.failure IS NULL",
-            &[&case_id, &to_i64(now)],
-        )?;
-        Ok(())
+        self.enqueue_many(&[case_id], now)
     }
 
-    /// [`Self::enqueue`] for several cases in one statement.
+    /// Queues each of `case_ids` at the sequence number of its stored document, in one
+    /// statement (see [`crate::repository::Repository::enqueue_projection`]).
     pub(super) fn enqueue_many(&mut self, case_ids: &[&str], now: u64) -> Result<(), RepoError> {
         if case_ids.is_empty() {
             return Ok(());
