@@ -147,7 +147,8 @@ impl CaseStore {
     /// Applies cases received from the repository, in two steps: what this store holds of
     /// each is read (in order); then the documents are decrypted, merged, saved and sealed on
     /// several threads (the CPU-bound part: loading a document hashes every change in it)
-    /// while this thread writes each, in order, as soon as it is ready. Returns, per case, whether it was new to this device.
+    /// while this thread writes each, in order, as soon as it is ready. Returns, per case,
+    /// whether it was new to this device.
     fn apply_cases(&mut self, cases: &[crate::sync::CaseChanges]) -> Result<Vec<bool>, StoreError> {
         let mut work = Vec::with_capacity(cases.len());
         let mut seen = std::collections::HashSet::with_capacity(cases.len());
