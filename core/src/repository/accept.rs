@@ -14,7 +14,8 @@
 //!   field anywhere in the case (a value set then cleared, a row, a nested value).
 
 use super::chunks::ChunkError;
-use super::hub::{HubError, HubStorage, StoredCase};
+use super::hub::HubError;
+use super::storage::{HubStorage, StoredCase};
 use crate::store::document::{CaseDoc, ChangeNote, NewChange};
 use crate::sync::wire::{CaseChanges, SyncRequest};
 pub use crate::sync::wire::{MAX_HEADS, MAX_PUSH_CASES};

@@ -1,7 +1,7 @@
 //! The repository's storage in memory ([`MemoryHubStorage`]): for tests, and the reference the
 //! database backends (`wardcrf-server`'s SQLite and PostgreSQL storages) are held against.
 
-use super::hub::{HubStorage, Put, QuarantinedCase, SiteAuthors, StoredCase};
+use super::storage::{HubStorage, Put, QuarantinedCase, SiteAuthors, StoredCase};
 use std::collections::HashMap;
 
 /// A repository storage in memory, for tests and as the reference for real backends.

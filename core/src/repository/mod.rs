@@ -19,6 +19,7 @@ mod chunks;
 mod edit;
 mod hub;
 mod memory;
+mod storage;
 
 pub use crate::parallel::parallel_map;
 pub use accept::{
@@ -31,8 +32,8 @@ pub use edit::{
     repository_actor, resolve_in_document,
 };
 pub use hub::{
-    CaseProjection, Exchanged, Hub, HubError, HubStorage, PULL_BATCH, PULL_BYTES, Prepared,
-    ProjectedConflict, PushedDoc, Put, QuarantinedCase, REPUSH_LIMIT, Sent, SiteAuthors,
-    StoredCase, StoredPush, case_history, case_projection,
+    CaseProjection, Exchanged, Hub, HubError, PULL_BATCH, PULL_BYTES, Prepared, ProjectedConflict,
+    REPUSH_LIMIT, StoredPush, case_history, case_projection,
 };
 pub use memory::MemoryHubStorage;
+pub use storage::{HubStorage, PushedDoc, Put, QuarantinedCase, Sent, SiteAuthors, StoredCase};
