@@ -685,11 +685,8 @@ impl HubStorage for PostgresStorage {
         device: &str,
         docs: &[PushedDoc<'_>],
     ) -> Result<Vec<Put>, Self::Error> {
-        if docs.len() < 2 {
-            return docs
-                .iter()
-                .map(|d| self.put_pushed(d.case_id, site, d.form_id, d.doc, device, d.read_seq))
-                .collect();
+        if docs.is_empty() {
+            return Ok(Vec::new());
         }
         self.atomic(|tx| puts::put_checked_many(tx, site, device, docs))
     }
@@ -710,8 +707,8 @@ impl HubStorage for PostgresStorage {
     }
 
     fn cases_by_id(&mut self, case_ids: &[&str]) -> Result<Vec<Option<StoredCase>>, Self::Error> {
-        if case_ids.len() < 2 {
-            return case_ids.iter().map(|id| self.case(id)).collect();
+        if case_ids.is_empty() {
+            return Ok(Vec::new());
         }
         let mut found: HashMap<String, StoredCase> = self
             .db()
@@ -730,11 +727,8 @@ impl HubStorage for PostgresStorage {
         device: &str,
         case_ids: &[&str],
     ) -> Result<Vec<Option<Vec<u8>>>, Self::Error> {
-        if case_ids.len() < 2 {
-            return case_ids
-                .iter()
-                .map(|id| self.device_heads(device, id))
-                .collect();
+        if case_ids.is_empty() {
+            return Ok(Vec::new());
         }
         let mut found: HashMap<String, Vec<u8>> = self
             .db()
@@ -780,24 +774,21 @@ impl HubStorage for PostgresStorage {
     fn record_sent_many(&mut self, device: &str, sent: &[Sent]) -> Result<(), Self::Error> {
         // One statement for the whole exchange; the cases are each named once (an upsert
         // cannot change one row twice).
-        match sent {
-            [] => Ok(()),
-            [one] => self.record_sent(device, &one.case_id, &one.heads, one.seq),
-            _ => {
-                let ids: Vec<&str> = sent.iter().map(|s| s.case_id.as_str()).collect();
-                let heads: Vec<&[u8]> = sent.iter().map(|s| s.heads.as_slice()).collect();
-                let seqs: Vec<i64> = sent.iter().map(|s| to_i64(s.seq)).collect();
-                self.db().execute(
-                    "INSERT INTO device_sent (device_id, case_id, heads, seq)
-                     SELECT $1, case_id, heads, seq
-                     FROM UNNEST($2::text[], $3::bytea[], $4::bigint[]) AS s (case_id, heads, seq)
-                     ON CONFLICT (device_id, case_id) DO UPDATE SET
-                         heads = excluded.heads, seq = excluded.seq",
-                    &[&device, &ids, &heads, &seqs],
-                )?;
-                Ok(())
-            }
+        if sent.is_empty() {
+            return Ok(());
         }
+        let ids: Vec<&str> = sent.iter().map(|s| s.case_id.as_str()).collect();
+        let heads: Vec<&[u8]> = sent.iter().map(|s| s.heads.as_slice()).collect();
+        let seqs: Vec<i64> = sent.iter().map(|s| to_i64(s.seq)).collect();
+        self.db().execute(
+            "INSERT INTO device_sent (device_id, case_id, heads, seq)
+             SELECT $1, case_id, heads, seq
+             FROM UNNEST($2::text[], $3::bytea[], $4::bigint[]) AS s (case_id, heads, seq)
+             ON CONFLICT (device_id, case_id) DO UPDATE SET
+                 heads = excluded.heads, seq = excluded.seq",
+            &[&device, &ids, &heads, &seqs],
+        )?;
+        Ok(())
     }
 
     fn confirm(&mut self, device: &str, cursor: u64) -> Result<(), Self::Error> {
