@@ -51,8 +51,8 @@ mod validate;
 pub use date::{DateTime, PartialDate, Timestamp, civil_from_days};
 pub use expr::{Env, Expr, ExprError, FieldInfo, Value};
 pub use form::{
-    AgeBand, AgeSource, AltUnit, Catalog, Choice, Choices, Codes, Field, FieldType, Form,
-    FormDefinition, FormError, FormField, Group, Item, Limits, MAX_COMPOSED, MAX_FORM_BYTES,
+    AgeBand, AgeSource, AltUnit, Catalog, Choice, Choices, CodeSystem, Codes, Field, FieldType,
+    Form, FormDefinition, FormError, FormField, Group, Item, Limits, MAX_COMPOSED, MAX_FORM_BYTES,
     Problem, Rule, Section, Severity, parse_definition,
 };
 pub use lang::{Lang, Text, UnknownLang};

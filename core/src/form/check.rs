@@ -374,6 +374,7 @@ fn check_choices(list: &[Choice], loc: &str, cx: &mut Ctx) {
         if !codes.insert(&c.code) {
             cx.add(loc, format!("choice code '{}' is used twice", c.code));
         }
+        field::check_codes(&c.codes, &format!("{loc}, choice '{}'", c.code), cx);
         let missing = c.label.missing();
         if !missing.is_empty() {
             let langs: Vec<&str> = missing.iter().map(|l| l.code()).collect();

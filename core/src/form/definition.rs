@@ -178,12 +178,22 @@ pub struct Field {
     /// Soft limits that replace [`Field::soft`] for young patients, youngest band first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub soft_by_age: Vec<AgeBand>,
+    /// Where nearly every patient's value lies (in the canonical unit), narrower than the soft
+    /// limits. Used only to catch unit slips: a value outside it that would lie inside it had
+    /// the number been typed in another unit the field offers is a warning naming that unit
+    /// and the converted value (`unit_slip`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typical: Option<Limits>,
     /// Required before the case can be marked complete (when the field is shown).
     #[serde(default)]
     pub required: bool,
     /// Identifies the patient (name, date of birth, record number): never in research exports.
     #[serde(default)]
     pub identifying: bool,
+    /// Can identify the patient in combination with other fields (a city, free-text notes,
+    /// rare occupations): left out of research exports unless the export asks for them.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub quasi_identifying: bool,
     /// For dates: a year (`2024`) or year-month (`2024-03`) is accepted.
     #[serde(default, skip_serializing_if = "is_false")]
     pub partial_date: bool,
@@ -228,12 +238,15 @@ pub enum Choices {
     Inline(Vec<Choice>),
 }
 
-/// One answer option: the stored code and its label.
+/// One answer option: the stored code, its label, and the standard codes of what it means
+/// (a pathogen's SNOMED CT concept, a diagnosis's ICD-10 code, a drug's ATC code).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Choice {
     pub code: String,
     pub label: Text,
+    #[serde(default, skip_serializing_if = "Codes::is_empty")]
+    pub codes: Codes,
 }
 
 /// A closed range; either bound may be absent.
@@ -274,19 +287,147 @@ impl AgeBand {
     }
 }
 
-/// Standard codes of a field, used by exports (CDISC ODM aliases, FHIR codings).
+/// Standard codes of a field or a choice, used by exports (CDISC ODM aliases, FHIR codings).
+///
+/// Each is checked for its system's shape when the form is loaded ([`CodeSystem::check`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Codes {
+    /// LOINC (`8310-5`): observations and questions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loinc: Option<String>,
+    /// CDISC CDASH variable (`VSORRES`): not a coding system, an ODM alias only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cdash: Option<String>,
+    /// SNOMED CT concept id (`840533007`): organisms, findings, dispositions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snomed: Option<String>,
+    /// WHO ICD-10 (`U07.1`): diagnoses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icd10: Option<String>,
+    /// ICD-10-GM, the German modification the German sites bill with (`U07.1`, `B04`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icd10gm: Option<String>,
+    /// WHO ATC (`J05AB16`): drugs and drug classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atc: Option<String>,
+}
+
+/// A coding system a form can name, with its FHIR system URI and ODM alias context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeSystem {
+    Loinc,
+    Snomed,
+    Icd10,
+    Icd10Gm,
+    Atc,
+}
+
+impl CodeSystem {
+    /// The systems in the order exports list them.
+    pub const ALL: [CodeSystem; 5] = [
+        CodeSystem::Loinc,
+        CodeSystem::Snomed,
+        CodeSystem::Icd10,
+        CodeSystem::Icd10Gm,
+        CodeSystem::Atc,
+    ];
+
+    /// The canonical FHIR URI of the system.
+    pub fn fhir_uri(self) -> &'static str {
+        match self {
+            CodeSystem::Loinc => "http://loinc.org",
+            CodeSystem::Snomed => "http://snomed.info/sct",
+            CodeSystem::Icd10 => "http://hl7.org/fhir/sid/icd-10",
+            CodeSystem::Icd10Gm => "http://fhir.de/CodeSystem/bfarm/icd-10-gm",
+            CodeSystem::Atc => "http://www.whocc.no/atc",
+        }
+    }
+
+    /// The `Context` of a CDISC ODM `Alias` carrying a code of this system.
+    pub fn odm_context(self) -> &'static str {
+        match self {
+            CodeSystem::Loinc => "LOINC",
+            CodeSystem::Snomed => "SNOMED-CT",
+            CodeSystem::Icd10 => "ICD-10",
+            CodeSystem::Icd10Gm => "ICD-10-GM",
+            CodeSystem::Atc => "ATC",
+        }
+    }
+
+    /// The key of the system in form files.
+    pub fn key(self) -> &'static str {
+        match self {
+            CodeSystem::Loinc => "loinc",
+            CodeSystem::Snomed => "snomed",
+            CodeSystem::Icd10 => "icd10",
+            CodeSystem::Icd10Gm => "icd10gm",
+            CodeSystem::Atc => "atc",
+        }
+    }
+
+    /// Whether `code` has this system's shape: LOINC `digits-checkdigit`, SNOMED CT a 6-18
+    /// digit concept id, ICD-10 (and -GM) a category with an optional subdivision (`A00`,
+    /// `U07.1`, `B34.2`), ATC one of its five levels (`J`, `J05`, `J05A`, `J05AB`, `J05AB16`).
+    pub fn check(self, code: &str) -> bool {
+        let b = code.as_bytes();
+        let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+        let upper = |c: u8| c.is_ascii_uppercase();
+        match self {
+            CodeSystem::Loinc => match code.split_once('-') {
+                Some((n, c)) => {
+                    digits(n.as_bytes()) && n.len() <= 7 && c.len() == 1 && digits(c.as_bytes())
+                }
+                None => false,
+            },
+            CodeSystem::Snomed => (6..=18).contains(&b.len()) && digits(b) && b[0] != b'0',
+            CodeSystem::Icd10 | CodeSystem::Icd10Gm => {
+                let (cat, sub) = match code.split_once('.') {
+                    Some((c, s)) => (c.as_bytes(), Some(s.as_bytes())),
+                    None => (b, None),
+                };
+                cat.len() == 3
+                    && upper(cat[0])
+                    && cat[1..].iter().all(u8::is_ascii_digit)
+                    && sub.is_none_or(|s| (1..=2).contains(&s.len()) && digits(s))
+            }
+            CodeSystem::Atc => {
+                let shape: &[fn(u8) -> bool] = &[
+                    |c| c.is_ascii_uppercase(),
+                    |c| c.is_ascii_digit(),
+                    |c| c.is_ascii_digit(),
+                    |c| c.is_ascii_uppercase(),
+                    |c| c.is_ascii_uppercase(),
+                    |c| c.is_ascii_digit(),
+                    |c| c.is_ascii_digit(),
+                ];
+                [1, 3, 4, 5, 7].contains(&b.len()) && b.iter().zip(shape).all(|(c, ok)| ok(*c))
+            }
+        }
+    }
 }
 
 impl Codes {
-    fn is_empty(&self) -> bool {
-        self.loinc.is_none() && self.cdash.is_none()
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cdash.is_none() && self.coded().next().is_none()
+    }
+
+    /// The code of `system`, if any.
+    pub fn get(&self, system: CodeSystem) -> Option<&str> {
+        match system {
+            CodeSystem::Loinc => self.loinc.as_deref(),
+            CodeSystem::Snomed => self.snomed.as_deref(),
+            CodeSystem::Icd10 => self.icd10.as_deref(),
+            CodeSystem::Icd10Gm => self.icd10gm.as_deref(),
+            CodeSystem::Atc => self.atc.as_deref(),
+        }
+    }
+
+    /// Every code given, with its system, in [`CodeSystem::ALL`] order.
+    pub fn coded(&self) -> impl Iterator<Item = (CodeSystem, &str)> {
+        CodeSystem::ALL
+            .into_iter()
+            .filter_map(|s| self.get(s).map(|c| (s, c)))
     }
 }
 

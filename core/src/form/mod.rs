@@ -10,8 +10,8 @@ mod load;
 pub use bundled::Catalog;
 pub use composed::MAX_COMPOSED;
 pub use definition::{
-    AgeBand, AgeSource, AltUnit, Choice, Choices, Codes, Field, FieldType, FormDefinition, Group,
-    Item, Limits, Rule, Section, Severity,
+    AgeBand, AgeSource, AltUnit, Choice, Choices, CodeSystem, Codes, Field, FieldType,
+    FormDefinition, Group, Item, Limits, Rule, Section, Severity,
 };
 pub use load::MAX_FORM_BYTES;
 

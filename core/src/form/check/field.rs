@@ -123,7 +123,11 @@ pub(super) fn add_field(
     if f.decimals.is_some_and(|d| d > 9) {
         cx.add(loc, "'decimals' must be at most 9");
     }
-    for (name, limits) in [("hard", &f.hard), ("soft", &f.soft)] {
+    for (name, limits) in [
+        ("hard", &f.hard),
+        ("soft", &f.soft),
+        ("typical", &f.typical),
+    ] {
         let Some(l) = limits else { continue };
         if !numeric {
             cx.add(loc, format!("{name} limits are for number fields"));
@@ -136,6 +140,26 @@ pub(super) fn add_field(
             cx.add(loc, "soft limits must lie within the hard limits");
         }
     }
+    if let Some(t) = &f.typical {
+        let bound = f.soft.or(f.hard).unwrap_or_default();
+        let inside = |v: Option<f64>| v.is_none_or(|v| bound.contains(v));
+        if !inside(t.min) || !inside(t.max) {
+            cx.add(loc, "typical limits must lie within the soft limits");
+        }
+        if f.alt_units.is_empty() {
+            cx.add(
+                loc,
+                "typical limits guard against unit slips: the field needs alt_units",
+            );
+        }
+    }
+    if f.quasi_identifying && f.identifying {
+        cx.add(
+            loc,
+            "a field is identifying or quasi_identifying, not both (identifying fields are never exported for research)",
+        );
+    }
+    check_codes(&f.codes, loc, cx);
     if !f.soft_by_age.is_empty() {
         if !numeric {
             cx.add(loc, "soft_by_age is for number fields");
@@ -171,6 +195,28 @@ pub(super) fn add_field(
         conversions,
         conditions: Vec::new(),
     });
+}
+
+/// Checks that every standard code has its system's shape.
+pub(super) fn check_codes(codes: &Codes, loc: &str, cx: &mut Ctx) {
+    for (system, code) in codes.coded() {
+        if !system.check(code) {
+            cx.add(
+                loc,
+                format!(
+                    "'{code}' is not a well-formed {} code",
+                    system.odm_context()
+                ),
+            );
+        }
+    }
+    if codes
+        .cdash
+        .as_ref()
+        .is_some_and(|c| c.trim().is_empty() || c.len() > 200)
+    {
+        cx.add(loc, "a CDASH mapping is 1-200 characters");
+    }
 }
 
 fn check_limits(l: &Limits, what: &str, loc: &str, cx: &mut Ctx) {
