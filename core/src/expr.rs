@@ -8,10 +8,28 @@
 //! test    := operand ( cmp operand | ["not"] "in" "(" lit ("," lit)* ")"
 //!                    | "is" ["not"] "empty" | "contains" lit )
 //! cmp     := "=" | "!=" | "<" | "<=" | ">" | ">="
-//! operand := field-id | lit
+//! operand := field-id | lit | call
+//! call    := func "(" date "," date ")"
+//! func    := "days_between" | "years_between"
+//! date    := field-id | today
 //! lit     := number | 'text' | "text" | true | false | today
 //! ```
-//! The language has no loops, calls or assignments; parsing is bounded in length and depth.
+//! Besides comparisons the language has two pure functions, each of two dates (a date or
+//! datetime field, or `today`) and giving a whole number that is compared with a number, a
+//! number field or another call:
+//!
+//! - `days_between(a, b)`: days from `a` to `b` (`b - a`, negative when `b` is earlier); a
+//!   datetime counts by its calendar date as written.
+//! - `years_between(a, b)`: completed years from `a` to `b`, as an age is counted (a year is
+//!   complete on the same month and day; from 29 February, on 1 March in a common year);
+//!   negative (minus the completed years from `b` to `a`) when `b` is earlier.
+//!
+//! A partial date stands for every day it may be, so a function of it has a range of values
+//! and a comparison with it is decided only when it comes out the same over the whole range;
+//! otherwise it is unknown, like a comparison with an empty field.
+//!
+//! The language has no loops, assignments or user-defined functions; parsing is bounded in
+//! length and depth (nested parentheses, `not`s and calls).
 //!
 //! - `parse`: the lexer and parser (text to syntax tree).
 //! - `check`: the type checker (syntax tree to typed tree, against the form's fields).

@@ -1,6 +1,7 @@
 //! The type checker: every field an expression names must exist where it is used, choice
-//! codes must be the field's own, and comparisons must be between operands of one type. It
-//! turns the syntax tree into the typed tree that is evaluated.
+//! codes must be the field's own, comparisons must be between operands of one type, and a
+//! function must be a known one given the arguments it takes. It turns the syntax tree into
+//! the typed tree that is evaluated.
 
 use super::parse::{Ast, Lit, Operand};
 use super::{CmpOp, ExprError, FieldInfo, Value, err, format_num};
@@ -15,12 +16,43 @@ pub(super) enum Term {
     Today,
 }
 
+/// A function of the language: each takes two dates (date or datetime fields, or `today`) and
+/// gives a whole number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Func {
+    /// Days from the first date to the second (negative when the second is earlier).
+    DaysBetween,
+    /// Completed years from the first date to the second, as an age is counted.
+    YearsBetween,
+}
+
+impl Func {
+    fn name(self) -> &'static str {
+        match self {
+            Func::DaysBetween => "days_between",
+            Func::YearsBetween => "years_between",
+        }
+    }
+}
+
+/// An operand of a comparison in which a function takes part: numbers only.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum NumTerm {
+    /// A number field.
+    Field(String),
+    Const(f64),
+    /// A function of two dates, each a date field, a datetime field or today.
+    Call(Func, Term, Term),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Node {
     Or(Vec<Node>),
     And(Vec<Node>),
     Not(Box<Node>),
     Cmp(Term, CmpOp, Term),
+    /// A comparison of numbers in which at least one side is a function's result.
+    NumCmp(NumTerm, CmpOp, NumTerm),
     In(Term, Vec<Value>, bool),
     IsEmpty(Term, bool),
     Contains(Term, String),
@@ -95,6 +127,34 @@ impl Checker<'_> {
             Ast::Or(v) => Node::Or(v.iter().map(|a| self.node(a)).collect::<Result<_, _>>()?),
             Ast::And(v) => Node::And(v.iter().map(|a| self.node(a)).collect::<Result<_, _>>()?),
             Ast::Not(a) => Node::Not(Box::new(self.node(a)?)),
+            Ast::Cmp(l, op, r)
+                if matches!(l, Operand::Call(..)) || matches!(r, Operand::Call(..)) =>
+            {
+                let (lt, rt) = (self.num_term(l, r)?, self.num_term(r, l)?);
+                let reads_field = |t: &NumTerm| match t {
+                    NumTerm::Field(_) => true,
+                    NumTerm::Const(_) => false,
+                    NumTerm::Call(_, a, b) => {
+                        matches!(a, Term::Field(_)) || matches!(b, Term::Field(_))
+                    }
+                };
+                if !reads_field(&lt) && !reads_field(&rt) {
+                    return err("a comparison needs at least one field");
+                }
+                Node::NumCmp(lt, *op, rt)
+            }
+            Ast::IsEmpty(Operand::Call(name, _), _) => {
+                return err(format!("'is empty' needs a field, not {name}(...)"));
+            }
+            Ast::Contains(Operand::Call(name, _), _) => {
+                return err(format!("'contains' needs a field, not {name}(...)"));
+            }
+            Ast::In(Operand::Call(name, _), _, _) => {
+                return err(format!(
+                    "'in' needs a field on its left, not {name}(...); compare it with \
+                     '=', '<', '<=', '>' or '>='"
+                ));
+            }
             Ast::IsEmpty(Operand::Field(f), neg) => {
                 self.field(f)?;
                 Node::IsEmpty(Term::Field(f.clone()), *neg)
@@ -159,10 +219,89 @@ impl Checker<'_> {
                     (Operand::Lit(_), Operand::Lit(_)) => {
                         return err("a comparison needs at least one field");
                     }
+                    // Comparisons with a function's result are checked above.
+                    (Operand::Call(..), _) | (_, Operand::Call(..)) => {
+                        return err("a function's result is compared with a number");
+                    }
                 };
                 Node::Cmp(lt, *op, rt)
             }
         })
+    }
+
+    /// One side of a comparison in which a function takes part: a number field, a number, or
+    /// a function's result. `other` is the other side, for the error messages.
+    fn num_term(&mut self, o: &Operand, other: &Operand) -> Result<NumTerm, ExprError> {
+        match o {
+            Operand::Call(name, args) => self.call(name, args),
+            Operand::Lit(Lit::Num(n)) => Ok(NumTerm::Const(*n)),
+            Operand::Lit(lit) => err(format!(
+                "{} cannot be compared with {}, which is a number",
+                lit_name(lit),
+                call_text(other)
+            )),
+            Operand::Field(f) => {
+                let ty = ty_of(self.field(f)?.kind);
+                if ty != Ty::Num {
+                    return err(format!(
+                        "'{f}' ({}) cannot be compared with {}, which is a number",
+                        ty_name(ty),
+                        call_text(other)
+                    ));
+                }
+                Ok(NumTerm::Field(f.clone()))
+            }
+        }
+    }
+
+    /// A call of one of the language's functions, with its arguments checked.
+    fn call(&mut self, name: &str, args: &[Operand]) -> Result<NumTerm, ExprError> {
+        let func = match name {
+            "days_between" => Func::DaysBetween,
+            "years_between" => Func::YearsBetween,
+            _ => {
+                return err(format!(
+                    "'{name}' is not a function of the language (it has days_between and \
+                     years_between)"
+                ));
+            }
+        };
+        let [a, b] = args else {
+            return err(format!(
+                "{name} takes 2 arguments, {name}(from, to), not {}",
+                args.len()
+            ));
+        };
+        Ok(NumTerm::Call(
+            func,
+            self.date_arg(func, a)?,
+            self.date_arg(func, b)?,
+        ))
+    }
+
+    /// An argument of a date function: a date or datetime field, or `today`.
+    fn date_arg(&mut self, func: Func, arg: &Operand) -> Result<Term, ExprError> {
+        let name = func.name();
+        match arg {
+            Operand::Field(f) => {
+                let kind = self.field(f)?.kind;
+                if !matches!(kind, FieldType::Date | FieldType::Datetime) {
+                    return err(format!(
+                        "{name} needs date or datetime fields or 'today'; '{f}' is a {} field",
+                        ty_name(ty_of(kind))
+                    ));
+                }
+                Ok(Term::Field(f.clone()))
+            }
+            Operand::Lit(Lit::Today) => Ok(Term::Today),
+            Operand::Lit(lit) => err(format!(
+                "{name} needs date or datetime fields or 'today', not {}",
+                lit_name(lit)
+            )),
+            Operand::Call(inner, _) => err(format!(
+                "{name} needs date or datetime fields or 'today', not {inner}(...)"
+            )),
+        }
     }
 
     fn check_op(&self, op: CmpOp, ty: Ty) -> Result<(), ExprError> {
@@ -195,6 +334,15 @@ fn code_of(lit: &Lit, info: Option<&FieldInfo>) -> Result<String, ExprError> {
         ));
     }
     Ok(code)
+}
+
+/// How an operand compared with a number is named in a message.
+fn call_text(o: &Operand) -> String {
+    match o {
+        Operand::Call(name, _) => format!("{name}(...)"),
+        Operand::Field(f) => format!("'{f}'"),
+        Operand::Lit(l) => lit_name(l).to_string(),
+    }
 }
 
 fn lit_name(l: &Lit) -> &'static str {

@@ -1,8 +1,13 @@
 //! Evaluation with three-valued logic: a test on an empty field or values that cannot be
 //! compared is unknown (`None`); `or` and `and` decide when any operand does.
+//!
+//! The date functions reason over intervals: a partial date stands for every day it may be
+//! (`2024-03` for 1 to 31 March), so a function of it gives a range of whole numbers, and a
+//! comparison is decided only when it comes out the same for every number in the range.
 
-use super::check::{Node, Term};
-use super::{Env, Value};
+use super::check::{Func, Node, NumTerm, Term};
+use super::{CmpOp, Env, Value};
+use crate::date::PartialDate;
 use std::cmp::Ordering;
 
 fn term_value(t: &Term, env: &dyn Env) -> Option<Value> {
@@ -78,5 +83,105 @@ pub(super) fn eval(n: &Node, env: &dyn Env) -> Option<bool> {
             let (a, b) = (term_value(l, env)?, term_value(r, env)?);
             compare(&a, &b).map(|o| op.holds(o))
         }
+        Node::NumCmp(l, op, r) => decide(num_value(l, env)?, *op, num_value(r, env)?),
     }
+}
+
+/// The first and last day a date may be: the date itself when it is full, the month or the
+/// year when it is partial. `None` when it names no real day. A datetime counts by its date
+/// as written (its time and UTC offset are not used).
+fn date_span(v: &Value) -> Option<(PartialDate, PartialDate)> {
+    let d = match v {
+        Value::Date(d) => *d,
+        Value::DateTime(t) => t.date,
+        _ => return None,
+    };
+    let year = d.year;
+    match (d.month, d.day) {
+        (None, _) => Some((
+            PartialDate::ymd(year, 1, 1)?,
+            PartialDate::ymd(year, 12, 31)?,
+        )),
+        (Some(m), None) => Some((
+            PartialDate::ymd(year, m, 1)?,
+            (28..=31)
+                .rev()
+                .find_map(|day| PartialDate::ymd(year, m, day))?,
+        )),
+        (Some(m), Some(day)) => {
+            let full = PartialDate::ymd(year, m, day)?;
+            Some((full, full))
+        }
+    }
+}
+
+/// Completed years from `a` to `b` (full dates), as an age is counted: a year is complete on
+/// the day of the same month and day, and for 29 February in a common year on 1 March. When
+/// `b` is before `a` the count is negative: minus the completed years from `b` back to `a`.
+fn years(a: &PartialDate, b: &PartialDate) -> Option<i64> {
+    if b.days_since_epoch()? >= a.days_since_epoch()? {
+        Some(a.months_until(b)?.div_euclid(12))
+    } else {
+        Some(-b.months_until(a)?.div_euclid(12))
+    }
+}
+
+/// A number compared: exact (a number field or constant), or a function's result, which is
+/// any whole number from the first bound to the second (one number when its dates are full).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Num {
+    Exact(f64),
+    Whole(i64, i64),
+}
+
+fn num_value(t: &NumTerm, env: &dyn Env) -> Option<Num> {
+    match t {
+        NumTerm::Const(n) => Some(Num::Exact(*n)),
+        NumTerm::Field(f) => match env.value(f)? {
+            Value::Num(n) if !n.is_nan() => Some(Num::Exact(n)),
+            _ => None,
+        },
+        NumTerm::Call(func, a, b) => {
+            let (a_first, a_last) = date_span(&term_value(a, env)?)?;
+            let (b_first, b_last) = date_span(&term_value(b, env)?)?;
+            // Both functions grow with the second date and shrink with the first: the least
+            // is from the first date's last day to the second's first, the most the reverse.
+            let (low, high) = match func {
+                Func::DaysBetween => (
+                    b_first.days_since_epoch()? - a_last.days_since_epoch()?,
+                    b_last.days_since_epoch()? - a_first.days_since_epoch()?,
+                ),
+                Func::YearsBetween => (years(&a_last, &b_first)?, years(&a_first, &b_last)?),
+            };
+            Some(Num::Whole(low, high))
+        }
+    }
+}
+
+/// Decides a comparison of two numbers when it holds, or fails, for every value either may
+/// have; otherwise it is unknown.
+fn decide(a: Num, op: CmpOp, b: Num) -> Option<bool> {
+    let bounds = |n: Num| match n {
+        Num::Exact(x) => (x, x),
+        Num::Whole(lo, hi) => (lo as f64, hi as f64),
+    };
+    let ((a_lo, a_hi), (b_lo, b_hi)) = (bounds(a), bounds(b));
+    let can_be_equal = match (a, b) {
+        (Num::Exact(x), Num::Exact(y)) => x == y,
+        (Num::Exact(x), Num::Whole(lo, hi)) | (Num::Whole(lo, hi), Num::Exact(x)) => {
+            x.fract() == 0.0 && lo as f64 <= x && x <= hi as f64
+        }
+        (Num::Whole(lo1, hi1), Num::Whole(lo2, hi2)) => lo1 <= hi2 && lo2 <= hi1,
+    };
+    let possible = [
+        (Ordering::Less, a_lo < b_hi),
+        (Ordering::Equal, can_be_equal),
+        (Ordering::Greater, a_hi > b_lo),
+    ];
+    let mut outcomes = possible
+        .iter()
+        .filter(|(_, can)| *can)
+        .map(|(o, _)| op.holds(*o));
+    let first = outcomes.next()?;
+    outcomes.all(|x| x == first).then_some(first)
 }

@@ -15,6 +15,9 @@ pub(super) enum Lit {
 pub(super) enum Operand {
     Field(String),
     Lit(Lit),
+    /// A function applied to its arguments (`days_between(a, b)`); the name and the number
+    /// and kinds of arguments are checked by the type checker.
+    Call(String, Vec<Operand>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -243,10 +246,42 @@ impl Parser {
         match self.toks.get(self.pos).cloned() {
             Some(Tok::Ident(name)) if !KEYWORDS.contains(&name.as_str()) && name != "today" => {
                 self.pos += 1;
+                if self.eat(&Tok::LParen) {
+                    return self.call(name);
+                }
                 Ok(Operand::Field(name))
             }
             _ => Ok(Operand::Lit(self.literal()?)),
         }
+    }
+
+    /// The arguments of a call, after its `(`. Arguments are operands, so calls nest; the
+    /// nesting counts towards the expression's depth bound.
+    fn call(&mut self, name: String) -> Result<Operand, ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return err("expression is nested too deeply");
+        }
+        let mut args = Vec::new();
+        if !self.eat(&Tok::RParen) {
+            loop {
+                args.push(self.operand()?);
+                if self.eat(&Tok::RParen) {
+                    break;
+                }
+                if !self.eat(&Tok::Comma) {
+                    return match self.toks.get(self.pos) {
+                        None => err(format!("missing ')' after the arguments of {name}")),
+                        Some(t) => err(format!(
+                            "expected ',' or ')' after an argument of {name}, not {}",
+                            describe(t)
+                        )),
+                    };
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(Operand::Call(name, args))
     }
 
     fn literal(&mut self) -> Result<Lit, ExprError> {
