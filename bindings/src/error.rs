@@ -336,6 +336,7 @@ mod tests {
             code,
             rule: None,
             confirmed: confirmed.map(str::to_string),
+            likely_unit: None,
             // A message quoting the entered value, as validation messages may.
             message: Text::new("Temperature 55.5 °C is impossible", "55.5", "55.5"),
         }

@@ -294,6 +294,7 @@ pub fn validate_values(
     let ctx = core::Context {
         today: parse_today(today)?,
         completing,
+        default_units: None,
     };
     let report = core::validate(&form, &values, &ctx);
     Ok(ValidationReport::new(&report, lang.into()))

@@ -69,6 +69,9 @@ pub enum IssueCode {
     HardLimit,
     /// Unusual: accepted with a reason that confirms it.
     SoftLimit,
+    /// Looks typed in another unit ([`ValidationIssue::likely_unit`]): corrected, or
+    /// accepted with a reason that confirms it.
+    UnitSlip,
     FutureDate,
     /// Required for completion and empty.
     Required,
@@ -91,6 +94,7 @@ impl From<core::IssueCode> for IssueCode {
             C::TooManyRows => IssueCode::TooManyRows,
             C::HardLimit => IssueCode::HardLimit,
             C::SoftLimit => IssueCode::SoftLimit,
+            C::UnitSlip => IssueCode::UnitSlip,
             C::FutureDate => IssueCode::FutureDate,
             C::Required => IssueCode::Required,
             C::HiddenValue => IssueCode::HiddenValue,
@@ -112,6 +116,19 @@ pub struct ValidationIssue {
     pub confirmed: Option<String>,
     /// In the language asked for.
     pub message: String,
+    /// The unit the number was probably meant in, and the value it gives in the field's
+    /// unit: an app offers it as a one-tap correction.
+    pub likely_unit: Option<LikelyUnit>,
+}
+
+/// A unit a number was probably meant in ([`IssueCode::UnitSlip`], or an impossible value
+/// another unit explains).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct LikelyUnit {
+    /// UCUM code, one the field offers.
+    pub unit: String,
+    /// The number read in that unit, in the field's own unit.
+    pub value: f64,
 }
 
 impl ValidationIssue {
@@ -124,6 +141,10 @@ impl ValidationIssue {
             rule: i.rule.clone(),
             confirmed: i.confirmed.clone(),
             message: i.message.get(lang).to_string(),
+            likely_unit: i.likely_unit.as_ref().map(|l| LikelyUnit {
+                unit: l.unit.clone(),
+                value: l.value,
+            }),
         }
     }
 }

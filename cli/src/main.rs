@@ -114,6 +114,22 @@ struct ValidateArgs {
     /// The date taken as today (YYYY-MM-DD); defaults to the system date (UTC).
     #[arg(long)]
     today: Option<String>,
+    /// Validate as a site whose default unit for FIELD is UCUM would (repeatable), e.g.
+    /// `--default-unit lab_plt=10*4/uL`: a number given without a unit is read in it.
+    #[arg(long = "default-unit", value_name = "FIELD=UCUM", value_parser = parse_default_unit)]
+    default_units: Vec<(String, String)>,
+}
+
+/// Reads `FIELD=UCUM`.
+fn parse_default_unit(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((f, u)) if !f.trim().is_empty() && !u.trim().is_empty() => {
+            Ok((f.trim().to_string(), u.trim().to_string()))
+        }
+        _ => Err(format!(
+            "'{s}' is not FIELD=UCUM (for example lab_plt=10*4/uL)"
+        )),
+    }
 }
 
 /// Why a command could not run.
@@ -139,6 +155,8 @@ enum CliError {
     Today(String),
     #[error(transparent)]
     Form(#[from] FormError),
+    #[error("--default-unit: {0}")]
+    DefaultUnit(#[from] wardcrf_core::DefaultUnitError),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A store error whose details are listed in `lang`, followed by `notes`.
@@ -405,9 +423,12 @@ fn today(arg: Option<&str>) -> Result<Option<PartialDate>, CliError> {
 }
 
 fn run_validate(args: &ValidateArgs) -> Result<ExitCode, CliError> {
+    let default_units: std::collections::BTreeMap<String, String> =
+        args.default_units.iter().cloned().collect();
     let ctx = Context {
         today: today(args.today.as_deref())?,
         completing: args.complete,
+        default_units: Some(&default_units),
     };
     let text = read_file(&args.values, MAX_VALUES_BYTES)?;
     let values: Value = serde_json::from_str(&text).map_err(|e| CliError::Json {
@@ -424,6 +445,7 @@ fn run_validate(args: &ValidateArgs) -> Result<ExitCode, CliError> {
     let catalog = Catalog::bundled()?;
     let mods: Vec<&str> = args.modules.iter().map(String::as_str).collect();
     let form = catalog.form(&args.form, &mods)?;
+    form.check_default_units(&default_units)?;
     let report = validate(&form, &values, &ctx);
     if args.json {
         print_json(&report.to_json(args.lang));

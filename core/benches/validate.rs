@@ -94,6 +94,7 @@ fn main() {
     let ctx = Context {
         today: PartialDate::parse("2024-06-01").ok(),
         completing: false,
+        default_units: None,
     };
     for (label, form) in [
         ("core", catalog.form("icrown-core", &[]).unwrap()),

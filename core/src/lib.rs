@@ -51,9 +51,9 @@ mod validate;
 pub use date::{DateTime, PartialDate, Timestamp, civil_from_days};
 pub use expr::{Env, Expr, ExprError, FieldInfo, Value};
 pub use form::{
-    AgeBand, AgeSource, AltUnit, Catalog, Choice, Choices, CodeSystem, Codes, Field, FieldType,
-    Form, FormDefinition, FormError, FormField, Group, Item, Limits, MAX_COMPOSED, MAX_FORM_BYTES,
-    Problem, Rule, Section, Severity, parse_definition,
+    AgeBand, AgeSource, AltUnit, Catalog, Choice, Choices, CodeSystem, Codes, DefaultUnitError,
+    Field, FieldType, Form, FormDefinition, FormError, FormField, Group, Item, Limits,
+    MAX_COMPOSED, MAX_FORM_BYTES, Problem, Rule, Section, Severity, parse_definition,
 };
 pub use lang::{Lang, Text, UnknownLang};
 pub use store::{
@@ -63,8 +63,8 @@ pub use store::{
     RawKeyProvider, SCHEMA_VERSION, SecretKey, Session, Status, StoreError,
 };
 pub use validate::{
-    Context, DEFAULT_MAX_ROWS, DEFAULT_MAX_TEXT, Issue, IssueCode, Report, RowVisibility,
-    Visibility, validate,
+    Context, DEFAULT_MAX_ROWS, DEFAULT_MAX_TEXT, Issue, IssueCode, LikelyUnit, Report,
+    RowVisibility, Visibility, validate,
 };
 
 /// Unit display and conversion helpers (UCUM codes).

@@ -105,6 +105,60 @@ pub(crate) fn hard_limit(s: &Shown, range: &Text) -> Text {
     })
 }
 
+/// Two messages as one (`a b`).
+pub(crate) fn append(a: Text, b: &Text) -> Text {
+    Text::from_fn(|l| match l {
+        Lang::Ja => format!("{}{}", a.get(l), b.get(l)),
+        _ => format!("{} {}", a.get(l), b.get(l)),
+    })
+}
+
+/// The hint of a number that another unit of the field explains: `converted` is the value it
+/// gives in the field's unit.
+pub(crate) fn likely_unit(unit: &str, converted: &Shown) -> Text {
+    Text::from_fn(|l| {
+        let u = crate::units::display(unit, l);
+        let v = converted
+            .value
+            .as_ref()
+            .map(|v| v.get(l).to_string())
+            .unwrap_or_default();
+        match l {
+            Lang::En => {
+                format!("In {u} it would be {v}: choose {u} as the unit if that was meant.")
+            }
+            Lang::Ja => {
+                format!("{u}での値であれば {v} です。その場合は単位に{u}を選んでください。")
+            }
+            Lang::De => format!("In {u} wären das {v}: falls so gemeint, {u} als Einheit wählen."),
+        }
+    })
+}
+
+/// A number typed in `typed_unit` that is untypical there and typical in `likely` (see
+/// [`likely_unit`]): corrected, or confirmed with a reason.
+pub(crate) fn unit_slip(label: &Text, number: f64, typed_unit: &str, likely: &Text) -> Text {
+    Text::from_fn(|l| {
+        let u = crate::units::display(typed_unit, l);
+        let n = num(number);
+        let label = label.get(l);
+        match l {
+            Lang::En => format!(
+                "{label} {n} {u} is unusual in {u} and looks like a number in another unit. {} Otherwise confirm the value with a reason.",
+                likely.get(l)
+            ),
+            Lang::Ja => format!(
+                "{label}の値 {n} {u} は{u}としては通常みられない値で、別の単位の数値の可能性があります。{}正しい場合は理由を入力して確定してください。",
+                likely.get(l)
+            ),
+            Lang::De => format!(
+                "{label} {n} {u} ist in {u} ungewöhnlich und sieht nach einer anderen Einheit aus. {} Andernfalls den Wert mit Begründung bestätigen.",
+                likely.get(l)
+            ),
+        }
+    })
+}
+
 pub(crate) fn soft_limit(s: &Shown, range: &Text, age_banded: bool) -> Text {
     Text::from_fn(|l| {
         let subj = s.subject(l);

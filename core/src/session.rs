@@ -447,15 +447,9 @@ fn session_field(
     } else {
         FieldState::Empty
     };
-    let default_unit = case
-        .default_units
-        .get(field.id())
-        .filter(|u| {
-            field.def.unit.as_deref() == Some(u.as_str())
-                || field.def.alt_units.iter().any(|a| &a.unit == *u)
-        })
-        .cloned()
-        .or_else(|| field.def.unit.clone());
+    let default_unit = field
+        .entry_unit(Some(case.default_units))
+        .map(str::to_string);
     SessionField {
         answer: stored.and_then(|s| Answer::of(field.def.kind, s)),
         stored: stored.cloned(),

@@ -124,6 +124,9 @@ impl SignatureMeaning {
     }
 }
 
+/// The most default units a site sets (one per number field with units is far fewer).
+pub const MAX_DEFAULT_UNITS: usize = 500;
+
 /// The settings of a site that its tablets follow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteSettings {
@@ -184,6 +187,17 @@ impl SiteSettings {
                 return Err(RosterError::Meaning(m.code.chars().take(64).collect()));
             }
         }
+        // Whether each default names a field that offers the unit is the form's check
+        // (`Form::check_default_units`); here only their shape, before anything reads them.
+        let short = |s: &str| (1..=64).contains(&s.len()) && !s.chars().any(char::is_control);
+        if self.default_units.len() > MAX_DEFAULT_UNITS
+            || self
+                .default_units
+                .iter()
+                .any(|(f, u)| !short(f) || !short(u))
+        {
+            return Err(RosterError::DefaultUnits);
+        }
         Ok(())
     }
 }
@@ -215,6 +229,10 @@ pub enum RosterError {
     BadName(String),
     #[error("the inactivity lock must be 1 to 120 minutes")]
     LockMinutes,
+    #[error(
+        "a site has at most {MAX_DEFAULT_UNITS} default units, each a field id and a unit of 1-64 characters"
+    )]
+    DefaultUnits,
     #[error("a site needs 1 to {MAX_MEANINGS} signature meanings")]
     Meanings,
     #[error(

@@ -95,6 +95,7 @@ const UNITS: &[UnitDef] = &[
     u("10*9/L", "number-concentration", 1e9, "×10⁹/L"),
     u("10*12/L", "number-concentration", 1e12, "×10¹²/L"),
     u("10*3/uL", "number-concentration", 1e9, "×10³/µL"),
+    u("10*4/uL", "number-concentration", 1e10, "×10⁴/µL"),
     u("10*6/uL", "number-concentration", 1e12, "×10⁶/µL"),
     u("/uL", "number-concentration", 1e6, "/µL"),
     u("/nL", "number-concentration", 1e9, "/nL"),
@@ -128,6 +129,10 @@ const UNITS: &[UnitDef] = &[
     u("mg/kg", NONE, 1.0, "mg/kg"),
     u("mL/kg", NONE, 1.0, "mL/kg"),
     u("kg/m2", NONE, 1.0, "kg/m²"),
+    // analyte-specific: the field gives the factor (monovalent ions: 1 mEq/L = 1 mmol/L; urea
+    // by mass against urea nitrogen by mass: the ratio of their molar masses' nitrogen)
+    u("meq/L", NONE, 1.0, "mEq/L"),
+    u("mg/dL{urea}", NONE, 1.0, "mg/dL urea"),
 ];
 
 fn lookup(code: &str) -> Option<&'static UnitDef> {
@@ -185,6 +190,8 @@ pub fn display(code: &str, lang: Lang) -> String {
         ("d", Lang::En) => return "days".into(),
         ("d", Lang::Ja) => return "日".into(),
         ("d", Lang::De) => return "Tage".into(),
+        ("mg/dL{urea}", Lang::Ja) => return "mg/dL（尿素）".into(),
+        ("mg/dL{urea}", Lang::De) => return "mg/dL Harnstoff".into(),
         _ => {}
     }
     if is_annotation(code) {
@@ -234,6 +241,9 @@ mod tests {
         assert_eq!(conv("mg/dL", "mg/L", 2.5), 25.0);
         assert_eq!(conv("mg/L", "mg/dL", 25.0), 2.5);
         assert_eq!(conv("10*3/uL", "10*9/L", 7.2), 7.2);
+        // Japanese platelet counts (×10⁴/µL) and counts per microlitre
+        assert_eq!(conv("10*4/uL", "10*9/L", 15.2), 152.0);
+        assert_eq!(conv("/uL", "10*9/L", 6500.0), 6.5);
         assert_eq!(conv("ukat/L", "U/L", 0.5), 30.0);
         assert_eq!(conv("ng/mL{FEU}", "ug/mL{FEU}", 500.0), 0.5);
         assert_eq!(conv("kPa", "mm[Hg]", 13.3), 99.75818959);

@@ -15,7 +15,7 @@ mod answer;
 mod checks;
 mod report;
 
-pub use report::{Issue, IssueCode, Report, RowVisibility, Visibility};
+pub use report::{Issue, IssueCode, LikelyUnit, Report, RowVisibility, Visibility};
 
 use crate::date::PartialDate;
 use crate::expr;
@@ -36,12 +36,17 @@ pub const MAX_REASON: usize = 2000;
 
 /// What validation needs besides the form and the values.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Context {
+pub struct Context<'a> {
     /// Today's date at the site, for future-date warnings and `today` in expressions.
     pub today: Option<PartialDate>,
     /// Checking for completion: empty required fields are errors. Otherwise (while the case
     /// is being entered) they are listed in [`Report::missing`].
     pub completing: bool,
+    /// The site's default unit per field (field id → UCUM code,
+    /// [`crate::staff::SiteSettings::default_units`]): a number entered without a unit is
+    /// read in it, where the field offers it. Values stored canonically carry their unit and
+    /// are not affected.
+    pub default_units: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 /// Where an issue sits.
@@ -61,6 +66,8 @@ struct Answer {
     value: expr::Value,
     canonical: Json,
     confirm: Option<String>,
+    /// For numbers: the number as typed and its unit (before any conversion).
+    typed: Option<(f64, String)>,
 }
 
 struct Out {
@@ -73,6 +80,28 @@ struct Out {
 impl Out {
     fn push(&mut self, field: &str, loc: &Loc, code: IssueCode, message: Text, warning: bool) {
         self.push_full(field, loc, code, message, warning, None, None);
+    }
+
+    /// Pushes a problem that names the unit the number was probably meant in.
+    fn push_likely(
+        &mut self,
+        field: &str,
+        loc: &Loc,
+        code: IssueCode,
+        message: Text,
+        confirmed: Option<String>,
+        likely: LikelyUnit,
+    ) {
+        let warning = code != IssueCode::HardLimit;
+        self.push_full(field, loc, code, message, warning, None, confirmed);
+        let list = if warning {
+            &mut self.warnings
+        } else {
+            &mut self.errors
+        };
+        if let Some(last) = list.last_mut() {
+            last.likely_unit = Some(likely);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -95,6 +124,7 @@ impl Out {
             rule,
             confirmed,
             message,
+            likely_unit: None,
         };
         if warning {
             self.warnings.push(issue);
@@ -105,7 +135,7 @@ impl Out {
 }
 
 /// Validates case values against a form.
-pub fn validate(form: &Form, values: &Map<String, Json>, ctx: &Context) -> Report {
+pub fn validate(form: &Form, values: &Map<String, Json>, ctx: &Context<'_>) -> Report {
     let mut out = Out {
         errors: Vec::new(),
         warnings: Vec::new(),
@@ -182,7 +212,13 @@ pub fn validate(form: &Form, values: &Map<String, Json>, ctx: &Context) -> Repor
                         .filter(|f| f.group.as_deref() == Some(group.id.as_str()))
                     {
                         Some(field) => {
-                            if let Some(a) = read_answer(field, fv, &loc, &mut out) {
+                            if let Some(a) = read_answer(
+                                field,
+                                fv,
+                                &loc,
+                                &mut out,
+                                field.entry_unit(ctx.default_units),
+                            ) {
                                 answers.insert(field.id(), a);
                             }
                         }
@@ -201,7 +237,13 @@ pub fn validate(form: &Form, values: &Map<String, Json>, ctx: &Context) -> Repor
         } else {
             match form.field(key).filter(|f| f.group.is_none()) {
                 Some(field) => {
-                    if let Some(a) = read_answer(field, raw, &top, &mut out) {
+                    if let Some(a) = read_answer(
+                        field,
+                        raw,
+                        &top,
+                        &mut out,
+                        field.entry_unit(ctx.default_units),
+                    ) {
                         case.insert(field.id(), a);
                     }
                 }

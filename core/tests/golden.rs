@@ -30,7 +30,10 @@ fn golden_case() -> serde_json::Value {
         "vs_height": 300,
         "outcome_date": "2024-05-01",
         "medications": [{"row_id": "m1", "med_class": 8, "med_start_date": "2024-05-12", "med_end_date": "2024-05-11"}],
-        "labs": [{"row_id": "l1", "lab_datetime": "2024-05-10T09:00", "lab_crp": {"value": 2.5, "unit": "mg/dL"}}],
+        "labs": [
+            {"row_id": "l1", "lab_datetime": "2024-05-10T09:00", "lab_crp": {"value": 2.5, "unit": "mg/dL"}},
+            {"row_id": "l2", "lab_datetime": "2024-05-11T09:00", "lab_plt": 15.2, "lab_wbc": "6500"}
+        ],
         "weather": "sunny"
     })
 }
@@ -42,6 +45,7 @@ fn messages_match_the_reviewed_golden_files() {
     let ctx = Context {
         today: PartialDate::parse("2024-06-01").ok(),
         completing: true,
+        default_units: None,
     };
     let report = validate(&form, golden_case().as_object().unwrap(), &ctx);
     let update = std::env::var_os("WARDCRF_UPDATE_GOLDEN").is_some();

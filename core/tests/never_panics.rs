@@ -106,7 +106,7 @@ proptest! {
 
     #[test]
     fn validation_never_panics(values in arb_values(), completing in any::<bool>(), day in 0i64..30000) {
-        let ctx = Context { today: PartialDate::from_days_since_epoch(day), completing };
+        let ctx = Context { today: PartialDate::from_days_since_epoch(day), completing, default_units: None };
         let report = validate(all_modules(), &values, &ctx);
         // Every value reported back is one that was given: nothing is invented.
         for key in report.values.keys() {

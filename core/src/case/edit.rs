@@ -16,7 +16,7 @@ use super::value::{Annotated, Value};
 use crate::date::PartialDate;
 use crate::form::Form;
 use crate::staff::Attribution;
-use crate::validate::{Context, Issue, IssueCode, Report, validate};
+use crate::validate::{Context, Issue, Report, validate};
 use serde_json::{Map, Value as Json, json};
 
 /// Longest reason kept for a change.
@@ -56,6 +56,8 @@ pub struct CaseContext<'a> {
     pub form: &'a Form,
     pub values: Map<String, Json>,
     pub today: Option<PartialDate>,
+    /// The site's default unit per field: a number given without a unit is in it.
+    pub default_units: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 /// Refuses a write when the issues it concerns (`mine`) include an impossible value, or a
@@ -79,7 +81,7 @@ pub(crate) fn refuse_write(
     let unconfirmed: Vec<Issue> = report
         .warnings
         .iter()
-        .filter(|w| mine(w) && w.code == IssueCode::SoftLimit && w.confirmed.is_none())
+        .filter(|w| mine(w) && w.code.needs_confirmation() && w.confirmed.is_none())
         .cloned()
         .collect();
     if let Some(first) = unconfirmed.first() {
@@ -139,6 +141,7 @@ pub fn check_value(
         &Context {
             today: case.today,
             completing: false,
+            default_units: case.default_units,
         },
     );
     let at_path = |i: &Issue| {
@@ -156,7 +159,7 @@ pub fn check_value(
     let warned = report
         .warnings
         .iter()
-        .any(|w| at_path(w) && w.code == IssueCode::SoftLimit);
+        .any(|w| at_path(w) && w.code.needs_confirmation());
     Ok(if warned {
         canonical
     } else {
@@ -259,6 +262,7 @@ mod tests {
             form,
             values: Map::new(),
             today: None,
+            default_units: None,
         }
     }
 

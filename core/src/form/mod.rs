@@ -61,6 +61,21 @@ pub enum FormError {
     UnknownForm { id: String, known: String },
 }
 
+/// Why a site's default unit for a field is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DefaultUnitError {
+    #[error("a default unit is set for '{0}', which is not a field of the form")]
+    NoSuchField(String),
+    #[error("a default unit is set for '{0}', which takes no unit")]
+    NoUnits(String),
+    #[error("'{unit}' is not a unit {field} offers; it offers {offered}")]
+    NotOffered {
+        field: String,
+        unit: String,
+        offered: String,
+    },
+}
+
 fn list(problems: &[Problem]) -> String {
     problems
         .iter()
@@ -100,6 +115,24 @@ pub struct FormField {
 }
 
 impl FormField {
+    /// Whether the field accepts numbers in `unit` (its canonical unit or an alternative).
+    pub fn offers_unit(&self, unit: &str) -> bool {
+        self.def.unit.as_deref() == Some(unit) || self.conversions.iter().any(|(u, _)| u == unit)
+    }
+
+    /// The unit entry starts in at a site with `site_defaults` (field id → UCUM code): the
+    /// site's default when the field offers it, else the field's own unit.
+    pub fn entry_unit<'a>(
+        &'a self,
+        site_defaults: Option<&'a std::collections::BTreeMap<String, String>>,
+    ) -> Option<&'a str> {
+        site_defaults
+            .and_then(|d| d.get(self.id()))
+            .map(String::as_str)
+            .filter(|u| self.offers_unit(u))
+            .or(self.def.unit.as_deref())
+    }
+
     /// The field id.
     pub fn id(&self) -> &str {
         &self.def.id
@@ -184,6 +217,34 @@ impl Form {
     /// A field by id.
     pub fn field(&self, id: &str) -> Option<&FormField> {
         self.index.get(id).map(|&i| &self.fields[i])
+    }
+
+    /// Checks a site's default units (field id → UCUM code, [`crate::staff::SiteSettings`]):
+    /// each names a number field of this form and a unit that field offers.
+    pub fn check_default_units(
+        &self,
+        units: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), DefaultUnitError> {
+        for (field, unit) in units {
+            let shown = |s: &str| s.chars().take(64).collect::<String>();
+            let f = self
+                .field(field)
+                .ok_or_else(|| DefaultUnitError::NoSuchField(shown(field)))?;
+            let Some(canonical) = f.def.unit.as_deref() else {
+                return Err(DefaultUnitError::NoUnits(field.clone()));
+            };
+            if !f.offers_unit(unit) {
+                let offered: Vec<&str> = std::iter::once(canonical)
+                    .chain(f.conversions.iter().map(|(u, _)| u.as_str()))
+                    .collect();
+                return Err(DefaultUnitError::NotOffered {
+                    field: field.clone(),
+                    unit: shown(unit),
+                    offered: offered.join(", "),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The repeating groups.

@@ -120,10 +120,12 @@ pub fn resolve_in_document(
         });
     }
     let conflict = open_conflict(&mut case, path)?;
+    // A console resolution gives each number with its unit; no site default applies.
     let context = CaseContext {
         form,
         values: case.values(),
         today,
+        default_units: None,
     };
     let resolved = conflict.resolve(
         &mut case,

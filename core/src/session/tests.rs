@@ -14,6 +14,7 @@ fn session_of(values: serde_json::Value) -> FormSession {
         &Context {
             today: None,
             completing: true,
+            default_units: None,
         },
     );
     let mut units = BTreeMap::new();

@@ -98,10 +98,12 @@ impl CaseStore {
             None
         } else {
             let form = self.form_of(&doc)?;
+            let settings = self.site_settings()?;
             let case = CaseContext {
                 form: &form,
                 values: self.values_of(case_id, &doc)?,
                 today: self.today,
+                default_units: Some(&settings.default_units),
             };
             Some(check_value(&case, path, value, reason.as_deref())?)
         };
@@ -166,12 +168,14 @@ impl CaseStore {
         {
             a.push(Json::Object(row))
         }
+        let settings = self.site_settings()?;
         let report = validate(
             &form,
             &all,
             &Context {
                 today: self.today,
                 completing: false,
+                default_units: Some(&settings.default_units),
             },
         );
         let mine = |i: &Issue| {
@@ -398,10 +402,12 @@ impl CaseStore {
         let (mut doc, _) = self.editable(case_id)?;
         let conflict = open_conflict(&mut doc, path)?;
         let form = self.form_of(&doc)?;
+        let settings = self.site_settings()?;
         let case = CaseContext {
             form: &form,
             values: self.values_of(case_id, &doc)?,
             today: self.today,
+            default_units: Some(&settings.default_units),
         };
         let resolved = conflict.resolve(&mut doc, &case, value, &author, reason, now())?;
         self.write(case_id, &mut doc, false)?;

@@ -24,6 +24,7 @@ impl CaseStore {
             &Context {
                 today: self.today,
                 completing,
+                default_units: None,
             },
         )
     }

@@ -2,7 +2,7 @@
 //! digits), units converted to the field's canonical unit, choice codes as numbers or strings,
 //! the confirmation reason; every unreadable or impossible answer is reported on its field.
 
-use super::{Answer, DEFAULT_MAX_TEXT, IssueCode, Loc, MAX_REASON, Out};
+use super::{Answer, DEFAULT_MAX_TEXT, IssueCode, LikelyUnit, Loc, MAX_REASON, Out};
 use crate::date::{DateTime, PartialDate};
 use crate::expr;
 use crate::form::{FieldType, FormField, Limits};
@@ -77,8 +77,55 @@ fn input_text(raw: &Json, identifying: bool) -> Option<String> {
     })
 }
 
-/// Reads one answer: returns it when readable, and records any problem.
-pub(super) fn read_answer(f: &FormField, raw: &Json, loc: &Loc, out: &mut Out) -> Option<Answer> {
+/// The unit other than `typed_in`, among those the field offers, in which `number` would give
+/// a value within `within` (in the canonical unit), with that value: the unit a clinician
+/// probably meant. When several would, the one whose value lies nearest the middle of
+/// `within` (on a log scale: units differ by powers of ten).
+pub(super) fn likely_unit(
+    f: &FormField,
+    number: f64,
+    typed_in: &str,
+    within: &Limits,
+) -> Option<LikelyUnit> {
+    let canonical = f.def.unit.as_deref()?;
+    let identity = units::Conversion {
+        factor: 1.0,
+        offset: 0.0,
+    };
+    let middle = match (within.min, within.max) {
+        (Some(a), Some(b)) if a > 0.0 && b > 0.0 => (a * b).sqrt(),
+        (Some(a), Some(b)) => (a + b) / 2.0,
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => return None,
+    };
+    let distance = |v: f64| {
+        if v > 0.0 && middle > 0.0 {
+            (v / middle).ln().abs()
+        } else {
+            (v - middle).abs()
+        }
+    };
+    std::iter::once((canonical, identity))
+        .chain(f.conversions.iter().map(|(u, c)| (u.as_str(), *c)))
+        .filter(|(u, _)| *u != typed_in)
+        .map(|(u, c)| (u, units::round(c.apply(number), f.def.decimals)))
+        .filter(|(_, v)| within.contains(*v))
+        .min_by(|a, b| distance(a.1).total_cmp(&distance(b.1)))
+        .map(|(u, v)| LikelyUnit {
+            unit: u.to_string(),
+            value: v,
+        })
+}
+
+/// Reads one answer: returns it when readable, and records any problem. A number without a
+/// unit is read in `entry_unit` (the site's default for the field), when given.
+pub(super) fn read_answer(
+    f: &FormField,
+    raw: &Json,
+    loc: &Loc,
+    out: &mut Out,
+    entry_unit: Option<&str>,
+) -> Option<Answer> {
     let label = &f.def.label;
     // An object form carries a unit and/or a confirmation reason.
     let mut entered_before = None;
@@ -127,6 +174,13 @@ pub(super) fn read_answer(f: &FormField, raw: &Json, loc: &Loc, out: &mut Out) -
     if unit.is_some() && !f.def.kind.is_numeric() {
         return wrong(out);
     }
+    // A bare number is in the unit entry starts in at this site.
+    let unit = unit.or_else(|| {
+        entry_unit
+            .filter(|u| f.def.unit.as_deref() != Some(*u))
+            .map(str::to_string)
+    });
+    let mut typed = None;
     let (value, canonical) = match f.def.kind {
         FieldType::Integer | FieldType::Decimal => {
             let entered = match raw {
@@ -170,10 +224,22 @@ pub(super) fn read_answer(f: &FormField, raw: &Json, loc: &Loc, out: &mut Out) -
                     return wrong(out);
                 }
             }
+            // The number as the clinician typed it, and its unit, for the unit-slip guard.
+            let typed_unit = unit.clone().or_else(|| canonical_unit.clone());
+            typed = match (&entered_before, typed_unit) {
+                (Some(e), _) if converted_from.is_none() => typed_of(e),
+                (_, Some(u)) => Some((entered, u)),
+                _ => None,
+            };
             if let Some(hard) = f.def.hard
                 && !hard.contains(v)
             {
-                hard_error(f, v, &hard, loc, out);
+                let within = f.def.typical.or(f.def.soft);
+                let likely = typed
+                    .as_ref()
+                    .zip(within)
+                    .and_then(|((n, u), w)| likely_unit(f, *n, u, &w));
+                hard_error(f, v, &hard, likely, loc, out);
                 return None;
             }
             let number = if f.def.kind == FieldType::Integer && v.abs() < 9e15 {
@@ -311,7 +377,15 @@ pub(super) fn read_answer(f: &FormField, raw: &Json, loc: &Loc, out: &mut Out) -
         value,
         canonical,
         confirm,
+        typed,
     })
+}
+
+/// The number and unit of a canonical value's `entered` object.
+fn typed_of(entered: &Json) -> Option<(f64, String)> {
+    let n = entered.get("value")?.as_f64()?;
+    let u = entered.get("unit")?.as_str()?;
+    Some((n, u.to_string()))
 }
 
 /// A date that does not exist (`2024-02-30`), shown as typed unless the field identifies.
@@ -324,15 +398,23 @@ fn invalid_date(f: &FormField, raw: &Json, loc: &Loc, out: &mut Out) {
     out.push(f.id(), loc, IssueCode::InvalidDate, msg, false);
 }
 
-fn hard_error(f: &FormField, v: f64, hard: &Limits, loc: &Loc, out: &mut Out) {
+fn hard_error(
+    f: &FormField,
+    v: f64,
+    hard: &Limits,
+    likely: Option<LikelyUnit>,
+    loc: &Loc,
+    out: &mut Out,
+) {
     let range = messages::range(hard.min, hard.max, f.def.unit.as_deref());
-    out.push(
-        f.id(),
-        loc,
-        IssueCode::HardLimit,
-        messages::hard_limit(&shown(f, v), &range),
-        false,
-    );
+    let mut msg = messages::hard_limit(&shown(f, v), &range);
+    match likely {
+        Some(l) => {
+            msg = messages::append(msg, &messages::likely_unit(&l.unit, &shown(f, l.value)));
+            out.push_likely(f.id(), loc, IssueCode::HardLimit, msg, None, l);
+        }
+        None => out.push(f.id(), loc, IssueCode::HardLimit, msg, false),
+    }
 }
 
 fn not_a_choice(f: &FormField, code: &str, loc: &Loc, out: &mut Out) {

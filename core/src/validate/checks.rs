@@ -2,7 +2,7 @@
 //! shown), required fields, soft limits (age-banded where the form says so), future dates,
 //! and the form's cross-field rules.
 
-use super::answer::shown;
+use super::answer::{likely_unit, shown};
 use super::{Answer, Context, IssueCode, Loc, Out};
 use crate::date::PartialDate;
 use crate::expr::{self, Env};
@@ -123,6 +123,29 @@ pub(super) fn check_fields(
     }
 }
 
+/// The unit-slip guard: a number untypical in the unit it was typed in, and typical in another
+/// unit the field offers, is a warning naming that unit and the value it gives.
+fn unit_slip(f: &FormField, a: &Answer, v: f64, loc: &Loc, out: &mut Out) {
+    let (Some(typical), Some((number, unit))) = (f.def.typical, a.typed.as_ref()) else {
+        return;
+    };
+    if typical.contains(v) || f.def.identifying {
+        return;
+    }
+    if let Some(likely) = likely_unit(f, *number, unit, &typical) {
+        let hint = messages::likely_unit(&likely.unit, &shown(f, likely.value));
+        let msg = messages::unit_slip(&f.def.label, *number, unit, &hint);
+        out.push_likely(
+            f.id(),
+            loc,
+            IssueCode::UnitSlip,
+            msg,
+            a.confirm.clone(),
+            likely,
+        );
+    }
+}
+
 /// Soft limits (age-banded where the form says so) and future dates.
 fn check_warnings(
     f: &FormField,
@@ -141,6 +164,7 @@ fn check_warnings(
                     .find(|b| m < i64::from(b.below_age_months))
                     .map(|b| b.limits())
             });
+            unit_slip(f, a, *v, loc, out);
             let (soft, banded) = match (band, f.def.soft) {
                 (Some(b), _) => (b, true),
                 (None, Some(s)) => (s, false),

@@ -30,6 +30,10 @@ pub enum IssueCode {
     HardLimit,
     /// Outside the soft limits: unusual, accepted with a confirmation reason.
     SoftLimit,
+    /// Untypical as entered, typical had the number been typed in another unit the field
+    /// offers: the message names that unit and the value it gives. Accepted with a
+    /// confirmation reason, like [`IssueCode::SoftLimit`], or corrected.
+    UnitSlip,
     /// A date in the future.
     FutureDate,
     /// Required for completion and empty.
@@ -56,11 +60,18 @@ impl IssueCode {
             TooManyRows => "too_many_rows",
             HardLimit => "hard_limit",
             SoftLimit => "soft_limit",
+            UnitSlip => "unit_slip",
             FutureDate => "future_date",
             Required => "required",
             HiddenValue => "hidden_value",
             Rule => "rule",
         }
+    }
+
+    /// Whether the value stands only with a reason that confirms it (or is corrected): a value
+    /// outside the expected range, or one that looks typed in the wrong unit.
+    pub fn needs_confirmation(self) -> bool {
+        matches!(self, IssueCode::SoftLimit | IssueCode::UnitSlip)
     }
 
     /// Whether a write carrying this problem must be refused (the value is impossible or
@@ -98,6 +109,18 @@ pub struct Issue {
     /// The reason the clinician gave to confirm a warning, if any.
     pub confirmed: Option<String>,
     pub message: Text,
+    /// For [`IssueCode::UnitSlip`], and a [`IssueCode::HardLimit`] that another unit
+    /// explains: the unit the number was probably meant in, and the value it gives.
+    pub likely_unit: Option<LikelyUnit>,
+}
+
+/// The unit a number was probably meant in, and what it gives in the field's own unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LikelyUnit {
+    /// The UCUM code of the likely unit (one the field offers).
+    pub unit: String,
+    /// The number read in that unit, converted to the field's canonical unit.
+    pub value: f64,
 }
 
 /// The result of validating a case.
@@ -185,6 +208,12 @@ impl Report {
             );
             if let Some(c) = &i.confirmed {
                 o.insert("confirmed".into(), Json::String(c.clone()));
+            }
+            if let Some(u) = &i.likely_unit {
+                o.insert(
+                    "likely_unit".into(),
+                    serde_json::json!({"unit": u.unit, "value": u.value}),
+                );
             }
             Json::Object(o)
         };

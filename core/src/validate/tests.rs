@@ -397,6 +397,7 @@ fn future_dates_warn_when_today_is_known() {
         Context {
             today,
             completing: false,
+            default_units: None,
         },
     );
     let got = codes(&r.warnings);

@@ -570,6 +570,7 @@ fn breakdown(template: &DocTemplate, scratch: &Path, cases: &[CaseData]) -> Json
             &wardcrf_core::Context {
                 today: None,
                 completing: false,
+                default_units: None,
             },
         );
         std::hint::black_box(report.to_json(wardcrf_core::Lang::En));

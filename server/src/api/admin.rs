@@ -145,8 +145,8 @@ pub(crate) async fn recovery_key<S: Store>(
 }
 
 /// `PUT /api/admin/sites/{site_id}/settings`: replaces a site's settings (inactivity lock,
-/// signature meanings), checked as its devices check them; the devices read them at their
-/// next sync.
+/// signature meanings, default unit per field), checked as its devices check them; the
+/// devices read them at their next sync.
 pub(crate) async fn set_site_settings<S: Store>(
     State(state): State<AppState<S>>,
     Path(site_id): Path<String>,
@@ -158,6 +158,16 @@ pub(crate) async fn set_site_settings<S: Store>(
     settings
         .check()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if !settings.default_units.is_empty() {
+        // Each default names a number field of a bundled form and a unit that field offers.
+        let catalog = state.forms.catalog.as_ref().ok_or_else(|| {
+            ApiError::BadRequest("the repository's forms are unavailable: no default units".into())
+        })?;
+        let form =
+            crate::export::export_form(catalog).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        form.check_default_units(&settings.default_units)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    }
     let stored = settings.clone();
     state
         .with_hub(move |hub| Ok(hub.storage.set_site_settings(&site_id, &stored)?))

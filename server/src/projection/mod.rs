@@ -152,6 +152,7 @@ pub(crate) fn project(
             let ctx = Context {
                 today: PartialDate::from_days_since_epoch(days),
                 completing: false,
+                default_units: None,
             };
             let report = wardcrf_core::validate(&form, &p.values, &ctx);
             // A value left in a field the answers now hide is shown as a warning.

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/007_projection_queue.sql"),
     include_str!("../../migrations/postgres/008_cluster.sql"),
     include_str!("../../migrations/postgres/009_epoch.sql"),
+    include_str!("../../migrations/postgres/010_site_default_units.sql"),
 ];
 
 /// The migrations (by the version they lead to) that leave the code of the version before

@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/007_projection_queue.sql"),
     include_str!("../../migrations/sqlite/008_cluster.sql"),
     include_str!("../../migrations/sqlite/009_epoch.sql"),
+    include_str!("../../migrations/sqlite/010_site_default_units.sql"),
 ];
 
 /// The schema version this code writes.

@@ -39,10 +39,12 @@ pub trait WardStaff {
     fn unattributed_before(&mut self) -> Result<Option<i64>, RepoError>;
 }
 
-/// A site's settings from its stored columns (meanings as JSON text, `NULL`: the defaults).
+/// A site's settings from its stored columns (meanings and default units as JSON text,
+/// `NULL`: the defaults).
 pub(crate) fn settings_from(
     lock_after_minutes: i64,
     meanings: Option<&str>,
+    default_units: Option<&str>,
 ) -> Result<SiteSettings, RepoError> {
     let signature_meanings = match meanings {
         None => default_meanings(),
@@ -55,14 +57,22 @@ pub(crate) fn settings_from(
     Ok(SiteSettings {
         lock_after_minutes: u32::try_from(lock_after_minutes).unwrap_or(0),
         signature_meanings,
-        // The repository keeps no per-site default units yet: each field starts in its own.
-        default_units: Default::default(),
+        default_units: match default_units {
+            None => Default::default(),
+            Some(text) => serde_json::from_str(text).map_err(|e| {
+                RepoError::Storage(format!("a site's stored default units do not read: {e}"))
+            })?,
+        },
     })
 }
 
-/// The stored columns of a site's settings: the lock in minutes and the meanings as JSON.
-pub(crate) fn settings_columns(settings: &SiteSettings) -> Result<(i64, String), RepoError> {
-    let meanings = serde_json::to_string(&settings.signature_meanings)
-        .map_err(|e| RepoError::Storage(e.to_string()))?;
-    Ok((i64::from(settings.lock_after_minutes), meanings))
+/// The stored columns of a site's settings: the lock in minutes, the meanings and the
+/// default units as JSON.
+pub(crate) fn settings_columns(
+    settings: &SiteSettings,
+) -> Result<(i64, String, String), RepoError> {
+    let storage = |e: serde_json::Error| RepoError::Storage(e.to_string());
+    let meanings = serde_json::to_string(&settings.signature_meanings).map_err(storage)?;
+    let units = serde_json::to_string(&settings.default_units).map_err(storage)?;
+    Ok((i64::from(settings.lock_after_minutes), meanings, units))
 }

@@ -85,6 +85,7 @@ pub async fn case_view<S: Store>(
                 &Context {
                     today: PartialDate::from_days_since_epoch(days),
                     completing: false,
+                    default_units: None,
                 },
             )
         });

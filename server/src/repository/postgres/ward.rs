@@ -44,12 +44,15 @@ impl WardStaff for PostgresStorage {
 
     fn site_settings(&mut self, site_id: &str) -> Result<Option<SiteSettings>, RepoError> {
         let found = self.db().one(
-            "SELECT lock_after_minutes::BIGINT, signature_meanings FROM sites WHERE site_id = $1",
+            "SELECT lock_after_minutes::BIGINT, signature_meanings, default_units
+             FROM sites WHERE site_id = $1",
             &[&site_id],
-            |r| Ok((r.int(0)?, r.text_opt(1)?)),
+            |r| Ok((r.int(0)?, r.text_opt(1)?, r.text_opt(2)?)),
         )?;
         found
-            .map(|(lock, meanings)| settings_from(lock, meanings.as_deref()))
+            .map(|(lock, meanings, units)| {
+                settings_from(lock, meanings.as_deref(), units.as_deref())
+            })
             .transpose()
     }
 
@@ -58,11 +61,12 @@ impl WardStaff for PostgresStorage {
         site_id: &str,
         settings: &SiteSettings,
     ) -> Result<(), RepoError> {
-        let (lock, meanings) = settings_columns(settings)?;
+        let (lock, meanings, units) = settings_columns(settings)?;
         let lock = i32::try_from(lock).unwrap_or(i32::MAX);
         let n = self.db().execute(
-            "UPDATE sites SET lock_after_minutes = $2, signature_meanings = $3 WHERE site_id = $1",
-            &[&site_id, &lock, &meanings],
+            "UPDATE sites SET lock_after_minutes = $2, signature_meanings = $3, default_units = $4
+             WHERE site_id = $1",
+            &[&site_id, &lock, &meanings, &units],
         )?;
         if n == 0 {
             return Err(RepoError::UnknownSite);

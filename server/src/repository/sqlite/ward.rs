@@ -44,13 +44,15 @@ impl WardStaff for SqliteStorage {
     }
 
     fn site_settings(&mut self, site_id: &str) -> Result<Option<SiteSettings>, RepoError> {
-        let found: Option<(i64, Option<String>)> = self.one(
-            "SELECT lock_after_minutes, signature_meanings FROM sites WHERE site_id = ?1",
+        let found: Option<(i64, Option<String>, Option<String>)> = self.one(
+            "SELECT lock_after_minutes, signature_meanings, default_units FROM sites WHERE site_id = ?1",
             [site_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         found
-            .map(|(lock, meanings)| settings_from(lock, meanings.as_deref()))
+            .map(|(lock, meanings, units)| {
+                settings_from(lock, meanings.as_deref(), units.as_deref())
+            })
             .transpose()
     }
 
@@ -59,10 +61,11 @@ impl WardStaff for SqliteStorage {
         site_id: &str,
         settings: &SiteSettings,
     ) -> Result<(), RepoError> {
-        let (lock, meanings) = settings_columns(settings)?;
+        let (lock, meanings, units) = settings_columns(settings)?;
         let n = self.conn.execute(
-            "UPDATE sites SET lock_after_minutes = ?2, signature_meanings = ?3 WHERE site_id = ?1",
-            params![site_id, lock, meanings],
+            "UPDATE sites SET lock_after_minutes = ?2, signature_meanings = ?3, default_units = ?4
+             WHERE site_id = ?1",
+            params![site_id, lock, meanings, units],
         )?;
         if n == 0 {
             return Err(RepoError::UnknownSite);
