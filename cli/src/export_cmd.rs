@@ -23,6 +23,34 @@ pub enum Format {
     Fhir,
 }
 
+/// A use of the data a research export needs (the consent form's scope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Purpose {
+    /// Secondary use of data for research (always implied).
+    #[value(name = "secondary_use")]
+    SecondaryUse,
+    /// Genome and genetic analysis.
+    #[value(name = "genome")]
+    Genome,
+    /// Provision to companies, including pharmaceutical companies.
+    #[value(name = "companies")]
+    Companies,
+    /// Transfer between Japan and Germany.
+    #[value(name = "jp_de_transfer")]
+    JpDeTransfer,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::SecondaryUse => "secondary_use",
+            Purpose::Genome => "genome",
+            Purpose::Companies => "companies",
+            Purpose::JpDeTransfer => "jp_de_transfer",
+        }
+    }
+}
+
 impl Format {
     fn as_str(self) -> &'static str {
         match self {
@@ -50,13 +78,35 @@ pub struct ExportArgs {
     /// Also the labels of coded answers in this language (en, ja, de).
     #[arg(long, value_name = "LANG")]
     lang: Option<String>,
-    /// A de-identified research export: no identifying field, the age at admission instead of
-    /// the date of birth, pseudonyms for case and row ids made for --recipient.
+    /// A de-identified research export: only the cases whose consent covers it (see
+    /// --purpose), no identifying field, no quasi-identifying field (see
+    /// --include-quasi-identifiers), the age at admission instead of the date of birth (90 and
+    /// over as "90+"), pseudonyms for case and row ids made for --recipient.
     #[arg(long, requires = "recipient")]
     research: bool,
     /// Who receives the research export (the same name gets the same pseudonyms each time).
     #[arg(long, value_name = "NAME", requires = "research")]
     recipient: Option<String>,
+    /// The uses the research export needs besides secondary use (always implied), comma
+    /// separated: genome, companies, jp_de_transfer. A case is exported only when the patient
+    /// consented to secondary use and every use named (an ethics-committee waiver covers
+    /// secondary use only); a withdrawn consent covers nothing.
+    #[arg(
+        long,
+        value_name = "PURPOSE",
+        value_delimiter = ',',
+        requires = "research"
+    )]
+    purpose: Vec<Purpose>,
+    /// Shift every date and time of a case by a number of days (-180 to +180, never 0) that
+    /// differs between cases and recipients and is not in the file: intervals within a case
+    /// are kept. Dates known only to the year or month are left out.
+    #[arg(long, requires = "research")]
+    date_shift: bool,
+    /// Also export the fields the form marks quasi-identifying (free-text diagnoses, places),
+    /// which a research export leaves out by default.
+    #[arg(long, requires = "research")]
+    include_quasi_identifiers: bool,
     /// Where to write the export.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -101,6 +151,18 @@ pub fn export(args: &ExportArgs) -> Result<ExitCode, CliError> {
         }
         query.push(format!("recipient={}", percent_encode(recipient)));
     }
+    if !args.purpose.is_empty() {
+        let mut codes: Vec<&str> = args.purpose.iter().map(|p| p.as_str()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        query.push(format!("purpose={}", codes.join(",")));
+    }
+    if args.date_shift {
+        query.push("date_shift=true".into());
+    }
+    if args.include_quasi_identifiers {
+        query.push("quasi=include".into());
+    }
     let mut path = format!("/api/exports/{}", args.format.as_str());
     if !query.is_empty() {
         path = format!("{path}?{}", query.join("&"));
@@ -135,6 +197,9 @@ pub fn export(args: &ExportArgs) -> Result<ExitCode, CliError> {
         crate::print_json(&json!({
             "format": args.format.as_str(),
             "research": args.research,
+            "purposes": args.purpose.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            "date_shift": args.date_shift,
+            "quasi_identifiers": args.include_quasi_identifiers,
             "file": args.out.display().to_string(),
             "bytes": bytes,
         }));

@@ -1,10 +1,10 @@
-//! `GET /api/exports/{csv|odm|fhir}?site&lang&research&recipient`: the export streamed as it
-//! is written, off the async threads, in bounded chunks (the export itself is
-//! [`crate::export`]). The admin token, or a console session of an administrator or data
-//! manager, may export.
+//! `GET /api/exports/{csv|odm|fhir}?site&lang&research&recipient&purpose&date_shift&quasi`:
+//! the export streamed as it is written, off the async threads, in bounded chunks (the export
+//! itself is [`crate::export`]). The admin token, or a console session of an administrator or
+//! data manager, may export.
 
 use crate::error::ApiError;
-use crate::export::{ExportOptions, Format, Research};
+use crate::export::{ExportOptions, Format, Purpose, Research};
 use crate::state::{AppState, Store};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
@@ -24,6 +24,27 @@ pub(crate) struct ExportParams {
     lang: Option<String>,
     research: Option<bool>,
     recipient: Option<String>,
+    /// Research: the uses the export needs besides secondary use (comma-separated codes).
+    purpose: Option<String>,
+    /// Research: shift every date of a case by its offset for the recipient.
+    date_shift: Option<bool>,
+    /// Research: `include` exports the quasi-identifying fields, `exclude` (the default) not.
+    quasi: Option<String>,
+}
+
+impl ExportParams {
+    /// Whether any option of research exports only is given.
+    fn research_option(&self) -> Option<&'static str> {
+        if self.purpose.is_some() {
+            Some("purpose")
+        } else if self.date_shift.is_some() {
+            Some("date_shift")
+        } else if self.quasi.is_some() {
+            Some("quasi")
+        } else {
+            None
+        }
+    }
 }
 
 /// Chunks of the body in flight between the export thread and the connection.
@@ -42,7 +63,7 @@ pub(crate) async fn get_export<S: Store>(
     let format = Format::parse(&format).ok_or(ApiError::NotFound)?;
     let Query(params) = params.map_err(|e| {
         ApiError::BadRequest(format!(
-            "bad query: {}; use site, lang (en, ja or de), research=true and recipient",
+            "bad query: {}; use site, lang (en, ja or de), research=true, recipient, purpose, date_shift=true and quasi=include",
             e.body_text()
         ))
     })?;
@@ -53,19 +74,42 @@ pub(crate) async fn get_export<S: Store>(
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?,
         ),
     };
+    if !params.research.unwrap_or(false)
+        && let Some(option) = params.research_option()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "{option} is for research exports only: add research=true and recipient"
+        )));
+    }
     let research = match (
         params.research.unwrap_or(false),
         params.recipient.as_deref(),
     ) {
         (false, None) => None,
-        (true, Some(recipient)) => Some(
-            Research::new(
-                recipient,
-                crate::export::pseudonym::process_key()
-                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+        (true, Some(recipient)) => {
+            let purposes = Purpose::parse_list(params.purpose.as_deref().unwrap_or(""))
+                .map_err(ApiError::BadRequest)?;
+            let quasi = match params.quasi.as_deref() {
+                None | Some("exclude") => false,
+                Some("include") => true,
+                Some(_) => {
+                    return Err(ApiError::BadRequest(
+                        "quasi is include or exclude (the default)".into(),
+                    ));
+                }
+            };
+            Some(
+                Research::new(
+                    recipient,
+                    crate::export::pseudonym::process_key()
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                )
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?
+                .with_purposes(&purposes)
+                .with_date_shift(params.date_shift.unwrap_or(false))
+                .with_quasi_identifiers(quasi),
             )
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?,
-        ),
+        }
         (true, None) => {
             return Err(ApiError::BadRequest(
                 "a research export needs recipient=NAME: its pseudonyms are made for one recipient"

@@ -4,6 +4,10 @@
 //! export; two recipients get unrelated ones (without the key, nobody can link them, nor go
 //! back to the case id).
 //!
+//! The same HMAC gives each case its date shift for a recipient ([`PseudonymKey::day_offset`]):
+//! a number of days in −180..=+180 other than 0, stable for that recipient and case, unrelated
+//! between cases and between recipients, and never written in an export.
+//!
 //! The key is 32 random bytes that `wardcrf-server` creates on its first start in
 //! `DATA_DIR/pseudonym-key` (64 hex digits, mode 0600, like the admin token) and installs for
 //! the process ([`install`]). Deleting the file changes every pseudonym of every recipient:
@@ -72,6 +76,35 @@ impl PseudonymKey {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+}
+
+/// The largest date shift, in days either way.
+pub const MAX_DAY_OFFSET: i64 = 180;
+
+impl PseudonymKey {
+    /// The days every date of case `case_id` moves by in `recipient`'s date-shifted research
+    /// exports: in −[`MAX_DAY_OFFSET`]..=+[`MAX_DAY_OFFSET`], never 0 (a shift of 0 would leave
+    /// the case's real dates), from the HMAC of the recipient, the kind `date-shift` and the
+    /// case id. The 360 offsets are equally likely but for a bias below 10⁻⁷ (64 bits of the
+    /// HMAC reduced modulo 360).
+    pub fn day_offset(&self, recipient: &str, case_id: &str) -> i64 {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        ctx.update(b"wardcrf-research-date-shift-v1");
+        for part in [recipient, "date-shift", case_id] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part.as_bytes());
+        }
+        let tag = ctx.sign();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&tag.as_ref()[..8]);
+        let span = 2 * MAX_DAY_OFFSET as u64; // 360 offsets: -180..=-1 and 1..=180
+        let n = (u64::from_be_bytes(first) % span) as i64;
+        if n < MAX_DAY_OFFSET {
+            n - MAX_DAY_OFFSET
+        } else {
+            n - MAX_DAY_OFFSET + 1
+        }
     }
 }
 
@@ -184,6 +217,41 @@ mod tests {
             PseudonymKey::from_bytes(&[8; 32]).pseudonym("Uni Tokyo", "case", "abc")
         );
         assert_eq!(format!("{key:?}"), "PseudonymKey(..)");
+    }
+
+    #[test]
+    fn day_offsets_are_stable_per_recipient_and_case_never_zero_and_spread() {
+        let key = PseudonymKey::from_bytes(&[7; 32]);
+        let a = key.day_offset("Uni Tokyo", "case-1");
+        assert_eq!(a, key.day_offset("Uni Tokyo", "case-1"));
+        let mut seen = std::collections::BTreeSet::new();
+        let mut differs_by_recipient = 0;
+        for i in 0..4000 {
+            let case = format!("case-{i}");
+            let d = key.day_offset("Uni Tokyo", &case);
+            assert!(
+                d != 0 && (-MAX_DAY_OFFSET..=MAX_DAY_OFFSET).contains(&d),
+                "{d}"
+            );
+            seen.insert(d);
+            if d != key.day_offset("Charité", &case) {
+                differs_by_recipient += 1;
+            }
+        }
+        // Every one of the 360 offsets turns up among 4000 cases; both signs; both ends.
+        assert_eq!(seen.len(), 360);
+        assert!(seen.contains(&-MAX_DAY_OFFSET) && seen.contains(&MAX_DAY_OFFSET));
+        assert!(!seen.contains(&0));
+        assert!(differs_by_recipient > 3900, "{differs_by_recipient}");
+        // Not the pseudonym's bytes, and another key gives other offsets.
+        let other = PseudonymKey::from_bytes(&[8; 32]);
+        let same = (0..100)
+            .filter(|i| {
+                let case = format!("case-{i}");
+                key.day_offset("r", &case) == other.day_offset("r", &case)
+            })
+            .count();
+        assert!(same < 10, "{same}");
     }
 
     #[test]

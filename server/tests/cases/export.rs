@@ -16,6 +16,19 @@ use std::io::Read;
 /// A name with every character XML and CSV must escape.
 const NAME: &str = "Yamada & <Taro> \"T\" 'x', 山田";
 
+/// Records, as `user`, that the patient of `case` consented to the uses of `scope` (research
+/// exports hold only the cases whose consent covers them).
+fn consent_by(d: &mut Device, case: &str, scope: &[&str], user: &str) {
+    d.set_by(case, "consent_status", json!("1"), user, None);
+    d.set_by(case, "consent_scope", json!(scope), user, None);
+}
+
+/// [`consent_by`] the site's nurse.
+fn consent(d: &mut Device, case: &str, scope: &[&str]) {
+    let nurse = nurse_of(&d.site);
+    consent_by(d, case, scope, &nurse);
+}
+
 /// Site A: one case with values, a unit, a choice, a partial date, a medication row and an
 /// edit with a reason from a second device; one nearly empty case. Site B: one case.
 /// Returns (server, the full case, the other site-A case, the site-B case, the row id).
@@ -28,6 +41,7 @@ fn seeded(name: &str) -> (TestServer, String, String, String, String) {
     let mut b1 = device(&server, "site-b", &format!("{name}-b1"));
 
     let full = a1.store.create_case("icrown-core", &[]).unwrap();
+    consent_by(&mut a1, &full, &["secondary_use"], "nurse-a");
     a1.set_by(&full, "patient_name", json!(NAME), "nurse-a", None);
     a1.set_by(&full, "sex_at_birth", json!("2"), "nurse-a", None);
     a1.set_by(&full, "vs_temp", json!(38.5), "nurse-a", None);
@@ -72,6 +86,7 @@ fn seeded(name: &str) -> (TestServer, String, String, String, String) {
         .remove_row(&full, "medications", &gone_id, "duplicate")
         .unwrap();
     let other = a1.store.create_case("icrown-core", &[]).unwrap();
+    consent_by(&mut a1, &other, &["secondary_use"], "nurse-a");
     a1.set_by(&other, "vs_hr", json!(70), "nurse-a", None);
     a1.sync().unwrap();
     a2.sync().unwrap();
@@ -84,6 +99,7 @@ fn seeded(name: &str) -> (TestServer, String, String, String, String) {
     );
     a2.sync().unwrap();
     let b_case = b1.store.create_case("icrown-core", &[]).unwrap();
+    consent_by(&mut b1, &b_case, &["secondary_use"], "nurse-b");
     b1.set_by(&b_case, "vs_hr", json!(75), "nurse-b", None);
     b1.sync().unwrap();
     (server, full, other, b_case, row_id)
@@ -594,6 +610,7 @@ fn csv_cells_never_start_a_formula_and_their_text_is_recoverable() {
     let mut cases = Vec::new();
     for (i, formula) in FORMULAS.iter().enumerate() {
         let case = d.store.create_case("icrown-core", &[]).unwrap();
+        consent(&mut d, &case, &["secondary_use"]);
         d.set(&case, "case_id", json!(formula), None);
         d.set(&case, "patient_name", json!(format!("{formula} {i}")), None);
         // Text that is a plain number (like a negative value) stays a number.
@@ -998,6 +1015,7 @@ fn seeded_identifiers(name: &str) -> (TestServer, Vec<String>) {
     let mut d1 = device(&server, "site-r", &format!("{name}-d1"));
     let mut d2 = device(&server, "site-r", &format!("{name}-d2"));
     let case = d1.store.create_case("icrown-core", &[]).unwrap();
+    consent_by(&mut d1, &case, &["secondary_use", "genome"], NURSE);
     d1.set_by(&case, "patient_name", json!(PATIENT_BEFORE), NURSE, None);
     d1.set_by(
         &case,
@@ -1016,6 +1034,7 @@ fn seeded_identifiers(name: &str) -> (TestServer, Vec<String>) {
     row.insert("med_class".into(), json!("8"));
     let row_id = d1.store.add_row(&case, "medications", &row, None).unwrap();
     let second = d1.store.create_case("icrown-core", &[]).unwrap();
+    d1.set_by(&second, "consent_status", json!("2"), NURSE, None);
     d1.set_by(&second, "vs_hr", json!(70), NURSE, None);
     d1.sync().unwrap();
     d2.sync().unwrap();

@@ -10,12 +10,20 @@
      Questionnaire item says `repeats`, and every answer has the value[x] of its item's type
      (a choice: a valueCoding whose system and code are among the item's answerOptions);
    - every enableWhen names a question of the Questionnaire, with an answer of its type;
-   - every Observation has a LOINC code, a valueQuantity in UCUM (system, code) and is
-     derived from a QuestionnaireResponse of the Bundle.
+   - every Observation is derived from a QuestionnaireResponse of the Bundle; one with a
+     valueQuantity (vital signs, lab values) has a LOINC code and the quantity in UCUM
+     (system, code); one without (a pathogen test) is a laboratory Observation with a coded
+     `code` and text and a valueCodeableConcept or a dataAbsentReason;
+   - every Condition has a coded `code`, a subject and evidence naming a QuestionnaireResponse
+     of the Bundle;
+   - every Coding anywhere (Questionnaire, answers, extensions, resources) names a known code
+     system: the canonical URIs of LOINC, SNOMED CT, ICD-10, ICD-10-GM, ATC and UCUM (and its
+     code has that system's shape), HL7 terminology, or WardCRF's own `urn:wardcrf:` systems.
 Prints a JSON summary (counts) on stdout; exit 1 listing every problem on stderr.
 """
 
 import json
+import re
 import sys
 
 from fhir.resources import __fhir_version__
@@ -23,6 +31,22 @@ from fhir.resources.bundle import Bundle
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
+
+# The standard code systems of the form format (core CodeSystem::fhir_uri) and their codes'
+# shapes (core CodeSystem::check).
+STANDARD = {
+    LOINC: re.compile(r"^[0-9]{1,7}-[0-9]$"),
+    "http://snomed.info/sct": re.compile(r"^[1-9][0-9]{5,17}$"),
+    "http://hl7.org/fhir/sid/icd-10": re.compile(r"^[A-Z][0-9]{2}(\.[0-9]{1,2})?$"),
+    "http://fhir.de/CodeSystem/bfarm/icd-10-gm": re.compile(r"^[A-Z][0-9]{2}(\.[0-9]{1,2})?$"),
+    "http://www.whocc.no/atc": re.compile(r"^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$"),
+}
+OTHER_SYSTEMS = (
+    UCUM,
+    "http://terminology.hl7.org/CodeSystem/",
+    "urn:wardcrf:",
+    "urn:iso-astm:E1762-95:2013",
+)
 
 VALUE_KEY = {
     "string": "valueString",
@@ -151,16 +175,54 @@ def check(bundle, problems):
         answers += check_items(url, qr.get("item", []), None, items, problems)
 
     observations = by_type.get("Observation", [])
+    coded_observations = 0
     for url, obs in observations:
         codings = obs.get("code", {}).get("coding", [])
-        if not any(c.get("system") == LOINC and c.get("code") for c in codings):
-            problems.append(f"{url}: no LOINC code")
         vq = obs.get("valueQuantity")
-        if not vq or vq.get("system") != UCUM or not vq.get("code") or "value" not in vq:
-            problems.append(f"{url}: no valueQuantity with a UCUM code")
+        if vq is not None:
+            if not any(c.get("system") == LOINC and c.get("code") for c in codings):
+                problems.append(f"{url}: no LOINC code")
+            if vq.get("system") != UCUM or not vq.get("code") or "value" not in vq:
+                problems.append(f"{url}: no valueQuantity with a UCUM code")
+        else:
+            coded_observations += 1
+            if not codings or not obs.get("code", {}).get("text"):
+                problems.append(f"{url}: a coded Observation without codings and text")
+            categories = [
+                c.get("code") for cat in obs.get("category", []) for c in cat.get("coding", [])
+            ]
+            if "laboratory" not in categories:
+                problems.append(f"{url}: a coded Observation that is not a laboratory one")
+            value = obs.get("valueCodeableConcept")
+            if value is None and "dataAbsentReason" not in obs:
+                problems.append(f"{url}: neither valueCodeableConcept nor dataAbsentReason")
+            if value is not None and not value.get("coding"):
+                problems.append(f"{url}: valueCodeableConcept without a coding")
         derived = [d.get("reference") for d in obs.get("derivedFrom", [])]
         if not derived or any(d not in response_urls for d in derived):
             problems.append(f"{url}: derivedFrom {derived} is not a QuestionnaireResponse here")
+
+    conditions = by_type.get("Condition", [])
+    for url, cond in conditions:
+        if not cond.get("code", {}).get("coding"):
+            problems.append(f"{url}: a Condition without a coded code")
+        subject = cond.get("subject", {})
+        if not subject.get("reference") and not subject.get("identifier", {}).get("value"):
+            problems.append(f"{url}: a Condition without a subject")
+        evidence = [d.get("reference") for e in cond.get("evidence", []) for d in e.get("detail", [])]
+        if not evidence or any(e not in response_urls for e in evidence):
+            problems.append(f"{url}: evidence {evidence} is not a QuestionnaireResponse here")
+
+    systems = {}
+    for coding in codings_in(bundle):
+        system, code = coding.get("system"), coding.get("code")
+        systems[system] = systems.get(system, 0) + 1
+        shape = STANDARD.get(system)
+        if shape is not None:
+            if not isinstance(code, str) or not shape.match(code):
+                problems.append(f"code {code!r} does not have the shape of {system}")
+        elif not isinstance(system, str) or not system.startswith(OTHER_SYSTEMS):
+            problems.append(f"a Coding of an unknown system {system!r} (code {code!r})")
 
     return {
         "fhir_version": __fhir_version__,
@@ -169,8 +231,23 @@ def check(bundle, problems):
         "responses": len(responses),
         "answers": answers,
         "observations": len(observations),
+        "coded_observations": coded_observations,
+        "conditions": len(conditions),
+        "standard_codings": {s: n for s, n in systems.items() if s in STANDARD},
         "entries": len(entries),
     }
+
+
+def codings_in(value):
+    """Every Coding (an object with `system` and `code`) anywhere in `value`."""
+    if isinstance(value, dict):
+        if "system" in value and "code" in value:
+            yield value
+        for v in value.values():
+            yield from codings_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from codings_in(v)
 
 
 def option_has(item, coding):

@@ -48,25 +48,25 @@
 //! `urn:wardcrf:research-pseudonym`), row pseudonyms as the rows' ids, and fullUrls and
 //! Observation ids derived from the pseudonyms.
 
+mod findings;
 mod questionnaire;
 mod response;
 mod skip_logic;
 #[cfg(test)]
 mod tests;
 
-use questionnaire::{Entry, Layout, coding, loinc_code, questionnaire};
+use findings::{conditions, pathogen_observations};
+use questionnaire::{Entry, Layout, coding, loinc_code, questionnaire, standard_codings};
 use response::{fhir_date, observations, response};
 use skip_logic::skip_logic;
 
-use super::{ExportError, ExportOptions, case_ids, load_case};
+use super::{ExportCase, ExportError, ExportOptions, case_ids, load_case};
 use crate::repository::Repository;
 use serde_json::Value;
 use std::io::Write;
 use wardcrf_core::repository::HubStorage;
 use wardcrf_core::{Form, Timestamp};
 
-/// The LOINC code system.
-const LOINC: &str = "http://loinc.org";
 /// UCUM, the code system of units.
 const UCUM: &str = "http://unitsofmeasure.org";
 /// Translations of a string element (FHIR core extension).
@@ -91,6 +91,20 @@ const LABS_GROUP: &str = "labs";
 pub const STAFF_SYSTEM: &str = "urn:wardcrf:staff";
 /// The extension saying that a later edit superseded a signature.
 pub const SUPERSEDED_EXTENSION: &str = "urn:wardcrf:fhir:signature-superseded";
+
+/// The identifier system of a case: its id, or (research) the recipient's pseudonym of it.
+fn case_system(options: &ExportOptions) -> &'static str {
+    if options.research.is_some() {
+        "urn:wardcrf:research-pseudonym"
+    } else {
+        "urn:wardcrf:case"
+    }
+}
+
+/// The extension on a choice's Coding (answer options, answers) carrying one standard coding
+/// of the choice (a pathogen's SNOMED CT organism, a diagnosis's ICD-10 and ICD-10-GM codes):
+/// a Coding holds one code, and the answer must stay the form's own code.
+pub const CHOICE_CODING_EXTENSION: &str = "urn:wardcrf:fhir:StructureDefinition:choice-coding";
 
 pub fn code_system(field: &str) -> String {
     format!("urn:wardcrf:codes:{field}")
@@ -135,12 +149,25 @@ where
         let response_url = uuid_urn(&["response", &case_key]);
         let response = response(&layout, &canonical, &case, &case_key, options);
         entry(&mut out, &response_url, &response, false)?;
-        for (url, observation) in observations(form, &case, &case_key, &response_url, options) {
-            entry(&mut out, &url, &observation, false)?;
-        }
-        for (url, provenance) in provenances(storage, &case_id, &case_key, &response_url, options)?
-        {
-            entry(&mut out, &url, &provenance, false)?;
+        let resources = observations(form, &case, &case_key, &response_url, options)
+            .into_iter()
+            .chain(pathogen_observations(
+                form,
+                &case,
+                &case_key,
+                &response_url,
+                options,
+            ))
+            .chain(conditions(form, &case, &case_key, &response_url, options))
+            .chain(provenances(
+                storage,
+                &case,
+                &case_key,
+                &response_url,
+                options,
+            )?);
+        for (url, resource) in resources {
+            entry(&mut out, &url, &resource, false)?;
         }
     }
     out.write_all(b"]}\n")?;
@@ -156,13 +183,13 @@ where
 /// [`SUPERSEDED_EXTENSION`] when a later edit superseded it.
 fn provenances<S: Repository + HubStorage>(
     storage: &mut S,
-    case_id: &str,
+    case: &ExportCase,
     case_key: &str,
     response_url: &str,
     options: &ExportOptions,
 ) -> Result<Vec<(String, Value)>, ExportError> {
     let Some(stored) = storage
-        .case(case_id)
+        .case(&case.row.case_id)
         .map_err(|e| ExportError::Storage(e.to_string()))?
     else {
         return Ok(Vec::new());
@@ -176,7 +203,7 @@ fn provenances<S: Repository + HubStorage>(
         .map(|(i, s)| {
             let n = i.to_string();
             let id = uuid(&["provenance", case_key, &n]);
-            let when = Timestamp::from_unix_seconds(s.time).iso_datetime();
+            let when = Timestamp::from_unix_seconds(case.time(s.time)).iso_datetime();
             let mut who = serde_json::json!({
                 "identifier": {"system": STAFF_SYSTEM, "value": options.user_key(&s.signer.id)}
             });

@@ -1,16 +1,25 @@
 //! The Questionnaire of the export form: its layout (sections, fields, repeating groups),
-//! item types, LOINC codes, units, answer options and the ja/de translations.
+//! item types, standard codes, units, answer options and the ja/de translations.
 
 use super::*;
 use crate::export::ExportOptions;
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
-use wardcrf_core::{FieldType, Form, FormField, Item, Lang, Text};
+use wardcrf_core::{Codes, FieldType, Form, FormField, Item, Lang, Text};
 
 /// The form's structure as the Questionnaire shows it: sections in order, each with its
 /// case-level fields and repeating groups in the order the form lists them.
 pub(super) struct Layout<'a> {
     pub(super) sections: Vec<SectionLayout<'a>>,
+    /// The age in years when the export top-codes it (a research export): a `string` item.
+    pub(super) top_coded: Option<&'a str>,
+}
+
+impl Layout<'_> {
+    /// Whether `f` is the top-coded age.
+    pub(super) fn top_codes(&self, f: &FormField) -> bool {
+        self.top_coded == Some(f.id())
+    }
 }
 
 pub(super) struct SectionLayout<'a> {
@@ -82,7 +91,15 @@ impl<'a> Layout<'a> {
                 });
             }
         }
-        Layout { sections }
+        let top_coded = form
+            .fields()
+            .iter()
+            .find(|f| options.exported(f) && options.top_codes(form, f))
+            .map(FormField::id);
+        Layout {
+            sections,
+            top_coded,
+        }
     }
 }
 
@@ -114,8 +131,9 @@ fn put_text(item: &mut Map<String, Value>, key: &str, text: &Text) {
     }
 }
 
-fn item_type(f: &FormField) -> &'static str {
+fn item_type(f: &FormField, top_coded: bool) -> &'static str {
     match f.def.kind {
+        _ if top_coded => "string",
         FieldType::Text => "string",
         FieldType::Integer => "integer",
         FieldType::Decimal => "decimal",
@@ -126,18 +144,24 @@ fn item_type(f: &FormField) -> &'static str {
     }
 }
 
-/// The first token of a LOINC code as the form writes it (`94500-6 (SARS-CoV-2 RNA NAA)`).
+/// The LOINC code of a field.
 pub(super) fn loinc_code(f: &FormField) -> Option<&str> {
-    f.def
-        .codes
-        .loinc
-        .as_deref()
-        .and_then(|c| c.split_whitespace().next())
-        .filter(|c| !c.is_empty())
+    f.def.codes.loinc.as_deref().filter(|c| !c.is_empty())
 }
 
+/// The Coding of the choice `code` of `f`: the form's own code system
+/// (`urn:wardcrf:codes:<field>`), the label as display (with its translations), and the
+/// choice's standard codes ([`standard_codings`]) in the extension [`CHOICE_CODING_EXTENSION`].
 pub(super) fn coding(f: &FormField, code: &str) -> Value {
     let mut c = Map::new();
+    let standard = standard_codings(&choice_codes(f, code));
+    if !standard.is_empty() {
+        let ext: Vec<Value> = standard
+            .into_iter()
+            .map(|coding| json!({"url": CHOICE_CODING_EXTENSION, "valueCoding": coding}))
+            .collect();
+        c.insert("extension".into(), Value::Array(ext));
+    }
     c.insert("system".into(), json!(code_system(f.id())));
     c.insert("code".into(), json!(code));
     if let Some(label) = f.choice_label(code) {
@@ -146,10 +170,54 @@ pub(super) fn coding(f: &FormField, code: &str) -> Value {
     Value::Object(c)
 }
 
+/// The form's own Coding of a choice, without the extension: for a CodeableConcept, which
+/// lists the standard codings beside it.
+pub(super) fn local_coding(f: &FormField, code: &str) -> Value {
+    json!({
+        "system": code_system(f.id()),
+        "code": code,
+        "display": f.choice_label(code).map(|t| t.get(Lang::En)).unwrap_or(code),
+    })
+}
+
+/// The standard codes of the choice `code` of `f` (none when it has none or is no choice).
+pub(super) fn choice_codes(f: &FormField, code: &str) -> Codes {
+    f.choices
+        .iter()
+        .find(|c| c.code == code)
+        .map(|c| c.codes.clone())
+        .unwrap_or_default()
+}
+
+/// A Coding per standard code (LOINC, SNOMED CT, ICD-10, ICD-10-GM, ATC, in that order), with
+/// the system's canonical URI. No display: the code systems' own displays are not bundled.
+pub(super) fn standard_codings(codes: &Codes) -> Vec<Value> {
+    codes
+        .coded()
+        .map(|(system, code)| json!({"system": system.fhir_uri(), "code": code}))
+        .collect()
+}
+
+/// A CodeableConcept of a choice: the form's own coding, then its standard codings, and the
+/// English label as text.
+pub(super) fn concept(f: &FormField, code: &str) -> Value {
+    let mut codings = vec![local_coding(f, code)];
+    codings.extend(standard_codings(&choice_codes(f, code)));
+    json!({
+        "coding": codings,
+        "text": f.choice_label(code).map(|t| t.get(Lang::En)).unwrap_or(code),
+    })
+}
+
 pub(super) fn questionnaire(form: &Form, layout: &Layout, options: &ExportOptions) -> Value {
     let def = form.definition();
     // The questions a condition may name: identifying ones are not in a research export.
-    let fields = |id: &str| form.field(id).filter(|f| options.exported(f));
+    // The top-coded age is text: a condition comparing it with a number stays in the
+    // extension only.
+    let fields = |id: &str| {
+        form.field(id)
+            .filter(|f| options.exported(f) && !layout.top_codes(f))
+    };
     let mut q = Map::new();
     q.insert("resourceType".into(), json!("Questionnaire"));
     if is_fhir_id(&def.form_id) {
@@ -188,7 +256,7 @@ pub(super) fn questionnaire(form: &Form, layout: &Layout, options: &ExportOption
                 .entries
                 .iter()
                 .map(|e| match e {
-                    Entry::Field(f) => field_item(f, &fields),
+                    Entry::Field(f) => field_item(f, layout.top_codes(f), &fields),
                     Entry::Group {
                         id,
                         label,
@@ -206,7 +274,7 @@ pub(super) fn questionnaire(form: &Form, layout: &Layout, options: &ExportOption
                             Value::Array(
                                 group_fields
                                     .iter()
-                                    .map(|f| field_item(f, &fields))
+                                    .map(|f| field_item(f, layout.top_codes(f), &fields))
                                     .collect(),
                             ),
                         );
@@ -222,26 +290,36 @@ pub(super) fn questionnaire(form: &Form, layout: &Layout, options: &ExportOption
     Value::Object(q)
 }
 
-fn field_item<'a>(f: &FormField, fields: &impl Fn(&str) -> Option<&'a FormField>) -> Value {
+/// The item of a field; `top_coded`: the age of a research export, a `string` of at most 3
+/// characters (`62`, `90+`).
+fn field_item<'a>(
+    f: &FormField,
+    top_coded: bool,
+    fields: &impl Fn(&str) -> Option<&'a FormField>,
+) -> Value {
     let mut item = Map::new();
     item.insert("linkId".into(), json!(f.id()));
     put_text(&mut item, "text", &f.def.label);
-    item.insert("type".into(), json!(item_type(f)));
+    item.insert("type".into(), json!(item_type(f, top_coded)));
     if f.required {
         item.insert("required".into(), json!(true));
     }
     if f.def.kind == FieldType::Multichoice {
         item.insert("repeats".into(), json!(true));
     }
-    if f.def.kind == FieldType::Text {
+    if top_coded {
+        item.insert("maxLength".into(), json!(3));
+    } else if f.def.kind == FieldType::Text {
         let max = f.def.max_length.unwrap_or(wardcrf_core::DEFAULT_MAX_TEXT);
         item.insert("maxLength".into(), json!(max.max(1)));
     }
-    if let Some(loinc) = loinc_code(f) {
-        item.insert("code".into(), json!([{"system": LOINC, "code": loinc}]));
+    let codes = standard_codings(&f.def.codes);
+    if !codes.is_empty() {
+        item.insert("code".into(), Value::Array(codes));
     }
     if let Some(unit) = &f.def.unit
         && matches!(f.def.kind, FieldType::Integer | FieldType::Decimal)
+        && !top_coded
     {
         item.insert(
             "extension".into(),

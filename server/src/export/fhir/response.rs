@@ -40,9 +40,15 @@ pub(super) fn fhir_datetime(s: &str) -> Option<(String, Option<String>)> {
 }
 
 /// The answers (`[{"valueX": ..}]`) of a stored value for `f`, or `None` when the value does
-/// not fit the item.
-fn answers(f: &FormField, stored: &Value) -> Option<Vec<Value>> {
+/// not fit the item. `top_coded`: the age of a research export, text.
+fn answers(f: &FormField, stored: &Value, top_coded: bool) -> Option<Vec<Value>> {
     let v = plain(stored);
+    if top_coded {
+        return match v {
+            Value::String(s) if !s.is_empty() => Some(vec![json!({ "valueString": s })]),
+            _ => None,
+        };
+    }
     let code_of = |c: &Value| match c {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -100,9 +106,14 @@ fn original_text(entered: &str) -> Value {
 
 /// The response item of one answered field; `None` (and a log line) when its value does not
 /// fit; `None` silently when there is no value.
-fn answer_item(case_id: &str, f: &FormField, stored: Option<&Value>) -> Option<Value> {
+fn answer_item(
+    layout: &Layout,
+    case_id: &str,
+    f: &FormField,
+    stored: Option<&Value>,
+) -> Option<Value> {
     let stored = stored.filter(|v| !plain(v).is_null())?;
-    match answers(f, stored) {
+    match answers(f, stored, layout.top_codes(f)) {
         Some(a) => Some(json!({"linkId": f.id(), "answer": a})),
         None => {
             tracing::warn!(
@@ -129,12 +140,14 @@ pub(super) fn response(
         let mut items = Vec::new();
         for e in &s.entries {
             match e {
-                Entry::Field(f) => items.extend(answer_item(case_id, f, values.get(f.id()))),
+                Entry::Field(f) => {
+                    items.extend(answer_item(layout, case_id, f, values.get(f.id())));
+                }
                 Entry::Group { id, fields, .. } => {
                     for (row_id, row_values) in group_rows(values, id) {
                         let answered: Vec<Value> = fields
                             .iter()
-                            .filter_map(|f| answer_item(case_id, f, row_values.get(f.id())))
+                            .filter_map(|f| answer_item(layout, case_id, f, row_values.get(f.id())))
                             .collect();
                         if answered.is_empty() {
                             continue;
@@ -167,14 +180,9 @@ pub(super) fn response(
         "extension".into(),
         json!([{"url": SITE_EXTENSION, "valueString": row.site_id}]),
     );
-    let system = if options.research.is_some() {
-        "urn:wardcrf:research-pseudonym"
-    } else {
-        "urn:wardcrf:case"
-    };
     r.insert(
         "identifier".into(),
-        json!({"system": system, "value": case_key}),
+        json!({"system": case_system(options), "value": case_key}),
     );
     r.insert("questionnaire".into(), json!(canonical));
     r.insert(
@@ -189,7 +197,7 @@ pub(super) fn response(
         r.insert(
             "authored".into(),
             json!(
-                Timestamp::from_unix_seconds(i64::try_from(row.updated_at).unwrap_or(0))
+                Timestamp::from_unix_seconds(case.time(i64::try_from(row.updated_at).unwrap_or(0)))
                     .iso_datetime()
             ),
         );
@@ -255,9 +263,12 @@ pub(super) fn observations(
             "category".into(),
             json!([{"coding": [{"system": CATEGORY_SYSTEM, "code": category, "display": display}]}]),
         );
+        // LOINC first, then any other standard code of the field.
+        let codings = standard_codings(&f.def.codes);
+        debug_assert!(codings.first().is_some_and(|c| c["code"] == loinc));
         o.insert(
             "code".into(),
-            json!({"coding": [{"system": LOINC, "code": loinc}], "text": f.def.label.get(Lang::En)}),
+            json!({"coding": codings, "text": f.def.label.get(Lang::En)}),
         );
         if let Some((t, entered)) = when
             .map(plain)

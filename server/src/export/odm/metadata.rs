@@ -6,7 +6,7 @@ use super::*;
 use crate::export::{ExportError, ExportOptions};
 use std::collections::BTreeSet;
 use std::io::Write;
-use wardcrf_core::{FieldType, Form, FormField, Lang, Limits, Text};
+use wardcrf_core::{Codes, FieldType, Form, FormField, Lang, Limits, Text};
 
 pub(super) fn study<W: Write>(
     x: &mut Xml<W>,
@@ -124,7 +124,7 @@ pub(super) fn study<W: Write>(
     }
     case_item_defs(x)?;
     for f in form.fields().iter().filter(|f| options.exported(f)) {
-        item_def(x, f)?;
+        item_def(x, f, options.top_codes(form, f))?;
     }
     for f in form.fields().iter().filter(|f| options.exported(f)) {
         if !f.choices.is_empty() {
@@ -139,6 +139,7 @@ pub(super) fn study<W: Write>(
             for c in &f.choices {
                 x.open("CodeListItem", &[("CodedValue", &c.code)])?;
                 translated(x, "Decode", &c.label)?;
+                aliases(x, &c.codes)?;
                 x.close()?;
             }
             x.close()?;
@@ -258,16 +259,20 @@ fn data_type(f: &FormField) -> &'static str {
     }
 }
 
-fn item_def<W: Write>(x: &mut Xml<W>, f: &FormField) -> Result<(), ExportError> {
+/// The ItemDef of `f`; `top_coded`: the age of a research export, text (`62`, `90+`) without
+/// range checks.
+fn item_def<W: Write>(x: &mut Xml<W>, f: &FormField, top_coded: bool) -> Result<(), ExportError> {
     let length = match f.def.kind {
+        _ if top_coded => Some(TOP_CODED_LENGTH),
         FieldType::Text => Some(f.def.max_length.unwrap_or(wardcrf_core::DEFAULT_MAX_TEXT)),
         _ => None,
     }
     .map(|n| n.max(1).to_string());
+    let data_type = if top_coded { "text" } else { data_type(f) };
     let mut attrs = vec![
         ("OID", item_oid(f.id())),
         ("Name", f.id().to_string()),
-        ("DataType", data_type(f).to_string()),
+        ("DataType", data_type.to_string()),
     ];
     if let Some(length) = length {
         attrs.push(("Length", length));
@@ -285,20 +290,33 @@ fn item_def<W: Write>(x: &mut Xml<W>, f: &FormField) -> Result<(), ExportError> 
         )?;
     }
     for (limits, soft_hard) in [(f.def.hard, "Hard"), (f.def.soft, "Soft")] {
-        if let Some(limits) = limits {
+        if let Some(limits) = limits.filter(|_| !top_coded) {
             range_checks(x, &limits, soft_hard, f.def.unit.as_deref())?;
         }
     }
     if !f.choices.is_empty() && f.def.kind != FieldType::Multichoice {
         x.empty("CodeListRef", &[("CodeListOID", &codelist_oid(f.id()))])?;
     }
-    if let Some(loinc) = &f.def.codes.loinc {
-        x.empty("Alias", &[("Context", "LOINC"), ("Name", loinc)])?;
+    aliases(x, &f.def.codes)?;
+    x.close()
+}
+
+/// The longest top-coded age: `90+`, or up to 89 years.
+const TOP_CODED_LENGTH: u32 = 3;
+
+/// An `Alias` per standard code (`Context` LOINC, SNOMED-CT, ICD-10, ICD-10-GM, ATC, in that
+/// order), then the CDASH variable: of an ItemDef, or of a CodeListItem (the codes of a choice).
+pub(super) fn aliases<W: Write>(x: &mut Xml<W>, codes: &Codes) -> Result<(), ExportError> {
+    for (system, code) in codes.coded() {
+        x.empty(
+            "Alias",
+            &[("Context", system.odm_context()), ("Name", code)],
+        )?;
     }
-    if let Some(cdash) = &f.def.codes.cdash {
+    if let Some(cdash) = &codes.cdash {
         x.empty("Alias", &[("Context", "CDASH"), ("Name", cdash)])?;
     }
-    x.close()
+    Ok(())
 }
 
 fn range_checks<W: Write>(
