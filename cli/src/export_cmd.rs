@@ -18,8 +18,9 @@ pub enum Format {
     Csv,
     /// CDISC ODM 1.3.2 XML: the form's metadata and the clinical data with audit records.
     Odm,
-    /// HL7 FHIR R4 JSON: a Bundle of the Questionnaire, a QuestionnaireResponse per case and
-    /// Observations for vital signs and lab values.
+    /// HL7 FHIR R4 JSON: a Bundle of the Questionnaire, a QuestionnaireResponse per case,
+    /// Observations for vital signs, lab values and pathogen tests, and Conditions for coded
+    /// diagnoses.
     Fhir,
 }
 
@@ -118,7 +119,56 @@ pub struct ExportArgs {
 }
 
 pub fn export(args: &ExportArgs) -> Result<ExitCode, CliError> {
+    let path = export_path(args)?;
     let repo = admin_transport(&args.server, &args.token_file, &args.tls)?;
+    let mut part = args.out.clone().into_os_string();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let write_error =
+        |e: std::io::Error| CliError::Input(format!("cannot write {}: {e}", part.display()));
+    let mut file = std::fs::File::create(&part).map_err(write_error)?;
+    let copied = repo.download(&path, &mut file);
+    let finished = copied
+        .map_err(|e| CliError::Repository {
+            doing: "export",
+            source: e,
+        })
+        .and_then(|n| {
+            file.flush().map_err(write_error)?;
+            file.sync_all().map_err(write_error)?;
+            Ok(n)
+        });
+    let bytes = match finished {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&part, &args.out)
+        .map_err(|e| CliError::Input(format!("cannot write {}: {e}", args.out.display())))?;
+    if args.json {
+        crate::print_json(&json!({
+            "format": args.format.as_str(),
+            "research": args.research,
+            "purposes": args.purpose.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            "date_shift": args.date_shift,
+            "quasi_identifiers": args.include_quasi_identifiers,
+            "file": args.out.display().to_string(),
+            "bytes": bytes,
+        }));
+    } else {
+        println!(
+            "Wrote the {} export to {} ({bytes} bytes).",
+            args.format.as_str(),
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The API path of the export `args` ask for: `/api/exports/{format}` with its query.
+fn export_path(args: &ExportArgs) -> Result<String, CliError> {
     let mut query = Vec::new();
     if let Some(site) = &args.site {
         if site.is_empty()
@@ -167,50 +217,7 @@ pub fn export(args: &ExportArgs) -> Result<ExitCode, CliError> {
     if !query.is_empty() {
         path = format!("{path}?{}", query.join("&"));
     }
-    let mut part = args.out.clone().into_os_string();
-    part.push(".part");
-    let part = PathBuf::from(part);
-    let write_error =
-        |e: std::io::Error| CliError::Input(format!("cannot write {}: {e}", part.display()));
-    let mut file = std::fs::File::create(&part).map_err(write_error)?;
-    let copied = repo.download(&path, &mut file);
-    let finished = copied
-        .map_err(|e| CliError::Repository {
-            doing: "export",
-            source: e,
-        })
-        .and_then(|n| {
-            file.flush().map_err(write_error)?;
-            file.sync_all().map_err(write_error)?;
-            Ok(n)
-        });
-    let bytes = match finished {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = std::fs::remove_file(&part);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&part, &args.out)
-        .map_err(|e| CliError::Input(format!("cannot write {}: {e}", args.out.display())))?;
-    if args.json {
-        crate::print_json(&json!({
-            "format": args.format.as_str(),
-            "research": args.research,
-            "purposes": args.purpose.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-            "date_shift": args.date_shift,
-            "quasi_identifiers": args.include_quasi_identifiers,
-            "file": args.out.display().to_string(),
-            "bytes": bytes,
-        }));
-    } else {
-        println!(
-            "Wrote the {} export to {} ({bytes} bytes).",
-            args.format.as_str(),
-            args.out.display()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(path)
 }
 
 /// A query value with every byte but unreserved ASCII percent-encoded (RFC 3986).
@@ -229,6 +236,66 @@ fn percent_encode(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ExportArgs,
+    }
+
+    fn path_of(extra: &[&str]) -> Result<String, String> {
+        let base = [
+            "wardcrf",
+            "--server",
+            "https://crf.example",
+            "--token-file",
+            "token",
+            "--format",
+            "odm",
+            "--out",
+            "out.xml",
+        ];
+        let cli = Cli::try_parse_from(base.iter().chain(extra)).map_err(|e| e.to_string())?;
+        export_path(&cli.args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn research_options_become_the_query_and_need_research() {
+        assert_eq!(path_of(&[]).unwrap(), "/api/exports/odm");
+        assert_eq!(
+            path_of(&[
+                "--research",
+                "--recipient",
+                "Uni Tokyo",
+                "--purpose",
+                "jp_de_transfer,genome",
+                "--purpose",
+                "genome",
+                "--date-shift",
+                "--include-quasi-identifiers",
+            ])
+            .unwrap(),
+            "/api/exports/odm?research=true&recipient=Uni%20Tokyo\
+             &purpose=genome,jp_de_transfer&date_shift=true&quasi=include"
+        );
+        assert_eq!(
+            path_of(&["--research", "--recipient", "r"]).unwrap(),
+            "/api/exports/odm?research=true&recipient=r"
+        );
+        for without_research in [
+            &["--purpose", "genome"][..],
+            &["--date-shift"][..],
+            &["--include-quasi-identifiers"][..],
+        ] {
+            let e = path_of(without_research).unwrap_err();
+            assert!(e.contains("--research"), "{e}");
+        }
+        let e = path_of(&["--research", "--recipient", "r", "--purpose", "marketing"]).unwrap_err();
+        assert!(e.contains("genome"), "{e}");
+    }
+
     #[test]
     fn recipients_are_percent_encoded() {
         assert_eq!(super::percent_encode("Uni Tokyo"), "Uni%20Tokyo");

@@ -4,8 +4,11 @@
 //! codes and values in the canonical unit; with a language, a `<field>_label` column follows
 //! each choice field with the choice labels in it. Multiple codes are joined by `;`.
 //!
-//! In a research export the identifying fields have no column, and the first columns are
-//! `case_pseudonym` (and `row_pseudonym` in group files) holding the recipient's pseudonyms.
+//! In a research export the identifying fields (and the quasi-identifying ones unless asked
+//! for) have no column, and the first columns are `case_pseudonym` (and `row_pseudonym` in
+//! group files) holding the recipient's pseudonyms; the age is `90+` from 90 years on, and with
+//! date shift every date and date-time cell of a case is moved by the case's offset (partial
+//! dates are empty).
 //!
 //! Every cell, header names included, is neutralised against spreadsheet formulas (the OWASP
 //! rule for CSV injection, [`neutralise`]): text that starts with `=`, `+`, `-`, `@`, a tab or a

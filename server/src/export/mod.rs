@@ -38,7 +38,7 @@
 //!   audit trail, so every research export holds the age as text: a CSV cell `62` or `90+`;
 //!   in ODM an ItemDef of DataType `text` (Length 3, without the range checks of the number);
 //!   in FHIR a Questionnaire item of type `string` (maxLength 3) answered with `valueString`
-//!   (a conditions comparing the age with a number keeps only its expression extension). Text
+//!   (a condition comparing the age with a number keeps only its expression extension). Text
 //!   says what is known, where an integer 90 with an extension would be read as 90 by anyone
 //!   who ignores the extension;
 //! - with date shift ([`Research::with_date_shift`]) every date and date-time of a case moves

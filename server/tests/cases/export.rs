@@ -1264,6 +1264,7 @@ fn signed_case(name: &str) -> (TestServer, Device, String) {
     for (k, v) in values.as_object().unwrap() {
         a.set(&case, k, v.clone(), None);
     }
+    a.set(&case, "consent_scope", json!(["secondary_use"]), None);
     a.store
         .set_status(&case, wardcrf_core::Status::Complete, None)
         .unwrap();
@@ -1358,11 +1359,979 @@ fn a_signature_appears_in_the_odm_and_fhir_exports_and_a_later_edit_supersedes_i
     );
     let r = server.admin_get("/api/exports/odm");
     xmllint_schema_check(&r.raw);
-    assert_eq!(
-        parse_xml(&r.raw)
+    let elements = parse_xml(&r.raw);
+    let signatures: Vec<&El> = elements.iter().filter(|e| e.name == "Signature").collect();
+    assert_eq!(signatures.len(), 1);
+    let signed_at = |elements: &[El], signature: &El| {
+        after(elements, signature, "ItemData")
             .iter()
-            .filter(|e| e.name == "Signature")
-            .count(),
-        1
+            .find(|e| e.name == "DateTimeStamp")
+            .unwrap()
+            .text
+            .clone()
+    };
+    let odm_signed = signed_at(&elements, signatures[0]);
+
+    // A date-shifted research export moves the time of signing with the case's dates.
+    let offset = day_offset_of("Uni Tokyo", &case);
+    let query = "research=true&recipient=Uni%20Tokyo&date_shift=true";
+    let r = server.admin_get(&format!("/api/exports/fhir?{query}"));
+    fhir_validate(&r.raw).unwrap();
+    let bundle: serde_json::Value = serde_json::from_slice(&r.raw).unwrap();
+    let shifted = &fhir_entries(&bundle, "Provenance")[0];
+    let recorded = provenances[0]["recorded"].as_str().unwrap();
+    assert_eq!(
+        shifted["recorded"].as_str().unwrap(),
+        moved(recorded, offset)
     );
+    assert_eq!(shifted["signature"][0]["when"], shifted["recorded"]);
+    assert!(!holds(&r.raw, &recorded[..10]));
+    let r = server.admin_get(&format!("/api/exports/odm?{query}"));
+    xmllint_schema_check(&r.raw);
+    let elements = parse_xml(&r.raw);
+    let signature = elements.iter().find(|e| e.name == "Signature").unwrap();
+    assert_eq!(signed_at(&elements, signature), moved(&odm_signed, offset));
+}
+
+/// Every byte of an export of `format`: for the CSV ZIP, every file name and file.
+fn export_bytes(format: &str, raw: &[u8]) -> Vec<u8> {
+    if format == "csv" {
+        zip_entries(raw)
+            .into_iter()
+            .flat_map(|(name, data)| name.into_bytes().into_iter().chain(data))
+            .collect()
+    } else {
+        raw.to_vec()
+    }
+}
+
+fn holds(bytes: &[u8], text: &str) -> bool {
+    bytes.windows(text.len()).any(|w| w == text.as_bytes())
+}
+
+/// Checks an ODM export against the schema and its references, or a FHIR export with the
+/// validator; returns the FHIR summary.
+fn assert_valid(format: &str, raw: &[u8]) -> Option<serde_json::Value> {
+    match format {
+        "odm" => {
+            xmllint_schema_check(raw);
+            check_references(&parse_xml(raw));
+            None
+        }
+        "fhir" => Some(fhir_validate(raw).unwrap_or_else(|problems| panic!("{problems}"))),
+        _ => None,
+    }
+}
+
+/// The research pseudonym of a case for `recipient`: the in-process server uses this
+/// process's key.
+fn pseudonym_of(recipient: &str, case: &str) -> String {
+    wardcrf_server::export::pseudonym::process_key()
+        .unwrap()
+        .pseudonym(recipient, "case", case)
+}
+
+/// The days a date-shifted research export for `recipient` moves the dates of `case` by.
+fn day_offset_of(recipient: &str, case: &str) -> i64 {
+    wardcrf_server::export::pseudonym::process_key()
+        .unwrap()
+        .day_offset(recipient, case)
+}
+
+/// Adds a pathogen-test row of a bacterial culture whose isolate is `marker`: free text that
+/// finds the case in the bytes of any format.
+fn marker_row(d: &mut Device, case: &str, marker: &str) {
+    let mut row = serde_json::Map::new();
+    row.insert("test_pathogen".into(), json!("bacterial_culture"));
+    row.insert("amr_organism".into(), json!(marker));
+    d.store.add_row(case, "pathogen_tests", &row, None).unwrap();
+}
+
+#[test]
+fn research_exports_hold_only_the_cases_whose_consent_covers_the_purposes_they_state() {
+    let server = TestServer::start(&crate::backend(), "export-consent");
+    server.site("site-c");
+    let mut d = device(&server, "site-c", "export-consent-d");
+    let all: &[&str] = &["secondary_use", "genome", "companies", "jp_de_transfer"];
+    // (marker, consent status, scope, withdrawn)
+    let fixtures: &[(&str, Option<&str>, &[&str], bool)] = &[
+        ("ISOLATE-WITHDRAWN-QX", Some("1"), all, true),
+        ("ISOLATE-SECONDARY-QX", Some("1"), &["secondary_use"], false),
+        (
+            "ISOLATE-GENOME-QX",
+            Some("1"),
+            &["secondary_use", "genome"],
+            false,
+        ),
+        ("ISOLATE-WAIVER-QX", Some("2"), &[], false),
+        ("ISOLATE-REFUSED-QX", Some("0"), &[], false),
+        ("ISOLATE-UNKNOWN-QX", Some("99"), &[], false),
+        ("ISOLATE-UNANSWERED-QX", None, &[], false),
+        ("ISOLATE-NOSCOPE-QX", Some("1"), &[], false),
+    ];
+    let mut cases: BTreeMap<&str, String> = BTreeMap::new();
+    for (marker, status, scope, withdrawn) in fixtures {
+        let case = d.store.create_case("icrown-core", &[]).unwrap();
+        if let Some(status) = status {
+            d.set(&case, "consent_status", json!(status), None);
+        }
+        if !scope.is_empty() {
+            d.set(&case, "consent_scope", json!(scope), None);
+        }
+        if *withdrawn {
+            d.set(&case, "consent_withdrawn", json!(true), None);
+            d.set(&case, "consent_withdrawal_date", json!("2025-03-20"), None);
+        }
+        marker_row(&mut d, &case, marker);
+        cases.insert(marker, case);
+    }
+    d.sync().unwrap();
+    let recipient = "Uni Tokyo";
+
+    for format in ["csv", "odm", "fhir"] {
+        // The ordinary export holds every case.
+        let plain = server.admin_get(&format!("/api/exports/{format}"));
+        assert_eq!(plain.status, 200, "{:?}", plain.body);
+        let bytes = export_bytes(format, &plain.raw);
+        for (marker, case) in &cases {
+            assert!(
+                holds(&bytes, marker),
+                "{format}: {marker} not in the plain export"
+            );
+            assert!(
+                holds(&bytes, case),
+                "{format}: {case} not in the plain export"
+            );
+        }
+        assert_eq!(case_keys(format, &plain.raw).len(), fixtures.len());
+
+        for (purpose, expected) in [
+            (
+                "",
+                &[
+                    "ISOLATE-SECONDARY-QX",
+                    "ISOLATE-GENOME-QX",
+                    "ISOLATE-WAIVER-QX",
+                ][..],
+            ),
+            (
+                "&purpose=secondary_use",
+                &[
+                    "ISOLATE-SECONDARY-QX",
+                    "ISOLATE-GENOME-QX",
+                    "ISOLATE-WAIVER-QX",
+                ][..],
+            ),
+            ("&purpose=genome", &["ISOLATE-GENOME-QX"][..]),
+            ("&purpose=secondary_use,genome", &["ISOLATE-GENOME-QX"][..]),
+            ("&purpose=genome,jp_de_transfer", &[][..]),
+            ("&purpose=companies", &[][..]),
+        ] {
+            let r = server.admin_get(&format!(
+                "/api/exports/{format}?research=true&recipient=Uni%20Tokyo{purpose}"
+            ));
+            assert_eq!(r.status, 200, "{format}{purpose}: {:?}", r.body);
+            assert_valid(format, &r.raw);
+            let bytes = export_bytes(format, &r.raw);
+            for (marker, case) in &cases {
+                let key = pseudonym_of(recipient, case);
+                let wanted = expected.contains(marker);
+                assert_eq!(
+                    holds(&bytes, marker),
+                    wanted,
+                    "{format}{purpose}: {marker} held: {}",
+                    !wanted
+                );
+                assert_eq!(
+                    holds(&bytes, &key),
+                    wanted,
+                    "{format}{purpose}: {marker}'s pseudonym"
+                );
+                assert!(!holds(&bytes, case), "{format}{purpose}: a case id");
+            }
+            let mut keys: Vec<String> = expected
+                .iter()
+                .map(|m| pseudonym_of(recipient, &cases[m]))
+                .collect();
+            keys.sort();
+            assert_eq!(case_keys(format, &r.raw), keys, "{format}{purpose}");
+        }
+    }
+
+    // Purposes are the consent form's; options of research exports need research=true.
+    for (query, says) in [
+        ("research=true&recipient=x&purpose=marketing", "marketing"),
+        ("purpose=genome", "research"),
+        ("date_shift=true", "research"),
+        ("quasi=include", "research"),
+        ("research=true&recipient=x&quasi=maybe", "include"),
+        ("research=true&recipient=x&date_shift=yes", "date_shift"),
+    ] {
+        let r = server.admin_get(&format!("/api/exports/csv?{query}"));
+        assert_eq!((r.status, r.code()), (400, "bad_request"), "{query}");
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{query}: {message}");
+    }
+}
+
+#[test]
+fn research_exports_show_ages_of_90_and_over_as_90_plus_in_every_format() {
+    let server = TestServer::start(&crate::backend(), "export-age");
+    server.site("site-g");
+    let mut d = device(&server, "site-g", "export-age-d");
+    // 93 at admission from the date of birth, 93 entered too (the audit trail holds it).
+    let old = d.store.create_case("icrown-core", &[]).unwrap();
+    consent(&mut d, &old, &["secondary_use"]);
+    d.set(&old, "date_of_birth", json!("1931-11-02"), None);
+    d.set(&old, "admission_date", json!("2025-03-14"), None);
+    d.set(&old, "age_years", json!(93), None);
+    // 91 entered, no date of birth.
+    let entered = d.store.create_case("icrown-core", &[]).unwrap();
+    consent(&mut d, &entered, &["secondary_use"]);
+    d.set(&entered, "age_years", json!(91), None);
+    // 90 on the day of admission; 89 entered a day too early.
+    let ninety = d.store.create_case("icrown-core", &[]).unwrap();
+    consent(&mut d, &ninety, &["secondary_use"]);
+    d.set(&ninety, "date_of_birth", json!("1935-03-14"), None);
+    d.set(&ninety, "admission_date", json!("2025-03-14"), None);
+    d.set(&ninety, "age_years", json!(89), None);
+    // 45: as a number, still text in a research export.
+    let young = d.store.create_case("icrown-core", &[]).unwrap();
+    consent(&mut d, &young, &["secondary_use"]);
+    d.set(&young, "age_years", json!(45), None);
+    d.sync().unwrap();
+    let recipient = "Uni Tokyo";
+    let expected: BTreeMap<String, &str> = [
+        (pseudonym_of(recipient, &old), "90+"),
+        (pseudonym_of(recipient, &entered), "90+"),
+        (pseudonym_of(recipient, &ninety), "90+"),
+        (pseudonym_of(recipient, &young), "45"),
+    ]
+    .into_iter()
+    .collect();
+    let ages = ["93".to_string(), "91".to_string()];
+
+    for format in ["csv", "odm", "fhir"] {
+        let plain = server.admin_get(&format!("/api/exports/{format}"));
+        let found = leaks(&export_bytes(format, &plain.raw), &ages);
+        assert_eq!(
+            found,
+            ["93", "91"],
+            "{format}: the plain export holds the ages"
+        );
+
+        let r = server.admin_get(&format!(
+            "/api/exports/{format}?research=true&recipient=Uni%20Tokyo"
+        ));
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let bytes = export_bytes(format, &r.raw);
+        let found = leaks(&bytes, &ages);
+        assert!(
+            found.is_empty(),
+            "{format}: the research export holds {found:?}"
+        );
+        assert!(holds(&bytes, "90+"), "{format}");
+        let summary = assert_valid(format, &r.raw);
+        let shown: BTreeMap<String, String> = match format {
+            "csv" => {
+                let files = unzip(&r.raw);
+                let cases = &files["cases.csv"];
+                let col = cases[0].iter().position(|h| h == "age_years").unwrap();
+                cases[1..]
+                    .iter()
+                    .map(|row| (row[0].clone(), row[col].clone()))
+                    .collect()
+            }
+            "odm" => {
+                let elements = parse_xml(&r.raw);
+                let def = find(&elements, "ItemDef", "OID", "I.age_years")[0];
+                assert_eq!(def.attrs["DataType"], "text");
+                assert_eq!(def.attrs["Length"], "3");
+                assert!(
+                    !after(&elements, def, "ItemDef")
+                        .iter()
+                        .any(|e| e.name == "RangeCheck")
+                );
+                let mut shown = BTreeMap::new();
+                for subject in elements.iter().filter(|e| e.name == "SubjectData") {
+                    let values: Vec<&str> = after(&elements, subject, "SubjectData")
+                        .iter()
+                        .filter(|e| e.name == "ItemData" && e.attrs["ItemOID"] == "I.age_years")
+                        .map(|e| e.attrs["Value"].as_str())
+                        .collect();
+                    // Every value of the audit trail is top-coded too: 93 entered is 90+.
+                    assert!(
+                        values.iter().all(|v| ["90+", "89", "45"].contains(v)),
+                        "{values:?}"
+                    );
+                    shown.insert(
+                        subject.attrs["SubjectKey"].clone(),
+                        values.last().unwrap().to_string(),
+                    );
+                }
+                shown
+            }
+            _ => {
+                let bundle: serde_json::Value = serde_json::from_slice(&r.raw).unwrap();
+                let mut items = Vec::new();
+                fhir_items(
+                    &fhir_entries(&bundle, "Questionnaire")[0]["item"],
+                    &mut items,
+                );
+                let item = items.iter().find(|i| i["linkId"] == "age_years").unwrap();
+                assert_eq!(item["type"], "string");
+                assert_eq!(item["maxLength"], 3);
+                assert!(summary.unwrap()["answers"].as_u64().unwrap() > 4);
+                fhir_entries(&bundle, "QuestionnaireResponse")
+                    .iter()
+                    .map(|qr| {
+                        let mut answered = Vec::new();
+                        fhir_items(&qr["item"], &mut answered);
+                        let age = answered
+                            .iter()
+                            .find(|i| i["linkId"] == "age_years")
+                            .unwrap();
+                        (
+                            qr["id"].as_str().unwrap().to_string(),
+                            age["answer"][0]["valueString"]
+                                .as_str()
+                                .unwrap()
+                                .to_string(),
+                        )
+                    })
+                    .collect()
+            }
+        };
+        let shown: BTreeMap<String, &str> =
+            shown.iter().map(|(k, v)| (k.clone(), v.as_str())).collect();
+        assert_eq!(shown, expected, "{format}");
+    }
+}
+
+/// The full dates of the date-shift fixture: none may appear in a date-shifted export.
+const CASE_A_DATES: &[&str] = &[
+    "2025-03-14", // admission
+    "2025-03-10", // onset
+    "2025-03-29", // outcome
+    "2024-10-01", // last vaccine
+    "2025-03-15", // lab
+    "2025-03-13", // specimen
+    "2025-03-16", // medication start
+    "2025-03-21", // medication end
+    "2025-03-01", // travel end
+];
+const CASE_B_DATES: &[&str] = &["2025-04-02", "2025-03-30", "2025-04-11"];
+
+/// `date` (a full date, or the date of a date-time) moved by `days`.
+fn moved(date: &str, days: i64) -> String {
+    let (day, rest) = date.split_at(10);
+    let d = wardcrf_core::PartialDate::parse(day).unwrap();
+    let shifted =
+        wardcrf_core::PartialDate::from_days_since_epoch(d.days_since_epoch().unwrap() + days)
+            .unwrap();
+    format!("{shifted}{rest}")
+}
+
+/// Days from `a` to `b` (full dates, or the dates of date-times).
+fn days_between(a: &str, b: &str) -> i64 {
+    let day = |s: &str| {
+        wardcrf_core::PartialDate::parse(&s[..10])
+            .unwrap()
+            .days_since_epoch()
+            .unwrap()
+    };
+    day(b) - day(a)
+}
+
+#[test]
+fn date_shifted_research_exports_hold_no_real_date_of_a_case_and_keep_its_intervals() {
+    let server = TestServer::start(&crate::backend(), "export-dateshift");
+    server.site("site-s");
+    let mut d = device(&server, "site-s", "export-dateshift-d");
+    let a = d.store.create_case("icrown-core", &[]).unwrap();
+    consent(&mut d, &a, &["secondary_use"]);
+    d.set(&a, "admission_date", json!("2025-03-14"), None);
+    d.set(&a, "symptom_onset_date", json!("2025-03-10"), None);
+    d.set(&a, "outcome", json!("1"), None);
+    d.set(&a, "outcome_date", json!("2025-03-29"), None);
+    d.set(&a, "vs_datetime", json!("2025-03-14T08:30+09:00"), None);
+    d.set(&a, "vs_hr", json!(101), None);
+    d.set(&a, "prior_covid19", json!("1"), None);
+    d.set(&a, "prior_covid19_date", json!("2023-11"), None);
+    d.set(&a, "covid19_vaccinated", json!("1"), None);
+    d.set(&a, "covid19_last_vaccine_date", json!("2024-10-01"), None);
+    let mut lab = serde_json::Map::new();
+    lab.insert("lab_datetime".into(), json!("2025-03-15T07:05Z"));
+    lab.insert("lab_crp".into(), json!(12.5));
+    d.store.add_row(&a, "labs", &lab, None).unwrap();
+    let mut test = serde_json::Map::new();
+    test.insert("test_collection_date".into(), json!("2025-03-13"));
+    test.insert("test_pathogen".into(), json!("influenza_a"));
+    test.insert("test_result".into(), json!("1"));
+    d.store.add_row(&a, "pathogen_tests", &test, None).unwrap();
+    let mut med = serde_json::Map::new();
+    med.insert("med_class".into(), json!("8"));
+    med.insert("med_start_date".into(), json!("2025-03-16"));
+    med.insert("med_end_date".into(), json!("2025-03-21"));
+    d.store.add_row(&a, "medications", &med, None).unwrap();
+    d.set(&a, "travel_14d", json!("1"), None);
+    let mut travel = serde_json::Map::new();
+    travel.insert("travel_country".into(), json!("TH"));
+    travel.insert("travel_start_date".into(), json!("2025-02"));
+    travel.insert("travel_end_date".into(), json!("2025-03-01"));
+    d.store.add_row(&a, "travel", &travel, None).unwrap();
+    let b = d.store.create_case("icrown-core", &[]).unwrap();
+    consent(&mut d, &b, &["secondary_use"]);
+    d.set(&b, "admission_date", json!("2025-04-02"), None);
+    d.set(&b, "symptom_onset_date", json!("2025-03-30"), None);
+    d.set(&b, "outcome", json!("1"), None);
+    d.set(&b, "outcome_date", json!("2025-04-11"), None);
+    d.set(&b, "vs_datetime", json!("2025-04-02T21:15Z"), None);
+    d.set(&b, "vs_hr", json!(77), None);
+    d.sync().unwrap();
+
+    // The dates of the audit trail: the days the changes were made.
+    let plain_odm = server.admin_get("/api/exports/odm");
+    let plain = parse_xml(&plain_odm.raw);
+    let stamps = |elements: &[El], case: &str| -> Vec<String> {
+        let subject = find(elements, "SubjectData", "SubjectKey", case)[0];
+        after(elements, subject, "SubjectData")
+            .iter()
+            .filter(|e| e.name == "DateTimeStamp")
+            .map(|e| e.text.clone())
+            .collect()
+    };
+    let (stamps_a, stamps_b) = (stamps(&plain, &a), stamps(&plain, &b));
+    assert!(!stamps_a.is_empty() && !stamps_b.is_empty());
+    let mut real: Vec<String> = CASE_A_DATES
+        .iter()
+        .chain(CASE_B_DATES)
+        .map(|s| s.to_string())
+        .collect();
+    real.extend(
+        stamps_a
+            .iter()
+            .chain(&stamps_b)
+            .map(|s| s[..10].to_string()),
+    );
+    real.sort();
+    real.dedup();
+    // A recipient for whom no moved date happens to fall on a real one (a coincidence, not a
+    // leak, but it would make the scan below fail).
+    let recipient = (1..)
+        .map(|i| format!("Uni Tokyo {i}"))
+        .find(|r| {
+            let (oa, ob) = (day_offset_of(r, &a), day_offset_of(r, &b));
+            CASE_A_DATES
+                .iter()
+                .map(|s| moved(s, oa))
+                .chain(CASE_B_DATES.iter().map(|s| moved(s, ob)))
+                .chain(stamps_a.iter().map(|s| moved(&s[..10], oa)))
+                .chain(stamps_b.iter().map(|s| moved(&s[..10], ob)))
+                .all(|m| !real.contains(&m))
+        })
+        .unwrap();
+    let (off_a, off_b) = (day_offset_of(&recipient, &a), day_offset_of(&recipient, &b));
+    for off in [off_a, off_b] {
+        assert!(off != 0 && (-180..=180).contains(&off), "{off}");
+    }
+    let (key_a, key_b) = (pseudonym_of(&recipient, &a), pseudonym_of(&recipient, &b));
+    let query = format!(
+        "research=true&recipient={}&date_shift=true",
+        recipient.replace(' ', "%20")
+    );
+
+    for format in ["csv", "odm", "fhir"] {
+        let r = server.admin_get(&format!("/api/exports/{format}?{query}"));
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_valid(format, &r.raw);
+        let bytes = export_bytes(format, &r.raw);
+        // No real date of either case, in any form: as a date, in a date-time, in a time stamp.
+        let found = leaks(&bytes, &real);
+        assert!(found.is_empty(), "{format}: the export holds {found:?}");
+        assert_eq!(case_keys(format, &r.raw), sorted(&[&key_a, &key_b]));
+
+        // Each date where it belongs, moved by its case's offset.
+        let shown: BTreeMap<(String, String), String> = match format {
+            "csv" => {
+                let files = unzip(&r.raw);
+                let mut shown = BTreeMap::new();
+                for (file, fields) in [
+                    (
+                        "cases.csv",
+                        &[
+                            "admission_date",
+                            "symptom_onset_date",
+                            "outcome_date",
+                            "vs_datetime",
+                            "covid19_last_vaccine_date",
+                            "prior_covid19_date",
+                        ][..],
+                    ),
+                    ("labs.csv", &["lab_datetime"][..]),
+                    ("pathogen_tests.csv", &["test_collection_date"][..]),
+                    ("medications.csv", &["med_start_date", "med_end_date"][..]),
+                    ("travel.csv", &["travel_start_date", "travel_end_date"][..]),
+                ] {
+                    let rows = &files[file];
+                    for row in &rows[1..] {
+                        let case = if row[0] == key_a { "a" } else { "b" };
+                        for field in fields {
+                            let col = rows[0].iter().position(|h| h == field).unwrap();
+                            shown.insert((case.to_string(), field.to_string()), row[col].clone());
+                        }
+                    }
+                }
+                shown
+            }
+            "odm" => {
+                let elements = parse_xml(&r.raw);
+                let mut shown = BTreeMap::new();
+                for (case, key) in [("a", &key_a), ("b", &key_b)] {
+                    let subject = find(&elements, "SubjectData", "SubjectKey", key)[0];
+                    for e in after(&elements, subject, "SubjectData") {
+                        if e.name == "ItemData"
+                            && let Some(v) = e.attrs.get("Value")
+                        {
+                            let field = e.attrs["ItemOID"].trim_start_matches("I.");
+                            shown.insert((case.to_string(), field.to_string()), v.clone());
+                        }
+                    }
+                    // Every time stamp of the audit trail moved by the case's offset.
+                    let offset = if case == "a" { off_a } else { off_b };
+                    let real_stamps = if case == "a" { &stamps_a } else { &stamps_b };
+                    for stamp in stamps(&elements, key) {
+                        assert!(
+                            real_stamps.contains(&moved(&stamp, -offset)),
+                            "{stamp} is no real time stamp moved by {offset}"
+                        );
+                    }
+                }
+                shown
+            }
+            _ => {
+                let bundle: serde_json::Value = serde_json::from_slice(&r.raw).unwrap();
+                let plain_fhir: serde_json::Value =
+                    serde_json::from_slice(&server.admin_get("/api/exports/fhir").raw).unwrap();
+                let mut shown = BTreeMap::new();
+                for (case, key, id) in [("a", &key_a, &a), ("b", &key_b, &b)] {
+                    let qr = fhir_entries(&bundle, "QuestionnaireResponse")
+                        .into_iter()
+                        .find(|q| q["id"] == key.as_str())
+                        .unwrap();
+                    let mut answered = Vec::new();
+                    fhir_items(&qr["item"], &mut answered);
+                    for item in answered {
+                        let answer = &item["answer"][0];
+                        let value = answer["valueDate"]
+                            .as_str()
+                            .or(answer["valueDateTime"].as_str());
+                        if let Some(v) = value {
+                            let field = item["linkId"].as_str().unwrap().to_string();
+                            // A date-time without offset is a date; as entered in originalText.
+                            let entered = answer["_valueDateTime"]["extension"][0]["valueString"]
+                                .as_str()
+                                .unwrap_or(v);
+                            shown.insert((case.to_string(), field), entered.to_string());
+                        }
+                    }
+                    // authored: the repository's last update, moved too.
+                    let plain_qr = fhir_entries(&plain_fhir, "QuestionnaireResponse")
+                        .into_iter()
+                        .find(|q| q["id"] == id.as_str())
+                        .unwrap();
+                    let offset = if case == "a" { off_a } else { off_b };
+                    assert_eq!(
+                        qr["authored"].as_str().unwrap(),
+                        moved(plain_qr["authored"].as_str().unwrap(), offset)
+                    );
+                }
+                // The Observations' times are the moved ones.
+                for o in fhir_entries(&bundle, "Observation") {
+                    let t = o["effectiveDateTime"].as_str().unwrap();
+                    assert!(!real.contains(&t[..10].to_string()), "{t}");
+                }
+                let pathogen = fhir_entries(&bundle, "Observation")
+                    .into_iter()
+                    .find(|o| o["code"]["coding"][0]["code"] == "influenza_a")
+                    .unwrap();
+                assert_eq!(
+                    pathogen["effectiveDateTime"].as_str().unwrap(),
+                    moved("2025-03-13", off_a)
+                );
+                shown
+            }
+        };
+        let get = |case: &str, field: &str| -> Option<&str> {
+            shown
+                .get(&(case.to_string(), field.to_string()))
+                .map(String::as_str)
+                .filter(|v| !v.is_empty())
+        };
+        for (field, date) in [
+            ("admission_date", "2025-03-14"),
+            ("symptom_onset_date", "2025-03-10"),
+            ("outcome_date", "2025-03-29"),
+            ("vs_datetime", "2025-03-14T08:30+09:00"),
+            ("covid19_last_vaccine_date", "2024-10-01"),
+            ("lab_datetime", "2025-03-15T07:05Z"),
+            ("test_collection_date", "2025-03-13"),
+            ("med_start_date", "2025-03-16"),
+            ("med_end_date", "2025-03-21"),
+            ("travel_end_date", "2025-03-01"),
+        ] {
+            let want = moved(date, off_a);
+            let got = get("a", field).unwrap_or_else(|| panic!("{format}: no {field}"));
+            // FHIR writes a date-time with its seconds.
+            assert_eq!(
+                got.replace(":00+", "+").replace(":00Z", "Z"),
+                want.replace(":00+", "+").replace(":00Z", "Z"),
+                "{format}: {field}"
+            );
+        }
+        for (field, date) in [
+            ("admission_date", "2025-04-02"),
+            ("symptom_onset_date", "2025-03-30"),
+            ("outcome_date", "2025-04-11"),
+        ] {
+            assert_eq!(
+                get("b", field),
+                Some(moved(date, off_b).as_str()),
+                "{format}: {field}"
+            );
+        }
+        // Intervals within a case survive.
+        for case in ["a", "b"] {
+            let admission = get(case, "admission_date").unwrap();
+            let onset = get(case, "symptom_onset_date").unwrap();
+            let outcome = get(case, "outcome_date").unwrap();
+            let want = if case == "a" { (4, 15) } else { (3, 9) };
+            assert_eq!(
+                (
+                    days_between(onset, admission),
+                    days_between(admission, outcome)
+                ),
+                want,
+                "{format}: case {case}"
+            );
+        }
+        // Partial dates cannot move by whole days: they are left out.
+        for field in ["prior_covid19_date", "travel_start_date"] {
+            assert_eq!(get("a", field), None, "{format}: {field}");
+        }
+    }
+
+    // Without date shift the dates are as entered, partial dates included.
+    let r = server.admin_get("/api/exports/csv?research=true&recipient=Uni%20Tokyo");
+    let files = unzip(&r.raw);
+    let cases = &files["cases.csv"];
+    let col = |h: &str| cases[0].iter().position(|c| c == h).unwrap();
+    let row = cases[1..]
+        .iter()
+        .find(|row| row[0] == pseudonym_of("Uni Tokyo", &a))
+        .unwrap();
+    assert_eq!(row[col("admission_date")], "2025-03-14");
+    assert_eq!(row[col("prior_covid19_date")], "2023-11");
+}
+
+#[test]
+fn quasi_identifying_fields_are_left_out_of_research_exports_unless_asked_for() {
+    let server = TestServer::start(&crate::backend(), "export-quasi");
+    server.site("site-q");
+    let mut d = device(&server, "site-q", "export-quasi-d");
+    let case = d.store.create_case("icrown-core", &[]).unwrap();
+    consent(&mut d, &case, &["secondary_use"]);
+    let rare = "Kuru-like prion disease of Okutama QX";
+    d.set(&case, "final_diagnosis", json!("other"), None);
+    d.set(&case, "final_diagnosis_other", json!(rare), None);
+    d.set(&case, "vs_hr", json!(88), None);
+    d.sync().unwrap();
+    for format in ["csv", "odm", "fhir"] {
+        let plain = server.admin_get(&format!("/api/exports/{format}"));
+        assert!(holds(&export_bytes(format, &plain.raw), rare), "{format}");
+        for (quasi, held) in [
+            ("", false),
+            ("&quasi=exclude", false),
+            ("&quasi=include", true),
+        ] {
+            let r = server.admin_get(&format!(
+                "/api/exports/{format}?research=true&recipient=Uni%20Tokyo{quasi}"
+            ));
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            assert_valid(format, &r.raw);
+            let bytes = export_bytes(format, &r.raw);
+            assert_eq!(holds(&bytes, rare), held, "{format}{quasi}: the value");
+            // Its column, ItemDef or item too.
+            let defined = match format {
+                "csv" => unzip(&r.raw)["cases.csv"][0]
+                    .iter()
+                    .any(|h| h == "final_diagnosis_other"),
+                "odm" => !find(
+                    &parse_xml(&r.raw),
+                    "ItemDef",
+                    "OID",
+                    "I.final_diagnosis_other",
+                )
+                .is_empty(),
+                _ => {
+                    let bundle: serde_json::Value = serde_json::from_slice(&r.raw).unwrap();
+                    let mut items = Vec::new();
+                    fhir_items(
+                        &fhir_entries(&bundle, "Questionnaire")[0]["item"],
+                        &mut items,
+                    );
+                    let condition = &fhir_entries(&bundle, "Condition")[0];
+                    assert_eq!(condition["code"]["coding"][0]["code"], "other");
+                    assert_eq!(condition.get("note").is_some(), held);
+                    items.iter().any(|i| i["linkId"] == "final_diagnosis_other")
+                }
+            };
+            assert_eq!(defined, held, "{format}{quasi}: the field");
+            assert!(
+                holds(&bytes, "final_diagnosis"),
+                "{format}: the diagnosis stays"
+            );
+        }
+    }
+}
+
+#[test]
+fn standard_codes_are_odm_aliases_and_fhir_codings_and_each_pathogen_test_has_its_own() {
+    let server = TestServer::start(&crate::backend(), "export-codes");
+    server.site("site-k");
+    let mut d = device(&server, "site-k", "export-codes-d");
+    let case = d.store.create_case("icrown-core", &[]).unwrap();
+    consent(&mut d, &case, &["secondary_use"]);
+    d.set(&case, "final_diagnosis", json!("influenza"), None);
+    for (pathogen, result, date) in [
+        ("influenza_a", "1", "2025-03-13"),
+        ("monkeypox_virus_mpox", "0", "2025-03-14"),
+        ("adenovirus", "99", "2025-03-14"),
+    ] {
+        let mut row = serde_json::Map::new();
+        row.insert("test_collection_date".into(), json!(date));
+        row.insert("test_specimen".into(), json!("12"));
+        row.insert("test_pathogen".into(), json!(pathogen));
+        row.insert("test_method".into(), json!("1"));
+        row.insert("test_result".into(), json!(result));
+        if result == "1" {
+            row.insert("test_ct_value".into(), json!(24.5));
+        }
+        d.store
+            .add_row(&case, "pathogen_tests", &row, None)
+            .unwrap();
+    }
+    d.sync().unwrap();
+    const SNOMED: &str = "http://snomed.info/sct";
+    const ICD10: &str = "http://hl7.org/fhir/sid/icd-10";
+    const ICD10GM: &str = "http://fhir.de/CodeSystem/bfarm/icd-10-gm";
+    const CHOICE_CODING: &str = "urn:wardcrf:fhir:StructureDefinition:choice-coding";
+
+    for research in ["", "?research=true&recipient=Uni%20Tokyo&date_shift=true"] {
+        // FHIR.
+        let r = server.admin_get(&format!("/api/exports/fhir{research}"));
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let summary = fhir_validate(&r.raw).unwrap_or_else(|problems| panic!("{problems}"));
+        assert_eq!(summary["conditions"], 1, "{summary}");
+        assert_eq!(summary["coded_observations"], 3, "{summary}");
+        assert!(
+            summary["standard_codings"][ICD10].as_u64().unwrap() >= 2,
+            "{summary}"
+        );
+        // SARS-CoV-2's codes belong to no test here.
+        assert!(!holds(&r.raw, "94500-6"));
+        let bundle: serde_json::Value = serde_json::from_slice(&r.raw).unwrap();
+        let mut items = Vec::new();
+        fhir_items(
+            &fhir_entries(&bundle, "Questionnaire")[0]["item"],
+            &mut items,
+        );
+        let item = |id: &str| items.iter().find(|i| i["linkId"] == id).unwrap().clone();
+        let option = |id: &str, code: &str| {
+            item(id)["answerOption"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["valueCoding"]["code"] == code)
+                .unwrap()["valueCoding"]
+                .clone()
+        };
+        let extension_codes = |coding: &serde_json::Value| -> Vec<(String, String)> {
+            coding["extension"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["url"] == CHOICE_CODING)
+                .map(|e| {
+                    (
+                        e["valueCoding"]["system"].as_str().unwrap().to_string(),
+                        e["valueCoding"]["code"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        };
+        let pair = |s: &str, c: &str| (s.to_string(), c.to_string());
+        // No code of the field for every pathogen; the organism on each answer option.
+        assert!(item("test_pathogen").get("code").is_none());
+        assert_eq!(
+            extension_codes(&option("test_pathogen", "influenza_a")),
+            [pair(SNOMED, "407479009")]
+        );
+        assert_eq!(
+            extension_codes(&option("test_pathogen", "monkeypox_virus_mpox")),
+            [pair(SNOMED, "59774002")]
+        );
+        assert!(extension_codes(&option("test_pathogen", "adenovirus")).is_empty());
+        assert_eq!(
+            option("test_pathogen", "influenza_a")["system"],
+            "urn:wardcrf:codes:test_pathogen"
+        );
+        assert_eq!(
+            extension_codes(&option("final_diagnosis", "influenza")),
+            [pair(ICD10, "J10"), pair(ICD10GM, "J10")]
+        );
+        assert_eq!(item("vs_temp")["code"][0]["system"], "http://loinc.org");
+        // The answers carry them too.
+        let qr = &fhir_entries(&bundle, "QuestionnaireResponse")[0];
+        let mut answered = Vec::new();
+        fhir_items(&qr["item"], &mut answered);
+        let diagnosis = answered
+            .iter()
+            .find(|i| i["linkId"] == "final_diagnosis")
+            .unwrap();
+        assert_eq!(
+            extension_codes(&diagnosis["answer"][0]["valueCoding"]),
+            [pair(ICD10, "J10"), pair(ICD10GM, "J10")]
+        );
+        let pathogens: Vec<Vec<(String, String)>> = answered
+            .iter()
+            .filter(|i| i["linkId"] == "test_pathogen")
+            .map(|i| extension_codes(&i["answer"][0]["valueCoding"]))
+            .collect();
+        assert_eq!(pathogens.len(), 3);
+        assert!(pathogens.contains(&vec![pair(SNOMED, "59774002")]));
+
+        // An Observation per test, coded by the pathogen tested: never one code for all.
+        let observations = fhir_entries(&bundle, "Observation");
+        let test = |code: &str| {
+            observations
+                .iter()
+                .find(|o| o["code"]["coding"][0]["code"] == code)
+                .unwrap_or_else(|| panic!("no Observation of {code}"))
+                .clone()
+        };
+        let codings = |o: &serde_json::Value| -> Vec<(String, String)> {
+            o["code"]["coding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (
+                        c["system"].as_str().unwrap().to_string(),
+                        c["code"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        };
+        let flu = test("influenza_a");
+        let mpox = test("monkeypox_virus_mpox");
+        let adeno = test("adenovirus");
+        assert_eq!(
+            codings(&flu),
+            [
+                pair("urn:wardcrf:codes:test_pathogen", "influenza_a"),
+                pair(SNOMED, "407479009")
+            ]
+        );
+        assert_eq!(
+            codings(&mpox),
+            [
+                pair("urn:wardcrf:codes:test_pathogen", "monkeypox_virus_mpox"),
+                pair(SNOMED, "59774002")
+            ]
+        );
+        assert_eq!(
+            codings(&adeno),
+            [pair("urn:wardcrf:codes:test_pathogen", "adenovirus")]
+        );
+        assert_ne!(codings(&flu), codings(&mpox));
+        for o in [&flu, &mpox, &adeno] {
+            assert!(!o.to_string().contains("840533007"), "{o}");
+            assert_eq!(o["category"][0]["coding"][0]["code"], "laboratory");
+        }
+        assert_eq!(flu["code"]["text"], "Pathogen tested: Influenza A");
+        assert_eq!(adeno["code"]["text"], "Pathogen tested: Adenovirus");
+        assert_eq!(flu["valueCodeableConcept"]["coding"][0]["code"], "1");
+        assert_eq!(flu["valueCodeableConcept"]["text"], "Detected");
+        assert_eq!(mpox["valueCodeableConcept"]["text"], "Not detected");
+        assert_eq!(flu["method"]["coding"][0]["code"], "1");
+        assert_eq!(flu["component"][0]["valueQuantity"]["value"], 24.5);
+        assert_eq!(flu["component"][0]["valueQuantity"]["code"], "{Ct}");
+        if research.is_empty() {
+            assert_eq!(flu["effectiveDateTime"], "2025-03-13");
+        }
+
+        // The diagnosis as a Condition with its ICD-10 and ICD-10-GM codes.
+        let condition = &fhir_entries(&bundle, "Condition")[0];
+        assert_eq!(
+            codings(condition),
+            [
+                pair("urn:wardcrf:codes:final_diagnosis", "influenza"),
+                pair(ICD10, "J10"),
+                pair(ICD10GM, "J10")
+            ]
+        );
+        assert_eq!(
+            condition["category"][0]["coding"][0]["code"],
+            "encounter-diagnosis"
+        );
+        let key = if research.is_empty() {
+            case.clone()
+        } else {
+            pseudonym_of("Uni Tokyo", &case)
+        };
+        assert_eq!(condition["subject"]["identifier"]["value"], key.as_str());
+        assert_eq!(qr["id"], key.as_str());
+
+        // ODM: an Alias per code, on the CodeListItems of the choices.
+        let r = server.admin_get(&format!("/api/exports/odm{research}"));
+        assert_eq!(r.status, 200);
+        xmllint_schema_check(&r.raw);
+        assert!(!holds(&r.raw, "94500-6"));
+        let elements = parse_xml(&r.raw);
+        let aliases = |list: &str, code: &str| -> Vec<(String, String)> {
+            let cl = find(&elements, "CodeList", "OID", list)[0];
+            let inside = after(&elements, cl, "CodeList");
+            let item = inside
+                .iter()
+                .position(|e| e.name == "CodeListItem" && e.attrs["CodedValue"] == code)
+                .unwrap();
+            inside[item + 1..]
+                .iter()
+                .take_while(|e| e.name != "CodeListItem")
+                .filter(|e| e.name == "Alias")
+                .map(|e| (e.attrs["Context"].clone(), e.attrs["Name"].clone()))
+                .collect()
+        };
+        assert_eq!(
+            aliases("CL.test_pathogen", "influenza_a"),
+            [pair("SNOMED-CT", "407479009")]
+        );
+        assert_eq!(
+            aliases("CL.test_pathogen", "monkeypox_virus_mpox"),
+            [pair("SNOMED-CT", "59774002")]
+        );
+        assert!(aliases("CL.test_pathogen", "adenovirus").is_empty());
+        assert_eq!(
+            aliases("CL.final_diagnosis", "influenza"),
+            [pair("ICD-10", "J10"), pair("ICD-10-GM", "J10")]
+        );
+        let pathogen = find(&elements, "ItemDef", "OID", "I.test_pathogen")[0];
+        let field_aliases: Vec<&str> = after(&elements, pathogen, "ItemDef")
+            .iter()
+            .filter(|e| e.name == "Alias")
+            .map(|e| e.attrs["Context"].as_str())
+            .collect();
+        assert_eq!(field_aliases, ["CDASH"]);
+    }
 }

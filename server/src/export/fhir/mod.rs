@@ -8,10 +8,22 @@
 //!   Types: text → string (with maxLength), integer → integer, decimal → decimal, date → date
 //!   (partial dates are FHIR dates too), datetime → dateTime, boolean → boolean, choice →
 //!   choice with an answerOption per code (a Coding of system `urn:wardcrf:codes:<field>`),
-//!   multichoice → choice with `repeats`. Required fields are `required`; LOINC codes are the
-//!   item's `code`; a UCUM unit is the `questionnaire-unit` extension. Texts are in English
-//!   with the ja and de translations in the `translation` extension on `_text` (and on each
-//!   answer option's `_display`).
+//!   multichoice → choice with `repeats`. Required fields are `required`; the field's standard
+//!   codes (LOINC, SNOMED CT, ICD-10, ICD-10-GM, ATC: [`wardcrf_core::CodeSystem::fhir_uri`])
+//!   are the item's `code`; a UCUM unit is the `questionnaire-unit` extension. Texts are in
+//!   English with the ja and de translations in the `translation` extension on `_text` (and on
+//!   each answer option's `_display`).
+//! - Codes of choices: an answerOption's `valueCoding` holds one Coding, and an answer must be
+//!   one of the options, so the answer option stays the form's own code (system
+//!   `urn:wardcrf:codes:<field>`: what the tablet stored, including choices no standard code
+//!   covers). The choice's standard codes (a pathogen's SNOMED CT organism, a diagnosis's
+//!   ICD-10 and ICD-10-GM codes, a drug's ATC code) are extensions [`CHOICE_CODING_EXTENSION`]
+//!   on that Coding, one `valueCoding` each, in the Questionnaire and in every answer; where
+//!   FHIR takes several codings (a CodeableConcept: the `code` of Observations and Conditions,
+//!   an Observation's value and method) the form's coding comes first and the standard
+//!   codings follow it. A choice the form gives no code is exported by its own code and label
+//!   only; nothing is inferred from a choice's code (`med_name`'s codes look like ATC codes but
+//!   carry no `atc`, so they have no ATC coding).
 //! - Skip logic: every item with a `show_if` keeps its expression in the extension
 //!   [`SHOW_IF_EXTENSION`], and gets `enableWhen` where FHIR can say the same thing: a single
 //!   test of a field against a literal (`=`, `!=`, `<`, `<=`, `>`, `>=`; `in (..)`; `not in
@@ -37,16 +49,42 @@
 //!   `status` preliminary for a draft case and final otherwise, `derivedFrom` its
 //!   QuestionnaireResponse. Blood pressure is two Observations (systolic, diastolic), not the
 //!   85354-9 panel. Observations have no `subject`: the export holds no Patient.
-//!
+//! - An **Observation** per pathogen test (a row of the repeating group `pathogen_tests` naming
+//!   a pathogen of the list; category `laboratory`). The form has no LOINC code per pathogen
+//!   and method (one LOINC for every pathogen was the bug this replaces: SARS-CoV-2's 94500-6
+//!   on an influenza test), so the test is named by what it looked for: `code` holds the
+//!   form's coding of the pathogen tested and, when the form gives one, the SNOMED CT concept
+//!   of the organism (an influenza A test 407479009, an mpox test 59774002, never one code for
+//!   all), with the text `Pathogen tested: <label>`; `valueCodeableConcept` is the result
+//!   (detected, not detected, equivocal, unknown: the form's coding and any standard code of
+//!   the choice), or `dataAbsentReason` unknown without one; `method` the test method;
+//!   `effectiveDateTime` the specimen's collection date; a `component` holds the Ct value in
+//!   UCUM `{Ct}`. A LOINC test code per pathogen and method would be the better `code` once
+//!   the form gives them; the specimen type stays in the response (no Specimen resource).
+//! - A **Condition** per answer of a case-level diagnosis field (a choice field whose choices
+//!   carry ICD-10 or ICD-10-GM codes: `final_diagnosis`): `code` the form's coding, then the
+//!   ICD-10 (`http://hl7.org/fhir/sid/icd-10`) and ICD-10-GM
+//!   (`http://fhir.de/CodeSystem/bfarm/icd-10-gm`) codings, text the label; category
+//!   `encounter-diagnosis`, verification `confirmed`; `subject` the case's patient by
+//!   identifier (the system and value of the response's identifier: R4 requires a subject and
+//!   the export holds no Patient); `evidence` the case's QuestionnaireResponse. A choice without
+//!   codes (`other`) has the form's coding only, and the text of `<field>_other` as a `note`
+//!   when the export holds that field (it is quasi-identifying: not in research exports by
+//!   default).
 //! - A **Provenance** per electronic signature of a case (see `provenances`).
 //!
 //! Entries have `urn:uuid:` fullUrls derived from a SHA-256 of what they are (stable between
 //! exports of the same data).
 //!
-//! A research export has no item for an identifying field (nor an enableWhen naming one), the
-//! recipient's case pseudonym as the response's id and identifier (system
-//! `urn:wardcrf:research-pseudonym`), row pseudonyms as the rows' ids, and fullUrls and
-//! Observation ids derived from the pseudonyms.
+//! A research export has no item for an identifying field, nor for a quasi-identifying one
+//! unless asked (nor an enableWhen naming one), the recipient's case pseudonym as the
+//! response's id and identifier (system `urn:wardcrf:research-pseudonym`) and the Conditions'
+//! subject, row pseudonyms as the rows' ids, and fullUrls and resource ids derived from the
+//! pseudonyms. Its age item (`age_years`) is a `string` of at most 3 characters answered with
+//! `valueString` (`62`, `90+`: the age top-coded), without the unit extension; a condition
+//! comparing the age with a number keeps only its expression extension. With date shift, the
+//! dates of a case's answers, `authored`, `effectiveDateTime` and the Provenance times move by
+//! the case's offset (see [`super`]); the Bundle's timestamp is the export's own time.
 
 mod findings;
 mod questionnaire;

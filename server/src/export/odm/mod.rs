@@ -8,7 +8,10 @@
 //!   `Repeating="No"`) and `IG.GRP.<group>` (each repeating group, `Repeating="Yes"`) → ItemDef
 //!   `I.<field>` with Description (help), Question (label) in en/ja/de, MeasurementUnitRef,
 //!   RangeCheck (`SoftHard="Hard"` for hard limits, `"Soft"` for soft ones), CodeListRef and
-//!   Alias (`LOINC`, `CDASH`); CodeList `CL.<field>` with Decode en/ja/de per choice.
+//!   an Alias per standard code (`Context` `LOINC`, `SNOMED-CT`, `ICD-10`, `ICD-10-GM`, `ATC`)
+//!   then `CDASH`; CodeList `CL.<field>` with, per choice, a CodeListItem holding its Decode
+//!   en/ja/de and an Alias per standard code of the choice (ODM 1.3.2 allows Alias after
+//!   Decode in a CodeListItem).
 //!   DataTypes: text → text, integer → integer, decimal → float (ODM has no decimal), date →
 //!   date (partialDate for fields that accept partial dates), datetime → datetime, choice →
 //!   text with its CodeList, multichoice → text holding the codes joined by `;` (no
@@ -46,6 +49,12 @@
 //! device (`USR.<pseudonym>`, `LOC.DEV.<pseudonym>`), and audit records without
 //! ReasonForChange (free text) and SourceID (the change hash, the same in every export). The
 //! age at admission computed from the date of birth is a closing `Upsert` without audit record.
+//! The age is top-coded (`90+`, in the audit trail too): its ItemDef is DataType `text`,
+//! Length 3, without range checks. Quasi-identifying fields are left out like identifying
+//! ones unless the export asks for them. With date shift, values and the DateTimeStamps of
+//! audit records and signatures move by the case's offset; the document's CreationDateTime
+//! and AdminData's EffectiveDate are the export's own time. Cases whose consent does not cover
+//! the export are not in the file (nor their users, devices and sites in AdminData).
 //!
 //! AdminData must precede ClinicalData, but its users and devices are known only once every
 //! case is read: ClinicalData is written to an anonymous temporary file first and copied
