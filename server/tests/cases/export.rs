@@ -2121,7 +2121,14 @@ fn standard_codes_are_odm_aliases_and_fhir_codings_and_each_pathogen_test_has_it
             .add_row(&case, "pathogen_tests", &row, None)
             .unwrap();
     }
+    let mut med = serde_json::Map::new();
+    med.insert("med_class".into(), json!("8"));
+    med.insert("med_name".into(), json!("J05AB16"));
+    med.insert("med_route".into(), json!("2"));
+    med.insert("med_start_date".into(), json!("2025-03-14"));
+    d.store.add_row(&case, "medications", &med, None).unwrap();
     d.sync().unwrap();
+    const ATC: &str = "http://www.whocc.no/atc";
     const SNOMED: &str = "http://snomed.info/sct";
     const ICD10: &str = "http://hl7.org/fhir/sid/icd-10";
     const ICD10GM: &str = "http://fhir.de/CodeSystem/bfarm/icd-10-gm";
@@ -2191,6 +2198,10 @@ fn standard_codes_are_odm_aliases_and_fhir_codings_and_each_pathogen_test_has_it
             [pair(ICD10, "J10"), pair(ICD10GM, "J10")]
         );
         assert_eq!(item("vs_temp")["code"][0]["system"], "http://loinc.org");
+        assert_eq!(
+            extension_codes(&option("med_name", "J05AB16")),
+            [pair(ATC, "J05AB16")]
+        );
         // The answers carry them too.
         let qr = &fhir_entries(&bundle, "QuestionnaireResponse")[0];
         let mut answered = Vec::new();
@@ -2202,6 +2213,11 @@ fn standard_codes_are_odm_aliases_and_fhir_codings_and_each_pathogen_test_has_it
         assert_eq!(
             extension_codes(&diagnosis["answer"][0]["valueCoding"]),
             [pair(ICD10, "J10"), pair(ICD10GM, "J10")]
+        );
+        let drug = answered.iter().find(|i| i["linkId"] == "med_name").unwrap();
+        assert_eq!(
+            extension_codes(&drug["answer"][0]["valueCoding"]),
+            [pair(ATC, "J05AB16")]
         );
         let pathogens: Vec<Vec<(String, String)>> = answered
             .iter()
@@ -2326,6 +2342,7 @@ fn standard_codes_are_odm_aliases_and_fhir_codings_and_each_pathogen_test_has_it
             aliases("CL.final_diagnosis", "influenza"),
             [pair("ICD-10", "J10"), pair("ICD-10-GM", "J10")]
         );
+        assert_eq!(aliases("CL.med_name", "J05AB16"), [pair("ATC", "J05AB16")]);
         let pathogen = find(&elements, "ItemDef", "OID", "I.test_pathogen")[0];
         let field_aliases: Vec<&str> = after(&elements, pathogen, "ItemDef")
             .iter()

@@ -22,8 +22,8 @@
 //!   FHIR takes several codings (a CodeableConcept: the `code` of Observations and Conditions,
 //!   an Observation's value and method) the form's coding comes first and the standard
 //!   codings follow it. A choice the form gives no code is exported by its own code and label
-//!   only; nothing is inferred from a choice's code (`med_name`'s codes look like ATC codes but
-//!   carry no `atc`, so they have no ATC coding).
+//!   only; nothing is inferred from a choice's code (a `med_name` code that looks like an ATC
+//!   code has an ATC coding only when the choice carries `codes.atc`).
 //! - Skip logic: every item with a `show_if` keeps its expression in the extension
 //!   [`SHOW_IF_EXTENSION`], and gets `enableWhen` where FHIR can say the same thing: a single
 //!   test of a field against a literal (`=`, `!=`, `<`, `<=`, `>`, `>=`; `in (..)`; `not in
