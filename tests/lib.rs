@@ -12,6 +12,9 @@
 //!   attribution, wrong credentials, PIN lock-out, a signature, recovery, deactivation.
 //! - `sync_during_edits.rs`: a tablet edits cases while its sync is in flight; the edits are
 //!   kept and reach the repository and another tablet with the next sync.
+//! - `older_form_version.rs`: a case of an earlier core-form version (a committed store
+//!   written by that version) syncs, is read as the current form reads it, and moves to the
+//!   current version in one audited change that reaches every device.
 //! - `common/`: the repository on either backend, devices, and the fault-injecting proxy.
 //!
 //! This crate has no code of its own; `tests/run` is the command that runs every suite.

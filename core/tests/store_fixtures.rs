@@ -84,3 +84,61 @@ fn a_version_1_store_still_opens_and_reads_the_same() {
     drop(s);
     std::fs::remove_dir_all(&copy).unwrap();
 }
+
+/// A store written by the version whose core form was 1.0.0, holding baricitinib under its
+/// old ATC code (L04AA37). Written once by that version's code (commit 29ee28c); never anew.
+fn forms_1_0_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-forms-1.0")
+}
+
+#[test]
+fn a_case_of_form_version_1_0_opens_reads_as_current_and_moves_with_an_audit_entry() {
+    let copy = std::env::temp_dir().join(format!("wardcrf-forms-1.0-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&copy);
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(
+        forms_1_0_fixture().join("wardcrf.db"),
+        copy.join("wardcrf.db"),
+    )
+    .unwrap();
+    let mut s = CaseStore::open(&copy, &Passphrase::new("fixture passphrase forms 1.0")).unwrap();
+    s.sign_in_for_tests("nurse").unwrap();
+    let cases = s.list(&CaseFilter::default()).unwrap();
+    assert_eq!(cases.len(), 1);
+    let id = cases[0].case_id.clone();
+    // It opens as it was entered, read as the current form reads it: no unknown code.
+    let view = s.case(&id).unwrap();
+    assert_eq!(view.form_version, "1.0.0");
+    let meds = view.values["medications"].as_array().unwrap();
+    assert!(meds.iter().any(|m| m["med_name"] == "L04AF02"), "{meds:?}");
+    assert!(!meds.iter().any(|m| m["med_name"] == "L04AA37"));
+    let session = s.session(&id).unwrap();
+    assert!(
+        session.fields().all(|f| f.errors.is_empty()),
+        "an old case validates under the new form"
+    );
+    // Moving it is one audited change, made by the signed-in nurse.
+    s.sign_in_for_tests("nurse-b").unwrap();
+    let up = s.upgrade_form(&id).unwrap().expect("the case is behind");
+    assert_eq!((up.from.as_str(), up.to.as_str()), ("1.0.0", "1.1.0"));
+    assert_eq!(up.recoded.len(), 1);
+    assert_eq!(s.case(&id).unwrap().form_version, "1.1.0");
+    let history = s.history(&id, Some("med_name")).unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.op, "upgrade_form");
+    assert_eq!(last.user, "nurse-b");
+    assert_eq!(
+        (last.old.as_ref().unwrap(), last.new.as_ref().unwrap()),
+        (&json!("L04AA37"), &json!("L04AF02"))
+    );
+    assert!(last.reason.as_deref().unwrap().contains("L04AF02"));
+    let all = s.history(&id, None).unwrap();
+    assert!(
+        all.iter()
+            .any(|h| h.op == "upgrade_form" && h.new == Some(json!({"form_version": "1.1.0"})))
+    );
+    // Moved once: the next call finds nothing to do, and the values are unchanged.
+    assert!(s.upgrade_form(&id).unwrap().is_none());
+    drop(s);
+    std::fs::remove_dir_all(&copy).unwrap();
+}

@@ -121,6 +121,23 @@ pub struct ChangeNote {
     /// The values one change cleared together ([`CLEAR_HIDDEN_OP`]), each with its path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cleared: Vec<ClearedValue>,
+    /// The values a form upgrade recoded ([`UPGRADE_FORM_OP`]), each with its path, old and
+    /// new value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recoded: Vec<RecodedValue>,
+}
+
+/// The operation of a change that moves a case to a newer version of its form; the history
+/// shows one entry per recoded value and one for the version.
+pub const UPGRADE_FORM_OP: &str = "upgrade_form";
+
+/// A value a form upgrade recoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecodedValue {
+    #[serde(flatten)]
+    pub path: FieldPath,
+    pub old: Json,
+    pub new: Json,
 }
 
 /// The operation of a change that clears the values left in fields the answers now hide; the
@@ -150,6 +167,7 @@ impl ChangeNote {
             old: None,
             new: None,
             cleared: Vec::new(),
+            recoded: Vec::new(),
         }
     }
 
@@ -468,6 +486,35 @@ impl CaseDoc {
         Ok(())
     }
 
+    /// Moves the case to another version of its form in one change: the recoded values and
+    /// the recorded `form_version` together. The note is the change's; each value's history
+    /// shows it with the value's old and new code.
+    pub fn upgrade_form(
+        &mut self,
+        recoded: &[(FieldPath, Json)],
+        version: &str,
+        note: &ChangeNote,
+        time: i64,
+    ) -> Result<(), DocError> {
+        for (path, new) in recoded {
+            let obj = self
+                .locate(path)
+                .ok_or_else(|| DocError::Damaged("the row or value map is missing".into()))?;
+            self.doc.delete(&obj, path.field.as_str())?;
+            self.doc.put(&obj, path.field.as_str(), new.to_string())?;
+        }
+        let case = self
+            .map(&ROOT, "case")
+            .ok_or_else(|| DocError::Damaged("no case map".into()))?;
+        self.doc.put(
+            &case,
+            "form_version",
+            Json::String(version.into()).to_string(),
+        )?;
+        self.commit(note, time);
+        Ok(())
+    }
+
     /// Sets a root-level scalar (`status`, `deleted`) in one change; `None` deletes it.
     pub fn put_root(
         &mut self,
@@ -716,6 +763,28 @@ impl CaseDoc {
                     if touches(&one) {
                         out.push(entry(one));
                     }
+                }
+            } else if note.op == UPGRADE_FORM_OP {
+                // One entry per recoded value, then the version itself.
+                for r in &note.recoded {
+                    let one = ChangeNote {
+                        field: Some(r.path.field.clone()),
+                        group: r.path.group.clone(),
+                        row_id: r.path.row_id.clone(),
+                        old: Some(r.old.clone()),
+                        new: Some(r.new.clone()),
+                        recoded: Vec::new(),
+                        ..note.clone()
+                    };
+                    if touches(&one) {
+                        out.push(entry(one));
+                    }
+                }
+                if field.is_none() {
+                    out.push(entry(ChangeNote {
+                        recoded: Vec::new(),
+                        ..note
+                    }));
                 }
             } else if touches(&note) {
                 out.push(entry(note));

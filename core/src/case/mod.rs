@@ -8,6 +8,8 @@
 //! - [`meta`]: what a document says of the case itself: status, form, modules;
 //! - [`signature`]: electronic signatures: signing, and which signatures a later edit
 //!   superseded;
+//! - [`upgrade`]: cases entered under an earlier version of their form: read as the current
+//!   version, and moved to it in one audited change;
 //! - `projection`: what the repository shows of a stored case (feature `repository`).
 
 pub(crate) mod document;
@@ -17,6 +19,7 @@ pub mod meta;
 #[cfg(feature = "repository")]
 pub mod projection;
 pub mod signature;
+pub mod upgrade;
 pub mod value;
 
 pub use document::{Candidate, ChangeNote, FieldPath, HistoryEntry};

@@ -11,6 +11,8 @@ use automerge::ActorId;
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CaseProjection {
     pub form_id: String,
+    /// The version of the core form the case records ([`super::upgrade`]).
+    pub form_version: String,
     pub modules: Vec<String>,
     /// `draft`, `complete` or `signed` (as [`Status::as_str`] writes it).
     pub status: String,
@@ -45,6 +47,7 @@ fn unreadable(e: DocError) -> HubError {
 pub(crate) fn project_doc(doc: &mut CaseDoc) -> CaseProjection {
     CaseProjection {
         form_id: meta::form_id_of(doc),
+        form_version: super::CaseForm::of(doc).form_version,
         modules: meta::modules_of(doc),
         status: Status::of(doc).as_str().to_string(),
         deleted: meta::is_deleted(doc),

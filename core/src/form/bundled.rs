@@ -31,6 +31,18 @@ const BUNDLED: &[(&str, &str)] = &[
         "modules/amr.json",
         include_str!("../../forms/modules/amr.json"),
     ),
+    (
+        "modules/entry-genome.json",
+        include_str!("../../forms/modules/entry-genome.json"),
+    ),
+    (
+        "modules/biobank.json",
+        include_str!("../../forms/modules/biobank.json"),
+    ),
+    (
+        "modules/follow-up.json",
+        include_str!("../../forms/modules/follow-up.json"),
+    ),
 ];
 
 /// A set of form definitions (core forms and modules) to pick and compose from, with a bounded

@@ -163,6 +163,8 @@ pub(super) fn compile(def: FormDefinition, merged: Option<Merged>) -> Result<For
         cx.add(&format!("group '{}'", m.id), "has the same id as a field");
     }
 
+    check_recodes(&def, &fields, &index, &mut cx);
+
     // Pass 2: skip logic, now that every field is known.
     let lookup_in = |scope: Option<&str>| scope_lookup(&fields, &index, scope.map(str::to_string));
     let mut conditions: Vec<Vec<Expr>> = vec![Vec::new(); fields.len()];
@@ -347,6 +349,54 @@ fn check_header(def: &FormDefinition, composed: bool, cx: &mut Ctx) {
             "form",
             "'require' is for modules; a core form marks fields required directly",
         );
+    }
+    if def.extends.is_some() && !def.migrations.is_empty() {
+        cx.add(
+            "form",
+            "a module has no migrations: a case records the version of its core form, so they live there",
+        );
+    }
+    let mut last: Option<&str> = None;
+    for m in &def.migrations {
+        let loc = format!("migration from {}", m.from);
+        cx.text(&loc, "note", &m.note);
+        let earlier = |a: &str, b: &str| super::version_cmp(a, b) == Some(std::cmp::Ordering::Less);
+        if !is_semver(&m.from) || !earlier(&m.from, &def.version) {
+            cx.add(
+                &loc,
+                format!("'from' must be a version before this one ({})", def.version),
+            );
+        }
+        if last.is_some_and(|l| !earlier(l, &m.from)) {
+            cx.add(&loc, "migrations must be listed oldest first");
+        }
+        last = Some(&m.from);
+    }
+}
+
+/// Checks each migration's recodes against the compiled fields: a recoded field is a choice
+/// field whose choices hold the new code and no longer the old one. A field of a module the
+/// form is compiled without is not checked here (it is when composed with it).
+fn check_recodes(
+    def: &FormDefinition,
+    fields: &[FormField],
+    index: &HashMap<String, usize>,
+    cx: &mut Ctx,
+) {
+    for m in &def.migrations {
+        for r in &m.recode {
+            let loc = format!("migration from {} › recode of '{}'", m.from, r.field);
+            let Some(f) = index.get(&r.field).map(|&i| &fields[i]) else {
+                continue;
+            };
+            if !matches!(f.def.kind, FieldType::Choice | FieldType::Multichoice) {
+                cx.add(&loc, "only choice codes are recoded");
+            } else if f.choice_label(&r.to).is_none() {
+                cx.add(&loc, format!("'{}' is not a choice of the field", r.to));
+            } else if f.choice_label(&r.from).is_some() {
+                cx.add(&loc, format!("'{}' is still a choice of the field", r.from));
+            }
+        }
     }
 }
 

@@ -47,6 +47,32 @@ pub struct FormDefinition {
     /// For a module: base-form fields that become required for completion when it is used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub require: Vec<String>,
+    /// Core forms only: how cases entered under earlier versions move to this one, oldest
+    /// first (a case records the version of its core form, `form_version`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<Migration>,
+}
+
+/// What moves a case from version `from` of its core form to the next listed version (or
+/// this definition's own): choice codes that changed. Applied as one audited change per
+/// value on the device ([`crate::case::upgrade`]); read through it everywhere before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Migration {
+    pub from: String,
+    /// Why, in the three languages: the reason each recoded value's history shows.
+    pub note: Text,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recode: Vec<Recode>,
+}
+
+/// A choice code replaced by another of the same meaning (a reassigned ATC code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recode {
+    pub field: String,
+    pub from: String,
+    pub to: String,
 }
 
 /// Which fields give the patient's age (used by [`Field::soft_by_age`]).

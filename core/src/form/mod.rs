@@ -11,7 +11,7 @@ pub use bundled::Catalog;
 pub use composed::MAX_COMPOSED;
 pub use definition::{
     AgeBand, AgeSource, AltUnit, Choice, Choices, CodeSystem, Codes, Field, FieldType,
-    FormDefinition, Group, Item, Limits, Rule, Section, Severity,
+    FormDefinition, Group, Item, Limits, Migration, Recode, Rule, Section, Severity,
 };
 pub use load::MAX_FORM_BYTES;
 
@@ -59,6 +59,16 @@ pub enum FormError {
     /// No bundled form has this id.
     #[error("no form '{id}' is bundled; known forms: {known}")]
     UnknownForm { id: String, known: String },
+}
+
+/// Orders two `MAJOR.MINOR.PATCH` versions (`None` when either is not one).
+pub fn version_cmp(a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    let parse = |s: &str| -> Option<[u64; 3]> {
+        let mut it = s.split('.').map(|p| p.parse::<u64>().ok());
+        let v = [it.next()??, it.next()??, it.next()??];
+        it.next().is_none().then_some(v)
+    };
+    Some(parse(a)?.cmp(&parse(b)?))
 }
 
 /// Why a site's default unit for a field is refused.

@@ -7,10 +7,11 @@ use super::{
     CaseExport, CaseFilter, CaseStore, CaseSummary, CaseView, Conflict, HistoryEntry, MergeSummary,
     Status, StoreError, db, local_part::normalise_identifier, new_id, now,
 };
-use crate::case::document::{CaseDoc, ChangeNote, FieldPath};
+use crate::case::document::{CaseDoc, ChangeNote, FieldPath, RecodedValue, UPGRADE_FORM_OP};
 use crate::case::edit::{
     CaseContext, check_value, clean_reason, open_conflict, refuse_write, reopen_after_edit,
 };
+use crate::case::upgrade::{self, Upgrade};
 use crate::validate::{Context, Issue, validate};
 use serde_json::{Map, Value as Json, json};
 
@@ -42,13 +43,69 @@ impl CaseStore {
         Ok(case_id)
     }
 
+    /// A case to change, moved first to the current version of its form (in memory: the
+    /// caller's write stores the move with its own change, [`CaseStore::upgrade_form`]).
     pub(super) fn editable(&self, case_id: &str) -> Result<(CaseDoc, Status), StoreError> {
-        let (doc, deleted) = self.load(case_id)?;
+        let (mut doc, deleted) = self.load(case_id)?;
         if deleted {
             return Err(StoreError::Deleted(case_id.to_string()));
         }
+        self.upgrade_doc(&mut doc)?;
         let status = Status::of(&doc);
         Ok((doc, status))
+    }
+
+    /// Moves a case entered under an earlier version of its form to the current one, in one
+    /// audited change (each recoded value in its history, with the migration's note as the
+    /// reason); the change syncs like any other. `None` when the case is current. Editing a
+    /// case moves it too.
+    pub fn upgrade_form(&mut self, case_id: &str) -> Result<Option<Upgrade>, StoreError> {
+        let (mut doc, deleted) = self.load(case_id)?;
+        if deleted {
+            return Err(StoreError::Deleted(case_id.to_string()));
+        }
+        let upgrade = self.upgrade_doc(&mut doc)?;
+        if upgrade.is_some() {
+            self.write(case_id, &mut doc, false)?;
+        }
+        Ok(upgrade)
+    }
+
+    /// Applies the move to the current form version to `doc` in memory (one change).
+    fn upgrade_doc(&self, doc: &mut CaseDoc) -> Result<Option<Upgrade>, StoreError> {
+        let recorded = crate::case::CaseForm::of(doc).form_version;
+        let form = self.form_of(doc)?;
+        let Some(upgrade) = upgrade::plan(&form, &recorded, &doc.values()) else {
+            return Ok(None);
+        };
+        let author = self.author()?;
+        let mut note = ChangeNote::by(&author, UPGRADE_FORM_OP);
+        note.reason = Some(
+            upgrade
+                .notes
+                .iter()
+                .map(|n| n.en.clone())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        note.old = Some(json!({"form_version": upgrade.from}));
+        note.new = Some(json!({"form_version": upgrade.to}));
+        note.recoded = upgrade
+            .recoded
+            .iter()
+            .map(|(path, old, new)| RecodedValue {
+                path: path.clone(),
+                old: old.clone(),
+                new: new.clone(),
+            })
+            .collect();
+        let values: Vec<(FieldPath, Json)> = upgrade
+            .recoded
+            .iter()
+            .map(|(p, _, new)| (p.clone(), new.clone()))
+            .collect();
+        doc.upgrade_form(&values, &upgrade.to, &note, now())?;
+        Ok(Some(upgrade))
     }
 
     /// Sets a value (a case-level field, or a field of an existing row). The value is validated:
@@ -254,7 +311,8 @@ impl CaseStore {
         Ok(CaseView {
             case_id: case_id.to_string(),
             form_id: form.form_id().to_string(),
-            form_version: form.definition().version.clone(),
+            // The version the case records (older until a device moves it).
+            form_version: crate::case::CaseForm::of(&doc).form_version,
             modules: crate::case::meta::modules_of(&doc),
             status: Status::of(&doc),
             deleted,

@@ -91,6 +91,11 @@ impl CaseStore {
         if let Some(local) = self.load_local(case_id)? {
             values.extend(local.values());
         }
+        // A case of an earlier form version reads as the current version does.
+        let recorded = crate::case::CaseForm::of(doc).form_version;
+        if let Ok(form) = self.form_of(doc) {
+            crate::case::upgrade::as_current(&form, &recorded, &mut values);
+        }
         Ok(values)
     }
 

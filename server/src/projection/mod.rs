@@ -146,15 +146,19 @@ pub(crate) fn project(
     } else {
         p.form_id.clone()
     };
+    // A case of an earlier form version is shown, checked and exported as the current version
+    // reads it, until a device moves it (wardcrf_core::case::upgrade).
+    let mut values = p.values.clone();
     let (flags, n_flags) = match forms.form(&form_id, &p.modules) {
         Ok(form) => {
+            wardcrf_core::case::upgrade::as_current(&form, &p.form_version, &mut values);
             let days = i64::try_from(now / 86_400).unwrap_or(i64::MAX);
             let ctx = Context {
                 today: PartialDate::from_days_since_epoch(days),
                 completing: false,
                 default_units: None,
             };
-            let report = wardcrf_core::validate(&form, &p.values, &ctx);
+            let report = wardcrf_core::validate(&form, &values, &ctx);
             // A value left in a field the answers now hide is shown as a warning.
             let n = report.errors.len() + report.warnings.len() + report.hidden.len();
             let j = report.to_json(Lang::En);
@@ -181,7 +185,7 @@ pub(crate) fn project(
         modules: text(&p.modules),
         status: p.status.clone(),
         deleted: p.deleted,
-        values: text(&p.values),
+        values: text(&values),
         conflicts: text(&p.conflicts),
         n_conflicts: p.conflicts.len() as u64,
         flags: flags.to_string(),

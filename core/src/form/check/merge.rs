@@ -45,6 +45,12 @@ pub(in crate::form) fn merge(
             ));
             continue;
         }
+        if !m.migrations.is_empty() {
+            problems.push(Problem::new(
+                &loc,
+                "a module has no migrations: a case records the version of its core form, so they live there",
+            ));
+        }
         parts.push((m.form_id.clone(), m.version.clone()));
         merge_module(&mut merged, m, &loc, &mut origins, &mut problems);
     }
