@@ -470,7 +470,7 @@ fn load_case<S: Repository + HubStorage>(
     };
     if let Some(research) = &options.research {
         if !consent::consent_covers(&case.values, research.purposes()) {
-            tracing::info!(
+            tracing::debug!(
                 case = case_id,
                 site = %site,
                 "research export: case left out, its consent does not cover the export"
