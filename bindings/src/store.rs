@@ -487,6 +487,17 @@ impl CaseStore {
         Ok(self.store()?.restore_case(&case_id, &reason)?)
     }
 
+    /// Moves a case entered under an earlier version of its form to the current version, in
+    /// one audited change (each recoded value shows in its history); none when the case is
+    /// current. Editing a case moves it too; until then it reads as the current form reads it.
+    pub fn upgrade_form(&self, case_id: String) -> Result<Option<FormUpgrade>, WardcrfError> {
+        Ok(self.store()?.upgrade_form(&case_id)?.map(|u| FormUpgrade {
+            from_version: u.from,
+            to_version: u.to,
+            recoded_values: u32::try_from(u.recoded.len()).unwrap_or(u32::MAX),
+        }))
+    }
+
     /// The audit trail of a case, oldest first; only entries touching `field` when given.
     #[uniffi::method(default(field = None))]
     pub fn history(
@@ -593,4 +604,14 @@ impl CaseStore {
         };
         self.sync_through(&transport, progress, cancel)
     }
+}
+
+/// A case moved to the current version of its form ([`CrfStore::upgrade_form`]).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FormUpgrade {
+    /// The version the case recorded ("" when it recorded none).
+    pub from_version: String,
+    pub to_version: String,
+    /// How many values were recoded (a reassigned code), each with its history entry.
+    pub recoded_values: u32,
 }

@@ -592,6 +592,8 @@ fn end_to_end_two_devices_sync_conflict_and_revocation() {
     // A enters a case; it reaches B through the repository.
     let case = a.new_case("icrown-core");
     a.set(&case, "vs_hr", "88", &["--user", "nurse.a"]);
+    // The patient consented (the research export below holds the case for it).
+    a.set(&case, "consent_status", "1", &["--user", "nurse.a"]);
     assert_eq!(
         json_of(&a.sync()),
         json!({"pushed": 1, "pulled": 0, "conflicts": 0})
@@ -753,6 +755,13 @@ fn end_to_end_two_devices_sync_conflict_and_revocation() {
     let bundle: Value =
         serde_json::from_slice(&std::fs::read(&fhir).expect("the FHIR export")).expect("FHIR JSON");
     assert_eq!(bundle["resourceType"], "Bundle");
+    let responses = bundle["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "QuestionnaireResponse")
+        .count();
+    assert_eq!(responses, 1, "the consented case is in the research export");
     assert!(
         !bundle.to_string().contains(&case),
         "the real case id in a research export"

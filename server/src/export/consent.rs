@@ -9,7 +9,9 @@
 //!
 //! A case is in a research export only when
 //! - consent was obtained (`1`), it is not withdrawn, and its scope names secondary use and
-//!   every use the export needs; or
+//!   every use the export needs; a consent whose scope was left empty covers secondary use
+//!   only (as every consent recorded before the form asked for the scope: the study's consent
+//!   form always covered research use of the registry data, nothing more); or
 //! - the ethics committee approved a waiver (`2`) and the export needs nothing beyond
 //!   secondary use. A waiver covers the collection and research use of the data the approved
 //!   protocol names; it is not consent to genome analysis, to provision to companies or to a
@@ -108,6 +110,9 @@ pub fn consent_covers(values: &Map<String, Value>, purposes: &[Purpose]) -> bool
     match status.as_str() {
         "1" => {
             let scope: Vec<&str> = match answer(CONSENT_SCOPE) {
+                // Left empty: the study's consent, which covers secondary use only.
+                Value::Null => vec![Purpose::SecondaryUse.code()],
+                Value::Array(codes) if codes.is_empty() => vec![Purpose::SecondaryUse.code()],
                 Value::Array(codes) => codes.iter().filter_map(Value::as_str).collect(),
                 _ => return false,
             };
@@ -156,12 +161,20 @@ mod tests {
         let no_secondary = case(json!({"consent_status": "1", "consent_scope": ["genome"]}));
         assert!(!consent_covers(&no_secondary, NONE));
         assert!(!consent_covers(&no_secondary, GENOME));
-        // No scope recorded: nothing is covered.
-        for scope in [json!(null), json!([]), json!("secondary_use")] {
+        // No scope recorded (consents recorded before the form asked): secondary use only.
+        for scope in [json!(null), json!([])] {
             let c = case(json!({"consent_status": "1", "consent_scope": scope}));
-            assert!(!consent_covers(&c, NONE), "{scope}");
+            assert!(consent_covers(&c, NONE), "{scope}");
+            assert!(!consent_covers(&c, GENOME), "{scope}");
         }
-        assert!(!consent_covers(&case(json!({"consent_status": "1"})), NONE));
+        assert!(consent_covers(&case(json!({"consent_status": "1"})), NONE));
+        assert!(!consent_covers(
+            &case(json!({"consent_status": "1"})),
+            GENOME
+        ));
+        // A scope that is not a list of uses covers nothing.
+        let odd = case(json!({"consent_status": "1", "consent_scope": "secondary_use"}));
+        assert!(!consent_covers(&odd, NONE));
         // The status as a number, as an answer object.
         let numeric = case(json!({"consent_status": 1, "consent_scope": ["secondary_use"]}));
         assert!(consent_covers(&numeric, NONE));

@@ -1512,6 +1512,8 @@ fn research_exports_hold_only_the_cases_whose_consent_covers_the_purposes_they_s
                     "ISOLATE-SECONDARY-QX",
                     "ISOLATE-GENOME-QX",
                     "ISOLATE-WAIVER-QX",
+                    // Consent recorded before the form asked for its scope: secondary use.
+                    "ISOLATE-NOSCOPE-QX",
                 ][..],
             ),
             (
@@ -1520,6 +1522,8 @@ fn research_exports_hold_only_the_cases_whose_consent_covers_the_purposes_they_s
                     "ISOLATE-SECONDARY-QX",
                     "ISOLATE-GENOME-QX",
                     "ISOLATE-WAIVER-QX",
+                    // Consent recorded before the form asked for its scope: secondary use.
+                    "ISOLATE-NOSCOPE-QX",
                 ][..],
             ),
             ("&purpose=genome", &["ISOLATE-GENOME-QX"][..]),
