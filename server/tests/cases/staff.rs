@@ -255,6 +255,11 @@ fn the_roster_lists_the_sites_ward_staff_with_their_state_and_the_sites_settings
     };
     settings.signature_meanings.truncate(1);
     settings.signature_meanings[0].en = "I entered this case report".into();
+    // A Japanese site enters platelets in ×10⁴/µL and CRP in mg/dL.
+    settings.default_units = [("lab_plt", "10*4/uL"), ("lab_crp", "mg/dL")]
+        .into_iter()
+        .map(|(f, u)| (f.to_string(), u.to_string()))
+        .collect();
     let r = admin_put(
         &s,
         "/api/admin/sites/site-a/settings",
@@ -270,10 +275,24 @@ fn the_roster_lists_the_sites_ward_staff_with_their_state_and_the_sites_settings
     bad_code.signature_meanings[0].code = "Not A Code".into();
     let mut forever = settings.clone();
     forever.lock_after_minutes = 0;
+    // A default unit the field does not offer, one for no field, one for a field without units.
+    let mut odd_unit = settings.clone();
+    odd_unit
+        .default_units
+        .insert("lab_plt".into(), "mg/dL".into());
+    let mut no_field = settings.clone();
+    no_field
+        .default_units
+        .insert("no_such_field".into(), "mg/dL".into());
+    let mut no_units = settings.clone();
+    no_units.default_units.insert("vs_jcs".into(), "%".into());
     for bad in [
         serde_json::to_value(&no_meanings).unwrap(),
         serde_json::to_value(&bad_code).unwrap(),
         serde_json::to_value(&forever).unwrap(),
+        serde_json::to_value(&odd_unit).unwrap(),
+        serde_json::to_value(&no_field).unwrap(),
+        serde_json::to_value(&no_units).unwrap(),
         json!({"lock_after_minutes": 5}),
     ] {
         let r = admin_put(&s, "/api/admin/sites/site-a/settings", &bad);
