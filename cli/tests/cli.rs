@@ -90,11 +90,15 @@ fn forms_list_json_names_the_core_form_and_modules() {
             "mpox",
             "sfts-vhf",
             "hepatitis-child",
-            "amr"
+            "amr",
+            "entry-genome",
+            "biobank",
+            "follow-up"
         ]
     );
     assert_eq!(list[0]["kind"], "core");
-    assert_eq!(list[0]["fields"], 100);
+    // The dictionary's 100 fields and the network's proposed ones.
+    assert!(list[0]["fields"].as_u64().unwrap() > 100, "{}", list[0]);
     assert_eq!(list[2]["extends"], "icrown-core");
 }
 
@@ -234,6 +238,67 @@ fn validate_exits_2_on_input_it_cannot_read() {
         ok.path(),
         &["--module", "ebola"],
         "no form 'ebola' is bundled",
+    );
+}
+
+#[test]
+fn validate_as_a_site_with_default_units() {
+    let values = json!({"labs": [{"row_id": "l1", "lab_datetime": "2024-05-10T09:00",
+        "lab_plt": "15.2", "lab_crp": 8.5, "lab_bun": 40}]});
+    let file = TempFile::new("site-units.json", &values.to_string());
+    let run = |extra: &[&str]| {
+        let mut args = vec!["validate", "--form", "icrown-core", "--module", "sari"];
+        args.extend(["--values", file.path(), "--json", "--today", "2024-06-01"]);
+        args.extend(extra);
+        let out = wardcrf(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout_json(&out)
+    };
+    // A Japanese site: platelets in ×10⁴/µL, CRP in mg/dL; a German one: urea in mg/dL.
+    let r = run(&[
+        "--default-unit",
+        "lab_plt=10*4/uL",
+        "--default-unit",
+        "lab_crp=mg/dL",
+        "--default-unit",
+        "lab_bun=mg/dL{urea}",
+    ]);
+    let row = &r["values"]["labs"][0];
+    assert_eq!(row["lab_plt"]["value"], json!(152.0));
+    assert_eq!(row["lab_crp"]["value"], json!(85.0));
+    assert_eq!(
+        row["lab_bun"]["value"],
+        json!(18.7),
+        "40 mg/dL urea is 18.7 mg/dL urea nitrogen"
+    );
+    assert!(
+        r["warnings"].as_array().unwrap().is_empty(),
+        "{}",
+        r["warnings"]
+    );
+    // Where the default is the field's own unit, 15.2 looks like ×10⁴/µL.
+    let r = run(&[]);
+    let slip = issue(&r, "warnings", "lab_plt");
+    assert_eq!(slip["code"], "unit_slip");
+    assert_eq!(
+        slip["likely_unit"],
+        json!({"unit": "10*4/uL", "value": 152.0})
+    );
+    // A default the field does not offer, or not FIELD=UCUM, is refused.
+    refused(
+        file.path(),
+        &["--default-unit", "lab_plt=mg/dL"],
+        "'mg/dL' is not a unit lab_plt offers",
+    );
+    refused(
+        file.path(),
+        &["--default-unit", "lab_plt"],
+        "is not FIELD=UCUM",
     );
 }
 

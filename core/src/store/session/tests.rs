@@ -216,3 +216,41 @@ fn a_number_entered_in_another_unit_shows_what_was_typed() {
     assert_eq!(temp.answer, Some(Answer::Number(38.5)));
     assert_eq!(temp.entered(), Some((101.3, "[degF]".to_string())));
 }
+
+#[test]
+fn a_number_without_a_unit_is_read_in_the_sites_default_unit() {
+    use crate::staff::{Roster, SiteSettings, StaffMember, StaffRole};
+    let (_dir, mut s) = store("default-unit");
+    let mut settings = SiteSettings::default();
+    settings
+        .default_units
+        .insert("lab_plt".into(), "10*4/uL".into());
+    s.set_roster(&Roster {
+        site_id: "jp-sendai-01".into(),
+        staff: vec![StaffMember {
+            id: "nurse".into(),
+            display_name: "Nurse".into(),
+            role: StaffRole::Clinician,
+            active: true,
+            credential_epoch: 0,
+        }],
+        settings,
+    })
+    .unwrap();
+    let case = s.create_case("icrown-core", &[]).unwrap();
+    let row = json!({"lab_datetime": "2026-11-02T08:00"});
+    let row_id = s
+        .add_row(&case, "labs", row.as_object().unwrap(), None)
+        .unwrap();
+    let plt = FieldPath::row("labs", row_id.as_str(), "lab_plt");
+    // Typed as the Japanese laboratory reports it: 15.2 ×10⁴/µL.
+    let stored = s.set_value(&case, &plt, json!("15.2"), None).unwrap();
+    assert_eq!(
+        stored,
+        json!({"value": 152.0, "unit": "10*9/L", "entered": {"value": 15.2, "unit": "10*4/uL"}})
+    );
+    let session = s.session(&case).unwrap();
+    let field = session.field(&plt).unwrap();
+    assert_eq!(field.default_unit.as_deref(), Some("10*4/uL"));
+    assert_eq!(field.state, FieldState::Valid);
+}
