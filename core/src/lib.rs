@@ -4,7 +4,8 @@
 //! and the central repository.
 //!
 //! - [`Catalog`] holds form definitions: the bundled iCROWN core form (`icrown-core`) and its
-//!   disease modules (`sari`, `mpox`, `sfts-vhf`, `hepatitis-child`, `amr`).
+//!   disease modules (`sari`, `mpox`, `sfts-vhf`, `hepatitis-child`, `amr`) and the network's
+//!   modules (`entry-genome`, `biobank`, `follow-up`).
 //! - [`Form`] is a checked, composed form: sections, fields, repeating groups, skip logic,
 //!   units, limits and cross-field rules, with labels in English, Japanese and German.
 //! - [`case`] is the case domain shared by the tablet's store and the repository: a case

@@ -2,6 +2,8 @@
 //! arithmetic in expressions), the path of a patient who is not admitted, and age-banded
 //! limits for children's blood pressure and laboratory values.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use serde_json::{Value, json};
 use wardcrf_core::{Catalog, Context, IssueCode, Report, validate};
 

@@ -3,6 +3,8 @@
 //! form would never accept) a compiled expression is evaluated on, nothing panics. The general
 //! parser, loader and validation properties are in `never_panics.rs`.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use proptest::prelude::*;
 use std::collections::HashMap;
 use wardcrf_core::{DateTime, Env, Expr, FieldInfo, FieldType, PartialDate, Value};

@@ -1,6 +1,8 @@
 //! The disease modules' rules written with date arithmetic (`days_between`): the SARI onset
 //! window and the AMR day-3 boundary of hospital acquisition, validated on the bundled forms.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use serde_json::{Value, json};
 use wardcrf_core::{Catalog, Context, Form, PartialDate, Report, validate};
 

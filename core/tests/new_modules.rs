@@ -4,6 +4,8 @@
 //! standard codes are the verified ones, and each of their rules fires on the answers it is
 //! about and stays quiet otherwise.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use wardcrf_core::{

@@ -2,6 +2,8 @@
 //! conversions to the canonical unit, and the guard against order-of-magnitude slips (a
 //! number plausible only in another unit the field offers names that unit and its value).
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use wardcrf_core::{Catalog, Context, Form, IssueCode, Lang, Report, validate};
