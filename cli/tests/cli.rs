@@ -117,7 +117,7 @@ fn forms_show_prints_labels_in_the_chosen_language_or_the_whole_definition() {
     assert_eq!(def["sections"].as_array().unwrap().len(), 10);
     let out = wardcrf(&["forms", "show", "mpox", "--lang", "de"]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("icrown-core 1.0.0 + mpox"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("icrown-core 1.1.0 + mpox"));
     let out = wardcrf(&["forms", "show", "ebola"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no form 'ebola' is bundled"));

@@ -346,7 +346,7 @@ fn show_gives_the_view_and_the_report_in_the_chosen_language() {
     assert_eq!(out.status.code(), Some(0));
     let shown = text(&out.stdout);
     assert!(
-        shown.contains("警告") && shown.contains("icrown-core 1.0.0 + mpox"),
+        shown.contains("警告") && shown.contains("icrown-core 1.1.0 + mpox"),
         "{shown}"
     );
 }
