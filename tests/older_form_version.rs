@@ -11,7 +11,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::path::Path;
-use wardcrf_core::sync::{self, HttpTransport, Method};
+use wardcrf_core::sync::{HttpTransport, Method};
 use wardcrf_core::{CaseStore, Passphrase};
 
 on_both_backends!(
@@ -30,21 +30,7 @@ fn older_device(url: &str, admin: &HttpTransport, dir: &Path, site: &str) -> Dev
         CaseStore::open(&store_dir, &Passphrase::new("fixture passphrase forms 1.0")).unwrap();
     // The nurse who entered the case on that tablet.
     store.sign_in_for_tests("nurse").unwrap();
-    let code = admin
-        .call(
-            Method::Post,
-            "/api/admin/enroll-codes",
-            Some(&json!({"site_id": site})),
-        )
-        .unwrap();
-    let e = sync::enroll(url, code["code"].as_str().unwrap(), &store.device_id()).unwrap();
-    store.enrolled(url, &e).unwrap();
-    Device {
-        name: "older".into(),
-        site: site.into(),
-        store,
-        token: e.token,
-    }
+    enroll_store(url, admin, store, "older", site)
 }
 
 fn med_names(values: &Value) -> Vec<String> {

@@ -88,9 +88,9 @@ fn a_patient_who_is_not_admitted_has_no_admission_stay_or_discharge_to_fill() {
 
 #[test]
 fn childrens_blood_pressure_and_laboratory_values_have_limits_for_their_age() {
-    let infant = |extra: Value| {
-        let mut v = json!({"date_of_birth": "2026-03-01", "admission_date": "2026-06-01",
-            "age_years": 0, "labs": [{"row_id": "l1", "lab_datetime": "2026-06-01T08:00"}]});
+    // A patient's case with `extra` values: lab values go in one lab row.
+    let patient = |mut v: Value, extra: Value| {
+        v["labs"] = json!([{"row_id": "l1", "lab_datetime": "2026-06-01T08:00"}]);
         for (k, x) in extra.as_object().unwrap() {
             if k.starts_with("lab_") {
                 v["labs"][0][k] = x.clone();
@@ -100,17 +100,16 @@ fn childrens_blood_pressure_and_laboratory_values_have_limits_for_their_age() {
         }
         run(v, false)
     };
+    let infant = |extra: Value| {
+        let three_months =
+            json!({"date_of_birth": "2026-03-01", "admission_date": "2026-06-01", "age_years": 0});
+        patient(three_months, extra)
+    };
     let adult = |extra: Value| {
-        let mut v = json!({"age_years": 40, "admission_date": "2026-06-01",
-            "labs": [{"row_id": "l1", "lab_datetime": "2026-06-01T08:00"}]});
-        for (k, x) in extra.as_object().unwrap() {
-            if k.starts_with("lab_") {
-                v["labs"][0][k] = x.clone();
-            } else {
-                v[k] = x.clone();
-            }
-        }
-        run(v, false)
+        patient(
+            json!({"age_years": 40, "admission_date": "2026-06-01"}),
+            extra,
+        )
     };
     // A three-month-old's normal blood pressure and creatinine: the creatinine flags in an
     // adult only, and a pressure below the infant's hypotension threshold flags.

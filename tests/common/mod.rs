@@ -242,6 +242,23 @@ pub struct Device {
 /// Creates a store under `dir` and enrols it at `site` through `url`, signed in as the site's
 /// nurse ([`nurse_of`]).
 pub fn enroll(url: &str, admin: &HttpTransport, dir: &Path, name: &str, site: &str) -> Device {
+    let store = {
+        let mut s =
+            CaseStore::create(&dir.join(name), &Passphrase::insecure_for_tests(name, 10)).unwrap();
+        s.sign_in_for_tests(&nurse_of(site)).unwrap();
+        s
+    };
+    enroll_store(url, admin, store, name, site)
+}
+
+/// Enrols an existing store (signed in) at `site` through `url`.
+pub fn enroll_store(
+    url: &str,
+    admin: &HttpTransport,
+    mut store: CaseStore,
+    name: &str,
+    site: &str,
+) -> Device {
     let code = admin
         .call(
             Method::Post,
@@ -249,12 +266,6 @@ pub fn enroll(url: &str, admin: &HttpTransport, dir: &Path, name: &str, site: &s
             Some(&json!({"site_id": site})),
         )
         .unwrap();
-    let mut store = {
-        let mut s =
-            CaseStore::create(&dir.join(name), &Passphrase::insecure_for_tests(name, 10)).unwrap();
-        s.sign_in_for_tests(&nurse_of(site)).unwrap();
-        s
-    };
     let e = sync::enroll(url, code["code"].as_str().unwrap(), &store.device_id()).unwrap();
     assert_eq!(e.site_id, site);
     store.enrolled(url, &e).unwrap();
