@@ -455,6 +455,8 @@ fn load_case<S: Repository + HubStorage>(
                     return Ok(None);
                 }
                 values = current.values;
+                // As the projection reads a case of an earlier form version.
+                wardcrf_core::case::upgrade::as_current(form, &current.form_version, &mut values);
             }
             Err(e) => {
                 quarantine_found(storage, case_id, &e, "an export");
