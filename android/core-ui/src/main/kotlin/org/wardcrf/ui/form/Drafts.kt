@@ -159,7 +159,8 @@ object Drafts {
 
     /**
      * What the reason dialog quotes when the core asks to confirm a value: the expected range
-     * for a soft limit (the field's own, in its unit), else that the value is unusual.
+     * for a soft limit (the field's own, in its unit), that the number looks typed in another
+     * unit for a unit slip, else that the value is unusual.
      */
     fun warnings(f: SessionField, codes: List<Problem>, lang: Lang): List<String> = codes.distinct().map { code ->
         val range = f.softLimits
@@ -169,6 +170,8 @@ object Drafts {
                 MessageKey.EXPECTED_RANGE, lang,
                 range.min?.let(::number) ?: "…", range.max?.let(::number) ?: "…", unit,
             )
+        } else if (code == Problem.UNIT_SLIP) {
+            Messages.text(MessageKey.UNIT_SLIP, lang)
         } else {
             Messages.text(MessageKey.NEEDS_CONFIRMATION, lang)
         }

@@ -20,7 +20,7 @@ enum class MessageKey {
     RESOLVED, SAVED, STATUS_CHANGED, UNEXPECTED,
     LOCKED, NOT_SIGNED_IN, ONLINE_SIGN_IN_REQUIRED, WRONG_CREDENTIAL, NO_PIN, PIN_LOCKED, BAD_PIN,
     ACCOUNT_DEACTIVATED, SIGNATURE_REQUIRED, SIGNED, PIN_MISMATCH, PIN_SET, PIN_REMOVED, LOCKED_OUT, NOT_SITE_STAFF,
-    HIDDEN_VALUES_PENDING, EXPECTED_RANGE, CERTIFICATE_MISMATCH, BAD_ENROLMENT_CODE,
+    HIDDEN_VALUES_PENDING, EXPECTED_RANGE, CERTIFICATE_MISMATCH, BAD_ENROLMENT_CODE, UNIT_SLIP,
 }
 
 object Messages {
@@ -70,6 +70,7 @@ object Messages {
         MessageKey.NOT_SITE_STAFF to "This account is not a clinician or site nurse of this tablet's site and cannot sign in here.",
         MessageKey.HIDDEN_VALUES_PENDING to "%1\$d fields that no longer apply given the other answers still hold values: clear them (with a reason) or keep them, then complete again.",
         MessageKey.EXPECTED_RANGE to "Outside the expected range (%1\$s–%2\$s%3\$s).",
+        MessageKey.UNIT_SLIP to "This number looks typed in another unit. Check the unit, or give a reason to confirm the value.",
         MessageKey.CERTIFICATE_MISMATCH to "The repository did not present the certificate the enrolment QR code names: it may not be your hospital's repository. Nothing was sent. Ask your site administrator before trying again.",
         MessageKey.BAD_ENROLMENT_CODE to "This is not a WardCRF enrolment QR code. Scan the code the repository's console shows for this tablet, or type the address and the code.",
     )
@@ -120,6 +121,7 @@ object Messages {
         MessageKey.NOT_SITE_STAFF to "このアカウントはこの端末の施設の医師・看護師ではないため、ここではログインできません。",
         MessageKey.HIDDEN_VALUES_PENDING to "他の回答により該当しなくなった%1\$d項目に値が残っています。理由を入力して消去するか、残すかを選んでから、もう一度完了してください。",
         MessageKey.EXPECTED_RANGE to "想定範囲（%1\$s～%2\$s%3\$s）外の値です。",
+        MessageKey.UNIT_SLIP to "別の単位で入力された数値の可能性があります。単位を確認するか、正しい場合は理由を入力して確定してください。",
         MessageKey.CERTIFICATE_MISMATCH to "リポジトリの証明書が登録用QRコードに記載されたものと一致しません。病院のリポジトリではない可能性があります。何も送信していません。再試行する前に施設管理者に確認してください。",
         MessageKey.BAD_ENROLMENT_CODE to "これはWardCRFの登録用QRコードではありません。リポジトリの管理画面がこの端末用に表示するコードを読み取るか、アドレスとコードを入力してください。",
     )
@@ -170,6 +172,7 @@ object Messages {
         MessageKey.NOT_SITE_STAFF to "Dieses Konto gehört nicht zum ärztlichen oder Pflegepersonal des Standorts dieses Tablets und kann sich hier nicht anmelden.",
         MessageKey.HIDDEN_VALUES_PENDING to "%1\$d Felder, die nach den anderen Antworten nicht mehr zutreffen, enthalten noch Werte: mit Begründung löschen oder behalten, dann erneut abschließen.",
         MessageKey.EXPECTED_RANGE to "Außerhalb des erwarteten Bereichs (%1\$s–%2\$s%3\$s).",
+        MessageKey.UNIT_SLIP to "Diese Zahl sieht nach einer anderen Einheit aus. Bitte die Einheit prüfen oder den Wert mit Begründung bestätigen.",
         MessageKey.CERTIFICATE_MISMATCH to "Das Repositorium hat nicht das Zertifikat vorgelegt, das der Registrierungs-QR-Code nennt: Es ist womöglich nicht das Repositorium Ihres Krankenhauses. Es wurde nichts gesendet. Vor einem neuen Versuch die Standortadministration fragen.",
         MessageKey.BAD_ENROLMENT_CODE to "Dies ist kein WardCRF-Registrierungs-QR-Code. Den Code scannen, den die Konsole des Repositoriums für dieses Tablet zeigt, oder Adresse und Code eingeben.",
     )

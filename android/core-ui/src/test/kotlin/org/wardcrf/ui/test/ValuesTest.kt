@@ -81,6 +81,10 @@ class ValuesTest {
             listOf("Outside the expected range (35–39.5 °C)."),
             Drafts.warnings(temp, listOf(Problem.SOFT_LIMIT, Problem.SOFT_LIMIT), Lang.EN),
         )
+        assertEquals(
+            listOf("Diese Zahl sieht nach einer anderen Einheit aus. Bitte die Einheit prüfen oder den Wert mit Begründung bestätigen."),
+            Drafts.warnings(temp, listOf(Problem.UNIT_SLIP), Lang.DE),
+        )
     }
 
     @Test
