@@ -153,6 +153,18 @@ impl PartialDate {
         }
         Some(months)
     }
+
+    /// Completed years from `self` to `later` (both full dates), as an age is counted: a year
+    /// is complete on the day of the same month and day, and for 29 February in a common year
+    /// on 1 March. When `later` is before `self` the count is negative: minus the completed
+    /// years back from `later` to `self`.
+    pub fn years_until(&self, later: &PartialDate) -> Option<i64> {
+        if later.days_since_epoch()? >= self.days_since_epoch()? {
+            Some(self.months_until(later)?.div_euclid(12))
+        } else {
+            Some(-later.months_until(self)?.div_euclid(12))
+        }
+    }
 }
 
 /// The proleptic Gregorian `(year, month, day)` of a day count since 1970-01-01, for any day

@@ -115,17 +115,6 @@ fn date_span(v: &Value) -> Option<(PartialDate, PartialDate)> {
     }
 }
 
-/// Completed years from `a` to `b` (full dates), as an age is counted: a year is complete on
-/// the day of the same month and day, and for 29 February in a common year on 1 March. When
-/// `b` is before `a` the count is negative: minus the completed years from `b` back to `a`.
-fn years(a: &PartialDate, b: &PartialDate) -> Option<i64> {
-    if b.days_since_epoch()? >= a.days_since_epoch()? {
-        Some(a.months_until(b)?.div_euclid(12))
-    } else {
-        Some(-b.months_until(a)?.div_euclid(12))
-    }
-}
-
 /// A number compared: exact (a number field or constant), or a function's result, which is
 /// any whole number from the first bound to the second (one number when its dates are full).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -151,7 +140,9 @@ fn num_value(t: &NumTerm, env: &dyn Env) -> Option<Num> {
                     b_first.days_since_epoch()? - a_last.days_since_epoch()?,
                     b_last.days_since_epoch()? - a_first.days_since_epoch()?,
                 ),
-                Func::YearsBetween => (years(&a_last, &b_first)?, years(&a_first, &b_last)?),
+                Func::YearsBetween => {
+                    (a_last.years_until(&b_first)?, a_first.years_until(&b_last)?)
+                }
             };
             Some(Num::Whole(low, high))
         }

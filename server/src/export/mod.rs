@@ -763,9 +763,11 @@ fn age_in_years(birth: Option<&Value>, reference: Option<&Value>) -> Option<i64>
             .filter(PartialDate::is_full)
     };
     let (b, r) = (date(birth)?, date(reference)?);
-    let md = |d: &PartialDate| (d.month.unwrap_or(1), d.day.unwrap_or(1));
-    let years = i64::from(r.year) - i64::from(b.year) - i64::from(md(&r) < md(&b));
-    (years >= 0).then_some(years)
+    // A reference date before the birth date gives no age; otherwise the one rule of
+    // completed years, as rules and skip logic count them.
+    (r.partial_cmp_known(&b)? != std::cmp::Ordering::Less)
+        .then(|| b.years_until(&r))
+        .flatten()
 }
 
 /// The value of a stored answer: `{"value": v, "unit": .., ..}` gives `v`; others are as is.
