@@ -34,7 +34,7 @@
 //! - the age at admission (the form's `age` source: `age_years`) is computed in whole years
 //!   from the date of birth and the admission date when both are full dates, and replaces the
 //!   age entered; the date of birth itself is identifying and left out. Ages are top-coded:
-//!   from 90 years on the age is `90+` ([`research::TOP_CODED_AGE`]), in the current values and in the
+//!   from 90 years on the age is `90+` ([`TOP_CODED_AGE`]), in the current values and in the
 //!   audit trail, so every research export holds the age as text: a CSV cell `62` or `90+`;
 //!   in ODM an ItemDef of DataType `text` (Length 3, without the range checks of the number);
 //!   in FHIR a Questionnaire item of type `string` (maxLength 3) answered with `valueString`
@@ -92,7 +92,7 @@ pub mod pseudonym;
 mod research;
 
 pub use consent::Purpose;
-pub use research::Research;
+pub use research::{Research, TOP_CODED_AGE};
 use research::{deidentify, deidentify_history, is_age_field, is_subject_id};
 
 use crate::repository::{CaseQuery, ProjectionRow, RepoError, Repository};
